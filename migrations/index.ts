@@ -1,0 +1,7 @@
+import type { MigrationObject } from '@mikro-orm/core';
+import { Migration20261124100000_initial } from './Migration20261124100000_initial';
+
+/** Migrations are listed explicitly so they load the same way under tsx, jest and plain node. */
+export const migrationsList: MigrationObject[] = [
+  { name: 'Migration20261124100000_initial', class: Migration20261124100000_initial },
+];

@@ -1,0 +1,43 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { UniqueConstraintViolationException } from '@mikro-orm/core';
+import { invalid } from '../shared/errors';
+import { User } from './account.entities';
+import { DUMMY_HASH, hashPassword, verifyPassword } from './password';
+
+/** What a request knows about its signed-in user (kept small: only the id is in the session). */
+export interface SessionUser { id: number; email: string; name: string; role: User['role']; companyId: number | null }
+
+export class AccountService {
+  constructor(private readonly orm: MikroORM) {}
+
+  private get em() {
+    return this.orm.em;
+  }
+
+  async register(input: { email: string; name: string; password: string }): Promise<SessionUser> {
+    const user = this.em.create(User, { email: input.email.toLowerCase(), name: input.name, role: 'shopper', passwordHash: await hashPassword(input.password), createdAt: new Date() });
+    try {
+      await this.em.flush();
+    } catch (e) {
+      if (e instanceof UniqueConstraintViolationException) throw invalid('An account with that e-mail already exists.', { email: 'is already registered' });
+      throw e;
+    }
+    return toSessionUser(user);
+  }
+
+  /** Returns the user for a correct e-mail and password, null otherwise (never says which was wrong). */
+  async verifyCredentials(email: string, password: string): Promise<SessionUser | null> {
+    const user = await this.em.findOne(User, { email: email.toLowerCase() }, { populate: ['passwordHash'] });
+    const ok = await verifyPassword(password, user?.passwordHash ?? DUMMY_HASH);
+    return ok && user ? toSessionUser(user) : null;
+  }
+
+  async findSessionUser(id: number): Promise<SessionUser | null> {
+    const user = await this.em.findOne(User, { id });
+    return user ? toSessionUser(user) : null;
+  }
+}
+
+function toSessionUser(u: User): SessionUser {
+  return { id: u.id, email: u.email, name: u.name, role: u.role, companyId: u.company?.id ?? null };
+}

@@ -1,0 +1,79 @@
+import path from 'node:path';
+import { RequestContext } from '@mikro-orm/core';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import connectPgSimple from 'connect-pg-simple';
+import cookieParser from 'cookie-parser';
+import { csrfSync } from 'csrf-sync';
+import express, { type Express } from 'express';
+import session from 'express-session';
+import helmet from 'helmet';
+import pg from 'pg';
+import { accountRoutes } from './accounts/accounts.routes';
+import { adminRoutes } from './admin/admin.routes';
+import { cartRoutes } from './cart/cart.routes';
+import { catalogRoutes } from './catalog/catalog.routes';
+import { checkoutRoutes } from './checkout/checkout.routes';
+import type { AppConfig } from './config';
+import { configurePassport } from './http/auth';
+import { errorHandler, notFoundHandler } from './http/error-handler';
+import { shopperOf } from './http/shopper';
+import { createViewEnv } from './http/views';
+import { createServices, type Services } from './services';
+
+export interface BuiltApp { app: Express; services: Services; close(): Promise<void> }
+
+/** Builds the Express app; src/server.ts boots the database and listens, tests use it with supertest. */
+export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string): BuiltApp {
+  const app = express();
+  const views = createViewEnv(app);
+  const services = createServices(orm, views);
+  const pass = configurePassport(services.accounts);
+  const sessionPool = new pg.Pool({ connectionString: databaseUrl, max: 10 });
+  const PgStore = connectPgSimple(session);
+
+  app.set('trust proxy', 'loopback');
+  app.set('view engine', 'njk');
+  app.disable('x-powered-by');
+  app.use(helmet({ contentSecurityPolicy: { directives: { 'script-src': ["'self'"], 'img-src': ["'self'", 'data:'], 'form-action': ["'self'"] } } }));
+  app.use('/public', express.static(path.resolve(__dirname, '../public'), { maxAge: '1h' }));
+  app.get('/healthz', (_req, res) => res.json({ ok: true }));
+  app.use(express.urlencoded({ extended: false, limit: '64kb', parameterLimit: 200 }));
+  app.use(express.json({ limit: '64kb' }));
+  app.use(cookieParser());
+  app.use(session({
+    store: new PgStore({ pool: sessionPool, tableName: 'session', createTableIfMissing: false, pruneSessionInterval: 15 * 60 }),
+    name: 'orderflow.sid',
+    secret: config.sessionSecret,
+    resave: false,
+    saveUninitialized: false,
+    rolling: true,
+    cookie: { httpOnly: true, sameSite: 'lax', secure: config.secureCookies, maxAge: 14 * 24 * 3600 * 1000 },
+  }));
+  // One identity map per request, before passport reads the user.
+  app.use((_req, _res, next) => RequestContext.create(orm.em, next));
+  app.use(pass.initialize());
+  app.use(pass.session());
+
+  const { csrfSynchronisedProtection, generateToken } = csrfSync({ getTokenFromRequest: (req) => req.body?._csrf ?? req.get('x-csrf-token') });
+  app.use(csrfSynchronisedProtection);
+
+  app.use(async (req, res, next) => {
+    res.locals.user = req.user ?? null;
+    res.locals.csrfToken = generateToken(req);
+    res.locals.flash = req.session.flash ?? [];
+    res.locals.path = req.path;
+    delete req.session.flash;
+    res.locals.basketCount = await services.carts.itemCount(shopperOf(req));
+    next();
+  });
+
+  app.use('/', accountRoutes(services, pass, config));
+  app.use('/', catalogRoutes(services));
+  app.use('/cart', cartRoutes(services));
+  app.use('/checkout', checkoutRoutes(services));
+  app.use('/admin', adminRoutes(services));
+  app.use(notFoundHandler);
+  app.use(errorHandler);
+
+  return { app, services, close: () => sessionPool.end() };
+}

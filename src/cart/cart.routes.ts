@@ -1,0 +1,46 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import { flash, shopperOf, shopperWithBasketCookie } from '../http/shopper';
+import { idParam, parse, quantity } from '../http/validate';
+import type { Services } from '../services';
+import { totalsOf } from './cart.service';
+
+const addForm = z.object({ productId: idParam, quantity: quantity.default(1) });
+const quantityForm = z.object({ quantity });
+
+export function cartRoutes(s: Services): Router {
+  const r = Router();
+
+  r.get('/', async (req, res) => {
+    const basket = await s.carts.view(shopperOf(req));
+    res.render('cart/basket.njk', { basket, totals: basket ? totalsOf(basket.order) : null });
+  });
+
+  r.post('/add', async (req, res) => {
+    const form = parse(addForm, req.body);
+    await s.carts.addProduct(shopperWithBasketCookie(req, res), form.productId, form.quantity);
+    flash(req, 'success', 'Added to your basket.');
+    res.redirect(303, req.body.returnTo === 'product' && typeof req.body.productNumber === 'string' ? `/products/${encodeURIComponent(req.body.productNumber)}` : '/cart');
+  });
+
+  r.post('/lines/:id', async (req, res) => {
+    const form = parse(quantityForm, req.body);
+    await s.carts.setQuantity(shopperOf(req), parse(idParam, req.params.id), form.quantity);
+    flash(req, 'success', 'Quantity updated.');
+    res.redirect(303, '/cart');
+  });
+
+  r.post('/lines/:id/remove', async (req, res) => {
+    await s.carts.removeLine(shopperOf(req), parse(idParam, req.params.id));
+    flash(req, 'success', 'Line removed.');
+    res.redirect(303, '/cart');
+  });
+
+  r.post('/empty', async (req, res) => {
+    await s.carts.empty(shopperOf(req));
+    flash(req, 'success', 'Your basket is empty.');
+    res.redirect(303, '/cart');
+  });
+
+  return r;
+}

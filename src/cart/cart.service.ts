@@ -1,0 +1,196 @@
+import { LockMode, ref } from '@mikro-orm/core';
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import { User } from '../accounts/account.entities';
+import { Product, Shop } from '../catalog/catalog.entities';
+import { DEFAULT_SHOP_ID } from '../catalog/catalog.service';
+import { priceOrder, type Totals } from '../checkout/pricing';
+import { FlowService } from '../flows/flow.service';
+import { Order, OrderLine } from '../orders/order.entities';
+import { downgradeToCart, nextCartNumber, reprice, type Actor } from '../orders/order-lifecycle';
+import { DomainError, notFound } from '../shared/errors';
+
+/** Who is shopping: a signed-in user, or an anonymous visitor known by the basket cookie. */
+export interface Shopper { userId: number | null; companyId: number | null; anonymousToken: string | null }
+
+export const MAX_LINE_QUANTITY = 9999;
+
+export interface BasketView { order: Order; totals: Totals; itemCount: number }
+
+export class CartService {
+  private readonly flows = new FlowService();
+
+  constructor(private readonly orm: MikroORM) {}
+
+  private get em() {
+    return this.orm.em;
+  }
+
+  /** The shopper's active basket (a cart, or an order still in checkout), or null. */
+  async findBasket(shopper: Shopper, em: EntityManager = this.em, lock = false): Promise<Order | null> {
+    const where = shopper.userId != null
+      ? { user: shopper.userId, basketStatus: 'basket' as const, deleted: false }
+      : shopper.anonymousToken ? { anonymousToken: shopper.anonymousToken, user: null, basketStatus: 'basket' as const, deleted: false } : null;
+    if (!where) return null;
+    return em.findOne(Order, where, { populate: ['lines'], ...(lock ? { lockMode: LockMode.PESSIMISTIC_WRITE } : {}) });
+  }
+
+  async view(shopper: Shopper): Promise<BasketView | null> {
+    const order = await this.findBasket(shopper);
+    if (!order) return null;
+    await this.em.populate(order, ['lines.product', 'shippingMethod', 'paymentMethod']);
+    return { order, totals: totalsOf(order), itemCount: itemCount(order) };
+  }
+
+  /** Number of items in the basket, for the mini-cart in the header. One small query. */
+  async itemCount(shopper: Shopper): Promise<number> {
+    if (shopper.userId == null && !shopper.anonymousToken) return 0;
+    const [row] = await this.em.execute<{ n: string | null }[]>(
+      `select sum(l.quantity) as n from orders o join order_lines l on l.order_id = o.id
+       where o.basket_status = 'basket' and not o.deleted and ${shopper.userId != null ? 'o.user_id = ?' : 'o.user_id is null and o.anonymous_token = ?'}`,
+      [shopper.userId ?? shopper.anonymousToken],
+    );
+    return Number(row?.n ?? 0);
+  }
+
+  async addProduct(shopper: Shopper, productId: number, quantity: number): Promise<Order> {
+    return this.mutateBasket(shopper, true, async (em, order, actor) => {
+      const product = await em.findOne(Product, { id: productId, active: true });
+      if (!product) throw notFound('The product');
+      const existing = order.lines.getItems().find((l) => l.product?.id === productId);
+      if (existing) {
+        if (existing.quantity + quantity > MAX_LINE_QUANTITY) throw tooMany();
+        existing.quantity += quantity;
+      } else {
+        em.create(OrderLine, {
+          order, product, productNumber: product.number, productName: product.name, unit: product.unit, quantity,
+          unitPriceMinor: product.priceMinor, vatRateBp: product.vatRateBp, addedBy: shopper.userId, createdAt: new Date(),
+        });
+      }
+      await downgradeToCart(em, order, actor, existing ? 'quantity changed' : 'line added');
+    });
+  }
+
+  async setQuantity(shopper: Shopper, lineId: number, quantity: number): Promise<void> {
+    await this.mutateBasket(shopper, false, async (em, order, actor) => {
+      const line = lineOf(order, lineId);
+      if (line.quantity === quantity) return;
+      line.quantity = quantity;
+      await downgradeToCart(em, order, actor, 'quantity changed');
+    });
+  }
+
+  async removeLine(shopper: Shopper, lineId: number): Promise<void> {
+    await this.mutateBasket(shopper, false, async (em, order, actor) => {
+      const line = lineOf(order, lineId);
+      order.lines.remove(line);
+      em.remove(line);
+      await downgradeToCart(em, order, actor, 'line removed');
+    });
+  }
+
+  async empty(shopper: Shopper): Promise<void> {
+    await this.mutateBasket(shopper, false, async (em, order, actor) => {
+      for (const line of order.lines.getItems()) em.remove(line);
+      order.lines.removeAll();
+      await downgradeToCart(em, order, actor, 'basket emptied');
+    });
+  }
+
+  /**
+   * At login the anonymous basket joins the user's: same product → quantities add; then the anonymous
+   * basket is deleted. A user without a basket adopts the anonymous one. One transaction.
+   */
+  async mergeAtLogin(userId: number, anonymousToken: string | null): Promise<void> {
+    if (!anonymousToken) return;
+    await this.em.transactional(async (em) => {
+      const anonymous = await em.findOne(Order, { anonymousToken, user: null, basketStatus: 'basket', deleted: false }, { populate: ['lines'], lockMode: LockMode.PESSIMISTIC_WRITE });
+      if (!anonymous) return;
+      const user = await em.findOneOrFail(User, userId);
+      const actor: Actor = { userId, kind: user.role === 'staff' ? 'staff' : 'customer', source: 'frontend' };
+      const mine = await this.findBasket({ userId, companyId: null, anonymousToken: null }, em, true);
+      if (!mine) {
+        anonymous.user = ref(user);
+        anonymous.company = user.company ?? null;
+        anonymous.anonymousToken = null;
+        for (const line of anonymous.lines) line.addedBy ??= ref(user);
+        await reprice(em, anonymous);
+        return;
+      }
+      if (anonymous.lines.length === 0) {
+        em.remove(anonymous);
+        return;
+      }
+      for (const line of anonymous.lines.getItems()) {
+        const same = mine.lines.getItems().find((l) => l.product?.id != null && l.product.id === line.product?.id);
+        if (same) {
+          same.quantity = Math.min(MAX_LINE_QUANTITY, same.quantity + line.quantity);
+        } else {
+          em.create(OrderLine, {
+            order: mine, product: line.product ?? null, productNumber: line.productNumber, productName: line.productName, unit: line.unit,
+            quantity: line.quantity, unitPriceMinor: line.unitPriceMinor, vatRateBp: line.vatRateBp, addedBy: userId, createdAt: new Date(),
+          });
+        }
+      }
+      await downgradeToCart(em, mine, actor, 'lines merged at login');
+      // Lines first: the anonymous basket's lines are deleted with it (on delete cascade).
+      anonymous.lines.removeAll();
+      em.remove(anonymous);
+      await reprice(em, mine);
+    });
+  }
+
+  /** Runs one basket change in a transaction with the basket row locked, then reprices it. */
+  private async mutateBasket(shopper: Shopper, createIfMissing: boolean, change: (em: EntityManager, order: Order, actor: Actor) => Promise<void>): Promise<Order> {
+    return this.em.transactional(async (em) => {
+      let order = await this.findBasket(shopper, em, true);
+      if (!order) {
+        if (!createIfMissing) throw notFound('Your basket');
+        order = await this.createBasket(em, shopper);
+      }
+      if (order.completed || order.checkoutStep === 'placing') throw new DomainError('CART_NOT_EDITABLE', 'This order is being placed and can no longer be changed.');
+      const actor: Actor = { userId: shopper.userId, kind: 'customer', source: 'frontend' };
+      await change(em, order, actor);
+      await reprice(em, order);
+      return order;
+    });
+  }
+
+  /**
+   * Creates the basket with INSERT … ON CONFLICT DO NOTHING against the one-basket-per-user index, so two
+   * concurrent first add-to-cart requests end up sharing one basket instead of failing or making two.
+   */
+  private async createBasket(em: EntityManager, shopper: Shopper): Promise<Order> {
+    const shop = await em.findOneOrFail(Shop, DEFAULT_SHOP_ID);
+    const state = await this.flows.defaultState(em, 'cart');
+    if (shopper.userId == null && !shopper.anonymousToken) throw new DomainError('VALIDATION', 'Your browser must accept cookies to keep a basket.');
+    const number = await nextCartNumber(em, shop);
+    await em.execute(
+      `insert into orders (number, shop_id, type, basket_status, user_id, company_id, anonymous_token, state_id, currency_code, currency_name, currency_rate)
+       values (?, ?, 'cart', 'basket', ?, ?, ?, ?, ?, ?, ?)
+       on conflict do nothing`,
+      [number, shop.id, shopper.userId, shopper.companyId, shopper.userId == null ? shopper.anonymousToken : null, state.id, shop.currencyCode, shop.currencyName, shop.currencyRate],
+    );
+    const order = await this.findBasket(shopper, em, true);
+    if (!order) throw new DomainError('CONFLICT', 'Your basket could not be created. Please try again.');
+    return order;
+  }
+}
+
+/** The totals as last priced (an empty basket has none yet). */
+export function totalsOf(order: Order): Totals {
+  return order.totals ?? priceOrder({ lines: [], feeVatRateBp: 0 });
+}
+
+function itemCount(order: Order): number {
+  return order.lines.getItems().reduce((n, l) => n + l.quantity, 0);
+}
+
+function lineOf(order: Order, lineId: number): OrderLine {
+  const line = order.lines.getItems().find((l) => l.id === lineId);
+  if (!line) throw notFound('That basket line');
+  return line;
+}
+
+function tooMany() {
+  return new DomainError('VALIDATION', `A basket line can hold at most ${MAX_LINE_QUANTITY} items.`, { quantity: `must be at most ${MAX_LINE_QUANTITY}` });
+}

@@ -1,0 +1,52 @@
+import { BigIntType, Entity, ManyToOne, type Opt, PrimaryKey, Property, type Ref } from '@mikro-orm/core';
+
+@Entity({ tableName: 'shops' })
+export class Shop {
+  @PrimaryKey({ type: 'string' }) id!: string;
+  @Property({ type: 'string' }) name!: string;
+  @Property({ type: 'string' }) currencyCode!: string;
+  @Property({ type: 'string' }) currencyName!: string;
+  @Property({ type: 'string', columnType: 'numeric(12,6)' }) currencyRate!: string;
+  @Property({ type: 'string' }) orderPrefix!: string;
+  @Property({ type: 'integer' }) orderNextNumber!: number;
+  @Property({ type: 'integer' }) orderNumberPadding!: number;
+  @Property({ type: 'string' }) cartPrefix!: string;
+  @Property({ type: 'string' }) quotePrefix!: string;
+  @Property({ type: 'boolean' }) allowOutOfStockOrders!: boolean;
+  @Property({ type: 'integer' }) defaultVatRateBp!: number;
+}
+
+@Entity({ tableName: 'product_groups' })
+export class ProductGroup {
+  @PrimaryKey({ type: 'integer' }) id!: number;
+  @Property({ type: 'string' }) slug!: string;
+  @Property({ type: 'string' }) name!: string;
+  @Property({ type: 'integer' }) sortOrder: Opt<number> = 0;
+}
+
+@Entity({ tableName: 'products' })
+export class Product {
+  @PrimaryKey({ type: 'integer' }) id!: number;
+  @Property({ type: 'string' }) number!: string;
+  @Property({ type: 'string' }) name!: string;
+  @Property({ type: 'text' }) description: Opt<string> = '';
+  @ManyToOne({ entity: () => ProductGroup, ref: true, fieldName: 'group_id' }) group!: Ref<ProductGroup>;
+  /** Unit price excluding VAT, in minor units. */
+  @Property({ type: new BigIntType('number') }) priceMinor!: number;
+  @Property({ type: 'integer' }) vatRateBp!: number;
+  @Property({ type: 'string' }) unit: Opt<string> = 'pcs';
+  @Property({ type: 'boolean' }) active: Opt<boolean> = true;
+}
+
+@Entity({ tableName: 'stock_locations' })
+export class StockLocation {
+  @PrimaryKey({ type: 'integer' }) id!: number;
+  @Property({ type: 'string' }) name!: string;
+}
+
+@Entity({ tableName: 'stock_levels' })
+export class StockLevel {
+  @ManyToOne({ entity: () => Product, primary: true, fieldName: 'product_id' }) product!: Product;
+  @ManyToOne({ entity: () => StockLocation, primary: true, fieldName: 'location_id' }) location!: StockLocation;
+  @Property({ type: 'integer' }) quantity!: number;
+}

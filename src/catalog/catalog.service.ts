@@ -1,0 +1,90 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { notFound } from '../shared/errors';
+import { withVat } from '../shared/money';
+import { Product, ProductGroup, Shop } from './catalog.entities';
+
+export const PAGE_SIZE = 12;
+export const DEFAULT_SHOP_ID = 'SHOP1';
+
+export interface ProductView {
+  id: number; number: string; name: string; description: string; unit: string;
+  groupName: string; groupSlug: string;
+  priceMinor: number; priceInclVatMinor: number; vatRateBp: number; stock: number;
+}
+
+export class CatalogService {
+  constructor(private readonly orm: MikroORM) {}
+
+  private get em() {
+    return this.orm.em;
+  }
+
+  async shop(id = DEFAULT_SHOP_ID): Promise<Shop> {
+    const shop = await this.em.findOne(Shop, { id });
+    if (!shop) throw notFound('The shop');
+    return shop;
+  }
+
+  groups(): Promise<ProductGroup[]> {
+    return this.em.find(ProductGroup, {}, { orderBy: { sortOrder: 'asc', name: 'asc' } });
+  }
+
+  /** Active products, optionally in one group and/or matching a name or number fragment, one page at a time. */
+  async list(opts: { groupSlug?: string; search?: string; page: number }) {
+    const where: string[] = ['p.active'];
+    const params: unknown[] = [];
+    if (opts.groupSlug) {
+      params.push(opts.groupSlug);
+      where.push('g.slug = ?');
+    }
+    if (opts.search) {
+      const pattern = '%' + opts.search.toLowerCase().replace(/[\\%_]/g, (c) => '\\' + c) + '%';
+      params.push(pattern, pattern);
+      where.push('(lower(p.name) like ? or lower(p.number) like ?)');
+    }
+    const conn = this.em.getConnection();
+    const base = `from products p join product_groups g on g.id = p.group_id where ${where.join(' and ')}`;
+    const [{ count }] = await conn.execute<{ count: string }[]>(`select count(*) as count ${base}`, params);
+    const total = Number(count);
+    const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
+    const page = Math.min(Math.max(1, opts.page), pages);
+    const rows = await conn.execute(
+      `select p.*, g.name as group_name, g.slug as group_slug,
+         coalesce((select sum(quantity) from stock_levels s where s.product_id = p.id), 0) as stock
+       ${base} order by g.sort_order, p.name limit ${PAGE_SIZE} offset ${(page - 1) * PAGE_SIZE}`,
+      params,
+    );
+    return { products: rows.map(toView), total, page, pages };
+  }
+
+  async product(number: string): Promise<ProductView & { stockByLocation: { name: string; quantity: number }[] }> {
+    const conn = this.em.getConnection();
+    const [row] = await conn.execute(
+      `select p.*, g.name as group_name, g.slug as group_slug,
+         coalesce((select sum(quantity) from stock_levels s where s.product_id = p.id), 0) as stock
+       from products p join product_groups g on g.id = p.group_id where p.number = ? and p.active`,
+      [number],
+    );
+    if (!row) throw notFound('The product');
+    const stockByLocation = await conn.execute<{ name: string; quantity: number }[]>(
+      'select l.name, s.quantity from stock_levels s join stock_locations l on l.id = s.location_id where s.product_id = ? order by l.name',
+      [row.id],
+    );
+    return { ...toView(row), stockByLocation };
+  }
+
+  async activeProduct(id: number): Promise<Product> {
+    const product = await this.em.findOne(Product, { id, active: true });
+    if (!product) throw notFound('The product');
+    return product;
+  }
+}
+
+function toView(r: Record<string, any>): ProductView {
+  return {
+    id: r.id, number: r.number, name: r.name, description: r.description, unit: r.unit,
+    groupName: r.group_name, groupSlug: r.group_slug,
+    priceMinor: Number(r.price_minor), priceInclVatMinor: withVat(Number(r.price_minor), r.vat_rate_bp), vatRateBp: r.vat_rate_bp,
+    stock: Number(r.stock),
+  };
+}

@@ -1,0 +1,114 @@
+import { Router, type Request } from 'express';
+import { z } from 'zod';
+import { clearBasketCookie, flash, shopperOf } from '../http/shopper';
+import { idParam, parse, requiredText, text } from '../http/validate';
+import { ADDRESS_FIELDS, type Address } from '../orders/order.entities';
+import type { Services } from '../services';
+import { DomainError } from '../shared/errors';
+
+const email = z.string().trim().max(200).email({ error: 'must be an e-mail address' });
+const country = z.string().trim().regex(/^[A-Z]{2}$/, { error: 'choose a country' });
+const addressSchema = z.object({
+  name: requiredText(120), company: text(120), address: requiredText(200), address2: text(200),
+  zip: requiredText(20), city: requiredText(100), country, region: text(60), phone: text(40), email,
+});
+const optionalAddress = addressSchema.partial().extend({ email: z.string().trim().max(200).default(''), country: z.string().trim().max(2).default('') });
+
+export const COUNTRIES = [
+  { code: 'DK', name: 'Denmark' }, { code: 'SE', name: 'Sweden' }, { code: 'NO', name: 'Norway' }, { code: 'DE', name: 'Germany' },
+  { code: 'NL', name: 'Netherlands' }, { code: 'GB', name: 'United Kingdom' }, { code: 'US', name: 'United States' },
+];
+
+const placeForm = z.object({
+  orderNumber: z.string().regex(/^[A-Z0-9-]{1,40}$/, { error: 'is not an order id' }),
+  customerComment: text(2000).default(''),
+  cardNumber: z.string().trim().max(30).optional(),
+  cardExpiry: z.string().trim().max(7).optional(),
+  cardCvc: z.string().trim().max(4).optional(),
+  cardHolder: text(120).optional(),
+});
+
+function addressFrom(body: Record<string, unknown>, prefix: string, required: boolean): Address {
+  const raw: Record<string, unknown> = {};
+  for (const f of ADDRESS_FIELDS) raw[f] = body[`${prefix}_${f}`] ?? '';
+  const parsed = parse(required ? addressSchema : optionalAddress, raw) as Partial<Address>;
+  const out = {} as Address;
+  for (const f of ADDRESS_FIELDS) out[f] = parsed[f] ?? '';
+  return out;
+}
+
+export function checkoutRoutes(s: Services): Router {
+  const r = Router();
+
+  r.get('/', (_req, res) => res.redirect(303, '/checkout/addresses'));
+
+  r.get('/addresses', async (req, res) => {
+    const order = await s.checkout.begin(shopperOf(req));
+    res.render('checkout/addresses.njk', { order, billing: order.billing(), delivery: order.deliverySameAsBilling ? null : order.delivery(), countries: COUNTRIES });
+  });
+
+  r.post('/addresses', async (req, res) => {
+    const sameAsBilling = req.body.deliverySameAsBilling === 'on' || req.body.deliverySameAsBilling === 'true';
+    try {
+      const billing = addressFrom(req.body, 'billing', true);
+      const delivery = sameAsBilling ? billing : addressFrom(req.body, 'delivery', true);
+      await s.checkout.saveAddresses(shopperOf(req), { billing, deliverySameAsBilling: sameAsBilling, delivery });
+    } catch (e) {
+      if (!(e instanceof DomainError) || e.code !== 'VALIDATION') throw e;
+      // Show the form again with what was typed, so nothing the shopper entered is lost.
+      const order = await s.checkout.begin(shopperOf(req));
+      return res.status(422).render('checkout/addresses.njk', { order, billing: rawAddress(req, 'billing'), delivery: sameAsBilling ? null : rawAddress(req, 'delivery'), countries: COUNTRIES, error: e.message, fields: e.fields });
+    }
+    res.redirect(303, '/checkout/methods');
+  });
+
+  r.get('/methods', async (req, res) => {
+    const order = await s.checkout.begin(shopperOf(req));
+    if (order.checkoutStep === 'addresses') return res.redirect(303, '/checkout/addresses');
+    const [shippingMethods, paymentMethods] = await Promise.all([s.checkout.shippingMethods(), s.checkout.paymentMethods()]);
+    res.render('checkout/methods.njk', { order, shippingMethods, paymentMethods });
+  });
+
+  r.post('/methods', async (req, res) => {
+    const form = parse(z.object({ shippingMethodId: idParam, paymentMethodId: idParam }), req.body);
+    await s.checkout.saveMethods(shopperOf(req), form);
+    res.redirect(303, '/checkout/review');
+  });
+
+  r.get('/review', async (req, res) => {
+    const order = await s.checkout.begin(shopperOf(req));
+    if (order.checkoutStep === 'addresses') return res.redirect(303, '/checkout/addresses');
+    if (order.checkoutStep === 'methods') return res.redirect(303, '/checkout/methods');
+    res.render('checkout/review.njk', { order, totals: order.totals, needsCard: order.paymentMethod?.getEntity().provider === 'sandbox_card' });
+  });
+
+  r.post('/voucher', async (req, res) => {
+    const code = parse(text(36), req.body.voucherCode ?? '');
+    await s.checkout.applyVoucher(shopperOf(req), req.body.remove ? '' : code);
+    flash(req, 'success', req.body.remove || !code ? 'Voucher removed.' : 'Voucher applied.');
+    res.redirect(303, '/checkout/review');
+  });
+
+  r.post('/place', async (req, res) => {
+    const form = parse(placeForm, req.body);
+    const card = form.cardNumber ? { number: form.cardNumber, expiry: form.cardExpiry ?? '', cvc: form.cardCvc ?? '', holder: form.cardHolder ?? '' } : undefined;
+    const { order } = await s.checkout.place(shopperOf(req), { orderNumber: form.orderNumber, customerComment: form.customerComment, card, ip: req.ip ?? '' });
+    req.session.placedOrders = [...(req.session.placedOrders ?? []).slice(-19), order.id];
+    clearBasketCookie(res);
+    res.redirect(303, `/checkout/receipt/${encodeURIComponent(order.number)}`);
+  });
+
+  r.get('/receipt/:number', async (req, res) => {
+    const number = parse(z.string().regex(/^[A-Z0-9-]{1,40}$/, { error: 'is not an order id' }), req.params.number);
+    const order = await s.checkout.receipt(shopperOf(req), number, req.session.placedOrders ?? []);
+    res.render('checkout/receipt.njk', { order, totals: order.totals });
+  });
+
+  return r;
+}
+
+function rawAddress(req: Request, prefix: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const f of ADDRESS_FIELDS) out[f] = typeof req.body[`${prefix}_${f}`] === 'string' ? String(req.body[`${prefix}_${f}`]).slice(0, 300) : '';
+  return out;
+}

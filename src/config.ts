@@ -1,0 +1,32 @@
+/** Runtime settings, read once from the environment. */
+export interface AppConfig {
+  port: number;
+  databaseUrl?: string;
+  smtpUrl?: string;
+  sessionSecret: string;
+  /** Cookies get the Secure flag only when the app is served over HTTPS. */
+  secureCookies: boolean;
+  /** Where the embedded PostgreSQL keeps its data when no DATABASE_URL is given. */
+  embeddedDataDir: string;
+  embeddedPort: number;
+  baseUrl: string;
+  /** Background workers (mail outbox) poll at this interval; tests drive them by hand. */
+  workerIntervalMs: number;
+  loginRateLimit: { windowMs: number; max: number };
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const port = Number(env.PORT ?? 3000);
+  return {
+    port,
+    databaseUrl: env.DATABASE_URL || undefined,
+    smtpUrl: env.SMTP_URL || undefined,
+    sessionSecret: env.SESSION_SECRET ?? 'orderflow-dev-secret-change-me',
+    secureCookies: env.SECURE_COOKIES === 'true',
+    embeddedDataDir: env.EMBEDDED_PG_DIR ?? '.data/pg',
+    embeddedPort: Number(env.EMBEDDED_PG_PORT ?? 54329),
+    baseUrl: env.BASE_URL ?? `http://localhost:${port}`,
+    workerIntervalMs: Number(env.WORKER_INTERVAL_MS ?? 2000),
+    loginRateLimit: { windowMs: 15 * 60 * 1000, max: Number(env.LOGIN_RATE_LIMIT ?? 10) },
+  };
+}

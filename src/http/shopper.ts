@@ -1,0 +1,51 @@
+import { randomUUID } from 'node:crypto';
+import type { Request, Response } from 'express';
+import type { Shopper } from '../cart/cart.service';
+
+export const BASKET_COOKIE = 'basket';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** The current shopper: the signed-in user, else the anonymous basket cookie (ignored unless a UUID). */
+export function shopperOf(req: Request): Shopper {
+  const token = req.cookies?.[BASKET_COOKIE];
+  return {
+    userId: req.user?.id ?? null,
+    companyId: req.user?.companyId ?? null,
+    anonymousToken: typeof token === 'string' && UUID.test(token) ? token : null,
+  };
+}
+
+/** Like shopperOf, but gives an anonymous visitor a basket cookie so a basket can be created. */
+export function shopperWithBasketCookie(req: Request, res: Response): Shopper {
+  const shopper = shopperOf(req);
+  if (shopper.userId == null && !shopper.anonymousToken) {
+    shopper.anonymousToken = randomUUID();
+    setBasketCookie(req, res, shopper.anonymousToken);
+  }
+  return shopper;
+}
+
+export function setBasketCookie(req: Request, res: Response, token: string): void {
+  res.cookie(BASKET_COOKIE, token, { httpOnly: true, sameSite: 'lax', secure: req.secure, maxAge: 30 * 24 * 3600 * 1000, path: '/' });
+}
+
+export function clearBasketCookie(res: Response): void {
+  res.clearCookie(BASKET_COOKIE, { path: '/' });
+}
+
+declare module 'express-session' {
+  interface SessionData {
+    flash?: { type: 'success' | 'error'; message: string }[];
+    placedOrders?: number[];
+    loginNext?: string;
+  }
+}
+
+export function flash(req: Request, type: 'success' | 'error', message: string): void {
+  req.session.flash = [...(req.session.flash ?? []), { type, message }];
+}
+
+/** Only same-site relative paths are followed after login. */
+export function safeNext(next: unknown, fallback = '/'): string {
+  return typeof next === 'string' && /^\/(?!\/)[\w\-./?=&%]*$/.test(next) ? next : fallback;
+}

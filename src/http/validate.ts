@@ -1,0 +1,31 @@
+import { z, type ZodType } from 'zod';
+import { invalid } from '../shared/errors';
+
+/** Parses untrusted input at the edge; a failure becomes a 422 with a message per field. */
+export function parse<T>(schema: ZodType<T>, input: unknown): T {
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  const fields: Record<string, string> = {};
+  for (const issue of result.error.issues) {
+    const key = issue.path.join('.') || '_';
+    if (!fields[key]) fields[key] = issue.message;
+  }
+  const first = Object.entries(fields)[0];
+  throw invalid(first ? `Please check ${first[0] === '_' ? 'the form' : labelOf(first[0])}: ${first[1]}` : 'Please check the form.', fields);
+}
+
+function labelOf(field: string): string {
+  return field.replace(/([A-Z])/g, ' $1').toLowerCase();
+}
+
+/** A positive whole quantity, as typed into a form. */
+export const quantity = z.coerce
+  .number({ error: 'must be a number' })
+  .int({ error: 'must be a whole number' })
+  .min(1, { error: 'must be at least 1' })
+  .max(9999, { error: 'must be at most 9999' });
+
+export const idParam = z.coerce.number({ error: 'must be a number' }).int().positive().max(2147483647);
+
+export const text = (max: number) => z.string().trim().max(max, { error: `must be at most ${max} characters` });
+export const requiredText = (max: number) => text(max).min(1, { error: 'is required' });

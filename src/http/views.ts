@@ -1,0 +1,17 @@
+import path from 'node:path';
+import type { Express } from 'express';
+import nunjucks from 'nunjucks';
+import { formatMoney, formatRate, withVat } from '../shared/money';
+
+export const VIEWS_DIR = path.resolve(__dirname, '../../views');
+
+/** Nunjucks with autoescape on; the same environment renders pages and mails. */
+export function createViewEnv(app?: Express): nunjucks.Environment {
+  const env = nunjucks.configure(VIEWS_DIR, { autoescape: true, express: app, noCache: process.env.NODE_ENV !== 'production' });
+  env.addFilter('money', (minor: number, currency?: string) => formatMoney(Number(minor ?? 0), currency));
+  env.addFilter('withVat', (minor: number, rateBp = 2500) => withVat(Number(minor ?? 0), rateBp));
+  env.addFilter('rate', (bp: number) => formatRate(bp));
+  env.addFilter('datetime', (d: Date | string | null) => (d ? new Date(d).toISOString().slice(0, 16).replace('T', ' ') : ''));
+  env.addFilter('date', (d: Date | string | null) => (d ? new Date(d).toISOString().slice(0, 10) : ''));
+  return env;
+}

@@ -1,0 +1,110 @@
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import type nunjucks from 'nunjucks';
+import nodemailer, { type Transporter } from 'nodemailer';
+import { OutboxMessage } from './mail.entities';
+
+export interface MailRequest {
+  to: string;
+  subject: string;
+  /** A Nunjucks template under views/mail/, rendered now so the mail shows what was true at this moment. */
+  template: string;
+  context: Record<string, unknown>;
+  fromName?: string;
+  fromEmail?: string;
+  orderId?: number | null;
+  /** The same key never queues a second mail (e.g. `receipt:ORDER1001`). */
+  dedupeKey?: string;
+}
+
+export const DEFAULT_FROM = { name: 'Orderflow Shop', email: 'shop@orderflow.test' };
+const MAX_ATTEMPTS = 8;
+
+/**
+ * The transactional outbox: mails are written in the caller's transaction, so they exist exactly when the
+ * change that caused them was committed; the worker sends them later and retries with backoff.
+ */
+export class OutboxService {
+  constructor(private readonly views: nunjucks.Environment) {}
+
+  async enqueue(em: EntityManager, req: MailRequest): Promise<void> {
+    const html = this.views.render(req.template, req.context);
+    const from = `"${(req.fromName || DEFAULT_FROM.name).replace(/"/g, '')}" <${req.fromEmail || DEFAULT_FROM.email}>`;
+    await em.execute(
+      `insert into outbox_messages (dedupe_key, from_address, to_address, subject, html, text, order_id)
+       values (?, ?, ?, ?, ?, ?, ?) on conflict (dedupe_key) do nothing`,
+      [req.dedupeKey ?? null, from, req.to, req.subject, html, htmlToText(html), req.orderId ?? null],
+    );
+  }
+}
+
+/** Sends due outbox mails. Safe to run in several processes at once (FOR UPDATE SKIP LOCKED). */
+export class MailWorker {
+  private readonly transport: Transporter;
+
+  constructor(private readonly orm: MikroORM, smtpUrl: string) {
+    this.transport = nodemailer.createTransport(smtpUrl);
+  }
+
+  /** Sends up to `limit` due mails; returns how many were sent. */
+  async sendDue(limit = 20): Promise<number> {
+    let sent = 0;
+    for (let i = 0; i < limit; i++) {
+      const result = await this.orm.em.fork().transactional(async (em) => {
+        const [msg] = await em.execute<Array<{ id: number; from_address: string; to_address: string; subject: string; html: string; text: string; attempts: number }>>(
+          `select id, from_address, to_address, subject, html, text, attempts from outbox_messages
+           where status = 'queued' and next_attempt_at <= now() order by id limit 1 for update skip locked`,
+        );
+        if (!msg) return 'empty' as const;
+        try {
+          await this.transport.sendMail({ from: msg.from_address, to: msg.to_address, subject: msg.subject, html: msg.html, text: msg.text, headers: { 'X-Outbox-Id': String(msg.id) } });
+          await em.execute(`update outbox_messages set status = 'sent', sent_at = now(), attempts = attempts + 1, last_error = '' where id = ?`, [msg.id]);
+          return 'sent' as const;
+        } catch (e) {
+          const attempts = msg.attempts + 1;
+          const delaySeconds = Math.min(3600, 2 ** attempts * 5);
+          await em.execute(
+            `update outbox_messages set attempts = ?, last_error = ?, status = ?, next_attempt_at = now() + (? || ' seconds')::interval where id = ?`,
+            [attempts, String((e as Error).message).slice(0, 1000), attempts >= MAX_ATTEMPTS ? 'failed' : 'queued', String(delaySeconds), msg.id],
+          );
+          return 'failed' as const;
+        }
+      });
+      if (result === 'empty') break;
+      if (result === 'sent') sent++;
+    }
+    return sent;
+  }
+
+  /** Polls the outbox until stopped. */
+  start(intervalMs: number): () => void {
+    let running = false;
+    const timer = setInterval(async () => {
+      if (running) return;
+      running = true;
+      try {
+        await this.sendDue();
+      } catch (e) {
+        console.error('[mail] worker error', e);
+      } finally {
+        running = false;
+      }
+    }, intervalMs);
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+
+  close(): void {
+    this.transport.close();
+  }
+}
+
+export function htmlToText(html: string): string {
+  return html
+    .replace(/<style[\s\S]*?<\/style>/gi, '')
+    .replace(/<(br|\/p|\/tr|\/h[1-6]|\/li|\/div)>/gi, '\n')
+    .replace(/<[^>]+>/g, '')
+    .replace(/&nbsp;/g, ' ').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, '&')
+    .replace(/[ \t]+/g, ' ')
+    .replace(/\n\s*\n+/g, '\n\n')
+    .trim();
+}

@@ -1,0 +1,108 @@
+import { ref } from '@mikro-orm/core';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { Product, Shop } from '../catalog/catalog.entities';
+import { priceOrder, type Totals } from '../checkout/pricing';
+import { Voucher } from '../checkout/voucher.entity';
+import { FlowService } from '../flows/flow.service';
+import { Order, OrderHistoryEntry, type HistoryActor, type HistorySource } from './order.entities';
+
+/**
+ * The rules every path that changes a cart/order shares: numbering, conversion to an order at checkout,
+ * downgrade to a cart when a placed-for-checkout order changes, repricing and the history log.
+ */
+const flows = new FlowService();
+
+export interface Actor { userId: number | null; kind: HistoryActor; source: HistorySource }
+
+export async function nextCartNumber(em: EntityManager, shop: Shop): Promise<string> {
+  const [{ n }] = await em.execute<{ n: string }[]>(`select nextval('cart_number_seq') as n`);
+  return `${shop.cartPrefix}${n}`;
+}
+
+/** Takes the shop's next order number under a row lock, so two checkouts never share one. */
+export async function nextOrderNumber(em: EntityManager, shopId: string): Promise<string> {
+  const [row] = await em.execute<{ order_prefix: string; n: number; order_number_padding: number }[]>(
+    `update shops set order_next_number = order_next_number + 1 where id = ?
+     returning order_prefix, order_next_number - 1 as n, order_number_padding`,
+    [shopId],
+  );
+  return row.order_prefix + String(row.n).padStart(row.order_number_padding, '0');
+}
+
+export async function recordHistory(em: EntityManager, order: Order, actor: Actor, event: string, message = '', states?: { from?: number | null; to?: number | null }) {
+  em.create(OrderHistoryEntry, {
+    order, event, message,
+    actor: actor.userId ?? null,
+    actorKind: actor.kind,
+    source: actor.source,
+    fromState: states?.from ?? null,
+    toState: states?.to ?? null,
+    createdAt: new Date(),
+  });
+}
+
+/** Checkout has started: the cart becomes an order and takes a new id from the shop's numbering. */
+export async function convertToOrder(em: EntityManager, order: Order, actor: Actor): Promise<void> {
+  if (order.type !== 'cart') return;
+  const from = order.number;
+  const state = await flows.defaultState(em, 'order');
+  const fromState = order.state?.id ?? null;
+  order.number = await nextOrderNumber(em, order.shop.id);
+  order.type = 'order';
+  order.state = ref(state);
+  await recordHistory(em, order, actor, 'converted', `Cart ${from} became order ${order.number} when checkout started.`, { from: fromState, to: state.id });
+}
+
+/** An order in checkout that changes goes back to being a cart; the next checkout gives it a new id. */
+export async function downgradeToCart(em: EntityManager, order: Order, actor: Actor, reason: string): Promise<void> {
+  if (order.type !== 'order' || order.completed) return;
+  const from = order.number;
+  const state = await flows.defaultState(em, 'cart');
+  const fromState = order.state?.id ?? null;
+  order.number = await nextCartNumber(em, await em.findOneOrFail(Shop, order.shop.id));
+  order.type = 'cart';
+  order.checkoutStep = 'cart';
+  order.state = ref(state);
+  await recordHistory(em, order, actor, 'downgraded', `Order ${from} went back to cart ${order.number}: ${reason}.`, { from: fromState, to: state.id });
+}
+
+/**
+ * Recomputes totals. While the record is an open cart or an order still in checkout, unit prices come
+ * from the catalog (never from a form); once placed, lines keep the prices they were sold at.
+ */
+export async function reprice(em: EntityManager, order: Order): Promise<Totals> {
+  const shop = await em.findOneOrFail(Shop, order.shop.id);
+  const lines = order.lines.getItems();
+  if (!order.completed && order.type !== 'quote') {
+    const products = await em.find(Product, { id: lines.map((l) => l.product?.id).filter((x): x is number => x != null) });
+    const byId = new Map(products.map((p) => [p.id, p]));
+    for (const line of lines) {
+      const p = line.product ? byId.get(line.product.id) : undefined;
+      if (p) {
+        line.unitPriceMinor = p.priceMinor;
+        line.vatRateBp = p.vatRateBp;
+        line.productName = p.name;
+      }
+    }
+    order.priceCalculationDate = new Date();
+  }
+  const voucher = order.voucherCode ? await em.findOne(Voucher, { code: order.voucherCode, active: true }) : null;
+  const shipping = order.shippingMethod ? await order.shippingMethod.load() : null;
+  const payment = order.paymentMethod ? await order.paymentMethod.load() : null;
+  const totals = priceOrder({
+    lines,
+    shipping: shipping ? { feeMinor: shipping.feeMinor, freeAboveMinor: shipping.freeAboveMinor } : null,
+    paymentFeeMinor: payment?.feeMinor ?? 0,
+    feeVatRateBp: shop.defaultVatRateBp,
+    voucher: voucher ? { kind: voucher.kind, value: voucher.value } : null,
+  });
+  order.subtotalMinor = totals.subtotalMinor;
+  order.discountMinor = totals.discountExclVatMinor;
+  order.shippingFeeMinor = totals.shippingFeeMinor;
+  order.paymentFeeMinor = totals.paymentFeeMinor;
+  order.totalExclVatMinor = totals.totalExclVatMinor;
+  order.vatMinor = totals.vatMinor;
+  order.totalMinor = totals.totalMinor;
+  order.totals = totals;
+  return totals;
+}

@@ -1,0 +1,150 @@
+import { BigIntType, Collection, Entity, ManyToOne, OneToMany, type Opt, PrimaryKey, Property, type Ref } from '@mikro-orm/core';
+import { Company, User } from '../accounts/account.entities';
+import { Product, Shop, StockLocation } from '../catalog/catalog.entities';
+import type { Totals } from '../checkout/pricing';
+import { FlowState } from '../flows/flow.entities';
+import { PaymentMethod } from '../payments/payment.entities';
+import { ShippingMethod } from '../shipping/shipping-method.entity';
+
+/** What the record is now: carts and orders are one kind of record (seeds: OrderCart / OrderIsQuote). */
+export type OrderType = 'cart' | 'order' | 'quote';
+/** System-controlled: at most one cart per user is the Basket; other named carts are Saved. */
+export type BasketStatus = 'basket' | 'saved';
+export type CheckoutStep = 'cart' | 'addresses' | 'methods' | 'review' | 'placing' | 'confirmation';
+export type CaptureState = 'not_supported' | 'not_captured' | 'split_captured' | 'captured';
+export type PaymentStatus = 'none' | 'authorized' | 'declined' | 'cancelled' | 'refunded' | 'partly_refunded';
+
+export const ADDRESS_FIELDS = ['name', 'company', 'address', 'address2', 'zip', 'city', 'country', 'region', 'phone', 'email'] as const;
+export type AddressField = (typeof ADDRESS_FIELDS)[number];
+export type Address = Record<AddressField, string>;
+
+@Entity({ tableName: 'orders' })
+export class Order {
+  @PrimaryKey({ type: new BigIntType('number') }) id!: number;
+  /** The public id: CART… while a cart, ORDER… once checkout has started (seeds' OrderId). */
+  @Property({ type: 'string' }) number!: string;
+  @ManyToOne({ entity: () => Shop, ref: true, fieldName: 'shop_id' }) shop!: Ref<Shop>;
+  @Property({ type: 'string' }) type!: OrderType;
+  @Property({ type: 'string', nullable: true }) basketStatus?: BasketStatus | null;
+  @Property({ type: 'string' }) name: Opt<string> = '';
+  @ManyToOne({ entity: () => User, ref: true, nullable: true, fieldName: 'user_id' }) user?: Ref<User> | null;
+  @ManyToOne({ entity: () => Company, ref: true, nullable: true, fieldName: 'company_id' }) company?: Ref<Company> | null;
+  @Property({ type: 'uuid', nullable: true }) anonymousToken?: string | null;
+  @ManyToOne({ entity: () => FlowState, ref: true, nullable: true, fieldName: 'state_id' }) state?: Ref<FlowState> | null;
+  /** Reached the confirmation step (seeds: OrderComplete); not-completed orders show red. */
+  @Property({ type: 'boolean' }) completed: Opt<boolean> = false;
+  @Property({ type: 'Date', columnType: 'timestamptz', nullable: true }) completedAt?: Date | null;
+  @Property({ type: 'string' }) checkoutStep: Opt<CheckoutStep> = 'cart';
+  @Property({ type: 'boolean' }) deleted: Opt<boolean> = false;
+  @Property({ type: 'integer', version: true }) version!: number;
+
+  @Property({ type: 'string' }) billingName: Opt<string> = '';
+  @Property({ type: 'string' }) billingCompany: Opt<string> = '';
+  @Property({ type: 'string' }) billingAddress: Opt<string> = '';
+  @Property({ type: 'string' }) billingAddress2: Opt<string> = '';
+  @Property({ type: 'string' }) billingZip: Opt<string> = '';
+  @Property({ type: 'string' }) billingCity: Opt<string> = '';
+  @Property({ type: 'string' }) billingCountry: Opt<string> = '';
+  @Property({ type: 'string' }) billingRegion: Opt<string> = '';
+  @Property({ type: 'string' }) billingPhone: Opt<string> = '';
+  @Property({ type: 'string' }) billingEmail: Opt<string> = '';
+  @Property({ type: 'boolean' }) deliverySameAsBilling: Opt<boolean> = true;
+  @Property({ type: 'string' }) deliveryName: Opt<string> = '';
+  @Property({ type: 'string' }) deliveryCompany: Opt<string> = '';
+  @Property({ type: 'string' }) deliveryAddress: Opt<string> = '';
+  @Property({ type: 'string' }) deliveryAddress2: Opt<string> = '';
+  @Property({ type: 'string' }) deliveryZip: Opt<string> = '';
+  @Property({ type: 'string' }) deliveryCity: Opt<string> = '';
+  @Property({ type: 'string' }) deliveryCountry: Opt<string> = '';
+  @Property({ type: 'string' }) deliveryRegion: Opt<string> = '';
+  @Property({ type: 'string' }) deliveryPhone: Opt<string> = '';
+  @Property({ type: 'string' }) deliveryEmail: Opt<string> = '';
+
+  @ManyToOne({ entity: () => ShippingMethod, ref: true, nullable: true, fieldName: 'shipping_method_id' }) shippingMethod?: Ref<ShippingMethod> | null;
+  @ManyToOne({ entity: () => PaymentMethod, ref: true, nullable: true, fieldName: 'payment_method_id' }) paymentMethod?: Ref<PaymentMethod> | null;
+  @Property({ type: 'string' }) voucherCode: Opt<string> = '';
+  @Property({ type: 'text' }) customerComment: Opt<string> = '';
+  @Property({ type: 'text' }) staffComment: Opt<string> = '';
+  @Property({ type: 'string' }) currencyCode!: string;
+  @Property({ type: 'string' }) currencyName!: string;
+  @Property({ type: 'string', columnType: 'numeric(12,6)' }) currencyRate!: string;
+
+  // Totals are derived by pricing.ts and stored so lists and statistics need no recalculation.
+  @Property({ type: new BigIntType('number') }) shippingFeeMinor: Opt<number> = 0;
+  @Property({ type: new BigIntType('number') }) paymentFeeMinor: Opt<number> = 0;
+  @Property({ type: new BigIntType('number') }) discountMinor: Opt<number> = 0;
+  @Property({ type: new BigIntType('number') }) subtotalMinor: Opt<number> = 0;
+  @Property({ type: new BigIntType('number') }) totalExclVatMinor: Opt<number> = 0;
+  @Property({ type: new BigIntType('number') }) vatMinor: Opt<number> = 0;
+  @Property({ type: new BigIntType('number') }) totalMinor: Opt<number> = 0;
+  @Property({ type: 'json', nullable: true }) totals?: Totals | null;
+
+  @Property({ type: 'string', nullable: true }) captureState?: CaptureState | null;
+  @Property({ type: 'string' }) paymentStatus: Opt<PaymentStatus> = 'none';
+  @Property({ type: new BigIntType('number') }) capturedMinor: Opt<number> = 0;
+  @Property({ type: new BigIntType('number') }) refundedMinor: Opt<number> = 0;
+  @Property({ type: 'string' }) transactionNumber: Opt<string> = '';
+  @Property({ type: 'string' }) cardType: Opt<string> = '';
+  /** Never more than the last four digits of a card are stored. */
+  @Property({ type: 'string' }) cardLast4: Opt<string> = '';
+  @Property({ type: 'boolean' }) stockReserved: Opt<boolean> = false;
+  @Property({ type: 'string' }) ip: Opt<string> = '';
+  @Property({ type: 'Date', columnType: 'timestamptz', nullable: true }) priceCalculationDate?: Date | null;
+  @Property({ type: 'Date', columnType: 'timestamptz' }) createdAt: Opt<Date> = new Date();
+  @Property({ type: 'Date', columnType: 'timestamptz', onUpdate: () => new Date() }) updatedAt: Opt<Date> = new Date();
+
+  @OneToMany({ entity: () => OrderLine, mappedBy: 'order', orderBy: { id: 'asc' } }) lines = new Collection<OrderLine>(this);
+
+  billing(): Address {
+    return pick(this, 'billing');
+  }
+  /** The address goods go to: the billing address unless a separate delivery address was given. */
+  delivery(): Address {
+    return this.deliverySameAsBilling ? this.billing() : pick(this, 'delivery');
+  }
+}
+
+function pick(order: Order, prefix: 'billing' | 'delivery'): Address {
+  const out = {} as Address;
+  for (const f of ADDRESS_FIELDS) {
+    const key = (prefix + f[0].toUpperCase() + f.slice(1)) as keyof Order;
+    out[f] = order[key] as string;
+  }
+  return out;
+}
+
+@Entity({ tableName: 'order_lines' })
+export class OrderLine {
+  @PrimaryKey({ type: new BigIntType('number') }) id!: number;
+  @ManyToOne({ entity: () => Order, fieldName: 'order_id', deleteRule: 'cascade' }) order!: Order;
+  @ManyToOne({ entity: () => Product, ref: true, nullable: true, fieldName: 'product_id' }) product?: Ref<Product> | null;
+  @Property({ type: 'string' }) productNumber!: string;
+  @Property({ type: 'string' }) productName!: string;
+  @Property({ type: 'string' }) unit!: string;
+  @Property({ type: 'integer' }) quantity!: number;
+  /** Unit price excluding VAT, copied from the catalog when the line was priced. */
+  @Property({ type: new BigIntType('number') }) unitPriceMinor!: number;
+  @Property({ type: 'integer' }) vatRateBp!: number;
+  @Property({ type: new BigIntType('number') }) discountMinor: Opt<number> = 0;
+  @ManyToOne({ entity: () => StockLocation, ref: true, nullable: true, fieldName: 'stock_location_id' }) stockLocation?: Ref<StockLocation> | null;
+  @ManyToOne({ entity: () => User, ref: true, nullable: true, fieldName: 'added_by_user_id' }) addedBy?: Ref<User> | null;
+  @Property({ type: 'Date', columnType: 'timestamptz' }) createdAt: Opt<Date> = new Date();
+}
+
+export type HistoryActor = 'staff' | 'buyer' | 'customer' | 'system';
+export type HistorySource = 'backend' | 'bulk' | 'frontend' | 'system' | 'api' | 'checkout';
+
+/** The order's debugging log: state changes and checkout events, newest last. */
+@Entity({ tableName: 'order_state_history' })
+export class OrderHistoryEntry {
+  @PrimaryKey({ type: new BigIntType('number') }) id!: number;
+  @ManyToOne({ entity: () => Order, fieldName: 'order_id' }) order!: Order;
+  @ManyToOne({ entity: () => FlowState, ref: true, nullable: true, fieldName: 'from_state_id' }) fromState?: Ref<FlowState> | null;
+  @ManyToOne({ entity: () => FlowState, ref: true, nullable: true, fieldName: 'to_state_id' }) toState?: Ref<FlowState> | null;
+  @Property({ type: 'string' }) event!: string;
+  @Property({ type: 'text' }) message: Opt<string> = '';
+  @ManyToOne({ entity: () => User, ref: true, nullable: true, fieldName: 'actor_user_id' }) actor?: Ref<User> | null;
+  @Property({ type: 'string' }) actorKind!: HistoryActor;
+  @Property({ type: 'string' }) source!: HistorySource;
+  @Property({ type: 'Date', columnType: 'timestamptz' }) createdAt: Opt<Date> = new Date();
+}

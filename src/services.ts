@@ -1,0 +1,23 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type nunjucks from 'nunjucks';
+import { AccountService } from './accounts/account.service';
+import { CartService } from './cart/cart.service';
+import { CatalogService } from './catalog/catalog.service';
+import { CheckoutService } from './checkout/checkout.service';
+import { AdminService } from './admin/admin.service';
+import { OutboxService } from './mail/outbox.service';
+import { PaymentProviders } from './payments/payment-providers';
+
+/** The app's services, built once; each reads the request's EntityManager through MikroORM's RequestContext. */
+export function createServices(orm: MikroORM, views: nunjucks.Environment) {
+  const outbox = new OutboxService(views);
+  const payments = new PaymentProviders();
+  const catalog = new CatalogService(orm);
+  const accounts = new AccountService(orm);
+  const carts = new CartService(orm);
+  const checkout = new CheckoutService(orm, carts, payments, outbox);
+  const admin = new AdminService(orm);
+  return { outbox, payments, catalog, accounts, carts, checkout, admin };
+}
+
+export type Services = ReturnType<typeof createServices>;

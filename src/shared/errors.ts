@@ -1,0 +1,32 @@
+/**
+ * Expected business failures. Each has a stable code; src/http/error-handler.ts maps codes to HTTP
+ * statuses in one place and shows the message to the user.
+ */
+export type DomainErrorCode =
+  | 'NOT_FOUND'
+  | 'VALIDATION'
+  | 'FORBIDDEN'
+  | 'UNAUTHENTICATED'
+  | 'CART_EMPTY'
+  | 'CART_NOT_EDITABLE'
+  | 'CHECKOUT_INCOMPLETE'
+  | 'INSUFFICIENT_STOCK'
+  | 'PAYMENT_DECLINED'
+  | 'VOUCHER_INVALID'
+  | 'TRANSITION_NOT_ALLOWED'
+  | 'CONFLICT';
+
+export class DomainError extends Error {
+  constructor(
+    readonly code: DomainErrorCode,
+    message: string,
+    /** Field-level messages for forms (field name → message). */
+    readonly fields: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = 'DomainError';
+  }
+}
+
+export const notFound = (what = 'The page') => new DomainError('NOT_FOUND', `${what} was not found.`);
+export const invalid = (message: string, fields: Record<string, string> = {}) => new DomainError('VALIDATION', message, fields);
