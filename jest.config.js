@@ -1,16 +1,7 @@
-/** Jest runs TypeScript through swc with legacy decorators (MikroORM 6 style, no emitted metadata). */
-const swcOptions = {
-  jsc: {
-    parser: { syntax: 'typescript', decorators: true },
-    transform: { legacyDecorator: true, decoratorMetadata: false, useDefineForClassFields: false },
-    target: 'es2022',
-  },
-  module: { type: 'commonjs' },
-};
-
+/** Jest runs TypeScript through ts-jest (transpile only; `npm run build` type-checks) with legacy decorators. */
 module.exports = {
   testEnvironment: 'node',
-  transform: { '^.+\\.ts$': ['@swc/jest', swcOptions] },
+  transform: { '^.+\\.ts$': ['ts-jest', { isolatedModules: true, tsconfig: { module: 'commonjs', moduleResolution: 'node', experimentalDecorators: true, emitDecoratorMetadata: false, useDefineForClassFields: false, target: 'ES2022', esModuleInterop: true, skipLibCheck: true } }] },
   testMatch: ['<rootDir>/test/**/*.test.ts'],
   globalSetup: '<rootDir>/test/setup/global-setup.mjs',
   globalTeardown: '<rootDir>/test/setup/global-teardown.mjs',
