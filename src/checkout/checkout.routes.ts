@@ -28,10 +28,23 @@ const placeForm = z.object({
   cardHolder: text(120).optional(),
 });
 
-function addressFrom(body: Record<string, unknown>, prefix: string, required: boolean): Address {
+const FIELD_LABELS: Record<string, string> = {
+  name: 'Full name', company: 'Company', address: 'Street address', address2: 'Address line 2', zip: 'Postal code',
+  city: 'City', country: 'Country', region: 'Region', phone: 'Phone', email: 'E-mail',
+};
+
+/** Reads one address from the form; errors name the field as its label does and point at the prefixed input. */
+function addressFrom(body: Record<string, unknown>, prefix: 'billing' | 'delivery', required: boolean): Address {
   const raw: Record<string, unknown> = {};
   for (const f of ADDRESS_FIELDS) raw[f] = body[`${prefix}_${f}`] ?? '';
-  const parsed = parse(required ? addressSchema : optionalAddress, raw) as Partial<Address>;
+  const result = (required ? addressSchema : optionalAddress).safeParse(raw);
+  if (!result.success) {
+    const fields: Record<string, string> = {};
+    for (const issue of result.error.issues) fields[`${prefix}_${String(issue.path[0])}`] ??= issue.message;
+    const [key, message] = Object.entries(fields)[0];
+    throw new DomainError('VALIDATION', `Please check the ${prefix} address: ${FIELD_LABELS[key.slice(prefix.length + 1)]} ${message}.`, fields);
+  }
+  const parsed = result.data as Partial<Address>;
   const out = {} as Address;
   for (const f of ADDRESS_FIELDS) out[f] = parsed[f] ?? '';
   return out;

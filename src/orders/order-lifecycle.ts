@@ -61,7 +61,6 @@ export async function downgradeToCart(em: EntityManager, order: Order, actor: Ac
   const fromState = order.state?.id ?? null;
   order.number = await nextCartNumber(em, await em.findOneOrFail(Shop, order.shop.id));
   order.type = 'cart';
-  order.checkoutStep = 'cart';
   order.state = ref(state);
   await recordHistory(em, order, actor, 'downgraded', `Order ${from} went back to cart ${order.number}: ${reason}.`, { from: fromState, to: state.id });
 }

@@ -1,0 +1,44 @@
+import type TestAgent from 'supertest/lib/agent';
+import { csrfToken, postForm, productId, type TestApp } from './test-app';
+
+export const ADDRESS = {
+  billing_name: 'Kim Customer', billing_company: '', billing_address: 'Main Street 1', billing_address2: '',
+  billing_zip: '2100', billing_city: 'Copenhagen', billing_country: 'DK', billing_region: '', billing_phone: '', billing_email: 'kim@example.test',
+  deliverySameAsBilling: 'on',
+};
+
+export const APPROVED_CARD = { cardHolder: 'Kim Customer', cardNumber: '4242 4242 4242 4242', cardExpiry: '12/39', cardCvc: '123' };
+export const DECLINED_CARD = { ...APPROVED_CARD, cardNumber: '4000 0000 0000 0002' };
+
+export async function addToBasket(t: TestApp, agent: TestAgent, productNumber: string, quantity = 1) {
+  const res = await postForm(agent, '/cart/add', { productId: await productId(t, productNumber), quantity });
+  if (res.status !== 303) throw new Error(`add to basket failed: ${res.status} ${res.text.slice(0, 300)}`);
+  return res;
+}
+
+export async function methodIds(t: TestApp, shipping = 'STANDARD', payment = 'CARD') {
+  const [s] = await t.sql('select id from shipping_methods where code = $1', [shipping]);
+  const [p] = await t.sql('select id from payment_methods where code = $1', [payment]);
+  return { shippingMethodId: s.id, paymentMethodId: p.id };
+}
+
+/** Walks addresses and methods; returns the order number shown on the review page. */
+export async function checkoutToReview(t: TestApp, agent: TestAgent, opts: { payment?: string; shipping?: string; address?: Record<string, string> } = {}) {
+  const addr = await postForm(agent, '/checkout/addresses', { ...ADDRESS, ...opts.address }, '/checkout/addresses');
+  if (addr.status !== 303) throw new Error(`addresses failed: ${addr.status} ${addr.text.slice(0, 500)}`);
+  const methods = await postForm(agent, '/checkout/methods', await methodIds(t, opts.shipping, opts.payment), '/checkout/methods');
+  if (methods.status !== 303) throw new Error(`methods failed: ${methods.status}`);
+  return reviewNumber(agent);
+}
+
+export async function reviewNumber(agent: TestAgent): Promise<string> {
+  const review = await agent.get('/checkout/review');
+  const m = /name="orderNumber" value="([^"]+)"/.exec(review.text);
+  if (!m) throw new Error(`no order number on review page (${review.status})`);
+  return m[1];
+}
+
+export async function place(agent: TestAgent, orderNumber: string, extra: Record<string, string> = APPROVED_CARD) {
+  const token = await csrfToken(agent, '/');
+  return agent.post('/checkout/place').type('form').send({ _csrf: token, orderNumber, customerComment: '', ...extra });
+}

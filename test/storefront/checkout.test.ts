@@ -1,0 +1,194 @@
+import { DEFAULT_FROM } from '../../src/mail/outbox.service';
+import { ADDRESS, APPROVED_CARD, DECLINED_CARD, addToBasket, checkoutToReview, methodIds, place, reviewNumber } from '../helpers/shopping';
+import { csrfToken, login, newAgent, postForm, startTestApp, waitFor, type TestApp } from '../helpers/test-app';
+
+let t: TestApp;
+beforeAll(async () => { t = await startTestApp(); });
+afterAll(async () => { await t.close(); });
+
+async function setPrice(number: string, priceMinor: number, vatRateBp: number, stock = 50) {
+  await t.sql('update products set price_minor = $2, vat_rate_bp = $3 where number = $1', [number, priceMinor, vatRateBp]);
+  await t.sql(`update stock_levels set quantity = case when location_id = (select min(id) from stock_locations) then $2 else 0 end
+               where product_id = (select id from products where number = $1)`, [number, stock]);
+}
+
+describe('checkout', () => {
+  it('takes a shopper from basket to receipt: order number from the shop numbering, VAT per rate, e-mail receipt', async () => {
+    await setPrice('P-1001', 10000, 1200); // 100.00 + 12 %
+    await setPrice('P-1013', 20000, 2500); // 200.00 + 25 %
+    const agent = newAgent(t);
+    await addToBasket(t, agent, 'P-1001', 2);
+    await addToBasket(t, agent, 'P-1013', 1);
+    const [cart] = await t.sql(`select number, type from orders where type = 'cart' order by id desc limit 1`);
+    expect(cart.number).toMatch(/^CART\d+$/);
+
+    const [{ order_next_number: next }] = await t.sql(`select order_next_number from shops where id = 'SHOP1'`);
+    const number = await checkoutToReview(t, agent, { shipping: 'EXPRESS' });
+    expect(number).toBe(`ORDER${next}`);
+
+    const review = await agent.get('/checkout/review').expect(200);
+    // goods 200.00@12% + 200.00@25%; express 99.00 net @25%
+    expect(review.text).toContain('VAT 25% of 299.00 DKK');
+    expect(review.text).toContain('74.75 DKK');
+    expect(review.text).toContain('VAT 12% of 200.00 DKK');
+    expect(review.text).toContain('24.00 DKK');
+    expect(review.text).toMatch(/data-testid="order-total">597.75 DKK/);
+
+    const placed = await place(agent, number);
+    expect(placed.status).toBe(303);
+    expect(placed.headers.location).toBe(`/checkout/receipt/${number}`);
+    const receipt = await agent.get(placed.headers.location).expect(200);
+    expect(receipt.text).toContain(number);
+    expect(receipt.text).toContain('Visa ending 4242');
+
+    const [order] = await t.sql('select * from orders where number = $1', [number]);
+    expect(order).toMatchObject({ type: 'order', completed: true, checkout_step: 'confirmation', capture_state: 'not_captured', payment_status: 'authorized', card_last4: '4242', basket_status: null });
+    expect(Number(order.total_minor)).toBe(59775);
+    const [{ n }] = await t.sql(`select count(*)::int as n from payment_transactions where order_id = $1 and operation = 'authorize' and success`, [order.id]);
+    expect(n).toBe(1);
+
+    // The basket is gone from the header and the receipt mail leaves through the outbox.
+    const home = await agent.get('/');
+    expect(home.text).toMatch(/data-testid="mini-cart-count">0</);
+    await t.worker.sendDue();
+    const mail = await waitFor(() => t.mails.find((m) => m.subject === `Order confirmation ${number}`));
+    expect(mail.to).toBe(ADDRESS.billing_email);
+    expect(mail.from).toContain(DEFAULT_FROM.email);
+    expect(mail.text).toContain('597.75 DKK');
+  });
+
+  it('downgrades the order to a cart when it changes, and a new checkout gives it a new order id', async () => {
+    await setPrice('P-1002', 5000, 1200);
+    const agent = newAgent(t);
+    await addToBasket(t, agent, 'P-1002');
+    const first = await checkoutToReview(t, agent);
+    expect(first).toMatch(/^ORDER/);
+
+    await addToBasket(t, agent, 'P-1002'); // a changed quantity
+    const [cart] = await t.sql(`select number, type, checkout_step from orders where number like 'CART%' order by id desc limit 1`);
+    expect(cart.type).toBe('cart');
+    const second = await reviewNumber(agent);
+    expect(second).toMatch(/^ORDER/);
+    expect(second).not.toBe(first);
+
+    // Changing the shipping method downgrades too.
+    await postForm(agent, '/checkout/methods', await methodIds(t, 'EXPRESS'), '/checkout/methods');
+    const third = await reviewNumber(agent);
+    expect(third).not.toBe(second);
+
+    // Posting the old id (a stale review page) refuses and places nothing.
+    const stale = await place(agent, first);
+    expect(stale.status).toBe(409);
+    expect(stale.text).toContain('changed after you reviewed it');
+    const history = await t.sql(`select event from order_state_history h join orders o on o.id = h.order_id where o.number = $1 order by h.id`, [third]);
+    expect(history.map((h) => h.event)).toEqual(['converted', 'downgraded', 'converted', 'downgraded', 'converted']);
+  });
+
+  it('applies a voucher, refuses an unknown one with a message, and the change downgrades the order', async () => {
+    await setPrice('P-1003', 10000, 2500);
+    const agent = newAgent(t);
+    await addToBasket(t, agent, 'P-1003', 2);
+    const before = await checkoutToReview(t, agent);
+    const bad = await postForm(agent, '/checkout/voucher', { voucherCode: 'NOPE' }, '/checkout/review');
+    expect(bad.status).toBe(422);
+    expect(bad.text).toContain('The voucher code &quot;NOPE&quot; is not valid.');
+    expect(await reviewNumber(agent)).toBe(before);
+
+    await postForm(agent, '/checkout/voucher', { voucherCode: 'welcome10' }, '/checkout/review');
+    const after = await reviewNumber(agent);
+    expect(after).not.toBe(before);
+    const review = await agent.get('/checkout/review');
+    // 200.00 net, 10 % off = 180.00 net; standard shipping 39.00 net; VAT 25 % of 219.00 = 54.75
+    expect(review.text).toMatch(/data-testid="order-total">273.75 DKK/);
+  });
+
+  it('places an order once, however often it is submitted at the same time', async () => {
+    await setPrice('P-1004', 10000, 2500, 10);
+    const agent = newAgent(t);
+    await addToBasket(t, agent, 'P-1004', 3);
+    const number = await checkoutToReview(t, agent);
+    const token = await csrfToken(agent, '/checkout/review');
+    const results = await Promise.all([1, 2, 3].map(() => agent.post('/checkout/place').type('form').send({ _csrf: token, orderNumber: number, ...APPROVED_CARD })));
+    expect(results.map((r) => r.status)).toEqual([303, 303, 303]);
+    const [order] = await t.sql('select id, completed from orders where number = $1', [number]);
+    expect(order.completed).toBe(true);
+    const [{ auths }] = await t.sql(`select count(*)::int as auths from payment_transactions where order_id = $1`, [order.id]);
+    expect(auths).toBe(1);
+    const [{ quantity }] = await t.sql(`select sum(quantity)::int as quantity from stock_levels where product_id = (select id from products where number = 'P-1004')`);
+    expect(quantity).toBe(7);
+    // The back button and a resubmit land on the same receipt.
+    const again = await place(agent, number);
+    expect(again.headers.location).toBe(`/checkout/receipt/${number}`);
+  });
+
+  it('keeps a declined order not completed with a clear message, and the shopper can retry', async () => {
+    await setPrice('P-1005', 10000, 2500, 5);
+    const agent = newAgent(t);
+    await addToBasket(t, agent, 'P-1005', 2);
+    const number = await checkoutToReview(t, agent);
+    const declined = await place(agent, number, DECLINED_CARD);
+    expect(declined.status).toBe(402);
+    expect(declined.text).toContain('The card was declined by the bank.');
+    const [order] = await t.sql('select id, completed, payment_status from orders where number = $1', [number]);
+    expect(order).toMatchObject({ completed: false, payment_status: 'declined' });
+    const [{ quantity }] = await t.sql(`select sum(quantity)::int as quantity from stock_levels where product_id = (select id from products where number = 'P-1005')`);
+    expect(quantity).toBe(5); // nothing stays reserved by the failed attempt
+
+    const retry = await place(agent, number, APPROVED_CARD);
+    expect(retry.status).toBe(303);
+    const attempts = await t.sql('select success from payment_transactions where order_id = $1 order by id', [order.id]);
+    expect(attempts.map((a) => a.success)).toEqual([false, true]);
+  });
+
+  it('never oversells: concurrent checkouts for the last items, only as many succeed as there is stock', async () => {
+    await setPrice('P-1006', 10000, 2500, 3);
+    const shoppers = await Promise.all([1, 2, 3, 4, 5].map(async () => {
+      const agent = newAgent(t);
+      await addToBasket(t, agent, 'P-1006', 1);
+      return { agent, number: await checkoutToReview(t, agent) };
+    }));
+    const results = await Promise.all(shoppers.map(({ agent, number }) => place(agent, number)));
+    const ok = results.filter((r) => r.status === 303).length;
+    expect(ok).toBe(3);
+    expect(results.filter((r) => r.status === 409).every((r) => r.text.includes('in stock any more'))).toBe(true);
+    const [{ quantity }] = await t.sql(`select sum(quantity)::int as quantity from stock_levels where product_id = (select id from products where number = 'P-1006')`);
+    expect(quantity).toBe(0);
+  });
+
+  it('pays by invoice: no card, capture not supported, fee charged', async () => {
+    await setPrice('P-1007', 10000, 2500);
+    const agent = newAgent(t);
+    await addToBasket(t, agent, 'P-1007');
+    const number = await checkoutToReview(t, agent, { payment: 'INVOICE' });
+    const review = await agent.get('/checkout/review');
+    expect(review.text).not.toContain('Card number');
+    expect(review.text).toContain('Payment fee');
+    const res = await place(agent, number, {});
+    expect(res.status).toBe(303);
+    const [order] = await t.sql('select capture_state, payment_fee_minor from orders where number = $1', [number]);
+    expect(order).toEqual({ capture_state: 'not_supported', payment_fee_minor: '2000' });
+  });
+
+  it('keeps what was typed and says what is wrong when an address is incomplete', async () => {
+    const agent = newAgent(t);
+    await addToBasket(t, agent, 'P-1008');
+    const res = await postForm(agent, '/checkout/addresses', { ...ADDRESS, billing_zip: '', billing_city: 'Århus <b>' }, '/checkout/addresses');
+    expect(res.status).toBe(422);
+    expect(res.text).toContain('Postal code is required');
+    expect(res.text).toContain('value="Århus &lt;b&gt;"');
+    expect(res.text).toContain('value="Main Street 1"');
+  });
+
+  it('shows a receipt only to the customer who placed the order', async () => {
+    const buyer = newAgent(t);
+    await login(buyer, 'shopper@orderflow.test', 'shopper-pass-1');
+    await addToBasket(t, buyer, 'P-1009');
+    const number = await checkoutToReview(t, buyer);
+    await place(buyer, number);
+    await buyer.get(`/checkout/receipt/${number}`).expect(200);
+    await newAgent(t).get(`/checkout/receipt/${number}`).expect(404);
+    const other = newAgent(t);
+    await login(other, 'buyer1@acme.test', 'buyer-pass-1');
+    await other.get(`/checkout/receipt/${number}`).expect(404);
+  });
+});
