@@ -14,7 +14,7 @@ import { ShippingMethod } from '../shipping/shipping-method.entity';
 import { Voucher } from './voucher.entity';
 
 export interface AddressInput { billing: Address; deliverySameAsBilling: boolean; delivery: Address }
-export interface PlaceInput { orderNumber: string; customerComment: string; card?: CardInput; ip: string }
+export interface PlaceInput { orderNumber: string; customerComment: string; card?: CardInput; ip: string; placedInSession: number[] }
 export type PlaceResult = { order: Order; alreadyPlaced: boolean };
 
 /** The shopping cart app: addresses → shipping and payment → review → place → receipt. */
@@ -106,7 +106,9 @@ export class CheckoutService {
   async place(shopper: Shopper, input: PlaceInput): Promise<PlaceResult> {
     try {
       return await this.em.transactional(async (em) => {
-        const order = await em.findOne(Order, ownedBy(shopper, { number: input.orderNumber, deleted: false }), { populate: ['lines'], lockMode: LockMode.PESSIMISTIC_WRITE });
+        // A resubmit after the basket cookie was cleared still finds the order this browser placed.
+        const where = { number: input.orderNumber, deleted: false, $or: [ownedBy(shopper), { id: { $in: input.placedInSession } }] };
+        const order = await em.findOne(Order, where, { populate: ['lines'], lockMode: LockMode.PESSIMISTIC_WRITE });
         if (!order) throw new DomainError('CONFLICT', 'Your order changed after you reviewed it. Please review it again.');
         if (order.completed) return { order, alreadyPlaced: true };
         if (order.type !== 'order' || order.basketStatus !== 'basket') throw new DomainError('CONFLICT', 'Your order changed after you reviewed it. Please review it again.');
@@ -226,8 +228,8 @@ function actorOf(shopper: Shopper, source: Actor['source'] = 'frontend'): Actor 
   return { userId: shopper.userId, kind: 'customer', source };
 }
 
-function ownedBy(shopper: Shopper, where: Record<string, unknown>) {
-  return shopper.userId != null ? { ...where, user: shopper.userId } : { ...where, user: null, anonymousToken: shopper.anonymousToken ?? '00000000-0000-0000-0000-000000000000' };
+function ownedBy(shopper: Shopper) {
+  return shopper.userId != null ? { user: shopper.userId } : { user: null, anonymousToken: shopper.anonymousToken ?? '00000000-0000-0000-0000-000000000000' };
 }
 
 const STEP_ORDER = ['cart', 'addresses', 'methods', 'review', 'placing', 'confirmation'] as const;
