@@ -1,5 +1,5 @@
 import { Router, type NextFunction, type Request, type Response } from 'express';
-import rateLimit from 'express-rate-limit';
+import rateLimit, { ipKeyGenerator } from 'express-rate-limit';
 import type passport from 'passport';
 import { z } from 'zod';
 import type { SessionUser } from './account.service';
@@ -23,6 +23,8 @@ export function accountRoutes(s: Services, pass: passport.PassportStatic, config
     standardHeaders: 'draft-7',
     legacyHeaders: false,
     skipSuccessfulRequests: true,
+    // Per address and account: guessing one account's password is slowed without locking out a shared office IP.
+    keyGenerator: (req) => `${ipKeyGenerator(req.ip ?? '')}|${String(req.body?.email ?? '').toLowerCase().slice(0, 200)}`,
     handler: (_req, res) => res.status(429).render('accounts/login.njk', { error: 'Too many login attempts. Please wait a few minutes and try again.' }),
   });
 

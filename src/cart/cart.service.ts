@@ -132,8 +132,7 @@ export class CartService {
         }
       }
       await downgradeToCart(em, mine, actor, 'lines merged at login');
-      // Lines first: the anonymous basket's lines are deleted with it (on delete cascade).
-      anonymous.lines.removeAll();
+      for (const line of anonymous.lines.getItems()) em.remove(line);
       em.remove(anonymous);
       await reprice(em, mine);
     });

@@ -64,9 +64,9 @@ export function priceOrder(input: PricingInput): Totals {
 
   const discountNetByRate = allocateDiscount(input, rates, goodsNetByRate, goodsGrossByRate, subtotalMinor);
   const discountExclVatMinor = sum([...discountNetByRate.values()]);
-  const discountMinor = sum(rates.map((r) => { const d = discountNetByRate.get(r) ?? 0; return d + vatOf(d, r); }));
-
-  const goodsAfterDiscountGross = subtotalMinor - discountMinor;
+  // The discount shown is what the goods cost less, so subtotal − discount is exactly what is charged for them.
+  const goodsAfterDiscountGross = sum(rates.map((r) => { const n = goodsNetByRate.get(r)! - (discountNetByRate.get(r) ?? 0); return n + vatOf(n, r); }));
+  const discountMinor = subtotalMinor - goodsAfterDiscountGross;
   const shipping = input.shipping;
   const shippingFeeMinor = !shipping || (shipping.freeAboveMinor != null && goodsAfterDiscountGross >= shipping.freeAboveMinor) ? 0 : shipping.feeMinor;
   const paymentFeeMinor = input.paymentFeeMinor ?? 0;

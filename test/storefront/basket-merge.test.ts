@@ -1,0 +1,47 @@
+import { addToBasket } from '../helpers/shopping';
+import { login, newAgent, startTestApp, type TestApp } from '../helpers/test-app';
+
+let t: TestApp;
+beforeAll(async () => { t = await startTestApp(); });
+afterAll(async () => { await t.close(); });
+
+async function userBasketLines(email: string) {
+  return t.sql(
+    `select p.number, l.quantity from orders o join users u on u.id = o.user_id join order_lines l on l.order_id = o.id join products p on p.id = l.product_id
+     where u.email = $1 and o.basket_status = 'basket' order by p.number`, [email]);
+}
+
+describe('basket merge at login', () => {
+  it('merges the anonymous basket into the user basket (same product → quantities add) and deletes it', async () => {
+    const earlier = newAgent(t);
+    await login(earlier, 'shopper@orderflow.test', 'shopper-pass-1');
+    await addToBasket(t, earlier, 'P-1031', 1);
+    await addToBasket(t, earlier, 'P-1032', 1);
+
+    const anon = newAgent(t);
+    await addToBasket(t, anon, 'P-1031', 2);
+    await addToBasket(t, anon, 'P-1033', 1);
+    const [anonBasket] = await t.sql(`select id from orders where user_id is null and anonymous_token is not null order by id desc limit 1`);
+
+    const res = await login(anon, 'shopper@orderflow.test', 'shopper-pass-1');
+    expect(String(res.headers['set-cookie'])).toMatch(/basket=;/); // the anonymous cookie is cleared
+    expect(await userBasketLines('shopper@orderflow.test')).toEqual([
+      { number: 'P-1031', quantity: 3 }, { number: 'P-1032', quantity: 1 }, { number: 'P-1033', quantity: 1 },
+    ]);
+    expect(await t.sql('select id from orders where id = $1', [anonBasket.id])).toEqual([]);
+    const [{ n }] = await t.sql(`select count(*)::int as n from orders o join users u on u.id = o.user_id where u.email = 'shopper@orderflow.test' and o.basket_status = 'basket'`);
+    expect(n).toBe(1);
+    expect((await anon.get('/')).text).toMatch(/data-testid="mini-cart-count">5</);
+  });
+
+  it('lets a user with no basket adopt the anonymous one', async () => {
+    const anon = newAgent(t);
+    await addToBasket(t, anon, 'P-1034', 2);
+    const [basket] = await t.sql(`select id, number from orders where user_id is null and anonymous_token is not null order by id desc limit 1`);
+    await login(anon, 'buyer1@acme.test', 'buyer-pass-1');
+    const [adopted] = await t.sql('select o.number, u.email, o.anonymous_token, o.company_id from orders o join users u on u.id = o.user_id where o.id = $1', [basket.id]);
+    expect(adopted).toMatchObject({ number: basket.number, email: 'buyer1@acme.test', anonymous_token: null });
+    expect(adopted.company_id).not.toBeNull(); // a B2B buyer's basket belongs to the company
+    expect(await userBasketLines('buyer1@acme.test')).toEqual([{ number: 'P-1034', quantity: 2 }]);
+  });
+});

@@ -1,0 +1,103 @@
+import { addToBasket } from '../helpers/shopping';
+import { csrfToken, login, newAgent, postForm, productId, startTestApp, type TestApp } from '../helpers/test-app';
+
+let t: TestApp;
+beforeAll(async () => { t = await startTestApp(); });
+afterAll(async () => { await t.close(); });
+
+const miniCart = (html: string) => Number(/data-testid="mini-cart-count">(\d+)</.exec(html)?.[1]);
+const basketLines = (t: TestApp, number: string) =>
+  t.sql('select l.id, l.quantity, l.unit_price_minor, p.number from order_lines l join products p on p.id = l.product_id join orders o on o.id = l.order_id where o.number = $1 order by l.id', [number]);
+
+describe('basket', () => {
+  it('adds, changes, removes and empties, with the item count in the header on every page', async () => {
+    const agent = newAgent(t);
+    const add = await addToBasket(t, agent, 'P-1020', 2);
+    const cookie = String(add.headers['set-cookie']);
+    expect(cookie).toMatch(/basket=[0-9a-f-]{36}; Max-Age=\d+; Path=\/; Expires=[^;]+; HttpOnly; SameSite=Lax/);
+    await addToBasket(t, agent, 'P-1021');
+    await addToBasket(t, agent, 'P-1020', 1);
+    expect(miniCart((await agent.get('/products/P-1030')).text)).toBe(4);
+
+    const page = await agent.get('/cart').expect(200);
+    const number = /Basket (CART\d+)/.exec(page.text)![1];
+    let lines = await basketLines(t, number);
+    expect(lines.map((l) => [l.number, l.quantity])).toEqual([['P-1020', 3], ['P-1021', 1]]);
+
+    await postForm(agent, `/cart/lines/${lines[0].id}`, { quantity: 5 }, '/cart');
+    await postForm(agent, `/cart/lines/${lines[1].id}/remove`, {}, '/cart');
+    lines = await basketLines(t, number);
+    expect(lines.map((l) => [l.number, l.quantity])).toEqual([['P-1020', 5]]);
+    expect(miniCart((await agent.get('/')).text)).toBe(5);
+
+    await postForm(agent, '/cart/empty', {}, '/cart');
+    expect(await basketLines(t, number)).toEqual([]);
+    expect((await agent.get('/cart')).text).toContain('Your basket is empty');
+  });
+
+  it('takes the price from the catalog, never from the form', async () => {
+    const agent = newAgent(t);
+    const id = await productId(t, 'P-1022');
+    const token = await csrfToken(agent);
+    await agent.post('/cart/add').type('form').send({ _csrf: token, productId: id, quantity: 1, price: 1, unitPriceMinor: 1 }).expect(303);
+    const [{ price_minor }] = await t.sql('select price_minor from products where id = $1', [id]);
+    const [line] = await t.sql('select unit_price_minor from order_lines where product_id = $1 order by id desc limit 1', [id]);
+    expect(line.unit_price_minor).toBe(price_minor);
+
+    // A price change in the catalog reaches open baskets.
+    await t.sql('update products set price_minor = price_minor + 100 where id = $1', [id]);
+    await addToBasket(t, agent, 'P-1022');
+    const [after] = await t.sql('select unit_price_minor, quantity from order_lines where product_id = $1 order by id desc limit 1', [id]);
+    expect(Number(after.unit_price_minor)).toBe(Number(price_minor) + 100);
+  });
+
+  it.each([
+    ['quantity 0', { quantity: 0 }, 422, 'must be at least 1'],
+    ['a negative quantity', { quantity: -3 }, 422, 'must be at least 1'],
+    ['a huge quantity', { quantity: 10_000_000 }, 422, 'must be at most 9999'],
+    ['a quantity that is not a number', { quantity: 'lots' }, 422, 'must be a number'],
+    ['a fractional quantity', { quantity: 1.5 }, 422, 'must be a whole number'],
+    ['an unknown product', { productId: 999999 }, 404, 'The product was not found.'],
+    ['a malformed product id', { productId: "1' or 1=1" }, 422, 'must be a number'],
+  ])('refuses %s with a clear message and changes nothing', async (_name, override, status, message) => {
+    const agent = newAgent(t);
+    await addToBasket(t, agent, 'P-1023', 2);
+    const before = await t.sql(`select l.quantity from order_lines l join products p on p.id = l.product_id where p.number = 'P-1023' order by l.id desc limit 1`);
+    const res = await postForm(agent, '/cart/add', { productId: await productId(t, 'P-1023'), quantity: 1, ...override });
+    expect(res.status).toBe(status);
+    expect(res.text).toContain(message);
+    const after = await t.sql(`select l.quantity from order_lines l join products p on p.id = l.product_id where p.number = 'P-1023' order by l.id desc limit 1`);
+    expect(after).toEqual(before);
+    expect(miniCart((await agent.get('/')).text)).toBe(2);
+  });
+
+  it("refuses to touch another shopper's basket line (404) and leaves it as it was", async () => {
+    const owner = newAgent(t);
+    await addToBasket(t, owner, 'P-1024', 2);
+    const [line] = await t.sql(`select l.id from order_lines l join products p on p.id = l.product_id where p.number = 'P-1024' order by l.id desc limit 1`);
+    const intruder = newAgent(t);
+    await addToBasket(t, intruder, 'P-1025');
+    expect((await postForm(intruder, `/cart/lines/${line.id}`, { quantity: 1 })).status).toBe(404);
+    expect((await postForm(intruder, `/cart/lines/${line.id}/remove`, {})).status).toBe(404);
+    const [still] = await t.sql('select quantity from order_lines where id = $1', [line.id]);
+    expect(still.quantity).toBe(2);
+  });
+
+  it('gives a signed-in user exactly one basket, even when the first two add-to-cart requests race', async () => {
+    const agent = newAgent(t);
+    await login(agent, 'buyer2@acme.test', 'buyer-pass-2');
+    const [user] = await t.sql(`select id from users where email = 'buyer2@acme.test'`);
+    await t.sql(`delete from orders where user_id = $1`, [user.id]);
+    const token = await csrfToken(agent);
+    const ids = await Promise.all(['P-1026', 'P-1027', 'P-1028', 'P-1029'].map((n) => productId(t, n)));
+    const results = await Promise.all(ids.map((id) => agent.post('/cart/add').type('form').send({ _csrf: token, productId: id, quantity: 1 })));
+    expect(results.map((r) => r.status)).toEqual([303, 303, 303, 303]);
+    const baskets = await t.sql(`select id, company_id from orders where user_id = $1 and basket_status = 'basket'`, [user.id]);
+    expect(baskets).toHaveLength(1);
+    const [{ n }] = await t.sql('select count(*)::int as n from order_lines where order_id = $1', [baskets[0].id]);
+    expect(n).toBe(4);
+    // The database refuses a second basket even if the service were bypassed.
+    await expect(t.sql(`insert into orders (number, shop_id, type, basket_status, user_id, currency_code, currency_name, currency_rate) values ('CARTX', 'SHOP1', 'cart', 'basket', $1, 'DKK', 'Danish krone', 1)`, [user.id]))
+      .rejects.toThrow(/orders_one_basket_per_user/);
+  });
+});
