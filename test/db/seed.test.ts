@@ -1,0 +1,22 @@
+import { seedDemoData } from '../../src/db/seed';
+import { startTestApp, type TestApp } from '../helpers/test-app';
+
+let t: TestApp;
+beforeAll(async () => { t = await startTestApp(); });
+afterAll(async () => { await t.close(); });
+
+const counts = () => t.sql(`select (select count(*)::int from products) as products, (select count(*)::int from users) as users,
+  (select count(*)::int from flow_states) as states, (select count(*)::int from stock_levels) as stock, (select count(*)::int from shipping_methods) as shipping`);
+
+describe('demo seed', () => {
+  it('is idempotent and never overwrites what staff changed', async () => {
+    const [before] = await counts();
+    expect(before).toMatchObject({ products: 50, users: 4, shipping: 2 });
+    await t.sql(`update products set name = 'Renamed by staff' where number = 'P-1001'`);
+    await seedDemoData(t.orm.em.fork());
+    await seedDemoData(t.orm.em.fork());
+    expect((await counts())[0]).toEqual(before);
+    const [p] = await t.sql(`select name from products where number = 'P-1001'`);
+    expect(p.name).toBe('Renamed by staff');
+  });
+});
