@@ -1,7 +1,9 @@
 import type { MigrationObject } from '@mikro-orm/core';
 import { Migration20261124100000_initial } from './Migration20261124100000_initial';
+import { Migration20261124110000_flows } from './Migration20261124110000_flows';
 
 /** Migrations are listed explicitly so they load the same way under tsx, jest and plain node. */
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261124100000_initial', class: Migration20261124100000_initial },
+  { name: 'Migration20261124110000_flows', class: Migration20261124110000_flows },
 ];

@@ -14,6 +14,7 @@ import { cartRoutes } from './cart/cart.routes';
 import { catalogRoutes } from './catalog/catalog.routes';
 import { checkoutRoutes } from './checkout/checkout.routes';
 import type { AppConfig } from './config';
+import { flowSettingsRoutes } from './flows/flow-settings.routes';
 import { configurePassport } from './http/auth';
 import { errorHandler, notFoundHandler } from './http/error-handler';
 import { shopperOf } from './http/shopper';
@@ -71,6 +72,7 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   app.use('/', catalogRoutes(services));
   app.use('/cart', cartRoutes(services));
   app.use('/checkout', checkoutRoutes(services));
+  app.use('/admin/settings', flowSettingsRoutes(services));
   app.use('/admin', adminRoutes(services));
   app.use(notFoundHandler);
   app.use(errorHandler);

@@ -5,6 +5,8 @@ import { CartService } from './cart/cart.service';
 import { CatalogService } from './catalog/catalog.service';
 import { CheckoutService } from './checkout/checkout.service';
 import { AdminService } from './admin/admin.service';
+import { FlowService } from './flows/flow.service';
+import { FlowSettingsService } from './flows/flow-settings.service';
 import { OutboxService } from './mail/outbox.service';
 import { PaymentProviders } from './payments/payment-providers';
 
@@ -17,7 +19,9 @@ export function createServices(orm: MikroORM, views: nunjucks.Environment) {
   const carts = new CartService(orm);
   const checkout = new CheckoutService(orm, carts, payments, outbox);
   const admin = new AdminService(orm);
-  return { outbox, payments, catalog, accounts, carts, checkout, admin };
+  const flows = new FlowService(orm, outbox);
+  const flowSettings = new FlowSettingsService(orm);
+  return { outbox, payments, catalog, accounts, carts, checkout, admin, flows, flowSettings, views };
 }
 
 export type Services = ReturnType<typeof createServices>;

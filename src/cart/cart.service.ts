@@ -112,6 +112,8 @@ export class CartService {
         anonymous.user = ref(user);
         anonymous.company = user.company ?? null;
         anonymous.anonymousToken = null;
+        // A company buyer's basket follows the company's cart flow from now on.
+        if (user.company) anonymous.state = ref(await this.flows.defaultState(em, 'cart', user.company.id));
         for (const line of anonymous.lines) line.addedBy ??= ref(user);
         await reprice(em, anonymous);
         return;
@@ -160,7 +162,7 @@ export class CartService {
    */
   private async createBasket(em: EntityManager, shopper: Shopper): Promise<Order> {
     const shop = await em.findOneOrFail(Shop, DEFAULT_SHOP_ID);
-    const state = await this.flows.defaultState(em, 'cart');
+    const state = await this.flows.defaultState(em, 'cart', shopper.companyId);
     if (shopper.userId == null && !shopper.anonymousToken) throw new DomainError('VALIDATION', 'Your browser must accept cookies to keep a basket.');
     const number = await nextCartNumber(em, shop);
     await em.execute(

@@ -4,6 +4,7 @@ import { User } from '../accounts/account.entities';
 import { Shop } from '../catalog/catalog.entities';
 import type { CartService, Shopper } from '../cart/cart.service';
 import type { OutboxService } from '../mail/outbox.service';
+import { FlowState } from '../flows/flow.entities';
 import { Order, type Address, ADDRESS_FIELDS } from '../orders/order.entities';
 import { convertToOrder, downgradeToCart, recordHistory, reprice, type Actor } from '../orders/order-lifecycle';
 import { PaymentMethod, PaymentTransaction } from '../payments/payment.entities';
@@ -39,6 +40,7 @@ export class CheckoutService {
       const order = await this.lockedBasket(em, shopper);
       if (order.lines.length === 0) throw new DomainError('CART_EMPTY', 'Your basket is empty. Add a product before checking out.');
       if (order.type === 'cart') {
+        await assertCartOrderable(em, order);
         await convertToOrder(em, order, actorOf(shopper));
         if (!order.billingEmail && shopper.userId != null) {
           const user = await em.findOneOrFail(User, shopper.userId);
@@ -239,6 +241,14 @@ function advance(order: Order, step: Order['checkoutStep']): void {
 
 function changedFrom(before: string, after: string): boolean {
   return before !== '' && before !== after;
+}
+
+/** A cart whose flow state does not "allow order" (e.g. still waiting for approval) cannot be checked out. */
+async function assertCartOrderable(em: EntityManager, order: Order): Promise<void> {
+  const state = order.state ? await em.findOne(FlowState, order.state.id) : null;
+  if (state && !state.allowOrder) {
+    throw new DomainError('CART_NOT_ORDERABLE', `This cart is “${state.name}” and cannot be ordered yet. It must reach a state that allows ordering (for example “Approved”) first.`);
+  }
 }
 
 function assertReadyToPlace(order: Order): void {

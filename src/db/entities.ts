@@ -1,7 +1,7 @@
 import { Company, User } from '../accounts/account.entities';
 import { Product, ProductGroup, Shop, StockLevel, StockLocation } from '../catalog/catalog.entities';
 import { Voucher } from '../checkout/voucher.entity';
-import { Flow, FlowState } from '../flows/flow.entities';
+import { Flow, FlowState, FlowStateRule } from '../flows/flow.entities';
 import { CaughtMail, OutboxMessage } from '../mail/mail.entities';
 import { Order, OrderHistoryEntry, OrderLine } from '../orders/order.entities';
 import { PaymentMethod, PaymentTransaction } from '../payments/payment.entities';
@@ -11,7 +11,7 @@ import { ShippingMethod } from '../shipping/shipping-method.entity';
 export const entities = [
   Shop, ProductGroup, Product, StockLocation, StockLevel,
   Company, User,
-  Flow, FlowState,
+  Flow, FlowState, FlowStateRule,
   Order, OrderLine, OrderHistoryEntry,
   ShippingMethod, PaymentMethod, PaymentTransaction, Voucher,
   OutboxMessage, CaughtMail,

@@ -71,29 +71,76 @@ export async function seedDemoData(em: EntityManager): Promise<void> {
 
 type Exec = (sql: string, params?: unknown[]) => Promise<unknown[]>;
 
-/** The demo flows of the seeds; states are seeded only when their flow is new. */
+interface SeedState {
+  name: string; color: string; isDefault?: boolean; allowOrder?: boolean; allowEdit?: boolean; excludeFromStatistics?: boolean;
+  /** Names of the states this one may move to; none = any state of the flow type. */
+  to?: string[];
+  notify?: { subject: string; customer?: boolean; others?: string; template?: string; othersTemplate?: string };
+}
+interface SeedFlow { type: string; name: string; isDefault: boolean; description: string; states: SeedState[] }
+
+/** The demo flows the seeds describe. A flow is seeded once, by name; staff changes to it are kept. */
+export const DEMO_FLOWS: SeedFlow[] = [
+  { type: 'order', name: 'Standard order flow', isDefault: true, description: 'From a placed order to delivery.', states: [
+    { name: 'New', color: '#2563eb', isDefault: true, allowEdit: true, to: ['Received', 'Cancelled'] },
+    { name: 'Received', color: '#0891b2', allowEdit: true, to: ['Picked', 'Cancelled'] },
+    { name: 'Picked', color: '#7c3aed', to: ['Shipped', 'Cancelled'] },
+    { name: 'Shipped', color: '#059669', to: ['Completed'], notify: { subject: 'Your order {OrderID} has been shipped', customer: true, template: 'mail/flow/order-shipped.njk' } },
+    { name: 'Completed', color: '#374151', to: [] },
+    { name: 'Cancelled', color: '#dc2626', excludeFromStatistics: true, to: [] },
+  ] },
+  { type: 'cart', name: 'Standard cart', isDefault: true, description: 'Shoppers check out whenever they like.', states: [
+    { name: 'Open', color: '#2563eb', isDefault: true, allowOrder: true, allowEdit: true },
+  ] },
+  { type: 'cart', name: 'B2B cart approval', isDefault: false, description: 'Company carts are approved before they are ordered.', states: [
+    { name: 'New', color: '#2563eb', isDefault: true, allowOrder: false, allowEdit: true, to: ['Submitted for approval'] },
+    { name: 'Submitted for approval', color: '#d97706', allowOrder: false, to: ['Approved', 'Rejected'],
+      notify: { subject: 'Cart {OrderID} is waiting for your approval', others: 'approver@acme.test', othersTemplate: 'mail/flow/staff-notice.njk' } },
+    { name: 'Approved', color: '#059669', allowOrder: true, to: ['New'], notify: { subject: 'Cart {OrderID} was approved', customer: true } },
+    { name: 'Rejected', color: '#dc2626', allowOrder: false, to: ['New'], notify: { subject: 'Cart {OrderID} was rejected', customer: true } },
+  ] },
+  { type: 'quote', name: 'Quote flow', isDefault: true, description: 'Requests for a quote, offers and answers.', states: [
+    { name: 'Requested', color: '#2563eb', isDefault: true, allowEdit: true, to: ['In review', 'Rejected'] },
+    { name: 'In review', color: '#d97706', allowEdit: true, to: ['Offered', 'Rejected'] },
+    { name: 'Offered', color: '#7c3aed', to: ['Accepted', 'Rejected', 'Expired', 'In review'], notify: { subject: 'Your quote {OrderID} is ready', customer: true } },
+    { name: 'Accepted', color: '#059669', to: [] },
+    { name: 'Rejected', color: '#dc2626', excludeFromStatistics: true, to: [] },
+    { name: 'Expired', color: '#6b7280', excludeFromStatistics: true, to: [] },
+  ] },
+  { type: 'return', name: 'Return flow', isDefault: true, description: 'Returned goods (RMA).', states: [
+    { name: 'Requested', color: '#2563eb', isDefault: true, to: ['Approved', 'Rejected'] },
+    { name: 'Approved', color: '#0891b2', to: ['Goods received'] },
+    { name: 'Rejected', color: '#dc2626', to: [] },
+    { name: 'Goods received', color: '#7c3aed', to: ['Refunded', 'Replaced'] },
+    { name: 'Refunded', color: '#059669', to: [] },
+    { name: 'Replaced', color: '#059669', to: [] },
+  ] },
+];
+
 async function seedFlows(x: Exec): Promise<void> {
-  const flows: { type: string; name: string; states: { name: string; color: string; isDefault?: boolean; allowOrder?: boolean; allowEdit?: boolean }[] }[] = [
-    { type: 'order', name: 'Standard order flow', states: [
-      { name: 'New', color: '#2563eb', isDefault: true, allowEdit: true }, { name: 'Received', color: '#0891b2', allowEdit: true },
-      { name: 'Picked', color: '#7c3aed' }, { name: 'Shipped', color: '#059669' }, { name: 'Completed', color: '#374151' }, { name: 'Cancelled', color: '#dc2626' }] },
-    { type: 'cart', name: 'B2B cart approval', states: [
-      { name: 'New', color: '#2563eb', isDefault: true, allowOrder: false, allowEdit: true }, { name: 'Submitted for approval', color: '#d97706', allowOrder: false },
-      { name: 'Approved', color: '#059669', allowOrder: true }, { name: 'Rejected', color: '#dc2626', allowOrder: false }] },
-    { type: 'quote', name: 'Quote flow', states: [
-      { name: 'Requested', color: '#2563eb', isDefault: true, allowEdit: true }, { name: 'In review', color: '#d97706', allowEdit: true }, { name: 'Offered', color: '#7c3aed' },
-      { name: 'Accepted', color: '#059669' }, { name: 'Rejected', color: '#dc2626' }, { name: 'Expired', color: '#6b7280' }] },
-    { type: 'return', name: 'Return flow', states: [
-      { name: 'Requested', color: '#2563eb', isDefault: true }, { name: 'Approved', color: '#0891b2' }, { name: 'Rejected', color: '#dc2626' },
-      { name: 'Goods received', color: '#7c3aed' }, { name: 'Refunded', color: '#059669' }, { name: 'Replaced', color: '#059669' }] },
-  ];
-  for (const f of flows) {
-    const existing = await x('select id from flows where type = ? and is_default', [f.type]);
+  for (const f of DEMO_FLOWS) {
+    const existing = await x('select id from flows where type = ? and name = ?', [f.type, f.name]);
     if (existing.length) continue;
-    const [flow] = (await x('insert into flows (type, name, is_default) values (?, ?, true) returning id', [f.type, f.name])) as { id: number }[];
+    const hasDefault = (await x('select 1 from flows where type = ? and is_default', [f.type])).length > 0;
+    const [flow] = (await x('insert into flows (type, name, description, is_default) values (?, ?, ?, ?) returning id',
+      [f.type, f.name, f.description, f.isDefault && !hasDefault])) as { id: number }[];
+    const ids = new Map<string, number>();
     for (const [i, s] of f.states.entries()) {
-      await x('insert into flow_states (flow_id, name, is_default, sort_order, color, allow_order, allow_edit) values (?, ?, ?, ?, ?, ?, ?)',
-        [flow.id, s.name, s.isDefault ?? false, i, s.color, s.allowOrder ?? true, s.allowEdit ?? false]);
+      const [row] = (await x(
+        `insert into flow_states (flow_id, name, is_default, sort_order, color, allow_order, allow_edit, exclude_from_statistics,
+           mail_subject, send_to_billing_email, mail_template, others_recipients, others_template)
+         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning id`,
+        [flow.id, s.name, s.isDefault ?? false, i, s.color, s.allowOrder ?? true, s.allowEdit ?? false, s.excludeFromStatistics ?? false,
+          s.notify?.subject ?? '', s.notify?.customer ?? false, s.notify?.customer ? (s.notify.template ?? 'mail/flow/state-changed.njk') : '',
+          s.notify?.others ?? '', s.notify?.others ? (s.notify.othersTemplate ?? 'mail/flow/staff-notice.njk') : ''],
+      )) as { id: number }[];
+      ids.set(s.name, row.id);
+    }
+    for (const s of f.states) {
+      for (const to of s.to ?? []) await x('insert into flow_state_rules (from_state_id, to_state_id) values (?, ?)', [ids.get(s.name), ids.get(to)]);
+    }
+    if (f.name === 'B2B cart approval') {
+      await x(`update companies set cart_flow_id = ? where customer_number = 'C-10001' and cart_flow_id is null`, [flow.id]);
     }
   }
 }

@@ -35,3 +35,10 @@ export class FlowState {
   @Property({ type: 'text' }) othersRecipients: Opt<string> = '';
   @Property({ type: 'string' }) othersTemplate: Opt<string> = '';
 }
+
+/** "May move to": a state with rules allows only those moves; a state with none allows any move within its flow type. */
+@Entity({ tableName: 'flow_state_rules' })
+export class FlowStateRule {
+  @ManyToOne({ entity: () => FlowState, primary: true, fieldName: 'from_state_id', deleteRule: 'cascade' }) fromState!: FlowState;
+  @ManyToOne({ entity: () => FlowState, primary: true, fieldName: 'to_state_id', deleteRule: 'cascade' }) toState!: FlowState;
+}

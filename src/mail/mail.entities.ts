@@ -21,6 +21,8 @@ export class OutboxMessage {
   @Property({ type: new BigIntType('number'), nullable: true, fieldName: 'order_id' }) orderId?: number | null;
   @Property({ type: 'Date', columnType: 'timestamptz' }) createdAt: Opt<Date> = new Date();
   @Property({ type: 'Date', columnType: 'timestamptz', nullable: true }) sentAt?: Date | null;
+  /** The state change that queued this notification, if any. */
+  @Property({ type: new BigIntType('number'), nullable: true, fieldName: 'state_history_id' }) stateHistoryId?: number | null;
 }
 
 /** A mail received by the built-in SMTP catcher (demo mode), readable by staff in the admin. */

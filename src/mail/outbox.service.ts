@@ -14,6 +14,7 @@ export interface MailRequest {
   orderId?: number | null;
   /** The same key never queues a second mail (e.g. `receipt:ORDER1001`). */
   dedupeKey?: string;
+  stateHistoryId?: number;
 }
 
 export const DEFAULT_FROM = { name: 'Orderflow Shop', email: 'shop@orderflow.test' };
@@ -30,9 +31,9 @@ export class OutboxService {
     const html = this.views.render(req.template, req.context);
     const from = `"${(req.fromName || DEFAULT_FROM.name).replace(/"/g, '')}" <${req.fromEmail || DEFAULT_FROM.email}>`;
     await em.execute(
-      `insert into outbox_messages (dedupe_key, from_address, to_address, subject, html, text, order_id)
-       values (?, ?, ?, ?, ?, ?, ?) on conflict (dedupe_key) do nothing`,
-      [req.dedupeKey ?? null, from, req.to, req.subject, html, htmlToText(html), req.orderId ?? null],
+      `insert into outbox_messages (dedupe_key, from_address, to_address, subject, html, text, order_id, state_history_id)
+       values (?, ?, ?, ?, ?, ?, ?, ?) on conflict (dedupe_key) do nothing`,
+      [req.dedupeKey ?? null, from, req.to, req.subject, html, htmlToText(html), req.orderId ?? null, req.stateHistoryId ?? null],
     );
   }
 }

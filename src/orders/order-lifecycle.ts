@@ -57,7 +57,7 @@ export async function convertToOrder(em: EntityManager, order: Order, actor: Act
 export async function downgradeToCart(em: EntityManager, order: Order, actor: Actor, reason: string): Promise<void> {
   if (order.type !== 'order' || order.completed) return;
   const from = order.number;
-  const state = await flows.defaultState(em, 'cart');
+  const state = await flows.defaultState(em, 'cart', order.company?.id);
   const fromState = order.state?.id ?? null;
   order.number = await nextCartNumber(em, await em.findOneOrFail(Shop, order.shop.id));
   order.type = 'cart';

@@ -78,6 +78,8 @@ export class Order {
   @Property({ type: new BigIntType('number') }) vatMinor: Opt<number> = 0;
   @Property({ type: new BigIntType('number') }) totalMinor: Opt<number> = 0;
   @Property({ type: 'json', nullable: true }) totals?: Totals | null;
+  /** Values of staff-defined custom order fields, by system name. */
+  @Property({ type: 'json' }) customFields: Opt<Record<string, string>> = {};
 
   @Property({ type: 'string', nullable: true }) captureState?: CaptureState | null;
   @Property({ type: 'string' }) paymentStatus: Opt<PaymentStatus> = 'none';
