@@ -18,6 +18,8 @@ import { flowSettingsRoutes } from './flows/flow-settings.routes';
 import { configurePassport } from './http/auth';
 import { errorHandler, notFoundHandler } from './http/error-handler';
 import { shopperOf } from './http/shopper';
+import { orderAdminRoutes } from './orders/order-admin.routes';
+import { customerCenterRoutes } from './customer-center/customer-center.routes';
 import { createViewEnv } from './http/views';
 import { createServices, type Services } from './services';
 
@@ -72,7 +74,10 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   app.use('/', catalogRoutes(services));
   app.use('/cart', cartRoutes(services));
   app.use('/checkout', checkoutRoutes(services));
+  app.use('/customer-center', customerCenterRoutes(services));
   app.use('/admin/settings', flowSettingsRoutes(services));
+  app.use('/admin/orders', orderAdminRoutes(services, 'order'));
+  app.use('/admin/carts', orderAdminRoutes(services, 'cart'));
   app.use('/admin', adminRoutes(services));
   app.use(notFoundHandler);
   app.use(errorHandler);

@@ -7,6 +7,8 @@ import { CheckoutService } from './checkout/checkout.service';
 import { AdminService } from './admin/admin.service';
 import { FlowService } from './flows/flow.service';
 import { FlowSettingsService } from './flows/flow-settings.service';
+import { OrderAdminService } from './orders/order-admin.service';
+import { CustomerCenterService } from './customer-center/customer-center.service';
 import { OutboxService } from './mail/outbox.service';
 import { PaymentProviders } from './payments/payment-providers';
 
@@ -21,7 +23,9 @@ export function createServices(orm: MikroORM, views: nunjucks.Environment) {
   const admin = new AdminService(orm);
   const flows = new FlowService(orm, outbox);
   const flowSettings = new FlowSettingsService(orm);
-  return { outbox, payments, catalog, accounts, carts, checkout, admin, flows, flowSettings, views };
+  const orderAdmin = new OrderAdminService(orm, flows);
+  const customerCenter = new CustomerCenterService(orm, flows);
+  return { outbox, payments, catalog, accounts, carts, checkout, admin, flows, flowSettings, orderAdmin, customerCenter, views };
 }
 
 export type Services = ReturnType<typeof createServices>;

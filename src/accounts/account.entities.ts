@@ -1,4 +1,4 @@
-import { Entity, ManyToOne, type Opt, PrimaryKey, Property, type Ref } from '@mikro-orm/core';
+import { Entity, ManyToOne, type Opt, PrimaryKey, Property } from '@mikro-orm/core';
 
 export type UserRole = 'shopper' | 'buyer' | 'staff';
 
@@ -16,6 +16,6 @@ export class User {
   @Property({ type: 'string', hidden: true, lazy: true }) passwordHash!: string;
   @Property({ type: 'string' }) name!: string;
   @Property({ type: 'string' }) role!: UserRole;
-  @ManyToOne({ entity: () => Company, ref: true, nullable: true, fieldName: 'company_id' }) company?: Ref<Company> | null;
+  @ManyToOne({ entity: () => Company, nullable: true, fieldName: 'company_id' }) company?: Company | null;
   @Property({ type: 'Date', columnType: 'timestamptz' }) createdAt: Opt<Date> = new Date();
 }

@@ -1,4 +1,4 @@
-import { LockMode, ref } from '@mikro-orm/core';
+import { LockMode } from '@mikro-orm/core';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { User } from '../accounts/account.entities';
 import { Product, Shop } from '../catalog/catalog.entities';
@@ -109,12 +109,12 @@ export class CartService {
       const actor: Actor = { userId, kind: user.role === 'staff' ? 'staff' : 'customer', source: 'frontend' };
       const mine = await this.findBasket({ userId, companyId: null, anonymousToken: null }, em, true);
       if (!mine) {
-        anonymous.user = ref(user);
+        anonymous.user = user;
         anonymous.company = user.company ?? null;
         anonymous.anonymousToken = null;
         // A company buyer's basket follows the company's cart flow from now on.
-        if (user.company) anonymous.state = ref(await this.flows.defaultState(em, 'cart', user.company.id));
-        for (const line of anonymous.lines) line.addedBy ??= ref(user);
+        if (user.company) anonymous.state = await this.flows.defaultState(em, 'cart', user.company.id);
+        for (const line of anonymous.lines) line.addedBy ??= user;
         await reprice(em, anonymous);
         return;
       }

@@ -1,4 +1,4 @@
-import { BigIntType, Entity, ManyToOne, type Opt, PrimaryKey, Property, type Ref } from '@mikro-orm/core';
+import { BigIntType, Entity, ManyToOne, type Opt, PrimaryKey, Property } from '@mikro-orm/core';
 
 @Entity({ tableName: 'shops' })
 export class Shop {
@@ -30,7 +30,7 @@ export class Product {
   @Property({ type: 'string' }) number!: string;
   @Property({ type: 'string' }) name!: string;
   @Property({ type: 'text' }) description: Opt<string> = '';
-  @ManyToOne({ entity: () => ProductGroup, ref: true, fieldName: 'group_id' }) group!: Ref<ProductGroup>;
+  @ManyToOne({ entity: () => ProductGroup, fieldName: 'group_id' }) group!: ProductGroup;
   /** Unit price excluding VAT, in minor units. */
   @Property({ type: new BigIntType('number') }) priceMinor!: number;
   @Property({ type: 'integer' }) vatRateBp!: number;

@@ -1,4 +1,4 @@
-import { LockMode, ref } from '@mikro-orm/core';
+import { LockMode } from '@mikro-orm/core';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { User } from '../accounts/account.entities';
 import { Shop } from '../catalog/catalog.entities';
@@ -80,8 +80,8 @@ export class CheckoutService {
       const reasons: string[] = [];
       if (order.shippingMethod && order.shippingMethod.id !== shipping.id) reasons.push('shipping changed');
       if (order.paymentMethod && order.paymentMethod.id !== payment.id) reasons.push('payment changed');
-      order.shippingMethod = ref(shipping);
-      order.paymentMethod = ref(payment);
+      order.shippingMethod = shipping;
+      order.paymentMethod = payment;
       if (reasons.length) await downgradeToCart(em, order, actor, reasons.join(', '));
       advance(order, 'review');
     });
@@ -119,7 +119,7 @@ export class CheckoutService {
         const shop = await em.findOneOrFail(Shop, order.shop.id);
         await this.reserveStock(em, order, shop.allowOutOfStockOrders);
 
-        const method = await order.paymentMethod!.loadOrFail();
+        const method = await em.findOneOrFail(PaymentMethod, order.paymentMethod!.id);
         const provider = this.payments.get(method.provider);
         if (provider.needsCard && !input.card) throw new DomainError('VALIDATION', 'Please enter your card details.', { cardNumber: 'is required' });
         const auth = await provider.authorize({ orderNumber: order.number, amountMinor: order.totalMinor, currencyCode: order.currencyCode, card: input.card });
@@ -136,7 +136,7 @@ export class CheckoutService {
         await em.populate(order, ['lines', 'shippingMethod', 'paymentMethod']);
         await this.outbox.enqueue(em, {
           to: order.billingEmail, subject: `Order confirmation ${order.number}`, template: 'mail/receipt.njk',
-          context: { order, lines: order.lines.getItems(), totals: order.totals, shipping: order.shippingMethod?.getEntity(), payment: method },
+          context: { order, lines: order.lines.getItems(), totals: order.totals, shipping: order.shippingMethod, payment: method },
           orderId: order.id, dedupeKey: `receipt:${order.id}`,
         });
         return { order, alreadyPlaced: false };

@@ -1,4 +1,4 @@
-import { Entity, ManyToOne, type Opt, PrimaryKey, Property, type Ref } from '@mikro-orm/core';
+import { Entity, ManyToOne, type Opt, PrimaryKey, Property } from '@mikro-orm/core';
 
 export type FlowType = 'cart' | 'order' | 'quote' | 'return';
 
@@ -14,7 +14,7 @@ export class Flow {
 @Entity({ tableName: 'flow_states' })
 export class FlowState {
   @PrimaryKey({ type: 'integer' }) id!: number;
-  @ManyToOne({ entity: () => Flow, ref: true, fieldName: 'flow_id' }) flow!: Ref<Flow>;
+  @ManyToOne({ entity: () => Flow, fieldName: 'flow_id' }) flow!: Flow;
   @Property({ type: 'string' }) name!: string;
   @Property({ type: 'text' }) description: Opt<string> = '';
   @Property({ type: 'boolean' }) isDefault: Opt<boolean> = false;

@@ -1,4 +1,4 @@
-import { LockMode, ref } from '@mikro-orm/core';
+import { LockMode, wrap } from '@mikro-orm/core';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { OutboxService } from '../mail/outbox.service';
 import { Order, OrderHistoryEntry, type HistoryActor, type HistorySource } from '../orders/order.entities';
@@ -51,17 +51,19 @@ export class FlowService {
   /** Moves one record; throws TRANSITION_NOT_ALLOWED / CONFLICT / NOT_FOUND and changes nothing when refused. */
   async changeState(req: StateChangeRequest, em: EntityManager = this.orm!.em): Promise<OrderHistoryEntry> {
     return em.transactional(async (tx) => {
-      const order = await tx.findOne(Order, { id: req.orderId, deleted: false }, { lockMode: LockMode.PESSIMISTIC_WRITE, populate: ['state.flow'] });
+      // Lock first (FOR UPDATE cannot cover the outer-joined state), and refresh: the row may have changed while we waited.
+      const order = await tx.findOne(Order, { id: req.orderId, deleted: false }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
       if (!order) throw notFound('The order');
+      await tx.populate(order, ['state.flow']);
       if (req.expectedVersion != null && order.version !== req.expectedVersion) {
         throw new DomainError('CONFLICT', `${order.number} was changed by someone else meanwhile. Reload it to see the changes, then try again.`);
       }
       const to = await tx.findOne(FlowState, { id: req.toStateId }, { populate: ['flow'] });
       if (!to) throw notFound('The state');
-      const from = order.state ? order.state.getEntity() : null;
+      const from = order.state ?? null;
       await this.assertTransitionAllowed(tx, order, from, to, req.allowFlowSwitch ?? false);
 
-      order.state = ref(to);
+      order.state = to;
       order.updatedAt = new Date();
       const entry = tx.create(OrderHistoryEntry, {
         order, event: 'state_changed', message: req.message ?? '', fromState: from?.id ?? null, toState: to.id,
@@ -92,7 +94,7 @@ export class FlowService {
   }
 
   private async assertTransitionAllowed(em: EntityManager, order: Order, from: FlowState | null, to: FlowState, allowFlowSwitch: boolean): Promise<void> {
-    const toFlow = to.flow.getEntity();
+    const toFlow = to.flow;
     const refuse = (why: string) => new DomainError('TRANSITION_NOT_ALLOWED', why);
     if (to.deleted) throw refuse(`“${to.name}” has been deleted and can no longer be entered.`);
     if (toFlow.type !== order.type) throw refuse(`“${to.name}” is a ${toFlow.type} state; ${order.number} is a ${order.type}.`);
@@ -152,7 +154,7 @@ export function fillPlaceholders(subject: string, order: Order, state: FlowState
     '{OrderID}': order.number,
     '{StateName}': state.name,
     '{CustomerName}': order.billingName,
-    '{ShopName}': order.shop.isInitialized() ? order.shop.getEntity().name : '',
+    '{ShopName}': wrap(order.shop).isInitialized() ? order.shop.name : '',
     '{OrderType}': order.type,
   };
   return subject.replace(/\{(OrderID|StateName|CustomerName|ShopName|OrderType)\}/g, (m) => values[m as keyof typeof values]).slice(0, 250);

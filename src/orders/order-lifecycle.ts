@@ -1,6 +1,7 @@
-import { ref } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { Product, Shop } from '../catalog/catalog.entities';
+import { PaymentMethod } from '../payments/payment.entities';
+import { ShippingMethod } from '../shipping/shipping-method.entity';
 import { priceOrder, type Totals } from '../checkout/pricing';
 import { Voucher } from '../checkout/voucher.entity';
 import { FlowService } from '../flows/flow.service';
@@ -49,7 +50,7 @@ export async function convertToOrder(em: EntityManager, order: Order, actor: Act
   const fromState = order.state?.id ?? null;
   order.number = await nextOrderNumber(em, order.shop.id);
   order.type = 'order';
-  order.state = ref(state);
+  order.state = state;
   await recordHistory(em, order, actor, 'converted', `Cart ${from} became order ${order.number} when checkout started.`, { from: fromState, to: state.id });
 }
 
@@ -61,7 +62,7 @@ export async function downgradeToCart(em: EntityManager, order: Order, actor: Ac
   const fromState = order.state?.id ?? null;
   order.number = await nextCartNumber(em, await em.findOneOrFail(Shop, order.shop.id));
   order.type = 'cart';
-  order.state = ref(state);
+  order.state = state;
   await recordHistory(em, order, actor, 'downgraded', `Order ${from} went back to cart ${order.number}: ${reason}.`, { from: fromState, to: state.id });
 }
 
@@ -86,8 +87,8 @@ export async function reprice(em: EntityManager, order: Order): Promise<Totals> 
     order.priceCalculationDate = new Date();
   }
   const voucher = order.voucherCode ? await em.findOne(Voucher, { code: order.voucherCode, active: true }) : null;
-  const shipping = order.shippingMethod ? await order.shippingMethod.load() : null;
-  const payment = order.paymentMethod ? await order.paymentMethod.load() : null;
+  const shipping = order.shippingMethod ? await em.findOne(ShippingMethod, order.shippingMethod.id) : null;
+  const payment = order.paymentMethod ? await em.findOne(PaymentMethod, order.paymentMethod.id) : null;
   const totals = priceOrder({
     lines,
     shipping: shipping ? { feeMinor: shipping.feeMinor, freeAboveMinor: shipping.freeAboveMinor } : null,

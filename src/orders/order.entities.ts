@@ -1,4 +1,4 @@
-import { BigIntType, Collection, Entity, ManyToOne, OneToMany, type Opt, PrimaryKey, Property, type Ref } from '@mikro-orm/core';
+import { BigIntType, Collection, Entity, ManyToOne, OneToMany, type Opt, PrimaryKey, Property } from '@mikro-orm/core';
 import { Company, User } from '../accounts/account.entities';
 import { Product, Shop, StockLocation } from '../catalog/catalog.entities';
 import type { Totals } from '../checkout/pricing';
@@ -23,14 +23,14 @@ export class Order {
   @PrimaryKey({ type: new BigIntType('number') }) id!: number;
   /** The public id: CART… while a cart, ORDER… once checkout has started (seeds' OrderId). */
   @Property({ type: 'string' }) number!: string;
-  @ManyToOne({ entity: () => Shop, ref: true, fieldName: 'shop_id' }) shop!: Ref<Shop>;
+  @ManyToOne({ entity: () => Shop, fieldName: 'shop_id' }) shop!: Shop;
   @Property({ type: 'string' }) type!: OrderType;
   @Property({ type: 'string', nullable: true }) basketStatus?: BasketStatus | null;
   @Property({ type: 'string' }) name: Opt<string> = '';
-  @ManyToOne({ entity: () => User, ref: true, nullable: true, fieldName: 'user_id' }) user?: Ref<User> | null;
-  @ManyToOne({ entity: () => Company, ref: true, nullable: true, fieldName: 'company_id' }) company?: Ref<Company> | null;
+  @ManyToOne({ entity: () => User, nullable: true, fieldName: 'user_id' }) user?: User | null;
+  @ManyToOne({ entity: () => Company, nullable: true, fieldName: 'company_id' }) company?: Company | null;
   @Property({ type: 'uuid', nullable: true }) anonymousToken?: string | null;
-  @ManyToOne({ entity: () => FlowState, ref: true, nullable: true, fieldName: 'state_id' }) state?: Ref<FlowState> | null;
+  @ManyToOne({ entity: () => FlowState, nullable: true, fieldName: 'state_id' }) state?: FlowState | null;
   /** Reached the confirmation step (seeds: OrderComplete); not-completed orders show red. */
   @Property({ type: 'boolean' }) completed: Opt<boolean> = false;
   @Property({ type: 'Date', columnType: 'timestamptz', nullable: true }) completedAt?: Date | null;
@@ -60,8 +60,8 @@ export class Order {
   @Property({ type: 'string' }) deliveryPhone: Opt<string> = '';
   @Property({ type: 'string' }) deliveryEmail: Opt<string> = '';
 
-  @ManyToOne({ entity: () => ShippingMethod, ref: true, nullable: true, fieldName: 'shipping_method_id' }) shippingMethod?: Ref<ShippingMethod> | null;
-  @ManyToOne({ entity: () => PaymentMethod, ref: true, nullable: true, fieldName: 'payment_method_id' }) paymentMethod?: Ref<PaymentMethod> | null;
+  @ManyToOne({ entity: () => ShippingMethod, nullable: true, fieldName: 'shipping_method_id' }) shippingMethod?: ShippingMethod | null;
+  @ManyToOne({ entity: () => PaymentMethod, nullable: true, fieldName: 'payment_method_id' }) paymentMethod?: PaymentMethod | null;
   @Property({ type: 'string' }) voucherCode: Opt<string> = '';
   @Property({ type: 'text' }) customerComment: Opt<string> = '';
   @Property({ type: 'text' }) staffComment: Opt<string> = '';
@@ -119,7 +119,7 @@ function pick(order: Order, prefix: 'billing' | 'delivery'): Address {
 export class OrderLine {
   @PrimaryKey({ type: new BigIntType('number') }) id!: number;
   @ManyToOne({ entity: () => Order, fieldName: 'order_id', deleteRule: 'cascade' }) order!: Order;
-  @ManyToOne({ entity: () => Product, ref: true, nullable: true, fieldName: 'product_id' }) product?: Ref<Product> | null;
+  @ManyToOne({ entity: () => Product, nullable: true, fieldName: 'product_id' }) product?: Product | null;
   @Property({ type: 'string' }) productNumber!: string;
   @Property({ type: 'string' }) productName!: string;
   @Property({ type: 'string' }) unit!: string;
@@ -128,8 +128,8 @@ export class OrderLine {
   @Property({ type: new BigIntType('number') }) unitPriceMinor!: number;
   @Property({ type: 'integer' }) vatRateBp!: number;
   @Property({ type: new BigIntType('number') }) discountMinor: Opt<number> = 0;
-  @ManyToOne({ entity: () => StockLocation, ref: true, nullable: true, fieldName: 'stock_location_id' }) stockLocation?: Ref<StockLocation> | null;
-  @ManyToOne({ entity: () => User, ref: true, nullable: true, fieldName: 'added_by_user_id' }) addedBy?: Ref<User> | null;
+  @ManyToOne({ entity: () => StockLocation, nullable: true, fieldName: 'stock_location_id' }) stockLocation?: StockLocation | null;
+  @ManyToOne({ entity: () => User, nullable: true, fieldName: 'added_by_user_id' }) addedBy?: User | null;
   @Property({ type: 'Date', columnType: 'timestamptz' }) createdAt: Opt<Date> = new Date();
 }
 
@@ -141,11 +141,11 @@ export type HistorySource = 'backend' | 'bulk' | 'frontend' | 'system' | 'api' |
 export class OrderHistoryEntry {
   @PrimaryKey({ type: new BigIntType('number') }) id!: number;
   @ManyToOne({ entity: () => Order, fieldName: 'order_id' }) order!: Order;
-  @ManyToOne({ entity: () => FlowState, ref: true, nullable: true, fieldName: 'from_state_id' }) fromState?: Ref<FlowState> | null;
-  @ManyToOne({ entity: () => FlowState, ref: true, nullable: true, fieldName: 'to_state_id' }) toState?: Ref<FlowState> | null;
+  @ManyToOne({ entity: () => FlowState, nullable: true, fieldName: 'from_state_id' }) fromState?: FlowState | null;
+  @ManyToOne({ entity: () => FlowState, nullable: true, fieldName: 'to_state_id' }) toState?: FlowState | null;
   @Property({ type: 'string' }) event!: string;
   @Property({ type: 'text' }) message: Opt<string> = '';
-  @ManyToOne({ entity: () => User, ref: true, nullable: true, fieldName: 'actor_user_id' }) actor?: Ref<User> | null;
+  @ManyToOne({ entity: () => User, nullable: true, fieldName: 'actor_user_id' }) actor?: User | null;
   @Property({ type: 'string' }) actorKind!: HistoryActor;
   @Property({ type: 'string' }) source!: HistorySource;
   @Property({ type: 'Date', columnType: 'timestamptz' }) createdAt: Opt<Date> = new Date();

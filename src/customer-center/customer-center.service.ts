@@ -1,0 +1,40 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { SessionUser } from '../accounts/account.service';
+import { FlowState } from '../flows/flow.entities';
+import type { FlowService } from '../flows/flow.service';
+import { Order } from '../orders/order.entities';
+import { notFound } from '../shared/errors';
+
+/** The buyer's side of carts: which carts they may see and the frontend cart state change (ChangeDraftStatusForm). */
+export class CustomerCenterService {
+  constructor(private readonly orm: MikroORM, private readonly flows: FlowService) {}
+
+  private get em() {
+    return this.orm.em;
+  }
+
+  /** The user's own carts and, for a B2B buyer, the company's shared carts — each with the states it may move to. */
+  async carts(user: SessionUser) {
+    const where = user.companyId != null ? { $or: [{ user: user.id }, { company: user.companyId }] } : { user: user.id };
+    const carts = await this.em.find(Order, { ...where, type: 'cart', deleted: false }, { populate: ['lines.addedBy', 'state', 'user'], orderBy: { basketStatus: 'asc', updatedAt: 'desc' } });
+    return Promise.all(carts.map(async (cart) => ({
+      cart,
+      reachable: cart.state ? await this.flows.reachableStates(this.em, await this.em.findOneOrFail(FlowState, cart.state.id)) : [],
+    })));
+  }
+
+  /**
+   * A buyer moves a cart through its cart flow. A cart the user may not see is "not found" (never a leak);
+   * the move itself follows the flow's rules and never leaves the cart's flow.
+   */
+  async changeCartState(user: SessionUser, cartNumber: string, stateId: number): Promise<Order> {
+    const cart = await this.em.findOne(Order, { number: cartNumber, deleted: false });
+    const mayAct = cart && (cart.user?.id === user.id || (user.companyId != null && cart.company?.id === user.companyId));
+    if (!cart || !mayAct) throw notFound('The cart');
+    await this.flows.changeState({
+      orderId: cart.id, toStateId: stateId, allowFlowSwitch: false,
+      actor: { userId: user.id, kind: user.role === 'buyer' ? 'buyer' : 'customer', source: 'frontend' },
+    });
+    return cart;
+  }
+}
