@@ -97,7 +97,7 @@ export class FlowService {
     const toFlow = to.flow;
     const refuse = (why: string) => new DomainError('TRANSITION_NOT_ALLOWED', why);
     if (to.deleted) throw refuse(`“${to.name}” has been deleted and can no longer be entered.`);
-    if (toFlow.type !== order.type) throw refuse(`“${to.name}” is a ${toFlow.type} state; ${order.number} is a ${order.type}.`);
+    if (toFlow.type !== order.type) throw refuse(`“${to.name}” belongs to ${article(toFlow.type)} ${toFlow.type} flow; ${order.number} is ${article(order.type)} ${order.type}.`);
     if (!from) return;
     if (from.id === to.id) throw refuse(`${order.number} is already in “${to.name}”.`);
     const sameFlow = from.flow.id === toFlow.id;
@@ -139,6 +139,8 @@ export class FlowService {
     }
   }
 }
+
+const article = (word: string) => (/^[aeiou]/.test(word) ? 'an' : 'a');
 
 /** Placeholders staff may use in a notification subject. */
 export const SUBJECT_PLACEHOLDERS = {

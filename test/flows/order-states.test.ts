@@ -121,7 +121,7 @@ describe('order states changed by staff', () => {
     expect(toGone.text).toContain('has been deleted');
     const toCartState = await postForm(staff, `/admin/orders/${number}/state`, { stateId: await stateId('B2B cart approval', 'Approved'), version: await version(number) }, `/admin/orders/${number}`);
     expect(toCartState.status).toBe(409);
-    expect(toCartState.text).toContain('is a cart state');
+    expect(toCartState.text).toContain('belongs to a cart flow; ' + number + ' is an order.');
 
     const moved = await postForm(staff, `/admin/orders/${number}/state`, { stateId: ready.id, version: await version(number) }, `/admin/orders/${number}`);
     expect(moved.status).toBe(303);
