@@ -20,6 +20,8 @@ import { errorHandler, notFoundHandler } from './http/error-handler';
 import { shopperOf } from './http/shopper';
 import { orderAdminRoutes } from './orders/order-admin.routes';
 import { customerCenterRoutes } from './customer-center/customer-center.routes';
+import { orderHistoryRoutes } from './customer-center/order-history.routes';
+import { paymentAdminRoutes } from './payments/payment-admin.routes';
 import { createViewEnv } from './http/views';
 import { createServices, type Services } from './services';
 
@@ -74,8 +76,10 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   app.use('/', catalogRoutes(services));
   app.use('/cart', cartRoutes(services));
   app.use('/checkout', checkoutRoutes(services));
+  app.use('/customer-center/orders', orderHistoryRoutes(services));
   app.use('/customer-center', customerCenterRoutes(services));
   app.use('/admin/settings', flowSettingsRoutes(services));
+  app.use('/admin/orders', paymentAdminRoutes(services));
   app.use('/admin/orders', orderAdminRoutes(services, 'order'));
   app.use('/admin/carts', orderAdminRoutes(services, 'cart'));
   app.use('/admin', adminRoutes(services));

@@ -9,6 +9,8 @@ import { FlowService } from './flows/flow.service';
 import { FlowSettingsService } from './flows/flow-settings.service';
 import { OrderAdminService } from './orders/order-admin.service';
 import { CustomerCenterService } from './customer-center/customer-center.service';
+import { OrderHistoryService } from './customer-center/order-history.service';
+import { PaymentService } from './payments/payment.service';
 import { OutboxService } from './mail/outbox.service';
 import { PaymentProviders } from './payments/payment-providers';
 
@@ -25,7 +27,9 @@ export function createServices(orm: MikroORM, views: nunjucks.Environment) {
   const flowSettings = new FlowSettingsService(orm);
   const orderAdmin = new OrderAdminService(orm, flows);
   const customerCenter = new CustomerCenterService(orm, flows);
-  return { outbox, payments, catalog, accounts, carts, checkout, admin, flows, flowSettings, orderAdmin, customerCenter, views };
+  const orderHistory = new OrderHistoryService(orm);
+  const paymentDesk = new PaymentService(orm, payments);
+  return { outbox, payments, catalog, accounts, carts, checkout, admin, flows, flowSettings, orderAdmin, customerCenter, orderHistory, paymentDesk, views };
 }
 
 export type Services = ReturnType<typeof createServices>;
