@@ -24,6 +24,17 @@ export class AdminService {
     return this.em.find(OutboxMessage, {}, { orderBy: { id: 'desc' }, limit: 100 });
   }
 
+  /** Queues a mail again (after a failure, or to send it once more); the worker picks it up at once. */
+  async resend(id: number): Promise<OutboxMessage> {
+    const msg = await this.em.findOne(OutboxMessage, { id });
+    if (!msg) throw notFound('The mail');
+    msg.status = 'queued';
+    msg.nextAttemptAt = new Date();
+    msg.lastError = '';
+    await this.em.flush();
+    return msg;
+  }
+
   caughtMails() {
     return this.em.find(CaughtMail, {}, { orderBy: { id: 'desc' }, limit: 100 });
   }

@@ -1,6 +1,6 @@
 import { MailWorker } from '../../src/mail/outbox.service';
 import { addToBasket, checkoutToReview, place } from '../helpers/shopping';
-import { login, newAgent, startTestApp, waitFor, type TestApp } from '../helpers/test-app';
+import { login, newAgent, postForm, startTestApp, waitFor, type TestApp } from '../helpers/test-app';
 
 let t: TestApp;
 beforeAll(async () => { t = await startTestApp(); });
@@ -56,5 +56,28 @@ describe('mail outbox', () => {
     const page = await staff.get('/admin/mail').expect(200);
     expect(page.text).toContain('Order confirmation ORDER');
     expect(page.text).toContain('status-sent');
+  });
+});
+
+describe('resending mail', () => {
+  it('lets staff queue a failed mail again, and it is then delivered', async () => {
+    const number = await placeOrder();
+    const [msg] = await t.sql(`select id from outbox_messages where subject = $1`, [`Order confirmation ${number}`]);
+    await t.sql(`update outbox_messages set status = 'failed', attempts = 8, last_error = 'mailbox unavailable' where id = $1`, [msg.id]);
+    expect(await t.worker.sendDue()).toBe(0);
+    const staff = newAgent(t);
+    await login(staff, 'admin@orderflow.test', 'admin-pass-1');
+    const page = await staff.get('/admin/mail');
+    expect(page.text).toContain('mailbox unavailable');
+    const token = /name="_csrf" value="([^"]+)"/.exec(page.text)![1];
+    const res = await staff.post(`/admin/mail/${msg.id}/resend`).type('form').send({ _csrf: token });
+    expect(res.status).toBe(303);
+    expect(await t.worker.sendDue()).toBe(1);
+    await waitFor(() => t.mails.find((m) => m.subject === `Order confirmation ${number}`));
+    const customer = newAgent(t);
+    await login(customer, 'shopper@orderflow.test', 'shopper-pass-1');
+    const refused = await postForm(customer, `/admin/mail/${msg.id}/resend`, {});
+    expect(refused.status).toBe(403);
+    expect(refused.text).toContain('for shop staff only');
   });
 });
