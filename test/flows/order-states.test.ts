@@ -1,4 +1,4 @@
-import { addToBasket, checkoutToReview, place } from '../helpers/shopping';
+import { placeGuestOrder } from '../helpers/shopping';
 import { csrfToken, login, newAgent, postForm, startTestApp, waitFor, type TestApp } from '../helpers/test-app';
 import type TestAgent from 'supertest/lib/agent';
 
@@ -6,19 +6,12 @@ let t: TestApp;
 let staff: TestAgent;
 beforeAll(async () => {
   t = await startTestApp();
-  await t.sql(`update stock_levels set quantity = 1000 where product_id = (select id from products where number = 'P-1042')`);
   staff = newAgent(t);
   await login(staff, 'admin@orderflow.test', 'admin-pass-1');
 });
 afterAll(async () => { await t.close(); });
 
-async function placedOrder(): Promise<string> {
-  const agent = newAgent(t);
-  await addToBasket(t, agent, 'P-1042');
-  const number = await checkoutToReview(t, agent);
-  expect((await place(agent, number)).status).toBe(303);
-  return number;
-}
+const placedOrder = () => placeGuestOrder(t, 'P-1042');
 const stateId = async (flow: string, name: string) =>
   (await t.sql('select s.id from flow_states s join flows f on f.id = s.flow_id where f.name = $1 and s.name = $2', [flow, name]))[0].id as number;
 const stateOf = async (number: string) =>

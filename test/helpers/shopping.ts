@@ -1,5 +1,5 @@
 import type TestAgent from 'supertest/lib/agent';
-import { csrfToken, postForm, productId, type TestApp } from './test-app';
+import { csrfToken, newAgent, postForm, productId, type TestApp } from './test-app';
 
 export const ADDRESS = {
   billing_name: 'Kim Customer', billing_company: '', billing_address: 'Main Street 1', billing_address2: '',
@@ -41,4 +41,15 @@ export async function reviewNumber(agent: TestAgent): Promise<string> {
 export async function place(agent: TestAgent, orderNumber: string, extra: Record<string, string> = APPROVED_CARD) {
   const token = await csrfToken(agent, '/');
   return agent.post('/checkout/place').type('form').send({ _csrf: token, orderNumber, customerComment: '', ...extra });
+}
+
+/** A guest buys one item with the approved card; returns the order number. Stock is topped up first. */
+export async function placeGuestOrder(t: TestApp, productNumber: string): Promise<string> {
+  await t.sql('update stock_levels set quantity = greatest(quantity, 1000) where product_id = (select id from products where number = $1)', [productNumber]);
+  const agent = newAgent(t);
+  await addToBasket(t, agent, productNumber);
+  const number = await checkoutToReview(t, agent);
+  const res = await place(agent, number);
+  if (res.status !== 303) throw new Error(`placing ${number} failed: ${res.status}`);
+  return number;
 }
