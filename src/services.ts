@@ -9,6 +9,7 @@ import { FlowService } from './flows/flow.service';
 import { FlowSettingsService } from './flows/flow-settings.service';
 import { OrderAdminService } from './orders/order-admin.service';
 import { CustomerCenterService } from './customer-center/customer-center.service';
+import { NamedCartService } from './cart/named-cart.service';
 import { OrderHistoryService } from './customer-center/order-history.service';
 import { PaymentService } from './payments/payment.service';
 import { OutboxService } from './mail/outbox.service';
@@ -27,9 +28,10 @@ export function createServices(orm: MikroORM, views: nunjucks.Environment) {
   const flowSettings = new FlowSettingsService(orm);
   const orderAdmin = new OrderAdminService(orm, flows);
   const customerCenter = new CustomerCenterService(orm, flows);
+  const namedCarts = new NamedCartService(orm, flows);
   const orderHistory = new OrderHistoryService(orm);
   const paymentDesk = new PaymentService(orm, payments);
-  return { outbox, payments, catalog, accounts, carts, checkout, admin, flows, flowSettings, orderAdmin, customerCenter, orderHistory, paymentDesk, views };
+  return { outbox, payments, catalog, accounts, carts, checkout, admin, flows, flowSettings, orderAdmin, customerCenter, namedCarts, orderHistory, paymentDesk, views };
 }
 
 export type Services = ReturnType<typeof createServices>;

@@ -32,5 +32,38 @@ export function customerCenterRoutes(s: Services): Router {
     res.redirect(303, '/customer-center?CC=Carts');
   });
 
+  const cartName = z.object({ name: z.string().trim().min(1, { error: 'is required' }).max(80, { error: 'must be at most 80 characters' }) });
+  const cartNumber = z.string().regex(/^[A-Z0-9-]{1,40}$/, { error: 'is not a cart id' });
+
+  r.post('/carts', async (req, res) => {
+    const cart = await s.namedCarts.create(req.user!, parse(cartName, req.body).name);
+    flash(req, 'success', `Cart “${cart.name}” (${cart.number}) created.`);
+    res.redirect(303, '/customer-center?CC=Carts');
+  });
+
+  r.post('/carts/:number/rename', async (req, res) => {
+    const cart = await s.namedCarts.rename(req.user!, parse(cartNumber, req.params.number), parse(cartName, req.body).name);
+    flash(req, 'success', `Cart ${cart.number} renamed to “${cart.name}”.`);
+    res.redirect(303, '/customer-center?CC=Carts');
+  });
+
+  r.post('/carts/:number/copy', async (req, res) => {
+    const cart = await s.namedCarts.copy(req.user!, parse(cartNumber, req.params.number));
+    flash(req, 'success', `Copied to “${cart.name}” (${cart.number}).`);
+    res.redirect(303, '/customer-center?CC=Carts');
+  });
+
+  r.post('/carts/:number/delete', async (req, res) => {
+    const cart = await s.namedCarts.remove(req.user!, parse(cartNumber, req.params.number));
+    flash(req, 'success', `Cart ${cart.number} deleted.`);
+    res.redirect(303, '/customer-center?CC=Carts');
+  });
+
+  r.post('/carts/:number/activate', async (req, res) => {
+    const cart = await s.namedCarts.makeActive(req.user!, parse(cartNumber, req.params.number));
+    flash(req, 'success', `${cart.name || cart.number} is now your basket: products you add go into it.`);
+    res.redirect(303, '/customer-center?CC=Carts');
+  });
+
   return r;
 }

@@ -1,0 +1,103 @@
+import { LockMode } from '@mikro-orm/core';
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import type { SessionUser } from '../accounts/account.service';
+import { Shop } from '../catalog/catalog.entities';
+import { DEFAULT_SHOP_ID } from '../catalog/catalog.service';
+import type { FlowService } from '../flows/flow.service';
+import { Order, OrderLine } from '../orders/order.entities';
+import { nextCartNumber, recordHistory, reprice } from '../orders/order-lifecycle';
+import { DomainError, notFound } from '../shared/errors';
+
+/**
+ * Named carts for signed-in buyers (B2B cart management from the frontend). A user holds at most one cart as
+ * the Basket; the others are Saved. Company carts are shared by the company's buyers: making one active moves
+ * it to the caller as their basket, so exactly one person shops into a cart at a time.
+ */
+export class NamedCartService {
+  constructor(private readonly orm: MikroORM, private readonly flows: FlowService) {}
+
+  private get em() {
+    return this.orm.em;
+  }
+
+  async create(user: SessionUser, name: string): Promise<Order> {
+    return this.em.transactional(async (em) => {
+      const shop = await em.findOneOrFail(Shop, DEFAULT_SHOP_ID);
+      const state = await this.flows.defaultState(em, 'cart', user.companyId);
+      const cart = em.create(Order, {
+        number: await nextCartNumber(em, shop), shop, type: 'cart', basketStatus: 'saved', name,
+        user: user.id, company: user.companyId, state, currencyCode: shop.currencyCode, currencyName: shop.currencyName, currencyRate: shop.currencyRate,
+      } as never);
+      await em.flush();
+      await recordHistory(em, cart, actorOf(user), 'created', `Named cart “${name}” created.`);
+      return cart;
+    });
+  }
+
+  async rename(user: SessionUser, number: string, name: string): Promise<Order> {
+    return this.em.transactional(async (em) => {
+      const cart = await this.visibleCart(em, user, number);
+      cart.name = name;
+      return cart;
+    });
+  }
+
+  /** A copy with the same lines at today's catalog prices, saved, in the default state of the cart flow. */
+  async copy(user: SessionUser, number: string): Promise<Order> {
+    const source = await this.visibleCart(this.em, user, number);
+    await this.em.populate(source, ['lines']);
+    const copy = await this.create(user, `Copy of ${source.name || source.number}`.slice(0, 80));
+    return this.em.transactional(async (em) => {
+      const target = await em.findOneOrFail(Order, copy.id, { populate: ['lines'] });
+      for (const l of source.lines) {
+        em.create(OrderLine, {
+          order: target, product: l.product ?? null, productNumber: l.productNumber, productName: l.productName, unit: l.unit,
+          quantity: l.quantity, unitPriceMinor: l.unitPriceMinor, vatRateBp: l.vatRateBp, addedBy: user.id, createdAt: new Date(),
+        });
+      }
+      await reprice(em, target);
+      return target;
+    });
+  }
+
+  /** Soft delete: the cart disappears for everyone but its history stays. */
+  async remove(user: SessionUser, number: string): Promise<Order> {
+    return this.em.transactional(async (em) => {
+      const cart = await this.visibleCart(em, user, number, true);
+      cart.deleted = true;
+      cart.basketStatus = null;
+      await recordHistory(em, cart, actorOf(user), 'deleted', 'Cart deleted by the customer.');
+      return cart;
+    });
+  }
+
+  /**
+   * Makes a cart the caller's basket in one transaction. The user's row is locked first, so two concurrent
+   * switches by the same user run one after the other and exactly one basket remains (also enforced by the
+   * orders_one_basket_per_user unique index).
+   */
+  async makeActive(user: SessionUser, number: string): Promise<Order> {
+    return this.em.transactional(async (em) => {
+      await em.execute('select id from users where id = ? for update', [user.id]);
+      const cart = await this.visibleCart(em, user, number, true);
+      if (cart.basketStatus === 'basket' && cart.user?.id === user.id) return cart;
+      await em.execute(`update orders set basket_status = 'saved' where user_id = ? and basket_status = 'basket' and not deleted and id <> ?`, [user.id, cart.id]);
+      await em.execute(`update orders set basket_status = 'basket', user_id = ? where id = ?`, [user.id, cart.id]);
+      await recordHistory(em, cart, actorOf(user), 'activated', `Made the active basket by ${user.name}.`);
+      return cart;
+    });
+  }
+
+  /** A cart the user may work on: their own, or one of their company's. Anything else is "not found". */
+  private async visibleCart(em: EntityManager, user: SessionUser, number: string, lock = false): Promise<Order> {
+    const cart = await em.findOne(Order, { number, type: 'cart', deleted: false }, lock ? { lockMode: LockMode.PESSIMISTIC_WRITE } : {});
+    const visible = cart && (cart.user?.id === user.id || (user.companyId != null && cart.company?.id === user.companyId));
+    if (!cart || !visible) throw notFound('The cart');
+    if (cart.checkoutStep === 'placing') throw new DomainError('CART_NOT_EDITABLE', 'This cart is being checked out right now.');
+    return cart;
+  }
+}
+
+function actorOf(user: SessionUser) {
+  return { userId: user.id, kind: user.role === 'buyer' ? ('buyer' as const) : ('customer' as const), source: 'frontend' as const };
+}

@@ -1,0 +1,105 @@
+import type TestAgent from 'supertest/lib/agent';
+import { addToBasket } from '../helpers/shopping';
+import { csrfToken, login, newAgent, postForm, startTestApp, type TestApp } from '../helpers/test-app';
+
+let t: TestApp;
+beforeAll(async () => { t = await startTestApp(); });
+afterAll(async () => { await t.close(); });
+
+const CC = '/customer-center?CC=Carts';
+const cartsOf = (email: string) => t.sql(
+  `select o.number, o.name, o.basket_status from orders o join users u on u.id = o.user_id where u.email = $1 and o.type = 'cart' and not o.deleted order by o.id`, [email]);
+async function createCart(agent: TestAgent, name: string): Promise<string> {
+  const res = await postForm(agent, '/customer-center/carts', { name }, CC);
+  expect(res.status).toBe(303);
+  const [row] = await t.sql(`select number from orders where name = $1 order by id desc limit 1`, [name]);
+  return row.number;
+}
+async function freshBuyer(email: string, password: string) {
+  const agent = newAgent(t);
+  await login(agent, email, password);
+  await t.sql(`update orders set deleted = true, basket_status = null where user_id = (select id from users where email = $1)`, [email]);
+  return agent;
+}
+
+describe('named carts in the customer center', () => {
+  it('creates, renames, copies and deletes named carts', async () => {
+    const sam = await freshBuyer('shopper@orderflow.test', 'shopper-pass-1');
+    await addToBasket(t, sam, 'P-1045', 2);
+    const spring = await createCart(sam, 'Spring collection');
+    expect(await cartsOf('shopper@orderflow.test')).toEqual([
+      expect.objectContaining({ basket_status: 'basket' }), { number: spring, name: 'Spring collection', basket_status: 'saved' },
+    ]);
+    await postForm(sam, `/customer-center/carts/${spring}/rename`, { name: 'Spring 2027' }, CC);
+    const [basket] = await cartsOf('shopper@orderflow.test');
+    await postForm(sam, `/customer-center/carts/${basket.number}/copy`, {}, CC);
+    const carts = await cartsOf('shopper@orderflow.test');
+    expect(carts.map((c) => [c.name, c.basket_status])).toEqual([['', 'basket'], ['Spring 2027', 'saved'], [`Copy of ${basket.number}`, 'saved']]);
+    const [copied] = await t.sql(`select l.quantity, p.number from order_lines l join orders o on o.id = l.order_id join products p on p.id = l.product_id where o.number = $1`, [carts[2].number]);
+    expect(copied).toEqual({ quantity: 2, number: 'P-1045' });
+
+    await postForm(sam, `/customer-center/carts/${spring}/delete`, {}, CC);
+    expect((await cartsOf('shopper@orderflow.test')).map((c) => c.number)).not.toContain(spring);
+    const page = await sam.get(CC);
+    expect(page.text).not.toContain(`data-testid="cart-${spring}"`);
+
+    const blank = await postForm(sam, '/customer-center/carts', { name: '   ' }, CC);
+    expect(blank.status).toBe(422);
+    expect(blank.text).toContain('is required');
+  });
+
+  it('switches the active basket in one step: the old one is saved, new products go into the new one', async () => {
+    const sam = await freshBuyer('shopper@orderflow.test', 'shopper-pass-1');
+    await addToBasket(t, sam, 'P-1046');
+    const [first] = await cartsOf('shopper@orderflow.test');
+    const second = await createCart(sam, 'Office supplies');
+    expect((await postForm(sam, `/customer-center/carts/${second}/activate`, {}, CC)).status).toBe(303);
+    expect((await cartsOf('shopper@orderflow.test')).map((c) => [c.number, c.basket_status])).toEqual([[first.number, 'saved'], [second, 'basket']]);
+    await addToBasket(t, sam, 'P-1047');
+    const [line] = await t.sql(`select o.number from order_lines l join orders o on o.id = l.order_id join products p on p.id = l.product_id where p.number = 'P-1047' order by l.id desc limit 1`);
+    expect(line.number).toBe(second);
+  });
+
+  it('leaves exactly one basket when two carts are made active at the same time', async () => {
+    const sam = await freshBuyer('shopper@orderflow.test', 'shopper-pass-1');
+    const a = await createCart(sam, 'Race A');
+    const b = await createCart(sam, 'Race B');
+    const c = await createCart(sam, 'Race C');
+    const token = await csrfToken(sam, CC);
+    const results = await Promise.all([a, b, c, a, b].map((n) => sam.post(`/customer-center/carts/${n}/activate`).type('form').send({ _csrf: token })));
+    expect(results.map((r) => r.status)).toEqual([303, 303, 303, 303, 303]);
+    const baskets = (await cartsOf('shopper@orderflow.test')).filter((x) => x.basket_status === 'basket');
+    expect(baskets).toHaveLength(1);
+  });
+
+  it("shares a company's carts between its buyers; each line shows who added it", async () => {
+    const bea = await freshBuyer('buyer1@acme.test', 'buyer-pass-1');
+    const bo = await freshBuyer('buyer2@acme.test', 'buyer-pass-2');
+    const shared = await createCart(bea, 'Shared order');
+    await postForm(bea, `/customer-center/carts/${shared}/activate`, {}, CC);
+    await addToBasket(t, bea, 'P-1048');
+
+    const boPage = await bo.get(CC);
+    expect(boPage.text).toContain('Shared order');
+    expect(boPage.text).toContain('added by Bea Buyer');
+    await postForm(bo, `/customer-center/carts/${shared}/activate`, {}, CC);
+    await addToBasket(t, bo, 'P-1049');
+    const lines = await t.sql(`select p.number, u.name from order_lines l join orders o on o.id = l.order_id join products p on p.id = l.product_id join users u on u.id = l.added_by_user_id where o.number = $1 order by l.id`, [shared]);
+    expect(lines).toEqual([{ number: 'P-1048', name: 'Bea Buyer' }, { number: 'P-1049', name: 'Bo Buyer' }]);
+    expect((await bea.get(CC)).text).toContain('Held by Bo Buyer');
+  });
+
+  it("answers 404 for someone else's cart on every cart action and changes nothing", async () => {
+    const bea = await freshBuyer('buyer1@acme.test', 'buyer-pass-1');
+    const mine = await createCart(bea, 'Acme private');
+    const sam = newAgent(t);
+    await login(sam, 'shopper@orderflow.test', 'shopper-pass-1');
+    for (const action of ['rename', 'copy', 'delete', 'activate']) {
+      const res = await postForm(sam, `/customer-center/carts/${mine}/${action}`, { name: 'hijacked' }, CC);
+      expect(res.status).toBe(404);
+    }
+    const [row] = await t.sql('select name, deleted, basket_status, user_id from orders where number = $1', [mine]);
+    expect(row).toMatchObject({ name: 'Acme private', deleted: false, basket_status: 'saved' });
+    expect((await sam.get(CC)).text).not.toContain(mine);
+  });
+});
