@@ -106,41 +106,54 @@ export class CheckoutService {
    * payment authorized in the same transaction; a decline rolls both back and is logged on its own.
    */
   async place(shopper: Shopper, input: PlaceInput): Promise<PlaceResult> {
+    return this.declinesAsErrors(shopper, () => this.em.transactional(async (em) => {
+      // A resubmit after the basket cookie was cleared still finds the order this browser placed.
+      const where = { number: input.orderNumber, deleted: false, $or: [ownedBy(shopper), { id: { $in: input.placedInSession } }] };
+      const order = await em.findOne(Order, where, { populate: ['lines'], lockMode: LockMode.PESSIMISTIC_WRITE });
+      if (!order) throw new DomainError('CONFLICT', 'Your order changed after you reviewed it. Please review it again.');
+      if (order.completed) return { order, alreadyPlaced: true };
+      if (order.type !== 'order' || order.basketStatus !== 'basket') throw new DomainError('CONFLICT', 'Your order changed after you reviewed it. Please review it again.');
+      assertReadyToPlace(order);
+      await reprice(em, order);
+      await this.finalizePlacement(em, order, { card: input.card, customerComment: input.customerComment, ip: input.ip, actor: actorOf(shopper, 'checkout') });
+      return { order, alreadyPlaced: false };
+    }));
+  }
+
+  /**
+   * The part of placing an order shared by checkout and accepted quotes; the caller holds the order row lock.
+   * Takes stock, authorizes the payment, marks the order completed and queues the receipt — or throws
+   * PaymentDeclined / INSUFFICIENT_STOCK so the caller's transaction rolls everything back.
+   */
+  async finalizePlacement(em: EntityManager, order: Order, input: { card?: CardInput; customerComment: string; ip: string; actor: Actor }): Promise<void> {
+    const shop = await em.findOneOrFail(Shop, order.shop.id);
+    await this.reserveStock(em, order, shop.allowOutOfStockOrders);
+    const method = await em.findOneOrFail(PaymentMethod, order.paymentMethod!.id);
+    const provider = this.payments.get(method.provider);
+    if (provider.needsCard && !input.card) throw new DomainError('VALIDATION', 'Please enter your card details.', { cardNumber: 'is required' });
+    const auth = await provider.authorize({ orderNumber: order.number, amountMinor: order.totalMinor, currencyCode: order.currencyCode, card: input.card });
+    if (!auth.success) throw new PaymentDeclined(order.id, order.totalMinor, auth.message);
+
+    em.create(PaymentTransaction, { orderId: order.id, operation: 'authorize', amountMinor: order.totalMinor, success: true, message: auth.message, providerReference: auth.reference, createdAt: new Date() });
+    Object.assign(order, {
+      completed: true, completedAt: new Date(), checkoutStep: 'confirmation', basketStatus: null,
+      captureState: provider.initialCaptureState, paymentStatus: 'authorized', transactionNumber: auth.reference,
+      cardType: auth.cardType ?? '', cardLast4: auth.cardLast4 ?? '', stockReserved: true,
+      customerComment: input.customerComment || order.customerComment, ip: input.ip,
+    });
+    await recordHistory(em, order, input.actor, 'placed', `Order placed; ${method.name}: ${auth.message}`);
+    await em.populate(order, ['lines', 'shippingMethod', 'paymentMethod']);
+    await this.outbox.enqueue(em, {
+      to: order.billingEmail, subject: `Order confirmation ${order.number}`, template: 'mail/receipt.njk',
+      context: { order, lines: order.lines.getItems(), totals: order.totals, shipping: order.shippingMethod, payment: method },
+      orderId: order.id, dedupeKey: `receipt:${order.id}`,
+    });
+  }
+
+  /** Runs a placement; a declined payment is logged in its own transaction and becomes a clear PAYMENT_DECLINED. */
+  async declinesAsErrors<T>(shopper: Shopper, fn: () => Promise<T>): Promise<T> {
     try {
-      return await this.em.transactional(async (em) => {
-        // A resubmit after the basket cookie was cleared still finds the order this browser placed.
-        const where = { number: input.orderNumber, deleted: false, $or: [ownedBy(shopper), { id: { $in: input.placedInSession } }] };
-        const order = await em.findOne(Order, where, { populate: ['lines'], lockMode: LockMode.PESSIMISTIC_WRITE });
-        if (!order) throw new DomainError('CONFLICT', 'Your order changed after you reviewed it. Please review it again.');
-        if (order.completed) return { order, alreadyPlaced: true };
-        if (order.type !== 'order' || order.basketStatus !== 'basket') throw new DomainError('CONFLICT', 'Your order changed after you reviewed it. Please review it again.');
-        assertReadyToPlace(order);
-        await reprice(em, order);
-        const shop = await em.findOneOrFail(Shop, order.shop.id);
-        await this.reserveStock(em, order, shop.allowOutOfStockOrders);
-
-        const method = await em.findOneOrFail(PaymentMethod, order.paymentMethod!.id);
-        const provider = this.payments.get(method.provider);
-        if (provider.needsCard && !input.card) throw new DomainError('VALIDATION', 'Please enter your card details.', { cardNumber: 'is required' });
-        const auth = await provider.authorize({ orderNumber: order.number, amountMinor: order.totalMinor, currencyCode: order.currencyCode, card: input.card });
-        if (!auth.success) throw new PaymentDeclined(order.id, order.totalMinor, auth.message);
-
-        em.create(PaymentTransaction, { orderId: order.id, operation: 'authorize', amountMinor: order.totalMinor, success: true, message: auth.message, providerReference: auth.reference, createdAt: new Date() });
-        Object.assign(order, {
-          completed: true, completedAt: new Date(), checkoutStep: 'confirmation', basketStatus: null,
-          captureState: provider.initialCaptureState, paymentStatus: 'authorized', transactionNumber: auth.reference,
-          cardType: auth.cardType ?? '', cardLast4: auth.cardLast4 ?? '', stockReserved: true,
-          customerComment: input.customerComment, ip: input.ip,
-        });
-        await recordHistory(em, order, actorOf(shopper, 'checkout'), 'placed', `Order placed; ${method.name}: ${auth.message}`);
-        await em.populate(order, ['lines', 'shippingMethod', 'paymentMethod']);
-        await this.outbox.enqueue(em, {
-          to: order.billingEmail, subject: `Order confirmation ${order.number}`, template: 'mail/receipt.njk',
-          context: { order, lines: order.lines.getItems(), totals: order.totals, shipping: order.shippingMethod, payment: method },
-          orderId: order.id, dedupeKey: `receipt:${order.id}`,
-        });
-        return { order, alreadyPlaced: false };
-      });
+      return await fn();
     } catch (e) {
       if (e instanceof PaymentDeclined) {
         await this.recordDecline(e, shopper);
