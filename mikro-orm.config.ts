@@ -9,7 +9,7 @@ export function ormConfig(clientUrl: string, opts: { debug?: boolean; poolMax?: 
     clientUrl,
     entities,
     extensions: [Migrator],
-    migrations: { migrationsList, path: 'migrations', pathTs: 'migrations', transactional: true, allOrNothing: true },
+    migrations: { migrationsList, path: 'migrations', pathTs: 'migrations', transactional: true, allOrNothing: true, snapshot: false },
     discovery: { requireEntitiesArray: true },
     pool: { min: 0, max: opts.poolMax ?? 20 },
     forceUtcTimezone: true,

@@ -22,6 +22,7 @@ import { orderAdminRoutes } from './orders/order-admin.routes';
 import { customerCenterRoutes } from './customer-center/customer-center.routes';
 import { orderHistoryRoutes } from './customer-center/order-history.routes';
 import { paymentAdminRoutes } from './payments/payment-admin.routes';
+import { adminQuoteRoutes, customerQuoteRoutes, requestQuoteRoute } from './quotes/quote.routes';
 import { createViewEnv } from './http/views';
 import { createServices, type Services } from './services';
 
@@ -34,6 +35,8 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   const services = createServices(orm, views);
   const pass = configurePassport(services.accounts);
   const sessionPool = new pg.Pool({ connectionString: databaseUrl, max: 10 });
+  // An idle connection dropped by the server (restart, failover) must not crash the process; the pool reconnects.
+  sessionPool.on('error', (e) => console.error('[session-store] idle connection lost:', e.message));
   const PgStore = connectPgSimple(session);
 
   app.set('trust proxy', 'loopback');
@@ -64,21 +67,36 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
 
   app.use(async (req, res, next) => {
     res.locals.user = req.user ?? null;
-    res.locals.csrfToken = generateToken(req);
-    res.locals.flash = req.session.flash ?? [];
     res.locals.path = req.path;
-    delete req.session.flash;
-    res.locals.basketCount = await services.carts.itemCount(shopperOf(req));
+    // Read lazily: a token (and so a stored session) only for pages that show a form, and flash messages are
+    // used up only by the page that displays them, not by a stray request in between.
+    Object.defineProperty(res.locals, 'csrfToken', { get: () => generateToken(req), enumerable: true });
+    Object.defineProperty(res.locals, 'flash', {
+      enumerable: true,
+      get: () => {
+        const messages = req.session.flash ?? [];
+        delete req.session.flash;
+        return messages;
+      },
+    });
+    // The header's mini-cart is only needed on pages; redirects and assets skip the query.
+    if (req.method === 'GET') res.locals.basketCount = await services.carts.itemCount(shopperOf(req));
+    // Save the session before redirecting, so the next page sees what this request stored (flash, login).
+    const redirect = res.redirect.bind(res) as (...args: unknown[]) => void;
+    res.redirect = ((...args: unknown[]) => req.session.save(() => redirect(...args))) as typeof res.redirect;
     next();
   });
 
   app.use('/', accountRoutes(services, pass, config));
   app.use('/', catalogRoutes(services));
   app.use('/cart', cartRoutes(services));
+  app.use('/checkout/quote', requestQuoteRoute(services));
   app.use('/checkout', checkoutRoutes(services));
   app.use('/customer-center/orders', orderHistoryRoutes(services));
+  app.use('/customer-center/quotes', customerQuoteRoutes(services));
   app.use('/customer-center', customerCenterRoutes(services));
   app.use('/admin/settings', flowSettingsRoutes(services));
+  app.use('/admin/quotes', adminQuoteRoutes(services));
   app.use('/admin/orders', paymentAdminRoutes(services));
   app.use('/admin/orders', orderAdminRoutes(services, 'order'));
   app.use('/admin/carts', orderAdminRoutes(services, 'cart'));

@@ -10,6 +10,7 @@ import { FlowSettingsService } from './flows/flow-settings.service';
 import { OrderAdminService } from './orders/order-admin.service';
 import { CustomerCenterService } from './customer-center/customer-center.service';
 import { NamedCartService } from './cart/named-cart.service';
+import { QuoteService } from './quotes/quote.service';
 import { OrderHistoryService } from './customer-center/order-history.service';
 import { PaymentService } from './payments/payment.service';
 import { OutboxService } from './mail/outbox.service';
@@ -29,9 +30,10 @@ export function createServices(orm: MikroORM, views: nunjucks.Environment) {
   const orderAdmin = new OrderAdminService(orm, flows);
   const customerCenter = new CustomerCenterService(orm, flows);
   const namedCarts = new NamedCartService(orm, flows);
+  const quotes = new QuoteService(orm, carts, checkout, flows);
   const orderHistory = new OrderHistoryService(orm);
   const paymentDesk = new PaymentService(orm, payments);
-  return { outbox, payments, catalog, accounts, carts, checkout, admin, flows, flowSettings, orderAdmin, customerCenter, namedCarts, orderHistory, paymentDesk, views };
+  return { outbox, payments, catalog, accounts, carts, checkout, admin, flows, flowSettings, orderAdmin, customerCenter, namedCarts, quotes, orderHistory, paymentDesk, views };
 }
 
 export type Services = ReturnType<typeof createServices>;

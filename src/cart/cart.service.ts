@@ -57,6 +57,7 @@ export class CartService {
       const product = await em.findOne(Product, { id: productId, active: true });
       if (!product) throw notFound('The product');
       const existing = order.lines.getItems().find((l) => l.product?.id === productId);
+      await assertInStock(em, order.shop.id, product, (existing?.quantity ?? 0) + quantity);
       if (existing) {
         if (existing.quantity + quantity > MAX_LINE_QUANTITY) throw tooMany();
         existing.quantity += quantity;
@@ -180,6 +181,17 @@ export class CartService {
 /** The totals as last priced (an empty basket has none yet). */
 export function totalsOf(order: Order): Totals {
   return order.totals ?? priceOrder({ lines: [], feeVatRateBp: 0 });
+}
+
+/** Early, friendly refusal; the atomic guard against overselling is the stock update when the order is placed. */
+async function assertInStock(em: EntityManager, shopId: string, product: Product, wanted: number): Promise<void> {
+  const [row] = await em.execute<{ allow: boolean; stock: string }[]>(
+    'select s.allow_out_of_stock_orders as allow, coalesce((select sum(quantity) from stock_levels where product_id = ?), 0) as stock from shops s where s.id = ?',
+    [product.id, shopId],
+  );
+  if (row.allow || Number(row.stock) >= wanted) return;
+  const left = Number(row.stock);
+  throw new DomainError('INSUFFICIENT_STOCK', left > 0 ? `Only ${left} × ${product.name} in stock.` : `${product.name} is out of stock.`, { quantity: `at most ${left}` });
 }
 
 function itemCount(order: Order): number {

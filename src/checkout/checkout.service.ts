@@ -39,18 +39,19 @@ export class CheckoutService {
     return this.em.transactional(async (em) => {
       const order = await this.lockedBasket(em, shopper);
       if (order.lines.length === 0) throw new DomainError('CART_EMPTY', 'Your basket is empty. Add a product before checking out.');
+      await reprice(em, order);
+      await em.populate(order, ['lines.product', 'shippingMethod', 'paymentMethod']);
       if (order.type === 'cart') {
         await assertCartOrderable(em, order);
-        await convertToOrder(em, order, actorOf(shopper));
         if (!order.billingEmail && shopper.userId != null) {
           const user = await em.findOneOrFail(User, shopper.userId);
           order.billingEmail = user.email;
           order.billingName ||= user.name;
         }
+        // Last, so the shop's numbering row stays locked only until the commit that follows.
+        await convertToOrder(em, order, actorOf(shopper));
       }
       if (order.checkoutStep === 'cart') order.checkoutStep = 'addresses';
-      await reprice(em, order);
-      await em.populate(order, ['lines.product', 'shippingMethod', 'paymentMethod']);
       return order;
     });
   }

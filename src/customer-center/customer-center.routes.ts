@@ -6,8 +6,9 @@ import { idParam, parse } from '../http/validate';
 import type { Services } from '../services';
 import { DomainError } from '../shared/errors';
 import { renderOrderHistory } from './order-history.routes';
+import { renderQuotes } from '../quotes/quote.routes';
 
-const section = z.enum(['Carts', 'Orders'], { error: 'is not a customer center section' }).catch('Carts');
+const section = z.enum(['Carts', 'Orders', 'Quotes'], { error: 'is not a customer center section' }).catch('Carts');
 /** The seeds' contract: form id ChangeDraftStatusForm, fields CartID and StateId, posted to ?CC=Carts. */
 const changeDraftStatusForm = z.object({
   CartID: z.string().regex(/^[A-Z0-9-]{1,40}$/, { error: 'is not a cart id' }),
@@ -21,6 +22,7 @@ export function customerCenterRoutes(s: Services): Router {
   r.get('/', async (req, res) => {
     const cc = section.parse(req.query.CC);
     if (cc === 'Orders') return renderOrderHistory(s, req, res);
+    if (cc === 'Quotes') return renderQuotes(s, req, res);
     res.render('customer-center/carts.njk', { cc, carts: await s.customerCenter.carts(req.user!) });
   });
 

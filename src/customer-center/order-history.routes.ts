@@ -1,12 +1,110 @@
 import { Router, type Request, type Response } from 'express';
+import { z } from 'zod';
+import { requireLogin } from '../http/auth';
+import { flash, shopperOf } from '../http/shopper';
 import type { Services } from '../services';
+import { DomainError, invalid, notFound } from '../shared/errors';
+import { reorderMessages, type HistoryFilter } from './order-history.service';
+
+const blank = (v: unknown) => (v === '' ? undefined : v);
+
+function isRealDay(s: string): boolean {
+  const [y, m, d] = s.split('-').map(Number);
+  const date = new Date(Date.UTC(y, m - 1, d));
+  return y >= 1900 && y <= 9999 && date.getUTCFullYear() === y && date.getUTCMonth() === m - 1 && date.getUTCDate() === d;
+}
+
+const day = (label: string) => {
+  const msg = `The “${label}” date must be a date written as yyyy-mm-dd, for example 2025-03-31.`;
+  return z.string({ error: msg }).regex(/^\d{4}-\d{2}-\d{2}$/, { error: msg }).refine(isRealDay, { error: `The “${label}” date is not a real date.` });
+};
+
+/** ?CC=Orders&from=&to=&state=&page= — every value optional; anything malformed is a 422, never a 500. */
+const filterQuery = z.object({
+  from: z.preprocess(blank, day('From').optional()),
+  to: z.preprocess(blank, day('To').optional()),
+  state: z.preprocess(blank, z.coerce.number({ error: 'Please choose a state from the list.' })
+    .int({ error: 'Please choose a state from the list.' }).positive({ error: 'Please choose a state from the list.' })
+    .max(2147483647, { error: 'Please choose a state from the list.' }).optional()),
+  page: z.preprocess(blank, z.coerce.number({ error: 'The page must be a whole number of 1 or more.' })
+    .int({ error: 'The page must be a whole number of 1 or more.' }).min(1, { error: 'The page must be a whole number of 1 or more.' })
+    .max(100000, { error: 'The page must be at most 100000.' }).optional()),
+}).refine((q) => !q.from || !q.to || q.from <= q.to, { path: ['to'], error: 'The “To” date must be on or after the “From” date.' });
+
+function parseFilter(query: unknown): HistoryFilter {
+  const r = filterQuery.safeParse(query);
+  if (r.success) return { from: r.data.from, to: r.data.to, stateId: r.data.state, page: r.data.page ?? 1 };
+  const fields: Record<string, string> = {};
+  for (const issue of r.error.issues) {
+    const key = String(issue.path[0] ?? '_');
+    fields[key] ??= issue.message;
+  }
+  throw invalid(Object.values(fields).join(' '), fields);
+}
+
+/** What the filter form shows back: the values as typed (strings only, cut short). */
+function formValues(query: Request['query']) {
+  const one = (v: unknown) => (typeof v === 'string' ? v.slice(0, 40) : '');
+  return { from: one(query.from), to: one(query.to), state: one(query.state) };
+}
+
+const orderNumber = z.string().regex(/^[A-Z0-9-]{1,40}$/);
+/** A malformed order number is just another order that is not found. */
+function numberOf(req: Request): string {
+  const r = orderNumber.safeParse(req.params.number);
+  if (!r.success) throw notFound('The order');
+  return r.data;
+}
+
+function pageUrl(f: HistoryFilter, page: number): string {
+  const q = new URLSearchParams({ CC: 'Orders' });
+  if (f.from) q.set('from', f.from);
+  if (f.to) q.set('to', f.to);
+  if (f.stateId != null) q.set('state', String(f.stateId));
+  if (page > 1) q.set('page', String(page));
+  return `/customer-center?${q.toString()}`;
+}
 
 /** GET /customer-center?CC=Orders is rendered by this handler (the customer center dispatches on CC). */
-export async function renderOrderHistory(_s: Services, _req: Request, res: Response): Promise<void> {
-  res.redirect(303, '/customer-center?CC=Carts');
+export async function renderOrderHistory(s: Services, req: Request, res: Response): Promise<void> {
+  const form = formValues(req.query);
+  try {
+    const filter = parseFilter(req.query);
+    const list = await s.orderHistory.list(req.user!, filter);
+    const filtered = Boolean(filter.from || filter.to || filter.stateId != null);
+    res.render('customer-center/orders.njk', {
+      cc: 'Orders', form, list, filtered,
+      prevUrl: list.page > 1 ? pageUrl(filter, Math.min(list.page - 1, list.pageCount)) : null,
+      nextUrl: list.page < list.pageCount ? pageUrl(filter, list.page + 1) : null,
+      firstUrl: pageUrl(filter, 1),
+    });
+  } catch (e) {
+    if (!(e instanceof DomainError) || e.code !== 'VALIDATION') throw e;
+    res.status(422).render('customer-center/orders.njk', {
+      cc: 'Orders', form, list: null, error: e.message, fields: e.fields,
+      states: await s.orderHistory.stateOptions(req.user!),
+    });
+  }
 }
 
 /** Mounted at /customer-center/orders (login required): order details, printable receipt, order again. */
-export function orderHistoryRoutes(_s: Services): Router {
-  return Router();
+export function orderHistoryRoutes(s: Services): Router {
+  const r = Router();
+  r.use(requireLogin);
+
+  r.get('/:number', async (req, res) => {
+    res.render('customer-center/order.njk', { cc: 'Orders', ...(await s.orderHistory.details(req.user!, numberOf(req))) });
+  });
+
+  r.get('/:number/print', async (req, res) => {
+    res.render('customer-center/order-print.njk', await s.orderHistory.details(req.user!, numberOf(req)));
+  });
+
+  r.post('/:number/reorder', async (req, res) => {
+    const result = await s.orderHistory.reorder(req.user!, numberOf(req), s.carts, shopperOf(req));
+    for (const m of reorderMessages(result)) flash(req, m.type, m.message);
+    res.redirect(303, '/cart');
+  });
+
+  return r;
 }

@@ -3,7 +3,7 @@ import { Product, ProductGroup, Shop, StockLevel, StockLocation } from '../catal
 import { Voucher } from '../checkout/voucher.entity';
 import { Flow, FlowState, FlowStateRule } from '../flows/flow.entities';
 import { CaughtMail, OutboxMessage } from '../mail/mail.entities';
-import { Order, OrderHistoryEntry, OrderLine } from '../orders/order.entities';
+import { Order, OrderHistoryEntry, OrderLine, QuoteVersion } from '../orders/order.entities';
 import { PaymentMethod, PaymentTransaction } from '../payments/payment.entities';
 import { ShippingMethod } from '../shipping/shipping-method.entity';
 
@@ -12,7 +12,7 @@ export const entities = [
   Shop, ProductGroup, Product, StockLocation, StockLevel,
   Company, User,
   Flow, FlowState, FlowStateRule,
-  Order, OrderLine, OrderHistoryEntry,
+  Order, OrderLine, OrderHistoryEntry, QuoteVersion,
   ShippingMethod, PaymentMethod, PaymentTransaction, Voucher,
   OutboxMessage, CaughtMail,
 ];

@@ -100,7 +100,7 @@ export const DEMO_FLOWS: SeedFlow[] = [
     { name: 'Rejected', color: '#dc2626', allowOrder: false, to: ['New'], notify: { subject: 'Cart {OrderID} was rejected', customer: true } },
   ] },
   { type: 'quote', name: 'Quote flow', isDefault: true, description: 'Requests for a quote, offers and answers.', states: [
-    { name: 'Requested', color: '#2563eb', isDefault: true, allowEdit: true, to: ['In review', 'Rejected'] },
+    { name: 'Requested', color: '#2563eb', isDefault: true, allowEdit: true, to: ['In review', 'Offered', 'Rejected'] },
     { name: 'In review', color: '#d97706', allowEdit: true, to: ['Offered', 'Rejected'] },
     { name: 'Offered', color: '#7c3aed', to: ['Accepted', 'Rejected', 'Expired', 'In review'], notify: { subject: 'Your quote {OrderID} is ready', customer: true } },
     { name: 'Accepted', color: '#059669', to: [] },

@@ -76,15 +76,18 @@ export async function reprice(em: EntityManager, order: Order): Promise<Totals> 
   if (!order.completed && order.type !== 'quote') {
     const products = await em.find(Product, { id: lines.map((l) => l.product?.id).filter((x): x is number => x != null) });
     const byId = new Map(products.map((p) => [p.id, p]));
+    let pricesChanged = false;
     for (const line of lines) {
       const p = line.product ? byId.get(line.product.id) : undefined;
       if (p) {
+        pricesChanged ||= line.unitPriceMinor !== p.priceMinor || line.vatRateBp !== p.vatRateBp;
         line.unitPriceMinor = p.priceMinor;
         line.vatRateBp = p.vatRateBp;
         line.productName = p.name;
       }
     }
-    order.priceCalculationDate = new Date();
+    // Only a real price change is a new calculation; merely looking at a page writes nothing.
+    if (pricesChanged || !order.priceCalculationDate) order.priceCalculationDate = new Date();
   }
   const voucher = order.voucherCode ? await em.findOne(Voucher, { code: order.voucherCode, active: true }) : null;
   const shipping = order.shippingMethod ? await em.findOne(ShippingMethod, order.shippingMethod.id) : null;
@@ -95,6 +98,7 @@ export async function reprice(em: EntityManager, order: Order): Promise<Totals> 
     paymentFeeMinor: payment?.feeMinor ?? 0,
     feeVatRateBp: shop.defaultVatRateBp,
     voucher: voucher ? { kind: voucher.kind, value: voucher.value } : null,
+    orderDiscountMinor: order.orderDiscountMinor,
   });
   order.subtotalMinor = totals.subtotalMinor;
   order.discountMinor = totals.discountExclVatMinor;

@@ -78,6 +78,15 @@ export class Order {
   @Property({ type: new BigIntType('number') }) vatMinor: Opt<number> = 0;
   @Property({ type: new BigIntType('number') }) totalMinor: Opt<number> = 0;
   @Property({ type: 'json', nullable: true }) totals?: Totals | null;
+  /** An order-level discount given by staff (quotes, order editing), excluding VAT. */
+  @Property({ type: new BigIntType('number') }) orderDiscountMinor: Opt<number> = 0;
+  @Property({ type: 'string', columnType: 'date', nullable: true }) quoteExpiresOn?: string | null;
+  @Property({ type: 'text' }) quoteMessage: Opt<string> = '';
+  @Property({ type: 'Date', columnType: 'timestamptz', nullable: true }) quoteOfferedAt?: Date | null;
+  @Property({ type: 'string', nullable: true }) quoteAnswer?: 'accepted' | 'rejected' | null;
+  @Property({ type: 'text' }) quoteRejectReason: Opt<string> = '';
+  /** The quote id this order was accepted from (the record keeps its history, its id changes to ORDER…). */
+  @Property({ type: 'string', nullable: true }) quoteNumber?: string | null;
   /** Values of staff-defined custom order fields, by system name. */
   @Property({ type: 'json' }) customFields: Opt<Record<string, string>> = {};
 
@@ -148,5 +157,17 @@ export class OrderHistoryEntry {
   @ManyToOne({ entity: () => User, nullable: true, fieldName: 'actor_user_id' }) actor?: User | null;
   @Property({ type: 'string' }) actorKind!: HistoryActor;
   @Property({ type: 'string' }) source!: HistorySource;
+  @Property({ type: 'Date', columnType: 'timestamptz' }) createdAt: Opt<Date> = new Date();
+}
+
+/** A snapshot of a quote after each staff edit, so any version can be shown again. */
+@Entity({ tableName: 'quote_versions' })
+export class QuoteVersion {
+  @PrimaryKey({ type: new BigIntType('number') }) id!: number;
+  @ManyToOne({ entity: () => Order, fieldName: 'order_id' }) order!: Order;
+  @Property({ type: 'integer' }) versionNo!: number;
+  @Property({ type: 'json' }) snapshot!: Record<string, unknown>;
+  @ManyToOne({ entity: () => User, nullable: true, fieldName: 'created_by_user_id' }) createdBy?: User | null;
+  @Property({ type: 'text' }) note: Opt<string> = '';
   @Property({ type: 'Date', columnType: 'timestamptz' }) createdAt: Opt<Date> = new Date();
 }

@@ -44,6 +44,7 @@ export async function startTestApp(overrides: Partial<AppConfig> = {}): Promise<
   const built = createApp(orm, config, url);
   const worker = new MailWorker(orm, smtp.url);
   const pool = new pg.Pool({ connectionString: url, max: 2 });
+  pool.on('error', () => undefined);
   return {
     ...built, orm, mails, worker, smtp,
     sql: async (text, params = []) => (await pool.query(text, params)).rows,

@@ -101,3 +101,21 @@ describe('basket', () => {
       .rejects.toThrow(/orders_one_basket_per_user/);
   });
 });
+
+describe('basket stock', () => {
+  it('refuses more than is in stock with a clear message when out-of-stock ordering is off', async () => {
+    await t.sql(`update stock_levels set quantity = case when location_id = (select min(id) from stock_locations) then 2 else 1 end where product_id = (select id from products where number = 'P-1035')`);
+    const agent = newAgent(t);
+    await addToBasket(t, agent, 'P-1035', 3);
+    const res = await postForm(agent, '/cart/add', { productId: await productId(t, 'P-1035'), quantity: 1 });
+    expect(res.status).toBe(409);
+    expect(res.text).toMatch(/Only 3 × .* in stock\./);
+    expect(miniCart((await agent.get('/')).text)).toBe(3);
+    await t.sql(`update shops set allow_out_of_stock_orders = true`);
+    try {
+      expect((await postForm(agent, '/cart/add', { productId: await productId(t, 'P-1035'), quantity: 1 })).status).toBe(303);
+    } finally {
+      await t.sql(`update shops set allow_out_of_stock_orders = false`);
+    }
+  });
+});

@@ -1,0 +1,502 @@
+/**
+ * Storefront load benchmark, run by hand: `npm run bench` (BENCH_SECONDS=5 for a quick run).
+ *
+ * The main thread boots a fresh `orderflow_bench` database (dropped and recreated each run) on the embedded
+ * PostgreSQL the app uses (or on DATABASE_URL's server), migrates and seeds it, raises every stock level so
+ * stock never runs out, and serves the real app on a free loopback port with the mail worker sending to an
+ * in-process SMTP catcher. The load is generated in a worker thread (autocannon for the two single-request
+ * scenarios, keep-alive node:http clients for the checkout flow), so the client does not share the app's
+ * event loop. Scenarios, each with BENCH_CONNECTIONS (50) connections for BENCH_SECONDS (30) seconds:
+ *
+ *   1. product page     GET /products/P-1013, no cookies (a first visit)
+ *   2. add to cart      POST /cart/add, every connection its own shopper (session, CSRF token, basket cookie)
+ *   3. place order      every connection a shopper looping as a browser does: add, then GET and POST
+ *                       /checkout/addresses, GET and POST /checkout/methods (STANDARD + INVOICE), GET
+ *                       /checkout/review (order number), POST /checkout/place, GET the receipt. (The GET
+ *                       pages matter: GET /checkout/addresses is where the cart becomes an order.) Afterwards
+ *                       the database is checked: no duplicate order numbers, as many completed orders as
+ *                       successful places, no negative stock, stock taken = units sold.
+ *
+ * BENCH_ONLY=product,add,place runs a subset (e.g. under `node --cpu-prof`). The bench database is left in
+ * place after the run for inspection. Never used by the tests: timings belong here, not in assertions.
+ */
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import pg from 'pg';
+import { createApp } from '../src/app';
+import { loadConfig, type AppConfig } from '../src/config';
+import { initOrm, migrate, provideDatabase } from '../src/db/database';
+import { withDatabase } from '../src/db/embedded-postgres';
+import { seedDemoData } from '../src/db/seed';
+import { MailWorker } from '../src/mail/outbox.service';
+import { startSmtpCatcher } from '../src/mail/smtp-catcher';
+
+process.env.NODE_ENV = 'production'; // cached templates, as in production (src/http/views.ts)
+
+const SECONDS = positiveInt(process.env.BENCH_SECONDS, 30);
+const CONNECTIONS = positiveInt(process.env.BENCH_CONNECTIONS, 50);
+/** BENCH_ONLY=product,add,place picks scenarios (e.g. for profiling one of them); default all three. */
+const ONLY = new Set((process.env.BENCH_ONLY || 'product,add,place').split(',').map((s) => s.trim()));
+const BENCH_DATABASE = 'orderflow_bench';
+const PRODUCT_PAGE = 'P-1013';
+const STOCK_LEVEL = 10_000_000;
+
+/** Same fields as test/helpers/shopping.ts ADDRESS. */
+const ADDRESS: Record<string, string> = {
+  billing_name: 'Kim Customer', billing_company: '', billing_address: 'Main Street 1', billing_address2: '',
+  billing_zip: '2100', billing_city: 'Copenhagen', billing_country: 'DK', billing_region: '', billing_phone: '', billing_email: 'kim@example.test',
+  deliverySameAsBilling: 'on',
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// Shared types (main thread ↔ load worker)
+
+interface LoadSetup { baseUrl: string; productIds: number[]; shippingMethodId: number; paymentMethodId: number; seconds: number; connections: number }
+type Scenario = 'product' | 'add' | 'place';
+
+interface Measured {
+  scenario: Scenario;
+  seconds: number;
+  /** Requests (scenarios 1, 2) or requests of every step (scenario 3) that completed. */
+  requests: number;
+  /** Successful measured operations: 2xx pages, 303 add-to-carts, placed orders. */
+  ok: number;
+  /** Connection errors, timeouts and unexpected statuses. */
+  errors: number;
+  statuses: Record<string, number>;
+  latency: Percentiles;
+  /** Scenario 3: latency of every step, for finding the slow one. */
+  steps?: Record<string, Percentiles & { count: number }>;
+  errorSamples: string[];
+  /**
+   * The app's (main) thread during the run: event-loop utilization, and CPU time per completed request
+   * (from /proc, Linux only), which other load on the machine disturbs less than the throughput does.
+   */
+  app?: { busy: number; cpuMsPerRequest?: number };
+}
+
+interface Percentiles { p50: number; p95: number; p99: number; max: number; mean: number }
+
+type ToWorker = { run: Scenario };
+type FromWorker = { ready: true } | { result: Measured } | { failed: string };
+
+// ---------------------------------------------------------------------------------------------------------
+// Small helpers
+
+function positiveInt(v: string | undefined, fallback: number): number {
+  const n = Number(v);
+  return Number.isInteger(n) && n > 0 ? n : fallback;
+}
+
+function percentiles(samples: number[]): Percentiles {
+  if (samples.length === 0) return { p50: NaN, p95: NaN, p99: NaN, max: NaN, mean: NaN };
+  const s = Float64Array.from(samples).sort();
+  const at = (p: number) => s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
+  return { p50: at(50), p95: at(95), p99: at(99), max: s[s.length - 1], mean: s.reduce((a, b) => a + b, 0) / s.length };
+}
+
+/** CPU seconds (user + system) of this process's main thread, where the app runs; undefined off Linux. */
+function mainThreadCpuSeconds(): number | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return undefined;
+  }
+}
+
+const ms = (v: number) => (Number.isFinite(v) ? (v >= 100 ? v.toFixed(0) : v.toFixed(1)) : '–');
+const rate = (n: number, seconds: number) => (n / seconds).toFixed(n / seconds >= 100 ? 0 : 1);
+
+// ---------------------------------------------------------------------------------------------------------
+// Load worker: a browser-like HTTP client per shopper, plus autocannon
+
+interface HttpResult { status: number; headers: http.IncomingHttpHeaders; body: string; ms: number }
+
+/** One shopper: one keep-alive connection, a cookie jar and the session's CSRF token. */
+class Shopper {
+  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  readonly cookies = new Map<string, string>();
+  csrf = '';
+
+  constructor(private readonly base: URL) {}
+
+  cookieHeader(): string {
+    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+  }
+
+  request(method: 'GET' | 'POST', path: string, form?: Record<string, string | number>): Promise<HttpResult> {
+    const body = form ? new URLSearchParams(Object.entries({ ...form, _csrf: this.csrf }).map(([k, v]): [string, string] => [k, String(v)])).toString() : undefined;
+    const headers: http.OutgoingHttpHeaders = { cookie: this.cookieHeader(), accept: 'text/html' };
+    if (body !== undefined) Object.assign(headers, { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) });
+    const started = performance.now();
+    return new Promise((resolve, reject) => {
+      const req = http.request({ host: this.base.hostname, port: this.base.port, method, path, headers, agent: this.agent, timeout: 30_000 }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          this.keepCookies(res.headers['set-cookie']);
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8'), ms: performance.now() - started });
+        });
+        res.on('error', reject);
+      });
+      req.on('timeout', () => req.destroy(new Error(`timeout: ${method} ${path}`)));
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  /** GET / as a browser's first visit: the session cookie and its CSRF token. */
+  async start(): Promise<void> {
+    const res = await this.request('GET', '/');
+    const m = /name="_csrf" value="([^"]+)"/.exec(res.body);
+    if (res.status !== 200 || !m) throw new Error(`no CSRF token on / (status ${res.status})`);
+    this.csrf = m[1];
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+
+  private keepCookies(setCookie: string[] | undefined): void {
+    for (const line of setCookie ?? []) {
+      const [pair, ...attrs] = line.split(';');
+      const eq = pair.indexOf('=');
+      const name = pair.slice(0, eq).trim();
+      const value = pair.slice(eq + 1).trim();
+      const expired = attrs.some((a) => {
+        const [k, v = ''] = a.trim().split('=');
+        return (k.toLowerCase() === 'expires' && Date.parse(v) <= Date.now()) || (k.toLowerCase() === 'max-age' && Number(v) <= 0);
+      });
+      if (expired || value === '') this.cookies.delete(name);
+      else this.cookies.set(name, value);
+    }
+  }
+}
+
+interface AutocannonRequest { method?: string; path?: string; headers?: Record<string, string>; body?: string }
+interface AutocannonClient { setRequests(requests: AutocannonRequest[]): void }
+interface AutocannonResult { errors: number; timeouts: number; duration: number; statusCodeStats: Record<string, { count: number }> }
+interface AutocannonInstance { on(event: 'response', fn: (client: unknown, status: number, bytes: number, ms: number) => void): void }
+type Autocannon = (opts: Record<string, unknown>, done: (err: Error | null, result: AutocannonResult) => void) => AutocannonInstance;
+
+/** Runs autocannon; success is decided per response status, latency percentiles come from every response. */
+function cannon(opts: Record<string, unknown>, isSuccess: (status: number) => boolean): Promise<Omit<Measured, 'scenario'>> {
+  // autocannon ships no type declarations; the few members used here are typed above.
+  const autocannon = require('autocannon') as Autocannon;
+  const latencies: number[] = [];
+  let ok = 0;
+  let bad = 0;
+  return new Promise((resolve, reject) => {
+    const instance = autocannon(opts, (err, result) => {
+      if (err) return reject(err);
+      const statuses: Record<string, number> = {};
+      for (const [code, { count }] of Object.entries(result.statusCodeStats)) statuses[code] = count;
+      resolve({
+        seconds: result.duration, requests: latencies.length, ok, errors: bad + result.errors + result.timeouts,
+        statuses, latency: percentiles(latencies),
+        errorSamples: result.errors + result.timeouts ? [`${result.errors} connection errors, ${result.timeouts} timeouts`] : [],
+      });
+    });
+    instance.on('response', (_client, status, _bytes, took) => {
+      latencies.push(took);
+      if (isSuccess(status)) ok++;
+      else bad++;
+    });
+  });
+}
+
+async function productPage(setup: LoadSetup): Promise<Measured> {
+  const r = await cannon({ url: `${setup.baseUrl}/products/${PRODUCT_PAGE}`, connections: setup.connections, duration: setup.seconds }, (s) => s >= 200 && s < 300);
+  return { scenario: 'product', ...r };
+}
+
+/**
+ * Each connection is its own shopper: it visits / (session cookie + CSRF token) and adds once (basket
+ * cookie) before the clock starts, then keeps adding 1 × one of four products to its own basket.
+ */
+async function addToCart(setup: LoadSetup): Promise<Measured> {
+  const base = new URL(setup.baseUrl);
+  const shoppers = await Promise.all(Array.from({ length: setup.connections }, async (_, i) => {
+    const s = new Shopper(base);
+    await s.start();
+    const warm = await s.request('POST', '/cart/add', { productId: setup.productIds[i % setup.productIds.length], quantity: 1 });
+    if (warm.status !== 303 || !s.cookies.has('basket')) throw new Error(`warm-up add to cart failed: ${warm.status} ${warm.body.slice(0, 200)}`);
+    s.close();
+    return s;
+  }));
+  let next = 0;
+  const setupClient = (client: AutocannonClient) => {
+    const s = shoppers[next++ % shoppers.length];
+    client.setRequests([0, 1, 2, 3].map((k) => ({
+      method: 'POST', path: '/cart/add',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: s.cookieHeader(), accept: 'text/html' },
+      body: new URLSearchParams({ productId: String(setup.productIds[(next * 4 + k) % setup.productIds.length]), quantity: '1', _csrf: s.csrf }).toString(),
+    })));
+  };
+  const r = await cannon({ url: setup.baseUrl, connections: setup.connections, duration: setup.seconds, setupClient }, (s) => s === 303);
+  if (next !== setup.connections) r.errorSamples.push(`autocannon set up ${next} clients for ${setup.connections} shoppers`);
+  return { scenario: 'add', ...r };
+}
+
+/** Every connection a shopper walking the whole checkout in a loop, as a browser does (it follows each 303). */
+async function placeOrders(setup: LoadSetup): Promise<Measured> {
+  const base = new URL(setup.baseUrl);
+  const steps: Record<string, number[]> = {};
+  const statuses: Record<string, number> = {};
+  const errorSamples: string[] = [];
+  let requests = 0;
+  let placed = 0;
+  let errors = 0;
+
+  const step = async (s: Shopper, name: string, method: 'GET' | 'POST', path: string, expect: number, form?: Record<string, string | number>) => {
+    const res = await s.request(method, path, form);
+    requests++;
+    (steps[name] ??= []).push(res.ms);
+    statuses[res.status] = (statuses[res.status] ?? 0) + 1;
+    if (res.status !== expect) throw new Error(`${name}: ${res.status} ${res.body.replace(/\s+/g, ' ').slice(0, 160)}`);
+    return res;
+  };
+
+  const started = performance.now();
+  const deadline = started + setup.seconds * 1000;
+  await Promise.all(Array.from({ length: setup.connections }, async (_, i) => {
+    const s = new Shopper(base);
+    await s.start();
+    for (let n = 0; performance.now() < deadline; n++) {
+      try {
+        await step(s, 'add', 'POST', '/cart/add', 303, { productId: setup.productIds[(i + n) % setup.productIds.length], quantity: 1 });
+        await step(s, 'addresses page', 'GET', '/checkout/addresses', 200);
+        await step(s, 'addresses', 'POST', '/checkout/addresses', 303, ADDRESS);
+        await step(s, 'methods page', 'GET', '/checkout/methods', 200);
+        await step(s, 'methods', 'POST', '/checkout/methods', 303, { shippingMethodId: setup.shippingMethodId, paymentMethodId: setup.paymentMethodId });
+        const review = await step(s, 'review', 'GET', '/checkout/review', 200);
+        const number = /name="orderNumber" value="([^"]+)"/.exec(review.body)?.[1];
+        if (!number) throw new Error('review: no order number on the page');
+        const place = await step(s, 'place', 'POST', '/checkout/place', 303, { orderNumber: number, customerComment: '' });
+        if (place.headers.location !== `/checkout/receipt/${encodeURIComponent(number)}`) throw new Error(`place: redirected to ${place.headers.location}`);
+        placed++;
+        await step(s, 'receipt', 'GET', place.headers.location, 200);
+      } catch (e) {
+        errors++;
+        if (errorSamples.length < 5) errorSamples.push((e as Error).message);
+        if (/^(add|addresses|methods|place): 403/.test((e as Error).message)) await s.start().catch(() => undefined); // fresh CSRF token
+      }
+    }
+    s.close();
+  }));
+  const seconds = (performance.now() - started) / 1000;
+
+  const stepStats: NonNullable<Measured['steps']> = {};
+  for (const [name, samples] of Object.entries(steps)) stepStats[name] = { ...percentiles(samples), count: samples.length };
+  return { scenario: 'place', seconds, requests, ok: placed, errors, statuses, latency: percentiles(steps.place ?? []), steps: stepStats, errorSamples };
+}
+
+function loadWorker(): void {
+  const setup = workerData as LoadSetup;
+  const port = parentPort!;
+  const run: Record<Scenario, (s: LoadSetup) => Promise<Measured>> = { product: productPage, add: addToCart, place: placeOrders };
+  port.on('message', (msg: ToWorker) => {
+    run[msg.run](setup).then(
+      (result) => port.postMessage({ result } satisfies FromWorker),
+      (e: Error) => port.postMessage({ failed: e.stack ?? String(e) } satisfies FromWorker),
+    );
+  });
+  port.postMessage({ ready: true } satisfies FromWorker);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Main thread: database, app, mail, the scenarios, the checks and the report
+
+/**
+ * The PostgreSQL server to bench on: DATABASE_URL's server, else the app's embedded PostgreSQL (started here
+ * through provideDatabase and stopped at the end; when `npm start` already runs it, that one is used and
+ * left running, since a data directory can have only one server).
+ */
+async function benchPostgres(config: AppConfig): Promise<{ url: string; embedded?: { stop(): Promise<void> }; label: string }> {
+  if (config.databaseUrl) return { url: config.databaseUrl, label: 'DATABASE_URL' };
+  // The credentials src/db/embedded-postgres.ts gives the embedded server.
+  const running = `postgres://postgres:orderflow@127.0.0.1:${config.embeddedPort}/postgres`;
+  const probe = new pg.Client({ connectionString: running, connectionTimeoutMillis: 2000 });
+  const up = await probe.connect().then(() => true, () => false);
+  await probe.end().catch(() => undefined);
+  if (up) return { url: running, label: `embedded PostgreSQL already running on port ${config.embeddedPort} (left running)` };
+  const db = await provideDatabase(config);
+  return { ...db, label: `embedded PostgreSQL in ${config.embeddedDataDir}, port ${config.embeddedPort} (started for this run)` };
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const loadBefore = os.loadavg();
+  const config = loadConfig();
+  console.log(`Orderflow storefront bench: ${CONNECTIONS} connections, ${SECONDS} s per scenario`);
+  const db = await benchPostgres(config);
+  const cleanups: (() => Promise<unknown> | unknown)[] = [];
+  const cleanup = async () => {
+    for (const fn of cleanups.splice(0).reverse()) await Promise.resolve().then(fn).catch((e) => console.error('cleanup:', e));
+  };
+  if (db.embedded) cleanups.push(() => db.embedded!.stop());
+  process.once('SIGINT', () => {
+    // Only the PostgreSQL server outlives this process; everything else ends with it.
+    console.log('\nInterrupted: stopping …');
+    process.on('uncaughtException', () => undefined); // pooled connections drop while the server stops
+    void Promise.resolve(db.embedded?.stop()).finally(() => process.exit(130));
+  });
+  console.log(`PostgreSQL: ${db.label}`);
+
+  try {
+    const serverUrl = withDatabase(db.url, 'postgres');
+    const admin = new pg.Client({ connectionString: serverUrl });
+    await admin.connect();
+    await admin.query(`drop database if exists ${BENCH_DATABASE} with (force)`);
+    await admin.query(`create database ${BENCH_DATABASE}`);
+    const { rows: [{ server_version: pgVersion }] } = await admin.query('show server_version');
+    const { rows: pgSettings } = await admin.query(`select name, current_setting(name) as setting from pg_settings where name in ('fsync', 'synchronous_commit', 'shared_buffers', 'max_connections') order by name`);
+    await admin.end();
+    const url = withDatabase(db.url, BENCH_DATABASE);
+
+    const orm = await initOrm(url);
+    cleanups.push(() => orm.close());
+    await migrate(orm);
+    await seedDemoData(orm.em.fork());
+    const sql = new pg.Pool({ connectionString: url, max: 2 });
+    cleanups.push(() => sql.end());
+    const q = async <T extends Record<string, any>>(text: string, params: unknown[] = []) => (await sql.query<T>(text, params)).rows;
+    await q('update stock_levels set quantity = $1', [STOCK_LEVEL]);
+    const productIds = (await q<{ id: number }>('select id from products where active order by id')).map((r) => r.id);
+    const [{ id: shippingMethodId }] = await q<{ id: number }>(`select id from shipping_methods where code = 'STANDARD'`);
+    const [{ id: paymentMethodId }] = await q<{ id: number }>(`select id from payment_methods where code = 'INVOICE'`);
+
+    let mailsCaught = 0;
+    const catcher = await startSmtpCatcher(() => { mailsCaught++; });
+    cleanups.push(() => catcher.stop());
+    const mailWorker = new MailWorker(orm, catcher.url);
+    const stopMail = mailWorker.start(config.workerIntervalMs);
+    cleanups.push(() => mailWorker.close(), stopMail);
+
+    const built = createApp(orm, config, url);
+    cleanups.push(() => built.close());
+    const server = http.createServer(built.app);
+    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); }));
+    const baseUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    console.log(`App on ${baseUrl} (database ${BENCH_DATABASE}); ready after ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+
+    const setup: LoadSetup = { baseUrl, productIds, shippingMethodId, paymentMethodId, seconds: SECONDS, connections: CONNECTIONS };
+    const load = new Worker(`require(${JSON.stringify(require.resolve('tsx/cjs'))}); require(${JSON.stringify(__filename)});`, { eval: true, workerData: setup });
+    cleanups.push(() => load.terminate());
+    const inbox: FromWorker[] = [];
+    let wake: (() => void) | undefined;
+    load.on('message', (m: FromWorker) => { inbox.push(m); wake?.(); });
+    load.on('error', (e) => { inbox.push({ failed: e.stack ?? String(e) }); wake?.(); });
+    const receive = async (): Promise<FromWorker> => {
+      while (inbox.length === 0) await new Promise<void>((r) => { wake = r; });
+      return inbox.shift()!;
+    };
+    const ready = await receive();
+    if (!('ready' in ready)) throw new Error('load worker failed: ' + ('failed' in ready ? ready.failed : '?'));
+    const measure = async (scenario: Scenario, title: string): Promise<Measured> => {
+      process.stdout.write(`${title} … `);
+      const elu = performance.eventLoopUtilization();
+      const cpu = mainThreadCpuSeconds();
+      load.postMessage({ run: scenario } satisfies ToWorker);
+      const m = await receive();
+      if ('failed' in m) throw new Error(`${scenario} failed: ${m.failed}`);
+      if (!('result' in m)) throw new Error('unexpected message from the load worker');
+      const busy = performance.eventLoopUtilization(elu).utilization;
+      const used = cpu === undefined ? undefined : mainThreadCpuSeconds()! - cpu;
+      m.result.app = { busy, cpuMsPerRequest: used === undefined ? undefined : (used * 1000) / Math.max(1, m.result.requests) };
+      console.log(`done (app thread busy ${(busy * 100).toFixed(0)} %${used === undefined ? '' : `, ${m.result.app.cpuMsPerRequest!.toFixed(2)} ms CPU per request`})`);
+      return m.result;
+    };
+
+    const ordersBefore = Number((await q<{ n: string }>('select count(*) as n from orders where completed'))[0].n);
+    const product = ONLY.has('product') ? await measure('product', `1. GET /products/${PRODUCT_PAGE}`) : undefined;
+    const add = ONLY.has('add') ? await measure('add', '2. POST /cart/add') : undefined;
+    const place = ONLY.has('place') ? await measure('place', '3. checkout and place order') : undefined;
+
+    // The database must agree with what the shoppers were told.
+    const [dup] = await q<{ n: string }>('select count(*) as n from (select number from orders where completed group by number having count(*) > 1) d');
+    const [completed] = await q<{ n: string }>('select count(*) as n from orders where completed');
+    const [negative] = await q<{ n: string }>('select count(*) as n from stock_levels where quantity < 0');
+    const [taken] = await q<{ n: string }>('select coalesce(sum($1::int - quantity), 0) as n from stock_levels', [STOCK_LEVEL]);
+    const [sold] = await q<{ n: string }>('select coalesce(sum(l.quantity), 0) as n from order_lines l join orders o on o.id = l.order_id where o.completed');
+    const placedInDb = Number(completed.n) - ordersBefore;
+    const placedOk = place?.ok ?? 0;
+    const checks = [
+      { name: 'duplicate order numbers among completed orders', value: Number(dup.n), ok: Number(dup.n) === 0 },
+      { name: `completed orders in DB (${placedInDb}) vs successful place responses (${placedOk})`, value: placedInDb - placedOk, ok: placedInDb === placedOk },
+      { name: 'stock levels below zero', value: Number(negative.n), ok: Number(negative.n) === 0 },
+      { name: `units taken from stock (${taken.n}) vs units on completed orders (${sold.n})`, value: Number(taken.n) - Number(sold.n), ok: taken.n === sold.n },
+    ];
+    // The mail worker sends receipts in the background: how far behind is it, and how long does it take to catch up?
+    const outboxNow = async () => (await q<{ queued: string; sent: string; failed: string }>(
+      `select count(*) filter (where status = 'queued') as queued, count(*) filter (where status = 'sent') as sent, count(*) filter (where status = 'failed') as failed from outbox_messages`))[0];
+    const outboxAtEnd = await outboxNow();
+    const drainStarted = Date.now();
+    let outbox = outboxAtEnd;
+    while (Number(outbox.queued) > 0 && Date.now() - drainStarted < 60_000) {
+      await new Promise((r) => setTimeout(r, 250));
+      outbox = await outboxNow();
+    }
+    const drainSeconds = (Date.now() - drainStarted) / 1000;
+    const [sessions] = await q<{ n: string }>('select count(*) as n from session');
+
+    // Report
+    const results = [
+      { label: `1. product page GET /products/${PRODUCT_PAGE}`, unit: 'req/s', m: product },
+      { label: '2. add to cart POST /cart/add (303)', unit: 'req/s', m: add },
+      { label: '3. place order POST /checkout/place', unit: 'orders/s', m: place },
+    ].filter((r): r is { label: string; unit: string; m: Measured } => r.m !== undefined);
+    console.log('');
+    for (const { label, unit, m } of results) {
+      console.log(`${label}\n   ${rate(m.ok, m.seconds)} ${unit} ok over ${m.seconds.toFixed(1)} s; latency p50 ${ms(m.latency.p50)} ms, p95 ${ms(m.latency.p95)} ms, p99 ${ms(m.latency.p99)} ms, max ${ms(m.latency.max)} ms; errors ${m.errors}; statuses ${JSON.stringify(m.statuses)}`);
+      if (m.app) console.log(`   app thread busy ${(m.app.busy * 100).toFixed(0)} %${m.app.cpuMsPerRequest === undefined ? '' : `, ${m.app.cpuMsPerRequest.toFixed(2)} ms CPU per request${m.scenario === 'place' ? ` (all ${m.requests} checkout requests)` : ''}`}`);
+      for (const e of m.errorSamples) console.log(`   error: ${e}`);
+    }
+    if (place) {
+      console.log(`\n   checkout steps (${rate(place.requests, place.seconds)} req/s over all steps):`);
+      for (const [name, p] of Object.entries(place.steps ?? {})) {
+        console.log(`   ${name.padEnd(15)} n=${String(p.count).padStart(6)}  p50 ${ms(p.p50).padStart(6)}  p95 ${ms(p.p95).padStart(6)}  p99 ${ms(p.p99).padStart(6)} ms`);
+      }
+    }
+    console.log('\nDatabase checks after the place-order run:');
+    for (const c of checks) console.log(`   ${c.ok ? 'OK  ' : 'FAIL'} ${c.name}: ${c.value}`);
+    console.log(`   mail outbox when the load stopped: ${outboxAtEnd.sent} sent, ${outboxAtEnd.queued} queued; ` +
+      `${Number(outbox.queued) ? `still ${outbox.queued} queued after` : 'all sent'} ${drainSeconds.toFixed(1)} s later (${outbox.failed} failed, ${mailsCaught} caught by the SMTP catcher)`);
+    console.log(`   session rows stored: ${sessions.n}`);
+
+    const cpus = os.cpus();
+    console.log('\n| scenario | throughput | p50 ms | p95 ms | p99 ms | errors / non-2xx* | app CPU ms / request |');
+    console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+    for (const { label, unit, m } of results) {
+      const cpuMs = m.app?.cpuMsPerRequest === undefined ? '–' : m.app.cpuMsPerRequest.toFixed(2);
+      console.log(`| ${label} | ${rate(m.ok, m.seconds)} ${unit} | ${ms(m.latency.p50)} | ${ms(m.latency.p95)} | ${ms(m.latency.p99)} | ${m.errors} | ${cpuMs} |`);
+    }
+    console.log(`\n\\* errors = connection errors + timeouts + unexpected statuses (for 2 and 3 a 303 is success; for 3 any failed step counts).`);
+    console.log('App CPU ms / request: CPU time of the app thread divided by the requests completed (for 3: every step of the checkout, 8 per order).');
+    console.log(`Checks: ${checks.map((c) => `${c.ok ? 'OK' : 'FAIL'} ${c.name.replace(/ \(.*/, '')}`).join('; ')}.`);
+    console.log(`\nMachine: nproc ${os.availableParallelism()}, ${cpus[0]?.model ?? '?'}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, load average (1/5/15 min) before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; ` +
+      `node ${process.version}; PostgreSQL ${pgVersion} (${pgSettings.map((r) => `${r.name}=${r.setting}`).join(', ')}); ` +
+      `${CONNECTIONS} connections, ${SECONDS} s per scenario, NODE_ENV=${process.env.NODE_ENV}; app, load generator (worker thread) and PostgreSQL share this machine.`);
+
+    if (!checks.every((c) => c.ok)) process.exitCode = 1;
+  } finally {
+    await cleanup();
+  }
+}
+
+if (isMainThread) {
+  main().then(
+    () => process.exit(),
+    (e) => {
+      console.error(e);
+      process.exit(1);
+    },
+  );
+} else {
+  loadWorker();
+}

@@ -1,0 +1,239 @@
+import { LockMode } from '@mikro-orm/core';
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import type { SessionUser } from '../accounts/account.service';
+import { User } from '../accounts/account.entities';
+import { Product, Shop } from '../catalog/catalog.entities';
+import type { CartService, Shopper } from '../cart/cart.service';
+import type { CheckoutService } from '../checkout/checkout.service';
+import { FlowState } from '../flows/flow.entities';
+import type { FlowService, StateChangeActor } from '../flows/flow.service';
+import { Order, OrderLine, QuoteVersion } from '../orders/order.entities';
+import { nextOrderNumber, recordHistory, reprice } from '../orders/order-lifecycle';
+import { PaymentMethod } from '../payments/payment.entities';
+import type { CardInput } from '../payments/payment-provider';
+import { DomainError, notFound } from '../shared/errors';
+
+export interface QuoteLineEdit { lineId: number; quantity: number; unitPriceMinor: number; discountMinor: number; remove: boolean }
+export interface QuoteEdit {
+  expectedVersion: number;
+  lines: QuoteLineEdit[];
+  add?: { productNumber: string; quantity: number; unitPriceMinor: number | null; discountMinor: number } | null;
+  orderDiscountMinor: number;
+  expiresOn: string | null;
+  message: string;
+}
+export interface AcceptInput { paymentMethodId: number; card?: CardInput; ip: string }
+
+const today = () => new Date().toISOString().slice(0, 10);
+
+/**
+ * Quotes: a cart checked out "for a quote", priced by staff, offered to the customer, then accepted (it becomes
+ * an order at exactly the offered prices) or rejected. Every staff edit is kept as a version.
+ */
+export class QuoteService {
+  constructor(
+    private readonly orm: MikroORM,
+    private readonly carts: CartService,
+    private readonly checkout: CheckoutService,
+    private readonly flows: FlowService,
+  ) {}
+
+  private get em() {
+    return this.orm.em;
+  }
+
+  /** From the checkout review: the basket leaves the shop's checkout and becomes a quote in the default quote flow. */
+  async requestQuote(shopper: Shopper, customerComment: string): Promise<Order> {
+    if (shopper.userId == null) throw new DomainError('UNAUTHENTICATED', 'Please log in to request a quote, so you can follow it in your account.');
+    return this.em.transactional(async (em) => {
+      const basket = await this.carts.findBasket(shopper, em, true);
+      if (!basket || basket.lines.length === 0) throw new DomainError('CART_EMPTY', 'Your basket is empty.');
+      const shop = await em.findOneOrFail(Shop, basket.shop.id);
+      const state = await this.flows.defaultState(em, 'quote');
+      const from = basket.number;
+      const [{ n }] = await em.execute<{ n: string }[]>(`select nextval('quote_number_seq') as n`);
+      Object.assign(basket, { number: `${shop.quotePrefix}${n}`, type: 'quote', basketStatus: null, state, customerComment, anonymousToken: null });
+      if (!basket.billingEmail) basket.billingEmail = (await em.findOneOrFail(User, shopper.userId!)).email;
+      await reprice(em, basket);
+      await recordHistory(em, basket, { userId: shopper.userId, kind: 'customer', source: 'frontend' }, 'quote_requested', `Quote requested from ${from}.`, { to: state.id });
+      await em.flush();
+      await this.snapshot(em, basket, shopper.userId, 'Requested by the customer');
+      return basket;
+    });
+  }
+
+  // ---- customer side ----
+
+  async customerQuotes(user: SessionUser) {
+    return this.em.find(Order, { ...visibleTo(user), type: 'quote', deleted: false }, { populate: ['state'], orderBy: { updatedAt: 'desc' } });
+  }
+
+  async customerQuote(user: SessionUser, number: string) {
+    const quote = await this.em.findOne(Order, { ...visibleTo(user), number, deleted: false, type: 'quote' }, { populate: ['lines', 'state', 'paymentMethod', 'shippingMethod'] });
+    if (!quote) throw notFound('The quote');
+    return { quote, acceptable: acceptRefusal(quote) === null, refusal: acceptRefusal(quote) };
+  }
+
+  /**
+   * Accepting turns the quote into an order at the offered prices, paid by the chosen method. The quote row is
+   * locked; a second accept (double click, two tabs, two colleagues) finds it already accepted and gets that order.
+   */
+  async accept(user: SessionUser, number: string, input: AcceptInput): Promise<{ order: Order; alreadyAccepted: boolean }> {
+    const shopper: Shopper = { userId: user.id, companyId: user.companyId, anonymousToken: null };
+    return this.checkout.declinesAsErrors(shopper, () => this.em.transactional(async (em) => {
+      const quote = await this.lockVisible(em, user, number);
+      if (quote.type === 'order' && quote.quoteAnswer === 'accepted') return { order: quote, alreadyAccepted: true };
+      const refusal = acceptRefusal(quote);
+      if (refusal) throw new DomainError('CONFLICT', refusal);
+      const method = await em.findOne(PaymentMethod, { id: input.paymentMethodId, active: true });
+      if (!method) throw new DomainError('VALIDATION', 'Please choose a payment method.', { paymentMethodId: 'choose a payment method' });
+      quote.paymentMethod = method;
+      // Priced while still a quote, so the offered line prices stay (only the payment fee follows the chosen method).
+      await reprice(em, quote);
+      const actor: StateChangeActor = { userId: user.id, kind: user.role === 'buyer' ? 'buyer' : 'customer', source: 'frontend' };
+      await this.moveToNamedState(em, quote, 'Accepted', actor);
+
+      const orderState = await this.flows.defaultState(em, 'order');
+      const quoteNumber = quote.number;
+      Object.assign(quote, { quoteAnswer: 'accepted', quoteNumber, number: await nextOrderNumber(em, quote.shop.id), type: 'order', state: orderState });
+      await recordHistory(em, quote, actor, 'quote_accepted', `Quote ${quoteNumber} accepted and became order ${quote.number}.`, { to: orderState.id });
+      await this.checkout.finalizePlacement(em, quote, { card: input.card, customerComment: '', ip: input.ip, actor });
+      return { order: quote, alreadyAccepted: false };
+    }));
+  }
+
+  async reject(user: SessionUser, number: string, reason: string): Promise<Order> {
+    return this.em.transactional(async (em) => {
+      const quote = await this.lockVisible(em, user, number);
+      if (quote.type !== 'quote' || quote.quoteAnswer) throw new DomainError('CONFLICT', 'This quote has already been answered.');
+      if (!quote.quoteOfferedAt) throw new DomainError('CONFLICT', 'This quote has not been offered to you yet.');
+      await this.moveToNamedState(em, quote, 'Rejected', { userId: user.id, kind: user.role === 'buyer' ? 'buyer' : 'customer', source: 'frontend' }, reason);
+      quote.quoteAnswer = 'rejected';
+      quote.quoteRejectReason = reason;
+      return quote;
+    });
+  }
+
+  // ---- staff side ----
+
+  adminQuotes() {
+    return this.em.find(Order, { type: 'quote', deleted: false }, { populate: ['state', 'user', 'company'], orderBy: { updatedAt: 'desc' }, limit: 200 });
+  }
+
+  async adminQuote(number: string) {
+    const quote = await this.em.findOne(Order, { number, type: 'quote', deleted: false }, { populate: ['lines', 'state.flow', 'user', 'company', 'paymentMethod', 'shippingMethod'] });
+    if (!quote) throw notFound('The quote');
+    const versions = await this.em.find(QuoteVersion, { order: quote }, { populate: ['createdBy'], orderBy: { versionNo: 'desc' } });
+    return { quote, versions, editable: !!quote.state?.allowEdit && !quote.quoteAnswer };
+  }
+
+  async version(number: string, versionNo: number) {
+    const v = await this.em.findOne(QuoteVersion, { order: { number, type: 'quote' }, versionNo }, { populate: ['createdBy'] });
+    if (!v) throw notFound('That version');
+    return v;
+  }
+
+  /** One staff edit: quantities, prices, discounts, added or removed products, expiry and message — saved as a new version. */
+  async edit(number: string, edit: QuoteEdit, staff: SessionUser): Promise<Order> {
+    return this.em.transactional(async (em) => {
+      const quote = await em.findOne(Order, { number, type: 'quote', deleted: false }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
+      if (!quote) throw notFound('The quote');
+      if (quote.version !== edit.expectedVersion) throw new DomainError('CONFLICT', `${number} was changed by someone else meanwhile. Reload it and make your changes again.`);
+      await em.populate(quote, ['lines', 'state']);
+      if (!quote.state?.allowEdit || quote.quoteAnswer) {
+        throw new DomainError('CART_NOT_EDITABLE', `The quote cannot be edited while it is “${quote.state?.name}”. Move it back to a state that allows editing first.`);
+      }
+      if (edit.expiresOn && edit.expiresOn < today()) throw new DomainError('VALIDATION', 'The expiry date must not be in the past.', { expiresOn: 'must be today or later' });
+      for (const change of edit.lines) {
+        const line = quote.lines.getItems().find((l) => l.id === change.lineId);
+        if (!line) throw notFound('That quote line');
+        if (change.remove) {
+          quote.lines.remove(line);
+          em.remove(line);
+          continue;
+        }
+        if (change.discountMinor > change.quantity * change.unitPriceMinor) throw new DomainError('VALIDATION', `The discount on ${line.productName} is larger than the line.`, { lines: 'discount too large' });
+        Object.assign(line, { quantity: change.quantity, unitPriceMinor: change.unitPriceMinor, discountMinor: change.discountMinor });
+      }
+      if (edit.add) await this.addLine(em, quote, edit.add, staff.id);
+      if (quote.lines.length === 0) throw new DomainError('VALIDATION', 'A quote needs at least one line.');
+      Object.assign(quote, { orderDiscountMinor: edit.orderDiscountMinor, quoteExpiresOn: edit.expiresOn, quoteMessage: edit.message, quoteOfferedAt: null });
+      const totals = await reprice(em, quote);
+      if (edit.orderDiscountMinor > totals.subtotalExclVatMinor) throw new DomainError('VALIDATION', 'The order discount would make the total less than 0.', { orderDiscount: 'is larger than the goods' });
+      await em.flush();
+      await this.snapshot(em, quote, staff.id, 'Edited by staff');
+      return quote;
+    });
+  }
+
+  /** Sends the offer: the quote enters the flow's "Offered" state (which mails the customer) and may be accepted. */
+  async offer(number: string, staff: SessionUser): Promise<Order> {
+    return this.em.transactional(async (em) => {
+      const quote = await em.findOne(Order, { number, type: 'quote', deleted: false }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
+      if (!quote) throw notFound('The quote');
+      if (quote.quoteAnswer) throw new DomainError('CONFLICT', 'This quote has already been answered.');
+      if (quote.quoteExpiresOn && quote.quoteExpiresOn < today()) throw new DomainError('VALIDATION', 'The expiry date has passed; set a new one before offering.');
+      await this.moveToNamedState(em, quote, 'Offered', { userId: staff.id, kind: 'staff', source: 'backend' });
+      quote.quoteOfferedAt = new Date();
+      return quote;
+    });
+  }
+
+  private async addLine(em: EntityManager, quote: Order, add: NonNullable<QuoteEdit['add']>, staffId: number): Promise<void> {
+    const product = await em.findOne(Product, { number: add.productNumber });
+    if (!product) throw new DomainError('VALIDATION', `There is no product ${add.productNumber}.`, { addProduct: 'unknown product number' });
+    if (quote.lines.getItems().some((l) => l.product?.id === product.id)) {
+      throw new DomainError('VALIDATION', `${product.name} is already on the quote; change its line instead.`, { addProduct: 'already on the quote' });
+    }
+    const unitPriceMinor = add.unitPriceMinor ?? product.priceMinor;
+    if (add.discountMinor > add.quantity * unitPriceMinor) throw new DomainError('VALIDATION', 'The discount is larger than the line.', { addDiscount: 'too large' });
+    em.create(OrderLine, {
+      order: quote, product, productNumber: product.number, productName: product.name, unit: product.unit, quantity: add.quantity,
+      unitPriceMinor, vatRateBp: product.vatRateBp, discountMinor: add.discountMinor, addedBy: staffId, createdAt: new Date(),
+    });
+  }
+
+  private async moveToNamedState(em: EntityManager, quote: Order, name: string, actor: StateChangeActor, message = ''): Promise<void> {
+    await em.populate(quote, ['state']);
+    const flowId = quote.state?.flow.id;
+    const target = flowId ? await em.findOne(FlowState, { flow: flowId, name, deleted: false }) : null;
+    if (!target) throw new DomainError('CONFLICT', `The quote's flow has no “${name}” state. Add one in the flow settings.`);
+    await em.flush();
+    await this.flows.changeState({ orderId: quote.id, toStateId: target.id, actor, message }, em);
+  }
+
+  private async lockVisible(em: EntityManager, user: SessionUser, number: string): Promise<Order> {
+    // By quote id or, once accepted, by the order it became: a repeated accept must find the same record.
+    const where = { ...visibleTo(user), deleted: false, $and: [{ $or: [{ number }, { quoteNumber: number }] }] };
+    const quote = await em.findOne(Order, where, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
+    if (!quote || (quote.type !== 'quote' && quote.quoteNumber !== number)) throw notFound('The quote');
+    await em.populate(quote, ['lines', 'state']);
+    return quote;
+  }
+
+  private async snapshot(em: EntityManager, quote: Order, userId: number | null, note: string): Promise<void> {
+    const [{ n }] = await em.execute<{ n: number }[]>('select coalesce(max(version_no), 0) + 1 as n from quote_versions where order_id = ?', [quote.id]);
+    em.create(QuoteVersion, {
+      order: quote, versionNo: Number(n), createdBy: userId, note, createdAt: new Date(),
+      snapshot: {
+        number: quote.number, orderDiscountMinor: quote.orderDiscountMinor, expiresOn: quote.quoteExpiresOn ?? null, message: quote.quoteMessage,
+        lines: quote.lines.getItems().map((l) => ({ productNumber: l.productNumber, productName: l.productName, quantity: l.quantity, unitPriceMinor: l.unitPriceMinor, vatRateBp: l.vatRateBp, discountMinor: l.discountMinor })),
+        totals: quote.totals,
+      },
+    });
+    await em.flush();
+  }
+}
+
+function visibleTo(user: SessionUser) {
+  return user.companyId != null ? { $or: [{ user: user.id }, { company: user.companyId }] } : { user: user.id };
+}
+
+/** Why the customer cannot accept this quote now, or null when they can. */
+export function acceptRefusal(quote: Order): string | null {
+  if (quote.quoteAnswer === 'accepted') return 'This quote has already been accepted.';
+  if (quote.quoteAnswer === 'rejected') return 'This quote was rejected.';
+  if (!quote.quoteOfferedAt) return 'This quote has not been offered to you yet.';
+  if (quote.quoteExpiresOn && quote.quoteExpiresOn < today()) return `This offer expired on ${quote.quoteExpiresOn} and can no longer be accepted.`;
+  return null;
+}

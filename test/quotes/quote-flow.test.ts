@@ -1,0 +1,141 @@
+import type TestAgent from 'supertest/lib/agent';
+import { APPROVED_CARD, addToBasket, checkoutToReview, methodIds } from '../helpers/shopping';
+import { csrfToken, login, newAgent, postForm, startTestApp, waitFor, type TestApp } from '../helpers/test-app';
+
+let t: TestApp;
+let staff: TestAgent;
+beforeAll(async () => {
+  t = await startTestApp();
+  await t.sql(`update stock_levels set quantity = 1000 where product_id in (select id from products where number in ('P-1010', 'P-1011', 'P-1012'))`);
+  await t.sql(`update products set price_minor = 10000, vat_rate_bp = 2500 where number in ('P-1010', 'P-1011', 'P-1012')`);
+  staff = newAgent(t);
+  await login(staff, 'admin@orderflow.test', 'admin-pass-1');
+});
+afterAll(async () => { await t.close(); });
+
+async function requestQuote(): Promise<{ customer: TestAgent; number: string }> {
+  const customer = newAgent(t);
+  await login(customer, 'shopper@orderflow.test', 'shopper-pass-1');
+  await t.sql(`update orders set deleted = true, basket_status = null where user_id = (select id from users where email = 'shopper@orderflow.test') and basket_status = 'basket'`);
+  await addToBasket(t, customer, 'P-1010', 10);
+  await checkoutToReview(t, customer);
+  const res = await postForm(customer, '/checkout/quote', { customerComment: 'Can you do better for 10?' }, '/checkout/review');
+  expect(res.status).toBe(303);
+  const number = /\/customer-center\/quotes\/(QUOTE\d+)/.exec(res.headers.location)![1];
+  return { customer, number };
+}
+
+async function staffEdit(number: string, form: Record<string, string | number>) {
+  const page = await staff.get(`/admin/quotes/${number}`);
+  const version = /name="version" value="(\d+)"/.exec(page.text)![1];
+  const lines: Record<string, string> = {};
+  for (const m of page.text.matchAll(/name="(line_\d+_(?:quantity|unitPrice|discount))" [^>]*value="([^"]*)"/g)) lines[m[1]] = m[2];
+  return postForm(staff, `/admin/quotes/${number}`, { version, ...lines, ...form }, `/admin/quotes/${number}`);
+}
+
+const accept = async (customer: TestAgent, number: string, extra: Record<string, string | number> = {}) => {
+  const token = await csrfToken(customer, `/customer-center/quotes/${number}`);
+  const { paymentMethodId } = await methodIds(t);
+  return customer.post(`/customer-center/quotes/${number}/accept`).type('form').send({ _csrf: token, paymentMethodId, ...APPROVED_CARD, ...extra });
+};
+
+const inFuture = () => new Date(Date.now() + 7 * 864e5).toISOString().slice(0, 10);
+
+describe('quotes', () => {
+  it('request → staff edits (versioned) → offer mailed → customer accepts at exactly the offered prices', async () => {
+    const { customer, number } = await requestQuote();
+    const [q] = await t.sql(`select o.type, o.basket_status, o.customer_comment, s.name as state from orders o join flow_states s on s.id = o.state_id where o.number = $1`, [number]);
+    expect(q).toEqual({ type: 'quote', basket_status: null, customer_comment: 'Can you do better for 10?', state: 'Requested' });
+    expect((await customer.get('/')).text).toMatch(/data-testid="mini-cart-count">0</);
+
+    // Requested allows editing: 10 × 80.00, a 5.00 line discount, add P-1011 at 50.00, 20.00 order discount.
+    const [line] = await t.sql(`select l.id from order_lines l join orders o on o.id = l.order_id where o.number = $1`, [number]);
+    const edited = await staffEdit(number, {
+      [`line_${line.id}_unitPrice`]: '80', [`line_${line.id}_discount`]: '5', addProductNumber: 'P-1011', addQuantity: 2, addUnitPrice: '50',
+      orderDiscount: '20', expiresOn: inFuture(), message: 'Special price for you.',
+    });
+    expect(edited.status).toBe(303);
+    // goods net: 800 − 5 + 100 = 895; order discount 20 → 875 net; VAT 25 % → 1093.75 (+ standard shipping free above 500)
+    const [after] = await t.sql(`select total_minor, order_discount_minor from orders where number = $1`, [number]);
+    expect(Number(after.total_minor)).toBe(109375);
+    const versions = await t.sql(`select v.version_no, v.note from quote_versions v join orders o on o.id = v.order_id where o.number = $1 order by v.version_no`, [number]);
+    expect(versions.map((v) => v.version_no)).toEqual([1, 2]);
+    const v1 = await staff.get(`/admin/quotes/${number}/versions/1`).expect(200);
+    expect(v1.text).toContain('100.00 DKK'); // the unit price as requested
+
+    // Not yet offered: the customer cannot accept.
+    expect((await accept(customer, number)).status).toBe(409);
+
+    await t.sql(`update flow_states set allow_edit = false where name = 'Offered'`);
+    expect((await postForm(staff, `/admin/quotes/${number}/offer`, {}, `/admin/quotes/${number}`)).status).toBe(303);
+    await t.worker.sendDue();
+    await waitFor(() => t.mails.find((m) => m.subject === `Your quote ${number} is ready`));
+    const offer = await customer.get(`/customer-center/quotes/${number}`);
+    expect(offer.text).toContain('Special price for you.');
+    expect(offer.text).toContain('Accept and order');
+
+    const res = await accept(customer, number);
+    expect(res.status).toBe(303);
+    const orderNumber = /\/checkout\/receipt\/(ORDER\d+)/.exec(res.headers.location)![1];
+    const [order] = await t.sql(`select o.type, o.completed, o.total_minor, o.quote_number, o.quote_answer, s.name as state from orders o join flow_states s on s.id = o.state_id where o.number = $1`, [orderNumber]);
+    expect(order).toMatchObject({ type: 'order', completed: true, quote_number: number, quote_answer: 'accepted', state: 'New' });
+    expect(Number(order.total_minor)).toBe(109375);
+    const lines = await t.sql(`select l.unit_price_minor, l.discount_minor, l.quantity from order_lines l join orders o on o.id = l.order_id where o.number = $1 order by l.id`, [orderNumber]);
+    expect(lines.map((l) => [Number(l.unit_price_minor), Number(l.discount_minor), l.quantity])).toEqual([[8000, 500, 10], [5000, 0, 2]]);
+    const history = await t.sql(`select h.event from order_state_history h join orders o on o.id = h.order_id where o.number = $1 order by h.id`, [orderNumber]);
+    expect(history.map((h) => h.event)).toEqual(expect.arrayContaining(['quote_requested', 'state_changed', 'quote_accepted', 'placed']));
+  });
+
+  it('accepting twice at the same time creates one order', async () => {
+    const { customer, number } = await requestQuote();
+    await staffEdit(number, { expiresOn: inFuture() });
+    await postForm(staff, `/admin/quotes/${number}/offer`, {}, `/admin/quotes/${number}`);
+    const token = await csrfToken(customer, `/customer-center/quotes/${number}`);
+    const { paymentMethodId } = await methodIds(t);
+    const results = await Promise.all([1, 2, 3].map(() => customer.post(`/customer-center/quotes/${number}/accept`).type('form').send({ _csrf: token, paymentMethodId, ...APPROVED_CARD })));
+    expect(results.map((r) => r.status)).toEqual([303, 303, 303]);
+    const orders = await t.sql(`select number from orders where quote_number = $1`, [number]);
+    expect(orders).toHaveLength(1);
+    const [{ n }] = await t.sql(`select count(*)::int as n from payment_transactions p join orders o on o.id = p.order_id where o.quote_number = $1`, [number]);
+    expect(n).toBe(1);
+  });
+
+  it('refuses an expired offer, and lets the customer reject with a reason', async () => {
+    const { customer, number } = await requestQuote();
+    await staffEdit(number, { expiresOn: inFuture() });
+    await postForm(staff, `/admin/quotes/${number}/offer`, {}, `/admin/quotes/${number}`);
+    await t.sql(`update orders set quote_expires_on = current_date - 1 where number = $1`, [number]);
+    const expired = await accept(customer, number);
+    expect(expired.status).toBe(409);
+    expect(expired.text).toContain('expired');
+    expect(await t.sql(`select 1 from orders where quote_number = $1`, [number])).toEqual([]);
+
+    const rejected = await postForm(customer, `/customer-center/quotes/${number}/reject`, { reason: 'Too expensive' }, `/customer-center/quotes/${number}`);
+    expect(rejected.status).toBe(303);
+    const [q] = await t.sql(`select o.quote_answer, o.quote_reject_reason, s.name as state from orders o join flow_states s on s.id = o.state_id where o.number = $1`, [number]);
+    expect(q).toEqual({ quote_answer: 'rejected', quote_reject_reason: 'Too expensive', state: 'Rejected' });
+  });
+
+  it('refuses edits that would make the total negative or happen while the state does not allow editing', async () => {
+    const { number } = await requestQuote();
+    const negative = await staffEdit(number, { orderDiscount: '99999' });
+    expect(negative.status).toBe(422);
+    expect(negative.text).toContain('less than 0');
+    const badMoney = await staffEdit(number, { orderDiscount: 'ten' });
+    expect(badMoney.status).toBe(422);
+    await postForm(staff, `/admin/quotes/${number}/offer`, {}, `/admin/quotes/${number}`);
+    const locked = await staffEdit(number, { message: 'late change' });
+    expect(locked.status).toBe(409);
+    expect(locked.text).toContain('cannot be edited while it is “Offered”');
+  });
+
+  it("shows a quote only to its customer (and their company): others get 404", async () => {
+    const { number } = await requestQuote();
+    const other = newAgent(t);
+    await login(other, 'buyer1@acme.test', 'buyer-pass-1');
+    expect((await other.get(`/customer-center/quotes/${number}`)).status).toBe(404);
+    expect((await postForm(other, `/customer-center/quotes/${number}/reject`, { reason: 'x' })).status).toBe(404);
+    const guest = await newAgent(t).get(`/customer-center/quotes/${number}`);
+    expect(guest.status).toBe(302);
+  });
+});
