@@ -32,7 +32,7 @@ export function createServices(orm: MikroORM, views: nunjucks.Environment) {
   const namedCarts = new NamedCartService(orm, flows);
   const quotes = new QuoteService(orm, carts, checkout, flows);
   const orderHistory = new OrderHistoryService(orm);
-  const paymentDesk = new PaymentService(orm, payments);
+  const paymentDesk = new PaymentService(orm, payments, flows);
   return { outbox, payments, catalog, accounts, carts, checkout, admin, flows, flowSettings, orderAdmin, customerCenter, namedCarts, quotes, orderHistory, paymentDesk, views };
 }
 

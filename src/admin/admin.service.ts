@@ -1,6 +1,11 @@
+import { LockMode } from '@mikro-orm/core';
 import type { MikroORM } from '@mikro-orm/postgresql';
+
+export interface ShopSettingsInput { name: string; orderPrefix: string; orderNextNumber: number; orderNumberPadding: number; cartPrefix: string; allowOutOfStockOrders: boolean }
 import { CaughtMail, OutboxMessage } from '../mail/mail.entities';
-import { notFound } from '../shared/errors';
+import { Shop } from '../catalog/catalog.entities';
+import { DEFAULT_SHOP_ID } from '../catalog/catalog.service';
+import { DomainError, notFound } from '../shared/errors';
 
 /** Read models for the staff pages that have no aggregate of their own yet. */
 export class AdminService {
@@ -33,6 +38,28 @@ export class AdminService {
     msg.lastError = '';
     await this.em.flush();
     return msg;
+  }
+
+  shopSettings(): Promise<Shop> {
+    return this.em.findOneOrFail(Shop, DEFAULT_SHOP_ID);
+  }
+
+  /**
+   * Auto-numbering and stock settings. Order numbers are never reused: the next number may only go up, and the
+   * first number the new settings produce must not exist yet.
+   */
+  async updateShopSettings(input: ShopSettingsInput): Promise<Shop> {
+    return this.em.transactional(async (em) => {
+      const shop = await em.findOneOrFail(Shop, DEFAULT_SHOP_ID, { lockMode: LockMode.PESSIMISTIC_WRITE });
+      if (input.orderNextNumber < shop.orderNextNumber && input.orderPrefix === shop.orderPrefix) {
+        throw new DomainError('VALIDATION', `Order numbers are never reused: the next number must be ${shop.orderNextNumber} or higher.`, { orderNextNumber: `must be at least ${shop.orderNextNumber}` });
+      }
+      const first = input.orderPrefix + String(input.orderNextNumber).padStart(input.orderNumberPadding, '0');
+      const [taken] = await em.execute(`select 1 from orders where number = ?`, [first]);
+      if (taken) throw new DomainError('VALIDATION', `${first} is already used by an order. Choose a higher next number or another prefix.`, { orderNextNumber: 'is already used' });
+      Object.assign(shop, input);
+      return shop;
+    });
   }
 
   caughtMails() {

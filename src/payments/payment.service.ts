@@ -1,11 +1,450 @@
-import type { MikroORM } from '@mikro-orm/postgresql';
+import { LockMode } from '@mikro-orm/core';
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import type { FlowService } from '../flows/flow.service';
+import { FlowState } from '../flows/flow.entities';
+import { Order, type CaptureState, type PaymentStatus } from '../orders/order.entities';
+import { recordHistory, type Actor } from '../orders/order-lifecycle';
+import { DomainError, invalid, notFound } from '../shared/errors';
+import { formatMoney } from '../shared/money';
+import { PaymentMethod, PaymentTransaction, type PaymentOperation } from './payment.entities';
+import type { PaymentProvider } from './payment-provider';
 import type { PaymentProviders } from './payment-providers';
 
-/** Staff payment operations on placed orders: capture (full, split, final), cancel, refund, soft delete/restore. */
+/** Who asks: a staff user, from the order details page ('backend') or the order list ('bulk'). */
+export interface PaymentActor { userId: number | null; source: 'backend' | 'bulk' }
+
+/** Why the payment desk said no; the HTTP status comes from the DomainError code (409, or 402 for the provider). */
+export type PaymentRefusal =
+  | 'CAPTURE_NOT_SUPPORTED'
+  | 'NOT_CAPTURABLE'
+  | 'AMOUNT_TOO_HIGH'
+  | 'NOT_CANCELLABLE'
+  | 'NOT_REFUNDABLE'
+  | 'NOT_DELETABLE'
+  | 'NOT_RESTORABLE'
+  | 'PROVIDER_REFUSED';
+
+export class PaymentRefused extends DomainError {
+  constructor(readonly refusal: PaymentRefusal, message: string, fields: Record<string, string> = {}) {
+    super(refusal === 'PROVIDER_REFUSED' ? 'PAYMENT_DECLINED' : 'CONFLICT', message, fields);
+    this.name = 'PaymentRefused';
+  }
+}
+
+/** The provider said no inside the transaction: everything rolls back, then the failed attempt is logged on its own. */
+class ProviderAttemptFailed extends Error {
+  constructor(readonly orderId: number, readonly operation: PaymentOperation, readonly amountMinor: number, readonly reason: string, readonly reference: string, readonly refusal: PaymentRefused) {
+    super(reason);
+  }
+}
+
+export interface PaymentOutcome { number: string; message: string }
+interface CaptureOutcome extends PaymentOutcome { amountMinor: number; currencyCode: string }
+export interface BulkCaptureResult { number: string; captured: boolean; amountMinor: number; currencyCode: string; reason: string }
+
+/** Everything the payment box on the order details page shows, and which of its forms apply. */
+export interface PaymentBox {
+  methodName: string;
+  providerCode: string;
+  supportsCapture: boolean;
+  captureState: CaptureState | null;
+  paymentStatus: PaymentStatus;
+  totalMinor: number;
+  capturedMinor: number;
+  refundedMinor: number;
+  remainingMinor: number;
+  refundableMinor: number;
+  /** The same amounts as a form field would take them ("1234.50"). */
+  remainingInput: string;
+  refundableInput: string;
+  currencyCode: string;
+  /** Shown instead of the capture forms when capture happens elsewhere. */
+  captureElsewhere: string | null;
+  transactions: PaymentTransaction[];
+  can: { captureFull: boolean; captureAmount: boolean; finalCapture: boolean; cancel: boolean; refund: boolean; delete: boolean };
+}
+
+export interface DeletedOrderRow {
+  number: string; created_at: Date; completed: boolean; billing_name: string; total_minor: string; currency_code: string;
+  payment_status: string; capture_state: string | null; state_name: string | null; state_color: string | null; deleted_at: Date | null; deleted_by: string | null;
+}
+
+export const DELETED_PAGE_SIZE = 50;
+
+/**
+ * Staff payment operations on placed orders: capture (full, split, final, many), cancel, refund, soft delete
+ * and restore. Each runs in one transaction with the order row locked, so two staff acting on the same order
+ * are served one after the other and the second sees what the first did. Every call to a provider, approved or
+ * refused, is written to payment_transactions.
+ */
 export class PaymentService {
-  constructor(private readonly orm: MikroORM, private readonly providers: PaymentProviders) {}
+  constructor(private readonly orm: MikroORM, private readonly providers: PaymentProviders, private readonly flows: FlowService) {}
 
   private get em() {
     return this.orm.em;
   }
+
+  private get flowService(): FlowService {
+    return this.flows;
+  }
+
+  /** Captures the whole order total of an order nothing has been captured on yet. */
+  async captureFull(number: string, actor: PaymentActor): Promise<PaymentOutcome> {
+    return this.run(number, async (em, order) => {
+      const { provider } = await this.capturable(em, order);
+      if (order.captureState === 'split_captured') {
+        throw new PaymentRefused('NOT_CAPTURABLE', `${order.number} is already split captured; use “Final capture” to capture the remaining ${money(remaining(order), order)}.`);
+      }
+      return this.capture(em, order, provider, remaining(order), actor);
+    });
+  }
+
+  /** Split capture: captures part of the total; the captures together never exceed the total. */
+  async captureAmount(number: string, amountMinor: number, actor: PaymentActor): Promise<PaymentOutcome> {
+    assertPositiveAmount(amountMinor);
+    return this.run(number, async (em, order) => {
+      const { provider } = await this.capturable(em, order);
+      if (amountMinor > remaining(order)) {
+        throw new PaymentRefused('AMOUNT_TOO_HIGH',
+          `${money(amountMinor, order)} is more than the ${money(remaining(order), order)} left to capture on ${order.number} (total ${money(order.totalMinor, order)}, captured ${money(order.capturedMinor, order)}).`,
+          { amount: `at most ${money(remaining(order), order)}` });
+      }
+      return this.capture(em, order, provider, amountMinor, actor);
+    });
+  }
+
+  /** Captures whatever is left after split captures and closes the order's capture (→ captured). */
+  async finalCapture(number: string, actor: PaymentActor): Promise<PaymentOutcome> {
+    return this.run(number, async (em, order) => {
+      const { provider } = await this.capturable(em, order);
+      if (order.captureState !== 'split_captured') {
+        throw new PaymentRefused('NOT_CAPTURABLE', `${order.number} has no split captures to close; use “Capture full amount” instead.`);
+      }
+      return this.capture(em, order, provider, remaining(order), actor);
+    });
+  }
+
+  /** Captures the rest of each order, one transaction per order: each is captured or refused with the reason. */
+  async captureMany(numbers: string[], actor: PaymentActor): Promise<BulkCaptureResult[]> {
+    const results: BulkCaptureResult[] = [];
+    for (const number of [...new Set(numbers)]) {
+      try {
+        const done = await this.run(number, async (em, order) => {
+          const { provider } = await this.capturable(em, order);
+          return this.capture(em, order, provider, remaining(order), actor);
+        }, this.orm.em.fork());
+        results.push({ number, captured: true, amountMinor: done.amountMinor, currencyCode: done.currencyCode, reason: '' });
+      } catch (e) {
+        if (!(e instanceof DomainError)) throw e;
+        results.push({ number, captured: false, amountMinor: 0, currencyCode: '', reason: e.message });
+      }
+    }
+    return results;
+  }
+
+  /**
+   * Cancels an order nothing has been captured on: voids the authorization at the provider, puts the goods back
+   * where they were taken from, and moves the order to its flow's “Cancelled” state — all or nothing.
+   */
+  async cancel(number: string, actor: PaymentActor): Promise<PaymentOutcome> {
+    return this.run(number, async (em, order) => {
+      const refusal = cancelRefusal(order);
+      if (refusal) throw refusal;
+      const { method, provider } = await this.providerOf(em, order);
+
+      // The flow first: if its rules refuse, nothing has been sent to the provider and nothing changes.
+      const [current, cancelled] = await this.cancelledStateFor(em, order);
+      if (current?.id !== cancelled.id) {
+        try {
+          await this.flowService.changeState({
+            orderId: order.id, toStateId: cancelled.id, allowFlowSwitch: true, message: 'Order cancelled from the payment desk.',
+            actor: { userId: actor.userId, kind: 'staff', source: actor.source },
+          }, em);
+        } catch (e) {
+          if (e instanceof DomainError && e.code === 'TRANSITION_NOT_ALLOWED') throw new DomainError('TRANSITION_NOT_ALLOWED', `${order.number} cannot be cancelled: ${e.message}`);
+          throw e;
+        }
+      }
+
+      const amount = order.totalMinor - order.capturedMinor;
+      const result = await provider.cancel({ reference: order.transactionNumber });
+      if (!result.success) this.providerFailed(order, 'cancel', amount, result.message, result.reference, 'cancel the payment');
+      this.log(em, order, 'cancel', amount, true, result.message, result.reference || order.transactionNumber);
+
+      const returned = order.stockReserved ? await returnStock(em, order) : 0;
+      order.stockReserved = false;
+      order.paymentStatus = 'cancelled';
+      const stockNote = returned ? ` ${returned} ${returned === 1 ? 'item' : 'items'} returned to stock.` : '';
+      await recordHistory(em, order, staff(actor), 'payment_cancelled', `${method.name}: ${result.message}${stockNote}`);
+      return { number: order.number, message: `cancelled. ${result.message}${stockNote}` };
+    });
+  }
+
+  /** Refunds captured money, all or part of it; never more than was captured and not yet refunded. */
+  async refund(number: string, amountMinor: number, actor: PaymentActor): Promise<PaymentOutcome> {
+    assertPositiveAmount(amountMinor);
+    return this.run(number, async (em, order) => {
+      const refundable = order.capturedMinor - order.refundedMinor;
+      if (refundable <= 0) {
+        throw new PaymentRefused('NOT_REFUNDABLE', order.capturedMinor === 0
+          ? `Nothing has been captured on ${order.number}, so there is nothing to refund. Cancel the order instead.`
+          : `Everything captured on ${order.number} has already been refunded.`);
+      }
+      if (amountMinor > refundable) {
+        throw new PaymentRefused('AMOUNT_TOO_HIGH',
+          `${money(amountMinor, order)} is more than can be refunded on ${order.number}: ${money(order.capturedMinor, order)} captured, ${money(order.refundedMinor, order)} already refunded, so at most ${money(refundable, order)}.`,
+          { amount: `at most ${money(refundable, order)}` });
+      }
+      const { method, provider } = await this.providerOf(em, order);
+      const result = await provider.refund({ reference: order.transactionNumber, amountMinor });
+      if (!result.success) this.providerFailed(order, 'refund', amountMinor, result.message, result.reference, 'refund');
+      this.log(em, order, 'refund', amountMinor, true, result.message, result.reference || order.transactionNumber);
+
+      order.refundedMinor += amountMinor;
+      order.paymentStatus = statusAfterRefunds(order);
+      await recordHistory(em, order, staff(actor), 'payment_refunded', `${method.name}: refunded ${money(amountMinor, order)} (${money(order.refundedMinor, order)} of ${money(order.capturedMinor, order)} captured now refunded).`);
+      const rest = order.capturedMinor - order.refundedMinor;
+      return { number: order.number, message: `refunded ${money(amountMinor, order)}${rest ? `; ${money(rest, order)} can still be refunded` : '; everything captured is refunded'}.` };
+    });
+  }
+
+  /** Soft delete: only orders that were never completed, or that have been cancelled. Hidden from the order list. */
+  async delete(number: string, actor: PaymentActor): Promise<PaymentOutcome> {
+    return this.run(number, async (em, order) => {
+      const refusal = deleteRefusal(order);
+      if (refusal) throw refusal;
+      order.deleted = true;
+      await recordHistory(em, order, staff(actor), 'deleted', 'Moved to the deleted orders.');
+      return { number: order.number, message: 'deleted; it is hidden from the order list and can be restored here.' };
+    });
+  }
+
+  /** Brings a deleted order back into the order list. */
+  async restore(number: string, actor: PaymentActor): Promise<PaymentOutcome> {
+    return this.em.transactional(async (em) => {
+      const order = await em.findOne(Order, { number, type: 'order' }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
+      if (!order) throw notFound('The order');
+      if (!order.deleted) throw new PaymentRefused('NOT_RESTORABLE', `${order.number} is not deleted.`);
+      if (order.basketStatus === 'basket' && order.user) {
+        const [other] = await em.execute<{ number: string }[]>(
+          `select number from orders where user_id = ? and basket_status = 'basket' and not deleted and id <> ?`, [order.user.id, order.id]);
+        if (other) throw new PaymentRefused('NOT_RESTORABLE', `${order.number} cannot be restored: it was the customer's basket, and they have started a new basket (${other.number}) since.`);
+      }
+      order.deleted = false;
+      await recordHistory(em, order, staff(actor), 'restored', 'Restored from the deleted orders.');
+      return { number: order.number, message: 'restored.' };
+    });
+  }
+
+  /** The payment box of the order details page; null when the number is not an order (e.g. a cart). */
+  async box(number: string): Promise<PaymentBox | null> {
+    const order = await this.em.findOne(Order, { number, type: 'order', deleted: false }, { populate: ['paymentMethod'] });
+    if (!order) return null;
+    const method = order.paymentMethod ?? null;
+    const provider = method ? this.providers.get(method.provider) : null;
+    const transactions = await this.em.find(PaymentTransaction, { orderId: order.id }, { orderBy: { id: 'asc' } });
+    const capturable = !captureRefusal(order, provider);
+    return {
+      methodName: method?.name ?? '',
+      providerCode: method?.provider ?? '',
+      supportsCapture: provider?.supportsCapture ?? false,
+      captureState: order.captureState ?? null,
+      paymentStatus: order.paymentStatus,
+      totalMinor: order.totalMinor,
+      capturedMinor: order.capturedMinor,
+      refundedMinor: order.refundedMinor,
+      remainingMinor: remaining(order),
+      refundableMinor: order.capturedMinor - order.refundedMinor,
+      remainingInput: asInput(remaining(order)),
+      refundableInput: asInput(order.capturedMinor - order.refundedMinor),
+      currencyCode: order.currencyCode,
+      captureElsewhere: order.completed && order.captureState === 'not_supported' ? notSupportedMessage(order, method) : null,
+      transactions,
+      can: {
+        captureFull: capturable && order.captureState === 'not_captured',
+        captureAmount: capturable,
+        finalCapture: capturable && order.captureState === 'split_captured',
+        cancel: !cancelRefusal(order),
+        refund: order.capturedMinor - order.refundedMinor > 0,
+        delete: !deleteRefusal(order),
+      },
+    };
+  }
+
+  /** The “Deleted orders” list, newest deletion first, with who deleted each. */
+  async deletedOrders(page: number): Promise<{ rows: DeletedOrderRow[]; hasNext: boolean }> {
+    const rows = await this.em.execute<DeletedOrderRow[]>(
+      `select o.number, o.created_at, o.completed, o.billing_name, o.total_minor, o.currency_code, o.payment_status, o.capture_state,
+              s.name as state_name, s.color as state_color, d.created_at as deleted_at, u.name as deleted_by
+       from orders o
+       left join flow_states s on s.id = o.state_id
+       left join lateral (select h.created_at, h.actor_user_id from order_state_history h
+                          where h.order_id = o.id and h.event = 'deleted' order by h.id desc limit 1) d on true
+       left join users u on u.id = d.actor_user_id
+       where o.type = 'order' and o.deleted
+       order by d.created_at desc nulls last, o.id desc
+       limit ${DELETED_PAGE_SIZE + 1} offset ${(page - 1) * DELETED_PAGE_SIZE}`,
+    );
+    return { rows: rows.slice(0, DELETED_PAGE_SIZE), hasNext: rows.length > DELETED_PAGE_SIZE };
+  }
+
+  // ——— internals ———
+
+  /**
+   * One transaction with the order row locked (SELECT … FOR UPDATE, then the row is re-read, as another
+   * transaction may have changed it while we waited). A provider refusal rolls everything back and is then
+   * logged in a transaction of its own, so the log keeps every attempt.
+   */
+  private async run<T>(number: string, fn: (em: EntityManager, order: Order) => Promise<T>, base: EntityManager = this.em): Promise<T> {
+    try {
+      return await base.transactional(async (em) => {
+        const order = await em.findOne(Order, { number, type: 'order', deleted: false }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
+        if (!order) throw notFound('The order');
+        return fn(em, order);
+      });
+    } catch (e) {
+      if (!(e instanceof ProviderAttemptFailed)) throw e;
+      await this.orm.em.fork().transactional(async (em) => {
+        em.create(PaymentTransaction, {
+          orderId: e.orderId, operation: e.operation, amountMinor: e.amountMinor, success: false,
+          message: e.reason, providerReference: e.reference, createdAt: new Date(),
+        });
+      });
+      throw e.refusal;
+    }
+  }
+
+  private async capturable(em: EntityManager, order: Order): Promise<{ method: PaymentMethod; provider: PaymentProvider }> {
+    const { method, provider } = await this.providerOf(em, order);
+    const refusal = captureRefusal(order, provider, method);
+    if (refusal) throw refusal;
+    return { method, provider };
+  }
+
+  private async capture(em: EntityManager, order: Order, provider: PaymentProvider, amountMinor: number, actor: PaymentActor): Promise<CaptureOutcome> {
+    const capturedAfter = order.capturedMinor + amountMinor;
+    const closes = capturedAfter === order.totalMinor;
+    const result = await provider.capture({ reference: order.transactionNumber, amountMinor, final: closes });
+    if (!result.success) this.providerFailed(order, 'capture', amountMinor, result.message, result.reference, 'capture');
+    this.log(em, order, 'capture', amountMinor, true, result.message, result.reference || order.transactionNumber);
+
+    order.capturedMinor = capturedAfter;
+    order.captureState = closes ? 'captured' : 'split_captured';
+    if (order.refundedMinor > 0) order.paymentStatus = statusAfterRefunds(order);
+    const left = remaining(order);
+    const summary = closes
+      ? `captured ${money(amountMinor, order)}; the order is fully captured (${money(order.capturedMinor, order)}).`
+      : `captured ${money(amountMinor, order)} (split capture); ${money(left, order)} left to capture.`;
+    await recordHistory(em, order, staff(actor), 'payment_captured', summary[0].toUpperCase() + summary.slice(1));
+    return { number: order.number, message: summary, amountMinor, currencyCode: order.currencyCode };
+  }
+
+  private async providerOf(em: EntityManager, order: Order): Promise<{ method: PaymentMethod; provider: PaymentProvider }> {
+    const method = order.paymentMethod ? await em.findOne(PaymentMethod, order.paymentMethod.id) : null;
+    if (!method || !order.completed) throw new PaymentRefused('NOT_CAPTURABLE', `${order.number} has not been placed, so there is no payment to act on.`);
+    return { method, provider: this.providers.get(method.provider) };
+  }
+
+  /** The order's current state and the state named “Cancelled” in its flow (the default order flow if it has none). */
+  private async cancelledStateFor(em: EntityManager, order: Order): Promise<[FlowState | null, FlowState]> {
+    const current = order.state ? await em.findOne(FlowState, order.state.id, { populate: ['flow'] }) : null;
+    const cancelled = current
+      ? await em.findOne(FlowState, { flow: current.flow.id, name: 'Cancelled', deleted: false })
+      : await em.findOne(FlowState, { flow: { type: 'order', isDefault: true }, name: 'Cancelled', deleted: false });
+    if (!cancelled) {
+      const flowName = current ? `“${current.flow.name}”` : 'the default order flow';
+      throw new DomainError('TRANSITION_NOT_ALLOWED', `${order.number} cannot be cancelled: ${flowName} has no state named “Cancelled”. Add one in Settings → Flows.`);
+    }
+    return [current, cancelled];
+  }
+
+  private log(em: EntityManager, order: Order, operation: PaymentOperation, amountMinor: number, success: boolean, message: string, reference: string): void {
+    em.create(PaymentTransaction, { orderId: order.id, operation, amountMinor, success, message, providerReference: reference, createdAt: new Date() });
+  }
+
+  private providerFailed(order: Order, operation: PaymentOperation, amountMinor: number, reason: string, reference: string, verb: string): never {
+    const refusal = new PaymentRefused('PROVIDER_REFUSED', `The payment provider refused to ${verb} ${money(amountMinor, order)} on ${order.number}: ${reason} Nothing was changed.`);
+    throw new ProviderAttemptFailed(order.id, operation, amountMinor, reason, reference, refusal);
+  }
+}
+
+// ——— guards: the same rules decide what the payment box offers and what the service accepts ———
+
+function captureRefusal(order: Order, provider: PaymentProvider | null, method?: PaymentMethod | null): PaymentRefused | null {
+  if (!order.completed || !provider) return new PaymentRefused('NOT_CAPTURABLE', `${order.number} has not been placed, so there is nothing to capture.`);
+  if (order.captureState === 'not_supported' || !provider.supportsCapture) {
+    return new PaymentRefused('CAPTURE_NOT_SUPPORTED', notSupportedMessage(order, method));
+  }
+  if (order.paymentStatus === 'cancelled') return new PaymentRefused('NOT_CAPTURABLE', `${order.number} has been cancelled; its authorization is void.`);
+  if (order.captureState === 'captured') return new PaymentRefused('NOT_CAPTURABLE', `${order.number} is already fully captured (${money(order.capturedMinor, order)}).`);
+  if (order.captureState !== 'not_captured' && order.captureState !== 'split_captured') {
+    return new PaymentRefused('NOT_CAPTURABLE', `${order.number} cannot be captured from here (capture state: ${order.captureState ?? 'none'}).`);
+  }
+  if (!['authorized', 'partly_refunded', 'refunded'].includes(order.paymentStatus)) {
+    return new PaymentRefused('NOT_CAPTURABLE', `${order.number} has no authorized payment to capture (payment status: ${order.paymentStatus.replace('_', ' ')}).`);
+  }
+  if (remaining(order) <= 0) return new PaymentRefused('NOT_CAPTURABLE', `Nothing is left to capture on ${order.number}.`);
+  return null;
+}
+
+function cancelRefusal(order: Order): PaymentRefused | null {
+  if (!order.completed) return new PaymentRefused('NOT_CANCELLABLE', `${order.number} has not been placed, so there is nothing to cancel. Delete it instead.`);
+  if (order.paymentStatus === 'cancelled') return new PaymentRefused('NOT_CANCELLABLE', `${order.number} has already been cancelled.`);
+  if (order.capturedMinor > 0) {
+    return new PaymentRefused('NOT_CANCELLABLE', `${order.number} cannot be cancelled: ${money(order.capturedMinor, order)} has already been captured. Refund the captured money instead.`);
+  }
+  return null;
+}
+
+function deleteRefusal(order: Order): PaymentRefused | null {
+  if (order.completed && order.paymentStatus !== 'cancelled') {
+    return new PaymentRefused('NOT_DELETABLE', `${order.number} cannot be deleted: only orders that were never completed, or that have been cancelled, can be deleted. Cancel it first.`);
+  }
+  return null;
+}
+
+function notSupportedMessage(order: Order, method?: PaymentMethod | null): string {
+  return `${order.number} is paid by ${method?.name ?? 'a payment method'}, which cannot be captured from here: capture this order in the payment provider's administration.`;
+}
+
+function assertPositiveAmount(amountMinor: number): void {
+  if (!Number.isSafeInteger(amountMinor) || amountMinor <= 0) throw invalid('Please enter an amount greater than 0.', { amount: 'must be greater than 0' });
+}
+
+function remaining(order: Order): number {
+  return order.totalMinor - order.capturedMinor;
+}
+
+function statusAfterRefunds(order: Order): PaymentStatus {
+  if (order.refundedMinor === 0) return order.paymentStatus;
+  return order.refundedMinor >= order.capturedMinor ? 'refunded' : 'partly_refunded';
+}
+
+/** Minor units as staff would type them back into an amount field: 123450 → "1234.50". */
+function asInput(minor: number): string {
+  return `${Math.floor(minor / 100)}.${String(minor % 100).padStart(2, '0')}`;
+}
+
+function money(minor: number, order: Order): string {
+  return formatMoney(minor, order.currencyCode);
+}
+
+function staff(actor: PaymentActor): Actor {
+  return { userId: actor.userId, kind: 'staff', source: actor.source };
+}
+
+/** Puts each line's quantity back at the location it was taken from (one statement, in key order: no deadlocks). */
+async function returnStock(em: EntityManager, order: Order): Promise<number> {
+  const rows = await em.execute<{ quantity: number }[]>(
+    `with returned as (
+       select product_id, stock_location_id as location_id, sum(quantity)::int as quantity from order_lines
+       where order_id = ? and product_id is not null and stock_location_id is not null
+       group by product_id, stock_location_id order by product_id, stock_location_id)
+     insert into stock_levels (product_id, location_id, quantity)
+     select product_id, location_id, quantity from returned
+     on conflict (product_id, location_id) do update set quantity = stock_levels.quantity + excluded.quantity
+     returning (select coalesce(sum(quantity), 0)::int from returned) as quantity`,
+    [order.id],
+  );
+  return rows[0]?.quantity ?? 0;
 }

@@ -1,0 +1,39 @@
+import { addToBasket, checkoutToReview } from '../helpers/shopping';
+import { login, newAgent, postForm, startTestApp, type TestApp } from '../helpers/test-app';
+
+let t: TestApp;
+beforeAll(async () => { t = await startTestApp(); });
+afterAll(async () => { await t.close(); });
+
+const FORM = { name: 'Orderflow Demo Shop', orderPrefix: 'WEB-', orderNextNumber: 5000, orderNumberPadding: 6, cartPrefix: 'CART' };
+
+describe('shop settings', () => {
+  it('lets staff set the order prefix, next number and padding; the next checkout uses them', async () => {
+    const staff = newAgent(t);
+    await login(staff, 'admin@orderflow.test', 'admin-pass-1');
+    expect((await postForm(staff, '/admin/shop-settings', FORM, '/admin/shop-settings')).status).toBe(303);
+    await t.sql(`update stock_levels set quantity = 100 where product_id = (select id from products where number = 'P-1015')`);
+    const shopper = newAgent(t);
+    await addToBasket(t, shopper, 'P-1015');
+    expect(await checkoutToReview(t, shopper)).toBe('WEB-005000');
+    const [shop] = await t.sql(`select order_next_number from shops`);
+    expect(shop.order_next_number).toBe(5001);
+  });
+
+  it('never reuses order numbers and explains bad input with 422, saving nothing', async () => {
+    const staff = newAgent(t);
+    await login(staff, 'admin@orderflow.test', 'admin-pass-1');
+    const [before] = await t.sql(`select order_prefix, order_next_number, order_number_padding from shops`);
+    const lower = await postForm(staff, '/admin/shop-settings', { ...FORM, orderPrefix: before.order_prefix, orderNextNumber: before.order_next_number - 1 }, '/admin/shop-settings');
+    expect(lower.status).toBe(422);
+    expect(lower.text).toContain('never reused');
+    const bad = await postForm(staff, '/admin/shop-settings', { ...FORM, orderPrefix: 'web <x>', orderNumberPadding: 40 }, '/admin/shop-settings');
+    expect(bad.status).toBe(422);
+    expect(bad.text).toContain('capital letters');
+    expect(bad.text).toContain('value="web &lt;x&gt;"');
+    expect(await t.sql(`select order_prefix, order_next_number, order_number_padding from shops`)).toEqual([before]);
+    const shopper = newAgent(t);
+    await login(shopper, 'shopper@orderflow.test', 'shopper-pass-1');
+    expect((await postForm(shopper, '/admin/shop-settings', FORM)).status).toBe(403);
+  });
+});
