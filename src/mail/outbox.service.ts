@@ -43,7 +43,10 @@ export class MailWorker {
   private readonly transport: Transporter;
 
   constructor(private readonly orm: MikroORM, smtpUrl: string) {
-    this.transport = nodemailer.createTransport(smtpUrl);
+    // A pooled transport reuses SMTP connections instead of opening one per mail.
+    const url = new URL(smtpUrl);
+    url.searchParams.set('pool', 'true');
+    this.transport = nodemailer.createTransport(url.toString());
   }
 
   /** Sends up to `limit` due mails; returns how many were sent. */
@@ -83,7 +86,8 @@ export class MailWorker {
       if (running) return;
       running = true;
       try {
-        await this.sendDue();
+        // Drain the queue each tick, in batches, so a burst of orders does not leave receipts waiting.
+        while ((await this.sendDue(50)) === 50);
       } catch (e) {
         console.error('[mail] worker error', e);
       } finally {
