@@ -2,10 +2,20 @@ import type { MigrationObject } from '@mikro-orm/core';
 import { Migration20261124100000_initial } from './Migration20261124100000_initial';
 import { Migration20261124110000_flows } from './Migration20261124110000_flows';
 import { Migration20261124140000_quotes } from './Migration20261124140000_quotes';
+import { Migration20261124150000_shipments } from './Migration20261124150000_shipments';
+import { Migration20261124160000_order_list } from './Migration20261124160000_order_list';
+import { Migration20261124170000_order_editing } from './Migration20261124170000_order_editing';
+import { Migration20261124180000_recurring } from './Migration20261124180000_recurring';
+import { Migration20261124190000_returns } from './Migration20261124190000_returns';
 
 /** Migrations are listed explicitly so they load the same way under tsx, jest and plain node. */
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261124100000_initial', class: Migration20261124100000_initial },
   { name: 'Migration20261124110000_flows', class: Migration20261124110000_flows },
   { name: 'Migration20261124140000_quotes', class: Migration20261124140000_quotes },
+  { name: 'Migration20261124150000_shipments', class: Migration20261124150000_shipments },
+  { name: 'Migration20261124160000_order_list', class: Migration20261124160000_order_list },
+  { name: 'Migration20261124170000_order_editing', class: Migration20261124170000_order_editing },
+  { name: 'Migration20261124180000_recurring', class: Migration20261124180000_recurring },
+  { name: 'Migration20261124190000_returns', class: Migration20261124190000_returns },
 ];

@@ -23,6 +23,11 @@ import { customerCenterRoutes } from './customer-center/customer-center.routes';
 import { orderHistoryRoutes } from './customer-center/order-history.routes';
 import { paymentAdminRoutes } from './payments/payment-admin.routes';
 import { adminQuoteRoutes, customerQuoteRoutes, requestQuoteRoute } from './quotes/quote.routes';
+import { shipmentAdminRoutes } from './shipping/shipment.routes';
+import { orderEditRoutes } from './orders/order-edit.routes';
+import { recurringRoutes } from './recurring/recurring.routes';
+import { statisticsRoutes } from './stats/statistics.routes';
+import { returnRoutes } from './returns/return.routes';
 import { createViewEnv } from './http/views';
 import { createServices, type Services } from './services';
 
@@ -95,6 +100,11 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   app.use('/customer-center/orders', orderHistoryRoutes(services));
   app.use('/customer-center/quotes', customerQuoteRoutes(services));
   app.use('/customer-center', customerCenterRoutes(services));
+  app.use('/', returnRoutes(services));
+  app.use('/', recurringRoutes(services));
+  app.use('/admin/statistics', statisticsRoutes(services));
+  app.use('/admin', shipmentAdminRoutes(services));
+  app.use('/admin', orderEditRoutes(services));
   app.use('/admin/settings', flowSettingsRoutes(services));
   app.use('/admin/quotes', adminQuoteRoutes(services));
   app.use('/admin/orders', paymentAdminRoutes(services));

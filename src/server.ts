@@ -29,7 +29,8 @@ async function main(): Promise<void> {
   const worker = new MailWorker(orm, smtpUrl);
   const stopWorker = worker.start(config.workerIntervalMs);
 
-  const { app, close } = createApp(orm, config, db.url);
+  const { app, close, services } = createApp(orm, config, db.url);
+  const stopScheduler = services.recurring.startScheduler(config.workerIntervalMs * 15);
   const server: Server = app.listen(config.port, () => {
     console.log(`\nOrderflow is running at ${config.baseUrl}`);
     console.log(`Database: ${db.embedded ? 'embedded PostgreSQL (data in ' + config.embeddedDataDir + ')' : 'DATABASE_URL'}`);
@@ -40,6 +41,7 @@ async function main(): Promise<void> {
 
   const shutdown = async () => {
     stopWorker();
+    stopScheduler();
     server.close();
     worker.close();
     await close();

@@ -13,6 +13,11 @@ import { NamedCartService } from './cart/named-cart.service';
 import { QuoteService } from './quotes/quote.service';
 import { OrderHistoryService } from './customer-center/order-history.service';
 import { PaymentService } from './payments/payment.service';
+import { ShipmentService } from './shipping/shipment.service';
+import { OrderEditService } from './orders/order-edit.service';
+import { RecurringService } from './recurring/recurring.service';
+import { StatisticsService } from './stats/statistics.service';
+import { ReturnService } from './returns/return.service';
 import { OutboxService } from './mail/outbox.service';
 import { PaymentProviders } from './payments/payment-providers';
 
@@ -33,7 +38,12 @@ export function createServices(orm: MikroORM, views: nunjucks.Environment) {
   const quotes = new QuoteService(orm, carts, checkout, flows);
   const orderHistory = new OrderHistoryService(orm);
   const paymentDesk = new PaymentService(orm, payments, flows);
-  return { outbox, payments, catalog, accounts, carts, checkout, admin, flows, flowSettings, orderAdmin, customerCenter, namedCarts, quotes, orderHistory, paymentDesk, views };
+  const shipments = new ShipmentService(orm);
+  const orderEdit = new OrderEditService(orm);
+  const recurring = new RecurringService(orm);
+  const statistics = new StatisticsService(orm);
+  const returns = new ReturnService(orm);
+  return { shipments, orderEdit, recurring, statistics, returns, outbox, payments, catalog, accounts, carts, checkout, admin, flows, flowSettings, orderAdmin, customerCenter, namedCarts, quotes, orderHistory, paymentDesk, views };
 }
 
 export type Services = ReturnType<typeof createServices>;

@@ -6,6 +6,11 @@ import { CaughtMail, OutboxMessage } from '../mail/mail.entities';
 import { Order, OrderHistoryEntry, OrderLine, QuoteVersion } from '../orders/order.entities';
 import { PaymentMethod, PaymentTransaction } from '../payments/payment.entities';
 import { ShippingMethod } from '../shipping/shipping-method.entity';
+import { shipmentEntities } from '../shipping/shipment.entities';
+import { orderEditEntities } from '../orders/order-edit.entities';
+import { orderListEntities } from '../orders/order-list.entities';
+import { recurringEntities } from '../recurring/recurring.entities';
+import { returnEntities } from '../returns/return.entities';
 
 /** Every entity, listed explicitly: no folder discovery, so tsx, jest and node load the same set. */
 export const entities = [
@@ -15,4 +20,5 @@ export const entities = [
   Order, OrderLine, OrderHistoryEntry, QuoteVersion,
   ShippingMethod, PaymentMethod, PaymentTransaction, Voucher,
   OutboxMessage, CaughtMail,
+  ...shipmentEntities, ...orderEditEntities, ...orderListEntities, ...recurringEntities, ...returnEntities,
 ];

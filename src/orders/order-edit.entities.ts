@@ -1,0 +1,2 @@
+/** Order versions and custom field entities. Listed in src/db/entities.ts. */
+export const orderEditEntities: Function[] = [];

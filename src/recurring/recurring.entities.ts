@@ -1,0 +1,2 @@
+/** Recurring order series entities. Listed in src/db/entities.ts. */
+export const recurringEntities: Function[] = [];

@@ -1,0 +1,2 @@
+/** Shipment entities. Listed in src/db/entities.ts. */
+export const shipmentEntities: Function[] = [];
