@@ -37,7 +37,7 @@ export class CartService {
   async view(shopper: Shopper): Promise<BasketView | null> {
     const order = await this.findBasket(shopper);
     if (!order) return null;
-    await this.em.populate(order, ['lines.product', 'shippingMethod', 'paymentMethod']);
+    await this.em.populate(order, ['lines.product', 'shippingMethod', 'paymentMethod', 'state']);
     return { order, totals: totalsOf(order), itemCount: itemCount(order) };
   }
 
