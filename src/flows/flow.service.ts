@@ -61,7 +61,7 @@ export class FlowService {
       const to = await tx.findOne(FlowState, { id: req.toStateId }, { populate: ['flow'] });
       if (!to) throw notFound('The state');
       const from = order.state ?? null;
-      await this.assertTransitionAllowed(tx, order, from, to, req.allowFlowSwitch ?? false);
+      await assertTransitionAllowed(tx, { type: order.type, label: order.number }, from, to, req.allowFlowSwitch ?? false);
 
       order.state = to;
       order.updatedAt = new Date();
@@ -93,22 +93,6 @@ export class FlowService {
     return results;
   }
 
-  private async assertTransitionAllowed(em: EntityManager, order: Order, from: FlowState | null, to: FlowState, allowFlowSwitch: boolean): Promise<void> {
-    const toFlow = to.flow;
-    const refuse = (why: string) => new DomainError('TRANSITION_NOT_ALLOWED', why);
-    if (to.deleted) throw refuse(`“${to.name}” has been deleted and can no longer be entered.`);
-    if (toFlow.type !== order.type) throw refuse(`“${to.name}” belongs to ${article(toFlow.type)} ${toFlow.type} flow; ${order.number} is ${article(order.type)} ${order.type}.`);
-    if (!from) return;
-    if (from.id === to.id) throw refuse(`${order.number} is already in “${to.name}”.`);
-    const sameFlow = from.flow.id === toFlow.id;
-    const rules = await em.find(FlowStateRule, { fromState: from.id });
-    if (rules.length) {
-      if (rules.some((r) => r.toState.id === to.id)) return;
-      if (!sameFlow && allowFlowSwitch) return;
-      throw refuse(`${order.number} cannot move from “${from.name}” to “${to.name}”: that transition is not allowed.`);
-    }
-    if (!sameFlow && !allowFlowSwitch) throw refuse(`${order.number} cannot leave its flow from here.`);
-  }
 
   /** Entering a state queues its e-mails in the same transaction; the dedupe key makes it once per change and recipient. */
   private async enqueueNotifications(em: EntityManager, order: Order, state: FlowState, historyId: number): Promise<void> {
@@ -138,6 +122,28 @@ export class FlowService {
       });
     }
   }
+}
+
+/**
+ * The transition rules, for any record that lives in a flow (carts, orders, quotes, returns): never into a deleted
+ * state or a state of another flow type; a state with rules allows only those moves; a state without rules allows
+ * any state of its flow; leaving the flow only where the caller allows it (staff).
+ */
+export async function assertTransitionAllowed(em: EntityManager, record: { type: FlowType; label: string }, from: FlowState | null, to: FlowState, allowFlowSwitch: boolean): Promise<void> {
+  const toFlow = to.flow;
+  const refuse = (why: string) => new DomainError('TRANSITION_NOT_ALLOWED', why);
+  if (to.deleted) throw refuse(`“${to.name}” has been deleted and can no longer be entered.`);
+  if (toFlow.type !== record.type) throw refuse(`“${to.name}” belongs to ${article(toFlow.type)} ${toFlow.type} flow; ${record.label} is ${article(record.type)} ${record.type}.`);
+  if (!from) return;
+  if (from.id === to.id) throw refuse(`${record.label} is already in “${to.name}”.`);
+  const sameFlow = from.flow.id === toFlow.id;
+  const rules = await em.find(FlowStateRule, { fromState: from.id });
+  if (rules.length) {
+    if (rules.some((r) => r.toState.id === to.id)) return;
+    if (!sameFlow && allowFlowSwitch) return;
+    throw refuse(`${record.label} cannot move from “${from.name}” to “${to.name}”: that transition is not allowed.`);
+  }
+  if (!sameFlow && !allowFlowSwitch) throw refuse(`${record.label} cannot leave its flow from here.`);
 }
 
 const article = (word: string) => (/^[aeiou]/.test(word) ? 'an' : 'a');
