@@ -42,7 +42,7 @@ export function createServices(orm: MikroORM, views: nunjucks.Environment) {
   const orderEdit = new OrderEditService(orm);
   const recurring = new RecurringService(orm);
   const statistics = new StatisticsService(orm);
-  const returns = new ReturnService(orm);
+  const returns = new ReturnService(orm, flows, outbox, paymentDesk);
   return { shipments, orderEdit, recurring, statistics, returns, outbox, payments, catalog, accounts, carts, checkout, admin, flows, flowSettings, orderAdmin, customerCenter, namedCarts, quotes, orderHistory, paymentDesk, views };
 }
 

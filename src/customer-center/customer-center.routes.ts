@@ -7,8 +7,9 @@ import type { Services } from '../services';
 import { DomainError } from '../shared/errors';
 import { renderOrderHistory } from './order-history.routes';
 import { renderQuotes } from '../quotes/quote.routes';
+import { renderReturns } from '../returns/return.routes';
 
-const section = z.enum(['Carts', 'Orders', 'Quotes'], { error: 'is not a customer center section' }).catch('Carts');
+const section = z.enum(['Carts', 'Orders', 'Quotes', 'Returns'], { error: 'is not a customer center section' }).catch('Carts');
 /** The seeds' contract: form id ChangeDraftStatusForm, fields CartID and StateId, posted to ?CC=Carts. */
 const changeDraftStatusForm = z.object({
   CartID: z.string().regex(/^[A-Z0-9-]{1,40}$/, { error: 'is not a cart id' }),
@@ -23,6 +24,7 @@ export function customerCenterRoutes(s: Services): Router {
     const cc = section.parse(req.query.CC);
     if (cc === 'Orders') return renderOrderHistory(s, req, res);
     if (cc === 'Quotes') return renderQuotes(s, req, res);
+    if (cc === 'Returns') return renderReturns(s, req, res);
     res.render('customer-center/carts.njk', { cc, carts: await s.customerCenter.carts(req.user!) });
   });
 

@@ -181,7 +181,8 @@ export class PaymentService {
   }
 
   /** Refunds captured money, all or part of it; never more than was captured and not yet refunded. */
-  async refund(number: string, amountMinor: number, actor: PaymentActor): Promise<PaymentOutcome> {
+  /** `within`: run inside the caller's transaction (a return that refunds), so both commit or neither does. */
+  async refund(number: string, amountMinor: number, actor: PaymentActor, within?: EntityManager): Promise<PaymentOutcome> {
     assertPositiveAmount(amountMinor);
     return this.run(number, async (em, order) => {
       const refundable = order.capturedMinor - order.refundedMinor;
@@ -205,7 +206,7 @@ export class PaymentService {
       await recordHistory(em, order, staff(actor), 'payment_refunded', `${method.name}: refunded ${money(amountMinor, order)} (${money(order.refundedMinor, order)} of ${money(order.capturedMinor, order)} captured now refunded).`);
       const rest = order.capturedMinor - order.refundedMinor;
       return { number: order.number, message: `refunded ${money(amountMinor, order)}${rest ? `; ${money(rest, order)} can still be refunded` : '; everything captured is refunded'}.` };
-    });
+    }, within ?? this.em);
   }
 
   /** Soft delete: only orders that were never completed, or that have been cancelled. Hidden from the order list. */

@@ -1,7 +1,78 @@
-import { Router } from 'express';
+import { Router, type Request, type Response } from 'express';
+import { z } from 'zod';
+import { requireLogin, requireStaff } from '../http/auth';
+import { flash } from '../http/shopper';
+import { idParam, parse, text } from '../http/validate';
 import type { Services } from '../services';
+import { parseMoney } from '../shared/money';
+import { DomainError } from '../shared/errors';
+import { RETURN_REASONS } from './return.service';
 
-/** Mounted at / : customer pages under /customer-center/returns…, staff pages under /admin/returns… */
-export function returnRoutes(_s: Services): Router {
-  return Router();
+const orderNumber = z.string().regex(/^[A-Z0-9-]{1,40}$/, { error: 'is not an order id' });
+const returnNumber = z.string().regex(/^RMA\d{1,12}$/, { error: 'is not a return id' });
+const returnForm = z.object({
+  orderNumber,
+  reason: z.enum(RETURN_REASONS, { error: 'choose a reason' }),
+  comment: text(2000).default(''),
+  resolution: z.enum(['refund', 'replacement'], { error: 'choose refund or replacement' }),
+});
+const lineQuantity = z.coerce.number({ error: 'must be a number' }).int({ error: 'must be a whole number' }).min(0, { error: 'cannot be negative' }).max(9999);
+
+/** GET /customer-center?CC=Returns */
+export async function renderReturns(s: Services, req: Request, res: Response): Promise<void> {
+  res.render('returns/customer-list.njk', { cc: 'Returns', returns: await s.returns.customerReturns(req.user!) });
+}
+
+/** Mounted at /: customer pages under /customer-center/returns, staff pages under /admin/returns. */
+export function returnRoutes(s: Services): Router {
+  const r = Router();
+
+  r.get('/customer-center/returns/new', requireLogin, async (req, res) => {
+    const number = parse(orderNumber, req.query.order);
+    res.render('returns/customer-new.njk', { cc: 'Returns', ...(await s.returns.returnable(req.user!, number)), reasons: RETURN_REASONS });
+  });
+
+  r.post('/customer-center/returns', requireLogin, async (req, res) => {
+    const form = parse(returnForm, req.body);
+    const lines = Object.entries(req.body as Record<string, unknown>)
+      .filter(([k]) => /^line_\d+$/.test(k))
+      .map(([k, v]) => ({ orderLineId: Number(k.slice(5)), quantity: parse(lineQuantity, v === '' ? 0 : v) }));
+    try {
+      const ret = await s.returns.create(req.user!, form.orderNumber, { ...form, lines });
+      flash(req, 'success', `Your return ${ret.number} is registered. We have sent you an e-mail with the details.`);
+      res.redirect(303, `/customer-center/returns/${ret.number}`);
+    } catch (e) {
+      if (!(e instanceof DomainError) || e.code !== 'VALIDATION') throw e;
+      res.status(422).render('returns/customer-new.njk', { cc: 'Returns', ...(await s.returns.returnable(req.user!, form.orderNumber)), reasons: RETURN_REASONS, error: e.message, fields: e.fields, form: req.body });
+    }
+  });
+
+  r.get('/customer-center/returns/:number', requireLogin, async (req, res) => {
+    res.render('returns/customer-return.njk', { cc: 'Returns', ...(await s.returns.customerReturn(req.user!, parse(returnNumber, req.params.number))) });
+  });
+
+  r.get('/admin/returns', requireStaff, async (_req, res) => res.render('returns/admin-list.njk', { returns: await s.returns.adminReturns(), base: '/admin/returns' }));
+
+  r.get('/admin/returns/:number', requireStaff, async (req, res) => {
+    res.render('returns/admin-return.njk', { ...(await s.returns.adminReturn(parse(returnNumber, req.params.number))), base: '/admin/returns' });
+  });
+
+  const staffStep = (path: string, run: (req: Request, number: string) => Promise<{ number: string }>, done: string) =>
+    r.post(`/admin/returns/:number/${path}`, requireStaff, async (req, res) => {
+      const ret = await run(req, parse(returnNumber, req.params.number));
+      flash(req, 'success', `${ret.number}: ${done}`);
+      res.redirect(303, `/admin/returns/${ret.number}`);
+    });
+
+  staffStep('approve', (req, n) => s.returns.approve(n, req.user!), 'approved.');
+  staffStep('reject', (req, n) => s.returns.reject(n, req.user!, parse(text(1000), req.body.message ?? '')), 'rejected.');
+  staffStep('receive', (req, n) => s.returns.receive(n, req.user!, req.body.locationId ? parse(idParam, req.body.locationId) : null), 'goods received.');
+  staffStep('refund', (req, n) => {
+    const amount = parseMoney(String(req.body.amount ?? ''));
+    if (!amount) throw new DomainError('VALIDATION', 'Enter the amount to refund, like 125.50.', { amount: 'must be an amount above 0' });
+    return s.returns.refund(n, req.user!, amount);
+  }, 'refunded.');
+  staffStep('replace', (req, n) => s.returns.replace(n, req.user!), 'replacement order created.');
+
+  return r;
 }

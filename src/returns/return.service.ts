@@ -1,10 +1,251 @@
-import type { MikroORM } from '@mikro-orm/postgresql';
+import { LockMode } from '@mikro-orm/core';
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import type { SessionUser } from '../accounts/account.service';
+import { Shop, StockLocation } from '../catalog/catalog.entities';
+import { FlowState } from '../flows/flow.entities';
+import { assertTransitionAllowed, type FlowService } from '../flows/flow.service';
+import { DEFAULT_FROM, type OutboxService } from '../mail/outbox.service';
+import { Order, OrderLine, type HistoryActor } from '../orders/order.entities';
+import { nextOrderNumber, recordHistory, reprice } from '../orders/order-lifecycle';
+import type { PaymentService } from '../payments/payment.service';
+import { DomainError, notFound } from '../shared/errors';
+import { divRound } from '../shared/money';
+import { ReturnHistoryEntry, ReturnLine, ReturnRequest, type ReturnResolution } from './return.entities';
 
-/** Returns (RMA): request, approve/reject, receive goods, refund or replace. */
+export const RETURN_REASONS = ['Damaged on arrival', 'Wrong item', 'Not as described', 'No longer needed', 'Other'] as const;
+export interface ReturnInput { lines: { orderLineId: number; quantity: number }[]; reason: string; comment: string; resolution: ReturnResolution }
+export interface ReturnableLine { line: OrderLine; shipped: number; returned: number; returnable: number }
+interface Actor { userId: number | null; kind: HistoryActor }
+
+/** The inbox that hears about new returns (the shop's own address in the demo). */
+export const RETURNS_INBOX = DEFAULT_FROM.email;
+
+/**
+ * Returns (RMA): the customer picks lines and quantities from a shipped or completed order (never more than was
+ * shipped minus what is already being returned); staff approve or reject, receive the goods (optionally back to
+ * stock), then refund through the payment provider or send a replacement order at zero price.
+ */
 export class ReturnService {
-  constructor(private readonly orm: MikroORM) {}
+  constructor(
+    private readonly orm: MikroORM,
+    private readonly flows: FlowService,
+    private readonly outbox: OutboxService,
+    private readonly payments: PaymentService,
+  ) {}
 
   private get em() {
     return this.orm.em;
   }
+
+  // ---- customer side ----
+
+  async returnable(user: SessionUser, orderNumber: string): Promise<{ order: Order; lines: ReturnableLine[] }> {
+    const order = await this.em.findOne(Order, { ...visibleTo(user), number: orderNumber, type: 'order', completed: true, deleted: false }, { populate: ['lines', 'state'] });
+    if (!order) throw notFound('The order');
+    return { order, lines: await this.returnableLines(this.em, order) };
+  }
+
+  async create(user: SessionUser, orderNumber: string, input: ReturnInput): Promise<ReturnRequest> {
+    return this.em.transactional(async (em) => {
+      // The order row lock makes two return requests for the same order take turns, so together they never exceed what was shipped.
+      const order = await em.findOne(Order, { ...visibleTo(user), number: orderNumber, type: 'order', completed: true, deleted: false }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
+      if (!order) throw notFound('The order');
+      await em.populate(order, ['lines', 'state']);
+      const available = new Map((await this.returnableLines(em, order)).map((r) => [r.line.id, r]));
+      const wanted = input.lines.filter((l) => l.quantity > 0);
+      if (!wanted.length) throw new DomainError('VALIDATION', 'Choose at least one item and how many to return.', { lines: 'choose at least one item' });
+      for (const w of wanted) {
+        const r = available.get(w.orderLineId);
+        if (!r) throw new DomainError('VALIDATION', 'That line is not on this order.', { lines: 'unknown line' });
+        if (w.quantity > r.returnable) {
+          throw new DomainError('VALIDATION', `You can return at most ${r.returnable} × ${r.line.productName} (${r.shipped} shipped, ${r.returned} already returned).`, { [`line_${w.orderLineId}`]: `at most ${r.returnable}` });
+        }
+      }
+      const state = await this.flows.defaultState(em, 'return');
+      const [{ n }] = await em.execute<{ n: string }[]>(`select nextval('return_number_seq') as n`);
+      const ret = em.create(ReturnRequest, {
+        number: `RMA${String(n).padStart(5, '0')}`, order, user: user.id, company: user.companyId, state,
+        reason: input.reason, comment: input.comment, resolution: input.resolution,
+      } as never);
+      for (const w of wanted) em.create(ReturnLine, { returnRequest: ret, orderLine: w.orderLineId, quantity: w.quantity } as never);
+      await em.flush();
+      this.history(em, ret, { userId: user.id, kind: user.role === 'buyer' ? 'buyer' : 'customer' }, 'requested', `Return requested: ${input.reason}.`, null, state);
+      await em.populate(ret, ['lines.orderLine']);
+      const context = { ret, order, lines: ret.lines.getItems() };
+      await this.outbox.enqueue(em, { to: order.billingEmail, subject: `We received your return request ${ret.number}`, template: 'mail/return-customer.njk', context, orderId: order.id, dedupeKey: `return:${ret.id}:customer` });
+      await this.outbox.enqueue(em, { to: RETURNS_INBOX, subject: `New return ${ret.number} for ${order.number}`, template: 'mail/return-staff.njk', context, orderId: order.id, dedupeKey: `return:${ret.id}:staff` });
+      return ret;
+    });
+  }
+
+  customerReturns(user: SessionUser) {
+    return this.em.find(ReturnRequest, visibleTo(user), { populate: ['state', 'order'], orderBy: { id: 'desc' } });
+  }
+
+  async customerReturn(user: SessionUser, number: string) {
+    const ret = await this.em.findOne(ReturnRequest, { ...visibleTo(user), number }, { populate: ['state', 'order', 'lines.orderLine', 'replacementOrder'] });
+    if (!ret) throw notFound('The return');
+    return { ret, history: await this.historyOf(ret, false) };
+  }
+
+  // ---- staff side ----
+
+  adminReturns() {
+    return this.em.find(ReturnRequest, {}, { populate: ['state', 'order', 'user'], orderBy: { id: 'desc' }, limit: 200 });
+  }
+
+  async adminReturn(number: string) {
+    const ret = await this.em.findOne(ReturnRequest, { number }, { populate: ['state', 'order', 'user', 'lines.orderLine', 'lines.restockedLocation', 'replacementOrder'] });
+    if (!ret) throw notFound('The return');
+    const locations = await this.em.find(StockLocation, {}, { orderBy: { name: 'asc' } });
+    return { ret, history: await this.historyOf(ret, true), locations, returnValueMinor: returnValue(ret) };
+  }
+
+  approve(number: string, staff: SessionUser) {
+    return this.step(number, staff, 'Approved', 'approved');
+  }
+
+  reject(number: string, staff: SessionUser, message: string) {
+    return this.step(number, staff, 'Rejected', 'rejected', async () => undefined, message);
+  }
+
+  /** Goods are back; with a location, each returned line goes back into stock there. */
+  receive(number: string, staff: SessionUser, locationId: number | null) {
+    return this.step(number, staff, 'Goods received', 'goods_received', async (em, ret) => {
+      ret.goodsReceived = true;
+      if (locationId == null) return;
+      const location = await em.findOne(StockLocation, locationId);
+      if (!location) throw new DomainError('VALIDATION', 'Choose one of the stock locations.', { locationId: 'unknown location' });
+      for (const rl of ret.lines) {
+        if (!rl.orderLine.product) continue;
+        await em.execute(
+          `insert into stock_levels (product_id, location_id, quantity) values (?, ?, ?)
+           on conflict (product_id, location_id) do update set quantity = stock_levels.quantity + excluded.quantity`,
+          [rl.orderLine.product.id, location.id, rl.quantity],
+        );
+        rl.restockedLocation = location;
+      }
+    }, locationId ? 'Returned goods put back in stock.' : 'Returned goods received (not restocked).');
+  }
+
+  /** Refunds through the payment provider in the same transaction: never more than captured minus refunded. */
+  refund(number: string, staff: SessionUser, amountMinor: number) {
+    return this.step(number, staff, 'Refunded', 'refunded', async (em, ret) => {
+      if (!ret.goodsReceived) throw new DomainError('CONFLICT', 'Mark the goods as received before refunding.');
+      await this.payments.refund(ret.order.number, amountMinor, { userId: staff.id, source: 'backend' }, em);
+      ret.refundedMinor += amountMinor;
+    }, `Refunded ${(amountMinor / 100).toFixed(2)} ${'{currency}'}.`);
+  }
+
+  /** Sends the returned goods again as a new order at zero price, taking them from stock. */
+  replace(number: string, staff: SessionUser) {
+    return this.step(number, staff, 'Replaced', 'replaced', async (em, ret) => {
+      if (!ret.goodsReceived) throw new DomainError('CONFLICT', 'Mark the goods as received before sending a replacement.');
+      ret.replacementOrder = await this.createReplacementOrder(em, ret, staff);
+    }, 'Replacement order created.');
+  }
+
+  /** One staff step: lock the return, check the flow rule, do the work, move the state and record it — one transaction. */
+  private async step(number: string, staff: SessionUser, stateName: string, event: string, work: (em: EntityManager, ret: ReturnRequest) => Promise<void> = async () => undefined, message = '') {
+    return this.em.transactional(async (em) => {
+      const ret = await em.findOne(ReturnRequest, { number }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
+      if (!ret) throw notFound('The return');
+      await em.populate(ret, ['state.flow', 'order', 'lines.orderLine']);
+      const to = await em.findOne(FlowState, { flow: ret.state.flow.id, name: stateName, deleted: false }, { populate: ['flow'] });
+      if (!to) throw new DomainError('CONFLICT', `The return flow has no “${stateName}” state.`);
+      await assertTransitionAllowed(em, { type: 'return', label: ret.number }, ret.state, to, false);
+      await work(em, ret);
+      const from = ret.state;
+      ret.state = to;
+      this.history(em, ret, { userId: staff.id, kind: 'staff' }, event, message.replace('{currency}', ret.order.currencyCode), from, to);
+      return ret;
+    });
+  }
+
+  private async createReplacementOrder(em: EntityManager, ret: ReturnRequest, staff: SessionUser): Promise<Order> {
+    const source = ret.order;
+    const shop = await em.findOneOrFail(Shop, source.shop.id);
+    const state = await this.flows.defaultState(em, 'order');
+    const copy: Partial<Order> = {};
+    for (const key of Object.keys(source) as (keyof Order)[]) {
+      if (/^(billing|delivery)/.test(key)) (copy as Record<string, unknown>)[key] = source[key];
+    }
+    const order = em.create(Order, {
+      ...copy, number: await nextOrderNumber(em, shop.id), shop, type: 'order', user: source.user, company: source.company, state,
+      completed: true, completedAt: new Date(), checkoutStep: 'confirmation', shippingMethod: source.shippingMethod,
+      paymentStatus: 'none', captureState: 'not_supported', currencyCode: source.currencyCode, currencyName: source.currencyName, currencyRate: source.currencyRate,
+      customerComment: `Replacement for ${source.number} (return ${ret.number}).`, stockReserved: true,
+    } as never);
+    for (const rl of ret.lines) {
+      const l = rl.orderLine;
+      const line = em.create(OrderLine, {
+        order, product: l.product, productNumber: l.productNumber, productName: l.productName, unit: l.unit, quantity: rl.quantity,
+        unitPriceMinor: 0, vatRateBp: l.vatRateBp, addedBy: staff.id, createdAt: new Date(),
+      } as never);
+      if (!l.product) continue;
+      const [taken] = await em.execute<{ location_id: number }[]>(
+        `update stock_levels s set quantity = s.quantity - ?
+         from (select location_id from stock_levels where product_id = ? and quantity >= ? order by quantity desc, location_id limit 1 for update) pick
+         where s.product_id = ? and s.location_id = pick.location_id returning s.location_id`,
+        [rl.quantity, l.product.id, rl.quantity, l.product.id],
+      );
+      if (!taken) throw new DomainError('INSUFFICIENT_STOCK', `Not enough ${l.productName} in stock for a replacement (${rl.quantity} needed).`);
+      line.stockLocation = em.getReference(StockLocation, taken.location_id);
+    }
+    order.shippingFeeMinor = 0;
+    await em.flush();
+    await em.populate(order, ['lines']);
+    order.shippingMethod = null; // a replacement ships free; the method is not charged again
+    await reprice(em, order);
+    await recordHistory(em, order, { userId: staff.id, kind: 'staff', source: 'backend' }, 'replacement', `Replacement for ${source.number}, return ${ret.number}.`);
+    return order;
+  }
+
+  /** Shipped quantity per line: the order's shipments when it has any, otherwise all of it once the order is Shipped or Completed. */
+  private async returnableLines(em: EntityManager, order: Order): Promise<ReturnableLine[]> {
+    const [{ has_shipments }] = await em.execute<{ has_shipments: boolean }[]>(`select to_regclass('shipment_lines') is not null as has_shipments`);
+    const shippedRows = has_shipments
+      ? await em.execute<{ order_line_id: string; shipped: string }[]>(
+        `select sl.order_line_id, sum(sl.quantity) as shipped from shipment_lines sl join shipments s on s.id = sl.shipment_id where s.order_id = ? group by sl.order_line_id`,
+        [order.id],
+      )
+      : [];
+    const shippedByLine = new Map(shippedRows.map((r) => [Number(r.order_line_id), Number(r.shipped)]));
+    const wholeOrderShipped = !shippedRows.length && ['Shipped', 'Completed'].includes(order.state?.name ?? '');
+    const returnedRows = await em.execute<{ order_line_id: string; returned: string }[]>(
+      `select rl.order_line_id, sum(rl.quantity) as returned from return_lines rl join returns r on r.id = rl.return_id
+       join flow_states s on s.id = r.state_id where r.order_id = ? and s.name <> 'Rejected' group by rl.order_line_id`,
+      [order.id],
+    );
+    const returnedByLine = new Map(returnedRows.map((r) => [Number(r.order_line_id), Number(r.returned)]));
+    return order.lines.getItems().map((line) => {
+      const shipped = wholeOrderShipped ? line.quantity : (shippedByLine.get(line.id) ?? 0);
+      const returned = returnedByLine.get(line.id) ?? 0;
+      return { line, shipped, returned, returnable: Math.max(0, shipped - returned) };
+    });
+  }
+
+  private history(em: EntityManager, ret: ReturnRequest, actor: Actor, event: string, message: string, from: FlowState | null, to: FlowState | null): void {
+    em.create(ReturnHistoryEntry, { returnRequest: ret, event, message, actor: actor.userId, actorKind: actor.kind, fromState: from, toState: to, createdAt: new Date() } as never);
+  }
+
+  private async historyOf(ret: ReturnRequest, forStaff: boolean) {
+    const entries = await this.em.find(ReturnHistoryEntry, { returnRequest: ret }, { populate: ['toState', 'actor'], orderBy: { id: 'asc' } });
+    return entries.map((h) => ({ at: h.createdAt, state: h.toState, event: h.event, message: h.message, who: forStaff ? (h.actor?.name ?? h.actorKind) : null }));
+  }
+}
+
+function visibleTo(user: SessionUser) {
+  return user.companyId != null ? { $or: [{ user: user.id }, { company: user.companyId }] } : { user: user.id };
+}
+
+/** The value of the returned goods incl. VAT, from the order's priced lines. */
+function returnValue(ret: ReturnRequest): number {
+  const totals = ret.order.totals;
+  const lines = ret.order.lines?.isInitialized() ? ret.order.lines.getItems() : [];
+  return ret.lines.getItems().reduce((sum, rl) => {
+    const i = lines.findIndex((l) => l.id === rl.orderLine.id);
+    const gross = i >= 0 && totals?.lines[i] ? totals.lines[i].grossMinor : 0;
+    return sum + divRound(gross * rl.quantity, Math.max(1, rl.orderLine.quantity));
+  }, 0);
 }

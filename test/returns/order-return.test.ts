@@ -1,0 +1,139 @@
+import type TestAgent from 'supertest/lib/agent';
+import { addToBasket, checkoutToReview, place } from '../helpers/shopping';
+import { login, newAgent, postForm, startTestApp, waitFor, type TestApp } from '../helpers/test-app';
+
+let t: TestApp;
+let staff: TestAgent;
+beforeAll(async () => {
+  t = await startTestApp();
+  await t.sql(`update stock_levels set quantity = 100 where product_id in (select id from products where number in ('P-1016', 'P-1017'))`);
+  await t.sql(`update products set price_minor = 10000, vat_rate_bp = 2500 where number in ('P-1016', 'P-1017')`);
+  staff = newAgent(t);
+  await login(staff, 'admin@orderflow.test', 'admin-pass-1');
+});
+afterAll(async () => { await t.close(); });
+
+/** Sam buys 3 × P-1016 and 1 × P-1017 by card; staff capture it and move it to Shipped. */
+async function shippedOrder(): Promise<{ customer: TestAgent; number: string; lines: Record<string, number> }> {
+  const customer = newAgent(t);
+  await login(customer, 'shopper@orderflow.test', 'shopper-pass-1');
+  await addToBasket(t, customer, 'P-1016', 3);
+  await addToBasket(t, customer, 'P-1017', 1);
+  const number = await checkoutToReview(t, customer);
+  expect((await place(customer, number)).status).toBe(303);
+  expect((await postForm(staff, `/admin/orders/${number}/capture`, {}, `/admin/orders/${number}`)).status).toBe(303);
+  const [order] = await t.sql('select id from orders where number = $1', [number]);
+  for (const name of ['Received', 'Picked', 'Shipped']) {
+    const [s] = await t.sql(`select s.id from flow_states s join flows f on f.id = s.flow_id where f.name = 'Standard order flow' and s.name = $1`, [name]);
+    await t.services.flows.changeState({ orderId: order.id, toStateId: s.id, actor: { userId: null, kind: 'system', source: 'system' } });
+  }
+  const rows = await t.sql('select l.id, l.product_number from order_lines l where l.order_id = $1', [order.id]);
+  return { customer, number, lines: Object.fromEntries(rows.map((r) => [r.product_number, Number(r.id)])) };
+}
+
+const fileReturn = (customer: TestAgent, number: string, form: Record<string, string | number>) =>
+  postForm(customer, '/customer-center/returns', { orderNumber: number, reason: 'Damaged on arrival', comment: '', resolution: 'refund', ...form }, `/customer-center/returns/new?order=${number}`);
+
+describe('returns (RMA)', () => {
+  it('customer files a return, both sides are mailed, staff approve, receive into stock and refund part of it', async () => {
+    const { customer, number, lines } = await shippedOrder();
+    const form = await customer.get(`/customer-center/returns/new?order=${number}`).expect(200);
+    expect(form.text).toContain('of 3');
+
+    const res = await fileReturn(customer, number, { [`line_${lines['P-1016']}`]: 2, comment: 'Two arrived broken <b>' });
+    expect(res.status).toBe(303);
+    const rma = /\/customer-center\/returns\/(RMA\d+)/.exec(res.headers.location)![1];
+    const [ret] = await t.sql(`select r.resolution, r.comment, s.name as state from returns r join flow_states s on s.id = r.state_id where r.number = $1`, [rma]);
+    expect(ret).toEqual({ resolution: 'refund', comment: 'Two arrived broken <b>', state: 'Requested' });
+    await t.worker.sendDue();
+    await waitFor(() => t.mails.find((m) => m.subject === `We received your return request ${rma}`));
+    const staffMail = await waitFor(() => t.mails.find((m) => m.subject === `New return ${rma} for ${number}`));
+    expect(staffMail.html).toContain('Two arrived broken &lt;b&gt;');
+
+    expect((await postForm(staff, `/admin/returns/${rma}/approve`, {}, `/admin/returns/${rma}`)).status).toBe(303);
+    const [location] = await t.sql(`select id from stock_locations where name = 'Store Copenhagen'`);
+    const before = await t.sql(`select quantity from stock_levels where location_id = $1 and product_id = (select id from products where number = 'P-1016')`, [location.id]);
+    expect((await postForm(staff, `/admin/returns/${rma}/receive`, { locationId: location.id }, `/admin/returns/${rma}`)).status).toBe(303);
+    const [after] = await t.sql(`select quantity from stock_levels where location_id = $1 and product_id = (select id from products where number = 'P-1016')`, [location.id]);
+    expect(after.quantity).toBe((before[0]?.quantity ?? 0) + 2);
+
+    // 2 × 125.00 incl. VAT = 250.00 worth of goods; refund 200.00.
+    expect((await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '200' }, `/admin/returns/${rma}`)).status).toBe(303);
+    const [order] = await t.sql('select refunded_minor, payment_status from orders where number = $1', [number]);
+    expect(order).toEqual({ refunded_minor: '20000', payment_status: 'partly_refunded' });
+    const [done] = await t.sql(`select r.refunded_minor, s.name as state from returns r join flow_states s on s.id = r.state_id where r.number = $1`, [rma]);
+    expect(done).toEqual({ refunded_minor: '20000', state: 'Refunded' });
+
+    const page = await customer.get(`/customer-center/returns/${rma}`).expect(200);
+    for (const step of ['Requested', 'Approved', 'Goods received', 'Refunded']) expect(page.text).toContain(step);
+    expect(page.text).not.toContain('Ada Admin'); // customers see the steps, not who did them
+  });
+
+  it('never returns more than was shipped minus already returned, even when two requests race', async () => {
+    const { customer, number, lines } = await shippedOrder();
+    const over = await fileReturn(customer, number, { [`line_${lines['P-1016']}`]: 4 });
+    expect(over.status).toBe(422);
+    expect(over.text).toContain('at most 3');
+    expect((await fileReturn(customer, number, { [`line_${lines['P-1016']}`]: 2 })).status).toBe(303);
+    const again = await fileReturn(customer, number, { [`line_${lines['P-1016']}`]: 2 });
+    expect(again.status).toBe(422);
+    expect(again.text).toContain('3 shipped, 2 already returned');
+
+    const results = await Promise.all([1, 2].map(() => fileReturn(customer, number, { [`line_${lines['P-1016']}`]: 1 })));
+    expect(results.map((r) => r.status).sort()).toEqual([303, 422]);
+    const [{ n }] = await t.sql(`select sum(rl.quantity)::int as n from return_lines rl join returns r on r.id = rl.return_id join orders o on o.id = r.order_id where o.number = $1`, [number]);
+    expect(n).toBe(3);
+  });
+
+  it('refuses a refund above what was captured minus refunded, and a step the return flow does not allow', async () => {
+    const { customer, number, lines } = await shippedOrder();
+    const res = await fileReturn(customer, number, { [`line_${lines['P-1017']}`]: 1 });
+    const rma = /(RMA\d+)/.exec(res.headers.location)![1];
+    const early = await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '10' }, `/admin/returns/${rma}`);
+    expect(early.status).toBe(409);
+    await postForm(staff, `/admin/returns/${rma}/approve`, {}, `/admin/returns/${rma}`);
+    await postForm(staff, `/admin/returns/${rma}/receive`, {}, `/admin/returns/${rma}`);
+    const tooMuch = await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '99999' }, `/admin/returns/${rma}`);
+    expect(tooMuch.status).toBe(409);
+    expect(tooMuch.text).toContain('more than can be refunded');
+    const [order] = await t.sql('select refunded_minor from orders where number = $1', [number]);
+    expect(order.refunded_minor).toBe('0');
+    const [state] = await t.sql(`select s.name from returns r join flow_states s on s.id = r.state_id where r.number = $1`, [rma]);
+    expect(state.name).toBe('Goods received');
+  });
+
+  it('sends a replacement order at zero price that takes the goods from stock', async () => {
+    const { customer, number, lines } = await shippedOrder();
+    const res = await fileReturn(customer, number, { [`line_${lines['P-1017']}`]: 1, resolution: 'replacement' });
+    const rma = /(RMA\d+)/.exec(res.headers.location)![1];
+    await postForm(staff, `/admin/returns/${rma}/approve`, {}, `/admin/returns/${rma}`);
+    await postForm(staff, `/admin/returns/${rma}/receive`, {}, `/admin/returns/${rma}`);
+    const [{ stock: before }] = await t.sql(`select sum(quantity)::int as stock from stock_levels where product_id = (select id from products where number = 'P-1017')`);
+    expect((await postForm(staff, `/admin/returns/${rma}/replace`, {}, `/admin/returns/${rma}`)).status).toBe(303);
+    const [rep] = await t.sql(`select o.number, o.total_minor, o.completed, l.unit_price_minor, l.quantity from returns r join orders o on o.id = r.replacement_order_id join order_lines l on l.order_id = o.id where r.number = $1`, [rma]);
+    expect(rep).toMatchObject({ total_minor: '0', completed: true, unit_price_minor: '0', quantity: 1 });
+    const [{ stock: after }] = await t.sql(`select sum(quantity)::int as stock from stock_levels where product_id = (select id from products where number = 'P-1017')`);
+    expect(after).toBe(before - 1);
+  });
+
+  it("gives another customer 404 on the order's return form and on the return; an unshipped order has nothing to return", async () => {
+    const { customer, number, lines } = await shippedOrder();
+    const res = await fileReturn(customer, number, { [`line_${lines['P-1016']}`]: 1 });
+    const rma = /(RMA\d+)/.exec(res.headers.location)![1];
+    const other = newAgent(t);
+    await login(other, 'buyer1@acme.test', 'buyer-pass-1');
+    expect((await other.get(`/customer-center/returns/new?order=${number}`)).status).toBe(404);
+    expect((await other.get(`/customer-center/returns/${rma}`)).status).toBe(404);
+    expect((await postForm(other, '/customer-center/returns', { orderNumber: number, reason: 'Other', resolution: 'refund', [`line_${lines['P-1016']}`]: 1 })).status).toBe(404);
+
+    const fresh = newAgent(t);
+    await login(fresh, 'shopper@orderflow.test', 'shopper-pass-1');
+    await addToBasket(t, fresh, 'P-1016');
+    const unshipped = await checkoutToReview(t, fresh);
+    await place(fresh, unshipped);
+    const [line] = await t.sql(`select l.id from order_lines l join orders o on o.id = l.order_id where o.number = $1`, [unshipped]);
+    const refused = await fileReturn(fresh, unshipped, { [`line_${line.id}`]: 1 });
+    expect(refused.status).toBe(422);
+    expect(refused.text).toContain('at most 0');
+  });
+});
