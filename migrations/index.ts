@@ -7,6 +7,7 @@ import { Migration20261124160000_order_list } from './Migration20261124160000_or
 import { Migration20261124170000_order_editing } from './Migration20261124170000_order_editing';
 import { Migration20261124180000_recurring } from './Migration20261124180000_recurring';
 import { Migration20261124190000_returns } from './Migration20261124190000_returns';
+import { Migration20261124200000_api } from './Migration20261124200000_api';
 
 /** Migrations are listed explicitly so they load the same way under tsx, jest and plain node. */
 export const migrationsList: MigrationObject[] = [
@@ -18,4 +19,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261124170000_order_editing', class: Migration20261124170000_order_editing },
   { name: 'Migration20261124180000_recurring', class: Migration20261124180000_recurring },
   { name: 'Migration20261124190000_returns', class: Migration20261124190000_returns },
+  { name: 'Migration20261124200000_api', class: Migration20261124200000_api },
 ];

@@ -28,6 +28,7 @@ import { orderEditRoutes } from './orders/order-edit.routes';
 import { recurringRoutes } from './recurring/recurring.routes';
 import { statisticsRoutes } from './stats/statistics.routes';
 import { returnRoutes } from './returns/return.routes';
+import { apiKeyAdminRoutes, apiRoutes } from './integration/api.routes';
 import { createViewEnv } from './http/views';
 import { createServices, type Services } from './services';
 
@@ -50,6 +51,8 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   app.use(helmet({ contentSecurityPolicy: { directives: { 'script-src': ["'self'"], 'img-src': ["'self'", 'data:'], 'form-action': ["'self'"] } } }));
   app.use('/public', express.static(path.resolve(__dirname, '../public'), { maxAge: '1h' }));
   app.get('/healthz', (_req, res) => res.json({ ok: true }));
+  // The JSON API authenticates with API keys: no session, no cookies, no CSRF. Its own error format.
+  app.use('/api/v1', express.json({ limit: '256kb' }), (_req, _res, next) => RequestContext.create(orm.em, next), apiRoutes(services));
   app.use(express.urlencoded({ extended: false, limit: '64kb', parameterLimit: 200 }));
   app.use(express.json({ limit: '64kb' }));
   app.use(cookieParser());
@@ -105,6 +108,7 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   app.use('/admin/statistics', statisticsRoutes(services));
   app.use('/admin', shipmentAdminRoutes(services));
   app.use('/admin', orderEditRoutes(services));
+  app.use('/admin/settings/api-keys', apiKeyAdminRoutes(services));
   app.use('/admin/settings', flowSettingsRoutes(services));
   app.use('/admin/quotes', adminQuoteRoutes(services));
   app.use('/admin/orders', paymentAdminRoutes(services));

@@ -18,6 +18,7 @@ import { OrderEditService } from './orders/order-edit.service';
 import { RecurringService } from './recurring/recurring.service';
 import { StatisticsService } from './stats/statistics.service';
 import { ReturnService } from './returns/return.service';
+import { ApiService } from './integration/api.service';
 import { OutboxService } from './mail/outbox.service';
 import { PaymentProviders } from './payments/payment-providers';
 
@@ -43,7 +44,8 @@ export function createServices(orm: MikroORM, views: nunjucks.Environment) {
   const recurring = new RecurringService(orm);
   const statistics = new StatisticsService(orm);
   const returns = new ReturnService(orm, flows, outbox, paymentDesk);
-  return { shipments, orderEdit, recurring, statistics, returns, outbox, payments, catalog, accounts, carts, checkout, admin, flows, flowSettings, orderAdmin, customerCenter, namedCarts, quotes, orderHistory, paymentDesk, views };
+  const api = new ApiService(orm);
+  return { api, shipments, orderEdit, recurring, statistics, returns, outbox, payments, catalog, accounts, carts, checkout, admin, flows, flowSettings, orderAdmin, customerCenter, namedCarts, quotes, orderHistory, paymentDesk, views };
 }
 
 export type Services = ReturnType<typeof createServices>;

@@ -11,6 +11,7 @@ import { orderEditEntities } from '../orders/order-edit.entities';
 import { orderListEntities } from '../orders/order-list.entities';
 import { recurringEntities } from '../recurring/recurring.entities';
 import { returnEntities } from '../returns/return.entities';
+import { apiEntities } from '../integration/api.entities';
 
 /** Every entity, listed explicitly: no folder discovery, so tsx, jest and node load the same set. */
 export const entities = [
@@ -20,5 +21,5 @@ export const entities = [
   Order, OrderLine, OrderHistoryEntry, QuoteVersion,
   ShippingMethod, PaymentMethod, PaymentTransaction, Voucher,
   OutboxMessage, CaughtMail,
-  ...shipmentEntities, ...orderEditEntities, ...orderListEntities, ...recurringEntities, ...returnEntities,
+  ...shipmentEntities, ...orderEditEntities, ...orderListEntities, ...recurringEntities, ...returnEntities, ...apiEntities,
 ];

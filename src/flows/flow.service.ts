@@ -70,7 +70,7 @@ export class FlowService {
         actor: req.actor.userId, actorKind: req.actor.kind, source: req.actor.source, createdAt: new Date(),
       });
       await tx.flush();
-      await this.enqueueNotifications(tx, order, to, entry.id);
+      await this.enqueueNotifications(tx, order, to, entry.id, req.message ?? '');
       return entry;
     });
   }
@@ -95,7 +95,7 @@ export class FlowService {
 
 
   /** Entering a state queues its e-mails in the same transaction; the dedupe key makes it once per change and recipient. */
-  private async enqueueNotifications(em: EntityManager, order: Order, state: FlowState, historyId: number): Promise<void> {
+  private async enqueueNotifications(em: EntityManager, order: Order, state: FlowState, historyId: number, message: string): Promise<void> {
     if (!this.outbox) return;
     const recipients = new Map<string, string>();
     const customerTemplate = state.mailTemplate || DEFAULT_STATE_TEMPLATE;
@@ -117,7 +117,7 @@ export class FlowService {
     for (const [to, template] of recipients) {
       await this.outbox.enqueue(em, {
         to, subject, template, fromName: state.mailSenderName, fromEmail: state.mailSenderEmail,
-        context: { order, state, lines: order.lines.getItems(), totals: order.totals, subject },
+        context: { order, state, lines: order.lines.getItems(), totals: order.totals, subject, message },
         orderId: order.id, dedupeKey: `state:${historyId}:${to}`, stateHistoryId: historyId,
       });
     }
