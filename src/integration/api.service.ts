@@ -1,10 +1,395 @@
-import type { MikroORM } from '@mikro-orm/postgresql';
+import { createHash, randomBytes } from 'node:crypto';
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import { User } from '../accounts/account.entities';
+import type { FlowService } from '../flows/flow.service';
+import type { Totals } from '../checkout/pricing';
+import { FlowState } from '../flows/flow.entities';
+import { recordHistory, type Actor } from '../orders/order-lifecycle';
+import { Order } from '../orders/order.entities';
+import type { PaymentService } from '../payments/payment.service';
+import { DomainError, type DomainErrorCode, invalid, notFound } from '../shared/errors';
+import { vatOf } from '../shared/money';
+import { API_SCOPES, ApiKey, type ApiScope } from './api.entities';
 
-/** API keys and the JSON API's use cases (orders changed since, one order, state, tracking, capture, exported). */
+/** Who is calling: the API key that authenticated the request. */
+export interface ApiCaller { keyId: number; name: string; scopes: ApiScope[] }
+
+/** A write's answer: status and JSON body. */
+export interface ApiAnswer { status: number; body: unknown }
+/** The answer as sent, serialized once; `replayed` when it is the stored answer to an earlier request with the same key. */
+export interface StoredAnswer { status: number; json: string; replayed: boolean }
+
+/** A DomainError with a finer code for API clients (e.g. IDEMPOTENCY_KEY_REUSED); the status still comes from `code`. */
+export class ApiError extends DomainError {
+  constructor(code: DomainErrorCode, readonly apiCode: string, message: string, fields: Record<string, string> = {}) {
+    super(code, message, fields);
+    this.name = 'ApiError';
+  }
+}
+
+export const KEY_PREFIX = 'of_live_';
+/** of_live_ + 32 random bytes, base64url (43 characters). */
+const KEY_FORMAT = /^of_live_[A-Za-z0-9_-]{43}$/;
+const LAST_USED_RESOLUTION_MS = 60_000;
+export const MAX_PAGE_SIZE = 200;
+
+export interface OrderListQuery { changedSince?: string; state?: number; shop?: string; exported?: boolean; cursor?: string; limit: number }
+export interface StateChangeInput { stateId: number; expectedVersion?: number }
+export interface TrackingInput { trackingNumber: string; trackingUrl?: string | null }
+
+export interface ApiAddress { name: string; company: string; address: string; address2: string; zip: string; city: string; country: string; region: string; phone: string; email: string }
+export interface ApiOrderSummary {
+  number: string;
+  shopId: string;
+  state: { id: number; name: string; flowId: number; flowName: string } | null;
+  version: number;
+  createdAt: string;
+  completedAt: string | null;
+  updatedAt: string;
+  currencyCode: string;
+  totalMinor: number;
+  captureState: string | null;
+  paymentStatus: string;
+  capturedMinor: number;
+  refundedMinor: number;
+  exported: boolean;
+  trackingNumber: string | null;
+  trackingUrl: string | null;
+  customer: { name: string; email: string; customerNumber: string | null };
+}
+export interface ApiOrderLine {
+  productNumber: string; productName: string; unit: string; quantity: number; unitPriceMinor: number; vatRateBp: number;
+  discountMinor: number; totalExclVatMinor: number; totalMinor: number;
+}
+export interface ApiOrder extends ApiOrderSummary {
+  billingAddress: ApiAddress;
+  deliveryAddress: ApiAddress;
+  shippingMethod: { code: string; name: string } | null;
+  paymentMethod: { code: string; name: string } | null;
+  voucherCode: string;
+  customerComment: string;
+  lines: ApiOrderLine[];
+  totals: {
+    subtotalMinor: number; discountMinor: number; shippingFeeMinor: number; paymentFeeMinor: number;
+    totalExclVatMinor: number; vatMinor: number; totalMinor: number;
+    vat: { rateBp: number; netMinor: number; vatMinor: number }[];
+  };
+}
+export interface ApiOrderPage { data: ApiOrderSummary[]; nextCursor: string | null }
+export interface ApiWriteResult { message: string; order: ApiOrder }
+
+type Row = Record<string, any>;
+
+/** Placed orders: what the API shows and acts on. Carts, orders still in checkout and deleted orders are not found. */
+const PLACED = `o.type = 'order' and o.completed and not o.deleted`;
+const SUMMARY_COLUMNS = `o.id, o.number, o.shop_id, o.version, o.created_at, o.completed_at, o.updated_at, o.currency_code, o.total_minor,
+  o.capture_state, o.payment_status, o.captured_minor, o.refunded_minor, o.exported, o.api_tracking_number, o.tracking_url,
+  o.billing_name, o.billing_email, o.state_id, s.name as state_name, f.id as flow_id, f.name as flow_name, c.customer_number,
+  to_char(o.updated_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_at`;
+const SUMMARY_JOINS = `left join flow_states s on s.id = o.state_id left join flows f on f.id = s.flow_id left join companies c on c.id = o.company_id`;
+
+/**
+ * API keys and the JSON API's use cases (orders changed since, one order, state, tracking, capture, exported).
+ * State changes go through FlowService and captures through PaymentService, so the API follows the same rules as
+ * the staff pages; both are passed in by the routes (see src/integration/api.routes.ts).
+ */
 export class ApiService {
   constructor(private readonly orm: MikroORM) {}
 
-  private get em() {
-    return this.orm.em;
+  private get em(): EntityManager {
+    return this.orm.em as EntityManager;
   }
+
+  // ——— keys (staff) ———
+
+  async listKeys(): Promise<ApiKey[]> {
+    const keys = await this.em.find(ApiKey, {}, { populate: ['createdBy', 'revokedBy'], orderBy: { createdAt: 'desc', id: 'desc' } });
+    return [...keys.filter((k) => !k.revokedAt), ...keys.filter((k) => k.revokedAt)];
+  }
+
+  /** Creates a key; the secret is returned this once and only its hash is stored. */
+  async createKey(input: { name: string; scopes: ApiScope[] }, staffUserId: number): Promise<{ key: ApiKey; secret: string }> {
+    const name = input.name.trim();
+    const scopes = API_SCOPES.filter((s) => input.scopes.includes(s));
+    if (!scopes.length) throw invalid('Choose at least one permission.', { scopes: 'choose at least one' });
+    return this.em.transactional(async (em) => {
+      const [clash] = await em.execute<{ id: number }[]>('select id from api_keys where lower(trim(name)) = lower(?) and revoked_at is null', [name]);
+      if (clash) throw invalid(`An active key is already called “${name}”. Choose another name, or revoke that key first.`, { name: 'is already used by an active key' });
+      const secret = KEY_PREFIX + randomBytes(32).toString('base64url');
+      const key = em.create(ApiKey, {
+        name, scopes, prefix: secret.slice(0, KEY_PREFIX.length + 8), secretHash: sha256(secret), createdBy: staffUserId, createdAt: new Date(),
+      });
+      await em.flush();
+      return { key, secret };
+    });
+  }
+
+  /** Revokes a key at once: its next request is refused. Revoking twice changes nothing. */
+  async revokeKey(id: number, staffUserId: number): Promise<{ key: ApiKey; alreadyRevoked: boolean }> {
+    return this.em.transactional(async (em) => {
+      const key = await em.findOne(ApiKey, id);
+      if (!key) throw notFound('The API key');
+      if (key.revokedAt) return { key, alreadyRevoked: true };
+      key.revokedAt = new Date();
+      key.revokedBy = em.getReference(User, staffUserId);
+      await em.flush();
+      return { key, alreadyRevoked: false };
+    });
+  }
+
+  // ——— authentication ———
+
+  /** `Authorization: Bearer of_live_…` → the key's caller; UNAUTHENTICATED when missing, unknown or revoked. */
+  async authenticate(authorization: string | undefined): Promise<ApiCaller> {
+    const match = /^Bearer[ ]+(\S+)[ ]*$/i.exec(authorization ?? '');
+    if (!match) throw new ApiError('UNAUTHENTICATED', 'UNAUTHENTICATED', 'Send your API key in the Authorization header: “Authorization: Bearer of_live_…”.');
+    const token = match[1];
+    const rejected = new ApiError('UNAUTHENTICATED', 'UNAUTHENTICATED', 'The API key is not valid.');
+    if (!KEY_FORMAT.test(token)) throw rejected;
+    const [row] = await this.em.execute<{ id: number; name: string; scopes: ApiScope[]; revoked_at: Date | null; last_used_at: Date | null }[]>(
+      'select id, name, scopes, revoked_at, last_used_at from api_keys where secret_hash = ?', [sha256(token)]);
+    if (!row) throw rejected;
+    if (row.revoked_at) throw new ApiError('UNAUTHENTICATED', 'UNAUTHENTICATED', 'This API key has been revoked.');
+    // "Last used" to the minute: no write on every request.
+    if (!row.last_used_at || Date.now() - new Date(row.last_used_at).getTime() > LAST_USED_RESOLUTION_MS) {
+      await this.em.execute('update api_keys set last_used_at = now() where id = ?', [row.id]);
+    }
+    return { keyId: row.id, name: row.name, scopes: row.scopes };
+  }
+
+  assertScope(caller: ApiCaller, scope: ApiScope): void {
+    if (!caller.scopes.includes(scope)) {
+      throw new ApiError('FORBIDDEN', 'FORBIDDEN', `The API key “${caller.name}” may not do this: it needs the permission “${scope}”.`);
+    }
+  }
+
+  // ——— idempotency ———
+
+  /**
+   * Runs a write at most once per (API key, Idempotency-Key). The key's row is inserted first, in the same
+   * transaction as the write, so a concurrent request with the same key waits on the unique constraint until the
+   * first commits, then replays its answer. A different request with a used key is refused. `run` returns the
+   * answer to store (errors the client caused included); an exception rolls everything back, key row included.
+   */
+  async idempotent(caller: ApiCaller, idempotencyKey: string | null, requestHash: string, run: () => Promise<ApiAnswer>): Promise<StoredAnswer> {
+    if (!idempotencyKey) {
+      const answer = await run();
+      return { status: answer.status, json: JSON.stringify(answer.body), replayed: false };
+    }
+    return this.em.transactional(async (tx) => {
+      const inserted = await tx.execute<{ id: number }[]>(
+        `insert into api_idempotency_keys (api_key_id, idempotency_key, request_hash) values (?, ?, ?)
+         on conflict (api_key_id, idempotency_key) do nothing returning id`, [caller.keyId, idempotencyKey, requestHash]);
+      if (!inserted.length) {
+        const [prior] = await tx.execute<{ request_hash: string; response_status: number; response_body: string }[]>(
+          'select request_hash, response_status, response_body from api_idempotency_keys where api_key_id = ? and idempotency_key = ?',
+          [caller.keyId, idempotencyKey]);
+        if (prior.request_hash !== requestHash) {
+          throw new ApiError('VALIDATION', 'IDEMPOTENCY_KEY_REUSED',
+            'This Idempotency-Key was already used for a different request. Use a new key for each new request.',
+            { 'Idempotency-Key': 'was already used for a different request' });
+        }
+        return { status: prior.response_status, json: prior.response_body, replayed: true };
+      }
+      const answer = await run();
+      // Stored as the exact text sent, so a replay is byte for byte the first answer.
+      const json = JSON.stringify(answer.body);
+      await tx.execute('update api_idempotency_keys set response_status = ?, response_body = ? where id = ?', [answer.status, json, inserted[0].id]);
+      return { status: answer.status, json, replayed: false };
+    });
+  }
+
+  // ——— reads ———
+
+  /** Placed orders, oldest change first, paged on (updated_at, id): a cursor continues exactly after the last row. */
+  async listOrders(q: OrderListQuery): Promise<ApiOrderPage> {
+    const where = [PLACED];
+    const params: unknown[] = [];
+    if (q.changedSince) { where.push('o.updated_at >= ?::timestamptz'); params.push(q.changedSince); }
+    if (q.state != null) { where.push('o.state_id = ?'); params.push(q.state); }
+    if (q.shop) { where.push('o.shop_id = ?'); params.push(q.shop); }
+    if (q.exported != null) { where.push('o.exported = ?'); params.push(q.exported); }
+    if (q.cursor) {
+      const after = decodeCursor(q.cursor);
+      where.push('(o.updated_at, o.id) > (?::timestamptz, ?::bigint)');
+      params.push(after.updatedAt, after.id);
+    }
+    const limit = Math.min(Math.max(1, q.limit), MAX_PAGE_SIZE);
+    const rows = await this.em.execute<Row[]>(
+      `select ${SUMMARY_COLUMNS} from orders o ${SUMMARY_JOINS} where ${where.join(' and ')} order by o.updated_at, o.id limit ${limit + 1}`, params);
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return { data: page.map(summaryOf), nextCursor: rows.length > limit && last ? encodeCursor(last.cursor_at, Number(last.id)) : null };
+  }
+
+  async order(number: string): Promise<ApiOrder> {
+    const [row] = await this.em.execute<Row[]>(
+      `select ${SUMMARY_COLUMNS}, o.totals, o.voucher_code, o.customer_comment, o.delivery_same_as_billing,
+              o.subtotal_minor, o.discount_minor, o.shipping_fee_minor, o.payment_fee_minor, o.total_excl_vat_minor, o.vat_minor,
+              ${['billing', 'delivery'].flatMap((p) => ADDRESS_COLUMNS.map((f) => `o.${p}_${f}`)).join(', ')},
+              sm.code as shipping_code, sm.name as shipping_name, pm.code as payment_code, pm.name as payment_name
+       from orders o ${SUMMARY_JOINS}
+       left join shipping_methods sm on sm.id = o.shipping_method_id left join payment_methods pm on pm.id = o.payment_method_id
+       where ${PLACED} and o.number = ?`, [number]);
+    if (!row) throw notFound(`Order ${number}`);
+    const lines = await this.em.execute<Row[]>(
+      `select product_number, product_name, unit, quantity, unit_price_minor, vat_rate_bp, discount_minor
+       from order_lines where order_id = ? order by id`, [row.id]);
+    return detailOf(row, lines);
+  }
+
+  // ——— writes (each in its own transaction, which joins the idempotency transaction when there is one) ———
+
+  /** Moves the order through FlowService: the same rules as the staff pages (flow switch allowed, optimistic version). */
+  async changeState(caller: ApiCaller, number: string, input: StateChangeInput, flows: FlowService): Promise<ApiWriteResult> {
+    return this.em.transactional(async (em) => {
+      const orderId = await this.placedOrderId(em, number);
+      const state = await em.findOne(FlowState, { id: input.stateId });
+      if (!state) throw invalid(`There is no state with id ${input.stateId}.`, { stateId: 'is not a state' });
+      // The message goes into notification e-mails to the customer; the key's name is added to the history only.
+      const entry = await flows.changeState({
+        orderId, toStateId: input.stateId, expectedVersion: input.expectedVersion, allowFlowSwitch: true,
+        actor: { userId: null, kind: 'system', source: 'api' },
+      }, em);
+      await em.execute('update order_state_history set message = ? where id = ?', [viaKey('Changed', caller), entry.id]);
+      return { message: `${number} is now “${state.name}”.`, order: await this.order(number) };
+    });
+  }
+
+  /** Stores the carrier's tracking number (and link, shown to the customer) reported by a fulfilment system. */
+  async setTracking(caller: ApiCaller, number: string, input: TrackingInput): Promise<ApiWriteResult> {
+    return this.em.transactional(async (em) => {
+      const orderId = await this.placedOrderId(em, number, true);
+      const url = input.trackingUrl ?? null;
+      await em.execute(
+        `update orders set api_tracking_number = ?, tracking_url = coalesce(?, tracking_url), version = version + 1, updated_at = now() where id = ?`,
+        [input.trackingNumber, url, orderId]);
+      await recordHistory(em, em.getReference(Order, orderId), apiActor, 'tracking_number_set',
+        viaKey(`Tracking number ${input.trackingNumber}${url ? ` (${url})` : ''} set`, caller));
+      await em.flush();
+      return { message: `Tracking number ${input.trackingNumber} saved on ${number}.`, order: await this.order(number) };
+    });
+  }
+
+  /** Captures through the payment desk (same limits: never more than is left to capture, split captures allowed). */
+  async capture(caller: ApiCaller, number: string, amountMinor: number, desk: PaymentService): Promise<ApiWriteResult & { amountMinor: number }> {
+    return this.em.transactional(async (em) => {
+      const orderId = await this.placedOrderId(em, number);
+      const outcome = await desk.captureAmount(number, amountMinor, { userId: null, source: 'api' });
+      await em.execute(
+        `update order_state_history set message = message || ? where id = (
+           select max(id) from order_state_history where order_id = ? and event = 'payment_captured')`, [` ${viaKey('Captured', caller)}`, orderId]);
+      return { message: `${number}: ${outcome.message}`, amountMinor, order: await this.order(number) };
+    });
+  }
+
+  /** Marks the order as exported (taken over by the ERP); marking it again changes nothing. */
+  async markExported(caller: ApiCaller, number: string): Promise<ApiWriteResult> {
+    return this.em.transactional(async (em) => {
+      const orderId = await this.placedOrderId(em, number, true);
+      const changed = await em.execute<{ id: number }[]>(
+        'update orders set exported = true, version = version + 1, updated_at = now() where id = ? and not exported returning id', [orderId]);
+      if (changed.length) {
+        await recordHistory(em, em.getReference(Order, orderId), apiActor, 'exported', viaKey('Marked as exported', caller));
+        await em.flush();
+      }
+      return { message: changed.length ? `${number} is marked as exported.` : `${number} was already marked as exported.`, order: await this.order(number) };
+    });
+  }
+
+  /** Removes idempotency records older than the given age (clients may retry a write for that long). */
+  async pruneIdempotencyKeys(olderThanHours = 24 * 7): Promise<number> {
+    const rows = await this.em.execute<{ id: number }[]>(
+      `delete from api_idempotency_keys where created_at < now() - (? * interval '1 hour') returning id`, [olderThanHours]);
+    return rows.length;
+  }
+
+  // ——— internals ———
+
+  /** The id of a placed order; with `lock`, the row stays locked until the transaction ends. */
+  private async placedOrderId(em: EntityManager, number: string, lock = false): Promise<number> {
+    const [row] = await em.execute<{ id: string }[]>(`select o.id from orders o where ${PLACED} and o.number = ?${lock ? ' for update' : ''}`, [number]);
+    if (!row) throw notFound(`Order ${number}`);
+    return Number(row.id);
+  }
+}
+
+const apiActor: Actor = { userId: null, kind: 'system', source: 'api' };
+const viaKey = (what: string, caller: ApiCaller) => `${what} through the API by key “${caller.name}” (#${caller.keyId}).`;
+
+export function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** The cursor is the last row's exact (updated_at, id), microseconds included, base64url-encoded. */
+function encodeCursor(updatedAt: string, id: number): string {
+  return Buffer.from(`${updatedAt}|${id}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string): { updatedAt: string; id: number } {
+  const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z)\|([1-9]\d{0,17})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (!m || Number.isNaN(Date.parse(m[1]))) throw invalid('The cursor is not valid; use nextCursor from the previous page as it is.', { cursor: 'is not a cursor from this API' });
+  return { updatedAt: m[1], id: Number(m[2]) };
+}
+
+const ADDRESS_COLUMNS = ['name', 'company', 'address', 'address2', 'zip', 'city', 'country', 'region', 'phone', 'email'] as const;
+const iso = (d: unknown) => (d ? new Date(d as string).toISOString() : null);
+const int = (v: unknown) => Number(v ?? 0);
+
+function summaryOf(r: Row): ApiOrderSummary {
+  return {
+    number: r.number,
+    shopId: r.shop_id,
+    state: r.state_id ? { id: r.state_id, name: r.state_name, flowId: r.flow_id, flowName: r.flow_name } : null,
+    version: r.version,
+    createdAt: iso(r.created_at)!,
+    completedAt: iso(r.completed_at),
+    updatedAt: r.cursor_at,
+    currencyCode: r.currency_code,
+    totalMinor: int(r.total_minor),
+    captureState: r.capture_state ?? null,
+    paymentStatus: r.payment_status,
+    capturedMinor: int(r.captured_minor),
+    refundedMinor: int(r.refunded_minor),
+    exported: r.exported,
+    trackingNumber: r.api_tracking_number ?? null,
+    trackingUrl: r.tracking_url ?? null,
+    customer: { name: r.billing_name, email: r.billing_email, customerNumber: r.customer_number ?? null },
+  };
+}
+
+function addressOf(r: Row, prefix: 'billing' | 'delivery'): ApiAddress {
+  return Object.fromEntries(ADDRESS_COLUMNS.map((f) => [f, r[`${prefix}_${f}`] ?? ''])) as unknown as ApiAddress;
+}
+
+function detailOf(r: Row, lines: Row[]): ApiOrder {
+  const t = r.totals as Totals | null;
+  const billing = addressOf(r, 'billing');
+  return {
+    ...summaryOf(r),
+    billingAddress: billing,
+    deliveryAddress: r.delivery_same_as_billing ? billing : addressOf(r, 'delivery'),
+    shippingMethod: r.shipping_code ? { code: r.shipping_code, name: r.shipping_name } : null,
+    paymentMethod: r.payment_code ? { code: r.payment_code, name: r.payment_name } : null,
+    voucherCode: r.voucher_code,
+    customerComment: r.customer_comment,
+    lines: lines.map((l, i) => {
+      const net = Math.max(0, l.quantity * int(l.unit_price_minor) - int(l.discount_minor));
+      return {
+        productNumber: l.product_number, productName: l.product_name, unit: l.unit, quantity: l.quantity,
+        unitPriceMinor: int(l.unit_price_minor), vatRateBp: l.vat_rate_bp, discountMinor: int(l.discount_minor),
+        totalExclVatMinor: t?.lines?.[i]?.netMinor ?? net, totalMinor: t?.lines?.[i]?.grossMinor ?? net + vatOf(net, l.vat_rate_bp),
+      };
+    }),
+    totals: {
+      subtotalMinor: t?.subtotalMinor ?? int(r.subtotal_minor),
+      discountMinor: t?.discountMinor ?? int(r.discount_minor),
+      shippingFeeMinor: t?.shippingFeeInclVatMinor ?? int(r.shipping_fee_minor),
+      paymentFeeMinor: t?.paymentFeeInclVatMinor ?? int(r.payment_fee_minor),
+      totalExclVatMinor: int(r.total_excl_vat_minor),
+      vatMinor: int(r.vat_minor),
+      totalMinor: int(r.total_minor),
+      vat: (t?.vatGroups ?? []).map((g) => ({ rateBp: g.rateBp, netMinor: g.netMinor, vatMinor: g.vatMinor })),
+    },
+  };
 }

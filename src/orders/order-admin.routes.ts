@@ -5,29 +5,56 @@ import { requireStaff } from '../http/auth';
 import { flash } from '../http/shopper';
 import { idParam, parse } from '../http/validate';
 import type { Services } from '../services';
+import {
+  CAPTURE_STATES, columnsSchema, DATE_PRESETS, listQuerySchema, MAX_SELECTED, MIN_ALL_FIELDS_SEARCH, PRESET_LABELS, SEARCH_MODES,
+} from './order-admin.service';
 
 const orderNumber = z.string().regex(/^[A-Z0-9-]{1,40}$/, { error: 'is not an order id' });
-const ids = z.preprocess((v) => (v == null || v === '' ? [] : Array.isArray(v) ? v : [v]), z.array(idParam).max(50));
-const listQuery = z.object({ state: ids, company: idParam.optional().catch(undefined), page: z.coerce.number().int().min(1).max(100000).catch(1).default(1) });
-const bulkForm = z.object({
-  numbers: z.preprocess((v) => (v == null ? [] : Array.isArray(v) ? v : [v]), z.array(orderNumber).min(1, { error: 'select at least one' }).max(500)),
-  stateId: idParam,
-});
+const selectedNumbers = z.preprocess((v) => (v == null || v === '' ? [] : Array.isArray(v) ? v : [v]),
+  z.array(orderNumber).min(1, { error: 'select at least one order' }).max(MAX_SELECTED, { error: `select at most ${MAX_SELECTED} orders` }));
+const bulkForm = z.object({ numbers: selectedNumbers, stateId: idParam });
+const selectionForm = z.object({ numbers: selectedNumbers });
+const columnsForm = z.object({ columns: columnsSchema });
 
 const staffActor = (req: Request, source: StateChangeActor['source']): StateChangeActor => ({ userId: req.user!.id, kind: 'staff', source });
 
-/** /admin/orders and /admin/carts: lists with bulk state change, details with the state dropdown and the timeline. */
+/** What the filter form offers; the values are the ones listQuerySchema accepts. */
+const FILTER_OPTIONS = {
+  presets: DATE_PRESETS.map((value) => ({ value, label: PRESET_LABELS[value] })),
+  captureStates: CAPTURE_STATES.map((value) => ({ value, label: value.replace('_', ' ') })),
+  searchModes: SEARCH_MODES.map((value) => ({ value, label: { id: 'Order id (exact)', customer: 'Customer fields (exact)', all: 'All fields (contains)' }[value] })),
+  minAllFieldsSearch: MIN_ALL_FIELDS_SEARCH,
+};
+
+/**
+ * /admin/orders and /admin/carts: the list (filters remembered per staff user, chosen columns, sorting, keyset
+ * paging), bulk state change, and for orders print / shipping documents / XML export of the selected orders;
+ * details with the state dropdown and the timeline.
+ */
 export function orderAdminRoutes(s: Services, type: 'order' | 'cart'): Router {
   const r = Router();
   r.use(requireStaff);
   const base = type === 'order' ? '/admin/orders' : '/admin/carts';
 
   r.get('/', async (req, res) => {
-    const q = parse(listQuery, req.query);
-    const [list, flows, companies] = await Promise.all([
-      s.orderAdmin.list({ type, stateIds: q.state, companyId: q.company, page: q.page }), s.orderAdmin.statesFor(type), s.orderAdmin.companies(),
+    const q = parse(listQuerySchema, req.query);
+    const [list, flows, companies, shops] = await Promise.all([
+      s.orderAdmin.listPage(req.user!.id, type, q), s.orderAdmin.statesFor(type), s.orderAdmin.companies(), s.orderAdmin.shops(),
     ]);
-    res.render('admin/orders/list.njk', { ...list, flows, companies, q, type, base });
+    res.render('admin/orders/list.njk', { ...list, flows, companies, shops, options: FILTER_OPTIONS, type, base });
+  });
+
+  r.post('/reset-filter', async (req, res) => {
+    await s.orderAdmin.resetFilter(req.user!.id, type);
+    flash(req, 'success', 'Filters reset.');
+    res.redirect(303, base);
+  });
+
+  r.post('/columns', async (req, res) => {
+    const form = parse(columnsForm, req.body);
+    await s.orderAdmin.saveColumns(req.user!.id, type, form.columns);
+    flash(req, 'success', 'Columns saved.');
+    res.redirect(303, base);
   });
 
   r.post('/bulk-state', async (req, res) => {
@@ -35,6 +62,25 @@ export function orderAdminRoutes(s: Services, type: 'order' | 'cart'): Router {
     const results = await s.orderAdmin.changeStates(form.numbers, form.stateId, staffActor(req, 'bulk'));
     res.render('admin/orders/bulk-result.njk', { results, base, type });
   });
+
+  if (type === 'order') {
+    r.post('/print', async (req, res) => {
+      const form = parse(selectionForm, req.body);
+      res.render('admin/orders/list/print.njk', { ...(await s.orderAdmin.printable(form.numbers)), base });
+    });
+
+    r.post('/shipping-documents', async (req, res) => {
+      const form = parse(selectionForm, req.body);
+      const doc = await s.orderAdmin.shippingDocuments(form.numbers);
+      res.attachment(doc.filename).type('text/csv; charset=utf-8').send(doc.csv);
+    });
+
+    r.post('/export-xml', async (req, res) => {
+      const form = parse(selectionForm, req.body);
+      const doc = await s.orderAdmin.exportXml(form.numbers);
+      res.attachment(doc.filename).type('application/xml; charset=utf-8').send(doc.xml);
+    });
+  }
 
   r.get('/:number', async (req, res) => {
     const details = await s.orderAdmin.details(parse(orderNumber, req.params.number), type === 'cart' ? 'cart' : undefined);

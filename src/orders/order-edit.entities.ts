@@ -1,2 +1,67 @@
+import { BigIntType, Entity, ManyToOne, type Opt, PrimaryKey, Property } from '@mikro-orm/core';
+import { User } from '../accounts/account.entities';
+import type { Totals } from '../checkout/pricing';
+import { type Address, Order } from './order.entities';
+
+export const FIELD_TYPES = ['text', 'number', 'date', 'boolean', 'email'] as const;
+export type FieldType = (typeof FIELD_TYPES)[number];
+export const FIELD_TYPE_LABELS: Record<FieldType, string> = { text: 'Text', number: 'Number', date: 'Date', boolean: 'Yes/no', email: 'E-mail' };
+export const FIELD_TARGETS = ['order', 'line'] as const;
+export type FieldTarget = (typeof FIELD_TARGETS)[number];
+
+export interface SnapshotLine {
+  lineId: number;
+  productNumber: string;
+  productName: string;
+  unit: string;
+  quantity: number;
+  unitPriceMinor: number;
+  vatRateBp: number;
+  discountMinor: number;
+  customFields: Record<string, string>;
+}
+
+/** What a version keeps: everything order editing can change, plus the totals it led to. */
+export interface OrderSnapshot {
+  number: string;
+  currencyCode: string;
+  state: string | null;
+  billing: Address;
+  deliverySameAsBilling: boolean;
+  /** The address goods go to (the billing address when "same as billing"). */
+  delivery: Address;
+  lines: SnapshotLine[];
+  orderDiscountMinor: number;
+  voucherCode: string;
+  shippingFeeMinor: number;
+  paymentFeeMinor: number;
+  customFields: Record<string, string>;
+  totals: Totals | null;
+}
+
+/** A staff-defined custom order field or order line field; values live in orders.custom_fields / order_lines.custom_fields by system name. */
+@Entity({ tableName: 'order_field_definitions' })
+export class OrderFieldDefinition {
+  @PrimaryKey({ type: 'integer' }) id!: number;
+  @Property({ type: 'string' }) systemName!: string;
+  @Property({ type: 'string' }) name!: string;
+  @Property({ type: 'string' }) type!: FieldType;
+  @Property({ type: 'string' }) appliesTo!: FieldTarget;
+  @Property({ type: 'integer' }) sortOrder: Opt<number> = 0;
+  @Property({ type: 'Date', columnType: 'timestamptz' }) createdAt: Opt<Date> = new Date();
+}
+
+/** The order as it was at one point: version 1 before the first edit, then one per save. */
+@Entity({ tableName: 'order_versions' })
+export class OrderVersion {
+  @PrimaryKey({ type: new BigIntType('number') }) id!: number;
+  @ManyToOne({ entity: () => Order, fieldName: 'order_id', deleteRule: 'cascade' }) order!: Order;
+  @Property({ type: 'integer' }) versionNo!: number;
+  @Property({ type: 'json' }) snapshot!: OrderSnapshot;
+  @ManyToOne({ entity: () => User, nullable: true, fieldName: 'created_by' }) createdBy?: User | null;
+  @Property({ type: 'text' }) note: Opt<string> = '';
+  @Property({ type: 'Date', columnType: 'timestamptz' }) createdAt: Opt<Date> = new Date();
+}
+
 /** Order versions and custom field entities. Listed in src/db/entities.ts. */
-export const orderEditEntities: Function[] = [];
+export const orderEditEntities: Function[] = [OrderFieldDefinition, OrderVersion];

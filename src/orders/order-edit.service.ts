@@ -1,10 +1,696 @@
-import type { MikroORM } from '@mikro-orm/postgresql';
+import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import { z } from 'zod';
+import type { SessionUser } from '../accounts/account.service';
+import { Product, Shop } from '../catalog/catalog.entities';
+import { priceOrder, type PricingLine, type Totals } from '../checkout/pricing';
+import { Voucher } from '../checkout/voucher.entity';
+import { DomainError, invalid, notFound } from '../shared/errors';
+import { formatMoney, formatRate } from '../shared/money';
+import {
+  FIELD_TYPE_LABELS, type FieldTarget, type FieldType, OrderFieldDefinition, type OrderSnapshot, OrderVersion, type SnapshotLine,
+} from './order-edit.entities';
+import { recordHistory } from './order-lifecycle';
+import { ADDRESS_FIELDS, type Address, type AddressField, Order, OrderLine } from './order.entities';
 
-/** Staff order editing with versions, and custom order / order line fields. */
+/** Never more than this many of one product on a line. */
+export const MAX_LINE_QUANTITY = 9999;
+/** Goods above this (minor units) are refused: pricing works on safe integers only. */
+const MAX_GOODS_MINOR = 100_000_000_000;
+
+export interface LineChange {
+  lineId: number;
+  quantity?: number;
+  unitPriceMinor?: number;
+  discountMinor?: number;
+  remove?: boolean;
+  /** Raw typed values of order line fields, by system name ('' clears a value). */
+  fields?: Record<string, string>;
+}
+
+/** One staff save. Parts left out stay as they are (the details page sends only custom field values). */
+export interface OrderEdit {
+  expectedVersion: number;
+  lines?: LineChange[];
+  add?: { productNumber: string; quantity: number; unitPriceMinor: number | null; discountMinor: number } | null;
+  orderDiscountMinor?: number;
+  removeVoucher?: boolean;
+  addresses?: { billing: Address; deliverySameAsBilling: boolean; delivery: Address };
+  /** Raw typed values of custom order fields, by system name ('' clears a value). */
+  fields?: Record<string, string>;
+  note?: string;
+}
+
+export interface FieldInput { systemName: string; name: string; type: FieldType; appliesTo: FieldTarget; sortOrder: number }
+export interface FieldDefs { order: OrderFieldDefinition[]; line: OrderFieldDefinition[] }
+
+export type SaveResult = { order: Order; versionNo: number | null; summary: string[] };
+
+export const ADDRESS_LABELS: Record<AddressField, string> = {
+  name: 'Full name', company: 'Company', address: 'Street address', address2: 'Address line 2', zip: 'Postal code',
+  city: 'City', country: 'Country', region: 'Region', phone: 'Phone', email: 'E-mail',
+};
+
+/**
+ * Staff order editing: customer and delivery details, quantities and prices, added and removed lines, line and
+ * order discounts, custom order / order line fields. Every save is checked against the version the editor saw,
+ * recalculates totals (fees stay as charged) and is kept as a version that can be shown and compared later.
+ */
 export class OrderEditService {
   constructor(private readonly orm: MikroORM) {}
 
   private get em() {
     return this.orm.em;
   }
+
+  // ---- custom field definitions (/admin/settings/order-fields) ----
+
+  async fieldDefinitions(em: EntityManager = this.em): Promise<FieldDefs> {
+    const all = await em.find(OrderFieldDefinition, {}, { orderBy: { sortOrder: 'asc', id: 'asc' } });
+    return { order: all.filter((d) => d.appliesTo === 'order'), line: all.filter((d) => d.appliesTo === 'line') };
+  }
+
+  async fieldDefinition(id: number): Promise<OrderFieldDefinition> {
+    const def = await this.em.findOne(OrderFieldDefinition, { id });
+    if (!def) throw notFound('The field');
+    return def;
+  }
+
+  async createField(input: FieldInput): Promise<OrderFieldDefinition> {
+    return this.em.transactional(async (em) => {
+      const taken = await em.findOne(OrderFieldDefinition, { systemName: input.systemName });
+      if (taken) throw invalid(`The system name ${input.systemName} is already used by “${taken.name}”.`, { systemName: `is already used by “${taken.name}”` });
+      const def = em.create(OrderFieldDefinition, { ...input, createdAt: new Date() });
+      try {
+        await em.flush();
+      } catch (e) {
+        // Two staff creating the same name at once: the unique index decides.
+        if (e instanceof UniqueConstraintViolationException) throw invalid(`The system name ${input.systemName} is already used.`, { systemName: 'is already used' });
+        throw e;
+      }
+      return def;
+    });
+  }
+
+  /** The name and position can change; the system name and type cannot, so stored values stay valid. */
+  async updateField(id: number, input: { name: string; sortOrder: number }): Promise<OrderFieldDefinition> {
+    return this.em.transactional(async (em) => {
+      const def = await em.findOne(OrderFieldDefinition, { id });
+      if (!def) throw notFound('The field');
+      Object.assign(def, input);
+      return def;
+    });
+  }
+
+  /** Removes the definition; values already stored on orders and in versions are kept, just no longer shown as a field. */
+  async deleteField(id: number): Promise<OrderFieldDefinition> {
+    return this.em.transactional(async (em) => {
+      const def = await em.findOne(OrderFieldDefinition, { id });
+      if (!def) throw notFound('The field');
+      em.remove(def);
+      return def;
+    });
+  }
+
+  // ---- the staff order details page ----
+
+  /** The "Additional information" box of /admin/orders/:number: field values, and whether (and why not) it can be edited. */
+  async detailsBox(number: string, user: SessionUser) {
+    const em = this.em.fork();
+    const order = await em.findOne(Order, { number, deleted: false }, { populate: ['lines', 'state'] });
+    if (!order) return null;
+    const defs = await this.fieldDefinitions(em);
+    const lineValues = await lineFieldValues(em, order.id);
+    const refusal = order.type === 'order' ? await this.editRefusal(em, order, user) : null;
+    const [{ n }] = await em.execute<{ n: number }[]>('select count(*)::int as n from order_versions where order_id = ?', [order.id]);
+    return {
+      isOrder: order.type === 'order',
+      orderFields: defs.order,
+      lineFields: defs.line,
+      values: order.customFields ?? {},
+      lineValues: Object.fromEntries(lineValues),
+      lines: order.lines.getItems().map((l) => ({ id: l.id, productName: l.productName, productNumber: l.productNumber })),
+      version: order.version,
+      editable: order.type === 'order' && !refusal,
+      refusal: refusal?.message ?? null,
+      versionCount: Number(n),
+      formValues: fieldFormValues(order, lineValues),
+      fields: {} as Record<string, string>,
+    };
+  }
+
+  // ---- editing ----
+
+  /** What the edit form needs; refuses (403 / 409) when the order may not be edited now. */
+  async editPage(number: string, user: SessionUser) {
+    const em = this.em.fork();
+    const order = await this.findOrder(em, number, ['lines', 'state', 'shippingMethod', 'paymentMethod']);
+    const refusal = await this.editRefusal(em, order, user);
+    if (refusal) throw refusal;
+    const defs = await this.fieldDefinitions(em);
+    const lineValues = await lineFieldValues(em, order.id);
+    const [{ n }] = await em.execute<{ n: number }[]>('select count(*)::int as n from order_versions where order_id = ?', [order.id]);
+    const lines = order.lines.getItems();
+    return {
+      order, lines, orderFields: defs.order, lineFields: defs.line, versionCount: Number(n),
+      values: editFormValues(order, lineValues),
+      labels: editFormLabels(lines, defs),
+    };
+  }
+
+  /** The custom fields form alone (the details page's "Additional information", shown again on a mistake). */
+  async fieldsPage(number: string, user: SessionUser) {
+    const page = await this.editPage(number, user);
+    const lineValues = new Map(page.lines.map((l) => [l.id, {} as Record<string, string>]));
+    for (const [k, v] of Object.entries(page.values)) {
+      const m = /^line_(\d+)_field_(.+)$/.exec(k);
+      if (m) lineValues.get(Number(m[1]))![m[2]] = v;
+    }
+    return { ...page, values: fieldFormValues(page.order, lineValues) };
+  }
+
+  /**
+   * One save: lock the order, check permission, version and state, validate the whole edit, recalculate totals
+   * with the order's own fees, adjust reserved stock, apply, and keep the result as the next version.
+   * A save that changes nothing makes no version.
+   */
+  async save(number: string, edit: OrderEdit, user: SessionUser): Promise<SaveResult> {
+    return this.em.transactional(async (em) => {
+      const order = await em.findOne(Order, { number, type: 'order', deleted: false }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
+      if (!order) throw notFound('The order');
+      if (!(await canEditOrders(em, user))) throw forbidden();
+      if (order.version !== edit.expectedVersion) {
+        throw new DomainError('CONFLICT', `${number} was changed meanwhile by someone else. Nothing was saved: reload it to see the changes, then make yours again.`);
+      }
+      await em.populate(order, ['lines', 'state', 'shop'], { refresh: true });
+      const refusal = await this.editRefusal(em, order, user);
+      if (refusal) throw refusal;
+
+      const defs = await this.fieldDefinitions(em);
+      const lineValues = await lineFieldValues(em, order.id);
+      const before = snapshotOf(order, lineValues);
+      // Validate and plan without touching the entities, so a refusal leaves nothing half-changed in memory.
+      const plan = await this.plan(em, order, before, edit, defs);
+      const diff = diffSnapshots(before, plan.after, defs);
+      if (diff.changes === 0) return { order, versionNo: null, summary: [] };
+
+      if (order.stockReserved) await adjustStock(em, order, plan);
+      await this.ensureFirstVersion(em, order, before);
+      const added = this.apply(em, order, plan, user);
+      await em.flush();
+
+      const values = new Map(plan.lines.map((l) => [l.lineId, l.customFields]));
+      if (added) values.set(added.id, {});
+      for (const [lineId, fields] of values) {
+        if (lineId && !sameValues(fields, lineValues.get(lineId) ?? {})) {
+          await em.execute('update order_lines set custom_fields = ?::jsonb where id = ? and order_id = ?', [JSON.stringify(fields), lineId, order.id]);
+        }
+      }
+      const after = snapshotOf(order, values);
+      const versionNo = await nextVersionNo(em, order.id);
+      em.create(OrderVersion, { order, versionNo, snapshot: after, createdBy: user.id, note: edit.note ?? '', createdAt: new Date() });
+      const summary = diff.summary;
+      await recordHistory(em, order, { userId: user.id, kind: 'staff', source: 'backend' }, 'order_edited',
+        `Saved as version ${versionNo}: ${summary.slice(0, 6).join('; ')}${summary.length > 6 ? `; and ${summary.length - 6} more` : ''}.`);
+      await em.flush();
+      return { order, versionNo, summary };
+    });
+  }
+
+  // ---- versions ----
+
+  async versions(number: string) {
+    const em = this.em.fork();
+    const order = await this.findOrder(em, number, ['state']);
+    const versions = await em.find(OrderVersion, { order }, { populate: ['createdBy'], orderBy: { versionNo: 'desc' } });
+    return { order, versions, latest: versions[0]?.versionNo ?? null };
+  }
+
+  async version(number: string, versionNo: number) {
+    const em = this.em.fork();
+    const order = await this.findOrder(em, number, ['state']);
+    const version = await em.findOne(OrderVersion, { order, versionNo }, { populate: ['createdBy'] });
+    if (!version) throw notFound('That version');
+    const defs = await this.fieldDefinitions(em);
+    return { order, version, snap: version.snapshot, orderFields: fieldList(defs.order, version.snapshot.customFields), lineFields: fieldList(defs.line, ...version.snapshot.lines.map((l) => l.customFields)) };
+  }
+
+  /** A version beside the order as it is now, field by field and line by line. */
+  async compare(number: string, versionNo: number) {
+    const em = this.em.fork();
+    const order = await this.findOrder(em, number, ['lines', 'state']);
+    const version = await em.findOne(OrderVersion, { order, versionNo }, { populate: ['createdBy'] });
+    if (!version) throw notFound('That version');
+    const versions = await em.find(OrderVersion, { order }, { orderBy: { versionNo: 'desc' }, fields: ['versionNo', 'createdAt'] });
+    const defs = await this.fieldDefinitions(em);
+    const current = snapshotOf(order, await lineFieldValues(em, order.id));
+    return { order, version, versions, diff: diffSnapshots(version.snapshot, current, defs) };
+  }
+
+  // ---- internals ----
+
+  private async findOrder(em: EntityManager, number: string, populate: ('lines' | 'state' | 'shippingMethod' | 'paymentMethod')[]): Promise<Order> {
+    const order = await em.findOne(Order, { number, type: 'order', deleted: false }, { populate });
+    if (!order) throw notFound('The order');
+    return order;
+  }
+
+  /** Why this user may not edit this order now (403 without the permission, 409 in a state that does not allow it), or null. */
+  private async editRefusal(em: EntityManager, order: Order, user: SessionUser): Promise<DomainError | null> {
+    if (!(await canEditOrders(em, user))) return forbidden();
+    if (!order.completed) return new DomainError('CART_NOT_EDITABLE', `${order.number} has not been placed yet. It can be edited once the customer has placed it.`);
+    if (!order.state?.allowEdit) {
+      return new DomainError('CART_NOT_EDITABLE', `${order.number} cannot be edited while it is “${order.state?.name ?? 'without a state'}”. Move it to a state that allows editing first.`);
+    }
+    return null;
+  }
+
+  private async plan(em: EntityManager, order: Order, before: OrderSnapshot, edit: OrderEdit, defs: FieldDefs) {
+    const errors: Record<string, string> = {};
+    const byId = new Map(order.lines.getItems().map((l) => [l.id, l]));
+    const changes = new Map((edit.lines ?? []).map((c) => [c.lineId, c]));
+    for (const c of changes.values()) if (!byId.has(c.lineId)) throw notFound('That order line');
+
+    const lines: SnapshotLine[] = [];
+    const removed: number[] = [];
+    for (const old of before.lines) {
+      const c = changes.get(old.lineId);
+      if (c?.remove) {
+        removed.push(old.lineId);
+        continue;
+      }
+      const line: SnapshotLine = {
+        ...old,
+        quantity: c?.quantity ?? old.quantity,
+        unitPriceMinor: c?.unitPriceMinor ?? old.unitPriceMinor,
+        discountMinor: c?.discountMinor ?? old.discountMinor,
+        customFields: c?.fields ? mergeValues(old.customFields, c.fields, defs.line, (name) => `line_${old.lineId}_field_${name}`, errors) : old.customFields,
+      };
+      checkLine(line, `line_${old.lineId}_`, errors);
+      lines.push(line);
+    }
+
+    let addProduct: Product | null = null;
+    if (edit.add) {
+      const product = await em.findOne(Product, { number: edit.add.productNumber });
+      if (!product) errors.addProductNumber = 'is not a product we know';
+      else if (!product.active) errors.addProductNumber = `is ${product.name}, which is no longer sold`;
+      else if (byId.size && [...byId.values()].some((l) => l.product?.id === product.id)) errors.addProductNumber = `is ${product.name}, which is already on the order: change the quantity of its line instead`;
+      else {
+        addProduct = product;
+        const line: SnapshotLine = {
+          lineId: 0, productNumber: product.number, productName: product.name, unit: product.unit, quantity: edit.add.quantity,
+          unitPriceMinor: edit.add.unitPriceMinor ?? product.priceMinor, vatRateBp: product.vatRateBp, discountMinor: edit.add.discountMinor, customFields: {},
+        };
+        checkLine(line, 'add', errors);
+        lines.push(line);
+      }
+    }
+    if (lines.length === 0) errors.lines = 'An order needs at least one line; to stop it entirely, cancel it instead.';
+
+    const customFields = edit.fields ? mergeValues(before.customFields, edit.fields, defs.order, (name) => `order_field_${name}`, errors) : before.customFields;
+    const orderDiscountMinor = edit.orderDiscountMinor ?? before.orderDiscountMinor;
+    const voucherCode = edit.removeVoucher ? '' : before.voucherCode;
+    if (Object.keys(errors).length) throw invalid('Nothing was saved. Please check the marked fields.', errors);
+
+    // Totals: the order's own fees as charged (never recalculated), the voucher it was placed with, the staff discounts.
+    const shop = await em.findOneOrFail(Shop, order.shop.id);
+    const voucher = voucherCode ? await em.findOne(Voucher, { code: voucherCode }) : null;
+    const price = (discount: number) => safePrice({
+      lines,
+      shipping: { feeMinor: before.shippingFeeMinor, freeAboveMinor: null },
+      paymentFeeMinor: before.paymentFeeMinor,
+      feeVatRateBp: shop.defaultVatRateBp,
+      voucher: voucher ? { kind: voucher.kind, value: voucher.value } : null,
+      orderDiscountMinor: discount,
+    });
+    const goods = price(0);
+    const goodsLeft = goods.subtotalExclVatMinor - goods.discountExclVatMinor;
+    if (orderDiscountMinor > goodsLeft) {
+      throw invalid(`Nothing was saved: an order discount of ${money(orderDiscountMinor, order)} would make the total less than 0.`,
+        { orderDiscount: `would make the total less than 0: at most ${money(goodsLeft, order)} is left to discount` });
+    }
+    const totals = price(orderDiscountMinor);
+    if (totals.totalMinor < order.capturedMinor) {
+      throw invalid(`Nothing was saved: the new total ${money(totals.totalMinor, order)} would be less than the ${money(order.capturedMinor, order)} already captured. Refund first, then edit.`,
+        { _: 'total below the captured amount' });
+    }
+
+    const a = edit.addresses;
+    const after: OrderSnapshot = {
+      ...before,
+      billing: a ? a.billing : before.billing,
+      deliverySameAsBilling: a ? a.deliverySameAsBilling : before.deliverySameAsBilling,
+      delivery: a ? (a.deliverySameAsBilling ? a.billing : a.delivery) : before.delivery,
+      lines, orderDiscountMinor, voucherCode, customFields, totals,
+    };
+    return { after, lines, removed, addProduct, addresses: a ?? null, totals, addedLocation: null as number | null };
+  }
+
+  private apply(em: EntityManager, order: Order, plan: Awaited<ReturnType<OrderEditService['plan']>>, user: SessionUser): OrderLine | null {
+    for (const line of [...order.lines.getItems()]) {
+      if (plan.removed.includes(line.id)) {
+        order.lines.remove(line);
+        em.remove(line);
+      }
+    }
+    const byId = new Map(order.lines.getItems().map((l) => [l.id, l]));
+    let added: OrderLine | null = null;
+    for (const l of plan.lines) {
+      if (l.lineId) {
+        Object.assign(byId.get(l.lineId)!, { quantity: l.quantity, unitPriceMinor: l.unitPriceMinor, discountMinor: l.discountMinor });
+      } else if (plan.addProduct) {
+        const p = plan.addProduct;
+        added = em.create(OrderLine, {
+          order, product: p, productNumber: p.number, productName: p.name, unit: p.unit, quantity: l.quantity, unitPriceMinor: l.unitPriceMinor,
+          vatRateBp: p.vatRateBp, discountMinor: l.discountMinor, addedBy: user.id, stockLocation: plan.addedLocation, createdAt: new Date(),
+        });
+      }
+    }
+    if (plan.addresses) {
+      const { billing, deliverySameAsBilling, delivery } = plan.addresses;
+      for (const f of ADDRESS_FIELDS) {
+        (order as unknown as Record<string, string>)[`billing${cap(f)}`] = billing[f];
+        if (!deliverySameAsBilling) (order as unknown as Record<string, string>)[`delivery${cap(f)}`] = delivery[f];
+      }
+      order.deliverySameAsBilling = deliverySameAsBilling;
+    }
+    const t = plan.totals;
+    Object.assign(order, {
+      orderDiscountMinor: plan.after.orderDiscountMinor, voucherCode: plan.after.voucherCode, customFields: plan.after.customFields,
+      subtotalMinor: t.subtotalMinor, discountMinor: t.discountExclVatMinor, totalExclVatMinor: t.totalExclVatMinor, vatMinor: t.vatMinor,
+      totalMinor: t.totalMinor, totals: t, priceCalculationDate: new Date(), updatedAt: new Date(),
+    });
+    return added;
+  }
+
+  /** Version 1 is the order exactly as it was before anyone edited it. */
+  private async ensureFirstVersion(em: EntityManager, order: Order, before: OrderSnapshot): Promise<void> {
+    const [{ n }] = await em.execute<{ n: number }[]>('select count(*)::int as n from order_versions where order_id = ?', [order.id]);
+    if (Number(n) > 0) return;
+    em.create(OrderVersion, { order, versionNo: 1, snapshot: before, createdBy: null, note: 'Before the first edit', createdAt: new Date() });
+    await em.flush();
+  }
 }
+
+// ---- pure helpers (exported for the views and tests) ----
+
+const forbidden = () => new DomainError('FORBIDDEN', 'You do not have permission to edit orders. Ask an administrator to give you the “edit orders” permission.');
+
+async function canEditOrders(em: EntityManager, user: SessionUser): Promise<boolean> {
+  if (user.role !== 'staff') return false;
+  const [row] = await em.execute<{ can_edit_orders: boolean }[]>('select can_edit_orders from users where id = ?', [user.id]);
+  return row?.can_edit_orders === true;
+}
+
+async function lineFieldValues(em: EntityManager, orderId: number): Promise<Map<number, Record<string, string>>> {
+  const rows = await em.execute<{ id: string | number; custom_fields: Record<string, string> }[]>('select id, custom_fields from order_lines where order_id = ?', [orderId]);
+  return new Map(rows.map((r) => [Number(r.id), r.custom_fields ?? {}]));
+}
+
+async function nextVersionNo(em: EntityManager, orderId: number): Promise<number> {
+  const [{ n }] = await em.execute<{ n: number }[]>('select coalesce(max(version_no), 0) + 1 as n from order_versions where order_id = ?', [orderId]);
+  return Number(n);
+}
+
+/** Reserved stock follows the edit: more taken for higher quantities and added lines, given back for lower ones and removed lines. */
+async function adjustStock(em: EntityManager, order: Order, plan: { lines: SnapshotLine[]; removed: number[]; addProduct: Product | null; addedLocation?: number | null }): Promise<void> {
+  const shop = await em.findOneOrFail(Shop, order.shop.id);
+  const moves: { productId: number; name: string; delta: number; locationId: number | null; isNew: boolean }[] = [];
+  for (const line of order.lines.getItems()) {
+    if (!line.product) continue;
+    const planned = plan.lines.find((l) => l.lineId === line.id);
+    const delta = (planned?.quantity ?? 0) - line.quantity;
+    if (delta !== 0) moves.push({ productId: line.product.id, name: line.productName, delta, locationId: line.stockLocation?.id ?? null, isNew: false });
+  }
+  const addedLine = plan.lines.find((l) => l.lineId === 0);
+  if (plan.addProduct && addedLine) moves.push({ productId: plan.addProduct.id, name: plan.addProduct.name, delta: addedLine.quantity, locationId: null, isNew: true });
+  // In product order, like checkout, so concurrent edits and checkouts cannot deadlock.
+  moves.sort((a, b) => a.productId - b.productId);
+  for (const m of moves) {
+    if (m.delta < 0) {
+      await em.execute(
+        `update stock_levels set quantity = quantity + ? where product_id = ? and location_id = coalesce(?::int,
+           (select location_id from stock_levels where product_id = ? order by quantity desc, location_id limit 1))`,
+        [-m.delta, m.productId, m.locationId, m.productId]);
+      continue;
+    }
+    const [taken] = await em.execute<{ location_id: number }[]>(
+      `update stock_levels s set quantity = s.quantity - ?
+       from (select location_id from stock_levels where product_id = ? and quantity >= ?
+             order by (location_id = ?::int) desc nulls last, quantity desc, location_id limit 1 for update) pick
+       where s.product_id = ? and s.location_id = pick.location_id returning s.location_id`,
+      [m.delta, m.productId, m.delta, m.locationId, m.productId]);
+    let locationId = taken?.location_id ?? null;
+    if (locationId == null && shop.allowOutOfStockOrders) {
+      const [any] = await em.execute<{ location_id: number }[]>(
+        `update stock_levels set quantity = greatest(quantity - ?, 0) where product_id = ? and location_id =
+           (select location_id from stock_levels where product_id = ? order by quantity desc, location_id limit 1) returning location_id`,
+        [m.delta, m.productId, m.productId]);
+      locationId = any?.location_id ?? null;
+    } else if (locationId == null) {
+      throw new DomainError('INSUFFICIENT_STOCK', `Nothing was saved: there are not ${m.delta} more × ${m.name} in stock.`);
+    }
+    if (m.isNew) plan.addedLocation = locationId;
+  }
+}
+
+function checkLine(line: SnapshotLine, prefix: string, errors: Record<string, string>): void {
+  const key = (f: string) => (prefix === 'add' ? `add${cap(f)}` : `${prefix}${f}`);
+  if (line.quantity < 1 || line.quantity > MAX_LINE_QUANTITY) errors[key('quantity')] = `must be between 1 and ${MAX_LINE_QUANTITY}`;
+  const amount = line.quantity * line.unitPriceMinor;
+  if (amount > MAX_GOODS_MINOR) errors[key('unitPrice')] = 'makes the line too large';
+  else if (line.discountMinor > amount) errors[key('discount')] = `would make the line less than 0: at most ${formatMoney(amount, '').trim()}`;
+}
+
+/** Pricing on safe integers only; amounts too large to calculate are a mistake in the form, not a crash. */
+function safePrice(input: Parameters<typeof priceOrder>[0] & { lines: PricingLine[] }): Totals {
+  const goods = input.lines.reduce((s, l) => s + l.quantity * l.unitPriceMinor, 0);
+  if (goods > MAX_GOODS_MINOR) throw invalid('Nothing was saved: the order is too large to calculate.', { _: 'amounts too large' });
+  try {
+    return priceOrder(input);
+  } catch (e) {
+    if (e instanceof RangeError) throw invalid('Nothing was saved: the amounts are too large to calculate.', { _: 'amounts too large' });
+    throw e;
+  }
+}
+
+const isEmail = (v: string) => z.email().safeParse(v).success;
+
+/** Checks one typed value against its field type; returns the value to store ('' = none) or an error message. */
+export function normalizeFieldValue(type: FieldType, raw: string): { value: string } | { error: string } {
+  const v = raw.trim();
+  if (v === '') return { value: '' };
+  switch (type) {
+    case 'text':
+      return v.length > 1000 ? { error: 'must be at most 1000 characters' } : { value: v };
+    case 'number':
+      return /^[+-]?\d{1,15}(?:[.,]\d{1,6})?$/.test(v) ? { value: v.replace(',', '.').replace(/^\+/, '') } : { error: `must be a number, e.g. 12.5 (“${v.slice(0, 30)}” is not)` };
+    case 'date': {
+      const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(v);
+      const d = m ? new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]))) : null;
+      return d && d.toISOString().slice(0, 10) === v ? { value: v } : { error: `must be a date like 2026-12-24 (“${v.slice(0, 30)}” is not)` };
+    }
+    case 'boolean':
+      return v === 'yes' || v === 'no' ? { value: v } : { error: 'must be yes or no' };
+    case 'email':
+      return v.length <= 200 && isEmail(v) ? { value: v } : { error: `must be an e-mail address, e.g. name@example.com (“${v.slice(0, 40)}” is not)` };
+  }
+}
+
+/** Applies typed values for the defined fields; values of fields no longer defined are kept as they are. */
+function mergeValues(current: Record<string, string>, typed: Record<string, string>, defs: OrderFieldDefinition[], key: (name: string) => string, errors: Record<string, string>): Record<string, string> {
+  const out = { ...current };
+  for (const def of defs) {
+    if (!(def.systemName in typed)) continue;
+    const r = normalizeFieldValue(def.type, typed[def.systemName]);
+    if ('error' in r) errors[key(def.systemName)] = r.error;
+    else if (r.value === '') delete out[def.systemName];
+    else out[def.systemName] = r.value;
+  }
+  return out;
+}
+
+function sameValues(a: Record<string, string>, b: Record<string, string>): boolean {
+  const ka = Object.keys(a);
+  return ka.length === Object.keys(b).length && ka.every((k) => a[k] === b[k]);
+}
+
+const cap = (s: string) => s[0].toUpperCase() + s.slice(1);
+const money = (minor: number, order: { currencyCode: string }) => formatMoney(minor, order.currencyCode);
+const asInput = (minor: number) => (minor / 100).toFixed(2);
+
+export function snapshotOf(order: Order, lineValues: Map<number, Record<string, string>>): OrderSnapshot {
+  return {
+    number: order.number,
+    currencyCode: order.currencyCode,
+    state: order.state?.name ?? null,
+    billing: order.billing(),
+    deliverySameAsBilling: order.deliverySameAsBilling,
+    delivery: order.delivery(),
+    lines: order.lines.getItems().map((l) => ({
+      lineId: l.id, productNumber: l.productNumber, productName: l.productName, unit: l.unit, quantity: l.quantity,
+      unitPriceMinor: Number(l.unitPriceMinor), vatRateBp: l.vatRateBp, discountMinor: Number(l.discountMinor), customFields: { ...(lineValues.get(l.id) ?? {}) },
+    })),
+    orderDiscountMinor: Number(order.orderDiscountMinor),
+    voucherCode: order.voucherCode,
+    shippingFeeMinor: Number(order.shippingFeeMinor),
+    paymentFeeMinor: Number(order.paymentFeeMinor),
+    customFields: { ...(order.customFields ?? {}) },
+    totals: order.totals ?? null,
+  };
+}
+
+/** The edit form's values by input name, as the order is now. */
+function editFormValues(order: Order, lineValues: Map<number, Record<string, string>>): Record<string, string> {
+  const v: Record<string, string> = { version: String(order.version) };
+  for (const l of order.lines.getItems()) {
+    v[`line_${l.id}_quantity`] = String(l.quantity);
+    v[`line_${l.id}_unitPrice`] = asInput(l.unitPriceMinor);
+    v[`line_${l.id}_discount`] = asInput(l.discountMinor);
+  }
+  const billing = order.billing();
+  const delivery = order.deliverySameAsBilling ? ({} as Partial<Address>) : order.delivery();
+  for (const f of ADDRESS_FIELDS) {
+    v[`billing_${f}`] = billing[f];
+    v[`delivery_${f}`] = delivery[f] ?? '';
+  }
+  v.deliverySameAsBilling = order.deliverySameAsBilling ? 'on' : '';
+  v.orderDiscount = asInput(order.orderDiscountMinor);
+  return { ...v, ...fieldFormValues(order, lineValues) };
+}
+
+function fieldFormValues(order: Order, lineValues: Map<number, Record<string, string>>): Record<string, string> {
+  const v: Record<string, string> = { version: String(order.version) };
+  for (const [k, val] of Object.entries(order.customFields ?? {})) v[`order_field_${k}`] = val;
+  for (const [id, fields] of lineValues) for (const [k, val] of Object.entries(fields)) v[`line_${id}_field_${k}`] = val;
+  return v;
+}
+
+/** What each input is called on the page, so a message names the field the way the form does. */
+function editFormLabels(lines: OrderLine[], defs: FieldDefs): Record<string, string> {
+  const labels: Record<string, string> = {
+    addProductNumber: 'Product number to add', addQuantity: 'Quantity to add', addUnitPrice: 'Unit price of the added product',
+    addDiscount: 'Line discount on the added product', orderDiscount: 'Order discount', version: 'Version', note: 'Note', lines: 'Lines', _: 'The order',
+  };
+  for (const l of lines) {
+    labels[`line_${l.id}_quantity`] = `Quantity of ${l.productName}`;
+    labels[`line_${l.id}_unitPrice`] = `Unit price of ${l.productName}`;
+    labels[`line_${l.id}_discount`] = `Line discount on ${l.productName}`;
+    for (const d of defs.line) labels[`line_${l.id}_field_${d.systemName}`] = `${d.name} (${l.productName})`;
+  }
+  for (const f of ADDRESS_FIELDS) {
+    labels[`billing_${f}`] = `Billing ${ADDRESS_LABELS[f].toLowerCase()}`;
+    labels[`delivery_${f}`] = `Delivery ${ADDRESS_LABELS[f].toLowerCase()}`;
+  }
+  for (const d of defs.order) labels[`order_field_${d.systemName}`] = d.name;
+  return labels;
+}
+
+/** Defined fields first (in their order), then any stored values of fields no longer defined, by system name. */
+function fieldList(defs: OrderFieldDefinition[], ...values: Record<string, string>[]): { systemName: string; name: string; type: FieldType | null }[] {
+  const out: { systemName: string; name: string; type: FieldType | null }[] = defs.map((d) => ({ systemName: d.systemName, name: d.name, type: d.type }));
+  const known = new Set(out.map((f) => f.systemName));
+  for (const v of values) for (const k of Object.keys(v)) if (!known.has(k)) { known.add(k); out.push({ systemName: k, name: k, type: null }); }
+  return out;
+}
+
+export function formatFieldValue(type: FieldType | null | undefined, value: string | undefined): string {
+  if (value == null || value === '') return '—';
+  if (type === 'boolean') return value === 'yes' ? 'Yes' : value === 'no' ? 'No' : value;
+  return value;
+}
+
+// ---- compare ----
+
+export type Change = 'changed' | 'added' | 'removed' | null;
+export interface DiffRow { label: string; old: string; current: string; change: Change }
+export interface DiffSection { title: string; rows: DiffRow[] }
+export interface LineDiff { title: string; productNumber: string; change: Change; rows: DiffRow[] }
+export interface SnapshotDiff { sections: DiffSection[]; lines: LineDiff[]; totals: DiffSection; changes: number; summary: string[] }
+
+const row = (label: string, old: string, current: string): DiffRow => ({ label, old, current, change: old === current ? null : 'changed' });
+
+/** Everything order editing can change, old beside current; `changes` counts changed values outside the totals. */
+export function diffSnapshots(old: OrderSnapshot, cur: OrderSnapshot, defs: FieldDefs): SnapshotDiff {
+  const c = cur.currencyCode || old.currencyCode;
+  const m = (minor: number | undefined | null) => (minor == null ? '—' : formatMoney(Number(minor), c));
+  const text = (s: string | undefined) => (s ? s : '—');
+  const summary: string[] = [];
+
+  const address = (title: string, a: Address, b: Address, extra: DiffRow[] = []): DiffSection => ({
+    title, rows: [...extra, ...ADDRESS_FIELDS.map((f) => row(ADDRESS_LABELS[f], text(a[f]), text(b[f])))],
+  });
+  const orderFieldList = fieldList(defs.order, old.customFields, cur.customFields);
+  const sections: DiffSection[] = [
+    address('Customer (billing address)', old.billing, cur.billing),
+    address('Delivery address', old.delivery, cur.delivery, [row('Deliver to the billing address', old.deliverySameAsBilling ? 'Yes' : 'No', cur.deliverySameAsBilling ? 'Yes' : 'No')]),
+    { title: 'Discounts and fees', rows: [
+      row('Order discount excl. VAT', m(old.orderDiscountMinor), m(cur.orderDiscountMinor)),
+      row('Voucher', text(old.voucherCode), text(cur.voucherCode)),
+      row('Shipping fee excl. VAT', m(old.shippingFeeMinor), m(cur.shippingFeeMinor)),
+      row('Payment fee excl. VAT', m(old.paymentFeeMinor), m(cur.paymentFeeMinor)),
+    ] },
+    { title: 'Additional information', rows: orderFieldList.map((f) => row(f.name, formatFieldValue(f.type, old.customFields[f.systemName]), formatFieldValue(f.type, cur.customFields[f.systemName]))) },
+  ];
+  for (const s of sections) for (const r of s.rows) if (r.change) summary.push(`${r.label} ${r.old} → ${r.current}`);
+
+  const lineFieldList = fieldList(defs.line, ...old.lines.map((l) => l.customFields), ...cur.lines.map((l) => l.customFields));
+  const gross = (snap: OrderSnapshot, i: number) => snap.totals?.lines?.[i]?.grossMinor;
+  const lineRows = (a: SnapshotLine | null, ai: number, b: SnapshotLine | null, bi: number): DiffRow[] => {
+    const v = (l: SnapshotLine | null, f: (l: SnapshotLine) => string) => (l ? f(l) : '—');
+    const rows = [
+      row('Quantity', v(a, (l) => `${l.quantity} ${l.unit}`), v(b, (l) => `${l.quantity} ${l.unit}`)),
+      row('Unit price excl. VAT', v(a, (l) => m(l.unitPriceMinor)), v(b, (l) => m(l.unitPriceMinor))),
+      row('Line discount', v(a, (l) => m(l.discountMinor)), v(b, (l) => m(l.discountMinor))),
+      row('VAT', v(a, (l) => formatRate(l.vatRateBp)), v(b, (l) => formatRate(l.vatRateBp))),
+      row('Amount incl. VAT', v(a, () => m(gross(old, ai))), v(b, () => m(gross(cur, bi)))),
+      ...lineFieldList.map((f) => row(f.name, v(a, (l) => formatFieldValue(f.type, l.customFields[f.systemName])), v(b, (l) => formatFieldValue(f.type, l.customFields[f.systemName])))),
+    ];
+    return rows.filter((r) => !(r.old === '—' && r.current === '—'));
+  };
+  const lines: LineDiff[] = [];
+  const curIndex = new Map(cur.lines.map((l, i) => [l.lineId, i]));
+  old.lines.forEach((a, ai) => {
+    const bi = curIndex.get(a.lineId);
+    const b = bi == null ? null : cur.lines[bi];
+    const rows = lineRows(a, ai, b, bi ?? -1);
+    if (!b) {
+      for (const r of rows) r.change = 'removed';
+      lines.push({ title: a.productName, productNumber: a.productNumber, change: 'removed', rows });
+      summary.push(`removed ${a.productName}`);
+      return;
+    }
+    // The amount follows from the other values; only the values staff typed count as changes of the line.
+    const typed = rows.filter((r) => r.label !== 'Amount incl. VAT' && r.change);
+    lines.push({ title: b.productName, productNumber: b.productNumber, change: typed.length ? 'changed' : null, rows });
+    for (const r of typed) summary.push(`${b.productName}: ${r.label.toLowerCase()} ${r.old} → ${r.current}`);
+  });
+  const oldIds = new Set(old.lines.map((l) => l.lineId));
+  cur.lines.forEach((b, bi) => {
+    if (oldIds.has(b.lineId)) return;
+    const rows = lineRows(null, -1, b, bi);
+    for (const r of rows) r.change = 'added';
+    lines.push({ title: b.productName, productNumber: b.productNumber, change: 'added', rows });
+    summary.push(`added ${b.quantity} × ${b.productName}`);
+  });
+
+  const t = (snap: OrderSnapshot) => snap.totals;
+  const totals: DiffSection = { title: 'Totals', rows: [
+    row('Subtotal', m(t(old)?.subtotalMinor), m(t(cur)?.subtotalMinor)),
+    row('Discount', m(t(old)?.discountMinor), m(t(cur)?.discountMinor)),
+    row('Shipping', m(t(old)?.shippingFeeInclVatMinor), m(t(cur)?.shippingFeeInclVatMinor)),
+    row('Payment fee', m(t(old)?.paymentFeeInclVatMinor), m(t(cur)?.paymentFeeInclVatMinor)),
+    row('Total excl. VAT', m(t(old)?.totalExclVatMinor), m(t(cur)?.totalExclVatMinor)),
+    row('VAT', m(t(old)?.vatMinor), m(t(cur)?.vatMinor)),
+    row('Total incl. VAT', m(t(old)?.totalMinor), m(t(cur)?.totalMinor)),
+  ] };
+  if (summary.length) {
+    const total = totals.rows[totals.rows.length - 1];
+    if (total.change) summary.push(`total ${total.old} → ${total.current}`);
+  }
+  const changes = summary.length;
+  return { sections, lines, totals, changes, summary };
+}
+
+export { FIELD_TYPE_LABELS };

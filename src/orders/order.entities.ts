@@ -89,6 +89,23 @@ export class Order {
   @Property({ type: 'string', nullable: true }) quoteNumber?: string | null;
   /** Values of staff-defined custom order fields, by system name. */
   @Property({ type: 'json' }) customFields: Opt<Record<string, string>> = {};
+  /** The newest carrier tracking link (shipments and the API set it). */
+  @Property({ type: 'text', nullable: true }) trackingUrl?: string | null;
+  /** System-controlled, separate from the flow state: not_shipped / partly_shipped / shipped. */
+  @Property({ type: 'string' }) shipmentStatus: Opt<'not_shipped' | 'partly_shipped' | 'shipped'> = 'not_shipped';
+  @Property({ type: 'boolean' }) shippingFeeCaptured: Opt<boolean> = false;
+
+  // Order list: integration and export flags (migration Migration20261124160000_order_list).
+  /** Transferred into the shop from an outside system (integration framework), not placed in the storefront. */
+  @Property({ type: 'boolean' }) imported: Opt<boolean> = false;
+  /** The order's id in the system it was imported from. */
+  @Property({ type: 'text', nullable: true }) integrationOrderId?: string | null;
+  /** Where an imported order came from (e.g. a marketplace or ERP name). */
+  @Property({ type: 'text', nullable: true }) channel?: string | null;
+  /** Included in an XML order export. */
+  @Property({ type: 'boolean' }) exported: Opt<boolean> = false;
+  /** Set when a recurring series created the order. */
+  @Property({ type: new BigIntType('number'), nullable: true }) recurringSeriesId?: number | null;
 
   @Property({ type: 'string', nullable: true }) captureState?: CaptureState | null;
   @Property({ type: 'string' }) paymentStatus: Opt<PaymentStatus> = 'none';

@@ -10,8 +10,8 @@ import { PaymentMethod, PaymentTransaction, type PaymentOperation } from './paym
 import type { PaymentProvider } from './payment-provider';
 import type { PaymentProviders } from './payment-providers';
 
-/** Who asks: a staff user, from the order details page ('backend') or the order list ('bulk'). */
-export interface PaymentActor { userId: number | null; source: 'backend' | 'bulk' }
+/** Who asks: a staff user, from the order details page ('backend') or the order list ('bulk'), or an API key ('api'). */
+export interface PaymentActor { userId: number | null; source: 'backend' | 'bulk' | 'api' }
 
 /** Why the payment desk said no; the HTTP status comes from the DomainError code (409, or 402 for the provider). */
 export type PaymentRefusal =

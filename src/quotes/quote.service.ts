@@ -65,11 +65,12 @@ export class QuoteService {
   // ---- customer side ----
 
   async customerQuotes(user: SessionUser) {
-    return this.em.find(Order, { ...visibleTo(user), type: 'quote', deleted: false }, { populate: ['state'], orderBy: { updatedAt: 'desc' } });
+    // Accepted quotes became orders; they stay listed under their quote id.
+    return this.em.find(Order, { ...visibleTo(user), deleted: false, $and: [{ $or: [{ type: 'quote' }, { quoteNumber: { $ne: null } }] }] }, { populate: ['state'], orderBy: { updatedAt: 'desc' } });
   }
 
   async customerQuote(user: SessionUser, number: string) {
-    const quote = await this.em.findOne(Order, { ...visibleTo(user), number, deleted: false, type: 'quote' }, { populate: ['lines', 'state', 'paymentMethod', 'shippingMethod'] });
+    const quote = await this.em.findOne(Order, { ...visibleTo(user), deleted: false, $and: [{ $or: [{ number, type: 'quote' }, { quoteNumber: number }] }] }, { populate: ['lines', 'state', 'paymentMethod', 'shippingMethod'] });
     if (!quote) throw notFound('The quote');
     return { quote, acceptable: acceptRefusal(quote) === null, refusal: acceptRefusal(quote) };
   }

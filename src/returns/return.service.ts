@@ -95,10 +95,12 @@ export class ReturnService {
   }
 
   async adminReturn(number: string) {
-    const ret = await this.em.findOne(ReturnRequest, { number }, { populate: ['state', 'order', 'user', 'lines.orderLine', 'lines.restockedLocation', 'replacementOrder'] });
+    const ret = await this.em.findOne(ReturnRequest, { number }, { populate: ['state.flow', 'order.lines', 'user', 'lines.orderLine', 'lines.restockedLocation', 'replacementOrder'] });
     if (!ret) throw notFound('The return');
     const locations = await this.em.find(StockLocation, {}, { orderBy: { name: 'asc' } });
-    return { ret, history: await this.historyOf(ret, true), locations, returnValueMinor: returnValue(ret) };
+    // Offer only the steps the return flow allows from here.
+    const next = new Set((await this.flows.reachableStates(this.em, ret.state)).map((st) => st.name));
+    return { ret, history: await this.historyOf(ret, true), locations, returnValueMinor: returnValue(ret), next };
   }
 
   approve(number: string, staff: SessionUser) {
@@ -201,17 +203,14 @@ export class ReturnService {
     return order;
   }
 
-  /** Shipped quantity per line: the order's shipments when it has any, otherwise all of it once the order is Shipped or Completed. */
+  /** Shipped quantity per line: from the order's shipments when it has any, otherwise all of it once the order is Shipped or Completed. */
   private async returnableLines(em: EntityManager, order: Order): Promise<ReturnableLine[]> {
-    const [{ has_shipments }] = await em.execute<{ has_shipments: boolean }[]>(`select to_regclass('shipment_lines') is not null as has_shipments`);
-    const shippedRows = has_shipments
-      ? await em.execute<{ order_line_id: string; shipped: string }[]>(
-        `select sl.order_line_id, sum(sl.quantity) as shipped from shipment_lines sl join shipments s on s.id = sl.shipment_id where s.order_id = ? group by sl.order_line_id`,
-        [order.id],
-      )
-      : [];
-    const shippedByLine = new Map(shippedRows.map((r) => [Number(r.order_line_id), Number(r.shipped)]));
-    const wholeOrderShipped = !shippedRows.length && ['Shipped', 'Completed'].includes(order.state?.name ?? '');
+    // Shipments record how much of each line has left the warehouse (order_lines.shipped_quantity).
+    const shippedRows = await em.execute<{ id: string; shipped_quantity: number }[]>('select id, shipped_quantity from order_lines where order_id = ?', [order.id]);
+    const shippedByLine = new Map(shippedRows.map((r) => [Number(r.id), Number(r.shipped_quantity)]));
+    const anyShipment = shippedRows.some((r) => Number(r.shipped_quantity) > 0);
+    // An order moved to Shipped/Completed without recorded shipments counts as shipped in full.
+    const wholeOrderShipped = !anyShipment && ['Shipped', 'Completed'].includes(order.state?.name ?? '');
     const returnedRows = await em.execute<{ order_line_id: string; returned: string }[]>(
       `select rl.order_line_id, sum(rl.quantity) as returned from return_lines rl join returns r on r.id = rl.return_id
        join flow_states s on s.id = r.state_id where r.order_id = ? and s.name <> 'Rejected' group by rl.order_line_id`,

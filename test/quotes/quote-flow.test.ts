@@ -82,6 +82,9 @@ describe('quotes', () => {
     expect(Number(order.total_minor)).toBe(109375);
     const lines = await t.sql(`select l.unit_price_minor, l.discount_minor, l.quantity from order_lines l join orders o on o.id = l.order_id where o.number = $1 order by l.id`, [orderNumber]);
     expect(lines.map((l) => [Number(l.unit_price_minor), Number(l.discount_minor), l.quantity])).toEqual([[8000, 500, 10], [5000, 0, 2]]);
+    const accepted = await customer.get(`/customer-center/quotes/${number}`).expect(200);
+    expect(accepted.text).toContain(`It became order <a href="/customer-center/orders/${orderNumber}">`);
+    expect((await customer.get('/customer-center?CC=Quotes')).text).toContain(`accepted → order ${orderNumber}`);
     const history = await t.sql(`select h.event from order_state_history h join orders o on o.id = h.order_id where o.number = $1 order by h.id`, [orderNumber]);
     expect(history.map((h) => h.event)).toEqual(expect.arrayContaining(['quote_requested', 'state_changed', 'quote_accepted', 'placed']));
   });

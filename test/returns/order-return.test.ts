@@ -57,7 +57,10 @@ describe('returns (RMA)', () => {
     const [after] = await t.sql(`select quantity from stock_levels where location_id = $1 and product_id = (select id from products where number = 'P-1016')`, [location.id]);
     expect(after.quantity).toBe((before[0]?.quantity ?? 0) + 2);
 
-    // 2 × 125.00 incl. VAT = 250.00 worth of goods; refund 200.00.
+    // 2 × 125.00 incl. VAT = 250.00 worth of goods, offered as the refund amount; refund 200.00.
+    const adminPage = await staff.get(`/admin/returns/${rma}`);
+    expect(adminPage.text).toContain('Value of the returned goods: 250.00 DKK');
+    expect(adminPage.text).not.toContain('>Approve<');
     expect((await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '200' }, `/admin/returns/${rma}`)).status).toBe(303);
     const [order] = await t.sql('select refunded_minor, payment_status from orders where number = $1', [number]);
     expect(order).toEqual({ refunded_minor: '20000', payment_status: 'partly_refunded' });
@@ -135,5 +138,22 @@ describe('returns (RMA)', () => {
     const refused = await fileReturn(fresh, unshipped, { [`line_${line.id}`]: 1 });
     expect(refused.status).toBe(422);
     expect(refused.text).toContain('at most 0');
+  });
+});
+
+describe('returns after partial shipments', () => {
+  it('allows returning only what the shipments sent', async () => {
+    const customer = newAgent(t);
+    await login(customer, 'shopper@orderflow.test', 'shopper-pass-1');
+    await addToBasket(t, customer, 'P-1016', 3);
+    const number = await checkoutToReview(t, customer);
+    await place(customer, number);
+    const [line] = await t.sql(`select l.id from order_lines l join orders o on o.id = l.order_id where o.number = $1`, [number]);
+    const shipped = await postForm(staff, `/admin/orders/${number}/shipments`, { [`qty_${line.id}`]: 1 }, `/admin/orders/${number}`);
+    expect(shipped.status).toBe(303);
+    const over = await fileReturn(customer, number, { [`line_${line.id}`]: 2 });
+    expect(over.status).toBe(422);
+    expect(over.text).toContain('1 shipped, 0 already returned');
+    expect((await fileReturn(customer, number, { [`line_${line.id}`]: 1 })).status).toBe(303);
   });
 });
