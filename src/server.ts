@@ -31,6 +31,9 @@ async function main(): Promise<void> {
 
   const { app, close, services } = createApp(orm, config, db.url);
   const stopScheduler = services.recurring.startScheduler(config.workerIntervalMs * 15);
+  // Idempotency answers of the API are kept a week, then pruned hourly.
+  const pruneTimer = setInterval(() => services.api.pruneIdempotencyKeys().catch((e) => console.error('[api] prune failed', e)), 3600_000);
+  pruneTimer.unref();
   const server: Server = app.listen(config.port, () => {
     console.log(`\nOrderflow is running at ${config.baseUrl}`);
     console.log(`Database: ${db.embedded ? 'embedded PostgreSQL (data in ' + config.embeddedDataDir + ')' : 'DATABASE_URL'}`);
@@ -42,6 +45,7 @@ async function main(): Promise<void> {
   const shutdown = async () => {
     stopWorker();
     stopScheduler();
+    clearInterval(pruneTimer);
     server.close();
     worker.close();
     await close();

@@ -41,7 +41,7 @@ export function createServices(orm: MikroORM, views: nunjucks.Environment) {
   const paymentDesk = new PaymentService(orm, payments, flows);
   const shipments = new ShipmentService(orm);
   const orderEdit = new OrderEditService(orm);
-  const recurring = new RecurringService(orm);
+  const recurring = new RecurringService(orm, outbox);
   const statistics = new StatisticsService(orm);
   const returns = new ReturnService(orm, flows, outbox, paymentDesk);
   const api = new ApiService(orm);

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { StateChangeActor } from '../flows/flow.service';
 import { requireStaff } from '../http/auth';
 import { flash } from '../http/shopper';
-import { idParam, parse } from '../http/validate';
+import { idParam, parse, text } from '../http/validate';
 import type { Services } from '../services';
 import {
   CAPTURE_STATES, columnsSchema, DATE_PRESETS, listQuerySchema, MAX_SELECTED, MIN_ALL_FIELDS_SEARCH, PRESET_LABELS, SEARCH_MODES,
@@ -89,8 +89,8 @@ export function orderAdminRoutes(s: Services, type: 'order' | 'cart'): Router {
 
   r.post('/:number/state', async (req, res) => {
     const number = parse(orderNumber, req.params.number);
-    const form = parse(z.object({ stateId: idParam, version: z.coerce.number().int().min(1) }), req.body);
-    await s.orderAdmin.changeState(number, form.stateId, form.version, staffActor(req, 'backend'));
+    const form = parse(z.object({ stateId: idParam, version: z.coerce.number().int().min(1), message: text(2000).default('') }), req.body);
+    await s.orderAdmin.changeState(number, form.stateId, form.version, staffActor(req, 'backend'), form.message);
     flash(req, 'success', `${number}: state changed.`);
     res.redirect(303, `${base}/${encodeURIComponent(number)}`);
   });

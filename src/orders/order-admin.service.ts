@@ -471,10 +471,11 @@ export class OrderAdminService {
     return { order, history, flows: await this.statesFor(order.type) };
   }
 
-  async changeState(number: string, toStateId: number, expectedVersion: number, staff: StateChangeActor) {
+  /** `message` goes into the history and into the state's notification e-mails (a message to the buyer). */
+  async changeState(number: string, toStateId: number, expectedVersion: number, staff: StateChangeActor, message = '') {
     const order = await this.em.findOne(Order, { number, deleted: false });
     if (!order) throw notFound('The order');
-    await this.flows.changeState({ orderId: order.id, toStateId, expectedVersion, actor: staff, allowFlowSwitch: true });
+    await this.flows.changeState({ orderId: order.id, toStateId, expectedVersion, actor: staff, allowFlowSwitch: true, message });
     return order;
   }
 

@@ -113,7 +113,7 @@ async function addFromCatalog(page: Page, productName: string): Promise<void> {
 async function customerCenter(page: Page, section: 'Carts' | 'Quotes' | 'Orders' | 'Returns'): Promise<void> {
   await page.getByRole('navigation', { name: 'Account' }).getByRole('link', { name: 'My account' }).click();
   await page.waitForURL(`${baseUrl}/customer-center?CC=Carts`);
-  await page.getByRole('navigation', { name: 'Customer center' }).getByRole('link', { name: section }).click();
+  await page.getByRole('navigation', { name: 'Customer center' }).getByRole('link', { name: section, exact: true }).click();
   await page.waitForURL(`${baseUrl}/customer-center?CC=${section}`);
 }
 
@@ -121,7 +121,7 @@ async function customerCenter(page: Page, section: 'Carts' | 'Quotes' | 'Orders'
 async function adminSection(page: Page, section: 'Orders' | 'Quotes' | 'Returns' | 'Carts'): Promise<void> {
   await page.getByRole('navigation', { name: 'Account' }).getByRole('link', { name: 'Admin' }).click();
   await page.waitForURL(`${baseUrl}/admin`);
-  await page.getByRole('navigation', { name: 'Admin' }).getByRole('link', { name: section }).click();
+  await page.getByRole('navigation', { name: 'Admin' }).getByRole('link', { name: section, exact: true }).click();
   await page.waitForURL(`${baseUrl}/admin/${section.toLowerCase()}`);
 }
 

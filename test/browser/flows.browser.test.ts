@@ -118,7 +118,7 @@ describe('a cart flow with approval, in a browser', () => {
     // 1. Staff logs in and creates the cart flow on the settings pages.
     await logIn(staff, 'admin@orderflow.test', 'admin-pass-1', '/admin');
     await visible(staff.getByRole('heading', { level: 1, name: 'Admin' }));
-    await staff.getByRole('navigation', { name: 'Admin' }).getByRole('link', { name: 'Settings' }).click();
+    await staff.getByRole('navigation', { name: 'Settings' }).getByRole('link', { name: 'Flows' }).click();
     await staff.waitForURL(`${baseUrl}/admin/settings/flows`);
     await staff.getByRole('region', { name: 'Cart flows' }).getByRole('link', { name: 'New cart flow' }).click();
     await staff.waitForURL(`${baseUrl}/admin/settings/flows/new?type=cart`);

@@ -121,3 +121,19 @@ describe('order states changed by staff', () => {
     expect((await stateOf(number)).name).toBe('Ready for pick-up');
   });
 });
+
+describe('a message to the customer with a state change', () => {
+  it('goes into the history and into the notification e-mail, escaped', async () => {
+    const number = await placedOrder();
+    for (const name of ['Received', 'Picked']) {
+      await postForm(staff, `/admin/orders/${number}/state`, { stateId: await stateId('Standard order flow', name), version: await version(number) }, `/admin/orders/${number}`);
+    }
+    const res = await postForm(staff, `/admin/orders/${number}/state`, { stateId: await stateId('Standard order flow', 'Shipped'), version: await version(number), message: 'Packed with care <3' }, `/admin/orders/${number}`);
+    expect(res.status).toBe(303);
+    const [h] = await t.sql(`select h.message from order_state_history h join orders o on o.id = h.order_id join flow_states s on s.id = h.to_state_id where o.number = $1 and s.name = 'Shipped'`, [number]);
+    expect(h.message).toBe('Packed with care <3');
+    await t.worker.sendDue();
+    const mail = await waitFor(() => t.mails.find((m) => m.subject === `Your order ${number} has been shipped`));
+    expect(mail.html).toContain('Packed with care &lt;3');
+  });
+});
