@@ -2,6 +2,7 @@ import { LockMode } from '@mikro-orm/core';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { User } from '../accounts/account.entities';
 import { Shop } from '../catalog/catalog.entities';
+import { takeStock } from '../catalog/stock';
 import type { CartService, Shopper } from '../cart/cart.service';
 import type { OutboxService } from '../mail/outbox.service';
 import { FlowState } from '../flows/flow.entities';
@@ -194,34 +195,11 @@ export class CheckoutService {
     return order;
   }
 
-  /** Takes each line's quantity from one stock location, in product order so concurrent checkouts cannot deadlock. */
   private async reserveStock(em: EntityManager, order: Order, allowOutOfStock: boolean): Promise<void> {
-    const lines = order.lines.getItems().filter((l) => l.product).sort((a, b) => a.product!.id - b.product!.id);
-    for (const line of lines) {
-      const productId = line.product!.id;
-      const [taken] = await em.execute<{ location_id: number }[]>(
-        `update stock_levels s set quantity = s.quantity - ?
-         from (select location_id from stock_levels where product_id = ? and quantity >= ?
-               order by quantity desc, location_id limit 1 for update) pick
-         where s.product_id = ? and s.location_id = pick.location_id and s.quantity >= ?
-         returning s.location_id`,
-        [line.quantity, productId, line.quantity, productId, line.quantity],
-      );
-      let locationId = taken?.location_id;
-      if (locationId == null && allowOutOfStock) {
-        const [any] = await em.execute<{ location_id: number }[]>(
-          `update stock_levels set quantity = greatest(quantity - ?, 0)
-           where product_id = ? and location_id = (select location_id from stock_levels where product_id = ? order by quantity desc, location_id limit 1)
-           returning location_id`,
-          [line.quantity, productId, productId],
-        );
-        locationId = any?.location_id;
-      } else if (locationId == null) {
-        throw new DomainError('INSUFFICIENT_STOCK', `Sorry, we do not have ${line.quantity} × ${line.productName} in stock any more. Please lower the quantity.`);
-      }
-      if (locationId != null) line.stockLocation = em.getReference('StockLocation', locationId) as never;
-    }
+    await takeStock(em, order.lines.getItems(), allowOutOfStock,
+      (line) => `Sorry, we do not have ${line.quantity} × ${line.productName} in stock any more. Please lower the quantity.`);
   }
+
 
   private async recordDecline(e: PaymentDeclined, shopper: Shopper): Promise<void> {
     await this.orm.em.fork().transactional(async (em) => {

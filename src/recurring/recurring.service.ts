@@ -1,4 +1,5 @@
 import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
+import { takeStock } from '../catalog/stock';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { SessionUser } from '../accounts/account.service';
 import { Product, Shop } from '../catalog/catalog.entities';
@@ -514,7 +515,7 @@ export class RecurringService {
       }));
     }
     await reprice(em, order);
-    await takeStock(em, order, shop.allowOutOfStockOrders);
+    await takeStock(em, order.lines.getItems(), shop.allowOutOfStockOrders, (line) => `Not enough stock: ${line.quantity} × ${line.productName} is not in stock.`);
 
     const provider = this.providers.get(payment.provider);
     const state = await this.flows.defaultState(em, 'order');
@@ -582,34 +583,3 @@ function formatAmount(minor: number, currency: string): string {
   return `${(minor / 100).toFixed(2)} ${currency}`;
 }
 
-/**
- * Takes each line's quantity from one stock location, in product order so concurrent orders cannot deadlock —
- * the same conditional update checkout uses (never below zero; INSUFFICIENT_STOCK when no location has enough).
- */
-async function takeStock(em: EntityManager, order: Order, allowOutOfStock: boolean): Promise<void> {
-  const lines = order.lines.getItems().filter((l) => l.product).sort((a, b) => a.product!.id - b.product!.id);
-  for (const line of lines) {
-    const productId = line.product!.id;
-    const [taken] = await em.execute<{ location_id: number }[]>(
-      `update stock_levels s set quantity = s.quantity - ?
-       from (select location_id from stock_levels where product_id = ? and quantity >= ?
-             order by quantity desc, location_id limit 1 for update) pick
-       where s.product_id = ? and s.location_id = pick.location_id and s.quantity >= ?
-       returning s.location_id`,
-      [line.quantity, productId, line.quantity, productId, line.quantity],
-    );
-    let locationId = taken?.location_id;
-    if (locationId == null && allowOutOfStock) {
-      const [any] = await em.execute<{ location_id: number }[]>(
-        `update stock_levels set quantity = greatest(quantity - ?, 0)
-         where product_id = ? and location_id = (select location_id from stock_levels where product_id = ? order by quantity desc, location_id limit 1)
-         returning location_id`,
-        [line.quantity, productId, productId],
-      );
-      locationId = any?.location_id;
-    } else if (locationId == null) {
-      throw new DomainError('INSUFFICIENT_STOCK', `Not enough stock: ${line.quantity} × ${line.productName} (${line.productNumber}) is not in stock.`);
-    }
-    if (locationId != null) line.stockLocation = em.getReference('StockLocation', locationId) as never;
-  }
-}

@@ -2,6 +2,7 @@ import { LockMode } from '@mikro-orm/core';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { SessionUser } from '../accounts/account.service';
 import { Shop, StockLocation } from '../catalog/catalog.entities';
+import { takeStock } from '../catalog/stock';
 import { FlowState } from '../flows/flow.entities';
 import { assertTransitionAllowed, type FlowService } from '../flows/flow.service';
 import { DEFAULT_FROM, type OutboxService } from '../mail/outbox.service';
@@ -178,22 +179,11 @@ export class ReturnService {
       paymentStatus: 'none', captureState: 'not_supported', currencyCode: source.currencyCode, currencyName: source.currencyName, currencyRate: source.currencyRate,
       customerComment: `Replacement for ${source.number} (return ${ret.number}).`, stockReserved: true,
     } as never);
-    for (const rl of ret.lines) {
-      const l = rl.orderLine;
-      const line = em.create(OrderLine, {
-        order, product: l.product, productNumber: l.productNumber, productName: l.productName, unit: l.unit, quantity: rl.quantity,
-        unitPriceMinor: 0, vatRateBp: l.vatRateBp, addedBy: staff.id, createdAt: new Date(),
-      } as never);
-      if (!l.product) continue;
-      const [taken] = await em.execute<{ location_id: number }[]>(
-        `update stock_levels s set quantity = s.quantity - ?
-         from (select location_id from stock_levels where product_id = ? and quantity >= ? order by quantity desc, location_id limit 1 for update) pick
-         where s.product_id = ? and s.location_id = pick.location_id returning s.location_id`,
-        [rl.quantity, l.product.id, rl.quantity, l.product.id],
-      );
-      if (!taken) throw new DomainError('INSUFFICIENT_STOCK', `Not enough ${l.productName} in stock for a replacement (${rl.quantity} needed).`);
-      line.stockLocation = em.getReference(StockLocation, taken.location_id);
-    }
+    const lines = ret.lines.getItems().map((rl) => em.create(OrderLine, {
+      order, product: rl.orderLine.product, productNumber: rl.orderLine.productNumber, productName: rl.orderLine.productName, unit: rl.orderLine.unit,
+      quantity: rl.quantity, unitPriceMinor: 0, vatRateBp: rl.orderLine.vatRateBp, addedBy: staff.id, createdAt: new Date(),
+    } as never));
+    await takeStock(em, lines, false, (line) => `Not enough ${line.productName} in stock for a replacement (${line.quantity} needed).`);
     order.shippingFeeMinor = 0;
     await em.flush();
     await em.populate(order, ['lines']);

@@ -1,0 +1,38 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { DomainError } from '../shared/errors';
+import { StockLocation } from './catalog.entities';
+
+interface StockLine { quantity: number; productName: string; product?: { id: number } | null; stockLocation?: StockLocation | null }
+
+/**
+ * Takes each line's quantity from one stock location with a conditional UPDATE (never below zero), in product
+ * order so concurrent orders cannot deadlock. With out-of-stock ordering allowed, the location with the most
+ * stock goes down to zero instead. Sets each line's stock location; refuses with INSUFFICIENT_STOCK otherwise.
+ */
+export async function takeStock(em: EntityManager, lines: StockLine[], allowOutOfStock: boolean, refusal: (line: StockLine) => string): Promise<void> {
+  const sorted = lines.filter((l) => l.product).sort((a, b) => a.product!.id - b.product!.id);
+  for (const line of sorted) {
+    const productId = line.product!.id;
+    const [taken] = await em.execute<{ location_id: number }[]>(
+      `update stock_levels s set quantity = s.quantity - ?
+       from (select location_id from stock_levels where product_id = ? and quantity >= ?
+             order by quantity desc, location_id limit 1 for update) pick
+       where s.product_id = ? and s.location_id = pick.location_id and s.quantity >= ?
+       returning s.location_id`,
+      [line.quantity, productId, line.quantity, productId, line.quantity],
+    );
+    let locationId = taken?.location_id;
+    if (locationId == null && allowOutOfStock) {
+      const [any] = await em.execute<{ location_id: number }[]>(
+        `update stock_levels set quantity = greatest(quantity - ?, 0)
+         where product_id = ? and location_id = (select location_id from stock_levels where product_id = ? order by quantity desc, location_id limit 1)
+         returning location_id`,
+        [line.quantity, productId, productId],
+      );
+      locationId = any?.location_id;
+    } else if (locationId == null) {
+      throw new DomainError('INSUFFICIENT_STOCK', refusal(line));
+    }
+    if (locationId != null) line.stockLocation = em.getReference(StockLocation, locationId);
+  }
+}
