@@ -1,11 +1,11 @@
 import { LockMode } from '@mikro-orm/core';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { SessionUser } from '../accounts/account.service';
-import { Shop } from '../catalog/catalog.entities';
+import { Product, Shop } from '../catalog/catalog.entities';
 import { DEFAULT_SHOP_ID } from '../catalog/catalog.service';
 import type { FlowService } from '../flows/flow.service';
 import { Order, OrderLine } from '../orders/order.entities';
-import { nextCartNumber, recordHistory, reprice } from '../orders/order-lifecycle';
+import { downgradeToCart, nextCartNumber, recordHistory, reprice } from '../orders/order-lifecycle';
 import { DomainError, notFound } from '../shared/errors';
 
 /**
@@ -84,6 +84,40 @@ export class NamedCartService {
       await em.execute(`update orders set basket_status = 'saved' where user_id = ? and basket_status = 'basket' and not deleted and id <> ?`, [user.id, cart.id]);
       await em.execute(`update orders set basket_status = 'basket', user_id = ? where id = ?`, [user.id, cart.id]);
       await recordHistory(em, cart, actorOf(user), 'activated', `Made the active basket by ${user.name}.`);
+      return cart;
+    });
+  }
+
+  /**
+   * Staff edit a cart's lines (quantities, removals, an added product) while it is still a cart or an order in
+   * checkout; an order in checkout goes back to being a cart, as any change does.
+   */
+  async staffEditLines(number: string, staff: SessionUser, edit: { quantities: Map<number, number>; addProductNumber?: string; addQuantity: number }): Promise<Order> {
+    return this.em.transactional(async (em) => {
+      const cart = await em.findOne(Order, { number, deleted: false, completed: false, type: { $in: ['cart', 'order'] } }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
+      if (!cart) throw notFound('The cart');
+      await em.populate(cart, ['lines']);
+      const actor = { userId: staff.id, kind: 'staff' as const, source: 'backend' as const };
+      for (const [lineId, quantity] of edit.quantities) {
+        const line = cart.lines.getItems().find((l) => l.id === lineId);
+        if (!line) throw notFound('That cart line');
+        if (quantity === 0) {
+          cart.lines.remove(line);
+          em.remove(line);
+        } else {
+          line.quantity = quantity;
+        }
+      }
+      if (edit.addProductNumber) {
+        const product = await em.findOne(Product, { number: edit.addProductNumber, active: true });
+        if (!product) throw new DomainError('VALIDATION', `There is no product ${edit.addProductNumber}.`, { addProductNumber: 'unknown product' });
+        const existing = cart.lines.getItems().find((l) => l.product?.id === product.id);
+        if (existing) existing.quantity = Math.min(9999, existing.quantity + edit.addQuantity);
+        else em.create(OrderLine, { order: cart, product, productNumber: product.number, productName: product.name, unit: product.unit, quantity: edit.addQuantity, unitPriceMinor: product.priceMinor, vatRateBp: product.vatRateBp, addedBy: staff.id, createdAt: new Date() });
+      }
+      await downgradeToCart(em, cart, actor, 'edited by staff');
+      await reprice(em, cart);
+      await recordHistory(em, cart, actor, 'lines_edited', 'Lines edited by staff.');
       return cart;
     });
   }

@@ -87,6 +87,21 @@ export function orderAdminRoutes(s: Services, type: 'order' | 'cart'): Router {
     res.render('admin/orders/details.njk', { ...details, base, type });
   });
 
+  if (type === 'cart') {
+    r.post('/:number/lines', async (req, res) => {
+      const number = parse(orderNumber, req.params.number);
+      const quantities = new Map<number, number>();
+      for (const [key, value] of Object.entries(req.body as Record<string, unknown>)) {
+        const m = /^qty_(\d+)$/.exec(key);
+        if (m) quantities.set(Number(m[1]), parse(z.coerce.number({ error: 'must be a number' }).int().min(0, { error: 'cannot be negative' }).max(9999, { error: 'must be at most 9999' }), value));
+      }
+      const add = parse(z.object({ addProductNumber: z.string().trim().max(40).default(''), addQuantity: z.coerce.number().int().min(1).max(9999).catch(1) }), req.body);
+      await s.namedCarts.staffEditLines(number, req.user!, { quantities, addProductNumber: add.addProductNumber || undefined, addQuantity: add.addQuantity });
+      flash(req, 'success', `${number}: lines saved.`);
+      res.redirect(303, `${base}/${encodeURIComponent(number)}`);
+    });
+  }
+
   r.post('/:number/state', async (req, res) => {
     const number = parse(orderNumber, req.params.number);
     const form = parse(z.object({ stateId: idParam, version: z.coerce.number().int().min(1), message: text(2000).default('') }), req.body);

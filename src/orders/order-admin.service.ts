@@ -464,7 +464,7 @@ export class OrderAdminService {
 
   async details(number: string, type?: OrderType) {
     const order = await this.em.findOne(Order, { number, deleted: false, ...(type ? { type } : {}) }, {
-      populate: ['lines', 'state.flow', 'shippingMethod', 'paymentMethod', 'user', 'company', 'shop'],
+      populate: ['lines.addedBy', 'state.flow', 'shippingMethod', 'paymentMethod', 'user', 'company', 'shop'],
     });
     if (!order) throw notFound(type === 'cart' ? 'The cart' : 'The order');
     const history = await this.em.find(OrderHistoryEntry, { order }, { populate: ['fromState', 'toState', 'actor'], orderBy: { id: 'asc' } });
@@ -494,7 +494,7 @@ export class OrderAdminService {
   private async selectedOrders(numbers: string[], em = this.em): Promise<Order[]> {
     const wanted = [...new Set(numbers)];
     const orders = await em.find(Order, { number: { $in: wanted }, type: 'order', deleted: false }, {
-      populate: ['lines', 'state.flow', 'shippingMethod', 'paymentMethod', 'user', 'company', 'shop'],
+      populate: ['lines.addedBy', 'state.flow', 'shippingMethod', 'paymentMethod', 'user', 'company', 'shop'],
     });
     const byNumber = new Map(orders.map((o) => [o.number, o]));
     const missing = wanted.filter((n) => !byNumber.has(n));

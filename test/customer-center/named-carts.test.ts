@@ -103,3 +103,26 @@ describe('named carts in the customer center', () => {
     expect((await sam.get(CC)).text).not.toContain(mine);
   });
 });
+
+describe('staff working on carts', () => {
+  it('lets staff change quantities, remove and add lines of a cart; the buyer sees it', async () => {
+    const bea = await freshBuyer('buyer1@acme.test', 'buyer-pass-1');
+    await addToBasket(t, bea, 'P-1045', 2);
+    await addToBasket(t, bea, 'P-1046', 1);
+    const [cart] = await cartsOf('buyer1@acme.test');
+    const lines = await t.sql(`select l.id, p.number from order_lines l join orders o on o.id = l.order_id join products p on p.id = l.product_id where o.number = $1 order by l.id`, [cart.number]);
+    const staff = newAgent(t);
+    await login(staff, 'admin@orderflow.test', 'admin-pass-1');
+    const page = await staff.get(`/admin/carts?company=${(await t.sql(`select id from companies where customer_number = 'C-10001'`))[0].id}`);
+    expect(page.text).toContain(cart.number);
+    const res = await postForm(staff, `/admin/carts/${cart.number}/lines`, { [`qty_${lines[0].id}`]: 5, [`qty_${lines[1].id}`]: 0, addProductNumber: 'P-1047', addQuantity: 2 }, `/admin/carts/${cart.number}`);
+    expect(res.status).toBe(303);
+    const after = await t.sql(`select p.number, l.quantity, u.name from order_lines l join orders o on o.id = l.order_id join products p on p.id = l.product_id left join users u on u.id = l.added_by_user_id where o.number = $1 order by l.id`, [cart.number]);
+    expect(after).toEqual([{ number: 'P-1045', quantity: 5, name: 'Bea Buyer' }, { number: 'P-1047', quantity: 2, name: 'Ada Admin' }]);
+    expect((await bea.get(CC)).text).toContain('added by Ada Admin');
+    const bad = await postForm(staff, `/admin/carts/${cart.number}/lines`, { [`qty_${lines[0].id}`]: -1 }, `/admin/carts/${cart.number}`);
+    expect(bad.status).toBe(422);
+    const buyerTry = await postForm(bea, `/admin/carts/${cart.number}/lines`, { [`qty_${lines[0].id}`]: 1 }, CC);
+    expect(buyerTry.status).toBe(403);
+  });
+});
