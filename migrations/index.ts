@@ -8,6 +8,8 @@ import { Migration20261124170000_order_editing } from './Migration20261124170000
 import { Migration20261124180000_recurring } from './Migration20261124180000_recurring';
 import { Migration20261124190000_returns } from './Migration20261124190000_returns';
 import { Migration20261124200000_api } from './Migration20261124200000_api';
+import { Migration20261124210000_import } from './Migration20261124210000_import';
+import { Migration20261124220000_order_export } from './Migration20261124220000_order_export';
 
 /** Migrations are listed explicitly so they load the same way under tsx, jest and plain node. */
 export const migrationsList: MigrationObject[] = [
@@ -20,4 +22,6 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261124180000_recurring', class: Migration20261124180000_recurring },
   { name: 'Migration20261124190000_returns', class: Migration20261124190000_returns },
   { name: 'Migration20261124200000_api', class: Migration20261124200000_api },
+  { name: 'Migration20261124210000_import', class: Migration20261124210000_import },
+  { name: 'Migration20261124220000_order_export', class: Migration20261124220000_order_export },
 ];
