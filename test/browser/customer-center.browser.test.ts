@@ -7,13 +7,11 @@
  * Everything a person does is done on the pages with accessible locators (role, label), so the test also proves that
  * every control it uses has a name. SQL only sets up stock and prices and checks what was stored at the end.
  */
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
-import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
-import { startTestApp, waitFor, type TestApp } from '../helpers/test-app';
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run'];
+import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
+import { waitFor, type TestApp } from '../helpers/test-app';
+import {
+  fillBillingAddress, logIn, methodsToReview, startBrowserApp, submit, textOf, trackedPage, visible, type BillingAddress, type BrowserApp,
+} from '../helpers/browser';
 
 // One product set per story, so the stories do not share stock or lines.
 const CART_FIRST = 'Notebook A5 dotted'; // P-1027
@@ -21,81 +19,28 @@ const CART_SECOND = 'Fountain pen'; // P-1028
 const QUOTE_PRODUCT = 'Thermos 1 l'; // P-1040
 const RETURN_PRODUCT = 'Head torch'; // P-1043
 
-let t: TestApp;
-let server: Server;
-let browser: Browser;
-let baseUrl: string;
+let app: BrowserApp, t: TestApp, browser: Browser, baseUrl: string;
 const contexts: BrowserContext[] = [];
 
 beforeAll(async () => {
-  t = await startTestApp();
-  server = await new Promise<Server>((resolve, reject) => {
-    const s = t.app.listen(0, '127.0.0.1', () => resolve(s));
-    s.on('error', reject);
-  });
-  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  ({ t, browser, baseUrl } = app = await startBrowserApp());
   // Set-up by SQL: plenty of stock, and round prices (100.00 excl. VAT, 25 % VAT) so the amounts are easy to check.
   const names = [CART_FIRST, CART_SECOND, QUOTE_PRODUCT, RETURN_PRODUCT];
   await t.sql('update stock_levels set quantity = 1000 where product_id in (select id from products where name = any($1))', [names]);
   await t.sql('update products set price_minor = 10000, vat_rate_bp = 2500 where name = any($1)', [names]);
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
 }, 60_000);
 
 afterEach(async () => {
   for (const c of contexts.splice(0)) await c.close().catch(() => undefined);
 });
 
-afterAll(async () => {
-  await browser?.close();
-  if (server) {
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
-  await t?.close();
-});
-
-/** Waits until the locator shows a visible element (each page is server-rendered, so this is quick). */
-async function visible(locator: Locator): Promise<void> {
-  await locator.first().waitFor({ state: 'visible' });
-}
-
-async function textOf(locator: Locator): Promise<string> {
-  await visible(locator);
-  return ((await locator.first().textContent()) ?? '').replace(/\s+/g, ' ').trim();
-}
+afterAll(async () => { await app?.close(); });
 
 /** A page in its own browser context that records what should never happen: script errors, console errors, 404s and 5xx. */
 async function newPerson(who: string, failures: string[]): Promise<Page> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   contexts.push(context);
-  const page = await context.newPage();
-  page.setDefaultTimeout(10_000);
-  page.on('pageerror', (e) => failures.push(`${who}: page error: ${e.message}`));
-  page.on('console', (m) => { if (m.type() === 'error') failures.push(`${who}: console: ${m.text()}`); });
-  page.on('response', (r) => { if (r.status() === 404 || r.status() >= 500) failures.push(`${who}: ${r.status()}: ${r.url()}`); });
-  return page;
-}
-
-/**
- * Clicks a submit button and waits for the page the server answers with (every form here posts and redirects).
- * It waits for a new document, not just for the URL: several forms redirect back to the page they are on.
- */
-async function submit(page: Page, button: Locator, url: string | RegExp): Promise<void> {
-  const navigated = page.waitForEvent('framenavigated', (frame) => frame === page.mainFrame());
-  await button.click();
-  await navigated;
-  await page.waitForURL(url, { waitUntil: 'load' });
-}
-
-/** Logs in from the header's "Log in" link; staff land on the admin dashboard, customers on the catalog. */
-async function logIn(page: Page, email: string, password: string, landing: string): Promise<void> {
-  await page.goto(`${baseUrl}/`);
-  await page.getByRole('navigation', { name: 'Account' }).getByRole('link', { name: 'Log in' }).click();
-  await page.waitForURL(`${baseUrl}/login`);
-  await page.getByLabel('E-mail').fill(email);
-  await page.getByLabel('Password').fill(password);
-  await submit(page, page.getByRole('main').getByRole('button', { name: 'Log in' }), `${baseUrl}${landing}`);
-  await visible(page.getByRole('button', { name: 'Log out' }));
+  return trackedPage(context, failures, who);
 }
 
 /** Finds a product with the catalog search (so paging and sort order do not matter) and adds it to the basket. */
@@ -126,21 +71,10 @@ async function adminSection(page: Page, section: 'Orders' | 'Quotes' | 'Returns'
 }
 
 /** Checkout steps 1 and 2 from the addresses page: billing address (delivery to it), shipping and payment. */
-async function addressesAndMethods(page: Page, a: { name: string; company: string; street: string; zip: string; city: string; email: string }, payment: 'Card' | 'Invoice'): Promise<void> {
-  await page.waitForURL(`${baseUrl}/checkout/addresses`);
-  const billing = page.getByRole('group', { name: 'Billing address' });
-  await billing.getByLabel('Full name').fill(a.name);
-  await billing.getByLabel('Company').fill(a.company);
-  await billing.getByLabel('Street address').fill(a.street);
-  await billing.getByLabel('Postal code').fill(a.zip);
-  await billing.getByLabel('City').fill(a.city);
-  await billing.getByLabel('Country').selectOption({ label: 'Denmark' });
-  await billing.getByLabel('E-mail').fill(a.email);
+async function addressesAndMethods(page: Page, a: BillingAddress, payment: 'Card' | 'Invoice'): Promise<void> {
+  await fillBillingAddress(page, baseUrl, a);
   await page.getByRole('checkbox', { name: 'Deliver to the billing address' }).check();
-  await submit(page, page.getByRole('button', { name: 'Continue to shipping and payment' }), `${baseUrl}/checkout/methods`);
-  await page.getByRole('radio', { name: /^Standard delivery/ }).check();
-  await page.getByRole('radio', { name: new RegExp(`^${payment}\\b`) }).check();
-  await submit(page, page.getByRole('button', { name: 'Continue to review' }), `${baseUrl}/checkout/review`);
+  await methodsToReview(page, baseUrl, payment);
   expect(await textOf(page.getByRole('main'))).toContain(`Standard delivery · ${payment}`);
 }
 
@@ -169,7 +103,7 @@ describe('customer center in a browser', () => {
     const cartCard = (page: Page) => page.getByTestId(/^cart-CART\d+$/).filter({ has: page.getByRole('heading', { level: 2, name: /^Spring order CART\d+/ }) });
 
     // 1. Buyer 1 creates the named cart "Spring order" in the customer center and makes it her basket.
-    await logIn(bea, 'buyer1@acme.test', 'buyer-pass-1', '/');
+    await logIn(bea, baseUrl, 'buyer1@acme.test', 'buyer-pass-1', '/');
     await customerCenter(bea, 'Carts');
     await bea.getByLabel('New cart name').fill('Spring order');
     await submit(bea, bea.getByRole('button', { name: 'Create cart' }), `${baseUrl}/customer-center?CC=Carts`);
@@ -187,7 +121,7 @@ describe('customer center in a browser', () => {
     expect(await textOf(bea.getByTestId('not-orderable'))).toContain('This cart is “New” and cannot be checked out yet');
 
     // 2. Buyer 2 sees the shared cart with who added what, makes it his basket and adds another product.
-    await logIn(bo, 'buyer2@acme.test', 'buyer-pass-2', '/');
+    await logIn(bo, baseUrl, 'buyer2@acme.test', 'buyer-pass-2', '/');
     await customerCenter(bo, 'Carts');
     const boCard = cartCard(bo);
     await visible(boCard.getByRole('heading', { level: 2, name: `Spring order ${cart} New` }));
@@ -223,7 +157,7 @@ describe('customer center in a browser', () => {
     expect(mail.to).toBe('approver@acme.test');
 
     // 4. Staff opens the cart from the admin's cart list and approves it.
-    await logIn(staff, 'admin@orderflow.test', 'admin-pass-1', '/admin');
+    await logIn(staff, baseUrl, 'admin@orderflow.test', 'admin-pass-1', '/admin');
     await adminSection(staff, 'Carts');
     await staff.getByRole('link', { name: cart, exact: true }).click();
     await staff.waitForURL(`${baseUrl}/admin/carts/${cart}`);
@@ -269,7 +203,7 @@ describe('customer center in a browser', () => {
     const staff = await newPerson('staff', failures);
 
     // 1. The shopper puts 10 thermoses in the basket and, on the last checkout step, asks for a quote instead.
-    await logIn(sam, 'shopper@orderflow.test', 'shopper-pass-1', '/');
+    await logIn(sam, baseUrl, 'shopper@orderflow.test', 'shopper-pass-1', '/');
     await addFromCatalog(sam, QUOTE_PRODUCT);
     await setQuantity(sam, QUOTE_PRODUCT, 10);
     await sam.getByRole('link', { name: 'Go to checkout' }).click();
@@ -282,7 +216,7 @@ describe('customer center in a browser', () => {
     expect(await textOf(sam.getByTestId('mini-cart-count'))).toBe('0');
 
     // 2. Staff opens it in Admin → Quotes, lowers the unit price, sets the validity, saves and sends the offer.
-    await logIn(staff, 'admin@orderflow.test', 'admin-pass-1', '/admin');
+    await logIn(staff, baseUrl, 'admin@orderflow.test', 'admin-pass-1', '/admin');
     await adminSection(staff, 'Quotes');
     await staff.getByRole('link', { name: quote, exact: true }).click();
     await staff.waitForURL(`${baseUrl}/admin/quotes/${quote}`);
@@ -343,7 +277,7 @@ describe('customer center in a browser', () => {
     const staff = await newPerson('staff', failures);
 
     // 1. The shopper buys 2 head torches by card.
-    await logIn(sam, 'shopper@orderflow.test', 'shopper-pass-1', '/');
+    await logIn(sam, baseUrl, 'shopper@orderflow.test', 'shopper-pass-1', '/');
     await addFromCatalog(sam, RETURN_PRODUCT);
     await setQuantity(sam, RETURN_PRODUCT, 2);
     await sam.getByRole('link', { name: 'Go to checkout' }).click();
@@ -353,7 +287,7 @@ describe('customer center in a browser', () => {
     const orderNumber = await textOf(sam.getByTestId('order-number'));
 
     // 2. Staff captures the payment and moves the order on to Shipped on its details page.
-    await logIn(staff, 'admin@orderflow.test', 'admin-pass-1', '/admin');
+    await logIn(staff, baseUrl, 'admin@orderflow.test', 'admin-pass-1', '/admin');
     await adminSection(staff, 'Orders');
     await staff.getByRole('link', { name: orderNumber, exact: true }).click();
     const orderUrl = `${baseUrl}/admin/orders/${orderNumber}`;

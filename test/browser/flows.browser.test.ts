@@ -6,82 +6,18 @@
  *   the approver is mailed → staff approves the cart on its details page → the buyer checks out and gets a receipt.
  * Locators are accessible ones (role, label), so the test also proves every control it uses has a name.
  */
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
-import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
-import { startTestApp, waitFor, type TestApp } from '../helpers/test-app';
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run'];
+import type { Browser, Page } from 'playwright-core';
+import { waitFor, type TestApp } from '../helpers/test-app';
+import {
+  fillBillingAddress, logIn, methodsToReview, searchAndAdd, startBrowserApp, submit, textOf, trackedPage, visible, type BrowserApp,
+} from '../helpers/browser';
 
 const FLOW = 'Approval test flow';
 const PRODUCT = 'Espresso beans 1 kg';
 
-let t: TestApp;
-let server: Server;
-let browser: Browser;
-let baseUrl: string;
-
-beforeAll(async () => {
-  t = await startTestApp();
-  server = await new Promise<Server>((resolve, reject) => {
-    const s = t.app.listen(0, '127.0.0.1', () => resolve(s));
-    s.on('error', reject);
-  });
-  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-}, 60_000);
-
-afterAll(async () => {
-  await browser?.close();
-  if (server) {
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
-  await t?.close();
-});
-
-/** Waits until the locator shows a visible element (each page is server-rendered, so this is quick). */
-async function visible(locator: Locator): Promise<void> {
-  await locator.first().waitFor({ state: 'visible' });
-}
-
-async function textOf(locator: Locator): Promise<string> {
-  await visible(locator);
-  return ((await locator.first().textContent()) ?? '').replace(/\s+/g, ' ').trim();
-}
-
-/** A page that records what should never happen: script errors, console errors and missing resources. */
-async function newPage(context: BrowserContext, who: string, failures: string[]): Promise<Page> {
-  const page = await context.newPage();
-  page.setDefaultTimeout(10_000);
-  page.on('pageerror', (e) => failures.push(`${who}: page error: ${e.message}`));
-  page.on('console', (m) => { if (m.type() === 'error') failures.push(`${who}: console: ${m.text()}`); });
-  page.on('response', (r) => { if (r.status() === 404 || r.status() >= 500) failures.push(`${who}: ${r.status()}: ${r.url()}`); });
-  return page;
-}
-
-/** Logs in from the header's "Log in" link; staff land on the admin dashboard, customers on the catalog. */
-async function logIn(page: Page, email: string, password: string, landing: string): Promise<void> {
-  await page.goto(`${baseUrl}/`);
-  await page.getByRole('navigation', { name: 'Account' }).getByRole('link', { name: 'Log in' }).click();
-  await page.waitForURL(`${baseUrl}/login`);
-  await page.getByLabel('E-mail').fill(email);
-  await page.getByLabel('Password').fill(password);
-  await submit(page, page.getByRole('main').getByRole('button', { name: 'Log in' }), `${baseUrl}${landing}`);
-  await visible(page.getByRole('button', { name: 'Log out' }));
-}
-
-/**
- * Clicks a submit button and waits for the page the server answers with (every form here posts and redirects).
- * It waits for a new document, not just for the URL: several forms redirect back to the page they are on.
- */
-async function submit(page: Page, button: Locator, url: string | RegExp): Promise<void> {
-  const navigated = page.waitForEvent('framenavigated', (frame) => frame === page.mainFrame());
-  await button.click();
-  await navigated;
-  await page.waitForURL(url, { waitUntil: 'load' });
-}
+let app: BrowserApp, t: TestApp, browser: Browser, baseUrl: string;
+beforeAll(async () => { ({ t, browser, baseUrl } = app = await startBrowserApp()); }, 60_000);
+afterAll(async () => { await app?.close(); });
 
 /** Fills the "New state" form of the flow whose page is open, creates the state and returns to the flow page. */
 async function createState(page: Page, flowUrl: string, fill: (form: Page) => Promise<void>): Promise<void> {
@@ -112,11 +48,11 @@ describe('a cart flow with approval, in a browser', () => {
     const failures: string[] = [];
     const staffContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const buyerContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    const staff = await newPage(staffContext, 'staff', failures);
-    const buyer = await newPage(buyerContext, 'buyer', failures);
+    const staff = await trackedPage(staffContext, failures, 'staff');
+    const buyer = await trackedPage(buyerContext, failures, 'buyer');
 
     // 1. Staff logs in and creates the cart flow on the settings pages.
-    await logIn(staff, 'admin@orderflow.test', 'admin-pass-1', '/admin');
+    await logIn(staff, baseUrl, 'admin@orderflow.test', 'admin-pass-1', '/admin');
     await visible(staff.getByRole('heading', { level: 1, name: 'Admin' }));
     await staff.getByRole('navigation', { name: 'Settings' }).getByRole('link', { name: 'Flows' }).click();
     await staff.waitForURL(`${baseUrl}/admin/settings/flows`);
@@ -172,13 +108,8 @@ describe('a cart flow with approval, in a browser', () => {
     await t.sql(`delete from orders where type = 'cart' and user_id = (select id from users where email = 'buyer1@acme.test')`);
 
     // 3. Buyer 1 logs in and adds a product from the catalog.
-    await logIn(buyer, 'buyer1@acme.test', 'buyer-pass-1', '/');
-    await buyer.getByRole('search').getByLabel('Search by name or number').fill(PRODUCT);
-    await buyer.getByRole('search').getByRole('button', { name: 'Search' }).click();
-    await buyer.waitForURL(/\/\?q=/);
-    await buyer.getByRole('button', { name: `Add ${PRODUCT} to basket` }).click();
-    await buyer.waitForURL(`${baseUrl}/cart`);
-    await visible(buyer.getByRole('table').getByRole('link', { name: PRODUCT, exact: true }));
+    await logIn(buyer, baseUrl, 'buyer1@acme.test', 'buyer-pass-1', '/');
+    await searchAndAdd(buyer, baseUrl, PRODUCT);
     const cart = /^Basket (CART\d+)$/.exec(await textOf(buyer.getByText(/^Basket CART\d+$/)))![1];
 
     // The basket says why a Draft cart cannot be checked out, and offers no checkout button.
@@ -235,20 +166,9 @@ describe('a cart flow with approval, in a browser', () => {
     await visible(card.getByRole('heading', { level: 2, name: new RegExp(`^Basket ${cart} Approved Your active basket$`) }));
     expect(await card.getByText(/cannot be checked out/).count()).toBe(0);
     await card.getByRole('link', { name: 'Check out' }).click();
-    await buyer.waitForURL(`${baseUrl}/checkout/addresses`);
-    const billing = buyer.getByRole('group', { name: 'Billing address' });
-    await billing.getByLabel('Full name').fill('Bea Buyer');
-    await billing.getByLabel('Company').fill('Acme Retail A/S');
-    await billing.getByLabel('Street address').fill('Harbour Road 7');
-    await billing.getByLabel('Postal code').fill('8000');
-    await billing.getByLabel('City').fill('Aarhus');
-    await billing.getByLabel('Country').selectOption({ label: 'Denmark' });
-    await billing.getByLabel('E-mail').fill('buyer1@acme.test');
+    await fillBillingAddress(buyer, baseUrl, { name: 'Bea Buyer', company: 'Acme Retail A/S', street: 'Harbour Road 7', zip: '8000', city: 'Aarhus', email: 'buyer1@acme.test' });
     expect(await buyer.getByRole('checkbox', { name: 'Deliver to the billing address' }).isChecked()).toBe(true);
-    await submit(buyer, buyer.getByRole('button', { name: 'Continue to shipping and payment' }), `${baseUrl}/checkout/methods`);
-    await buyer.getByRole('radio', { name: /^Standard delivery/ }).check();
-    await buyer.getByRole('radio', { name: /^Invoice\b/ }).check();
-    await submit(buyer, buyer.getByRole('button', { name: 'Continue to review' }), `${baseUrl}/checkout/review`);
+    await methodsToReview(buyer, baseUrl, 'Invoice');
     expect(await textOf(buyer.getByRole('table').first())).toContain(PRODUCT);
     expect(await textOf(buyer.getByRole('main'))).toContain('Standard delivery · Invoice');
     await submit(buyer, buyer.getByRole('button', { name: /^Place order/ }), /\/checkout\/receipt\/ORDER\d+$/);

@@ -3,70 +3,26 @@
  * catalog → basket → login (the anonymous basket is merged) → checkout → receipt → receipt e-mail.
  * Locators are accessible ones (role, label), so the test also proves every control it uses has a name.
  */
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
-import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
-import { startTestApp, waitFor, type TestApp } from '../helpers/test-app';
+import type { Browser, Page } from 'playwright-core';
+import { waitFor, type TestApp } from '../helpers/test-app';
+import { fillBillingAddress, searchAndAdd, startBrowserApp, textOf, trackedPage, visible, type BrowserApp } from '../helpers/browser';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run'];
-
-let t: TestApp;
-let server: Server;
-let browser: Browser;
-let baseUrl: string;
-
-beforeAll(async () => {
-  t = await startTestApp();
-  server = await new Promise<Server>((resolve, reject) => {
-    const s = t.app.listen(0, '127.0.0.1', () => resolve(s));
-    s.on('error', reject);
-  });
-  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-}, 60_000);
-
-afterAll(async () => {
-  await browser?.close();
-  if (server) {
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
-  await t?.close();
-});
-
-/** Waits until the locator shows a visible element (each page is server-rendered, so this is quick). */
-async function visible(locator: Locator): Promise<void> {
-  await locator.first().waitFor({ state: 'visible' });
-}
-
-async function textOf(locator: Locator): Promise<string> {
-  await visible(locator);
-  return ((await locator.first().textContent()) ?? '').replace(/\s+/g, ' ').trim();
-}
+let app: BrowserApp, t: TestApp, browser: Browser, baseUrl: string;
+beforeAll(async () => { ({ t, browser, baseUrl } = app = await startBrowserApp()); }, 60_000);
+afterAll(async () => { await app?.close(); });
 
 /** Finds a product with the catalog search (so paging and sort order do not matter) and adds it. */
 async function addFromCatalog(page: Page, productName: string): Promise<void> {
   await page.goto(`${baseUrl}/`);
-  await page.getByRole('search').getByLabel('Search by name or number').fill(productName);
-  await page.getByRole('search').getByRole('button', { name: 'Search' }).click();
-  await page.waitForURL(/\/\?q=/);
-  await page.getByRole('button', { name: `Add ${productName} to basket` }).click();
-  await page.waitForURL(`${baseUrl}/cart`);
-  // Not the "Added to your basket." flash: the app redirects before the session (and its flash) is saved,
-  // so the flash is sometimes missing. The basket itself is the reliable evidence.
-  await visible(page.getByRole('table').getByRole('link', { name: productName, exact: true }));
+  await searchAndAdd(page, baseUrl, productName);
 }
 
 describe('storefront in a browser', () => {
   it('an anonymous shopper fills a basket, logs in, checks out by card and gets a receipt page and e-mail', async () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    const page = await context.newPage();
-    page.setDefaultTimeout(10_000);
     const failures: string[] = [];
-    page.on('pageerror', (e) => failures.push(`page error: ${e.message}`));
-    page.on('console', (m) => { if (m.type() === 'error') failures.push(`console: ${m.text()}`); });
-    page.on('response', (r) => { if (r.status() === 404) failures.push(`404: ${r.url()}`); });
+    // Only 404s among the responses, as this test has always checked.
+    const page = await trackedPage(context, failures, undefined, { serverErrors: false });
 
     // The catalog, as an anonymous visitor.
     await page.goto(`${baseUrl}/`);
@@ -108,15 +64,7 @@ describe('storefront in a browser', () => {
 
     // Checkout step 1: the billing address.
     await page.getByRole('link', { name: 'Go to checkout' }).click();
-    await page.waitForURL(`${baseUrl}/checkout/addresses`);
-    const billing = page.getByRole('group', { name: 'Billing address' });
-    await billing.getByLabel('Full name').fill('Kim Customer');
-    await billing.getByLabel('Company').fill('');
-    await billing.getByLabel('Street address').fill('Main Street 1');
-    await billing.getByLabel('Postal code').fill('2100');
-    await billing.getByLabel('City').fill('Copenhagen');
-    await billing.getByLabel('Country').selectOption({ label: 'Denmark' });
-    await billing.getByLabel('E-mail').fill('kim@example.test');
+    await fillBillingAddress(page, baseUrl, { name: 'Kim Customer', company: '', street: 'Main Street 1', zip: '2100', city: 'Copenhagen', email: 'kim@example.test' });
     expect(await page.getByRole('checkbox', { name: 'Deliver to the billing address' }).isChecked()).toBe(true);
     await page.getByRole('button', { name: 'Continue to shipping and payment' }).click();
 
