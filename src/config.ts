@@ -13,6 +13,10 @@ export interface AppConfig {
   /** Background workers (mail outbox) poll at this interval; tests drive them by hand. */
   workerIntervalMs: number;
   loginRateLimit: { windowMs: number; max: number };
+  /** Folder the automatic XML export writes `<ORDERNUMBER>.xml` into. */
+  exportDir: string;
+  /** An XSL file for the export; XSLT is not supported in this build, so the export worker refuses to start when set. */
+  exportXslPath?: string;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
@@ -28,5 +32,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     baseUrl: env.BASE_URL ?? `http://localhost:${port}`,
     workerIntervalMs: Number(env.WORKER_INTERVAL_MS ?? 2000),
     loginRateLimit: { windowMs: 15 * 60 * 1000, max: Number(env.LOGIN_RATE_LIMIT ?? 10) },
+    exportDir: env.EXPORT_DIR || '.data/exports',
+    exportXslPath: env.EXPORT_XSL || undefined,
   };
 }

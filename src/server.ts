@@ -3,6 +3,8 @@ import { createApp } from './app';
 import { loadConfig } from './config';
 import { initOrm, migrate, provideDatabase } from './db/database';
 import { DEMO_USERS, seedDemoData } from './db/seed';
+import { assertExportSettingsSupported } from './exports/auto-export.service';
+import { AutoExportWorker } from './exports/auto-export.worker';
 import { CaughtMail } from './mail/mail.entities';
 import { MailWorker } from './mail/outbox.service';
 import { startSmtpCatcher } from './mail/smtp-catcher';
@@ -10,6 +12,7 @@ import { startSmtpCatcher } from './mail/smtp-catcher';
 /** Boots the database (embedded unless DATABASE_URL), migrates, seeds, starts the mail worker and listens. */
 async function main(): Promise<void> {
   const config = loadConfig();
+  assertExportSettingsSupported(config); // EXPORT_XSL: refuse before the database boots
   const db = await provideDatabase(config);
   const orm = await initOrm(db.url);
   await migrate(orm);
@@ -28,6 +31,8 @@ async function main(): Promise<void> {
   }
   const worker = new MailWorker(orm, smtpUrl);
   const stopWorker = worker.start(config.workerIntervalMs);
+  const exportWorker = new AutoExportWorker(orm, config);
+  const stopExportWorker = exportWorker.start(config.workerIntervalMs);
 
   const { app, close, services } = createApp(orm, config, db.url);
   const stopScheduler = services.recurring.startScheduler(config.workerIntervalMs * 15);
@@ -44,6 +49,7 @@ async function main(): Promise<void> {
 
   const shutdown = async () => {
     stopWorker();
+    stopExportWorker();
     stopScheduler();
     clearInterval(pruneTimer);
     server.close();

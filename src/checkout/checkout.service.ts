@@ -5,6 +5,7 @@ import { Shop } from '../catalog/catalog.entities';
 import { takeStock } from '../catalog/stock';
 import type { CartService, Shopper } from '../cart/cart.service';
 import type { OutboxService } from '../mail/outbox.service';
+import { enqueueOrderExport } from '../exports/auto-export.service';
 import { FlowState } from '../flows/flow.entities';
 import { Order, type Address, ADDRESS_FIELDS } from '../orders/order.entities';
 import { convertToOrder, downgradeToCart, recordHistory, reprice, type Actor } from '../orders/order-lifecycle';
@@ -150,6 +151,7 @@ export class CheckoutService {
       context: { order, lines: order.lines.getItems(), totals: order.totals, shipping: order.shippingMethod, payment: method },
       orderId: order.id, dedupeKey: `receipt:${order.id}`,
     });
+    await enqueueOrderExport(em, order.id);
   }
 
   /** Runs a placement; a declined payment is logged in its own transaction and becomes a clear PAYMENT_DECLINED. */

@@ -5,6 +5,7 @@ import { glsShippingCsv } from '../exports/shipping-documents';
 import { flowsOfType, type BulkResult, type FlowService, type StateChangeActor } from '../flows/flow.service';
 import { idParam } from '../http/validate';
 import { DomainError, invalid, notFound } from '../shared/errors';
+import { requeueOrderExports } from '../exports/auto-export.service';
 import { Order, OrderHistoryEntry, type OrderType } from './order.entities';
 import { OrderListPreference, type OrderListKind } from './order-list.entities';
 
@@ -522,6 +523,8 @@ export class OrderAdminService {
     return this.em.transactional(async (em) => {
       const orders = await this.selectedOrders(numbers, em);
       await em.execute(`update orders set exported = true where id in (${marks(orders.length)})`, orders.map((o) => o.id));
+      // The on-demand export also (re)writes each order's file in the export folder.
+      await requeueOrderExports(em, orders.map((o) => o.id));
       return { filename: `orders-${stamp(now)}.xml`, xml: ordersXml(orders, now) };
     });
   }

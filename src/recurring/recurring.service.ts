@@ -1,5 +1,6 @@
 import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
 import { takeStock } from '../catalog/stock';
+import { enqueueOrderExport } from '../exports/auto-export.service';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { SessionUser } from '../accounts/account.service';
 import { Product, Shop } from '../catalog/catalog.entities';
@@ -548,6 +549,7 @@ export class RecurringService {
     }
     const notes = [`Recurring order ${k + 1} of series #${series.id} (from ${template.number}), due ${isoDay(due)}; ${payment.name}: ${auth ? auth.message : 'no payment authorized'}`];
     if (left.length) notes.push(`Left out, no longer sold: ${left.map((l) => `${l.productName} (${l.productNumber})`).join(', ')}.`);
+    await enqueueOrderExport(em, order.id);
     await recordHistory(em, order, SYSTEM, 'placed', notes.join(' '), { to: state.id });
     if (!auth) {
       await recordHistory(em, order, SYSTEM, 'payment_required',

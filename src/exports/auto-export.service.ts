@@ -1,0 +1,65 @@
+/**
+ * Automatic XML export, the queue side: export jobs are written in the caller's transaction (the one that completes
+ * the order), so a committed order always has its job and a rolled-back placement never has one.
+ *
+ * Table `order_export_jobs` (migration 20261124220000): one row per order (`order_id` unique), status
+ * queued → done, or failed after MAX_EXPORT_ATTEMPTS; the worker (auto-export.worker.ts) writes the files.
+ */
+import type { EntityManager } from '@mikro-orm/postgresql';
+
+export type ExportJobStatus = 'queued' | 'done' | 'failed';
+export const EXPORT_JOB_STATUS = { queued: 'queued', done: 'done', failed: 'failed' } as const satisfies Record<ExportJobStatus, ExportJobStatus>;
+
+/** Queues the automatic export of a completed order; queuing it again changes nothing. Call inside the transaction. */
+export async function enqueueOrderExport(em: EntityManager, orderId: number): Promise<void> {
+  await em.execute(`insert into order_export_jobs (order_id) values (?) on conflict (order_id) do nothing`, [orderId]);
+}
+
+/**
+ * On demand (staff selected these orders): queues them, or makes an existing job due again — also one that was done
+ * or gave up — so the file is written (again) by the worker. Returns how many jobs are now queued.
+ */
+export async function requeueOrderExports(em: EntityManager, orderIds: readonly number[]): Promise<number> {
+  if (!orderIds.length) return 0;
+  const ids = [...new Set(orderIds)];
+  const rows = await em.execute<{ id: string }[]>(
+    `insert into order_export_jobs (order_id) values ${ids.map(() => '(?)').join(', ')}
+     on conflict (order_id) do update set status = 'queued', next_attempt_at = now(), last_error = '', updated_at = now()
+     returning id`,
+    ids,
+  );
+  return rows.length;
+}
+
+/** The file name of an order's export: `<ORDERNUMBER>.xml`, with anything that is not safe in a file name replaced. */
+export function exportFileName(orderNumber: string): string {
+  const safe = orderNumber.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '_');
+  if (!safe) throw new Error('an order without a number cannot be exported');
+  return `${safe}.xml`;
+}
+
+/** Seconds to wait before attempt n+1 after n failed attempts: 10 s, 20 s, 40 s … capped at one hour. */
+export function exportBackoffSeconds(attempts: number): number {
+  return Math.min(3600, 5 * 2 ** Math.max(1, attempts));
+}
+
+/** After this many failed attempts a job is `failed` (the order stays unexported; requeueOrderExports retries it). */
+export const MAX_EXPORT_ATTEMPTS = 15;
+
+/**
+ * EXPORT_XSL asks for the XML to go through an XSL transformation. This build has no XSLT processor (none is
+ * installed and the XML writer is our own), so instead of silently writing untransformed files the export refuses
+ * to start.
+ */
+export class XslNotSupported extends Error {
+  constructor(xslPath: string) {
+    super(`EXPORT_XSL is set (${xslPath}), but this build of Orderflow has no XSLT processor, so orders cannot be exported `
+      + 'through an XSL file. Unset EXPORT_XSL to export the plain order XML, or transform the files in the receiving system.');
+    this.name = 'XslNotSupported';
+  }
+}
+
+/** Refuses an export through an XSL file (see XslNotSupported); server.ts calls it before anything boots. */
+export function assertExportSettingsSupported(settings: { exportXslPath?: string }): void {
+  if (settings.exportXslPath) throw new XslNotSupported(settings.exportXslPath);
+}

@@ -1,0 +1,113 @@
+/**
+ * Automatic XML export, the worker side: writes `<exportDir>/<ORDERNUMBER>.xml` for each due export job, marks the
+ * order exported and the job done — or records the error and retries with backoff. Safe to run in several processes
+ * at once: a job is claimed with FOR UPDATE SKIP LOCKED and held until its transaction commits.
+ *
+ * The file is written under a temporary name in the same folder, flushed, then renamed, so a reader never sees half
+ * a file. If the commit after the rename fails, the job stays queued and the next attempt writes the same file again
+ * (same name, same content apart from the export time): at least once, never lost.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { Order } from '../orders/order.entities';
+import { assertExportSettingsSupported, exportBackoffSeconds, exportFileName, MAX_EXPORT_ATTEMPTS } from './auto-export.service';
+import { ordersXml } from './order-xml';
+
+export interface AutoExportSettings {
+  exportDir: string;
+  exportXslPath?: string;
+}
+
+type Claimed = { id: string; order_id: string; attempts: number };
+
+export class AutoExportWorker {
+  readonly exportDir: string;
+
+  /** Throws XslNotSupported when an XSL file is configured (see auto-export.service.ts). */
+  constructor(private readonly orm: MikroORM, settings: AutoExportSettings, private readonly now: () => Date = () => new Date()) {
+    assertExportSettingsSupported(settings);
+    this.exportDir = path.resolve(settings.exportDir);
+  }
+
+  /** Exports up to `limit` due jobs; returns how many files were written. */
+  async runDue(limit = 20): Promise<number> {
+    let written = 0;
+    for (let i = 0; i < limit; i++) {
+      const result = await this.orm.em.fork().transactional(async (em) => {
+        const [job] = await em.execute<Claimed[]>(
+          `select id, order_id, attempts from order_export_jobs
+           where status = 'queued' and next_attempt_at <= now() order by id limit 1 for update skip locked`,
+        );
+        if (!job) return 'empty' as const;
+        try {
+          const order = await em.findOne(Order, { id: Number(job.order_id) }, {
+            populate: ['lines', 'state.flow', 'shippingMethod', 'paymentMethod', 'user', 'company'],
+          });
+          if (!order) throw new Error(`order ${job.order_id} was not found`);
+          if (!order.completed || order.type !== 'order') throw new Error(`${order.number} is not a completed order`);
+          const fileName = exportFileName(order.number);
+          await this.writeAtomically(fileName, ordersXml([order], this.now()));
+          await em.execute(`update orders set exported = true where id = ?`, [order.id]);
+          await em.execute(
+            `update order_export_jobs set status = 'done', attempts = attempts + 1, last_error = '', file_name = ?,
+               exported_at = now(), updated_at = now() where id = ?`,
+            [fileName, job.id],
+          );
+          return 'written' as const;
+        } catch (e) {
+          const attempts = job.attempts + 1;
+          await em.execute(
+            `update order_export_jobs set attempts = ?, last_error = ?, status = ?, updated_at = now(),
+               next_attempt_at = now() + (? || ' seconds')::interval where id = ?`,
+            [attempts, String((e as Error).message).slice(0, 1000), attempts >= MAX_EXPORT_ATTEMPTS ? 'failed' : 'queued',
+              String(exportBackoffSeconds(attempts)), job.id],
+          );
+          return 'failed' as const;
+        }
+      });
+      if (result === 'empty') break;
+      if (result === 'written') written++;
+    }
+    return written;
+  }
+
+  /** Temp file in the target folder (so the rename stays on one file system), flushed to disk, then renamed. */
+  private async writeAtomically(fileName: string, content: string): Promise<void> {
+    await fs.mkdir(this.exportDir, { recursive: true });
+    const target = path.join(this.exportDir, fileName);
+    const temp = path.join(this.exportDir, `.${fileName}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
+    try {
+      const fh = await fs.open(temp, 'wx');
+      try {
+        await fh.writeFile(content, 'utf8');
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await fs.rename(temp, target);
+    } catch (e) {
+      await fs.rm(temp, { force: true }).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /** Polls for due jobs until stopped. */
+  start(intervalMs: number): () => void {
+    let running = false;
+    const timer = setInterval(async () => {
+      if (running) return;
+      running = true;
+      try {
+        while ((await this.runDue(50)) === 50);
+      } catch (e) {
+        console.error('[export] worker error', e);
+      } finally {
+        running = false;
+      }
+    }, intervalMs);
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+}
