@@ -29,6 +29,7 @@ import { recurringRoutes } from './recurring/recurring.routes';
 import { statisticsRoutes } from './stats/statistics.routes';
 import { returnRoutes } from './returns/return.routes';
 import { apiKeyAdminRoutes, apiRoutes } from './integration/api.routes';
+import { importRoutes } from './integration/import.routes';
 import { createViewEnv } from './http/views';
 import { createServices, type Services } from './services';
 
@@ -111,6 +112,7 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   app.use('/admin/settings/api-keys', apiKeyAdminRoutes(services));
   app.use('/admin/settings', flowSettingsRoutes(services));
   app.use('/admin/quotes', adminQuoteRoutes(services));
+  app.use('/admin/orders/import', importRoutes(services));
   app.use('/admin/orders', paymentAdminRoutes(services));
   app.use('/admin/orders', orderAdminRoutes(services, 'order'));
   app.use('/admin/carts', orderAdminRoutes(services, 'cart'));

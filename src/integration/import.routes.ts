@@ -1,0 +1,71 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { RequestContext } from '@mikro-orm/core';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import express, { Router } from 'express';
+import { z } from 'zod';
+import { requireStaff } from '../http/auth';
+import { idParam, parse, text } from '../http/validate';
+import type { Services } from '../services';
+import { notFound } from '../shared/errors';
+import { detectFormat, ImportService, type ImportFormat } from './import.service';
+
+const RAW_TYPES = ['application/xml', 'text/xml', 'text/csv', 'application/octet-stream'];
+const channelSchema = text(100).optional().transform((v) => v || undefined);
+const pasteForm = z.object({ content: z.string().min(1, { error: 'paste the file content' }), channel: channelSchema, format: z.enum(['auto', 'csv', 'xml']).default('auto') });
+const uploadQuery = z.object({ channel: channelSchema, filename: text(200).default(''), format: z.enum(['auto', 'csv', 'xml']).default('auto') });
+const UPLOAD_JS = fs.readFileSync(path.resolve(__dirname, '../../views/admin/import/upload.js'), 'utf8');
+
+const requestEm = () => RequestContext.getEntityManager() as EntityManager;
+const formatOf = (f: string, head: string): ImportFormat => (f === 'auto' ? detectFormat(head) : (f as ImportFormat));
+
+/** Yields a buffer in slices, so the upload goes through the same streaming reader as a file. */
+async function* slices(buf: Buffer, size = 256 * 1024): AsyncGenerator<Buffer> {
+  for (let i = 0; i < buf.length; i += size) yield buf.subarray(i, i + size);
+}
+
+/**
+ * /admin/orders/import: staff import orders from other channels. A file is sent as the raw request body by the
+ * page's script (up to 200 MB); without script, small files (the form limit is 64 kB) are pasted into a text
+ * area. Large files: `npm run import -- FILE`. Every run is stored and shown on its results page.
+ */
+export function importRoutes(_s: Services): Router {
+  const r = Router();
+  const imports = new ImportService();
+  r.use(requireStaff);
+
+  r.get('/', async (_req, res) => {
+    res.render('admin/import/index.njk', { runs: await imports.recentRuns(requestEm()) });
+  });
+
+  r.get('/upload.js', (_req, res) => {
+    res.type('application/javascript').set('Cache-Control', 'private, max-age=3600').send(UPLOAD_JS);
+  });
+
+  r.post('/', express.raw({ type: RAW_TYPES, limit: '200mb' }), async (req, res) => {
+    if (Buffer.isBuffer(req.body)) {
+      const q = parse(uploadQuery, req.query);
+      const buf = req.body;
+      const report = await imports.importStream(requestEm(), slices(buf), {
+        format: formatOf(q.format, buf.subarray(0, 64).toString('utf8')), channel: q.channel, filename: q.filename, via: 'upload', userId: req.user!.id,
+      });
+      const location = `/admin/orders/import/runs/${report.runId}`;
+      if (req.accepts(['html', 'json']) === 'json') res.json({ ...report, location });
+      else res.redirect(303, location);
+      return;
+    }
+    const form = parse(pasteForm, req.body);
+    const report = await imports.importStream(requestEm(), slices(Buffer.from(form.content, 'utf8')), {
+      format: formatOf(form.format, form.content.slice(0, 64)), channel: form.channel, filename: 'pasted', via: 'paste', userId: req.user!.id,
+    });
+    res.redirect(303, `/admin/orders/import/runs/${report.runId}`);
+  });
+
+  r.get('/runs/:id', async (req, res) => {
+    const run = await imports.run(requestEm(), parse(idParam, req.params.id));
+    if (!run) throw notFound('The import run');
+    res.render('admin/import/run.njk', { run });
+  });
+
+  return r;
+}
