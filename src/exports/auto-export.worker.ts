@@ -14,6 +14,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { Order } from '../orders/order.entities';
 import { assertExportSettingsSupported, exportBackoffSeconds, exportFileName, MAX_EXPORT_ATTEMPTS } from './auto-export.service';
 import { ordersXml } from './order-xml';
+import { startPoller } from '../shared/poller';
 
 export interface AutoExportSettings {
   exportDir: string;
@@ -95,19 +96,6 @@ export class AutoExportWorker {
 
   /** Polls for due jobs until stopped. */
   start(intervalMs: number): () => void {
-    let running = false;
-    const timer = setInterval(async () => {
-      if (running) return;
-      running = true;
-      try {
-        while ((await this.runDue(50)) === 50);
-      } catch (e) {
-        console.error('[export] worker error', e);
-      } finally {
-        running = false;
-      }
-    }, intervalMs);
-    timer.unref();
-    return () => clearInterval(timer);
+    return startPoller('export', intervalMs, 50, (limit) => this.runDue(limit));
   }
 }

@@ -2,6 +2,7 @@ import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type nunjucks from 'nunjucks';
 import nodemailer, { type Transporter } from 'nodemailer';
 import { OutboxMessage } from './mail.entities';
+import { startPoller } from '../shared/poller';
 
 export interface MailRequest {
   to: string;
@@ -81,21 +82,7 @@ export class MailWorker {
 
   /** Polls the outbox until stopped. */
   start(intervalMs: number): () => void {
-    let running = false;
-    const timer = setInterval(async () => {
-      if (running) return;
-      running = true;
-      try {
-        // Drain the queue each tick, in batches, so a burst of orders does not leave receipts waiting.
-        while ((await this.sendDue(50)) === 50);
-      } catch (e) {
-        console.error('[mail] worker error', e);
-      } finally {
-        running = false;
-      }
-    }, intervalMs);
-    timer.unref();
-    return () => clearInterval(timer);
+    return startPoller('mail', intervalMs, 50, (limit) => this.sendDue(limit));
   }
 
   close(): void {
