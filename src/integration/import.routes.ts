@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { RequestContext } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import express, { Router } from 'express';
+import { Router } from 'express';
 import { z } from 'zod';
 import { requireStaff } from '../http/auth';
 import { idParam, parse, text } from '../http/validate';
@@ -19,14 +19,26 @@ const UPLOAD_JS = fs.readFileSync(path.resolve(__dirname, '../../views/admin/imp
 const requestEm = () => RequestContext.getEntityManager() as EntityManager;
 const formatOf = (f: string, head: string): ImportFormat => (f === 'auto' ? detectFormat(head) : (f as ImportFormat));
 
-/** Yields a buffer in slices, so the upload goes through the same streaming reader as a file. */
+const MAX_UPLOAD_BYTES = 500 * 1024 * 1024;
+
+/** Re-yields the request body from its first chunk on, refusing with 413 past the size limit. */
+async function* limited(first: IteratorResult<Buffer>, rest: AsyncIterator<Buffer>, maxBytes: number): AsyncGenerator<Buffer> {
+  let seen = 0;
+  for (let next = first; !next.done; next = await rest.next()) {
+    seen += next.value.length;
+    if (seen > maxBytes) throw Object.assign(new Error('upload too large'), { type: 'entity.too.large', status: 413 });
+    yield next.value;
+  }
+}
+
+/** Yields a buffer in slices, so pasted content goes through the same streaming reader as a file. */
 async function* slices(buf: Buffer, size = 256 * 1024): AsyncGenerator<Buffer> {
   for (let i = 0; i < buf.length; i += size) yield buf.subarray(i, i + size);
 }
 
 /**
  * /admin/orders/import: staff import orders from other channels. A file is sent as the raw request body by the
- * page's script (up to 200 MB); without script, small files (the form limit is 64 kB) are pasted into a text
+ * page's script and streamed into the importer; without script, small files (the form limit is 64 kB) are pasted into a text
  * area. Large files: `npm run import -- FILE`. Every run is stored and shown on its results page.
  */
 export function importRoutes(_s: Services): Router {
@@ -42,12 +54,15 @@ export function importRoutes(_s: Services): Router {
     res.type('application/javascript').set('Cache-Control', 'private, max-age=3600').send(UPLOAD_JS);
   });
 
-  r.post('/', express.raw({ type: RAW_TYPES, limit: '200mb' }), async (req, res) => {
-    if (Buffer.isBuffer(req.body)) {
+  r.post('/', async (req, res) => {
+    if (req.is(RAW_TYPES)) {
+      // The upload is read as a stream straight into the importer: a large file is never held in memory.
       const q = parse(uploadQuery, req.query);
-      const buf = req.body;
-      const report = await imports.importStream(requestEm(), slices(buf), {
-        format: formatOf(q.format, buf.subarray(0, 64).toString('utf8')), channel: q.channel, filename: q.filename, via: 'upload', userId: req.user!.id,
+      const chunks = req[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+      const first = await chunks.next();
+      const head = first.done ? '' : Buffer.from(first.value).subarray(0, 64).toString('utf8');
+      const report = await imports.importStream(requestEm(), limited(first, chunks, MAX_UPLOAD_BYTES), {
+        format: formatOf(q.format, head), channel: q.channel, filename: q.filename, via: 'upload', userId: req.user!.id,
       });
       const location = `/admin/orders/import/runs/${report.runId}`;
       if (req.accepts(['html', 'json']) === 'json') res.json({ ...report, location });
