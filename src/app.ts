@@ -12,6 +12,7 @@ import { accountRoutes } from './accounts/accounts.routes';
 import { adminRoutes } from './admin/admin.routes';
 import { cartRoutes } from './cart/cart.routes';
 import { catalogRoutes } from './catalog/catalog.routes';
+import { contextDateMiddleware, contextDateRoutes } from './catalog/context-date';
 import { checkoutRoutes } from './checkout/checkout.routes';
 import type { AppConfig } from './config';
 import { flowSettingsRoutes } from './flows/flow-settings.routes';
@@ -95,8 +96,10 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
     res.redirect = ((...args: unknown[]) => req.session.save(() => redirect(...args))) as typeof res.redirect;
     next();
   });
+  app.use(contextDateMiddleware(orm, services));
 
   app.use('/', accountRoutes(services, pass, config));
+  app.use('/', contextDateRoutes(services));
   app.use('/', catalogRoutes(services));
   app.use('/cart', cartRoutes(services));
   app.use('/checkout/quote', requestQuoteRoute(services));

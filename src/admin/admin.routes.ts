@@ -14,6 +14,7 @@ const shopSettingsForm = z.object({
   orderNumberPadding: z.coerce.number({ error: 'must be a number' }).int().min(0, { error: 'must be 0–12' }).max(12, { error: 'must be 0–12' }),
   cartPrefix: prefix,
   allowOutOfStockOrders: z.string().optional(),
+  allowContextDates: z.string().optional(),
 });
 
 export function adminRoutes(s: Services): Router {
@@ -27,10 +28,10 @@ export function adminRoutes(s: Services): Router {
   r.post('/shop-settings', async (req, res) => {
     try {
       const form = parse(shopSettingsForm, req.body);
-      await s.admin.updateShopSettings({ ...form, allowOutOfStockOrders: form.allowOutOfStockOrders === 'on' });
+      await s.admin.updateShopSettings({ ...form, allowOutOfStockOrders: form.allowOutOfStockOrders === 'on', allowContextDates: form.allowContextDates === 'on' });
     } catch (e) {
       if (!(e instanceof DomainError) || e.code !== 'VALIDATION') throw e;
-      return res.status(422).render('admin/shop-settings.njk', { shop: { ...req.body, allowOutOfStockOrders: req.body.allowOutOfStockOrders === 'on' }, error: e.message, fields: e.fields });
+      return res.status(422).render('admin/shop-settings.njk', { shop: { ...req.body, allowOutOfStockOrders: req.body.allowOutOfStockOrders === 'on', allowContextDates: req.body.allowContextDates === 'on' }, error: e.message, fields: e.fields });
     }
     flash(req, 'success', 'Shop settings saved.');
     res.redirect(303, '/admin/shop-settings');

@@ -10,7 +10,11 @@ import { downgradeToCart, nextCartNumber, reprice, type Actor } from '../orders/
 import { DomainError, notFound } from '../shared/errors';
 
 /** Who is shopping: a signed-in user, or an anonymous visitor known by the basket cookie. */
-export interface Shopper { userId: number | null; companyId: number | null; anonymousToken: string | null }
+export interface Shopper {
+  userId: number | null; companyId: number | null; anonymousToken: string | null;
+  /** A staff user's context date (YYYY-MM-DD): the basket is priced as of that day. */
+  priceDate?: string | null;
+}
 
 export const MAX_LINE_QUANTITY = 9999;
 
@@ -98,6 +102,19 @@ export class CartService {
   }
 
   /**
+   * A staff user's context date was set or cleared: prices the open basket as of it (or as of now again), so the
+   * basket and the "Prices as of" banner agree. A basket being placed is left alone.
+   */
+  async repriceForContextDate(shopper: Shopper): Promise<void> {
+    await this.em.transactional(async (em) => {
+      const order = await this.findBasket(shopper, em, true);
+      if (!order || order.completed || order.checkoutStep === 'placing') return;
+      if (!shopper.priceDate) order.priceCalculationDate = null;
+      await reprice(em, order, shopper.priceDate);
+    });
+  }
+
+  /**
    * At login the anonymous basket joins the user's: same product → quantities add; then the anonymous
    * basket is deleted. A user without a basket adopts the anonymous one. One transaction.
    */
@@ -152,7 +169,7 @@ export class CartService {
       if (order.completed || order.checkoutStep === 'placing') throw new DomainError('CART_NOT_EDITABLE', 'This order is being placed and can no longer be changed.');
       const actor: Actor = { userId: shopper.userId, kind: 'customer', source: 'frontend' };
       await change(em, order, actor);
-      await reprice(em, order);
+      await reprice(em, order, shopper.priceDate);
       return order;
     });
   }

@@ -14,6 +14,8 @@ export class Shop {
   @Property({ type: 'string' }) quotePrefix!: string;
   @Property({ type: 'boolean' }) allowOutOfStockOrders!: boolean;
   @Property({ type: 'integer' }) defaultVatRateBp!: number;
+  /** Staff may price storefront carts as of another date with `?OrderTime=MM/dd/yyyy`. */
+  @Property({ type: 'boolean' }) allowContextDates: Opt<boolean> = false;
 }
 
 @Entity({ tableName: 'product_groups' })

@@ -41,7 +41,7 @@ export class CheckoutService {
     return this.em.transactional(async (em) => {
       const order = await this.lockedBasket(em, shopper);
       if (order.lines.length === 0) throw new DomainError('CART_EMPTY', 'Your basket is empty. Add a product before checking out.');
-      await reprice(em, order);
+      await reprice(em, order, shopper.priceDate);
       await em.populate(order, ['lines.product', 'shippingMethod', 'paymentMethod']);
       if (order.type === 'cart') {
         await assertCartOrderable(em, order);
@@ -117,7 +117,7 @@ export class CheckoutService {
       if (order.completed) return { order, alreadyPlaced: true };
       if (order.type !== 'order' || order.basketStatus !== 'basket') throw new DomainError('CONFLICT', 'Your order changed after you reviewed it. Please review it again.');
       assertReadyToPlace(order);
-      await reprice(em, order);
+      await reprice(em, order, shopper.priceDate);
       await this.finalizePlacement(em, order, { card: input.card, customerComment: input.customerComment, ip: input.ip, actor: actorOf(shopper, 'checkout') });
       return { order, alreadyPlaced: false };
     }));
@@ -187,7 +187,7 @@ export class CheckoutService {
     await this.em.transactional(async (em) => {
       const order = await this.lockedBasket(em, shopper);
       await fn(em, order, actorOf(shopper));
-      await reprice(em, order);
+      await reprice(em, order, shopper.priceDate);
     });
   }
 

@@ -12,6 +12,8 @@ export function shopperOf(req: Request): Shopper {
     userId: req.user?.id ?? null,
     companyId: req.user?.companyId ?? null,
     anonymousToken: typeof token === 'string' && UUID.test(token) ? token : null,
+    // Only staff price as of a context date (src/catalog/context-date.ts stores it when the shop allows it).
+    priceDate: req.user?.role === 'staff' ? req.session?.contextDate ?? null : null,
   };
 }
 
@@ -38,6 +40,8 @@ declare module 'express-session' {
     flash?: { type: 'success' | 'error'; message: string }[];
     placedOrders?: number[];
     loginNext?: string;
+    /** A staff user's context date (YYYY-MM-DD) for storefront prices. */
+    contextDate?: string;
   }
 }
 

@@ -68,26 +68,32 @@ export async function downgradeToCart(em: EntityManager, order: Order, actor: Ac
 
 /**
  * Recomputes totals. While the record is an open cart or an order still in checkout, unit prices come
- * from the catalog (never from a form); once placed, lines keep the prices they were sold at.
+ * from the catalog (never from a form); once placed, lines keep the prices they were sold at. With a context
+ * date (YYYY-MM-DD, staff only) a line's price is the product's latest dated price valid on that day, else its
+ * own price, and the price calculation date is the context date.
  */
-export async function reprice(em: EntityManager, order: Order): Promise<Totals> {
+export async function reprice(em: EntityManager, order: Order, priceDate?: string | null): Promise<Totals> {
   const shop = await em.findOneOrFail(Shop, order.shop.id);
   const lines = order.lines.getItems();
   if (!order.completed && order.type !== 'quote') {
-    const products = await em.find(Product, { id: lines.map((l) => l.product?.id).filter((x): x is number => x != null) });
+    const productIds = lines.map((l) => l.product?.id).filter((x): x is number => x != null);
+    const products = await em.find(Product, { id: productIds });
     const byId = new Map(products.map((p) => [p.id, p]));
+    const dated = priceDate ? await datedPrices(em, productIds, priceDate) : new Map<number, number>();
     let pricesChanged = false;
     for (const line of lines) {
       const p = line.product ? byId.get(line.product.id) : undefined;
       if (p) {
-        pricesChanged ||= line.unitPriceMinor !== p.priceMinor || line.vatRateBp !== p.vatRateBp;
-        line.unitPriceMinor = p.priceMinor;
+        const unitPriceMinor = dated.get(p.id) ?? p.priceMinor;
+        pricesChanged ||= line.unitPriceMinor !== unitPriceMinor || line.vatRateBp !== p.vatRateBp;
+        line.unitPriceMinor = unitPriceMinor;
         line.vatRateBp = p.vatRateBp;
         line.productName = p.name;
       }
     }
     // Only a real price change is a new calculation; merely looking at a page writes nothing.
-    if (pricesChanged || !order.priceCalculationDate) order.priceCalculationDate = new Date();
+    if (priceDate) order.priceCalculationDate = new Date(`${priceDate}T00:00:00Z`);
+    else if (pricesChanged || !order.priceCalculationDate) order.priceCalculationDate = new Date();
   }
   const voucher = order.voucherCode ? await em.findOne(Voucher, { code: order.voucherCode, active: true }) : null;
   const shipping = order.shippingMethod ? await em.findOne(ShippingMethod, order.shippingMethod.id) : null;
@@ -109,4 +115,16 @@ export async function reprice(em: EntityManager, order: Order): Promise<Totals> 
   order.totalMinor = totals.totalMinor;
   order.totals = totals;
   return totals;
+}
+
+/** Each product's latest dated price valid on `date` (YYYY-MM-DD); products without one are absent. */
+async function datedPrices(em: EntityManager, productIds: number[], date: string): Promise<Map<number, number>> {
+  if (productIds.length === 0) return new Map();
+  const rows = await em.execute<{ product_id: number; price_minor: string }[]>(
+    `select distinct on (product_id) product_id, price_minor from product_prices
+     where product_id in (${productIds.map(() => '?').join(',')}) and valid_from <= ?::date
+     order by product_id, valid_from desc`,
+    [...productIds, date],
+  );
+  return new Map(rows.map((r) => [Number(r.product_id), Number(r.price_minor)]));
 }
