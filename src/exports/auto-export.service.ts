@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import { Xslt, XmlParser } from 'xslt-processor';
 /**
  * Automatic XML export, the queue side: export jobs are written in the caller's transaction (the one that completes
  * the order), so a committed order always has its job and a rolled-back placement never has one.
@@ -46,20 +48,35 @@ export function exportBackoffSeconds(attempts: number): number {
 /** After this many failed attempts a job is `failed` (the order stays unexported; requeueOrderExports retries it). */
 export const MAX_EXPORT_ATTEMPTS = 15;
 
-/**
- * EXPORT_XSL asks for the XML to go through an XSL transformation. This build has no XSLT processor (none is
- * installed and the XML writer is our own), so instead of silently writing untransformed files the export refuses
- * to start.
- */
-export class XslNotSupported extends Error {
-  constructor(xslPath: string) {
-    super(`EXPORT_XSL is set (${xslPath}), but this build of Orderflow has no XSLT processor, so orders cannot be exported `
-      + 'through an XSL file. Unset EXPORT_XSL to export the plain order XML, or transform the files in the receiving system.');
-    this.name = 'XslNotSupported';
+/** EXPORT_XSL names an XSL stylesheet that every exported order goes through; a missing or invalid one is refused at start. */
+export class XslNotUsable extends Error {
+  constructor(xslPath: string, reason: string) {
+    super(`EXPORT_XSL is set (${xslPath}), but the stylesheet cannot be used: ${reason}. Fix the file or unset EXPORT_XSL to export the plain order XML.`);
+    this.name = 'XslNotUsable';
   }
 }
 
-/** Refuses an export through an XSL file (see XslNotSupported); server.ts calls it before anything boots. */
+/** Loads the XSL stylesheet once; the returned function transforms one export document. */
+export function loadXslTransform(xslPath: string): (xml: string) => Promise<string> {
+  let source: string;
+  try {
+    source = fs.readFileSync(xslPath, 'utf8');
+  } catch (e) {
+    throw new XslNotUsable(xslPath, (e as Error).message);
+  }
+  const parser = new XmlParser();
+  let stylesheet: ReturnType<XmlParser['xmlParse']>;
+  try {
+    stylesheet = parser.xmlParse(source);
+  } catch (e) {
+    throw new XslNotUsable(xslPath, `it is not well-formed XML (${(e as Error).message})`);
+  }
+  // The XML parser is lenient, so the stylesheet's element must at least be complete.
+  if (!/<xsl:(stylesheet|transform)\b[\s\S]*<\/xsl:(stylesheet|transform)>\s*$/.test(source)) throw new XslNotUsable(xslPath, 'it is not a complete XSL stylesheet');
+  return (xml) => new Xslt().xsltProcess(parser.xmlParse(xml), stylesheet);
+}
+
+/** Checks the export settings before anything boots (server.ts): a configured stylesheet must load. */
 export function assertExportSettingsSupported(settings: { exportXslPath?: string }): void {
-  if (settings.exportXslPath) throw new XslNotSupported(settings.exportXslPath);
+  if (settings.exportXslPath) loadXslTransform(settings.exportXslPath);
 }

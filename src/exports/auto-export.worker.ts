@@ -12,7 +12,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { Order } from '../orders/order.entities';
-import { assertExportSettingsSupported, exportBackoffSeconds, exportFileName, MAX_EXPORT_ATTEMPTS } from './auto-export.service';
+import { exportBackoffSeconds, exportFileName, loadXslTransform, MAX_EXPORT_ATTEMPTS } from './auto-export.service';
 import { ordersXml } from './order-xml';
 import { startPoller } from '../shared/poller';
 
@@ -26,10 +26,13 @@ type Claimed = { id: string; order_id: string; attempts: number };
 export class AutoExportWorker {
   readonly exportDir: string;
 
-  /** Throws XslNotSupported when an XSL file is configured (see auto-export.service.ts). */
+  /** Each order's XML, through the XSL stylesheet when one is configured. */
+  private readonly render: (xml: string) => Promise<string>;
+
+  /** Throws XslNotUsable when the configured XSL file cannot be loaded. */
   constructor(private readonly orm: MikroORM, settings: AutoExportSettings, private readonly now: () => Date = () => new Date()) {
-    assertExportSettingsSupported(settings);
     this.exportDir = path.resolve(settings.exportDir);
+    this.render = settings.exportXslPath ? loadXslTransform(settings.exportXslPath) : async (xml) => xml;
   }
 
   /** Exports up to `limit` due jobs; returns how many files were written. */
@@ -49,7 +52,7 @@ export class AutoExportWorker {
           if (!order) throw new Error(`order ${job.order_id} was not found`);
           if (!order.completed || order.type !== 'order') throw new Error(`${order.number} is not a completed order`);
           const fileName = exportFileName(order.number);
-          await this.writeAtomically(fileName, ordersXml([order], this.now()));
+          await this.writeAtomically(fileName, await this.render(ordersXml([order], this.now())));
           await em.execute(`update orders set exported = true where id = ?`, [order.id]);
           await em.execute(
             `update order_export_jobs set status = 'done', attempts = attempts + 1, last_error = '', file_name = ?,

@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { loadConfig } from '../../src/config';
 import { initOrm } from '../../src/db/database';
-import { requeueOrderExports, XslNotSupported } from '../../src/exports/auto-export.service';
+import { requeueOrderExports, XslNotUsable } from '../../src/exports/auto-export.service';
 import { AutoExportWorker } from '../../src/exports/auto-export.worker';
 import { addToBasket, checkoutToReview, DECLINED_CARD, place, placeGuestOrder } from '../helpers/shopping';
 import { newAgent, startTestApp, type TestApp } from '../helpers/test-app';
@@ -163,11 +163,24 @@ describe('automatic XML export of completed orders', () => {
     expect(await job(number)).toMatchObject({ status: 'done', attempts: 2 });
   });
 
-  it('EXPORT_XSL is refused with a clear message: this build has no XSLT processor', () => {
+  it('EXPORT_XSL: each file goes through the stylesheet; a missing or broken stylesheet is refused at start', async () => {
     const config = loadConfig({ EXPORT_XSL: '/etc/orderflow/erp.xsl', EXPORT_DIR: '/srv/exports' });
     expect(config).toMatchObject({ exportDir: '/srv/exports', exportXslPath: '/etc/orderflow/erp.xsl' });
     expect(loadConfig({})).toMatchObject({ exportDir: '.data/exports', exportXslPath: undefined });
-    expect(() => new AutoExportWorker(t.orm, config)).toThrow(XslNotSupported);
-    expect(() => new AutoExportWorker(t.orm, config)).toThrow(/no XSLT processor.*Unset EXPORT_XSL/);
+    expect(() => new AutoExportWorker(t.orm, config)).toThrow(XslNotUsable);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xsl-'));
+    const broken = path.join(dir, 'broken.xsl');
+    fs.writeFileSync(broken, '<xsl:stylesheet');
+    expect(() => new AutoExportWorker(t.orm, { exportDir: dir, exportXslPath: broken })).toThrow(/cannot be used/);
+
+    const xsl = path.join(dir, 'erp.xsl');
+    fs.writeFileSync(xsl, '<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform">'
+      + '<xsl:template match="/"><erp-order><number><xsl:value-of select="orders/order/@id"/></number></erp-order></xsl:template></xsl:stylesheet>');
+    const number = await placeGuestOrder(t, 'P-1020');
+    const out = path.join(dir, 'out');
+    fs.mkdirSync(out);
+    const w = new AutoExportWorker(t.orm, { exportDir: out, exportXslPath: xsl });
+    while ((await w.runDue()) > 0);
+    expect(fs.readFileSync(path.join(out, `${number}.xml`), 'utf8')).toContain(`<erp-order><number>${number}</number></erp-order>`);
   });
 });
