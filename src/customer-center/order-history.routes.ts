@@ -2,22 +2,11 @@ import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { requireLogin } from '../http/auth';
 import { flash, shopperOf } from '../http/shopper';
+import { blank, day } from '../http/validate';
 import type { Services } from '../services';
 import { DomainError, invalid, notFound } from '../shared/errors';
 import { reorderMessages, type HistoryFilter } from './order-history.service';
 
-const blank = (v: unknown) => (v === '' ? undefined : v);
-
-function isRealDay(s: string): boolean {
-  const [y, m, d] = s.split('-').map(Number);
-  const date = new Date(Date.UTC(y, m - 1, d));
-  return y >= 1900 && y <= 9999 && date.getUTCFullYear() === y && date.getUTCMonth() === m - 1 && date.getUTCDate() === d;
-}
-
-const day = (label: string) => {
-  const msg = `The “${label}” date must be a date written as yyyy-mm-dd, for example 2025-03-31.`;
-  return z.string({ error: msg }).regex(/^\d{4}-\d{2}-\d{2}$/, { error: msg }).refine(isRealDay, { error: `The “${label}” date is not a real date.` });
-};
 
 /** ?CC=Orders&from=&to=&state=&page= — every value optional; anything malformed is a 422, never a 500. */
 const filterQuery = z.object({

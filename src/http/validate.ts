@@ -29,3 +29,18 @@ export const idParam = z.coerce.number({ error: 'must be a number' }).int().posi
 
 export const text = (max: number) => z.string().trim().max(max, { error: `must be at most ${max} characters` });
 export const requiredText = (max: number) => text(max).min(1, { error: 'is required' });
+
+/** Empty form fields count as "not given". */
+export const blank = (v: unknown) => (v === '' ? undefined : v);
+
+function isRealDay(s: string): boolean {
+  const [y, m, d] = s.split('-').map(Number);
+  const date = new Date(Date.UTC(y, m - 1, d));
+  return y >= 1900 && y <= 9999 && date.getUTCFullYear() === y && date.getUTCMonth() === m - 1 && date.getUTCDate() === d;
+}
+
+/** A yyyy-mm-dd date field that must be a real calendar day; messages name the field by its label. */
+export const day = (label: string) => {
+  const msg = `The “${label}” date must be a date written as yyyy-mm-dd, for example 2025-03-31.`;
+  return z.string({ error: msg }).regex(/^\d{4}-\d{2}-\d{2}$/, { error: msg }).refine(isRealDay, { error: `The “${label}” date is not a real date.` });
+};

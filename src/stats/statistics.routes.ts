@@ -2,6 +2,7 @@ import path from 'node:path';
 import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { requireStaff } from '../http/auth';
+import { blank, day } from '../http/validate';
 import type { Services } from '../services';
 import { DomainError, invalid } from '../shared/errors';
 import { reportCsv, STATS_INTERVALS, type StatsQuery, type StatsReport } from './statistics.service';
@@ -11,18 +12,6 @@ const CHART_JS = path.join(path.dirname(require.resolve('chart.js')), 'chart.umd
 
 export const MAX_RANGE_YEARS = 3;
 const DEFAULT_DAYS = 30;
-const blank = (v: unknown) => (v === '' ? undefined : v);
-
-function isRealDay(s: string): boolean {
-  const [y, m, d] = s.split('-').map(Number);
-  const date = new Date(Date.UTC(y, m - 1, d));
-  return y >= 1900 && y <= 9999 && date.getUTCFullYear() === y && date.getUTCMonth() === m - 1 && date.getUTCDate() === d;
-}
-
-const day = (label: string) => {
-  const msg = `The “${label}” date must be a date written as yyyy-mm-dd, for example 2025-03-31.`;
-  return z.string({ error: msg }).regex(/^\d{4}-\d{2}-\d{2}$/, { error: msg }).refine(isRealDay, { error: `The “${label}” date is not a real date.` });
-};
 
 const iso = (d: Date) => d.toISOString().slice(0, 10);
 const addDays = (isoDay: string, n: number) => iso(new Date(Date.parse(`${isoDay}T00:00:00Z`) + n * 86400000));
