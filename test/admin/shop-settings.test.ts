@@ -1,5 +1,5 @@
 import { addToBasket, checkoutToReview } from '../helpers/shopping';
-import { login, newAgent, postForm, startTestApp, type TestApp } from '../helpers/test-app';
+import { login, newAgent, postForm, staffAgent, startTestApp, type TestApp } from '../helpers/test-app';
 
 let t: TestApp;
 beforeAll(async () => { t = await startTestApp(); });
@@ -9,8 +9,7 @@ const FORM = { name: 'Orderflow Demo Shop', orderPrefix: 'WEB-', orderNextNumber
 
 describe('shop settings', () => {
   it('lets staff set the order prefix, next number and padding; the next checkout uses them', async () => {
-    const staff = newAgent(t);
-    await login(staff, 'admin@orderflow.test', 'admin-pass-1');
+    const staff = await staffAgent(t);
     expect((await postForm(staff, '/admin/shop-settings', FORM, '/admin/shop-settings')).status).toBe(303);
     await t.sql(`update stock_levels set quantity = 100 where product_id = (select id from products where number = 'P-1015')`);
     const shopper = newAgent(t);
@@ -21,8 +20,7 @@ describe('shop settings', () => {
   });
 
   it('never reuses order numbers and explains bad input with 422, saving nothing', async () => {
-    const staff = newAgent(t);
-    await login(staff, 'admin@orderflow.test', 'admin-pass-1');
+    const staff = await staffAgent(t);
     const [before] = await t.sql(`select order_prefix, order_next_number, order_number_padding from shops`);
     const lower = await postForm(staff, '/admin/shop-settings', { ...FORM, orderPrefix: before.order_prefix, orderNextNumber: before.order_next_number - 1 }, '/admin/shop-settings');
     expect(lower.status).toBe(422);

@@ -1,6 +1,6 @@
 import type TestAgent from 'supertest/lib/agent';
 import { addToBasket } from '../helpers/shopping';
-import { csrfToken, login, newAgent, postForm, startTestApp, type TestApp } from '../helpers/test-app';
+import { csrfToken, login, newAgent, postForm, staffAgent, startTestApp, type TestApp } from '../helpers/test-app';
 
 let t: TestApp;
 let productPrice: number;
@@ -14,8 +14,7 @@ beforeAll(async () => {
 afterAll(async () => { await t.close(); });
 
 async function setAllowContextDates(allow: boolean) {
-  const staff = newAgent(t);
-  await login(staff, 'admin@orderflow.test', 'admin-pass-1');
+  const staff = await staffAgent(t);
   const [shop] = await t.sql(`select name, order_prefix, order_next_number, order_number_padding, cart_prefix from shops`);
   const form: Record<string, string | number> = {
     name: shop.name, orderPrefix: shop.order_prefix, orderNextNumber: shop.order_next_number, orderNumberPadding: shop.order_number_padding, cartPrefix: shop.cart_prefix,
@@ -35,16 +34,10 @@ async function basketLine(email: string) {
   return { unitPriceMinor: Number(row.unit_price_minor), priceCalculationDate: row.price_calculation_date as Date };
 }
 
-async function staffAgent(): Promise<TestAgent> {
-  const staff = newAgent(t);
-  await login(staff, 'admin@orderflow.test', 'admin-pass-1');
-  return staff;
-}
-
 describe('context date (OrderTime)', () => {
   it('ignores OrderTime while the shop setting is off', async () => {
     await setAllowContextDates(false);
-    const staff = await staffAgent();
+    const staff = await staffAgent(t);
     const page = await staff.get('/?OrderTime=12/24/2026');
     expect(page.status).toBe(200);
     expect(page.text).not.toContain('Prices as of');
@@ -54,7 +47,7 @@ describe('context date (OrderTime)', () => {
 
   it('prices a staff user\'s cart at the dated price valid on the context date, in every date spelling', async () => {
     await setAllowContextDates(true);
-    const staff = await staffAgent();
+    const staff = await staffAgent(t);
     const page = await staff.get('/?OrderTime=12/24/2026');
     expect(page.text).toContain('Prices as of 2026-12-24');
     await addToBasket(t, staff, 'P-1015');
@@ -103,7 +96,7 @@ describe('context date (OrderTime)', () => {
 
   it('refuses bad dates with a message and keeps the previous context date', async () => {
     await setAllowContextDates(true);
-    const staff = await staffAgent();
+    const staff = await staffAgent(t);
     for (const bad of ['13/45/2026', '02/30/2026', '2026-12-24', '12/24-2026', 'tomorrow', '']) {
       const page = await staff.get(`/?OrderTime=${encodeURIComponent(bad)}`);
       expect(page.status).toBe(200);

@@ -1,6 +1,6 @@
 import type TestAgent from 'supertest/lib/agent';
 import { addToBasket } from '../helpers/shopping';
-import { csrfToken, login, newAgent, postForm, startTestApp, type TestApp } from '../helpers/test-app';
+import { csrfToken, login, newAgent, postForm, staffAgent, startTestApp, type TestApp } from '../helpers/test-app';
 
 let t: TestApp;
 beforeAll(async () => { t = await startTestApp(); });
@@ -111,8 +111,7 @@ describe('staff working on carts', () => {
     await addToBasket(t, bea, 'P-1046', 1);
     const [cart] = await cartsOf('buyer1@acme.test');
     const lines = await t.sql(`select l.id, p.number from order_lines l join orders o on o.id = l.order_id join products p on p.id = l.product_id where o.number = $1 order by l.id`, [cart.number]);
-    const staff = newAgent(t);
-    await login(staff, 'admin@orderflow.test', 'admin-pass-1');
+    const staff = await staffAgent(t);
     const page = await staff.get(`/admin/carts?company=${(await t.sql(`select id from companies where customer_number = 'C-10001'`))[0].id}`);
     expect(page.text).toContain(cart.number);
     const res = await postForm(staff, `/admin/carts/${cart.number}/lines`, { [`qty_${lines[0].id}`]: 5, [`qty_${lines[1].id}`]: 0, addProductNumber: 'P-1047', addQuantity: 2 }, `/admin/carts/${cart.number}`);

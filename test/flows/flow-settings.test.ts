@@ -1,7 +1,7 @@
 import type TestAgent from 'supertest/lib/agent';
 import { DomainError } from '../../src/shared/errors';
 import { addToBasket, checkoutToReview, place } from '../helpers/shopping';
-import { csrfToken, login, newAgent, startTestApp, waitFor, type TestApp } from '../helpers/test-app';
+import { csrfToken, login, newAgent, staffAgent, startTestApp, type TestApp, waitFor } from '../helpers/test-app';
 
 let t: TestApp;
 let staff: TestAgent;
@@ -9,10 +9,8 @@ let staff2: TestAgent;
 beforeAll(async () => {
   t = await startTestApp();
   await t.sql(`update stock_levels set quantity = 1000 where product_id = (select id from products where number = 'P-1043')`);
-  staff = newAgent(t);
-  await login(staff, 'admin@orderflow.test', 'admin-pass-1');
-  staff2 = newAgent(t);
-  await login(staff2, 'admin@orderflow.test', 'admin-pass-1');
+  staff = await staffAgent(t);
+  staff2 = await staffAgent(t);
 });
 afterAll(async () => { await t.close(); });
 

@@ -1,13 +1,12 @@
 import { placeGuestOrder } from '../helpers/shopping';
-import { csrfToken, login, newAgent, postForm, startTestApp, waitFor, type TestApp } from '../helpers/test-app';
+import { csrfToken, postForm, staffAgent, startTestApp, type TestApp, waitFor } from '../helpers/test-app';
 import type TestAgent from 'supertest/lib/agent';
 
 let t: TestApp;
 let staff: TestAgent;
 beforeAll(async () => {
   t = await startTestApp();
-  staff = newAgent(t);
-  await login(staff, 'admin@orderflow.test', 'admin-pass-1');
+  staff = await staffAgent(t);
 });
 afterAll(async () => { await t.close(); });
 
@@ -66,8 +65,7 @@ describe('order states changed by staff', () => {
 
   it('tells the second of two staff saving the same order that it changed meanwhile (optimistic locking)', async () => {
     const number = await placedOrder();
-    const other = newAgent(t);
-    await login(other, 'admin@orderflow.test', 'admin-pass-1');
+    const other = await staffAgent(t);
     const seen = await version(number);
     const [a, b] = [await csrfToken(staff, `/admin/orders/${number}`), await csrfToken(other, `/admin/orders/${number}`)];
     const received = await stateId('Standard order flow', 'Received');

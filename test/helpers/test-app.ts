@@ -86,6 +86,19 @@ export async function login(agent: TestAgent, email: string, password: string) {
   return res;
 }
 
+/** A browser-like agent logged in as the demo staff admin. */
+export async function staffAgent(t: TestApp): Promise<TestAgent> {
+  const agent = newAgent(t);
+  await login(agent, 'admin@orderflow.test', 'admin-pass-1');
+  return agent;
+}
+
+/** Gives the named products a round price and plenty of stock, so a test's totals are easy to read. */
+export async function stockAndPrice(t: TestApp, numbers: string[], priceMinor: number, vatRateBp: number, stock = 1000): Promise<void> {
+  await t.sql('update stock_levels set quantity = $2 where product_id in (select id from products where number = any($1))', [numbers, stock]);
+  await t.sql('update products set price_minor = $2, vat_rate_bp = $3 where number = any($1)', [numbers, priceMinor, vatRateBp]);
+}
+
 export async function productId(t: TestApp, number: string): Promise<number> {
   const [row] = await t.sql<{ id: number }>('select id from products where number = $1', [number]);
   return row.id;

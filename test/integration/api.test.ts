@@ -4,7 +4,7 @@ import request from 'supertest';
 import type TestAgent from 'supertest/lib/agent';
 import { apiRoutes } from '../../src/integration/api.routes';
 import { placeGuestOrder } from '../helpers/shopping';
-import { csrfToken, login, newAgent, startTestApp, type TestApp } from '../helpers/test-app';
+import { csrfToken, login, newAgent, staffAgent, startTestApp, type TestApp } from '../helpers/test-app';
 
 let t: TestApp;
 let staff: TestAgent;
@@ -16,8 +16,7 @@ let captureOnly: string;
 
 beforeAll(async () => {
   t = await startTestApp();
-  staff = newAgent(t);
-  await login(staff, 'admin@orderflow.test', 'admin-pass-1');
+  staff = await staffAgent(t);
   full = (await createKey('ERP production', ['orders:read', 'orders:write', 'payments:capture'])).secret;
   readOnly = (await createKey('Reporting', ['orders:read'])).secret;
   writeOnly = (await createKey('Warehouse', ['orders:write'])).secret;

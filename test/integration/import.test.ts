@@ -10,15 +10,14 @@ import path from 'node:path';
 import type TestAgent from 'supertest/lib/agent';
 import { readCsvRecords } from '../../src/integration/csv-orders';
 import { placeGuestOrder } from '../helpers/shopping';
-import { csrfToken, login, newAgent, postForm, startTestApp, type TestApp } from '../helpers/test-app';
+import { csrfToken, login, newAgent, postForm, staffAgent, startTestApp, type TestApp } from '../helpers/test-app';
 
 let t: TestApp;
 let staff: TestAgent;
 
 beforeAll(async () => {
   t = await startTestApp();
-  staff = newAgent(t);
-  await login(staff, 'admin@orderflow.test', 'admin-pass-1');
+  staff = await staffAgent(t);
 });
 afterAll(async () => { await t.close(); });
 

@@ -1,6 +1,6 @@
 import { MailWorker } from '../../src/mail/outbox.service';
 import { placeGuestOrder } from '../helpers/shopping';
-import { login, newAgent, postForm, startTestApp, waitFor, type TestApp } from '../helpers/test-app';
+import { login, newAgent, postForm, staffAgent, startTestApp, type TestApp, waitFor } from '../helpers/test-app';
 
 let t: TestApp;
 beforeAll(async () => { t = await startTestApp(); });
@@ -45,8 +45,7 @@ describe('mail outbox', () => {
   });
 
   it('shows staff the outgoing mail with its status', async () => {
-    const staff = newAgent(t);
-    await login(staff, 'admin@orderflow.test', 'admin-pass-1');
+    const staff = await staffAgent(t);
     const page = await staff.get('/admin/mail').expect(200);
     expect(page.text).toContain('Order confirmation ORDER');
     expect(page.text).toContain('status-sent');
@@ -59,8 +58,7 @@ describe('resending mail', () => {
     const [msg] = await t.sql(`select id from outbox_messages where subject = $1`, [`Order confirmation ${number}`]);
     await t.sql(`update outbox_messages set status = 'failed', attempts = 8, last_error = 'mailbox unavailable' where id = $1`, [msg.id]);
     expect(await t.worker.sendDue()).toBe(0);
-    const staff = newAgent(t);
-    await login(staff, 'admin@orderflow.test', 'admin-pass-1');
+    const staff = await staffAgent(t);
     const page = await staff.get('/admin/mail');
     expect(page.text).toContain('mailbox unavailable');
     const token = /name="_csrf" value="([^"]+)"/.exec(page.text)![1];

@@ -1,5 +1,5 @@
 import { placeGuestOrder } from '../helpers/shopping';
-import { login, newAgent, startTestApp, type TestApp } from '../helpers/test-app';
+import { staffAgent, startTestApp, type TestApp } from '../helpers/test-app';
 
 let t: TestApp;
 beforeAll(async () => { t = await startTestApp(); });
@@ -11,8 +11,7 @@ describe('staff order details', () => {
     const [o] = await t.sql(`select * from orders where number = $1`, [number]);
     expect(o.completed).toBe(true);
     expect(o.card_last4).toBe('4242');
-    const staff = newAgent(t);
-    await login(staff, 'admin@orderflow.test', 'admin-pass-1');
+    const staff = await staffAgent(t);
     const res = await staff.get(`/admin/orders/${number}`);
     expect(res.status).toBe(200);
     const dd = (testId: string) => {

@@ -1,15 +1,13 @@
 import type TestAgent from 'supertest/lib/agent';
 import { placeGuestOrder } from '../helpers/shopping';
-import { csrfToken, login, newAgent, postForm, startTestApp, type TestApp } from '../helpers/test-app';
+import { csrfToken, login, newAgent, postForm, staffAgent, startTestApp, stockAndPrice, type TestApp } from '../helpers/test-app';
 
 let t: TestApp;
 let staff: TestAgent;
 beforeAll(async () => {
   t = await startTestApp();
-  await t.sql(`update stock_levels set quantity = 1000 where product_id in (select id from products where number in ('P-1010', 'P-1011', 'P-1012'))`);
-  await t.sql(`update products set price_minor = 10000, vat_rate_bp = 2500 where number in ('P-1010', 'P-1011', 'P-1012')`);
-  staff = newAgent(t);
-  await login(staff, 'admin@orderflow.test', 'admin-pass-1');
+  await stockAndPrice(t, ['P-1010', 'P-1011', 'P-1012'], 10000, 2500);
+  staff = await staffAgent(t);
 });
 afterAll(async () => { await t.close(); });
 
@@ -221,8 +219,7 @@ describe('order editing', () => {
 
   it('two staff saving the same order at once: one is saved, the other gets 409 and overwrites nothing', async () => {
     const number = await placeGuestOrder(t, 'P-1010');
-    const colleague = newAgent(t);
-    await login(colleague, 'admin@orderflow.test', 'admin-pass-1');
+    const colleague = await staffAgent(t);
     const [line] = await lines(number);
     const mine = { ...(await editForm(number)), [`line_${line.id}_quantity`]: '2' };
     const theirs = { ...(await editForm(number, colleague)), [`line_${line.id}_quantity`]: '3', billing_city: 'Odense' };

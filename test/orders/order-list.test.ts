@@ -11,7 +11,7 @@ import { csvCell } from '../../src/exports/csv';
 import { GLS_COLUMNS } from '../../src/exports/shipping-documents';
 import { DEFAULT_FILTER, filterConditions, presetRange, type DatePreset } from '../../src/orders/order-admin.service';
 import { addToBasket, placeGuestOrder } from '../helpers/shopping';
-import { csrfToken, login, newAgent, postForm, startTestApp, type TestApp } from '../helpers/test-app';
+import { csrfToken, login, newAgent, postForm, staffAgent, startTestApp, type TestApp } from '../helpers/test-app';
 
 let t: TestApp;
 let staff: TestAgent;
@@ -19,8 +19,7 @@ let source: string;
 
 beforeAll(async () => {
   t = await startTestApp();
-  staff = newAgent(t);
-  await login(staff, 'admin@orderflow.test', 'admin-pass-1');
+  staff = await staffAgent(t);
   source = await placeGuestOrder(t, 'P-1042');
 });
 afterAll(async () => { await t.close(); });

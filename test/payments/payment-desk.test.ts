@@ -1,14 +1,13 @@
 import type TestAgent from 'supertest/lib/agent';
 import { addToBasket, checkoutToReview, place } from '../helpers/shopping';
-import { csrfToken, login, newAgent, postForm, startTestApp, type TestApp } from '../helpers/test-app';
+import { csrfToken, login, newAgent, postForm, staffAgent, startTestApp, type TestApp } from '../helpers/test-app';
 
 let t: TestApp;
 let staff: TestAgent;
 beforeAll(async () => {
   t = await startTestApp();
   await t.sql(`update stock_levels set quantity = 1000 where product_id = (select id from products where number = 'P-1050')`);
-  staff = newAgent(t);
-  await login(staff, 'admin@orderflow.test', 'admin-pass-1');
+  staff = await staffAgent(t);
 });
 afterAll(async () => { await t.close(); });
 
@@ -135,8 +134,7 @@ describe('payment desk: capture', () => {
     const number = await placedOrder();
     const { total } = await row(number);
     const part = Math.floor(total * 0.6);
-    const other = newAgent(t);
-    await login(other, 'admin@orderflow.test', 'admin-pass-1');
+    const other = await staffAgent(t);
     const [a, b] = [await csrfToken(staff, '/admin'), await csrfToken(other, '/admin')];
 
     const results = await Promise.all([

@@ -1,15 +1,13 @@
 import type TestAgent from 'supertest/lib/agent';
 import { APPROVED_CARD, addToBasket, checkoutToReview, methodIds } from '../helpers/shopping';
-import { csrfToken, login, newAgent, postForm, startTestApp, waitFor, type TestApp } from '../helpers/test-app';
+import { csrfToken, login, newAgent, postForm, staffAgent, startTestApp, stockAndPrice, type TestApp, waitFor } from '../helpers/test-app';
 
 let t: TestApp;
 let staff: TestAgent;
 beforeAll(async () => {
   t = await startTestApp();
-  await t.sql(`update stock_levels set quantity = 1000 where product_id in (select id from products where number in ('P-1010', 'P-1011', 'P-1012'))`);
-  await t.sql(`update products set price_minor = 10000, vat_rate_bp = 2500 where number in ('P-1010', 'P-1011', 'P-1012')`);
-  staff = newAgent(t);
-  await login(staff, 'admin@orderflow.test', 'admin-pass-1');
+  await stockAndPrice(t, ['P-1010', 'P-1011', 'P-1012'], 10000, 2500);
+  staff = await staffAgent(t);
 });
 afterAll(async () => { await t.close(); });
 

@@ -4,7 +4,7 @@ import type TestAgent from 'supertest/lib/agent';
 import { initOrm } from '../../src/db/database';
 import { dueAt, isoDay, occurrenceDate, RecurringService, retryDelayMs, type Schedule } from '../../src/recurring/recurring.service';
 import { addToBasket, checkoutToReview, place, placeGuestOrder } from '../helpers/shopping';
-import { login, newAgent, postForm, startTestApp, type TestApp } from '../helpers/test-app';
+import { newAgent, postForm, staffAgent, startTestApp, type TestApp } from '../helpers/test-app';
 
 let t: TestApp;
 beforeAll(async () => { t = await startTestApp(); });
@@ -16,8 +16,7 @@ const plusDays = (day: string, n: number) => isoDay(new Date(Date.parse(`${day}T
 const at = (day: string, time = '00:00:00') => new Date(`${day}T${time}Z`);
 
 async function staff(): Promise<TestAgent> {
-  const agent = newAgent(t);
-  await login(agent, 'admin@orderflow.test', 'admin-pass-1');
+  const agent = await staffAgent(t);
   return agent;
 }
 

@@ -1,6 +1,6 @@
 import type TestAgent from 'supertest/lib/agent';
 import { addToBasket, checkoutToReview, place } from '../helpers/shopping';
-import { login, newAgent, postForm, startTestApp, waitFor, type TestApp } from '../helpers/test-app';
+import { login, newAgent, postForm, staffAgent, startTestApp, type TestApp, waitFor } from '../helpers/test-app';
 
 let t: TestApp;
 let staff: TestAgent;
@@ -8,8 +8,7 @@ beforeAll(async () => {
   t = await startTestApp();
   await t.sql(`update stock_levels set quantity = 100 where product_id in (select id from products where number in ('P-1016', 'P-1017'))`);
   await t.sql(`update products set price_minor = 10000, vat_rate_bp = 2500 where number in ('P-1016', 'P-1017')`);
-  staff = newAgent(t);
-  await login(staff, 'admin@orderflow.test', 'admin-pass-1');
+  staff = await staffAgent(t);
 });
 afterAll(async () => { await t.close(); });
 

@@ -1,6 +1,6 @@
 import type TestAgent from 'supertest/lib/agent';
 import { addToBasket, checkoutToReview, place, reviewNumber } from '../helpers/shopping';
-import { csrfToken, login, newAgent, postForm, startTestApp, waitFor, type TestApp } from '../helpers/test-app';
+import { csrfToken, login, newAgent, postForm, staffAgent, startTestApp, type TestApp, waitFor } from '../helpers/test-app';
 
 /**
  * Staff ship orders in parts from the order details page: each shipment captures the value of its items from the
@@ -13,8 +13,7 @@ const PRODUCTS = ['P-1001', 'P-1050', 'P-1013'];
 beforeAll(async () => {
   t = await startTestApp();
   await t.sql(`update stock_levels set quantity = 1000 where product_id in (select id from products where number = any($1))`, [PRODUCTS]);
-  staff = newAgent(t);
-  await login(staff, 'admin@orderflow.test', 'admin-pass-1');
+  staff = await staffAgent(t);
 });
 afterAll(async () => { await t.close(); });
 
@@ -179,8 +178,7 @@ describe('partial shipments capture what they ship', () => {
   it('two staff shipping the same remaining units at once: exactly one shipment is made', async () => {
     const number = await placedOrder([['P-1050', 2]]);
     const [line] = await linesOf(number);
-    const other = newAgent(t);
-    await login(other, 'admin@orderflow.test', 'admin-pass-1');
+    const other = await staffAgent(t);
     const [a, b] = [await csrfToken(staff, '/admin'), await csrfToken(other, '/admin')];
     const form = (token: string) => ({ _csrf: token, [`qty_${line.id}`]: '2' });
 
@@ -200,8 +198,7 @@ describe('partial shipments capture what they ship', () => {
   it('two partial shipments at once that together exceed a line: one succeeds, the other is refused', async () => {
     const number = await placedOrder([['P-1050', 3]]);
     const [line] = await linesOf(number);
-    const other = newAgent(t);
-    await login(other, 'admin@orderflow.test', 'admin-pass-1');
+    const other = await staffAgent(t);
     const [a, b] = [await csrfToken(staff, '/admin'), await csrfToken(other, '/admin')];
     const results = await Promise.all([a, b].map((token, i) => [staff, other][i].post(`/admin/orders/${number}/shipments`).type('form').send({ _csrf: token, [`qty_${line.id}`]: '2' })));
     expect(results.map((r) => r.status).sort()).toEqual([303, 409]);

@@ -1,7 +1,7 @@
 import type TestAgent from 'supertest/lib/agent';
 import { csvField, isoWeekLabel, minorToDecimal, toCsv } from '../../src/stats/statistics.service';
 import { formatMoney } from '../../src/shared/money';
-import { login, newAgent, startTestApp, type TestApp } from '../helpers/test-app';
+import { login, newAgent, staffAgent, startTestApp, type TestApp } from '../helpers/test-app';
 
 let t: TestApp;
 let staff: TestAgent;
@@ -12,8 +12,7 @@ beforeAll(async () => {
   t = await startTestApp();
   // A shop of its own, so only the orders this file creates are counted.
   await t.sql(`insert into shops (id, name, currency_code, currency_name, currency_rate) values ($1, 'Stats Shop', 'EUR', 'Euro', 7.46)`, [SHOP]);
-  staff = newAgent(t);
-  await login(staff, 'admin@orderflow.test', 'admin-pass-1');
+  staff = await staffAgent(t);
 });
 afterAll(async () => { await t.close(); });
 

@@ -1,5 +1,5 @@
 import request from 'supertest';
-import { csrfToken, login, newAgent, postForm, productId, startTestApp, type TestApp } from '../helpers/test-app';
+import { csrfToken, login, newAgent, postForm, productId, staffAgent, startTestApp, type TestApp } from '../helpers/test-app';
 
 let t: TestApp;
 beforeAll(async () => { t = await startTestApp({ loginRateLimit: { windowMs: 60_000, max: 5 } }); });
@@ -84,8 +84,7 @@ describe('accounts and the security baseline', () => {
     await login(customer, 'shopper@orderflow.test', 'shopper-pass-1');
     expect((await customer.get('/admin')).status).toBe(403);
     expect((await customer.get('/admin/mail')).status).toBe(403);
-    const staff = newAgent(t);
-    await login(staff, 'admin@orderflow.test', 'admin-pass-1');
+    const staff = await staffAgent(t);
     expect((await staff.get('/admin')).status).toBe(200);
   });
 
