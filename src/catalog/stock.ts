@@ -5,6 +5,28 @@ import { StockLocation } from './catalog.entities';
 interface StockLine { quantity: number; productName: string; product?: { id: number } | null; stockLocation?: StockLocation | null }
 
 /**
+ * Takes `quantity` of a product from the one location that has the most of it (or from `preferredLocationId` when
+ * that one has enough), never below zero; returns the location, or undefined when no location has enough.
+ *
+ * The location is picked in a MATERIALIZED CTE, which PostgreSQL runs exactly once. Written as `update … from
+ * (select … limit 1 for update) pick`, the planner may rescan the subquery for each stock row; the rescan skips the
+ * row this statement just updated and picks the next location, so both locations were decremented (seen in tests
+ * when two locations held equal stock).
+ */
+export async function takeFromOneLocation(em: EntityManager, productId: number, quantity: number, preferredLocationId: number | null = null): Promise<number | undefined> {
+  const [taken] = await em.execute<{ location_id: number }[]>(
+    `with pick as materialized (
+       select location_id from stock_levels where product_id = ? and quantity >= ?
+       order by (location_id = ?::int) desc nulls last, quantity desc, location_id limit 1 for update)
+     update stock_levels s set quantity = s.quantity - ?
+     from pick where s.product_id = ? and s.location_id = pick.location_id and s.quantity >= ?
+     returning s.location_id`,
+    [productId, quantity, preferredLocationId, quantity, productId, quantity],
+  );
+  return taken?.location_id;
+}
+
+/**
  * Takes each line's quantity from one stock location with a conditional UPDATE (never below zero), in product
  * order so concurrent orders cannot deadlock. With out-of-stock ordering allowed, the location with the most
  * stock goes down to zero instead. Sets each line's stock location; refuses with INSUFFICIENT_STOCK otherwise.
@@ -13,15 +35,7 @@ export async function takeStock(em: EntityManager, lines: StockLine[], allowOutO
   const sorted = lines.filter((l) => l.product).sort((a, b) => a.product!.id - b.product!.id);
   for (const line of sorted) {
     const productId = line.product!.id;
-    const [taken] = await em.execute<{ location_id: number }[]>(
-      `update stock_levels s set quantity = s.quantity - ?
-       from (select location_id from stock_levels where product_id = ? and quantity >= ?
-             order by quantity desc, location_id limit 1 for update) pick
-       where s.product_id = ? and s.location_id = pick.location_id and s.quantity >= ?
-       returning s.location_id`,
-      [line.quantity, productId, line.quantity, productId, line.quantity],
-    );
-    let locationId = taken?.location_id;
+    let locationId = await takeFromOneLocation(em, productId, line.quantity);
     if (locationId == null && allowOutOfStock) {
       const [any] = await em.execute<{ location_id: number }[]>(
         `update stock_levels set quantity = greatest(quantity - ?, 0)

@@ -7,6 +7,7 @@ import { priceOrder, type PricingLine, type Totals } from '../checkout/pricing';
 import { Voucher } from '../checkout/voucher.entity';
 import { DomainError, invalid, notFound } from '../shared/errors';
 import { formatMoney, formatRate } from '../shared/money';
+import { takeFromOneLocation } from '../catalog/stock';
 import {
   FIELD_TYPE_LABELS, type FieldTarget, type FieldType, OrderFieldDefinition, type OrderSnapshot, OrderVersion, type SnapshotLine,
 } from './order-edit.entities';
@@ -435,13 +436,7 @@ async function adjustStock(em: EntityManager, order: Order, plan: { lines: Snaps
         [-m.delta, m.productId, m.locationId, m.productId]);
       continue;
     }
-    const [taken] = await em.execute<{ location_id: number }[]>(
-      `update stock_levels s set quantity = s.quantity - ?
-       from (select location_id from stock_levels where product_id = ? and quantity >= ?
-             order by (location_id = ?::int) desc nulls last, quantity desc, location_id limit 1 for update) pick
-       where s.product_id = ? and s.location_id = pick.location_id returning s.location_id`,
-      [m.delta, m.productId, m.delta, m.locationId, m.productId]);
-    let locationId = taken?.location_id ?? null;
+    let locationId = (await takeFromOneLocation(em, m.productId, m.delta, m.locationId)) ?? null;
     if (locationId == null && shop.allowOutOfStockOrders) {
       const [any] = await em.execute<{ location_id: number }[]>(
         `update stock_levels set quantity = greatest(quantity - ?, 0) where product_id = ? and location_id =
