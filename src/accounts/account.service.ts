@@ -27,7 +27,9 @@ export class AccountService {
 
   /** Returns the user for a correct e-mail and password, null otherwise (never says which was wrong). */
   async verifyCredentials(email: string, password: string): Promise<SessionUser | null> {
-    const user = await this.em.findOne(User, { email: email.toLowerCase() }, { populate: ['passwordHash'] });
+    // Raw form values: no e-mail holds a NUL (PostgreSQL text cannot), so such a login is just a wrong one, not a 500.
+    const lookup = typeof email === 'string' && !email.includes('\u0000') ? email.toLowerCase() : null;
+    const user = lookup ? await this.em.findOne(User, { email: lookup }, { populate: ['passwordHash'] }) : null;
     const ok = await verifyPassword(password, user?.passwordHash ?? DUMMY_HASH);
     return ok && user ? toSessionUser(user) : null;
   }

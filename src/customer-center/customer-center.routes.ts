@@ -2,7 +2,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { requireLogin } from '../http/auth';
 import { flash } from '../http/shopper';
-import { idParam, parse } from '../http/validate';
+import { idParam, noNul, parse } from '../http/validate';
 import type { Services } from '../services';
 import { DomainError } from '../shared/errors';
 import { renderOrderHistory } from './order-history.routes';
@@ -36,7 +36,8 @@ export function customerCenterRoutes(s: Services): Router {
     res.redirect(303, '/customer-center?CC=Carts');
   });
 
-  const cartName = z.object({ name: z.string().trim().min(1, { error: 'is required' }).max(80, { error: 'must be at most 80 characters' }) });
+  const cartName = z.object({ name: z.string().trim().min(1, { error: 'is required' }).max(80, { error: 'must be at most 80 characters' })
+    .refine(noNul, { error: 'contains a character that is not allowed' }) });
   const cartNumber = z.string().regex(/^[A-Z0-9-]{1,40}$/, { error: 'is not a cart id' });
 
   r.post('/carts', async (req, res) => {

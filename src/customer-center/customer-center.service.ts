@@ -28,7 +28,8 @@ export class CustomerCenterService {
    * the move itself follows the flow's rules and never leaves the cart's flow.
    */
   async changeCartState(user: SessionUser, cartNumber: string, stateId: number): Promise<Order> {
-    const cart = await this.em.findOne(Order, { number: cartNumber, deleted: false });
+    // Only carts: a placed order or a quote never moves through this form (they are not carts), whoever owns it.
+    const cart = await this.em.findOne(Order, { number: cartNumber, type: 'cart', deleted: false });
     const mayAct = cart && (cart.user?.id === user.id || (user.companyId != null && cart.company?.id === user.companyId));
     if (!cart || !mayAct) throw notFound('The cart');
     await this.flows.changeState({

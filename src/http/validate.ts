@@ -27,7 +27,11 @@ export const quantity = z.coerce
 
 export const idParam = z.coerce.number({ error: 'must be a number' }).int().positive().max(2147483647);
 
-export const text = (max: number) => z.string().trim().max(max, { error: `must be at most ${max} characters` });
+/** PostgreSQL text cannot hold a NUL character: refused here (422) instead of failing in the database (500). */
+export const noNul = (s: string) => !s.includes('\u0000');
+
+export const text = (max: number) => z.string().trim().max(max, { error: `must be at most ${max} characters` })
+  .refine(noNul, { error: 'contains a character that is not allowed' });
 export const requiredText = (max: number) => text(max).min(1, { error: 'is required' });
 
 /** Empty form fields count as "not given". */

@@ -328,7 +328,9 @@ function encodeCursor(updatedAt: string, id: number): string {
 
 function decodeCursor(cursor: string): { updatedAt: string; id: number } {
   const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z)\|([1-9]\d{0,17})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
-  if (!m || Number.isNaN(Date.parse(m[1]))) throw invalid('The cursor is not valid; use nextCursor from the previous page as it is.', { cursor: 'is not a cursor from this API' });
+  // A real moment only: Date.parse rolls 2026-02-30 over to March, PostgreSQL refuses it (and has no year 0000).
+  const real = m && !Number.isNaN(Date.parse(m[1])) && new Date(m[1]).toISOString().slice(0, 19) === m[1].slice(0, 19) && !m[1].startsWith('0000');
+  if (!m || !real) throw invalid('The cursor is not valid; use nextCursor from the previous page as it is.', { cursor: 'is not a cursor from this API' });
   return { updatedAt: m[1], id: Number(m[2]) };
 }
 

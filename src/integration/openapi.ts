@@ -14,6 +14,8 @@ export const orderNumberParam = z.string().regex(/^[A-Za-z0-9._-]{1,60}$/);
 
 export const orderListQuery = z.object({
   changedSince: z.iso.datetime({ offset: true })
+    // PostgreSQL has no year 0000 (it would answer with an error, not with orders).
+    .refine((v) => !v.startsWith('0000'), { error: 'must be a moment in year 0001 or later' })
     .meta({ description: 'Only orders changed at or after this moment (ISO 8601 with Z or an offset).', examples: ['2026-11-24T08:00:00Z'] })
     .optional(),
   state: z.coerce.number().int().positive().max(2147483647)

@@ -1,0 +1,104 @@
+import request from 'supertest';
+import { csrfToken, newAgent, staffAgent, startTestApp, type TestApp } from '../helpers/test-app';
+
+/** The headers helmet sets, on every kind of answer the app gives, and how the session cookie is set. */
+let t: TestApp;
+beforeAll(async () => { t = await startTestApp(); });
+afterAll(async () => { await t.close(); });
+
+function expectSecurityHeaders(res: request.Response, what: string): void {
+  const h = res.headers;
+  const csp = String(h['content-security-policy'] ?? '');
+  const directives = Object.fromEntries(csp.split(';').map((d) => d.trim()).filter(Boolean).map((d) => {
+    const [name, ...values] = d.split(/\s+/);
+    return [name, values.join(' ')];
+  }));
+  expect({ what, directives }).toMatchObject({
+    what,
+    directives: {
+      'default-src': "'self'", 'script-src': "'self'", 'script-src-attr': "'none'", 'object-src': "'none'", 'base-uri': "'self'",
+      'form-action': "'self'", 'frame-ancestors': "'self'", 'img-src': "'self' data:",
+    },
+  });
+  // No way to run inline or foreign script.
+  expect(directives['script-src']).not.toMatch(/unsafe-inline|unsafe-eval|\*|https?:/);
+  expect({ what, headers: {
+    'x-content-type-options': h['x-content-type-options'], 'x-frame-options': h['x-frame-options'],
+    'referrer-policy': h['referrer-policy'], 'strict-transport-security': h['strict-transport-security'],
+    'cross-origin-opener-policy': h['cross-origin-opener-policy'], 'cross-origin-resource-policy': h['cross-origin-resource-policy'],
+    'x-dns-prefetch-control': h['x-dns-prefetch-control'], 'x-permitted-cross-domain-policies': h['x-permitted-cross-domain-policies'],
+    'x-download-options': h['x-download-options'], 'origin-agent-cluster': h['origin-agent-cluster'], 'x-xss-protection': h['x-xss-protection'],
+    'x-powered-by': h['x-powered-by'],
+  } }).toEqual({ what, headers: {
+    'x-content-type-options': 'nosniff', 'x-frame-options': 'SAMEORIGIN',
+    'referrer-policy': 'no-referrer', 'strict-transport-security': 'max-age=31536000; includeSubDomains',
+    'cross-origin-opener-policy': 'same-origin', 'cross-origin-resource-policy': 'same-origin',
+    'x-dns-prefetch-control': 'off', 'x-permitted-cross-domain-policies': 'none',
+    'x-download-options': 'noopen', 'origin-agent-cluster': '?1', 'x-xss-protection': '0',
+    'x-powered-by': undefined,
+  } });
+}
+
+describe('security headers', () => {
+  it('are on storefront, account, customer, staff, error, API and asset answers alike', async () => {
+    const guest = newAgent(t);
+    const staff = await staffAgent(t);
+    const token = await csrfToken(guest);
+    const answers: [string, request.Response][] = [
+      ['catalog', await guest.get('/')],
+      ['product page', await guest.get('/products/P-1001')],
+      ['login', await guest.get('/login')],
+      ['basket', await guest.get('/cart')],
+      ['login redirect', await guest.get('/customer-center')],
+      ['404 page', await guest.get('/no-such-page')],
+      ['CSRF 403', await guest.post('/cart/add').type('form').send({ productId: 1 })],
+      ['422', await guest.get('/?page=1&group=NOT%20A%20GROUP')],
+      ['413', await guest.post('/cart/add').type('form').send({ _csrf: token, junk: 'x'.repeat(100_000) })],
+      ['admin', await staff.get('/admin/orders')],
+      ['admin CSV', await staff.get('/admin/statistics?format=csv')],
+      ['API JSON', await request(t.app).get('/api/v1/orders')],
+      ['OpenAPI', await request(t.app).get('/api/v1/openapi.json')],
+      ['stylesheet', await request(t.app).get('/public/css/app.css')],
+      ['script', await request(t.app).get('/public/js/app.js')],
+      ['health', await request(t.app).get('/healthz')],
+    ];
+    for (const [what, res] of answers) expectSecurityHeaders(res, `${what} (${res.status})`);
+  });
+
+  it('sets every cookie (session, basket, first-visit CSRF nonce) httpOnly and SameSite=Lax', async () => {
+    const visitor = newAgent(t);
+    const cookies: string[] = [];
+    const seen = (res: request.Response) => cookies.push(...((res.headers['set-cookie'] as unknown as string[] | undefined) ?? []));
+    seen(await visitor.get('/products/P-1002'));
+    seen(await visitor.get('/'));
+    const add = await visitor.post('/cart/add').type('form').send({ _csrf: await csrfToken(visitor), productId: (await t.sql(`select id from products where number = 'P-1002'`))[0].id, quantity: 1 });
+    expect(add.status).toBe(303);
+    seen(add);
+    expect(cookies.some((c) => c.startsWith('basket='))).toBe(true);
+    for (const c of cookies.filter((x) => !/Expires=Thu, 01 Jan 1970/.test(x))) {
+      expect(c).toMatch(/; HttpOnly/);
+      expect(c).toMatch(/; SameSite=Lax/);
+    }
+  });
+
+  it('sets the session cookie httpOnly, SameSite=Lax, without Secure over plain HTTP', async () => {
+    const res = await request(t.app).get('/login');
+    const cookie = String(res.headers['set-cookie']);
+    expect(cookie).toMatch(/orderflow\.sid=[^;]+;.*HttpOnly/);
+    expect(cookie).toMatch(/SameSite=Lax/);
+    expect(cookie).not.toMatch(/Secure/);
+  });
+});
+
+describe('with SECURE_COOKIES=true behind an HTTPS proxy', () => {
+  let secure: TestApp;
+  beforeAll(async () => { secure = await startTestApp({ secureCookies: true }); });
+  afterAll(async () => { await secure.close(); });
+
+  it('marks the session cookie Secure, and sets none on a plain-HTTP request', async () => {
+    const https = await request(secure.app).get('/login').set('X-Forwarded-Proto', 'https');
+    expect(String(https.headers['set-cookie'])).toMatch(/orderflow\.sid=[^;]+;.*HttpOnly; Secure; SameSite=Lax/);
+    const plain = await request(secure.app).get('/login');
+    expect(String(plain.headers['set-cookie'] ?? '')).not.toMatch(/orderflow\.sid=/);
+  });
+});
