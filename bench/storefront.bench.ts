@@ -9,6 +9,7 @@
  * event loop. Scenarios, each with BENCH_CONNECTIONS (50) connections for BENCH_SECONDS (30) seconds:
  *
  *   1. product page     GET /products/P-1013, no cookies (a first visit)
+ *   1b. the same page for returning visitors: each connection a shopper with a stored session and a basket
  *   2. add to cart      POST /cart/add, every connection its own shopper (session, CSRF token, basket cookie)
  *   3. place order      every connection a shopper looping as a browser does: add, then GET and POST
  *                       /checkout/addresses, GET and POST /checkout/methods (STANDARD + INVOICE), GET
@@ -17,31 +18,38 @@
  *                       the database is checked: no duplicate order numbers, as many completed orders as
  *                       successful places, no negative stock, stock taken = units sold.
  *
- * BENCH_ONLY=product,add,place runs a subset (e.g. under `node --cpu-prof`). The bench database is left in
+ * BENCH_ONLY=product,returning,add,place runs a subset (e.g. under `node --cpu-prof`). The bench database is left in
  * place after the run for inspection. Never used by the tests: timings belong here, not in assertions.
  */
+import { createHmac } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import pg from 'pg';
 import { createApp } from '../src/app';
-import { loadConfig, type AppConfig } from '../src/config';
-import { initOrm, migrate, provideDatabase } from '../src/db/database';
-import { withDatabase } from '../src/db/embedded-postgres';
+import { loadConfig } from '../src/config';
+import { initOrm, migrate } from '../src/db/database';
 import { seedDemoData } from '../src/db/seed';
 import { MailWorker } from '../src/mail/outbox.service';
 import { startSmtpCatcher } from '../src/mail/smtp-catcher';
+import { benchServer, createBenchDatabase } from './bench-db';
+import { preparePgbench, runPgbench } from './pgbench-add';
+import { recordStatements } from './sql-recorder';
 
 process.env.NODE_ENV = 'production'; // cached templates, as in production (src/http/views.ts)
 
 const SECONDS = positiveInt(process.env.BENCH_SECONDS, 30);
 const CONNECTIONS = positiveInt(process.env.BENCH_CONNECTIONS, 50);
 /** BENCH_ONLY=product,add,place picks scenarios (e.g. for profiling one of them); default all three. */
-const ONLY = new Set((process.env.BENCH_ONLY || 'product,add,place').split(',').map((s) => s.trim()));
+const ONLY = new Set((process.env.BENCH_ONLY || 'product,returning,add,place,placeOnly,lastUnits').split(',').map((s) => s.trim()));
 const BENCH_DATABASE = 'orderflow_bench';
 const PRODUCT_PAGE = 'P-1013';
 const STOCK_LEVEL = 10_000_000;
+/** Scenario 5: this many units of one product, and twice as many shoppers at the review step wanting one each. */
+const LAST_UNITS = 50;
+/** Scenario 4: baskets prepared per connection (more than one connection places in BENCH_SECONDS). */
+const PREPARED_PER_CONNECTION = positiveInt(process.env.BENCH_PREPARED, 120);
 
 /** Same fields as test/helpers/shopping.ts ADDRESS. */
 const ADDRESS: Record<string, string> = {
@@ -54,7 +62,7 @@ const ADDRESS: Record<string, string> = {
 // Shared types (main thread ↔ load worker)
 
 interface LoadSetup { baseUrl: string; productIds: number[]; shippingMethodId: number; paymentMethodId: number; seconds: number; connections: number }
-type Scenario = 'product' | 'add' | 'place';
+type Scenario = 'product' | 'returning' | 'add' | 'place' | 'placeOnly';
 
 interface Measured {
   scenario: Scenario;
@@ -79,7 +87,9 @@ interface Measured {
 
 interface Percentiles { p50: number; p95: number; p99: number; max: number; mean: number }
 
-type ToWorker = { run: Scenario };
+/** A basket at the review step, ready for POST /checkout/place (scenario 4). */
+interface PreparedOrder { cookie: string; csrf: string; number: string }
+type ToWorker = { run: Scenario; prepared?: PreparedOrder[][] };
 type FromWorker = { ready: true } | { result: Measured } | { failed: string };
 
 // ---------------------------------------------------------------------------------------------------------
@@ -214,13 +224,22 @@ async function productPage(setup: LoadSetup): Promise<Measured> {
   return { scenario: 'product', ...r };
 }
 
-/**
- * Each connection is its own shopper: it visits / (session cookie + CSRF token) and adds once (basket
- * cookie) before the clock starts, then keeps adding 1 × one of four products to its own basket.
- */
-async function addToCart(setup: LoadSetup): Promise<Measured> {
+/** The product page for returning visitors: every connection a shopper with a stored session and a basket. */
+async function productPageReturning(setup: LoadSetup): Promise<Measured> {
+  const shoppers = await warmShoppers(setup);
+  let next = 0;
+  const setupClient = (client: AutocannonClient) => {
+    const s = shoppers[next++ % shoppers.length];
+    client.setRequests([{ method: 'GET', path: `/products/${PRODUCT_PAGE}`, headers: { cookie: s.cookieHeader(), accept: 'text/html' } }]);
+  };
+  const r = await cannon({ url: setup.baseUrl, connections: setup.connections, duration: setup.seconds, setupClient }, (s) => s >= 200 && s < 300);
+  return { scenario: 'returning', ...r };
+}
+
+/** One shopper per connection that visited / (session cookie + CSRF token) and added once (basket cookie). */
+function warmShoppers(setup: LoadSetup): Promise<Shopper[]> {
   const base = new URL(setup.baseUrl);
-  const shoppers = await Promise.all(Array.from({ length: setup.connections }, async (_, i) => {
+  return Promise.all(Array.from({ length: setup.connections }, async (_, i) => {
     const s = new Shopper(base);
     await s.start();
     const warm = await s.request('POST', '/cart/add', { productId: setup.productIds[i % setup.productIds.length], quantity: 1 });
@@ -228,6 +247,14 @@ async function addToCart(setup: LoadSetup): Promise<Measured> {
     s.close();
     return s;
   }));
+}
+
+/**
+ * Each connection is its own shopper: it visits / (session cookie + CSRF token) and adds once (basket
+ * cookie) before the clock starts, then keeps adding 1 × one of four products to its own basket.
+ */
+async function addToCart(setup: LoadSetup): Promise<Measured> {
+  const shoppers = await warmShoppers(setup);
   let next = 0;
   const setupClient = (client: AutocannonClient) => {
     const s = shoppers[next++ % shoppers.length];
@@ -295,12 +322,122 @@ async function placeOrders(setup: LoadSetup): Promise<Measured> {
   return { scenario: 'place', seconds, requests, ok: placed, errors, statuses, latency: percentiles(steps.place ?? []), steps: stepStats, errorSamples };
 }
 
+/**
+ * Records the statements of one add-to-cart of a shopper whose basket holds the four products the load adds (as in
+ * scenario 2), then has pgbench replay them (bench/pgbench-add.ts).
+ */
+async function pgbenchAddToCart(baseUrl: string, databaseUrl: string, productIds: number[], q: <T extends Record<string, any>>(text: string, params?: unknown[]) => Promise<T[]>) {
+  process.stdout.write('2b. pgbench with the statements of one add-to-cart … ');
+  const shopper = new Shopper(new URL(baseUrl));
+  await shopper.start();
+  for (const id of productIds.slice(0, 4)) await shopper.request('POST', '/cart/add', { productId: id, quantity: 1 });
+  const recorded = await recordStatements(() => shopper.request('POST', '/cart/add', { productId: productIds[0], quantity: 1 }));
+  shopper.close();
+  const sid = recorded.find((st) => st.text.includes('FROM "session" WHERE sid'))?.values[0];
+  const basketToken = shopper.cookies.get('basket');
+  if (typeof sid !== 'string' || !basketToken) throw new Error('pgbench: could not find the session id or basket token in the recorded statements');
+  const { script, statements } = await preparePgbench(q, recorded, { sid, basketToken }, CONNECTIONS);
+  const result = await runPgbench(databaseUrl, script, CONNECTIONS, SECONDS);
+  console.log(`done (${result.tps.toFixed(0)} tps)`);
+  return { ...result, script, statements };
+}
+
+/**
+ * Only the placing request: every connection places its own list of baskets already at the review step (prepared
+ * by the main thread), one after the other, until the list or the time runs out.
+ */
+async function placePrepared(setup: LoadSetup, prepared: PreparedOrder[][]): Promise<Measured> {
+  const base = new URL(setup.baseUrl);
+  const latencies: number[] = [];
+  const statuses: Record<string, number> = {};
+  const errorSamples: string[] = [];
+  let placed = 0;
+  let errors = 0;
+  const started = performance.now();
+  const deadline = started + setup.seconds * 1000;
+  await Promise.all(prepared.map(async (orders) => {
+    const s = new Shopper(base);
+    for (const order of orders) {
+      if (performance.now() >= deadline) break;
+      s.cookies.clear();
+      for (const pair of order.cookie.split('; ')) s.cookies.set(pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1));
+      s.csrf = order.csrf;
+      try {
+        const res = await s.request('POST', '/checkout/place', { orderNumber: order.number, customerComment: '' });
+        latencies.push(res.ms);
+        statuses[res.status] = (statuses[res.status] ?? 0) + 1;
+        if (res.status === 303 && res.headers.location === `/checkout/receipt/${encodeURIComponent(order.number)}`) placed++;
+        else {
+          errors++;
+          if (errorSamples.length < 5) errorSamples.push(`${res.status} ${res.body.replace(/\s+/g, ' ').slice(0, 160)}`);
+        }
+      } catch (e) {
+        errors++;
+        if (errorSamples.length < 5) errorSamples.push((e as Error).message);
+      }
+    }
+    s.close();
+  }));
+  const seconds = (performance.now() - started) / 1000;
+  return { scenario: 'placeOnly', seconds, requests: latencies.length, ok: placed, errors, statuses, latency: percentiles(latencies), errorSamples };
+}
+
+function chunk<T>(items: T[], parts: number): T[][] {
+  const out: T[][] = Array.from({ length: parts }, () => []);
+  items.forEach((item, i) => out[i % parts].push(item));
+  return out;
+}
+
+/**
+ * `count` anonymous baskets at the review step, each with 1 × productId and its own session and basket cookie:
+ * one is walked there through the app (so it is exactly what checkout makes), the rest are SQL copies of it.
+ */
+async function prepareReviewBaskets(
+  ctx: { baseUrl: string; q: <T extends Record<string, any>>(text: string, params?: unknown[]) => Promise<T[]>; shippingMethodId: number; paymentMethodId: number; secret: string },
+  productId: number, count: number,
+): Promise<PreparedOrder[]> {
+  const { q } = ctx;
+  const s = new Shopper(new URL(ctx.baseUrl));
+  await s.start();
+  await s.request('POST', '/cart/add', { productId, quantity: 1 });
+  await s.request('GET', '/checkout/addresses');
+  await s.request('POST', '/checkout/addresses', ADDRESS);
+  await s.request('GET', '/checkout/methods');
+  await s.request('POST', '/checkout/methods', { shippingMethodId: ctx.shippingMethodId, paymentMethodId: ctx.paymentMethodId });
+  const review = await s.request('GET', '/checkout/review');
+  s.close();
+  const number = /name="orderNumber" value="([^"]+)"/.exec(review.body)?.[1];
+  const signed = decodeURIComponent(s.cookies.get('orderflow.sid') ?? '');
+  if (!number || !signed.startsWith('s:')) throw new Error(`could not walk a basket to the review step (${review.status})`);
+  const sid = signed.slice(2, signed.lastIndexOf('.'));
+  const [source] = await q<{ id: number }>('select id from orders where number = $1', [number]);
+  const clones = await q<{ id: number; number: string; anonymous_token: string }>(
+    `insert into orders select r.* from orders o, generate_series(1, $2::int) g,
+       jsonb_populate_record(null::orders, to_jsonb(o) || jsonb_build_object('id', nextval('orders_id_seq'), 'number', o.number || '-' || g, 'anonymous_token', gen_random_uuid())) r
+     where o.id = $1 returning id, number, anonymous_token`,
+    [source.id, count],
+  );
+  await q(
+    `insert into order_lines select r.* from order_lines l, unnest($2::bigint[]) c(id),
+       jsonb_populate_record(null::order_lines, to_jsonb(l) || jsonb_build_object('id', nextval('order_lines_id_seq'), 'order_id', c.id)) r
+     where l.order_id = $1`,
+    [source.id, clones.map((c) => c.id)],
+  );
+  await q(`insert into session (sid, sess, expire) select 'bench-' || c.number, s.sess, s.expire from session s, unnest($2::text[]) c(number) where s.sid = $1`, [sid, clones.map((c) => c.number)]);
+  // express-session's signed cookie: s:<sid>.<base64 HMAC-SHA256 without padding>
+  const sign = (value: string) => `s:${value}.${createHmac('sha256', ctx.secret).update(value).digest('base64').replace(/=+$/, '')}`;
+  return clones.map((c) => ({ number: c.number, csrf: s.csrf, cookie: `orderflow.sid=${encodeURIComponent(sign('bench-' + c.number))}; basket=${c.anonymous_token}` }));
+}
+
 function loadWorker(): void {
   const setup = workerData as LoadSetup;
   const port = parentPort!;
-  const run: Record<Scenario, (s: LoadSetup) => Promise<Measured>> = { product: productPage, add: addToCart, place: placeOrders };
+  const run: Record<Scenario, (s: LoadSetup, msg: ToWorker) => Promise<Measured>> = {
+    product: productPage, returning: productPageReturning, add: addToCart, place: placeOrders,
+    placeOnly: (s, msg) => placePrepared(s, msg.prepared ?? []),
+  };
   port.on('message', (msg: ToWorker) => {
-    run[msg.run](setup).then(
+    run[msg.run](setup, msg).then(
       (result) => port.postMessage({ result } satisfies FromWorker),
       (e: Error) => port.postMessage({ failed: e.stack ?? String(e) } satisfies FromWorker),
     );
@@ -311,29 +448,12 @@ function loadWorker(): void {
 // ---------------------------------------------------------------------------------------------------------
 // Main thread: database, app, mail, the scenarios, the checks and the report
 
-/**
- * The PostgreSQL server to bench on: DATABASE_URL's server, else the app's embedded PostgreSQL (started here
- * through provideDatabase and stopped at the end; when `npm start` already runs it, that one is used and
- * left running, since a data directory can have only one server).
- */
-async function benchPostgres(config: AppConfig): Promise<{ url: string; embedded?: { stop(): Promise<void> }; label: string }> {
-  if (config.databaseUrl) return { url: config.databaseUrl, label: 'DATABASE_URL' };
-  // The credentials src/db/embedded-postgres.ts gives the embedded server.
-  const running = `postgres://postgres:orderflow@127.0.0.1:${config.embeddedPort}/postgres`;
-  const probe = new pg.Client({ connectionString: running, connectionTimeoutMillis: 2000 });
-  const up = await probe.connect().then(() => true, () => false);
-  await probe.end().catch(() => undefined);
-  if (up) return { url: running, label: `embedded PostgreSQL already running on port ${config.embeddedPort} (left running)` };
-  const db = await provideDatabase(config);
-  return { ...db, label: `embedded PostgreSQL in ${config.embeddedDataDir}, port ${config.embeddedPort} (started for this run)` };
-}
-
 async function main(): Promise<void> {
   const started = Date.now();
   const loadBefore = os.loadavg();
   const config = loadConfig();
   console.log(`Orderflow storefront bench: ${CONNECTIONS} connections, ${SECONDS} s per scenario`);
-  const db = await benchPostgres(config);
+  const db = await benchServer(config); // bench/bench-db.ts: DATABASE_URL's server, else the embedded PostgreSQL
   const cleanups: (() => Promise<unknown> | unknown)[] = [];
   const cleanup = async () => {
     for (const fn of cleanups.splice(0).reverse()) await Promise.resolve().then(fn).catch((e) => console.error('cleanup:', e));
@@ -348,15 +468,9 @@ async function main(): Promise<void> {
   console.log(`PostgreSQL: ${db.label}`);
 
   try {
-    const serverUrl = withDatabase(db.url, 'postgres');
-    const admin = new pg.Client({ connectionString: serverUrl });
-    await admin.connect();
-    await admin.query(`drop database if exists ${BENCH_DATABASE} with (force)`);
-    await admin.query(`create database ${BENCH_DATABASE}`);
-    const { rows: [{ server_version: pgVersion }] } = await admin.query('show server_version');
-    const { rows: pgSettings } = await admin.query(`select name, current_setting(name) as setting from pg_settings where name in ('fsync', 'synchronous_commit', 'shared_buffers', 'max_connections') order by name`);
-    await admin.end();
-    const url = withDatabase(db.url, BENCH_DATABASE);
+    const { url, version: pgVersion, settings: pgSettings } = await createBenchDatabase(db, BENCH_DATABASE, {
+      settings: ['fsync', 'synchronous_commit', 'shared_buffers', 'max_connections'],
+    });
 
     const orm = await initOrm(url);
     cleanups.push(() => orm.close());
@@ -366,7 +480,14 @@ async function main(): Promise<void> {
     cleanups.push(() => sql.end());
     const q = async <T extends Record<string, any>>(text: string, params: unknown[] = []) => (await sql.query<T>(text, params)).rows;
     await q('update stock_levels set quantity = $1', [STOCK_LEVEL]);
-    const productIds = (await q<{ id: number }>('select id from products where active order by id')).map((r) => r.id);
+    // The last units (scenario 5): one product, kept out of the other scenarios, with exactly LAST_UNITS in stock.
+    const activeProducts = (await q<{ id: number }>('select id from products where active order by id')).map((r) => r.id);
+    const lastUnitsProduct = activeProducts[activeProducts.length - 1];
+    const productIds = activeProducts.slice(0, -1);
+    await q('update stock_levels set quantity = 0 where product_id = $1', [lastUnitsProduct]);
+    await q('update stock_levels set quantity = $2 where product_id = $1 and location_id = (select min(location_id) from stock_levels where product_id = $1)', [lastUnitsProduct, LAST_UNITS]);
+    await q('drop table if exists bench_stock_before');
+    await q('create table bench_stock_before as select product_id, location_id, quantity from stock_levels');
     const [{ id: shippingMethodId }] = await q<{ id: number }>(`select id from shipping_methods where code = 'STANDARD'`);
     const [{ id: paymentMethodId }] = await q<{ id: number }>(`select id from payment_methods where code = 'INVOICE'`);
 
@@ -398,11 +519,11 @@ async function main(): Promise<void> {
     };
     const ready = await receive();
     if (!('ready' in ready)) throw new Error('load worker failed: ' + ('failed' in ready ? ready.failed : '?'));
-    const measure = async (scenario: Scenario, title: string): Promise<Measured> => {
+    const measure = async (scenario: Scenario, title: string, prepared?: PreparedOrder[][]): Promise<Measured> => {
       process.stdout.write(`${title} … `);
       const elu = performance.eventLoopUtilization();
       const cpu = mainThreadCpuSeconds();
-      load.postMessage({ run: scenario } satisfies ToWorker);
+      load.postMessage({ run: scenario, prepared } satisfies ToWorker);
       const m = await receive();
       if ('failed' in m) throw new Error(`${scenario} failed: ${m.failed}`);
       if (!('result' in m)) throw new Error('unexpected message from the load worker');
@@ -415,18 +536,38 @@ async function main(): Promise<void> {
 
     const ordersBefore = Number((await q<{ n: string }>('select count(*) as n from orders where completed'))[0].n);
     const product = ONLY.has('product') ? await measure('product', `1. GET /products/${PRODUCT_PAGE}`) : undefined;
+    const returning = ONLY.has('returning') ? await measure('returning', `1b. GET /products/${PRODUCT_PAGE} (returning visitors)`) : undefined;
     const add = ONLY.has('add') ? await measure('add', '2. POST /cart/add') : undefined;
+    const pgbench = add && process.env.BENCH_PGBENCH !== '0' ? await pgbenchAddToCart(baseUrl, url, productIds, q) : undefined;
     const place = ONLY.has('place') ? await measure('place', '3. checkout and place order') : undefined;
+    const reviewStep = { baseUrl, q, shippingMethodId, paymentMethodId, secret: config.sessionSecret };
+    let placeOnly: Measured | undefined;
+    if (ONLY.has('placeOnly')) {
+      process.stdout.write(`   preparing ${CONNECTIONS * PREPARED_PER_CONNECTION} baskets at the review step … `);
+      const baskets = await prepareReviewBaskets(reviewStep, productIds[0], CONNECTIONS * PREPARED_PER_CONNECTION);
+      console.log('done');
+      placeOnly = await measure('placeOnly', '4. POST /checkout/place only', chunk(baskets, CONNECTIONS));
+    }
+    let lastUnits: Measured | undefined;
+    if (ONLY.has('lastUnits')) {
+      const baskets = await prepareReviewBaskets(reviewStep, lastUnitsProduct, 2 * LAST_UNITS);
+      lastUnits = await measure('placeOnly', `5. ${2 * LAST_UNITS} shoppers place at once for the last ${LAST_UNITS} units`, chunk(baskets, 2 * LAST_UNITS));
+    }
 
     // The database must agree with what the shoppers were told.
     const [dup] = await q<{ n: string }>('select count(*) as n from (select number from orders where completed group by number having count(*) > 1) d');
     const [completed] = await q<{ n: string }>('select count(*) as n from orders where completed');
     const [negative] = await q<{ n: string }>('select count(*) as n from stock_levels where quantity < 0');
-    const [taken] = await q<{ n: string }>('select coalesce(sum($1::int - quantity), 0) as n from stock_levels', [STOCK_LEVEL]);
+    const [taken] = await q<{ n: string }>('select coalesce(sum(b.quantity - s.quantity), 0) as n from stock_levels s join bench_stock_before b using (product_id, location_id)');
+    const [lastLeft] = await q<{ n: string }>('select coalesce(sum(quantity), 0) as n from stock_levels where product_id = $1', [lastUnitsProduct]);
     const [sold] = await q<{ n: string }>('select coalesce(sum(l.quantity), 0) as n from order_lines l join orders o on o.id = l.order_id where o.completed');
     const placedInDb = Number(completed.n) - ordersBefore;
-    const placedOk = place?.ok ?? 0;
+    const placedOk = (place?.ok ?? 0) + (placeOnly?.ok ?? 0) + (lastUnits?.ok ?? 0);
     const checks = [
+      ...(lastUnits ? [
+        { name: `orders for the last ${LAST_UNITS} units (of ${2 * LAST_UNITS} tries; the rest refused with 409)`, value: lastUnits.ok, ok: lastUnits.ok === LAST_UNITS && (lastUnits.statuses['409'] ?? 0) === LAST_UNITS },
+        { name: 'units left of that product', value: Number(lastLeft.n), ok: Number(lastLeft.n) === 0 },
+      ] : []),
       { name: 'duplicate order numbers among completed orders', value: Number(dup.n), ok: Number(dup.n) === 0 },
       { name: `completed orders in DB (${placedInDb}) vs successful place responses (${placedOk})`, value: placedInDb - placedOk, ok: placedInDb === placedOk },
       { name: 'stock levels below zero', value: Number(negative.n), ok: Number(negative.n) === 0 },
@@ -448,14 +589,22 @@ async function main(): Promise<void> {
     // Report
     const results = [
       { label: `1. product page GET /products/${PRODUCT_PAGE}`, unit: 'req/s', m: product },
+      { label: `1b. product page, returning visitors (session + basket cookies)`, unit: 'req/s', m: returning },
       { label: '2. add to cart POST /cart/add (303)', unit: 'req/s', m: add },
-      { label: '3. place order POST /checkout/place', unit: 'orders/s', m: place },
+      { label: '3. place order, whole checkout (8 requests per order)', unit: 'orders/s', m: place },
+      { label: '4. place order, POST /checkout/place only (baskets prepared at the review step)', unit: 'orders/s', m: placeOnly },
+      { label: `5. last ${LAST_UNITS} units, ${2 * LAST_UNITS} buyers at once (409 = refused, expected)`, unit: 'orders/s', m: lastUnits },
     ].filter((r): r is { label: string; unit: string; m: Measured } => r.m !== undefined);
     console.log('');
     for (const { label, unit, m } of results) {
       console.log(`${label}\n   ${rate(m.ok, m.seconds)} ${unit} ok over ${m.seconds.toFixed(1)} s; latency p50 ${ms(m.latency.p50)} ms, p95 ${ms(m.latency.p95)} ms, p99 ${ms(m.latency.p99)} ms, max ${ms(m.latency.max)} ms; errors ${m.errors}; statuses ${JSON.stringify(m.statuses)}`);
       if (m.app) console.log(`   app thread busy ${(m.app.busy * 100).toFixed(0)} %${m.app.cpuMsPerRequest === undefined ? '' : `, ${m.app.cpuMsPerRequest.toFixed(2)} ms CPU per request${m.scenario === 'place' ? ` (all ${m.requests} checkout requests)` : ''}`}`);
       for (const e of m.errorSamples) console.log(`   error: ${e}`);
+    }
+    if (add && pgbench) {
+      console.log(`\n   pgbench, the same ${pgbench.statements} statements as one add-to-cart (${CONNECTIONS} clients, ${SECONDS} s, each on its own basket): ` +
+        `${pgbench.tps.toFixed(0)} tps, latency average ${pgbench.latencyMs.toFixed(1)} ms, ${pgbench.failed} failed; ` +
+        `app ÷ pgbench = ${((100 * add.ok) / add.seconds / pgbench.tps).toFixed(0)} % (script: ${pgbench.script})`);
     }
     if (place) {
       console.log(`\n   checkout steps (${rate(place.requests, place.seconds)} req/s over all steps):`);

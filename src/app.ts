@@ -13,6 +13,8 @@ import { adminRoutes } from './admin/admin.routes';
 import { cartRoutes } from './cart/cart.routes';
 import { catalogRoutes } from './catalog/catalog.routes';
 import { contextDateMiddleware, contextDateRoutes } from './catalog/context-date';
+import { firstVisitProductPage } from './catalog/first-visit-page';
+import { AnonymousCsrf } from './http/anonymous-csrf';
 import { checkoutRoutes } from './checkout/checkout.routes';
 import type { AppConfig } from './config';
 import { flowSettingsRoutes } from './flows/flow-settings.routes';
@@ -32,7 +34,21 @@ import { returnRoutes } from './returns/return.routes';
 import { apiKeyAdminRoutes, apiRoutes } from './integration/api.routes';
 import { importRoutes } from './integration/import.routes';
 import { createViewEnv } from './http/views';
+import { databaseProbe } from './db/database';
 import { createServices, type Services } from './services';
+
+const DAY_MS = 24 * 3600 * 1000;
+const SESSION_MAX_AGE_MS = 14 * DAY_MS;
+
+/**
+ * Sliding expiry without a database write on every request: a stored session whose expiry is more than a day
+ * old is marked changed, so express-session saves it (new expiry in the store and in the cookie) once a day.
+ */
+const refreshSessionExpiry: express.RequestHandler = (req, _res, next) => {
+  const expires = req.session?.cookie.expires;
+  if (expires && expires.getTime() < Date.now() + SESSION_MAX_AGE_MS - DAY_MS) req.session.expiryRefreshedAt = Date.now();
+  next();
+};
 
 export interface BuiltApp { app: Express; services: Services; close(): Promise<void> }
 
@@ -40,9 +56,9 @@ export interface BuiltApp { app: Express; services: Services; close(): Promise<v
 export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string): BuiltApp {
   const app = express();
   const views = createViewEnv(app);
-  const services = createServices(orm, views);
+  const services = createServices(orm, views, { catalogCacheMs: config.catalogCacheMs });
   const pass = configurePassport(services.accounts);
-  const sessionPool = new pg.Pool({ connectionString: databaseUrl, max: 10 });
+  const sessionPool = new pg.Pool({ connectionString: databaseUrl, max: 10, connectionTimeoutMillis: 5000 });
   // An idle connection dropped by the server (restart, failover) must not crash the process; the pool reconnects.
   sessionPool.on('error', (e) => console.error('[session-store] idle connection lost:', e.message));
   const PgStore = connectPgSimple(session);
@@ -52,28 +68,41 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   app.disable('x-powered-by');
   app.use(helmet({ contentSecurityPolicy: { directives: { 'script-src': ["'self'"], 'img-src': ["'self'", 'data:'], 'form-action': ["'self'"] } } }));
   app.use('/public', express.static(path.resolve(__dirname, '../public'), { maxAge: '1h' }));
-  app.get('/healthz', (_req, res) => res.json({ ok: true }));
+  // Database reachability, cheaply (one cached `select 1`); 503 while it is down. No session, no CSRF.
+  const databaseUp = databaseProbe(orm);
+  app.get('/healthz', async (_req, res) => {
+    const up = await databaseUp();
+    res.status(up ? 200 : 503).set('Cache-Control', 'no-store').json({ ok: up, database: up ? 'up' : 'down' });
+  });
   // The JSON API authenticates with API keys: no session, no cookies, no CSRF. Its own error format.
   app.use('/api/v1', express.json({ limit: '256kb' }), (_req, _res, next) => RequestContext.create(orm.em, next), apiRoutes(services));
   app.use(express.urlencoded({ extended: false, limit: '64kb', parameterLimit: 200 }));
   app.use(express.json({ limit: '64kb' }));
   app.use(cookieParser());
+  const anonymousCsrf = new AnonymousCsrf(config.sessionSecret, config.secureCookies);
+  app.get('/products/:number', firstVisitProductPage(services.catalog, views, anonymousCsrf, config.catalogCacheMs));
   app.use(session({
-    store: new PgStore({ pool: sessionPool, tableName: 'session', createTableIfMissing: false, pruneSessionInterval: 15 * 60 }),
+    // No write per request just to push the expiry forward: refreshSessionExpiry below does that once a day.
+    store: new PgStore({ pool: sessionPool, tableName: 'session', createTableIfMissing: false, pruneSessionInterval: 15 * 60, disableTouch: true }),
     name: 'orderflow.sid',
     secret: config.sessionSecret,
     resave: false,
     saveUninitialized: false,
-    rolling: true,
-    cookie: { httpOnly: true, sameSite: 'lax', secure: config.secureCookies, maxAge: 14 * 24 * 3600 * 1000 },
+    rolling: false,
+    cookie: { httpOnly: true, sameSite: 'lax', secure: config.secureCookies, maxAge: SESSION_MAX_AGE_MS },
   }));
+  app.use(refreshSessionExpiry);
   // One identity map per request, before passport reads the user.
   app.use((_req, _res, next) => RequestContext.create(orm.em, next));
   app.use(pass.initialize());
   app.use(pass.session());
 
   const { csrfSynchronisedProtection, generateToken } = csrfSync({ getTokenFromRequest: (req) => req.body?._csrf ?? req.get('x-csrf-token') });
-  app.use(csrfSynchronisedProtection);
+  // The add-to-basket form of a first-visit page carries an anonymous token (src/http/anonymous-csrf.ts).
+  app.use((req, res, next) => {
+    const firstVisitAdd = req.method === 'POST' && req.path === '/cart/add' && anonymousCsrf.verify(req);
+    return firstVisitAdd ? next() : csrfSynchronisedProtection(req, res, next);
+  });
 
   app.use(async (req, res, next) => {
     res.locals.user = req.user ?? null;

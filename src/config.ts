@@ -17,6 +17,8 @@ export interface AppConfig {
   exportDir: string;
   /** An XSL file for the export; XSLT is not supported in this build, so the export worker refuses to start when set. */
   exportXslPath?: string;
+  /** How long a product page's data may be served from memory (ms); 0 = always read the database. */
+  catalogCacheMs: number;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
@@ -34,5 +36,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     loginRateLimit: { windowMs: 15 * 60 * 1000, max: Number(env.LOGIN_RATE_LIMIT ?? 10) },
     exportDir: env.EXPORT_DIR || '.data/exports',
     exportXslPath: env.EXPORT_XSL || undefined,
+    catalogCacheMs: Number(env.CATALOG_CACHE_MS ?? 1000),
   };
 }

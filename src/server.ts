@@ -1,22 +1,51 @@
 import type { Server } from 'node:http';
 import { createApp } from './app';
 import { loadConfig } from './config';
-import { initOrm, migrate, provideDatabase } from './db/database';
+import { initOrm, migrate, provideDatabase, withStartupLock } from './db/database';
 import { DEMO_USERS, seedDemoData } from './db/seed';
 import { assertExportSettingsSupported } from './exports/auto-export.service';
 import { AutoExportWorker } from './exports/auto-export.worker';
 import { CaughtMail } from './mail/mail.entities';
+import { isDatabaseUnavailable, unavailableReason } from './http/error-handler';
 import { MailWorker } from './mail/outbox.service';
 import { startSmtpCatcher } from './mail/smtp-catcher';
 
+/**
+ * A lost database connection must never end the process: requests answer 503 meanwhile (src/http/error-handler.ts),
+ * the workers log and retry, and the pools reconnect when PostgreSQL is back. Anything else unexpected still
+ * stops the process, since its state is unknown.
+ */
+function keepRunningWhileTheDatabaseIsDown(): void {
+  process.on('unhandledRejection', (reason) => {
+    if (isDatabaseUnavailable(reason)) {
+      console.error('[process] database unreachable (unhandled rejection):', unavailableReason(reason));
+      return;
+    }
+    console.error('[process] unhandled rejection, stopping', reason); // as Node itself would
+    process.exit(1);
+  });
+  process.on('uncaughtException', (err) => {
+    if (isDatabaseUnavailable(err)) {
+      console.error('[process] database connection lost:', unavailableReason(err));
+      return;
+    }
+    console.error('[process] uncaught exception, stopping', err);
+    process.exit(1);
+  });
+}
+
 /** Boots the database (embedded unless DATABASE_URL), migrates, seeds, starts the mail worker and listens. */
 async function main(): Promise<void> {
+  keepRunningWhileTheDatabaseIsDown();
   const config = loadConfig();
   assertExportSettingsSupported(config); // EXPORT_XSL: refuse before the database boots
   const db = await provideDatabase(config);
   const orm = await initOrm(db.url);
-  await migrate(orm);
-  await seedDemoData(orm.em.fork());
+  // Several processes may start at once on one database: they migrate and seed one after the other.
+  await withStartupLock(db.url, async () => {
+    await migrate(orm);
+    await seedDemoData(orm.em.fork());
+  });
 
   let smtpUrl = config.smtpUrl;
   let catcher: Awaited<ReturnType<typeof startSmtpCatcher>> | undefined;
@@ -47,18 +76,27 @@ async function main(): Promise<void> {
     for (const u of DEMO_USERS) console.log(`  ${u.role.padEnd(8)} ${u.email} / ${u.password}`);
   });
 
+  let stopping = false;
   const shutdown = async () => {
+    if (stopping) return;
+    stopping = true;
     stopWorker();
     stopExportWorker();
     stopScheduler();
     clearInterval(pruneTimer);
     server.close();
     worker.close();
-    await close();
-    await catcher?.stop();
-    await orm.close();
-    await db.embedded?.stop();
-    process.exit(0);
+    try {
+      // With the database down, closing its pools may fail: stop anyway.
+      await close();
+      await catcher?.stop();
+      await orm.close();
+      await db.embedded?.stop();
+    } catch (e) {
+      console.error('[shutdown]', (e as Error).message);
+    } finally {
+      process.exit(0);
+    }
   };
   process.on('SIGINT', shutdown);
   process.on('SIGTERM', shutdown);

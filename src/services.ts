@@ -23,10 +23,10 @@ import { OutboxService } from './mail/outbox.service';
 import { PaymentProviders } from './payments/payment-providers';
 
 /** The app's services, built once; each reads the request's EntityManager through MikroORM's RequestContext. */
-export function createServices(orm: MikroORM, views: nunjucks.Environment) {
+export function createServices(orm: MikroORM, views: nunjucks.Environment, options: { catalogCacheMs?: number } = {}) {
   const outbox = new OutboxService(views);
   const payments = new PaymentProviders();
-  const catalog = new CatalogService(orm);
+  const catalog = new CatalogService(orm, options.catalogCacheMs);
   const accounts = new AccountService(orm);
   const carts = new CartService(orm);
   const checkout = new CheckoutService(orm, carts, payments, outbox);

@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { flash, shopperOf, shopperWithBasketCookie } from '../http/shopper';
+import { flash, setBasketCookie, shopperOf, shopperWithBasketCookie } from '../http/shopper';
 import { idParam, parse, quantity } from '../http/validate';
 import type { Services } from '../services';
 import { totalsOf } from './cart.service';
@@ -18,7 +18,10 @@ export function cartRoutes(s: Services): Router {
 
   r.post('/add', async (req, res) => {
     const form = parse(addForm, req.body);
-    await s.carts.addProduct(shopperWithBasketCookie(req, res), form.productId, form.quantity);
+    const shopper = shopperWithBasketCookie(req, res);
+    const token = shopper.anonymousToken;
+    await s.carts.addProduct(shopper, form.productId, form.quantity);
+    if (shopper.anonymousToken && shopper.anonymousToken !== token) setBasketCookie(req, res, shopper.anonymousToken);
     flash(req, 'success', 'Added to your basket.');
     res.redirect(303, req.body.returnTo === 'product' && typeof req.body.productNumber === 'string' ? `/products/${encodeURIComponent(req.body.productNumber)}` : '/cart');
   });

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { LockMode } from '@mikro-orm/core';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { User } from '../accounts/account.entities';
@@ -182,16 +183,21 @@ export class CartService {
     const shop = await em.findOneOrFail(Shop, DEFAULT_SHOP_ID);
     const state = await this.flows.defaultState(em, 'cart', shopper.companyId);
     if (shopper.userId == null && !shopper.anonymousToken) throw new DomainError('VALIDATION', 'Your browser must accept cookies to keep a basket.');
-    const number = await nextCartNumber(em, shop);
-    await em.execute(
-      `insert into orders (number, shop_id, type, basket_status, user_id, company_id, anonymous_token, state_id, currency_code, currency_name, currency_rate)
-       values (?, ?, 'cart', 'basket', ?, ?, ?, ?, ?, ?, ?)
-       on conflict do nothing`,
-      [number, shop.id, shopper.userId, shopper.companyId, shopper.userId == null ? shopper.anonymousToken : null, state.id, shop.currencyCode, shop.currencyName, shop.currencyRate],
-    );
-    const order = await this.findBasket(shopper, em, true);
-    if (!order) throw new DomainError('CONFLICT', 'Your basket could not be created. Please try again.');
-    return order;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const number = await nextCartNumber(em, shop);
+      await em.execute(
+        `insert into orders (number, shop_id, type, basket_status, user_id, company_id, anonymous_token, state_id, currency_code, currency_name, currency_rate)
+         values (?, ?, 'cart', 'basket', ?, ?, ?, ?, ?, ?, ?)
+         on conflict do nothing`,
+        [number, shop.id, shopper.userId, shopper.companyId, shopper.userId == null ? shopper.anonymousToken : null, state.id, shop.currencyCode, shop.currencyName, shop.currencyRate],
+      );
+      const order = await this.findBasket(shopper, em, true);
+      if (order) return order;
+      // A guest's cookie can still name an order that was placed (the answer to "place order" never reached the
+      // browser): that token is taken, so the new basket gets a new one, which the caller puts in the cookie.
+      if (shopper.userId == null) shopper.anonymousToken = randomUUID();
+    }
+    throw new DomainError('CONFLICT', 'Your basket could not be created. Please try again.');
   }
 }
 

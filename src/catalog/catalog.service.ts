@@ -1,6 +1,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { notFound } from '../shared/errors';
 import { withVat } from '../shared/money';
+import { TtlCache } from '../shared/ttl-cache';
 import { Product, ProductGroup, Shop } from './catalog.entities';
 
 export const PAGE_SIZE = 12;
@@ -12,8 +13,15 @@ export interface ProductView {
   priceMinor: number; priceInclVatMinor: number; vatRateBp: number; stock: number;
 }
 
+export type ProductPage = ProductView & { stockByLocation: { name: string; quantity: number }[] };
+
 export class CatalogService {
-  constructor(private readonly orm: MikroORM) {}
+  /** Product pages are read far more often than products change; see config.catalogCacheMs. */
+  private readonly productPages: TtlCache<ProductPage>;
+
+  constructor(private readonly orm: MikroORM, catalogCacheMs = 0) {
+    this.productPages = new TtlCache(catalogCacheMs);
+  }
 
   private get em() {
     return this.orm.em;
@@ -57,20 +65,20 @@ export class CatalogService {
     return { products: rows.map(toView), total, page, pages };
   }
 
-  async product(number: string): Promise<ProductView & { stockByLocation: { name: string; quantity: number }[] }> {
-    const conn = this.em.getConnection();
-    const [row] = await conn.execute(
-      `select p.*, g.name as group_name, g.slug as group_slug,
-         coalesce((select sum(quantity) from stock_levels s where s.product_id = p.id), 0) as stock
-       from products p join product_groups g on g.id = p.group_id where p.number = ? and p.active`,
-      [number],
-    );
-    if (!row) throw notFound('The product');
-    const stockByLocation = await conn.execute<{ name: string; quantity: number }[]>(
-      'select l.name, s.quantity from stock_levels s join stock_locations l on l.id = s.location_id where s.product_id = ? order by l.name',
-      [row.id],
-    );
-    return { ...toView(row), stockByLocation };
+  /** An active product with its stock per location, in one query; cached for catalogCacheMs. */
+  product(number: string): Promise<ProductPage> {
+    return this.productPages.get(number, async () => {
+      const [row] = await this.em.getConnection().execute(
+        `select p.*, g.name as group_name, g.slug as group_slug,
+           coalesce((select json_agg(json_build_object('name', l.name, 'quantity', s.quantity) order by l.name)
+                     from stock_levels s join stock_locations l on l.id = s.location_id where s.product_id = p.id), '[]') as stock_by_location
+         from products p join product_groups g on g.id = p.group_id where p.number = ? and p.active`,
+        [number],
+      );
+      if (!row) throw notFound('The product');
+      const stockByLocation = row.stock_by_location as { name: string; quantity: number }[];
+      return { ...toView({ ...row, stock: stockByLocation.reduce((sum, s) => sum + s.quantity, 0) }), stockByLocation };
+    });
   }
 
   async activeProduct(id: number): Promise<Product> {

@@ -19,6 +19,7 @@ export async function provideDatabase(config: AppConfig): Promise<{ url: string;
 
 export async function createDatabaseIfMissing(serverUrl: string, name: string, template?: string): Promise<void> {
   const client = new pg.Client({ connectionString: serverUrl });
+  client.on('error', () => undefined); // a dropped connection fails the query below; it must not crash the process
   await client.connect();
   try {
     const { rowCount } = await client.query('select 1 from pg_database where datname = $1', [name]);
@@ -37,4 +38,57 @@ export async function initOrm(url: string, opts: { poolMax?: number } = {}): Pro
 /** Applies every pending migration; safe to run at each start. */
 export async function migrate(orm: MikroORM): Promise<void> {
   await orm.getMigrator().up();
+}
+
+/** Any fixed number; PostgreSQL advisory locks are keyed by it within the database. */
+const STARTUP_LOCK_KEY = 7_346_105_001;
+
+/**
+ * Runs `fn` (migrations and seed at start) while holding a session-level advisory lock on the database, so
+ * several app processes started at once on one database take turns: the first migrates and seeds, the others
+ * wait, then find nothing left to do. The lock is held by its own connection and ends with it, even when
+ * the process dies.
+ */
+export async function withStartupLock<T>(url: string, fn: () => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  client.on('error', (e) => console.error('[startup-lock] connection lost:', e.message));
+  await client.connect();
+  try {
+    await client.query('select pg_advisory_lock($1)', [STARTUP_LOCK_KEY]);
+    return await fn();
+  } finally {
+    await client.query('select pg_advisory_unlock($1)', [STARTUP_LOCK_KEY]).catch(() => undefined);
+    await client.end().catch(() => undefined);
+  }
+}
+
+/**
+ * A cheap database check for /healthz: `select 1` through the ORM's pool (so it also says whether requests can
+ * get a connection), at most one in flight, answers reused for `cacheMs`, and a hung server counts as down after
+ * `timeoutMs`.
+ */
+export function databaseProbe(orm: MikroORM, opts: { timeoutMs?: number; cacheMs?: number } = {}): () => Promise<boolean> {
+  const timeoutMs = opts.timeoutMs ?? 2000;
+  const cacheMs = opts.cacheMs ?? 1000;
+  let last: { at: number; up: boolean } | undefined;
+  let inFlight: Promise<boolean> | undefined;
+  const check = async (): Promise<boolean> => {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), timeoutMs); });
+    const query = orm.em.getConnection().execute('select 1').then(() => true, () => false);
+    try {
+      return await Promise.race([query, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  return () => {
+    if (last && Date.now() - last.at < cacheMs) return Promise.resolve(last.up);
+    inFlight ??= check().then((up) => {
+      last = { at: Date.now(), up };
+      inFlight = undefined;
+      return up;
+    });
+    return inFlight;
+  };
 }

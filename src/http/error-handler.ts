@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import { OptimisticLockError, UniqueConstraintViolationException } from '@mikro-orm/core';
+import { ConnectionException, OptimisticLockError, UniqueConstraintViolationException } from '@mikro-orm/core';
 import { DomainError, type DomainErrorCode } from '../shared/errors';
 
 const STATUS: Record<DomainErrorCode, number> = {
@@ -19,7 +21,54 @@ const STATUS: Record<DomainErrorCode, number> = {
   CONFLICT: 409,
 };
 
-export interface HttpProblem { status: number; code: string; message: string; fields: Record<string, string>; logId?: string }
+export interface HttpProblem {
+  status: number; code: string; message: string; fields: Record<string, string>; logId?: string;
+  /** Seconds after which a retry may work (the Retry-After header), for a 503. */
+  retryAfterSeconds?: number;
+}
+
+/** How long a client is asked to wait while the database cannot be reached. */
+export const UNAVAILABLE_RETRY_AFTER_SECONDS = 30;
+
+/**
+ * Error codes that mean "the database cannot be reached right now", not "this request is wrong": PostgreSQL's
+ * operator intervention (57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now), connection
+ * exceptions (class 08), too many connections (53300), and the socket errors of a refused, reset or timed-out
+ * connection.
+ */
+const DB_UNAVAILABLE_CODES = new Set([
+  '57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006', '53300',
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN',
+]);
+
+/** Messages of pg, pg-pool and knex for a lost or unobtainable connection (they carry no code). */
+const DB_UNAVAILABLE_MESSAGE = new RegExp([
+  'Timeout acquiring a connection', // knex: pool exhausted or no connection could be made in time
+  'Connection terminated', // pg: "... unexpectedly", "... due to connection timeout"
+  'Connection ended unexpectedly',
+  'is not queryable', // pg: "Client has encountered a connection error and is not queryable"
+  'the database system is (starting up|shutting down|in recovery mode|not yet accepting connections)',
+  'terminating connection due to administrator command',
+  'server closed the connection unexpectedly',
+  'Transaction query already complete', // knex: the transaction's connection was lost under it
+].join('|'), 'i');
+
+/**
+ * True when `err` (or what it wraps: MikroORM's DriverException copies the driver error's fields, Node's
+ * AggregateError lists one error per address tried, `cause` chains) says the database is unreachable.
+ */
+export function isDatabaseUnavailable(err: unknown, depth = 0): boolean {
+  if (!err || typeof err !== 'object' || depth > 4) return false;
+  if (err instanceof ConnectionException) return true;
+  const e = err as { code?: unknown; name?: unknown; message?: unknown; cause?: unknown; errors?: unknown; previous?: unknown; status?: unknown };
+  // A client error (http-errors, e.g. body-parser's "request aborted") is never the database's fault.
+  if (typeof e.status === 'number' && e.status < 500) return false;
+  if (typeof e.code === 'string' && DB_UNAVAILABLE_CODES.has(e.code)) return true;
+  if (e.name === 'KnexTimeoutError') return true;
+  if (typeof e.message === 'string' && DB_UNAVAILABLE_MESSAGE.test(e.message)) return true;
+  if (Array.isArray(e.errors) && e.errors.some((x) => isDatabaseUnavailable(x, depth + 1))) return true;
+  return isDatabaseUnavailable(e.cause, depth + 1) || isDatabaseUnavailable(e.previous, depth + 1);
+}
 
 /** The one mapping from anything thrown to what the user is told. Pure, so it is tested directly. */
 export function toHttpProblem(err: unknown): HttpProblem {
@@ -29,6 +78,12 @@ export function toHttpProblem(err: unknown): HttpProblem {
   }
   if (err instanceof UniqueConstraintViolationException) {
     return { status: 409, code: 'CONFLICT', message: 'That conflicts with an existing record.', fields: {} };
+  }
+  if (isDatabaseUnavailable(err)) {
+    return {
+      status: 503, code: 'UNAVAILABLE', message: "We're briefly unavailable. Please try again in a minute.", fields: {},
+      retryAfterSeconds: UNAVAILABLE_RETRY_AFTER_SECONDS,
+    };
   }
   const e = err as { type?: string; status?: number; statusCode?: number; code?: string };
   if (e?.type === 'entity.too.large') return { status: 413, code: 'TOO_LARGE', message: 'The form you sent is too large.', fields: {} };
@@ -40,17 +95,54 @@ export function toHttpProblem(err: unknown): HttpProblem {
   return { status: 500, code: 'INTERNAL', message: 'Something went wrong on our side. Please try again.', fields: {}, logId: randomUUID() };
 }
 
+/**
+ * The page shown while the database is unreachable: plain HTML read once at start, so answering needs no
+ * template, no session and no query (the base layout would read the session for its CSRF token and flash).
+ */
+const UNAVAILABLE_PAGE = fs.readFileSync(path.resolve(__dirname, '../../views/errors/unavailable.html'), 'utf8');
+
 export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
   const problem = toHttpProblem(err);
-  if (problem.status >= 500) console.error(`[error ${problem.logId}] ${req.method} ${req.path}`, err);
+  if (problem.code === 'UNAVAILABLE') logUnavailable(req.method, req.path, err);
+  else if (problem.status >= 500) console.error(`[error ${problem.logId}] ${req.method} ${req.path}`, err);
   if (res.headersSent) return;
   res.status(problem.status);
-  if (req.path.startsWith('/api/') || req.accepts(['html', 'json']) === 'json') {
+  const wantsJson = req.path.startsWith('/api/') || req.accepts(['html', 'json']) === 'json';
+  if (problem.code === 'UNAVAILABLE') {
+    res.set({ 'Retry-After': String(problem.retryAfterSeconds), 'Cache-Control': 'no-store' });
+    if (wantsJson) res.json({ error: { code: problem.code, message: problem.message, fields: problem.fields } });
+    else res.type('html').send(UNAVAILABLE_PAGE);
+    return;
+  }
+  if (wantsJson) {
     res.json({ error: { code: problem.code, message: problem.message, fields: problem.fields } });
     return;
   }
   res.render('errors/error.njk', { problem, back: safeBackLink(req.get('referer'), req.get('host')) });
 };
+
+/** While the database is down every request fails the same way: one log line per 10 s, with a count, not a stack each. */
+let unavailableLog = { lastAt: 0, suppressed: 0 };
+function logUnavailable(method: string, path: string, err: unknown): void {
+  const now = Date.now();
+  if (now - unavailableLog.lastAt < 10_000) {
+    unavailableLog.suppressed++;
+    return;
+  }
+  const more = unavailableLog.suppressed ? ` (${unavailableLog.suppressed} more since the last report)` : '';
+  console.error(`[unavailable] ${method} ${path} answered 503: database unreachable: ${unavailableReason(err)}${more}`);
+  unavailableLog = { lastAt: now, suppressed: 0 };
+}
+
+/**
+ * The driver's reason, short: "57P01 terminating connection …". Never the SQL MikroORM puts in front of it
+ * ("<query with its values> - <reason>"), which could carry personal data into the log.
+ */
+export function unavailableReason(err: unknown): string {
+  const e = err as { code?: unknown; message?: unknown };
+  const message = String(e?.message ?? err).split('\n')[0].split(' - ').pop()!.slice(0, 200);
+  return `${typeof e?.code === 'string' ? e.code + ' ' : ''}${message}`;
+}
 
 export const notFoundHandler: RequestHandler = (_req, _res, next) => next(new DomainError('NOT_FOUND', 'The page was not found.'));
 

@@ -42,6 +42,8 @@ declare module 'express-session' {
     loginNext?: string;
     /** A staff user's context date (YYYY-MM-DD) for storefront prices. */
     contextDate?: string;
+    /** Set to make express-session save the session with a fresh expiry (see refreshSessionExpiry). */
+    expiryRefreshedAt?: number;
   }
 }
 

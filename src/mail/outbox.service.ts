@@ -20,6 +20,19 @@ export interface MailRequest {
 
 export const DEFAULT_FROM = { name: 'Orderflow Shop', email: 'shop@orderflow.test' };
 const MAX_ATTEMPTS = 8;
+const SMTP_TIMEOUTS_MS = { connectionTimeout: 15_000, greetingTimeout: 15_000, socketTimeout: 60_000 };
+/** While the SMTP server is unreachable: one mail is tried every this often, and each mail tried waits this long. */
+const SMTP_PROBE_INTERVAL_MS = 5_000;
+const SMTP_UNREACHABLE_RETRY_SECONDS = 10;
+
+/**
+ * Errors that mean the SMTP server could not be reached or went away (nodemailer's ECONNECTION, ETIMEDOUT,
+ * ESOCKET, EDNS, or 421 "service not available"), as opposed to the server refusing this particular mail.
+ */
+export function isSmtpUnreachable(err: unknown): boolean {
+  const e = err as { code?: string; responseCode?: number };
+  return ['ECONNECTION', 'ETIMEDOUT', 'ESOCKET', 'EDNS', 'ECONNREFUSED', 'ECONNRESET'].includes(e?.code ?? '') || e?.responseCode === 421;
+}
 
 /**
  * The transactional outbox: mails are written in the caller's transaction, so they exist exactly when the
@@ -43,16 +56,25 @@ export class OutboxService {
 export class MailWorker {
   private readonly transport: Transporter;
 
+  /** Set while the SMTP server cannot be reached, so the outage is logged once, not per mail. */
+  private smtpDownSince: number | undefined;
+  /** No sending before this time: the SMTP server was unreachable a moment ago. */
+  private pausedUntil = 0;
+
   constructor(private readonly orm: MikroORM, smtpUrl: string) {
     // A pooled transport reuses SMTP connections instead of opening one per mail.
     const url = new URL(smtpUrl);
     url.searchParams.set('pool', 'true');
+    // A mail is sent while its outbox row is locked: a hung server must not hold that transaction for minutes
+    // (nodemailer waits 2 min to connect and 10 min on a silent socket by default).
+    for (const [k, v] of Object.entries(SMTP_TIMEOUTS_MS)) if (!url.searchParams.has(k)) url.searchParams.set(k, String(v));
     this.transport = nodemailer.createTransport(url.toString());
   }
 
   /** Sends up to `limit` due mails; returns how many were sent. */
   async sendDue(limit = 20): Promise<number> {
     let sent = 0;
+    if (Date.now() < this.pausedUntil) return 0;
     for (let i = 0; i < limit; i++) {
       const result = await this.orm.em.fork().transactional(async (em) => {
         const [msg] = await em.execute<Array<{ id: number; from_address: string; to_address: string; subject: string; html: string; text: string; attempts: number }>>(
@@ -60,21 +82,40 @@ export class MailWorker {
            where status = 'queued' and next_attempt_at <= now() order by id limit 1 for update skip locked`,
         );
         if (!msg) return 'empty' as const;
+        // At least once: if the server took the mail but this transaction then fails to commit (the database went
+        // away meanwhile), the row is still queued and the mail is sent again. Receivers de-duplicate by X-Outbox-Id.
         try {
           await this.transport.sendMail({ from: msg.from_address, to: msg.to_address, subject: msg.subject, html: msg.html, text: msg.text, headers: { 'X-Outbox-Id': String(msg.id) } });
-          await em.execute(`update outbox_messages set status = 'sent', sent_at = now(), attempts = attempts + 1, last_error = '' where id = ?`, [msg.id]);
-          return 'sent' as const;
         } catch (e) {
           const attempts = msg.attempts + 1;
-          const delaySeconds = Math.min(3600, 2 ** attempts * 5);
+          // The server being unreachable says nothing about this mail: it is retried soon, and never given up on for
+          // that, so an outage of any length loses nothing and the queue goes out within seconds of the server's return.
+          // A mail the server refuses is retried with a growing backoff and given up after MAX_ATTEMPTS.
+          const unreachable = isSmtpUnreachable(e);
+          const delaySeconds = unreachable ? SMTP_UNREACHABLE_RETRY_SECONDS : Math.min(3600, 2 ** attempts * 5);
           await em.execute(
             `update outbox_messages set attempts = ?, last_error = ?, status = ?, next_attempt_at = now() + (? || ' seconds')::interval where id = ?`,
-            [attempts, String((e as Error).message).slice(0, 1000), attempts >= MAX_ATTEMPTS ? 'failed' : 'queued', String(delaySeconds), msg.id],
+            [attempts, String((e as Error).message).slice(0, 1000), attempts >= MAX_ATTEMPTS && !unreachable ? 'failed' : 'queued', String(delaySeconds), msg.id],
           );
-          return 'failed' as const;
+          return unreachable ? { unreachable: e as Error } : ('failed' as const);
         }
+        await em.execute(`update outbox_messages set status = 'sent', sent_at = now(), attempts = attempts + 1, last_error = '' where id = ?`, [msg.id]);
+        return 'sent' as const;
       });
       if (result === 'empty') break;
+      if (typeof result === 'object') {
+        // No point trying the next mails now: the worker pauses, then tries one mail again.
+        this.pausedUntil = Date.now() + SMTP_PROBE_INTERVAL_MS;
+        if (this.smtpDownSince === undefined) {
+          this.smtpDownSince = Date.now();
+          console.error(`[mail] SMTP server unreachable (${result.unreachable.message}); mails stay queued and are retried`);
+        }
+        break;
+      }
+      if (this.smtpDownSince !== undefined && result === 'sent') {
+        console.error(`[mail] SMTP server reachable again after ${((Date.now() - this.smtpDownSince) / 1000).toFixed(1)} s; sending the queue`);
+        this.smtpDownSince = undefined;
+      }
       if (result === 'sent') sent++;
     }
     return sent;

@@ -282,6 +282,9 @@ export function filterConditions(type: OrderListKind, f: ListFilter, now: Date):
   return { where, params };
 }
 
+/** Up to this many chosen states, a date-sorted order list runs one keyset arm per state (see buildListQuery). */
+const MAX_STATE_ARMS = 10;
+
 export function buildListQuery(input: ListQueryInput): { sql: string; params: unknown[]; backwards: boolean } {
   const { filter: f } = input;
   const size = input.pageSize ?? ADMIN_PAGE_SIZE;
@@ -289,7 +292,14 @@ export function buildListQuery(input: ListQueryInput): { sql: string; params: un
   const dir = sortDir(f);
   const backwards = !!(input.before || input.last);
   const scanDir = backwards ? (dir === 'asc' ? 'desc' : 'asc') : dir;
-  const { where, params, anyOf } = filterConditions(input.type, f, input.now);
+  // Several states, sorted by date (the default): one arm per state, each walking orders_list_state_created_idx for one
+  // page, instead of one scan that reads every order of those states in the date range and sorts them all to keep 50
+  // (EXPLAIN at 1,000,000 orders: Received + Picked in the last 90 days read 6,960 index entries for a 51-row page).
+  const perState = input.type === 'order' && f.sort === 'created' && !(f.search && f.searchIn === 'all')
+    && f.state.length > 1 && f.state.length <= MAX_STATE_ARMS;
+  const conditions = filterConditions(input.type, perState ? { ...f, state: [] } : f, input.now);
+  const { where, params } = conditions;
+  const anyOf = perState ? [...new Set(f.state)].map((id) => ({ sql: 'o.state_id = ?', params: [id] as unknown[] })) : conditions.anyOf;
   const cursor = input.after ?? input.before;
   const keyset = cursor ? { sql: `(${sort.expr}, o.id) ${scanDir === 'desc' ? '<' : '>'} (?::${sort.cast}, ?::bigint)`, params: [cursor.key, cursor.id] } : null;
   const orderBy = `order by ${sort.expr} ${scanDir}, o.id ${scanDir}`;

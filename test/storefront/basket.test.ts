@@ -1,4 +1,4 @@
-import { addToBasket } from '../helpers/shopping';
+import { addToBasket, checkoutToReview, place } from '../helpers/shopping';
 import { csrfToken, login, newAgent, postForm, productId, startTestApp, type TestApp } from '../helpers/test-app';
 
 let t: TestApp;
@@ -33,6 +33,26 @@ describe('basket', () => {
     await postForm(agent, '/cart/empty', {}, '/cart');
     expect(await basketLines(t, number)).toEqual([]);
     expect((await agent.get('/cart')).text).toContain('Your basket is empty');
+  });
+
+  it('starts a new basket when the cookie still names an order whose "placed" answer never arrived', async () => {
+    const agent = newAgent(t);
+    await addToBasket(t, agent, 'P-1020');
+    const placedNumber = await checkoutToReview(t, agent);
+    const [{ anonymous_token: oldToken }] = await t.sql('select anonymous_token from orders where number = $1', [placedNumber]);
+    expect((await place(agent, placedNumber)).status).toBe(303);
+    // The browser never saw the answer: it still sends the placed order's basket cookie.
+    const lost = newAgent(t);
+    lost.jar.setCookie(`basket=${oldToken}; Path=/`, '127.0.0.1');
+    const add = await postForm(lost, '/cart/add', { productId: await productId(t, 'P-1021'), quantity: 1 });
+    expect(add.status).toBe(303);
+    const newToken = /basket=([0-9a-f-]{36})/.exec(String(add.headers['set-cookie']))?.[1];
+    expect(newToken).toBeDefined();
+    expect(newToken).not.toBe(oldToken);
+    const basket = await lost.get('/cart').expect(200);
+    expect(basket.text).toContain('P-1021');
+    const [placed] = await t.sql('select completed, (select count(*) from order_lines where order_id = o.id)::int as lines from orders o where number = $1', [placedNumber]);
+    expect(placed).toEqual({ completed: true, lines: 1 });
   });
 
   it('takes the price from the catalog, never from the form', async () => {
