@@ -12,6 +12,7 @@ import { PaymentMethod, PaymentTransaction } from '../payments/payment.entities'
 import { PaymentProviders } from '../payments/payment-providers';
 import { DomainError, invalid, notFound } from '../shared/errors';
 import { ShippingMethod } from '../shipping/shipping-method.entity';
+import { startPoller } from '../shared/poller';
 import { RecurringRun, RecurringSeries, type IntervalUnit, type SeriesStatus } from './recurring.entities';
 
 /** What a customer or staff member chooses on the "repeat this order" form (formats already checked by the route). */
@@ -391,24 +392,14 @@ export class RecurringService {
 
   /** Starts the in-app scheduler; returns a function that stops it. */
   startScheduler(intervalMs: number): () => void {
-    let running = false;
-    const tick = async () => {
-      if (running) return;
-      running = true;
-      try {
-        const r = await this.runDue(new Date());
-        if (r.created.length || r.failed.length) {
-          console.log(`[recurring] created ${r.created.length} order(s)${r.created.length ? ' ' + r.created.join(', ') : ''}; ${r.failed.length} failed, will be retried`);
-        }
-      } catch (e) {
-        console.error('[recurring] scheduler error', e);
-      } finally {
-        running = false;
+    // runDue works through everything that is due, so each tick is one batch (0 = "not full": no second round).
+    return startPoller('recurring', intervalMs, 1, async () => {
+      const r = await this.runDue(new Date());
+      if (r.created.length || r.failed.length) {
+        console.log(`[recurring] created ${r.created.length} order(s)${r.created.length ? ' ' + r.created.join(', ') : ''}; ${r.failed.length} failed, will be retried`);
       }
-    };
-    const timer = setInterval(() => void tick(), intervalMs);
-    timer.unref();
-    return () => clearInterval(timer);
+      return 0;
+    });
   }
 
   /** Works on one due series; the caller holds its row lock. */
