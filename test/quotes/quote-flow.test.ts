@@ -115,6 +115,8 @@ describe('quotes', () => {
     expect(rejected.status).toBe(303);
     const [q] = await t.sql(`select o.quote_answer, o.quote_reject_reason, s.name as state from orders o join flow_states s on s.id = o.state_id where o.number = $1`, [number]);
     expect(q).toEqual({ quote_answer: 'rejected', quote_reject_reason: 'Too expensive', state: 'Rejected' });
+    // Staff read why on the quote.
+    expect((await staff.get(`/admin/quotes/${number}`).expect(200)).text).toMatch(/Rejected by the customer<\/h2><p data-testid="reject-reason">Too expensive</);
   });
 
   it('refuses edits that would make the total negative or happen while the state does not allow editing', async () => {
