@@ -97,3 +97,9 @@ export async function dropBenchDatabase(server: BenchServer, name: string): Prom
     await admin.end();
   }
 }
+
+/** A positive whole number from an environment variable, else the fallback. */
+export function positiveInt(v: string | undefined, fallback: number): number {
+  const n = Number(v);
+  return Number.isInteger(n) && n > 0 ? n : fallback;
+}

@@ -41,7 +41,7 @@ import { priceOrder, type Totals } from '../src/checkout/pricing';
 import { loadConfig } from '../src/config';
 import { dueAt, isoDay, occurrenceDate } from '../src/recurring/recurring.service';
 import { allocate, valueOfUnits } from '../src/shipping/shipment.service';
-import { benchServer, createBenchDatabase, migrateAndSeed } from './bench-db';
+import { benchServer, createBenchDatabase, migrateAndSeed, positiveInt } from './bench-db';
 
 export interface GenerateOptions {
   orders: number;
@@ -1136,10 +1136,18 @@ export async function generateData(url: string, o: GenerateOptions): Promise<Gen
 /** What generateData leaves in the database's comment, so bench/order-list.bench.ts knows which data a database holds. */
 export const dataMarker = (o: GenerateOptions) => `orderflow generated data: orders=${o.orders} customers=${o.customers} products=${o.products} seed=${o.seed}`;
 
-export function positiveInt(v: string | undefined, fallback: number): number {
-  const n = Number(v);
-  return Number.isInteger(n) && n > 0 ? n : fallback;
+/** The data the generator makes, from ORDERS, CUSTOMERS, PRODUCTS and SEED (the order-list bench reads the same). */
+export function generateOptionsFromEnv(): GenerateOptions {
+  return {
+    orders: positiveInt(process.env.ORDERS, 1_000_000),
+    customers: positiveInt(process.env.CUSTOMERS, 100_000),
+    products: positiveInt(process.env.PRODUCTS, 5_000),
+    seed: positiveInt(process.env.SEED, 42),
+  };
 }
+
+/** The database the generated data goes into (DATABASE, default orderflow_scale). */
+export const scaleDatabaseName = () => process.env.DATABASE || 'orderflow_scale';
 
 export const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
 
@@ -1158,13 +1166,8 @@ export function printReport(r: GenerateReport, log: (s: string) => void = consol
 }
 
 async function main(): Promise<void> {
-  const opts: GenerateOptions = {
-    orders: positiveInt(process.env.ORDERS, 1_000_000),
-    customers: positiveInt(process.env.CUSTOMERS, 100_000),
-    products: positiveInt(process.env.PRODUCTS, 5_000),
-    seed: positiveInt(process.env.SEED, 42),
-  };
-  const name = process.env.DATABASE || 'orderflow_scale';
+  const opts = generateOptionsFromEnv();
+  const name = scaleDatabaseName();
   const server = await benchServer(loadConfig());
   console.log(`Generating ${opts.orders.toLocaleString('en')} orders, ${opts.customers.toLocaleString('en')} customers, ${opts.products.toLocaleString('en')} products `
     + `into database ${name}. PostgreSQL: ${server.label}`);

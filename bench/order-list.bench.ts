@@ -22,16 +22,11 @@ import path from 'node:path';
 import pg from 'pg';
 import { loadConfig } from '../src/config';
 import { buildListQuery, DEFAULT_FILTER, type ListFilter, type ListQueryInput } from '../src/orders/order-admin.service';
-import { benchServer, createBenchDatabase, migrateAndSeed } from './bench-db';
-import { dataMarker, generateData, mb, positiveInt, printReport, type GenerateOptions } from './generate-data';
+import { benchServer, createBenchDatabase, migrateAndSeed, positiveInt } from './bench-db';
+import { dataMarker, generateData, generateOptionsFromEnv, mb, printReport, scaleDatabaseName } from './generate-data';
 
-const OPTS: GenerateOptions = {
-  orders: positiveInt(process.env.ORDERS, 1_000_000),
-  customers: positiveInt(process.env.CUSTOMERS, 100_000),
-  products: positiveInt(process.env.PRODUCTS, 5_000),
-  seed: positiveInt(process.env.SEED, 42),
-};
-const DATABASE = process.env.DATABASE || 'orderflow_scale';
+const OPTS = generateOptionsFromEnv();
+const DATABASE = scaleDatabaseName();
 const RUNS = positiveInt(process.env.BENCH_RUNS, 30);
 const RESULTS = path.join(__dirname, 'results', 'order-list-explain.txt');
 

@@ -28,12 +28,13 @@ import os from 'node:os';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import pg from 'pg';
 import { createApp } from '../src/app';
+import { cookieHeader, keepCookies } from '../test/helpers/cookie-jar';
 import { loadConfig } from '../src/config';
 import { initOrm, migrate } from '../src/db/database';
 import { seedDemoData } from '../src/db/seed';
 import { MailWorker } from '../src/mail/outbox.service';
 import { startSmtpCatcher } from '../src/mail/smtp-catcher';
-import { benchServer, createBenchDatabase } from './bench-db';
+import { benchServer, createBenchDatabase, positiveInt } from './bench-db';
 import { preparePgbench, runPgbench } from './pgbench-add';
 import { recordStatements } from './sql-recorder';
 
@@ -95,11 +96,6 @@ type FromWorker = { ready: true } | { result: Measured } | { failed: string };
 // ---------------------------------------------------------------------------------------------------------
 // Small helpers
 
-function positiveInt(v: string | undefined, fallback: number): number {
-  const n = Number(v);
-  return Number.isInteger(n) && n > 0 ? n : fallback;
-}
-
 function percentiles(samples: number[]): Percentiles {
   if (samples.length === 0) return { p50: NaN, p95: NaN, p99: NaN, max: NaN, mean: NaN };
   const s = Float64Array.from(samples).sort();
@@ -135,7 +131,7 @@ class Shopper {
   constructor(private readonly base: URL) {}
 
   cookieHeader(): string {
-    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+    return cookieHeader(this.cookies);
   }
 
   request(method: 'GET' | 'POST', path: string, form?: Record<string, string | number>): Promise<HttpResult> {
@@ -148,7 +144,7 @@ class Shopper {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
-          this.keepCookies(res.headers['set-cookie']);
+          keepCookies(this.cookies, res.headers['set-cookie']);
           resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8'), ms: performance.now() - started });
         });
         res.on('error', reject);
@@ -171,20 +167,6 @@ class Shopper {
     this.agent.destroy();
   }
 
-  private keepCookies(setCookie: string[] | undefined): void {
-    for (const line of setCookie ?? []) {
-      const [pair, ...attrs] = line.split(';');
-      const eq = pair.indexOf('=');
-      const name = pair.slice(0, eq).trim();
-      const value = pair.slice(eq + 1).trim();
-      const expired = attrs.some((a) => {
-        const [k, v = ''] = a.trim().split('=');
-        return (k.toLowerCase() === 'expires' && Date.parse(v) <= Date.now()) || (k.toLowerCase() === 'max-age' && Number(v) <= 0);
-      });
-      if (expired || value === '') this.cookies.delete(name);
-      else this.cookies.set(name, value);
-    }
-  }
 }
 
 interface AutocannonRequest { method?: string; path?: string; headers?: Record<string, string>; body?: string }

@@ -14,6 +14,7 @@ import path from 'node:path';
 import { simpleParser } from 'mailparser';
 import pg from 'pg';
 import { SMTPServer } from 'smtp-server';
+import { cookieHeader, keepCookies } from '../helpers/cookie-jar';
 import { priceOrder } from '../../src/checkout/pricing';
 
 export const ROOT = path.resolve(__dirname, '../..');
@@ -342,7 +343,7 @@ export class Shopper {
   request(method: 'GET' | 'POST', urlPath: string, form?: Record<string, string | number>, opts: { port?: number; accept?: string } = {}): Promise<HttpResult> {
     const port = opts.port ?? this.nextPort();
     const body = form ? new URLSearchParams(Object.entries({ ...form, _csrf: this.csrf }).map(([k, v]): [string, string] => [k, String(v)])).toString() : undefined;
-    const headers: http.OutgoingHttpHeaders = { cookie: [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; '), accept: opts.accept ?? 'text/html' };
+    const headers: http.OutgoingHttpHeaders = { cookie: cookieHeader(this.cookies), accept: opts.accept ?? 'text/html' };
     if (body !== undefined) Object.assign(headers, { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) });
     const started = performance.now();
     return new Promise((resolve, reject) => {
@@ -350,7 +351,7 @@ export class Shopper {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
-          this.keepCookies(res.headers['set-cookie']);
+          keepCookies(this.cookies, res.headers['set-cookie']);
           resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8'), port, ms: performance.now() - started });
         });
         res.on('error', reject);
@@ -396,20 +397,6 @@ export class Shopper {
     this.agent.destroy();
   }
 
-  private keepCookies(setCookie: string[] | undefined): void {
-    for (const line of setCookie ?? []) {
-      const [pair, ...attrs] = line.split(';');
-      const eq = pair.indexOf('=');
-      const name = pair.slice(0, eq).trim();
-      const value = pair.slice(eq + 1).trim();
-      const expired = attrs.some((a) => {
-        const [k, v = ''] = a.trim().split('=');
-        return (k.toLowerCase() === 'expires' && Date.parse(v) <= Date.now()) || (k.toLowerCase() === 'max-age' && Number(v) <= 0);
-      });
-      if (expired || value === '') this.cookies.delete(name);
-      else this.cookies.set(name, value);
-    }
-  }
 }
 
 /** A step of a walk that got an unexpected answer (`res`), or no answer at all (`cause`: a connection error). */
