@@ -20,7 +20,7 @@ import type { AppConfig } from './config';
 import { flowSettingsRoutes } from './flows/flow-settings.routes';
 import { configurePassport } from './http/auth';
 import { errorHandler, notFoundHandler } from './http/error-handler';
-import { shopperOf } from './http/shopper';
+import { SESSION_COOKIE, shopperOf } from './http/shopper';
 import { orderAdminRoutes } from './orders/order-admin.routes';
 import { customerCenterRoutes } from './customer-center/customer-center.routes';
 import { orderHistoryRoutes } from './customer-center/order-history.routes';
@@ -84,7 +84,7 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   app.use(session({
     // No write per request just to push the expiry forward: refreshSessionExpiry below does that once a day.
     store: new PgStore({ pool: sessionPool, tableName: 'session', createTableIfMissing: false, pruneSessionInterval: 15 * 60, disableTouch: true }),
-    name: 'orderflow.sid',
+    name: SESSION_COOKIE,
     secret: config.sessionSecret,
     resave: false,
     saveUninitialized: false,

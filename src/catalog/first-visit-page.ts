@@ -1,11 +1,10 @@
 import type { RequestHandler } from 'express';
 import type nunjucks from 'nunjucks';
 import type { AnonymousCsrf } from '../http/anonymous-csrf';
-import { BASKET_COOKIE } from '../http/shopper';
+import { BASKET_COOKIE, SESSION_COOKIE } from '../http/shopper';
 import { TtlCache } from '../shared/ttl-cache';
 import type { CatalogService } from './catalog.service';
 
-const SESSION_COOKIE = 'orderflow.sid';
 const PRODUCT_NUMBER = /^[A-Za-z0-9-]{1,40}$/;
 /** Stands for the visitor's CSRF token in a cached page; replaced per response. */
 const TOKEN_SLOT = '__ANONYMOUS_CSRF_TOKEN__';

@@ -3,6 +3,8 @@ import type { Request, Response } from 'express';
 import type { Shopper } from '../cart/cart.service';
 
 export const BASKET_COOKIE = 'basket';
+/** The express-session cookie (src/app.ts). */
+export const SESSION_COOKIE = 'orderflow.sid';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** The current shopper: the signed-in user, else the anonymous basket cookie (ignored unless a UUID). */
