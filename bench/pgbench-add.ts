@@ -66,8 +66,9 @@ export async function preparePgbench(sql: Sql, recorded: RecordedStatement[], ke
       .split(keys.sid).join('pgbench-:client_id')
       .split(keys.basketToken).join(clientToken(':tok'))
       .replace(/ and "version" = \d+/, '');
-    q = q.replace(/^(update "orders" .* where "id" = )'?\d+'?/, '$1:oid');
-    lines.forEach((line, k) => { q = q.replace(new RegExp(`^(update "order_lines" .* where "id" = )'?${line.id}'?`), `$1:l${k}`); });
+    // The ORM quotes identifiers, the hand-written statements (src/cart/quick-add.ts) do not.
+    q = q.replace(/(update "?orders"? set .* where "?id"? = )'?\d+'?/, '$1:oid');
+    lines.forEach((line, k) => { q = q.replace(new RegExp(`(update "?order_lines"? set [^)]*? where "?id"? = )'?${line.id}'?\\b`), `$1:l${k}`); });
     return q.endsWith(';') ? q : q + ';';
   });
   const script = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'orderflow-pgbench-')), 'add-to-cart.sql');

@@ -9,6 +9,7 @@ import { FlowService } from '../flows/flow.service';
 import { Order, OrderLine } from '../orders/order.entities';
 import { downgradeToCart, nextCartNumber, reprice, type Actor } from '../orders/order-lifecycle';
 import { DomainError, notFound } from '../shared/errors';
+import { quickAddProduct, type BasketRules } from './quick-add';
 
 /** Who is shopping: a signed-in user, or an anonymous visitor known by the basket cookie. */
 export interface Shopper {
@@ -57,8 +58,15 @@ export class CartService {
     return Number(row?.n ?? 0);
   }
 
-  async addProduct(shopper: Shopper, productId: number, quantity: number): Promise<Order> {
-    return this.mutateBasket(shopper, true, async (em, order, actor) => {
+  async addProduct(shopper: Shopper, productId: number, quantity: number): Promise<void> {
+    const quickBasketId = await quickAddProduct(this.orm, shopper, productId, quantity, BASKET_RULES);
+    if (quickBasketId != null) {
+      // This request's EntityManager may hold the basket from before the change; it must not show stale lines.
+      const cached = this.em.getUnitOfWork().getById<Order>(Order.name, quickBasketId);
+      if (cached) await this.em.refresh(cached, { populate: ['lines'] });
+      return;
+    }
+    await this.mutateBasket(shopper, true, async (em, order, actor) => {
       const product = await em.findOne(Product, { id: productId, active: true });
       if (!product) throw notFound('The product');
       const existing = order.lines.getItems().find((l) => l.product?.id === productId);
@@ -167,7 +175,7 @@ export class CartService {
         if (!createIfMissing) throw notFound('Your basket');
         order = await this.createBasket(em, shopper);
       }
-      if (order.completed || order.checkoutStep === 'placing') throw new DomainError('CART_NOT_EDITABLE', 'This order is being placed and can no longer be changed.');
+      if (order.completed || order.checkoutStep === 'placing') throw notEditable();
       const actor: Actor = { userId: shopper.userId, kind: 'customer', source: 'frontend' };
       await change(em, order, actor);
       await reprice(em, order, shopper.priceDate);
@@ -212,9 +220,17 @@ async function assertInStock(em: EntityManager, shopId: string, product: Product
     'select s.allow_out_of_stock_orders as allow, coalesce((select sum(quantity) from stock_levels where product_id = ?), 0) as stock from shops s where s.id = ?',
     [product.id, shopId],
   );
-  if (row.allow || Number(row.stock) >= wanted) return;
-  const left = Number(row.stock);
-  throw new DomainError('INSUFFICIENT_STOCK', left > 0 ? `Only ${left} × ${product.name} in stock.` : `${product.name} is out of stock.`, { quantity: `at most ${left}` });
+  const refusal = stockRefusal(row.allow, Number(row.stock), wanted, product.name);
+  if (refusal) throw refusal;
+}
+
+function stockRefusal(allowOutOfStock: boolean, inStock: number, wanted: number, productName: string): DomainError | null {
+  if (allowOutOfStock || inStock >= wanted) return null;
+  return new DomainError('INSUFFICIENT_STOCK', inStock > 0 ? `Only ${inStock} × ${productName} in stock.` : `${productName} is out of stock.`, { quantity: `at most ${inStock}` });
+}
+
+function notEditable() {
+  return new DomainError('CART_NOT_EDITABLE', 'This order is being placed and can no longer be changed.');
 }
 
 function itemCount(order: Order): number {
@@ -230,3 +246,6 @@ function lineOf(order: Order, lineId: number): OrderLine {
 function tooMany() {
   return new DomainError('VALIDATION', `A basket line can hold at most ${MAX_LINE_QUANTITY} items.`, { quantity: `must be at most ${MAX_LINE_QUANTITY}` });
 }
+
+/** The refusals both add-to-basket paths share (CartService.addProduct and quick-add.ts). */
+export const BASKET_RULES: BasketRules = { maxLineQuantity: MAX_LINE_QUANTITY, notEditable, tooMany, stockRefusal };

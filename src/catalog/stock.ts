@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { emSql, type Sql } from '../db/sql';
 import { DomainError } from '../shared/errors';
 import { StockLocation } from './catalog.entities';
 
@@ -13,8 +14,8 @@ interface StockLine { quantity: number; productName: string; product?: { id: num
  * row this statement just updated and picks the next location, so both locations were decremented (seen in tests
  * when two locations held equal stock).
  */
-export async function takeFromOneLocation(em: EntityManager, productId: number, quantity: number, preferredLocationId: number | null = null): Promise<number | undefined> {
-  const [taken] = await em.execute<{ location_id: number }[]>(
+export async function takeFromOneLocation(sql: Sql, productId: number, quantity: number, preferredLocationId: number | null = null): Promise<number | undefined> {
+  const [taken] = await sql<{ location_id: number }>(
     `with pick as materialized (
        select location_id from stock_levels where product_id = ? and quantity >= ?
        order by (location_id = ?::int) desc nulls last, quantity desc, location_id limit 1 for update)
@@ -32,12 +33,20 @@ export async function takeFromOneLocation(em: EntityManager, productId: number, 
  * stock goes down to zero instead. Sets each line's stock location; refuses with INSUFFICIENT_STOCK otherwise.
  */
 export async function takeStock(em: EntityManager, lines: StockLine[], allowOutOfStock: boolean, refusal: (line: StockLine) => string): Promise<void> {
+  for (const [line, locationId] of await takeStockWith(emSql(em), lines, allowOutOfStock, refusal)) {
+    line.stockLocation = em.getReference(StockLocation, locationId);
+  }
+}
+
+/** takeStock on any connection: answers the location each line was taken from. */
+export async function takeStockWith<L extends Omit<StockLine, 'stockLocation'>>(sql: Sql, lines: L[], allowOutOfStock: boolean, refusal: (line: L) => string): Promise<Map<L, number>> {
+  const taken = new Map<L, number>();
   const sorted = lines.filter((l) => l.product).sort((a, b) => a.product!.id - b.product!.id);
   for (const line of sorted) {
     const productId = line.product!.id;
-    let locationId = await takeFromOneLocation(em, productId, line.quantity);
+    let locationId = await takeFromOneLocation(sql, productId, line.quantity);
     if (locationId == null && allowOutOfStock) {
-      const [any] = await em.execute<{ location_id: number }[]>(
+      const [any] = await sql<{ location_id: number }>(
         `update stock_levels set quantity = greatest(quantity - ?, 0)
          where product_id = ? and location_id = (select location_id from stock_levels where product_id = ? order by quantity desc, location_id limit 1)
          returning location_id`,
@@ -47,6 +56,7 @@ export async function takeStock(em: EntityManager, lines: StockLine[], allowOutO
     } else if (locationId == null) {
       throw new DomainError('INSUFFICIENT_STOCK', refusal(line));
     }
-    if (locationId != null) line.stockLocation = em.getReference(StockLocation, locationId);
+    if (locationId != null) taken.set(line, locationId);
   }
+  return taken;
 }

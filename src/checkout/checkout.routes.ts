@@ -105,10 +105,10 @@ export function checkoutRoutes(s: Services): Router {
   r.post('/place', async (req, res) => {
     const form = parse(placeForm, req.body);
     const card = form.cardNumber ? { number: form.cardNumber, expiry: form.cardExpiry ?? '', cvc: form.cardCvc ?? '', holder: form.cardHolder ?? '' } : undefined;
-    const { order } = await s.checkout.place(shopperOf(req), { orderNumber: form.orderNumber, customerComment: form.customerComment, card, ip: req.ip ?? '', placedInSession: req.session.placedOrders ?? [] });
-    req.session.placedOrders = [...(req.session.placedOrders ?? []).slice(-19), order.id];
+    const placed = await s.checkout.place(shopperOf(req), { orderNumber: form.orderNumber, customerComment: form.customerComment, card, ip: req.ip ?? '', placedInSession: req.session.placedOrders ?? [] });
+    req.session.placedOrders = [...(req.session.placedOrders ?? []).slice(-19), placed.orderId];
     clearBasketCookie(res);
-    res.redirect(303, `/checkout/receipt/${encodeURIComponent(order.number)}`);
+    res.redirect(303, `/checkout/receipt/${encodeURIComponent(placed.number)}`);
   });
 
   r.get('/receipt/:number', async (req, res) => {

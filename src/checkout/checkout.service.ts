@@ -15,10 +15,10 @@ import type { PaymentProviders } from '../payments/payment-providers';
 import { DomainError, notFound } from '../shared/errors';
 import { ShippingMethod } from '../shipping/shipping-method.entity';
 import { Voucher } from './voucher.entity';
+import { assertReadyToPlace, cardRequired, outOfStockMessage, PaymentDeclined, placedMessage, receiptMail, type PlaceInput, type PlaceResult } from './placement';
+import { quickPlace } from './quick-place';
 
 export interface AddressInput { billing: Address; deliverySameAsBilling: boolean; delivery: Address }
-export interface PlaceInput { orderNumber: string; customerComment: string; card?: CardInput; ip: string; placedInSession: number[] }
-export type PlaceResult = { order: Order; alreadyPlaced: boolean };
 
 /** The shopping cart app: addresses → shipping and payment → review → place → receipt. */
 export class CheckoutService {
@@ -109,17 +109,19 @@ export class CheckoutService {
    * payment authorized in the same transaction; a decline rolls both back and is logged on its own.
    */
   async place(shopper: Shopper, input: PlaceInput): Promise<PlaceResult> {
+    const quick = await this.declinesAsErrors(shopper, () => quickPlace(this.orm, { payments: this.payments, outbox: this.outbox }, shopper, input));
+    if (quick) return quick;
     return this.declinesAsErrors(shopper, () => this.em.transactional(async (em) => {
       // A resubmit after the basket cookie was cleared still finds the order this browser placed.
       const where = { number: input.orderNumber, deleted: false, $or: [ownedBy(shopper), { id: { $in: input.placedInSession } }] };
       const order = await em.findOne(Order, where, { populate: ['lines'], lockMode: LockMode.PESSIMISTIC_WRITE });
       if (!order) throw new DomainError('CONFLICT', 'Your order changed after you reviewed it. Please review it again.');
-      if (order.completed) return { order, alreadyPlaced: true };
+      if (order.completed) return { orderId: order.id, number: order.number, alreadyPlaced: true };
       if (order.type !== 'order' || order.basketStatus !== 'basket') throw new DomainError('CONFLICT', 'Your order changed after you reviewed it. Please review it again.');
-      assertReadyToPlace(order);
+      assertReadyToPlace({ lineCount: order.lines.length, billing: order.billing(), hasShipping: !!order.shippingMethod, hasPayment: !!order.paymentMethod });
       await reprice(em, order, shopper.priceDate);
       await this.finalizePlacement(em, order, { card: input.card, customerComment: input.customerComment, ip: input.ip, actor: actorOf(shopper, 'checkout') });
-      return { order, alreadyPlaced: false };
+      return { orderId: order.id, number: order.number, alreadyPlaced: false };
     }));
   }
 
@@ -133,7 +135,7 @@ export class CheckoutService {
     await this.reserveStock(em, order, shop.allowOutOfStockOrders);
     const method = await em.findOneOrFail(PaymentMethod, order.paymentMethod!.id);
     const provider = this.payments.get(method.provider);
-    if (provider.needsCard && !input.card) throw new DomainError('VALIDATION', 'Please enter your card details.', { cardNumber: 'is required' });
+    if (provider.needsCard && !input.card) throw cardRequired();
     const auth = await provider.authorize({ orderNumber: order.number, amountMinor: order.totalMinor, currencyCode: order.currencyCode, card: input.card });
     if (!auth.success) throw new PaymentDeclined(order.id, order.totalMinor, auth.message);
 
@@ -144,13 +146,9 @@ export class CheckoutService {
       cardType: auth.cardType ?? '', cardLast4: auth.cardLast4 ?? '', stockReserved: true,
       customerComment: input.customerComment || order.customerComment, ip: input.ip,
     });
-    await recordHistory(em, order, input.actor, 'placed', `Order placed; ${method.name}: ${auth.message}`);
+    await recordHistory(em, order, input.actor, 'placed', placedMessage(method.name, auth.message));
     await em.populate(order, ['lines', 'shippingMethod', 'paymentMethod']);
-    await this.outbox.enqueue(em, {
-      to: order.billingEmail, subject: `Order confirmation ${order.number}`, template: 'mail/receipt.njk',
-      context: { order, lines: order.lines.getItems(), totals: order.totals, shipping: order.shippingMethod, payment: method },
-      orderId: order.id, dedupeKey: `receipt:${order.id}`,
-    });
+    await this.outbox.enqueue(em, receiptMail(order.id, order, order.lines.getItems(), order.totals, order.shippingMethod, method));
     await enqueueOrderExport(em, order.id);
   }
 
@@ -198,8 +196,7 @@ export class CheckoutService {
   }
 
   private async reserveStock(em: EntityManager, order: Order, allowOutOfStock: boolean): Promise<void> {
-    await takeStock(em, order.lines.getItems(), allowOutOfStock,
-      (line) => `Sorry, we do not have ${line.quantity} × ${line.productName} in stock any more. Please lower the quantity.`);
+    await takeStock(em, order.lines.getItems(), allowOutOfStock, outOfStockMessage);
   }
 
 
@@ -211,12 +208,6 @@ export class CheckoutService {
       em.create(PaymentTransaction, { orderId: order.id, operation: 'authorize', amountMinor: e.amountMinor, success: false, message: e.reason, providerReference: '', createdAt: new Date() });
       await recordHistory(em, order, actorOf(shopper, 'checkout'), 'payment_declined', e.reason);
     });
-  }
-}
-
-class PaymentDeclined extends Error {
-  constructor(readonly orderId: number, readonly amountMinor: number, readonly reason: string) {
-    super(reason);
   }
 }
 
@@ -243,11 +234,4 @@ async function assertCartOrderable(em: EntityManager, order: Order): Promise<voi
   if (state && !state.allowOrder) {
     throw new DomainError('CART_NOT_ORDERABLE', `This cart is “${state.name}” and cannot be ordered yet. It must reach a state that allows ordering (for example “Approved”) first.`);
   }
-}
-
-function assertReadyToPlace(order: Order): void {
-  if (order.lines.length === 0) throw new DomainError('CART_EMPTY', 'Your basket is empty.');
-  const b = order.billing();
-  if (!b.name || !b.address || !b.zip || !b.city || !b.country || !b.email) throw new DomainError('CHECKOUT_INCOMPLETE', 'Please fill in your billing address first.');
-  if (!order.shippingMethod || !order.paymentMethod) throw new DomainError('CHECKOUT_INCOMPLETE', 'Please choose shipping and payment first.');
 }

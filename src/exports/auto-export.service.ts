@@ -14,8 +14,11 @@ export const EXPORT_JOB_STATUS = { queued: 'queued', done: 'done', failed: 'fail
 
 /** Queues the automatic export of a completed order; queuing it again changes nothing. Call inside the transaction. */
 export async function enqueueOrderExport(em: EntityManager, orderId: number): Promise<void> {
-  await em.execute(`insert into order_export_jobs (order_id) values (?) on conflict (order_id) do nothing`, [orderId]);
+  await em.execute(ENQUEUE_ORDER_EXPORT_SQL, [orderId]);
 }
+
+/** Queues the export of the order given as its one value; a job already queued stays as it is. */
+export const ENQUEUE_ORDER_EXPORT_SQL = 'insert into order_export_jobs (order_id) values (?) on conflict (order_id) do nothing';
 
 /**
  * On demand (staff selected these orders): queues them, or makes an existing job due again — also one that was done

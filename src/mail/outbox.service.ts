@@ -42,13 +42,19 @@ export class OutboxService {
   constructor(private readonly views: nunjucks.Environment) {}
 
   async enqueue(em: EntityManager, req: MailRequest): Promise<void> {
+    const insert = this.insertStatement(req);
+    await em.execute(insert.text, insert.values);
+  }
+
+  /** The mail rendered now, as the INSERT that queues it (for callers that write it in their own statement). */
+  insertStatement(req: MailRequest): { text: string; values: unknown[] } {
     const html = this.views.render(req.template, req.context);
     const from = `"${(req.fromName || DEFAULT_FROM.name).replace(/"/g, '')}" <${req.fromEmail || DEFAULT_FROM.email}>`;
-    await em.execute(
-      `insert into outbox_messages (dedupe_key, from_address, to_address, subject, html, text, order_id, state_history_id)
+    return {
+      text: `insert into outbox_messages (dedupe_key, from_address, to_address, subject, html, text, order_id, state_history_id)
        values (?, ?, ?, ?, ?, ?, ?, ?) on conflict (dedupe_key) do nothing`,
-      [req.dedupeKey ?? null, from, req.to, req.subject, html, htmlToText(html), req.orderId ?? null, req.stateHistoryId ?? null],
-    );
+      values: [req.dedupeKey ?? null, from, req.to, req.subject, html, htmlToText(html), req.orderId ?? null, req.stateHistoryId ?? null],
+    };
   }
 }
 

@@ -8,6 +8,7 @@ import { Voucher } from '../checkout/voucher.entity';
 import { DomainError, invalid, notFound } from '../shared/errors';
 import { formatMoney, formatRate } from '../shared/money';
 import { takeFromOneLocation } from '../catalog/stock';
+import { emSql } from '../db/sql';
 import {
   FIELD_TYPE_LABELS, type FieldTarget, type FieldType, OrderFieldDefinition, type OrderSnapshot, OrderVersion, type SnapshotLine,
 } from './order-edit.entities';
@@ -436,7 +437,7 @@ async function adjustStock(em: EntityManager, order: Order, plan: { lines: Snaps
         [-m.delta, m.productId, m.locationId, m.productId]);
       continue;
     }
-    let locationId = (await takeFromOneLocation(em, m.productId, m.delta, m.locationId)) ?? null;
+    let locationId = (await takeFromOneLocation(emSql(em), m.productId, m.delta, m.locationId)) ?? null;
     if (locationId == null && shop.allowOutOfStockOrders) {
       const [any] = await em.execute<{ location_id: number }[]>(
         `update stock_levels set quantity = greatest(quantity - ?, 0) where product_id = ? and location_id =

@@ -106,15 +106,31 @@ export async function reprice(em: EntityManager, order: Order, priceDate?: strin
     voucher: voucher ? { kind: voucher.kind, value: voucher.value } : null,
     orderDiscountMinor: order.orderDiscountMinor,
   });
-  order.subtotalMinor = totals.subtotalMinor;
-  order.discountMinor = totals.discountExclVatMinor;
-  order.shippingFeeMinor = totals.shippingFeeMinor;
-  order.paymentFeeMinor = totals.paymentFeeMinor;
-  order.totalExclVatMinor = totals.totalExclVatMinor;
-  order.vatMinor = totals.vatMinor;
-  order.totalMinor = totals.totalMinor;
-  order.totals = totals;
+  Object.assign(order, storedTotals(totals));
   return totals;
+}
+
+/** The order columns that keep a pricing result, so lists and statistics need no recalculation. */
+export function storedTotals(totals: Totals) {
+  return {
+    subtotalMinor: totals.subtotalMinor,
+    discountMinor: totals.discountExclVatMinor,
+    shippingFeeMinor: totals.shippingFeeMinor,
+    paymentFeeMinor: totals.paymentFeeMinor,
+    totalExclVatMinor: totals.totalExclVatMinor,
+    vatMinor: totals.vatMinor,
+    totalMinor: totals.totalMinor,
+    totals,
+  } satisfies Partial<Order>;
+}
+
+/** `column = ?` assignments and their values for storedTotals, for statements written in SQL. */
+export function totalsColumns(stored: ReturnType<typeof storedTotals>): { assignments: string; values: unknown[] } {
+  const entries = Object.entries(stored);
+  return {
+    assignments: entries.map(([key]) => `${key.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase())} = ?`).join(', '),
+    values: entries.map(([key, value]) => (key === 'totals' ? JSON.stringify(value) : value)),
+  };
 }
 
 /** Each product's latest dated price valid on `date` (YYYY-MM-DD); products without one are absent. */

@@ -1,5 +1,9 @@
 import { addToBasket, checkoutToReview, place } from '../helpers/shopping';
-import { csrfToken, login, newAgent, postForm, productId, startTestApp, type TestApp } from '../helpers/test-app';
+import { BASKET_RULES } from '../../src/cart/cart.service';
+import { quickAddProduct } from '../../src/cart/quick-add';
+import { Order } from '../../src/orders/order.entities';
+import { reprice } from '../../src/orders/order-lifecycle';
+import { csrfToken, login, newAgent, postForm, productId, startTestApp, stockAndPrice, type TestApp } from '../helpers/test-app';
 
 let t: TestApp;
 beforeAll(async () => { t = await startTestApp(); });
@@ -69,6 +73,36 @@ describe('basket', () => {
     await addToBasket(t, agent, 'P-1022');
     const [after] = await t.sql('select unit_price_minor, quantity from order_lines where product_id = $1 order by id desc limit 1', [id]);
     expect(Number(after.unit_price_minor)).toBe(Number(price_minor) + 100);
+  });
+
+  it('prices an add to a cart that keeps a voucher and a shipping method exactly as a full reprice does', async () => {
+    await stockAndPrice(t, ['P-1040'], 12_000, 2500);
+    await stockAndPrice(t, ['P-1041'], 5_000, 1200);
+    const agent = newAgent(t);
+    await addToBasket(t, agent, 'P-1040', 2);
+    await checkoutToReview(t, agent);
+    await postForm(agent, '/checkout/voucher', { voucherCode: 'SAVE50' }, '/checkout/review');
+    await addToBasket(t, agent, 'P-1041'); // the order in checkout goes back to being a cart
+    const token = agent.jar.getCookie('basket', { domain: '127.0.0.1', path: '/', secure: false, script: false })!.value;
+
+    // The next add takes the two-statement path (it answers with the basket's id)…
+    const shopper = { userId: null, companyId: null, anonymousToken: token };
+    const basketId = await quickAddProduct(t.orm, shopper, await productId(t, 'P-1041'), 2, BASKET_RULES);
+    expect(basketId).not.toBeNull();
+    const [stored] = await t.sql('select type, shipping_method_id, subtotal_minor, discount_minor, shipping_fee_minor, total_excl_vat_minor, vat_minor, total_minor, totals from orders where id = $1', [basketId]);
+    expect(stored.type).toBe('cart');
+    expect(stored.shipping_method_id).not.toBeNull();
+    expect((await basketLines(t, (await t.sql('select number from orders where id = $1', [basketId]))[0].number)).map((l) => [l.number, l.quantity])).toEqual([['P-1040', 2], ['P-1041', 3]]);
+
+    // …and stores what the ORM's reprice computes from the same lines: voucher spread over two VAT rates, shipping fee.
+    const em = t.orm.em.fork();
+    const totals = await reprice(em, await em.findOneOrFail(Order, basketId!, { populate: ['lines'] }));
+    expect(totals.discountMinor).toBe(5000);
+    expect(totals.vatGroups).toHaveLength(2);
+    expect(totals.shippingFeeMinor).toBeGreaterThan(0);
+    expect(stored.totals).toEqual(totals);
+    expect([stored.subtotal_minor, stored.discount_minor, stored.shipping_fee_minor, stored.total_excl_vat_minor, stored.vat_minor, stored.total_minor].map(Number))
+      .toEqual([totals.subtotalMinor, totals.discountExclVatMinor, totals.shippingFeeMinor, totals.totalExclVatMinor, totals.vatMinor, totals.totalMinor]);
   });
 
   it.each([

@@ -1,0 +1,86 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { priceOrder, type PricingLine } from '../checkout/pricing';
+import { PRICING_COLUMNS, PRICING_JOINS, pricingInputOf, type PricingRow } from '../checkout/pricing-sql';
+import { sqlTransaction, type Sql } from '../db/sql';
+import { storedTotals, totalsColumns } from '../orders/order-lifecycle';
+import { DomainError, notFound } from '../shared/errors';
+import type { Shopper } from './cart.service';
+
+/**
+ * "Add to basket" for the common case — the shopper's open cart exists and its prices are current — in two SQL
+ * statements in one transaction: one locks the basket and reads everything the rules need, one writes the line and
+ * the new totals. The rules are CartService.addProduct's, the money math is pricing.ts's. Anything else (no basket
+ * yet, an order in checkout that goes back to being a cart, catalog prices that changed since, a staff context
+ * date) answers null, and CartService takes its ORM path. Returns the basket's id.
+ */
+export async function quickAddProduct(orm: MikroORM, shopper: Shopper, productId: number, quantity: number, rules: BasketRules): Promise<number | null> {
+  const owner = shopper.userId != null ? 'o.user_id = ?' : shopper.anonymousToken ? 'o.user_id is null and o.anonymous_token = ?::uuid' : null;
+  if (!owner || shopper.priceDate) return null;
+  return sqlTransaction(orm, async (sql) => {
+    const [basket] = await sql<LockedBasket>(lockBasketSql(owner), [shopper.userId ?? shopper.anonymousToken, productId]);
+    if (!basket) return null;
+    if (basket.completed || basket.checkout_step === 'placing') throw rules.notEditable();
+    if (basket.type !== 'cart' || basket.lines.some((l) => l.stale)) return null;
+    if (basket.product_id == null) throw notFound('The product');
+
+    const existing = basket.lines.find((l) => l.productId === productId);
+    const wanted = (existing?.quantity ?? 0) + quantity;
+    const refusal = rules.stockRefusal(basket.allow_out_of_stock, Number(basket.stock), wanted, basket.product_name!);
+    if (refusal) throw refusal;
+    if (existing && wanted > rules.maxLineQuantity) throw rules.tooMany();
+
+    const lines: PricingLine[] = existing
+      ? basket.lines.map((l) => (l === existing ? { ...l, quantity: wanted } : l))
+      : [...basket.lines, { quantity, unitPriceMinor: Number(basket.product_price_minor), vatRateBp: basket.product_vat_rate_bp! }];
+    const totals = priceOrder(pricingInputOf(basket, lines));
+    await writeLineAndTotals(sql, basket, existing ? { lineId: existing.id, quantity: wanted } : { productId, quantity, addedBy: shopper.userId }, storedTotals(totals));
+    return Number(basket.id);
+  });
+}
+
+/** CartService's rules and messages, passed in so both paths refuse alike. */
+export interface BasketRules {
+  maxLineQuantity: number;
+  notEditable(): DomainError;
+  tooMany(): DomainError;
+  stockRefusal(allowOutOfStock: boolean, inStock: number, wanted: number, productName: string): DomainError | null;
+}
+
+interface LockedBasket extends PricingRow {
+  id: string; type: string; completed: boolean; checkout_step: string;
+  product_id: number | null; product_number: string | null; product_name: string | null; product_unit: string | null;
+  product_price_minor: string | null; product_vat_rate_bp: number | null; stock: string;
+}
+
+/**
+ * Values: the owner (user id or basket token), the product. The basket row is locked (FOR UPDATE) until the commit,
+ * as every basket change does.
+ */
+function lockBasketSql(owner: string): string {
+  return `with basket as (
+      select o.* from orders o where o.basket_status = 'basket' and not o.deleted and ${owner} for update)
+    select o.id, o.type, o.completed, o.checkout_step, ${PRICING_COLUMNS},
+      np.id as product_id, np.number as product_number, np.name as product_name, np.unit as product_unit,
+      np.price_minor as product_price_minor, np.vat_rate_bp as product_vat_rate_bp,
+      (select coalesce(sum(quantity), 0) from stock_levels where product_id = np.id) as stock
+    from basket o
+    ${PRICING_JOINS}
+    left join products np on np.id = ? and np.active`;
+}
+
+type LineChange = { lineId: number; quantity: number } | { productId: number; quantity: number; addedBy: number | null };
+
+/** One statement: the line (updated or inserted) and the basket's totals, version and price calculation date. */
+async function writeLineAndTotals(sql: Sql, basket: LockedBasket, change: LineChange, totals: ReturnType<typeof storedTotals>): Promise<void> {
+  const line = 'lineId' in change
+    ? { text: 'update order_lines set quantity = ? where id = ?', values: [change.quantity, change.lineId] }
+    : {
+      text: `insert into order_lines (order_id, product_id, product_number, product_name, unit, quantity, unit_price_minor, vat_rate_bp, added_by_user_id)
+        values (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      values: [basket.id, change.productId, basket.product_number, basket.product_name, basket.product_unit, change.quantity, basket.product_price_minor, basket.product_vat_rate_bp, change.addedBy],
+    };
+  const columns = totalsColumns(totals);
+  await sql(`with line as (${line.text})
+    update orders set ${columns.assignments}, price_calculation_date = coalesce(price_calculation_date, now()), version = version + 1, updated_at = now()
+    where id = ?`, [...line.values, ...columns.values, basket.id]);
+}

@@ -1,0 +1,47 @@
+import type { MailRequest } from '../mail/outbox.service';
+import type { Address } from '../orders/order.entities';
+import type { CardInput } from '../payments/payment-provider';
+import { DomainError } from '../shared/errors';
+import type { Totals } from './pricing';
+
+/** What both ways of placing an order (CheckoutService's ORM path and quick-place.ts) share: input, result, rules, messages. */
+export interface PlaceInput { orderNumber: string; customerComment: string; card?: CardInput; ip: string; placedInSession: number[] }
+export interface PlaceResult { orderId: number; number: string; alreadyPlaced: boolean }
+
+/** Thrown inside the placing transaction so it rolls back; the decline is then logged on its own. */
+export class PaymentDeclined extends Error {
+  constructor(readonly orderId: number, readonly amountMinor: number, readonly reason: string) {
+    super(reason);
+  }
+}
+
+export function assertReadyToPlace(order: { lineCount: number; billing: Pick<Address, 'name' | 'address' | 'zip' | 'city' | 'country' | 'email'>; hasShipping: boolean; hasPayment: boolean }): void {
+  if (order.lineCount === 0) throw new DomainError('CART_EMPTY', 'Your basket is empty.');
+  const b = order.billing;
+  if (!b.name || !b.address || !b.zip || !b.city || !b.country || !b.email) throw new DomainError('CHECKOUT_INCOMPLETE', 'Please fill in your billing address first.');
+  if (!order.hasShipping || !order.hasPayment) throw new DomainError('CHECKOUT_INCOMPLETE', 'Please choose shipping and payment first.');
+}
+
+export function cardRequired(): DomainError {
+  return new DomainError('VALIDATION', 'Please enter your card details.', { cardNumber: 'is required' });
+}
+
+export function outOfStockMessage(line: { quantity: number; productName: string }): string {
+  return `Sorry, we do not have ${line.quantity} × ${line.productName} in stock any more. Please lower the quantity.`;
+}
+
+/** The history entry of a placed order. */
+export function placedMessage(paymentMethodName: string, authorizationMessage: string): string {
+  return `Order placed; ${paymentMethodName}: ${authorizationMessage}`;
+}
+
+interface ReceiptOrder { number: string; billingName: string; billingEmail: string; currencyCode: string; cardType: string; cardLast4: string; customerComment: string }
+interface ReceiptLine { productName: string; productNumber: string; quantity: number }
+
+/** The order confirmation mail (views/mail/receipt.njk); queued once per order. */
+export function receiptMail(orderId: number, order: ReceiptOrder, lines: ReceiptLine[], totals: Totals | null | undefined, shipping: { name: string } | null | undefined, payment: { name: string }): MailRequest {
+  return {
+    to: order.billingEmail, subject: `Order confirmation ${order.number}`, template: 'mail/receipt.njk',
+    context: { order, lines, totals, shipping, payment }, orderId, dedupeKey: `receipt:${orderId}`,
+  };
+}
