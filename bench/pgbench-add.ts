@@ -69,6 +69,8 @@ export async function preparePgbench(sql: Sql, recorded: RecordedStatement[], ke
     // The ORM quotes identifiers, the hand-written statements (src/cart/quick-add.ts) do not.
     q = q.replace(/(update "?orders"? set .* where "?id"? = )'?\d+'?/, '$1:oid');
     lines.forEach((line, k) => { q = q.replace(new RegExp(`(update "?order_lines"? set [^)]*? where "?id"? = )'?${line.id}'?\\b`), `$1:l${k}`); });
+    // BEGIN and COMMIT that travel with a statement (src/db/sql.ts) stay one round trip: pgbench's compound `\;`.
+    q = q.replace(/^begin; /i, 'begin\\; ').replace(/; commit$/i, '\\; commit');
     return q.endsWith(';') ? q : q + ';';
   });
   const script = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'orderflow-pgbench-')), 'add-to-cart.sql');

@@ -50,7 +50,7 @@ const STOCK_LEVEL = 10_000_000;
 /** Scenario 5: this many units of one product, and twice as many shoppers at the review step wanting one each. */
 const LAST_UNITS = 50;
 /** Scenario 4: baskets prepared per connection (more than one connection places in BENCH_SECONDS). */
-const PREPARED_PER_CONNECTION = positiveInt(process.env.BENCH_PREPARED, 120);
+const PREPARED_PER_CONNECTION = positiveInt(process.env.BENCH_PREPARED, 250);
 
 /** Same fields as test/helpers/shopping.ts ADDRESS. */
 const ADDRESS: Record<string, string> = {

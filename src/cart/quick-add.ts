@@ -1,7 +1,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { priceOrder, type PricingLine } from '../checkout/pricing';
 import { PRICING_COLUMNS, PRICING_JOINS, pricingInputOf, type PricingRow } from '../checkout/pricing-sql';
-import { sqlTransaction, type Sql } from '../db/sql';
+import { sqlTransaction, type SqlTransaction } from '../db/sql';
 import { storedTotals, totalsColumns } from '../orders/order-lifecycle';
 import { DomainError, notFound } from '../shared/errors';
 import type { Shopper } from './cart.service';
@@ -70,8 +70,8 @@ function lockBasketSql(owner: string): string {
 
 type LineChange = { lineId: number; quantity: number } | { productId: number; quantity: number; addedBy: number | null };
 
-/** One statement: the line (updated or inserted) and the basket's totals, version and price calculation date. */
-async function writeLineAndTotals(sql: Sql, basket: LockedBasket, change: LineChange, totals: ReturnType<typeof storedTotals>): Promise<void> {
+/** One statement, sent with the COMMIT: the line (updated or inserted) and the basket's totals, version and price calculation date. */
+async function writeLineAndTotals(sql: SqlTransaction, basket: LockedBasket, change: LineChange, totals: ReturnType<typeof storedTotals>): Promise<void> {
   const line = 'lineId' in change
     ? { text: 'update order_lines set quantity = ? where id = ?', values: [change.quantity, change.lineId] }
     : {
@@ -80,7 +80,7 @@ async function writeLineAndTotals(sql: Sql, basket: LockedBasket, change: LineCh
       values: [basket.id, change.productId, basket.product_number, basket.product_name, basket.product_unit, change.quantity, basket.product_price_minor, basket.product_vat_rate_bp, change.addedBy],
     };
   const columns = totalsColumns(totals);
-  await sql(`with line as (${line.text})
+  await sql.commitWith(`with line as (${line.text})
     update orders set ${columns.assignments}, price_calculation_date = coalesce(price_calculation_date, now()), version = version + 1, updated_at = now()
     where id = ?`, [...line.values, ...columns.values, basket.id]);
 }

@@ -45,14 +45,14 @@ export async function quickPlace(orm: MikroORM, deps: { payments: PaymentProvide
     };
     const receipt = deps.outbox.insertStatement(receiptMail(orderId, completed, order.lines, totals, order.shipping_name != null ? { name: order.shipping_name } : null, { name: order.payment_name! }));
     const columns = totalsColumns(storedTotals(totals));
-    await sql(
+    await sql.commitWith(
       `with placed as (
          update orders set ${columns.assignments}, basket_status = null, completed = true, completed_at = now(), checkout_step = 'confirmation',
            capture_state = ?, payment_status = 'authorized', transaction_number = ?, card_type = ?, card_last4 = ?, stock_reserved = true,
            customer_comment = ?, ip = ?, price_calculation_date = coalesce(price_calculation_date, now()), version = version + 1, updated_at = now()
          where id = ?),
        located as (
-         update order_lines l set stock_location_id = t.location_id from unnest(?::bigint[], ?::int[]) t(line_id, location_id) where l.id = t.line_id),
+         update order_lines l set stock_location_id = t.location_id from unnest(array[?]::bigint[], array[?]::int[]) t(line_id, location_id) where l.id = t.line_id),
        payment as (
          insert into payment_transactions (order_id, operation, amount_minor, success, message, provider_reference) values (?, 'authorize', ?, true, ?, ?)),
        history as (
@@ -88,7 +88,7 @@ interface LockedOrder extends PricingRow {
  */
 function lockOrderSql(owner: string): string {
   return `with target as (
-      select o.* from orders o where o.number = ? and not o.deleted and (${owner} or o.id = any(?::bigint[])) for update)
+      select o.* from orders o where o.number = ? and not o.deleted and (${owner} or o.id = any(array[?]::bigint[])) for update)
     select o.id, o.number, o.type, o.basket_status, o.completed, o.billing_name, o.billing_address, o.billing_zip, o.billing_city,
       o.billing_country, o.billing_email, o.currency_code, o.customer_comment, ${PRICING_COLUMNS}
     from target o
