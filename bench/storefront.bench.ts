@@ -18,12 +18,20 @@
  *                       the database is checked: no duplicate order numbers, as many completed orders as
  *                       successful places, no negative stock, stock taken = units sold.
  *
- * BENCH_ONLY=product,returning,add,place runs a subset (e.g. under `node --cpu-prof`). The bench database is left in
- * place after the run for inspection. Never used by the tests: timings belong here, not in assertions.
+ *   4. place only       POST /checkout/place alone, each connection placing its own baskets prepared at the review step
+ *                       (BENCH_PREPARED per connection), all of one product: every order takes stock from the same row.
+ *   5. last units       twice as many shoppers as units of one product place at once: exactly as many orders as units.
+ *
+ * BENCH_ONLY=product,returning,add,place,placeOnly,lastUnits runs a subset (e.g. under `node --cpu-prof`).
+ * BENCH_APP_PROCESSES=2 sends the load to two app processes sharing one port (node:cluster), as behind a balancer.
+ * The bench database is left in place after the run for inspection. Never used by the tests: timings belong here,
+ * not in assertions.
  */
+import cluster from 'node:cluster';
 import { createHmac } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import pg from 'pg';
@@ -51,6 +59,8 @@ const STOCK_LEVEL = 10_000_000;
 const LAST_UNITS = 50;
 /** Scenario 4: baskets prepared per connection (more than one connection places in BENCH_SECONDS). */
 const PREPARED_PER_CONNECTION = positiveInt(process.env.BENCH_PREPARED, 250);
+/** BENCH_APP_PROCESSES=2: the load goes to that many app processes (node:cluster, one port), as behind a balancer. */
+const APP_PROCESSES = positiveInt(process.env.BENCH_APP_PROCESSES, 1);
 
 /** Same fields as test/helpers/shopping.ts ADDRESS. */
 const ADDRESS: Record<string, string> = {
@@ -112,6 +122,21 @@ function mainThreadCpuSeconds(): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** One app process's (or the in-process app thread's) CPU seconds and event-loop times so far. */
+interface AppUsage { cpuSeconds?: number; active: number; idle: number }
+
+function ownUsage(cpuSeconds: number | undefined): AppUsage {
+  const { active, idle } = performance.eventLoopUtilization();
+  return { cpuSeconds, active, idle };
+}
+
+/** Event-loop utilization (mean over the app processes) and CPU seconds (summed) between two readings. */
+function usageBetween(before: AppUsage[], after: AppUsage[]): { busy: number; cpuSeconds?: number } {
+  const busy = after.map((a, i) => (a.active - before[i].active) / Math.max(1e-9, a.active - before[i].active + a.idle - before[i].idle));
+  const cpu = after.map((a, i) => (a.cpuSeconds === undefined || before[i].cpuSeconds === undefined ? undefined : a.cpuSeconds - before[i].cpuSeconds));
+  return { busy: busy.reduce((x, y) => x + y, 0) / busy.length, cpuSeconds: cpu.includes(undefined) ? undefined : cpu.reduce((x, y) => x! + y!, 0) };
 }
 
 const ms = (v: number) => (Number.isFinite(v) ? (v >= 100 ? v.toFixed(0) : v.toFixed(1)) : '–');
@@ -486,9 +511,14 @@ async function main(): Promise<void> {
     await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
     cleanups.push(() => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); }));
     const baseUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
-    console.log(`App on ${baseUrl} (database ${BENCH_DATABASE}); ready after ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+    // With several app processes the load goes to them; this process's app only walks baskets and records statements.
+    const appProcesses = APP_PROCESSES > 1 ? await startAppProcesses(url, config.sessionSecret) : undefined;
+    if (appProcesses) cleanups.push(() => appProcesses.stop());
+    const loadUrl = appProcesses?.baseUrl ?? baseUrl;
+    const appUsage = appProcesses ? appProcesses.usage : async () => [ownUsage(mainThreadCpuSeconds())];
+    console.log(`App on ${loadUrl}${appProcesses ? ` (${APP_PROCESSES} processes)` : ''} (database ${BENCH_DATABASE}); ready after ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
 
-    const setup: LoadSetup = { baseUrl, productIds, shippingMethodId, paymentMethodId, seconds: SECONDS, connections: CONNECTIONS };
+    const setup: LoadSetup = { baseUrl: loadUrl, productIds, shippingMethodId, paymentMethodId, seconds: SECONDS, connections: CONNECTIONS };
     const load = new Worker(`require(${JSON.stringify(require.resolve('tsx/cjs'))}); require(${JSON.stringify(__filename)});`, { eval: true, workerData: setup });
     cleanups.push(() => load.terminate());
     const inbox: FromWorker[] = [];
@@ -503,14 +533,12 @@ async function main(): Promise<void> {
     if (!('ready' in ready)) throw new Error('load worker failed: ' + ('failed' in ready ? ready.failed : '?'));
     const measure = async (scenario: Scenario, title: string, prepared?: PreparedOrder[][], refusalsExpected = false): Promise<Measured> => {
       process.stdout.write(`${title} … `);
-      const elu = performance.eventLoopUtilization();
-      const cpu = mainThreadCpuSeconds();
+      const before = await appUsage();
       load.postMessage({ run: scenario, prepared, refusalsExpected } satisfies ToWorker);
       const m = await receive();
       if ('failed' in m) throw new Error(`${scenario} failed: ${m.failed}`);
       if (!('result' in m)) throw new Error('unexpected message from the load worker');
-      const busy = performance.eventLoopUtilization(elu).utilization;
-      const used = cpu === undefined ? undefined : mainThreadCpuSeconds()! - cpu;
+      const { busy, cpuSeconds: used } = usageBetween(before, await appUsage());
       m.result.app = { busy, cpuMsPerRequest: used === undefined ? undefined : (used * 1000) / Math.max(1, m.result.requests) };
       console.log(`done (app thread busy ${(busy * 100).toFixed(0)} %${used === undefined ? '' : `, ${m.result.app.cpuMsPerRequest!.toFixed(2)} ms CPU per request`})`);
       return m.result;
@@ -608,11 +636,11 @@ async function main(): Promise<void> {
       console.log(`| ${label} | ${rate(m.ok, m.seconds)} ${unit} | ${ms(m.latency.p50)} | ${ms(m.latency.p95)} | ${ms(m.latency.p99)} | ${m.errors} | ${cpuMs} |`);
     }
     console.log(`\n\\* errors = connection errors + timeouts + unexpected statuses (for 2 and 3 a 303 is success; for 3 any failed step counts).`);
-    console.log('App CPU ms / request: CPU time of the app thread divided by the requests completed (for 3: every step of the checkout, 8 per order).');
+    console.log(`App CPU ms / request: CPU time of ${appProcesses ? `the ${APP_PROCESSES} app processes` : 'the app thread'} divided by the requests completed (for 3: every step of the checkout, 8 per order).`);
     console.log(`Checks: ${checks.map((c) => `${c.ok ? 'OK' : 'FAIL'} ${c.name.replace(/ \(.*/, '')}`).join('; ')}.`);
     console.log(`\nMachine: nproc ${os.availableParallelism()}, ${cpus[0]?.model ?? '?'}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, load average (1/5/15 min) before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; ` +
       `node ${process.version}; PostgreSQL ${pgVersion} (${pgSettings.map((r) => `${r.name}=${r.setting}`).join(', ')}); ` +
-      `${CONNECTIONS} connections, ${SECONDS} s per scenario, NODE_ENV=${process.env.NODE_ENV}; app, load generator (worker thread) and PostgreSQL share this machine.`);
+      `${CONNECTIONS} connections, ${SECONDS} s per scenario, NODE_ENV=${process.env.NODE_ENV}; app (${APP_PROCESSES} process${APP_PROCESSES > 1 ? 'es' : ''}), load generator (worker thread) and PostgreSQL share this machine.`);
 
     if (!checks.every((c) => c.ok)) process.exitCode = 1;
   } finally {
@@ -620,7 +648,61 @@ async function main(): Promise<void> {
   }
 }
 
-if (isMainThread) {
+// ---------------------------------------------------------------------------------------------------------
+// App processes (BENCH_APP_PROCESSES > 1): node:cluster workers, each the real app, sharing one port
+
+type FromApp = { listening: true } | { usage: AppUsage };
+
+async function startAppProcesses(databaseUrl: string, sessionSecret: string) {
+  const port = await new Promise<number>((resolve) => {
+    const probe = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port: free } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(free));
+    });
+  });
+  const env = { BENCH_APP_DATABASE_URL: databaseUrl, BENCH_APP_PORT: String(port), SESSION_SECRET: sessionSecret };
+  const workers = Array.from({ length: APP_PROCESSES }, () => cluster.fork(env));
+  await Promise.all(workers.map((w) => new Promise<void>((resolve, reject) => {
+    w.on('message', (m: FromApp) => { if ('listening' in m) resolve(); });
+    w.once('exit', (code) => reject(new Error(`app process exited (${code}) before listening`)));
+  })));
+  const ask = (w: (typeof workers)[number]) => new Promise<AppUsage>((resolve) => {
+    const onMessage = (m: FromApp) => {
+      if (!('usage' in m)) return;
+      w.off('message', onMessage);
+      resolve(m.usage);
+    };
+    w.on('message', onMessage);
+    w.send('usage');
+  });
+  return {
+    baseUrl: `http://127.0.0.1:${port}`,
+    usage: () => Promise.all(workers.map(ask)),
+    stop: () => Promise.all(workers.map((w) => new Promise<void>((resolve) => { w.once('exit', () => resolve()); w.kill(); }))),
+  };
+}
+
+/** One app process of the cluster: the real app on the shared port; answers "usage" with its CPU and event-loop times. */
+async function appProcess(): Promise<void> {
+  const url = process.env.BENCH_APP_DATABASE_URL!;
+  const orm = await initOrm(url);
+  const built = createApp(orm, loadConfig(), url);
+  const server = http.createServer(built.app);
+  server.listen(Number(process.env.BENCH_APP_PORT), '127.0.0.1', () => process.send!({ listening: true } satisfies FromApp));
+  process.on('disconnect', () => process.exit(0)); // the bench ended or died
+  process.on('message', (m) => {
+    if (m !== 'usage') return;
+    const cpu = process.cpuUsage();
+    process.send!({ usage: ownUsage((cpu.user + cpu.system) / 1e6) } satisfies FromApp);
+  });
+}
+
+if (cluster.isWorker) {
+  appProcess().catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
+} else if (isMainThread) {
   main().then(
     () => process.exit(),
     (e) => {
