@@ -24,6 +24,8 @@ const SMTP_TIMEOUTS_MS = { connectionTimeout: 15_000, greetingTimeout: 15_000, s
 /** While the SMTP server is unreachable: one mail is tried every this often, and each mail tried waits this long. */
 const SMTP_PROBE_INTERVAL_MS = 5_000;
 const SMTP_UNREACHABLE_RETRY_SECONDS = 10;
+/** Mails in flight at once per worker; nodemailer's pool keeps up to 5 SMTP connections. */
+const SEND_LANES = 4;
 
 /**
  * Errors that mean the SMTP server could not be reached or went away (nodemailer's ECONNECTION, ETIMEDOUT,
@@ -77,54 +79,76 @@ export class MailWorker {
     this.transport = nodemailer.createTransport(url.toString());
   }
 
-  /** Sends up to `limit` due mails; returns how many were sent. */
+  /**
+   * Sends up to `limit` due mails; returns how many were sent. SEND_LANES mails are in flight at once (each its own
+   * transaction and pooled SMTP connection), since a mail mostly waits for the SMTP server; while the server is
+   * unreachable a single lane probes it.
+   */
   async sendDue(limit = 20): Promise<number> {
-    let sent = 0;
     if (Date.now() < this.pausedUntil) return 0;
-    for (let i = 0; i < limit; i++) {
-      const result = await this.orm.em.fork().transactional(async (em) => {
-        const [msg] = await em.execute<Array<{ id: number; from_address: string; to_address: string; subject: string; html: string; text: string; attempts: number }>>(
-          `select id, from_address, to_address, subject, html, text, attempts from outbox_messages
-           where status = 'queued' and next_attempt_at <= now() order by id limit 1 for update skip locked`,
-        );
-        if (!msg) return 'empty' as const;
-        // At least once: if the server took the mail but this transaction then fails to commit (the database went
-        // away meanwhile), the row is still queued and the mail is sent again. Receivers de-duplicate by X-Outbox-Id.
-        try {
-          await this.transport.sendMail({ from: msg.from_address, to: msg.to_address, subject: msg.subject, html: msg.html, text: msg.text, headers: { 'X-Outbox-Id': String(msg.id) } });
-        } catch (e) {
-          const attempts = msg.attempts + 1;
-          // The server being unreachable says nothing about this mail: it is retried soon, and never given up on for
-          // that, so an outage of any length loses nothing and the queue goes out within seconds of the server's return.
-          // A mail the server refuses is retried with a growing backoff and given up after MAX_ATTEMPTS.
-          const unreachable = isSmtpUnreachable(e);
-          const delaySeconds = unreachable ? SMTP_UNREACHABLE_RETRY_SECONDS : Math.min(3600, 2 ** attempts * 5);
-          await em.execute(
-            `update outbox_messages set attempts = ?, last_error = ?, status = ?, next_attempt_at = now() + (? || ' seconds')::interval where id = ?`,
-            [attempts, String((e as Error).message).slice(0, 1000), attempts >= MAX_ATTEMPTS && !unreachable ? 'failed' : 'queued', String(delaySeconds), msg.id],
-          );
-          return unreachable ? { unreachable: e as Error } : ('failed' as const);
+    let claimed = 0;
+    let sent = 0;
+    let stop = false;
+    const lane = async () => {
+      while (!stop && claimed < limit) {
+        claimed++;
+        const result = await this.sendNext();
+        if (result === 'empty') stop = true;
+        else if (typeof result === 'object') {
+          stop = true;
+          this.smtpUnreachable(result.unreachable);
+        } else if (result === 'sent') {
+          sent++;
+          this.smtpReachable();
         }
-        await em.execute(`update outbox_messages set status = 'sent', sent_at = now(), attempts = attempts + 1, last_error = '' where id = ?`, [msg.id]);
-        return 'sent' as const;
-      });
-      if (result === 'empty') break;
-      if (typeof result === 'object') {
-        // No point trying the next mails now: the worker pauses, then tries one mail again.
-        this.pausedUntil = Date.now() + SMTP_PROBE_INTERVAL_MS;
-        if (this.smtpDownSince === undefined) {
-          this.smtpDownSince = Date.now();
-          console.error(`[mail] SMTP server unreachable (${result.unreachable.message}); mails stay queued and are retried`);
-        }
-        break;
       }
-      if (this.smtpDownSince !== undefined && result === 'sent') {
-        console.error(`[mail] SMTP server reachable again after ${((Date.now() - this.smtpDownSince) / 1000).toFixed(1)} s; sending the queue`);
-        this.smtpDownSince = undefined;
-      }
-      if (result === 'sent') sent++;
-    }
+    };
+    await Promise.all(Array.from({ length: this.smtpDownSince === undefined ? SEND_LANES : 1 }, lane));
     return sent;
+  }
+
+  /** Claims the oldest due mail (skipping those other lanes or processes hold) and sends it. */
+  private async sendNext() {
+    return this.orm.em.fork().transactional(async (em) => {
+      const [msg] = await em.execute<Array<{ id: number; from_address: string; to_address: string; subject: string; html: string; text: string; attempts: number }>>(
+        `select id, from_address, to_address, subject, html, text, attempts from outbox_messages
+         where status = 'queued' and next_attempt_at <= now() order by id limit 1 for update skip locked`,
+      );
+      if (!msg) return 'empty' as const;
+      // At least once: if the server took the mail but this transaction then fails to commit (the database went
+      // away meanwhile), the row is still queued and the mail is sent again. Receivers de-duplicate by X-Outbox-Id.
+      try {
+        await this.transport.sendMail({ from: msg.from_address, to: msg.to_address, subject: msg.subject, html: msg.html, text: msg.text, headers: { 'X-Outbox-Id': String(msg.id) } });
+      } catch (e) {
+        const attempts = msg.attempts + 1;
+        // The server being unreachable says nothing about this mail: it is retried soon, and never given up on for
+        // that, so an outage of any length loses nothing and the queue goes out within seconds of the server's return.
+        // A mail the server refuses is retried with a growing backoff and given up after MAX_ATTEMPTS.
+        const unreachable = isSmtpUnreachable(e);
+        const delaySeconds = unreachable ? SMTP_UNREACHABLE_RETRY_SECONDS : Math.min(3600, 2 ** attempts * 5);
+        await em.execute(
+          `update outbox_messages set attempts = ?, last_error = ?, status = ?, next_attempt_at = now() + (? || ' seconds')::interval where id = ?`,
+          [attempts, String((e as Error).message).slice(0, 1000), attempts >= MAX_ATTEMPTS && !unreachable ? 'failed' : 'queued', String(delaySeconds), msg.id],
+        );
+        return unreachable ? { unreachable: e as Error } : ('failed' as const);
+      }
+      await em.execute(`update outbox_messages set status = 'sent', sent_at = now(), attempts = attempts + 1, last_error = '' where id = ?`, [msg.id]);
+      return 'sent' as const;
+    });
+  }
+
+  /** No point trying the next mails now: the worker pauses, then one lane tries one mail again. Logged once. */
+  private smtpUnreachable(e: Error): void {
+    this.pausedUntil = Date.now() + SMTP_PROBE_INTERVAL_MS;
+    if (this.smtpDownSince !== undefined) return;
+    this.smtpDownSince = Date.now();
+    console.error(`[mail] SMTP server unreachable (${e.message}); mails stay queued and are retried`);
+  }
+
+  private smtpReachable(): void {
+    if (this.smtpDownSince === undefined) return;
+    console.error(`[mail] SMTP server reachable again after ${((Date.now() - this.smtpDownSince) / 1000).toFixed(1)} s; sending the queue`);
+    this.smtpDownSince = undefined;
   }
 
   /** Polls the outbox until stopped. */
