@@ -214,6 +214,10 @@ describe('checkout', () => {
     expect(res.status).toBe(303);
     const [order] = await t.sql('select capture_state, payment_fee_minor from orders where number = $1', [number]);
     expect(order).toEqual({ capture_state: 'not_supported', payment_fee_minor: '2000' });
+    // The receipt adds up: goods 125.00 + shipping 48.75 + fee 25.00 (all incl. VAT) = 198.75.
+    await t.worker.sendDue();
+    const mail = await waitFor(() => t.mails.find((m) => m.subject === `Order confirmation ${number}`));
+    expect(mail.text).toMatch(/Subtotal: 125\.00 DKK\s+Shipping: 48\.75 DKK\s+Payment fee: 25\.00 DKK[\s\S]*Total: 198\.75 DKK/);
   });
 
   it('keeps what was typed and says what is wrong when an address is incomplete', async () => {
