@@ -11,12 +11,13 @@ import { PRICING_COLUMNS, PRICING_JOINS, pricingInputOf, type PricingRow } from 
 import { assertReadyToPlace, cardRequired, outOfStockMessage, PaymentDeclined, placedMessage, receiptMail, type PlaceInput, type PlaceResult } from './placement';
 
 /**
- * Placing an order at the review step in four SQL statements in one transaction, for the common case: the order
- * row is locked and read with everything the rules need; stock is taken; the payment is authorized; one statement
- * completes the order and writes its payment transaction, history entry, receipt mail and export job. The rules
- * and messages are CheckoutService.place's (./placement.ts), the money math is pricing.ts's. Anything unusual —
- * no such order, one that is not at the review step, catalog prices that changed since, a staff context date —
- * answers null, and CheckoutService takes its ORM path, which also gives the precise refusal.
+ * Placing an order at the review step in three SQL statements (one more per extra line) in one transaction, for the
+ * common case: the order row is locked and read with everything the rules need; stock is taken line by line; the
+ * payment is authorized; one statement, sent with the COMMIT, completes the order and writes its payment
+ * transaction, history entry, receipt mail and export job. The rules and messages are CheckoutService.place's
+ * (./placement.ts), the money math is pricing.ts's. Anything unusual — no such order, one that is not at the review
+ * step, catalog prices that changed since, a staff context date — answers null, and CheckoutService takes its ORM
+ * path, which also gives the precise refusal.
  */
 export async function quickPlace(orm: MikroORM, deps: { payments: PaymentProviders; outbox: OutboxService }, shopper: Shopper, input: PlaceInput): Promise<PlaceResult | null> {
   if (shopper.priceDate) return null;
