@@ -31,12 +31,12 @@ import cluster from 'node:cluster';
 import { createHmac } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import pg from 'pg';
 import { createApp } from '../src/app';
 import { cookieHeader, keepCookies } from '../test/helpers/cookie-jar';
+import { freePort } from '../test/load/helpers';
 import { loadConfig } from '../src/config';
 import { initOrm, migrate } from '../src/db/database';
 import { seedDemoData } from '../src/db/seed';
@@ -654,12 +654,7 @@ async function main(): Promise<void> {
 type FromApp = { listening: true } | { usage: AppUsage };
 
 async function startAppProcesses(databaseUrl: string, sessionSecret: string) {
-  const port = await new Promise<number>((resolve) => {
-    const probe = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port: free } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(free));
-    });
-  });
+  const port = await freePort();
   const env = { BENCH_APP_DATABASE_URL: databaseUrl, BENCH_APP_PORT: String(port), SESSION_SECRET: sessionSecret };
   const workers = Array.from({ length: APP_PROCESSES }, () => cluster.fork(env));
   await Promise.all(workers.map((w) => new Promise<void>((resolve, reject) => {

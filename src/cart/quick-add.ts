@@ -1,8 +1,8 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { priceOrder, type PricingLine } from '../checkout/pricing';
+import { priceOrder, type PricingLine, type Totals } from '../checkout/pricing';
 import { PRICING_COLUMNS, PRICING_JOINS, pricingInputOf, type PricingRow } from '../checkout/pricing-sql';
 import { sqlTransaction, type SqlTransaction } from '../db/sql';
-import { storedTotals, totalsColumns } from '../orders/order-lifecycle';
+import { totalsColumns } from '../orders/order-lifecycle';
 import { DomainError, notFound } from '../shared/errors';
 import type { Shopper } from './cart.service';
 
@@ -33,7 +33,7 @@ export async function quickAddProduct(orm: MikroORM, shopper: Shopper, productId
       ? basket.lines.map((l) => (l === existing ? { ...l, quantity: wanted } : l))
       : [...basket.lines, { quantity, unitPriceMinor: Number(basket.product_price_minor), vatRateBp: basket.product_vat_rate_bp! }];
     const totals = priceOrder(pricingInputOf(basket, lines));
-    await writeLineAndTotals(sql, basket, existing ? { lineId: existing.id, quantity: wanted } : { productId, quantity, addedBy: shopper.userId }, storedTotals(totals));
+    await writeLineAndTotals(sql, basket, existing ? { lineId: existing.id, quantity: wanted } : { productId, quantity, addedBy: shopper.userId }, totals);
     return Number(basket.id);
   });
 }
@@ -71,7 +71,7 @@ function lockBasketSql(owner: string): string {
 type LineChange = { lineId: number; quantity: number } | { productId: number; quantity: number; addedBy: number | null };
 
 /** One statement, sent with the COMMIT: the line (updated or inserted) and the basket's totals, version and price calculation date. */
-async function writeLineAndTotals(sql: SqlTransaction, basket: LockedBasket, change: LineChange, totals: ReturnType<typeof storedTotals>): Promise<void> {
+async function writeLineAndTotals(sql: SqlTransaction, basket: LockedBasket, change: LineChange, totals: Totals): Promise<void> {
   const line = 'lineId' in change
     ? { text: 'update order_lines set quantity = ? where id = ?', values: [change.quantity, change.lineId] }
     : {

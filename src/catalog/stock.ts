@@ -27,6 +27,17 @@ export async function takeFromOneLocation(sql: Sql, productId: number, quantity:
   return taken?.location_id;
 }
 
+/** Out-of-stock ordering: the location with the most of the product goes down by `quantity`, but not below zero. */
+export async function takeFromFullestLocation(sql: Sql, productId: number, quantity: number): Promise<number | undefined> {
+  const [taken] = await sql<{ location_id: number }>(
+    `update stock_levels set quantity = greatest(quantity - ?, 0)
+     where product_id = ? and location_id = (select location_id from stock_levels where product_id = ? order by quantity desc, location_id limit 1)
+     returning location_id`,
+    [quantity, productId, productId],
+  );
+  return taken?.location_id;
+}
+
 /**
  * Takes each line's quantity from one stock location with a conditional UPDATE (never below zero), in product
  * order so concurrent orders cannot deadlock. With out-of-stock ordering allowed, the location with the most
@@ -46,13 +57,7 @@ export async function takeStockWith<L extends Omit<StockLine, 'stockLocation'>>(
     const productId = line.product!.id;
     let locationId = await takeFromOneLocation(sql, productId, line.quantity);
     if (locationId == null && allowOutOfStock) {
-      const [any] = await sql<{ location_id: number }>(
-        `update stock_levels set quantity = greatest(quantity - ?, 0)
-         where product_id = ? and location_id = (select location_id from stock_levels where product_id = ? order by quantity desc, location_id limit 1)
-         returning location_id`,
-        [line.quantity, productId, productId],
-      );
-      locationId = any?.location_id;
+      locationId = await takeFromFullestLocation(sql, productId, line.quantity);
     } else if (locationId == null) {
       throw new DomainError('INSUFFICIENT_STOCK', refusal(line));
     }

@@ -4,7 +4,7 @@ import type { Shopper } from '../cart/cart.service';
 import { sqlTransaction } from '../db/sql';
 import { ENQUEUE_ORDER_EXPORT_SQL } from '../exports/auto-export.service';
 import type { OutboxService } from '../mail/outbox.service';
-import { storedTotals, totalsColumns } from '../orders/order-lifecycle';
+import { totalsColumns } from '../orders/order-lifecycle';
 import type { PaymentProviders } from '../payments/payment-providers';
 import { priceOrder } from './pricing';
 import { PRICING_COLUMNS, PRICING_JOINS, pricingInputOf, type PricingRow } from './pricing-sql';
@@ -45,7 +45,7 @@ export async function quickPlace(orm: MikroORM, deps: { payments: PaymentProvide
       cardType: auth.cardType ?? '', cardLast4: auth.cardLast4 ?? '', customerComment: input.customerComment || order.customer_comment,
     };
     const receipt = deps.outbox.insertStatement(receiptMail(orderId, completed, order.lines, totals, order.shipping_name != null ? { name: order.shipping_name } : null, { name: order.payment_name! }));
-    const columns = totalsColumns(storedTotals(totals));
+    const columns = totalsColumns(totals);
     await sql.commitWith(
       `with placed as (
          update orders set ${columns.assignments}, basket_status = null, completed = true, completed_at = now(), checkout_step = 'confirmation',

@@ -7,7 +7,7 @@ import { priceOrder, type PricingLine, type Totals } from '../checkout/pricing';
 import { Voucher } from '../checkout/voucher.entity';
 import { DomainError, invalid, notFound } from '../shared/errors';
 import { formatMoney, formatRate } from '../shared/money';
-import { takeFromOneLocation } from '../catalog/stock';
+import { takeFromFullestLocation, takeFromOneLocation } from '../catalog/stock';
 import { emSql } from '../db/sql';
 import {
   FIELD_TYPE_LABELS, type FieldTarget, type FieldType, OrderFieldDefinition, type OrderSnapshot, OrderVersion, type SnapshotLine,
@@ -437,13 +437,10 @@ async function adjustStock(em: EntityManager, order: Order, plan: { lines: Snaps
         [-m.delta, m.productId, m.locationId, m.productId]);
       continue;
     }
-    let locationId = (await takeFromOneLocation(emSql(em), m.productId, m.delta, m.locationId)) ?? null;
+    const sql = emSql(em);
+    let locationId = (await takeFromOneLocation(sql, m.productId, m.delta, m.locationId)) ?? null;
     if (locationId == null && shop.allowOutOfStockOrders) {
-      const [any] = await em.execute<{ location_id: number }[]>(
-        `update stock_levels set quantity = greatest(quantity - ?, 0) where product_id = ? and location_id =
-           (select location_id from stock_levels where product_id = ? order by quantity desc, location_id limit 1) returning location_id`,
-        [m.delta, m.productId, m.productId]);
-      locationId = any?.location_id ?? null;
+      locationId = (await takeFromFullestLocation(sql, m.productId, m.delta)) ?? null;
     } else if (locationId == null) {
       throw new DomainError('INSUFFICIENT_STOCK', `Nothing was saved: there are not ${m.delta} more × ${m.name} in stock.`);
     }

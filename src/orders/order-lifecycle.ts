@@ -124,9 +124,9 @@ export function storedTotals(totals: Totals) {
   } satisfies Partial<Order>;
 }
 
-/** `column = ?` assignments and their values for storedTotals, for statements written in SQL. */
-export function totalsColumns(stored: ReturnType<typeof storedTotals>): { assignments: string; values: unknown[] } {
-  const entries = Object.entries(stored);
+/** storedTotals as `column = ?` assignments and their values, for statements written in SQL. */
+export function totalsColumns(totals: Totals): { assignments: string; values: unknown[] } {
+  const entries = Object.entries(storedTotals(totals));
   return {
     assignments: entries.map(([key]) => `${key.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase())} = ?`).join(', '),
     values: entries.map(([key, value]) => (key === 'totals' ? JSON.stringify(value) : value)),

@@ -202,6 +202,24 @@ describe('checkout', () => {
     expect(quantity).toBe(0);
   });
 
+  it('places more than is in stock when the shop allows it: the fullest location goes down to zero', async () => {
+    await setPrice('P-1015', 10000, 2500, 1);
+    await t.sql(`update shops set allow_out_of_stock_orders = true where id = 'SHOP1'`);
+    try {
+      const agent = newAgent(t);
+      await addToBasket(t, agent, 'P-1015', 3);
+      const number = await checkoutToReview(t, agent, { payment: 'INVOICE' });
+      expect((await place(agent, number, {})).status).toBe(303);
+      const [line] = await t.sql('select quantity, stock_location_id from order_lines where order_id = (select id from orders where number = $1)', [number]);
+      expect(line.quantity).toBe(3);
+      expect(line.stock_location_id).not.toBeNull();
+      const levels = await t.sql(`select quantity from stock_levels where product_id = (select id from products where number = 'P-1015')`);
+      expect(levels.every((l) => l.quantity === 0)).toBe(true);
+    } finally {
+      await t.sql(`update shops set allow_out_of_stock_orders = false where id = 'SHOP1'`);
+    }
+  });
+
   it('pays by invoice: no card, capture not supported, fee charged', async () => {
     await setPrice('P-1007', 10000, 2500);
     const agent = newAgent(t);
