@@ -65,6 +65,7 @@ async function main(): Promise<void> {
 
   const { app, close, services } = createApp(orm, config, db.url);
   const stopScheduler = services.recurring.startScheduler(config.workerIntervalMs * 15);
+  const stopQuoteExpiry = services.quotes.startExpiryScheduler(config.workerIntervalMs * 15);
   // Idempotency answers of the API are kept a week, then pruned hourly.
   const pruneTimer = setInterval(() => services.api.pruneIdempotencyKeys().catch((e) => console.error('[api] prune failed', e)), 3600_000);
   pruneTimer.unref();
@@ -83,6 +84,7 @@ async function main(): Promise<void> {
     stopWorker();
     stopExportWorker();
     stopScheduler();
+    stopQuoteExpiry();
     clearInterval(pruneTimer);
     server.close();
     worker.close();

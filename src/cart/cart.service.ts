@@ -140,7 +140,12 @@ export class CartService {
         anonymous.company = user.company ?? null;
         anonymous.anonymousToken = null;
         // A company buyer's basket follows the company's cart flow from now on.
-        if (user.company) anonymous.state = await this.flows.defaultState(em, 'cart', user.company.id);
+        if (user.company) {
+          const state = await this.flows.defaultState(em, 'cart', user.company.id);
+          if (anonymous.state?.id !== state.id) {
+            await this.flows.move(em, anonymous, state, { actor, check: 'enter', event: 'adopted', message: `Basket taken over by ${user.name}; it follows ${user.company.name}'s cart flow.` });
+          }
+        }
         for (const line of anonymous.lines) line.addedBy ??= user;
         await reprice(em, anonymous);
         return;

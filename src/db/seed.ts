@@ -30,9 +30,9 @@ export async function seedDemoData(em: EntityManager): Promise<void> {
       const exists = await x('select 1 from users where lower(email) = ?', [u.email]);
       if (exists.length) continue;
       await x(
-        `insert into users (email, password_hash, name, role, company_id)
-         values (?, ?, ?, ?, (select id from companies where customer_number = ?)) on conflict do nothing`,
-        [u.email, await hashPassword(u.password), u.name, u.role, u.company],
+        `insert into users (email, password_hash, name, role, company_id, can_reopen_records)
+         values (?, ?, ?, ?, (select id from companies where customer_number = ?), ?) on conflict do nothing`,
+        [u.email, await hashPassword(u.password), u.name, u.role, u.company, u.role === 'staff'],
       );
     }
     await x(`insert into stock_locations (name) values ('Main warehouse'), ('Store Copenhagen') on conflict do nothing`);
@@ -72,7 +72,7 @@ export async function seedDemoData(em: EntityManager): Promise<void> {
 type Exec = (sql: string, params?: unknown[]) => Promise<unknown[]>;
 
 interface SeedState {
-  name: string; color: string; isDefault?: boolean; allowOrder?: boolean; allowEdit?: boolean; excludeFromStatistics?: boolean;
+  name: string; color: string; role: string; final?: boolean; isDefault?: boolean; allowOrder?: boolean; allowEdit?: boolean; excludeFromStatistics?: boolean;
   /** Names of the states this one may move to; none = any state of the flow type. */
   to?: string[];
   notify?: { subject: string; customer?: boolean; others?: string; template?: string; othersTemplate?: string };
@@ -82,38 +82,38 @@ interface SeedFlow { type: string; name: string; isDefault: boolean; description
 /** The demo flows the seeds describe. A flow is seeded once, by name; staff changes to it are kept. */
 export const DEMO_FLOWS: SeedFlow[] = [
   { type: 'order', name: 'Standard order flow', isDefault: true, description: 'From a placed order to delivery.', states: [
-    { name: 'New', color: '#2563eb', isDefault: true, allowEdit: true, to: ['Received', 'Cancelled'] },
-    { name: 'Received', color: '#0891b2', allowEdit: true, to: ['Picked', 'Cancelled'] },
-    { name: 'Picked', color: '#7c3aed', to: ['Shipped', 'Cancelled'] },
-    { name: 'Shipped', color: '#059669', to: ['Completed'], notify: { subject: 'Your order {OrderID} has been shipped', customer: true, template: 'mail/flow/order-shipped.njk' } },
-    { name: 'Completed', color: '#374151', to: [] },
-    { name: 'Cancelled', color: '#dc2626', excludeFromStatistics: true, to: [] },
+    { name: 'New', role: 'new', color: '#2563eb', isDefault: true, allowEdit: true, to: ['Received', 'Cancelled'] },
+    { name: 'Received', role: 'processing', color: '#0891b2', allowEdit: true, to: ['Picked', 'Cancelled'] },
+    { name: 'Picked', role: 'processing', color: '#7c3aed', to: ['Shipped', 'Cancelled'] },
+    { name: 'Shipped', role: 'shipped', color: '#059669', to: ['Completed'], notify: { subject: 'Your order {OrderID} has been shipped', customer: true, template: 'mail/flow/order-shipped.njk' } },
+    { name: 'Completed', role: 'completed', final: true, color: '#374151', to: [] },
+    { name: 'Cancelled', role: 'cancelled', final: true, color: '#dc2626', excludeFromStatistics: true, to: [] },
   ] },
   { type: 'cart', name: 'Standard cart', isDefault: true, description: 'Shoppers check out whenever they like.', states: [
-    { name: 'Open', color: '#2563eb', isDefault: true, allowOrder: true, allowEdit: true },
+    { name: 'Open', role: 'open', color: '#2563eb', isDefault: true, allowOrder: true, allowEdit: true },
   ] },
   { type: 'cart', name: 'B2B cart approval', isDefault: false, description: 'Company carts are approved before they are ordered.', states: [
-    { name: 'New', color: '#2563eb', isDefault: true, allowOrder: false, allowEdit: true, to: ['Submitted for approval'] },
-    { name: 'Submitted for approval', color: '#d97706', allowOrder: false, to: ['Approved', 'Rejected'],
+    { name: 'New', role: 'open', color: '#2563eb', isDefault: true, allowOrder: false, allowEdit: true, to: ['Submitted for approval'] },
+    { name: 'Submitted for approval', role: 'submitted', color: '#d97706', allowOrder: false, to: ['Approved', 'Rejected'],
       notify: { subject: 'Cart {OrderID} is waiting for your approval', others: 'approver@acme.test', othersTemplate: 'mail/flow/staff-notice.njk' } },
-    { name: 'Approved', color: '#059669', allowOrder: true, to: ['New'], notify: { subject: 'Cart {OrderID} was approved', customer: true } },
-    { name: 'Rejected', color: '#dc2626', allowOrder: false, to: ['New'], notify: { subject: 'Cart {OrderID} was rejected', customer: true } },
+    { name: 'Approved', role: 'approved', color: '#059669', allowOrder: true, to: ['New'], notify: { subject: 'Cart {OrderID} was approved', customer: true } },
+    { name: 'Rejected', role: 'rejected', color: '#dc2626', allowOrder: false, to: ['New'], notify: { subject: 'Cart {OrderID} was rejected', customer: true } },
   ] },
   { type: 'quote', name: 'Quote flow', isDefault: true, description: 'Requests for a quote, offers and answers.', states: [
-    { name: 'Requested', color: '#2563eb', isDefault: true, allowEdit: true, to: ['In review', 'Offered', 'Rejected'] },
-    { name: 'In review', color: '#d97706', allowEdit: true, to: ['Offered', 'Rejected'] },
-    { name: 'Offered', color: '#7c3aed', to: ['Accepted', 'Rejected', 'Expired', 'In review'], notify: { subject: 'Your quote {OrderID} is ready', customer: true } },
-    { name: 'Accepted', color: '#059669', to: [] },
-    { name: 'Rejected', color: '#dc2626', excludeFromStatistics: true, to: [] },
-    { name: 'Expired', color: '#6b7280', excludeFromStatistics: true, to: [] },
+    { name: 'Requested', role: 'requested', color: '#2563eb', isDefault: true, allowEdit: true, to: ['In review', 'Offered', 'Rejected'] },
+    { name: 'In review', role: 'in_review', color: '#d97706', allowEdit: true, to: ['Offered', 'Rejected'] },
+    { name: 'Offered', role: 'offered', color: '#7c3aed', to: ['Accepted', 'Rejected', 'Expired', 'In review'], notify: { subject: 'Your quote {OrderID} is ready', customer: true } },
+    { name: 'Accepted', role: 'accepted', final: true, color: '#059669', to: [] },
+    { name: 'Rejected', role: 'rejected', final: true, color: '#dc2626', excludeFromStatistics: true, to: [] },
+    { name: 'Expired', role: 'expired', final: true, color: '#6b7280', excludeFromStatistics: true, to: [], notify: { subject: 'Your quote {OrderID} has expired', customer: true } },
   ] },
   { type: 'return', name: 'Return flow', isDefault: true, description: 'Returned goods (RMA).', states: [
-    { name: 'Requested', color: '#2563eb', isDefault: true, to: ['Approved', 'Rejected'] },
-    { name: 'Approved', color: '#0891b2', to: ['Goods received'] },
-    { name: 'Rejected', color: '#dc2626', to: [] },
-    { name: 'Goods received', color: '#7c3aed', to: ['Refunded', 'Replaced'] },
-    { name: 'Refunded', color: '#059669', to: [] },
-    { name: 'Replaced', color: '#059669', to: [] },
+    { name: 'Requested', role: 'requested', color: '#2563eb', isDefault: true, to: ['Approved', 'Rejected'] },
+    { name: 'Approved', role: 'approved', color: '#0891b2', to: ['Goods received'] },
+    { name: 'Rejected', role: 'rejected', final: true, color: '#dc2626', to: [] },
+    { name: 'Goods received', role: 'received', color: '#7c3aed', to: ['Refunded', 'Replaced'] },
+    { name: 'Refunded', role: 'refunded', final: true, color: '#059669', to: [] },
+    { name: 'Replaced', role: 'replaced', final: true, color: '#059669', to: [] },
   ] },
 ];
 
@@ -127,10 +127,10 @@ async function seedFlows(x: Exec): Promise<void> {
     const ids = new Map<string, number>();
     for (const [i, s] of f.states.entries()) {
       const [row] = (await x(
-        `insert into flow_states (flow_id, name, is_default, sort_order, color, allow_order, allow_edit, exclude_from_statistics,
+        `insert into flow_states (flow_id, name, role, final, is_default, sort_order, color, allow_order, allow_edit, exclude_from_statistics,
            mail_subject, send_to_billing_email, mail_template, others_recipients, others_template)
-         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning id`,
-        [flow.id, s.name, s.isDefault ?? false, i, s.color, s.allowOrder ?? true, s.allowEdit ?? false, s.excludeFromStatistics ?? false,
+         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning id`,
+        [flow.id, s.name, s.role, s.final ?? false, s.isDefault ?? false, i, s.color, s.allowOrder ?? true, s.allowEdit ?? false, s.excludeFromStatistics ?? false,
           s.notify?.subject ?? '', s.notify?.customer ?? false, s.notify?.customer ? (s.notify.template ?? 'mail/flow/state-changed.njk') : '',
           s.notify?.others ?? '', s.notify?.others ? (s.notify.othersTemplate ?? 'mail/flow/staff-notice.njk') : ''],
       )) as { id: number }[];

@@ -81,6 +81,8 @@ const stateForm = z.object({
   othersRecipients: recipients,
   othersTemplate: templateName,
   mayMoveTo: stateIds,
+  role: z.preprocess((v) => (v === '' || v == null ? null : v), z.string().max(20).nullable()),
+  final: checkbox,
 }).superRefine((v, ctx) => {
   if (v.sendToField && !v.customRecipientField) {
     ctx.addIssue({ code: 'custom', path: ['customRecipientField'], message: 'is needed when “Send to the e-mail in an order field” is checked' });
@@ -103,6 +105,7 @@ const LABELS: Record<string, string> = {
   type: 'Type', name: 'Name', description: 'Description', isDefault: 'Default', color: 'Colour', deleted: 'Deleted',
   mailSubject: 'Subject', mailSenderName: 'Sender name', mailSenderEmail: 'Sender e-mail', mailTemplate: 'Template for the customer',
   customRecipientField: 'Order field', othersRecipients: 'Other recipients', othersTemplate: 'Template for others', mayMoveTo: 'May move to',
+  role: 'Role', final: 'Final',
 };
 
 /** A refusal the form can show next to what was typed (validation or a business rule), not a missing record. */

@@ -6,7 +6,7 @@ import { Shop } from '../catalog/catalog.entities';
 import { VIEWS_DIR } from '../http/views';
 import { Order } from '../orders/order.entities';
 import { DomainError, invalid, notFound } from '../shared/errors';
-import { Flow, FlowState, FlowStateRule, type FlowType } from './flow.entities';
+import { Flow, FlowState, FlowStateRule, ROLE_LABELS, STATE_ROLES, type FlowType, type StateRole } from './flow.entities';
 import { DEFAULT_OTHERS_TEMPLATE, DEFAULT_STATE_TEMPLATE, fillPlaceholders, SUBJECT_PLACEHOLDERS } from './flow.service';
 
 export const FLOW_TYPES = ['cart', 'order', 'quote', 'return'] as const satisfies readonly FlowType[];
@@ -40,6 +40,9 @@ export interface StateInput {
   othersTemplate: string;
   /** The "May move to" states; none = any state of its flow. */
   mayMoveTo: number[];
+  /** What the state means to the code (one of ROLE_OPTIONS of its flow type), or null. */
+  role: string | null;
+  final: boolean;
 }
 
 /** A state as the settings pages show it (a colour badge with flags and who is mailed). */
@@ -55,6 +58,9 @@ export interface StateView {
   allowEdit: boolean;
   allowOrder: boolean;
   deleted: boolean;
+  role: string | null;
+  roleLabel: string;
+  final: boolean;
   /** Who is mailed on entering the state, in words. */
   notifies: string[];
   /** Carts, orders or quotes in this state now (flow page only). */
@@ -125,6 +131,7 @@ export class FlowSettingsService {
     return {
       flow, state, typeLabel: FLOW_TYPE_LABELS[flow.type], groups, selected,
       templates: this.mailTemplates(),
+      roles: STATE_ROLES[flow.type].map((value) => ({ value, label: ROLE_LABELS[value] })),
       placeholders: Object.entries(SUBJECT_PLACEHOLDERS).map(([token, meaning]) => ({ token, meaning })),
       defaults: { template: DEFAULT_STATE_TEMPLATE, othersTemplate: DEFAULT_OTHERS_TEMPLATE },
     };
@@ -358,6 +365,12 @@ export class FlowSettingsService {
     const [taken] = await em.execute('select 1 from flow_states where flow_id = ? and not deleted and lower(name) = lower(?) and id <> ?', [flow.id, input.name, state?.id ?? 0]);
     if (taken && !input.deleted) fields.name = `is already used by another state of “${flow.name}”`;
     if (input.deleted && (input.isDefault || state?.isDefault)) fields.deleted = 'cannot be checked for the default state: make another state the default first';
+    if (input.final && (input.isDefault || state?.isDefault)) fields.final = 'cannot be checked for the default state: new records start there';
+    if (input.role != null && !(STATE_ROLES[flow.type] as readonly string[]).includes(input.role)) fields.role = `must be one of the ${flow.type} roles listed`;
+    else if (input.role != null && input.role !== 'processing' && !input.deleted) {
+      const [holder] = await em.execute<{ name: string }[]>('select name from flow_states where flow_id = ? and role = ? and not deleted and id <> ?', [flow.id, input.role, state?.id ?? 0]);
+      if (holder) fields.role = `is already given to “${holder.name}”: each role belongs to one state of the flow`;
+    }
     const templates = this.mailTemplates();
     if (input.mailTemplate && !templates.includes(input.mailTemplate)) fields.mailTemplate = 'is not one of the templates listed';
     if (input.othersTemplate && !templates.includes(input.othersTemplate)) fields.othersTemplate = 'is not one of the templates listed';
@@ -386,7 +399,7 @@ export class FlowSettingsService {
 }
 
 const FIELD_LABELS: Record<string, string> = {
-  name: 'Name', deleted: 'Deleted', mailTemplate: 'Template for the customer', othersTemplate: 'Template for others', mayMoveTo: 'May move to',
+  name: 'Name', deleted: 'Deleted', role: 'Role', final: 'Final', mailTemplate: 'Template for the customer', othersTemplate: 'Template for others', mayMoveTo: 'May move to',
 };
 
 function inUse(flow: Flow, records: number, history: number): DomainError {
@@ -397,7 +410,7 @@ function inUse(flow: Flow, records: number, history: number): DomainError {
 function stateFields(input: StateInput) {
   return {
     name: input.name, description: input.description, excludeFromStatistics: input.excludeFromStatistics, color: input.color,
-    allowEdit: input.allowEdit, allowOrder: input.allowOrder, deleted: input.deleted,
+    allowEdit: input.allowEdit, allowOrder: input.allowOrder, deleted: input.deleted, role: input.role as StateRole | null, final: input.final,
     mailSubject: input.mailSubject, mailSenderName: input.mailSenderName, mailSenderEmail: input.mailSenderEmail, mailTemplate: input.mailTemplate,
     sendToBillingEmail: input.sendToBillingEmail, sendToDeliveryEmail: input.sendToDeliveryEmail,
     sendToField: input.sendToField, customRecipientField: input.customRecipientField,
@@ -415,7 +428,7 @@ export function stateView(s: FlowState, records = 0): StateView {
   return {
     id: s.id, flowId: s.flow.id, name: s.name, description: s.description, color: s.color, sortOrder: s.sortOrder,
     isDefault: s.isDefault, excludeFromStatistics: s.excludeFromStatistics, allowEdit: s.allowEdit, allowOrder: s.allowOrder, deleted: s.deleted,
-    notifies, records,
+    role: s.role ?? null, roleLabel: s.role ? ROLE_LABELS[s.role] : '', final: s.final, notifies, records,
   };
 }
 

@@ -2,6 +2,24 @@ import { Entity, ManyToOne, type Opt, PrimaryKey, Property } from '@mikro-orm/co
 
 export type FlowType = 'cart' | 'order' | 'quote' | 'return';
 
+/**
+ * The roles a state of each flow type may carry. Code keys on roles (and on separate status fields), never on
+ * state names: staff rename, recolour and reorder states freely. The database checks the same lists
+ * (flow_states_role_allowed) and allows one state per role and flow, except "processing".
+ */
+export const STATE_ROLES = {
+  order: ['new', 'processing', 'shipped', 'completed', 'cancelled'],
+  cart: ['open', 'submitted', 'approved', 'rejected'],
+  quote: ['requested', 'in_review', 'offered', 'accepted', 'rejected', 'expired'],
+  return: ['requested', 'approved', 'received', 'refunded', 'replaced', 'rejected'],
+} as const satisfies Record<FlowType, readonly string[]>;
+export type StateRole<T extends FlowType = FlowType> = (typeof STATE_ROLES)[T][number];
+export const ROLE_LABELS: Record<string, string> = {
+  new: 'New', processing: 'Processing', shipped: 'Shipped', completed: 'Completed', cancelled: 'Cancelled', open: 'Open',
+  submitted: 'Submitted for approval', approved: 'Approved', rejected: 'Rejected', requested: 'Requested', in_review: 'In review',
+  offered: 'Offered', accepted: 'Accepted', expired: 'Expired', received: 'Goods received', refunded: 'Refunded', replaced: 'Replaced',
+};
+
 @Entity({ tableName: 'flows' })
 export class Flow {
   @PrimaryKey({ type: 'integer' }) id!: number;
@@ -18,6 +36,10 @@ export class FlowState {
   @Property({ type: 'string' }) name!: string;
   @Property({ type: 'text' }) description: Opt<string> = '';
   @Property({ type: 'boolean' }) isDefault: Opt<boolean> = false;
+  /** What the state means to the code (STATE_ROLES of its flow type), or none. */
+  @Property({ type: 'string', nullable: true }) role?: StateRole | null = null;
+  /** No move leaves a final state (only the separately permitted, recorded reopen). */
+  @Property({ type: 'boolean' }) final: Opt<boolean> = false;
   @Property({ type: 'boolean' }) excludeFromStatistics: Opt<boolean> = false;
   @Property({ type: 'integer' }) sortOrder: Opt<number> = 0;
   @Property({ type: 'string' }) color: Opt<string> = '#6b7280';

@@ -1,9 +1,11 @@
 import { LockMode, wrap } from '@mikro-orm/core';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
-import type { OutboxService } from '../mail/outbox.service';
+import { createViewEnv } from '../http/views';
+import { OutboxService } from '../mail/outbox.service';
 import { Order, OrderHistoryEntry, type HistoryActor, type HistorySource } from '../orders/order.entities';
+import { ReturnHistoryEntry, ReturnRequest } from '../returns/return.entities';
 import { DomainError, notFound } from '../shared/errors';
-import { Flow, FlowState, FlowStateRule, type FlowType } from './flow.entities';
+import { Flow, FlowState, FlowStateRule, ROLE_LABELS, type FlowType, type StateRole } from './flow.entities';
 
 export interface StateChangeActor { userId: number | null; kind: HistoryActor; source: HistorySource }
 export interface StateChangeRequest {
@@ -18,61 +20,170 @@ export interface StateChangeRequest {
 }
 export type BulkResult = { orderId: number; number: string; moved: boolean; reason: string };
 
+/** A record that lives in a flow: a cart/order/quote row, or a return. */
+export type FlowRecord = Order | ReturnRequest;
+
+/**
+ * How a move is checked. `rules`: the flow's rules and finality decide. `enter`: the record starts a new life as
+ * another kind (cart → order at checkout, quote → order, order → cart, a basket adopted into a company's cart flow)
+ * and enters that kind's default state — no rule applies, the history and notifications do. `reopen`: staff with
+ * the reopen permission take a record out of a final state, with a reason; nothing the final state did is undone
+ * or repeated.
+ */
+export type MoveCheck = 'rules' | 'enter' | 'reopen';
+export interface MoveOptions {
+  actor: StateChangeActor;
+  message?: string;
+  /** The history event; default `state_changed`. */
+  event?: string;
+  check?: MoveCheck;
+  allowFlowSwitch?: boolean;
+}
+
 export const DEFAULT_STATE_TEMPLATE = 'mail/flow/state-changed.njk';
 export const DEFAULT_OTHERS_TEMPLATE = 'mail/flow/staff-notice.njk';
 const EMAIL = /^[^\s@<>"',;]+@[^\s@<>"',;]+\.[^\s@<>"',;]+$/;
 
 /**
- * Flows decide where carts, orders, quotes and returns may go next. changeState is the one way a record's
- * flow state changes: validate the rule → persist → record history → enqueue notifications, in one transaction.
+ * Flows decide where carts, orders, quotes and returns may go next. `move` is the one gate every state change goes
+ * through: check the rule → save → record history → enqueue notifications, in the caller's transaction (or one of
+ * its own). The database refuses a state change without its history row (see the flow_integrity migration).
  */
 export class FlowService {
-  constructor(private readonly orm?: MikroORM, private readonly outbox?: OutboxService) {}
+  constructor(private readonly orm?: MikroORM, private readonly outbox: OutboxService = fallbackOutbox()) {}
 
   /** Where new records of a type start: the default state of the default flow (or the company's own cart flow). */
   async defaultState(em: EntityManager, type: FlowType, companyId?: number | null): Promise<FlowState> {
     if (type === 'cart' && companyId) {
       const [company] = await em.execute<{ cart_flow_id: number | null }[]>('select cart_flow_id from companies where id = ?', [companyId]);
-      const own = company?.cart_flow_id ? await em.findOne(FlowState, { flow: company.cart_flow_id, isDefault: true, deleted: false }) : null;
+      const own = company?.cart_flow_id ? await em.findOne(FlowState, { flow: company.cart_flow_id, isDefault: true, deleted: false }, { populate: ['flow'] }) : null;
       if (own) return own;
     }
-    const state = await em.findOne(FlowState, { isDefault: true, deleted: false, flow: { type, isDefault: true } });
+    const state = await em.findOne(FlowState, { isDefault: true, deleted: false, flow: { type, isDefault: true } }, { populate: ['flow'] });
     if (!state) throw new DomainError('CONFLICT', `No default ${type} flow with a default state is configured.`);
     return state;
   }
 
-  /** The states a record in `from` may be moved to by a buyer (rules of its own flow). */
+  /** The state with a role in a flow (not deleted); null when the flow has none. */
+  async stateWithRole(em: EntityManager, flowId: number, role: StateRole): Promise<FlowState | null> {
+    return em.findOne(FlowState, { flow: flowId, role, deleted: false }, { populate: ['flow'] });
+  }
+
+  /** The state with `role` in the record's own flow, or a clear refusal naming the flow and the role. */
+  async requireRole(em: EntityManager, from: FlowState, role: StateRole, label: string): Promise<FlowState> {
+    const to = await this.stateWithRole(em, from.flow.id, role);
+    if (to) return to;
+    const flow = await em.findOneOrFail(Flow, from.flow.id);
+    throw new DomainError('TRANSITION_NOT_ALLOWED', `${label} cannot go on: “${flow.name}” has no state with the role “${ROLE_LABELS[role] ?? role}”. Give one of its states that role in Settings → Flows.`);
+  }
+
+  /** The states a record in `from` may be moved to by the rules of its own flow (none from a final state). */
   async reachableStates(em: EntityManager, from: FlowState): Promise<FlowState[]> {
+    if (from.final) return [];
     const rules = await em.find(FlowStateRule, { fromState: from.id }, { populate: ['toState'] });
     if (rules.length) return rules.map((r) => r.toState).filter((s) => !s.deleted).sort((a, b) => a.sortOrder - b.sortOrder);
     return em.find(FlowState, { flow: from.flow.id, deleted: false, id: { $ne: from.id } }, { orderBy: { sortOrder: 'asc' } });
   }
 
-  /** Moves one record; throws TRANSITION_NOT_ALLOWED / CONFLICT / NOT_FOUND and changes nothing when refused. */
+  /**
+   * The one gate: moves a locked record into `to`. Runs in the caller's transaction when there is one (the caller
+   * holds the record's row lock), else in its own. Returns the history entry's id.
+   */
+  async move(em: EntityManager, record: FlowRecord, to: FlowState, opts: MoveOptions): Promise<number> {
+    if (!em.isInTransaction()) return em.transactional((tx) => this.move(tx, record, to, opts));
+    await em.populate(record as Order, ['state.flow']);
+    if (!wrap(to).isInitialized() || !wrap(to.flow).isInitialized()) await em.populate(to, ['flow']);
+    const from = record.state ?? null;
+    const check = opts.check ?? 'rules';
+    const info = recordInfo(record);
+    if (check === 'rules') await assertTransitionAllowed(em, info, from, to, opts.allowFlowSwitch ?? false);
+    else if (check === 'reopen') await this.assertReopenAllowed(em, info, from, to, opts);
+    else if (to.deleted) throw new DomainError('TRANSITION_NOT_ALLOWED', `“${to.name}” has been deleted and can no longer be entered.`);
+
+    record.state = to;
+    const message = opts.message ?? '';
+    const event = opts.event ?? (check === 'reopen' ? 'reopened' : 'state_changed');
+    if (record instanceof ReturnRequest) {
+      const entry = em.create(ReturnHistoryEntry, {
+        returnRequest: record, event, message, fromState: from, toState: to, actor: opts.actor.userId, actorKind: opts.actor.kind, createdAt: new Date(),
+      } as never);
+      await em.flush();
+      await em.populate(record, ['order']);
+      await this.enqueueNotifications(em, record.order, to, `return-state:${entry.id}`, null, message);
+      return entry.id;
+    }
+    record.updatedAt = new Date();
+    const entry = em.create(OrderHistoryEntry, {
+      order: record, event, message, fromState: from?.id ?? null, toState: to.id,
+      actor: opts.actor.userId, actorKind: opts.actor.kind, source: opts.actor.source, createdAt: new Date(),
+    });
+    await em.flush();
+    await this.enqueueNotifications(em, record, to, `state:${entry.id}`, entry.id, message);
+    return entry.id;
+  }
+
+  /** Moves one order/cart/quote by id (staff, API, customer center); throws TRANSITION_NOT_ALLOWED / CONFLICT / NOT_FOUND and changes nothing when refused. */
   async changeState(req: StateChangeRequest, em: EntityManager = this.orm!.em): Promise<OrderHistoryEntry> {
     return em.transactional(async (tx) => {
-      // Lock first (FOR UPDATE cannot cover the outer-joined state), and refresh: the row may have changed while we waited.
-      const order = await tx.findOne(Order, { id: req.orderId, deleted: false }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
-      if (!order) throw notFound('The order');
-      await tx.populate(order, ['state.flow']);
-      if (req.expectedVersion != null && order.version !== req.expectedVersion) {
-        throw new DomainError('CONFLICT', `${order.number} was changed by someone else meanwhile. Reload it to see the changes, then try again.`);
-      }
+      const order = await this.lockOrder(tx, req.orderId, req.expectedVersion);
       const to = await tx.findOne(FlowState, { id: req.toStateId }, { populate: ['flow'] });
       if (!to) throw notFound('The state');
-      const from = order.state ?? null;
-      await assertTransitionAllowed(tx, { type: order.type, label: order.number }, from, to, req.allowFlowSwitch ?? false);
-
-      order.state = to;
-      order.updatedAt = new Date();
-      const entry = tx.create(OrderHistoryEntry, {
-        order, event: 'state_changed', message: req.message ?? '', fromState: from?.id ?? null, toState: to.id,
-        actor: req.actor.userId, actorKind: req.actor.kind, source: req.actor.source, createdAt: new Date(),
-      });
-      await tx.flush();
-      await this.enqueueNotifications(tx, order, to, entry.id, req.message ?? '');
-      return entry;
+      const id = await this.move(tx, order, to, { actor: req.actor, message: req.message, allowFlowSwitch: req.allowFlowSwitch });
+      return tx.findOneOrFail(OrderHistoryEntry, id);
     });
+  }
+
+  /**
+   * Staff take a record out of a final state on purpose: a separate permission (users.can_reopen_records), a reason
+   * in the history, a target in the same flow that is not final. Effects already done (refund, void, restock,
+   * replacement) stay done and are never repeated — their unique rows refuse a second time.
+   */
+  async reopen(input: { orderId: number; toStateId: number; reason: string; actor: StateChangeActor; expectedVersion?: number }, em: EntityManager = this.orm!.em): Promise<OrderHistoryEntry> {
+    return em.transactional(async (tx) => {
+      const order = await this.lockOrder(tx, input.orderId, input.expectedVersion);
+      const to = await tx.findOne(FlowState, { id: input.toStateId }, { populate: ['flow'] });
+      if (!to) throw notFound('The state');
+      const id = await this.move(tx, order, to, { actor: input.actor, message: input.reason, check: 'reopen' });
+      return tx.findOneOrFail(OrderHistoryEntry, id);
+    });
+  }
+
+  /** What a record in `from` may be moved to, for a state dropdown: each candidate checked by assertTransitionAllowed. */
+  async allowedTargetStates(em: EntityManager, record: { type: FlowType; label: string }, from: FlowState | null, opts: { allowFlowSwitch?: boolean } = {}): Promise<FlowState[]> {
+    if (from?.final) return [];
+    const candidates = await em.find(FlowState, { flow: { type: record.type }, deleted: false }, { populate: ['flow'], orderBy: { flow: { name: 'asc' }, sortOrder: 'asc' } });
+    const allowed: FlowState[] = [];
+    for (const to of candidates) {
+      try {
+        await assertTransitionAllowed(em, record, from, to, opts.allowFlowSwitch ?? false);
+        allowed.push(to);
+      } catch (e) {
+        if (!(e instanceof DomainError)) throw e;
+      }
+    }
+    return allowed;
+  }
+
+  private async lockOrder(tx: EntityManager, orderId: number, expectedVersion?: number): Promise<Order> {
+    // Lock first (FOR UPDATE cannot cover the outer-joined state), and refresh: the row may have changed while we waited.
+    const order = await tx.findOne(Order, { id: orderId, deleted: false }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
+    if (!order) throw notFound('The order');
+    await tx.populate(order, ['state.flow']);
+    if (expectedVersion != null && order.version !== expectedVersion) {
+      throw new DomainError('CONFLICT', `${order.number} was changed by someone else meanwhile. Reload it to see the changes, then try again.`);
+    }
+    return order;
+  }
+
+  private async assertReopenAllowed(em: EntityManager, record: { type: FlowType; label: string }, from: FlowState | null, to: FlowState, opts: MoveOptions): Promise<void> {
+    const refuse = (why: string) => new DomainError('TRANSITION_NOT_ALLOWED', why);
+    if (opts.actor.kind !== 'staff' || opts.actor.userId == null) throw new DomainError('FORBIDDEN', 'Only staff can reopen a record.');
+    const [user] = await em.execute<{ can_reopen_records: boolean }[]>('select can_reopen_records from users where id = ?', [opts.actor.userId]);
+    if (!user?.can_reopen_records) throw new DomainError('FORBIDDEN', 'You do not have permission to reopen finished records. Ask an administrator for the “reopen” permission.');
+    if (!from?.final) throw refuse(`${record.label} is not in a final state; change its state as usual.`);
+    if (!opts.message?.trim()) throw new DomainError('VALIDATION', 'Say why the record is reopened; the reason is kept in its history.', { reason: 'is required' });
+    if (to.deleted || to.flow.id !== from.flow.id) throw refuse(`${record.label} can only be reopened into a state of its own flow.`);
+    if (to.final) throw refuse(`“${to.name}” is final too; reopen into a state the record can move on from.`);
   }
 
   /** Bulk change: each record moves or is refused on its own; a refusal never half-applies. */
@@ -95,8 +206,7 @@ export class FlowService {
 
 
   /** Entering a state queues its e-mails in the same transaction; the dedupe key makes it once per change and recipient. */
-  private async enqueueNotifications(em: EntityManager, order: Order, state: FlowState, historyId: number, message: string): Promise<void> {
-    if (!this.outbox) return;
+  private async enqueueNotifications(em: EntityManager, order: Order, state: FlowState, dedupePrefix: string, historyId: number | null, message: string): Promise<void> {
     const recipients = new Map<string, string>();
     const customerTemplate = state.mailTemplate || DEFAULT_STATE_TEMPLATE;
     if (state.sendToBillingEmail && EMAIL.test(order.billingEmail)) recipients.set(order.billingEmail.toLowerCase(), customerTemplate);
@@ -118,7 +228,7 @@ export class FlowService {
       await this.outbox.enqueue(em, {
         to, subject, template, fromName: state.mailSenderName, fromEmail: state.mailSenderEmail,
         context: { order, state, lines: order.lines.getItems(), totals: order.totals, subject, message },
-        orderId: order.id, dedupeKey: `state:${historyId}:${to}`, stateHistoryId: historyId,
+        orderId: order.id, dedupeKey: `${dedupePrefix}:${to}`, stateHistoryId: historyId ?? undefined,
       });
     }
   }
@@ -126,8 +236,8 @@ export class FlowService {
 
 /**
  * The transition rules, for any record that lives in a flow (carts, orders, quotes, returns): never into a deleted
- * state or a state of another flow type; a state with rules allows only those moves; a state without rules allows
- * any state of its flow; leaving the flow only where the caller allows it (staff).
+ * state or a state of another flow type; never out of a final state; a state with rules allows only those moves; a
+ * state without rules allows any state of its flow; leaving the flow only where the caller allows it (staff).
  */
 export async function assertTransitionAllowed(em: EntityManager, record: { type: FlowType; label: string }, from: FlowState | null, to: FlowState, allowFlowSwitch: boolean): Promise<void> {
   const toFlow = to.flow;
@@ -136,6 +246,7 @@ export async function assertTransitionAllowed(em: EntityManager, record: { type:
   if (toFlow.type !== record.type) throw refuse(`“${to.name}” belongs to ${article(toFlow.type)} ${toFlow.type} flow; ${record.label} is ${article(record.type)} ${record.type}.`);
   if (!from) return;
   if (from.id === to.id) throw refuse(`${record.label} is already in “${to.name}”.`);
+  if (from.final) throw refuse(`${record.label} is “${from.name}”, a final state: it cannot be moved any more. Staff with the reopen permission can reopen it, giving a reason.`);
   const sameFlow = from.flow.id === toFlow.id;
   const rules = await em.find(FlowStateRule, { fromState: from.id });
   if (rules.length) {
@@ -144,6 +255,16 @@ export async function assertTransitionAllowed(em: EntityManager, record: { type:
     throw refuse(`${record.label} cannot move from “${from.name}” to “${to.name}”: that transition is not allowed.`);
   }
   if (!sameFlow && !allowFlowSwitch) throw refuse(`${record.label} cannot leave its flow from here.`);
+}
+
+let sharedOutbox: OutboxService | undefined;
+/** Helpers built without the app's outbox (order lifecycle, workers) still notify: every state change mails alike. */
+function fallbackOutbox(): OutboxService {
+  return (sharedOutbox ??= new OutboxService(createViewEnv()));
+}
+
+function recordInfo(record: FlowRecord): { type: FlowType; label: string } {
+  return record instanceof ReturnRequest ? { type: 'return', label: record.number } : { type: record.type, label: record.number };
 }
 
 const article = (word: string) => (/^[aeiou]/.test(word) ? 'an' : 'a');

@@ -83,7 +83,7 @@ export function orderAdminRoutes(s: Services, type: 'order' | 'cart'): Router {
   }
 
   r.get('/:number', async (req, res) => {
-    const details = await s.orderAdmin.details(parse(orderNumber, req.params.number), type === 'cart' ? 'cart' : undefined);
+    const details = await s.orderAdmin.details(parse(orderNumber, req.params.number), type === 'cart' ? 'cart' : undefined, req.user!.id);
     res.render('admin/orders/details.njk', { ...details, base, type });
   });
 
@@ -107,6 +107,14 @@ export function orderAdminRoutes(s: Services, type: 'order' | 'cart'): Router {
     const form = parse(z.object({ stateId: idParam, version: z.coerce.number().int().min(1), message: text(2000).default('') }), req.body);
     await s.orderAdmin.changeState(number, form.stateId, form.version, staffActor(req, 'backend'), form.message);
     flash(req, 'success', `${number}: state changed.`);
+    res.redirect(303, `${base}/${encodeURIComponent(number)}`);
+  });
+
+  r.post('/:number/reopen', async (req, res) => {
+    const number = parse(orderNumber, req.params.number);
+    const form = parse(z.object({ stateId: idParam, version: z.coerce.number().int().min(1), reason: text(2000).default('') }), req.body);
+    await s.orderAdmin.reopen(number, form.stateId, form.version, staffActor(req, 'backend'), form.reason);
+    flash(req, 'success', `${number}: reopened.`);
     res.redirect(303, `${base}/${encodeURIComponent(number)}`);
   });
 

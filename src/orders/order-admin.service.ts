@@ -2,6 +2,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { z } from 'zod';
 import { ordersXml } from '../exports/order-xml';
 import { glsShippingCsv } from '../exports/shipping-documents';
+import { FlowState } from '../flows/flow.entities';
 import { flowsOfType, type BulkResult, type FlowService, type StateChangeActor } from '../flows/flow.service';
 import { idParam } from '../http/validate';
 import { DomainError, invalid, notFound } from '../shared/errors';
@@ -473,13 +474,13 @@ export class OrderAdminService {
     return flowsOfType(this.em, type === 'quote' ? 'quote' : type);
   }
 
-  async details(number: string, type?: OrderType) {
+  async details(number: string, type?: OrderType, viewerId?: number) {
     const order = await this.em.findOne(Order, { number, deleted: false, ...(type ? { type } : {}) }, {
       populate: ['lines.addedBy', 'state.flow', 'shippingMethod', 'paymentMethod', 'user', 'company', 'shop'],
     });
     if (!order) throw notFound(type === 'cart' ? 'The cart' : 'The order');
     const history = await this.em.find(OrderHistoryEntry, { order }, { populate: ['fromState', 'toState', 'actor'], orderBy: { id: 'asc' } });
-    return { order, history, flows: await this.statesFor(order.type) };
+    return { order, history, flows: await this.statesFor(order.type), reopen: await this.reopenOptions(order, viewerId) };
   }
 
   /** `message` goes into the history and into the state's notification e-mails (a message to the buyer). */
@@ -488,6 +489,22 @@ export class OrderAdminService {
     if (!order) throw notFound('The order');
     await this.flows.changeState({ orderId: order.id, toStateId, expectedVersion, actor: staff, allowFlowSwitch: true, message });
     return order;
+  }
+
+  /** Takes an order out of a final state (separate permission, reason kept in the history); effects already done stay done. */
+  async reopen(number: string, toStateId: number, expectedVersion: number, staff: StateChangeActor, reason: string) {
+    const order = await this.em.findOne(Order, { number, deleted: false });
+    if (!order) throw notFound('The order');
+    await this.flows.reopen({ orderId: order.id, toStateId, expectedVersion, actor: staff, reason });
+    return order;
+  }
+
+  /** For a record in a final state: where it could be reopened to, and whether this staff member may. */
+  private async reopenOptions(order: Order, viewerId?: number) {
+    if (!order.state?.final) return null;
+    const targets = await this.em.find(FlowState, { flow: order.state.flow.id, final: false, deleted: false }, { orderBy: { sortOrder: 'asc', id: 'asc' } });
+    const [user] = viewerId != null ? await this.em.execute<{ can_reopen_records: boolean }[]>('select can_reopen_records from users where id = ?', [viewerId]) : [];
+    return { targets, permitted: user?.can_reopen_records === true };
   }
 
   async changeStates(numbers: string[], toStateId: number, staff: StateChangeActor): Promise<BulkResult[]> {

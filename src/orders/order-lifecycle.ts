@@ -42,16 +42,14 @@ export async function recordHistory(em: EntityManager, order: Order, actor: Acto
   });
 }
 
-/** Checkout has started: the cart becomes an order and takes a new id from the shop's numbering. */
+/** Checkout has started: the cart becomes an order, takes a new id from the shop's numbering and enters the order flow (through the gate). */
 export async function convertToOrder(em: EntityManager, order: Order, actor: Actor): Promise<void> {
   if (order.type !== 'cart') return;
   const from = order.number;
   const state = await flows.defaultState(em, 'order');
-  const fromState = order.state?.id ?? null;
   order.number = await nextOrderNumber(em, order.shop.id);
   order.type = 'order';
-  order.state = state;
-  await recordHistory(em, order, actor, 'converted', `Cart ${from} became order ${order.number} when checkout started.`, { from: fromState, to: state.id });
+  await flows.move(em, order, state, { actor, check: 'enter', event: 'converted', message: `Cart ${from} became order ${order.number} when checkout started.` });
 }
 
 /** An order in checkout that changes goes back to being a cart; the next checkout gives it a new id. */
@@ -59,11 +57,9 @@ export async function downgradeToCart(em: EntityManager, order: Order, actor: Ac
   if (order.type !== 'order' || order.completed) return;
   const from = order.number;
   const state = await flows.defaultState(em, 'cart', order.company?.id);
-  const fromState = order.state?.id ?? null;
   order.number = await nextCartNumber(em, await em.findOneOrFail(Shop, order.shop.id));
   order.type = 'cart';
-  order.state = state;
-  await recordHistory(em, order, actor, 'downgraded', `Order ${from} went back to cart ${order.number}: ${reason}.`, { from: fromState, to: state.id });
+  await flows.move(em, order, state, { actor, check: 'enter', event: 'downgraded', message: `Order ${from} went back to cart ${order.number}: ${reason}.` });
 }
 
 /**

@@ -171,7 +171,9 @@ export class PaymentService {
       if (!result.success) this.providerFailed(order, 'cancel', amount, result.message, result.reference, 'cancel the payment');
       this.log(em, order, 'cancel', amount, true, result.message, result.reference || order.transactionNumber);
 
-      const returned = order.stockReserved ? await returnStock(em, order) : 0;
+      // Voiding and restocking happen once per order, whatever path cancels it (record_effects_once).
+      await claimEffect(em, order, 'void');
+      const returned = order.stockReserved && (await claimEffect(em, order, 'restock')) ? await returnStock(em, order) : 0;
       order.stockReserved = false;
       order.paymentStatus = 'cancelled';
       const stockNote = returned ? ` ${returned} ${returned === 1 ? 'item' : 'items'} returned to stock.` : '';
@@ -346,15 +348,15 @@ export class PaymentService {
     return { method, provider: this.providers.get(method.provider) };
   }
 
-  /** The order's current state and the state named “Cancelled” in its flow (the default order flow if it has none). */
+  /** The order's current state and the cancelled-role state of its flow (of the default order flow if it has none). */
   private async cancelledStateFor(em: EntityManager, order: Order): Promise<[FlowState | null, FlowState]> {
     const current = order.state ? await em.findOne(FlowState, order.state.id, { populate: ['flow'] }) : null;
     const cancelled = current
-      ? await em.findOne(FlowState, { flow: current.flow.id, name: 'Cancelled', deleted: false })
-      : await em.findOne(FlowState, { flow: { type: 'order', isDefault: true }, name: 'Cancelled', deleted: false });
+      ? await em.findOne(FlowState, { flow: current.flow.id, role: 'cancelled', deleted: false })
+      : await em.findOne(FlowState, { flow: { type: 'order', isDefault: true }, role: 'cancelled', deleted: false });
     if (!cancelled) {
       const flowName = current ? `“${current.flow.name}”` : 'the default order flow';
-      throw new DomainError('TRANSITION_NOT_ALLOWED', `${order.number} cannot be cancelled: ${flowName} has no state named “Cancelled”. Add one in Settings → Flows.`);
+      throw new DomainError('TRANSITION_NOT_ALLOWED', `${order.number} cannot be cancelled: ${flowName} has no state with the role “Cancelled”. Give one of its states that role in Settings → Flows.`);
     }
     return [current, cancelled];
   }
@@ -432,6 +434,14 @@ function money(minor: number, order: Order): string {
 
 function staff(actor: PaymentActor): Actor {
   return { userId: actor.userId, kind: 'staff', source: actor.source };
+}
+
+/** Claims a once-only effect of an order; the void claim refuses outright, others report whether this call got it. */
+async function claimEffect(em: EntityManager, order: Order, effect: 'void' | 'restock'): Promise<boolean> {
+  const rows = await em.execute<{ id: string }[]>(
+    `insert into record_effects (order_id, effect) values (?, ?) on conflict on constraint record_effects_once do nothing returning id`, [order.id, effect]);
+  if (!rows.length && effect === 'void') throw new PaymentRefused('NOT_CANCELLABLE', `${order.number} has already been cancelled; its authorization was voided then.`);
+  return rows.length > 0;
 }
 
 /** Puts each line's quantity back at the location it was taken from (one statement, in key order: no deadlocks). */

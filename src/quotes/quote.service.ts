@@ -5,13 +5,14 @@ import { User } from '../accounts/account.entities';
 import { Product, Shop } from '../catalog/catalog.entities';
 import type { CartService, Shopper } from '../cart/cart.service';
 import type { CheckoutService } from '../checkout/checkout.service';
-import { FlowState } from '../flows/flow.entities';
+import type { StateRole } from '../flows/flow.entities';
 import type { FlowService, StateChangeActor } from '../flows/flow.service';
 import { Order, OrderLine, QuoteVersion } from '../orders/order.entities';
 import { nextOrderNumber, recordHistory, reprice } from '../orders/order-lifecycle';
 import { PaymentMethod } from '../payments/payment.entities';
 import type { CardInput } from '../payments/payment-provider';
 import { DomainError, notFound } from '../shared/errors';
+import { startPoller } from '../shared/poller';
 
 export interface QuoteLineEdit { lineId: number; quantity: number; unitPriceMinor: number; discountMinor: number; remove: boolean }
 export interface QuoteEdit {
@@ -52,11 +53,10 @@ export class QuoteService {
       const state = await this.flows.defaultState(em, 'quote');
       const from = basket.number;
       const [{ n }] = await em.execute<{ n: string }[]>(`select nextval('quote_number_seq') as n`);
-      Object.assign(basket, { number: `${shop.quotePrefix}${n}`, type: 'quote', basketStatus: null, state, customerComment, anonymousToken: null });
+      Object.assign(basket, { number: `${shop.quotePrefix}${n}`, type: 'quote', basketStatus: null, customerComment, anonymousToken: null });
       if (!basket.billingEmail) basket.billingEmail = (await em.findOneOrFail(User, shopper.userId!)).email;
       await reprice(em, basket);
-      await recordHistory(em, basket, { userId: shopper.userId, kind: 'customer', source: 'frontend' }, 'quote_requested', `Quote requested from ${from}.`, { to: state.id });
-      await em.flush();
+      await this.flows.move(em, basket, state, { actor: { userId: shopper.userId, kind: 'customer', source: 'frontend' }, check: 'enter', event: 'quote_requested', message: `Quote requested from ${from}.` });
       await this.snapshot(em, basket, shopper.userId, 'Requested by the customer');
       return basket;
     });
@@ -92,12 +92,12 @@ export class QuoteService {
       // Priced while still a quote, so the offered line prices stay (only the payment fee follows the chosen method).
       await reprice(em, quote);
       const actor: StateChangeActor = { userId: user.id, kind: user.role === 'buyer' ? 'buyer' : 'customer', source: 'frontend' };
-      await this.moveToNamedState(em, quote, 'Accepted', actor);
+      await this.moveToRole(em, quote, 'accepted', actor);
 
       const orderState = await this.flows.defaultState(em, 'order');
       const quoteNumber = quote.number;
-      Object.assign(quote, { quoteAnswer: 'accepted', quoteNumber, number: await nextOrderNumber(em, quote.shop.id), type: 'order', state: orderState });
-      await recordHistory(em, quote, actor, 'quote_accepted', `Quote ${quoteNumber} accepted and became order ${quote.number}.`, { to: orderState.id });
+      Object.assign(quote, { quoteAnswer: 'accepted', quoteNumber, number: await nextOrderNumber(em, quote.shop.id), type: 'order' });
+      await this.flows.move(em, quote, orderState, { actor, check: 'enter', event: 'quote_accepted', message: `Quote ${quoteNumber} accepted and became order ${quote.number}.` });
       await this.checkout.finalizePlacement(em, quote, { card: input.card, customerComment: '', ip: input.ip, actor });
       return { order: quote, alreadyAccepted: false };
     }));
@@ -108,7 +108,7 @@ export class QuoteService {
       const quote = await this.lockVisible(em, user, number);
       if (quote.type !== 'quote' || quote.quoteAnswer) throw new DomainError('CONFLICT', 'This quote has already been answered.');
       if (!quote.quoteOfferedAt) throw new DomainError('CONFLICT', 'This quote has not been offered to you yet.');
-      await this.moveToNamedState(em, quote, 'Rejected', { userId: user.id, kind: user.role === 'buyer' ? 'buyer' : 'customer', source: 'frontend' }, reason);
+      await this.moveToRole(em, quote, 'rejected', { userId: user.id, kind: user.role === 'buyer' ? 'buyer' : 'customer', source: 'frontend' }, reason);
       quote.quoteAnswer = 'rejected';
       quote.quoteRejectReason = reason;
       return quote;
@@ -174,9 +174,55 @@ export class QuoteService {
       if (!quote) throw notFound('The quote');
       if (quote.quoteAnswer) throw new DomainError('CONFLICT', 'This quote has already been answered.');
       if (quote.quoteExpiresOn && quote.quoteExpiresOn < today()) throw new DomainError('VALIDATION', 'The expiry date has passed; set a new one before offering.');
-      await this.moveToNamedState(em, quote, 'Offered', { userId: staff.id, kind: 'staff', source: 'backend' });
+      await this.moveToRole(em, quote, 'offered', { userId: staff.id, kind: 'staff', source: 'backend' });
       quote.quoteOfferedAt = new Date();
       return quote;
+    });
+  }
+
+  /**
+   * Quotes offered but not answered whose validity date has passed move to their flow's expired-role state: through
+   * the gate (rules, history, the state's mails), each in its own transaction under the quote's row lock, so two
+   * schedulers expire a quote once (the second finds it locked or already expired). Returns the quote ids moved.
+   */
+  async expireDue(now: Date, limit = 20): Promise<string[]> {
+    const day = now.toISOString().slice(0, 10);
+    const due = await this.em.fork().execute<{ id: string }[]>(
+      `select o.id from orders o join flow_states s on s.id = o.state_id
+       where o.type = 'quote' and not o.deleted and o.quote_answer is null and o.quote_offered_at is not null
+         and o.quote_expires_on < ?::date and not s.final and s.role is distinct from 'expired'
+       order by o.quote_expires_on, o.id limit ?`,
+      [day, limit],
+    );
+    const expired: string[] = [];
+    for (const { id } of due) {
+      const number = await this.orm.em.fork().transactional(async (em) => {
+        const [locked] = await em.execute<{ id: string }[]>(
+          `select o.id from orders o join flow_states s on s.id = o.state_id where o.id = ? and o.type = 'quote' and o.quote_answer is null
+             and o.quote_expires_on < ?::date and not s.final and s.role is distinct from 'expired' for update of o skip locked`, [id, day]);
+        if (!locked) return null;
+        const quote = await em.findOneOrFail(Order, { id: Number(id) }, { populate: ['state.flow'], refresh: true });
+        const target = await this.flows.stateWithRole(em, quote.state!.flow.id, 'expired');
+        if (!target) return null;
+        try {
+          await this.flows.move(em, quote, target, { actor: { userId: null, kind: 'system', source: 'system' }, event: 'quote_expired', message: `The offer was valid until ${quote.quoteExpiresOn}.` });
+        } catch (e) {
+          if (e instanceof DomainError && e.code === 'TRANSITION_NOT_ALLOWED') return null; // the flow's rules keep it where it is
+          throw e;
+        }
+        return quote.number;
+      });
+      if (number) expired.push(number);
+    }
+    return expired;
+  }
+
+  /** The quote-expiry job on the shared poller (every process may run it; the row lock makes each expiry once). */
+  startExpiryScheduler(intervalMs: number): () => void {
+    return startPoller('quote-expiry', intervalMs, 20, async (limit) => {
+      const moved = await this.expireDue(new Date(), limit);
+      if (moved.length) console.log(`[quote-expiry] expired ${moved.join(', ')}`);
+      return moved.length;
     });
   }
 
@@ -194,13 +240,12 @@ export class QuoteService {
     });
   }
 
-  private async moveToNamedState(em: EntityManager, quote: Order, name: string, actor: StateChangeActor, message = ''): Promise<void> {
-    await em.populate(quote, ['state']);
-    const flowId = quote.state?.flow.id;
-    const target = flowId ? await em.findOne(FlowState, { flow: flowId, name, deleted: false }) : null;
-    if (!target) throw new DomainError('CONFLICT', `The quote's flow has no “${name}” state. Add one in the flow settings.`);
-    await em.flush();
-    await this.flows.changeState({ orderId: quote.id, toStateId: target.id, actor, message }, em);
+  /** Moves a locked quote through the gate into the state with that role in its flow. */
+  private async moveToRole(em: EntityManager, quote: Order, role: StateRole<'quote'>, actor: StateChangeActor, message = ''): Promise<void> {
+    await em.populate(quote, ['state.flow']);
+    if (!quote.state) throw new DomainError('CONFLICT', `${quote.number} is in no flow state.`);
+    const target = await this.flows.requireRole(em, quote.state, role, quote.number);
+    await this.flows.move(em, quote, target, { actor, message });
   }
 
   private async lockVisible(em: EntityManager, user: SessionUser, number: string): Promise<Order> {

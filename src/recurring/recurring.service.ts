@@ -516,7 +516,7 @@ export class RecurringService {
     const auth = provider.needsCard ? null : await provider.authorize({ orderNumber: order.number, amountMinor: order.totalMinor, currencyCode: order.currencyCode });
     if (auth && !auth.success) throw new DomainError('PAYMENT_DECLINED', `${payment.name} refused the order: ${auth.message}`);
     Object.assign(order, {
-      state, completed: true, completedAt: now, checkoutStep: 'confirmation', stockReserved: true,
+      completed: true, completedAt: now, checkoutStep: 'confirmation', stockReserved: true,
       captureState: auth ? provider.initialCaptureState : 'not_captured',
       paymentStatus: auth ? 'authorized' : 'none',
       transactionNumber: auth?.reference ?? '',
@@ -541,7 +541,7 @@ export class RecurringService {
     const notes = [`Recurring order ${k + 1} of series #${series.id} (from ${template.number}), due ${isoDay(due)}; ${payment.name}: ${auth ? auth.message : 'no payment authorized'}`];
     if (left.length) notes.push(`Left out, no longer sold: ${left.map((l) => `${l.productName} (${l.productNumber})`).join(', ')}.`);
     await enqueueOrderExport(em, order.id);
-    await recordHistory(em, order, SYSTEM, 'placed', notes.join(' '), { to: state.id });
+    await this.flows.move(em, order, state, { actor: SYSTEM, check: 'enter', event: 'placed', message: notes.join(' ') });
     if (!auth) {
       await recordHistory(em, order, SYSTEM, 'payment_required',
         `No card payment was authorized: recurring orders never charge a card again. Collect ${formatAmount(order.totalMinor, order.currencyCode)} from the customer (for example by invoice) before shipping.`);

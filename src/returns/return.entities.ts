@@ -19,6 +19,10 @@ export class ReturnRequest {
   @Property({ type: 'text' }) comment: Opt<string> = '';
   @Property({ type: 'string' }) resolution!: ReturnResolution;
   @Property({ type: new BigIntType('number') }) refundedMinor: Opt<number> = 0;
+  /** The returned goods' value incl. VAT, fixed when the return is made; refunds stay within it plus refundFeeMinor. */
+  @Property({ type: new BigIntType('number') }) goodsValueMinor: Opt<number> = 0;
+  /** An amount beyond the goods' value that staff chose to refund too (e.g. the shipping fee). */
+  @Property({ type: new BigIntType('number') }) refundFeeMinor: Opt<number> = 0;
   @ManyToOne({ entity: () => Order, nullable: true, fieldName: 'replacement_order_id' }) replacementOrder?: Order | null;
   @Property({ type: 'boolean' }) goodsReceived: Opt<boolean> = false;
   @Property({ type: 'integer', version: true }) version!: Opt<number>;

@@ -70,7 +70,10 @@ export function returnRoutes(s: Services): Router {
   staffStep('refund', (req, n) => {
     const amount = parseMoney(String(req.body.amount ?? ''));
     if (!amount) throw new DomainError('VALIDATION', 'Enter the amount to refund, like 125.50.', { amount: 'must be an amount above 0' });
-    return s.returns.refund(n, req.user!, amount);
+    const feeText = String(req.body.fee ?? '').trim();
+    const fee = feeText ? parseMoney(feeText) : 0;
+    if (fee == null) throw new DomainError('VALIDATION', 'Enter the fee like 39.00, or leave it empty.', { fee: 'must be an amount' });
+    return s.returns.refund(n, req.user!, amount, fee);
   }, 'refunded.');
   staffStep('replace', (req, n) => s.returns.replace(n, req.user!), 'replacement order created.');
 

@@ -3,14 +3,14 @@ import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { SessionUser } from '../accounts/account.service';
 import { Shop, StockLocation } from '../catalog/catalog.entities';
 import { takeStock } from '../catalog/stock';
-import { FlowState } from '../flows/flow.entities';
+import type { FlowState, StateRole } from '../flows/flow.entities';
 import { assertTransitionAllowed, type FlowService } from '../flows/flow.service';
 import { DEFAULT_FROM, type OutboxService } from '../mail/outbox.service';
 import { Order, OrderLine, type HistoryActor } from '../orders/order.entities';
 import { nextOrderNumber, recordHistory, reprice } from '../orders/order-lifecycle';
 import type { PaymentService } from '../payments/payment.service';
 import { DomainError, notFound } from '../shared/errors';
-import { divRound } from '../shared/money';
+import { divRound, formatMoney } from '../shared/money';
 import { ReturnHistoryEntry, ReturnLine, ReturnRequest, type ReturnResolution } from './return.entities';
 
 export const RETURN_REASONS = ['Damaged on arrival', 'Wrong item', 'Not as described', 'No longer needed', 'Other'] as const;
@@ -70,6 +70,8 @@ export class ReturnService {
       } as never);
       for (const w of wanted) em.create(ReturnLine, { returnRequest: ret, orderLine: w.orderLineId, quantity: w.quantity } as never);
       await em.flush();
+      await em.populate(ret, ['lines.orderLine']);
+      ret.goodsValueMinor = returnValue(ret);
       this.history(em, ret, { userId: user.id, kind: user.role === 'buyer' ? 'buyer' : 'customer' }, 'requested', `Return requested: ${input.reason}.`, null, state);
       await em.populate(ret, ['lines.orderLine']);
       const context = { ret, order, lines: ret.lines.getItems() };
@@ -99,28 +101,30 @@ export class ReturnService {
     const ret = await this.em.findOne(ReturnRequest, { number }, { populate: ['state.flow', 'order.lines', 'user', 'lines.orderLine', 'lines.restockedLocation', 'replacementOrder'] });
     if (!ret) throw notFound('The return');
     const locations = await this.em.find(StockLocation, {}, { orderBy: { name: 'asc' } });
-    // Offer only the steps the return flow allows from here.
-    const next = new Set((await this.flows.reachableStates(this.em, ret.state)).map((st) => st.name));
-    return { ret, history: await this.historyOf(ret, true), locations, returnValueMinor: returnValue(ret), next };
+    // Offer only the steps the return flow allows from here (none from a final state), by role.
+    const next = new Set((await this.flows.reachableStates(this.em, ret.state)).map((st) => st.role).filter((r) => r != null));
+    return { ret, history: await this.historyOf(ret, true), locations, returnValueMinor: ret.goodsValueMinor, next };
   }
 
   approve(number: string, staff: SessionUser) {
-    return this.step(number, staff, 'Approved', 'approved');
+    return this.step(number, staff, 'approved', 'approved');
   }
 
   reject(number: string, staff: SessionUser, message: string) {
-    return this.step(number, staff, 'Rejected', 'rejected', async () => undefined, message);
+    return this.step(number, staff, 'rejected', 'rejected', async () => undefined, message);
   }
 
-  /** Goods are back; with a location, each returned line goes back into stock there. */
+  /** Goods are back; with a location, each returned line goes back into stock there — once per line (record_effects). */
   receive(number: string, staff: SessionUser, locationId: number | null) {
-    return this.step(number, staff, 'Goods received', 'goods_received', async (em, ret) => {
+    return this.step(number, staff, 'received', 'goods_received', async (em, ret) => {
+      if (ret.goodsReceived) throw new DomainError('CONFLICT', `${ret.number}: the goods have already been received.`);
       ret.goodsReceived = true;
       if (locationId == null) return;
       const location = await em.findOne(StockLocation, locationId);
       if (!location) throw new DomainError('VALIDATION', 'Choose one of the stock locations.', { locationId: 'unknown location' });
       for (const rl of ret.lines) {
         if (!rl.orderLine.product) continue;
+        await recordEffect(em, ret, 'return_restock', rl.id, rl.quantity);
         await em.execute(
           `insert into stock_levels (product_id, location_id, quantity) values (?, ?, ?)
            on conflict (product_id, location_id) do update set quantity = stock_levels.quantity + excluded.quantity`,
@@ -131,36 +135,45 @@ export class ReturnService {
     }, locationId ? 'Returned goods put back in stock.' : 'Returned goods received (not restocked).');
   }
 
-  /** Refunds through the payment provider in the same transaction: never more than captured minus refunded. */
-  refund(number: string, staff: SessionUser, amountMinor: number) {
-    return this.step(number, staff, 'Refunded', 'refunded', async (em, ret) => {
+  /**
+   * Refunds through the payment provider in the same transaction, once per return (record_effects): at most the
+   * returned goods' value plus a fee staff enter explicitly (returns_refund_within_value), and never more than captured.
+   */
+  refund(number: string, staff: SessionUser, amountMinor: number, feeMinor = 0) {
+    return this.step(number, staff, 'refunded', 'refunded', async (em, ret) => {
       if (!ret.goodsReceived) throw new DomainError('CONFLICT', 'Mark the goods as received before refunding.');
+      const limit = ret.goodsValueMinor + feeMinor;
+      if (amountMinor > limit) {
+        const money = (m: number) => formatMoney(m, ret.order.currencyCode);
+        throw new DomainError('VALIDATION', `${money(amountMinor)} is more than the returned goods are worth (${money(ret.goodsValueMinor)})${feeMinor ? ` plus the fee of ${money(feeMinor)}` : ''}. To refund more (e.g. the shipping), enter it as a fee.`, { amount: `at most ${money(limit)}` });
+      }
+      await recordEffect(em, ret, 'return_refund', null, amountMinor);
       await this.payments.refund(ret.order.number, amountMinor, { userId: staff.id, source: 'backend' }, em);
       ret.refundedMinor += amountMinor;
-    }, `Refunded ${(amountMinor / 100).toFixed(2)} ${'{currency}'}.`);
+      ret.refundFeeMinor = feeMinor;
+    }, `Refunded ${(amountMinor / 100).toFixed(2)} ${'{currency}'}${feeMinor ? `, incl. a fee of ${(feeMinor / 100).toFixed(2)}` : ''}.`);
   }
 
-  /** Sends the returned goods again as a new order at zero price, taking them from stock. */
+  /** Sends the returned goods again as a new order at zero price, taking them from stock — once per return. */
   replace(number: string, staff: SessionUser) {
-    return this.step(number, staff, 'Replaced', 'replaced', async (em, ret) => {
+    return this.step(number, staff, 'replaced', 'replaced', async (em, ret) => {
       if (!ret.goodsReceived) throw new DomainError('CONFLICT', 'Mark the goods as received before sending a replacement.');
+      await recordEffect(em, ret, 'replacement', null, 0);
       ret.replacementOrder = await this.createReplacementOrder(em, ret, staff);
     }, 'Replacement order created.');
   }
 
-  /** One staff step: lock the return, check the flow rule, do the work, move the state and record it — one transaction. */
-  private async step(number: string, staff: SessionUser, stateName: string, event: string, work: (em: EntityManager, ret: ReturnRequest) => Promise<void> = async () => undefined, message = '') {
+  /** One staff step: lock the return, check the flow rule, do the work, move the state through the gate — one transaction. */
+  private async step(number: string, staff: SessionUser, role: StateRole<'return'>, event: string, work: (em: EntityManager, ret: ReturnRequest) => Promise<void> = async () => undefined, message = '') {
     return this.em.transactional(async (em) => {
       const ret = await em.findOne(ReturnRequest, { number }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
       if (!ret) throw notFound('The return');
       await em.populate(ret, ['state.flow', 'order', 'lines.orderLine']);
-      const to = await em.findOne(FlowState, { flow: ret.state.flow.id, name: stateName, deleted: false }, { populate: ['flow'] });
-      if (!to) throw new DomainError('CONFLICT', `The return flow has no “${stateName}” state.`);
+      const to = await this.flows.requireRole(em, ret.state, role, ret.number);
+      // The rule first, so a refused step does nothing; the gate checks it again when it moves.
       await assertTransitionAllowed(em, { type: 'return', label: ret.number }, ret.state, to, false);
       await work(em, ret);
-      const from = ret.state;
-      ret.state = to;
-      this.history(em, ret, { userId: staff.id, kind: 'staff' }, event, message.replace('{currency}', ret.order.currencyCode), from, to);
+      await this.flows.move(em, ret, to, { actor: { userId: staff.id, kind: 'staff', source: 'backend' }, event, message: message.replace('{currency}', ret.order.currencyCode) });
       return ret;
     });
   }
@@ -174,7 +187,7 @@ export class ReturnService {
       if (/^(billing|delivery)/.test(key)) (copy as Record<string, unknown>)[key] = source[key];
     }
     const order = em.create(Order, {
-      ...copy, number: await nextOrderNumber(em, shop.id), shop, type: 'order', user: source.user, company: source.company, state,
+      ...copy, number: await nextOrderNumber(em, shop.id), shop, type: 'order', user: source.user, company: source.company,
       completed: true, completedAt: new Date(), checkoutStep: 'confirmation', shippingMethod: source.shippingMethod,
       paymentStatus: 'none', captureState: 'not_supported', currencyCode: source.currencyCode, currencyName: source.currencyName, currencyRate: source.currencyRate,
       customerComment: `Replacement for ${source.number} (return ${ret.number}).`, stockReserved: true,
@@ -189,7 +202,7 @@ export class ReturnService {
     await em.populate(order, ['lines']);
     order.shippingMethod = null; // a replacement ships free; the method is not charged again
     await reprice(em, order);
-    await recordHistory(em, order, { userId: staff.id, kind: 'staff', source: 'backend' }, 'replacement', `Replacement for ${source.number}, return ${ret.number}.`);
+    await this.flows.move(em, order, state, { actor: { userId: staff.id, kind: 'staff', source: 'backend' }, check: 'enter', event: 'replacement', message: `Replacement for ${source.number}, return ${ret.number}.` });
     return order;
   }
 
@@ -199,11 +212,11 @@ export class ReturnService {
     const shippedRows = await em.execute<{ id: string; shipped_quantity: number }[]>('select id, shipped_quantity from order_lines where order_id = ?', [order.id]);
     const shippedByLine = new Map(shippedRows.map((r) => [Number(r.id), Number(r.shipped_quantity)]));
     const anyShipment = shippedRows.some((r) => Number(r.shipped_quantity) > 0);
-    // An order moved to Shipped/Completed without recorded shipments counts as shipped in full.
-    const wholeOrderShipped = !anyShipment && ['Shipped', 'Completed'].includes(order.state?.name ?? '');
+    // An order moved to a shipped/completed-role state without recorded shipments counts as shipped in full.
+    const wholeOrderShipped = !anyShipment && ['shipped', 'completed'].includes(order.state?.role ?? '');
     const returnedRows = await em.execute<{ order_line_id: string; returned: string }[]>(
       `select rl.order_line_id, sum(rl.quantity) as returned from return_lines rl join returns r on r.id = rl.return_id
-       join flow_states s on s.id = r.state_id where r.order_id = ? and s.name <> 'Rejected' group by rl.order_line_id`,
+       join flow_states s on s.id = r.state_id where r.order_id = ? and s.role is distinct from 'rejected' group by rl.order_line_id`,
       [order.id],
     );
     const returnedByLine = new Map(returnedRows.map((r) => [Number(r.order_line_id), Number(r.returned)]));
@@ -223,6 +236,22 @@ export class ReturnService {
     return entries.map((h) => ({ at: h.createdAt, state: h.toState, event: h.event, message: h.message, who: forStaff ? (h.actor?.name ?? h.actorKind) : null }));
   }
 }
+
+/** Claims a side effect of a return (refund, restock of a line, replacement): a second claim violates record_effects_once. */
+async function recordEffect(em: EntityManager, ret: ReturnRequest, effect: 'return_refund' | 'return_restock' | 'replacement', lineId: number | null, amountMinor: number): Promise<void> {
+  const [row] = await em.execute<{ id: string }[]>(
+    `insert into record_effects (order_id, return_id, effect, line_id, amount_minor) values (?, ?, ?, ?, ?)
+     on conflict on constraint record_effects_once do nothing returning id`,
+    [ret.order.id, ret.id, effect, lineId, amountMinor],
+  );
+  if (!row) throw new DomainError('CONFLICT', `${ret.number}: ${EFFECT_DONE[effect]}`);
+}
+
+const EFFECT_DONE = {
+  return_refund: 'this return has already been refunded; it is never refunded twice.',
+  return_restock: 'these goods have already been put back in stock.',
+  replacement: 'a replacement has already been sent for this return.',
+} as const;
 
 function visibleTo(user: SessionUser) {
   return user.companyId != null ? { $or: [{ user: user.id }, { company: user.companyId }] } : { user: user.id };

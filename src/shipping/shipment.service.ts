@@ -84,7 +84,7 @@ export const TRACKING_PARAMETERS: Record<string, string> = {
 };
 const SAMPLE_PARAMETERS: Record<string, string> = { TrackingNumber: '00370726201234567', Zip: '2100', Country: 'DK', OrderNumber: 'ORDER1001' };
 
-interface LockedOrder { order: Order; stateName: string | null; shipmentStatus: ShipmentStatus; feeCaptured: boolean }
+interface LockedOrder { order: Order; stateRole: string | null; shipmentStatus: ShipmentStatus; feeCaptured: boolean }
 interface LineRow { id: number; productNumber: string; productName: string; unit: string; quantity: number; shipped: number; grossMinor: number; chargeMinor: number }
 
 /**
@@ -246,9 +246,9 @@ export class ShipmentService {
     const em = this.em;
     const order = await em.findOne(Order, { number, type: 'order', deleted: false }, { populate: ['paymentMethod'] });
     if (!order) return null;
-    const [facts] = await em.execute<{ shipment_status: ShipmentStatus; shipping_fee_captured: boolean; state_name: string | null }[]>(
-      `select o.shipment_status, o.shipping_fee_captured, s.name as state_name from orders o left join flow_states s on s.id = o.state_id where o.id = ?`, [order.id]);
-    const locked: LockedOrder = { order, stateName: facts.state_name, shipmentStatus: facts.shipment_status, feeCaptured: facts.shipping_fee_captured };
+    const [facts] = await em.execute<{ shipment_status: ShipmentStatus; shipping_fee_captured: boolean; state_role: string | null }[]>(
+      `select o.shipment_status, o.shipping_fee_captured, s.role as state_role from orders o left join flow_states s on s.id = o.state_id where o.id = ?`, [order.id]);
+    const locked: LockedOrder = { order, stateRole: facts.state_role, shipmentStatus: facts.shipment_status, feeCaptured: facts.shipping_fee_captured };
     const [lines, shipments, configs] = await Promise.all([
       this.lines(em, order),
       this.shipmentsOf(em, order),
@@ -358,13 +358,13 @@ export class ShipmentService {
    * insert references the order, which needs a key-share lock) while this transaction waits for it.
    */
   private async lockOrder(em: EntityManager, number: string): Promise<LockedOrder> {
-    const [row] = await em.execute<{ id: string; shipment_status: ShipmentStatus; shipping_fee_captured: boolean; state_name: string | null }[]>(
-      `select o.id, o.shipment_status, o.shipping_fee_captured, s.name as state_name
+    const [row] = await em.execute<{ id: string; shipment_status: ShipmentStatus; shipping_fee_captured: boolean; state_role: string | null }[]>(
+      `select o.id, o.shipment_status, o.shipping_fee_captured, s.role as state_role
        from orders o left join flow_states s on s.id = o.state_id
        where o.number = ? and o.type = 'order' and not o.deleted for no key update of o`, [number]);
     if (!row) throw notFound('The order');
     const order = await em.findOneOrFail(Order, Number(row.id), { refresh: true, populate: ['paymentMethod'] });
-    return { order, stateName: row.state_name, shipmentStatus: row.shipment_status, feeCaptured: row.shipping_fee_captured };
+    return { order, stateRole: row.state_role, shipmentStatus: row.shipment_status, feeCaptured: row.shipping_fee_captured };
   }
 
   private assertShippable(locked: LockedOrder): void {
@@ -537,7 +537,7 @@ function overShipping(number: string, lines: { productNumber: string; quantity: 
 }
 
 function isCancelled(locked: LockedOrder): boolean {
-  return locked.order.paymentStatus === 'cancelled' || locked.stateName === 'Cancelled';
+  return locked.order.paymentStatus === 'cancelled' || locked.stateRole === 'cancelled';
 }
 
 function captureModeOf(state: CaptureState | null | undefined): ShipmentCaptureMode {

@@ -38,8 +38,9 @@ export interface StatsReport {
 
 /**
  * Revenue and order count per day/week/month. Counts placed orders (type order, completed, not deleted) by the
- * time they were placed, and leaves out every order whose CURRENT flow state is marked "exclude from statistics"
- * (seeds: OrderStateDontUseInstatistics), e.g. Cancelled. Revenue is the order total as charged — products,
+ * time they were placed, and leaves out every order whose CURRENT flow state has the role "cancelled" or is marked
+ * "exclude from statistics" (seeds: OrderStateDontUseInstatistics), and every order whose payment was voided —
+ * whatever its state is called and wherever it moved from. Revenue is the order total as charged — products,
  * shipping and payment fees, after discounts — including and excluding VAT; refunds are not subtracted.
  * Periods are UTC; the first and last period count only the days inside the range. Every period of the
  * range is listed, empty ones with zeros.
@@ -71,7 +72,7 @@ export class StatisticsService {
          left join flow_states s on s.id = o.state_id
          where o.type = 'order' and o.completed and not o.deleted and o.shop_id = ?
            and o.completed_at >= ? and o.completed_at < ?
-           and not coalesce(s.exclude_from_statistics, false)
+           and not coalesce(s.exclude_from_statistics, false) and s.role is distinct from 'cancelled' and o.payment_status <> 'cancelled'
          group by 1
        )
        select to_char(p.period_start, 'YYYY-MM-DD') as period_start,

@@ -116,7 +116,9 @@ describe('order history list (GET /customer-center?CC=Orders)', () => {
     await t.sql(`update orders set completed_at = '2024-03-15T12:00:00Z' where number = $1`, [march]);
     await t.sql(`update orders set completed_at = '2024-05-01T08:00:00Z' where number = $1`, [may]);
     const receivedId = await stateId('Standard order flow', 'Received');
-    await t.sql('update orders set state_id = $2 where number = $1', [received, receivedId]);
+    // A fixture move: the database refuses a state change without its history row (orders_state_change_has_history).
+    await t.sql(`with moved as (update orders set state_id = $2 where number = $1 returning id)
+      insert into order_state_history (order_id, to_state_id, event, actor_kind, source) select id, $2, 'state_changed', 'system', 'system' from moved`, [received, receivedId]);
 
     const spring = await agent.get('/customer-center?CC=Orders&from=2024-03-01&to=2024-03-15').expect(200);
     expect(numbersShown(spring.text)).toEqual([march]);

@@ -355,7 +355,8 @@ describe('GET /api/v1/orders: placed orders, filtered, cursor-paged on (updated_
 
     const newState = await stateId('Standard order flow', 'New');
     const received = await stateId('Standard order flow', 'Received');
-    await t.sql(`update orders set state_id = $1 where number in ('PAGE001', 'PAGE002')`, [received]);
+    await t.sql(`with moved as (update orders set state_id = $1 where number in ('PAGE001', 'PAGE002') returning id)
+      insert into order_state_history (order_id, to_state_id, event, actor_kind, source) select id, $1, 'state_changed', 'system', 'system' from moved`, [received]);
     const inReceived = await get(`/orders?changedSince=${BASE}&state=${received}`).expect(200);
     expect(inReceived.body.data.map((o: { number: string }) => o.number).sort()).toEqual(['PAGE001', 'PAGE002']);
     expect((await get(`/orders?changedSince=${BASE}&state=${newState}&limit=200`).expect(200)).body.data).toHaveLength(58);

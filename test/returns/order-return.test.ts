@@ -95,7 +95,10 @@ describe('returns (RMA)', () => {
     expect(early.status).toBe(409);
     await postForm(staff, `/admin/returns/${rma}/approve`, {}, `/admin/returns/${rma}`);
     await postForm(staff, `/admin/returns/${rma}/receive`, {}, `/admin/returns/${rma}`);
-    const tooMuch = await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '99999' }, `/admin/returns/${rma}`);
+    const aboveValue = await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '99999' }, `/admin/returns/${rma}`);
+    expect(aboveValue.status).toBe(422);
+    expect(aboveValue.text).toContain('more than the returned goods are worth (125.00 DKK)');
+    const tooMuch = await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '99999', fee: '99999' }, `/admin/returns/${rma}`);
     expect(tooMuch.status).toBe(409);
     expect(tooMuch.text).toContain('more than can be refunded');
     const [order] = await t.sql('select refunded_minor from orders where number = $1', [number]);
