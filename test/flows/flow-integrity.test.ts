@@ -1,0 +1,193 @@
+import type TestAgent from 'supertest/lib/agent';
+import { addToBasket, checkoutToReview, place } from '../helpers/shopping';
+import { login, newAgent, postForm, staffAgent, startTestApp, type TestApp, waitFor } from '../helpers/test-app';
+
+/**
+ * Issue 12's reproductions: a refunded return refunds and restocks once, whatever is posted and however fast;
+ * a cancelled order stays out of the figures; final states are left only by an explicit, permitted reopen; and no
+ * state changes without its history entry.
+ */
+let t: TestApp;
+let staff: TestAgent;
+const today = new Date().toISOString().slice(0, 10);
+beforeAll(async () => {
+  t = await startTestApp();
+  await t.sql(`update stock_levels set quantity = 100 where product_id in (select id from products where number in ('P-1020', 'P-1021'))`);
+  await t.sql(`update products set price_minor = 8000, vat_rate_bp = 2500 where number in ('P-1020', 'P-1021')`);
+  staff = await staffAgent(t);
+});
+afterAll(async () => { await t.close(); });
+
+async function stateId(role: string, type = 'order'): Promise<number> {
+  const [s] = await t.sql(`select s.id from flow_states s join flows f on f.id = s.flow_id where f.type = $1 and f.is_default and s.role = $2`, [type, role]);
+  return s.id;
+}
+
+/** Sam buys 2 × P-1020 by card; staff capture it and move it along to the shipped-role state. */
+async function capturedOrder(ship = true): Promise<{ customer: TestAgent; number: string; id: number }> {
+  const customer = newAgent(t);
+  await login(customer, 'shopper@orderflow.test', 'shopper-pass-1');
+  await addToBasket(t, customer, 'P-1020', 2);
+  const number = await checkoutToReview(t, customer);
+  expect((await place(customer, number)).status).toBe(303);
+  const [order] = await t.sql('select id from orders where number = $1', [number]);
+  if (!ship) return { customer, number, id: Number(order.id) };
+  expect((await postForm(staff, `/admin/orders/${number}/capture`, {}, `/admin/orders/${number}`)).status).toBe(303);
+  for (const name of ['Received', 'Picked', 'Shipped']) {
+    const [s] = await t.sql(`select s.id from flow_states s join flows f on f.id = s.flow_id where f.name = 'Standard order flow' and s.name = $1`, [name]);
+    await t.services.flows.changeState({ orderId: order.id, toStateId: s.id, actor: { userId: null, kind: 'system', source: 'system' } });
+  }
+  return { customer, number, id: Number(order.id) };
+}
+
+/** The customer returns both units; staff approve. Returns the RMA number. */
+async function approvedReturn(customer: TestAgent, number: string): Promise<string> {
+  const [line] = await t.sql(`select l.id from order_lines l join orders o on o.id = l.order_id where o.number = $1`, [number]);
+  const res = await postForm(customer, '/customer-center/returns', { orderNumber: number, reason: 'Damaged on arrival', comment: '', resolution: 'refund', [`line_${line.id}`]: 2 },
+    `/customer-center/returns/new?order=${number}`);
+  expect(res.status).toBe(303);
+  const rma = /(RMA\d+)/.exec(res.headers.location)![1];
+  expect((await postForm(staff, `/admin/returns/${rma}/approve`, {}, `/admin/returns/${rma}`)).status).toBe(303);
+  return rma;
+}
+
+const stockOf = async (product: string) =>
+  (await t.sql(`select sum(quantity)::int as n from stock_levels where product_id = (select id from products where number = $1)`, [product]))[0].n as number;
+const mainWarehouse = async () => (await t.sql(`select id from stock_locations where name = 'Main warehouse'`))[0].id as number;
+const ordersCounted = async () => (await t.services.statistics.report({ from: today, to: today, interval: 'day', shopId: 'SHOP1' })).totals.orders;
+
+describe('flows with integrity', () => {
+  it('a refunded return offers no further receive or refund, and one posted anyway changes nothing (RMA00001 reproduction)', async () => {
+    const { customer, number } = await capturedOrder();
+    const rma = await approvedReturn(customer, number);
+    const location = await mainWarehouse();
+    const stock0 = await stockOf('P-1020');
+    expect((await postForm(staff, `/admin/returns/${rma}/receive`, { locationId: location }, `/admin/returns/${rma}`)).status).toBe(303);
+    expect((await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '200' }, `/admin/returns/${rma}`)).status).toBe(303);
+
+    const page = await staff.get(`/admin/returns/${rma}`).expect(200);
+    expect(page.text).not.toContain('Mark goods received');
+    expect(page.text).not.toContain('>Refund<');
+    expect(page.text).toContain('is a final state');
+
+    const receiveAgain = await postForm(staff, `/admin/returns/${rma}/receive`, { locationId: location }, `/admin/returns/${rma}`);
+    expect(receiveAgain.status).toBe(409);
+    expect(receiveAgain.text).toContain('a final state');
+    expect((await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '200' }, `/admin/returns/${rma}`)).status).toBe(409);
+    const [order] = await t.sql('select refunded_minor from orders where number = $1', [number]);
+    expect(order.refunded_minor).toBe('20000');
+    expect(await stockOf('P-1020')).toBe(stock0 + 2);
+  });
+
+  it('two parallel refunds of one return refund once; two parallel receives restock once', async () => {
+    const { customer, number } = await capturedOrder();
+    const rma = await approvedReturn(customer, number);
+    const location = await mainWarehouse();
+    const stock0 = await stockOf('P-1020');
+    const receives = await Promise.all([1, 2].map(() => postForm(staff, `/admin/returns/${rma}/receive`, { locationId: location }, `/admin/returns/${rma}`)));
+    expect(receives.map((r) => r.status).sort()).toEqual([303, 409]);
+    expect(await stockOf('P-1020')).toBe(stock0 + 2);
+
+    const refunds = await Promise.all([1, 2].map(() => postForm(staff, `/admin/returns/${rma}/refund`, { amount: '200' }, `/admin/returns/${rma}`)));
+    expect(refunds.map((r) => r.status).sort()).toEqual([303, 409]);
+    const [order] = await t.sql('select refunded_minor from orders where number = $1', [number]);
+    expect(order.refunded_minor).toBe('20000');
+    const effects = await t.sql(`select e.effect, count(*)::int as n from record_effects e join returns r on r.id = e.return_id where r.number = $1 group by e.effect order by e.effect`, [rma]);
+    expect(effects).toEqual([{ effect: 'return_refund', n: 1 }, { effect: 'return_restock', n: 1 }]);
+  });
+
+  it('the database itself refuses a second refund row and a refund above the goods’ value plus the entered fee', async () => {
+    const { customer, number } = await capturedOrder();
+    const rma = await approvedReturn(customer, number);
+    const [ret] = await t.sql(`select r.id, r.order_id, r.goods_value_minor from returns r where r.number = $1`, [rma]);
+    expect(ret.goods_value_minor).toBe('20000');
+    await t.sql(`insert into record_effects (order_id, return_id, effect) values ($1, $2, 'return_refund')`, [ret.order_id, ret.id]);
+    await expect(t.sql(`insert into record_effects (order_id, return_id, effect) values ($1, $2, 'return_refund')`, [ret.order_id, ret.id])).rejects.toThrow(/record_effects_once/);
+    await expect(t.sql(`update returns set refunded_minor = 20001 where id = $1`, [ret.id])).rejects.toThrow(/returns_refund_within_value/);
+    await t.sql(`update returns set refunded_minor = 23900, refund_fee_minor = 3900 where id = $1`, [ret.id]);
+  });
+
+  it('a cancelled order is final and never counts in statistics, whatever its state is called; reopening needs the permission and a reason and repeats no effect', async () => {
+    // Staff rename "Cancelled" and untick "exclude from statistics": the role still decides.
+    const cancelledId = await stateId('cancelled');
+    await t.sql(`update flow_states set name = 'Storniert', exclude_from_statistics = false where id = $1`, [cancelledId]);
+    const { number, id } = await capturedOrder(false);
+    const counted = await ordersCounted();
+    const stock0 = await stockOf('P-1020');
+
+    expect((await postForm(staff, `/admin/orders/${number}/cancel`, {}, `/admin/orders/${number}`)).status).toBe(303);
+    expect(await stockOf('P-1020')).toBe(stock0 + 2);
+    expect(await ordersCounted()).toBe(counted - 1);
+
+    const details = await staff.get(`/admin/orders/${number}`).expect(200);
+    expect(details.text).toContain('“Storniert” is a final state');
+    const [{ version }] = await t.sql('select version from orders where id = $1', [id]);
+    const back = await postForm(staff, `/admin/orders/${number}/state`, { stateId: await stateId('new'), version, message: '' }, `/admin/orders/${number}`);
+    expect(back.status).toBe(409);
+    expect(back.text).toContain('a final state');
+
+    // Without the permission: refused. With it but no reason: refused. With both: back in "New", the reason in the history.
+    await t.sql(`update users set can_reopen_records = false where email = 'admin@orderflow.test'`);
+    const denied = await postForm(staff, `/admin/orders/${number}/reopen`, { stateId: await stateId('new'), version, reason: 'Customer called' }, `/admin/orders/${number}`);
+    expect(denied.status).toBe(403);
+    await t.sql(`update users set can_reopen_records = true where email = 'admin@orderflow.test'`);
+    expect((await postForm(staff, `/admin/orders/${number}/reopen`, { stateId: await stateId('new'), version, reason: '' }, `/admin/orders/${number}`)).status).toBe(422);
+    expect((await postForm(staff, `/admin/orders/${number}/reopen`, { stateId: await stateId('new'), version, reason: 'Customer called: keep it' }, `/admin/orders/${number}`)).status).toBe(303);
+    const [h] = await t.sql(`select event, message from order_state_history where order_id = $1 order by id desc limit 1`, [id]);
+    expect(h).toEqual({ event: 'reopened', message: 'Customer called: keep it' });
+
+    // Its authorization stays void: it still does not count, a second cancel voids nothing and restocks nothing.
+    expect(await ordersCounted()).toBe(counted - 1);
+    expect((await postForm(staff, `/admin/orders/${number}/cancel`, {}, `/admin/orders/${number}`)).status).toBe(409);
+    expect(await stockOf('P-1020')).toBe(stock0 + 2);
+    const voids = await t.sql(`select count(*)::int as n from payment_transactions where order_id = $1 and operation = 'cancel'`, [id]);
+    expect(voids[0].n).toBe(1);
+
+    // An order moved into the cancelled-role state from the dropdown (no payment-desk cancel) leaves the figures too.
+    const other = await capturedOrder(false);
+    const before = await ordersCounted();
+    await t.services.flows.changeState({ orderId: other.id, toStateId: cancelledId, actor: { userId: null, kind: 'staff', source: 'backend' } });
+    expect(await ordersCounted()).toBe(before - 1);
+    await t.sql(`update flow_states set name = 'Cancelled', exclude_from_statistics = true where id = $1`, [cancelledId]);
+  });
+
+  it('a quote past its validity date expires by itself once, through the gate, with history and mail', async () => {
+    const customer = newAgent(t);
+    await login(customer, 'shopper@orderflow.test', 'shopper-pass-1');
+    await t.sql(`update orders set deleted = true, basket_status = null where user_id = (select id from users where email = 'shopper@orderflow.test') and basket_status = 'basket'`);
+    await addToBasket(t, customer, 'P-1021', 3);
+    await checkoutToReview(t, customer);
+    const res = await postForm(customer, '/checkout/quote', { customerComment: '' }, '/checkout/review');
+    const quote = /(QUOTE\d+)/.exec(res.headers.location)![1];
+    expect((await postForm(staff, `/admin/quotes/${quote}/offer`, {}, `/admin/quotes/${quote}`)).status).toBe(303);
+    // Offered with a validity date that has since passed.
+    await t.sql(`update orders set quote_expires_on = current_date - 1 where number = $1`, [quote]);
+
+    const [first, second] = await Promise.all([t.services.quotes.expireDue(new Date()), t.services.quotes.expireDue(new Date())]);
+    expect([...first, ...second].filter((n) => n === quote)).toEqual([quote]);
+    expect(await t.services.quotes.expireDue(new Date())).not.toContain(quote);
+    const [q] = await t.sql(`select s.role, s.final from orders o join flow_states s on s.id = o.state_id where o.number = $1`, [quote]);
+    expect(q).toEqual({ role: 'expired', final: true });
+    const history = await t.sql(`select h.event, h.actor_kind from order_state_history h join orders o on o.id = h.order_id where o.number = $1 and h.event = 'quote_expired'`, [quote]);
+    expect(history).toEqual([{ event: 'quote_expired', actor_kind: 'system' }]);
+    await t.worker.sendDue();
+    await waitFor(() => t.mails.find((m) => m.subject === `Your quote ${quote} has expired`));
+    expect(t.mails.filter((m) => m.subject === `Your quote ${quote} has expired`)).toHaveLength(1);
+  });
+
+  it('no state changes without its history entry: the database refuses it, and every record ends where its history says', async () => {
+    const { id } = await capturedOrder(false);
+    await expect(t.sql('update orders set state_id = $1 where id = $2', [await stateId('processing'), id])).rejects.toThrow(/without a history entry/);
+    const [ret] = await t.sql('select id from returns limit 1');
+    await expect(t.sql(`update returns set state_id = $1 where id = $2`, [await stateId('requested', 'return'), ret.id])).rejects.toThrow(/without a history entry/);
+
+    // After every scenario of this file: each order's and return's state is the one its latest state-entering history row names.
+    const orders = await t.sql(`select o.number from orders o where o.state_id is distinct from
+      (select h.to_state_id from order_state_history h where h.order_id = o.id and h.to_state_id is not null order by h.id desc limit 1)
+      and exists (select 1 from order_state_history h where h.order_id = o.id and h.to_state_id is not null)`);
+    expect(orders).toEqual([]);
+    const returns = await t.sql(`select r.number from returns r where r.state_id is distinct from
+      (select h.to_state_id from return_history h where h.return_id = r.id and h.to_state_id is not null order by h.id desc limit 1)`);
+    expect(returns).toEqual([]);
+  });
+});
