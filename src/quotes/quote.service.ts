@@ -8,7 +8,7 @@ import type { CheckoutService } from '../checkout/checkout.service';
 import type { StateRole } from '../flows/flow.entities';
 import type { FlowService, StateChangeActor } from '../flows/flow.service';
 import { Order, OrderLine, QuoteVersion } from '../orders/order.entities';
-import { nextOrderNumber, recordHistory, reprice } from '../orders/order-lifecycle';
+import { nextOrderNumber, reprice } from '../orders/order-lifecycle';
 import { PaymentMethod } from '../payments/payment.entities';
 import type { CardInput } from '../payments/payment-provider';
 import { DomainError, notFound } from '../shared/errors';

@@ -7,7 +7,7 @@ import type { FlowState, StateRole } from '../flows/flow.entities';
 import { assertTransitionAllowed, type FlowService } from '../flows/flow.service';
 import { DEFAULT_FROM, type OutboxService } from '../mail/outbox.service';
 import { Order, OrderLine, type HistoryActor } from '../orders/order.entities';
-import { nextOrderNumber, recordHistory, reprice } from '../orders/order-lifecycle';
+import { nextOrderNumber, reprice } from '../orders/order-lifecycle';
 import type { PaymentService } from '../payments/payment.service';
 import { DomainError, notFound } from '../shared/errors';
 import { divRound, formatMoney } from '../shared/money';
