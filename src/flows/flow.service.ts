@@ -148,22 +148,6 @@ export class FlowService {
     });
   }
 
-  /** What a record in `from` may be moved to, for a state dropdown: each candidate checked by assertTransitionAllowed. */
-  async allowedTargetStates(em: EntityManager, record: { type: FlowType; label: string }, from: FlowState | null, opts: { allowFlowSwitch?: boolean } = {}): Promise<FlowState[]> {
-    if (from?.final) return [];
-    const candidates = await em.find(FlowState, { flow: { type: record.type }, deleted: false }, { populate: ['flow'], orderBy: { flow: { name: 'asc' }, sortOrder: 'asc' } });
-    const allowed: FlowState[] = [];
-    for (const to of candidates) {
-      try {
-        await assertTransitionAllowed(em, record, from, to, opts.allowFlowSwitch ?? false);
-        allowed.push(to);
-      } catch (e) {
-        if (!(e instanceof DomainError)) throw e;
-      }
-    }
-    return allowed;
-  }
-
   private async lockOrder(tx: EntityManager, orderId: number, expectedVersion?: number): Promise<Order> {
     // Lock first (FOR UPDATE cannot cover the outer-joined state), and refresh: the row may have changed while we waited.
     const order = await tx.findOne(Order, { id: orderId, deleted: false }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
