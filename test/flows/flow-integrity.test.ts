@@ -175,6 +175,29 @@ describe('flows with integrity', () => {
     expect(t.mails.filter((m) => m.subject === `Your quote ${quote} has expired`)).toHaveLength(1);
   });
 
+  it('staff pick a state’s role from the type’s list on the settings page: one state per role (processing may repeat), a final state is never the default', async () => {
+    const [flow] = await t.sql(`select id from flows where type = 'order' and is_default`);
+    const form = (over: Record<string, string>) => ({
+      name: 'Storno', description: '', color: '#6b7280', allowOrder: 'on', mailSubject: '', mailSenderName: '', mailSenderEmail: '',
+      customRecipientField: '', mailTemplate: '', othersRecipients: '', othersTemplate: '', ...over,
+    });
+    const url = `/admin/settings/flows/${flow.id}/states`;
+    const taken = await postForm(staff, url, form({ role: 'cancelled' }), `${url}/new`);
+    expect(taken.status).toBe(422);
+    expect(taken.text).toContain('is already given to “Cancelled”');
+    const foreign = await postForm(staff, url, form({ role: 'refunded' }), `${url}/new`);
+    expect(foreign.status).toBe(422);
+    expect(foreign.text).toContain('must be one of the order roles listed');
+    const finalDefault = await postForm(staff, url, form({ role: 'processing', final: 'on', isDefault: 'on' }), `${url}/new`);
+    expect(finalDefault.status).toBe(422);
+    expect(finalDefault.text).toContain('cannot be checked for the default state');
+    expect((await postForm(staff, url, form({ role: 'processing', name: 'Packed' }), `${url}/new`)).status).toBe(303);
+    const [packed] = await t.sql(`select role, final from flow_states where flow_id = $1 and name = 'Packed'`, [flow.id]);
+    expect(packed).toEqual({ role: 'processing', final: false });
+    await expect(t.sql(`update flow_states set role = 'refunded' where flow_id = $1 and name = 'Packed'`, [flow.id])).rejects.toThrow(/flow_states_role_allowed/);
+    await t.sql(`update flow_states set deleted = true where flow_id = $1 and name = 'Packed'`, [flow.id]);
+  });
+
   it('no state changes without its history entry: the database refuses it, and every record ends where its history says', async () => {
     const { id } = await capturedOrder(false);
     await expect(t.sql('update orders set state_id = $1 where id = $2', [await stateId('processing'), id])).rejects.toThrow(/without a history entry/);
