@@ -143,7 +143,7 @@ export class CartService {
         if (user.company) {
           const state = await this.flows.defaultState(em, 'cart', user.company.id);
           if (anonymous.state?.id !== state.id) {
-            await this.flows.move(em, anonymous, state, { actor, check: 'enter', event: 'adopted', message: `Basket taken over by ${user.name}; it follows ${user.company.name}'s cart flow.` });
+            await this.flows.move(em, anonymous, state, { actor, check: 'enter', event: 'adopted', message: `Basket taken over by ${user.name} at login; it follows the company's cart flow.` });
           }
         }
         for (const line of anonymous.lines) line.addedBy ??= user;

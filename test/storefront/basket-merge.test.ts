@@ -42,6 +42,10 @@ describe('basket merge at login', () => {
     const [adopted] = await t.sql('select o.number, u.email, o.anonymous_token, o.company_id from orders o join users u on u.id = o.user_id where o.id = $1', [basket.id]);
     expect(adopted).toMatchObject({ number: basket.number, email: 'buyer1@acme.test', anonymous_token: null });
     expect(adopted.company_id).not.toBeNull(); // a B2B buyer's basket belongs to the company
+    // ...and enters the company's cart flow through the gate, with its history entry.
+    const [moved] = await t.sql(`select h.event, f.name as flow from order_state_history h join flow_states s on s.id = h.to_state_id join flows f on f.id = s.flow_id
+      where h.order_id = $1 order by h.id desc limit 1`, [basket.id]);
+    expect(moved).toEqual({ event: 'adopted', flow: 'B2B cart approval' });
     expect(await userBasketLines('buyer1@acme.test')).toEqual([{ number: 'P-1034', quantity: 2 }]);
   });
 });
