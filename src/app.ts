@@ -35,6 +35,7 @@ import { apiKeyAdminRoutes, apiRoutes } from './integration/api.routes';
 import { importRoutes } from './integration/import.routes';
 import { createViewEnv } from './http/views';
 import { databaseProbe } from './db/database';
+import { ReadRouter } from './db/replicas';
 import { createServices, type Services } from './services';
 
 const DAY_MS = 24 * 3600 * 1000;
@@ -56,6 +57,7 @@ export interface BuiltApp { app: Express; services: Services; close(): Promise<v
 export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string): BuiltApp {
   const app = express();
   const views = createViewEnv(app);
+  const reads = ReadRouter.attach(orm, config.replicaUrls, { maxLagMs: config.replicaMaxLagMs });
   const services = createServices(orm, views, { catalogCacheMs: config.catalogCacheMs });
   const pass = configurePassport(services.accounts);
   const sessionPool = new pg.Pool({ connectionString: databaseUrl, max: 10, connectionTimeoutMillis: 5000 });
@@ -69,13 +71,19 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   app.use(helmet({ contentSecurityPolicy: { directives: { 'script-src': ["'self'"], 'img-src': ["'self'", 'data:'], 'form-action': ["'self'"] } } }));
   app.use('/public', express.static(path.resolve(__dirname, '../public'), { maxAge: '1h' }));
   // Database reachability, cheaply (one cached `select 1`); 503 while it is down. No session, no CSRF.
+  // Replicas are reported beside it: one down or lagging is "degraded" (the primary serves its reads), not down.
   const databaseUp = databaseProbe(orm);
   app.get('/healthz', async (_req, res) => {
-    const up = await databaseUp();
-    res.status(up ? 200 : 503).set('Cache-Control', 'no-store').json({ ok: up, database: up ? 'up' : 'down' });
+    const [up, replicas] = await Promise.all([databaseUp(), reads.health()]);
+    const status = !up ? 'down' : replicas.some((r) => r.state !== 'up') ? 'degraded' : 'ok';
+    res.status(up ? 200 : 503).set('Cache-Control', 'no-store')
+      .json({ ok: up, status, database: up ? 'up' : 'down', ...(reads.configured ? { replicas } : {}) });
   });
   // The JSON API authenticates with API keys: no session, no cookies, no CSRF. Its own error format.
-  app.use('/api/v1', express.json({ limit: '256kb' }), (_req, _res, next) => RequestContext.create(orm.em, next), apiRoutes(services));
+  // Which reads may go to a replica (GET without a change of this person's in the last moment); see replicas.ts.
+  // Set next to the RequestContext, after the session store's callbacks (which lose the async context).
+  const replicaRouting = reads.middleware();
+  app.use('/api/v1', express.json({ limit: '256kb' }), replicaRouting, (_req, _res, next) => RequestContext.create(orm.em, next), apiRoutes(services));
   app.use(express.urlencoded({ extended: false, limit: '64kb', parameterLimit: 200 }));
   app.use(express.json({ limit: '64kb' }));
   app.use(cookieParser());
@@ -92,6 +100,7 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
     cookie: { httpOnly: true, sameSite: 'lax', secure: config.secureCookies, maxAge: SESSION_MAX_AGE_MS },
   }));
   app.use(refreshSessionExpiry);
+  app.use(replicaRouting);
   // One identity map per request, before passport reads the user.
   app.use((_req, _res, next) => RequestContext.create(orm.em, next));
   app.use(pass.initialize());
@@ -152,5 +161,5 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   app.use(notFoundHandler);
   app.use(errorHandler);
 
-  return { app, services, close: () => sessionPool.end() };
+  return { app, services, close: async () => { await reads.close(); await sessionPool.end(); } };
 }

@@ -2,6 +2,10 @@
 export interface AppConfig {
   port: number;
   databaseUrl?: string;
+  /** Read replicas for staff reads that may be a moment stale (src/db/replicas.ts); empty = the primary serves all. */
+  replicaUrls: string[];
+  /** A replica further behind the primary than this is skipped. */
+  replicaMaxLagMs: number;
   smtpUrl?: string;
   sessionSecret: string;
   /** Cookies get the Secure flag only when the app is served over HTTPS. */
@@ -26,6 +30,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   return {
     port,
     databaseUrl: env.DATABASE_URL || undefined,
+    replicaUrls: (env.DATABASE_REPLICA_URLS ?? '').split(',').map((u) => u.trim()).filter(Boolean),
+    replicaMaxLagMs: Number(env.REPLICA_MAX_LAG_MS ?? 2000),
     smtpUrl: env.SMTP_URL || undefined,
     sessionSecret: env.SESSION_SECRET ?? 'orderflow-dev-secret-change-me',
     secureCookies: env.SECURE_COOKIES === 'true',

@@ -6,6 +6,7 @@ import type { Totals } from '../checkout/pricing';
 import { Order } from '../orders/order.entities';
 import { DomainError, invalid, notFound } from '../shared/errors';
 import { formatMoney, withVat } from '../shared/money';
+import { replicaReads } from '../db/replicas';
 
 export const HISTORY_PAGE_SIZE = 20;
 
@@ -95,9 +96,9 @@ export class OrderHistoryService {
       where.push('o.state_id = ?');
       params.push(f.stateId);
     }
-    const [{ n }] = await this.em.execute<{ n: number }[]>(`select count(*)::int as n from orders o where ${where.join(' and ')}`, params);
+    const [{ n }] = await replicaReads(this.orm).execute<{ n: number }[]>(`select count(*)::int as n from orders o where ${where.join(' and ')}`, params);
     const offset = (f.page - 1) * HISTORY_PAGE_SIZE;
-    const rows = n > offset ? await this.em.execute<HistoryRow[]>(
+    const rows = n > offset ? await replicaReads(this.orm).execute<HistoryRow[]>(
       `select o.number, ${placedAt} as placed_at, s.name as state_name, s.color as state_color, o.total_minor, o.currency_code,
               coalesce(nullif(u.name, ''), nullif(o.billing_name, '')) as ordered_by,
               (o.user_id is distinct from ?) as by_colleague

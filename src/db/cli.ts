@@ -1,14 +1,19 @@
-import { initOrm, migrate } from './database';
+import { initOrm, migrate, withStartupLock } from './database';
 import { seedDemoData } from './seed';
 
-/** `tsx src/db/cli.ts [--seed]`: migrates the database at DATABASE_URL (and seeds the demo shop). */
+/**
+ * `tsx src/db/cli.ts [--seed]` (`npm run migrate`): migrates the database at DATABASE_URL (and seeds the demo shop),
+ * under the same lock as the app's start, so it can run as a deploy step while app processes start.
+ */
 async function main(): Promise<void> {
   const url = process.env.DATABASE_URL;
   if (!url) throw new Error('DATABASE_URL is required');
   const orm = await initOrm(url, { poolMax: 2 });
   try {
-    await migrate(orm);
-    if (process.argv.includes('--seed')) await seedDemoData(orm.em.fork());
+    await withStartupLock(url, async () => {
+      await migrate(orm);
+      if (process.argv.includes('--seed')) await seedDemoData(orm.em.fork());
+    });
   } finally {
     await orm.close();
   }

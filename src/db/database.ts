@@ -44,20 +44,23 @@ export async function migrate(orm: MikroORM): Promise<void> {
 const STARTUP_LOCK_KEY = 7_346_105_001;
 
 /**
- * Runs `fn` (migrations and seed at start) while holding a session-level advisory lock on the database, so
+ * Runs `fn` (migrations and seed at start, or `npm run migrate`) while holding an advisory lock on the database, so
  * several app processes started at once on one database take turns: the first migrates and seeds, the others
- * wait, then find nothing left to do. The lock is held by its own connection and ends with it, even when
- * the process dies.
+ * wait, then find nothing left to do. The lock is transaction-level, taken in a transaction its own connection
+ * keeps open until `fn` is done: it works through PgBouncer in transaction pooling (which keeps that server
+ * connection for this client until the transaction ends, where a session-level lock could stay behind on a
+ * server connection handed to someone else), and it ends with the connection, even when the process dies.
  */
 export async function withStartupLock<T>(url: string, fn: () => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url });
   client.on('error', (e) => console.error('[startup-lock] connection lost:', e.message));
   await client.connect();
   try {
-    await client.query('select pg_advisory_lock($1)', [STARTUP_LOCK_KEY]);
+    await client.query('begin');
+    await client.query('select pg_advisory_xact_lock($1)', [STARTUP_LOCK_KEY]);
     return await fn();
   } finally {
-    await client.query('select pg_advisory_unlock($1)', [STARTUP_LOCK_KEY]).catch(() => undefined);
+    await client.query('rollback').catch(() => undefined);
     await client.end().catch(() => undefined);
   }
 }

@@ -10,6 +10,7 @@ import type { PaymentService } from '../payments/payment.service';
 import { DomainError, type DomainErrorCode, invalid, notFound } from '../shared/errors';
 import { vatOf } from '../shared/money';
 import { API_SCOPES, ApiKey, type ApiScope } from './api.entities';
+import { replicaReads } from '../db/replicas';
 
 /** Who is calling: the API key that authenticated the request. */
 export interface ApiCaller { keyId: number; name: string; scopes: ApiScope[] }
@@ -215,7 +216,7 @@ export class ApiService {
       params.push(after.updatedAt, after.id);
     }
     const limit = Math.min(Math.max(1, q.limit), MAX_PAGE_SIZE);
-    const rows = await this.em.execute<Row[]>(
+    const rows = await replicaReads(this.orm).execute<Row[]>(
       `select ${SUMMARY_COLUMNS} from orders o ${SUMMARY_JOINS} where ${where.join(' and ')} order by o.updated_at, o.id limit ${limit + 1}`, params);
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];

@@ -9,6 +9,7 @@ import { DomainError, invalid, notFound } from '../shared/errors';
 import { requeueOrderExports } from '../exports/auto-export.service';
 import { Order, OrderHistoryEntry, type OrderType } from './order.entities';
 import { OrderListPreference, type OrderListKind } from './order-list.entities';
+import { replicaReads } from '../db/replicas';
 
 export const ADMIN_PAGE_SIZE = 50;
 /** Most orders one bulk action (state, capture, print, shipping documents, XML) takes at once. */
@@ -393,7 +394,7 @@ export class OrderAdminService {
     const before = !after && q.before ? decodeCursor(q.before, filter.sort) : undefined;
     const last = !after && !before && !!q.last;
     const { sql, params, backwards } = buildListQuery({ type, filter, now, after, before, last, recurringColumn: await this.hasRecurringColumn() });
-    const fetched = await this.em.execute<ListRow[]>(sql, params);
+    const fetched = await replicaReads(this.orm).execute<ListRow[]>(sql, params);
     const more = fetched.length > ADMIN_PAGE_SIZE;
     const rows = fetched.slice(0, ADMIN_PAGE_SIZE);
     if (backwards) rows.reverse();
