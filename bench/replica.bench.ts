@@ -7,8 +7,9 @@
  * CUSTOMERS and PRODUCTS scale with it), and runs one app process (`node --import tsx src/server.ts`) per round:
  * without DATABASE_REPLICA_URLS, then with it. Load per round (BENCH_SECONDS, default 30): SHOPPERS (6) guests
  * walking whole checkouts (8 requests each), STAFF (3) staff members loading in turn the order list filtered on two
- * states over the last 90 days and the statistics of the last year by month.
+ * states over the last 90 days and the statistics of the last year by month. ROUNDS (1) rounds per mode, alternating.
  */
+import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import {
   type AppProcess, envInt, fillStock, type ShopSetup, Shopper, shopSetup, sleep, spawnApp, startMailCatcher, type TestDatabase, walkCheckout,
@@ -21,6 +22,8 @@ const ORDERS = envInt('REPLICA_BENCH_ORDERS', 100_000);
 const SECONDS = envInt('BENCH_SECONDS', 30);
 const SHOPPERS = envInt('SHOPPERS', 6);
 const STAFF = envInt('STAFF', 3);
+/** Rounds per mode, alternating primary / replica, so a busy machine's swings hit both alike. */
+const ROUNDS = envInt('ROUNDS', 1);
 const DB = 'bench_replica';
 
 const pct = (xs: number[], p: number) => {
@@ -76,6 +79,7 @@ async function round(mode: 'primary' | 'replica', app: AppProcess, setup: ShopSe
 
 async function main(): Promise<void> {
   const started = Date.now();
+  const loadBefore = os.loadavg().map((l) => l.toFixed(1)).join(' ');
   const topo = await startTopology({ replica: true });
   const mail = await startMailCatcher();
   try {
@@ -96,7 +100,8 @@ async function main(): Promise<void> {
       `/admin/statistics?from=${yearAgo}&interval=month`,
     ];
     const rounds: Round[] = [];
-    for (const mode of ['primary', 'replica'] as const) {
+    const modes = Array.from({ length: ROUNDS }, () => ['primary', 'replica'] as const).flat();
+    for (const mode of modes) {
       const app = await spawnApp({
         name: mode, databaseUrl: url, smtpUrl: mail.url,
         env: mode === 'replica' ? { DATABASE_REPLICA_URLS: topo.replica!.url(DB), REPLICA_MAX_LAG_MS: '5000' } : {},
@@ -111,7 +116,7 @@ async function main(): Promise<void> {
         await app.stop();
       }
     }
-    console.log(`\n${ORDERS.toLocaleString('en')} orders, ${SHOPPERS} shoppers (whole checkouts) + ${STAFF} staff (order list ×2, statistics), ${SECONDS} s per round\n`);
+    console.log(`\n${ORDERS.toLocaleString('en')} orders, ${SHOPPERS} shoppers (whole checkouts) + ${STAFF} staff (order list ×2, statistics), ${SECONDS} s per round; load average before: ${loadBefore}\n`);
     console.log('| staff reads on | checkouts/s | checkout p50 ms | checkout p95 ms | place p95 ms | staff pages/s | staff p50 ms | staff p95 ms | errors |');
     console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const r of rounds) {

@@ -5,7 +5,7 @@ import { ormConfig } from '../../mikro-orm.config';
 import { isDatabaseUnavailable } from '../http/error-handler';
 
 /**
- * Read replicas for reads that may be a moment stale (staff order list and search, statistics, exports, the
+ * Read replicas for reads that may be a moment stale (staff order list and search, statistics and its CSV export, the
  * customer's order history list, the API's "orders changed since"). Everything else — writes and every read inside
  * a write — stays on the primary, and so does every read of a request that is not a GET, of a background job, or of
  * a person who changed something within the last REPLICA_MAX_LAG_MS (read-your-writes, see `middleware`).
@@ -28,6 +28,7 @@ export interface ReplicaOptions {
 
 /** The cookie that sends a person's reads to the primary after a change: its value is the time it ends (ms). */
 export const FRESH_READS_COOKIE = 'of_fresh';
+const FRESH_COOKIE_VALUE = new RegExp(`(?:^|;\\s*)${FRESH_READS_COOKIE}=(\\d+)`);
 const CHECK_TIMEOUT_MS = 1000;
 
 interface Replica {
@@ -100,7 +101,8 @@ export class ReadRouter {
       if (!read) {
         res.cookie(FRESH_READS_COOKIE, String(Date.now() + this.freshWindowMs), { maxAge: this.freshWindowMs, httpOnly: true, sameSite: 'lax', path: '/' });
       }
-      const freshUntil = Number(/(?:^|;\s*)of_fresh=(\d+)/.exec(req.headers.cookie ?? '')?.[1] ?? 0);
+      // Read here, before cookie-parser: the API's routes are mounted ahead of it.
+      const freshUntil = Number(FRESH_COOKIE_VALUE.exec(req.headers.cookie ?? '')?.[1] ?? 0);
       routing.run({ replicaAllowed: read && freshUntil < Date.now() }, next);
     };
   }

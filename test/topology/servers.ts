@@ -11,6 +11,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { initOrm, migrate, withStartupLock } from '../../src/db/database';
+import { seedDemoData } from '../../src/db/seed';
 import { freePort, waitUntil, withDb } from '../load/helpers';
 
 const run = promisify(execFile);
@@ -167,12 +169,18 @@ export async function startTopology(opts: { replica?: boolean; bouncer?: boolean
   }
 }
 
-/** Migrates and seeds a new database `name` on the primary (`npm run migrate -- --seed`, as a deploy step would). */
-export async function createShopDatabase(primary: PgNode, name: string, viaUrl = primary.url(name)): Promise<void> {
+/** Migrates and seeds a new database `name` on the primary, as `npm run migrate -- --seed` does. */
+export async function createShopDatabase(primary: PgNode, name: string): Promise<void> {
   await primary.sql(`create database ${name}`);
-  await run(process.execPath, [path.resolve(__dirname, '../../node_modules/tsx/dist/cli.mjs'), 'src/db/cli.ts', '--seed'], {
-    cwd: path.resolve(__dirname, '../..'), env: { ...process.env, DATABASE_URL: viaUrl }, timeout: 120_000,
-  });
+  const orm = await initOrm(primary.url(name), { poolMax: 2 });
+  try {
+    await withStartupLock(primary.url(name), async () => {
+      await migrate(orm);
+      await seedDemoData(orm.em.fork());
+    });
+  } finally {
+    await orm.close();
+  }
 }
 
 /** Waits until the replica has replayed everything the primary has written so far. */
