@@ -13,6 +13,7 @@ import {
   type AppProcess, createDatabase, findIncompleteOrders, findInvariantViolations, freePort, type MailCatcher, outboxCounts, type ShopSetup,
   Shopper, shopSetup, spawnApp, startMailCatcher, stockFigures, StepError, type TestDatabase, waitUntil, walkCheckout, withDb,
 } from '../load/helpers';
+import pg from 'pg';
 import { startTopology, type Topology } from './servers';
 
 jest.setTimeout(180_000);
@@ -54,10 +55,18 @@ afterAll(async () => {
   console.log(`pgbouncer topology: ${timings.join(', ')}`);
 });
 
-it('two processes behind PgBouncer migrate and seed an empty database once', async () => {
+it('two processes behind PgBouncer migrate and seed an empty database once, with the statement timeout set', async () => {
   expect(await db.sql(`select name from mikro_orm_migrations group by name having count(*) > 1`)).toEqual([]);
   expect(await db.sql(`select type, name from flows group by type, name having count(*) > 1`)).toEqual([]);
   expect(await db.sql(`select count(*)::int as n from users`)).toEqual([{ n: 4 }]);
+  // The app's statement timeout reaches the server through PgBouncer's connect_query, not a startup parameter.
+  const client = new pg.Client({ connectionString: withDb(topo.bouncer!.url(), db.name), statement_timeout: 5000 });
+  await client.connect();
+  try {
+    expect((await client.query('show statement_timeout')).rows).toEqual([{ statement_timeout: '15s' }]);
+  } finally {
+    await client.end();
+  }
 });
 
 it('serves whole checkouts across both processes through PgBouncer: sessions, one basket per user, every order complete', async () => {

@@ -43,6 +43,8 @@ function serverUser(): { uid: number; gid: number } | undefined {
 }
 
 const user = serverUser();
+/** The statement timeout PgBouncer gives its server connections (the app's default STATEMENT_TIMEOUT_MS). */
+const BOUNCER_STATEMENT_TIMEOUT_MS = 15_000;
 const serverEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C', LC_ALL: 'C' };
 
 async function asServerUser(file: string, args: string[]): Promise<string> {
@@ -141,11 +143,14 @@ export async function startTopology(opts: { replica?: boolean; bouncer?: boolean
       const ini = path.join(dir, 'pgbouncer.ini');
       fs.writeFileSync(path.join(dir, 'userlist.txt'), '"postgres" ""\n');
       fs.writeFileSync(ini, [
-        '[databases]', `* = host=127.0.0.1 port=${primary.port}`, '',
+        // Server connections are shared, so a client's startup parameters cannot reach them: node-postgres sends the
+        // app's statement_timeout as one, PgBouncer is told to accept and drop it, and sets it on every server
+        // connection itself (connect_query) — the way to give a timeout behind PgBouncer (or ALTER ROLE … SET).
+        '[databases]', `* = host=127.0.0.1 port=${primary.port} connect_query='SET statement_timeout = ${BOUNCER_STATEMENT_TIMEOUT_MS}'`, '',
         '[pgbouncer]', 'listen_addr = 127.0.0.1', `listen_port = ${port}`, `unix_socket_dir = ${dir}`,
         'auth_type = trust', `auth_file = ${path.join(dir, 'userlist.txt')}`,
         'pool_mode = transaction', 'default_pool_size = 20', 'max_client_conn = 1000', 'max_db_connections = 40',
-        'ignore_startup_parameters = extra_float_digits', `logfile = ${path.join(dir, 'pgbouncer.log')}`, '',
+        'ignore_startup_parameters = extra_float_digits,statement_timeout', `logfile = ${path.join(dir, 'pgbouncer.log')}`, '',
       ].join('\n'));
       if (user) for (const f of ['pgbouncer.ini', 'userlist.txt']) fs.chownSync(path.join(dir, f), user.uid, user.gid);
       const child = spawn(pgbouncerBin(), [ini], { env: serverEnv, uid: user?.uid, gid: user?.gid, stdio: 'ignore' });
