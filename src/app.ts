@@ -37,6 +37,8 @@ import { createViewEnv } from './http/views';
 import { databaseProbe } from './db/database';
 import { ReadRouter } from './db/replicas';
 import { createServices, type Services } from './services';
+import { paymentWebhookRoutes } from './payments/payment-webhook.routes';
+import { sandboxPaymentPageRoutes } from './payments/sandbox-payment-page';
 
 const DAY_MS = 24 * 3600 * 1000;
 const SESSION_MAX_AGE_MS = 14 * DAY_MS;
@@ -58,7 +60,7 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   const app = express();
   const views = createViewEnv(app);
   const reads = ReadRouter.attach(orm, config.replicaUrls, { maxLagMs: config.replicaMaxLagMs });
-  const services = createServices(orm, views, { catalogCacheMs: config.catalogCacheMs });
+  const services = createServices(orm, views, { catalogCacheMs: config.catalogCacheMs, placement: config.placement, sandbox: config.sandbox });
   const pass = configurePassport(services.accounts);
   const sessionPool = new pg.Pool({ connectionString: databaseUrl, max: 10, connectionTimeoutMillis: 5000 });
   // An idle connection dropped by the server (restart, failover) must not crash the process; the pool reconnects.
@@ -85,6 +87,7 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   const replicaRouting = reads.middleware();
   app.use('/api/v1', express.json({ limit: '256kb' }), replicaRouting, (_req, _res, next) => RequestContext.create(orm.em, next), apiRoutes(services));
   app.use(express.urlencoded({ extended: false, limit: '64kb', parameterLimit: 200 }));
+  app.use('/sandbox-pay', sandboxPaymentPageRoutes(services));
   app.use(express.json({ limit: '64kb' }));
   app.use(cookieParser());
   const anonymousCsrf = new AnonymousCsrf(config.sessionSecret, config.secureCookies);

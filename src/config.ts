@@ -23,6 +23,10 @@ export interface AppConfig {
   exportXslPath?: string;
   /** How long a product page's data may be served from memory (ms); 0 = always read the database. */
   catalogCacheMs: number;
+  /** Placing an order: how long reserved stock waits for a payment, and how long a payment provider may take. */
+  placement: { reservationSeconds: number; gatewayTimeoutMs: number };
+  /** The sandbox payment providers: answer latency (to play a real provider) and the webhook signing secret. */
+  sandbox: { latencyMs: number; webhookSecret: string };
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
@@ -43,5 +47,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     exportDir: env.EXPORT_DIR || '.data/exports',
     exportXslPath: env.EXPORT_XSL || undefined,
     catalogCacheMs: Number(env.CATALOG_CACHE_MS ?? 1000),
+    placement: { reservationSeconds: Number(env.STOCK_RESERVATION_SECONDS ?? 900), gatewayTimeoutMs: Number(env.PAYMENT_GATEWAY_TIMEOUT_MS ?? 20_000) },
+    sandbox: { latencyMs: Number(env.SANDBOX_GATEWAY_LATENCY_MS ?? 0), webhookSecret: env.SANDBOX_WEBHOOK_SECRET ?? 'orderflow-sandbox-webhook-secret' },
   };
 }

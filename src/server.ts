@@ -66,6 +66,7 @@ async function main(): Promise<void> {
   const { app, close, services } = createApp(orm, config, db.url);
   const stopScheduler = services.recurring.startScheduler(config.workerIntervalMs * 15);
   const stopQuoteExpiry = services.quotes.startExpiryScheduler(config.workerIntervalMs * 15);
+  const stopReservationExpiry = services.checkout.startReservationExpiry(config.workerIntervalMs);
   // Idempotency answers of the API are kept a week, then pruned hourly.
   const pruneTimer = setInterval(() => services.api.pruneIdempotencyKeys().catch((e) => console.error('[api] prune failed', e)), 3600_000);
   pruneTimer.unref();
@@ -85,6 +86,7 @@ async function main(): Promise<void> {
     stopExportWorker();
     stopScheduler();
     stopQuoteExpiry();
+    stopReservationExpiry();
     clearInterval(pruneTimer);
     server.close();
     worker.close();

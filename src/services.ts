@@ -1,5 +1,6 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type nunjucks from 'nunjucks';
+import type { AppConfig } from './config';
 import { AccountService } from './accounts/account.service';
 import { CartService } from './cart/cart.service';
 import { CatalogService } from './catalog/catalog.service';
@@ -23,13 +24,13 @@ import { OutboxService } from './mail/outbox.service';
 import { PaymentProviders } from './payments/payment-providers';
 
 /** The app's services, built once; each reads the request's EntityManager through MikroORM's RequestContext. */
-export function createServices(orm: MikroORM, views: nunjucks.Environment, options: { catalogCacheMs?: number } = {}) {
+export function createServices(orm: MikroORM, views: nunjucks.Environment, options: Partial<Pick<AppConfig, 'catalogCacheMs' | 'placement' | 'sandbox'>> = {}) {
   const outbox = new OutboxService(views);
-  const payments = new PaymentProviders();
+  const payments = new PaymentProviders(orm, options.sandbox);
   const catalog = new CatalogService(orm, options.catalogCacheMs);
   const accounts = new AccountService(orm);
   const carts = new CartService(orm);
-  const checkout = new CheckoutService(orm, carts, payments, outbox);
+  const checkout = new CheckoutService(orm, carts, payments, outbox, options.placement);
   const admin = new AdminService(orm);
   const flows = new FlowService(orm, outbox);
   const flowSettings = new FlowSettingsService(orm);
@@ -41,7 +42,7 @@ export function createServices(orm: MikroORM, views: nunjucks.Environment, optio
   const paymentDesk = new PaymentService(orm, payments, flows);
   const shipments = new ShipmentService(orm);
   const orderEdit = new OrderEditService(orm);
-  const recurring = new RecurringService(orm, outbox);
+  const recurring = new RecurringService(orm, outbox, payments);
   const statistics = new StatisticsService(orm);
   const returns = new ReturnService(orm, flows, outbox, paymentDesk);
   const api = new ApiService(orm);

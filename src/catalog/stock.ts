@@ -27,15 +27,34 @@ export async function takeFromOneLocation(sql: Sql, productId: number, quantity:
   return taken?.location_id;
 }
 
-/** Out-of-stock ordering: the location with the most of the product goes down by `quantity`, but not below zero. */
-export async function takeFromFullestLocation(sql: Sql, productId: number, quantity: number): Promise<number | undefined> {
-  const [taken] = await sql<{ location_id: number }>(
-    `update stock_levels set quantity = greatest(quantity - ?, 0)
-     where product_id = ? and location_id = (select location_id from stock_levels where product_id = ? order by quantity desc, location_id limit 1)
-     returning location_id`,
-    [quantity, productId, productId],
+/**
+ * Out-of-stock ordering: the location with the most of the product goes down by `quantity`, but not below zero.
+ * Answers the location and how much it really gave (less than `quantity` when it had less).
+ */
+export async function takeFromFullestLocation(sql: Sql, productId: number, quantity: number): Promise<TakenStock | undefined> {
+  const [taken] = await sql<{ location_id: number; taken: number }>(
+    `with pick as materialized (
+       select location_id, quantity from stock_levels where product_id = ? order by quantity desc, location_id limit 1 for update)
+     update stock_levels s set quantity = greatest(s.quantity - ?, 0)
+     from pick where s.product_id = ? and s.location_id = pick.location_id
+     returning s.location_id, pick.quantity - s.quantity as taken`,
+    [productId, quantity, productId],
   );
-  return taken?.location_id;
+  return taken && { locationId: taken.location_id, quantity: taken.taken };
+}
+
+/** Where a line's stock came from, and how many units that location gave. */
+export interface TakenStock { locationId: number; quantity: number }
+
+/**
+ * Puts units back where they were taken from (a released reservation), one location at a time in product order —
+ * the order takeStockWith locks them in, so a release and a placement never deadlock.
+ */
+export async function giveBackStock(sql: Sql, taken: { productId: number; locationId: number; quantity: number }[]): Promise<void> {
+  const sorted = [...taken].sort((a, b) => a.productId - b.productId || a.locationId - b.locationId);
+  for (const t of sorted) {
+    if (t.quantity > 0) await sql(`update stock_levels set quantity = quantity + ? where product_id = ? and location_id = ?`, [t.quantity, t.productId, t.locationId]);
+  }
 }
 
 /**
@@ -44,24 +63,22 @@ export async function takeFromFullestLocation(sql: Sql, productId: number, quant
  * stock goes down to zero instead. Sets each line's stock location; refuses with INSUFFICIENT_STOCK otherwise.
  */
 export async function takeStock(em: EntityManager, lines: StockLine[], allowOutOfStock: boolean, refusal: (line: StockLine) => string): Promise<void> {
-  for (const [line, locationId] of await takeStockWith(emSql(em), lines, allowOutOfStock, refusal)) {
-    line.stockLocation = em.getReference(StockLocation, locationId);
+  for (const [line, taken] of await takeStockWith(emSql(em), lines, allowOutOfStock, refusal)) {
+    line.stockLocation = em.getReference(StockLocation, taken.locationId);
   }
 }
 
-/** takeStock on any connection: answers the location each line was taken from. */
-export async function takeStockWith<L extends Omit<StockLine, 'stockLocation'>>(sql: Sql, lines: L[], allowOutOfStock: boolean, refusal: (line: L) => string): Promise<Map<L, number>> {
-  const taken = new Map<L, number>();
+/** takeStock on any connection: answers where each line was taken from and how many units that gave. */
+export async function takeStockWith<L extends Omit<StockLine, 'stockLocation'>>(sql: Sql, lines: L[], allowOutOfStock: boolean, refusal: (line: L) => string): Promise<Map<L, TakenStock>> {
+  const taken = new Map<L, TakenStock>();
   const sorted = lines.filter((l) => l.product).sort((a, b) => a.product!.id - b.product!.id);
   for (const line of sorted) {
     const productId = line.product!.id;
-    let locationId = await takeFromOneLocation(sql, productId, line.quantity);
-    if (locationId == null && allowOutOfStock) {
-      locationId = await takeFromFullestLocation(sql, productId, line.quantity);
-    } else if (locationId == null) {
-      throw new DomainError('INSUFFICIENT_STOCK', refusal(line));
-    }
-    if (locationId != null) taken.set(line, locationId);
+    const locationId = await takeFromOneLocation(sql, productId, line.quantity);
+    const fromFullest = locationId == null && allowOutOfStock ? await takeFromFullestLocation(sql, productId, line.quantity) : undefined;
+    if (locationId == null && !allowOutOfStock) throw new DomainError('INSUFFICIENT_STOCK', refusal(line));
+    if (locationId != null) taken.set(line, { locationId, quantity: line.quantity });
+    else if (fromFullest) taken.set(line, fromFullest);
   }
   return taken;
 }

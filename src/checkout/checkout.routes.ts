@@ -1,4 +1,4 @@
-import { Router, type Request } from 'express';
+import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { clearBasketCookie, flash, shopperOf } from '../http/shopper';
 import { idParam, parse, requiredText, text } from '../http/validate';
@@ -92,7 +92,8 @@ export function checkoutRoutes(s: Services): Router {
     const order = await s.checkout.begin(shopperOf(req));
     if (order.checkoutStep === 'addresses') return res.redirect(303, '/checkout/addresses');
     if (order.checkoutStep === 'methods') return res.redirect(303, '/checkout/methods');
-    res.render('checkout/review.njk', { order, totals: order.totals, needsCard: order.paymentMethod?.provider === 'sandbox_card' });
+    const provider = order.paymentMethod ? s.payments.get(order.paymentMethod.provider) : undefined;
+    res.render('checkout/review.njk', { order, totals: order.totals, needsCard: provider?.flow === 'direct' && provider.needsCard, hostedPayment: provider?.flow === 'hosted' });
   });
 
   r.post('/voucher', async (req, res) => {
@@ -105,10 +106,22 @@ export function checkoutRoutes(s: Services): Router {
   r.post('/place', async (req, res) => {
     const form = parse(placeForm, req.body);
     const card = form.cardNumber ? { number: form.cardNumber, expiry: form.cardExpiry ?? '', cvc: form.cardCvc ?? '', holder: form.cardHolder ?? '' } : undefined;
-    const placed = await s.checkout.place(shopperOf(req), { orderNumber: form.orderNumber, customerComment: form.customerComment, card, ip: req.ip ?? '', placedInSession: req.session.placedOrders ?? [] });
-    req.session.placedOrders = [...(req.session.placedOrders ?? []).slice(-19), placed.orderId];
-    clearBasketCookie(res);
-    res.redirect(303, `/checkout/receipt/${encodeURIComponent(placed.number)}`);
+    const origin = `${req.protocol}://${req.get('host')}`;
+    const placed = await s.checkout.place(shopperOf(req), {
+      orderNumber: form.orderNumber, customerComment: form.customerComment, card, ip: req.ip ?? '', placedInSession: req.session.placedOrders ?? [],
+      urls: { returnUrl: `${origin}/checkout/payment-return`, webhookUrl: `${origin}/payments/webhooks/sandbox_hosted` },
+    });
+    if (placed.redirectUrl !== undefined) return res.redirect(303, placed.redirectUrl); // the provider's payment page
+    showReceipt(req, res, placed);
+  });
+
+  // Back from a hosted payment page: the provider (not the redirect's query) says how it went.
+  r.get('/payment-return', async (req, res) => {
+    const reference = parse(z.string().regex(/^[A-Za-z0-9-]{1,80}$/, { error: 'is not a payment reference' }), req.query.reference);
+    const outcome = await s.checkout.returnFromPaymentPage(shopperOf(req), reference, req.session.placedOrders ?? []);
+    if (outcome.kind === 'placed') return showReceipt(req, res, outcome);
+    flash(req, 'error', outcome.kind === 'failed' ? outcome.message : 'Your payment was not finished, so the order has not been placed yet. You can pay again below.');
+    res.redirect(303, '/checkout/review');
   });
 
   r.get('/receipt/:number', async (req, res) => {
@@ -118,6 +131,13 @@ export function checkoutRoutes(s: Services): Router {
   });
 
   return r;
+}
+
+/** A placed order: remembered in the session (a guest's receipt), basket cookie gone, on to the receipt. */
+function showReceipt(req: Request, res: Response, placed: { orderId: number; number: string }): void {
+  req.session.placedOrders = [...(req.session.placedOrders ?? []).filter((id) => id !== placed.orderId).slice(-19), placed.orderId];
+  clearBasketCookie(res);
+  res.redirect(303, `/checkout/receipt/${encodeURIComponent(placed.number)}`);
 }
 
 function rawAddress(req: Request, prefix: string): Record<string, string> {

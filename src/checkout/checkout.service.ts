@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { LockMode } from '@mikro-orm/core';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { User } from '../accounts/account.entities';
@@ -9,16 +11,30 @@ import { enqueueOrderExport } from '../exports/auto-export.service';
 import { FlowState } from '../flows/flow.entities';
 import { Order, type Address, ADDRESS_FIELDS } from '../orders/order.entities';
 import { convertToOrder, downgradeToCart, recordHistory, reprice, type Actor } from '../orders/order-lifecycle';
-import { PaymentMethod, PaymentTransaction } from '../payments/payment.entities';
-import type { CardInput } from '../payments/payment-provider';
+import { PaymentMethod, type PaymentProviderCode, PaymentTransaction } from '../payments/payment.entities';
+import type { CardInput, HostedPaymentOutcome, PaymentProvider } from '../payments/payment-provider';
 import type { PaymentProviders } from '../payments/payment-providers';
 import { DomainError, notFound } from '../shared/errors';
+import { startPoller } from '../shared/poller';
 import { ShippingMethod } from '../shipping/shipping-method.entity';
 import { Voucher } from './voucher.entity';
-import { assertReadyToPlace, cardRequired, outOfStockMessage, PaymentDeclined, placedMessage, receiptMail, type PlaceInput, type PlaceResult } from './placement';
-import { quickPlace } from './quick-place';
+import { cardRequired, outOfStockMessage, paymentDeclined, PaymentDeclined, placedMessage, receiptMail, type PlaceInput, type PlaceResult } from './placement';
+import {
+  attemptByKey, attemptByReference, attemptKey, attemptStatus, attemptsToVoid, type Authorization, confirmAttempt, expiredAttempts, markVoided, orderChanged,
+  recordProviderReference, type Release, releaseAttempt, reserveOrder, type ReservedAttempt,
+} from './place-order';
 
 export interface AddressInput { billing: Address; deliverySameAsBilling: boolean; delivery: Address }
+
+/** How long a reservation holds stock while the shopper pays, and how long the provider may take to answer. */
+export interface PlacementSettings { reservationSeconds: number; gatewayTimeoutMs: number }
+
+/** How a hosted payment ended, for the return page and the webhook. */
+export type HostedCompletion =
+  | { kind: 'placed'; orderId: number; number: string; alreadyPlaced: boolean }
+  | { kind: 'failed'; orderId: number; message: string }
+  | { kind: 'pending'; orderId: number }
+  | { kind: 'unknown' };
 
 /** The shopping cart app: addresses → shipping and payment → review → place → receipt. */
 export class CheckoutService {
@@ -27,6 +43,7 @@ export class CheckoutService {
     private readonly carts: CartService,
     private readonly payments: PaymentProviders,
     private readonly outbox: OutboxService,
+    private readonly placement: PlacementSettings = { reservationSeconds: 900, gatewayTimeoutMs: 20_000 },
   ) {}
 
   private get em() {
@@ -104,29 +121,180 @@ export class CheckoutService {
   }
 
   /**
-   * Places the order exactly once: the order row is locked, so a double click or a resubmit waits and then
-   * finds the order already placed. Stock is taken with conditional updates (never below zero) and the
-   * payment authorized in the same transaction; a decline rolls both back and is logged on its own.
+   * Places the order exactly once, holding no lock while the payment provider answers (README, "Placing an
+   * order"): reserve the stock (short transaction) → authorize (no transaction) → confirm (short transaction), and
+   * on any failure release the reservation and void what may have been authorized. A double click finds the first
+   * click's attempt under way, waits for it and shows its outcome. With a hosted payment page the answer is where
+   * the shopper pays; the webhook or the shopper's return then confirms (completeHostedPayment).
    */
   async place(shopper: Shopper, input: PlaceInput): Promise<PlaceResult> {
-    const quick = await this.declinesAsErrors(shopper, () => quickPlace(this.orm, { payments: this.payments, outbox: this.outbox }, shopper, input));
-    if (quick) return quick;
-    return this.declinesAsErrors(shopper, () => this.em.transactional(async (em) => {
-      // A resubmit after the basket cookie was cleared still finds the order this browser placed.
-      const where = { number: input.orderNumber, deleted: false, $or: [ownedBy(shopper), { id: { $in: input.placedInSession } }] };
-      const order = await em.findOne(Order, where, { populate: ['lines'], lockMode: LockMode.PESSIMISTIC_WRITE });
-      if (!order) throw new DomainError('CONFLICT', 'Your order changed after you reviewed it. Please review it again.');
-      if (order.completed) return { orderId: order.id, number: order.number, alreadyPlaced: true };
-      if (order.type !== 'order' || order.basketStatus !== 'basket') throw new DomainError('CONFLICT', 'Your order changed after you reviewed it. Please review it again.');
-      assertReadyToPlace({ lineCount: order.lines.length, billing: order.billing(), hasShipping: !!order.shippingMethod, hasPayment: !!order.paymentMethod });
-      await reprice(em, order, shopper.priceDate);
-      await this.finalizePlacement(em, order, { card: input.card, customerComment: input.customerComment, ip: input.ip, actor: actorOf(shopper, 'checkout') });
-      return { orderId: order.id, number: order.number, alreadyPlaced: false };
-    }));
+    if (shopper.priceDate) await this.repriceForPlacement(shopper, input);
+    for (let round = 0; round < 5; round++) {
+      const reservation = await reserveOrder(this.orm, shopper, input, { reservationSeconds: this.placement.reservationSeconds, acceptStoredPrices: !!shopper.priceDate });
+      if (reservation.kind === 'placed') return { orderId: reservation.orderId, number: reservation.number, alreadyPlaced: true };
+      if (reservation.kind === 'stale') {
+        await this.repriceForPlacement(shopper, input);
+      } else if (reservation.kind === 'busy') {
+        // A hosted payment the shopper left (or one that ran out of time) gives way to this new attempt.
+        if (reservation.expired || this.payments.get(reservation.provider).flow === 'hosted') {
+          await this.release(reservation.attemptId, { mayBeAuthorized: true, message: 'Replaced by a new payment attempt.' });
+        } else {
+          await this.waitForAttempt(reservation.attemptId);
+        }
+      } else {
+        return this.pay(reservation.attempt, input);
+      }
+    }
+    throw orderChanged();
+  }
+
+  /** Asks the provider for a reserved attempt, then confirms or releases it. */
+  private async pay(attempt: ReservedAttempt, input: PlaceInput): Promise<PlaceResult> {
+    const provider = this.payments.get(attempt.provider);
+    const request = { attemptKey: attemptKey(attempt.id), orderNumber: attempt.number, amountMinor: attempt.amountMinor, currencyCode: attempt.currencyCode };
+    if (provider.flow === 'hosted') {
+      if (!input.urls) throw new Error('A hosted payment needs the return and webhook URLs.');
+      const started = await this.askProvider(attempt.id, () => provider.startPayment({ ...request, ...input.urls! }));
+      await recordProviderReference(this.orm, attempt.id, started.reference);
+      return { redirectUrl: started.redirectUrl };
+    }
+    if (provider.needsCard && !input.card) {
+      await this.release(attempt.id, { mayBeAuthorized: false, message: 'No card details.' });
+      throw cardRequired();
+    }
+    const auth = await this.askProvider(attempt.id, () => provider.authorize({ ...request, card: input.card }));
+    if (!auth.success) {
+      await this.release(attempt.id, { mayBeAuthorized: false, declined: true, message: auth.message });
+      throw paymentDeclined(auth.message);
+    }
+    return this.confirm(attempt.id, {
+      reference: auth.reference, message: auth.message, cardType: auth.cardType ?? '', cardLast4: auth.cardLast4 ?? '', initialCaptureState: provider.initialCaptureState,
+    }, provider);
   }
 
   /**
-   * The part of placing an order shared by checkout and accepted quotes; the caller holds the order row lock.
+   * The outcome of a hosted payment, from its webhook or from the provider when the shopper comes back — whichever
+   * comes first completes the order; the other (and every duplicate) finds it done. A late authorization for an
+   * attempt that was released meanwhile is voided.
+   */
+  async completeHostedPayment(outcome: HostedPaymentOutcome): Promise<HostedCompletion> {
+    const attempt = await attemptByKey(this.orm, outcome.attemptKey);
+    if (!attempt) return { kind: 'unknown' };
+    const provider = this.payments.get(attempt.provider);
+    if (outcome.status === 'pending') return { kind: 'pending', orderId: attempt.orderId };
+    if (outcome.status !== 'authorized') {
+      await this.release(attempt.id, { mayBeAuthorized: false, declined: outcome.status === 'declined', message: outcome.message });
+      return { kind: 'failed', orderId: attempt.orderId, message: paymentDeclined(outcome.message).message };
+    }
+    try {
+      const placed = await this.confirm(attempt.id, {
+        reference: outcome.reference, message: outcome.message, cardType: outcome.cardType, cardLast4: outcome.cardLast4, initialCaptureState: provider.initialCaptureState,
+      }, provider);
+      return { kind: 'placed', ...placed };
+    } catch (e) {
+      if (e instanceof DomainError) return { kind: 'failed', orderId: attempt.orderId, message: e.message };
+      throw e;
+    }
+  }
+
+  /** The shopper is back from the hosted payment page: asks the provider (never the redirect) how the payment went. */
+  async returnFromPaymentPage(shopper: Shopper, reference: string, placedInSession: number[]): Promise<HostedCompletion> {
+    const attempt = await attemptByReference(this.orm, reference);
+    if (!attempt || !(await this.ownsOrder(shopper, attempt.orderId, placedInSession))) throw notFound('The payment');
+    const provider = this.payments.get(attempt.provider);
+    if (provider.flow !== 'hosted') throw notFound('The payment');
+    return this.completeHostedPayment(await provider.outcome(reference));
+  }
+
+  /** Hosted webhooks: the provider whose signature verifies the body, or null (forged or garbled). */
+  verifyWebhook(providerCode: PaymentProviderCode, rawBody: Buffer, headers: Record<string, string | string[] | undefined>): HostedPaymentOutcome | null {
+    const provider = this.payments.get(providerCode);
+    return provider?.flow === 'hosted' ? provider.verifyWebhook(rawBody, headers) : null;
+  }
+
+  private async confirm(attemptId: number, auth: Authorization, provider: PaymentProvider): Promise<{ orderId: number; number: string; alreadyPlaced: boolean }> {
+    const confirmed = await confirmAttempt(this.orm, this.outbox, attemptId, auth);
+    if (confirmed.kind !== 'gone') return { orderId: confirmed.orderId, number: confirmed.number, alreadyPlaced: confirmed.kind === 'already' };
+    // Nothing may stay charged without an order: release (when the order changed) and void now.
+    await this.release(attemptId, { mayBeAuthorized: true, message: 'The order changed while the payment was authorized.' });
+    await this.voidAttempt(attemptId, provider);
+    throw new DomainError('CONFLICT', confirmed.reason === 'changed'
+      ? 'Your order changed while your payment was being authorized, so it was not placed and nothing was charged. Please review it again.'
+      : 'Your payment took too long, so the reserved items were released and nothing was charged. Please place the order again.');
+  }
+
+  /** A provider call that fails or does not answer in time releases the attempt: nothing charged, a clear message. */
+  private async askProvider<T>(attemptId: number, call: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error('the payment provider did not answer in time')), this.placement.gatewayTimeoutMs); });
+    try {
+      return await Promise.race([call(), timeout]);
+    } catch (e) {
+      console.error(`[checkout] payment provider failed for attempt ${attemptId}:`, e instanceof Error ? e.message : e);
+      await this.release(attemptId, { mayBeAuthorized: true, message: 'The payment provider failed or did not answer in time.' });
+      throw new DomainError('PAYMENT_UNAVAILABLE', 'We could not reach the payment service just now, so your order was not placed and nothing was charged. Please try again in a moment.');
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async release(attemptId: number, release: Release): Promise<void> {
+    await releaseAttempt(this.orm, attemptId, release);
+  }
+
+  private async voidAttempt(attemptId: number, provider: PaymentProvider): Promise<void> {
+    const result = await provider.voidAttempt(attemptKey(attemptId)).catch((e: Error) => ({ success: false, message: e.message }));
+    if (result.success) await markVoided(this.orm, attemptId);
+  }
+
+  /** A second click waits (no lock held) until the first click's attempt is completed or released. */
+  private async waitForAttempt(attemptId: number): Promise<void> {
+    const until = Date.now() + this.placement.gatewayTimeoutMs + 5000;
+    while (Date.now() < until) {
+      const attempt = await attemptStatus(this.orm, attemptId);
+      if (!attempt || attempt.status !== 'reserved') return;
+      await sleep(25);
+    }
+    throw new DomainError('CONFLICT', 'Your payment is still being processed. Please reload this page in a moment.');
+  }
+
+  /** Catalog prices changed since the review (or a staff context date applies): the order is priced again first. */
+  private async repriceForPlacement(shopper: Shopper, input: PlaceInput): Promise<void> {
+    await this.em.transactional(async (em) => {
+      // A resubmit after the basket cookie was cleared still finds the order this browser placed.
+      const where = { number: input.orderNumber, deleted: false, $or: [ownedBy(shopper), { id: { $in: input.placedInSession } }] };
+      const order = await em.findOne(Order, where, { populate: ['lines'], lockMode: LockMode.PESSIMISTIC_WRITE });
+      if (order && !order.completed && order.type === 'order') await reprice(em, order, shopper.priceDate);
+    });
+  }
+
+  private async ownsOrder(shopper: Shopper, orderId: number, placedInSession: number[]): Promise<boolean> {
+    if (placedInSession.includes(orderId)) return true;
+    const order = await this.em.findOne(Order, { id: orderId, ...ownedBy(shopper) }, { fields: ['id'] });
+    return !!order;
+  }
+
+  /**
+   * Reserved attempts that ran out of time give their stock back, and authorizations of released attempts are
+   * voided at the provider (retried until the provider confirms). Runs on the background poller; safe in several
+   * processes (each release happens once, a void is idempotent).
+   */
+  async releaseExpired(limit = 50): Promise<number> {
+    const expired = await expiredAttempts(this.orm, limit);
+    for (const id of expired) await this.release(id, { mayBeAuthorized: true, message: 'The payment was not finished in time.' });
+    const toVoid = await attemptsToVoid(this.orm, limit);
+    for (const a of toVoid) await this.voidAttempt(a.id, this.payments.get(a.provider));
+    return Math.max(expired.length, toVoid.length);
+  }
+
+  startReservationExpiry(intervalMs: number): () => void {
+    return startPoller('reservations', intervalMs, 50, (limit) => this.releaseExpired(limit));
+  }
+
+  /**
+   * Placing an accepted quote (QuoteService.accept); the caller holds the quote's row lock. Still the old way —
+   * stock and authorization inside the caller's transaction — since accepting must stay one step with the quote's
+   * state change; checkout places through place-order.ts.
    * Takes stock, authorizes the payment, marks the order completed and queues the receipt — or throws
    * PaymentDeclined / INSUFFICIENT_STOCK so the caller's transaction rolls everything back.
    */
@@ -134,9 +302,10 @@ export class CheckoutService {
     const shop = await em.findOneOrFail(Shop, order.shop.id);
     await this.reserveStock(em, order, shop.allowOutOfStockOrders);
     const method = await em.findOneOrFail(PaymentMethod, order.paymentMethod!.id);
-    const provider = this.payments.get(method.provider);
+    const provider = this.payments.direct(method.provider);
+    if (!provider) throw new DomainError('VALIDATION', `${method.name} cannot be used here. Please choose another payment method.`, { paymentMethodId: 'choose another payment method' });
     if (provider.needsCard && !input.card) throw cardRequired();
-    const auth = await provider.authorize({ orderNumber: order.number, amountMinor: order.totalMinor, currencyCode: order.currencyCode, card: input.card });
+    const auth = await provider.authorize({ attemptKey: `quote-${order.id}-${randomUUID()}`, orderNumber: order.number, amountMinor: order.totalMinor, currencyCode: order.currencyCode, card: input.card });
     if (!auth.success) throw new PaymentDeclined(order.id, order.totalMinor, auth.message);
 
     em.create(PaymentTransaction, { orderId: order.id, operation: 'authorize', amountMinor: order.totalMinor, success: true, message: auth.message, providerReference: auth.reference, createdAt: new Date() });
@@ -152,14 +321,14 @@ export class CheckoutService {
     await enqueueOrderExport(em, order.id);
   }
 
-  /** Runs a placement; a declined payment is logged in its own transaction and becomes a clear PAYMENT_DECLINED. */
+  /** Runs a quote acceptance; a declined payment is logged in its own transaction and becomes a clear PAYMENT_DECLINED. */
   async declinesAsErrors<T>(shopper: Shopper, fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
     } catch (e) {
       if (e instanceof PaymentDeclined) {
         await this.recordDecline(e, shopper);
-        throw new DomainError('PAYMENT_DECLINED', `Your payment was not accepted: ${e.reason} Nothing was charged; please check the details or choose another payment method.`);
+        throw paymentDeclined(e.reason);
       }
       throw e;
     }
@@ -198,7 +367,6 @@ export class CheckoutService {
   private async reserveStock(em: EntityManager, order: Order, allowOutOfStock: boolean): Promise<void> {
     await takeStock(em, order.lines.getItems(), allowOutOfStock, outOfStockMessage);
   }
-
 
   private async recordDecline(e: PaymentDeclined, shopper: Shopper): Promise<void> {
     await this.orm.em.fork().transactional(async (em) => {

@@ -4,9 +4,14 @@ import type { CardInput } from '../payments/payment-provider';
 import { DomainError } from '../shared/errors';
 import type { Totals } from './pricing';
 
-/** What both ways of placing an order (CheckoutService's ORM path and quick-place.ts) share: input, result, rules, messages. */
-export interface PlaceInput { orderNumber: string; customerComment: string; card?: CardInput; ip: string; placedInSession: number[] }
-export interface PlaceResult { orderId: number; number: string; alreadyPlaced: boolean }
+/** What placing an order (checkout's place-order.ts and accepted quotes' finalizePlacement) shares: input, result, rules, messages. */
+export interface PlaceInput {
+  orderNumber: string; customerComment: string; card?: CardInput; ip: string; placedInSession: number[];
+  /** Where a hosted payment page sends the shopper back (absolute URL of /checkout/payment-return) and its webhook goes. */
+  urls?: { returnUrl: string; webhookUrl: string };
+}
+/** Placed (or placed before), or — for a hosted payment page — where the shopper pays first. */
+export type PlaceResult = { orderId: number; number: string; alreadyPlaced: boolean; redirectUrl?: undefined } | { redirectUrl: string };
 
 /** Thrown inside the placing transaction so it rolls back; the decline is then logged on its own. */
 export class PaymentDeclined extends Error {
@@ -20,6 +25,10 @@ export function assertReadyToPlace(order: { lineCount: number; billing: Pick<Add
   const b = order.billing;
   if (!b.name || !b.address || !b.zip || !b.city || !b.country || !b.email) throw new DomainError('CHECKOUT_INCOMPLETE', 'Please fill in your billing address first.');
   if (!order.hasShipping || !order.hasPayment) throw new DomainError('CHECKOUT_INCOMPLETE', 'Please choose shipping and payment first.');
+}
+
+export function paymentDeclined(reason: string): DomainError {
+  return new DomainError('PAYMENT_DECLINED', `Your payment was not accepted: ${reason} Nothing was charged; please check the details or choose another payment method.`);
 }
 
 export function cardRequired(): DomainError {

@@ -9,8 +9,8 @@ export type Sql = <T extends object>(text: string, values?: unknown[]) => Promis
 
 /** An Sql runner inside sqlTransaction. */
 export interface SqlTransaction extends Sql {
-  /** Runs the transaction's last statement and its COMMIT in one round trip. */
-  commitWith(text: string, values?: unknown[]): Promise<void>;
+  /** Runs the transaction's last statement and its COMMIT in one round trip; answers the statement's rows. */
+  commitWith<T extends object = object>(text: string, values?: unknown[]): Promise<T[]>;
 }
 
 /** The ORM transaction's connection as an Sql runner. */
@@ -42,9 +42,10 @@ export async function sqlTransaction<T>(orm: MikroORM, fn: (sql: SqlTransaction)
     state = 'open';
     return results[results.length - 1].rows as R[];
   }) as SqlTransaction;
-  sql.commitWith = async (text, values = []) => {
-    await run(`${begin()}${platform.formatQuery(text, values)}; commit`);
+  sql.commitWith = async <R extends object>(text: string, values: unknown[] = []) => {
+    const results = await run(`${begin()}${platform.formatQuery(text, values)}; commit`);
     state = 'committed';
+    return results[results.length - 2].rows as R[];
   };
   try {
     const result = await fn(sql);

@@ -16,6 +16,8 @@ const STATUS: Record<DomainErrorCode, number> = {
   CHECKOUT_INCOMPLETE: 409,
   INSUFFICIENT_STOCK: 409,
   PAYMENT_DECLINED: 402,
+  /** The payment provider failed or did not answer in time; nothing was charged. */
+  PAYMENT_UNAVAILABLE: 502,
   VOUCHER_INVALID: 422,
   TRANSITION_NOT_ALLOWED: 409,
   CONFLICT: 409,

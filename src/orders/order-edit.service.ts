@@ -440,7 +440,7 @@ async function adjustStock(em: EntityManager, order: Order, plan: { lines: Snaps
     const sql = emSql(em);
     let locationId = (await takeFromOneLocation(sql, m.productId, m.delta, m.locationId)) ?? null;
     if (locationId == null && shop.allowOutOfStockOrders) {
-      locationId = (await takeFromFullestLocation(sql, m.productId, m.delta)) ?? null;
+      locationId = (await takeFromFullestLocation(sql, m.productId, m.delta))?.locationId ?? null;
     } else if (locationId == null) {
       throw new DomainError('INSUFFICIENT_STOCK', `Nothing was saved: there are not ${m.delta} more × ${m.name} in stock.`);
     }

@@ -1,10 +1,12 @@
-import type { PaymentProvider, ProviderResult } from './payment-provider';
+import type { DirectPaymentProvider, ProviderResult } from './payment-provider';
 
 const unsupported = async (): Promise<ProviderResult> => ({ success: false, message: 'Invoice payments are settled outside the shop.', reference: '' });
+const cancelled = async (): Promise<ProviderResult> => ({ success: true, message: 'Invoice cancelled.', reference: '' });
 
 /** Pay by invoice: always accepted at checkout; capture happens in the accounting system, not here. */
-export class InvoiceProvider implements PaymentProvider {
+export class InvoiceProvider implements DirectPaymentProvider {
   readonly code = 'invoice';
+  readonly flow = 'direct';
   readonly supportsCapture = false;
   readonly initialCaptureState = 'not_supported' as const;
   readonly needsCard = false;
@@ -12,9 +14,8 @@ export class InvoiceProvider implements PaymentProvider {
   async authorize(req: { orderNumber: string }): Promise<ProviderResult> {
     return { success: true, message: 'Invoice will be sent.', reference: `INV-${req.orderNumber}` };
   }
+  voidAttempt = cancelled;
   capture = unsupported;
-  async cancel(): Promise<ProviderResult> {
-    return { success: true, message: 'Invoice cancelled.', reference: '' };
-  }
+  cancel = cancelled;
   refund = unsupported;
 }

@@ -1,6 +1,6 @@
 import { BigIntType, Entity, type Opt, PrimaryKey, Property } from '@mikro-orm/core';
 
-export type PaymentProviderCode = 'invoice' | 'sandbox_card';
+export type PaymentProviderCode = 'invoice' | 'sandbox_card' | 'sandbox_hosted';
 export type PaymentOperation = 'authorize' | 'capture' | 'cancel' | 'refund';
 
 @Entity({ tableName: 'payment_methods' })

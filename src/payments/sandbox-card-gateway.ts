@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import type { CardInput, PaymentProvider, ProviderResult } from './payment-provider';
+import type { AuthorizeRequest, CardInput, DirectPaymentProvider, ProviderResult } from './payment-provider';
+import type { SandboxLedger } from './sandbox-ledger';
 
 /**
  * A built-in card gateway for the demo and the tests. It behaves like a real two-phase gateway:
- * authorize now, capture later (in parts), cancel an authorization, refund captured money.
+ * authorize now, capture later (in parts), cancel an authorization, refund captured money; an authorization is
+ * idempotent per attempt key and remembered on the gateway's side (the sandbox ledger).
  *
  * Test cards: 4242 4242 4242 4242 is approved; 4000 0000 0000 0002 is declined; any other number
  * that passes the Luhn check is approved. Expiry must be MM/YY in the future.
@@ -11,40 +13,54 @@ import type { CardInput, PaymentProvider, ProviderResult } from './payment-provi
 export const SANDBOX_APPROVED_CARD = '4242424242424242';
 export const SANDBOX_DECLINED_CARD = '4000000000000002';
 
-export class SandboxCardGateway implements PaymentProvider {
+export class SandboxCardGateway implements DirectPaymentProvider {
   readonly code = 'sandbox_card';
+  readonly flow = 'direct';
   readonly supportsCapture = true;
   readonly initialCaptureState = 'not_captured' as const;
   readonly needsCard = true;
-  async authorize(req: { orderNumber: string; amountMinor: number; card?: CardInput }): Promise<ProviderResult> {
-    const digits = (req.card?.number ?? '').replace(/[\s-]/g, '');
-    if (!/^\d{12,19}$/.test(digits) || !luhn(digits)) return { success: false, message: 'The card number is not valid.', reference: '' };
-    if (!validExpiry(req.card?.expiry ?? '')) return { success: false, message: 'The card has expired or the expiry date is not valid.', reference: '' };
-    if (!/^\d{3,4}$/.test(req.card?.cvc ?? '')) return { success: false, message: 'The security code is not valid.', reference: '' };
-    const last4 = digits.slice(-4);
-    const cardType = digits.startsWith('4') ? 'Visa' : digits.startsWith('5') ? 'Mastercard' : 'Card';
-    if (digits === SANDBOX_DECLINED_CARD) return { success: false, message: 'The card was declined by the bank.', reference: '', cardType, cardLast4: last4 };
-    const reference = `SBX-${randomUUID()}`;
-    return { success: true, message: 'Approved.', reference, cardType, cardLast4: last4 };
+
+  constructor(private readonly ledger: SandboxLedger) {}
+
+  async authorize(req: AuthorizeRequest): Promise<ProviderResult> {
+    const checked = checkCard(req.card);
+    if ('refusal' in checked) return { success: false, message: checked.refusal, reference: '' };
+    const approved = checked.digits !== SANDBOX_DECLINED_CARD;
+    const payment = await this.ledger.record({
+      reference: `SBX-${randomUUID()}`, provider: this.code, attempt_key: req.attemptKey, amount_minor: req.amountMinor, currency_code: req.currencyCode,
+      order_number: req.orderNumber, status: approved ? 'authorized' : 'declined', card_type: checked.cardType, card_last4: checked.last4, return_url: '', webhook_url: '',
+    });
+    await this.ledger.latency();
+    return payment.status === 'declined'
+      ? { success: false, message: 'The card was declined by the bank.', reference: '', cardType: payment.card_type, cardLast4: payment.card_last4 }
+      : { success: true, message: 'Approved.', reference: payment.reference, cardType: payment.card_type, cardLast4: payment.card_last4 };
   }
 
-  // Capture, cancel and refund limits are enforced by PaymentService against the database; the gateway
-  // only refuses references it never issued, like a real gateway would.
-  async capture(req: { reference: string }): Promise<ProviderResult> {
-    return known(req.reference) ? { success: true, message: 'Captured.', reference: req.reference } : unknownRef(req.reference);
+  voidAttempt(attemptKey: string): Promise<ProviderResult> {
+    return this.ledger.voidAttempt(this.code, attemptKey);
   }
 
-  async cancel(req: { reference: string }): Promise<ProviderResult> {
-    return known(req.reference) ? { success: true, message: 'Authorization cancelled.', reference: req.reference } : unknownRef(req.reference);
+  capture(req: { reference: string }): Promise<ProviderResult> {
+    return this.ledger.operate(req.reference, 'capture');
   }
 
-  async refund(req: { reference: string }): Promise<ProviderResult> {
-    return known(req.reference) ? { success: true, message: 'Refunded.', reference: req.reference } : unknownRef(req.reference);
+  cancel(req: { reference: string }): Promise<ProviderResult> {
+    return this.ledger.operate(req.reference, 'cancel');
+  }
+
+  refund(req: { reference: string }): Promise<ProviderResult> {
+    return this.ledger.operate(req.reference, 'refund');
   }
 }
 
-const known = (reference: string) => reference.startsWith('SBX-');
-const unknownRef = (reference: string): ProviderResult => ({ success: false, message: 'Unknown transaction.', reference });
+/** The card checks both sandbox providers make: a refusal message, or the card's digits, type and last four. */
+export function checkCard(card: CardInput | undefined): { refusal: string } | { digits: string; cardType: string; last4: string } {
+  const digits = (card?.number ?? '').replace(/[\s-]/g, '');
+  if (!/^\d{12,19}$/.test(digits) || !luhn(digits)) return { refusal: 'The card number is not valid.' };
+  if (!validExpiry(card?.expiry ?? '')) return { refusal: 'The card has expired or the expiry date is not valid.' };
+  if (!/^\d{3,4}$/.test(card?.cvc ?? '')) return { refusal: 'The security code is not valid.' };
+  return { digits, cardType: digits.startsWith('4') ? 'Visa' : digits.startsWith('5') ? 'Mastercard' : 'Card', last4: digits.slice(-4) };
+}
 
 function luhn(digits: string): boolean {
   let sum = 0;

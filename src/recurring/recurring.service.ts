@@ -137,9 +137,11 @@ function scheduleOf(s: RecurringSeries): Schedule {
  */
 export class RecurringService {
   private readonly flows = new FlowService();
-  private readonly providers = new PaymentProviders();
+  private readonly providers: PaymentProviders;
 
-  constructor(private readonly orm: MikroORM, private readonly outbox?: OutboxService) {}
+  constructor(private readonly orm: MikroORM, private readonly outbox?: OutboxService, providers?: PaymentProviders) {
+    this.providers = providers ?? new PaymentProviders(orm);
+  }
 
   private get em() {
     return this.orm.em;
@@ -509,15 +511,15 @@ export class RecurringService {
     await reprice(em, order);
     await takeStock(em, order.lines.getItems(), shop.allowOutOfStockOrders, (line) => `Not enough stock: ${line.quantity} × ${line.productName} is not in stock.`);
 
-    const provider = this.providers.get(payment.provider);
+    const provider = this.providers.direct(payment.provider);
     const state = await this.flows.defaultState(em, 'order');
     // Last, so the shop's numbering row stays locked only until the commit that follows.
     order.number = await nextOrderNumber(em, shop.id);
-    const auth = provider.needsCard ? null : await provider.authorize({ orderNumber: order.number, amountMinor: order.totalMinor, currencyCode: order.currencyCode });
+    const auth = !provider || provider.needsCard ? null : await provider.authorize({ attemptKey: `recurring-${order.number}`, orderNumber: order.number, amountMinor: order.totalMinor, currencyCode: order.currencyCode });
     if (auth && !auth.success) throw new DomainError('PAYMENT_DECLINED', `${payment.name} refused the order: ${auth.message}`);
     Object.assign(order, {
       completed: true, completedAt: now, checkoutStep: 'confirmation', stockReserved: true,
-      captureState: auth ? provider.initialCaptureState : 'not_captured',
+      captureState: auth ? provider!.initialCaptureState : 'not_captured',
       paymentStatus: auth ? 'authorized' : 'none',
       transactionNumber: auth?.reference ?? '',
     });

@@ -1,4 +1,3 @@
-import * as quickPlaceModule from '../../src/checkout/quick-place';
 import { DEFAULT_FROM } from '../../src/mail/outbox.service';
 import { ADDRESS, APPROVED_CARD, DECLINED_CARD, addToBasket, checkoutToReview, methodIds, place, reviewNumber } from '../helpers/shopping';
 import { csrfToken, login, newAgent, postForm, startTestApp, waitFor, type TestApp } from '../helpers/test-app';
@@ -101,52 +100,6 @@ describe('checkout', () => {
     const review = await agent.get('/checkout/review');
     // 200.00 net, 10 % off = 180.00 net; standard shipping 39.00 net; VAT 25 % of 219.00 = 54.75
     expect(review.text).toMatch(/data-testid="order-total">273.75 DKK/);
-  });
-
-  it('stores exactly the same order whether it is placed in SQL (quick-place.ts) or through the ORM', async () => {
-    await setPrice('P-1002', 10000, 1200);
-    await setPrice('P-1014', 20000, 2500);
-    const placeOne = async (quick: boolean) => {
-      const agent = newAgent(t);
-      await addToBasket(t, agent, 'P-1002', 2);
-      await addToBasket(t, agent, 'P-1014', 1);
-      await checkoutToReview(t, agent, { shipping: 'STANDARD', payment: 'CARD' });
-      await postForm(agent, '/checkout/voucher', { voucherCode: 'WELCOME10' }, '/checkout/review');
-      const number = await reviewNumber(agent);
-      const spy = jest.spyOn(quickPlaceModule, 'quickPlace');
-      if (!quick) spy.mockResolvedValueOnce(null);
-      try {
-        expect((await place(agent, number, { ...APPROVED_CARD, customerComment: 'Ring <twice> & wait' })).status).toBe(303);
-        expect(await spy.mock.results[0].value).toEqual(quick ? { orderId: expect.any(Number), number, alreadyPlaced: false } : null);
-      } finally {
-        spy.mockRestore();
-      }
-      return number;
-    };
-    const stored = async (number: string) => {
-      const [order] = await t.sql(`select id, type, basket_status, completed, checkout_step, capture_state, payment_status, card_type, card_last4,
-          stock_reserved, customer_comment, subtotal_minor, discount_minor, shipping_fee_minor, payment_fee_minor, total_excl_vat_minor, vat_minor,
-          total_minor, totals, completed_at is not null as has_completed_at, price_calculation_date is not null as priced
-        from orders where number = $1`, [number]);
-      const id = order.id;
-      delete order.id;
-      const all = (text: string) => t.sql(text, [id]);
-      return {
-        order,
-        lines: await all('select product_number, quantity, unit_price_minor, vat_rate_bp, stock_location_id is not null as located from order_lines where order_id = $1 order by id'),
-        payments: await all('select operation, amount_minor, success, message, provider_reference <> \'\' as referenced from payment_transactions where order_id = $1'),
-        history: await all(`select event, message, actor_kind, source from order_state_history where order_id = $1 and event = 'placed'`),
-        receipt: (await all('select to_address, subject, html, text from outbox_messages where order_id = $1')).map((m) => JSON.parse(JSON.stringify(m).split(number).join('N'))),
-        exportJobs: (await all('select status from order_export_jobs where order_id = $1')).length,
-      };
-    };
-    const quick = await stored(await placeOne(true));
-    const viaOrm = await stored(await placeOne(false));
-    expect(quick.order).toMatchObject({ completed: true, basket_status: null, payment_status: 'authorized', customer_comment: 'Ring <twice> & wait' });
-    expect(quick.lines.every((l) => l.located)).toBe(true);
-    expect(quick.receipt[0].html).toContain('Ring &lt;twice&gt; &amp; wait');
-    expect(quick.exportJobs).toBe(1);
-    expect(quick).toEqual(viaOrm);
   });
 
   it('places an order once, however often it is submitted at the same time', async () => {

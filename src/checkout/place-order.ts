@@ -1,0 +1,288 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { giveBackStock, takeStockWith } from '../catalog/stock';
+import type { Shopper } from '../cart/cart.service';
+import { sqlTransaction, type Sql } from '../db/sql';
+import { ENQUEUE_ORDER_EXPORT_SQL } from '../exports/auto-export.service';
+import type { OutboxService } from '../mail/outbox.service';
+import { totalsColumns } from '../orders/order-lifecycle';
+import type { CaptureState } from '../orders/order.entities';
+import type { PaymentProviderCode } from '../payments/payment.entities';
+import { DomainError } from '../shared/errors';
+import { priceOrder, type Totals } from './pricing';
+import { PRICING_COLUMNS, PRICING_JOINS, pricingInputOf, type PricingRow } from './pricing-sql';
+import { assertReadyToPlace, outOfStockMessage, placedMessage, receiptMail, type PlaceInput } from './placement';
+
+/**
+ * The SQL steps of placing an order, each its own short transaction, so no stock row and no lock is held while the
+ * payment provider answers (CheckoutService.place runs them: reserve → authorize → confirm, or release):
+ *
+ * - reserveOrder: locks the order row, checks it, takes its stock (conditional updates, never below zero) and records
+ *   a payment attempt with its stock reservations and an expiry. 2 statements + 1 per line.
+ * - confirmAttempt: the one writer of a placed order — completes the order, its lines' stock locations, payment
+ *   transaction, history entry, receipt mail and export job, exactly once (the attempt moves from reserved to
+ *   completed only once). 2 statements.
+ * - releaseAttempt: a declined, failed, abandoned or expired attempt gives its stock back, once, and says whether an
+ *   authorization may exist that must be voided.
+ */
+
+/** An attempt that holds stock, ready for the provider. */
+export interface ReservedAttempt { id: number; orderId: number; number: string; amountMinor: number; currencyCode: string; provider: PaymentProviderCode; paymentName: string }
+
+export type Reservation =
+  | { kind: 'reserved'; attempt: ReservedAttempt }
+  /** The order was placed already (a double click, the back button): show its receipt. */
+  | { kind: 'placed'; orderId: number; number: string }
+  /** Another attempt for this order is under way; `expired` when it ran out of time and may be released. */
+  | { kind: 'busy'; attemptId: number; provider: PaymentProviderCode; expired: boolean }
+  /** Catalog prices changed since the order was priced: reprice it first. */
+  | { kind: 'stale' };
+
+export async function reserveOrder(orm: MikroORM, shopper: Shopper, input: PlaceInput, options: { reservationSeconds: number; acceptStoredPrices: boolean }): Promise<Reservation> {
+  return reserveIn(orm, shopper, input, options).catch(async (e) => {
+    // A second click that waited on the order lock read the attempts before the first click committed its own:
+    // the unique index refuses the second attempt (and so rolls back its stock), and the second click waits.
+    if ((e as { constraint?: string }).constraint !== 'payment_attempts_one_open_per_order') throw e;
+    const [open] = await orm.em.getConnection().execute<{ id: string; provider: PaymentProviderCode }[]>(
+      `select a.id, a.provider from payment_attempts a join orders o on o.id = a.order_id where o.number = ? and a.status = 'reserved'`, [input.orderNumber]);
+    return open ? { kind: 'busy', attemptId: Number(open.id), provider: open.provider, expired: false } : reserveIn(orm, shopper, input, options);
+  });
+}
+
+async function reserveIn(orm: MikroORM, shopper: Shopper, input: PlaceInput, options: { reservationSeconds: number; acceptStoredPrices: boolean }): Promise<Reservation> {
+  return sqlTransaction(orm, async (sql) => {
+    const owner = shopper.userId != null ? 'o.user_id = ?' : 'o.user_id is null and o.anonymous_token = ?::uuid';
+    const [order] = await sql<LockedOrder>('with ' + lockOrderSql(`o.number = ? and not o.deleted and (${owner} or o.id = any(array[?]::bigint[]))`),
+      [input.orderNumber, shopper.userId ?? shopper.anonymousToken ?? NO_TOKEN, input.placedInSession]);
+    if (!order) throw orderChanged();
+    const orderId = Number(order.id);
+    if (order.completed) return { kind: 'placed', orderId, number: order.number };
+    if (order.type !== 'order' || order.basket_status !== 'basket') throw orderChanged();
+    if (order.open_attempt) return { kind: 'busy', attemptId: order.open_attempt.id, provider: order.open_attempt.provider, expired: order.open_attempt.expired };
+    if (!options.acceptStoredPrices && order.lines.some((l) => l.stale)) return { kind: 'stale' };
+    assertReadyToPlace({
+      lineCount: order.lines.length, hasShipping: order.shipping_name != null, hasPayment: order.payment_provider != null,
+      billing: { name: order.billing_name, address: order.billing_address, zip: order.billing_zip, city: order.billing_city, country: order.billing_country, email: order.billing_email },
+    });
+    const totals = priceOrder(pricingInputOf(order));
+    const taken = [...(await takeStockWith(sql, order.lines.map((l) => ({ ...l, product: l.productId == null ? null : { id: l.productId } })), order.allow_out_of_stock, outOfStockMessage))];
+    const [attempt] = await sql.commitWith<{ id: string }>(
+      `with attempt as (
+         insert into payment_attempts (order_id, order_version, provider, amount_minor, currency_code, customer_comment, ip, actor_user_id, expires_at)
+         values (?, ?, ?, ?, ?, ?, ?, ?, now() + make_interval(secs => ?)) returning id),
+       reserved as (
+         insert into stock_reservations (attempt_id, order_line_id, product_id, location_id, quantity)
+         select attempt.id, t.* from attempt, unnest(array[?]::bigint[], array[?]::int[], array[?]::int[], array[?]::int[]) t)
+       select id from attempt`,
+      [orderId, order.version, order.payment_provider, totals.totalMinor, order.currency_code, input.customerComment, input.ip, shopper.userId, options.reservationSeconds,
+        taken.map(([l]) => l.id), taken.map(([l]) => l.productId), taken.map(([, t]) => t.locationId), taken.map(([, t]) => t.quantity)],
+    );
+    return {
+      kind: 'reserved',
+      attempt: { id: Number(attempt.id), orderId, number: order.number, amountMinor: totals.totalMinor, currencyCode: order.currency_code, provider: order.payment_provider!, paymentName: order.payment_name! },
+    };
+  });
+}
+
+/** What the provider said when it authorized the attempt. */
+export interface Authorization { reference: string; message: string; cardType: string; cardLast4: string; initialCaptureState: CaptureState }
+
+export type Confirmation =
+  | { kind: 'placed'; orderId: number; number: string }
+  /** Completed before (the webhook and the shopper's return both confirm; the first one wins). */
+  | { kind: 'already'; orderId: number; number: string }
+  /** The attempt was released (expired, abandoned) or the order changed while the provider answered. */
+  | { kind: 'gone'; orderId: number; reason: 'released' | 'changed' };
+
+/**
+ * Completes the order of a reserved attempt in one transaction — the one place a placed order is written. The order
+ * must still be exactly what was reserved (same version, same total); otherwise nothing is written.
+ */
+export async function confirmAttempt(orm: MikroORM, outbox: OutboxService, attemptId: number, auth: Authorization): Promise<Confirmation> {
+  const outcome = await sqlTransaction(orm, async (sql): Promise<Confirmation | null> => {
+    const [order] = await sql<LockedOrder & { attempt: { version: number; amount: number; customerComment: string; ip: string; actorUserId: number | null } }>(
+      `with attempt as (
+         update payment_attempts set status = 'completed', provider_reference = ?, outcome_message = ?, finished_at = now()
+         where id = ? and status = 'reserved'
+         returning order_id, json_build_object('version', order_version, 'amount', amount_minor, 'customerComment', customer_comment, 'ip', ip, 'actorUserId', actor_user_id) as attempt),
+       ${lockOrderSql('o.id = (select order_id from attempt)', ', (select attempt from attempt) as attempt')}`,
+      [auth.reference, auth.message, attemptId]);
+    if (!order) return null;
+    const orderId = Number(order.id);
+    const totals = priceOrder(pricingInputOf(order));
+    const { attempt } = order;
+    const unchanged = !order.completed && order.type === 'order' && order.basket_status === 'basket' && order.version === attempt.version && totals.totalMinor === Number(attempt.amount);
+    if (!unchanged) throw new OrderChangedMeanwhile(orderId);
+    const complete = completeOrderSql(outbox, attemptId, orderId, order, totals, auth, attempt);
+    await sql.commitWith(complete.text, complete.values);
+    return { kind: 'placed', orderId, number: order.number };
+  }).catch((e) => {
+    if (e instanceof OrderChangedMeanwhile) return { kind: 'gone', orderId: e.orderId, reason: 'changed' } as const;
+    throw e;
+  });
+  if (outcome) return outcome;
+  const [attempt] = await orm.em.getConnection().execute<{ status: string; order_id: string; number: string }[]>(
+    `select a.status, a.order_id, o.number from payment_attempts a join orders o on o.id = a.order_id where a.id = ?`, [attemptId]);
+  if (attempt?.status === 'completed') return { kind: 'already', orderId: Number(attempt.order_id), number: attempt.number };
+  return { kind: 'gone', orderId: Number(attempt?.order_id), reason: 'released' };
+}
+
+class OrderChangedMeanwhile extends Error {
+  constructor(readonly orderId: number) {
+    super('The order changed while its payment was authorized.');
+  }
+}
+
+/**
+ * The statement that turns the locked, reserved order into a placed one: the order row (completed, payment,
+ * totals), each line's stock location from its reservation, the payment transaction, the "placed" history entry, the
+ * receipt mail and the export job; sent with the COMMIT.
+ */
+function completeOrderSql(outbox: OutboxService, attemptId: number, orderId: number, order: LockedOrder, totals: Totals, auth: Authorization, input: { customerComment: string; ip: string; actorUserId: number | null }) {
+  const customerComment = input.customerComment || order.customer_comment;
+  const receipt = outbox.insertStatement(receiptMail(orderId, {
+    number: order.number, billingName: order.billing_name, billingEmail: order.billing_email, currencyCode: order.currency_code,
+    cardType: auth.cardType, cardLast4: auth.cardLast4, customerComment,
+  }, order.lines, totals, order.shipping_name != null ? { name: order.shipping_name } : null, { name: order.payment_name! }));
+  const columns = totalsColumns(totals);
+  return {
+    text: `with placed as (
+       update orders set ${columns.assignments}, basket_status = null, completed = true, completed_at = now(), checkout_step = 'confirmation',
+         capture_state = ?, payment_status = 'authorized', transaction_number = ?, card_type = ?, card_last4 = ?, stock_reserved = true,
+         customer_comment = ?, ip = ?, price_calculation_date = coalesce(price_calculation_date, now()), version = version + 1, updated_at = now()
+       where id = ?),
+     located as (
+       update order_lines l set stock_location_id = r.location_id from stock_reservations r where r.attempt_id = ? and l.id = r.order_line_id),
+     payment as (
+       insert into payment_transactions (order_id, operation, amount_minor, success, message, provider_reference) values (?, 'authorize', ?, true, ?, ?)),
+     history as (
+       insert into order_state_history (order_id, event, message, actor_user_id, actor_kind, source) values (?, 'placed', ?, ?, 'customer', 'checkout')),
+     receipt as (${receipt.text}),
+     export as (${ENQUEUE_ORDER_EXPORT_SQL})
+     select 1`,
+    values: [
+      ...columns.values, auth.initialCaptureState, auth.reference, auth.cardType, auth.cardLast4, customerComment, input.ip, orderId,
+      attemptId,
+      orderId, totals.totalMinor, auth.message, auth.reference,
+      orderId, placedMessage(order.payment_name!, auth.message), input.actorUserId,
+      ...receipt.values,
+      orderId,
+    ],
+  };
+}
+
+/** Why an attempt is released, and what is recorded with it. */
+export interface Release {
+  /** An authorization may exist (or the outcome is unknown): the provider must be told to void it. */
+  mayBeAuthorized: boolean;
+  message: string;
+  /** The provider declined: logged as a failed authorization with a history entry, and the order shows it. */
+  declined?: boolean;
+}
+
+/**
+ * Gives a reserved attempt's stock back, once (only a `reserved` attempt moves to `released`). Answers false when the
+ * attempt was no longer reserved (completed or released before).
+ */
+export async function releaseAttempt(orm: MikroORM, attemptId: number, release: Release): Promise<boolean> {
+  return sqlTransaction(orm, async (sql) => {
+    const [attempt] = await sql<{ order_id: string; amount_minor: string; reserved: { productId: number; locationId: number; quantity: number }[] }>(
+      `update payment_attempts a set status = 'released', needs_void = ?, outcome_message = ?, finished_at = now()
+       where id = ? and status = 'reserved'
+       returning order_id, amount_minor, (select coalesce(json_agg(json_build_object('productId', r.product_id, 'locationId', r.location_id, 'quantity', r.quantity)), '[]')
+         from stock_reservations r where r.attempt_id = a.id) as reserved`,
+      [release.mayBeAuthorized, release.message, attemptId]);
+    if (!attempt) return false;
+    await giveBackStock(sql, attempt.reserved);
+    if (release.declined) await recordDecline(sql, Number(attempt.order_id), Number(attempt.amount_minor), release.message);
+    return true;
+  });
+}
+
+async function recordDecline(sql: Sql, orderId: number, amountMinor: number, message: string): Promise<void> {
+  await sql(
+    `with declined as (update orders set payment_status = 'declined', updated_at = now() where id = ? and not completed returning id, user_id),
+     payment as (insert into payment_transactions (order_id, operation, amount_minor, success, message, provider_reference) select id, 'authorize', ?, false, ?, '' from declined)
+     insert into order_state_history (order_id, event, message, actor_user_id, actor_kind, source) select id, 'payment_declined', ?, user_id, 'customer', 'checkout' from declined`,
+    [orderId, amountMinor, message, message]);
+}
+
+/** Reserved attempts whose time ran out (the shopper left the payment page, or the process died mid-payment). */
+export async function expiredAttempts(orm: MikroORM, limit: number): Promise<number[]> {
+  const rows = await orm.em.getConnection().execute<{ id: string }[]>(
+    `select id from payment_attempts where status = 'reserved' and expires_at < now() order by expires_at limit ?`, [limit]);
+  return rows.map((r) => Number(r.id));
+}
+
+/** Released attempts whose possible authorization is not voided yet. */
+export async function attemptsToVoid(orm: MikroORM, limit: number): Promise<{ id: number; provider: PaymentProviderCode }[]> {
+  const rows = await orm.em.getConnection().execute<{ id: string; provider: PaymentProviderCode }[]>(
+    `select id, provider from payment_attempts where needs_void order by id limit ?`, [limit]);
+  return rows.map((r) => ({ id: Number(r.id), provider: r.provider }));
+}
+
+export async function markVoided(orm: MikroORM, attemptId: number): Promise<void> {
+  await orm.em.getConnection().execute(`update payment_attempts set needs_void = false where id = ?`, [attemptId]);
+}
+
+/** An attempt's status and order, e.g. for a second click waiting on the first. */
+export async function attemptStatus(orm: MikroORM, attemptId: number): Promise<{ status: 'reserved' | 'completed' | 'released'; outcomeMessage: string; orderId: number; number: string } | undefined> {
+  const [row] = await orm.em.getConnection().execute<{ status: 'reserved' | 'completed' | 'released'; outcome_message: string; order_id: string; number: string }[]>(
+    `select a.status, a.outcome_message, a.order_id, o.number from payment_attempts a join orders o on o.id = a.order_id where a.id = ?`, [attemptId]);
+  return row && { status: row.status, outcomeMessage: row.outcome_message, orderId: Number(row.order_id), number: row.number };
+}
+
+export async function recordProviderReference(orm: MikroORM, attemptId: number, reference: string): Promise<void> {
+  await orm.em.getConnection().execute(`update payment_attempts set provider_reference = ? where id = ?`, [reference, attemptId]);
+}
+
+interface AttemptRow { id: number; orderId: number; provider: PaymentProviderCode }
+
+async function findAttempt(orm: MikroORM, where: string, value: unknown): Promise<AttemptRow | undefined> {
+  const [row] = await orm.em.getConnection().execute<{ id: string; order_id: string; provider: PaymentProviderCode }[]>(
+    `select id, order_id, provider from payment_attempts where ${where}`, [value]);
+  return row && { id: Number(row.id), orderId: Number(row.order_id), provider: row.provider };
+}
+
+/** The attempt a provider's answer is about, by the idempotency key the shop gave it. */
+export function attemptByKey(orm: MikroORM, key: string): Promise<AttemptRow | undefined> {
+  const m = /^attempt-(\d{1,18})$/.exec(key);
+  return m ? findAttempt(orm, 'id = ?', m[1]) : Promise.resolve(undefined);
+}
+
+export function attemptByReference(orm: MikroORM, reference: string): Promise<AttemptRow | undefined> {
+  return findAttempt(orm, `provider_reference = ? and provider_reference <> ''`, reference);
+}
+
+/** The provider's idempotency key of an attempt. */
+export function attemptKey(attemptId: number): string {
+  return `attempt-${attemptId}`;
+}
+
+export function orderChanged(): DomainError {
+  return new DomainError('CONFLICT', 'Your order changed after you reviewed it. Please review it again.');
+}
+
+/** Matches no basket: a guest without a basket cookie can only reach orders placed in this browser session. */
+const NO_TOKEN = '00000000-0000-0000-0000-000000000000';
+
+interface LockedOrder extends PricingRow {
+  id: string; number: string; type: string; basket_status: string | null; completed: boolean; version: number;
+  billing_name: string; billing_address: string; billing_zip: string; billing_city: string; billing_country: string; billing_email: string;
+  currency_code: string; customer_comment: string;
+  open_attempt: { id: number; provider: PaymentProviderCode; expired: boolean } | null;
+}
+
+/**
+ * Locks (FOR UPDATE) and reads the order matching `where` with everything placing it needs, and its open attempt.
+ * A double click waits on the lock and then finds the order placed or its attempt under way.
+ */
+function lockOrderSql(where: string, extraColumns = ''): string {
+  return `target as (select o.* from orders o where ${where} for update)
+    select o.id, o.number, o.type, o.basket_status, o.completed, o.version, o.billing_name, o.billing_address, o.billing_zip, o.billing_city,
+      o.billing_country, o.billing_email, o.currency_code, o.customer_comment,
+      (select json_build_object('id', a.id, 'provider', a.provider, 'expired', a.expires_at < now()) from payment_attempts a
+        where a.order_id = o.id and a.status = 'reserved') as open_attempt,
+      ${PRICING_COLUMNS}${extraColumns}
+    from target o
+    ${PRICING_JOINS}`;
+}

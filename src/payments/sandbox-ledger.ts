@@ -1,0 +1,97 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { ProviderResult } from './payment-provider';
+
+export type SandboxStatus = 'open' | 'challenge' | 'authorized' | 'declined' | 'cancelled' | 'voided' | 'captured';
+
+export interface SandboxPayment {
+  reference: string; provider: string; attempt_key: string; amount_minor: string; currency_code: string; order_number: string;
+  status: SandboxStatus; card_type: string; card_last4: string; return_url: string; webhook_url: string;
+}
+
+export interface SandboxOptions {
+  /** How long the sandbox takes to answer (SANDBOX_GATEWAY_LATENCY_MS), to play a real provider's latency. */
+  latencyMs: number;
+  /** The secret the hosted sandbox signs its webhooks with (HMAC-SHA256). */
+  webhookSecret: string;
+}
+
+/**
+ * The sandbox providers' own memory: what a real provider keeps on its side (payments by reference, idempotent per
+ * attempt key). It lives in the app's database only because the sandbox plays the provider in the same process; the
+ * shop's code never reads it — only the sandbox providers, the sandbox payment page and the tests do.
+ */
+export class SandboxLedger {
+  constructor(private readonly orm: MikroORM, readonly options: SandboxOptions) {}
+
+  private async sql<T>(text: string, values: unknown[] = []): Promise<T[]> {
+    return this.orm.em.getConnection().execute<T[]>(text, values);
+  }
+
+  /**
+   * Sends a signed webhook the way providers do: in the background, after the sandbox latency, retried a few times
+   * until the shop answers 2xx. Tests replace it to deliver webhooks themselves (in any order, or several times).
+   */
+  sendWebhook = (url: string, webhook: { body: string; headers: Record<string, string> }): void => {
+    void (async () => {
+      for (const waitMs of [this.options.latencyMs, 1000, 5000]) {
+        await sleep(waitMs);
+        try {
+          const res = await fetch(url, { method: 'POST', body: webhook.body, headers: webhook.headers, signal: AbortSignal.timeout(10_000) });
+          if (res.ok) return;
+        } catch {
+          // the shop is unreachable right now; try again
+        }
+      }
+      console.warn(`[sandbox] webhook to ${url} not accepted after 3 tries; the shopper's return (or the reservation's expiry) settles the payment`);
+    })();
+  };
+
+  /** The provider's answer takes `latencyMs` to arrive; what it decided is already recorded (a crash meanwhile loses only the answer). */
+  async latency(): Promise<void> {
+    if (this.options.latencyMs > 0) await sleep(this.options.latencyMs);
+  }
+
+  /** Records a payment once per (provider, attempt key); asking again answers the first record. */
+  async record(p: Omit<SandboxPayment, 'amount_minor'> & { amount_minor: number }): Promise<SandboxPayment> {
+    const [row] = await this.sql<SandboxPayment>(
+      `with ins as (
+         insert into sandbox_payments (reference, provider, attempt_key, amount_minor, currency_code, order_number, status, card_type, card_last4, return_url, webhook_url)
+         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict (provider, attempt_key) do nothing returning *)
+       select * from ins union all select * from sandbox_payments where provider = ? and attempt_key = ? limit 1`,
+      [p.reference, p.provider, p.attempt_key, p.amount_minor, p.currency_code, p.order_number, p.status, p.card_type, p.card_last4, p.return_url, p.webhook_url, p.provider, p.attempt_key]);
+    return row;
+  }
+
+  async find(reference: string): Promise<SandboxPayment | undefined> {
+    const [row] = await this.sql<SandboxPayment>(`select * from sandbox_payments where reference = ?`, [reference]);
+    return row;
+  }
+
+  /** Moves a payment from one of `from` to `to`; answers the payment when it moved. */
+  async move(reference: string, from: SandboxStatus[], to: SandboxStatus, card?: { cardType: string; cardLast4: string }): Promise<SandboxPayment | undefined> {
+    const [row] = await this.sql<SandboxPayment>(
+      `update sandbox_payments set status = ?, card_type = coalesce(?, card_type), card_last4 = coalesce(?, card_last4), updated_at = now()
+       where reference = ? and status in (?) returning *`,
+      [to, card?.cardType ?? null, card?.cardLast4 ?? null, reference, from]);
+    return row;
+  }
+
+  /** Cancels what was authorized (or is still open) under an attempt key; nothing there is fine too. */
+  async voidAttempt(provider: string, attemptKey: string): Promise<ProviderResult> {
+    await this.sql(`update sandbox_payments set status = case when status = 'authorized' then 'voided' else 'cancelled' end, updated_at = now()
+      where provider = ? and attempt_key = ? and status in ('open', 'challenge', 'authorized')`, [provider, attemptKey]);
+    return { success: true, message: 'Authorization cancelled.', reference: '' };
+  }
+
+  /** Capture, cancel and refund of a reference this sandbox issued (limits are PaymentService's, against the shop's database). */
+  async operate(reference: string, operation: 'capture' | 'cancel' | 'refund'): Promise<ProviderResult> {
+    const payment = await this.find(reference);
+    if (!payment || payment.status === 'declined' || payment.status === 'open' || payment.status === 'challenge') {
+      return { success: false, message: 'Unknown transaction.', reference };
+    }
+    if (operation === 'cancel') await this.move(reference, ['authorized'], 'voided');
+    if (operation === 'capture') await this.move(reference, ['authorized'], 'captured');
+    return { success: true, message: { capture: 'Captured.', cancel: 'Authorization cancelled.', refund: 'Refunded.' }[operation], reference };
+  }
+}
