@@ -60,6 +60,7 @@ export class CheckoutService {
       if (order.lines.length === 0) throw new DomainError('CART_EMPTY', 'Your basket is empty. Add a product before checking out.');
       await reprice(em, order, shopper.priceDate);
       await em.populate(order, ['lines.product', 'shippingMethod', 'paymentMethod']);
+      if (order.checkoutStep === 'cart') order.checkoutStep = 'addresses';
       if (order.type === 'cart') {
         await assertCartOrderable(em, order);
         if (!order.billingEmail && shopper.userId != null) {
@@ -67,10 +68,9 @@ export class CheckoutService {
           order.billingEmail = user.email;
           order.billingName ||= user.name;
         }
-        // Last, so the shop's numbering row stays locked only until the commit that follows.
+        // Last: the shop's numbering row is locked by its one statement until the commit that follows.
         await convertToOrder(em, order, actorOf(shopper));
       }
-      if (order.checkoutStep === 'cart') order.checkoutStep = 'addresses';
       return order;
     });
   }

@@ -99,14 +99,15 @@ export type Confirmation =
  */
 export async function confirmAttempt(orm: MikroORM, outbox: OutboxService, attemptId: number, auth: Authorization): Promise<Confirmation> {
   const outcome = await sqlTransaction(orm, async (sql): Promise<Confirmation | null> => {
-    const [order] = await sql<LockedOrder & { attempt: { version: number; amount: number; customerComment: string; ip: string; actorUserId: number | null } }>(
-      `with attempt as (
+    // The order row is locked first, as every placement step does (order → attempt → stock): no step waits on another's attempt row while holding the order.
+    const [order] = await sql<LockedOrder & { attempt: { version: number; amount: number; customerComment: string; ip: string; actorUserId: number | null } | null }>(
+      'with ' + lockOrderSql('o.id = (select order_id from payment_attempts where id = ?)', ', (select attempt from attempt) as attempt', `,
+       attempt as (
          update payment_attempts set status = 'completed', provider_reference = ?, outcome_message = ?, finished_at = now()
-         where id = ? and status = 'reserved'
-         returning order_id, json_build_object('version', order_version, 'amount', amount_minor, 'customerComment', customer_comment, 'ip', ip, 'actorUserId', actor_user_id) as attempt),
-       ${lockOrderSql('o.id = (select order_id from attempt)', ', (select attempt from attempt) as attempt')}`,
-      [auth.reference, auth.message, attemptId]);
-    if (!order) return null;
+         where id = ? and status = 'reserved' and exists (select 1 from target)
+         returning json_build_object('version', order_version, 'amount', amount_minor, 'customerComment', customer_comment, 'ip', ip, 'actorUserId', actor_user_id) as attempt)`),
+      [attemptId, auth.reference, auth.message, attemptId]);
+    if (!order?.attempt) return null;
     const orderId = Number(order.id);
     const totals = priceOrder(pricingInputOf(order));
     const { attempt } = order;
@@ -186,11 +187,12 @@ export interface Release {
 export async function releaseAttempt(orm: MikroORM, attemptId: number, release: Release): Promise<boolean> {
   return sqlTransaction(orm, async (sql) => {
     const [attempt] = await sql<{ order_id: string; amount_minor: string; reserved: { productId: number; locationId: number; quantity: number }[] }>(
-      `update payment_attempts a set status = 'released', needs_void = ?, outcome_message = ?, finished_at = now()
-       where id = ? and status = 'reserved'
+      `with target as (select id from orders where id = (select order_id from payment_attempts where id = ?) for update)
+       update payment_attempts a set status = 'released', needs_void = ?, outcome_message = ?, finished_at = now()
+       where id = ? and status = 'reserved' and exists (select 1 from target)
        returning order_id, amount_minor, (select coalesce(json_agg(json_build_object('productId', r.product_id, 'locationId', r.location_id, 'quantity', r.quantity)), '[]')
          from stock_reservations r where r.attempt_id = a.id) as reserved`,
-      [release.mayBeAuthorized, release.message, attemptId]);
+      [attemptId, release.mayBeAuthorized, release.message, attemptId]);
     if (!attempt) return false;
     await giveBackStock(sql, attempt.reserved);
     if (release.declined) await recordDecline(sql, Number(attempt.order_id), Number(attempt.amount_minor), release.message);
@@ -276,8 +278,8 @@ interface LockedOrder extends PricingRow {
  * Locks (FOR UPDATE) and reads the order matching `where` with everything placing it needs, and its open attempt.
  * A double click waits on the lock and then finds the order placed or its attempt under way.
  */
-function lockOrderSql(where: string, extraColumns = ''): string {
-  return `target as (select o.* from orders o where ${where} for update)
+function lockOrderSql(where: string, extraColumns = '', moreCtes = ''): string {
+  return `target as (select o.* from orders o where ${where} for update)${moreCtes}
     select o.id, o.number, o.type, o.basket_status, o.completed, o.version, o.billing_name, o.billing_address, o.billing_zip, o.billing_city,
       o.billing_country, o.billing_email, o.currency_code, o.customer_comment,
       (select json_build_object('id', a.id, 'provider', a.provider, 'expired', a.expires_at < now()) from payment_attempts a

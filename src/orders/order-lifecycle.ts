@@ -42,11 +42,18 @@ export async function recordHistory(em: EntityManager, order: Order, actor: Acto
   });
 }
 
-/** Checkout has started: the cart becomes an order, takes a new id from the shop's numbering and enters the order flow (through the gate). */
+/**
+ * Checkout has started: the cart becomes an order, takes a new id from the shop's numbering and enters the order flow
+ * (through the gate). Every other change of the transaction is written first; the shop's counter row is locked from
+ * the number's statement to the commit that follows, which writes only this order's row and its history entry — so
+ * checkouts of one shop queue on the counter for a few statements, never for a whole request. Call it last in the
+ * transaction. No gaps: a rolled-back conversion gives its number back.
+ */
 export async function convertToOrder(em: EntityManager, order: Order, actor: Actor): Promise<void> {
   if (order.type !== 'cart') return;
   const from = order.number;
   const state = await flows.defaultState(em, 'order');
+  await em.flush();
   order.number = await nextOrderNumber(em, order.shop.id);
   order.type = 'order';
   await flows.move(em, order, state, { actor, check: 'enter', event: 'converted', message: `Cart ${from} became order ${order.number} when checkout started.` });

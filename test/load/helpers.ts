@@ -536,6 +536,14 @@ export async function fillStock(db: TestDatabase, quantity: number): Promise<voi
 }
 
 /** Units on completed orders, and units in stock, now. */
+/** Waits until every reserved payment attempt is settled (confirmed, or released by the expiry job and voided). */
+export async function waitForSettledAttempts(db: TestDatabase, timeoutMs = 120_000): Promise<void> {
+  await waitUntil('reserved payment attempts to be settled', async () => {
+    const [{ n }] = await db.sql<{ n: string }>(`select count(*) as n from payment_attempts where status = 'reserved' or needs_void`);
+    return Number(n) === 0;
+  }, timeoutMs, 250);
+}
+
 export async function stockFigures(db: TestDatabase): Promise<{ inStock: number; onCompletedOrders: number }> {
   const [{ stock }] = await db.sql<{ stock: string }>('select coalesce(sum(quantity), 0) as stock from stock_levels');
   const [{ sold }] = await db.sql<{ sold: string }>(`select coalesce(sum(l.quantity), 0) as sold from order_lines l join orders o on o.id = l.order_id where o.completed and not o.imported and l.product_id is not null`);
@@ -604,6 +612,17 @@ export async function findInvariantViolations(db: TestDatabase): Promise<string[
   if (held.length) problems.push(`stock held by orders that were never completed: ${held.map((h) => h.number).join(', ')}`);
   const unsent = await db.sql(`select o.number from orders o where o.completed and o.type = 'order' and not o.imported and not exists (select 1 from outbox_messages m where m.dedupe_key = 'receipt:' || o.id) limit 5`);
   if (unsent.length) problems.push(`completed orders without a receipt in the outbox: ${unsent.map((u) => u.number).join(', ')}`);
+  // Placement: no order without its authorization, nothing charged without an order, no stock left reserved.
+  const unpaid = await db.sql(`select o.number from orders o where o.completed and o.payment_status = 'authorized'
+    and not exists (select 1 from payment_transactions t where t.order_id = o.id and t.operation = 'authorize' and t.success) limit 5`);
+  if (unpaid.length) problems.push(`completed orders without their authorization: ${unpaid.map((u) => u.number).join(', ')}`);
+  const charged = await db.sql(`select s.reference from sandbox_payments s where s.status in ('authorized', 'captured')
+    and not exists (select 1 from orders o where o.transaction_number = s.reference and o.completed) limit 5`);
+  if (charged.length) problems.push(`authorizations held at the provider without a completed order: ${charged.map((c) => c.reference).join(', ')}`);
+  const twice = await db.sql(`select order_id from payment_attempts where status = 'completed' group by order_id having count(*) > 1 limit 5`);
+  if (twice.length) problems.push(`orders completed by more than one payment attempt: ${twice.map((c) => c.order_id).join(', ')}`);
+  const open = await db.sql(`select count(*) as n from payment_attempts where status = 'reserved' or needs_void`);
+  if (Number(open[0].n)) problems.push(`${open[0].n} payment attempts still reserved or waiting to be voided`);
   return problems;
 }
 

@@ -1,6 +1,11 @@
 /**
  * kill -9 during checkout load, then a restart: nothing a client was told is lost, and nothing is half done.
  *
+ * The card gateway answers after GATEWAY_LATENCY_MS (150); the first kill waits until an order's card is authorized
+ * at the gateway but the order is not confirmed yet (between authorize and confirm), later kills hit at random. The
+ * killed attempt's reservation expires (STOCK_RESERVATION_SECONDS=3 here), gives its stock back, and its
+ * authorization is voided: afterwards no authorization is held without a completed order.
+ *
  * Clients (guests) walk the checkout in a loop against one real app process; it is killed with SIGKILL mid-load
  * (KILLS times, default 2: each once checkouts flow, at least KILL_AFTER_SECONDS (8) after the last start, plus 0–3 s
  * at random) and started again on the same port.
@@ -12,20 +17,31 @@
 import {
   type AppProcess, createDatabase, envInt, fillStock, findIncompleteOrders, findInvariantViolations, freePort, type MailCatcher,
   outboxCounts, printSummary, randomItems, rng, type ShopSetup, Shopper, shopSetup, sleep, spawnApp, startMailCatcher,
-  stockFigures, StepError, Tally, type TestDatabase, waitUntil, walkCheckout,
+  stockFigures, StepError, Tally, type TestDatabase, waitForSettledAttempts, waitUntil, walkCheckout,
 } from './helpers';
 
 const CLIENTS = envInt('LOAD_CLIENTS', 12);
 const KILLS = envInt('KILLS', 2);
 const KILL_AFTER_SECONDS = envInt('KILL_AFTER_SECONDS', 8);
 const STOCK = 1_000_000;
+const GATEWAY_LATENCY_MS = envInt('GATEWAY_LATENCY_MS', 150);
 
 let db: TestDatabase;
 let mail: MailCatcher;
 let app: AppProcess;
 let setup: ShopSetup;
 let port: number;
-const spawn = () => spawnApp({ name: 'app', databaseUrl: db.url, smtpUrl: mail.url, port });
+const spawn = () => spawnApp({
+  name: 'app', databaseUrl: db.url, smtpUrl: mail.url, port,
+  env: { SANDBOX_GATEWAY_LATENCY_MS: String(GATEWAY_LATENCY_MS), STOCK_RESERVATION_SECONDS: '3' },
+});
+
+/** Payment attempts the gateway has authorized that are not confirmed yet: a kill now lands between authorize and confirm. */
+async function authorizedUnconfirmed(): Promise<number> {
+  const [{ n }] = await db.sql<{ n: string }>(`select count(*) as n from payment_attempts a
+    join sandbox_payments s on s.attempt_key = 'attempt-' || a.id and s.status = 'authorized' where a.status = 'reserved'`);
+  return Number(n);
+}
 
 beforeAll(async () => {
   db = await createDatabase(process.env.TEST_PG_SERVER_URL!, { prefix: 'load_kill', template: process.env.TEST_TEMPLATE_DB });
@@ -52,6 +68,7 @@ it('keeps every confirmed order complete and holds no stock for a killed request
   let stop = false;
   let nextPlacing: (() => void) | undefined;
   const stuckGuests = new Set<number>();
+  let killedInWindow = 0;
 
   const clients = Array.from({ length: CLIENTS }, async (_, i) => {
     const random = rng(1000 + i);
@@ -89,10 +106,14 @@ it('keeps every confirmed order complete and holds no stock for a killed request
   const outages: number[] = [];
   for (let k = 0; k < KILLS; k++) {
     await flowing(`checkouts before kill #${k + 1}`);
-    // Kill while an order is being placed: 0–40 ms after a place request went out (before, during or after its commit).
+    // Kill while an order is being placed. The first time between the gateway's authorization and the confirming
+    // commit; later 0–(latency + 40) ms after a place request went out (before, during or after its commit).
     await new Promise<void>((resolve) => { nextPlacing = resolve; });
     nextPlacing = undefined;
-    await sleep(Math.random() * 40);
+    if (k === 0) await waitUntil('an authorized, unconfirmed payment', async () => (await authorizedUnconfirmed()) > 0, 30_000, 5);
+    else await sleep(Math.random() * (GATEWAY_LATENCY_MS + 40));
+    const inWindow = await authorizedUnconfirmed();
+    if (k === 0) killedInWindow = inWindow;
     const confirmedBefore = confirmed.size;
     app.kill('SIGKILL');
     const { signal } = await app.exited;
@@ -109,6 +130,10 @@ it('keeps every confirmed order complete and holds no stock for a killed request
   await Promise.all(clients);
   const loadSeconds = (Date.now() - started) / 1000;
 
+  // The killed attempts' reservations expire; the restarted process's expiry job gives their stock back and voids them.
+  await waitForSettledAttempts(db);
+  const [{ n: voided }] = await db.sql<{ n: string }>(`select count(*) as n from payment_attempts a
+    join sandbox_payments s on s.attempt_key = 'attempt-' || a.id and s.status = 'voided' where a.status = 'released'`);
   // The receipts were queued with the orders; the restarted process's worker sends them.
   await waitUntil('the outbox to drain', async () => (await outboxCounts(db)).queued === 0, 120_000, 500);
   const outbox = await outboxCounts(db);
@@ -134,6 +159,8 @@ it('keeps every confirmed order complete and holds no stock for a killed request
     'orders confirmed to clients': confirmed.size,
     'completed orders in the database': Number(completed),
     'place requests cut off by the kill': `${placeCutOff} (their orders: placed or not, never half)`,
+    'authorized, unconfirmed when killed (kill #1)': killedInWindow,
+    'authorizations voided after their reservation expired': Number(voided),
     'checkouts left unplaced (order numbers taken)': Number(abandoned),
     'guests stuck on "basket could not be created" (409)': `${stuckGuests.size}${stuckGuests.size ? ' (basket cookie of an order placed while its answer was lost; see the comment in the test)' : ''}`,
     'confirmed orders incomplete': incomplete.length,
@@ -147,6 +174,8 @@ it('keeps every confirmed order complete and holds no stock for a killed request
   });
 
   expect(confirmed.size).toBeGreaterThan(0);
+  expect(killedInWindow).toBeGreaterThan(0);
+  expect(Number(voided)).toBeGreaterThan(0);
   expect(incomplete).toEqual([]);
   expect(violations).toEqual([]);
   expect(taken).toBe(sold);

@@ -84,6 +84,22 @@ describe('checkout', () => {
     expect(history.map((h) => h.event)).toEqual(['converted', 'downgraded', 'converted', 'downgraded', 'converted']);
   });
 
+  it('gives checkouts started at the same time distinct, consecutive order numbers', async () => {
+    const [{ order_next_number: next }] = await t.sql(`select order_next_number from shops where id = 'SHOP1'`);
+    const agents = await Promise.all([1, 2, 3, 4, 5, 6].map(async () => {
+      const agent = newAgent(t);
+      await addToBasket(t, agent, 'P-1010');
+      return agent;
+    }));
+    const carts = (await t.sql(`select id from orders where type = 'cart' order by id desc limit 6`)).map((o) => o.id);
+    const pages = await Promise.all(agents.map((agent) => agent.get('/checkout/addresses')));
+    expect(pages.map((p) => p.status)).toEqual([200, 200, 200, 200, 200, 200]);
+    const taken = (await t.sql(`select number from orders where id = any($1) and type = 'order'`, [carts])).map((o) => o.number);
+    expect(taken.sort()).toEqual([0, 1, 2, 3, 4, 5].map((i) => `ORDER${next + i}`).sort());
+    const history = await t.sql(`select count(*)::int as n from order_state_history where event = 'converted' and message like '%became order ORDER%' and order_id = any($1)`, [carts]);
+    expect(history[0].n).toBe(6);
+  });
+
   it('applies a voucher, refuses an unknown one with a message, and the change downgrades the order', async () => {
     await setPrice('P-1003', 10000, 2500);
     const agent = newAgent(t);
