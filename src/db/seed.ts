@@ -64,7 +64,7 @@ export async function seedDemoData(em: EntityManager): Promise<void> {
     await x(`insert into payment_methods (code, name, description, provider, fee_minor, sort_order) values
       ('CARD', 'Card', 'Visa or Mastercard. The amount is reserved now and charged when we ship.', 'sandbox_card', 0, 1),
       ('INVOICE', 'Invoice', 'Pay within 14 days of receiving the invoice.', 'invoice', 2000, 2),
-      ('PAYPAGE', 'Card on a payment page', 'Pay on the payment provider''s secure page (Sandbox Pay); you come back here when it is done.', 'sandbox_hosted', 0, 3) on conflict do nothing`);
+      ('PAYPAGE', 'Sandbox Pay', 'Pay by card on the payment provider''s secure page; you come back here when it is done.', 'sandbox_hosted', 0, 3) on conflict do nothing`);
     await x(`insert into vouchers (code, kind, value) values ('WELCOME10', 'percent', 10), ('SAVE50', 'amount', 5000) on conflict do nothing`);
     await seedFlows(x);
   });

@@ -125,7 +125,7 @@ export async function fillBillingAddress(page: Page, baseUrl: string, a: Billing
 }
 
 /** From the filled addresses page through checkout step 2 (standard delivery, the given payment) to the review page. */
-export async function methodsToReview(page: Page, baseUrl: string, payment: 'Card' | 'Invoice'): Promise<void> {
+export async function methodsToReview(page: Page, baseUrl: string, payment: 'Card' | 'Invoice' | 'Sandbox Pay'): Promise<void> {
   await submit(page, page.getByRole('button', { name: 'Continue to shipping and payment' }), `${baseUrl}/checkout/methods`);
   await page.getByRole('radio', { name: /^Standard delivery/ }).check();
   await page.getByRole('radio', { name: new RegExp(`^${payment}\\b`) }).check();
