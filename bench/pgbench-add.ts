@@ -79,10 +79,12 @@ export async function preparePgbench(sql: Sql, recorded: RecordedStatement[], ke
 }
 
 /** Runs pgbench (simple protocol, like the ORM's inlined statements) and parses its summary. */
-export function runPgbench(databaseUrl: string, script: string, clients: number, seconds: number): Promise<Omit<PgbenchResult, 'statements' | 'script'>> {
+export function runPgbench(databaseUrl: string, script: string, clients: number, seconds: number, settings = ''): Promise<Omit<PgbenchResult, 'statements' | 'script'>> {
   const args = ['-n', '-M', 'simple', '-c', String(clients), '-j', '2', '-T', String(seconds), '-f', script, databaseUrl];
   return new Promise((resolve, reject) => {
-    execFile(process.env.PGBENCH ?? 'pgbench', args, { maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+    // `settings`, e.g. '-c synchronous_commit=off': server settings for pgbench's own sessions (PGOPTIONS).
+    const env = settings ? { ...process.env, PGOPTIONS: `${process.env.PGOPTIONS ?? ''} ${settings}`.trim() } : process.env;
+    execFile(process.env.PGBENCH ?? 'pgbench', args, { maxBuffer: 16 * 1024 * 1024, env }, (err, stdout, stderr) => {
       if (err) return reject(new Error(`pgbench failed: ${err.message}\n${stderr}`));
       const num = (re: RegExp) => Number(re.exec(stdout)?.[1] ?? NaN);
       resolve({

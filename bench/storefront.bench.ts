@@ -51,7 +51,10 @@ process.env.NODE_ENV = 'production'; // cached templates, as in production (src/
 const SECONDS = positiveInt(process.env.BENCH_SECONDS, 30);
 const CONNECTIONS = positiveInt(process.env.BENCH_CONNECTIONS, 50);
 /** BENCH_ONLY=product,add,place picks scenarios (e.g. for profiling one of them); default all three. */
-const ONLY = new Set((process.env.BENCH_ONLY || 'product,returning,add,place,placeOnly,lastUnits').split(',').map((s) => s.trim()));
+const ONLY = new Set((process.env.BENCH_ONLY || 'product,returning,add,place,placeOnly,lastUnits,hotCard,hotHosted').split(',').map((s) => s.trim()));
+/** Scenarios 6 and 7: the sandbox providers answer after this long, as a real gateway does. */
+const GATEWAY_LATENCY_MS = positiveInt(process.env.BENCH_GATEWAY_LATENCY_MS, 300);
+const BENCH_CARD = { cardHolder: 'Kim Customer', cardNumber: '4242 4242 4242 4242', cardExpiry: '12/39', cardCvc: '123' };
 const BENCH_DATABASE = 'orderflow_bench';
 const PRODUCT_PAGE = 'P-1013';
 const STOCK_LEVEL = 10_000_000;
@@ -100,7 +103,9 @@ interface Percentiles { p50: number; p95: number; p99: number; max: number; mean
 
 /** A basket at the review step, ready for POST /checkout/place (scenario 4). */
 interface PreparedOrder { cookie: string; csrf: string; number: string }
-type ToWorker = { run: Scenario; prepared?: PreparedOrder[][]; refusalsExpected?: boolean };
+/** How the prepared baskets pay: invoice; the card gateway (card typed on the review page); the hosted payment page. */
+type Payment = 'invoice' | 'card' | 'hosted';
+type ToWorker = { run: Scenario; prepared?: PreparedOrder[][]; refusalsExpected?: boolean; payment?: Payment };
 type FromWorker = { ready: true } | { result: Measured } | { failed: string };
 
 // ---------------------------------------------------------------------------------------------------------
@@ -345,15 +350,17 @@ async function pgbenchAddToCart(baseUrl: string, databaseUrl: string, productIds
   if (typeof sid !== 'string' || !basketToken) throw new Error('pgbench: could not find the session id or basket token in the recorded statements');
   const { script, statements } = await preparePgbench(q, recorded, { sid, basketToken }, CONNECTIONS);
   const result = await runPgbench(databaseUrl, script, CONNECTIONS, SECONDS);
-  console.log(`done (${result.tps.toFixed(0)} tps)`);
-  return { ...result, script, statements };
+  // The same with commits that do not wait for the disk: the yardstick of a machine whose disk commits fast.
+  const fastCommits = await runPgbench(databaseUrl, script, CONNECTIONS, SECONDS, '-c synchronous_commit=off');
+  console.log(`done (${result.tps.toFixed(0)} tps; ${fastCommits.tps.toFixed(0)} tps with synchronous_commit=off)`);
+  return { ...result, fastCommits, script, statements };
 }
 
 /**
  * Only the placing request: every connection places its own list of baskets already at the review step (prepared
  * by the main thread), one after the other, until the list or the time runs out.
  */
-async function placePrepared(setup: LoadSetup, prepared: PreparedOrder[][], refusalsExpected: boolean): Promise<Measured> {
+async function placePrepared(setup: LoadSetup, prepared: PreparedOrder[][], refusalsExpected: boolean, payment: Payment = 'invoice'): Promise<Measured> {
   const base = new URL(setup.baseUrl);
   const latencies: number[] = [];
   const statuses: Record<string, number> = {};
@@ -370,7 +377,7 @@ async function placePrepared(setup: LoadSetup, prepared: PreparedOrder[][], refu
       for (const pair of order.cookie.split('; ')) s.cookies.set(pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1));
       s.csrf = order.csrf;
       try {
-        const res = await s.request('POST', '/checkout/place', { orderNumber: order.number, customerComment: '' });
+        const res = await placeWith(s, order, payment);
         latencies.push(res.ms);
         statuses[res.status] = (statuses[res.status] ?? 0) + 1;
         if (res.status === 303 && res.headers.location === `/checkout/receipt/${encodeURIComponent(order.number)}`) placed++;
@@ -387,6 +394,22 @@ async function placePrepared(setup: LoadSetup, prepared: PreparedOrder[][], refu
   }));
   const seconds = (performance.now() - started) / 1000;
   return { scenario: 'placeOnly', seconds, requests: latencies.length, ok: placed, errors, statuses, latency: percentiles(latencies), errorSamples };
+}
+
+/**
+ * Places one prepared basket; answers the last response (the redirect to the receipt when it worked) with the time
+ * of the whole payment. Hosted: place → the sandbox payment page (pay with the approved card) → back to the shop.
+ */
+async function placeWith(s: Shopper, order: PreparedOrder, payment: Payment): Promise<HttpResult> {
+  const started = performance.now();
+  const placed = await s.request('POST', '/checkout/place', { orderNumber: order.number, customerComment: '', ...(payment === 'card' ? BENCH_CARD : {}) });
+  if (payment !== 'hosted' || placed.status !== 303) return placed;
+  const page = new URL(String(placed.headers.location));
+  const paid = await s.request('POST', page.pathname, { cardNumber: BENCH_CARD.cardNumber, cardExpiry: BENCH_CARD.cardExpiry, cardCvc: BENCH_CARD.cardCvc, action: 'pay' });
+  if (paid.status !== 303) return paid;
+  const back = new URL(String(paid.headers.location));
+  const returned = await s.request('GET', back.pathname + back.search);
+  return { ...returned, ms: performance.now() - started };
 }
 
 function chunk<T>(items: T[], parts: number): T[][] {
@@ -441,7 +464,7 @@ function loadWorker(): void {
   const port = parentPort!;
   const run: Record<Scenario, (s: LoadSetup, msg: ToWorker) => Promise<Measured>> = {
     product: productPage, returning: productPageReturning, add: addToCart, place: placeOrders,
-    placeOnly: (s, msg) => placePrepared(s, msg.prepared ?? [], msg.refusalsExpected === true),
+    placeOnly: (s, msg) => placePrepared(s, msg.prepared ?? [], msg.refusalsExpected === true, msg.payment),
   };
   port.on('message', (msg: ToWorker) => {
     run[msg.run](setup, msg).then(
@@ -531,10 +554,10 @@ async function main(): Promise<void> {
     };
     const ready = await receive();
     if (!('ready' in ready)) throw new Error('load worker failed: ' + ('failed' in ready ? ready.failed : '?'));
-    const measure = async (scenario: Scenario, title: string, prepared?: PreparedOrder[][], refusalsExpected = false): Promise<Measured> => {
+    const measure = async (scenario: Scenario, title: string, prepared?: PreparedOrder[][], refusalsExpected = false, payment?: Payment): Promise<Measured> => {
       process.stdout.write(`${title} … `);
       const before = await appUsage();
-      load.postMessage({ run: scenario, prepared, refusalsExpected } satisfies ToWorker);
+      load.postMessage({ run: scenario, prepared, refusalsExpected, payment } satisfies ToWorker);
       const m = await receive();
       if ('failed' in m) throw new Error(`${scenario} failed: ${m.failed}`);
       if (!('result' in m)) throw new Error('unexpected message from the load worker');
@@ -564,6 +587,42 @@ async function main(): Promise<void> {
       lastUnits = await measure('placeOnly', `5. ${2 * LAST_UNITS} shoppers place at once for the last ${LAST_UNITS} units`, chunk(baskets, 2 * LAST_UNITS), true);
     }
 
+    // 6 and 7: every buyer wants the same product while the payment provider takes GATEWAY_LATENCY_MS to answer —
+    // the card gateway (authorized while the shop waits), and the hosted page (its webhook sent 3 times, at random
+    // moments around the shopper's return: whichever comes first completes the order).
+    const [{ id: cardMethodId }] = await q<{ id: number }>(`select id from payment_methods where code = 'CARD'`);
+    const [{ id: hostedMethodId }] = await q<{ id: number }>(`select id from payment_methods where code = 'PAYPAGE'`);
+    const sandbox = built.services.payments.sandbox;
+    let webhooksSent = 0;
+    const deliver = (webhookUrl: string, webhook: { body: string; headers: Record<string, string> }) => {
+      for (let i = 0; i < 3; i++) {
+        setTimeout(() => {
+          webhooksSent++;
+          fetch(webhookUrl, { method: 'POST', body: webhook.body, headers: webhook.headers }).catch(() => undefined);
+        }, Math.random() * 2 * GATEWAY_LATENCY_MS);
+      }
+    };
+    const hotRun = async (payment: 'card' | 'hosted', title: string): Promise<Measured> => {
+      process.stdout.write(`   preparing ${CONNECTIONS * PREPARED_PER_CONNECTION} baskets at the review step (${payment}) … `);
+      const baskets = await prepareReviewBaskets({ ...reviewStep, paymentMethodId: payment === 'card' ? cardMethodId : hostedMethodId }, productIds[1], CONNECTIONS * PREPARED_PER_CONNECTION);
+      console.log('done');
+      sandbox.options.latencyMs = GATEWAY_LATENCY_MS;
+      const webhookSender = sandbox.sendWebhook;
+      sandbox.sendWebhook = deliver;
+      try {
+        return await measure('placeOnly', title, chunk(baskets, CONNECTIONS), false, payment);
+      } finally {
+        sandbox.options.latencyMs = 0;
+        sandbox.sendWebhook = webhookSender;
+      }
+    };
+    const hotCard = ONLY.has('hotCard') && !appProcesses ? await hotRun('card', `6. one product, card gateway answering in ${GATEWAY_LATENCY_MS} ms`) : undefined;
+    const hotHosted = ONLY.has('hotHosted') && !appProcesses ? await hotRun('hosted', `7. one product, hosted payment page answering in ${GATEWAY_LATENCY_MS} ms, each webhook 3 times`) : undefined;
+    // Late webhooks and reservations of baskets the time ran out on settle before the checks.
+    await new Promise((r) => setTimeout(r, 3 * GATEWAY_LATENCY_MS));
+    await q(`update payment_attempts set expires_at = now() where status = 'reserved'`);
+    await built.services.checkout.releaseExpired(10_000);
+
     // The database must agree with what the shoppers were told.
     const [dup] = await q<{ n: string }>('select count(*) as n from (select number from orders where completed group by number having count(*) > 1) d');
     const [completed] = await q<{ n: string }>('select count(*) as n from orders where completed');
@@ -572,7 +631,12 @@ async function main(): Promise<void> {
     const [lastLeft] = await q<{ n: string }>('select coalesce(sum(quantity), 0) as n from stock_levels where product_id = $1', [lastUnitsProduct]);
     const [sold] = await q<{ n: string }>('select coalesce(sum(l.quantity), 0) as n from order_lines l join orders o on o.id = l.order_id where o.completed');
     const placedInDb = Number(completed.n) - ordersBefore;
-    const placedOk = (place?.ok ?? 0) + (placeOnly?.ok ?? 0) + (lastUnits?.ok ?? 0);
+    const placedOk = (place?.ok ?? 0) + (placeOnly?.ok ?? 0) + (lastUnits?.ok ?? 0) + (hotCard?.ok ?? 0) + (hotHosted?.ok ?? 0);
+    const [attempts] = await q<{ twice: string; open: string; charged: string; receipts: string }>(`select
+      (select count(*) from (select order_id from payment_attempts where status = 'completed' group by order_id having count(*) > 1) d) as twice,
+      (select count(*) from payment_attempts where status = 'reserved' or needs_void) as open,
+      (select count(*) from sandbox_payments s where s.status = 'authorized' and not exists (select 1 from orders o where o.transaction_number = s.reference and o.completed)) as charged,
+      (select count(*) from orders o where o.completed and (select count(*) from outbox_messages m where m.dedupe_key = 'receipt:' || o.id) <> 1) as receipts`);
     const checks = [
       ...(lastUnits ? [
         { name: `orders for the last ${LAST_UNITS} units (of ${2 * LAST_UNITS} tries; the rest refused with 409)`, value: lastUnits.ok, ok: lastUnits.ok === LAST_UNITS && (lastUnits.statuses['409'] ?? 0) === LAST_UNITS },
@@ -581,6 +645,10 @@ async function main(): Promise<void> {
       { name: 'duplicate order numbers among completed orders', value: Number(dup.n), ok: Number(dup.n) === 0 },
       { name: `completed orders in DB (${placedInDb}) vs successful place responses (${placedOk})`, value: placedInDb - placedOk, ok: placedInDb === placedOk },
       { name: 'stock levels below zero', value: Number(negative.n), ok: Number(negative.n) === 0 },
+      { name: 'orders completed by more than one payment attempt', value: Number(attempts.twice), ok: Number(attempts.twice) === 0 },
+      { name: 'payment attempts still holding stock or waiting to be voided', value: Number(attempts.open), ok: Number(attempts.open) === 0 },
+      { name: 'authorizations held at the provider without a completed order', value: Number(attempts.charged), ok: Number(attempts.charged) === 0 },
+      { name: 'completed orders without exactly one receipt', value: Number(attempts.receipts), ok: Number(attempts.receipts) === 0 },
       { name: `units taken from stock (${taken.n}) vs units on completed orders (${sold.n})`, value: Number(taken.n) - Number(sold.n), ok: taken.n === sold.n },
     ];
     // The mail worker sends receipts in the background: how far behind is it, and how long does it take to catch up?
@@ -604,6 +672,8 @@ async function main(): Promise<void> {
       { label: '3. place order, whole checkout (8 requests per order)', unit: 'orders/s', m: place },
       { label: '4. place order, POST /checkout/place only (baskets prepared at the review step)', unit: 'orders/s', m: placeOnly },
       { label: `5. last ${LAST_UNITS} units, ${2 * LAST_UNITS} buyers at once (409 = refused, expected, not an error)`, unit: 'orders/s', m: lastUnits },
+      { label: `6. one product, card gateway answering in ${GATEWAY_LATENCY_MS} ms`, unit: 'orders/s', m: hotCard },
+      { label: `7. one product, hosted payment page + return (3 requests), ${GATEWAY_LATENCY_MS} ms provider latency, webhook storm (${webhooksSent} webhooks)`, unit: 'orders/s', m: hotHosted },
     ].filter((r): r is { label: string; unit: string; m: Measured } => r.m !== undefined);
     console.log('');
     for (const { label, unit, m } of results) {
@@ -615,6 +685,8 @@ async function main(): Promise<void> {
       console.log(`\n   pgbench, the same ${pgbench.statements} statements as one add-to-cart (${CONNECTIONS} clients, ${SECONDS} s, each on its own basket): ` +
         `${pgbench.tps.toFixed(0)} tps, latency average ${pgbench.latencyMs.toFixed(1)} ms, ${pgbench.failed} failed; ` +
         `app ÷ pgbench = ${((100 * add.ok) / add.seconds / pgbench.tps).toFixed(0)} % (script: ${pgbench.script})`);
+      console.log(`   pgbench with synchronous_commit=off (commits as fast as a fast disk's): ${pgbench.fastCommits.tps.toFixed(0)} tps, ` +
+        `latency average ${pgbench.fastCommits.latencyMs.toFixed(1)} ms; app ÷ pgbench = ${((100 * add.ok) / add.seconds / pgbench.fastCommits.tps).toFixed(0)} %`);
     }
     if (place) {
       console.log(`\n   checkout steps (${rate(place.requests, place.seconds)} req/s over all steps):`);
