@@ -86,6 +86,8 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   // Set next to the RequestContext, after the session store's callbacks (which lose the async context).
   const replicaRouting = reads.middleware();
   app.use('/api/v1', express.json({ limit: '256kb' }), replicaRouting, (_req, _res, next) => RequestContext.create(orm.em, next), apiRoutes(services));
+  // Hosted payment providers: their signed webhooks (raw body, no session) and the sandbox's own payment page.
+  app.use('/payments/webhooks', paymentWebhookRoutes(services));
   app.use(express.urlencoded({ extended: false, limit: '64kb', parameterLimit: 200 }));
   app.use('/sandbox-pay', sandboxPaymentPageRoutes(services));
   app.use(express.json({ limit: '64kb' }));
