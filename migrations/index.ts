@@ -12,6 +12,7 @@ import { Migration20261124210000_import } from './Migration20261124210000_import
 import { Migration20261124220000_order_export } from './Migration20261124220000_order_export';
 import { Migration20261124230000_context_date } from './Migration20261124230000_context_date';
 import { Migration20261206010000_flow_integrity } from './Migration20261206010000_flow_integrity';
+import { Migration20261206020000_move_permissions } from './Migration20261206020000_move_permissions';
 import { Migration20261206080000_payment_attempts } from './Migration20261206080000_payment_attempts';
 
 /** Migrations are listed explicitly so they load the same way under tsx, jest and plain node. */
@@ -29,5 +30,6 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261124220000_order_export', class: Migration20261124220000_order_export },
   { name: 'Migration20261124230000_context_date', class: Migration20261124230000_context_date },
   { name: 'Migration20261206010000_flow_integrity', class: Migration20261206010000_flow_integrity },
+  { name: 'Migration20261206020000_move_permissions', class: Migration20261206020000_move_permissions },
   { name: 'Migration20261206080000_payment_attempts', class: Migration20261206080000_payment_attempts },
 ];

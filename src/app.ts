@@ -9,6 +9,7 @@ import session from 'express-session';
 import helmet from 'helmet';
 import pg from 'pg';
 import { accountRoutes } from './accounts/accounts.routes';
+import { adminCustomerRoutes, companyAdminRoutes } from './accounts/company.routes';
 import { adminRoutes } from './admin/admin.routes';
 import { cartRoutes } from './cart/cart.routes';
 import { catalogRoutes } from './catalog/catalog.routes';
@@ -149,6 +150,7 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   app.use('/checkout', checkoutRoutes(services));
   app.use('/customer-center/orders', orderHistoryRoutes(services));
   app.use('/customer-center/quotes', customerQuoteRoutes(services));
+  app.use('/customer-center/company', companyAdminRoutes(services));
   app.use('/customer-center', customerCenterRoutes(services));
   app.use('/', returnRoutes(services));
   app.use('/', recurringRoutes(services));
@@ -158,6 +160,7 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   app.use('/admin/settings/api-keys', apiKeyAdminRoutes(services));
   app.use('/admin/settings', flowSettingsRoutes(services));
   app.use('/admin/quotes', adminQuoteRoutes(services));
+  app.use('/admin/customers', adminCustomerRoutes(services));
   app.use('/admin/orders/import', importRoutes(services));
   app.use('/admin/orders', paymentAdminRoutes(services));
   app.use('/admin/orders', orderAdminRoutes(services, 'order'));

@@ -2,6 +2,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type nunjucks from 'nunjucks';
 import type { AppConfig } from './config';
 import { AccountService } from './accounts/account.service';
+import { CompanyService } from './accounts/company.service';
 import { CartService } from './cart/cart.service';
 import { CatalogService } from './catalog/catalog.service';
 import { CheckoutService } from './checkout/checkout.service';
@@ -29,6 +30,7 @@ export function createServices(orm: MikroORM, views: nunjucks.Environment, optio
   const payments = new PaymentProviders(orm, options.sandbox);
   const catalog = new CatalogService(orm, options.catalogCacheMs);
   const accounts = new AccountService(orm);
+  const companies = new CompanyService(orm);
   const carts = new CartService(orm);
   const checkout = new CheckoutService(orm, carts, payments, outbox, options.placement);
   const admin = new AdminService(orm);
@@ -46,7 +48,7 @@ export function createServices(orm: MikroORM, views: nunjucks.Environment, optio
   const statistics = new StatisticsService(orm);
   const returns = new ReturnService(orm, flows, outbox, paymentDesk);
   const api = new ApiService(orm);
-  return { api, shipments, orderEdit, recurring, statistics, returns, outbox, payments, catalog, accounts, carts, checkout, admin, flows, flowSettings, orderAdmin, customerCenter, namedCarts, quotes, orderHistory, paymentDesk, views };
+  return { api, companies, shipments, orderEdit, recurring, statistics, returns, outbox, payments, catalog, accounts, carts, checkout, admin, flows, flowSettings, orderAdmin, customerCenter, namedCarts, quotes, orderHistory, paymentDesk, views };
 }
 
 export type Services = ReturnType<typeof createServices>;

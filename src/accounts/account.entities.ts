@@ -1,6 +1,10 @@
-import { Entity, ManyToOne, type Opt, PrimaryKey, Property } from '@mikro-orm/core';
+import { ArrayType, BigIntType, Entity, ManyToOne, type Opt, PrimaryKey, Property } from '@mikro-orm/core';
 
 export type UserRole = 'shopper' | 'buyer' | 'staff';
+/** What a user may do for their company: buy, approve colleagues' carts, manage the company's users. */
+export const COMPANY_ROLES = ['buyer', 'approver', 'admin'] as const;
+export type CompanyRole = (typeof COMPANY_ROLES)[number];
+export const COMPANY_ROLE_LABELS: Record<CompanyRole, string> = { buyer: 'Buyer', approver: 'Approver', admin: 'Company admin' };
 
 @Entity({ tableName: 'companies' })
 export class Company {
@@ -17,5 +21,8 @@ export class User {
   @Property({ type: 'string' }) name!: string;
   @Property({ type: 'string' }) role!: UserRole;
   @ManyToOne({ entity: () => Company, nullable: true, fieldName: 'company_id' }) company?: Company | null;
+  @Property({ type: ArrayType, columnType: 'text[]' }) companyRoles: Opt<CompanyRole[]> = [];
+  /** Carts up to this total need no approval (null: every cart follows the company's cart flow). */
+  @Property({ type: new BigIntType('number'), nullable: true }) spendLimitMinor?: number | null;
   @Property({ type: 'Date', columnType: 'timestamptz' }) createdAt: Opt<Date> = new Date();
 }

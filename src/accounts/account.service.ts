@@ -5,7 +5,11 @@ import { User } from './account.entities';
 import { DUMMY_HASH, hashPassword, verifyPassword } from './password';
 
 /** What a request knows about its signed-in user (kept small: only the id is in the session). */
-export interface SessionUser { id: number; email: string; name: string; role: User['role']; companyId: number | null }
+export interface SessionUser {
+  id: number; email: string; name: string; role: User['role']; companyId: number | null;
+  /** For showing the company's pages; every rule reads the roles from the database again. */
+  companyRoles?: User['companyRoles'];
+}
 
 export class AccountService {
   constructor(private readonly orm: MikroORM) {}
@@ -41,5 +45,5 @@ export class AccountService {
 }
 
 function toSessionUser(u: User): SessionUser {
-  return { id: u.id, email: u.email, name: u.name, role: u.role, companyId: u.company?.id ?? null };
+  return { id: u.id, email: u.email, name: u.name, role: u.role, companyId: u.company?.id ?? null, companyRoles: u.companyRoles };
 }

@@ -15,10 +15,11 @@ import { PaymentMethod, type PaymentProviderCode, PaymentTransaction } from '../
 import type { CardInput, HostedPaymentOutcome, PaymentProvider } from '../payments/payment-provider';
 import type { PaymentProviders } from '../payments/payment-providers';
 import { DomainError, notFound } from '../shared/errors';
+import { formatMoney } from '../shared/money';
 import { startPoller } from '../shared/poller';
 import { ShippingMethod } from '../shipping/shipping-method.entity';
 import { Voucher } from './voucher.entity';
-import { cardRequired, outOfStockMessage, paymentDeclined, PaymentDeclined, placedMessage, receiptMail, type PlaceInput, type PlaceResult } from './placement';
+import { cardRequired, mayOrderCart, outOfStockMessage, paymentDeclined, PaymentDeclined, placedMessage, receiptMail, type PlaceInput, type PlaceResult } from './placement';
 import {
   attemptByKey, attemptByReference, attemptKey, attemptStatus, attemptsToVoid, type Authorization, confirmAttempt, expiredAttempts, markVoided, orderChanged,
   recordProviderReference, type Release, releaseAttempt, reserveOrder, type ReservedAttempt,
@@ -62,7 +63,7 @@ export class CheckoutService {
       await em.populate(order, ['lines.product', 'shippingMethod', 'paymentMethod']);
       if (order.checkoutStep === 'cart') order.checkoutStep = 'addresses';
       if (order.type === 'cart') {
-        await assertCartOrderable(em, order);
+        await assertCartOrderable(em, order, shopper.userId);
         if (!order.billingEmail && shopper.userId != null) {
           const user = await em.findOneOrFail(User, shopper.userId);
           order.billingEmail = user.email;
@@ -396,10 +397,18 @@ function changedFrom(before: string, after: string): boolean {
   return before !== '' && before !== after;
 }
 
-/** A cart whose flow state does not "allow order" (e.g. still waiting for approval) cannot be checked out. */
-async function assertCartOrderable(em: EntityManager, order: Order): Promise<void> {
+/**
+ * A cart whose flow state does not "allow order" (e.g. still waiting for approval) cannot be checked out — unless it is
+ * still in its flow's starting state and its total is within the buyer's spend limit (no approval needed for it).
+ */
+async function assertCartOrderable(em: EntityManager, order: Order, userId: number | null): Promise<void> {
   const state = order.state ? await em.findOne(FlowState, order.state.id) : null;
-  if (state && !state.allowOrder) {
-    throw new DomainError('CART_NOT_ORDERABLE', `This cart is “${state.name}” and cannot be ordered yet. It must reach a state that allows ordering (for example “Approved”) first.`);
-  }
+  if (!state || state.allowOrder) return;
+  const [buyer] = userId != null && state.isDefault
+    ? await em.execute<{ spend_limit_minor: string | null }[]>('select spend_limit_minor from users where id = ? and company_id is not distinct from ?', [userId, order.company?.id ?? null])
+    : [];
+  const limit = buyer?.spend_limit_minor != null ? Number(buyer.spend_limit_minor) : null;
+  if (mayOrderCart(state, order.totalMinor, limit)) return;
+  const overLimit = limit != null ? ` Its total of ${formatMoney(order.totalMinor, order.currencyCode)} is above your spend limit of ${formatMoney(limit, order.currencyCode)}.` : '';
+  throw new DomainError('CART_NOT_ORDERABLE', `This cart is “${state.name}” and cannot be ordered yet.${overLimit} It must reach a state that allows ordering (for example “Approved”) first.`);
 }

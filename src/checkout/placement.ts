@@ -1,3 +1,4 @@
+import type { FlowState } from '../flows/flow.entities';
 import type { MailRequest } from '../mail/outbox.service';
 import type { Address } from '../orders/order.entities';
 import type { CardInput } from '../payments/payment-provider';
@@ -53,4 +54,12 @@ export function receiptMail(orderId: number, order: ReceiptOrder, lines: Receipt
     to: order.billingEmail, subject: `Order confirmation ${order.number}`, template: 'mail/receipt.njk',
     context: { order, lines, totals, shipping, payment }, orderId, dedupeKey: `receipt:${orderId}`,
   };
+}
+
+/**
+ * Whether a cart in `state` may be checked out: its state allows ordering, or it is still in its flow's starting state
+ * and its total is within the buyer's spend limit (so it needs no approval).
+ */
+export function mayOrderCart(state: Pick<FlowState, 'allowOrder' | 'isDefault'> | null, totalMinor: number, spendLimitMinor: number | null): boolean {
+  return !state || state.allowOrder || (state.isDefault && spendLimitMinor != null && totalMinor <= spendLimitMinor);
 }

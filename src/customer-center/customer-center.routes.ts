@@ -1,10 +1,11 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { requireLogin } from '../http/auth';
+import { wantsJson } from '../http/error-handler';
 import { flash } from '../http/shopper';
 import { idParam, noNul, parse } from '../http/validate';
 import type { Services } from '../services';
-import { DomainError } from '../shared/errors';
+import { DomainError, isRefusedMove } from '../shared/errors';
 import { renderOrderHistory } from './order-history.routes';
 import { renderQuotes } from '../quotes/quote.routes';
 import { renderReturns } from '../returns/return.routes';
@@ -31,7 +32,14 @@ export function customerCenterRoutes(s: Services): Router {
   r.post('/', async (req, res) => {
     if (req.query.CC !== 'Carts') throw new DomainError('NOT_FOUND', 'The page was not found.');
     const form = parse(changeDraftStatusForm, req.body);
-    const cart = await s.customerCenter.changeCartState(req.user!, form.CartID, form.StateId);
+    let cart;
+    try {
+      cart = await s.customerCenter.changeCartState(req.user!, form.CartID, form.StateId);
+    } catch (e) {
+      // A refused move (the rules, or someone moved the cart meanwhile) is shown next to that cart's state control.
+      if (!isRefusedMove(e) || wantsJson(req)) throw e;
+      return res.status(409).render('customer-center/carts.njk', { cc: 'Carts', carts: await s.customerCenter.carts(req.user!), refused: { cart: form.CartID, message: e.message } });
+    }
     flash(req, 'success', `Cart ${cart.number} is now “${cart.state?.name}”.`);
     res.redirect(303, '/customer-center?CC=Carts');
   });

@@ -1,6 +1,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
+import { User } from '../accounts/account.entities';
 import type { SessionUser } from '../accounts/account.service';
-import { FlowState } from '../flows/flow.entities';
+import { mayOrderCart } from '../checkout/placement';
 import type { FlowService } from '../flows/flow.service';
 import { Order } from '../orders/order.entities';
 import { notFound } from '../shared/errors';
@@ -17,10 +18,13 @@ export class CustomerCenterService {
   async carts(user: SessionUser) {
     const where = user.companyId != null ? { $or: [{ user: user.id }, { company: user.companyId }] } : { user: user.id };
     const carts = await this.em.find(Order, { ...where, type: 'cart', deleted: false }, { populate: ['lines.addedBy', 'state', 'user'], orderBy: { basketStatus: 'asc', updatedAt: 'desc' } });
-    return Promise.all(carts.map(async (cart) => ({
-      cart,
-      reachable: cart.state ? await this.flows.reachableStates(this.em, await this.em.findOneOrFail(FlowState, cart.state.id)) : [],
-    })));
+    const me = await this.em.findOneOrFail(User, user.id);
+    const out = [];
+    for (const cart of carts) {
+      const limit = cart.user?.id === user.id && me.company?.id === cart.company?.id ? me.spendLimitMinor ?? null : null;
+      out.push({ cart, reachable: await this.flows.movesFor(this.em, cart, moverOf(user), false), orderable: mayOrderCart(cart.state ?? null, cart.totalMinor, limit), spendLimitMinor: limit });
+    }
+    return out;
   }
 
   /**
@@ -34,8 +38,10 @@ export class CustomerCenterService {
     if (!cart || !mayAct) throw notFound('The cart');
     await this.flows.changeState({
       orderId: cart.id, toStateId: stateId, allowFlowSwitch: false,
-      actor: { userId: user.id, kind: user.role === 'buyer' ? 'buyer' : 'customer', source: 'frontend' },
+      actor: { ...moverOf(user), source: 'frontend' },
     });
     return cart;
   }
 }
+
+const moverOf = (user: SessionUser) => ({ userId: user.id, kind: user.role === 'buyer' ? 'buyer' as const : 'customer' as const });

@@ -9,6 +9,15 @@ export const DEMO_USERS = [
   { email: 'admin@orderflow.test', password: 'admin-pass-1', name: 'Ada Admin', role: 'staff' as const, company: null },
 ];
 
+/**
+ * Acme's company roles: Bea buys and may order carts up to 250.00 DKK without approval (above that Bo approves);
+ * Bo buys, approves colleagues' carts and manages Acme's users, with a limit of 5,000.00 DKK.
+ */
+const DEMO_COMPANY_ACCESS = [
+  { email: 'buyer1@acme.test', roles: ['buyer'], spendLimitMinor: 25000 },
+  { email: 'buyer2@acme.test', roles: ['buyer', 'approver', 'admin'], spendLimitMinor: 500000 },
+];
+
 const GROUPS = [
   { slug: 'coffee', name: 'Coffee & Tea', vat: 1200, items: ['Espresso beans 1 kg', 'Filter coffee 500 g', 'Green tea 100 g', 'Earl Grey 100 g', 'Decaf beans 500 g', 'Chai blend 200 g', 'Cold brew pack', 'Cocoa powder 250 g', 'Rooibos 100 g', 'Single-origin Kenya 250 g', 'Oolong 100 g', 'Matcha 50 g'] },
   { slug: 'kitchen', name: 'Kitchen', vat: 2500, items: ['Chef knife 20 cm', 'Cutting board oak', 'Cast iron pan 28 cm', 'Saucepan 2 l', 'Pour-over kettle', 'Coffee grinder', 'French press 1 l', 'Measuring cups set', 'Mixing bowls set', 'Silicone spatula', 'Pepper mill', 'Espresso cups (4)', 'Tea infuser', 'Apron linen'] },
@@ -29,11 +38,17 @@ export async function seedDemoData(em: EntityManager): Promise<void> {
     for (const u of DEMO_USERS) {
       const exists = await x('select 1 from users where lower(email) = ?', [u.email]);
       if (exists.length) continue;
+      const access = DEMO_COMPANY_ACCESS.find((a) => a.email === u.email);
       await x(
-        `insert into users (email, password_hash, name, role, company_id, can_reopen_records)
-         values (?, ?, ?, ?, (select id from companies where customer_number = ?), ?) on conflict do nothing`,
-        [u.email, await hashPassword(u.password), u.name, u.role, u.company, u.role === 'staff'],
+        `insert into users (email, password_hash, name, role, company_id, can_reopen_records, company_roles, spend_limit_minor)
+         values (?, ?, ?, ?, (select id from companies where customer_number = ?), ?, ?::text[], ?) on conflict do nothing`,
+        [u.email, await hashPassword(u.password), u.name, u.role, u.company, u.role === 'staff', `{${access?.roles.join(',') ?? ''}}`, access?.spendLimitMinor ?? null],
       );
+    }
+    // Also on a database seeded before company roles existed: only while the users still have the migration's default.
+    for (const a of DEMO_COMPANY_ACCESS) {
+      await x(`update users set company_roles = ?::text[], spend_limit_minor = ? where lower(email) = ? and company_roles = '{buyer}' and spend_limit_minor is null`,
+        [`{${a.roles.join(',')}}`, a.spendLimitMinor, a.email]);
     }
     await x(`insert into stock_locations (name) values ('Main warehouse'), ('Store Copenhagen') on conflict do nothing`);
     let n = 1000;
@@ -76,6 +91,8 @@ interface SeedState {
   name: string; color: string; role: string; final?: boolean; isDefault?: boolean; allowOrder?: boolean; allowEdit?: boolean; excludeFromStatistics?: boolean;
   /** Names of the states this one may move to; none = any state of the flow type. */
   to?: string[];
+  /** Per target name: the customers who may make that move besides staff (none: staff only). */
+  customers?: Record<string, string[]>;
   notify?: { subject: string; customer?: boolean; others?: string; template?: string; othersTemplate?: string };
 }
 interface SeedFlow { type: string; name: string; isDefault: boolean; description: string; states: SeedState[] }
@@ -94,16 +111,17 @@ export const DEMO_FLOWS: SeedFlow[] = [
     { name: 'Open', role: 'open', color: '#2563eb', isDefault: true, allowOrder: true, allowEdit: true },
   ] },
   { type: 'cart', name: 'B2B cart approval', isDefault: false, description: 'Company carts are approved before they are ordered.', states: [
-    { name: 'New', role: 'open', color: '#2563eb', isDefault: true, allowOrder: false, allowEdit: true, to: ['Submitted for approval'] },
-    { name: 'Submitted for approval', role: 'submitted', color: '#d97706', allowOrder: false, to: ['Approved', 'Rejected'],
+    { name: 'New', role: 'open', color: '#2563eb', isDefault: true, allowOrder: false, allowEdit: true, to: ['Submitted for approval'], customers: { 'Submitted for approval': ['owner', 'buyer'] } },
+    { name: 'Submitted for approval', role: 'submitted', color: '#d97706', allowOrder: false, to: ['Approved', 'Rejected'], customers: { Approved: ['approver'], Rejected: ['approver'] },
       notify: { subject: 'Cart {OrderID} is waiting for your approval', others: 'approver@acme.test', othersTemplate: 'mail/flow/staff-notice.njk' } },
-    { name: 'Approved', role: 'approved', color: '#059669', allowOrder: true, to: ['New'], notify: { subject: 'Cart {OrderID} was approved', customer: true } },
-    { name: 'Rejected', role: 'rejected', color: '#dc2626', allowOrder: false, to: ['New'], notify: { subject: 'Cart {OrderID} was rejected', customer: true } },
+    { name: 'Approved', role: 'approved', color: '#059669', allowOrder: true, to: ['New'], customers: { New: ['owner', 'buyer', 'approver'] }, notify: { subject: 'Cart {OrderID} was approved', customer: true } },
+    { name: 'Rejected', role: 'rejected', color: '#dc2626', allowOrder: false, to: ['New'], customers: { New: ['owner', 'buyer', 'approver'] }, notify: { subject: 'Cart {OrderID} was rejected', customer: true } },
   ] },
   { type: 'quote', name: 'Quote flow', isDefault: true, description: 'Requests for a quote, offers and answers.', states: [
     { name: 'Requested', role: 'requested', color: '#2563eb', isDefault: true, allowEdit: true, to: ['In review', 'Offered', 'Rejected'] },
     { name: 'In review', role: 'in_review', color: '#d97706', allowEdit: true, to: ['Offered', 'Rejected'] },
-    { name: 'Offered', role: 'offered', color: '#7c3aed', to: ['Accepted', 'Rejected', 'Expired', 'In review'], notify: { subject: 'Your quote {OrderID} is ready', customer: true } },
+    { name: 'Offered', role: 'offered', color: '#7c3aed', to: ['Accepted', 'Rejected', 'Expired', 'In review'],
+      customers: { Accepted: ['owner', 'buyer'], Rejected: ['owner', 'buyer'] }, notify: { subject: 'Your quote {OrderID} is ready', customer: true } },
     { name: 'Accepted', role: 'accepted', final: true, color: '#059669', to: [] },
     { name: 'Rejected', role: 'rejected', final: true, color: '#dc2626', excludeFromStatistics: true, to: [] },
     { name: 'Expired', role: 'expired', final: true, color: '#6b7280', excludeFromStatistics: true, to: [], notify: { subject: 'Your quote {OrderID} has expired', customer: true } },
@@ -138,7 +156,9 @@ async function seedFlows(x: Exec): Promise<void> {
       ids.set(s.name, row.id);
     }
     for (const s of f.states) {
-      for (const to of s.to ?? []) await x('insert into flow_state_rules (from_state_id, to_state_id) values (?, ?)', [ids.get(s.name), ids.get(to)]);
+      for (const to of s.to ?? []) {
+        await x('insert into flow_state_rules (from_state_id, to_state_id, actors) values (?, ?, ?::text[])', [ids.get(s.name), ids.get(to), `{${(s.customers?.[to] ?? []).join(',')}}`]);
+      }
     }
     if (f.name === 'B2B cart approval') {
       await x(`update companies set cart_flow_id = ? where customer_number = 'C-10001' and cart_flow_id is null`, [flow.id]);

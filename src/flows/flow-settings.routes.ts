@@ -7,6 +7,7 @@ import { idParam, parse, requiredText, text } from '../http/validate';
 import { htmlToText } from '../mail/outbox.service';
 import type { Services } from '../services';
 import { DomainError, notFound } from '../shared/errors';
+import { RULE_ACTOR_LABELS, RULE_ACTORS } from './flow.entities';
 import { DEFAULT_STATE_TEMPLATE, SUBJECT_PLACEHOLDERS } from './flow.service';
 import { FLOW_TYPE_LABELS, FLOW_TYPES, type StateInput } from './flow-settings.service';
 
@@ -83,6 +84,8 @@ const stateForm = z.object({
   mayMoveTo: stateIds,
   role: z.preprocess((v) => (v === '' || v == null ? null : v), z.string().max(20).nullable()),
   final: checkbox,
+  moveActors: z.record(z.string().regex(/^\d{1,10}$/), z.array(z.enum(RULE_ACTORS, { error: 'is not one of the listed customers' })).max(RULE_ACTORS.length))
+    .transform((r) => Object.fromEntries(Object.entries(r).map(([id, actors]) => [Number(id), [...new Set(actors)]]))).default({}),
 }).superRefine((v, ctx) => {
   if (v.sendToField && !v.customRecipientField) {
     ctx.addIssue({ code: 'custom', path: ['customRecipientField'], message: 'is needed when “Send to the e-mail in an order field” is checked' });
@@ -118,13 +121,25 @@ function formRefusal(e: unknown): DomainError | null {
 }
 
 /** What was typed, to show the form again: plain strings only, and the checked boxes as strings. */
-function typed(body: Record<string, unknown>): { values: Record<string, string>; selected: string[] } {
+function typed(body: Record<string, unknown>): { values: Record<string, string>; selected: string[]; actors: Record<string, string[]> } {
   const values: Record<string, string> = {};
   for (const [k, v] of Object.entries(body ?? {})) if (typeof v === 'string' && k !== '_csrf') values[k] = v;
   const raw = body?.mayMoveTo;
   const selected = (Array.isArray(raw) ? raw : raw == null ? [] : [raw]).filter((x): x is string => typeof x === 'string');
-  return { values, selected };
+  return { values, selected, actors: moveActorsOf(body) };
 }
+
+/** The "who may make this move" boxes arrive as actors_<target state id> (one or several values). */
+function moveActorsOf(body: Record<string, unknown>): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const [k, v] of Object.entries(body ?? {})) {
+    const id = /^actors_(\d{1,10})$/.exec(k)?.[1];
+    if (id) out[id] = (Array.isArray(v) ? v : [v]).map(String);
+  }
+  return out;
+}
+
+const stateInput = (body: Record<string, unknown>) => parse(stateForm, { ...body, moveActors: moveActorsOf(body) });
 
 /**
  * /admin/settings: staff pages for flows, their states, "May move to" rules and notifications.
@@ -142,7 +157,7 @@ export function flowSettingsRoutes(s: Services): Router {
   const renderState = async (res: Response, flowId: number, stateId: number | undefined, status = 200, extra: Record<string, unknown> = {}) => {
     const editor = await s.flowSettings.stateEditor(flowId, stateId);
     const values = editor.state ?? { color: '#6b7280', allowOrder: true, allowEdit: false };
-    res.status(status).render('admin/settings/state.njk', { ...editor, values, selected: editor.selected.map(String), fields: {}, ...extra });
+    res.status(status).render('admin/settings/state.njk', { ...editor, values, selected: editor.selected.map(String), actors: editor.actors, actorLabels: RULE_ACTOR_LABELS, fields: {}, ...extra });
   };
 
   r.get('/', (_req, res) => res.redirect(`${BASE}/flows`));
@@ -206,7 +221,7 @@ export function flowSettingsRoutes(s: Services): Router {
     const flowId = idOf(req.params.flowId);
     let state;
     try {
-      state = await s.flowSettings.createState(flowId, parse(stateForm, req.body));
+      state = await s.flowSettings.createState(flowId, stateInput(req.body));
     } catch (e) {
       const refusal = formRefusal(e);
       if (!refusal) throw e;
@@ -223,7 +238,7 @@ export function flowSettingsRoutes(s: Services): Router {
     const stateId = idOf(req.params.stateId);
     let state;
     try {
-      state = await s.flowSettings.updateState(flowId, stateId, parse(stateForm, req.body));
+      state = await s.flowSettings.updateState(flowId, stateId, stateInput(req.body));
     } catch (e) {
       const refusal = formRefusal(e);
       if (!refusal) throw e;

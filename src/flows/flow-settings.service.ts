@@ -6,7 +6,7 @@ import { Shop } from '../catalog/catalog.entities';
 import { VIEWS_DIR } from '../http/views';
 import { Order } from '../orders/order.entities';
 import { DomainError, invalid, notFound } from '../shared/errors';
-import { Flow, FlowState, FlowStateRule, ROLE_LABELS, STATE_ROLES, type FlowType, type StateRole } from './flow.entities';
+import { Flow, FlowState, FlowStateRule, ROLE_LABELS, STATE_ROLES, type FlowType, type RuleActor, type StateRole } from './flow.entities';
 import { DEFAULT_OTHERS_TEMPLATE, DEFAULT_STATE_TEMPLATE, fillPlaceholders, SUBJECT_PLACEHOLDERS } from './flow.service';
 
 export const FLOW_TYPES = ['cart', 'order', 'quote', 'return'] as const satisfies readonly FlowType[];
@@ -43,6 +43,8 @@ export interface StateInput {
   /** What the state means to the code (one of ROLE_OPTIONS of its flow type), or null. */
   role: string | null;
   final: boolean;
+  /** Per "May move to" state: the customers who may make that move besides staff (cart and quote flows). */
+  moveActors: Record<number, RuleActor[]>;
 }
 
 /** A state as the settings pages show it (a colour badge with flags and who is mailed). */
@@ -117,6 +119,7 @@ export class FlowSettingsService {
     const flow = state ? state.flow : await this.findFlow(this.em, flowId);
     const rules = state ? await this.em.find(FlowStateRule, { fromState: state.id }) : [];
     const selected = rules.map((r) => r.toState.id);
+    const actors = Object.fromEntries(rules.map((r) => [String(r.toState.id), r.actors]));
     const flows = await this.em.find(Flow, { type: flow.type }, { orderBy: { isDefault: 'desc', name: 'asc' } });
     const states = await this.em.find(
       FlowState,
@@ -129,7 +132,7 @@ export class FlowSettingsService {
       .map((f) => ({ flow: f, states: states.filter((s) => s.flow.id === f.id && s.id !== state?.id).map((s) => stateView(s)) }))
       .filter((g) => g.states.length > 0);
     return {
-      flow, state, typeLabel: FLOW_TYPE_LABELS[flow.type], groups, selected,
+      flow, state, typeLabel: FLOW_TYPE_LABELS[flow.type], groups, selected, actors, customersMove: CUSTOMER_MOVES.includes(flow.type),
       templates: this.mailTemplates(),
       roles: STATE_ROLES[flow.type].map((value) => ({ value, label: ROLE_LABELS[value] })),
       placeholders: Object.entries(SUBJECT_PLACEHOLDERS).map(([token, meaning]) => ({ token, meaning })),
@@ -261,7 +264,7 @@ export class FlowSettingsService {
       if (isDefault) await tx.nativeUpdate(FlowState, { flow: flow.id, isDefault: true }, { isDefault: false });
       const state = tx.create(FlowState, { ...stateFields(input), flow, isDefault, sortOrder: Number(next) });
       await tx.flush();
-      await this.replaceRules(tx, state, input.mayMoveTo);
+      await this.replaceRules(tx, state, flow.type, input);
       return state;
     });
   }
@@ -285,7 +288,7 @@ export class FlowSettingsService {
       }
       Object.assign(state, stateFields(input));
       await tx.flush();
-      await this.replaceRules(tx, state, input.mayMoveTo);
+      await this.replaceRules(tx, state, flow.type, input);
       return state;
     });
   }
@@ -387,16 +390,24 @@ export class FlowSettingsService {
     if (first) throw invalid(`Please check the state: ${FIELD_LABELS[first[0]] ?? first[0]} ${first[1]}.`, fields);
   }
 
-  /** Makes the state's rules exactly `targets`: removes the others, adds the missing ones. */
-  private async replaceRules(em: EntityManager, state: FlowState, targets: number[]): Promise<void> {
+  /** Makes the state's rules exactly `mayMoveTo`, each with who may make it: removes the others, adds the missing ones. */
+  private async replaceRules(em: EntityManager, state: FlowState, type: FlowType, input: Pick<StateInput, 'mayMoveTo' | 'moveActors'>): Promise<void> {
     const existing = await em.find(FlowStateRule, { fromState: state.id });
-    const want = new Set(targets);
-    for (const rule of existing) if (!want.has(rule.toState.id)) em.remove(rule);
+    const want = new Set(input.mayMoveTo);
+    // Customers never move orders or returns; in cart and quote flows the form says who may.
+    const actorsOf = (id: number) => (CUSTOMER_MOVES.includes(type) ? input.moveActors[id] ?? [] : []);
+    for (const rule of existing) {
+      if (!want.has(rule.toState.id)) em.remove(rule);
+      else rule.actors = actorsOf(rule.toState.id);
+    }
     const have = new Set(existing.map((r) => r.toState.id));
-    for (const id of want) if (!have.has(id)) em.create(FlowStateRule, { fromState: state, toState: em.getReference(FlowState, id) });
+    for (const id of want) if (!have.has(id)) em.create(FlowStateRule, { fromState: state, toState: em.getReference(FlowState, id), actors: actorsOf(id) });
     await em.flush();
   }
 }
+
+/** The flow types whose records customers move (carts through the customer center, quotes by accepting or rejecting). */
+const CUSTOMER_MOVES: FlowType[] = ['cart', 'quote'];
 
 const FIELD_LABELS: Record<string, string> = {
   name: 'Name', deleted: 'Deleted', role: 'Role', final: 'Final', mailTemplate: 'Template for the customer', othersTemplate: 'Template for others', mayMoveTo: 'May move to',

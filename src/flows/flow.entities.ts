@@ -1,4 +1,4 @@
-import { Entity, ManyToOne, type Opt, PrimaryKey, Property } from '@mikro-orm/core';
+import { ArrayType, Entity, ManyToOne, type Opt, PrimaryKey, Property } from '@mikro-orm/core';
 
 export type FlowType = 'cart' | 'order' | 'quote' | 'return';
 
@@ -58,9 +58,16 @@ export class FlowState {
   @Property({ type: 'string' }) othersTemplate: Opt<string> = '';
 }
 
+/** Customers who may make a move besides staff: the record's owner, any buyer of its company, a company approver. */
+export const RULE_ACTORS = ['owner', 'buyer', 'approver'] as const;
+export type RuleActor = (typeof RULE_ACTORS)[number];
+export const RULE_ACTOR_LABELS: Record<RuleActor, string> = { owner: 'the buyer who owns it', buyer: 'any buyer of the company', approver: 'a company approver' };
+
 /** "May move to": a state with rules allows only those moves; a state with none allows any move within its flow type. */
 @Entity({ tableName: 'flow_state_rules' })
 export class FlowStateRule {
   @ManyToOne({ entity: () => FlowState, primary: true, fieldName: 'from_state_id', deleteRule: 'cascade' }) fromState!: FlowState;
   @ManyToOne({ entity: () => FlowState, primary: true, fieldName: 'to_state_id', deleteRule: 'cascade' }) toState!: FlowState;
+  /** Who besides staff may make this move (staff may make every move the rules allow). */
+  @Property({ type: ArrayType, columnType: 'text[]' }) actors: Opt<RuleActor[]> = [];
 }

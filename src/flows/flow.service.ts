@@ -1,11 +1,12 @@
 import { LockMode, wrap } from '@mikro-orm/core';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import { User, type CompanyRole } from '../accounts/account.entities';
 import { createViewEnv } from '../http/views';
 import { OutboxService } from '../mail/outbox.service';
 import { Order, OrderHistoryEntry, type HistoryActor, type HistorySource } from '../orders/order.entities';
 import { ReturnHistoryEntry, ReturnRequest } from '../returns/return.entities';
 import { DomainError, notFound } from '../shared/errors';
-import { Flow, FlowState, FlowStateRule, ROLE_LABELS, type FlowType, type StateRole } from './flow.entities';
+import { Flow, FlowState, FlowStateRule, ROLE_LABELS, RULE_ACTOR_LABELS, type FlowType, type StateRole } from './flow.entities';
 
 export interface StateChangeActor { userId: number | null; kind: HistoryActor; source: HistorySource }
 export interface StateChangeRequest {
@@ -77,12 +78,10 @@ export class FlowService {
     throw new DomainError('TRANSITION_NOT_ALLOWED', `${label} cannot go on: “${flow.name}” has no state with the role “${ROLE_LABELS[role] ?? role}”. Give one of its states that role in Settings → Flows.`);
   }
 
-  /** The states a record in `from` may be moved to by the rules of its own flow (none from a final state). */
-  async reachableStates(em: EntityManager, from: FlowState): Promise<FlowState[]> {
-    if (from.final) return [];
-    const rules = await em.find(FlowStateRule, { fromState: from.id }, { populate: ['toState'] });
-    if (rules.length) return rules.map((r) => r.toState).filter((s) => !s.deleted).sort((a, b) => a.sortOrder - b.sortOrder);
-    return em.find(FlowState, { flow: from.flow.id, deleted: false, id: { $ne: from.id } }, { orderBy: { sortOrder: 'asc' } });
+  /** The states this order, cart or quote may move to now for `mover` (what a state select offers). */
+  async movesFor(em: EntityManager, order: Order, mover: Mover, allowFlowSwitch: boolean): Promise<FlowState[]> {
+    const from = order.state ? await em.findOneOrFail(FlowState, order.state.id, { populate: ['flow'] }) : null;
+    return allowedTargets(em, moveRecordOf(order), from, mover, allowFlowSwitch);
   }
 
   /**
@@ -96,7 +95,7 @@ export class FlowService {
     const from = record.state ?? null;
     const check = opts.check ?? 'rules';
     const info = recordInfo(record);
-    if (check === 'rules') await assertTransitionAllowed(em, info, from, to, opts.allowFlowSwitch ?? false);
+    if (check === 'rules') await assertTransitionAllowed(em, info, from, to, opts.allowFlowSwitch ?? false, opts.actor);
     else if (check === 'reopen') await this.assertReopenAllowed(em, info, from, to, opts);
     else if (to.deleted) throw new DomainError('TRANSITION_NOT_ALLOWED', `“${to.name}” has been deleted and can no longer be entered.`);
 
@@ -113,6 +112,7 @@ export class FlowService {
       return entry.id;
     }
     record.updatedAt = new Date();
+    if (await awaitsApproval(em, record.type, to)) record.submittedBy = opts.actor.userId != null ? em.getReference(User, opts.actor.userId) : null;
     const entry = em.create(OrderHistoryEntry, {
       order: record, event, message, fromState: from?.id ?? null, toState: to.id,
       actor: opts.actor.userId, actorKind: opts.actor.kind, source: opts.actor.source, createdAt: new Date(),
@@ -218,12 +218,45 @@ export class FlowService {
   }
 }
 
+/** A record as the rules see it: its type, its label in messages, and whom it belongs to (carts, orders, quotes). */
+export interface MoveRecord { type: FlowType; label: string; ownerId?: number | null; companyId?: number | null; submittedById?: number | null }
+/**
+ * Who asks for a move. Staff, the API and the system may make every move the rules allow; customers only the moves
+ * whose rule names them. `companyId` and `companyRoles` are read from the database when not given.
+ */
+export interface Mover { userId: number | null; kind: HistoryActor; companyId?: number | null; companyRoles?: CompanyRole[] }
+
+export const moveRecordOf = (order: Order): MoveRecord => ({
+  type: order.type, label: order.number, ownerId: order.user?.id ?? null, companyId: order.company?.id ?? null, submittedById: order.submittedBy?.id ?? null,
+});
+
+const isCustomer = (mover?: Mover): mover is Mover => mover?.kind === 'buyer' || mover?.kind === 'customer';
+
+/** A customer's company and company roles, as stored (a session is never trusted for them). */
+export async function resolveMover(em: EntityManager, mover: Mover): Promise<Mover> {
+  if (!isCustomer(mover) || mover.companyRoles || mover.userId == null) return mover;
+  const [u] = await em.execute<{ company_id: number | null; company_roles: CompanyRole[] }[]>('select company_id, company_roles from users where id = ?', [mover.userId]);
+  return { ...mover, companyId: u?.company_id ?? null, companyRoles: u?.company_roles ?? [] };
+}
+
+/** Approving a cart: the move that makes it orderable (from a state that does not allow ordering into one that does). */
+const isApproval = (record: MoveRecord, from: FlowState, to: FlowState) => record.type === 'cart' && !from.allowOrder && to.allowOrder;
+
+/** A cart state that waits for approval: it does not allow ordering, and a rule leads from it to a state that does. */
+async function awaitsApproval(em: EntityManager, type: FlowType, state: FlowState): Promise<boolean> {
+  if (type !== 'cart' || state.allowOrder) return false;
+  const found = await em.execute('select 1 from flow_state_rules r join flow_states t on t.id = r.to_state_id where r.from_state_id = ? and t.allow_order and not t.deleted limit 1', [state.id]);
+  return found.length > 0;
+}
+
 /**
  * The transition rules, for any record that lives in a flow (carts, orders, quotes, returns): never into a deleted
  * state or a state of another flow type; never out of a final state; a state with rules allows only those moves; a
  * state without rules allows any state of its flow; leaving the flow only where the caller allows it (staff).
+ * Customers may make only the moves whose rule names them (owner, a buyer or an approver of the record's company),
+ * and whoever submitted a cart for approval never approves it.
  */
-export async function assertTransitionAllowed(em: EntityManager, record: { type: FlowType; label: string }, from: FlowState | null, to: FlowState, allowFlowSwitch: boolean): Promise<void> {
+export async function assertTransitionAllowed(em: EntityManager, record: MoveRecord, from: FlowState | null, to: FlowState, allowFlowSwitch: boolean, mover?: Mover): Promise<void> {
   const toFlow = to.flow;
   const refuse = (why: string) => new DomainError('TRANSITION_NOT_ALLOWED', why);
   if (to.deleted) throw refuse(`“${to.name}” has been deleted and can no longer be entered.`);
@@ -233,12 +266,53 @@ export async function assertTransitionAllowed(em: EntityManager, record: { type:
   if (from.final) throw refuse(`${record.label} is “${from.name}”, a final state: it cannot be moved any more. Staff with the reopen permission can reopen it, giving a reason.`);
   const sameFlow = from.flow.id === toFlow.id;
   const rules = await em.find(FlowStateRule, { fromState: from.id });
-  if (rules.length) {
-    if (rules.some((r) => r.toState.id === to.id)) return;
-    if (!sameFlow && allowFlowSwitch) return;
-    throw refuse(`${record.label} cannot move from “${from.name}” to “${to.name}”: that transition is not allowed.`);
+  const rule = rules.find((r) => r.toState.id === to.id);
+  const notAllowed = () => refuse(`${record.label} cannot move from “${from.name}” to “${to.name}”: that transition is not allowed.`);
+  if (isCustomer(mover)) {
+    if (!rule) throw notAllowed();
+    await assertCustomerMayMake(em, record, rule, from, to, mover);
+  } else if (rules.length) {
+    if (!rule && !(!sameFlow && allowFlowSwitch)) throw notAllowed();
+  } else if (!sameFlow && !allowFlowSwitch) throw refuse(`${record.label} cannot leave its flow from here.`);
+  if (mover?.userId != null && record.submittedById === mover.userId && isApproval(record, from, to)) {
+    throw refuse(`You submitted ${record.label} for approval, so someone else must approve it.`);
   }
-  if (!sameFlow && !allowFlowSwitch) throw refuse(`${record.label} cannot leave its flow from here.`);
+}
+
+async function assertCustomerMayMake(em: EntityManager, record: MoveRecord, rule: FlowStateRule, from: FlowState, to: FlowState, mover: Mover): Promise<void> {
+  const who = await resolveMover(em, mover);
+  const sameCompany = who.companyId != null && who.companyId === record.companyId;
+  const may = rule.actors.some((a) => (a === 'owner' ? record.ownerId === who.userId : sameCompany && (who.companyRoles ?? []).includes(a)));
+  if (may) return;
+  const allowed = rule.actors.map((a) => RULE_ACTOR_LABELS[a]);
+  throw new DomainError('TRANSITION_NOT_ALLOWED', `You may not move ${record.label} from “${from.name}” to “${to.name}”: only ${[...allowed, 'staff'].join(' or ')} may.`);
+}
+
+/**
+ * The states a record may move to now, for this mover: every candidate state is put to assertTransitionAllowed —
+ * the same predicate the gate applies — so a list never offers a move the gate would refuse.
+ */
+export async function allowedTargets(em: EntityManager, record: MoveRecord, from: FlowState | null, mover: Mover, allowFlowSwitch: boolean): Promise<FlowState[]> {
+  const flow = allowFlowSwitch || !from ? { type: record.type } : from.flow.id;
+  const candidates = await em.find(FlowState, { flow, deleted: false }, { populate: ['flow'], orderBy: { sortOrder: 'asc', id: 'asc' } });
+  const who = await resolveMover(em, mover);
+  const allowed: FlowState[] = [];
+  for (const to of candidates) {
+    if (to.id === from?.id) continue;
+    try {
+      await assertTransitionAllowed(em, record, from, to, allowFlowSwitch, who);
+      allowed.push(to);
+    } catch (e) {
+      if (!(e instanceof DomainError) || e.code !== 'TRANSITION_NOT_ALLOWED') throw e;
+    }
+  }
+  return allowed;
+}
+
+/** A flow's states grouped as the staff state select shows them ("select the flow, select the state"), only `allowed`. */
+export function groupByFlow(flows: (Flow & { states: FlowState[] })[], allowed: FlowState[]) {
+  const ids = new Set(allowed.map((s) => s.id));
+  return flows.map((f) => ({ id: f.id, name: f.name, isDefault: f.isDefault, states: f.states.filter((s) => ids.has(s.id)) })).filter((f) => f.states.length);
 }
 
 let sharedOutbox: OutboxService | undefined;
@@ -247,8 +321,8 @@ function fallbackOutbox(): OutboxService {
   return (sharedOutbox ??= new OutboxService(createViewEnv()));
 }
 
-function recordInfo(record: FlowRecord): { type: FlowType; label: string } {
-  return record instanceof ReturnRequest ? { type: 'return', label: record.number } : { type: record.type, label: record.number };
+function recordInfo(record: FlowRecord): MoveRecord {
+  return record instanceof ReturnRequest ? { type: 'return', label: record.number } : moveRecordOf(record);
 }
 
 const article = (word: string) => (/^[aeiou]/.test(word) ? 'an' : 'a');

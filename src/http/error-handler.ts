@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
 import { ConnectionException, OptimisticLockError, UniqueConstraintViolationException } from '@mikro-orm/core';
 import { DomainError, type DomainErrorCode } from '../shared/errors';
 
@@ -103,20 +103,23 @@ export function toHttpProblem(err: unknown): HttpProblem {
  */
 const UNAVAILABLE_PAGE = fs.readFileSync(path.resolve(__dirname, '../../views/errors/unavailable.html'), 'utf8');
 
+/** API paths and clients that prefer JSON get errors as JSON; browsers get a page. */
+export const wantsJson = (req: Request) => req.path.startsWith('/api/') || req.accepts(['html', 'json']) === 'json';
+
 export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
   const problem = toHttpProblem(err);
   if (problem.code === 'UNAVAILABLE') logUnavailable(req.method, req.path, err);
   else if (problem.status >= 500) console.error(`[error ${problem.logId}] ${req.method} ${req.path}`, err);
   if (res.headersSent) return;
   res.status(problem.status);
-  const wantsJson = req.path.startsWith('/api/') || req.accepts(['html', 'json']) === 'json';
+  const json = wantsJson(req);
   if (problem.code === 'UNAVAILABLE') {
     res.set({ 'Retry-After': String(problem.retryAfterSeconds), 'Cache-Control': 'no-store' });
-    if (wantsJson) res.json({ error: { code: problem.code, message: problem.message, fields: problem.fields } });
+    if (json) res.json({ error: { code: problem.code, message: problem.message, fields: problem.fields } });
     else res.type('html').send(UNAVAILABLE_PAGE);
     return;
   }
-  if (wantsJson) {
+  if (json) {
     res.json({ error: { code: problem.code, message: problem.message, fields: problem.fields } });
     return;
   }

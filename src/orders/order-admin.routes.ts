@@ -1,7 +1,7 @@
-import { Router, type Request } from 'express';
+import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
-import type { StateChangeActor } from '../flows/flow.service';
 import { requireStaff } from '../http/auth';
+import { changeStateInContext, staffActor, type RefusedMove } from '../http/state-control';
 import { flash } from '../http/shopper';
 import { idParam, parse, text } from '../http/validate';
 import type { Services } from '../services';
@@ -12,11 +12,9 @@ import {
 const orderNumber = z.string().regex(/^[A-Z0-9-]{1,40}$/, { error: 'is not an order id' });
 const selectedNumbers = z.preprocess((v) => (v == null || v === '' ? [] : Array.isArray(v) ? v : [v]),
   z.array(orderNumber).min(1, { error: 'select at least one order' }).max(MAX_SELECTED, { error: `select at most ${MAX_SELECTED} orders` }));
-const bulkForm = z.object({ numbers: selectedNumbers, stateId: idParam });
+export const bulkStateForm = z.object({ numbers: selectedNumbers, stateId: idParam });
 const selectionForm = z.object({ numbers: selectedNumbers });
 const columnsForm = z.object({ columns: columnsSchema });
-
-const staffActor = (req: Request, source: StateChangeActor['source']): StateChangeActor => ({ userId: req.user!.id, kind: 'staff', source });
 
 /** What the filter form offers; the values are the ones listQuerySchema accepts. */
 const FILTER_OPTIONS = {
@@ -41,7 +39,8 @@ export function orderAdminRoutes(s: Services, type: 'order' | 'cart'): Router {
     const [list, flows, companies, shops] = await Promise.all([
       s.orderAdmin.listPage(req.user!.id, type, q), s.orderAdmin.statesFor(type), s.orderAdmin.companies(), s.orderAdmin.shops(),
     ]);
-    res.render('admin/orders/list.njk', { ...list, flows, companies, shops, options: FILTER_OPTIONS, type, base });
+    const bulkMoves = await s.orderAdmin.bulkMoves(type, list.rows.map((r) => r.id), req.user!.id);
+    res.render('admin/orders/list.njk', { ...list, flows, bulkMoves, companies, shops, options: FILTER_OPTIONS, type, base });
   });
 
   r.post('/reset-filter', async (req, res) => {
@@ -58,7 +57,7 @@ export function orderAdminRoutes(s: Services, type: 'order' | 'cart'): Router {
   });
 
   r.post('/bulk-state', async (req, res) => {
-    const form = parse(bulkForm, req.body);
+    const form = parse(bulkStateForm, req.body);
     const results = await s.orderAdmin.changeStates(form.numbers, form.stateId, staffActor(req, 'bulk'));
     res.render('admin/orders/bulk-result.njk', { results, base, type });
   });
@@ -82,10 +81,12 @@ export function orderAdminRoutes(s: Services, type: 'order' | 'cart'): Router {
     });
   }
 
-  r.get('/:number', async (req, res) => {
-    const details = await s.orderAdmin.details(parse(orderNumber, req.params.number), type === 'cart' ? 'cart' : undefined, req.user!.id);
-    res.render('admin/orders/details.njk', { ...details, base, type });
-  });
+  const renderDetails = async (req: Request, res: Response, number: string, refused?: RefusedMove) => {
+    const details = await s.orderAdmin.details(number, type === 'cart' ? 'cart' : undefined, req.user!.id);
+    res.render('admin/orders/details.njk', { ...details, base, type, refused });
+  };
+
+  r.get('/:number', async (req, res) => renderDetails(req, res, parse(orderNumber, req.params.number)));
 
   if (type === 'cart') {
     r.post('/:number/lines', async (req, res) => {
@@ -104,8 +105,9 @@ export function orderAdminRoutes(s: Services, type: 'order' | 'cart'): Router {
 
   r.post('/:number/state', async (req, res) => {
     const number = parse(orderNumber, req.params.number);
-    const form = parse(z.object({ stateId: idParam, version: z.coerce.number().int().min(1), message: text(2000).default('') }), req.body);
-    await s.orderAdmin.changeState(number, form.stateId, form.version, staffActor(req, 'backend'), form.message);
+    const moved = await changeStateInContext(req, res, (form) => s.orderAdmin.changeState(number, form.stateId, form.version, staffActor(req, 'backend'), form.message),
+      (refused) => renderDetails(req, res, number, refused));
+    if (!moved) return;
     flash(req, 'success', `${number}: state changed.`);
     res.redirect(303, `${base}/${encodeURIComponent(number)}`);
   });

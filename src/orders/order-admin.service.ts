@@ -2,11 +2,11 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { z } from 'zod';
 import { ordersXml } from '../exports/order-xml';
 import { glsShippingCsv } from '../exports/shipping-documents';
-import { FlowState } from '../flows/flow.entities';
-import { flowsOfType, type BulkResult, type FlowService, type StateChangeActor } from '../flows/flow.service';
+import { flowsOfType, groupByFlow, type BulkResult, type FlowService, type StateChangeActor } from '../flows/flow.service';
 import { idParam } from '../http/validate';
 import { DomainError, invalid, notFound } from '../shared/errors';
 import { requeueOrderExports } from '../exports/auto-export.service';
+import { FlowState } from '../flows/flow.entities';
 import { Order, OrderHistoryEntry, type OrderType } from './order.entities';
 import { OrderListPreference, type OrderListKind } from './order-list.entities';
 import { replicaReads } from '../db/replicas';
@@ -475,19 +475,42 @@ export class OrderAdminService {
     return flowsOfType(this.em, type === 'quote' ? 'quote' : type);
   }
 
-  async details(number: string, type?: OrderType, viewerId?: number) {
+  async details(number: string, type: OrderType | undefined, staffId: number) {
     const order = await this.em.findOne(Order, { number, deleted: false, ...(type ? { type } : {}) }, {
       populate: ['lines.addedBy', 'state.flow', 'shippingMethod', 'paymentMethod', 'user', 'company', 'shop'],
     });
     if (!order) throw notFound(type === 'cart' ? 'The cart' : 'The order');
     const history = await this.em.find(OrderHistoryEntry, { order }, { populate: ['fromState', 'toState', 'actor'], orderBy: { id: 'asc' } });
-    return { order, history, flows: await this.statesFor(order.type), reopen: await this.reopenOptions(order, viewerId) };
+    return { order, history, moves: await this.stateMoves(order, staffId), reopen: await this.reopenOptions(order, staffId) };
+  }
+
+  /** What the staff state control offers for one record: only the moves the rules allow, grouped by flow. */
+  async stateMoves(order: Order, staffId: number) {
+    const allowed = await this.flows.movesFor(this.em, order, { userId: staffId, kind: 'staff' }, true);
+    return groupByFlow(await this.statesFor(order.type), allowed);
+  }
+
+  /**
+   * What a list's bulk state change offers: the moves allowed for at least one of the listed records (one record per
+   * current state is asked; each selected record is checked again by changeState when it is moved).
+   */
+  async bulkMoves(type: OrderType, ids: (string | number)[], staffId: number) {
+    if (!ids.length) return [];
+    const orders = await this.em.find(Order, { id: { $in: ids.map(Number) }, type }, { populate: ['state.flow'] });
+    const asked = new Set<number | null>();
+    const allowed = new Map<number, FlowState>();
+    for (const order of orders) {
+      if (asked.has(order.state?.id ?? null)) continue;
+      asked.add(order.state?.id ?? null);
+      for (const st of await this.flows.movesFor(this.em, order, { userId: staffId, kind: 'staff' }, true)) allowed.set(st.id, st);
+    }
+    return groupByFlow(await this.statesFor(type), [...allowed.values()]);
   }
 
   /** `message` goes into the history and into the state's notification e-mails (a message to the buyer). */
-  async changeState(number: string, toStateId: number, expectedVersion: number, staff: StateChangeActor, message = '') {
-    const order = await this.em.findOne(Order, { number, deleted: false });
-    if (!order) throw notFound('The order');
+  async changeState(number: string, toStateId: number, expectedVersion: number, staff: StateChangeActor, message = '', type?: OrderType) {
+    const order = await this.em.findOne(Order, { number, deleted: false, ...(type ? { type } : {}) });
+    if (!order) throw notFound(type === 'quote' ? 'The quote' : 'The order');
     await this.flows.changeState({ orderId: order.id, toStateId, expectedVersion, actor: staff, allowFlowSwitch: true, message });
     return order;
   }
@@ -508,9 +531,9 @@ export class OrderAdminService {
     return { targets, permitted: user?.can_reopen_records === true };
   }
 
-  async changeStates(numbers: string[], toStateId: number, staff: StateChangeActor): Promise<BulkResult[]> {
+  async changeStates(numbers: string[], toStateId: number, staff: StateChangeActor, type?: OrderType): Promise<BulkResult[]> {
     const rows = await this.em.execute<{ id: number; number: string }[]>(
-      `select id, number from orders where number in (${numbers.map(() => '?').join(',')}) and not deleted order by id`, numbers);
+      `select id, number from orders where number in (${numbers.map(() => '?').join(',')}) and not deleted${type ? ' and type = ?' : ''} order by id`, type ? [...numbers, type] : numbers);
     const found = new Set(rows.map((r) => r.number));
     const missing: BulkResult[] = numbers.filter((n) => !found.has(n)).map((n) => ({ orderId: 0, number: n, moved: false, reason: 'Not found.' }));
     return [...(await this.flows.changeStates(rows.map((r) => r.id), toStateId, staff)), ...missing];

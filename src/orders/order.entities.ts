@@ -31,6 +31,8 @@ export class Order {
   @ManyToOne({ entity: () => Company, nullable: true, fieldName: 'company_id' }) company?: Company | null;
   @Property({ type: 'uuid', nullable: true }) anonymousToken?: string | null;
   @ManyToOne({ entity: () => FlowState, nullable: true, fieldName: 'state_id' }) state?: FlowState | null;
+  /** Who last submitted this cart for approval: that person may never approve it. */
+  @ManyToOne({ entity: () => User, nullable: true, fieldName: 'submitted_by_user_id' }) submittedBy?: User | null;
   /** Reached the confirmation step (seeds: OrderComplete); not-completed orders show red. */
   @Property({ type: 'boolean' }) completed: Opt<boolean> = false;
   @Property({ type: 'Date', columnType: 'timestamptz', nullable: true }) completedAt?: Date | null;

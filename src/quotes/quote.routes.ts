@@ -1,6 +1,8 @@
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { requireLogin, requireStaff } from '../http/auth';
+import { changeStateInContext, staffActor, type RefusedMove } from '../http/state-control';
+import { bulkStateForm } from '../orders/order-admin.routes';
 import { flash, shopperOf } from '../http/shopper';
 import { idParam, parse, quantity, text } from '../http/validate';
 import type { Services } from '../services';
@@ -85,10 +87,32 @@ export function adminQuoteRoutes(s: Services): Router {
   const r = Router();
   r.use(requireStaff);
 
-  r.get('/', async (_req, res) => res.render('quotes/admin-list.njk', { quotes: await s.quotes.adminQuotes(), base: '/admin/quotes' }));
+  r.get('/', async (req, res) => {
+    const quotes = await s.quotes.adminQuotes();
+    const bulkMoves = await s.orderAdmin.bulkMoves('quote', quotes.map((q) => q.id), req.user!.id);
+    res.render('quotes/admin-list.njk', { quotes, bulkMoves, base: '/admin/quotes' });
+  });
 
-  r.get('/:number', async (req, res) => {
-    res.render('quotes/admin-quote.njk', { ...(await s.quotes.adminQuote(parse(quoteNumber, req.params.number))), base: '/admin/quotes' });
+  r.post('/bulk-state', async (req, res) => {
+    const form = parse(bulkStateForm, req.body);
+    const results = await s.orderAdmin.changeStates(form.numbers, form.stateId, staffActor(req, 'bulk'), 'quote');
+    res.render('admin/orders/bulk-result.njk', { results, base: '/admin/quotes', type: 'quote' });
+  });
+
+  const renderQuote = async (req: Request, res: Response, number: string, refused?: RefusedMove) => {
+    const view = await s.quotes.adminQuote(number);
+    res.render('quotes/admin-quote.njk', { ...view, moves: await s.orderAdmin.stateMoves(view.quote, req.user!.id), refused, base: '/admin/quotes' });
+  };
+
+  r.get('/:number', async (req, res) => renderQuote(req, res, parse(quoteNumber, req.params.number)));
+
+  r.post('/:number/state', async (req, res) => {
+    const number = parse(quoteNumber, req.params.number);
+    const moved = await changeStateInContext(req, res, (form) => s.orderAdmin.changeState(number, form.stateId, form.version, staffActor(req, 'backend'), form.message, 'quote'),
+      (refused) => renderQuote(req, res, number, refused));
+    if (!moved) return;
+    flash(req, 'success', `${number}: state changed.`);
+    res.redirect(303, `/admin/quotes/${encodeURIComponent(number)}`);
   });
 
   r.get('/:number/versions/:no', async (req, res) => {

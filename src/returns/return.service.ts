@@ -4,7 +4,7 @@ import type { SessionUser } from '../accounts/account.service';
 import { Shop, StockLocation } from '../catalog/catalog.entities';
 import { takeStock } from '../catalog/stock';
 import type { FlowState, StateRole } from '../flows/flow.entities';
-import { assertTransitionAllowed, type FlowService } from '../flows/flow.service';
+import { allowedTargets, assertTransitionAllowed, type FlowService } from '../flows/flow.service';
 import { DEFAULT_FROM, type OutboxService } from '../mail/outbox.service';
 import { Order, OrderLine, type HistoryActor } from '../orders/order.entities';
 import { nextOrderNumber, reprice } from '../orders/order-lifecycle';
@@ -102,7 +102,7 @@ export class ReturnService {
     if (!ret) throw notFound('The return');
     const locations = await this.em.find(StockLocation, {}, { orderBy: { name: 'asc' } });
     // Offer only the steps the return flow allows from here (none from a final state), by role.
-    const next = new Set((await this.flows.reachableStates(this.em, ret.state)).map((st) => st.role).filter((r) => r != null));
+    const next = new Set((await allowedTargets(this.em, { type: 'return', label: ret.number }, ret.state, { userId: null, kind: 'staff' }, false)).map((st) => st.role).filter((r) => r != null));
     return { ret, history: await this.historyOf(ret, true), locations, returnValueMinor: ret.goodsValueMinor, next };
   }
 
@@ -171,7 +171,7 @@ export class ReturnService {
       await em.populate(ret, ['state.flow', 'order', 'lines.orderLine']);
       const to = await this.flows.requireRole(em, ret.state, role, ret.number);
       // The rule first, so a refused step does nothing; the gate checks it again when it moves.
-      await assertTransitionAllowed(em, { type: 'return', label: ret.number }, ret.state, to, false);
+      await assertTransitionAllowed(em, { type: 'return', label: ret.number }, ret.state, to, false, { userId: staff.id, kind: 'staff' });
       await work(em, ret);
       await this.flows.move(em, ret, to, { actor: { userId: staff.id, kind: 'staff', source: 'backend' }, event, message: message.replace('{currency}', ret.order.currencyCode) });
       return ret;

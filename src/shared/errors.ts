@@ -32,3 +32,6 @@ export class DomainError extends Error {
 
 export const notFound = (what = 'The page') => new DomainError('NOT_FOUND', `${what} was not found.`);
 export const invalid = (message: string, fields: Record<string, string> = {}) => new DomainError('VALIDATION', message, fields);
+
+/** A state change refused by the flow's rules or by a concurrent change: shown next to the control that asked for it. */
+export const isRefusedMove = (e: unknown): e is DomainError => e instanceof DomainError && (e.code === 'TRANSITION_NOT_ALLOWED' || e.code === 'CONFLICT');
