@@ -28,15 +28,22 @@ async function createState(page: Page, flowUrl: string, fill: (form: Page) => Pr
   await submit(page, page.getByRole('button', { name: 'Create state' }), flowUrl);
 }
 
-/** Opens a state's editor from the flow page, checks the given "May move to" states of this flow and saves. */
-async function allowMoves(page: Page, flowUrl: string, stateName: string, mayMoveTo: string[]): Promise<void> {
+/**
+ * Opens a state's editor from the flow page, checks the given "May move to" states of this flow (and, for each, the
+ * customers who may make that move besides staff) and saves.
+ */
+async function allowMoves(page: Page, flowUrl: string, stateName: string, mayMoveTo: string[], customers: string[] = []): Promise<void> {
   await page.getByRole('link', { name: `Edit ${stateName}`, exact: true }).click();
   await page.waitForURL(new RegExp(`^${flowUrl}/states/\\d+$`));
   const editorUrl = page.url();
   await visible(page.getByRole('heading', { name: `State “${stateName}”` }));
   // The group of this flow's own states: other cart flows have states with the same names (e.g. "Approved").
   const ownStates = page.getByRole('region', { name: 'May move to' }).getByRole('group', { name: `${FLOW} (this flow)` });
-  for (const name of mayMoveTo) await ownStates.getByRole('checkbox', { name, exact: true }).check();
+  for (const name of mayMoveTo) {
+    await ownStates.getByRole('checkbox', { name, exact: true }).check();
+    const rule = ownStates.getByRole('listitem').filter({ has: page.getByRole('checkbox', { name, exact: true }) });
+    for (const who of customers) await rule.getByRole('group', { name: 'Who may make this move, besides staff' }).getByRole('checkbox', { name: who }).check();
+  }
   await submit(page, page.getByRole('button', { name: 'Save state' }), editorUrl);
   for (const name of mayMoveTo) expect(await ownStates.getByRole('checkbox', { name, exact: true }).isChecked()).toBe(true);
   await page.getByRole('navigation', { name: 'Breadcrumb' }).getByRole('link', { name: FLOW }).click();
@@ -46,6 +53,8 @@ async function allowMoves(page: Page, flowUrl: string, stateName: string, mayMov
 describe('a cart flow with approval, in a browser', () => {
   it('staff builds an approval flow; a buyer asks for approval, the approver is mailed, staff approves, the buyer orders', async () => {
     const failures: string[] = [];
+    // Without a spend limit every cart of the buyer waits for approval (a limit would let this small cart through).
+    await t.sql(`update users set spend_limit_minor = null where email = 'buyer1@acme.test'`);
     const staffContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const buyerContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const staff = await trackedPage(staffContext, failures, 'staff');
@@ -96,7 +105,7 @@ describe('a cart flow with approval, in a browser', () => {
     expect(await textOf(row('Approved'))).toMatch(/^3 Approved – edit Allow order — 0 /);
 
     // The rules: Draft → Waiting for approval only; Waiting for approval → Approved.
-    await allowMoves(staff, flowUrl, 'Draft', ['Waiting for approval']);
+    await allowMoves(staff, flowUrl, 'Draft', ['Waiting for approval'], ['the buyer who owns it']);
     await allowMoves(staff, flowUrl, 'Waiting for approval', ['Approved']);
 
     const [flow] = await t.sql<{ id: number }>(`select id from flows where type = 'cart' and name = $1`, [FLOW]);
@@ -178,10 +187,10 @@ describe('a cart flow with approval, in a browser', () => {
     expect(buyer.url()).toBe(`${baseUrl}/checkout/receipt/${orderNumber}`);
 
     // What was stored: the rules from the checkboxes, the cart became the order, and its history tells the story.
-    const rules = await t.sql<{ from_name: string; to_name: string }>(
-      `select f.name as from_name, s.name as to_name from flow_state_rules r join flow_states f on f.id = r.from_state_id
+    const rules = await t.sql<{ from_name: string; to_name: string; actors: string[] }>(
+      `select f.name as from_name, s.name as to_name, r.actors from flow_state_rules r join flow_states f on f.id = r.from_state_id
        join flow_states s on s.id = r.to_state_id where f.flow_id = $1 order by f.sort_order, s.sort_order`, [flow.id]);
-    expect(rules).toEqual([{ from_name: 'Draft', to_name: 'Waiting for approval' }, { from_name: 'Waiting for approval', to_name: 'Approved' }]);
+    expect(rules).toEqual([{ from_name: 'Draft', to_name: 'Waiting for approval', actors: ['owner'] }, { from_name: 'Waiting for approval', to_name: 'Approved', actors: [] }]);
     const [order] = await t.sql('select id, number, type from orders where number = $1', [orderNumber]);
     expect(order.type).toBe('order');
     const history = await t.sql<{ from_state_id: number | null; to_state_id: number; actor_kind: string; source: string }>(
