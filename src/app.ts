@@ -15,6 +15,8 @@ import { cartRoutes } from './cart/cart.routes';
 import { catalogRoutes } from './catalog/catalog.routes';
 import { contextDateMiddleware, contextDateRoutes } from './catalog/context-date';
 import { firstVisitProductPage } from './catalog/first-visit-page';
+import { catalogAdminRoutes, productImageUpload } from './catalog/catalog-admin.routes';
+import { productImageRoute } from './catalog/product-images';
 import { AnonymousCsrf } from './http/anonymous-csrf';
 import { checkoutRoutes } from './checkout/checkout.routes';
 import type { AppConfig } from './config';
@@ -94,6 +96,7 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   app.use(express.json({ limit: '64kb' }));
   app.use(cookieParser());
   const anonymousCsrf = new AnonymousCsrf(config.sessionSecret, config.secureCookies);
+  app.get('/images/products/:file', productImageRoute(orm));
   app.get('/products/:number', firstVisitProductPage(services.catalog, views, anonymousCsrf, config.catalogCacheMs));
   app.use(session({
     // No write per request just to push the expiry forward: refreshSessionExpiry below does that once a day.
@@ -112,6 +115,8 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   app.use(pass.initialize());
   app.use(pass.session());
 
+  // A multipart upload's fields (its CSRF token among them) are read before the CSRF check.
+  app.post('/admin/products/:number/image', productImageUpload);
   const { csrfSynchronisedProtection, generateToken } = csrfSync({ getTokenFromRequest: (req) => req.body?._csrf ?? req.get('x-csrf-token') });
   // The add-to-basket form of a first-visit page carries an anonymous token (src/http/anonymous-csrf.ts).
   app.use((req, res, next) => {
@@ -165,6 +170,7 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   app.use('/admin/orders', paymentAdminRoutes(services));
   app.use('/admin/orders', orderAdminRoutes(services, 'order'));
   app.use('/admin/carts', orderAdminRoutes(services, 'cart'));
+  app.use('/admin/products', catalogAdminRoutes(services));
   app.use('/admin', adminRoutes(services));
   app.use(notFoundHandler);
   app.use(errorHandler);

@@ -5,6 +5,7 @@ import { AccountService } from './accounts/account.service';
 import { CompanyService } from './accounts/company.service';
 import { CartService } from './cart/cart.service';
 import { CatalogService } from './catalog/catalog.service';
+import { CatalogAdminService } from './catalog/catalog-admin.service';
 import { CheckoutService } from './checkout/checkout.service';
 import { AdminService } from './admin/admin.service';
 import { FlowService } from './flows/flow.service';
@@ -29,6 +30,7 @@ export function createServices(orm: MikroORM, views: nunjucks.Environment, optio
   const outbox = new OutboxService(views);
   const payments = new PaymentProviders(orm, options.sandbox);
   const catalog = new CatalogService(orm, options.catalogCacheMs);
+  const catalogAdmin = new CatalogAdminService(orm);
   const accounts = new AccountService(orm);
   const companies = new CompanyService(orm);
   const carts = new CartService(orm);
@@ -48,7 +50,7 @@ export function createServices(orm: MikroORM, views: nunjucks.Environment, optio
   const statistics = new StatisticsService(orm);
   const returns = new ReturnService(orm, flows, outbox, paymentDesk);
   const api = new ApiService(orm);
-  return { api, companies, shipments, orderEdit, recurring, statistics, returns, outbox, payments, catalog, accounts, carts, checkout, admin, flows, flowSettings, orderAdmin, customerCenter, namedCarts, quotes, orderHistory, paymentDesk, views };
+  return { api, companies, shipments, orderEdit, recurring, statistics, returns, outbox, payments, catalog, catalogAdmin, accounts, carts, checkout, admin, flows, flowSettings, orderAdmin, customerCenter, namedCarts, quotes, orderHistory, paymentDesk, views };
 }
 
 export type Services = ReturnType<typeof createServices>;

@@ -4,6 +4,8 @@ import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { User } from '../accounts/account.entities';
 import { Product, Shop } from '../catalog/catalog.entities';
 import { DEFAULT_SHOP_ID } from '../catalog/catalog.service';
+import { productImages, type ImageView } from '../catalog/product-images';
+import { emSql } from '../db/sql';
 import { priceOrder, type Totals } from '../checkout/pricing';
 import { FlowService } from '../flows/flow.service';
 import { Order, OrderLine } from '../orders/order.entities';
@@ -20,7 +22,7 @@ export interface Shopper {
 
 export const MAX_LINE_QUANTITY = 9999;
 
-export interface BasketView { order: Order; totals: Totals; itemCount: number }
+export interface BasketView { order: Order; totals: Totals; itemCount: number; images: Record<number, ImageView> }
 
 export class CartService {
   private readonly flows = new FlowService();
@@ -44,7 +46,8 @@ export class CartService {
     const order = await this.findBasket(shopper);
     if (!order) return null;
     await this.em.populate(order, ['lines.product', 'shippingMethod', 'paymentMethod', 'state']);
-    return { order, totals: totalsOf(order), itemCount: itemCount(order) };
+    const images = await productImages(emSql(this.em), order.lines.getItems().flatMap((l) => (l.product ? [l.product.id] : [])));
+    return { order, totals: totalsOf(order), itemCount: itemCount(order), images };
   }
 
   /** Number of items in the basket, for the mini-cart in the header. One small query. */

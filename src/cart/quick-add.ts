@@ -1,5 +1,6 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { priceOrder, type PricingLine, type Totals } from '../checkout/pricing';
+import { priceOnSql } from '../catalog/prices';
 import { PRICING_COLUMNS, PRICING_JOINS, pricingInputOf, type PricingRow } from '../checkout/pricing-sql';
 import { sqlTransaction, type SqlTransaction } from '../db/sql';
 import { totalsColumns } from '../orders/order-lifecycle';
@@ -61,7 +62,7 @@ function lockBasketSql(owner: string): string {
       select o.* from orders o where o.basket_status = 'basket' and not o.deleted and ${owner} for update)
     select o.id, o.type, o.completed, o.checkout_step, ${PRICING_COLUMNS},
       np.id as product_id, np.number as product_number, np.name as product_name, np.unit as product_unit,
-      np.price_minor as product_price_minor, np.vat_rate_bp as product_vat_rate_bp,
+      ${priceOnSql('np')} as product_price_minor, np.vat_rate_bp as product_vat_rate_bp,
       (select coalesce(sum(quantity), 0) from stock_levels where product_id = np.id) as stock
     from basket o
     ${PRICING_JOINS}

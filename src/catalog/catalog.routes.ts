@@ -14,13 +14,13 @@ export function catalogRoutes(s: Services): Router {
 
   r.get('/', async (req, res) => {
     const query = parse(listQuery, req.query);
-    const [result, groups] = await Promise.all([s.catalog.list({ groupSlug: query.group, search: query.q || undefined, page: query.page }), s.catalog.groups()]);
+    const [result, groups] = await Promise.all([s.catalog.list({ groupSlug: query.group, search: query.q || undefined, page: query.page, day: res.locals.contextDate }), s.catalog.groups()]);
     res.render('catalog/list.njk', { ...result, groups, query });
   });
 
   r.get('/products/:number', async (req, res) => {
     const number = parse(z.string().regex(/^[A-Za-z0-9-]{1,40}$/, { error: 'is not a product number' }), req.params.number);
-    res.render('catalog/product.njk', { product: await s.catalog.product(number) });
+    res.render('catalog/product.njk', { product: await s.catalog.product(number, res.locals.contextDate) });
   });
 
   return r;

@@ -3,6 +3,8 @@ import { notFound } from '../shared/errors';
 import { withVat } from '../shared/money';
 import { TtlCache } from '../shared/ttl-cache';
 import { Product, ProductGroup, Shop } from './catalog.entities';
+import { IMAGE_COLUMNS, imageJoin, imageOf, type ImageView } from './product-images';
+import { priceOnSql } from './prices';
 
 export const PAGE_SIZE = 12;
 export const DEFAULT_SHOP_ID = 'SHOP1';
@@ -11,6 +13,7 @@ export interface ProductView {
   id: number; number: string; name: string; description: string; unit: string;
   groupName: string; groupSlug: string;
   priceMinor: number; priceInclVatMinor: number; vatRateBp: number; stock: number;
+  image: ImageView | null;
 }
 
 export type ProductPage = ProductView & { stockByLocation: { name: string; quantity: number }[] };
@@ -37,8 +40,11 @@ export class CatalogService {
     return this.em.find(ProductGroup, {}, { orderBy: { sortOrder: 'asc', name: 'asc' } });
   }
 
-  /** Active products, optionally in one group and/or matching a name or number fragment, one page at a time. */
-  async list(opts: { groupSlug?: string; search?: string; page: number }) {
+  /**
+   * Active products, optionally in one group and/or matching a name or number fragment, one page at a time, priced as
+   * of `day` (a staff context date, YYYY-MM-DD) or today.
+   */
+  async list(opts: { groupSlug?: string; search?: string; page: number; day?: string | null }) {
     const where: string[] = ['p.active'];
     const params: unknown[] = [];
     if (opts.groupSlug) {
@@ -57,23 +63,23 @@ export class CatalogService {
     const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
     const page = Math.min(Math.max(1, opts.page), pages);
     const rows = await conn.execute(
-      `select p.*, g.name as group_name, g.slug as group_slug,
-         coalesce((select sum(quantity) from stock_levels s where s.product_id = p.id), 0) as stock
-       ${base} order by g.sort_order, p.name limit ${PAGE_SIZE} offset ${(page - 1) * PAGE_SIZE}`,
-      params,
+      `select p.*, ${priceOnSql('p', opts.day ? '?::date' : 'current_date')} as day_price_minor, g.name as group_name, g.slug as group_slug,
+         coalesce((select sum(quantity) from stock_levels s where s.product_id = p.id), 0) as stock, ${IMAGE_COLUMNS}
+       ${base.replace(' where ', ` ${imageJoin('p')} where `)} order by g.sort_order, p.name limit ${PAGE_SIZE} offset ${(page - 1) * PAGE_SIZE}`,
+      opts.day ? [opts.day, ...params] : params,
     );
     return { products: rows.map(toView), total, page, pages };
   }
 
-  /** An active product with its stock per location, in one query; cached for catalogCacheMs. */
-  product(number: string): Promise<ProductPage> {
-    return this.productPages.get(number, async () => {
+  /** An active product with its stock per location and its price on `day` (else today), in one query; cached for catalogCacheMs. */
+  product(number: string, day: string | null = null): Promise<ProductPage> {
+    return this.productPages.get(day ? `${number}@${day}` : number, async () => {
       const [row] = await this.em.getConnection().execute(
-        `select p.*, g.name as group_name, g.slug as group_slug,
+        `select p.*, ${priceOnSql('p', day ? '?::date' : 'current_date')} as day_price_minor, g.name as group_name, g.slug as group_slug, ${IMAGE_COLUMNS},
            coalesce((select json_agg(json_build_object('name', l.name, 'quantity', s.quantity) order by l.name)
                      from stock_levels s join stock_locations l on l.id = s.location_id where s.product_id = p.id), '[]') as stock_by_location
-         from products p join product_groups g on g.id = p.group_id where p.number = ? and p.active`,
-        [number],
+         from products p join product_groups g on g.id = p.group_id ${imageJoin('p')} where p.number = ? and p.active`,
+        day ? [day, number] : [number],
       );
       if (!row) throw notFound('The product');
       const stockByLocation = row.stock_by_location as { name: string; quantity: number }[];
@@ -92,7 +98,7 @@ function toView(r: Record<string, any>): ProductView {
   return {
     id: r.id, number: r.number, name: r.name, description: r.description, unit: r.unit,
     groupName: r.group_name, groupSlug: r.group_slug,
-    priceMinor: Number(r.price_minor), priceInclVatMinor: withVat(Number(r.price_minor), r.vat_rate_bp), vatRateBp: r.vat_rate_bp,
-    stock: Number(r.stock),
+    priceMinor: Number(r.day_price_minor), priceInclVatMinor: withVat(Number(r.day_price_minor), r.vat_rate_bp), vatRateBp: r.vat_rate_bp,
+    stock: Number(r.stock), image: imageOf(r as any),
   };
 }

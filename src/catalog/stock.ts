@@ -82,3 +82,46 @@ export async function takeStockWith<L extends Omit<StockLine, 'stockLocation'>>(
   }
   return taken;
 }
+
+/** Why stock changed. Staff pick the first four; the codes after them are for order, cancel and return moves. */
+export const STOCK_REASONS = {
+  received: 'Goods received',
+  counted: 'Stock count correction',
+  damaged: 'Damaged or lost',
+  correction: 'Other correction',
+} as const;
+export type StockReason = keyof typeof STOCK_REASONS;
+
+export interface StockAdjustment {
+  productId: number; locationId: number;
+  /** Units added (positive) or removed (negative); never zero. */
+  change: number;
+  reason: StockReason; note: string; actorUserId: number | null;
+}
+
+/**
+ * Changes one location's stock by `change` and writes a stock movement with the level it resulted in, in the caller's
+ * transaction. One conditional UPDATE does the arithmetic, so concurrent adjustments queue on the row lock and each
+ * sees the level the one before it left (no lost update); a change that would take the level below zero is refused.
+ * Answers the resulting level.
+ */
+export async function adjustStock(sql: Sql, a: StockAdjustment, productName: string): Promise<number> {
+  await sql('insert into stock_levels (product_id, location_id, quantity) values (?, ?, 0) on conflict do nothing', [a.productId, a.locationId]);
+  const [level] = await sql<{ quantity: number }>(
+    'update stock_levels set quantity = quantity + ? where product_id = ? and location_id = ? and quantity + ? >= 0 returning quantity',
+    [a.change, a.productId, a.locationId, a.change],
+  );
+  if (!level) {
+    const [now] = await sql<{ quantity: number; name: string }>(
+      'select s.quantity, l.name from stock_levels s join stock_locations l on l.id = s.location_id where s.product_id = ? and s.location_id = ?',
+      [a.productId, a.locationId],
+    );
+    throw new DomainError('INSUFFICIENT_STOCK', `${productName} has only ${now?.quantity ?? 0} in ${now?.name ?? 'that location'}; it cannot go down by ${-a.change}.`, { change: `is more than the ${now?.quantity ?? 0} in stock` });
+  }
+  await sql(
+    `insert into stock_movements (product_id, location_id, quantity_change, resulting_quantity, reason, note, actor_user_id)
+     values (?, ?, ?, ?, ?, ?, ?)`,
+    [a.productId, a.locationId, a.change, level.quantity, a.reason, a.note, a.actorUserId],
+  );
+  return level.quantity;
+}

@@ -1,3 +1,4 @@
+import { priceOnSql } from '../catalog/prices';
 import type { PaymentProviderCode } from '../payments/payment.entities';
 import type { PricingInput, PricingLine } from './pricing';
 import type { VoucherKind } from './voucher.entity';
@@ -13,7 +14,7 @@ export const PRICING_COLUMNS = `o.order_discount_minor, s.allow_out_of_stock_ord
   coalesce((select json_agg(json_build_object(
       'id', l.id, 'productId', l.product_id, 'productNumber', l.product_number, 'productName', l.product_name,
       'quantity', l.quantity, 'unitPriceMinor', l.unit_price_minor, 'vatRateBp', l.vat_rate_bp, 'discountMinor', l.discount_minor,
-      'stale', coalesce(p.price_minor <> l.unit_price_minor or p.vat_rate_bp <> l.vat_rate_bp or p.name <> l.product_name, false))
+      'stale', coalesce(${priceOnSql('p')} <> l.unit_price_minor or p.vat_rate_bp <> l.vat_rate_bp or p.name <> l.product_name, false))
     order by l.id)
     from order_lines l left join products p on p.id = l.product_id where l.order_id = o.id), '[]') as lines`;
 
@@ -22,7 +23,7 @@ export const PRICING_JOINS = `join shops s on s.id = o.shop_id
   left join payment_methods pm on pm.id = o.payment_method_id
   left join vouchers v on o.voucher_code <> '' and v.code = o.voucher_code and v.active`;
 
-/** A line as PRICING_COLUMNS reads it; stale when the catalog's price, VAT rate or name differs from it (reprice is due). */
+/** A line as PRICING_COLUMNS reads it; stale when the catalog's price today, VAT rate or name differs from it (reprice is due). */
 export interface PricedLineRow extends PricingLine { id: number; productId: number | null; productNumber: string; productName: string; stale: boolean }
 
 export interface PricingRow {

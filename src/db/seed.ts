@@ -1,5 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { hashPassword } from '../accounts/password';
+import { demoProductImage, saveProductImage } from '../catalog/product-images';
+import { emSql } from './sql';
 
 /** Demo logins printed at start-up and used by the README. */
 export const DEMO_USERS = [
@@ -52,17 +54,19 @@ export async function seedDemoData(em: EntityManager): Promise<void> {
     }
     await x(`insert into stock_locations (name) values ('Main warehouse'), ('Store Copenhagen') on conflict do nothing`);
     let n = 1000;
+    const newProducts: { id: number; number: string; name: string }[] = [];
     for (const [gi, g] of GROUPS.entries()) {
       await x('insert into product_groups (slug, name, sort_order) values (?, ?, ?) on conflict do nothing', [g.slug, g.name, gi]);
       for (const [i, name] of g.items.entries()) {
         n++;
         const number = `P-${n}`;
         const price = 2900 + ((n * 7919) % 60) * 500; // 29.00 – 324.00 net, deterministic
-        await x(
+        const inserted = await x(
           `insert into products (number, name, description, group_id, price_minor, vat_rate_bp, unit)
-           values (?, ?, ?, (select id from product_groups where slug = ?), ?, ?, ?) on conflict (number) do nothing`,
+           values (?, ?, ?, (select id from product_groups where slug = ?), ?, ?, ?) on conflict (number) do nothing returning id, number, name`,
           [number, name, `${name} from our ${g.name.toLowerCase()} range.`, g.slug, price, g.vat, g.slug === 'coffee' ? 'pack' : 'pcs'],
         );
+        newProducts.push(...(inserted as typeof newProducts));
         const main = i === 3 ? 0 : 20 + ((n * 31) % 80);
         const store = i % 4 === 0 ? 5 : 0;
         await x(
@@ -82,6 +86,8 @@ export async function seedDemoData(em: EntityManager): Promise<void> {
       ('PAYPAGE', 'Sandbox Pay', 'Pay by card on the payment provider''s secure page; you come back here when it is done.', 'sandbox_hosted', 0, 3) on conflict do nothing`);
     await x(`insert into vouchers (code, kind, value) values ('WELCOME10', 'percent', 10), ('SAVE50', 'amount', 5000) on conflict do nothing`);
     await seedFlows(x);
+    // Only products created just now: an image staff removed or replaced stays so.
+    for (const p of newProducts) await saveProductImage(emSql(tx), p.id, await demoProductImage(p.name, p.number), p.name);
   });
 }
 

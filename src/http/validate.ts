@@ -1,5 +1,6 @@
 import { z, type ZodType } from 'zod';
 import { invalid } from '../shared/errors';
+import { parseMoney } from '../shared/money';
 
 /** Parses untrusted input at the edge; a failure becomes a 422 with a message per field. */
 export function parse<T>(schema: ZodType<T>, input: unknown): T {
@@ -48,3 +49,21 @@ export const day = (label: string) => {
   const msg = `The “${label}” date must be a date written as yyyy-mm-dd, for example 2025-03-31.`;
   return z.string({ error: msg }).regex(/^\d{4}-\d{2}-\d{2}$/, { error: msg }).refine(isRealDay, { error: `The “${label}” date is not a real date.` });
 };
+
+/** Largest unit price or discount a form may carry (10,000,000.00): pricing stays on safe integers. */
+export const MAX_AMOUNT_MINOR = 1_000_000_000;
+
+/** A missing input is an empty one; anything that is not a single string (e.g. a repeated name) is refused. */
+export const str = (max: number) => z.preprocess((v) => (v === undefined ? '' : v), z.string({ error: 'must be text' }).trim().max(max, { error: `must be at most ${max} characters` }));
+export const checkbox = z.unknown().optional().transform((v) => v === 'on' || v === 'true' || v === '1');
+/** A typed amount ("125.50", "125,5") in minor units; empty is 0, or "is required". */
+export const amount = (required: boolean) => str(20).transform((v, ctx) => {
+  if (v === '') {
+    if (required) ctx.addIssue({ code: 'custom', message: 'is required' });
+    return 0;
+  }
+  const minor = parseMoney(v);
+  if (minor == null) ctx.addIssue({ code: 'custom', message: `must be an amount like 125.50 (“${v}” is not)` });
+  else if (minor > MAX_AMOUNT_MINOR) ctx.addIssue({ code: 'custom', message: 'must be at most 10,000,000.00' });
+  return minor ?? 0;
+});

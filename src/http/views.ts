@@ -11,6 +11,8 @@ export function createViewEnv(app?: Express): nunjucks.Environment {
   env.addFilter('money', (minor: number, currency?: string) => formatMoney(Number(minor ?? 0), currency));
   env.addFilter('withVat', (minor: number, rateBp = 2500) => withVat(Number(minor ?? 0), rateBp));
   env.addFilter('rate', (bp: number) => formatRate(bp));
+  /** Minor units as a form field value, e.g. 12950 → "129.50" (no thousands separator, no currency). */
+  env.addFilter('amount', (minor: number) => { const m = Math.abs(Number(minor ?? 0)); return `${Number(minor) < 0 ? '-' : ''}${Math.floor(m / 100)}.${String(m % 100).padStart(2, '0')}`; });
   env.addFilter('datetime', (d: Date | string | null) => (d ? new Date(d).toISOString().slice(0, 16).replace('T', ' ') : ''));
   env.addFilter('date', (d: Date | string | null) => (d ? new Date(d).toISOString().slice(0, 10) : ''));
   return env;

@@ -4,7 +4,7 @@ import { COUNTRIES } from '../checkout/checkout.routes';
 import { requireStaff } from '../http/auth';
 import { toHttpProblem } from '../http/error-handler';
 import { flash } from '../http/shopper';
-import { quantity, requiredText, text } from '../http/validate';
+import { amount, checkbox, MAX_AMOUNT_MINOR, quantity, requiredText, str, text } from '../http/validate';
 import type { Services } from '../services';
 import { DomainError, invalid, notFound } from '../shared/errors';
 import { parseMoney } from '../shared/money';
@@ -15,23 +15,8 @@ import { ADDRESS_FIELDS, type Address } from './order.entities';
 const SETTINGS = '/admin/settings/order-fields';
 const orderUrl = (number: string) => `/admin/orders/${encodeURIComponent(number)}`;
 
-/** Largest unit price or discount a form may carry (10,000,000.00): pricing stays on safe integers. */
-const MAX_AMOUNT_MINOR = 1_000_000_000;
 const SYSTEM_NAME = /^[a-z][a-z0-9_]{1,40}$/;
 
-/** A missing input is an empty one; anything that is not a single string (e.g. a repeated name) is refused. */
-const str = (max: number) => z.preprocess((v) => (v === undefined ? '' : v), z.string({ error: 'must be text' }).trim().max(max, { error: `must be at most ${max} characters` }));
-const checkbox = z.unknown().optional().transform((v) => v === 'on' || v === 'true' || v === '1');
-const amount = (required: boolean) => str(20).transform((v, ctx) => {
-  if (v === '') {
-    if (required) ctx.addIssue({ code: 'custom', message: 'is required' });
-    return 0;
-  }
-  const minor = parseMoney(v);
-  if (minor == null) ctx.addIssue({ code: 'custom', message: `must be an amount like 125.50 (“${v}” is not)` });
-  else if (minor > MAX_AMOUNT_MINOR) ctx.addIssue({ code: 'custom', message: 'must be at most 10,000,000.00' });
-  return minor ?? 0;
-});
 const optionalQuantity = z.preprocess((v) => (v === undefined || v === '' ? undefined : v), quantity.optional());
 const isEmail = (v: string) => z.email().safeParse(v).success;
 /** Billing needs an e-mail (receipts and notifications go there); a separate delivery address only needs to be deliverable. */

@@ -1,5 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { Product, Shop } from '../catalog/catalog.entities';
+import { pricesOn } from '../catalog/prices';
+import { emSql } from '../db/sql';
 import { PaymentMethod } from '../payments/payment.entities';
 import { ShippingMethod } from '../shipping/shipping-method.entity';
 import { priceOrder, type Totals } from '../checkout/pricing';
@@ -71,9 +73,9 @@ export async function downgradeToCart(em: EntityManager, order: Order, actor: Ac
 
 /**
  * Recomputes totals. While the record is an open cart or an order still in checkout, unit prices come
- * from the catalog (never from a form); once placed, lines keep the prices they were sold at. With a context
- * date (YYYY-MM-DD, staff only) a line's price is the product's latest dated price valid on that day, else its
- * own price, and the price calculation date is the context date.
+ * from the catalog (never from a form) as of today — or, with a staff context date (YYYY-MM-DD), as of that day
+ * (src/catalog/prices.ts: a dated price whose period holds the day, else the product's own price), and the price
+ * calculation date is the context date. Once placed, lines keep the prices they were sold at.
  */
 export async function reprice(em: EntityManager, order: Order, priceDate?: string | null): Promise<Totals> {
   const shop = await em.findOneOrFail(Shop, order.shop.id);
@@ -82,12 +84,12 @@ export async function reprice(em: EntityManager, order: Order, priceDate?: strin
     const productIds = lines.map((l) => l.product?.id).filter((x): x is number => x != null);
     const products = await em.find(Product, { id: productIds });
     const byId = new Map(products.map((p) => [p.id, p]));
-    const dated = priceDate ? await datedPrices(em, productIds, priceDate) : new Map<number, number>();
+    const prices = await pricesOn(emSql(em), productIds, priceDate ?? null);
     let pricesChanged = false;
     for (const line of lines) {
       const p = line.product ? byId.get(line.product.id) : undefined;
       if (p) {
-        const unitPriceMinor = dated.get(p.id) ?? p.priceMinor;
+        const unitPriceMinor = prices.get(p.id) ?? p.priceMinor;
         pricesChanged ||= line.unitPriceMinor !== unitPriceMinor || line.vatRateBp !== p.vatRateBp;
         line.unitPriceMinor = unitPriceMinor;
         line.vatRateBp = p.vatRateBp;
@@ -134,16 +136,4 @@ export function totalsColumns(totals: Totals): { assignments: string; values: un
     assignments: entries.map(([key]) => `${key.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase())} = ?`).join(', '),
     values: entries.map(([key, value]) => (key === 'totals' ? JSON.stringify(value) : value)),
   };
-}
-
-/** Each product's latest dated price valid on `date` (YYYY-MM-DD); products without one are absent. */
-async function datedPrices(em: EntityManager, productIds: number[], date: string): Promise<Map<number, number>> {
-  if (productIds.length === 0) return new Map();
-  const rows = await em.execute<{ product_id: number; price_minor: string }[]>(
-    `select distinct on (product_id) product_id, price_minor from product_prices
-     where product_id in (${productIds.map(() => '?').join(',')}) and valid_from <= ?::date
-     order by product_id, valid_from desc`,
-    [...productIds, date],
-  );
-  return new Map(rows.map((r) => [Number(r.product_id), Number(r.price_minor)]));
 }

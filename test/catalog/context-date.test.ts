@@ -9,7 +9,9 @@ beforeAll(async () => {
   await t.sql(`update stock_levels set quantity = greatest(quantity, 1000) where product_id = (select id from products where number = 'P-1015')`);
   const [p] = await t.sql(`select id, price_minor from products where number = 'P-1015'`);
   productPrice = Number(p.price_minor);
-  await t.sql(`insert into product_prices (product_id, valid_from, price_minor) values ($1, '2020-01-01', 11111), ($1, '2026-12-01', 12345), ($1, '2027-06-01', 99999)`, [p.id]);
+  // Periods in the past and the future: today the product's own price applies.
+  await t.sql(`insert into product_prices (product_id, valid_from, valid_to, price_minor)
+    values ($1, '2020-01-01', '2020-12-31', 11111), ($1, '2031-12-01', '2032-05-31', 12345), ($1, '2032-06-01', null, 99999)`, [p.id]);
 });
 afterAll(async () => { await t.close(); });
 
@@ -38,7 +40,7 @@ describe('context date (OrderTime)', () => {
   it('ignores OrderTime while the shop setting is off', async () => {
     await setAllowContextDates(false);
     const staff = await staffAgent(t);
-    const page = await staff.get('/?OrderTime=12/24/2026');
+    const page = await staff.get('/?OrderTime=12/24/2031');
     expect(page.status).toBe(200);
     expect(page.text).not.toContain('Prices as of');
     await addToBasket(t, staff, 'P-1015');
@@ -48,16 +50,16 @@ describe('context date (OrderTime)', () => {
   it('prices a staff user\'s cart at the dated price valid on the context date, in every date spelling', async () => {
     await setAllowContextDates(true);
     const staff = await staffAgent(t);
-    const page = await staff.get('/?OrderTime=12/24/2026');
-    expect(page.text).toContain('Prices as of 2026-12-24');
+    const page = await staff.get('/?OrderTime=12/24/2031');
+    expect(page.text).toContain('Prices as of 2031-12-24');
     await addToBasket(t, staff, 'P-1015');
     let line = await basketLine('admin@orderflow.test');
     expect(line.unitPriceMinor).toBe(12345);
-    expect(new Date(line.priceCalculationDate).toISOString().slice(0, 10)).toBe('2026-12-24');
+    expect(new Date(line.priceCalculationDate).toISOString().slice(0, 10)).toBe('2031-12-24');
     const cart = await staff.get('/cart');
-    expect(cart.text).toContain('Prices as of 2026-12-24');
+    expect(cart.text).toContain('Prices as of 2031-12-24');
 
-    expect((await staff.get('/products/P-1015?OrderTime=06.02.2027')).text).toContain('Prices as of 2027-06-02');
+    expect((await staff.get('/products/P-1015?OrderTime=06.02.2032')).text).toContain('Prices as of 2032-06-02');
     await addToBasket(t, staff, 'P-1015');
     expect((await basketLine('admin@orderflow.test')).unitPriceMinor).toBe(99999);
 
@@ -68,7 +70,7 @@ describe('context date (OrderTime)', () => {
 
     // Clearing the context date goes back to today's price.
     // Setting a context date reprices the open basket at once.
-    await staff.get('/?OrderTime=12-24-2026');
+    await staff.get('/?OrderTime=12-24-2031');
     expect((await basketLine('admin@orderflow.test')).unitPriceMinor).toBe(12345);
     const token = await csrfToken(staff, '/');
     const cleared = await staff.post('/context-date/clear').type('form').send({ _csrf: token, next: '/cart' });
@@ -85,27 +87,27 @@ describe('context date (OrderTime)', () => {
     await setAllowContextDates(true);
     const shopper = newAgent(t);
     await login(shopper, 'shopper@orderflow.test', 'shopper-pass-1');
-    const page = await shopper.get('/?OrderTime=12/24/2026');
+    const page = await shopper.get('/?OrderTime=12/24/2031');
     expect(page.status).toBe(200);
     expect(page.text).not.toContain('Prices as of');
     await addToBasket(t, shopper, 'P-1015');
     expect((await basketLine('shopper@orderflow.test')).unitPriceMinor).toBe(productPrice);
     const guest = newAgent(t);
-    expect((await guest.get('/?OrderTime=12/24/2026')).text).not.toContain('Prices as of');
+    expect((await guest.get('/?OrderTime=12/24/2031')).text).not.toContain('Prices as of');
   });
 
   it('refuses bad dates with a message and keeps the previous context date', async () => {
     await setAllowContextDates(true);
     const staff = await staffAgent(t);
-    for (const bad of ['13/45/2026', '02/30/2026', '2026-12-24', '12/24-2026', 'tomorrow', '']) {
+    for (const bad of ['13/45/2026', '02/30/2026', '2031-12-24', '12/24-2026', 'tomorrow', '']) {
       const page = await staff.get(`/?OrderTime=${encodeURIComponent(bad)}`);
       expect(page.status).toBe(200);
       expect(page.text).toContain('OrderTime must be a date written as MM/dd/yyyy');
       expect(page.text).not.toContain('Prices as of');
     }
-    await staff.get('/?OrderTime=12/24/2026');
+    await staff.get('/?OrderTime=12/24/2031');
     const page = await staff.get('/?OrderTime=99/99/9999');
     expect(page.text).toContain('OrderTime must be a date');
-    expect(page.text).toContain('Prices as of 2026-12-24');
+    expect(page.text).toContain('Prices as of 2031-12-24');
   });
 });
