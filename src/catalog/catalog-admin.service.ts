@@ -3,6 +3,7 @@ import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { emSql } from '../db/sql';
 import { DomainError, invalid, notFound } from '../shared/errors';
 import { Product, ProductGroup, StockLocation } from './catalog.entities';
+import { productSearchSql } from './catalog.service';
 import { IMAGE_COLUMNS, imageJoin, imageOf, type ImageRow, type ImageView, resizeUpload, saveProductImage } from './product-images';
 import { adjustStock, STOCK_REASONS, type StockReason } from './stock';
 
@@ -42,13 +43,7 @@ export class CatalogAdminService {
 
   /** Every product, active or not, matching a name or number fragment, one page at a time. */
   async list(opts: { search?: string; page: number }) {
-    const params: unknown[] = [];
-    let where = 'true';
-    if (opts.search) {
-      const pattern = '%' + opts.search.toLowerCase().replace(/[\\%_]/g, (c) => '\\' + c) + '%';
-      params.push(pattern, pattern);
-      where = '(lower(p.name) like ? or lower(p.number) like ?)';
-    }
+    const { where, params } = opts.search ? productSearchSql(opts.search) : { where: 'true', params: [] };
     const conn = this.em.getConnection();
     const [{ count }] = await conn.execute<{ count: string }[]>(`select count(*) as count from products p where ${where}`, params);
     const total = Number(count);

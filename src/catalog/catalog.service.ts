@@ -52,9 +52,9 @@ export class CatalogService {
       where.push('g.slug = ?');
     }
     if (opts.search) {
-      const pattern = '%' + opts.search.toLowerCase().replace(/[\\%_]/g, (c) => '\\' + c) + '%';
-      params.push(pattern, pattern);
-      where.push('(lower(p.name) like ? or lower(p.number) like ?)');
+      const search = productSearchSql(opts.search);
+      params.push(...search.params);
+      where.push(search.where);
     }
     const conn = this.em.getConnection();
     const base = `from products p join product_groups g on g.id = p.group_id where ${where.join(' and ')}`;
@@ -92,6 +92,12 @@ export class CatalogService {
     if (!product) throw notFound('The product');
     return product;
   }
+}
+
+/** Products (alias `p`) whose name or number contains `search`, case-insensitively: the condition and its values. */
+export function productSearchSql(search: string): { where: string; params: string[] } {
+  const pattern = '%' + search.toLowerCase().replace(/[\\%_]/g, (c) => '\\' + c) + '%';
+  return { where: '(lower(p.name) like ? or lower(p.number) like ?)', params: [pattern, pattern] };
 }
 
 function toView(r: Record<string, any>): ProductView {

@@ -23,3 +23,11 @@ export async function pricesOn(sql: Sql, productIds: number[], day: string | nul
   );
   return new Map(rows.map((r) => [Number(r.id), Number(r.price_minor)]));
 }
+
+/** One product's price today (see priceOnSql). */
+export async function priceToday(sql: Sql, productId: number): Promise<number> {
+  const prices = await pricesOn(sql, [productId], null);
+  const price = prices.get(productId);
+  if (price == null) throw new Error(`No product ${productId}`);
+  return price;
+}

@@ -88,7 +88,7 @@ export async function saveProductImage(sql: Sql, productId: number, image: Resiz
  * colour picked from its number.
  */
 export async function demoProductImage(name: string, number: string): Promise<ResizedImage> {
-  const hue = [...number].reduce((h, c) => (h * 31 + c.charCodeAt(0)) % 360, 7);
+  const hue = [...number].reduce((h, c) => Math.imul(h ^ c.charCodeAt(0), 16777619) >>> 0, 2166136261) % 360; // FNV-1a: neighbours differ
   const initials = name.split(/\s+/).filter((w) => /^[A-Za-z]/.test(w)).slice(0, 2).map((w) => w[0].toUpperCase()).join('');
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${LARGE}" height="${LARGE * 3 / 4}" viewBox="0 0 800 600">
     <defs><linearGradient id="g" x1="0" y1="0" x2="1" y2="1">

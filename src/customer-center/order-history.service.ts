@@ -2,6 +2,8 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type { SessionUser } from '../accounts/account.service';
 import { totalsOf, type CartService, type Shopper } from '../cart/cart.service';
 import { Product } from '../catalog/catalog.entities';
+import { pricesOn } from '../catalog/prices';
+import { emSql } from '../db/sql';
 import type { Totals } from '../checkout/pricing';
 import { Order } from '../orders/order.entities';
 import { DomainError, invalid, notFound } from '../shared/errors';
@@ -171,6 +173,7 @@ export class OrderHistoryService {
     const lines = order.lines.getItems();
     const ids = lines.map((l) => l.product?.id).filter((id): id is number => id != null);
     const products = new Map((ids.length ? await this.em.find(Product, { id: { $in: ids } }) : []).map((p) => [p.id, p]));
+    const todaysPrices = await pricesOn(emSql(this.em), ids, shopper.priceDate ?? null);
     const result: ReorderResult = { number: order.number, currencyCode: order.currencyCode, added: [], skipped: [], priceChanges: [], failed: [] };
     for (const line of lines) {
       const product = line.product ? products.get(line.product.id) : undefined;
@@ -188,7 +191,7 @@ export class OrderHistoryService {
       }
       result.added.push({ name: product.name, quantity: line.quantity });
       const oldMinor = withVat(line.unitPriceMinor, line.vatRateBp);
-      const newMinor = withVat(product.priceMinor, product.vatRateBp);
+      const newMinor = withVat(todaysPrices.get(product.id) ?? product.priceMinor, product.vatRateBp);
       if (oldMinor !== newMinor) result.priceChanges.push({ name: product.name, unit: product.unit, oldMinor, newMinor });
     }
     return result;

@@ -14,6 +14,7 @@ import {
 } from './order-edit.entities';
 import { recordHistory } from './order-lifecycle';
 import { ADDRESS_FIELDS, type Address, type AddressField, Order, OrderLine } from './order.entities';
+import { priceToday } from '../catalog/prices';
 
 /** Never more than this many of one product on a line. */
 export const MAX_LINE_QUANTITY = 9999;
@@ -302,7 +303,7 @@ export class OrderEditService {
         addProduct = product;
         const line: SnapshotLine = {
           lineId: 0, productNumber: product.number, productName: product.name, unit: product.unit, quantity: edit.add.quantity,
-          unitPriceMinor: edit.add.unitPriceMinor ?? product.priceMinor, vatRateBp: product.vatRateBp, discountMinor: edit.add.discountMinor, customFields: {},
+          unitPriceMinor: edit.add.unitPriceMinor ?? await priceToday(emSql(em), product.id), vatRateBp: product.vatRateBp, discountMinor: edit.add.discountMinor, customFields: {},
         };
         checkLine(line, 'add', errors);
         lines.push(line);

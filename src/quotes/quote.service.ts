@@ -13,6 +13,8 @@ import { PaymentMethod } from '../payments/payment.entities';
 import type { CardInput } from '../payments/payment-provider';
 import { DomainError, notFound } from '../shared/errors';
 import { startPoller } from '../shared/poller';
+import { emSql } from '../db/sql';
+import { priceToday } from '../catalog/prices';
 
 export interface QuoteLineEdit { lineId: number; quantity: number; unitPriceMinor: number; discountMinor: number; remove: boolean }
 export interface QuoteEdit {
@@ -232,7 +234,7 @@ export class QuoteService {
     if (quote.lines.getItems().some((l) => l.product?.id === product.id)) {
       throw new DomainError('VALIDATION', `${product.name} is already on the quote; change its line instead.`, { addProduct: 'already on the quote' });
     }
-    const unitPriceMinor = add.unitPriceMinor ?? product.priceMinor;
+    const unitPriceMinor = add.unitPriceMinor ?? await priceToday(emSql(em), product.id);
     if (add.discountMinor > add.quantity * unitPriceMinor) throw new DomainError('VALIDATION', 'The discount is larger than the line.', { addDiscount: 'too large' });
     em.create(OrderLine, {
       order: quote, product, productNumber: product.number, productName: product.name, unit: product.unit, quantity: add.quantity,

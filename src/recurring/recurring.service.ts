@@ -14,6 +14,8 @@ import { DomainError, invalid, notFound } from '../shared/errors';
 import { ShippingMethod } from '../shipping/shipping-method.entity';
 import { startPoller } from '../shared/poller';
 import { RecurringRun, RecurringSeries, type IntervalUnit, type SeriesStatus } from './recurring.entities';
+import { emSql } from '../db/sql';
+import { pricesOn } from '../catalog/prices';
 
 /** What a customer or staff member chooses on the "repeat this order" form (formats already checked by the route). */
 export interface ScheduleInput {
@@ -485,6 +487,7 @@ export class RecurringService {
     const templateLines = template.lines.getItems();
     const ids = templateLines.map((l) => l.product?.id).filter((id): id is number => id != null);
     const products = new Map((ids.length ? await em.find(Product, { id: { $in: ids } }) : []).map((p) => [p.id, p]));
+    const prices = await pricesOn(emSql(em), ids, null);
     const sellable = templateLines.filter((l) => l.product && products.get(l.product.id)?.active);
     const left = templateLines.filter((l) => !sellable.includes(l));
     if (sellable.length === 0) throw new DomainError('CONFLICT', `None of the products of ${template.number} are sold any more.`);
@@ -505,7 +508,7 @@ export class RecurringService {
       const p = products.get(l.product!.id)!;
       order.lines.add(em.create(OrderLine, {
         order, product: p, productNumber: p.number, productName: p.name, unit: p.unit, quantity: l.quantity,
-        unitPriceMinor: p.priceMinor, vatRateBp: p.vatRateBp, createdAt: now,
+        unitPriceMinor: prices.get(p.id) ?? p.priceMinor, vatRateBp: p.vatRateBp, createdAt: now,
       }));
     }
     await reprice(em, order);

@@ -201,6 +201,9 @@ describe('accessibility (axe-core): no serious or critical violations', () => {
     await staff.getByRole('link', { name: orderNumber, exact: true }).click();
     await staff.waitForURL(`${baseUrl}/admin/orders/${orderNumber}`);
     await audit(staff, 'admin order details', problems);
+    await visit(staff, '/admin/products', 'admin products', problems);
+    await visit(staff, '/admin/products/P-1001', 'admin product', problems);
+    await visit(staff, '/admin/products/new', 'admin new product', problems);
     expectNone(problems);
 
     expect(failures.filter((f) => !REFUSED_FORM.test(f))).toEqual([]);

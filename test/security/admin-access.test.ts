@@ -31,6 +31,7 @@ const adminPages = () => [
   '/admin/settings/flows', '/admin/settings/flows/new', '/admin/settings/flows/1', '/admin/settings/flows/1/states/new',
   '/admin/settings/flows/1/states/1', '/admin/settings/templates/preview', '/admin/settings/order-fields',
   '/admin/settings/order-fields/1', '/admin/settings/api-keys', '/admin/track-and-trace', '/admin/track-and-trace/1',
+  '/admin/products', '/admin/products/new', '/admin/products/P-1001',
 ];
 
 const adminActions = (): [string, Record<string, string | number>][] => [
@@ -70,6 +71,13 @@ const adminActions = (): [string, Record<string, string | number>][] => [
   ['/admin/settings/api-keys', { name: 'Hacked key', scopes: 'orders:read' }],
   ['/admin/settings/api-keys/1/revoke', {}],
   ['/admin/track-and-trace', { carrier: 'Hacked', urlTemplate: 'https://evil.example/{TrackingNumber}' }],
+  ['/admin/products', { number: 'HACK-1', name: 'Hacked', groupId: 1, price: '1', vatRate: '25', unit: 'pcs', active: 'on' }],
+  ['/admin/products/P-1001', { number: 'P-1001', name: 'Hacked', groupId: 1, price: '1', vatRate: '25', unit: 'pcs', active: 'on' }],
+  ['/admin/products/P-1001/stock', { locationId: 1, change: 100, reason: 'received' }],
+  ['/admin/products/P-1001/prices', { validFrom: '2030-01-01', datedPrice: '1' }],
+  ['/admin/products/P-1001/prices/delete', { validFrom: '2030-01-01' }],
+  ['/admin/products/P-1001/image', { alt: 'Hacked' }],
+  ['/admin/products/P-1001/image/delete', {}],
 ];
 
 async function dbState(): Promise<string> {
@@ -81,6 +89,9 @@ async function dbState(): Promise<string> {
     t.sql('select count(*)::int as n from payment_transactions'),
     t.sql('select count(*)::int as n from recurring_series'),
     t.sql('select count(*)::int as n from outbox_messages'),
+    t.sql('select id, number, name, price_minor from products order by id'),
+    t.sql('select product_id, location_id, quantity from stock_levels order by 1, 2'),
+    t.sql('select (select count(*) from product_prices) as prices, (select count(*) from product_images) as images'),
   ]));
 }
 
@@ -118,7 +129,7 @@ describe('staff pages', () => {
       }
     }
     expect(await dbState()).toBe(before);
-  });
+  }, 120_000);
 
   it('are not reachable through the JSON API without a key, nor with a session cookie', async () => {
     for (const url of ['/api/v1/orders', `/api/v1/orders/${order}`]) {
