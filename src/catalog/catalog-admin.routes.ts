@@ -8,9 +8,10 @@ import type { Services } from '../services';
 import { DomainError, invalid } from '../shared/errors';
 import type { ProductInput } from './catalog-admin.service';
 import { ACCEPTED_TYPES, MAX_UPLOAD_BYTES, tooLarge } from './product-images';
-import { STOCK_REASONS } from './stock';
+import { STAFF_STOCK_REASONS, STOCK_REASON_LABELS } from './stock';
 
 const PRODUCT_NUMBER = /^[A-Za-z0-9-]{1,40}$/;
+const STAFF_REASON_OPTIONS = STAFF_STOCK_REASONS.map((code) => ({ code, label: STOCK_REASON_LABELS[code] }));
 const productNumber = z.string().regex(PRODUCT_NUMBER, { error: 'is not a product number' });
 const productUrl = (number: string) => `/admin/products/${encodeURIComponent(number)}`;
 
@@ -43,7 +44,7 @@ const stockForm = z.object({
   change: z.coerce.number({ error: 'must be a whole number like 5 or -3' }).int({ error: 'must be a whole number like 5 or -3' })
     .min(-100000, { error: 'must be between -100000 and 100000' }).max(100000, { error: 'must be between -100000 and 100000' })
     .refine((n) => n !== 0, { error: 'must not be 0' }),
-  reason: z.enum(Object.keys(STOCK_REASONS) as [keyof typeof STOCK_REASONS], { error: 'is required' }),
+  reason: z.enum(STAFF_STOCK_REASONS, { error: 'is not a reason staff can choose' }),
   note: str(200),
 });
 
@@ -77,13 +78,17 @@ export function catalogAdminRoutes(s: Services): Router {
   const r = Router();
   r.use(requireStaff);
 
+  /** What the product page shows: the product with its stock, movements, prices and image, and the form choices. */
+  async function productPage(number: string) {
+    const [view, groups] = await Promise.all([s.catalogAdmin.product(number), s.catalogAdmin.groups()]);
+    return { ...view, groups, reasons: STAFF_REASON_OPTIONS, accept: ACCEPTED_TYPES };
+  }
+
   /** The product page again with a refusal next to the form it came from and that form's typed values. */
   async function renderRefusal(res: Response, number: string, form: string, e: unknown, values: Record<string, unknown> = {}) {
     if (!(e instanceof DomainError) || !['VALIDATION', 'CONFLICT', 'INSUFFICIENT_STOCK'].includes(e.code)) throw e;
-    const view = await s.catalogAdmin.product(number);
     res.status(e.code === 'VALIDATION' ? 422 : 409).render('admin/catalog/product.njk', {
-      ...view, groups: await s.catalogAdmin.groups(), reasons: STOCK_REASONS, accept: ACCEPTED_TYPES,
-      refused: { form, message: e.message, fields: e.fields, values },
+      ...(await productPage(number)), refused: { form, message: e.message, fields: e.fields, values },
     });
   }
 
@@ -111,8 +116,7 @@ export function catalogAdminRoutes(s: Services): Router {
   });
 
   r.get('/:number', async (req, res) => {
-    const view = await s.catalogAdmin.product(parse(productNumber, req.params.number));
-    res.render('admin/catalog/product.njk', { ...view, groups: await s.catalogAdmin.groups(), reasons: STOCK_REASONS, accept: ACCEPTED_TYPES });
+    res.render('admin/catalog/product.njk', await productPage(parse(productNumber, req.params.number)));
   });
 
   r.post('/:number', async (req, res) => {

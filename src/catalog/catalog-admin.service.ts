@@ -5,7 +5,7 @@ import { DomainError, invalid, notFound } from '../shared/errors';
 import { Product, ProductGroup, StockLocation } from './catalog.entities';
 import { productSearchSql } from './catalog.service';
 import { IMAGE_COLUMNS, imageJoin, imageOf, type ImageRow, type ImageView, resizeUpload, saveProductImage } from './product-images';
-import { adjustStock, STOCK_REASONS, type StockReason } from './stock';
+import { adjustStock, STOCK_REASON_LABELS, type StaffStockReason, type StockReason } from './stock';
 
 export const ADMIN_PAGE_SIZE = 25;
 
@@ -16,7 +16,7 @@ export interface ProductInput {
 }
 
 export interface DatedPriceInput { validFrom: string; validTo: string | null; priceMinor: number }
-export interface StockAdjustmentInput { locationId: number; change: number; reason: StockReason; note: string }
+export interface StockAdjustmentInput { locationId: number; change: number; reason: StaffStockReason; note: string }
 
 export interface AdminProductRow {
   id: number; number: string; name: string; groupName: string; priceMinor: number; vatRateBp: number; unit: string;
@@ -90,7 +90,7 @@ export class CatalogAdminService {
       stock,
       movements: movements.map((m): StockMovementView => ({
         createdAt: m.created_at, locationName: m.location_name, change: m.quantity_change, resultingQuantity: m.resulting_quantity,
-        reason: STOCK_REASONS[m.reason as StockReason] ?? m.reason, note: m.note, actorName: m.actor_name,
+        reason: STOCK_REASON_LABELS[m.reason as StockReason] ?? m.reason, note: m.note, actorName: m.actor_name,
       })),
       prices: prices.map((p) => ({ validFrom: p.valid_from, validTo: p.valid_to, priceMinor: Number(p.price_minor), current: p.current })),
       image: image ? imageOf(image) : null,

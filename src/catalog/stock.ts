@@ -83,14 +83,21 @@ export async function takeStockWith<L extends Omit<StockLine, 'stockLocation'>>(
   return taken;
 }
 
-/** Why stock changed. Staff pick the first four; the codes after them are for order, cancel and return moves. */
-export const STOCK_REASONS = {
+/** Why stock changed, by code. Staff pick from STAFF_STOCK_REASONS; the others are for order, cancel, return and edit
+ * moves once those are routed through adjustStock. */
+export const STOCK_REASON_LABELS = {
   received: 'Goods received',
   counted: 'Stock count correction',
   damaged: 'Damaged or lost',
   correction: 'Other correction',
+  order: 'Order placed',
+  cancel: 'Order cancelled',
+  return: 'Return received',
+  edit: 'Order edited',
 } as const;
-export type StockReason = keyof typeof STOCK_REASONS;
+export type StockReason = keyof typeof STOCK_REASON_LABELS;
+export const STAFF_STOCK_REASONS = ['received', 'counted', 'damaged', 'correction'] as const satisfies readonly StockReason[];
+export type StaffStockReason = (typeof STAFF_STOCK_REASONS)[number];
 
 export interface StockAdjustment {
   productId: number; locationId: number;
