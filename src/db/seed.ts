@@ -87,7 +87,8 @@ export async function seedDemoData(em: EntityManager): Promise<void> {
     await x(`insert into vouchers (code, kind, value) values ('WELCOME10', 'percent', 10), ('SAVE50', 'amount', 5000) on conflict do nothing`);
     await seedFlows(x);
     // Only products created just now: an image staff removed or replaced stays so.
-    for (const p of newProducts) await saveProductImage(emSql(tx), p.id, await demoProductImage(p.name, p.number), p.name);
+    const pictures = await Promise.all(newProducts.map((p) => demoProductImage(p.name, p.number))); // drawn on libuv's threads
+    for (const [i, p] of newProducts.entries()) await saveProductImage(emSql(tx), p.id, pictures[i], p.name);
   });
 }
 
