@@ -38,7 +38,7 @@ export function createServices(orm: MikroORM, views: nunjucks.Environment, optio
   const admin = new AdminService(orm);
   const flows = new FlowService(orm, outbox);
   const flowSettings = new FlowSettingsService(orm);
-  const orderAdmin = new OrderAdminService(orm, flows);
+  const orderAdmin = new OrderAdminService(orm, flows, outbox);
   const customerCenter = new CustomerCenterService(orm, flows);
   const namedCarts = new NamedCartService(orm, flows);
   const quotes = new QuoteService(orm, carts, checkout, flows);

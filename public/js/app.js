@@ -31,3 +31,68 @@ document.addEventListener('DOMContentLoaded', () => {
     sync();
   }
 });
+
+// Forms marked data-confirm (refund, cancel, delete) ask the server what they will do — the same summary the
+// confirmation page shows without JavaScript — and show it in a dialog; "Confirm" sends the form with confirmed=1.
+// A refusal (or no dialog support) falls back to the plain submit, so the server shows the page as without JS.
+document.addEventListener('DOMContentLoaded', () => {
+  for (const form of document.querySelectorAll('form[data-confirm]')) {
+    form.addEventListener('submit', async (event) => {
+      if (form.dataset.confirmed === '1' || typeof HTMLDialogElement !== 'function') return;
+      event.preventDefault();
+      let summary = null;
+      try {
+        const res = await fetch(form.action, { method: 'POST', body: new URLSearchParams(new FormData(form)), credentials: 'same-origin', headers: { Accept: 'text/html' } });
+        if (res.ok) summary = new DOMParser().parseFromString(await res.text(), 'text/html').querySelector('[data-confirm-summary]');
+      } catch { /* network trouble: the plain submit below shows what happened */ }
+      if (!summary) {
+        form.dataset.confirmed = '1';
+        form.submit();
+        return;
+      }
+      const dialog = document.createElement('dialog');
+      dialog.className = 'confirm-dialog';
+      dialog.setAttribute('aria-labelledby', 'confirm-dialog-title');
+      dialog.append(document.importNode(summary, true));
+      const heading = dialog.querySelector('h1');
+      if (heading) heading.id = 'confirm-dialog-title';
+      const confirmLabel = summary.ownerDocument.querySelector('form [name=confirmed] ~ button[type=submit]')?.textContent ?? 'Confirm';
+      const actions = document.createElement('div');
+      actions.className = 'actions';
+      const yes = document.createElement('button');
+      yes.type = 'button';
+      yes.className = 'danger';
+      yes.textContent = confirmLabel;
+      const no = document.createElement('button');
+      no.type = 'button';
+      no.className = 'secondary';
+      no.textContent = 'No, go back';
+      actions.append(yes, no);
+      dialog.append(actions);
+      document.body.append(dialog);
+      dialog.addEventListener('close', () => dialog.remove());
+      no.addEventListener('click', () => dialog.close());
+      yes.addEventListener('click', () => {
+        yes.disabled = true;
+        const confirmed = document.createElement('input');
+        confirmed.type = 'hidden';
+        confirmed.name = 'confirmed';
+        confirmed.value = '1';
+        form.append(confirmed);
+        form.dataset.confirmed = '1';
+        form.submit();
+      });
+      dialog.showModal();
+      no.focus();
+    });
+  }
+});
+
+// The print view's Print button works only with JavaScript; without it the hint names the browser's command.
+document.addEventListener('DOMContentLoaded', () => {
+  for (const button of document.querySelectorAll('button[data-print]')) {
+    button.hidden = false;
+    button.addEventListener('click', () => window.print());
+    for (const hint of document.querySelectorAll('[data-print-hint]')) hint.hidden = true;
+  }
+});

@@ -14,6 +14,7 @@ export function createViewEnv(app?: Express): nunjucks.Environment {
   /** Minor units as a form field value, e.g. 12950 → "129.50" (no thousands separator, no currency). */
   env.addFilter('amount', (minor: number) => { const m = Math.abs(Number(minor ?? 0)); return `${Number(minor) < 0 ? '-' : ''}${Math.floor(m / 100)}.${String(m % 100).padStart(2, '0')}`; });
   env.addFilter('datetime', (d: Date | string | null) => (d ? new Date(d).toISOString().slice(0, 16).replace('T', ' ') : ''));
+  env.addFilter('timestamp', (d: Date | string | null) => (d ? new Date(d).toISOString().slice(0, 19).replace('T', ' ') : ''));
   env.addFilter('date', (d: Date | string | null) => (d ? new Date(d).toISOString().slice(0, 10) : ''));
   return env;
 }

@@ -99,7 +99,7 @@ const summaryProperties: Json = {
   currencyCode: { type: 'string', examples: ['DKK'] },
   totalMinor: { type: 'integer', description: 'Total incl. VAT in minor units.' },
   captureState: nullable({ type: 'string', enum: ['not_supported', 'not_captured', 'split_captured', 'captured'] }),
-  paymentStatus: { type: 'string', enum: ['none', 'authorized', 'declined', 'cancelled', 'refunded', 'partly_refunded'] },
+  paymentStatus: { type: 'string', enum: ['none', 'authorized', 'partly_captured', 'captured', 'declined', 'cancelled', 'refunded', 'partly_refunded'] },
   capturedMinor: { type: 'integer' },
   refundedMinor: { type: 'integer' },
   exported: { type: 'boolean' },

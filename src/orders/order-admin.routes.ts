@@ -2,9 +2,11 @@ import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { requireStaff } from '../http/auth';
 import { changeStateInContext, staffActor, type RefusedMove } from '../http/state-control';
+import { inContext } from '../http/in-context';
 import { flash } from '../http/shopper';
 import { idParam, parse, text } from '../http/validate';
 import type { Services } from '../services';
+import { orderDetailsPage } from './order-details.page';
 import {
   CAPTURE_STATES, columnsSchema, DATE_PRESETS, listQuerySchema, MAX_SELECTED, MIN_ALL_FIELDS_SEARCH, PRESET_LABELS, SEARCH_MODES,
 } from './order-admin.service';
@@ -15,6 +17,8 @@ const selectedNumbers = z.preprocess((v) => (v == null || v === '' ? [] : Array.
 export const bulkStateForm = z.object({ numbers: selectedNumbers, stateId: idParam });
 const selectionForm = z.object({ numbers: selectedNumbers });
 const columnsForm = z.object({ columns: columnsSchema });
+/** `back`: where the print view's Close goes; only a staff page of this site (never an open redirect). */
+const printQuery = z.object({ numbers: selectedNumbers, back: z.string().regex(/^\/admin\/[A-Za-z0-9/_?=&.%-]{0,300}$/).optional().catch(undefined) });
 
 /** What the filter form offers; the values are the ones listQuerySchema accepts. */
 const FILTER_OPTIONS = {
@@ -33,6 +37,7 @@ export function orderAdminRoutes(s: Services, type: 'order' | 'cart'): Router {
   const r = Router();
   r.use(requireStaff);
   const base = type === 'order' ? '/admin/orders' : '/admin/carts';
+  const detailsPage = orderDetailsPage(s, type);
 
   r.get('/', async (req, res) => {
     const q = parse(listQuerySchema, req.query);
@@ -63,9 +68,15 @@ export function orderAdminRoutes(s: Services, type: 'order' | 'cart'): Router {
   });
 
   if (type === 'order') {
-    r.post('/print', async (req, res) => {
-      const form = parse(selectionForm, req.body);
-      res.render('admin/orders/list/print.njk', { ...(await s.orderAdmin.printable(form.numbers)), base });
+    // Print view: POST from the list's selection, GET from an order's "Print this order" and the view's own Refresh.
+    const printView = async (numbers: string[], back: string | undefined, res: Response) => {
+      const selfUrl = `${base}/print?${numbers.map((n) => `numbers=${encodeURIComponent(n)}`).join('&')}${back ? `&back=${encodeURIComponent(back)}` : ''}`;
+      res.render('admin/orders/list/print.njk', { ...(await s.orderAdmin.printable(numbers)), base, back: back ?? base, selfUrl });
+    };
+    r.post('/print', async (req, res) => printView(parse(selectionForm, req.body).numbers, undefined, res));
+    r.get('/print', async (req, res) => {
+      const q = parse(printQuery, req.query);
+      await printView(q.numbers, q.back, res);
     });
 
     r.post('/shipping-documents', async (req, res) => {
@@ -74,6 +85,13 @@ export function orderAdminRoutes(s: Services, type: 'order' | 'cart'): Router {
       res.attachment(doc.filename).type('text/csv; charset=utf-8').send(doc.csv);
     });
 
+    r.post('/:number/send-again', inContext('send-again', detailsPage, async (req, res) => {
+      const number = parse(orderNumber, req.params.number);
+      const to = await s.orderAdmin.sendConfirmationAgain(number, staffActor(req, 'backend'));
+      flash(req, 'success', `${number}: the order confirmation is queued to ${to}.`);
+      res.redirect(303, `${base}/${encodeURIComponent(number)}`);
+    }));
+
     r.post('/export-xml', async (req, res) => {
       const form = parse(selectionForm, req.body);
       const doc = await s.orderAdmin.exportXml(form.numbers);
@@ -81,12 +99,17 @@ export function orderAdminRoutes(s: Services, type: 'order' | 'cart'): Router {
     });
   }
 
-  const renderDetails = async (req: Request, res: Response, number: string, refused?: RefusedMove) => {
-    const details = await s.orderAdmin.details(number, type === 'cart' ? 'cart' : undefined, req.user!.id);
-    res.render('admin/orders/details.njk', { ...details, base, type, refused });
-  };
+  const renderDetails = (req: Request, res: Response, _number: string, refused?: RefusedMove) => detailsPage(req, res, undefined, { refused });
 
-  r.get('/:number', async (req, res) => renderDetails(req, res, parse(orderNumber, req.params.number)));
+  r.get('/:number', (req, res) => detailsPage(req, res));
+
+  r.post('/:number/comment', inContext('comment', detailsPage, async (req, res) => {
+    const number = parse(orderNumber, req.params.number);
+    const form = parse(z.object({ comment: text(4000).default('') }), req.body);
+    await s.orderAdmin.saveStaffComment(number, form.comment, staffActor(req, 'backend'));
+    flash(req, 'success', `${number}: internal comment saved.`);
+    res.redirect(303, `${base}/${encodeURIComponent(number)}#comments`);
+  }));
 
   if (type === 'cart') {
     r.post('/:number/lines', async (req, res) => {

@@ -7,6 +7,9 @@ import { idParam } from '../http/validate';
 import { DomainError, invalid, notFound } from '../shared/errors';
 import { requeueOrderExports } from '../exports/auto-export.service';
 import { FlowState } from '../flows/flow.entities';
+import { receiptMail } from '../checkout/placement';
+import type { OutboxService } from '../mail/outbox.service';
+import { recordHistory } from './order-lifecycle';
 import { Order, OrderHistoryEntry, type OrderType } from './order.entities';
 import { OrderListPreference, type OrderListKind } from './order-list.entities';
 import { replicaReads } from '../db/replicas';
@@ -364,7 +367,7 @@ export interface ListRow {
 export class OrderAdminService {
   private recurringColumn?: Promise<boolean>;
 
-  constructor(private readonly orm: MikroORM, private readonly flows: FlowService, private readonly now: () => Date = () => new Date()) {}
+  constructor(private readonly orm: MikroORM, private readonly flows: FlowService, private readonly outbox: OutboxService, private readonly now: () => Date = () => new Date()) {}
 
   private get em() {
     return this.orm.em;
@@ -477,11 +480,11 @@ export class OrderAdminService {
 
   async details(number: string, type: OrderType | undefined, staffId: number) {
     const order = await this.em.findOne(Order, { number, deleted: false, ...(type ? { type } : {}) }, {
-      populate: ['lines.addedBy', 'state.flow', 'shippingMethod', 'paymentMethod', 'user', 'company', 'shop'],
+      populate: ['lines.addedBy', 'lines.stockLocation', 'state.flow', 'shippingMethod', 'paymentMethod', 'user', 'company', 'shop'],
     });
     if (!order) throw notFound(type === 'cart' ? 'The cart' : 'The order');
     const history = await this.em.find(OrderHistoryEntry, { order }, { populate: ['fromState', 'toState', 'actor'], orderBy: { id: 'asc' } });
-    return { order, history, moves: await this.stateMoves(order, staffId), reopen: await this.reopenOptions(order, staffId) };
+    return { order, history, moves: await this.stateMoves(order, staffId), reopen: await this.reopenOptions(order, staffId), context: orderContext(order) };
   }
 
   /** What the staff state control offers for one record: only the moves the rules allow, grouped by flow. */
@@ -505,6 +508,38 @@ export class OrderAdminService {
       for (const st of await this.flows.movesFor(this.em, order, { userId: staffId, kind: 'staff' }, true)) allowed.set(st.id, st);
     }
     return groupByFlow(await this.statesFor(type), [...allowed.values()]);
+  }
+
+  /**
+   * The internal order comment (staff only; never shown to the customer, separate from the customer's comment).
+   * A plain update, so the order's version does not change: staff editing the order meanwhile are not refused.
+   */
+  async saveStaffComment(number: string, comment: string, staff: StateChangeActor): Promise<void> {
+    await this.em.transactional(async (em) => {
+      const order = await em.findOne(Order, { number, deleted: false });
+      if (!order) throw notFound('The order');
+      const [row] = await em.execute<{ before: string }[]>(
+        'select staff_comment as before from orders where id = ? for update', [order.id]);
+      if (row.before === comment) return;
+      await em.execute('update orders set staff_comment = ? where id = ?', [comment, order.id]);
+      await recordHistory(em, order, staff, 'internal_comment', comment ? 'Internal comment changed.' : 'Internal comment removed.');
+    });
+  }
+
+  /** Queues the order confirmation once more, as the order is now (after edits too), to the billing e-mail. */
+  async sendConfirmationAgain(number: string, staff: StateChangeActor): Promise<string> {
+    return this.em.transactional(async (em) => {
+      const order = await em.findOne(Order, { number, type: 'order', deleted: false }, { populate: ['lines', 'shippingMethod', 'paymentMethod'] });
+      if (!order) throw notFound('The order');
+      if (!order.completed || !order.paymentMethod) throw new DomainError('CONFLICT', `${number} has not been placed, so there is no order confirmation to send.`);
+      if (!order.billingEmail) throw new DomainError('CONFLICT', `${number} has no billing e-mail address to send the confirmation to.`);
+      await recordHistory(em, order, staff, 'confirmation_sent_again', `Order confirmation sent again to ${order.billingEmail}.`);
+      await em.flush();
+      const [{ n }] = await em.execute<{ n: number }[]>(`select count(*)::int as n from order_state_history where order_id = ? and event = 'confirmation_sent_again'`, [order.id]);
+      const mail = receiptMail(order.id, order, order.lines.getItems(), order.totals, order.shippingMethod, order.paymentMethod);
+      await this.outbox.enqueue(em, { ...mail, dedupeKey: `${mail.dedupeKey}:again:${n}` });
+      return order.billingEmail;
+    });
   }
 
   /** `message` goes into the history and into the state's notification e-mails (a message to the buyer). */
@@ -546,7 +581,7 @@ export class OrderAdminService {
   private async selectedOrders(numbers: string[], em = this.em): Promise<Order[]> {
     const wanted = [...new Set(numbers)];
     const orders = await em.find(Order, { number: { $in: wanted }, type: 'order', deleted: false }, {
-      populate: ['lines.addedBy', 'state.flow', 'shippingMethod', 'paymentMethod', 'user', 'company', 'shop'],
+      populate: ['lines.addedBy', 'lines.stockLocation', 'state.flow', 'shippingMethod', 'paymentMethod', 'user', 'company', 'shop'],
     });
     const byNumber = new Map(orders.map((o) => [o.number, o]));
     const missing = wanted.filter((n) => !byNumber.has(n));
@@ -579,6 +614,15 @@ export class OrderAdminService {
       return { filename: `orders-${stamp(now)}.xml`, xml: ordersXml(orders, now) };
     });
   }
+}
+
+/** Where the order was placed (seeds: the order context): the shop and the channel (storefront, import, recurring, quote). */
+function orderContext(order: Order) {
+  const channel = order.imported ? `Imported${order.channel ? ` from ${order.channel}` : ''}${order.integrationOrderId ? ` (external id ${order.integrationOrderId})` : ''}`
+    : order.recurringSeriesId ? `Recurring order (series #${order.recurringSeriesId})`
+      : order.quoteNumber ? `Accepted quote ${order.quoteNumber}`
+        : order.company ? `B2B storefront (${order.company.name})` : 'Storefront';
+  return { shop: order.shop.name, channel };
 }
 
 const stamp = (d: Date) => d.toISOString().slice(0, 19).replace(/[-:]/g, '').replace('T', '-');

@@ -3,6 +3,7 @@ import { z, type ZodType } from 'zod';
 import { COUNTRIES } from '../checkout/checkout.routes';
 import { requireStaff } from '../http/auth';
 import { toHttpProblem } from '../http/error-handler';
+import { inContext } from '../http/in-context';
 import { flash } from '../http/shopper';
 import { amount, checkbox, MAX_AMOUNT_MINOR, quantity, requiredText, str, text } from '../http/validate';
 import type { Services } from '../services';
@@ -11,6 +12,7 @@ import { parseMoney } from '../shared/money';
 import { FIELD_TARGETS, FIELD_TYPE_LABELS, FIELD_TYPES } from './order-edit.entities';
 import { ADDRESS_LABELS, type LineChange, type OrderEdit } from './order-edit.service';
 import { ADDRESS_FIELDS, type Address } from './order.entities';
+import { orderDetailsPage } from './order-details.page';
 
 const SETTINGS = '/admin/settings/order-fields';
 const orderUrl = (number: string) => `/admin/orders/${encodeURIComponent(number)}`;
@@ -171,13 +173,8 @@ export function orderEditRoutes(s: Services): Router {
   const r = Router();
   const edit = s.orderEdit;
 
-  // The details pages (rendered by the order routes after this) get their "Additional information" box from here.
-  r.get(['/orders/:number', '/carts/:number'], async (req, res, next) => {
-    if (req.user?.role === 'staff' && /^[A-Z0-9-]{1,40}$/.test(String(req.params.number))) {
-      res.locals.orderEdit = await edit.detailsBox(String(req.params.number), req.user);
-    }
-    next();
-  });
+  // An order that may not be edited now (state, permission): the refusal is shown next to "Edit order" on its details page.
+  const detailsPage = orderDetailsPage(s, 'order');
 
   // ---- the edit form ----
 
@@ -192,9 +189,9 @@ export function orderEditRoutes(s: Services): Router {
     });
   };
 
-  r.get('/orders/:number/edit', requireStaff, async (req, res) => renderEdit(req, res, orderNumberOf(req.params.number)));
+  r.get('/orders/:number/edit', requireStaff, inContext('edit', detailsPage, async (req, res) => renderEdit(req, res, orderNumberOf(req.params.number))));
 
-  r.post('/orders/:number/edit', requireStaff, async (req, res) => {
+  r.post('/orders/:number/edit', requireStaff, inContext('edit', detailsPage, async (req, res) => {
     const number = orderNumberOf(req.params.number);
     let result;
     try {
@@ -207,7 +204,7 @@ export function orderEditRoutes(s: Services): Router {
     }
     flash(req, 'success', result.versionNo ? `${number} saved as version ${result.versionNo}. Totals were recalculated; shipping and payment fees stay as charged.` : `${number}: nothing was changed, so no new version was made.`);
     res.redirect(303, orderUrl(number));
-  });
+  }));
 
   // ---- custom field values alone (the "Additional information" box) ----
 

@@ -12,7 +12,8 @@ export type OrderType = 'cart' | 'order' | 'quote';
 export type BasketStatus = 'basket' | 'saved';
 export type CheckoutStep = 'cart' | 'addresses' | 'methods' | 'review' | 'placing' | 'confirmation';
 export type CaptureState = 'not_supported' | 'not_captured' | 'split_captured' | 'captured';
-export type PaymentStatus = 'none' | 'authorized' | 'declined' | 'cancelled' | 'refunded' | 'partly_refunded';
+/** What is true of the money: authorized, then partly captured / captured, or declined, cancelled, (partly) refunded. */
+export type PaymentStatus = 'none' | 'authorized' | 'partly_captured' | 'captured' | 'declined' | 'cancelled' | 'refunded' | 'partly_refunded';
 
 export const ADDRESS_FIELDS = ['name', 'company', 'address', 'address2', 'zip', 'city', 'country', 'region', 'phone', 'email'] as const;
 export type AddressField = (typeof ADDRESS_FIELDS)[number];

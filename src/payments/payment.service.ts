@@ -40,7 +40,12 @@ class ProviderAttemptFailed extends Error {
 
 export interface PaymentOutcome { number: string; message: string }
 interface CaptureOutcome extends PaymentOutcome { amountMinor: number; currencyCode: string }
-export interface BulkCaptureResult { number: string; captured: boolean; amountMinor: number; currencyCode: string; reason: string }
+export interface BulkCaptureResult { number: string; captured: boolean; amountMinor: number; currencyCode: string; reason: string; at: Date }
+/** One selected order on the bulk capture confirmation: what would be captured, or why it would be refused. */
+export interface BulkCapturePlan { number: string; capturable: boolean; amountMinor: number; currencyCode: string; reason: string }
+
+/** What a refund, cancel or delete will do, stated before staff confirm it. */
+export interface Confirmation { number: string; title: string; consequences: string[]; confirmLabel: string }
 
 /** Everything the payment box on the order details page shows, and which of its forms apply. */
 export interface PaymentBox {
@@ -54,9 +59,6 @@ export interface PaymentBox {
   refundedMinor: number;
   remainingMinor: number;
   refundableMinor: number;
-  /** The same amounts as a form field would take them ("1234.50"). */
-  remainingInput: string;
-  refundableInput: string;
   currencyCode: string;
   /** Shown instead of the capture forms when capture happens elsewhere. */
   captureElsewhere: string | null;
@@ -133,13 +135,80 @@ export class PaymentService {
           const { provider } = await this.capturable(em, order);
           return this.capture(em, order, provider, remaining(order), actor);
         }, this.orm.em.fork());
-        results.push({ number, captured: true, amountMinor: done.amountMinor, currencyCode: done.currencyCode, reason: '' });
+        results.push({ number, captured: true, amountMinor: done.amountMinor, currencyCode: done.currencyCode, reason: '', at: new Date() });
       } catch (e) {
         if (!(e instanceof DomainError)) throw e;
-        results.push({ number, captured: false, amountMinor: 0, currencyCode: '', reason: e.message });
+        results.push({ number, captured: false, amountMinor: 0, currencyCode: '', reason: e.message, at: new Date() });
       }
     }
     return results;
+  }
+
+  /** The bulk capture confirmation: per selected order, the amount a capture would take now, or why it would be refused. */
+  async captureManyPlan(numbers: string[]): Promise<BulkCapturePlan[]> {
+    const wanted = [...new Set(numbers)];
+    const orders = await this.em.find(Order, { number: { $in: wanted }, type: 'order', deleted: false }, { populate: ['paymentMethod'] });
+    const byNumber = new Map(orders.map((o) => [o.number, o]));
+    return wanted.map((number) => {
+      const order = byNumber.get(number);
+      if (!order) return { number, capturable: false, amountMinor: 0, currencyCode: '', reason: 'The order was not found.' };
+      const method = order.paymentMethod ?? null;
+      const refusal = captureRefusal(order, method ? this.providers.get(method.provider) : null, method);
+      return { number, capturable: !refusal, amountMinor: refusal ? 0 : remaining(order), currencyCode: order.currencyCode, reason: refusal?.message ?? '' };
+    });
+  }
+
+  /**
+   * What a refund, cancel or delete will do, for the confirmation step. Refuses (in context) exactly as the action
+   * itself would, so staff learn before confirming that it cannot be done.
+   */
+  async confirmation(number: string, action: 'refund' | 'cancel' | 'delete', amountMinor = 0): Promise<Confirmation> {
+    const em = this.em;
+    const order = await em.findOne(Order, { number, type: 'order', deleted: false }, { populate: ['paymentMethod', 'state.flow'] });
+    if (!order) throw notFound('The order');
+    if (action === 'refund') {
+      assertPositiveAmount(amountMinor);
+      const refusal = refundRefusal(order, amountMinor);
+      if (refusal) throw refusal;
+      const rest = order.capturedMinor - order.refundedMinor - amountMinor;
+      return {
+        number, title: `Refund ${money(amountMinor, order)} on ${number}?`, confirmLabel: `Refund ${money(amountMinor, order)}`,
+        consequences: [
+          `${money(amountMinor, order)} is paid back to the customer through ${order.paymentMethod?.name ?? 'the payment method'}${order.cardLast4 ? ` (card ending in ${order.cardLast4})` : ''}.`,
+          `Captured ${money(order.capturedMinor, order)}, refunded so far ${money(order.refundedMinor, order)}; afterwards ${rest ? `${money(rest, order)} can still be refunded` : 'everything captured is refunded'}.`,
+          'Stock does not change: goods coming back are received through a return.',
+          'A refund cannot be undone.',
+        ],
+      };
+    }
+    if (action === 'cancel') {
+      const refusal = cancelRefusal(order);
+      if (refusal) throw refusal;
+      const stock = order.stockReserved ? await em.execute<{ quantity: number; product_name: string; location: string }[]>(
+        `select l.quantity, l.product_name, s.name as location from order_lines l join stock_locations s on s.id = l.stock_location_id
+         where l.order_id = ? and l.product_id is not null order by l.id`, [order.id]) : [];
+      const cancelledIn = order.state ? order.state.flow.name : 'the default order flow';
+      return {
+        number, title: `Cancel ${number}?`, confirmLabel: `Cancel ${number}`,
+        consequences: [
+          `The payment authorization of ${money(order.totalMinor - order.capturedMinor, order)} (${order.paymentMethod?.name ?? 'payment'}) is voided; nothing is charged.`,
+          stock.length
+            ? `Back to stock: ${stock.map((l) => `${l.quantity} × ${l.product_name} to ${l.location}`).join('; ')}.`
+            : 'No stock is reserved for this order, so stock does not change.',
+          `The order moves to “Cancelled” in ${cancelledIn}, and that state's e-mails are sent.`,
+        ],
+      };
+    }
+    const refusal = deleteRefusal(order);
+    if (refusal) throw refusal;
+    return {
+      number, title: `Delete ${number}?`, confirmLabel: `Delete ${number}`,
+      consequences: [
+        `${number} (${money(order.totalMinor, order)}) is hidden from the order list, the statistics and the customer's order history.`,
+        'Payment and stock do not change.',
+        'It can be restored from Deleted orders.',
+      ],
+    };
   }
 
   /**
@@ -187,17 +256,8 @@ export class PaymentService {
   async refund(number: string, amountMinor: number, actor: PaymentActor, within?: EntityManager): Promise<PaymentOutcome> {
     assertPositiveAmount(amountMinor);
     return this.run(number, async (em, order) => {
-      const refundable = order.capturedMinor - order.refundedMinor;
-      if (refundable <= 0) {
-        throw new PaymentRefused('NOT_REFUNDABLE', order.capturedMinor === 0
-          ? `Nothing has been captured on ${order.number}, so there is nothing to refund. Cancel the order instead.`
-          : `Everything captured on ${order.number} has already been refunded.`);
-      }
-      if (amountMinor > refundable) {
-        throw new PaymentRefused('AMOUNT_TOO_HIGH',
-          `${money(amountMinor, order)} is more than can be refunded on ${order.number}: ${money(order.capturedMinor, order)} captured, ${money(order.refundedMinor, order)} already refunded, so at most ${money(refundable, order)}.`,
-          { amount: `at most ${money(refundable, order)}` });
-      }
+      const refusal = refundRefusal(order, amountMinor);
+      if (refusal) throw refusal;
       const { method, provider } = await this.providerOf(em, order);
       const result = await provider.refund({ reference: order.transactionNumber, amountMinor });
       if (!result.success) this.providerFailed(order, 'refund', amountMinor, result.message, result.reference, 'refund');
@@ -258,8 +318,6 @@ export class PaymentService {
       refundedMinor: order.refundedMinor,
       remainingMinor: remaining(order),
       refundableMinor: order.capturedMinor - order.refundedMinor,
-      remainingInput: asInput(remaining(order)),
-      refundableInput: asInput(order.capturedMinor - order.refundedMinor),
       currencyCode: order.currencyCode,
       captureElsewhere: order.completed && order.captureState === 'not_supported' ? notSupportedMessage(order, method) : null,
       transactions,
@@ -333,7 +391,7 @@ export class PaymentService {
 
     order.capturedMinor = capturedAfter;
     order.captureState = closes ? 'captured' : 'split_captured';
-    if (order.refundedMinor > 0) order.paymentStatus = statusAfterRefunds(order);
+    order.paymentStatus = order.refundedMinor > 0 ? statusAfterRefunds(order) : closes ? 'captured' : 'partly_captured';
     const left = remaining(order);
     const summary = closes
       ? `captured ${money(amountMinor, order)}; the order is fully captured (${money(order.capturedMinor, order)}).`
@@ -383,10 +441,25 @@ function captureRefusal(order: Order, provider: PaymentProvider | null, method?:
   if (order.captureState !== 'not_captured' && order.captureState !== 'split_captured') {
     return new PaymentRefused('NOT_CAPTURABLE', `${order.number} cannot be captured from here (capture state: ${order.captureState ?? 'none'}).`);
   }
-  if (!['authorized', 'partly_refunded', 'refunded'].includes(order.paymentStatus)) {
+  if (!['authorized', 'partly_captured', 'partly_refunded', 'refunded'].includes(order.paymentStatus)) {
     return new PaymentRefused('NOT_CAPTURABLE', `${order.number} has no authorized payment to capture (payment status: ${order.paymentStatus.replace('_', ' ')}).`);
   }
   if (remaining(order) <= 0) return new PaymentRefused('NOT_CAPTURABLE', `Nothing is left to capture on ${order.number}.`);
+  return null;
+}
+
+function refundRefusal(order: Order, amountMinor: number): PaymentRefused | null {
+  const refundable = order.capturedMinor - order.refundedMinor;
+  if (refundable <= 0) {
+    return new PaymentRefused('NOT_REFUNDABLE', order.capturedMinor === 0
+      ? `Nothing has been captured on ${order.number}, so there is nothing to refund. Cancel the order instead.`
+      : `Everything captured on ${order.number} has already been refunded.`);
+  }
+  if (amountMinor > refundable) {
+    return new PaymentRefused('AMOUNT_TOO_HIGH',
+      `${money(amountMinor, order)} is more than can be refunded on ${order.number}: ${money(order.capturedMinor, order)} captured, ${money(order.refundedMinor, order)} already refunded, so at most ${money(refundable, order)}.`,
+      { amount: `at most ${money(refundable, order)}` });
+  }
   return null;
 }
 
@@ -421,11 +494,6 @@ function remaining(order: Order): number {
 function statusAfterRefunds(order: Order): PaymentStatus {
   if (order.refundedMinor === 0) return order.paymentStatus;
   return order.refundedMinor >= order.capturedMinor ? 'refunded' : 'partly_refunded';
-}
-
-/** Minor units as staff would type them back into an amount field: 123450 → "1234.50". */
-function asInput(minor: number): string {
-  return `${Math.floor(minor / 100)}.${String(minor % 100).padStart(2, '0')}`;
 }
 
 function money(minor: number, order: Order): string {

@@ -1,8 +1,10 @@
 import { Router, type Request, type RequestHandler } from 'express';
 import { z } from 'zod';
 import { requireStaff } from '../http/auth';
+import { inContext } from '../http/in-context';
 import { flash } from '../http/shopper';
 import { idParam, parse } from '../http/validate';
+import { orderDetailsPage } from '../orders/order-details.page';
 import type { Services } from '../services';
 import { DomainError, invalid } from '../shared/errors';
 import { TRACKING_PARAMETERS, type NewShipment, type ShipmentActor, type ShipmentDeps, type TrackingInput } from './shipment.service';
@@ -47,35 +49,30 @@ const actor = (req: Request): ShipmentActor => ({ userId: req.user!.id });
 const orderUrl = (number: string) => `${ORDERS}/${encodeURIComponent(number)}`;
 
 /**
- * Mounted at /admin. Shipments under /admin/orders/:number/shipments…, the shipments box data for the order details
- * page, and the track & trace settings under /admin/track-and-trace. Staff only.
+ * Mounted at /admin. Shipments under /admin/orders/:number/shipments… (a refusal is shown on the order details page
+ * next to the form), and the track & trace settings under /admin/track-and-trace. Staff only.
  */
 export function shipmentAdminRoutes(s: Services): Router {
   const r = Router();
   const deps = (): ShipmentDeps => ({ payments: s.paymentDesk, outbox: s.outbox });
   const staff: RequestHandler = requireStaff;
 
-  // The order details page (rendered by the order routes later) gets its shipments box from here.
-  r.get('/orders/:number', staff, async (req, res, next) => {
-    const number = orderNumber.safeParse(req.params.number);
-    if (number.success) res.locals.shipmentBox = await s.shipments.box(number.data);
-    next();
-  });
+  const detailsPage = orderDetailsPage(s, 'order');
 
-  r.post('/orders/:number/shipments', staff, async (req, res) => {
+  r.post('/orders/:number/shipments', staff, inContext('shipment', detailsPage, async (req, res) => {
     const number = parse(orderNumber, req.params.number);
     const form = parse(trackingForm, req.body);
     const outcome = await s.shipments.createShipment(number, { quantities: quantitiesOf(req.body), ...form }, actor(req), deps());
     flash(req, 'success', `${outcome.number}: ${outcome.message}`);
     res.redirect(303, `${orderUrl(outcome.number)}#shipments`);
-  });
+  }));
 
-  r.post('/orders/:number/shipments/capture-shipping-fee', staff, async (req, res) => {
+  r.post('/orders/:number/shipments/capture-shipping-fee', staff, inContext('shipping-fee', detailsPage, async (req, res) => {
     const number = parse(orderNumber, req.params.number);
     const outcome = await s.shipments.captureShippingFee(number, actor(req), deps());
     flash(req, 'success', `${outcome.number}: ${outcome.message}`);
     res.redirect(303, `${orderUrl(outcome.number)}#shipments`);
-  });
+  }));
 
   r.get('/orders/:number/shipments/:no', staff, async (req, res) => {
     const data = await s.shipments.shipment(parse(orderNumber, req.params.number), parse(idParam, req.params.no));

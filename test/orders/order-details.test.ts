@@ -32,7 +32,8 @@ describe('staff order details', () => {
     expect(dd('currency-code')).toBe('DKK');
     expect(o.transaction_number).not.toBe('');
     expect(dd('tx-number')).toBe(o.transaction_number);
-    expect(dd('tx-status')).toBe('authorized');
+    expect(dd('payment-status')).toBe('authorized');
+    expect(dd('order-context')).toBe('Storefront');
     expect(dd('tx-card-type')).toBe(o.card_type);
     expect(dd('tx-card-number')).toBe('•••• 4242');
     expect(res.text).not.toMatch(/4242 ?4242/);

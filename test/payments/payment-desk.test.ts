@@ -48,8 +48,9 @@ const transactions = async (number: string) => t.sql<{ operation: string; amount
 /** Minor units as staff type them: 12345 → "123.45". */
 const typed = (minor: number) => `${Math.floor(minor / 100)}.${String(minor % 100).padStart(2, '0')}`;
 
+/** Posts an action as confirmed (refund, cancel and delete otherwise stop at their confirmation step; see below). */
 const post = (number: string, action: string, form: Record<string, string> = {}, agent = staff) =>
-  postForm(agent, `/admin/orders/${number}/${action}`, form, '/admin');
+  postForm(agent, `/admin/orders/${number}/${action}`, { confirmed: '1', ...form }, '/admin');
 
 async function flashAfter(res: { status: number; headers: Record<string, string> }, agent = staff) {
   expect(res.status).toBe(303);
@@ -66,7 +67,7 @@ describe('payment desk: capture', () => {
     const page = await staff.get(`/admin/orders/${number}`).expect(200);
     expect(page.text).toContain('data-testid="payment-box"');
     expect(page.text).toContain(`action="/admin/orders/${number}/capture"`);
-    expect(page.text).toContain('Visa ending in 4242');
+    expect(page.text).toContain('data-testid="tx-card-number">•••• 4242<');
     expect(page.text).toContain(before.transaction_number);
 
     const res = await post(number, 'capture');
@@ -74,7 +75,8 @@ describe('payment desk: capture', () => {
     const after = await flashAfter(res);
     expect(after).toContain(`${number}: captured`);
     expect(after).toContain('fully captured');
-    expect(await row(number)).toMatchObject({ capture_state: 'captured', captured: before.total, refunded: 0, payment_status: 'authorized' });
+    expect(await row(number)).toMatchObject({ capture_state: 'captured', captured: before.total, refunded: 0, payment_status: 'captured' });
+    expect(after).toMatch(/data-testid="payment-status">captured</);
     expect(await transactions(number)).toEqual([{ operation: 'capture', amount: before.total, success: true, message: 'Captured.' }]);
     expect(after).not.toContain(`action="/admin/orders/${number}/capture"`);
 
@@ -183,13 +185,15 @@ describe('payment desk: bulk capture from the order list', () => {
     await flashAfter(await post(split, 'capture-amount', { amount: '10.00' }));
     const token = await csrfToken(staff, '/admin/orders');
     const res = await staff.post('/admin/orders/bulk-capture').type('form')
-      .send(`_csrf=${encodeURIComponent(token)}&numbers=${card}&numbers=${invoice}&numbers=${split}&numbers=ORDER999999`);
+      .send(`_csrf=${encodeURIComponent(token)}&numbers=${card}&numbers=${invoice}&numbers=${split}&numbers=ORDER999999&confirmed=1`);
     expect(res.status).toBe(200);
     expect(res.text).toMatch(new RegExp(`data-testid="capture-${card}">.*?<td class="stock-ok">Captured</td>`, 's'));
     expect(res.text).toMatch(new RegExp(`data-testid="capture-${invoice}">.*?<td class="stock-out">Refused</td>.*?capture this order in the payment provider&#39;s administration`, 's'));
     expect(res.text).toMatch(new RegExp(`data-testid="capture-${split}">.*?Captured`, 's'));
     expect(res.text).toMatch(/data-testid="capture-ORDER999999">.*?Refused.*?The order was not found\./s);
     expect(res.text).toContain('2 of 4 orders captured.');
+    // Each result line says when it happened.
+    expect(res.text).toMatch(new RegExp(`data-testid="capture-${card}"><td class="nowrap"><time datetime="\\d{4}-\\d\\d-\\d\\dT[^"]+">\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d</time>`));
     const [c, i, sp] = [await row(card), await row(invoice), await row(split)];
     expect(c).toMatchObject({ capture_state: 'captured', captured: c.total });
     expect(i).toMatchObject({ capture_state: 'not_supported', captured: 0 });
@@ -279,7 +283,9 @@ describe('payment desk: refund', () => {
 
     await flashAfter(await post(number, 'capture'));
     const page = await staff.get(`/admin/orders/${number}`);
-    expect(page.text).toContain(`name="amount" inputmode="decimal" autocomplete="off" required maxlength="20" value="${typed(total)}"`);
+    // Never prefilled with the refundable sum: one click must not refund everything.
+    expect(page.text).not.toContain(`value="${typed(total)}"`);
+    expect(page.text).toContain(`At most ${typed(total)} DKK`);
 
     const part = await post(number, 'refund', { amount: typed(1000) });
     expect(await flashAfter(part)).toContain(`refunded ${typed(1000)} DKK`);
@@ -373,5 +379,76 @@ describe('payment desk: input and access', () => {
     expect((await shopper.get('/admin/orders/deleted')).status).toBe(403);
     expect(await row(number)).toMatchObject({ capture_state: 'not_captured', captured: 0, deleted: false, payment_status: 'authorized' });
     expect(await transactions(number)).toEqual([]);
+  });
+});
+
+describe('payment desk: confirmation first, refusals in context', () => {
+  const unconfirmed = (number: string, action: string, form: Record<string, string> = {}) =>
+    postForm(staff, `/admin/orders/${number}/${action}`, form, '/admin');
+
+  it('refund: the field starts empty, the first submit states amount and order and refunds nothing, the confirmed one refunds', async () => {
+    const number = await placedOrder();
+    await flashAfter(await post(number, 'capture'));
+    const page = await staff.get(`/admin/orders/${number}`);
+    expect(page.text).toMatch(/<input id="pay-refund-amount"[^>]*value=""/);
+
+    const asked = await unconfirmed(number, 'refund', { amount: '10.00' });
+    expect(asked.status).toBe(200);
+    expect(asked.text).toContain(`Refund 10.00 DKK on ${number}?`);
+    expect(asked.text).toContain('Stock does not change');
+    expect(asked.text).toMatch(/name="amount" value="10.00"[\s\S]*name="confirmed" value="1"/);
+    expect(await row(number)).toMatchObject({ refunded: 0, payment_status: 'captured' });
+    expect(await transactions(number)).toHaveLength(1);
+
+    await flashAfter(await post(number, 'refund', { amount: '10.00' }));
+    expect(await row(number)).toMatchObject({ refunded: 1000, payment_status: 'partly_refunded' });
+  });
+
+  it('cancel and delete state what will happen (payment, stock and where it goes, state) before they act', async () => {
+    const number = await placedOrder('CARD', 2);
+    const [{ location }] = await t.sql<{ location: string }>(
+      `select s.name as location from order_lines l join orders o on o.id = l.order_id join stock_locations s on s.id = l.stock_location_id where o.number = $1`, [number]);
+    const asked = await unconfirmed(number, 'cancel');
+    expect(asked.status).toBe(200);
+    expect(asked.text).toContain(`Cancel ${number}?`);
+    expect(asked.text).toMatch(new RegExp(`Back to stock: 2 × [^<]+ to ${location}`));
+    expect(asked.text).toContain('moves to “Cancelled”');
+    expect(await row(number)).toMatchObject({ payment_status: 'authorized', stock_reserved: true, state: 'New' });
+
+    await flashAfter(await post(number, 'cancel'));
+    const del = await unconfirmed(number, 'delete');
+    expect(del.status).toBe(200);
+    expect(del.text).toContain('can be restored from Deleted orders');
+    expect((await row(number)).deleted).toBe(false);
+  });
+
+  it('a refused action renders the order page in the admin layout, the message next to its form, the typed amount kept', async () => {
+    const number = await placedOrder();
+    await flashAfter(await post(number, 'capture-amount', { amount: '10.00' }));
+    expect(await row(number)).toMatchObject({ capture_state: 'split_captured', payment_status: 'partly_captured' });
+
+    const tooMuch = await unconfirmed(number, 'refund', { amount: '12.34' });
+    expect(tooMuch.status).toBe(409);
+    expect(tooMuch.text).toContain('data-testid="payment-box"');
+    expect(tooMuch.text).toContain('data-testid="details-toolbar"');
+    expect(tooMuch.text).not.toContain('Continue shopping');
+    expect(tooMuch.text).toMatch(/<input id="pay-refund-amount"[^>]*value="12.34"[\s\S]*?data-testid="refused-refund">12.34 DKK is more than can be refunded/);
+    expect(await row(number)).toMatchObject({ refunded: 0 });
+
+    const capture = await post(number, 'capture');
+    expect(capture.status).toBe(409);
+    expect(capture.text).toMatch(/data-testid="refused-capture">[^<]*already split captured/);
+  });
+
+  it('bulk capture first lists the selected orders with the amount each capture takes, capturing nothing', async () => {
+    const [card, invoice] = [await placedOrder(), await placedOrder('INVOICE')];
+    const token = await csrfToken(staff, '/admin/orders');
+    const res = await staff.post('/admin/orders/bulk-capture').type('form').send(`_csrf=${encodeURIComponent(token)}&numbers=${card}&numbers=${invoice}`);
+    expect(res.status).toBe(200);
+    const total = (await row(card)).total;
+    expect(res.text).toMatch(new RegExp(`data-testid="plan-${card}">.*?${typed(total)} DKK.*?Will be captured`, 's'));
+    expect(res.text).toMatch(new RegExp(`data-testid="plan-${invoice}">.*?Will be refused: .*?payment provider&#39;s administration`, 's'));
+    expect(res.text).toContain('Capture 1 order</button>');
+    expect(await row(card)).toMatchObject({ capture_state: 'not_captured', captured: 0 });
   });
 });

@@ -312,7 +312,7 @@ describe('shipments: refusals and input', () => {
     expect((await staff.get(`/admin/orders/${inCheckout}`)).text).toContain('has not been placed yet, so nothing can be shipped');
 
     const cancelled = await placedOrder([['P-1050', 1]]);
-    await followFlash(await postForm(staff, `/admin/orders/${cancelled}/cancel`, {}, '/admin'));
+    await followFlash(await postForm(staff, `/admin/orders/${cancelled}/cancel`, { confirmed: '1' }, '/admin'));
     const refused = await ship(cancelled, { 'P-1050': 1 });
     expect(refused.status).toBe(409);
     expect(refused.text).toContain('has been cancelled, so nothing can be shipped');

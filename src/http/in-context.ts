@@ -1,0 +1,53 @@
+import type { Request, RequestHandler, Response } from 'express';
+import { toHttpProblem } from './error-handler';
+
+/** A refused action, shown on the page it was tried on: which control, why, per-field messages and what was typed. */
+export interface ActionError {
+  /** The control the message belongs next to (e.g. 'refund', 'edit', 'shipment'). */
+  action: string;
+  message: string;
+  fields: Record<string, string>;
+  /** The form as typed (strings only, CSRF token left out), so nothing typed is lost. */
+  values: Record<string, string>;
+}
+
+/** Renders the page a form is on, optionally with a refused action on it. */
+export type PageRenderer = (req: Request, res: Response, actionError?: ActionError) => Promise<void>;
+
+/** Refusals a page can show (business rules, validation, conflicts); not "not found", a stale form or the database down. */
+const SHOWN_IN_CONTEXT = (status: number, code: string) => status >= 400 && status < 500 && code !== 'NOT_FOUND' && code !== 'CSRF';
+
+export function actionErrorOf(err: unknown, action: string, body: unknown): { status: number; actionError: ActionError } | null {
+  const problem = toHttpProblem(err);
+  if (!SHOWN_IN_CONTEXT(problem.status, problem.code)) return null;
+  return { status: problem.status, actionError: { action, message: problem.message, fields: problem.fields, values: typedValues(body) } };
+}
+
+/**
+ * Runs a form's handler; when the action is refused, the page the form is on is rendered again with the refusal's
+ * status, the message next to the control and the typed values — never the generic error page. Anything else
+ * (a 500, a missing record, the database down) goes on to the one error handler.
+ */
+export function inContext(action: string, page: PageRenderer, handler: RequestHandler): RequestHandler {
+  return async (req, res, next) => {
+    try {
+      await handler(req, res, next);
+    } catch (err) {
+      const shown = actionErrorOf(err, action, req.body);
+      if (!shown || res.headersSent) throw err;
+      res.status(shown.status);
+      try {
+        await page(req, res, shown.actionError);
+      } catch {
+        throw err;
+      }
+    }
+  };
+}
+
+function typedValues(body: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!body || typeof body !== 'object') return out;
+  for (const [k, v] of Object.entries(body)) if (typeof v === 'string' && k !== '_csrf') out[k] = v.slice(0, 5000);
+  return out;
+}
