@@ -138,7 +138,9 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
         return messages;
       },
     });
-    // The header's mini-cart is only needed on pages; redirects and assets skip the query.
+    // The header's mini-cart is only needed on pages; redirects and assets skip the query. A page answering a POST
+    // (a refusal shown in context, an error page) reads it when it renders (src/http/basket-count.ts).
+    res.locals.readBasketCount = () => services.carts.itemCount(shopperOf(req));
     if (req.method === 'GET') res.locals.basketCount = await services.carts.itemCount(shopperOf(req));
     // Save the session before redirecting, so the next page sees what this request stored (flash, login).
     const redirect = res.redirect.bind(res) as (...args: unknown[]) => void;

@@ -1,5 +1,6 @@
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
+import { inContext, type PageRenderer } from '../http/in-context';
 import { clearBasketCookie, flash, shopperOf } from '../http/shopper';
 import { idParam, parse, requiredText, text } from '../http/validate';
 import { ADDRESS_FIELDS, type Address } from '../orders/order.entities';
@@ -88,13 +89,15 @@ export function checkoutRoutes(s: Services): Router {
     res.redirect(303, '/checkout/review');
   });
 
-  r.get('/review', async (req, res) => {
+  /** The review step; after a refused placement (a declined card, stock gone) with the message and the typed comment. */
+  const reviewPage: PageRenderer = async (req, res, actionError) => {
     const order = await s.checkout.begin(shopperOf(req));
     if (order.checkoutStep === 'addresses') return res.redirect(303, '/checkout/addresses');
     if (order.checkoutStep === 'methods') return res.redirect(303, '/checkout/methods');
     const provider = order.paymentMethod ? s.payments.get(order.paymentMethod.provider) : undefined;
-    res.render('checkout/review.njk', { order, totals: order.totals, needsCard: provider?.flow === 'direct' && provider.needsCard, hostedPayment: provider?.flow === 'hosted' });
-  });
+    res.render('checkout/review.njk', { order, totals: order.totals, needsCard: provider?.flow === 'direct' && provider.needsCard, hostedPayment: provider?.flow === 'hosted', actionError });
+  };
+  r.get('/review', (req, res) => reviewPage(req, res));
 
   r.post('/voucher', async (req, res) => {
     const code = parse(text(36), req.body.voucherCode ?? '');
@@ -103,7 +106,7 @@ export function checkoutRoutes(s: Services): Router {
     res.redirect(303, '/checkout/review');
   });
 
-  r.post('/place', async (req, res) => {
+  r.post('/place', inContext('place', reviewPage, async (req, res) => {
     const form = parse(placeForm, req.body);
     const card = form.cardNumber ? { number: form.cardNumber, expiry: form.cardExpiry ?? '', cvc: form.cardCvc ?? '', holder: form.cardHolder ?? '' } : undefined;
     const origin = `${req.protocol}://${req.get('host')}`;
@@ -113,7 +116,7 @@ export function checkoutRoutes(s: Services): Router {
     });
     if (placed.redirectUrl !== undefined) return res.redirect(303, placed.redirectUrl); // the provider's payment page
     showReceipt(req, res, placed);
-  });
+  }));
 
   // Back from a hosted payment page: the provider (not the redirect's query) says how it went.
   r.get('/payment-return', async (req, res) => {

@@ -258,7 +258,6 @@ export function filterConditions(type: OrderListKind, f: ListFilter, now: Date):
     where.push(sql);
     params.push(...p);
   };
-  if (type === 'cart') where.push('exists (select 1 from order_lines l where l.order_id = o.id)');
   const dates = effectiveDates(f, now);
   if (dates.from) add('o.created_at >= ?::timestamptz', `${dates.from}T00:00:00Z`);
   if (dates.to) add('o.created_at < ?::timestamptz', `${addDays(dates.to, 1)}T00:00:00Z`);

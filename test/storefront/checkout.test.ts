@@ -142,9 +142,14 @@ describe('checkout', () => {
     const agent = newAgent(t);
     await addToBasket(t, agent, 'P-1005', 2);
     const number = await checkoutToReview(t, agent);
-    const declined = await place(agent, number, DECLINED_CARD);
+    const declined = await place(agent, number, { ...DECLINED_CARD, customerComment: 'Leave it at the <back> door' });
     expect(declined.status).toBe(402);
     expect(declined.text).toContain('The card was declined by the bank.');
+    // Back at the review step, not an error page: the message, the comment as typed, the place form to try again.
+    expect(declined.text).toContain('data-testid="refused-place"');
+    expect(declined.text).toContain('>Leave it at the &lt;back&gt; door</textarea>');
+    expect(declined.text).toContain('action="/checkout/place"');
+    expect(declined.text).not.toContain('Continue shopping');
     const [order] = await t.sql('select id, completed, payment_status from orders where number = $1', [number]);
     expect(order).toMatchObject({ completed: false, payment_status: 'declined' });
     const [{ quantity }] = await t.sql(`select sum(quantity)::int as quantity from stock_levels where product_id = (select id from products where number = 'P-1005')`);
