@@ -294,7 +294,7 @@ describe('customer center in a browser', () => {
     await staff.waitForURL(orderUrl);
     await visible(staff.getByRole('heading', { level: 1, name: `${orderNumber} New` }));
     const payment = staff.getByRole('region', { name: 'Payment' });
-    await submit(staff, payment.getByRole('button', { name: /^Capture full amount/ }), orderUrl);
+    await submit(staff, staff.getByRole('region', { name: `Tools for ${orderNumber}` }).getByRole('button', { name: /^Capture full amount/ }), orderUrl);
     expect(await textOf(payment.getByTestId('capture-state'))).toBe('captured');
     for (const state of ['Received', 'Picked', 'Shipped']) {
       await staff.getByRole('combobox', { name: 'State (flow → state)' }).selectOption({ label: `Standard order flow → ${state}` });

@@ -92,7 +92,7 @@ describe('the staff order desk, in a browser', () => {
     expect(await shipments.getByLabel(new RegExp(`^Units of ${beans} to ship \\(at most 2\\)`)).inputValue()).toBe('2');
 
     // 6. Edit the order: one more bag of beans (4 instead of 3).
-    await staff.getByRole('region', { name: 'Additional information' }).getByRole('link', { name: 'Edit order' }).click();
+    await staff.getByRole('region', { name: `Tools for ${number}` }).getByRole('link', { name: 'Edit order' }).click();
     await staff.waitForURL(`${baseUrl}/admin/orders/${number}/edit`);
     const beansLine = staff.getByRole('group', { name: new RegExp(`^${BEANS}`) });
     expect(await beansLine.getByLabel(/^Quantity/).inputValue()).toBe('3');
