@@ -187,7 +187,8 @@ export class PaymentService {
       const stock = order.stockReserved ? await em.execute<{ quantity: number; product_name: string; location: string }[]>(
         `select l.quantity, l.product_name, s.name as location from order_lines l join stock_locations s on s.id = l.stock_location_id
          where l.order_id = ? and l.product_id is not null order by l.id`, [order.id]) : [];
-      const cancelledIn = order.state ? order.state.flow.name : 'the default order flow';
+      const [, cancelled] = await this.cancelledStateFor(em, order);
+      await em.populate(cancelled, ['flow']);
       return {
         number, title: `Cancel ${number}?`, confirmLabel: `Cancel ${number}`,
         consequences: [
@@ -195,7 +196,7 @@ export class PaymentService {
           stock.length
             ? `Back to stock: ${stock.map((l) => `${l.quantity} × ${l.product_name} to ${l.location}`).join('; ')}.`
             : 'No stock is reserved for this order, so stock does not change.',
-          `The order moves to “Cancelled” in ${cancelledIn}, and that state's e-mails are sent.`,
+          `The order moves to “${cancelled.name}” in ${cancelled.flow.name}, and that state's e-mails are sent.`,
         ],
       };
     }
