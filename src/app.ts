@@ -22,6 +22,7 @@ import { checkoutRoutes } from './checkout/checkout.routes';
 import type { AppConfig } from './config';
 import { flowSettingsRoutes } from './flows/flow-settings.routes';
 import { configurePassport } from './http/auth';
+import { renderWithBasketCount } from './http/basket-count';
 import { errorHandler, notFoundHandler } from './http/error-handler';
 import { SESSION_COOKIE, shopperOf } from './http/shopper';
 import { orderAdminRoutes } from './orders/order-admin.routes';
@@ -139,9 +140,9 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
       },
     });
     // The header's mini-cart is only needed on pages; redirects and assets skip the query. A page answering a POST
-    // (a refusal shown in context, an error page) reads it when it renders (src/http/basket-count.ts).
-    res.locals.readBasketCount = () => services.carts.itemCount(shopperOf(req));
+    // (a confirmation, a refusal shown in context, an error page) reads it when it renders (src/http/basket-count.ts).
     if (req.method === 'GET') res.locals.basketCount = await services.carts.itemCount(shopperOf(req));
+    else renderWithBasketCount(res, () => services.carts.itemCount(shopperOf(req)));
     // Save the session before redirecting, so the next page sees what this request stored (flash, login).
     const redirect = res.redirect.bind(res) as (...args: unknown[]) => void;
     res.redirect = ((...args: unknown[]) => req.session.save(() => redirect(...args))) as typeof res.redirect;

@@ -1,16 +1,13 @@
 import type { Response } from 'express';
 
 /**
- * The header's basket count for a page answering a POST (GET pages read it up front, see src/app.ts): an error
- * page or a refusal shown in context must show the real count too. If it cannot be read, the header shows a
- * plain basket link.
+ * The header's basket count on a page answering a POST (GET pages read it up front, see src/app.ts): a confirmation,
+ * a refusal shown in context or an error page shows the real count too. Rendering waits for the one small query; if
+ * it fails, the header shows a plain basket link.
  */
-export async function withBasketCount(res: Response): Promise<void> {
-  const read = res.locals.readBasketCount as (() => Promise<number>) | undefined;
-  if (res.locals.basketCount !== undefined || !read) return;
-  try {
-    res.locals.basketCount = await read();
-  } catch {
-    // The page still renders; the header falls back to the plain link.
-  }
+export function renderWithBasketCount(res: Response, read: () => Promise<number>): void {
+  const render = res.render.bind(res) as (...args: unknown[]) => void;
+  res.render = ((...args: unknown[]) => {
+    read().then((n) => { res.locals.basketCount = n; }, () => undefined).finally(() => render(...args));
+  }) as typeof res.render;
 }

@@ -4,7 +4,6 @@ import path from 'node:path';
 import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
 import { ConnectionException, OptimisticLockError, UniqueConstraintViolationException } from '@mikro-orm/core';
 import { DomainError, type DomainErrorCode } from '../shared/errors';
-import { withBasketCount } from './basket-count';
 
 const STATUS: Record<DomainErrorCode, number> = {
   NOT_FOUND: 404,
@@ -107,7 +106,7 @@ const UNAVAILABLE_PAGE = fs.readFileSync(path.resolve(__dirname, '../../views/er
 /** API paths and clients that prefer JSON get errors as JSON; browsers get a page. */
 export const wantsJson = (req: Request) => req.path.startsWith('/api/') || req.accepts(['html', 'json']) === 'json';
 
-export const errorHandler: ErrorRequestHandler = async (err, req, res, _next) => {
+export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
   const problem = toHttpProblem(err);
   if (problem.code === 'UNAVAILABLE') logUnavailable(req.method, req.path, err);
   else if (problem.status >= 500) console.error(`[error ${problem.logId}] ${req.method} ${req.path}`, err);
@@ -124,7 +123,6 @@ export const errorHandler: ErrorRequestHandler = async (err, req, res, _next) =>
     res.json({ error: { code: problem.code, message: problem.message, fields: problem.fields } });
     return;
   }
-  await withBasketCount(res);
   res.render('errors/error.njk', { problem, back: safeBackLink(req.get('referer'), req.get('host')) });
 };
 

@@ -1,5 +1,4 @@
 import type { Request, RequestHandler, Response } from 'express';
-import { withBasketCount } from './basket-count';
 import { toHttpProblem } from './error-handler';
 
 /** A refused action, shown on the page it was tried on: which control, why, per-field messages and what was typed. */
@@ -38,7 +37,6 @@ export function inContext(action: string, page: PageRenderer, handler: RequestHa
       if (!shown || res.headersSent) throw err;
       res.status(shown.status);
       try {
-        await withBasketCount(res);
         await page(req, res, shown.actionError);
       } catch {
         throw err;

@@ -396,6 +396,7 @@ describe('payment desk: confirmation first, refusals in context', () => {
     expect(asked.status).toBe(200);
     expect(asked.text).toContain(`Refund 10.00 DKK on ${number}?`);
     expect(asked.text).toContain('Stock does not change');
+    expect(asked.text).toMatch(/data-testid="mini-cart-count">0</); // the header's count on a page answering a POST
     expect(asked.text).toMatch(/name="amount" value="10.00"[\s\S]*name="confirmed" value="1"/);
     expect(await row(number)).toMatchObject({ refunded: 0, payment_status: 'captured' });
     expect(await transactions(number)).toHaveLength(1);
