@@ -51,10 +51,11 @@ describe('final states and effects once, in a browser', () => {
     expect(await staff.getByRole('button', { name: 'Refund', exact: true }).count()).toBe(0);
     expect(await staff.getByRole('button', { name: 'Mark goods received' }).count()).toBe(0);
 
-    // Cancel the other order from its payment box: the state control gives way to the reason and the reopen form.
+    // Cancel the other order from its toolbar (confirmed in the dialog): the state control gives way to the reason and the reopen form.
     const orderUrl = `${baseUrl}/admin/orders/${cancelled.number}`;
     await staff.goto(orderUrl);
-    await submit(staff, staff.getByRole('button', { name: 'Cancel order and void payment' }), orderUrl);
+    await staff.getByRole('button', { name: 'Cancel order…' }).click();
+    await submit(staff, staff.getByRole('dialog').getByRole('button', { name: `Cancel ${cancelled.number}` }), orderUrl);
     expect(await textOf(staff.locator('#final-note'))).toContain('is a final state');
     expect(await staff.getByRole('button', { name: 'Save state' }).count()).toBe(0);
     await staff.getByLabel('Reopen into').selectOption({ label: 'New' });

@@ -115,7 +115,7 @@ describe('flows with integrity', () => {
     const counted = await ordersCounted();
     const stock0 = await stockOf('P-1020');
 
-    expect((await postForm(staff, `/admin/orders/${number}/cancel`, {}, `/admin/orders/${number}`)).status).toBe(303);
+    expect((await postForm(staff, `/admin/orders/${number}/cancel`, { confirmed: '1' }, `/admin/orders/${number}`)).status).toBe(303);
     expect(await stockOf('P-1020')).toBe(stock0 + 2);
     expect(await ordersCounted()).toBe(counted - 1);
 

@@ -67,7 +67,7 @@ describe('every seeded state renamed, recoloured and reordered', () => {
 
     const cancelled = await shopperOrder();
     const counted = await ordersCounted();
-    expect((await postForm(staff, `/admin/orders/${cancelled.number}/cancel`, {}, `/admin/orders/${cancelled.number}`)).status).toBe(303);
+    expect((await postForm(staff, `/admin/orders/${cancelled.number}/cancel`, { confirmed: '1' }, `/admin/orders/${cancelled.number}`)).status).toBe(303);
     expect(await roleOf('orders', cancelled.number)).toBe('cancelled');
     expect(await ordersCounted()).toBe(counted - 1);
   });
