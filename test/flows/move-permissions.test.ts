@@ -138,7 +138,7 @@ describe('staff see only the moves they may make', () => {
     expect(late.text).toContain('was changed by someone else meanwhile');
     expect(late.text).toContain('value="Sorry, out of stock"');
     expect(late.text).toContain('class="field-error" id="state-select-error"');
-    expect(late.text).toContain('<h2>History</h2>'); // the staff order page itself
+    expect(late.text).toContain('<h2 id="history-heading">History</h2>'); // the staff order page itself
     expect(late.text).not.toContain('Continue shopping');
 
     const skip = await postForm(staff, `/admin/orders/${number}/state`, { stateId: await stateId('Standard order flow', 'Completed'), version: (await stateOf(number)).version, message: 'x' }, `/admin/orders/${number}`);
