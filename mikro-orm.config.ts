@@ -2,9 +2,31 @@ import { defineConfig } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
 import { entities } from './src/db/entities';
 import { migrationsList } from './migrations';
+import { log } from './src/shared/log';
+
+export interface OrmOptions {
+  debug?: boolean;
+  poolMax?: number;
+  /** Longest statement (server side) and longest wait for any answer (client side, a frozen server); none when unset. */
+  statementTimeoutMs?: number;
+  /** Longest wait for a pooled connection, and for a new connection's handshake. */
+  acquireTimeoutMs?: number;
+}
+
+/**
+ * node-postgres options that keep a stalled or frozen server from holding a request: PostgreSQL cancels a statement
+ * after `statement_timeout`; a server that does not answer at all is given up on a second later (`query_timeout`).
+ */
+export function connectionTimeouts(opts: Pick<OrmOptions, 'statementTimeoutMs' | 'acquireTimeoutMs'>) {
+  return {
+    connectionTimeoutMillis: opts.acquireTimeoutMs ?? 5000,
+    ...(opts.statementTimeoutMs ? { statement_timeout: opts.statementTimeoutMs, query_timeout: opts.statementTimeoutMs + 1000 } : {}),
+  };
+}
 
 /** ORM settings shared by the app, the tests and the CLI; the connection URL is decided at boot. */
-export function ormConfig(clientUrl: string, opts: { debug?: boolean; poolMax?: number } = {}) {
+export function ormConfig(clientUrl: string, opts: OrmOptions = {}) {
+  const acquireTimeoutMillis = opts.acquireTimeoutMs ?? 5000;
   return defineConfig({
     clientUrl,
     entities,
@@ -12,9 +34,13 @@ export function ormConfig(clientUrl: string, opts: { debug?: boolean; poolMax?: 
     migrations: { migrationsList, path: 'migrations', pathTs: 'migrations', transactional: true, allOrNothing: true, snapshot: false },
     discovery: { requireEntitiesArray: true },
     // A hung database answers requests with the 503 page after 5 s instead of knex's default 60 s.
-    pool: { min: 0, max: opts.poolMax ?? 20, acquireTimeoutMillis: 5000 },
+    pool: { min: 0, max: opts.poolMax ?? 20, acquireTimeoutMillis },
+    driverOptions: { connection: connectionTimeouts({ ...opts, acquireTimeoutMs: acquireTimeoutMillis }) },
     forceUtcTimezone: true,
     debug: opts.debug ?? false,
+    // The ORM's own messages (e.g. "Applied migration …") go to the app's log, as JSON lines in production.
+    logger: (message: string) => log.info(message),
+    colors: false,
     // Entities are never cached across requests: each request forks its own EntityManager.
     allowGlobalContext: false,
   });

@@ -9,7 +9,7 @@
 import pg from 'pg';
 import type { AppConfig } from '../src/config';
 import { initOrm, migrate, provideDatabase } from '../src/db/database';
-import { withDatabase } from '../src/db/embedded-postgres';
+import { embeddedServerUrl, withDatabase } from '../src/db/embedded-postgres';
 import { seedDemoData } from '../src/db/seed';
 
 export interface BenchServer {
@@ -36,8 +36,8 @@ export interface BenchDatabase {
 /** The PostgreSQL server to bench on (see the file comment). */
 export async function benchServer(config: AppConfig): Promise<BenchServer> {
   if (config.databaseUrl) return { url: config.databaseUrl, label: 'DATABASE_URL' };
-  // The credentials src/db/embedded-postgres.ts gives the embedded server.
-  const running = `postgres://postgres:orderflow@127.0.0.1:${config.embeddedPort}/postgres`;
+  // The credentials src/db/embedded-postgres.ts gave the embedded server (its password file in the data directory).
+  const running = embeddedServerUrl(config.embeddedDataDir, config.embeddedPort);
   const probe = new pg.Client({ connectionString: running, connectionTimeoutMillis: 2000 });
   const up = await probe.connect().then(() => true, () => false);
   await probe.end().catch(() => undefined);

@@ -47,6 +47,7 @@ import { preparePgbench, runPgbench } from './pgbench-add';
 import { recordStatements } from './sql-recorder';
 
 process.env.NODE_ENV = 'production'; // cached templates, as in production (src/http/views.ts)
+process.env.SESSION_SECRET ||= 'bench-only-session-secret-of-32-characters'; // production refuses the demo's
 
 const SECONDS = positiveInt(process.env.BENCH_SECONDS, 30);
 const CONNECTIONS = positiveInt(process.env.BENCH_CONNECTIONS, 50);

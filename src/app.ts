@@ -38,11 +38,14 @@ import { returnRoutes } from './returns/return.routes';
 import { apiKeyAdminRoutes, apiRoutes } from './integration/api.routes';
 import { importRoutes } from './integration/import.routes';
 import { createViewEnv } from './http/views';
-import { databaseProbe } from './db/database';
 import { ReadRouter } from './db/replicas';
+import { HealthChecks } from './http/health';
+import { requestLog } from './http/request-log';
+import { connectionTimeouts } from '../mikro-orm.config';
 import { createServices, type Services } from './services';
 import { paymentWebhookRoutes } from './payments/payment-webhook.routes';
 import { sandboxPaymentPageRoutes } from './payments/sandbox-payment-page';
+import { log } from './shared/log';
 
 const DAY_MS = 24 * 3600 * 1000;
 const SESSION_MAX_AGE_MS = 14 * DAY_MS;
@@ -57,6 +60,9 @@ const refreshSessionExpiry: express.RequestHandler = (req, _res, next) => {
   next();
 };
 
+/** A visitor has a session once the session cookie was set (a stored session; see the CSRF choice below). */
+const hasSession = (req: express.Request) => typeof req.cookies?.[SESSION_COOKIE] === 'string';
+
 export interface BuiltApp { app: Express; services: Services; close(): Promise<void> }
 
 /** Builds the Express app; src/server.ts boots the database and listens, tests use it with supertest. */
@@ -66,24 +72,30 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   const reads = ReadRouter.attach(orm, config.replicaUrls, { maxLagMs: config.replicaMaxLagMs });
   const services = createServices(orm, views, { catalogCacheMs: config.catalogCacheMs, placement: config.placement, sandbox: config.sandbox });
   const pass = configurePassport(services.accounts);
-  const sessionPool = new pg.Pool({ connectionString: databaseUrl, max: 10, connectionTimeoutMillis: 5000 });
+  const sessionPool = new pg.Pool({
+    connectionString: databaseUrl, max: 10,
+    ...connectionTimeouts({ statementTimeoutMs: config.statementTimeoutMs, acquireTimeoutMs: config.poolAcquireTimeoutMs }),
+  });
   // An idle connection dropped by the server (restart, failover) must not crash the process; the pool reconnects.
-  sessionPool.on('error', (e) => console.error('[session-store] idle connection lost:', e.message));
+  sessionPool.on('error', (e) => log.warn(`[session-store] idle connection lost: ${e.message}`));
   const PgStore = connectPgSimple(session);
 
-  app.set('trust proxy', 'loopback');
+  app.set('trust proxy', config.trustProxy);
+  app.use(requestLog());
   app.set('view engine', 'njk');
   app.disable('x-powered-by');
   app.use(helmet({ contentSecurityPolicy: { directives: { 'script-src': ["'self'"], 'img-src': ["'self'", 'data:'], 'form-action': ["'self'"] } } }));
   app.use('/public', express.static(path.resolve(__dirname, '../public'), { maxAge: '1h' }));
-  // Database reachability, cheaply (one cached `select 1`); 503 while it is down. No session, no CSRF.
+  // Everything a page needs, cheaply (one cached `select 1` per pool); 503 while any is down. No session, no CSRF.
   // Replicas are reported beside it: one down or lagging is "degraded" (the primary serves its reads), not down.
-  const databaseUp = databaseProbe(orm);
+  const health = new HealthChecks()
+    .add('database', () => orm.em.getConnection().execute('select 1'))
+    .add('sessions', () => sessionPool.query('select 1'));
   app.get('/healthz', async (_req, res) => {
-    const [up, replicas] = await Promise.all([databaseUp(), reads.health()]);
-    const status = !up ? 'down' : replicas.some((r) => r.state !== 'up') ? 'degraded' : 'ok';
-    res.status(up ? 200 : 503).set('Cache-Control', 'no-store')
-      .json({ ok: up, status, database: up ? 'up' : 'down', ...(reads.configured ? { replicas } : {}) });
+    const [{ ok, components }, replicas] = await Promise.all([health.status(), reads.health()]);
+    const status = !ok ? 'down' : replicas.some((r) => r.state !== 'up') ? 'degraded' : 'ok';
+    res.status(ok ? 200 : 503).set('Cache-Control', 'no-store')
+      .json({ ok, status, database: ok ? 'up' : 'down', components, ...(reads.configured ? { replicas } : {}) });
   });
   // The JSON API authenticates with API keys: no session, no cookies, no CSRF. Its own error format.
   // Which reads may go to a replica (GET without a change of this person's in the last moment); see replicas.ts.
@@ -119,18 +131,16 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   // A multipart upload's fields (its CSRF token among them) are read before the CSRF check.
   app.post('/admin/products/:number/image', productImageUpload);
   const { csrfSynchronisedProtection, generateToken } = csrfSync({ getTokenFromRequest: (req) => req.body?._csrf ?? req.get('x-csrf-token') });
-  // The add-to-basket form of a first-visit page carries an anonymous token (src/http/anonymous-csrf.ts).
-  app.use((req, res, next) => {
-    const firstVisitAdd = req.method === 'POST' && req.path === '/cart/add' && anonymousCsrf.verify(req);
-    return firstVisitAdd ? next() : csrfSynchronisedProtection(req, res, next);
-  });
+  // No session row for a visitor until something must be kept (a login, a flash message, checkout steps): until
+  // then forms carry the signed double-submit token (src/http/anonymous-csrf.ts), accepted only without a session.
+  app.use((req, res, next) => (hasSession(req) ? csrfSynchronisedProtection(req, res, next) : anonymousCsrf.protect(req, res, next)));
 
   app.use(async (req, res, next) => {
     res.locals.user = req.user ?? null;
     res.locals.path = req.path;
     // Read lazily: a token (and so a stored session) only for pages that show a form, and flash messages are
     // used up only by the page that displays them, not by a stray request in between.
-    Object.defineProperty(res.locals, 'csrfToken', { get: () => generateToken(req), enumerable: true });
+    Object.defineProperty(res.locals, 'csrfToken', { get: () => (hasSession(req) ? generateToken(req) : anonymousCsrf.issue(req, res)), enumerable: true });
     Object.defineProperty(res.locals, 'flash', {
       enumerable: true,
       get: () => {
@@ -145,7 +155,9 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
     else renderWithBasketCount(res, () => services.carts.itemCount(shopperOf(req)));
     // Save the session before redirecting, so the next page sees what this request stored (flash, login).
     const redirect = res.redirect.bind(res) as (...args: unknown[]) => void;
-    res.redirect = ((...args: unknown[]) => req.session.save(() => redirect(...args))) as typeof res.redirect;
+    // A visitor with nothing to keep gets no session row from a redirect either.
+    const keepSession = () => hasSession(req) || Object.keys(req.session ?? {}).some((k) => k !== 'cookie');
+    res.redirect = ((...args: unknown[]) => (keepSession() ? req.session.save(() => redirect(...args)) : redirect(...args))) as typeof res.redirect;
     next();
   });
   app.use(contextDateMiddleware(orm, services));

@@ -1,103 +1,166 @@
-import type { Server } from 'node:http';
-import { createApp } from './app';
-import { loadConfig } from './config';
-import { initOrm, migrate, provideDatabase, withStartupLock } from './db/database';
-import { DEMO_USERS, seedDemoData } from './db/seed';
-import { assertExportSettingsSupported } from './exports/auto-export.service';
-import { AutoExportWorker } from './exports/auto-export.worker';
-import { CaughtMail } from './mail/mail.entities';
-import { isDatabaseUnavailable, unavailableReason } from './http/error-handler';
-import { MailWorker } from './mail/outbox.service';
-import { startSmtpCatcher } from './mail/smtp-catcher';
+import http from 'node:http';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { BuiltApp } from './app';
+import { ConfigError, loadConfig, type AppConfig } from './config';
+import { assertEmbeddedPortFree, EmbeddedPostgresError, type RunningPostgres } from './db/embedded-postgres';
+import { configureLogging, log } from './shared/log';
+import type { StopPoller } from './shared/poller';
+
+/*
+ * Only the modules needed to read the settings and bind the port are imported up front; the app (the ORM, every
+ * route and template) is loaded after that, so a start that cannot work fails within a second.
+ */
+/* eslint-disable @typescript-eslint/no-require-imports */
+const loadApp = () => ({
+  ...(require('./app') as typeof import('./app')),
+  ...(require('./db/database') as typeof import('./db/database')),
+  ...(require('./db/seed') as typeof import('./db/seed')),
+  ...(require('./exports/auto-export.service') as typeof import('./exports/auto-export.service')),
+  ...(require('./exports/auto-export.worker') as typeof import('./exports/auto-export.worker')),
+  ...(require('./http/error-handler') as typeof import('./http/error-handler')),
+  ...(require('./mail/mail.entities') as typeof import('./mail/mail.entities')),
+  ...(require('./mail/outbox.service') as typeof import('./mail/outbox.service')),
+  ...(require('./mail/smtp-catcher') as typeof import('./mail/smtp-catcher')),
+});
+type AppModules = ReturnType<typeof loadApp>;
+
+/** A start that cannot work: one line saying what to change, then exit code 1. */
+class StartupError extends Error {}
 
 /**
  * A lost database connection must never end the process: requests answer 503 meanwhile (src/http/error-handler.ts),
  * the workers log and retry, and the pools reconnect when PostgreSQL is back. Anything else unexpected still
  * stops the process, since its state is unknown.
  */
-function keepRunningWhileTheDatabaseIsDown(): void {
+function keepRunningWhileTheDatabaseIsDown({ isDatabaseUnavailable, unavailableReason }: AppModules): void {
   process.on('unhandledRejection', (reason) => {
     if (isDatabaseUnavailable(reason)) {
-      console.error('[process] database unreachable (unhandled rejection):', unavailableReason(reason));
+      log.warn(`[process] database unreachable (unhandled rejection): ${unavailableReason(reason)}`);
       return;
     }
-    console.error('[process] unhandled rejection, stopping', reason); // as Node itself would
+    log.fatal({ err: reason }, '[process] unhandled rejection, stopping'); // as Node itself would
     process.exit(1);
   });
   process.on('uncaughtException', (err) => {
     if (isDatabaseUnavailable(err)) {
-      console.error('[process] database connection lost:', unavailableReason(err));
+      log.warn(`[process] database connection lost: ${unavailableReason(err)}`);
       return;
     }
-    console.error('[process] uncaught exception, stopping', err);
+    log.fatal({ err }, '[process] uncaught exception, stopping');
     process.exit(1);
   });
 }
 
-/** Boots the database (embedded unless DATABASE_URL), migrates, seeds, starts the mail worker and listens. */
-async function main(): Promise<void> {
-  keepRunningWhileTheDatabaseIsDown();
-  const config = loadConfig();
-  assertExportSettingsSupported(config); // EXPORT_XSL: refuse before the database boots
-  const db = await provideDatabase(config);
-  const orm = await initOrm(db.url);
-  // Several processes may start at once on one database: they migrate and seed one after the other.
-  await withStartupLock(db.url, async () => {
-    await migrate(orm);
-    await seedDemoData(orm.em.fork());
+/** Binds the HTTP port, or fails with a message naming it. */
+function listen(server: http.Server, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EADDRINUSE') reject(new StartupError(`PORT: port ${port} is already in use; stop what runs there or set PORT to a free port`));
+      else if (e.code === 'EACCES') reject(new StartupError(`PORT: not allowed to listen on port ${port}; set PORT to a port above 1023`));
+      else reject(e);
+    });
+    server.listen(port, () => resolve());
   });
+}
+
+/**
+ * The embedded PostgreSQL is part of this process's promise to serve pages: when it dies, it is started again
+ * (a few tries, a second apart); when that fails the process exits non-zero so a supervisor restarts everything,
+ * instead of staying half alive.
+ */
+function superviseEmbedded(embedded: RunningPostgres, shuttingDown: () => boolean, attempts = 10): void {
+  embedded.onUnexpectedExit(async (code, signal) => {
+    if (shuttingDown()) return; // e.g. Ctrl-C reached PostgreSQL too: the shutdown stops everything anyway
+    log.error(`[postgres] the embedded PostgreSQL stopped unexpectedly (${signal ?? 'exit code ' + code}); starting it again`);
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      try {
+        await embedded.restart();
+        log.warn(`[postgres] embedded PostgreSQL running again (attempt ${attempt})`);
+        return;
+      } catch (e) {
+        log.warn(`[postgres] restart attempt ${attempt} failed: ${(e as Error).message}`);
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+    log.fatal('[postgres] the embedded PostgreSQL cannot be started again; exiting so a supervisor restarts Orderflow');
+    process.exit(1);
+  });
+}
+
+/** Until the app is ready, every request (including /healthz) is told the shop is starting. */
+const starting: http.RequestListener = (_req, res) => {
+  res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '5', 'cache-control': 'no-store' });
+  res.end(JSON.stringify({ ok: false, error: { code: 'UNAVAILABLE', message: 'Starting up.' } }));
+};
+
+/**
+ * Binds the port first (a taken port stops the start before anything else), boots the database (embedded unless
+ * DATABASE_URL), migrates, seeds (the demo, or only a shop's basics), then serves and starts the workers.
+ */
+async function main(): Promise<void> {
+  const config = loadConfig();
+  configureLogging({ production: config.production, level: config.logLevel });
+  let stopping = false;
+  let handle: http.RequestListener = starting;
+  const server = http.createServer((req, res) => handle(req, res));
+  await listen(server, config.port);
+  if (!config.databaseUrl) await assertEmbeddedPortFree(config.embeddedPort);
+
+  const m = loadApp();
+  const { initOrm, migrateWithOwnConnection, provideDatabase, withStartupLock, seedDemoData, seedShopBasics, CaughtMail, MailWorker, AutoExportWorker } = m;
+  keepRunningWhileTheDatabaseIsDown(m);
+  m.assertExportSettingsSupported(config); // EXPORT_XSL: refuse before the database boots
+
+  const db = await provideDatabase(config);
+  if (db.embedded) superviseEmbedded(db.embedded, () => stopping);
+  // Several processes may start at once on one database: they migrate and seed one after the other.
+  await withStartupLock(db.url, () => migrateWithOwnConnection(db.url, (o: MikroORM) => (config.demo ? seedDemoData(o.em.fork()) : seedShopBasics(o.em.fork()))));
+  const orm = await initOrm(db.url, { statementTimeoutMs: config.statementTimeoutMs, acquireTimeoutMs: config.poolAcquireTimeoutMs });
 
   let smtpUrl = config.smtpUrl;
-  let catcher: Awaited<ReturnType<typeof startSmtpCatcher>> | undefined;
+  let catcher: Awaited<ReturnType<AppModules['startSmtpCatcher']>> | undefined;
   if (!smtpUrl) {
-    // Demo mode: a local SMTP server catches every mail so staff can read them at /admin/mail.
-    catcher = await startSmtpCatcher(async (m) => {
+    // No SMTP server: a local one catches every mail so staff can read them at /admin/mail.
+    catcher = await m.startSmtpCatcher(async (mail) => {
       const em = orm.em.fork();
-      em.create(CaughtMail, { fromAddress: m.from, toAddress: m.to, subject: m.subject, html: m.html, text: m.text, receivedAt: new Date() });
+      em.create(CaughtMail, { fromAddress: mail.from, toAddress: mail.to, subject: mail.subject, html: mail.html, text: mail.text, receivedAt: new Date() });
       await em.flush();
     });
     smtpUrl = catcher.url;
   }
-  const worker = new MailWorker(orm, smtpUrl);
-  const stopWorker = worker.start(config.workerIntervalMs);
-  const exportWorker = new AutoExportWorker(orm, config);
-  const stopExportWorker = exportWorker.start(config.workerIntervalMs);
-
-  const { app, close, services } = createApp(orm, config, db.url);
-  const stopScheduler = services.recurring.startScheduler(config.workerIntervalMs * 15);
-  const stopQuoteExpiry = services.quotes.startExpiryScheduler(config.workerIntervalMs * 15);
-  const stopReservationExpiry = services.checkout.startReservationExpiry(config.workerIntervalMs);
+  const built = m.createApp(orm, config, db.url);
+  handle = built.app;
+  const mailWorker = new MailWorker(orm, smtpUrl);
+  const stopWorkers: StopPoller[] = [
+    mailWorker.start(config.workerIntervalMs),
+    new AutoExportWorker(orm, config).start(config.workerIntervalMs),
+    built.services.recurring.startScheduler(config.workerIntervalMs * 15),
+    built.services.quotes.startExpiryScheduler(config.workerIntervalMs * 15),
+    built.services.checkout.startReservationExpiry(config.workerIntervalMs),
+  ];
   // Idempotency answers of the API are kept a week, then pruned hourly.
-  const pruneTimer = setInterval(() => services.api.pruneIdempotencyKeys().catch((e) => console.error('[api] prune failed', e)), 3600_000);
+  const pruneTimer = setInterval(() => built.services.api.pruneIdempotencyKeys().catch((e) => log.error({ err: e }, '[api] prune failed')), 3600_000);
   pruneTimer.unref();
-  const server: Server = app.listen(config.port, () => {
-    console.log(`\nOrderflow is running at ${config.baseUrl}`);
-    console.log(`Database: ${db.embedded ? 'embedded PostgreSQL (data in ' + config.embeddedDataDir + ')' : 'DATABASE_URL'}`);
-    console.log(`Mail: ${catcher ? 'caught locally, read them at ' + config.baseUrl + '/admin/mail' : 'sent to SMTP_URL'}`);
-    console.log('Demo logins:');
-    for (const u of DEMO_USERS) console.log(`  ${u.role.padEnd(8)} ${u.email} / ${u.password}`);
-  });
+  await announce(config, orm, m.DEMO_USERS, db.embedded !== undefined, catcher !== undefined);
 
-  let stopping = false;
-  const shutdown = async () => {
+  const shutdown = async (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
-    stopWorker();
-    stopExportWorker();
-    stopScheduler();
-    stopQuoteExpiry();
-    stopReservationExpiry();
+    log.info(`[shutdown] ${signal}: finishing requests in flight and the workers' current jobs (up to ${config.shutdownTimeoutMs} ms)`);
     clearInterval(pruneTimer);
-    server.close();
-    worker.close();
+    const force = setTimeout(() => {
+      log.warn('[shutdown] still busy after SHUTDOWN_TIMEOUT_MS; closing the remaining connections');
+      server.closeAllConnections();
+    }, config.shutdownTimeoutMs);
+    force.unref();
     try {
-      // With the database down, closing its pools may fail: stop anyway.
-      await close();
-      await catcher?.stop();
-      await orm.close();
-      await db.embedded?.stop();
+      await Promise.all([closeServer(server), ...stopWorkers.map((stop) => stop())]);
+      clearTimeout(force);
+      mailWorker.close();
+      await closeResources(built, orm, catcher, db.embedded);
+      log.info('[shutdown] done');
     } catch (e) {
-      console.error('[shutdown]', (e as Error).message);
+      log.error({ err: e }, '[shutdown] failed to close cleanly'); // e.g. the database is down: stop anyway
     } finally {
       process.exit(0);
     }
@@ -106,7 +169,44 @@ async function main(): Promise<void> {
   process.on('SIGTERM', shutdown);
 }
 
+/** Stops accepting connections and resolves when every open request has been answered. */
+function closeServer(server: http.Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    // Keep-alive connections between requests would hold close() open; ones busy with a request close after it.
+    server.closeIdleConnections();
+    const idle = setInterval(() => server.closeIdleConnections(), 100);
+    server.once('close', () => clearInterval(idle));
+  });
+}
+
+async function closeResources(built: BuiltApp, orm: MikroORM, catcher: { stop(): Promise<void> } | undefined, embedded: RunningPostgres | undefined): Promise<void> {
+  await built.close();
+  await catcher?.stop();
+  await orm.close();
+  await embedded?.stop();
+}
+
+/** The start-up lines: where the shop runs, and the demo logins (only in the demo) or how to create staff. */
+async function announce(config: AppConfig, orm: MikroORM, demoUsers: AppModules['DEMO_USERS'], embedded: boolean, catcher: boolean): Promise<void> {
+  log.info(`Orderflow is running at ${config.baseUrl} (${config.demo ? 'demo shop' : 'no demo data'}${config.production ? ', production' : ''})`);
+  log.info(`Database: ${embedded ? 'embedded PostgreSQL (data in ' + config.embeddedDataDir + ')' : 'DATABASE_URL'}`);
+  log.info(`Mail: ${catcher ? 'caught locally, read them at ' + config.baseUrl + '/admin/mail' : 'sent to SMTP_URL'}`);
+  if (config.demo) {
+    // For the person trying the demo, on the terminal; never in the log (no password in a log line).
+    process.stdout.write(`Demo logins:\n${demoUsers.map((u) => `  ${u.role.padEnd(8)} ${u.email} / ${u.password}`).join('\n')}\n`);
+    return;
+  }
+  const [{ n }] = await orm.em.fork().execute<{ n: string }[]>(`select count(*) as n from users where role = 'staff'`);
+  if (Number(n) === 0) log.warn('No staff user yet: create one with  npm run staff:create -- --email you@example.com');
+}
+
 main().catch((e) => {
-  console.error(e);
+  if (e instanceof ConfigError || e instanceof StartupError || e instanceof EmbeddedPostgresError) {
+    // One plain line per problem on stderr, whatever the log format: this is for the person starting the app.
+    process.stderr.write(`${e.message}\n`);
+  } else {
+    log.fatal({ err: e }, 'Orderflow could not start');
+  }
   process.exit(1);
 });

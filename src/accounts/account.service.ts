@@ -18,8 +18,9 @@ export class AccountService {
     return this.orm.em;
   }
 
-  async register(input: { email: string; name: string; password: string }): Promise<SessionUser> {
-    const user = this.em.create(User, { email: input.email.toLowerCase(), name: input.name, role: 'shopper', passwordHash: await hashPassword(input.password), createdAt: new Date() });
+  /** A new account: a shopper from the register page, a staff user from `npm run staff:create`. */
+  async register(input: { email: string; name: string; password: string }, role: 'shopper' | 'staff' = 'shopper'): Promise<SessionUser> {
+    const user = this.em.create(User, { email: input.email.toLowerCase(), name: input.name, role, passwordHash: await hashPassword(input.password), createdAt: new Date() });
     try {
       await this.em.flush();
     } catch (e) {

@@ -9,7 +9,8 @@ import type { Services } from '../services';
 import { DomainError } from '../shared/errors';
 import type { AppConfig } from '../config';
 
-const registerForm = z.object({
+/** A new account's fields; the register page and `npm run staff:create` use the same rules. */
+export const registerForm = z.object({
   name: requiredText(120),
   email: z.string().trim().max(200).email({ error: 'must be an e-mail address' }),
   password: z.string().min(10, { error: 'must be at least 10 characters' }).max(200),
@@ -28,6 +29,19 @@ export function accountRoutes(s: Services, pass: passport.PassportStatic, config
     handler: (_req, res) => res.status(429).render('accounts/login.njk', { error: 'Too many login attempts. Please wait a few minutes and try again.' }),
   });
 
+  // Accounts are created at most REGISTER_RATE_LIMIT times an hour per address, successful or not.
+  const registerLimiter = rateLimit({
+    windowMs: config.registerRateLimit.windowMs,
+    limit: config.registerRateLimit.max,
+    standardHeaders: 'draft-7',
+    legacyHeaders: false,
+    keyGenerator: (req) => ipKeyGenerator(req.ip ?? ''),
+    handler: (req, res) => res.status(429).render('accounts/register.njk', {
+      error: 'Too many accounts were created from your network. Please wait an hour and try again.',
+      name: String(req.body?.name ?? '').slice(0, 120), email: String(req.body?.email ?? '').slice(0, 200),
+    }),
+  });
+
   r.get('/login', (req, res) => res.render('accounts/login.njk', { next: safeNext(req.query.next, '') }));
 
   r.post('/login', loginLimiter, (req, res, next) => {
@@ -40,7 +54,7 @@ export function accountRoutes(s: Services, pass: passport.PassportStatic, config
 
   r.get('/register', (_req, res) => res.render('accounts/register.njk', {}));
 
-  r.post('/register', async (req, res, next) => {
+  r.post('/register', registerLimiter, async (req, res, next) => {
     try {
       const form = parse(registerForm, req.body);
       const user = await s.accounts.register(form);

@@ -16,7 +16,7 @@ import type { CardInput, HostedPaymentOutcome, PaymentProvider } from '../paymen
 import type { PaymentProviders } from '../payments/payment-providers';
 import { DomainError, notFound } from '../shared/errors';
 import { formatMoney } from '../shared/money';
-import { startPoller } from '../shared/poller';
+import { startPoller, type StopPoller } from '../shared/poller';
 import { ShippingMethod } from '../shipping/shipping-method.entity';
 import { Voucher } from './voucher.entity';
 import { cardRequired, mayOrderCart, outOfStockMessage, paymentDeclined, PaymentDeclined, placedMessage, receiptMail, type PlaceInput, type PlaceResult } from './placement';
@@ -288,7 +288,7 @@ export class CheckoutService {
     return Math.max(expired.length, toVoid.length);
   }
 
-  startReservationExpiry(intervalMs: number): () => void {
+  startReservationExpiry(intervalMs: number): StopPoller {
     return startPoller('reservations', intervalMs, 50, (limit) => this.releaseExpired(limit));
   }
 

@@ -1,8 +1,9 @@
 import { MikroORM } from '@mikro-orm/postgresql';
 import pg from 'pg';
-import { ormConfig } from '../../mikro-orm.config';
+import { ormConfig, type OrmOptions } from '../../mikro-orm.config';
 import type { AppConfig } from '../config';
-import { startEmbeddedPostgres, withDatabase, type RunningPostgres } from './embedded-postgres';
+import { log } from '../shared/log';
+import { embeddedServerUrl, portInUse, startEmbeddedPostgres, withDatabase, type RunningPostgres } from './embedded-postgres';
 
 export const APP_DATABASE = 'orderflow';
 
@@ -10,8 +11,14 @@ export const APP_DATABASE = 'orderflow';
  * Resolves the database the app runs on: DATABASE_URL when set, otherwise an embedded PostgreSQL
  * whose data lives under a git-ignored folder. Creates the app database when it does not exist.
  */
-export async function provideDatabase(config: AppConfig): Promise<{ url: string; embedded?: RunningPostgres }> {
+export async function provideDatabase(
+  config: AppConfig, opts: { reuseRunning?: boolean } = {},
+): Promise<{ url: string; embedded?: RunningPostgres }> {
   if (config.databaseUrl) return { url: config.databaseUrl };
+  // A command-line tool run next to `npm start` uses the embedded server that is already running.
+  if (opts.reuseRunning && (await portInUse(config.embeddedPort))) {
+    return { url: withDatabase(embeddedServerUrl(config.embeddedDataDir, config.embeddedPort), APP_DATABASE) };
+  }
   const embedded = await startEmbeddedPostgres({ dataDir: config.embeddedDataDir, port: config.embeddedPort, quiet: true });
   await createDatabaseIfMissing(embedded.url, APP_DATABASE);
   return { url: withDatabase(embedded.url, APP_DATABASE), embedded };
@@ -31,13 +38,27 @@ export async function createDatabaseIfMissing(serverUrl: string, name: string, t
   }
 }
 
-export async function initOrm(url: string, opts: { poolMax?: number } = {}): Promise<MikroORM> {
+export async function initOrm(url: string, opts: OrmOptions = {}): Promise<MikroORM> {
   return MikroORM.init(ormConfig(url, opts));
 }
 
 /** Applies every pending migration; safe to run at each start. */
 export async function migrate(orm: MikroORM): Promise<void> {
   await orm.getMigrator().up();
+}
+
+/**
+ * Migrates through an ORM of its own without the app's statement timeout (a migration may rebuild an index for
+ * minutes), then runs `after` (the demo seed) on it.
+ */
+export async function migrateWithOwnConnection(url: string, after?: (orm: MikroORM) => Promise<void>): Promise<void> {
+  const orm = await initOrm(url, { poolMax: 2 });
+  try {
+    await migrate(orm);
+    await after?.(orm);
+  } finally {
+    await orm.close();
+  }
 }
 
 /** Any fixed number; PostgreSQL advisory locks are keyed by it within the database. */
@@ -53,7 +74,7 @@ const STARTUP_LOCK_KEY = 7_346_105_001;
  */
 export async function withStartupLock<T>(url: string, fn: () => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url });
-  client.on('error', (e) => console.error('[startup-lock] connection lost:', e.message));
+  client.on('error', (e) => log.error(`[startup-lock] connection lost: ${e.message}`));
   await client.connect();
   try {
     await client.query('begin');
@@ -63,35 +84,4 @@ export async function withStartupLock<T>(url: string, fn: () => Promise<T>): Pro
     await client.query('rollback').catch(() => undefined);
     await client.end().catch(() => undefined);
   }
-}
-
-/**
- * A cheap database check for /healthz: `select 1` through the ORM's pool (so it also says whether requests can
- * get a connection), at most one in flight, answers reused for `cacheMs`, and a hung server counts as down after
- * `timeoutMs`.
- */
-export function databaseProbe(orm: MikroORM, opts: { timeoutMs?: number; cacheMs?: number } = {}): () => Promise<boolean> {
-  const timeoutMs = opts.timeoutMs ?? 2000;
-  const cacheMs = opts.cacheMs ?? 1000;
-  let last: { at: number; up: boolean } | undefined;
-  let inFlight: Promise<boolean> | undefined;
-  const check = async (): Promise<boolean> => {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), timeoutMs); });
-    const query = orm.em.getConnection().execute('select 1').then(() => true, () => false);
-    try {
-      return await Promise.race([query, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
-  };
-  return () => {
-    if (last && Date.now() - last.at < cacheMs) return Promise.resolve(last.up);
-    inFlight ??= check().then((up) => {
-      last = { at: Date.now(), up };
-      inFlight = undefined;
-      return up;
-    });
-    return inFlight;
-  };
 }

@@ -28,15 +28,19 @@ const GROUPS = [
 ];
 
 /**
- * Seeds the demo shop. Idempotent: every insert is keyed on a natural key with ON CONFLICT DO NOTHING,
- * so running it at every start never duplicates anything and never overwrites what staff changed.
+ * Seeds the demo shop: the shop's basics (seedShopBasics) plus demo customers, staff, products, stock, the sandbox
+ * card gateway, vouchers and the B2B cart flow. Idempotent: every insert is keyed on a natural key with ON CONFLICT
+ * DO NOTHING, so running it at every start never duplicates anything and never overwrites what staff changed.
  */
 export async function seedDemoData(em: EntityManager): Promise<void> {
   await em.transactional(async (tx) => {
     const x = (sql: string, params: unknown[] = []) => tx.execute(sql, params);
-    await x(`insert into shops (id, name, currency_code, currency_name, currency_rate, order_prefix, order_next_number, order_number_padding, cart_prefix)
-             values ('SHOP1', 'Orderflow Demo Shop', 'DKK', 'Danish krone', 1, 'ORDER', 1001, 0, 'CART') on conflict do nothing`);
+    // In this order, so ids are those of the demo before basics were split from it.
     await x(`insert into companies (name, customer_number) values ('Acme Retail A/S', 'C-10001') on conflict do nothing`);
+    await x(`insert into payment_methods (code, name, description, provider, fee_minor, sort_order) values
+      ('CARD', 'Card', 'Visa or Mastercard. The amount is reserved now and charged when we ship.', 'sandbox_card', 0, 1) on conflict do nothing`);
+    await seedFlows(x, DEMO_FLOWS);
+    await basics(x, 'Orderflow Demo Shop');
     for (const u of DEMO_USERS) {
       const exists = await x('select 1 from users where lower(email) = ?', [u.email]);
       if (exists.length) continue;
@@ -52,7 +56,7 @@ export async function seedDemoData(em: EntityManager): Promise<void> {
       await x(`update users set company_roles = ?::text[], spend_limit_minor = ? where lower(email) = ? and company_roles = '{buyer}' and spend_limit_minor is null`,
         [`{${a.roles.join(',')}}`, a.spendLimitMinor, a.email]);
     }
-    await x(`insert into stock_locations (name) values ('Main warehouse'), ('Store Copenhagen') on conflict do nothing`);
+    await x(`insert into stock_locations (name) values ('Store Copenhagen') on conflict do nothing`);
     let n = 1000;
     const newProducts: { id: number; number: string; name: string }[] = [];
     for (const [gi, g] of GROUPS.entries()) {
@@ -77,19 +81,35 @@ export async function seedDemoData(em: EntityManager): Promise<void> {
         );
       }
     }
-    await x(`insert into shipping_methods (code, name, description, fee_minor, free_above_minor, sort_order) values
-      ('STANDARD', 'Standard delivery', '2–4 working days. Free for orders of 500.00 DKK or more.', 3900, 50000, 1),
-      ('EXPRESS', 'Express delivery', 'Next working day.', 9900, null, 2) on conflict do nothing`);
+    // The sandbox hosted page is a test provider like the sandbox card: demo only (after basics' invoice, as before the split).
     await x(`insert into payment_methods (code, name, description, provider, fee_minor, sort_order) values
-      ('CARD', 'Card', 'Visa or Mastercard. The amount is reserved now and charged when we ship.', 'sandbox_card', 0, 1),
-      ('INVOICE', 'Invoice', 'Pay within 14 days of receiving the invoice.', 'invoice', 2000, 2),
       ('PAYPAGE', 'Sandbox Pay', 'Pay by card on the payment provider''s secure page; you come back here when it is done.', 'sandbox_hosted', 0, 3) on conflict do nothing`);
     await x(`insert into vouchers (code, kind, value) values ('WELCOME10', 'percent', 10), ('SAVE50', 'amount', 5000) on conflict do nothing`);
-    await seedFlows(x);
     // Only products created just now: an image staff removed or replaced stays so.
     const pictures = await Promise.all(newProducts.map((p) => demoProductImage(p.name, p.number))); // drawn on libuv's threads
     for (const [i, p] of newProducts.entries()) await saveProductImage(emSql(tx), p.id, pictures[i], p.name);
   });
+}
+
+/**
+ * What a real shop needs before staff set it up, and nothing of the demo (no users, products or sandbox gateway):
+ * the shop's settings row, a stock location, shipping methods, invoice payment and the default flows. The first
+ * staff user comes from `npm run staff:create`.
+ */
+export async function seedShopBasics(em: EntityManager): Promise<void> {
+  await em.transactional(async (tx) => basics((sql: string, params: unknown[] = []) => tx.execute(sql, params), 'My shop'));
+}
+
+async function basics(x: Exec, shopName: string): Promise<void> {
+  await x(`insert into shops (id, name, currency_code, currency_name, currency_rate, order_prefix, order_next_number, order_number_padding, cart_prefix)
+           values ('SHOP1', ?, 'DKK', 'Danish krone', 1, 'ORDER', 1001, 0, 'CART') on conflict do nothing`, [shopName]);
+  await x(`insert into stock_locations (name) values ('Main warehouse') on conflict do nothing`);
+  await x(`insert into shipping_methods (code, name, description, fee_minor, free_above_minor, sort_order) values
+    ('STANDARD', 'Standard delivery', '2–4 working days. Free for orders of 500.00 DKK or more.', 3900, 50000, 1),
+    ('EXPRESS', 'Express delivery', 'Next working day.', 9900, null, 2) on conflict do nothing`);
+  await x(`insert into payment_methods (code, name, description, provider, fee_minor, sort_order) values
+    ('INVOICE', 'Invoice', 'Pay within 14 days of receiving the invoice.', 'invoice', 2000, 2) on conflict do nothing`);
+  await seedFlows(x, DEMO_FLOWS.filter((f) => f.isDefault));
 }
 
 type Exec = (sql: string, params?: unknown[]) => Promise<unknown[]>;
@@ -143,8 +163,8 @@ export const DEMO_FLOWS: SeedFlow[] = [
   ] },
 ];
 
-async function seedFlows(x: Exec): Promise<void> {
-  for (const f of DEMO_FLOWS) {
+async function seedFlows(x: Exec, flows: SeedFlow[]): Promise<void> {
+  for (const f of flows) {
     const existing = await x('select id from flows where type = ? and name = ?', [f.type, f.name]);
     if (existing.length) continue;
     const hasDefault = (await x('select 1 from flows where type = ? and is_default', [f.type])).length > 0;

@@ -14,7 +14,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { Order } from '../orders/order.entities';
 import { exportBackoffSeconds, exportFileName, loadXslTransform, MAX_EXPORT_ATTEMPTS } from './auto-export.service';
 import { ordersXml } from './order-xml';
-import { startPoller } from '../shared/poller';
+import { startPoller, type StopPoller } from '../shared/poller';
 
 export interface AutoExportSettings {
   exportDir: string;
@@ -98,7 +98,7 @@ export class AutoExportWorker {
   }
 
   /** Polls for due jobs until stopped. */
-  start(intervalMs: number): () => void {
+  start(intervalMs: number): StopPoller {
     return startPoller('export', intervalMs, 50, (limit) => this.runDue(limit));
   }
 }

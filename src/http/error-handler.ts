@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
 import { ConnectionException, OptimisticLockError, UniqueConstraintViolationException } from '@mikro-orm/core';
 import { DomainError, type DomainErrorCode } from '../shared/errors';
+import { log } from '../shared/log';
 
 const STATUS: Record<DomainErrorCode, number> = {
   NOT_FOUND: 404,
@@ -34,12 +35,13 @@ export const UNAVAILABLE_RETRY_AFTER_SECONDS = 30;
 
 /**
  * Error codes that mean "the database cannot be reached right now", not "this request is wrong": PostgreSQL's
- * operator intervention (57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now), connection
+ * operator intervention (57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now), a statement
+ * cancelled by statement_timeout (57014: the server is stalled or overloaded), connection
  * exceptions (class 08), too many connections (53300), and the socket errors of a refused, reset or timed-out
  * connection.
  */
 const DB_UNAVAILABLE_CODES = new Set([
-  '57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006', '53300',
+  '57P01', '57P02', '57P03', '57014', '08000', '08001', '08003', '08004', '08006', '53300',
   'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN',
 ]);
 
@@ -53,6 +55,8 @@ const DB_UNAVAILABLE_MESSAGE = new RegExp([
   'terminating connection due to administrator command',
   'server closed the connection unexpectedly',
   'Transaction query already complete', // knex: the transaction's connection was lost under it
+  'Query read timeout', // pg: no answer within query_timeout (a stalled or frozen server)
+  'timeout exceeded when trying to connect', // pg-pool: no connection within connectionTimeoutMillis
 ].join('|'), 'i');
 
 /**
@@ -104,23 +108,25 @@ export function toHttpProblem(err: unknown): HttpProblem {
 const UNAVAILABLE_PAGE = fs.readFileSync(path.resolve(__dirname, '../../views/errors/unavailable.html'), 'utf8');
 
 /** API paths and clients that prefer JSON get errors as JSON; browsers get a page. */
-export const wantsJson = (req: Request) => req.path.startsWith('/api/') || req.accepts(['html', 'json']) === 'json';
+export const wantsJson = (req: Request) => req.path.startsWith('/api/') || req.baseUrl.startsWith('/api/') || req.accepts(['html', 'json']) === 'json';
 
 export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
   const problem = toHttpProblem(err);
+  // The request's id (src/http/request-log.ts) is the reference the visitor sees and the log line carries.
+  if (req.id) problem.logId = req.id;
   if (problem.code === 'UNAVAILABLE') logUnavailable(req.method, req.path, err);
-  else if (problem.status >= 500) console.error(`[error ${problem.logId}] ${req.method} ${req.path}`, err);
+  else if (problem.status >= 500) log.error({ reqId: problem.logId, err }, `${req.method} ${req.path} failed`);
   if (res.headersSent) return;
   res.status(problem.status);
-  const json = wantsJson(req);
+  const json = { error: { code: problem.code, message: problem.message, fields: problem.fields, requestId: problem.logId } };
   if (problem.code === 'UNAVAILABLE') {
     res.set({ 'Retry-After': String(problem.retryAfterSeconds), 'Cache-Control': 'no-store' });
-    if (json) res.json({ error: { code: problem.code, message: problem.message, fields: problem.fields } });
-    else res.type('html').send(UNAVAILABLE_PAGE);
+    if (wantsJson(req)) res.json(json);
+    else res.type('html').send(UNAVAILABLE_PAGE.replace('{{requestId}}', problem.logId ?? ''));
     return;
   }
-  if (json) {
-    res.json({ error: { code: problem.code, message: problem.message, fields: problem.fields } });
+  if (wantsJson(req)) {
+    res.json(json);
     return;
   }
   res.render('errors/error.njk', { problem, back: safeBackLink(req.get('referer'), req.get('host')) });
@@ -135,7 +141,7 @@ function logUnavailable(method: string, path: string, err: unknown): void {
     return;
   }
   const more = unavailableLog.suppressed ? ` (${unavailableLog.suppressed} more since the last report)` : '';
-  console.error(`[unavailable] ${method} ${path} answered 503: database unreachable: ${unavailableReason(err)}${more}`);
+  log.warn(`[unavailable] ${method} ${path} answered 503: database unreachable: ${unavailableReason(err)}${more}`);
   unavailableLog = { lastAt: now, suppressed: 0 };
 }
 

@@ -56,7 +56,7 @@ function canonicalJson(v: unknown): string {
 }
 
 /** The one mapping from an error to the API's JSON answer; payment refusals also say why (reason). */
-export function apiProblem(err: unknown): ApiAnswer {
+export function apiProblem(err: unknown): ApiAnswer & { body: { error: Record<string, unknown> } } {
   const p = toHttpProblem(err);
   const error: Record<string, unknown> = { code: err instanceof ApiError ? err.apiCode : p.code, message: p.message, fields: p.fields };
   if (err instanceof PaymentRefused) error.reason = err.refusal;
@@ -131,7 +131,7 @@ export function apiRoutes(s: Services): Router {
     const problem = apiProblem(err);
     if (problem.status >= 500) return next(err);
     if (problem.status === 401) res.set('WWW-Authenticate', 'Bearer realm="orderflow"');
-    res.status(problem.status).json(problem.body);
+    res.status(problem.status).json({ error: { ...problem.body.error, requestId: req.id } });
   };
   r.use(onError);
   return r;

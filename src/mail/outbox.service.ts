@@ -2,7 +2,8 @@ import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type nunjucks from 'nunjucks';
 import nodemailer, { type Transporter } from 'nodemailer';
 import { OutboxMessage } from './mail.entities';
-import { startPoller } from '../shared/poller';
+import { log } from '../shared/log';
+import { startPoller, type StopPoller } from '../shared/poller';
 
 export interface MailRequest {
   to: string;
@@ -142,17 +143,17 @@ export class MailWorker {
     this.pausedUntil = Date.now() + SMTP_PROBE_INTERVAL_MS;
     if (this.smtpDownSince !== undefined) return;
     this.smtpDownSince = Date.now();
-    console.error(`[mail] SMTP server unreachable (${e.message}); mails stay queued and are retried`);
+    log.warn(`[mail] SMTP server unreachable (${e.message}); mails stay queued and are retried`);
   }
 
   private smtpReachable(): void {
     if (this.smtpDownSince === undefined) return;
-    console.error(`[mail] SMTP server reachable again after ${((Date.now() - this.smtpDownSince) / 1000).toFixed(1)} s; sending the queue`);
+    log.warn(`[mail] SMTP server reachable again after ${((Date.now() - this.smtpDownSince) / 1000).toFixed(1)} s; sending the queue`);
     this.smtpDownSince = undefined;
   }
 
   /** Polls the outbox until stopped. */
-  start(intervalMs: number): () => void {
+  start(intervalMs: number): StopPoller {
     return startPoller('mail', intervalMs, 50, (limit) => this.sendDue(limit));
   }
 

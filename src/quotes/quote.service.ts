@@ -12,7 +12,8 @@ import { nextOrderNumber, reprice } from '../orders/order-lifecycle';
 import { PaymentMethod } from '../payments/payment.entities';
 import type { CardInput } from '../payments/payment-provider';
 import { DomainError, notFound } from '../shared/errors';
-import { startPoller } from '../shared/poller';
+import { log } from '../shared/log';
+import { startPoller, type StopPoller } from '../shared/poller';
 import { emSql } from '../db/sql';
 import { priceToday } from '../catalog/prices';
 
@@ -220,10 +221,10 @@ export class QuoteService {
   }
 
   /** The quote-expiry job on the shared poller (every process may run it; the row lock makes each expiry once). */
-  startExpiryScheduler(intervalMs: number): () => void {
+  startExpiryScheduler(intervalMs: number): StopPoller {
     return startPoller('quote-expiry', intervalMs, 20, async (limit) => {
       const moved = await this.expireDue(new Date(), limit);
-      if (moved.length) console.log(`[quote-expiry] expired ${moved.join(', ')}`);
+      if (moved.length) log.info(`[quote-expiry] expired ${moved.join(', ')}`);
       return moved.length;
     });
   }

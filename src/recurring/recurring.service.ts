@@ -12,7 +12,8 @@ import { PaymentMethod, PaymentTransaction } from '../payments/payment.entities'
 import { PaymentProviders } from '../payments/payment-providers';
 import { DomainError, invalid, notFound } from '../shared/errors';
 import { ShippingMethod } from '../shipping/shipping-method.entity';
-import { startPoller } from '../shared/poller';
+import { log } from '../shared/log';
+import { startPoller, type StopPoller } from '../shared/poller';
 import { RecurringRun, RecurringSeries, type IntervalUnit, type SeriesStatus } from './recurring.entities';
 import { emSql } from '../db/sql';
 import { pricesOn } from '../catalog/prices';
@@ -386,7 +387,7 @@ export class RecurringService {
         });
       } catch (e) {
         // Bookkeeping itself failed (e.g. the database went away): stop this round, the next one tries again.
-        console.error('[recurring] scheduler round failed', e);
+        log.error({ err: e }, '[recurring] scheduler round failed');
         break;
       }
       if (!picked) break;
@@ -395,12 +396,12 @@ export class RecurringService {
   }
 
   /** Starts the in-app scheduler; returns a function that stops it. */
-  startScheduler(intervalMs: number): () => void {
+  startScheduler(intervalMs: number): StopPoller {
     // runDue works through everything that is due, so each tick is one batch (0 = "not full": no second round).
     return startPoller('recurring', intervalMs, 1, async () => {
       const r = await this.runDue(new Date());
       if (r.created.length || r.failed.length) {
-        console.log(`[recurring] created ${r.created.length} order(s)${r.created.length ? ' ' + r.created.join(', ') : ''}; ${r.failed.length} failed, will be retried`);
+        log.info(`[recurring] created ${r.created.length} order(s)${r.created.length ? ' ' + r.created.join(', ') : ''}; ${r.failed.length} failed, will be retried`);
       }
       return 0;
     });
@@ -437,7 +438,7 @@ export class RecurringService {
         return;
       }
       const message = e instanceof DomainError ? e.message : 'The order could not be created because of an unexpected error (see the server log).';
-      if (!(e instanceof DomainError)) console.error(`[recurring] series ${series.id} occurrence ${k} failed`, e);
+      if (!(e instanceof DomainError)) log.error({ err: e }, `[recurring] series ${series.id} occurrence ${k} failed`);
       const attempts = series.attempts + 1;
       let retryAt = new Date(now.getTime() + retryDelayMs(attempts));
       // Never wait past the next occurrence: when it is due, it replaces this one.

@@ -1,4 +1,8 @@
 import { isDatabaseUnavailable, unavailableReason } from '../http/error-handler';
+import { log } from './log';
+
+/** Stops a poller: no new tick starts, and the promise resolves when the tick in progress (if any) has finished. */
+export type StopPoller = () => Promise<void>;
 
 /**
  * Runs `drainBatch` every interval until stopped. A tick keeps draining while a batch comes back full, and a
@@ -7,31 +11,36 @@ import { isDatabaseUnavailable, unavailableReason } from '../http/error-handler'
  * While the database is unreachable every tick fails the same way: that is logged once when it starts and once
  * when the database answers again, not at every tick; the poller itself keeps going and resumes by itself.
  */
-export function startPoller(name: string, intervalMs: number, batchSize: number, drainBatch: (limit: number) => Promise<number>): () => void {
-  let running = false;
+export function startPoller(name: string, intervalMs: number, batchSize: number, drainBatch: (limit: number) => Promise<number>): StopPoller {
+  let running: Promise<void> | undefined;
+  let stopped = false;
   let databaseDownSince: number | undefined;
-  const timer = setInterval(async () => {
-    if (running) return;
-    running = true;
+  const tick = async () => {
     try {
-      while ((await drainBatch(batchSize)) === batchSize);
+      while (!stopped && (await drainBatch(batchSize)) === batchSize);
       if (databaseDownSince !== undefined) {
-        console.error(`[${name}] database reachable again after ${((Date.now() - databaseDownSince) / 1000).toFixed(1)} s; working again`);
+        log.warn(`[${name}] database reachable again after ${((Date.now() - databaseDownSince) / 1000).toFixed(1)} s; working again`);
         databaseDownSince = undefined;
       }
     } catch (e) {
       if (isDatabaseUnavailable(e)) {
         if (databaseDownSince === undefined) {
           databaseDownSince = Date.now();
-          console.error(`[${name}] database unreachable (${unavailableReason(e)}); retrying every ${intervalMs} ms`);
+          log.warn(`[${name}] database unreachable (${unavailableReason(e)}); retrying every ${intervalMs} ms`);
         }
       } else {
-        console.error(`[${name}] worker error`, e);
+        log.error({ err: e }, `[${name}] worker error`);
       }
-    } finally {
-      running = false;
     }
+  };
+  const timer = setInterval(() => {
+    if (running || stopped) return;
+    running = tick().finally(() => { running = undefined; });
   }, intervalMs);
   timer.unref();
-  return () => clearInterval(timer);
+  return async () => {
+    stopped = true;
+    clearInterval(timer);
+    await running;
+  };
 }

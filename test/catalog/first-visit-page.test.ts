@@ -32,14 +32,14 @@ describe('the product page on a first visit (no session, no basket yet)', () => 
     expect(again.text).toMatch(/data-testid="mini-cart-count">2</);
   });
 
-  it('still accepts the first-visit token after the visitor got a session elsewhere (back button)', async () => {
+  it('still accepts the first-visit token after the visitor looked at other pages (back button)', async () => {
     const agent = newAgent(t);
     const token = tokenOn((await agent.get('/products/P-1020').expect(200)).text)!;
-    await agent.get('/login').expect(200); // a page with a form: a session and its own token are stored
+    await agent.get('/login').expect(200); // a page with a form: still no session, the same visitor's token
     await agent.post('/cart/add').type('form').send({ _csrf: token, productId: await productId(t, 'P-1020'), quantity: 1 }).expect(303);
   });
 
-  it('refuses a first-visit token without its cookie, from another visitor, or on any other form (403)', async () => {
+  it('refuses a first-visit token without its cookie, from another visitor, or once the visitor has a session (403)', async () => {
     const id = await productId(t, 'P-1013');
     const visitorA = newAgent(t);
     const tokenA = tokenOn((await visitorA.get('/products/P-1013')).text)!;
@@ -49,8 +49,9 @@ describe('the product page on a first visit (no session, no basket yet)', () => 
     await request(t.app).post('/cart/add').type('form').send({ _csrf: tokenA, productId: id, quantity: 1 }).expect(403);
     await visitorB.post('/cart/add').type('form').send({ _csrf: tokenA, productId: id, quantity: 1 }).expect(403);
     await visitorA.post('/cart/add').type('form').send({ _csrf: tokenA + 'x', productId: id, quantity: 1 }).expect(403);
-    await visitorA.post('/login').type('form').send({ _csrf: tokenA, email: 'shopper@orderflow.test', password: 'shopper-pass-1' }).expect(403);
-    await visitorA.post('/cart/empty').type('form').send({ _csrf: tokenA }).expect(403);
+    await visitorB.post('/login').type('form').send({ _csrf: tokenA, email: 'shopper@orderflow.test', password: 'shopper-pass-1' }).expect(403);
+    await visitorA.post('/login').type('form').send({ _csrf: tokenA, email: 'shopper@orderflow.test', password: 'shopper-pass-1' }).expect(303);
+    await visitorA.post('/cart/empty').type('form').send({ _csrf: tokenA }).expect(403); // signed in now: the session's token only
     expect(Number((await t.sql<{ n: string }>("select count(*) as n from orders where anonymous_token is not null and created_at > now() - interval '1 minute' and id not in (select order_id from order_lines)"))[0].n)).toBe(0);
   });
 

@@ -4,7 +4,7 @@
  * src/server.ts`), an SMTP server a test can take down and bring back on the same port, a browser-like client
  * with a cookie jar, the checkout walk, and the database checks that decide "nothing lost".
  */
-import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -69,6 +69,15 @@ export interface PostgresServer {
   stop(): Promise<void>;
   /** Stops the server and deletes its data directory. */
   destroy(): Promise<void>;
+  /** The server's process ids (postmaster first), e.g. to freeze it with SIGSTOP. */
+  pids(): number[];
+}
+
+/** The postmaster's pid (first line of postmaster.pid) and its children's. */
+export function postgresPids(dataDir: string): number[] {
+  const postmaster = Number(fs.readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  const children = execFileSync('pgrep', ['-P', String(postmaster)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+  return [postmaster, ...children];
 }
 
 /**
@@ -99,6 +108,7 @@ export async function startPostgresServer(): Promise<PostgresServer> {
     port,
     start: () => call('start'),
     stop: () => call('stop'),
+    pids: () => postgresPids(path.join(dir, 'data')),
     destroy: async () => {
       if (child.connected) {
         await call('stop').catch(() => undefined);
@@ -169,8 +179,9 @@ export interface AppProcess {
 
 export interface SpawnOptions {
   name: string;
-  databaseUrl: string;
-  smtpUrl: string;
+  /** None: the app runs its embedded PostgreSQL (set EMBEDDED_PG_DIR and EMBEDDED_PG_PORT in env). */
+  databaseUrl?: string;
+  smtpUrl?: string;
   port?: number;
   exportDir?: string;
   env?: Record<string, string>;
@@ -189,13 +200,15 @@ export async function spawnApp(opts: SpawnOptions): Promise<AppProcess> {
     env: {
       ...process.env,
       NODE_ENV: 'production',
-      DATABASE_URL: opts.databaseUrl,
-      SMTP_URL: opts.smtpUrl,
+      DATABASE_URL: opts.databaseUrl ?? '',
+      SMTP_URL: opts.smtpUrl ?? '',
       PORT: String(port),
       BASE_URL: `http://127.0.0.1:${port}`,
-      SESSION_SECRET: 'fault-and-load-tests',
+      SESSION_SECRET: 'fault-and-load-tests-secret-of-32-characters',
+      DEMO: '1', // the demo shop's data and logins on DATABASE_URL (production settings otherwise)
       WORKER_INTERVAL_MS: '200',
       LOGIN_RATE_LIMIT: '1000000',
+      REGISTER_RATE_LIMIT: '1000000',
       EXPORT_DIR: exportDir,
       EXPORT_XSL: '',
       ...opts.env,

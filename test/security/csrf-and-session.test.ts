@@ -148,8 +148,9 @@ describe('CSRF: a state-changing POST needs the token of its own session', () =>
 describe('sessions', () => {
   it('gives a new session id at login, and the id from before login is not logged in (no fixation)', async () => {
     const victim = newAgent(t);
-    const before = sessionId(await victim.get('/login'));
-    expect(before).toBeDefined();
+    expect(sessionId(await victim.get('/login'))).toBeUndefined(); // looking stores no session
+    const before = sessionId(await postForm(victim, '/cart/add', { productId: await productId(t, 'P-1013'), quantity: 1 }, '/products/P-1013'));
+    expect(before).toBeDefined(); // a basket message: a session from before the login
     const res = await postForm(victim, '/login', { email: 'shopper@orderflow.test', password: 'shopper-pass-1' }, '/login');
     expect(res.status).toBe(303);
     const after = sessionId(res);
@@ -165,7 +166,8 @@ describe('sessions', () => {
 
   it('gives a new session id at registration', async () => {
     const agent = newAgent(t);
-    const before = sessionId(await agent.get('/register'));
+    const before = sessionId(await postForm(agent, '/cart/add', { productId: await productId(t, 'P-1013'), quantity: 1 }, '/products/P-1013'));
+    expect(before).toBeDefined();
     const res = await postForm(agent, '/register', { name: 'Fixie Fresh', email: `fix-${Date.now()}@example.test`, password: 'fixation-pass-1' }, '/register');
     expect(res.status).toBe(303);
     expect(sessionId(res)).toBeDefined();

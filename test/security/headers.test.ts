@@ -82,7 +82,7 @@ describe('security headers', () => {
   });
 
   it('sets the session cookie httpOnly, SameSite=Lax, without Secure over plain HTTP', async () => {
-    const res = await request(t.app).get('/login');
+    const res = await signIn(t);
     const cookie = String(res.headers['set-cookie']);
     expect(cookie).toMatch(/orderflow\.sid=[^;]+;.*HttpOnly/);
     expect(cookie).toMatch(/SameSite=Lax/);
@@ -96,9 +96,19 @@ describe('with SECURE_COOKIES=true behind an HTTPS proxy', () => {
   afterAll(async () => { await secure.close(); });
 
   it('marks the session cookie Secure, and sets none on a plain-HTTP request', async () => {
-    const https = await request(secure.app).get('/login').set('X-Forwarded-Proto', 'https');
+    const https = await signIn(secure, 'https');
+    expect(https.status).toBe(303);
     expect(String(https.headers['set-cookie'])).toMatch(/orderflow\.sid=[^;]+;.*HttpOnly; Secure; SameSite=Lax/);
-    const plain = await request(secure.app).get('/login');
+    const plain = await signIn(secure, 'http');
     expect(String(plain.headers['set-cookie'] ?? '')).not.toMatch(/orderflow\.sid=/);
   });
 });
+
+/** Logs the demo shopper in from a first visit to /login (cookies passed by hand, so a Secure one travels over http). */
+async function signIn(app: TestApp, proto: 'http' | 'https' = 'http') {
+  const page = await request(app.app).get('/login').set('X-Forwarded-Proto', proto);
+  const token = /name="_csrf" value="([^"]+)"/.exec(page.text)![1];
+  const cookies = ((page.headers['set-cookie'] as unknown as string[]) ?? []).map((c) => c.split(';')[0]).join('; ');
+  return request(app.app).post('/login').set('X-Forwarded-Proto', proto).set('Cookie', cookies).type('form')
+    .send({ _csrf: token, email: 'shopper@orderflow.test', password: 'shopper-pass-1' });
+}

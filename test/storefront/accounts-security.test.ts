@@ -32,7 +32,8 @@ describe('accounts and the security baseline', () => {
 
   it('gives a new session id at login (no session fixation)', async () => {
     const agent = newAgent(t);
-    const first = await agent.get('/login');
+    // A session from before the login (a basket message; looking at /login stores none).
+    const first = await postForm(agent, '/cart/add', { productId: await productId(t, 'P-1013'), quantity: 1 }, '/products/P-1013');
     const before = sessionId(first);
     expect(before).toBeDefined();
     const res = await postForm(agent, '/login', { email: 'shopper@orderflow.test', password: 'shopper-pass-1' }, '/login');
@@ -94,7 +95,8 @@ describe('accounts and the security baseline', () => {
     expect(res.headers['x-content-type-options']).toBe('nosniff');
     expect(res.headers['x-frame-options']).toBe('SAMEORIGIN');
     expect(res.headers['x-powered-by']).toBeUndefined();
-    expect(String(res.headers['set-cookie'])).toMatch(/orderflow\.sid=.*HttpOnly; SameSite=Lax/);
+    const signedIn = await postForm(newAgent(t), '/login', { email: 'shopper@orderflow.test', password: 'shopper-pass-1' }, '/login');
+    expect(String(signedIn.headers['set-cookie'])).toMatch(/orderflow\.sid=.*HttpOnly; SameSite=Lax/);
   });
 
   it('answers an oversized form with 413 and a clear page', async () => {

@@ -1,0 +1,67 @@
+import pino from 'pino';
+import pretty from 'pino-pretty';
+import type { LogLevel } from '../config';
+
+/**
+ * The app's one logger (pino): JSON lines in production, readable lines in development. src/server.ts configures it
+ * from the settings at start; until then (and in tests) it logs readable lines at `info`, `warn` under jest.
+ *
+ * Nothing secret reaches a line: fields that may carry a password, token, card number, cookie or session id are
+ * redacted by name, and every message string is scrubbed of card numbers and cookie values (see scrub).
+ */
+
+const SECRET_FIELDS = ['password', 'passwordHash', 'cardNumber', 'cardCvc', 'token', '_csrf', 'sessionId', 'sid', 'secret', 'apiKey', 'authorization', 'cookie', 'set-cookie'];
+const REDACT = [...SECRET_FIELDS, ...SECRET_FIELDS.map((f) => `*.${f}`), ...SECRET_FIELDS.map((f) => `*.*.${f}`)];
+
+/** 13–19 digits, optionally grouped by spaces or dashes: a card number. */
+const CARD_NUMBER = /\b\d(?:[ -]?\d){12,18}\b/g;
+/** A cookie or auth header value: `orderflow.sid=s%3A…`, `basket=…`, `Bearer of_live_…`. */
+const SECRET_VALUE = /\b(orderflow\.sid|orderflow\.csrf|basket|_csrf|password|token)=([^;&\s"]+)|\b(Bearer) [\w.~+/-]+=*/gi;
+
+/** Removes card numbers and secret values from a message. */
+export function scrub(text: string): string {
+  return text.replace(CARD_NUMBER, '[card number]').replace(SECRET_VALUE, (_m, name?: string, _v?: string, bearer?: string) => (bearer ? `${bearer} [redacted]` : `${name}=[redacted]`));
+}
+
+export function createLogger(opts: { production: boolean; level: LogLevel; destination?: NodeJS.WritableStream }): pino.Logger {
+  const options: pino.LoggerOptions = {
+    level: opts.level,
+    base: { pid: process.pid },
+    redact: { paths: REDACT, censor: '[redacted]' },
+    serializers: { err: (e: unknown) => scrubbedError(e) },
+    hooks: {
+      logMethod(args, method) {
+        method.apply(this, args.map((a) => (typeof a === 'string' ? scrub(a) : a)) as Parameters<typeof method>);
+      },
+    },
+  };
+  // process.stdout writes synchronously to files, pipes and terminals on Linux, so nothing is lost at exit.
+  const destination = opts.destination ?? process.stdout;
+  if (opts.production) return pino(options, destination);
+  return pino(options, pretty({ sync: true, colorize: false, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname', destination }));
+}
+
+export let log: pino.Logger = createLogger({ production: process.env.NODE_ENV === 'production', level: process.env.JEST_WORKER_ID ? 'warn' : 'info' });
+
+/** Switches the app's logger (src/server.ts, at start). */
+export function configureLogging(opts: { production: boolean; level: LogLevel; destination?: NodeJS.WritableStream }): pino.Logger {
+  log = createLogger(opts);
+  return log;
+}
+
+/** An error for a log line: its type, code and first message line (scrubbed), and the stack frames. */
+function scrubbedError(e: unknown): Record<string, unknown> {
+  if (!(e instanceof Error)) return { message: scrub(String(e)) };
+  const err = e as Error & { code?: unknown };
+  return {
+    type: err.name,
+    ...(typeof err.code === 'string' ? { code: err.code } : {}),
+    message: scrub(withoutSql(String(err.message).split('\n')[0]).slice(0, 500)),
+    stack: err.stack?.split('\n').slice(1, 12).join('\n'),
+  };
+}
+
+/** MikroORM puts the failed statement with its values in front of the driver's reason ("<sql> - <reason>"): keep the reason. */
+function withoutSql(message: string): string {
+  return /^\s*(select|insert|update|delete|with|begin|copy)\b/i.test(message) ? message.split(' - ').pop()! : message;
+}
