@@ -184,6 +184,7 @@ const components = {
             },
             message: { type: 'string', description: 'A sentence for people; match on code, not on the message.' },
             fields: { type: 'object', additionalProperties: { type: 'string' }, description: 'Field (or header) → what is wrong with it.' },
+            requestId: { type: 'string', description: 'This request\'s id (also the X-Request-Id header): quote it when asking about a failure.' },
             reason: {
               type: 'string', description: 'For payment refusals: why.',
               enum: ['CAPTURE_NOT_SUPPORTED', 'NOT_CAPTURABLE', 'AMOUNT_TOO_HIGH', 'PROVIDER_REFUSED'],

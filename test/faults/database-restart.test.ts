@@ -27,7 +27,8 @@ beforeAll(async () => {
   phases.push(`PostgreSQL up ${Date.now() - started} ms`);
   db = await createDatabase(pgServer.url, { prefix: 'fault_restart' }); // empty: the server migrates and seeds it
   mail = await startMailCatcher();
-  app = await spawnApp({ name: 'app', databaseUrl: db.url, smtpUrl: mail.url });
+  // Short timeouts, so the stall below is answered within seconds.
+  app = await spawnApp({ name: 'app', databaseUrl: db.url, smtpUrl: mail.url, env: { STATEMENT_TIMEOUT_MS: '1500', POOL_ACQUIRE_TIMEOUT_MS: '1500' } });
   phases.push(`app healthy (migrated, seeded) ${await app.waitHealthy(60_000)} ms later`);
   setup = await shopSetup(db);
   await db.sql('update stock_levels set quantity = 100000');
@@ -133,5 +134,29 @@ describe('PostgreSQL restarted while the app serves requests', () => {
     expect(app.output()).toMatch(/\[mail\] database unreachable/);
     expect(app.output()).toMatch(/\[mail\] database reachable again/);
     expect(app.output()).not.toMatch(/\[process\] (uncaught exception|unhandled rejection)/);
+  });
+
+  it('answers 503 within the timeouts while PostgreSQL is frozen (SIGSTOP), instead of hanging, and recovers', async () => {
+    const shopper = new Shopper([app.port]);
+    await shopper.login('shopper@orderflow.test', 'shopper-pass-1');
+    expect((await shopper.get('/cart')).status).toBe(200); // pooled connections are open
+    const pids = pgServer.pids();
+    for (const pid of pids) process.kill(pid, 'SIGSTOP');
+    try {
+      // Every answer arrives while the server is still frozen (the client gives up only after 60 s).
+      const [page, basket, health] = await Promise.all([shopper.get('/'), shopper.get('/cart'), get(app.port, '/healthz')]);
+      expect(page.status).toBe(503);
+      expect(basket.status).toBe(503);
+      expect(basket.body).toContain(UNAVAILABLE);
+      expect(health.status).toBe(503);
+      const anonymous = await get(app.port, '/products/P-1013', { accept: 'text/html', cookie: 'basket=00000000-0000-4000-8000-000000000000' });
+      expect(anonymous.status).toBe(503);
+    } finally {
+      for (const pid of pids) process.kill(pid, 'SIGCONT');
+    }
+    await app.waitHealthy(30_000);
+    expect((await shopper.get('/cart')).status).toBe(200);
+    expect(app.alive()).toBe(true);
+    shopper.close();
   });
 });

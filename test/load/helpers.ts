@@ -365,6 +365,9 @@ export class Shopper {
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
           keepCookies(this.cookies, res.headers['set-cookie']);
+          // As a browser does: the next form sent is one of the page shown last (its token: first-visit or session).
+          const token = /name="_csrf" value="([^"]+)"/.exec(chunks.length ? Buffer.concat(chunks).toString('utf8') : '')?.[1];
+          if (token) this.csrf = token;
           resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8'), port, ms: performance.now() - started });
         });
         res.on('error', reject);
