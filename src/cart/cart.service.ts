@@ -91,6 +91,8 @@ export class CartService {
     await this.mutateBasket(shopper, false, async (em, order, actor) => {
       const line = lineOf(order, lineId);
       if (line.quantity === quantity) return;
+      // Raising a quantity is refused above stock, as adding is; lowering always works.
+      if (line.product && quantity > line.quantity) await assertInStock(em, order.shop.id, { id: line.product.id, name: line.productName }, quantity);
       line.quantity = quantity;
       await downgradeToCart(em, order, actor, 'quantity changed');
     });
@@ -223,7 +225,7 @@ export function totalsOf(order: Order): Totals {
 }
 
 /** Early, friendly refusal; the atomic guard against overselling is the stock update when the order is placed. */
-async function assertInStock(em: EntityManager, shopId: string, product: Product, wanted: number): Promise<void> {
+async function assertInStock(em: EntityManager, shopId: string, product: Pick<Product, 'id' | 'name'>, wanted: number): Promise<void> {
   const [row] = await em.execute<{ allow: boolean; stock: string }[]>(
     'select s.allow_out_of_stock_orders as allow, coalesce((select sum(quantity) from stock_levels where product_id = ?), 0) as stock from shops s where s.id = ?',
     [product.id, shopId],

@@ -19,12 +19,14 @@ function labelOf(field: string): string {
   return field.replace(/([A-Z])/g, ' $1').toLowerCase();
 }
 
-/** A positive whole quantity, as typed into a form. */
-export const quantity = z.coerce
-  .number({ error: 'must be a number' })
-  .int({ error: 'must be a whole number' })
-  .min(1, { error: 'must be at least 1' })
-  .max(9999, { error: 'must be at most 9999' });
+/** A positive whole quantity, as typed into a form: decimal notation only (`0x10`, `1e3` or `` are not numbers). */
+export const quantity = z.preprocess(
+  (v) => (typeof v === 'string' && /^\s*-?\d{1,12}(\.\d+)?\s*$/.test(v) ? Number(v) : v),
+  z.number({ error: 'must be a number' })
+    .int({ error: 'must be a whole number' })
+    .min(1, { error: 'must be at least 1' })
+    .max(9999, { error: 'must be at most 9999' }),
+);
 
 export const idParam = z.coerce.number({ error: 'must be a number' }).int().positive().max(2147483647);
 
