@@ -53,9 +53,12 @@ describe('PostgreSQL restarted while the app serves requests', () => {
     // Background traffic through the whole outage: pages, the basket, adding to it.
     const traffic = new Tally();
     let stopTraffic = false;
+    const ready: Promise<unknown>[] = [];
     const clients = Array.from({ length: 4 }, async (_, i) => {
       const s = new Shopper([app.port]);
-      await s.refreshCsrf('/');
+      const first = s.refreshCsrf('/');
+      ready.push(first);
+      await first;
       for (let n = 0; !stopTraffic; n++) {
         try {
           const res = n % 3 === 0 ? await s.post('/cart/add', { productId: setup.productIds[(i + n) % setup.productIds.length], quantity: 1 })
@@ -69,6 +72,7 @@ describe('PostgreSQL restarted while the app serves requests', () => {
       }
       s.close();
     });
+    await Promise.all(ready); // every client has its first page before the outage (a slow machine must not race it)
     await sleep(1000);
 
     // PostgreSQL goes down (fast shutdown: open connections are terminated with 57P01).
