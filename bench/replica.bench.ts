@@ -8,13 +8,14 @@
  * without DATABASE_REPLICA_URLS, then with it. Load per round (BENCH_SECONDS, default 30): SHOPPERS (6) guests
  * walking whole checkouts (8 requests each), STAFF (3) staff members loading in turn the order list filtered on two
  * states over the last 90 days and the statistics of the last year by month. ROUNDS (1) rounds per mode, alternating.
+ * REPLICA_BENCH_DIR keeps the primary and replica with their data between runs (ROUNDS=0 only prepares them).
  */
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import {
   type AppProcess, envInt, fillStock, type ShopSetup, Shopper, shopSetup, sleep, spawnApp, startMailCatcher, type TestDatabase, walkCheckout,
 } from '../test/load/helpers';
-import { createShopDatabase, replicaCaughtUp, startTopology } from '../test/topology/servers';
+import { createShopDatabase, keptReplicaTopology, type PgNode, replicaCaughtUp, startTopology } from '../test/topology/servers';
 import { FRESH_READS_COOKIE } from '../src/db/replicas';
 import { generateData } from './generate-data';
 
@@ -25,6 +26,8 @@ const STAFF = envInt('STAFF', 3);
 /** Rounds per mode, alternating primary / replica, so a busy machine's swings hit both alike. */
 const ROUNDS = envInt('ROUNDS', 1);
 const DB = 'bench_replica';
+/** REPLICA_BENCH_DIR=/var/tmp/orderflow-replica-bench keeps the servers and their data for the next run (ROUNDS=0 only prepares). */
+const KEEP_DIR = process.env.REPLICA_BENCH_DIR;
 
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -77,22 +80,35 @@ async function round(mode: 'primary' | 'replica', app: AppProcess, setup: ShopSe
   };
 }
 
-async function main(): Promise<void> {
+/** Makes the primary + replica (in KEEP_DIR when set, reused by later runs) and the shop database filled with ORDERS orders. */
+async function prepare(): Promise<{ primary: PgNode; replica: PgNode; stop(): Promise<void> }> {
   const started = Date.now();
+  const topo = KEEP_DIR ? await keptReplicaTopology(KEEP_DIR) : await startTopology({ replica: true });
+  const servers = { primary: topo.primary, replica: topo.replica!, stop: 'stop' in topo ? topo.stop : topo.destroy };
+  const [{ exists }] = await topo.primary.sql<{ exists: boolean }>('select exists (select from pg_database where datname = $1)', [DB]);
+  if (exists) {
+    const [{ orders }] = await topo.primary.sql<{ orders: string }>('select count(*) as orders from orders', [], DB);
+    console.log(`kept topology in ${KEEP_DIR}: ${Number(orders).toLocaleString('en')} order rows already there`);
+    return servers;
+  }
+  await createShopDatabase(topo.primary, DB);
+  console.log(`topology up, shop migrated and seeded in ${((Date.now() - started) / 1000).toFixed(1)} s; generating ${ORDERS.toLocaleString('en')} orders …`);
+  const report = await generateData(topo.primary.url(DB), { orders: ORDERS, customers: Math.max(1000, ORDERS / 10), products: Math.max(500, ORDERS / 200), seed: 42 });
+  await replicaCaughtUp(topo.primary, servers.replica, 30 * 60_000);
+  console.log(`data generated in ${(report.totalMs / 1000).toFixed(1)} s (${(report.sizeBytes / 1024 / 1024).toFixed(0)} MB), replica caught up`);
+  return servers;
+}
+
+async function main(): Promise<void> {
   const loadBefore = os.loadavg().map((l) => l.toFixed(1)).join(' ');
-  const topo = await startTopology({ replica: true });
+  const topo = await prepare();
   const mail = await startMailCatcher();
   try {
-    await createShopDatabase(topo.primary, DB);
     const url = topo.primary.url(DB);
-    console.log(`topology up, shop migrated and seeded in ${((Date.now() - started) / 1000).toFixed(1)} s; generating ${ORDERS.toLocaleString('en')} orders …`);
-    const report = await generateData(url, { orders: ORDERS, customers: Math.max(1000, ORDERS / 10), products: Math.max(500, ORDERS / 200), seed: 42 });
-    await replicaCaughtUp(topo.primary, topo.replica!);
-    console.log(`data generated in ${(report.totalMs / 1000).toFixed(1)} s (${(report.sizeBytes / 1024 / 1024).toFixed(0)} MB), replica caught up`);
     const db: TestDatabase = { name: DB, url, sql: (text, params) => topo.primary.sql(text, params, DB), drop: async () => undefined };
     await fillStock(db, 1_000_000);
     const setup = await shopSetup(db);
-    const states = await db.sql<{ id: number }>(`select s.id from flow_states s join flows f on f.id = s.flow_id where f.type = 'order' and f.is_default and s.name in ('New', 'Received')`);
+    const states = await db.sql<{ id: number }>(`select s.id from flow_states s join flows f on f.id = s.flow_id where f.type = 'order' and f.is_default and s.role in ('new', 'processing')`);
     const yearAgo = new Date(Date.now() - 365 * 86400_000).toISOString().slice(0, 10);
     const staffUrls = [
       `/admin/orders?apply=1&preset=last-7-days&${states.map((s) => `state=${s.id}`).join('&')}`,
@@ -124,7 +140,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await mail.stop();
-    await topo.destroy();
+    await topo.stop();
   }
 }
 

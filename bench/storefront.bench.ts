@@ -38,6 +38,7 @@ import { createApp } from '../src/app';
 import { cookieHeader, keepCookies } from '../test/helpers/cookie-jar';
 import { freePort } from '../test/load/helpers';
 import { loadConfig } from '../src/config';
+import { configureLogging } from '../src/shared/log';
 import { initOrm, migrate } from '../src/db/database';
 import { seedDemoData } from '../src/db/seed';
 import { MailWorker } from '../src/mail/outbox.service';
@@ -764,6 +765,16 @@ async function appProcess(): Promise<void> {
     process.send!({ usage: ownUsage((cpu.user + cpu.system) / 1e6) } satisfies FromApp);
   });
 }
+
+/**
+ * Logs as production does (JSON lines, `LOG_LEVEL`, default info: one line per request) but into /dev/null, so the
+ * bench pays for logging as a real deployment does without the development pretty-printer or a terminal.
+ */
+function productionLogging(): void {
+  configureLogging({ production: true, level: loadConfig().logLevel, destination: fs.createWriteStream('/dev/null') });
+}
+
+if (isMainThread) productionLogging(); // app processes of the cluster are main threads too
 
 if (cluster.isWorker) {
   appProcess().catch((e) => {

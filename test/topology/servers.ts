@@ -174,6 +174,35 @@ export async function startTopology(opts: { replica?: boolean; bouncer?: boolean
   }
 }
 
+/**
+ * A primary and a streaming replica kept in `dir` between runs (benches: generating a million orders once, measuring
+ * many times). The first call makes them as startTopology does; later calls start the servers already there.
+ * `stop()` shuts them down cleanly and keeps the folder.
+ */
+export async function keptReplicaTopology(dir: string): Promise<{ primary: PgNode; replica: PgNode; stop(): Promise<void> }> {
+  const state = path.join(dir, 'topology.json');
+  if (!fs.existsSync(state)) {
+    const made = await startTopology({ replica: true });
+    await made.replica!.stop('fast');
+    await made.primary.stop('fast');
+    fs.mkdirSync(path.dirname(dir), { recursive: true });
+    await run('cp', ['-a', made.dir, dir]); // keeps owners and modes (the servers run as postgres); /tmp may be another file system
+    fs.rmSync(made.dir, { recursive: true, force: true });
+    for (const name of ['primary', 'replica']) {
+      const conf = path.join(dir, name, 'postgresql.conf');
+      // a bulk load writes gigabytes of WAL faster than the replica may replay it: keep it all for the replica
+      fs.writeFileSync(conf, `${fs.readFileSync(conf, 'utf8').replaceAll(made.dir, dir)}wal_keep_size = 16GB\n`);
+    }
+    fs.writeFileSync(state, JSON.stringify({ primary: made.primary.port, replica: made.replica!.port }));
+  }
+  const ports = JSON.parse(fs.readFileSync(state, 'utf8')) as { primary: number; replica: number };
+  const primary = node(dir, path.join(dir, 'primary'), ports.primary);
+  const replica = node(dir, path.join(dir, 'replica'), ports.replica);
+  await primary.start();
+  await replica.start();
+  return { primary, replica, stop: async () => { await replica.stop('fast'); await primary.stop('fast'); } };
+}
+
 /** Migrates and seeds a new database `name` on the primary, as `npm run migrate -- --seed` does. */
 export async function createShopDatabase(primary: PgNode, name: string): Promise<void> {
   await primary.sql(`create database ${name}`);
@@ -189,7 +218,7 @@ export async function createShopDatabase(primary: PgNode, name: string): Promise
 }
 
 /** Waits until the replica has replayed everything the primary has written so far. */
-export async function replicaCaughtUp(primary: PgNode, replica: PgNode): Promise<void> {
+export async function replicaCaughtUp(primary: PgNode, replica: PgNode, timeoutMs = 30_000): Promise<void> {
   const [{ lsn }] = await primary.sql<{ lsn: string }>('select pg_current_wal_lsn()::text as lsn');
-  await waitUntil('the replica to catch up', async () => (await replica.sql<{ ok: boolean }>('select pg_last_wal_replay_lsn() >= $1::pg_lsn as ok', [lsn]))[0]?.ok, 30_000, 50);
+  await waitUntil('the replica to catch up', async () => (await replica.sql<{ ok: boolean }>('select pg_last_wal_replay_lsn() >= $1::pg_lsn as ok', [lsn]))[0]?.ok, timeoutMs, 50);
 }
