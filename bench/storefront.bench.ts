@@ -177,7 +177,12 @@ class Shopper {
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
           keepCookies(this.cookies, res.headers['set-cookie']);
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8'), ms: performance.now() - started });
+          const text = Buffer.concat(chunks).toString('utf8');
+          // As a browser does, the next form carries the token of the page seen last: a first visit's page has a
+          // first-visit token (good for the first add only); pages with a session have the session's token.
+          const token = /name="_csrf" value="([^"]+)"/.exec(text)?.[1];
+          if (token) this.csrf = token;
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text, ms: performance.now() - started });
         });
         res.on('error', reject);
       });
@@ -250,7 +255,7 @@ async function productPageReturning(setup: LoadSetup): Promise<Measured> {
   return { scenario: 'returning', ...r };
 }
 
-/** One shopper per connection that visited / (session cookie + CSRF token) and added once (basket cookie). */
+/** One shopper per connection that visited /, added once (basket cookie, session) and saw its basket (the session's CSRF token). */
 function warmShoppers(setup: LoadSetup): Promise<Shopper[]> {
   const base = new URL(setup.baseUrl);
   return Promise.all(Array.from({ length: setup.connections }, async (_, i) => {
@@ -258,6 +263,9 @@ function warmShoppers(setup: LoadSetup): Promise<Shopper[]> {
     await s.start();
     const warm = await s.request('POST', '/cart/add', { productId: setup.productIds[i % setup.productIds.length], quantity: 1 });
     if (warm.status !== 303 || !s.cookies.has('basket')) throw new Error(`warm-up add to cart failed: ${warm.status} ${warm.body.slice(0, 200)}`);
+    // The add stored a session (its flash message): the basket page it leads to carries the session's CSRF token.
+    const basket = await s.request('GET', String(warm.headers.location));
+    if (basket.status !== 200 || !s.cookies.has('orderflow.sid') || s.csrf.startsWith('a.')) throw new Error(`warm-up: no session token on the basket page (${basket.status})`);
     s.close();
     return s;
   }));
@@ -344,8 +352,14 @@ async function pgbenchAddToCart(baseUrl: string, databaseUrl: string, productIds
   process.stdout.write('2b. pgbench with the statements of one add-to-cart … ');
   const shopper = new Shopper(new URL(baseUrl));
   await shopper.start();
-  for (const id of productIds.slice(0, 4)) await shopper.request('POST', '/cart/add', { productId: id, quantity: 1 });
-  const recorded = await recordStatements(() => shopper.request('POST', '/cart/add', { productId: productIds[0], quantity: 1 }));
+  for (const id of productIds.slice(0, 4)) {
+    const added = await shopper.request('POST', '/cart/add', { productId: id, quantity: 1 });
+    if (added.status !== 303) throw new Error(`pgbench: add to cart answered ${added.status}`);
+    await shopper.request('GET', String(added.headers.location)); // the basket page: the session's CSRF token
+  }
+  let status = 0;
+  const recorded = await recordStatements(async () => { status = (await shopper.request('POST', '/cart/add', { productId: productIds[0], quantity: 1 })).status; });
+  if (status !== 303) throw new Error(`pgbench: the recorded add to cart answered ${status}`);
   shopper.close();
   const sid = recorded.find((st) => st.text.includes('FROM "session" WHERE sid'))?.values[0];
   const basketToken = shopper.cookies.get('basket');
