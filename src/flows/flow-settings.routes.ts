@@ -35,7 +35,8 @@ const subject = optional(250).superRefine((v, ctx) => {
 const senderName = optional(120).refine((v) => !/["<>\r\n]/.test(v), { error: 'must not contain quotes, < or >' });
 const senderEmail = optional(200).refine((v) => v === '' || isEmail(v), { error: 'must be an e-mail address, e.g. shop@example.com' });
 const templateName = optional(200);
-const fieldName = optional(64).refine((v) => v === '' || /^[A-Za-z_][A-Za-z0-9_]*$/.test(v), { error: 'must be a system name: letters, digits and _ (e.g. approver_email)' });
+/** One of the defined order fields, chosen from a select; the service refuses names that are not defined. */
+const fieldName = optional(64);
 
 /** "Send to others": e-mails separated by commas, semicolons or new lines; each one must be an e-mail. */
 const recipients = optional(4000).transform((v, ctx) => {

@@ -4,6 +4,7 @@ import { ForeignKeyConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { Shop } from '../catalog/catalog.entities';
 import { VIEWS_DIR } from '../http/views';
+import { OrderFieldDefinition } from '../orders/order-edit.entities';
 import { Order } from '../orders/order.entities';
 import { DomainError, invalid, notFound } from '../shared/errors';
 import { Flow, FlowState, FlowStateRule, ROLE_LABELS, STATE_ROLES, type FlowType, type RuleActor, type StateRole } from './flow.entities';
@@ -131,13 +132,20 @@ export class FlowSettingsService {
     const groups: FlowGroup[] = ordered
       .map((f) => ({ flow: f, states: states.filter((s) => s.flow.id === f.id && s.id !== state?.id).map((s) => stateView(s)) }))
       .filter((g) => g.states.length > 0);
+    const orderFields = await this.recipientFields(this.em);
     return {
       flow, state, typeLabel: FLOW_TYPE_LABELS[flow.type], groups, selected, actors, customersMove: CUSTOMER_MOVES.includes(flow.type),
+      orderFields, orderFieldNames: orderFields.map((f) => f.systemName),
       templates: this.mailTemplates(),
       roles: STATE_ROLES[flow.type].map((value) => ({ value, label: ROLE_LABELS[value] })),
       placeholders: Object.entries(SUBJECT_PLACEHOLDERS).map(([token, meaning]) => ({ token, meaning })),
       defaults: { template: DEFAULT_STATE_TEMPLATE, othersTemplate: DEFAULT_OTHERS_TEMPLATE },
     };
+  }
+
+  /** The order fields "Send to the e-mail in an order field" may name: the defined order (not line) fields. */
+  recipientFields(em: EntityManager): Promise<OrderFieldDefinition[]> {
+    return em.find(OrderFieldDefinition, { appliesTo: 'order' }, { orderBy: { sortOrder: 'asc', id: 'asc' } });
   }
 
   /** The notification templates staff may choose: views/mail/flow/*.njk, except partials starting with `_`. */
@@ -377,6 +385,9 @@ export class FlowSettingsService {
     const templates = this.mailTemplates();
     if (input.mailTemplate && !templates.includes(input.mailTemplate)) fields.mailTemplate = 'is not one of the templates listed';
     if (input.othersTemplate && !templates.includes(input.othersTemplate)) fields.othersTemplate = 'is not one of the templates listed';
+    if (input.customRecipientField && !(await this.recipientFields(em)).some((f) => f.systemName === input.customRecipientField)) {
+      fields.customRecipientField = `“${input.customRecipientField}” is not one of the order fields listed (define it under Order fields first)`;
+    }
     if (input.mayMoveTo.length) {
       const allowed = await em.execute<{ id: number }[]>(
         `select s.id from flow_states s join flows f on f.id = s.flow_id
@@ -410,7 +421,7 @@ export class FlowSettingsService {
 const CUSTOMER_MOVES: FlowType[] = ['cart', 'quote'];
 
 const FIELD_LABELS: Record<string, string> = {
-  name: 'Name', deleted: 'Deleted', role: 'Role', final: 'Final', mailTemplate: 'Template for the customer', othersTemplate: 'Template for others', mayMoveTo: 'May move to',
+  name: 'Name', deleted: 'Deleted', role: 'Role', final: 'Final', mailTemplate: 'Template for the customer', customRecipientField: 'Order field', othersTemplate: 'Template for others', mayMoveTo: 'May move to',
 };
 
 function inUse(flow: Flow, records: number, history: number): DomainError {

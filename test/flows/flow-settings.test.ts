@@ -9,6 +9,7 @@ let staff2: TestAgent;
 beforeAll(async () => {
   t = await startTestApp();
   await t.sql(`update stock_levels set quantity = 1000 where product_id = (select id from products where number = 'P-1043')`);
+  await t.sql(`insert into order_field_definitions (system_name, name, type, applies_to) values ('approver_email', 'Approver e-mail', 'email', 'order')`);
   staff = await staffAgent(t);
   staff2 = await staffAgent(t);
 });
