@@ -22,7 +22,11 @@ export interface Shopper {
 
 export const MAX_LINE_QUANTITY = 9999;
 
-export interface BasketView { order: Order; totals: Totals; itemCount: number; images: Record<number, ImageView> }
+export interface BasketView {
+  order: Order; totals: Totals; itemCount: number; images: Record<number, ImageView>;
+  /** Line id → units beyond the stock there is now (only when the shop allows ordering out-of-stock products). */
+  backOrdered: Record<number, number>;
+}
 
 export class CartService {
   private readonly flows = new FlowService();
@@ -47,7 +51,26 @@ export class CartService {
     if (!order) return null;
     await this.em.populate(order, ['lines.product', 'shippingMethod', 'paymentMethod', 'state']);
     const images = await productImages(emSql(this.em), order.lines.getItems().flatMap((l) => (l.product ? [l.product.id] : [])));
-    return { order, totals: totalsOf(order), itemCount: itemCount(order), images };
+    return { order, totals: totalsOf(order), itemCount: itemCount(order), images, backOrdered: await this.backOrdered(order) };
+  }
+
+  /** The units of each line that are not in stock now, for the "on back order" wording; empty unless the shop allows it. */
+  private async backOrdered(order: Order): Promise<Record<number, number>> {
+    const lines = order.lines.getItems().filter((l) => l.product);
+    if (!lines.length) return {};
+    const rows = await this.em.execute<{ product_id: number; stock: string; allow: boolean }[]>(
+      `select p.id as product_id, coalesce((select sum(quantity) from stock_levels where product_id = p.id), 0) as stock,
+         (select allow_out_of_stock_orders from shops where id = ?) as allow
+       from products p where p.id = any(?)`,
+      [order.shop.id, `{${lines.map((l) => l.product!.id).join(',')}}`],
+    );
+    const stock = new Map(rows.filter((r) => r.allow).map((r) => [Number(r.product_id), Math.max(0, Number(r.stock))]));
+    const result: Record<number, number> = {};
+    for (const l of lines) {
+      const inStock = stock.get(l.product!.id);
+      if (inStock !== undefined && l.quantity > inStock) result[l.id] = l.quantity - inStock;
+    }
+    return result;
   }
 
   /** Number of items in the basket, for the mini-cart in the header. One small query. */

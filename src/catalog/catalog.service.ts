@@ -14,7 +14,14 @@ export interface ProductView {
   groupName: string; groupSlug: string;
   priceMinor: number; priceInclVatMinor: number; vatRateBp: number; stock: number;
   image: ImageView | null;
+  /** May be added to the basket: in stock, or the shop allows ordering out-of-stock products. */
+  orderable: boolean;
+  /** Out of stock but orderable: the storefront says "on back order". */
+  backOrder: boolean;
 }
+
+/** The shop's "allow ordering out-of-stock products" setting, as a column of the product queries. */
+const BACK_ORDERS_SQL = `(select allow_out_of_stock_orders from shops where id = '${DEFAULT_SHOP_ID}') as back_orders`;
 
 export type ProductPage = ProductView & { stockByLocation: { name: string; quantity: number }[] };
 
@@ -64,7 +71,7 @@ export class CatalogService {
     const page = Math.min(Math.max(1, opts.page), pages);
     const rows = await conn.execute(
       `select p.*, ${priceOnSql('p', opts.day ? '?::date' : 'current_date')} as day_price_minor, g.name as group_name, g.slug as group_slug,
-         coalesce((select sum(quantity) from stock_levels s where s.product_id = p.id), 0) as stock, ${IMAGE_COLUMNS}
+         coalesce((select sum(quantity) from stock_levels s where s.product_id = p.id), 0) as stock, ${IMAGE_COLUMNS}, ${BACK_ORDERS_SQL}
        ${base.replace(' where ', ` ${imageJoin('p')} where `)} order by g.sort_order, p.name limit ${PAGE_SIZE} offset ${(page - 1) * PAGE_SIZE}`,
       opts.day ? [opts.day, ...params] : params,
     );
@@ -77,7 +84,8 @@ export class CatalogService {
       const [row] = await this.em.getConnection().execute(
         `select p.*, ${priceOnSql('p', day ? '?::date' : 'current_date')} as day_price_minor, g.name as group_name, g.slug as group_slug, ${IMAGE_COLUMNS},
            coalesce((select json_agg(json_build_object('name', l.name, 'quantity', s.quantity) order by l.name)
-                     from stock_levels s join stock_locations l on l.id = s.location_id where s.product_id = p.id), '[]') as stock_by_location
+                     from stock_levels s join stock_locations l on l.id = s.location_id where s.product_id = p.id), '[]') as stock_by_location,
+           ${BACK_ORDERS_SQL}
          from products p join product_groups g on g.id = p.group_id ${imageJoin('p')} where p.number = ? and p.active`,
         day ? [day, number] : [number],
       );
@@ -106,5 +114,6 @@ function toView(r: Record<string, any>): ProductView {
     groupName: r.group_name, groupSlug: r.group_slug,
     priceMinor: Number(r.day_price_minor), priceInclVatMinor: withVat(Number(r.day_price_minor), r.vat_rate_bp), vatRateBp: r.vat_rate_bp,
     stock: Number(r.stock), image: imageOf(r as any),
+    orderable: Number(r.stock) > 0 || r.back_orders === true, backOrder: Number(r.stock) <= 0 && r.back_orders === true,
   };
 }
