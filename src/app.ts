@@ -37,6 +37,7 @@ import { statisticsRoutes } from './stats/statistics.routes';
 import { returnRoutes } from './returns/return.routes';
 import { apiKeyAdminRoutes, apiRoutes } from './integration/api.routes';
 import { importRoutes } from './integration/import.routes';
+import { EXPORT_SETTINGS_PATH, exportSettingsRoutes, exportSettingsUpload } from './exports/export-settings.routes';
 import { createViewEnv } from './http/views';
 import { ReadRouter } from './db/replicas';
 import { HealthChecks } from './http/health';
@@ -70,7 +71,7 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   const app = express();
   const views = createViewEnv(app);
   const reads = ReadRouter.attach(orm, config.replicaUrls, { maxLagMs: config.replicaMaxLagMs });
-  const services = createServices(orm, views, { catalogCacheMs: config.catalogCacheMs, placement: config.placement, sandbox: config.sandbox });
+  const services = createServices(orm, views, { catalogCacheMs: config.catalogCacheMs, placement: config.placement, sandbox: config.sandbox, exportDir: config.exportDir, exportXslPath: config.exportXslPath });
   const pass = configurePassport(services.accounts);
   const sessionPool = new pg.Pool({
     connectionString: databaseUrl, max: 10,
@@ -130,6 +131,7 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
 
   // A multipart upload's fields (its CSRF token among them) are read before the CSRF check.
   app.post('/admin/products/:number/image', productImageUpload);
+  app.post(EXPORT_SETTINGS_PATH, exportSettingsUpload);
   const { csrfSynchronisedProtection, generateToken } = csrfSync({ getTokenFromRequest: (req) => req.body?._csrf ?? req.get('x-csrf-token') });
   // No session row for a visitor until something must be kept (a login, a flash message, checkout steps): until
   // then forms carry the signed double-submit token (src/http/anonymous-csrf.ts), accepted only without a session.
@@ -178,6 +180,7 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   app.use('/admin', shipmentAdminRoutes(services));
   app.use('/admin', orderEditRoutes(services));
   app.use('/admin/settings/api-keys', apiKeyAdminRoutes(services));
+  app.use(EXPORT_SETTINGS_PATH, exportSettingsRoutes(services));
   app.use('/admin/settings', flowSettingsRoutes(services));
   app.use('/admin/quotes', adminQuoteRoutes(services));
   app.use('/admin/customers', adminCustomerRoutes(services));

@@ -133,7 +133,7 @@ async function main(): Promise<void> {
   const mailWorker = new MailWorker(orm, smtpUrl);
   const stopWorkers: StopPoller[] = [
     mailWorker.start(config.workerIntervalMs),
-    new AutoExportWorker(orm, config).start(config.workerIntervalMs),
+    new AutoExportWorker(orm, { ...config, outbox: built.services.outbox }).start(config.workerIntervalMs),
     built.services.recurring.startScheduler(config.workerIntervalMs * 15),
     built.services.quotes.startExpiryScheduler(config.workerIntervalMs * 15),
     built.services.checkout.startReservationExpiry(config.workerIntervalMs),

@@ -24,9 +24,10 @@ import { ReturnService } from './returns/return.service';
 import { ApiService } from './integration/api.service';
 import { OutboxService } from './mail/outbox.service';
 import { PaymentProviders } from './payments/payment-providers';
+import { ExportSettingsService } from './exports/export-settings.service';
 
 /** The app's services, built once; each reads the request's EntityManager through MikroORM's RequestContext. */
-export function createServices(orm: MikroORM, views: nunjucks.Environment, options: Partial<Pick<AppConfig, 'catalogCacheMs' | 'placement' | 'sandbox'>> = {}) {
+export function createServices(orm: MikroORM, views: nunjucks.Environment, options: Partial<Pick<AppConfig, 'catalogCacheMs' | 'placement' | 'sandbox' | 'exportDir' | 'exportXslPath'>> = {}) {
   const outbox = new OutboxService(views);
   const payments = new PaymentProviders(orm, options.sandbox);
   const catalog = new CatalogService(orm, options.catalogCacheMs);
@@ -50,7 +51,8 @@ export function createServices(orm: MikroORM, views: nunjucks.Environment, optio
   const statistics = new StatisticsService(orm);
   const returns = new ReturnService(orm, flows, outbox, paymentDesk);
   const api = new ApiService(orm);
-  return { api, companies, shipments, orderEdit, recurring, statistics, returns, outbox, payments, catalog, catalogAdmin, accounts, carts, checkout, admin, flows, flowSettings, orderAdmin, customerCenter, namedCarts, quotes, orderHistory, paymentDesk, views };
+  const exportSettings = new ExportSettingsService(orm, { exportDir: options.exportDir ?? '.data/exports', exportXslPath: options.exportXslPath });
+  return { api, exportSettings, companies, shipments, orderEdit, recurring, statistics, returns, outbox, payments, catalog, catalogAdmin, accounts, carts, checkout, admin, flows, flowSettings, orderAdmin, customerCenter, namedCarts, quotes, orderHistory, paymentDesk, views };
 }
 
 export type Services = ReturnType<typeof createServices>;

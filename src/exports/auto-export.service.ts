@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { XMLValidator } from 'fast-xml-parser';
 import { Xslt, XmlParser } from 'xslt-processor';
 /**
  * Automatic XML export, the queue side: export jobs are written in the caller's transaction (the one that completes
@@ -60,23 +61,47 @@ export class XslNotUsable extends Error {
 }
 
 /** Loads the XSL stylesheet once; the returned function transforms one export document. */
-export function loadXslTransform(xslPath: string): (xml: string) => Promise<string> {
+export function loadXslTransform(xslPath: string): XslTransform {
   let source: string;
   try {
     source = fs.readFileSync(xslPath, 'utf8');
   } catch (e) {
     throw new XslNotUsable(xslPath, (e as Error).message);
   }
-  const parser = new XmlParser();
-  let stylesheet: ReturnType<XmlParser['xmlParse']>;
   try {
-    stylesheet = parser.xmlParse(source);
+    return compileXsl(source);
   } catch (e) {
-    throw new XslNotUsable(xslPath, `it is not well-formed XML (${(e as Error).message})`);
+    throw new XslNotUsable(xslPath, (e as Error).message);
   }
-  // The XML parser is lenient, so the stylesheet's element must at least be complete.
-  if (!/<xsl:(stylesheet|transform)\b[\s\S]*<\/xsl:(stylesheet|transform)>\s*$/.test(source)) throw new XslNotUsable(xslPath, 'it is not a complete XSL stylesheet');
+}
+
+export type XslTransform = (xml: string) => Promise<string>;
+
+/**
+ * Compiles a stylesheet, refusing what is not one with the XML parser's own message (line and column): xslt-processor's
+ * parser is lenient, so well-formedness is checked first with fast-xml-parser's validator.
+ */
+export function compileXsl(source: string): XslTransform {
+  const check = XMLValidator.validate(source);
+  if (check !== true) throw new Error(`it is not well-formed XML: line ${check.err.line}, column ${check.err.col}: ${check.err.msg}`);
+  if (!/<xsl:(stylesheet|transform)\b[\s\S]*<\/xsl:(stylesheet|transform)>\s*$/.test(source)) throw new Error('it is not an XSL stylesheet (the root must be xsl:stylesheet or xsl:transform)');
+  const parser = new XmlParser();
+  const stylesheet = parser.xmlParse(source);
   return (xml) => new Xslt().xsltProcess(parser.xmlParse(xml), stylesheet);
+}
+
+/** A small export document a stylesheet is tried on before it is saved: unsupported instructions show up here. */
+const TRIAL_XML = '<?xml version="1.0" encoding="UTF-8"?>\n<orders exportedAt="2026-01-01T00:00:00.000Z" count="1"><order id="ORDER1"><lines count="1"><line position="1"><productNumber>P-1</productNumber><quantity>1</quantity></line></lines><totals currency="DKK"><totalInclVat>10.00</totalInclVat></totals></order></orders>\n';
+
+/** Why an uploaded stylesheet cannot be used (the parser's or processor's message), or null when it can. */
+export async function xslProblem(source: string): Promise<string | null> {
+  try {
+    await compileXsl(source)(TRIAL_XML);
+    return null;
+  } catch (e) {
+    const message = (e as Error).message || String(e);
+    return /^it is /.test(message) ? message.replace(/^it is/, 'It is') : `The XSLT processor refused it: ${message}`;
+  }
 }
 
 /** Checks the export settings before anything boots (server.ts): a configured stylesheet must load. */

@@ -12,13 +12,18 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { Order } from '../orders/order.entities';
-import { exportBackoffSeconds, exportFileName, loadXslTransform, MAX_EXPORT_ATTEMPTS } from './auto-export.service';
+import type { OutboxService } from '../mail/outbox.service';
+import { compileXsl, exportBackoffSeconds, exportFileName, loadXslTransform, MAX_EXPORT_ATTEMPTS, type XslTransform } from './auto-export.service';
+import { readExportSettings } from './export-settings.service';
 import { ordersXml } from './order-xml';
 import { startPoller, type StopPoller } from '../shared/poller';
 
+/** The environment's defaults (EXPORT_DIR, EXPORT_XSL); staff settings in `export_settings` take precedence. */
 export interface AutoExportSettings {
   exportDir: string;
   exportXslPath?: string;
+  /** Queues the "order exported" mail with the XML attached, when staff set an address. */
+  outbox?: OutboxService;
 }
 
 type Claimed = { id: string; order_id: string; attempts: number };
@@ -26,17 +31,25 @@ type Claimed = { id: string; order_id: string; attempts: number };
 export class AutoExportWorker {
   readonly exportDir: string;
 
-  /** Each order's XML, through the XSL stylesheet when one is configured. */
-  private readonly render: (xml: string) => Promise<string>;
+  /** Each order's XML, through EXPORT_XSL's stylesheet when one is configured. */
+  private readonly render: XslTransform;
+  /** The stylesheet staff uploaded, compiled once per upload. */
+  private uploaded: { source: string; transform: XslTransform } | undefined;
+  private readonly outbox: OutboxService | undefined;
 
   /** Throws XslNotUsable when the configured XSL file cannot be loaded. */
   constructor(private readonly orm: MikroORM, settings: AutoExportSettings, private readonly now: () => Date = () => new Date()) {
     this.exportDir = path.resolve(settings.exportDir);
     this.render = settings.exportXslPath ? loadXslTransform(settings.exportXslPath) : async (xml) => xml;
+    this.outbox = settings.outbox;
   }
 
-  /** Exports up to `limit` due jobs; returns how many files were written. */
+  /** Exports up to `limit` due jobs; returns how many files were written. Nothing while staff have the export off. */
   async runDue(limit = 20): Promise<number> {
+    const settings = await readExportSettings(this.orm.em.fork());
+    if (!settings.enabled) return 0;
+    const dir = settings.folder ? path.resolve(settings.folder) : this.exportDir;
+    const render = settings.xslSource ? this.uploadedTransform(settings.xslSource) : this.render;
     let written = 0;
     for (let i = 0; i < limit; i++) {
       const result = await this.orm.em.fork().transactional(async (em) => {
@@ -52,8 +65,17 @@ export class AutoExportWorker {
           if (!order) throw new Error(`order ${job.order_id} was not found`);
           if (!order.completed || order.type !== 'order') throw new Error(`${order.number} is not a completed order`);
           const fileName = exportFileName(order.number);
-          await this.writeAtomically(fileName, await this.render(ordersXml([order], this.now())));
+          const xml = await render(ordersXml([order], this.now()));
+          await this.writeAtomically(dir, fileName, xml);
           await em.execute(`update orders set exported = true where id = ?`, [order.id]);
+          if (settings.notifyEmail && this.outbox) {
+            // In the job's transaction: the mail exists exactly when the export is recorded; once per written file.
+            await this.outbox.enqueue(em, {
+              to: settings.notifyEmail, subject: `Order ${order.number} exported`, template: 'mail/export-notification.njk',
+              context: { order, fileName, folder: dir }, orderId: order.id, dedupeKey: `export:${job.id}:${job.attempts + 1}`,
+              attachments: [{ filename: fileName, contentType: 'application/xml', content: xml }],
+            });
+          }
           await em.execute(
             `update order_export_jobs set status = 'done', attempts = attempts + 1, last_error = '', file_name = ?,
                exported_at = now(), updated_at = now() where id = ?`,
@@ -77,11 +99,16 @@ export class AutoExportWorker {
     return written;
   }
 
+  private uploadedTransform(source: string): XslTransform {
+    if (this.uploaded?.source !== source) this.uploaded = { source, transform: compileXsl(source) };
+    return this.uploaded.transform;
+  }
+
   /** Temp file in the target folder (so the rename stays on one file system), flushed to disk, then renamed. */
-  private async writeAtomically(fileName: string, content: string): Promise<void> {
-    await fs.mkdir(this.exportDir, { recursive: true });
-    const target = path.join(this.exportDir, fileName);
-    const temp = path.join(this.exportDir, `.${fileName}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
+  private async writeAtomically(dir: string, fileName: string, content: string): Promise<void> {
+    await fs.mkdir(dir, { recursive: true });
+    const target = path.join(dir, fileName);
+    const temp = path.join(dir, `.${fileName}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
     try {
       const fh = await fs.open(temp, 'wx');
       try {

@@ -23,6 +23,8 @@ export class OutboxMessage {
   @Property({ type: 'Date', columnType: 'timestamptz', nullable: true }) sentAt?: Date | null;
   /** The state change that queued this notification, if any. */
   @Property({ type: new BigIntType('number'), nullable: true, fieldName: 'state_history_id' }) stateHistoryId?: number | null;
+  /** Files sent with the mail, base64 (see OutboxService). */
+  @Property({ type: 'json', lazy: true }) attachments: Opt<{ filename: string; contentType: string; contentBase64: string }[]> = [];
 }
 
 /** A mail received by the built-in SMTP catcher (demo mode), readable by staff in the admin. */

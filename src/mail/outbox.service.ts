@@ -17,7 +17,11 @@ export interface MailRequest {
   /** The same key never queues a second mail (e.g. `receipt:ORDER1001`). */
   dedupeKey?: string;
   stateHistoryId?: number;
+  /** Files sent with the mail (e.g. the exported order XML); stored with the queued mail. */
+  attachments?: MailAttachment[];
 }
+
+export interface MailAttachment { filename: string; contentType: string; content: string | Buffer }
 
 export const DEFAULT_FROM = { name: 'Orderflow Shop', email: 'shop@orderflow.test' };
 const MAX_ATTEMPTS = 8;
@@ -54,9 +58,9 @@ export class OutboxService {
     const html = this.views.render(req.template, req.context);
     const from = `"${(req.fromName || DEFAULT_FROM.name).replace(/"/g, '')}" <${req.fromEmail || DEFAULT_FROM.email}>`;
     return {
-      text: `insert into outbox_messages (dedupe_key, from_address, to_address, subject, html, text, order_id, state_history_id)
-       values (?, ?, ?, ?, ?, ?, ?, ?) on conflict (dedupe_key) do nothing`,
-      values: [req.dedupeKey ?? null, from, req.to, req.subject, html, htmlToText(html), req.orderId ?? null, req.stateHistoryId ?? null],
+      text: `insert into outbox_messages (dedupe_key, from_address, to_address, subject, html, text, order_id, state_history_id, attachments)
+       values (?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict (dedupe_key) do nothing`,
+      values: [req.dedupeKey ?? null, from, req.to, req.subject, html, htmlToText(html), req.orderId ?? null, req.stateHistoryId ?? null, JSON.stringify(storedAttachments(req.attachments))],
     };
   }
 }
@@ -111,15 +115,18 @@ export class MailWorker {
   /** Claims the oldest due mail (skipping those other lanes or processes hold) and sends it. */
   private async sendNext() {
     return this.orm.em.fork().transactional(async (em) => {
-      const [msg] = await em.execute<Array<{ id: number; from_address: string; to_address: string; subject: string; html: string; text: string; attempts: number }>>(
-        `select id, from_address, to_address, subject, html, text, attempts from outbox_messages
+      const [msg] = await em.execute<Array<{ id: number; from_address: string; to_address: string; subject: string; html: string; text: string; attempts: number; attachments: StoredAttachment[] }>>(
+        `select id, from_address, to_address, subject, html, text, attempts, attachments from outbox_messages
          where status = 'queued' and next_attempt_at <= now() order by id limit 1 for update skip locked`,
       );
       if (!msg) return 'empty' as const;
       // At least once: if the server took the mail but this transaction then fails to commit (the database went
       // away meanwhile), the row is still queued and the mail is sent again. Receivers de-duplicate by X-Outbox-Id.
       try {
-        await this.transport.sendMail({ from: msg.from_address, to: msg.to_address, subject: msg.subject, html: msg.html, text: msg.text, headers: { 'X-Outbox-Id': String(msg.id) } });
+        await this.transport.sendMail({
+          from: msg.from_address, to: msg.to_address, subject: msg.subject, html: msg.html, text: msg.text, headers: { 'X-Outbox-Id': String(msg.id) },
+          attachments: (msg.attachments ?? []).map((a) => ({ filename: a.filename, contentType: a.contentType, content: Buffer.from(a.contentBase64, 'base64') })),
+        });
       } catch (e) {
         const attempts = msg.attempts + 1;
         // The server being unreachable says nothing about this mail: it is retried soon, and never given up on for
@@ -160,6 +167,13 @@ export class MailWorker {
   close(): void {
     this.transport.close();
   }
+}
+
+/** How an attachment is kept in outbox_messages.attachments (jsonb): binary-safe as base64. */
+interface StoredAttachment { filename: string; contentType: string; contentBase64: string }
+
+function storedAttachments(list: MailAttachment[] = []): StoredAttachment[] {
+  return list.map((a) => ({ filename: a.filename, contentType: a.contentType, contentBase64: Buffer.from(a.content).toString('base64') }));
 }
 
 export function htmlToText(html: string): string {

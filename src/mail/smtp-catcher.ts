@@ -1,7 +1,10 @@
 import { SMTPServer } from 'smtp-server';
 import { simpleParser } from 'mailparser';
 
-export interface CaughtMessage { from: string; to: string; subject: string; html: string; text: string; headers: Map<string, unknown> }
+export interface CaughtMessage {
+  from: string; to: string; subject: string; html: string; text: string; headers: Map<string, unknown>;
+  attachments: { filename: string; contentType: string; content: Buffer }[];
+}
 
 /**
  * A real SMTP server on loopback that accepts every mail. The tests read what arrives; `npm start` without
@@ -16,7 +19,8 @@ export async function startSmtpCatcher(onMail: (m: CaughtMessage) => void | Prom
       simpleParser(stream)
         .then(async (parsed) => {
           const to = Array.isArray(parsed.to) ? parsed.to.map((a) => a.text).join(', ') : parsed.to?.text ?? '';
-          await onMail({ from: parsed.from?.text ?? '', to, subject: parsed.subject ?? '', html: typeof parsed.html === 'string' ? parsed.html : '', text: parsed.text ?? '', headers: parsed.headers as Map<string, unknown> });
+          await onMail({ from: parsed.from?.text ?? '', to, subject: parsed.subject ?? '', html: typeof parsed.html === 'string' ? parsed.html : '', text: parsed.text ?? '', headers: parsed.headers as Map<string, unknown>,
+            attachments: parsed.attachments.map((a) => ({ filename: a.filename ?? '', contentType: a.contentType, content: a.content })) });
           callback();
         })
         .catch((e) => callback(e));
