@@ -194,7 +194,7 @@ async function announce(config: AppConfig, orm: MikroORM, demoUsers: AppModules[
   log.info(`Mail: ${catcher ? 'caught locally, read them at ' + config.baseUrl + '/admin/mail' : 'sent to SMTP_URL'}`);
   if (config.demo) {
     // For the person trying the demo, on the terminal; never in the log (no password in a log line).
-    process.stdout.write(`Demo logins:\n${demoUsers.map((u) => `  ${u.role.padEnd(8)} ${u.email} / ${u.password}`).join('\n')}\n`);
+    process.stdout.write(`Demo logins:\n${demoUsers.map((u) => `  ${(u.staffRole ?? u.role).padEnd(13)} ${u.email} / ${u.password}`).join('\n')}\n`);
     return;
   }
   const [{ n }] = await orm.em.fork().execute<{ n: string }[]>(`select count(*) as n from users where role = 'staff'`);

@@ -25,6 +25,7 @@ import { ApiService } from './integration/api.service';
 import { OutboxService } from './mail/outbox.service';
 import { PaymentProviders } from './payments/payment-providers';
 import { ExportSettingsService } from './exports/export-settings.service';
+import { StaffRoleService } from './accounts/staff-permissions';
 
 /** The app's services, built once; each reads the request's EntityManager through MikroORM's RequestContext. */
 export function createServices(orm: MikroORM, views: nunjucks.Environment, options: Partial<Pick<AppConfig, 'catalogCacheMs' | 'placement' | 'sandbox' | 'exportDir' | 'exportXslPath'>> = {}) {
@@ -52,7 +53,8 @@ export function createServices(orm: MikroORM, views: nunjucks.Environment, optio
   const returns = new ReturnService(orm, flows, outbox, paymentDesk);
   const api = new ApiService(orm);
   const exportSettings = new ExportSettingsService(orm, { exportDir: options.exportDir ?? '.data/exports', exportXslPath: options.exportXslPath });
-  return { api, exportSettings, companies, shipments, orderEdit, recurring, statistics, returns, outbox, payments, catalog, catalogAdmin, accounts, carts, checkout, admin, flows, flowSettings, orderAdmin, customerCenter, namedCarts, quotes, orderHistory, paymentDesk, views };
+  const staffRoles = new StaffRoleService(orm);
+  return { api, exportSettings, staffRoles, companies, shipments, orderEdit, recurring, statistics, returns, outbox, payments, catalog, catalogAdmin, accounts, carts, checkout, admin, flows, flowSettings, orderAdmin, customerCenter, namedCarts, quotes, orderHistory, paymentDesk, views };
 }
 
 export type Services = ReturnType<typeof createServices>;

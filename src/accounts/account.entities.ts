@@ -20,6 +20,8 @@ export class User {
   @Property({ type: 'string', hidden: true, lazy: true }) passwordHash!: string;
   @Property({ type: 'string' }) name!: string;
   @Property({ type: 'string' }) role!: UserRole;
+  /** Staff only: 'administrator' or 'order_clerk' (src/accounts/staff-permissions.ts). */
+  @Property({ type: 'string', nullable: true }) staffRole?: 'administrator' | 'order_clerk' | null;
   @ManyToOne({ entity: () => Company, nullable: true, fieldName: 'company_id' }) company?: Company | null;
   @Property({ type: ArrayType, columnType: 'text[]' }) companyRoles: Opt<CompanyRole[]> = [];
   /** Carts up to this total need no approval (null: every cart follows the company's cart flow). */

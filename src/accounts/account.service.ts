@@ -3,12 +3,15 @@ import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import { invalid } from '../shared/errors';
 import { User } from './account.entities';
 import { DUMMY_HASH, hashPassword, verifyPassword } from './password';
+import { staffRoleOf, type StaffRole } from './staff-permissions';
 
 /** What a request knows about its signed-in user (kept small: only the id is in the session). */
 export interface SessionUser {
   id: number; email: string; name: string; role: User['role']; companyId: number | null;
   /** For showing the company's pages; every rule reads the roles from the database again. */
   companyRoles?: User['companyRoles'];
+  /** Staff users' back-office role (administrator / order clerk); null for everyone else. */
+  staffRole: StaffRole | null;
 }
 
 export class AccountService {
@@ -46,5 +49,5 @@ export class AccountService {
 }
 
 function toSessionUser(u: User): SessionUser {
-  return { id: u.id, email: u.email, name: u.name, role: u.role, companyId: u.company?.id ?? null, companyRoles: u.companyRoles };
+  return { id: u.id, email: u.email, name: u.name, role: u.role, companyId: u.company?.id ?? null, companyRoles: u.companyRoles, staffRole: staffRoleOf(u) };
 }

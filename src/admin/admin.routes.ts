@@ -25,7 +25,7 @@ export function adminRoutes(s: Services): Router {
 
   r.get('/shop-settings', async (_req, res) => res.render('admin/shop-settings.njk', { shop: await s.admin.shopSettings() }));
 
-  r.post('/shop-settings', async (req, res) => {
+  r.post('/shop-settings', s.staffRoles.writesNeed('settings.shop'), async (req, res) => {
     try {
       const form = parse(shopSettingsForm, req.body);
       await s.admin.updateShopSettings({ ...form, allowOutOfStockOrders: form.allowOutOfStockOrders === 'on', allowContextDates: form.allowContextDates === 'on' });

@@ -8,8 +8,9 @@ export const DEMO_USERS = [
   { email: 'shopper@orderflow.test', password: 'shopper-pass-1', name: 'Sam Shopper', role: 'shopper' as const, company: null },
   { email: 'buyer1@acme.test', password: 'buyer-pass-1', name: 'Bea Buyer', role: 'buyer' as const, company: 'C-10001' },
   { email: 'buyer2@acme.test', password: 'buyer-pass-2', name: 'Bo Buyer', role: 'buyer' as const, company: 'C-10001' },
-  { email: 'admin@orderflow.test', password: 'admin-pass-1', name: 'Ada Admin', role: 'staff' as const, company: null },
-];
+  { email: 'admin@orderflow.test', password: 'admin-pass-1', name: 'Ada Admin', role: 'staff' as const, company: null, staffRole: 'administrator' },
+  { email: 'clerk@orderflow.test', password: 'clerk-pass-1', name: 'Otto Clerk', role: 'staff' as const, company: null, staffRole: 'order_clerk' },
+] as { email: string; password: string; name: string; role: 'shopper' | 'buyer' | 'staff'; company: string | null; staffRole?: string }[];
 
 /**
  * Acme's company roles: Bea buys and may order carts up to 250.00 DKK without approval (above that Bo approves);
@@ -46,9 +47,9 @@ export async function seedDemoData(em: EntityManager): Promise<void> {
       if (exists.length) continue;
       const access = DEMO_COMPANY_ACCESS.find((a) => a.email === u.email);
       await x(
-        `insert into users (email, password_hash, name, role, company_id, can_reopen_records, company_roles, spend_limit_minor)
-         values (?, ?, ?, ?, (select id from companies where customer_number = ?), ?, ?::text[], ?) on conflict do nothing`,
-        [u.email, await hashPassword(u.password), u.name, u.role, u.company, u.role === 'staff', `{${access?.roles.join(',') ?? ''}}`, access?.spendLimitMinor ?? null],
+        `insert into users (email, password_hash, name, role, staff_role, company_id, can_reopen_records, company_roles, spend_limit_minor)
+         values (?, ?, ?, ?, ?, (select id from companies where customer_number = ?), ?, ?::text[], ?) on conflict do nothing`,
+        [u.email, await hashPassword(u.password), u.name, u.role, u.staffRole ?? null, u.company, u.role === 'staff', `{${access?.roles.join(',') ?? ''}}`, access?.spendLimitMinor ?? null],
       );
     }
     // Also on a database seeded before company roles existed: only while the users still have the migration's default.

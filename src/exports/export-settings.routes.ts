@@ -38,6 +38,7 @@ export const exportSettingsUpload: RequestHandler = (req, res, next) => {
 export function exportSettingsRoutes(s: Services): Router {
   const r = Router();
   r.use(requireStaff);
+  r.use(s.staffRoles.writesNeed('settings.shop'));
 
   r.get('/', async (_req, res) => {
     const page = await s.exportSettings.page();

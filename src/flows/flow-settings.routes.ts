@@ -149,6 +149,7 @@ const stateInput = (body: Record<string, unknown>) => parse(stateForm, { ...body
 export function flowSettingsRoutes(s: Services): Router {
   const r = Router();
   r.use(requireStaff);
+  r.use(s.staffRoles.writesNeed('settings.flows'));
 
   const renderFlow = async (res: Response, flowId: number, status = 200, extra: Record<string, unknown> = {}) => {
     const page = await s.flowSettings.flowPage(flowId);

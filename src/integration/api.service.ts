@@ -1,3 +1,4 @@
+import { assertStaffMay } from '../accounts/staff-permissions';
 import { createHash, randomBytes } from 'node:crypto';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { User } from '../accounts/account.entities';
@@ -13,7 +14,8 @@ import { API_SCOPES, ApiKey, type ApiScope } from './api.entities';
 import { replicaReads } from '../db/replicas';
 
 /** Who is calling: the API key that authenticated the request. */
-export interface ApiCaller { keyId: number; name: string; scopes: ApiScope[] }
+/** An API key: its scopes say what it may call; it acts with the staff role of the staff user who created it (`ownerUserId`). */
+export interface ApiCaller { keyId: number; name: string; scopes: ApiScope[]; ownerUserId: number | null }
 
 /** A write's answer: status and JSON body. */
 export interface ApiAnswer { status: number; body: unknown }
@@ -147,15 +149,15 @@ export class ApiService {
     const token = match[1];
     const rejected = new ApiError('UNAUTHENTICATED', 'UNAUTHENTICATED', 'The API key is not valid.');
     if (!KEY_FORMAT.test(token)) throw rejected;
-    const [row] = await this.em.execute<{ id: number; name: string; scopes: ApiScope[]; revoked_at: Date | null; last_used_at: Date | null }[]>(
-      'select id, name, scopes, revoked_at, last_used_at from api_keys where secret_hash = ?', [sha256(token)]);
+    const [row] = await this.em.execute<{ id: number; name: string; scopes: ApiScope[]; revoked_at: Date | null; last_used_at: Date | null; created_by_user_id: number | null }[]>(
+      'select id, name, scopes, revoked_at, last_used_at, created_by_user_id from api_keys where secret_hash = ?', [sha256(token)]);
     if (!row) throw rejected;
     if (row.revoked_at) throw new ApiError('UNAUTHENTICATED', 'UNAUTHENTICATED', 'This API key has been revoked.');
     // "Last used" to the minute: no write on every request.
     if (!row.last_used_at || Date.now() - new Date(row.last_used_at).getTime() > LAST_USED_RESOLUTION_MS) {
       await this.em.execute('update api_keys set last_used_at = now() where id = ?', [row.id]);
     }
-    return { keyId: row.id, name: row.name, scopes: row.scopes };
+    return { keyId: row.id, name: row.name, scopes: row.scopes, ownerUserId: row.created_by_user_id == null ? null : Number(row.created_by_user_id) };
   }
 
   assertScope(caller: ApiCaller, scope: ApiScope): void {
@@ -275,6 +277,8 @@ export class ApiService {
   /** Captures through the payment desk (same limits: never more than is left to capture, split captures allowed). */
   async capture(caller: ApiCaller, number: string, amountMinor: number, desk: PaymentService): Promise<ApiWriteResult & { amountMinor: number }> {
     return this.em.transactional(async (em) => {
+      // Never more than the key's creator may do on the staff pages (a key without a creator acts as the system).
+      await assertStaffMay(em, caller.ownerUserId, 'payment.capture');
       const orderId = await this.placedOrderId(em, number);
       const outcome = await desk.captureAmount(number, amountMinor, { userId: null, source: 'api' });
       await em.execute(

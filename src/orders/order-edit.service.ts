@@ -1,6 +1,7 @@
 import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { z } from 'zod';
+import { staffMay } from '../accounts/staff-permissions';
 import type { SessionUser } from '../accounts/account.service';
 import { Product, Shop } from '../catalog/catalog.entities';
 import { priceOrder, type PricingLine, type Totals } from '../checkout/pricing';
@@ -398,12 +399,11 @@ export class OrderEditService {
 
 // ---- pure helpers (exported for the views and tests) ----
 
-const forbidden = () => new DomainError('FORBIDDEN', 'You do not have permission to edit orders. Ask an administrator to give you the “edit orders” permission.');
+const forbidden = () => new DomainError('FORBIDDEN', 'You do not have permission to edit orders: your staff role may not edit placed orders. An administrator can allow it under Settings → Staff roles.');
 
+/** The staff role's "edit placed orders" permission (src/accounts/staff-permissions.ts). */
 async function canEditOrders(em: EntityManager, user: SessionUser): Promise<boolean> {
-  if (user.role !== 'staff') return false;
-  const [row] = await em.execute<{ can_edit_orders: boolean }[]>('select can_edit_orders from users where id = ?', [user.id]);
-  return row?.can_edit_orders === true;
+  return user.role === 'staff' && staffMay(em, user.id, 'order.edit');
 }
 
 async function lineFieldValues(em: EntityManager, orderId: number): Promise<Map<number, Record<string, string>>> {

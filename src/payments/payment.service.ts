@@ -4,6 +4,7 @@ import type { FlowService } from '../flows/flow.service';
 import { FlowState } from '../flows/flow.entities';
 import { Order, type CaptureState, type PaymentStatus } from '../orders/order.entities';
 import { recordHistory, type Actor } from '../orders/order-lifecycle';
+import { assertStaffMay } from '../accounts/staff-permissions';
 import { DomainError, invalid, notFound } from '../shared/errors';
 import { formatMoney } from '../shared/money';
 import { PaymentMethod, PaymentTransaction, type PaymentOperation } from './payment.entities';
@@ -92,6 +93,7 @@ export class PaymentService {
 
   /** Captures the whole order total of an order nothing has been captured on yet. */
   async captureFull(number: string, actor: PaymentActor): Promise<PaymentOutcome> {
+    await assertStaffMay(this.em, actor.userId, 'payment.capture');
     return this.run(number, async (em, order) => {
       const { provider } = await this.capturable(em, order);
       if (order.captureState === 'split_captured') {
@@ -103,6 +105,7 @@ export class PaymentService {
 
   /** Split capture: captures part of the total; the captures together never exceed the total. */
   async captureAmount(number: string, amountMinor: number, actor: PaymentActor): Promise<PaymentOutcome> {
+    await assertStaffMay(this.em, actor.userId, 'payment.capture');
     assertPositiveAmount(amountMinor);
     return this.run(number, async (em, order) => {
       const { provider } = await this.capturable(em, order);
@@ -117,6 +120,7 @@ export class PaymentService {
 
   /** Captures whatever is left after split captures and closes the order's capture (→ captured). */
   async finalCapture(number: string, actor: PaymentActor): Promise<PaymentOutcome> {
+    await assertStaffMay(this.em, actor.userId, 'payment.capture');
     return this.run(number, async (em, order) => {
       const { provider } = await this.capturable(em, order);
       if (order.captureState !== 'split_captured') {
@@ -128,6 +132,7 @@ export class PaymentService {
 
   /** Captures the rest of each order, one transaction per order: each is captured or refused with the reason. */
   async captureMany(numbers: string[], actor: PaymentActor): Promise<BulkCaptureResult[]> {
+    await assertStaffMay(this.em, actor.userId, 'payment.capture');
     const results: BulkCaptureResult[] = [];
     for (const number of [...new Set(numbers)]) {
       try {
@@ -217,6 +222,7 @@ export class PaymentService {
    * where they were taken from, and moves the order to its flow's “Cancelled” state — all or nothing.
    */
   async cancel(number: string, actor: PaymentActor): Promise<PaymentOutcome> {
+    await assertStaffMay(this.em, actor.userId, 'payment.capture');
     return this.run(number, async (em, order) => {
       const refusal = cancelRefusal(order);
       if (refusal) throw refusal;
@@ -255,6 +261,7 @@ export class PaymentService {
   /** Refunds captured money, all or part of it; never more than was captured and not yet refunded. */
   /** `within`: run inside the caller's transaction (a return that refunds), so both commit or neither does. */
   async refund(number: string, amountMinor: number, actor: PaymentActor, within?: EntityManager): Promise<PaymentOutcome> {
+    await assertStaffMay(within ?? this.em, actor.userId, 'payment.refund');
     assertPositiveAmount(amountMinor);
     return this.run(number, async (em, order) => {
       const refusal = refundRefusal(order, amountMinor);
@@ -274,6 +281,7 @@ export class PaymentService {
 
   /** Soft delete: only orders that were never completed, or that have been cancelled. Hidden from the order list. */
   async delete(number: string, actor: PaymentActor): Promise<PaymentOutcome> {
+    await assertStaffMay(this.em, actor.userId, 'order.delete');
     return this.run(number, async (em, order) => {
       const refusal = deleteRefusal(order);
       if (refusal) throw refusal;
@@ -285,6 +293,7 @@ export class PaymentService {
 
   /** Brings a deleted order back into the order list. */
   async restore(number: string, actor: PaymentActor): Promise<PaymentOutcome> {
+    await assertStaffMay(this.em, actor.userId, 'order.delete');
     return this.em.transactional(async (em) => {
       const order = await em.findOne(Order, { number, type: 'order' }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
       if (!order) throw notFound('The order');

@@ -11,7 +11,7 @@ const counts = () => t.sql(`select (select count(*)::int from products) as produ
 describe('demo seed', () => {
   it('is idempotent and never overwrites what staff changed', async () => {
     const [before] = await counts();
-    expect(before).toMatchObject({ products: 50, users: 4, shipping: 2 });
+    expect(before).toMatchObject({ products: 50, users: 5, shipping: 2 });
     await t.sql(`update products set name = 'Renamed by staff' where number = 'P-1001'`);
     await seedDemoData(t.orm.em.fork());
     await seedDemoData(t.orm.em.fork());

@@ -203,7 +203,9 @@ describe('order editing', () => {
     expect(details.text).not.toContain(`href="/admin/orders/${number}/edit"`);
 
     const editable = await placeGuestOrder(t, 'P-1010');
-    await t.sql(`update users set can_edit_orders = false where email = 'admin@orderflow.test'`);
+    // An order clerk whose role may not edit placed orders (Settings → Staff roles).
+    await t.sql(`update users set staff_role = 'order_clerk' where email = 'admin@orderflow.test'`);
+    await t.sql(`delete from staff_role_permissions where staff_role = 'order_clerk' and permission = 'order.edit'`);
     try {
       expect((await staff.get(`/admin/orders/${editable}/edit`)).status).toBe(403);
       const token = await csrfToken(staff, `/admin/orders/${editable}`);
@@ -212,7 +214,8 @@ describe('order editing', () => {
       expect(refused.text).toContain('permission to edit orders');
       expect((await staff.get(`/admin/orders/${editable}`)).text).not.toContain(`href="/admin/orders/${editable}/edit"`);
     } finally {
-      await t.sql(`update users set can_edit_orders = true where email = 'admin@orderflow.test'`);
+      await t.sql(`update users set staff_role = 'administrator' where email = 'admin@orderflow.test'`);
+      await t.sql(`insert into staff_role_permissions (staff_role, permission) values ('order_clerk', 'order.edit')`);
     }
     expect(await orderRow(editable)).toMatchObject({ order_discount_minor: 0 });
   });
