@@ -15,6 +15,7 @@ const shopSettingsForm = z.object({
   cartPrefix: prefix,
   allowOutOfStockOrders: z.string().optional(),
   allowContextDates: z.string().optional(),
+  vatOnOneLine: z.string().optional(),
 });
 
 export function adminRoutes(s: Services): Router {
@@ -28,10 +29,10 @@ export function adminRoutes(s: Services): Router {
   r.post('/shop-settings', s.staffRoles.writesNeed('settings.shop'), async (req, res) => {
     try {
       const form = parse(shopSettingsForm, req.body);
-      await s.admin.updateShopSettings({ ...form, allowOutOfStockOrders: form.allowOutOfStockOrders === 'on', allowContextDates: form.allowContextDates === 'on' });
+      await s.admin.updateShopSettings({ ...form, allowOutOfStockOrders: form.allowOutOfStockOrders === 'on', allowContextDates: form.allowContextDates === 'on', vatOnOneLine: form.vatOnOneLine === 'on' });
     } catch (e) {
       if (!(e instanceof DomainError) || e.code !== 'VALIDATION') throw e;
-      return res.status(422).render('admin/shop-settings.njk', { shop: { ...req.body, allowOutOfStockOrders: req.body.allowOutOfStockOrders === 'on', allowContextDates: req.body.allowContextDates === 'on' }, error: e.message, fields: e.fields });
+      return res.status(422).render('admin/shop-settings.njk', { shop: { ...req.body, allowOutOfStockOrders: req.body.allowOutOfStockOrders === 'on', allowContextDates: req.body.allowContextDates === 'on', vatOnOneLine: req.body.vatOnOneLine === 'on' }, error: e.message, fields: e.fields });
     }
     flash(req, 'success', 'Shop settings saved.');
     res.redirect(303, '/admin/shop-settings');

@@ -1,7 +1,7 @@
 import { LockMode } from '@mikro-orm/core';
 import type { MikroORM } from '@mikro-orm/postgresql';
 
-export interface ShopSettingsInput { name: string; orderPrefix: string; orderNextNumber: number; orderNumberPadding: number; cartPrefix: string; allowOutOfStockOrders: boolean; allowContextDates: boolean }
+export interface ShopSettingsInput { name: string; orderPrefix: string; orderNextNumber: number; orderNumberPadding: number; cartPrefix: string; allowOutOfStockOrders: boolean; allowContextDates: boolean; vatOnOneLine: boolean }
 import { CaughtMail, OutboxMessage } from '../mail/mail.entities';
 import { Shop } from '../catalog/catalog.entities';
 import { DEFAULT_SHOP_ID } from '../catalog/catalog.service';

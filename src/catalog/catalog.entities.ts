@@ -16,6 +16,8 @@ export class Shop {
   @Property({ type: 'integer' }) defaultVatRateBp!: number;
   /** Staff may price storefront carts as of another date with `?OrderTime=MM/dd/yyyy`. */
   @Property({ type: 'boolean' }) allowContextDates: Opt<boolean> = false;
+  /** "Taxes in backend": VAT as one line (the sum) on order details, print and mails, instead of one per rate. */
+  @Property({ type: 'boolean' }) vatOnOneLine: Opt<boolean> = false;
 }
 
 @Entity({ tableName: 'product_groups' })

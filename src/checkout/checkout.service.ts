@@ -318,7 +318,7 @@ export class CheckoutService {
     });
     await recordHistory(em, order, input.actor, 'placed', placedMessage(method.name, auth.message));
     await em.populate(order, ['lines', 'shippingMethod', 'paymentMethod']);
-    await this.outbox.enqueue(em, receiptMail(order.id, order, order.lines.getItems(), order.totals, order.shippingMethod, method));
+    await this.outbox.enqueue(em, receiptMail(order.id, order, order.lines.getItems(), order.totals, order.shippingMethod, method, shop.vatOnOneLine));
     await enqueueOrderExport(em, order.id);
   }
 

@@ -143,7 +143,7 @@ function completeOrderSql(outbox: OutboxService, attemptId: number, orderId: num
   const receipt = outbox.insertStatement(receiptMail(orderId, {
     number: order.number, billingName: order.billing_name, billingEmail: order.billing_email, currencyCode: order.currency_code,
     cardType: auth.cardType, cardLast4: auth.cardLast4, customerComment,
-  }, order.lines, totals, order.shipping_name != null ? { name: order.shipping_name } : null, { name: order.payment_name! }));
+  }, order.lines, totals, order.shipping_name != null ? { name: order.shipping_name } : null, { name: order.payment_name! }, order.vat_on_one_line));
   const columns = totalsColumns(totals);
   return {
     text: `with placed as (

@@ -49,10 +49,10 @@ interface ReceiptOrder { number: string; billingName: string; billingEmail: stri
 interface ReceiptLine { productName: string; productNumber: string; quantity: number }
 
 /** The order confirmation mail (views/mail/receipt.njk); queued once per order. */
-export function receiptMail(orderId: number, order: ReceiptOrder, lines: ReceiptLine[], totals: Totals | null | undefined, shipping: { name: string } | null | undefined, payment: { name: string }): MailRequest {
+export function receiptMail(orderId: number, order: ReceiptOrder, lines: ReceiptLine[], totals: Totals | null | undefined, shipping: { name: string } | null | undefined, payment: { name: string }, vatOnOneLine = false): MailRequest {
   return {
     to: order.billingEmail, subject: `Order confirmation ${order.number}`, template: 'mail/receipt.njk',
-    context: { order, lines, totals, shipping, payment }, orderId, dedupeKey: `receipt:${orderId}`,
+    context: { order, lines, totals, shipping, payment, vatOnOneLine }, orderId, dedupeKey: `receipt:${orderId}`,
   };
 }
 

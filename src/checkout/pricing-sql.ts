@@ -7,7 +7,7 @@ import type { VoucherKind } from './voucher.entity';
  * The SQL side of the quick paths (cart/quick-add.ts, checkout/quick-place.ts): everything pricing.ts needs of an
  * order `o` and its lines, read in the statement that locks the order. Same lookups as reprice() in order-lifecycle.ts.
  */
-export const PRICING_COLUMNS = `o.order_discount_minor, s.allow_out_of_stock_orders as allow_out_of_stock, s.default_vat_rate_bp as fee_vat_rate_bp,
+export const PRICING_COLUMNS = `o.order_discount_minor, s.allow_out_of_stock_orders as allow_out_of_stock, s.vat_on_one_line, s.default_vat_rate_bp as fee_vat_rate_bp,
   sm.name as shipping_name, sm.fee_minor as shipping_fee_minor, sm.free_above_minor as shipping_free_above_minor,
   pm.name as payment_name, pm.provider as payment_provider, coalesce(pm.fee_minor, 0) as payment_fee_minor,
   v.kind as voucher_kind, v.value as voucher_value,
@@ -27,7 +27,7 @@ export const PRICING_JOINS = `join shops s on s.id = o.shop_id
 export interface PricedLineRow extends PricingLine { id: number; productId: number | null; productNumber: string; productName: string; stale: boolean }
 
 export interface PricingRow {
-  order_discount_minor: string; allow_out_of_stock: boolean; fee_vat_rate_bp: number;
+  order_discount_minor: string; allow_out_of_stock: boolean; vat_on_one_line: boolean; fee_vat_rate_bp: number;
   shipping_name: string | null; shipping_fee_minor: string | null; shipping_free_above_minor: string | null;
   payment_name: string | null; payment_provider: PaymentProviderCode | null; payment_fee_minor: string;
   voucher_kind: VoucherKind | null; voucher_value: string | null;

@@ -556,7 +556,7 @@ export class RecurringService {
       await em.populate(order, ['lines']);
       await this.outbox.enqueue(em, {
         to: order.billingEmail, subject: `Order confirmation ${order.number}`, template: 'mail/receipt.njk',
-        context: { order, lines: order.lines.getItems(), totals: order.totals, shipping, payment },
+        context: { order, lines: order.lines.getItems(), totals: order.totals, shipping, payment, vatOnOneLine: (await em.findOneOrFail(Shop, order.shop.id)).vatOnOneLine },
         orderId: order.id, dedupeKey: `receipt:${order.id}`,
       });
     }
