@@ -38,6 +38,7 @@ import { returnRoutes } from './returns/return.routes';
 import { apiKeyAdminRoutes, apiRoutes } from './integration/api.routes';
 import { importRoutes } from './integration/import.routes';
 import { STAFF_ROLES_PATH, staffRoleRoutes } from './accounts/staff-roles.routes';
+import { MAIL_TEMPLATES_PATH, mailTemplateRoutes } from './mail/mail-templates.routes';
 import { EXPORT_SETTINGS_PATH, exportSettingsRoutes, exportSettingsUpload } from './exports/export-settings.routes';
 import { createViewEnv } from './http/views';
 import { ReadRouter } from './db/replicas';
@@ -183,6 +184,7 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   app.use('/admin/settings/api-keys', apiKeyAdminRoutes(services));
   app.use(EXPORT_SETTINGS_PATH, exportSettingsRoutes(services));
   app.use(STAFF_ROLES_PATH, staffRoleRoutes(services));
+  app.use(MAIL_TEMPLATES_PATH, mailTemplateRoutes(services));
   app.use('/admin/settings', flowSettingsRoutes(services));
   app.use('/admin/quotes', adminQuoteRoutes(services));
   app.use('/admin/customers', adminCustomerRoutes(services));

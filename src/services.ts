@@ -26,6 +26,7 @@ import { OutboxService } from './mail/outbox.service';
 import { PaymentProviders } from './payments/payment-providers';
 import { ExportSettingsService } from './exports/export-settings.service';
 import { StaffRoleService } from './accounts/staff-permissions';
+import { MailTemplateService } from './mail/mail-templates';
 
 /** The app's services, built once; each reads the request's EntityManager through MikroORM's RequestContext. */
 export function createServices(orm: MikroORM, views: nunjucks.Environment, options: Partial<Pick<AppConfig, 'catalogCacheMs' | 'placement' | 'sandbox' | 'exportDir' | 'exportXslPath'>> = {}) {
@@ -54,7 +55,8 @@ export function createServices(orm: MikroORM, views: nunjucks.Environment, optio
   const api = new ApiService(orm);
   const exportSettings = new ExportSettingsService(orm, { exportDir: options.exportDir ?? '.data/exports', exportXslPath: options.exportXslPath });
   const staffRoles = new StaffRoleService(orm);
-  return { api, exportSettings, staffRoles, companies, shipments, orderEdit, recurring, statistics, returns, outbox, payments, catalog, catalogAdmin, accounts, carts, checkout, admin, flows, flowSettings, orderAdmin, customerCenter, namedCarts, quotes, orderHistory, paymentDesk, views };
+  const mailTemplates = new MailTemplateService(orm);
+  return { api, exportSettings, staffRoles, mailTemplates, companies, shipments, orderEdit, recurring, statistics, returns, outbox, payments, catalog, catalogAdmin, accounts, carts, checkout, admin, flows, flowSettings, orderAdmin, customerCenter, namedCarts, quotes, orderHistory, paymentDesk, views };
 }
 
 export type Services = ReturnType<typeof createServices>;

@@ -4,6 +4,7 @@ import { ForeignKeyConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { Shop } from '../catalog/catalog.entities';
 import { VIEWS_DIR } from '../http/views';
+import { storedTemplateKey } from '../mail/mail-templates';
 import { OrderFieldDefinition } from '../orders/order-edit.entities';
 import { Order } from '../orders/order.entities';
 import { DomainError, invalid, notFound } from '../shared/errors';
@@ -138,6 +139,7 @@ export class FlowSettingsService {
       orderFields, orderFieldNames: orderFields.map((f) => f.systemName),
       templates: this.mailTemplates(),
       roles: STATE_ROLES[flow.type].map((value) => ({ value, label: ROLE_LABELS[value] })),
+      storedTemplates: await this.storedTemplates(this.em),
       placeholders: Object.entries(SUBJECT_PLACEHOLDERS).map(([token, meaning]) => ({ token, meaning })),
       defaults: { template: DEFAULT_STATE_TEMPLATE, othersTemplate: DEFAULT_OTHERS_TEMPLATE },
     };
@@ -146,6 +148,12 @@ export class FlowSettingsService {
   /** The order fields "Send to the e-mail in an order field" may name: the defined order (not line) fields. */
   recipientFields(em: EntityManager): Promise<OrderFieldDefinition[]> {
     return em.find(OrderFieldDefinition, { appliesTo: 'order' }, { orderBy: { sortOrder: 'asc', id: 'asc' } });
+  }
+
+  /** Templates staff wrote in the admin, as a state refers to them (`db:<id>`). */
+  async storedTemplates(em: EntityManager): Promise<{ key: string; name: string }[]> {
+    const rows = await em.execute<{ id: number; name: string }[]>('select id, name from mail_templates order by lower(name), id');
+    return rows.map((r) => ({ key: storedTemplateKey(r.id), name: r.name }));
   }
 
   /** The notification templates staff may choose: views/mail/flow/*.njk, except partials starting with `_`. */
@@ -382,7 +390,7 @@ export class FlowSettingsService {
       const [holder] = await em.execute<{ name: string }[]>('select name from flow_states where flow_id = ? and role = ? and not deleted and id <> ?', [flow.id, input.role, state?.id ?? 0]);
       if (holder) fields.role = `is already given to “${holder.name}”: each role belongs to one state of the flow`;
     }
-    const templates = this.mailTemplates();
+    const templates = [...this.mailTemplates(), ...(await this.storedTemplates(em)).map((t) => t.key)];
     if (input.mailTemplate && !templates.includes(input.mailTemplate)) fields.mailTemplate = 'is not one of the templates listed';
     if (input.othersTemplate && !templates.includes(input.othersTemplate)) fields.othersTemplate = 'is not one of the templates listed';
     if (input.customRecipientField && !(await this.recipientFields(em)).some((f) => f.systemName === input.customRecipientField)) {

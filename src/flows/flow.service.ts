@@ -210,7 +210,8 @@ export class FlowService {
     const subject = fillPlaceholders(state.mailSubject || 'Your {OrderType} {OrderID} is now {StateName}', order, state);
     for (const [to, template] of recipients) {
       await this.outbox.enqueue(em, {
-        to, subject, template, fromName: state.mailSenderName, fromEmail: state.mailSenderEmail,
+        to, subject, template, fallbackTemplate: template === state.othersTemplate ? DEFAULT_OTHERS_TEMPLATE : DEFAULT_STATE_TEMPLATE,
+        fromName: state.mailSenderName, fromEmail: state.mailSenderEmail,
         context: { order, state, lines: order.lines.getItems(), totals: order.totals, subject, message },
         orderId: order.id, dedupeKey: `${dedupePrefix}:${to}`, stateHistoryId: historyId ?? undefined,
       });

@@ -4,12 +4,18 @@ import nodemailer, { type Transporter } from 'nodemailer';
 import { OutboxMessage } from './mail.entities';
 import { log } from '../shared/log';
 import { startPoller, type StopPoller } from '../shared/poller';
+import { orderTemplateData, renderStoredTemplate, storedTemplateId } from './mail-templates';
 
 export interface MailRequest {
   to: string;
   subject: string;
-  /** A Nunjucks template under views/mail/, rendered now so the mail shows what was true at this moment. */
+  /**
+   * A Nunjucks template under views/mail/, or a stored one (`db:<id>`, src/mail/mail-templates.ts), rendered now so
+   * the mail shows what was true at this moment.
+   */
   template: string;
+  /** The built-in template used if a stored one is gone or cannot be rendered. */
+  fallbackTemplate?: string;
   context: Record<string, unknown>;
   fromName?: string;
   fromEmail?: string;
@@ -49,13 +55,29 @@ export class OutboxService {
   constructor(private readonly views: nunjucks.Environment) {}
 
   async enqueue(em: EntityManager, req: MailRequest): Promise<void> {
-    const insert = this.insertStatement(req);
+    const storedId = storedTemplateId(req.template);
+    const html = storedId == null ? undefined : await this.renderStored(em, storedId, req);
+    const insert = this.insertStatement(req, html);
     await em.execute(insert.text, insert.values);
   }
 
+  /**
+   * A template staff stored (`db:<id>`), rendered in the sandbox with the order's data only. A template deleted or
+   * broken since it was chosen falls back to the built-in one, so the customer is still told.
+   */
+  private async renderStored(em: EntityManager, id: number, req: MailRequest): Promise<string> {
+    const [row] = await em.execute<{ body: string }[]>('select body from mail_templates where id = ?', [id]);
+    try {
+      if (row) return renderStoredTemplate(row.body, orderTemplateData(req.context as Parameters<typeof orderTemplateData>[0]));
+    } catch (e) {
+      console.error(`[mail] stored template ${id} could not be rendered (${(e as Error).message}); using the built-in template`);
+    }
+    return this.views.render(req.fallbackTemplate ?? 'mail/flow/state-changed.njk', req.context);
+  }
+
   /** The mail rendered now, as the INSERT that queues it (for callers that write it in their own statement). */
-  insertStatement(req: MailRequest): { text: string; values: unknown[] } {
-    const html = this.views.render(req.template, req.context);
+  insertStatement(req: MailRequest, rendered?: string): { text: string; values: unknown[] } {
+    const html = rendered ?? this.views.render(req.template, req.context);
     const from = `"${(req.fromName || DEFAULT_FROM.name).replace(/"/g, '')}" <${req.fromEmail || DEFAULT_FROM.email}>`;
     return {
       text: `insert into outbox_messages (dedupe_key, from_address, to_address, subject, html, text, order_id, state_history_id, attachments)
