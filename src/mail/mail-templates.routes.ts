@@ -11,11 +11,10 @@ import { SAMPLE_DATA, SANDBOX_FILTERS } from './mail-templates';
 
 export const MAIL_TEMPLATES_PATH = '/admin/settings/mail-templates';
 
-const templateForm = z.object({
-  name: requiredText(120),
-  body: text(100_000).min(1, { error: 'is required' }),
-  action: z.enum(['save', 'preview']).default('save'),
-});
+const body = text(100_000).min(1, { error: 'is required' });
+const templateForm = z.object({ name: requiredText(120), body });
+/** "Preview" needs only the template, so a new one can be tried before it has a name. */
+const previewForm = z.object({ body });
 
 function idOf(raw: unknown): number {
   const r = typeof raw === 'string' && /^\d{1,10}$/.test(raw) ? idParam.safeParse(raw) : null;
@@ -55,9 +54,8 @@ export function mailTemplateRoutes(s: Services): Router {
     const values = { name: String(req.body?.name ?? ''), body: String(req.body?.body ?? '') };
     let saved;
     try {
-      const form = parse(templateForm, req.body);
-      if (form.action === 'preview') return renderForm(res, 200, { template, values, preview: previewOf(form.body) });
-      saved = await s.mailTemplates.save(id, form);
+      if (req.body?.action === 'preview') return renderForm(res, 200, { template, values, preview: previewOf(parse(previewForm, req.body).body) });
+      saved = await s.mailTemplates.save(id, parse(templateForm, req.body));
     } catch (e) {
       if (!(e instanceof DomainError) || (e.code !== 'VALIDATION' && e.code !== 'CONFLICT')) throw e;
       return renderForm(res, toHttpProblem(e).status, { template, values, error: e.message, fields: e.fields });
