@@ -55,7 +55,7 @@ describe('staff roles and permissions', () => {
     expect((await refusal(t.services.paymentDesk.delete(number, asClerk)))?.code).toBe('FORBIDDEN');
     expect((await refusal(t.services.paymentDesk.restore(number, asClerk)))?.code).toBe('FORBIDDEN');
 
-    const page = await postForm(clerk, `/admin/orders/${number}/refund`, { amount: '10.00' }, `/admin/orders/${number}`);
+    const page = await postForm(clerk, `/admin/orders/${number}/refund`, { amount: '10.00', confirmed: '1' }, `/admin/orders/${number}`);
     expect(page.status).toBe(403);
     expect(page.text).toContain('Your staff role may not refund payments');
     expect(await money(number)).toMatchObject({ refunded: 0, deleted: false });
@@ -69,7 +69,7 @@ describe('staff roles and permissions', () => {
     expect((await setClerkMay(['order.edit', 'payment.capture', 'payment.refund'])).status).toBe(303);
     expect(await clerkMay()).toEqual(['order.edit', 'payment.capture', 'payment.refund']);
     const number = await capturedOrder();
-    expect((await postForm(clerk, `/admin/orders/${number}/refund`, { amount: '10.00' }, `/admin/orders/${number}`)).status).toBe(303);
+    expect((await postForm(clerk, `/admin/orders/${number}/refund`, { amount: '10.00', confirmed: '1' }, `/admin/orders/${number}`)).status).toBe(303);
     expect((await money(number)).refunded).toBe(1000);
 
     // An order clerk cannot change the permissions (the service checks, whatever the form says).
