@@ -13,10 +13,10 @@ import { Migration20261124220000_order_export } from './Migration20261124220000_
 import { Migration20261124230000_context_date } from './Migration20261124230000_context_date';
 import { Migration20261206010000_flow_integrity } from './Migration20261206010000_flow_integrity';
 import { Migration20261206020000_move_permissions } from './Migration20261206020000_move_permissions';
-import { Migration20261206060000_export_settings } from './Migration20261206060000_export_settings';
-import { Migration20261206060100_staff_roles } from './Migration20261206060100_staff_roles';
-import { Migration20261206060200_vat_on_one_line } from './Migration20261206060200_vat_on_one_line';
-import { Migration20261206060300_mail_templates } from './Migration20261206060300_mail_templates';
+import { Migration20261206121000_export_settings } from './Migration20261206121000_export_settings';
+import { Migration20261206121100_staff_roles } from './Migration20261206121100_staff_roles';
+import { Migration20261206121200_vat_on_one_line } from './Migration20261206121200_vat_on_one_line';
+import { Migration20261206121300_mail_templates } from './Migration20261206121300_mail_templates';
 import { Migration20261206070000_catalog_admin } from './Migration20261206070000_catalog_admin';
 import { Migration20261206080000_payment_attempts } from './Migration20261206080000_payment_attempts';
 import { Migration20261206050000_payment_status_captured } from './Migration20261206050000_payment_status_captured';
@@ -37,11 +37,11 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261124230000_context_date', class: Migration20261124230000_context_date },
   { name: 'Migration20261206010000_flow_integrity', class: Migration20261206010000_flow_integrity },
   { name: 'Migration20261206020000_move_permissions', class: Migration20261206020000_move_permissions },
-  { name: 'Migration20261206060000_export_settings', class: Migration20261206060000_export_settings },
-  { name: 'Migration20261206060100_staff_roles', class: Migration20261206060100_staff_roles },
-  { name: 'Migration20261206060200_vat_on_one_line', class: Migration20261206060200_vat_on_one_line },
-  { name: 'Migration20261206060300_mail_templates', class: Migration20261206060300_mail_templates },
   { name: 'Migration20261206070000_catalog_admin', class: Migration20261206070000_catalog_admin },
   { name: 'Migration20261206080000_payment_attempts', class: Migration20261206080000_payment_attempts },
   { name: 'Migration20261206050000_payment_status_captured', class: Migration20261206050000_payment_status_captured },
+  { name: 'Migration20261206121000_export_settings', class: Migration20261206121000_export_settings },
+  { name: 'Migration20261206121100_staff_roles', class: Migration20261206121100_staff_roles },
+  { name: 'Migration20261206121200_vat_on_one_line', class: Migration20261206121200_vat_on_one_line },
+  { name: 'Migration20261206121300_mail_templates', class: Migration20261206121300_mail_templates },
 ];

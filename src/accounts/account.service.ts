@@ -21,9 +21,15 @@ export class AccountService {
     return this.orm.em;
   }
 
-  /** A new account: a shopper from the register page, a staff user from `npm run staff:create`. */
-  async register(input: { email: string; name: string; password: string }, role: 'shopper' | 'staff' = 'shopper'): Promise<SessionUser> {
-    const user = this.em.create(User, { email: input.email.toLowerCase(), name: input.name, role, passwordHash: await hashPassword(input.password), createdAt: new Date() });
+  /**
+   * A new account: a shopper from the register page, a staff user from `npm run staff:create` — an administrator
+   * unless told otherwise, so a new shop's first staff user can reach every setting.
+   */
+  async register(input: { email: string; name: string; password: string }, role: 'shopper' | 'staff' = 'shopper', staffRole: StaffRole = 'administrator'): Promise<SessionUser> {
+    const user = this.em.create(User, {
+      email: input.email.toLowerCase(), name: input.name, role, staffRole: role === 'staff' ? staffRole : null,
+      passwordHash: await hashPassword(input.password), createdAt: new Date(),
+    });
     try {
       await this.em.flush();
     } catch (e) {

@@ -64,7 +64,7 @@ describe('production start on an empty database', () => {
     expect(created.output).toContain('Staff user boss@shop.example created');
     expect(created.code).toBe(0);
     expect(created.output).not.toContain('a-long-staff-password');
-    expect(await db.sql('select email, role from users')).toEqual([{ email: 'boss@shop.example', role: 'staff' }]);
+    expect(await db.sql('select email, role, staff_role from users')).toEqual([{ email: 'boss@shop.example', role: 'staff', staff_role: 'administrator' }]);
 
     const again = await staffCreate(['--email', 'boss@shop.example'], 'a-long-staff-password\n');
     expect(again.code).toBe(1);

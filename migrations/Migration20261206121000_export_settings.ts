@@ -5,7 +5,7 @@ import { Migration } from '@mikro-orm/migrations';
  * stored stylesheet means EXPORT_XSL (if set) — the environment stays the default. Outbox mails may carry
  * attachments (the exported XML): a JSON array of { filename, contentType, contentBase64 }.
  */
-export class Migration20261206060000_export_settings extends Migration {
+export class Migration20261206121000_export_settings extends Migration {
   override async up(): Promise<void> {
     this.addSql(`
 create table export_settings (

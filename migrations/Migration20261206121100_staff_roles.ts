@@ -6,7 +6,7 @@ import { Migration } from '@mikro-orm/migrations';
  * privilege). Administrators may do everything; what order clerks may do is a setting (`staff_role_permissions`,
  * one row per granted permission). The per-user `can_edit_orders` flag gives way to the role's "edit orders".
  */
-export class Migration20261206060100_staff_roles extends Migration {
+export class Migration20261206121100_staff_roles extends Migration {
   override async up(): Promise<void> {
     this.addSql(`
 alter table users add column staff_role text;

@@ -1,7 +1,7 @@
 import { Migration } from '@mikro-orm/migrations';
 
 /** Mail templates staff write in the admin; flow states refer to them as `db:<id>` (src/mail/mail-templates.ts). */
-export class Migration20261206060300_mail_templates extends Migration {
+export class Migration20261206121300_mail_templates extends Migration {
   override async up(): Promise<void> {
     this.addSql(`
 create table mail_templates (
