@@ -22,6 +22,7 @@ const STATUS: Record<DomainErrorCode, number> = {
   VOUCHER_INVALID: 422,
   TRANSITION_NOT_ALLOWED: 409,
   CONFLICT: 409,
+  UNSUPPORTED_MEDIA_TYPE: 415,
 };
 
 export interface HttpProblem {

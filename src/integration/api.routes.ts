@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Router, type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
+import express, { Router, type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
 import { z, type ZodType } from 'zod';
 import { requireStaff } from '../http/auth';
 import { toHttpProblem } from '../http/error-handler';
@@ -63,6 +63,23 @@ export function apiProblem(err: unknown): ApiAnswer & { body: { error: Record<st
   return { status: p.status, body: { error } };
 }
 
+/** The largest write body accepted (413 TOO_LARGE above it). */
+export const MAX_BODY = '256kb';
+const parseJson = express.json({ limit: MAX_BODY });
+
+/**
+ * A write's body: JSON or nothing. Parsed only after the key was checked (401/403 first), and only on writes, so a
+ * read never answers 400 or 413 for a body it does not use. A non-empty body of another type is a 415.
+ */
+const jsonBody: RequestHandler = (req, res, next) => {
+  const sent = req.get('transfer-encoding') != null || Number(req.get('content-length') ?? 0) > 0;
+  if (sent && !req.is('application/json')) {
+    throw new ApiError('UNSUPPORTED_MEDIA_TYPE', 'UNSUPPORTED_MEDIA_TYPE', 'Send the request body as JSON with “Content-Type: application/json”.',
+      { 'Content-Type': 'must be application/json' });
+  }
+  parseJson(req, res, next);
+};
+
 const callers = new WeakMap<Request, ApiCaller>();
 const callerOf = (req: Request): ApiCaller => callers.get(req)!;
 
@@ -119,10 +136,10 @@ export function apiRoutes(s: Services): Router {
     res.json(await api.order(orderNumber(req.params.number)));
   });
 
-  r.post('/orders/:number/state', allow('orders:write'), write(stateChangeBody, (caller, number, input) => api.changeState(caller, number, input, s.flows)));
-  r.post('/orders/:number/tracking', allow('orders:write'), write(trackingBody, (caller, number, input) => api.setTracking(caller, number, input)));
-  r.post('/orders/:number/capture', allow('payments:capture'), write(captureBody, (caller, number, input) => api.capture(caller, number, input.amountMinor, s.paymentDesk)));
-  r.post('/orders/:number/exported', allow('orders:write'), write(exportedBody, (caller, number) => api.markExported(caller, number)));
+  r.post('/orders/:number/state', allow('orders:write'), jsonBody, write(stateChangeBody, (caller, number, input) => api.changeState(caller, number, input, s.flows)));
+  r.post('/orders/:number/tracking', allow('orders:write'), jsonBody, write(trackingBody, (caller, number, input) => api.setTracking(caller, number, input)));
+  r.post('/orders/:number/capture', allow('payments:capture'), jsonBody, write(captureBody, (caller, number, input) => api.capture(caller, number, input.amountMinor, s.paymentDesk)));
+  r.post('/orders/:number/exported', allow('orders:write'), jsonBody, write(exportedBody, (caller, number) => api.markExported(caller, number)));
 
   // Nothing else lives here: unknown paths are JSON 404s and never reach the session, CSRF or page routes.
   r.use((req, _res, next) => next(notFound(`The endpoint ${req.method} ${req.baseUrl}${req.path}`)));

@@ -79,7 +79,16 @@ export interface ApiOrder extends ApiOrderSummary {
   };
 }
 export interface ApiOrderPage { data: ApiOrderSummary[]; nextCursor: string | null }
-export interface ApiWriteResult { message: string; order: ApiOrder }
+/**
+ * What a write answers about the order to a key that may not read orders: the facts the write changed, nothing
+ * about the customer, the addresses or the lines.
+ */
+export interface ApiOrderRef {
+  number: string; version: number; state: ApiOrderSummary['state']; paymentStatus: string; captureState: string | null;
+  capturedMinor: number; exported: boolean; trackingNumber: string | null;
+}
+/** The full order for a key with orders:read; otherwise the reference only. */
+export interface ApiWriteResult { message: string; order: ApiOrder | ApiOrderRef }
 
 type Row = Record<string, any>;
 
@@ -241,6 +250,15 @@ export class ApiService {
     return detailOf(row, lines);
   }
 
+  /** A write's answer about the order: in full only to a key that may read orders (see ApiOrderRef). */
+  private async orderAnswer(caller: ApiCaller, number: string): Promise<ApiOrder | ApiOrderRef> {
+    if (caller.scopes.includes('orders:read')) return this.order(number);
+    const [row] = await this.em.execute<Row[]>(`select ${SUMMARY_COLUMNS} from orders o ${SUMMARY_JOINS} where ${PLACED} and o.number = ?`, [number]);
+    if (!row) throw notFound(`Order ${number}`);
+    const { version, state, paymentStatus, captureState, capturedMinor, exported, trackingNumber } = summaryOf(row);
+    return { number, version, state, paymentStatus, captureState, capturedMinor, exported, trackingNumber };
+  }
+
   // ——— writes (each in its own transaction, which joins the idempotency transaction when there is one) ———
 
   /** Moves the order through FlowService: the same rules as the staff pages (flow switch allowed, optimistic version). */
@@ -255,7 +273,7 @@ export class ApiService {
         actor: { userId: null, kind: 'system', source: 'api' },
       }, em);
       await em.execute('update order_state_history set message = ? where id = ?', [viaKey('Changed', caller), entry.id]);
-      return { message: `${number} is now “${state.name}”.`, order: await this.order(number) };
+      return { message: `${number} is now “${state.name}”.`, order: await this.orderAnswer(caller, number) };
     });
   }
 
@@ -270,7 +288,7 @@ export class ApiService {
       await recordHistory(em, em.getReference(Order, orderId), apiActor, 'tracking_number_set',
         viaKey(`Tracking number ${input.trackingNumber}${url ? ` (${url})` : ''} set`, caller));
       await em.flush();
-      return { message: `Tracking number ${input.trackingNumber} saved on ${number}.`, order: await this.order(number) };
+      return { message: `Tracking number ${input.trackingNumber} saved on ${number}.`, order: await this.orderAnswer(caller, number) };
     });
   }
 
@@ -284,7 +302,7 @@ export class ApiService {
       await em.execute(
         `update order_state_history set message = message || ? where id = (
            select max(id) from order_state_history where order_id = ? and event = 'payment_captured')`, [` ${viaKey('Captured', caller)}`, orderId]);
-      return { message: `${number}: ${outcome.message}`, amountMinor, order: await this.order(number) };
+      return { message: `${number}: ${outcome.message}`, amountMinor, order: await this.orderAnswer(caller, number) };
     });
   }
 
@@ -298,7 +316,7 @@ export class ApiService {
         await recordHistory(em, em.getReference(Order, orderId), apiActor, 'exported', viaKey('Marked as exported', caller));
         await em.flush();
       }
-      return { message: changed.length ? `${number} is marked as exported.` : `${number} was already marked as exported.`, order: await this.order(number) };
+      return { message: changed.length ? `${number} is marked as exported.` : `${number} was already marked as exported.`, order: await this.orderAnswer(caller, number) };
     });
   }
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { API_SCOPES } from './api.entities';
 import { MAX_PAGE_SIZE } from './api.service';
+import { trackingNumberField } from '../shipping/tracking-number';
 
 /**
  * The JSON API's contract: the zod schemas the routes parse input with, and the OpenAPI 3.1 document served at
@@ -42,7 +43,8 @@ export const stateChangeBody = z.object({
 }).strict();
 
 export const trackingBody = z.object({
-  trackingNumber: z.string().trim().min(1).max(100).meta({ description: 'The carrier\u2019s tracking number.' }),
+  trackingNumber: trackingNumberField({ required: true })
+    .meta({ description: 'The carrier\u2019s tracking number, as on the staff shipment form: up to 60 letters, digits, spaces and . _ / -, starting with a letter or digit.' }),
   trackingUrl: z.string().trim().max(2000).regex(/^https?:\/\/[^\s]+$/i).refine((v) => URL.canParse(v), { error: 'must be a web address' })
     .meta({ description: 'The carrier\u2019s tracking page (http or https); shown to the customer.' })
     .nullable().optional(),
@@ -111,6 +113,16 @@ const summaryProperties: Json = {
   },
 };
 
+/** After a write: the whole order for a key that may read orders (orders:read), otherwise only OrderRef. */
+const writtenOrder = {
+  anyOf: [ref('Order'), ref('OrderRef')],
+  description: 'The order as it is now: in full (Order) when the key also has the permission `orders:read`, otherwise OrderRef.',
+};
+
+/** Every error code the API answers with (error.code); test/integration/api-statuses.test.ts drives each one. */
+export const API_ERROR_CODES = ['BAD_REQUEST', 'UNAUTHENTICATED', 'PAYMENT_DECLINED', 'FORBIDDEN', 'NOT_FOUND', 'CONFLICT', 'TRANSITION_NOT_ALLOWED',
+  'TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'VALIDATION', 'IDEMPOTENCY_KEY_REUSED', 'INTERNAL', 'UNAVAILABLE'] as const;
+
 const components = {
   securitySchemes: {
     apiKey: { type: 'http', scheme: 'bearer', description: 'An API key created by staff at /admin/settings/api-keys: `Authorization: Bearer of_live_…`.' },
@@ -164,13 +176,19 @@ const components = {
         nextCursor: { ...nullable({ type: 'string' }), description: 'Pass as cursor to get the next page; null on the last page.' },
       },
     },
+    OrderRef: {
+      type: 'object',
+      description: 'What a write answers about the order to a key without the permission `orders:read`: what the write changed, nothing about the customer, the addresses or the lines.',
+      required: ['number', 'version', 'state', 'paymentStatus', 'captureState', 'capturedMinor', 'exported', 'trackingNumber'],
+      properties: Object.fromEntries(['number', 'version', 'state', 'paymentStatus', 'captureState', 'capturedMinor', 'exported', 'trackingNumber'].map((k) => [k, summaryProperties[k]])),
+    },
     WriteResult: {
       type: 'object', required: ['message', 'order'],
-      properties: { message: { type: 'string' }, order: ref('Order') },
+      properties: { message: { type: 'string' }, order: writtenOrder },
     },
     CaptureResult: {
       type: 'object', required: ['message', 'amountMinor', 'order'],
-      properties: { message: { type: 'string' }, amountMinor: { type: 'integer' }, order: ref('Order') },
+      properties: { message: { type: 'string' }, amountMinor: { type: 'integer' }, order: writtenOrder },
     },
     Error: {
       type: 'object', required: ['error'],
@@ -178,10 +196,7 @@ const components = {
         error: {
           type: 'object', required: ['code', 'message', 'fields'],
           properties: {
-            code: {
-              type: 'string',
-              enum: ['UNAUTHENTICATED', 'FORBIDDEN', 'NOT_FOUND', 'CONFLICT', 'TRANSITION_NOT_ALLOWED', 'VALIDATION', 'IDEMPOTENCY_KEY_REUSED', 'PAYMENT_DECLINED', 'BAD_REQUEST', 'TOO_LARGE', 'INTERNAL'],
-            },
+            code: { type: 'string', enum: [...API_ERROR_CODES] },
             message: { type: 'string', description: 'A sentence for people; match on code, not on the message.' },
             fields: { type: 'object', additionalProperties: { type: 'string' }, description: 'Field (or header) → what is wrong with it.' },
             requestId: { type: 'string', description: 'This request\'s id (also the X-Request-Id header): quote it when asking about a failure.' },
@@ -203,7 +218,10 @@ const components = {
     },
   },
   responses: {
-    BadRequest: { description: 'The body is not valid JSON.', content: { 'application/json': { schema: ref('Error') } } },
+    BadRequest: {
+      description: 'The request cannot be read: the body is not valid JSON, or the path has a broken %-escape (code BAD_REQUEST).',
+      content: { 'application/json': { schema: ref('Error') } },
+    },
     Unauthenticated: {
       description: 'No API key, an unknown key or a revoked key (code UNAUTHENTICATED).',
       headers: { 'WWW-Authenticate': { schema: { type: 'string' } } },
@@ -215,16 +233,34 @@ const components = {
       description: 'Invalid input (code VALIDATION, with fields), or an Idempotency-Key reused for another request (code IDEMPOTENCY_KEY_REUSED).',
       content: { 'application/json': { schema: ref('Error') } },
     },
+    TooLarge: { description: 'The body is larger than 256 kB (code TOO_LARGE).', content: { 'application/json': { schema: ref('Error') } } },
+    UnsupportedMediaType: {
+      description: 'The body is not sent as `Content-Type: application/json` (code UNSUPPORTED_MEDIA_TYPE).',
+      content: { 'application/json': { schema: ref('Error') } },
+    },
+    Internal: {
+      description: 'A fault on our side (code INTERNAL); quote requestId when asking about it. Nothing was changed.',
+      content: { 'application/json': { schema: ref('Error') } },
+    },
+    Unavailable: {
+      description: 'The database cannot be reached just now (code UNAVAILABLE); nothing was changed. Retry after the Retry-After header\u2019s seconds, with the same Idempotency-Key.',
+      headers: { 'Retry-After': { description: 'Seconds to wait before retrying.', schema: { type: 'string' } } },
+      content: { 'application/json': { schema: ref('Error') } },
+    },
   },
 };
 
 const json = (schema: Json) => ({ 'application/json': { schema } });
 const replayedHeader = { 'Idempotent-Replayed': { description: '“true” when this is the stored answer to an earlier request with the same Idempotency-Key.', schema: { type: 'string', enum: ['true'] } } };
-const errors = (...codes: ('400' | '401' | '403' | '404' | '422')[]) => Object.fromEntries(codes.map((c) => [c, {
-  $ref: `#/components/responses/${{ 400: 'BadRequest', 401: 'Unauthenticated', 403: 'Forbidden', 404: 'NotFound', 422: 'Unprocessable' }[c]}`,
-}]));
+const ERROR_RESPONSES = {
+  400: 'BadRequest', 401: 'Unauthenticated', 403: 'Forbidden', 404: 'NotFound', 413: 'TooLarge', 415: 'UnsupportedMediaType', 422: 'Unprocessable',
+  500: 'Internal', 503: 'Unavailable',
+} as const;
+const errors = (...codes: (keyof typeof ERROR_RESPONSES)[]) => Object.fromEntries(codes.map((c) => [c, { $ref: `#/components/responses/${ERROR_RESPONSES[c]}` }]));
+/** Every operation that reads the database can fail on our side (500) or while the database is unreachable (503). */
+const faults = errors(500, 503);
 
-function write(opts: { summary: string; description: string; scope: string; body: z.ZodType; example: Json; result: string; conflicts: string; extra?: Json; required?: boolean }) {
+function write(opts: { summary: string; description: string; scope: string; body: z.ZodType; example: Json; result: string; conflicts?: string; extra?: Json; required?: boolean }) {
   return {
     post: {
       summary: opts.summary,
@@ -234,10 +270,11 @@ function write(opts: { summary: string; description: string; scope: string; body
       requestBody: { required: opts.required ?? true, content: { 'application/json': { schema: jsonSchema(opts.body), example: opts.example } } },
       responses: {
         200: { description: 'Done; the order as it is now.', headers: replayedHeader, content: json(ref(opts.result)) },
-        ...errors('400', '401', '403', '404'),
-        409: { description: opts.conflicts, headers: replayedHeader, content: json(ref('Error')) },
+        ...errors(400, 401, 403, 404),
+        ...(opts.conflicts ? { 409: { description: opts.conflicts, headers: replayedHeader, content: json(ref('Error')) } } : {}),
         ...opts.extra,
-        ...errors('422'),
+        ...errors(413, 415, 422),
+        ...faults,
       },
     },
   };
@@ -275,7 +312,7 @@ export function openApiDocument(): Json {
           description: 'Placed orders (not carts, not orders still in checkout, not deleted), oldest change first, ordered by (updatedAt, id) so paging is stable. Needs the permission `orders:read`.',
           security: [{ apiKey: ['orders:read'] }],
           parameters: queryParameters(orderListQuery),
-          responses: { 200: { description: 'One page of orders.', content: json(ref('OrderPage')) }, ...errors('401', '403', '422') },
+          responses: { 200: { description: 'One page of orders.', content: json(ref('OrderPage')) }, ...errors(401, 403, 422), ...faults },
         },
       },
       '/orders/{number}': {
@@ -284,7 +321,7 @@ export function openApiDocument(): Json {
           description: 'Needs the permission `orders:read`.',
           security: [{ apiKey: ['orders:read'] }],
           parameters: [{ $ref: '#/components/parameters/OrderNumber' }],
-          responses: { 200: { description: 'The order.', content: json(ref('Order')) }, ...errors('401', '403', '404') },
+          responses: { 200: { description: 'The order.', content: json(ref('Order')) }, ...errors(400, 401, 403, 404), ...faults },
         },
       },
       '/orders/{number}/state': write({
@@ -297,7 +334,7 @@ export function openApiDocument(): Json {
         summary: 'Report the tracking number',
         description: 'Stores the carrier\u2019s tracking number on the order, and the tracking link (shown to the customer) when given. Sending it again replaces it.',
         scope: 'orders:write', body: trackingBody, example: { trackingNumber: '00370712345678901234', trackingUrl: 'https://tracking.example.com/00370712345678901234' },
-        result: 'WriteResult', conflicts: 'The order is being changed by someone else (code CONFLICT).',
+        result: 'WriteResult',
       }),
       '/orders/{number}/capture': write({
         summary: 'Capture payment',
@@ -310,7 +347,6 @@ export function openApiDocument(): Json {
         summary: 'Mark the order as exported',
         description: 'Marks the order as taken over by your system (list with exported=false to get the ones still to fetch). Marking it again changes nothing.',
         scope: 'orders:write', body: exportedBody, example: {}, result: 'WriteResult', required: false,
-        conflicts: 'The order is being changed by someone else (code CONFLICT).',
       }),
     },
     components,

@@ -16,7 +16,9 @@ export type DomainErrorCode =
   | 'PAYMENT_UNAVAILABLE'
   | 'VOUCHER_INVALID'
   | 'TRANSITION_NOT_ALLOWED'
-  | 'CONFLICT';
+  | 'CONFLICT'
+  /** A request body in a format the endpoint does not read (the JSON API takes JSON only). */
+  | 'UNSUPPORTED_MEDIA_TYPE';
 
 export class DomainError extends Error {
   constructor(

@@ -7,6 +7,7 @@ import { idParam, parse } from '../http/validate';
 import { orderDetailsPage } from '../orders/order-details.page';
 import type { Services } from '../services';
 import { DomainError, invalid } from '../shared/errors';
+import { trackingNumberField } from './tracking-number';
 import { TRACKING_PARAMETERS, type NewShipment, type ShipmentActor, type ShipmentDeps, type TrackingInput } from './shipment.service';
 
 const ORDERS = '/admin/orders';
@@ -14,9 +15,7 @@ const TRACK_AND_TRACE = '/admin/track-and-trace';
 const MAX_LINE_QUANTITY = 100000;
 
 const orderNumber = z.string().regex(/^[A-Z0-9-]{1,40}$/, { error: 'is not an order id' });
-const trackingNumber = z.string().default('').transform((v) => v.trim()).pipe(z.string()
-  .max(60, { error: 'must be at most 60 characters' })
-  .regex(/^$|^[A-Za-z0-9][A-Za-z0-9 ._/-]*$/, { error: 'may contain only letters, digits, spaces and . _ / -' }));
+const trackingNumber = trackingNumberField({ required: false }).default('');
 const trackAndTraceId = z.preprocess((v) => (v == null || v === '' ? null : v), idParam.nullable());
 const trackingForm = z.object({ trackingNumber, trackAndTraceId });
 const trackAndTraceForm = z.object({

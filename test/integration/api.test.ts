@@ -250,6 +250,30 @@ describe('API authentication and permissions', () => {
     expect(ok.headers['set-cookie']).toBeUndefined();
   });
 
+  it('a key that may not read orders gets only what its write changed, never the customer, addresses or lines', async () => {
+    const number = await placed();
+    const row = await orderRow(number);
+    const minimal = {
+      number, version: row.version + 1, state: expect.objectContaining({ name: 'New' }), paymentStatus: 'authorized', captureState: 'not_captured',
+      capturedMinor: 0, exported: false, trackingNumber: 'WH-1',
+    };
+    const tracked = await post(`/orders/${number}/tracking`, { trackingNumber: 'WH-1' }, writeOnly).expect(200);
+    expect(tracked.body.order).toEqual(minimal);
+    validate(tracked.body, responseSchema('/orders/{number}/tracking', 'post', 200));
+    expect(tracked.text).not.toContain('Kim Customer');
+    expect(tracked.text).not.toContain('kim@example.test');
+
+    const captured = await post(`/orders/${number}/capture`, { amountMinor: 100 }, captureOnly).expect(200);
+    expect(captured.body.order).toEqual({ ...minimal, version: expect.any(Number), paymentStatus: 'partly_captured', captureState: 'split_captured', capturedMinor: 100 });
+    validate(captured.body, responseSchema('/orders/{number}/capture', 'post', 200));
+    expect(captured.text).not.toContain('Main Street 1');
+
+    // The same write with a key that may also read orders answers with the whole order.
+    const full200 = await post(`/orders/${number}/tracking`, { trackingNumber: 'WH-2' }).expect(200);
+    expect(full200.body.order).toMatchObject({ trackingNumber: 'WH-2', customer: { email: 'kim@example.test' }, billingAddress: { address: 'Main Street 1' } });
+    expect(full200.body.order.lines).toHaveLength(1);
+  });
+
   it('404 for an unknown order, a cart, and an unknown endpoint', async () => {
     expectError(await get('/orders/ORDER999999'), 404, 'NOT_FOUND');
     expectError(await post('/orders/ORDER999999/state', { stateId: 1 }), 404, 'NOT_FOUND');
@@ -460,6 +484,31 @@ describe('POST /api/v1/orders/:number/tracking', () => {
     }
     expect((await orderRow(number)).api_tracking_number).toBeNull();
   });
+
+  it('accepts and refuses the same tracking numbers as the staff shipment form, with the same field message', async () => {
+    const number = await placed();
+    const staffForm = async (trackingNumber: string) => {
+      const token = await csrfToken(staff, `/admin/orders/${number}`);
+      // Shipment 99 does not exist: a number the form accepts gets as far as looking it up (404).
+      return staff.post(`/admin/orders/${number}/shipments/99/tracking`).type('form').send({ _csrf: token, trackingNumber });
+    };
+    for (const good of ['00370712345678901234', 'JJD 0001/234.5_6-7', 'x'.repeat(60)]) {
+      expect([good, (await staffForm(good)).status]).toEqual([good, 404]);
+      const res = await post(`/orders/${number}/tracking`, { trackingNumber: good });
+      expect([good, res.status]).toEqual([good, 200]);
+      expect(res.body.order.trackingNumber).toBe(good);
+    }
+    for (const [bad, message] of [['x'.repeat(61), 'must be at most 60 characters'], ['-00370712', 'may contain only letters, digits, spaces and . _ / -'],
+      ['AB<script>', 'may contain only letters, digits, spaces and . _ / -'], ['AB\n12', 'may contain only letters, digits, spaces and . _ / -']]) {
+      const page = await staffForm(bad);
+      expect([bad, page.status]).toEqual([bad, 422]);
+      expect(page.text).toContain(message);
+      const res = await post(`/orders/${number}/tracking`, { trackingNumber: bad });
+      expectError(res, 422, 'VALIDATION');
+      expect(res.body.error.fields).toEqual({ trackingNumber: message });
+    }
+    expect((await orderRow(number)).api_tracking_number).toBe('x'.repeat(60));
+  });
 });
 
 describe('POST /api/v1/orders/:number/capture', () => {
@@ -653,7 +702,7 @@ describe('GET /api/v1/openapi.json', () => {
         expect([where, ['401', '403'].every((c) => codes.includes(c))]).toEqual([where, true]);
         if (path.includes('{number}')) expect([where, codes.includes('404')]).toEqual([where, true]);
         if (method === 'post') {
-          expect([where, ['400', '409', '422'].every((c) => codes.includes(c))]).toEqual([where, true]);
+          expect([where, ['400', '413', '415', '422'].every((c) => codes.includes(c))]).toEqual([where, true]);
           expect([where, op.parameters.some((p: any) => resolve(p).name === 'Idempotency-Key')]).toEqual([where, true]);
         }
         for (const c of codes.filter((s) => Number(s) >= 400)) {
