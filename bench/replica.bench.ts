@@ -24,7 +24,7 @@ const SECONDS = envInt('BENCH_SECONDS', 30);
 const SHOPPERS = envInt('SHOPPERS', 6);
 const STAFF = envInt('STAFF', 3);
 /** Rounds per mode, alternating primary / replica, so a busy machine's swings hit both alike. */
-const ROUNDS = envInt('ROUNDS', 1);
+const ROUNDS = process.env.ROUNDS === '0' ? 0 : envInt('ROUNDS', 1);
 const DB = 'bench_replica';
 /** REPLICA_BENCH_DIR=/var/tmp/orderflow-replica-bench keeps the servers and their data for the next run (ROUNDS=0 only prepares). */
 const KEEP_DIR = process.env.REPLICA_BENCH_DIR;
