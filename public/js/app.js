@@ -96,3 +96,15 @@ document.addEventListener('DOMContentLoaded', () => {
     for (const hint of document.querySelectorAll('[data-print-hint]')) hint.hidden = true;
   }
 });
+
+// A refused action is shown next to its control, often far down a long page: bring it into view, with the first
+// field it marks focused (the message itself when it marks none).
+document.addEventListener('DOMContentLoaded', () => {
+  const refused = document.querySelector('.action-error');
+  if (!refused) return;
+  const invalid = refused.closest('form, section')?.querySelector('[aria-invalid="true"]');
+  const target = invalid ?? refused;
+  if (!invalid) refused.tabIndex = -1;
+  target.scrollIntoView({ block: 'center' });
+  target.focus({ preventScroll: true });
+});

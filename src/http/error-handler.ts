@@ -130,7 +130,10 @@ export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
     res.json(json);
     return;
   }
-  res.render('errors/error.njk', { problem, back: safeBackLink(req.get('referer'), req.get('host')) });
+  // Staff in the back office stay in it: the admin layout and a way back to the page, never "Continue shopping".
+  // (Forms show their refusals on their own page — see inContext; this is what is left, e.g. a record gone.)
+  const staffDesk = req.user?.role === 'staff' && (req.baseUrl + req.path).startsWith('/admin');
+  res.render('errors/error.njk', { problem, back: safeBackLink(req.get('referer'), req.get('host')), staffDesk });
 };
 
 /** While the database is down every request fails the same way: one log line per 10 s, with a count, not a stack each. */

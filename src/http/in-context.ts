@@ -5,6 +5,8 @@ import { toHttpProblem } from './error-handler';
 export interface ActionError {
   /** The control the message belongs next to (e.g. 'refund', 'edit', 'shipment'). */
   action: string;
+  /** The refusal's code (e.g. 'VALIDATION', 'CONFLICT'), for pages that show a changed record rather than what was typed. */
+  code: string;
   message: string;
   fields: Record<string, string>;
   /** The form as typed (strings only, CSRF token left out), so nothing typed is lost. */
@@ -20,7 +22,7 @@ const SHOWN_IN_CONTEXT = (status: number, code: string) => status >= 400 && stat
 export function actionErrorOf(err: unknown, action: string, body: unknown): { status: number; actionError: ActionError } | null {
   const problem = toHttpProblem(err);
   if (!SHOWN_IN_CONTEXT(problem.status, problem.code)) return null;
-  return { status: problem.status, actionError: { action, message: problem.message, fields: problem.fields, values: typedValues(body) } };
+  return { status: problem.status, actionError: { action, code: problem.code, message: problem.message, fields: problem.fields, values: typedValues(body) } };
 }
 
 /**

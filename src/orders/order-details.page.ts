@@ -20,6 +20,12 @@ export function orderDetailsPage(s: Services, type: 'order' | 'cart') {
     const paymentBox = isOrder ? await s.paymentDesk.box(number) : null;
     const shipmentBox = isOrder ? await s.shipments.box(number) : null;
     const orderEdit = await s.orderEdit.detailsBox(number, req.user!);
+    // A refused "Additional information" save: the messages by their fields and what was typed — unless the order
+    // changed meanwhile, when its values as they are now are shown instead.
+    if (orderEdit && actionError?.action === 'fields') {
+      orderEdit.fields = actionError.fields;
+      if (actionError.code !== 'CONFLICT') Object.assign(orderEdit.formValues, actionError.values);
+    }
     res.render('admin/orders/details.njk', { ...details, paymentBox, shipmentBox, orderEdit, base, type, actionError: actionError ?? null, ...extra });
   };
 }

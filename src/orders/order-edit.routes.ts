@@ -206,32 +206,17 @@ export function orderEditRoutes(s: Services): Router {
     res.redirect(303, orderUrl(number));
   }));
 
-  // ---- custom field values alone (the "Additional information" box) ----
+  // ---- custom field values alone (the "Additional information" box of the details page) ----
 
-  const renderFields = async (req: Request, res: Response, number: string, shown: Shown = {}) => {
-    const page = await edit.fieldsPage(number, req.user!);
-    const { refusal } = shown;
-    res.status(refusal ? toHttpProblem(refusal).status : 200).render('admin/order-edit/fields-form.njk', {
-      ...page, base: '/admin/orders', error: refusal ? summary(refusal, page.labels) : undefined, fields: refusal?.fields ?? {},
-      values: { ...page.values, ...(shown.values ?? {}) },
-    });
-  };
+  // A refusal is shown in the box, by the fields, with what was typed (see orderDetailsPage).
+  r.get('/orders/:number/edit/fields', requireStaff, (req, res) => res.redirect(303, `${orderUrl(orderNumberOf(req.params.number))}#additional-information`));
 
-  r.get('/orders/:number/edit/fields', requireStaff, async (req, res) => renderFields(req, res, orderNumberOf(req.params.number)));
-
-  r.post('/orders/:number/edit/fields', requireStaff, async (req, res) => {
+  r.post('/orders/:number/edit/fields', requireStaff, inContext('fields', detailsPage, async (req, res) => {
     const number = orderNumberOf(req.params.number);
-    let result;
-    try {
-      result = await edit.save(number, parseFieldValues(req.body ?? {}), req.user!);
-    } catch (e) {
-      const refusal = formRefusal(e, ['VALIDATION', 'CONFLICT']);
-      if (!refusal) throw e;
-      return renderFields(req, res, number, { refusal, values: refusal.code === 'CONFLICT' ? {} : typed(req.body) });
-    }
+    const result = await edit.save(number, parseFieldValues(req.body ?? {}), req.user!);
     flash(req, 'success', result.versionNo ? `${number}: additional information saved as version ${result.versionNo}.` : `${number}: nothing was changed.`);
     res.redirect(303, `${orderUrl(number)}#additional-information`);
-  });
+  }));
 
   // ---- versions ----
 

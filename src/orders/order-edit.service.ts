@@ -162,17 +162,6 @@ export class OrderEditService {
     };
   }
 
-  /** The custom fields form alone (the details page's "Additional information", shown again on a mistake). */
-  async fieldsPage(number: string, user: SessionUser) {
-    const page = await this.editPage(number, user);
-    const lineValues = new Map(page.lines.map((l) => [l.id, {} as Record<string, string>]));
-    for (const [k, v] of Object.entries(page.values)) {
-      const m = /^line_(\d+)_field_(.+)$/.exec(k);
-      if (m) lineValues.get(Number(m[1]))![m[2]] = v;
-    }
-    return { ...page, values: fieldFormValues(page.order, lineValues) };
-  }
-
   /**
    * One save: lock the order, check permission, version and state, validate the whole edit, recalculate totals
    * with the order's own fees, adjust reserved stock, apply, and keep the result as the next version.

@@ -1,6 +1,7 @@
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { requireLogin, requireStaff } from '../http/auth';
+import { inContext, type ActionError } from '../http/in-context';
 import { changeStateInContext, staffActor, type RefusedMove } from '../http/state-control';
 import { bulkStateForm } from '../orders/order-admin.routes';
 import { flash, shopperOf } from '../http/shopper';
@@ -99,10 +100,12 @@ export function adminQuoteRoutes(s: Services): Router {
     res.render('admin/orders/bulk-result.njk', { results, base: '/admin/quotes', type: 'quote' });
   });
 
-  const renderQuote = async (req: Request, res: Response, number: string, refused?: RefusedMove) => {
+  const renderQuote = async (req: Request, res: Response, number: string, refused?: RefusedMove, actionError?: ActionError) => {
     const view = await s.quotes.adminQuote(number);
-    res.render('quotes/admin-quote.njk', { ...view, moves: await s.orderAdmin.stateMoves(view.quote, req.user!.id), refused, base: '/admin/quotes' });
+    res.render('quotes/admin-quote.njk', { ...view, moves: await s.orderAdmin.stateMoves(view.quote, req.user!.id), refused, actionError: actionError ?? null, base: '/admin/quotes' });
   };
+  /** A refused save or offer: the quote page again, the message by its button, what was typed kept (see inContext). */
+  const quotePage = (req: Request, res: Response, actionError?: ActionError) => renderQuote(req, res, parse(quoteNumber, req.params.number), undefined, actionError);
 
   r.get('/:number', async (req, res) => renderQuote(req, res, parse(quoteNumber, req.params.number)));
 
@@ -120,7 +123,7 @@ export function adminQuoteRoutes(s: Services): Router {
     res.render('quotes/admin-version.njk', { v, number: req.params.number, base: '/admin/quotes' });
   });
 
-  r.post('/:number', async (req, res) => {
+  r.post('/:number', inContext('save', quotePage, async (req, res) => {
     const number = parse(quoteNumber, req.params.number);
     const form = parse(editForm, { ...req.body, lines: linesOf(req.body) });
     const addUnitPrice = form.addUnitPrice === '' ? null : parseMoney(form.addUnitPrice);
@@ -133,13 +136,13 @@ export function adminQuoteRoutes(s: Services): Router {
     }, req.user!);
     flash(req, 'success', `${number} saved as a new version.`);
     res.redirect(303, `/admin/quotes/${encodeURIComponent(number)}`);
-  });
+  }));
 
-  r.post('/:number/offer', async (req, res) => {
+  r.post('/:number/offer', inContext('offer', quotePage, async (req, res) => {
     const quote = await s.quotes.offer(parse(quoteNumber, req.params.number), req.user!);
     flash(req, 'success', `${quote.number} was offered to the customer.`);
     res.redirect(303, `/admin/quotes/${encodeURIComponent(quote.number)}`);
-  });
+  }));
 
   return r;
 }

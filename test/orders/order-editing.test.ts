@@ -316,10 +316,15 @@ describe('order editing', () => {
     expect(Object.keys(base)).toEqual(expect.arrayContaining(['order_field_po_number', 'order_field_weight_kg', `line_${line.id}_field_gift_wrap`]));
 
     const post = (changes: Record<string, string>) => staff.post(fieldsAction).type('form').send({ ...base, ...changes });
-    const badNumber = await post({ order_field_weight_kg: 'heavy' });
+    const badNumber = await post({ order_field_weight_kg: 'heavy', order_field_po_number: 'PO-typed' });
     expect(badNumber.status).toBe(422);
+    // Refused on the page it was tried on: the order's details, the message by the field, everything typed kept.
+    expect(badNumber.text).toContain('data-testid="additional-information"');
+    expect(badNumber.text).toContain('data-testid="refused-fields"');
     expect(badNumber.text).toContain('Weight (kg) must be a number');
     expect(badNumber.text).toContain('value="heavy"');
+    expect(badNumber.text).toContain('value="PO-typed"');
+    expect(badNumber.text).not.toContain('Continue shopping');
     const badEmail = await post({ order_field_approver_email: 'boss at example' });
     expect(badEmail.status).toBe(422);
     expect(badEmail.text).toContain('must be an e-mail address');
@@ -330,6 +335,10 @@ describe('order editing', () => {
     expect(badYesNo.status).toBe(422);
     expect((await orderRow(number)).custom_fields).toEqual({});
     expect(await versionNos(number)).toEqual([]);
+    // The GET of the form's address leads to the box on the details page.
+    const getFields = await staff.get(fieldsAction);
+    expect(getFields.status).toBe(303);
+    expect(getFields.headers.location).toBe(`/admin/orders/${number}#additional-information`);
 
     const saved = await post({
       order_field_po_number: 'PO-77 <b>', order_field_weight_kg: '12,5', order_field_deliver_on: '2026-12-24',
@@ -339,6 +348,13 @@ describe('order editing', () => {
     expect((await orderRow(number)).custom_fields).toEqual({ po_number: 'PO-77 <b>', weight_kg: '12.5', deliver_on: '2026-12-24', approver_email: 'boss@example.test' });
     expect((await lines(number))[0].custom_fields).toEqual({ gift_wrap: 'yes' });
     expect(await versionNos(number)).toEqual([1, 2]);
+    // A form of the version before: refused on the details page showing the values as they are now, not the stale ones.
+    const stale = await post({ order_field_po_number: 'PO-stale' });
+    expect(stale.status).toBe(409);
+    expect(stale.text).toContain('changed meanwhile');
+    expect(stale.text).toContain('data-testid="refused-fields"');
+    expect(stale.text).toContain('value="PO-77 &lt;b&gt;"');
+    expect(stale.text).not.toContain('PO-stale');
 
     const shown = await staff.get(`/admin/orders/${number}`);
     expect(shown.text).toContain('PO-77 &lt;b&gt;');
@@ -357,7 +373,11 @@ describe('order editing', () => {
     const locked = await staff.get(`/admin/orders/${number}`);
     expect(locked.text).toContain('PO-78');
     expect(locked.text).not.toContain(`action="${fieldsAction}"`);
-    expect((await staff.post(fieldsAction).type('form').send({ ...base, order_field_po_number: 'late' })).status).toBe(409);
+    const late = await staff.post(fieldsAction).type('form').send({ ...base, order_field_po_number: 'late' });
+    expect(late.status).toBe(409);
+    expect(late.text).toContain('data-testid="refused-fields"');
+    expect(late.text).toContain('PO-78');
+    expect(late.text).not.toContain('Continue shopping');
   });
 
   it('is for staff only: a shopper gets 403 and a guest is sent to log in', async () => {

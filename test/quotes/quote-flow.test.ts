@@ -110,6 +110,10 @@ describe('quotes', () => {
     expect(expired.status).toBe(409);
     expect(expired.text).toContain('expired');
     expect(await t.sql(`select 1 from orders where quote_number = $1`, [number])).toEqual([]);
+    // Offering it again is refused on the quote page, by the offer button.
+    const reoffer = await postForm(staff, `/admin/quotes/${number}/offer`, {}, `/admin/quotes/${number}`);
+    expect(reoffer.status).toBe(422);
+    expect(reoffer.text).toMatch(/data-testid="refused-offer">The expiry date has passed/);
 
     const rejected = await postForm(customer, `/customer-center/quotes/${number}/reject`, { reason: 'Too expensive' }, `/customer-center/quotes/${number}`);
     expect(rejected.status).toBe(303);
@@ -121,15 +125,21 @@ describe('quotes', () => {
 
   it('refuses edits that would make the total negative or happen while the state does not allow editing', async () => {
     const { number } = await requestQuote();
-    const negative = await staffEdit(number, { orderDiscount: '99999' });
+    const negative = await staffEdit(number, { orderDiscount: '99999', message: 'Typed message' });
     expect(negative.status).toBe(422);
-    expect(negative.text).toContain('less than 0');
+    // Refused on the quote page, by the Save button, with what was typed kept — not on the storefront's error page.
+    expect(negative.text).toMatch(/data-testid="refused-save">[^<]*less than 0/);
+    expect(negative.text).toMatch(/name="orderDiscount" value="99999" inputmode="decimal" aria-invalid="true"/);
+    expect(negative.text).toContain('>Typed message</textarea>');
+    expect(negative.text).not.toContain('Continue shopping');
     const badMoney = await staffEdit(number, { orderDiscount: 'ten' });
     expect(badMoney.status).toBe(422);
-    await postForm(staff, `/admin/quotes/${number}/offer`, {}, `/admin/quotes/${number}`);
+    expect(badMoney.text).toContain('value="ten"');
+    expect(badMoney.text).toContain('data-testid="refused-save"');
+    expect((await postForm(staff, `/admin/quotes/${number}/offer`, {}, `/admin/quotes/${number}`)).status).toBe(303);
     const locked = await staffEdit(number, { message: 'late change' });
     expect(locked.status).toBe(409);
-    expect(locked.text).toContain('cannot be edited while it is “Offered”');
+    expect(locked.text).toMatch(/data-testid="refused-save">[^<]*cannot be edited while it is “Offered”/);
   });
 
   it("shows a quote only to its customer (and their company): others get 404", async () => {

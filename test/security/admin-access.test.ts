@@ -102,6 +102,16 @@ describe('staff pages', () => {
     }
   });
 
+  it("show staff what went wrong in the admin layout with a way back, never the storefront's \"Continue shopping\"", async () => {
+    const missing = await staff.get('/admin/orders/NO-SUCH-ORDER');
+    expect(missing.status).toBe(404);
+    expect(missing.text).toContain('aria-label="Admin"');
+    expect(missing.text).toContain('href="/admin">Admin dashboard</a>');
+    expect(missing.text).not.toContain('Continue shopping');
+    // Customers keep the storefront's page.
+    expect((await shopper.agent.get('/no-such-page')).text).toContain('Continue shopping');
+  });
+
   it('answer 403 to a shopper and to a B2B buyer, and never show staff data', async () => {
     for (const [who, agent] of [['shopper', shopper.agent], ['buyer', buyer]] as const) {
       for (const url of adminPages()) {
