@@ -1,4 +1,3 @@
-import path from 'node:path';
 import { RequestContext } from '@mikro-orm/core';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import connectPgSimple from 'connect-pg-simple';
@@ -49,6 +48,7 @@ import { createServices, type Services } from './services';
 import { paymentWebhookRoutes } from './payments/payment-webhook.routes';
 import { sandboxPaymentPageRoutes } from './payments/sandbox-payment-page';
 import { log } from './shared/log';
+import { PUBLIC_DIR } from './shared/paths';
 
 const DAY_MS = 24 * 3600 * 1000;
 const SESSION_MAX_AGE_MS = 14 * DAY_MS;
@@ -71,7 +71,7 @@ export interface BuiltApp { app: Express; services: Services; close(): Promise<v
 /** Builds the Express app; src/server.ts boots the database and listens, tests use it with supertest. */
 export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string): BuiltApp {
   const app = express();
-  const views = createViewEnv(app);
+  const views = createViewEnv(app, { cache: config.production });
   const reads = ReadRouter.attach(orm, config.replicaUrls, { maxLagMs: config.replicaMaxLagMs });
   const services = createServices(orm, views, { catalogCacheMs: config.catalogCacheMs, placement: config.placement, sandbox: config.sandbox, exportDir: config.exportDir, exportXslPath: config.exportXslPath });
   const pass = configurePassport(services.accounts);
@@ -88,7 +88,7 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   app.set('view engine', 'njk');
   app.disable('x-powered-by');
   app.use(helmet({ contentSecurityPolicy: { directives: { 'script-src': ["'self'"], 'img-src': ["'self'", 'data:'], 'form-action': ["'self'"] } } }));
-  app.use('/public', express.static(path.resolve(__dirname, '../public'), { maxAge: '1h' }));
+  app.use('/public', express.static(PUBLIC_DIR, { maxAge: '1h' }));
   // Everything a page needs, cheaply (one cached `select 1` per pool); 503 while any is down. No session, no CSRF.
   // Replicas are reported beside it: one down or lagging is "degraded" (the primary serves its reads), not down.
   const health = new HealthChecks()

@@ -5,6 +5,7 @@ import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
 import { ConnectionException, OptimisticLockError, UniqueConstraintViolationException } from '@mikro-orm/core';
 import { DomainError, type DomainErrorCode } from '../shared/errors';
 import { log } from '../shared/log';
+import { VIEWS_DIR } from '../shared/paths';
 
 const STATUS: Record<DomainErrorCode, number> = {
   NOT_FOUND: 404,
@@ -106,7 +107,7 @@ export function toHttpProblem(err: unknown): HttpProblem {
  * The page shown while the database is unreachable: plain HTML read once at start, so answering needs no
  * template, no session and no query (the base layout would read the session for its CSRF token and flash).
  */
-const UNAVAILABLE_PAGE = fs.readFileSync(path.resolve(__dirname, '../../views/errors/unavailable.html'), 'utf8');
+const UNAVAILABLE_PAGE = fs.readFileSync(path.join(VIEWS_DIR, 'errors/unavailable.html'), 'utf8');
 
 /** API paths and clients that prefer JSON get errors as JSON; browsers get a page. */
 export const wantsJson = (req: Request) => req.path.startsWith('/api/') || req.baseUrl.startsWith('/api/') || req.accepts(['html', 'json']) === 'json';

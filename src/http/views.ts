@@ -1,13 +1,17 @@
-import path from 'node:path';
 import type { Express } from 'express';
 import nunjucks from 'nunjucks';
 import { formatMoney, formatRate, withVat } from '../shared/money';
+import { VIEWS_DIR } from '../shared/paths';
 
-export const VIEWS_DIR = path.resolve(__dirname, '../../views');
+export { VIEWS_DIR };
 
-/** Nunjucks with autoescape on; the same environment renders pages and mails. */
-export function createViewEnv(app?: Express): nunjucks.Environment {
-  const env = nunjucks.configure(VIEWS_DIR, { autoescape: true, express: app, noCache: process.env.NODE_ENV !== 'production' });
+/**
+ * Nunjucks with autoescape on; the same environment renders pages and mails. In production (`cache`) each template
+ * is read and compiled once and kept; in development it is read again on every render, so edits show at once.
+ */
+export function createViewEnv(app?: Express, opts: { cache?: boolean } = {}): nunjucks.Environment {
+  const cache = opts.cache ?? process.env.NODE_ENV === 'production';
+  const env = nunjucks.configure(VIEWS_DIR, { autoescape: true, express: app, noCache: !cache });
   env.addFilter('money', (minor: number, currency?: string) => formatMoney(Number(minor ?? 0), currency));
   env.addFilter('withVat', (minor: number, rateBp = 2500) => withVat(Number(minor ?? 0), rateBp));
   env.addFilter('rate', (bp: number) => formatRate(bp));

@@ -8,13 +8,14 @@ import { requireStaff } from '../http/auth';
 import { idParam, parse, text } from '../http/validate';
 import type { Services } from '../services';
 import { notFound } from '../shared/errors';
+import { VIEWS_DIR } from '../shared/paths';
 import { detectFormat, ImportService, type ImportFormat } from './import.service';
 
 const RAW_TYPES = ['application/xml', 'text/xml', 'text/csv', 'application/octet-stream'];
 const channelSchema = text(100).optional().transform((v) => v || undefined);
 const pasteForm = z.object({ content: z.string().min(1, { error: 'paste the file content' }), channel: channelSchema, format: z.enum(['auto', 'csv', 'xml']).default('auto') });
 const uploadQuery = z.object({ channel: channelSchema, filename: text(200).default(''), format: z.enum(['auto', 'csv', 'xml']).default('auto') });
-const UPLOAD_JS = fs.readFileSync(path.resolve(__dirname, '../../views/admin/import/upload.js'), 'utf8');
+const UPLOAD_JS = fs.readFileSync(path.join(VIEWS_DIR, 'admin/import/upload.js'), 'utf8');
 
 const requestEm = () => RequestContext.getEntityManager() as EntityManager;
 const formatOf = (f: string, head: string): ImportFormat => (f === 'auto' ? detectFormat(head) : (f as ImportFormat));

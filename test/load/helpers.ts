@@ -185,17 +185,19 @@ export interface SpawnOptions {
   port?: number;
   exportDir?: string;
   env?: Record<string, string>;
+  /** What node runs (default: the sources through tsx); `['dist/src/server.js']` for the build. */
+  script?: string[];
 }
 
 /**
- * Starts `node --import tsx src/server.ts` — one process, so a `kill -9` hits the server itself (the tsx CLI
+ * Starts `node --import tsx src/server.ts` (or `node dist/src/server.js` with script) — one process, so a `kill -9` hits the server itself (the tsx CLI
  * would run the server in a child of its own). Production settings, a 200 ms worker interval, no login limit.
  */
 export async function spawnApp(opts: SpawnOptions): Promise<AppProcess> {
   const port = opts.port ?? (await freePort());
   const ownExportDir = opts.exportDir ? undefined : fs.mkdtempSync(path.join(os.tmpdir(), 'orderflow-fault-export-'));
   const exportDir = opts.exportDir ?? ownExportDir!;
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+  const child = spawn(process.execPath, opts.script ?? ['--import', 'tsx', 'src/server.ts'], {
     cwd: ROOT,
     env: {
       ...process.env,
