@@ -1,10 +1,10 @@
-import { Router } from 'express';
+import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { requireStaff } from '../http/auth';
+import { inContext, type ActionError } from '../http/in-context';
 import { flash } from '../http/shopper';
 import { idParam, parse } from '../http/validate';
 import type { Services } from '../services';
-import { DomainError } from '../shared/errors';
 import { STAFF_PERMISSIONS, STAFF_ROLE_LABELS, STAFF_ROLES } from './staff-permissions';
 
 export const STAFF_ROLES_PATH = '/admin/settings/staff-roles';
@@ -19,30 +19,27 @@ export function staffRoleRoutes(s: Services): Router {
   const r = Router();
   r.use(requireStaff);
 
-  const render = async (res: import('express').Response, status = 200, extra: Record<string, unknown> = {}) => {
-    res.status(status).render('admin/settings/staff-roles.njk', { ...(await s.staffRoles.settings()), roleLabels: STAFF_ROLE_LABELS, roles: STAFF_ROLES, fields: {}, ...extra });
+  /** The page; a refused save shows its message by its button (a role's by that user's select), see inContext. */
+  const page = async (_req: Request, res: Response, actionError?: ActionError) => {
+    res.render('admin/settings/staff-roles.njk', {
+      ...(await s.staffRoles.settings()), roleLabels: STAFF_ROLE_LABELS, roles: STAFF_ROLES, fields: actionError?.fields ?? {}, actionError: actionError ?? null,
+    });
   };
 
-  r.get('/', async (_req, res) => render(res));
+  r.get('/', (req, res) => page(req, res));
 
-  r.post('/permissions', async (req, res) => {
+  r.post('/permissions', inContext('permissions', page, async (req, res) => {
     await s.staffRoles.saveClerkPermissions(req.user!.id, parse(permissionsForm, req.body).clerk);
     flash(req, 'success', 'Saved what order clerks may do.');
     res.redirect(303, STAFF_ROLES_PATH);
-  });
+  }));
 
-  r.post('/users/:id', async (req, res) => {
+  r.post('/users/:id', inContext('role', page, async (req, res) => {
     const userId = parse(idParam, req.params.id);
-    let user;
-    try {
-      user = await s.staffRoles.setStaffRole(req.user!.id, userId, parse(roleForm, req.body).staffRole);
-    } catch (e) {
-      if (!(e instanceof DomainError) || e.code !== 'VALIDATION') throw e;
-      return render(res, 422, { error: e.message, fields: e.fields });
-    }
+    const user = await s.staffRoles.setStaffRole(req.user!.id, userId, parse(roleForm, req.body).staffRole);
     flash(req, 'success', `${user.name} is now ${STAFF_ROLE_LABELS[user.staffRole ?? 'order_clerk']}.`);
     res.redirect(303, STAFF_ROLES_PATH);
-  });
+  }));
 
   return r;
 }

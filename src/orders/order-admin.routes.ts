@@ -6,6 +6,7 @@ import { inContext } from '../http/in-context';
 import { flash } from '../http/shopper';
 import { idParam, parse, text } from '../http/validate';
 import type { Services } from '../services';
+import { invalid } from '../shared/errors';
 import { orderDetailsPage } from './order-details.page';
 import {
   CAPTURE_STATES, columnsSchema, DATE_PRESETS, listQuerySchema, MAX_SELECTED, MIN_ALL_FIELDS_SEARCH, PRESET_LABELS, SEARCH_MODES,
@@ -33,6 +34,8 @@ const FILTER_OPTIONS = {
  * paging), bulk state change, and for orders print / shipping documents / XML export of the selected orders;
  * details with the state dropdown and the timeline.
  */
+const cartLineQuantity = z.coerce.number({ error: 'must be a number' }).int({ error: 'must be a whole number' }).min(0, { error: 'cannot be negative' }).max(9999, { error: 'must be at most 9999' });
+
 export function orderAdminRoutes(s: Services, type: 'order' | 'cart'): Router {
   const r = Router();
   r.use(requireStaff);
@@ -112,18 +115,21 @@ export function orderAdminRoutes(s: Services, type: 'order' | 'cart'): Router {
   }));
 
   if (type === 'cart') {
-    r.post('/:number/lines', async (req, res) => {
+    r.post('/:number/lines', inContext('lines', detailsPage, async (req, res) => {
       const number = parse(orderNumber, req.params.number);
       const quantities = new Map<number, number>();
       for (const [key, value] of Object.entries(req.body as Record<string, unknown>)) {
         const m = /^qty_(\d+)$/.exec(key);
-        if (m) quantities.set(Number(m[1]), parse(z.coerce.number({ error: 'must be a number' }).int().min(0, { error: 'cannot be negative' }).max(9999, { error: 'must be at most 9999' }), value));
+        if (!m) continue;
+        const q = cartLineQuantity.safeParse(value);
+        if (!q.success) throw invalid(`Nothing was saved: a quantity ${q.error.issues[0].message}.`, { [key]: q.error.issues[0].message });
+        quantities.set(Number(m[1]), q.data);
       }
       const add = parse(z.object({ addProductNumber: z.string().trim().max(40).default(''), addQuantity: z.coerce.number().int().min(1).max(9999).catch(1) }), req.body);
       await s.namedCarts.staffEditLines(number, req.user!, { quantities, addProductNumber: add.addProductNumber || undefined, addQuantity: add.addQuantity });
       flash(req, 'success', `${number}: lines saved.`);
       res.redirect(303, `${base}/${encodeURIComponent(number)}`);
-    });
+    }));
   }
 
   r.post('/:number/state', async (req, res) => {
@@ -135,13 +141,13 @@ export function orderAdminRoutes(s: Services, type: 'order' | 'cart'): Router {
     res.redirect(303, `${base}/${encodeURIComponent(number)}`);
   });
 
-  r.post('/:number/reopen', async (req, res) => {
+  r.post('/:number/reopen', inContext('reopen', detailsPage, async (req, res) => {
     const number = parse(orderNumber, req.params.number);
     const form = parse(z.object({ stateId: idParam, version: z.coerce.number().int().min(1), reason: text(2000).default('') }), req.body);
     await s.orderAdmin.reopen(number, form.stateId, form.version, staffActor(req, 'backend'), form.reason);
     flash(req, 'success', `${number}: reopened.`);
     res.redirect(303, `${base}/${encodeURIComponent(number)}`);
-  });
+  }));
 
   return r;
 }

@@ -1,6 +1,7 @@
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { requireLogin, requireStaff } from '../http/auth';
+import { inContext, type ActionError } from '../http/in-context';
 import { flash } from '../http/shopper';
 import { idParam, parse, text } from '../http/validate';
 import type { Services } from '../services';
@@ -53,16 +54,19 @@ export function returnRoutes(s: Services): Router {
 
   r.get('/admin/returns', requireStaff, async (_req, res) => res.render('returns/admin-list.njk', { returns: await s.returns.adminReturns(), base: '/admin/returns' }));
 
-  r.get('/admin/returns/:number', requireStaff, async (req, res) => {
-    res.render('returns/admin-return.njk', { ...(await s.returns.adminReturn(parse(returnNumber, req.params.number))), base: '/admin/returns' });
-  });
+  /** The staff page of a return; a refused step is shown by its button with what was typed (see inContext). */
+  const returnPage = async (req: Request, res: Response, actionError?: ActionError) => {
+    res.render('returns/admin-return.njk', { ...(await s.returns.adminReturn(parse(returnNumber, req.params.number))), base: '/admin/returns', actionError: actionError ?? null });
+  };
+
+  r.get('/admin/returns/:number', requireStaff, (req, res) => returnPage(req, res));
 
   const staffStep = (path: string, run: (req: Request, number: string) => Promise<{ number: string }>, done: string) =>
-    r.post(`/admin/returns/:number/${path}`, requireStaff, async (req, res) => {
+    r.post(`/admin/returns/:number/${path}`, requireStaff, inContext(path, returnPage, async (req, res) => {
       const ret = await run(req, parse(returnNumber, req.params.number));
       flash(req, 'success', `${ret.number}: ${done}`);
       res.redirect(303, `/admin/returns/${ret.number}`);
-    });
+    }));
 
   staffStep('approve', (req, n) => s.returns.approve(n, req.user!), 'approved.');
   staffStep('reject', (req, n) => s.returns.reject(n, req.user!, parse(text(1000), req.body.message ?? '')), 'rejected.');

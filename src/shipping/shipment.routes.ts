@@ -1,7 +1,7 @@
-import { Router, type Request, type RequestHandler } from 'express';
+import { Router, type Request, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
 import { requireStaff } from '../http/auth';
-import { inContext } from '../http/in-context';
+import { inContext, type ActionError } from '../http/in-context';
 import { flash } from '../http/shopper';
 import { idParam, parse } from '../http/validate';
 import { orderDetailsPage } from '../orders/order-details.page';
@@ -73,19 +73,22 @@ export function shipmentAdminRoutes(s: Services): Router {
     res.redirect(303, `${orderUrl(outcome.number)}#shipments`);
   }));
 
-  r.get('/orders/:number/shipments/:no', staff, async (req, res) => {
+  /** A shipment's page; refused tracking is shown in its form with what was typed (see inContext). */
+  const shipmentPage = async (req: Request, res: Response, actionError?: ActionError) => {
     const data = await s.shipments.shipment(parse(orderNumber, req.params.number), parse(idParam, req.params.no));
-    res.render('admin/shipments/shipment.njk', { ...data, base: ORDERS });
-  });
+    res.render('admin/shipments/shipment.njk', { ...data, base: ORDERS, actionError: actionError ?? null });
+  };
 
-  r.post('/orders/:number/shipments/:no/tracking', staff, async (req, res) => {
+  r.get('/orders/:number/shipments/:no', staff, (req, res) => shipmentPage(req, res));
+
+  r.post('/orders/:number/shipments/:no/tracking', staff, inContext('tracking', shipmentPage, async (req, res) => {
     const number = parse(orderNumber, req.params.number);
     const no = parse(idParam, req.params.no);
     const form: TrackingInput = parse(trackingForm, req.body);
     const outcome = await s.shipments.addTracking(number, no, form, actor(req), deps());
     flash(req, 'success', `${outcome.number}: ${outcome.message}`);
     res.redirect(303, `${orderUrl(outcome.number)}/shipments/${outcome.shipmentNo}`);
-  });
+  }));
 
   // ——— track & trace configurations ———
 

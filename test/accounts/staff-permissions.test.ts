@@ -75,6 +75,7 @@ describe('staff roles and permissions', () => {
     // An order clerk cannot change the permissions (the service checks, whatever the form says).
     const sneaky = await postForm(clerk, `${PAGE}/permissions`, { clerk: ['order.delete', 'settings.flows'] } as never, PAGE);
     expect(sneaky.status).toBe(403);
+    expect(sneaky.text).toContain('data-testid="refused-permissions"');
     expect(await clerkMay()).toEqual(['order.edit', 'payment.capture', 'payment.refund']);
   });
 
@@ -84,6 +85,7 @@ describe('staff roles and permissions', () => {
     const res = await postForm(clerk, `/admin/settings/flows/${flow.id}`, { name: 'Renamed by clerk', description: '', isDefault: 'on' }, '/admin/settings/flows');
     expect(res.status).toBe(403);
     expect(res.text).toContain('Your staff role may not change flow settings');
+    expect(res.text).not.toContain('Continue shopping');
     expect((await t.sql('select name from flows where id = $1', [flow.id]))[0].name).toBe(flow.name);
     const shop = await postForm(clerk, '/admin/shop-settings', { name: 'Clerk shop', orderPrefix: 'X', orderNextNumber: 999999, orderNumberPadding: 0, cartPrefix: 'C' }, '/admin/shop-settings');
     expect(shop.status).toBe(403);
@@ -115,7 +117,9 @@ describe('staff roles and permissions', () => {
     expect((await postForm(admin, `${PAGE}/users/${clerkId}`, { staffRole: 'order_clerk' }, PAGE)).status).toBe(303);
     const last = await postForm(admin, `${PAGE}/users/${adminId}`, { staffRole: 'order_clerk' }, PAGE);
     expect(last.status).toBe(422);
-    expect(last.text).toContain('is the only administrator');
+    expect(last.text).toMatch(/data-testid="refused-role">[^<]*is the only administrator/);
+    expect(last.text).toContain(`id="role-${adminId}-error"`);
+    expect(last.text).not.toContain('Continue shopping');
     expect(await t.sql(`select email, staff_role from users where role = 'staff' order by email`)).toEqual([
       { email: 'admin@orderflow.test', staff_role: 'administrator' }, { email: 'clerk@orderflow.test', staff_role: 'order_clerk' },
     ]);

@@ -119,8 +119,12 @@ describe('staff working on carts', () => {
     const after = await t.sql(`select p.number, l.quantity, u.name from order_lines l join orders o on o.id = l.order_id join products p on p.id = l.product_id left join users u on u.id = l.added_by_user_id where o.number = $1 order by l.id`, [cart.number]);
     expect(after).toEqual([{ number: 'P-1045', quantity: 5, name: 'Bea Buyer' }, { number: 'P-1047', quantity: 2, name: 'Ada Admin' }]);
     expect((await bea.get(CC)).text).toContain('added by Ada Admin');
-    const bad = await postForm(staff, `/admin/carts/${cart.number}/lines`, { [`qty_${lines[0].id}`]: -1 }, `/admin/carts/${cart.number}`);
+    const bad = await postForm(staff, `/admin/carts/${cart.number}/lines`, { [`qty_${lines[0].id}`]: -1, addProductNumber: 'P-1046' }, `/admin/carts/${cart.number}`);
     expect(bad.status).toBe(422);
+    // Refused on the cart's page by its Save button, the typed quantity kept and marked.
+    expect(bad.text).toMatch(/data-testid="refused-lines">Nothing was saved: a quantity cannot be negative/);
+    expect(bad.text).toContain(`name="qty_${lines[0].id}" type="number" min="0" max="9999" value="-1" aria-invalid="true"`);
+    expect(bad.text).toContain('value="P-1046"');
     const buyerTry = await postForm(bea, `/admin/carts/${cart.number}/lines`, { [`qty_${lines[0].id}`]: 1 }, CC);
     expect(buyerTry.status).toBe(403);
   });

@@ -130,8 +130,12 @@ describe('flows with integrity', () => {
     await t.sql(`update users set can_reopen_records = false where email = 'admin@orderflow.test'`);
     const denied = await postForm(staff, `/admin/orders/${number}/reopen`, { stateId: await stateId('new'), version, reason: 'Customer called' }, `/admin/orders/${number}`);
     expect(denied.status).toBe(403);
+    expect(denied.text).toContain('data-testid="refused-reopen"');
     await t.sql(`update users set can_reopen_records = true where email = 'admin@orderflow.test'`);
-    expect((await postForm(staff, `/admin/orders/${number}/reopen`, { stateId: await stateId('new'), version, reason: '' }, `/admin/orders/${number}`)).status).toBe(422);
+    const noReason = await postForm(staff, `/admin/orders/${number}/reopen`, { stateId: await stateId('new'), version, reason: ' ' }, `/admin/orders/${number}`);
+    expect(noReason.status).toBe(422);
+    expect(noReason.text).toContain('data-testid="refused-reopen"');
+    expect(noReason.text).not.toContain('Continue shopping');
     expect((await postForm(staff, `/admin/orders/${number}/reopen`, { stateId: await stateId('new'), version, reason: 'Customer called: keep it' }, `/admin/orders/${number}`)).status).toBe(303);
     const [h] = await t.sql(`select event, message from order_state_history where order_id = $1 order by id desc limit 1`, [id]);
     expect(h).toEqual({ event: 'reopened', message: 'Customer called: keep it' });

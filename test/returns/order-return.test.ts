@@ -93,6 +93,9 @@ describe('returns (RMA)', () => {
     const rma = /(RMA\d+)/.exec(res.headers.location)![1];
     const early = await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '10' }, `/admin/returns/${rma}`);
     expect(early.status).toBe(409);
+    // Refused on the return's page (its refund form is not offered yet, so the message stands under the steps).
+    expect(early.text).toContain('data-testid="refused-refund"');
+    expect(early.text).not.toContain('Continue shopping');
     await postForm(staff, `/admin/returns/${rma}/approve`, {}, `/admin/returns/${rma}`);
     await postForm(staff, `/admin/returns/${rma}/receive`, {}, `/admin/returns/${rma}`);
     const aboveValue = await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '99999' }, `/admin/returns/${rma}`);
@@ -100,7 +103,9 @@ describe('returns (RMA)', () => {
     expect(aboveValue.text).toContain('more than the returned goods are worth (125.00 DKK)');
     const tooMuch = await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '99999', fee: '99999' }, `/admin/returns/${rma}`);
     expect(tooMuch.status).toBe(409);
-    expect(tooMuch.text).toContain('more than can be refunded');
+    expect(tooMuch.text).toMatch(/data-testid="refused-refund">[^<]*more than can be refunded/);
+    expect(tooMuch.text).toMatch(/name="amount" inputmode="decimal" value="99999"/);
+    expect(tooMuch.text).toMatch(/name="fee" inputmode="decimal" placeholder="0.00" value="99999"/);
     const [order] = await t.sql('select refunded_minor from orders where number = $1', [number]);
     expect(order.refunded_minor).toBe('0');
     const [state] = await t.sql(`select s.name from returns r join flow_states s on s.id = r.state_id where r.number = $1`, [rma]);

@@ -443,6 +443,12 @@ describe('track & trace', () => {
     // Its tracking number arrives later: the shipment gets its link, the order the newest link, the customer a mail.
     const slip = await staff.get(`/admin/orders/${number}/shipments/2`).expect(200);
     expect(slip.text).toContain('Add tracking');
+    const badNumber = await postForm(staff, `/admin/orders/${number}/shipments/2/tracking`, { trackingNumber: 'PN 2 !!', trackAndTraceId: String(config) }, '/admin');
+    expect(badNumber.status).toBe(422);
+    // Refused in the shipment's tracking form, typed values kept.
+    expect(badNumber.text).toContain('data-testid="refused-tracking"');
+    expect(badNumber.text).toContain('value="PN 2 !!" aria-invalid="true"');
+    expect(badNumber.text).toContain(`<option value="${config}" selected>`);
     const added = await postForm(staff, `/admin/orders/${number}/shipments/2/tracking`, { trackingNumber: 'PN-2', trackAndTraceId: String(config) }, '/admin');
     expect(added.headers.location).toBe(`/admin/orders/${number}/shipments/2`);
     expect(await followFlash(added)).toContain('shipment 2 has tracking number PN-2.');
@@ -450,7 +456,7 @@ describe('track & trace', () => {
     expect((await row(number)).tracking_url).toBe(second);
     const again = await postForm(staff, `/admin/orders/${number}/shipments/2/tracking`, { trackingNumber: 'PN-3' }, '/admin');
     expect(again.status).toBe(409);
-    expect(again.text).toContain('already has the tracking number PN-2');
+    expect(again.text).toMatch(/data-testid="refused-tracking">[^<]*already has the tracking number PN-2/);
     await t.worker.sendDue();
     await waitFor(() => t.mails.filter((m) => m.subject === `Your order ${number} has shipped`).length === 2);
 
