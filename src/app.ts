@@ -104,7 +104,7 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   // Which reads may go to a replica (GET without a change of this person's in the last moment); see replicas.ts.
   // Set next to the RequestContext, after the session store's callbacks (which lose the async context).
   const replicaRouting = reads.middleware();
-  app.use('/api/v1', replicaRouting, (_req, _res, next) => RequestContext.create(orm.em, next), apiRoutes(services));
+  app.use('/api/v1', replicaRouting, (_req, _res, next) => RequestContext.create(orm.em, next), apiRoutes(services, { rateLimit: config.apiRateLimit }));
   // Hosted payment providers: their signed webhooks (raw body, no session) and the sandbox's own payment page.
   app.use('/payments/webhooks', paymentWebhookRoutes(services));
   app.use(express.urlencoded({ extended: false, limit: '64kb', parameterLimit: 200 }));

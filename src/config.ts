@@ -26,6 +26,8 @@ export interface AppConfig {
   workerIntervalMs: number;
   loginRateLimit: { windowMs: number; max: number };
   registerRateLimit: { windowMs: number; max: number };
+  /** JSON API requests per API key (per app process). */
+  apiRateLimit: { windowMs: number; max: number };
   /** Folder the automatic XML export writes `<ORDERNUMBER>.xml` into. */
   exportDir: string;
   /** An XSL file for the export; XSLT is not supported in this build, so the export worker refuses to start when set. */
@@ -108,6 +110,7 @@ const SETTINGS = z.object({
   WORKER_INTERVAL_MS: milliseconds(10).default(2000),
   LOGIN_RATE_LIMIT: int(1).default(10),
   REGISTER_RATE_LIMIT: int(1).default(5),
+  API_RATE_LIMIT: int(1).default(600),
   EXPORT_DIR: text.default('.data/exports'),
   EXPORT_XSL: text.optional(),
   CATALOG_CACHE_MS: milliseconds().default(1000),
@@ -162,6 +165,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { serving
     workerIntervalMs: s.WORKER_INTERVAL_MS,
     loginRateLimit: { windowMs: 15 * MINUTE_MS, max: s.LOGIN_RATE_LIMIT },
     registerRateLimit: { windowMs: 60 * MINUTE_MS, max: s.REGISTER_RATE_LIMIT },
+    apiRateLimit: { windowMs: MINUTE_MS, max: s.API_RATE_LIMIT },
     exportDir: s.EXPORT_DIR,
     exportXslPath: s.EXPORT_XSL,
     catalogCacheMs: s.CATALOG_CACHE_MS,

@@ -24,6 +24,7 @@ const STATUS: Record<DomainErrorCode, number> = {
   TRANSITION_NOT_ALLOWED: 409,
   CONFLICT: 409,
   UNSUPPORTED_MEDIA_TYPE: 415,
+  RATE_LIMITED: 429,
 };
 
 export interface HttpProblem {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import express, { Router, type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
+import rateLimit from 'express-rate-limit';
 import { z, type ZodType } from 'zod';
 import { requireStaff } from '../http/auth';
 import { toHttpProblem } from '../http/error-handler';
@@ -83,8 +84,11 @@ const jsonBody: RequestHandler = (req, res, next) => {
 const callers = new WeakMap<Request, ApiCaller>();
 const callerOf = (req: Request): ApiCaller => callers.get(req)!;
 
-/** Mounted at /api/v1 BEFORE sessions and CSRF (API keys, no cookies). JSON in and out. */
-export function apiRoutes(s: Services): Router {
+/**
+ * Mounted at /api/v1 BEFORE sessions and CSRF (API keys, no cookies). JSON in and out. At most `rateLimit.max`
+ * requests per API key and window (in this process's memory), counted once the key and its permission are checked.
+ */
+export function apiRoutes(s: Services, opts: { rateLimit?: { windowMs: number; max: number } } = {}): Router {
   const r = Router();
   const api = s.api;
 
@@ -97,12 +101,25 @@ export function apiRoutes(s: Services): Router {
     res.json(openApiDocument());
   });
 
-  /** Authenticates the Bearer key and checks the endpoint's permission. */
-  const allow = (scope: ApiScope): RequestHandler => async (req, _res, next) => {
+  const limit = opts.rateLimit ?? { windowMs: 60_000, max: 600 };
+  const perKey = rateLimit({
+    windowMs: limit.windowMs,
+    limit: limit.max,
+    standardHeaders: 'draft-7',
+    legacyHeaders: false,
+    keyGenerator: (req) => `api-key:${callerOf(req).keyId}`,
+    handler: (_req, res, next) => {
+      res.set('Retry-After', String(Math.ceil(limit.windowMs / 1000)));
+      next(new ApiError('RATE_LIMITED', 'RATE_LIMITED', `This API key sent more than ${limit.max} requests in ${Math.round(limit.windowMs / 1000)} seconds. Wait for Retry-After seconds, then continue.`));
+    },
+  });
+
+  /** Authenticates the Bearer key, checks the endpoint's permission, then the key's request rate. */
+  const allow = (scope: ApiScope): RequestHandler => async (req, res, next) => {
     const caller = await api.authenticate(req.get('authorization'));
     api.assertScope(caller, scope);
     callers.set(req, caller);
-    next();
+    await perKey(req, res, next);
   };
 
   /**

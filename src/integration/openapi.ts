@@ -121,7 +121,7 @@ const writtenOrder = {
 
 /** Every error code the API answers with (error.code); test/integration/api-statuses.test.ts drives each one. */
 export const API_ERROR_CODES = ['BAD_REQUEST', 'UNAUTHENTICATED', 'PAYMENT_DECLINED', 'FORBIDDEN', 'NOT_FOUND', 'CONFLICT', 'TRANSITION_NOT_ALLOWED',
-  'TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'VALIDATION', 'IDEMPOTENCY_KEY_REUSED', 'INTERNAL', 'UNAVAILABLE'] as const;
+  'TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'VALIDATION', 'IDEMPOTENCY_KEY_REUSED', 'RATE_LIMITED', 'INTERNAL', 'UNAVAILABLE'] as const;
 
 const components = {
   securitySchemes: {
@@ -238,6 +238,11 @@ const components = {
       description: 'The body is not sent as `Content-Type: application/json` (code UNSUPPORTED_MEDIA_TYPE).',
       content: { 'application/json': { schema: ref('Error') } },
     },
+    TooManyRequests: {
+      description: 'The key sent more requests in the last minute than this shop allows (code RATE_LIMITED); nothing was done. Retry after the Retry-After header\u2019s seconds.',
+      headers: { 'Retry-After': { description: 'Seconds to wait before retrying.', schema: { type: 'string' } } },
+      content: { 'application/json': { schema: ref('Error') } },
+    },
     Internal: {
       description: 'A fault on our side (code INTERNAL); quote requestId when asking about it. Nothing was changed.',
       content: { 'application/json': { schema: ref('Error') } },
@@ -254,11 +259,14 @@ const json = (schema: Json) => ({ 'application/json': { schema } });
 const replayedHeader = { 'Idempotent-Replayed': { description: '“true” when this is the stored answer to an earlier request with the same Idempotency-Key.', schema: { type: 'string', enum: ['true'] } } };
 const ERROR_RESPONSES = {
   400: 'BadRequest', 401: 'Unauthenticated', 403: 'Forbidden', 404: 'NotFound', 413: 'TooLarge', 415: 'UnsupportedMediaType', 422: 'Unprocessable',
-  500: 'Internal', 503: 'Unavailable',
+  429: 'TooManyRequests', 500: 'Internal', 503: 'Unavailable',
 } as const;
 const errors = (...codes: (keyof typeof ERROR_RESPONSES)[]) => Object.fromEntries(codes.map((c) => [c, { $ref: `#/components/responses/${ERROR_RESPONSES[c]}` }]));
-/** Every operation that reads the database can fail on our side (500) or while the database is unreachable (503). */
-const faults = errors(500, 503);
+/**
+ * Every operation that needs a key may be over the key's rate (429), and, since it reads the database, fail on our
+ * side (500) or while the database is unreachable (503).
+ */
+const faults = errors(429, 500, 503);
 
 function write(opts: { summary: string; description: string; scope: string; body: z.ZodType; example: Json; result: string; conflicts?: string; extra?: Json; required?: boolean }) {
   return {

@@ -18,7 +18,9 @@ export type DomainErrorCode =
   | 'TRANSITION_NOT_ALLOWED'
   | 'CONFLICT'
   /** A request body in a format the endpoint does not read (the JSON API takes JSON only). */
-  | 'UNSUPPORTED_MEDIA_TYPE';
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  /** Too many requests in a while (the JSON API's limit per key). */
+  | 'RATE_LIMITED';
 
 export class DomainError extends Error {
   constructor(

@@ -40,7 +40,7 @@ export async function startTestApp(overrides: Partial<AppConfig> = {}): Promise<
   const orm = await initOrm(url, { poolMax: 10 });
   const mails: CaughtMessage[] = [];
   const smtp = await startSmtpCatcher((m) => { mails.push(m); });
-  const config = { ...loadConfig({}), loginRateLimit: { windowMs: 60000, max: 1000 }, registerRateLimit: { windowMs: 60000, max: 1000 }, catalogCacheMs: 0, ...overrides };
+  const config = { ...loadConfig({}), loginRateLimit: { windowMs: 60000, max: 1000 }, registerRateLimit: { windowMs: 60000, max: 1000 }, apiRateLimit: { windowMs: 60000, max: 100_000 }, catalogCacheMs: 0, ...overrides };
   const built = createApp(orm, config, url);
   const worker = new MailWorker(orm, smtp.url);
   const pool = new pg.Pool({ connectionString: url, max: 2 });

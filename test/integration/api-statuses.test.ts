@@ -1,7 +1,8 @@
 /**
  * The OpenAPI document lists exactly the statuses the API answers with, per operation, and exactly the error codes:
  * every answer below is a real request against the real app and database (the 500 breaks this file's own database,
- * the 503 cancels the statements waiting on a lock, as a stalled server's statement timeout would), and the
+ * the 503 cancels the statements waiting on a lock, as a stalled server's statement timeout would, the 429 runs a
+ * second app with a limit of 2 requests per key), and the
  * statuses seen per operation must equal the statuses documented for it.
  */
 import pg from 'pg';
@@ -140,6 +141,33 @@ describe('the API answers with the statuses and codes its document lists, and on
     }
     // The one mapping says the same for anything unexpected.
     expect(apiProblem(new TypeError('x is undefined'))).toMatchObject({ status: 500, body: { error: { code: 'INTERNAL' } } });
+  });
+
+  it('429 RATE_LIMITED with Retry-After once a key has sent API_RATE_LIMIT requests in the window; other keys go on', async () => {
+    const limited = await startTestApp({ apiRateLimit: { windowMs: 60_000, max: 2 } });
+    try {
+      const [{ id }] = await limited.sql(`select id from users where email = 'admin@orderflow.test'`);
+      const scopes = ['orders:read', 'orders:write', 'payments:capture'] as const;
+      const busy = (await limited.services.api.createKey({ name: 'Busy', scopes: [...scopes] }, id)).secret;
+      const calm = (await limited.services.api.createKey({ name: 'Calm', scopes: [...scopes] }, id)).secret;
+      const send = (method: 'get' | 'post', path: string, key: string) => request(limited.app)[method](`/api/v1${path}`).set('Authorization', `Bearer ${key}`);
+      await send('get', '/orders', busy).expect(200);
+      await send('get', '/orders', busy).expect(200);
+      const number = (await limited.sql(`select number from orders where type = 'order' and completed limit 1`))[0]?.number ?? 'ORDER1';
+      const ops: [Op, () => request.Test][] = [
+        ['GET /orders', () => send('get', '/orders', busy)],
+        ['GET /orders/{number}', () => send('get', `/orders/${number}`, busy)],
+        ...WRITES.map(([op, path]): [Op, () => request.Test] => [op, () => send('post', `/orders/${number}/${path}`, busy).send({})]),
+      ];
+      for (const [op, go] of ops) {
+        const res = await go();
+        record(op, res, 429, 'RATE_LIMITED');
+        expect(res.headers['retry-after']).toMatch(/^\d+$/);
+      }
+      await send('get', '/orders', calm).expect(200);
+    } finally {
+      await limited.close();
+    }
   });
 
   it('per operation, the statuses seen are exactly the documented ones; the error codes seen are exactly the documented ones', () => {
