@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { Product, Shop } from '../catalog/catalog.entities';
 import { pricesOn } from '../catalog/prices';
@@ -111,7 +112,9 @@ export async function reprice(em: EntityManager, order: Order, priceDate?: strin
     voucher: voucher ? { kind: voucher.kind, value: voucher.value } : null,
     orderDiscountMinor: order.orderDiscountMinor,
   });
-  Object.assign(order, storedTotals(totals));
+  // The same totals keep the loaded object: the ORM compares a JSON column by its text, and PostgreSQL's jsonb hands
+  // the keys back in its own order, so a new but equal object would be written (and the version bumped) on every look.
+  Object.assign(order, storedTotals(totals), isDeepStrictEqual(order.totals, totals) ? { totals: order.totals } : {});
   return totals;
 }
 

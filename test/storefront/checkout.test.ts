@@ -57,6 +57,22 @@ describe('checkout', () => {
     expect(mail.text).toContain('597.75 DKK');
   });
 
+  it('looking at the checkout pages again writes nothing: the order keeps its version and number', async () => {
+    const agent = newAgent(t);
+    await addToBasket(t, agent, 'P-1001', 1);
+    const number = await checkoutToReview(t, agent, { payment: 'INVOICE' });
+    const stored = async () => (await t.sql('select number, version, updated_at, totals from orders where number = $1', [number]))[0];
+    const before = await stored();
+    for (const page of ['/checkout/addresses', '/checkout/methods', '/checkout/review', '/cart']) await agent.get(page).expect(200);
+    expect(await stored()).toEqual(before);
+    // A real change still writes: the price changed, so the review shows and stores the new totals.
+    await t.sql(`update products set price_minor = price_minor + 100 where number = 'P-1001'`);
+    await agent.get('/checkout/review').expect(200);
+    const after = await stored();
+    expect(after.version).toBeGreaterThan(before.version);
+    expect(Number(after.totals.subtotalMinor)).toBeGreaterThan(Number(before.totals.subtotalMinor));
+  });
+
   it('downgrades the order to a cart when it changes, and a new checkout gives it a new order id', async () => {
     await setPrice('P-1002', 5000, 1200);
     const agent = newAgent(t);
