@@ -139,7 +139,7 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   // then forms carry the signed double-submit token (src/http/anonymous-csrf.ts), accepted only without a session.
   app.use((req, res, next) => (hasSession(req) ? csrfSynchronisedProtection(req, res, next) : anonymousCsrf.protect(req, res, next)));
 
-  app.use(async (req, res, next) => {
+  app.use((req, res, next) => {
     res.locals.user = req.user ?? null;
     res.locals.path = req.path;
     // Read lazily: a token (and so a stored session) only for pages that show a form, and flash messages are
@@ -153,10 +153,9 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
         return messages;
       },
     });
-    // The header's mini-cart is only needed on pages; redirects and assets skip the query. A page answering a POST
-    // (a confirmation, a refusal shown in context, an error page) reads it when it renders (src/http/basket-count.ts).
-    if (req.method === 'GET') res.locals.basketCount = await services.carts.itemCount(shopperOf(req));
-    else renderWithBasketCount(res, () => services.carts.itemCount(shopperOf(req)));
+    // The header's mini-cart is only needed on pages: it is read when a page renders (redirects and assets skip the
+    // query), unless the page has the basket at hand and passes its count (src/http/basket-count.ts).
+    renderWithBasketCount(res, () => services.carts.itemCount(shopperOf(req)));
     // Save the session before redirecting, so the next page sees what this request stored (flash, login).
     const redirect = res.redirect.bind(res) as (...args: unknown[]) => void;
     // A visitor with nothing to keep gets no session row from a redirect either.

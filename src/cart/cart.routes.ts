@@ -13,7 +13,7 @@ export function cartRoutes(s: Services): Router {
 
   r.get('/', async (req, res) => {
     const basket = await s.carts.view(shopperOf(req));
-    res.render('cart/basket.njk', { basket, totals: basket ? totalsOf(basket.order) : null });
+    res.render('cart/basket.njk', { basket, totals: basket ? totalsOf(basket.order) : null, basketCount: basket?.itemCount ?? 0 });
   });
 
   r.post('/add', async (req, res) => {

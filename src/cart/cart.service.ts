@@ -51,7 +51,7 @@ export class CartService {
     if (!order) return null;
     await this.em.populate(order, ['lines.product', 'shippingMethod', 'paymentMethod', 'state']);
     const images = await productImages(emSql(this.em), order.lines.getItems().flatMap((l) => (l.product ? [l.product.id] : [])));
-    return { order, totals: totalsOf(order), itemCount: itemCount(order), images, backOrdered: await this.backOrdered(order) };
+    return { order, totals: totalsOf(order), itemCount: itemCountOf(order), images, backOrdered: await this.backOrdered(order) };
   }
 
   /** The units of each line that are not in stock now, for the "on back order" wording; empty unless the shop allows it. */
@@ -266,7 +266,8 @@ function notEditable() {
   return new DomainError('CART_NOT_EDITABLE', 'This order is being placed and can no longer be changed.');
 }
 
-function itemCount(order: Order): number {
+/** Items in a basket (what the header's mini-cart shows), for a page that has the basket loaded anyway. */
+export function itemCountOf(order: Order): number {
   return order.lines.getItems().reduce((n, l) => n + l.quantity, 0);
 }
 

@@ -3,7 +3,8 @@ import { z } from 'zod';
 import { inContext, type PageRenderer } from '../http/in-context';
 import { clearBasketCookie, flash, shopperOf } from '../http/shopper';
 import { idParam, parse, requiredText, text } from '../http/validate';
-import { ADDRESS_FIELDS, type Address } from '../orders/order.entities';
+import { itemCountOf } from '../cart/cart.service';
+import { ADDRESS_FIELDS, type Address, type Order } from '../orders/order.entities';
 import type { Services } from '../services';
 import { DomainError } from '../shared/errors';
 
@@ -51,6 +52,11 @@ function addressFrom(body: Record<string, unknown>, prefix: 'billing' | 'deliver
   return out;
 }
 
+/** A checkout step's order, and the header's basket count from its lines (no query of its own). */
+function orderPage(order: Order) {
+  return { order, basketCount: itemCountOf(order) };
+}
+
 export function checkoutRoutes(s: Services): Router {
   const r = Router();
 
@@ -58,7 +64,7 @@ export function checkoutRoutes(s: Services): Router {
 
   r.get('/addresses', async (req, res) => {
     const order = await s.checkout.begin(shopperOf(req));
-    res.render('checkout/addresses.njk', { order, billing: order.billing(), delivery: order.deliverySameAsBilling ? null : order.delivery(), countries: COUNTRIES });
+    res.render('checkout/addresses.njk', { ...orderPage(order), billing: order.billing(), delivery: order.deliverySameAsBilling ? null : order.delivery(), countries: COUNTRIES });
   });
 
   r.post('/addresses', async (req, res) => {
@@ -71,7 +77,7 @@ export function checkoutRoutes(s: Services): Router {
       if (!(e instanceof DomainError) || e.code !== 'VALIDATION') throw e;
       // Show the form again with what was typed, so nothing the shopper entered is lost.
       const order = await s.checkout.begin(shopperOf(req));
-      return res.status(422).render('checkout/addresses.njk', { order, billing: rawAddress(req, 'billing'), delivery: sameAsBilling ? null : rawAddress(req, 'delivery'), countries: COUNTRIES, error: e.message, fields: e.fields });
+      return res.status(422).render('checkout/addresses.njk', { ...orderPage(order), billing: rawAddress(req, 'billing'), delivery: sameAsBilling ? null : rawAddress(req, 'delivery'), countries: COUNTRIES, error: e.message, fields: e.fields });
     }
     res.redirect(303, '/checkout/methods');
   });
@@ -80,7 +86,7 @@ export function checkoutRoutes(s: Services): Router {
     const order = await s.checkout.begin(shopperOf(req));
     if (order.checkoutStep === 'addresses') return res.redirect(303, '/checkout/addresses');
     const [shippingMethods, paymentMethods] = await Promise.all([s.checkout.shippingMethods(), s.checkout.paymentMethods()]);
-    res.render('checkout/methods.njk', { order, shippingMethods, paymentMethods });
+    res.render('checkout/methods.njk', { ...orderPage(order), shippingMethods, paymentMethods });
   });
 
   r.post('/methods', async (req, res) => {
@@ -95,7 +101,7 @@ export function checkoutRoutes(s: Services): Router {
     if (order.checkoutStep === 'addresses') return res.redirect(303, '/checkout/addresses');
     if (order.checkoutStep === 'methods') return res.redirect(303, '/checkout/methods');
     const provider = order.paymentMethod ? s.payments.get(order.paymentMethod.provider) : undefined;
-    res.render('checkout/review.njk', { order, totals: order.totals, needsCard: provider?.flow === 'direct' && provider.needsCard, hostedPayment: provider?.flow === 'hosted', actionError });
+    res.render('checkout/review.njk', { ...orderPage(order), totals: order.totals, needsCard: provider?.flow === 'direct' && provider.needsCard, hostedPayment: provider?.flow === 'hosted', actionError });
   };
   r.get('/review', (req, res) => reviewPage(req, res));
 

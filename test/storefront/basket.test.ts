@@ -24,6 +24,7 @@ describe('basket', () => {
     expect(miniCart((await agent.get('/products/P-1030')).text)).toBe(4);
 
     const page = await agent.get('/cart').expect(200);
+    expect(miniCart(page.text)).toBe(4);
     const number = /Basket (CART\d+)/.exec(page.text)![1];
     let lines = await basketLines(t, number);
     expect(lines.map((l) => [l.number, l.quantity])).toEqual([['P-1020', 3], ['P-1021', 1]]);
@@ -36,7 +37,23 @@ describe('basket', () => {
 
     await postForm(agent, '/cart/empty', {}, '/cart');
     expect(await basketLines(t, number)).toEqual([]);
-    expect((await agent.get('/cart')).text).toContain('Your basket is empty');
+    const empty = await agent.get('/cart');
+    expect(empty.text).toContain('Your basket is empty');
+    expect(miniCart(empty.text)).toBe(0);
+  });
+
+  it('shows the item count in the header on every checkout step, and on the basket page of a visitor without a basket', async () => {
+    expect(miniCart((await newAgent(t).get('/cart')).text)).toBe(0);
+    const agent = newAgent(t);
+    await addToBasket(t, agent, 'P-1020', 2);
+    await addToBasket(t, agent, 'P-1021', 1);
+    expect(miniCart((await agent.get('/checkout/addresses').expect(200)).text)).toBe(3);
+    await checkoutToReview(t, agent, { payment: 'INVOICE' });
+    for (const step of ['/checkout/addresses', '/checkout/methods', '/checkout/review', '/cart']) expect(miniCart((await agent.get(step).expect(200)).text)).toBe(3);
+    // A refused address form answers a POST with the page again, its count included.
+    const refused = await postForm(agent, '/checkout/addresses', { billing_name: '' }, '/checkout/addresses');
+    expect(refused.status).toBe(422);
+    expect(miniCart(refused.text)).toBe(3);
   });
 
   it('starts a new basket when the cookie still names an order whose "placed" answer never arrived', async () => {
