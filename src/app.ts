@@ -63,6 +63,18 @@ const refreshSessionExpiry: express.RequestHandler = (req, _res, next) => {
   next();
 };
 
+const LOADED_SESSION = Symbol('the session as read from the store');
+type WithLoadedSession = express.Request & { [LOADED_SESSION]?: string };
+
+/** Keeps the session as it was read, so a redirect can tell whether this request changed it (sessionChanged). */
+const rememberLoadedSession: express.RequestHandler = (req, _res, next) => {
+  if (req.session) (req as WithLoadedSession)[LOADED_SESSION] = JSON.stringify(req.session);
+  next();
+};
+
+/** True when the request changed its session (a flash message, a login, a CSRF token, a refreshed expiry …). */
+const sessionChanged = (req: express.Request) => JSON.stringify(req.session) !== (req as WithLoadedSession)[LOADED_SESSION];
+
 /** A visitor has a session once the session cookie was set (a stored session; see the CSRF choice below). */
 const hasSession = (req: express.Request) => typeof req.cookies?.[SESSION_COOKIE] === 'string';
 
@@ -124,7 +136,7 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
     rolling: false,
     cookie: { httpOnly: true, sameSite: 'lax', secure: config.secureCookies, maxAge: SESSION_MAX_AGE_MS },
   }));
-  app.use(refreshSessionExpiry);
+  app.use(rememberLoadedSession, refreshSessionExpiry);
   app.use(replicaRouting);
   // One identity map per request, before passport reads the user.
   app.use((_req, _res, next) => RequestContext.create(orm.em, next));
@@ -156,10 +168,10 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
     // The header's mini-cart is only needed on pages: it is read when a page renders (redirects and assets skip the
     // query), unless the page has the basket at hand and passes its count (src/http/basket-count.ts).
     renderWithBasketCount(res, () => services.carts.itemCount(shopperOf(req)));
-    // Save the session before redirecting, so the next page sees what this request stored (flash, login).
+    // Save the session before redirecting, so the next page sees what this request stored (flash, login). A session
+    // this request did not change is not written again, and a visitor with nothing to keep gets no session row.
     const redirect = res.redirect.bind(res) as (...args: unknown[]) => void;
-    // A visitor with nothing to keep gets no session row from a redirect either.
-    const keepSession = () => hasSession(req) || Object.keys(req.session ?? {}).some((k) => k !== 'cookie');
+    const keepSession = () => (hasSession(req) ? sessionChanged(req) : Object.keys(req.session ?? {}).some((k) => k !== 'cookie'));
     res.redirect = ((...args: unknown[]) => (keepSession() ? req.session.save(() => redirect(...args)) : redirect(...args))) as typeof res.redirect;
     next();
   });

@@ -1,4 +1,5 @@
-import { login, newAgent, startTestApp, type TestApp } from '../helpers/test-app';
+import { ADDRESS, addToBasket, methodIds } from '../helpers/shopping';
+import { login, newAgent, postForm, startTestApp, type TestApp } from '../helpers/test-app';
 
 let t: TestApp;
 beforeAll(async () => { t = await startTestApp(); });
@@ -29,5 +30,22 @@ describe('session expiry (14 days, sliding)', () => {
     expect(String(later.headers['set-cookie'])).toContain('orderflow.sid');
     expect(await storedExpiry(sid)).toBeGreaterThan(Date.now() + 13.9 * DAY);
     expect(later.text).toContain('Shopper'); // still signed in
+  });
+
+  it('a form answered with a redirect rewrites the session only when it changed it', async () => {
+    const agent = newAgent(t);
+    const added = await addToBasket(t, agent, 'P-1001');
+    const sid = sidOf(String(added.headers['set-cookie']));
+    // xmin is the transaction that last wrote the row: it stays the same as long as nobody rewrites the session.
+    const written = async () => (await t.sql<{ xmin: string; sess: object }>('select xmin::text, sess from session where sid = $1', [sid]))[0];
+    await agent.get('/checkout/addresses').expect(200);
+    const before = await written();
+    expect((await postForm(agent, '/checkout/addresses', ADDRESS, '/checkout/addresses')).status).toBe(303);
+    expect((await postForm(agent, '/checkout/methods', await methodIds(t, 'STANDARD', 'INVOICE'), '/checkout/methods')).status).toBe(303);
+    expect(await written()).toEqual(before);
+    // A flash message is a change: saved before the redirect, so the next page shows it.
+    expect((await postForm(agent, '/checkout/voucher', { voucherCode: '' }, '/checkout/review')).status).toBe(303);
+    expect((await written()).xmin).not.toBe(before.xmin);
+    expect((await agent.get('/checkout/review')).text).toContain('Voucher removed.');
   });
 });
