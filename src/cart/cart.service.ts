@@ -38,18 +38,22 @@ export class CartService {
   }
 
   /** The shopper's active basket (a cart, or an order still in checkout), or null. */
-  async findBasket(shopper: Shopper, em: EntityManager = this.em, lock = false): Promise<Order | null> {
+  async findBasket(shopper: Shopper, em: EntityManager = this.em, lock = false, withState = false): Promise<Order | null> {
     const where = shopper.userId != null
       ? { user: shopper.userId, basketStatus: 'basket' as const, deleted: false }
       : shopper.anonymousToken ? { anonymousToken: shopper.anonymousToken, user: null, basketStatus: 'basket' as const, deleted: false } : null;
     if (!where) return null;
-    return em.findOne(Order, where, { populate: ['lines'], ...(lock ? { lockMode: LockMode.PESSIMISTIC_WRITE } : {}) });
+    // One statement: shipping and payment method come joined (repricing and the checkout pages need them), and the
+    // flow state when asked for (the basket page shows it).
+    return em.findOne(Order, where, {
+      populate: withState ? ['lines', 'shippingMethod', 'paymentMethod', 'state'] : ['lines', 'shippingMethod', 'paymentMethod'],
+      ...(lock ? { lockMode: LockMode.PESSIMISTIC_WRITE } : {}),
+    });
   }
 
   async view(shopper: Shopper): Promise<BasketView | null> {
-    const order = await this.findBasket(shopper);
+    const order = await this.findBasket(shopper, this.em, false, true);
     if (!order) return null;
-    await this.em.populate(order, ['lines.product', 'shippingMethod', 'paymentMethod', 'state']);
     const images = await productImages(emSql(this.em), order.lines.getItems().flatMap((l) => (l.product ? [l.product.id] : [])));
     return { order, totals: totalsOf(order), itemCount: itemCountOf(order), images, backOrdered: await this.backOrdered(order) };
   }

@@ -85,8 +85,7 @@ export function checkoutRoutes(s: Services): Router {
   r.get('/methods', async (req, res) => {
     const order = await s.checkout.begin(shopperOf(req));
     if (order.checkoutStep === 'addresses') return res.redirect(303, '/checkout/addresses');
-    const [shippingMethods, paymentMethods] = await Promise.all([s.checkout.shippingMethods(), s.checkout.paymentMethods()]);
-    res.render('checkout/methods.njk', { ...orderPage(order), shippingMethods, paymentMethods });
+    res.render('checkout/methods.njk', { ...orderPage(order), ...(await s.checkout.methodChoices()) });
   });
 
   r.post('/methods', async (req, res) => {

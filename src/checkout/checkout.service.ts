@@ -25,6 +25,9 @@ import {
   recordProviderReference, type Release, releaseAttempt, reserveOrder, type ReservedAttempt,
 } from './place-order';
 
+/** A shipping or payment method offered at the methods step. */
+export interface MethodChoice { id: number; name: string; description: string; feeMinor: number; freeAboveMinor?: number | null }
+
 export interface AddressInput { billing: Address; deliverySameAsBilling: boolean; delivery: Address }
 
 /** How long a reservation holds stock while the shopper pays, and how long the provider may take to answer. */
@@ -60,7 +63,6 @@ export class CheckoutService {
       const order = await this.lockedBasket(em, shopper);
       if (order.lines.length === 0) throw new DomainError('CART_EMPTY', 'Your basket is empty. Add a product before checking out.');
       await reprice(em, order, shopper.priceDate);
-      await em.populate(order, ['lines.product', 'shippingMethod', 'paymentMethod']);
       if (order.checkoutStep === 'cart') order.checkoutStep = 'addresses';
       if (order.type === 'cart') {
         await assertCartOrderable(em, order, shopper.userId);
@@ -343,8 +345,13 @@ export class CheckoutService {
     return order;
   }
 
-  async shippingMethods() {
-    return this.em.find(ShippingMethod, { active: true }, { orderBy: { sortOrder: 'asc' } });
+  /** The active shipping and payment methods as the methods step offers them, in their order; one statement. */
+  async methodChoices(): Promise<{ shippingMethods: MethodChoice[]; paymentMethods: MethodChoice[] }> {
+    const choices = (table: string) => `coalesce((select json_agg(json_build_object('id', m.id, 'name', m.name, 'description', m.description,
+      'feeMinor', m.fee_minor${table === 'shipping_methods' ? `, 'freeAboveMinor', m.free_above_minor` : ''}) order by m.sort_order, m.id) from ${table} m where m.active), '[]')`;
+    const [row] = await this.em.execute<{ shipping: MethodChoice[]; payment: MethodChoice[] }[]>(
+      `select ${choices('shipping_methods')} as shipping, ${choices('payment_methods')} as payment`);
+    return { shippingMethods: row.shipping, paymentMethods: row.payment };
   }
 
   async paymentMethods() {

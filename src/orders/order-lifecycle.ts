@@ -1,12 +1,11 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { Product, Shop } from '../catalog/catalog.entities';
-import { pricesOn } from '../catalog/prices';
-import { emSql } from '../db/sql';
+import { Shop } from '../catalog/catalog.entities';
+import { priceOnSql } from '../catalog/prices';
 import { PaymentMethod } from '../payments/payment.entities';
 import { ShippingMethod } from '../shipping/shipping-method.entity';
 import { priceOrder, type Totals } from '../checkout/pricing';
-import { Voucher } from '../checkout/voucher.entity';
+import type { VoucherKind } from '../checkout/voucher.entity';
 import { FlowService } from '../flows/flow.service';
 import { Order, OrderHistoryEntry, type HistoryActor, type HistorySource } from './order.entities';
 
@@ -79,20 +78,17 @@ export async function downgradeToCart(em: EntityManager, order: Order, actor: Ac
  * calculation date is the context date. Once placed, lines keep the prices they were sold at.
  */
 export async function reprice(em: EntityManager, order: Order, priceDate?: string | null): Promise<Totals> {
-  const shop = await em.findOneOrFail(Shop, order.shop.id);
   const lines = order.lines.getItems();
-  if (!order.completed && order.type !== 'quote') {
-    const productIds = lines.map((l) => l.product?.id).filter((x): x is number => x != null);
-    const products = await em.find(Product, { id: productIds });
-    const byId = new Map(products.map((p) => [p.id, p]));
-    const prices = await pricesOn(emSql(em), productIds, priceDate ?? null);
+  const catalogPrices = !order.completed && order.type !== 'quote';
+  const productIds = catalogPrices ? lines.map((l) => l.product?.id).filter((x): x is number => x != null) : [];
+  const { feeVatRateBp, voucher, products } = await pricingLookups(em, order, productIds, priceDate ?? null);
+  if (catalogPrices) {
     let pricesChanged = false;
     for (const line of lines) {
-      const p = line.product ? byId.get(line.product.id) : undefined;
+      const p = line.product ? products.get(line.product.id) : undefined;
       if (p) {
-        const unitPriceMinor = prices.get(p.id) ?? p.priceMinor;
-        pricesChanged ||= line.unitPriceMinor !== unitPriceMinor || line.vatRateBp !== p.vatRateBp;
-        line.unitPriceMinor = unitPriceMinor;
+        pricesChanged ||= line.unitPriceMinor !== p.priceMinor || line.vatRateBp !== p.vatRateBp;
+        line.unitPriceMinor = p.priceMinor;
         line.vatRateBp = p.vatRateBp;
         line.productName = p.name;
       }
@@ -101,21 +97,44 @@ export async function reprice(em: EntityManager, order: Order, priceDate?: strin
     if (priceDate) order.priceCalculationDate = new Date(`${priceDate}T00:00:00Z`);
     else if (pricesChanged || !order.priceCalculationDate) order.priceCalculationDate = new Date();
   }
-  const voucher = order.voucherCode ? await em.findOne(Voucher, { code: order.voucherCode, active: true }) : null;
+  // The basket's own row brings its shipping and payment method along (CartService.findBasket): no query here.
   const shipping = order.shippingMethod ? await em.findOne(ShippingMethod, order.shippingMethod.id) : null;
   const payment = order.paymentMethod ? await em.findOne(PaymentMethod, order.paymentMethod.id) : null;
   const totals = priceOrder({
     lines,
     shipping: shipping ? { feeMinor: shipping.feeMinor, freeAboveMinor: shipping.freeAboveMinor } : null,
     paymentFeeMinor: payment?.feeMinor ?? 0,
-    feeVatRateBp: shop.defaultVatRateBp,
-    voucher: voucher ? { kind: voucher.kind, value: voucher.value } : null,
+    feeVatRateBp,
+    voucher,
     orderDiscountMinor: order.orderDiscountMinor,
   });
   // The same totals keep the loaded object: the ORM compares a JSON column by its text, and PostgreSQL's jsonb hands
   // the keys back in its own order, so a new but equal object would be written (and the version bumped) on every look.
   Object.assign(order, storedTotals(totals), isDeepStrictEqual(order.totals, totals) ? { totals: order.totals } : {});
   return totals;
+}
+
+interface CatalogLine { priceMinor: number; vatRateBp: number; name: string }
+
+/**
+ * Everything reprice reads besides the order, in one statement: the shop's VAT rate for fees, the active voucher, and
+ * each product's price on the day (src/catalog/prices.ts), VAT rate and name.
+ */
+async function pricingLookups(em: EntityManager, order: Order, productIds: number[], priceDate: string | null) {
+  const [row] = await em.execute<{ fee_vat_rate_bp: number; voucher: { kind: VoucherKind; value: number } | null; products: ({ id: number } & CatalogLine)[] }[]>(
+    `select s.default_vat_rate_bp as fee_vat_rate_bp,
+       (select json_build_object('kind', v.kind, 'value', v.value) from vouchers v where v.code = ? and v.active) as voucher,
+       coalesce((select json_agg(json_build_object('id', p.id, 'priceMinor', ${priceOnSql('p', priceDate ? '?::date' : 'current_date')}, 'vatRateBp', p.vat_rate_bp, 'name', p.name))
+                 from products p where ${productIds.length ? `p.id in (${productIds.map(() => '?').join(',')})` : 'false'}), '[]') as products
+     from shops s where s.id = ?`,
+    [order.voucherCode || null, ...(priceDate ? [priceDate] : []), ...productIds, order.shop.id],
+  );
+  if (!row) throw new Error(`No shop ${order.shop.id}`);
+  return {
+    feeVatRateBp: row.fee_vat_rate_bp,
+    voucher: row.voucher ? { kind: row.voucher.kind, value: Number(row.voucher.value) } : null,
+    products: new Map<number, CatalogLine>(row.products.map((p) => [p.id, { priceMinor: Number(p.priceMinor), vatRateBp: p.vatRateBp, name: p.name }])),
+  };
 }
 
 /** The order columns that keep a pricing result, so lists and statistics need no recalculation. */
