@@ -56,9 +56,13 @@ export class CheckoutService {
 
   /**
    * Every checkout page starts here: a cart becomes an order and takes the next order number. An order
-   * that was changed meanwhile (and so went back to being a cart) gets a new number.
+   * that was changed meanwhile (and so went back to being a cart) gets a new number. Looking again at a step of an
+   * order already in checkout usually changes nothing: then it is read and priced without a transaction; whatever
+   * must be written (the conversion, a new price) is done from the start under the basket's row lock.
    */
   async begin(shopper: Shopper): Promise<Order> {
+    const unchanged = await this.unchangedCheckout(shopper);
+    if (unchanged) return unchanged;
     return this.em.transactional(async (em) => {
       const order = await this.lockedBasket(em, shopper);
       if (order.lines.length === 0) throw new DomainError('CART_EMPTY', 'Your basket is empty. Add a product before checking out.');
@@ -76,6 +80,17 @@ export class CheckoutService {
       }
       return order;
     });
+  }
+
+  /** The basket, read without a lock, when it is an order in checkout that begin() would leave as it is; else null. */
+  private async unchangedCheckout(shopper: Shopper): Promise<Order | null> {
+    const em = this.em.fork();
+    const order = await this.carts.findBasket(shopper, em);
+    if (!order || order.type !== 'order' || order.checkoutStep === 'cart' || order.lines.length === 0) return null;
+    await reprice(em, order, shopper.priceDate);
+    const uow = em.getUnitOfWork();
+    uow.computeChangeSets();
+    return uow.getChangeSets().length === 0 ? order : null;
   }
 
   async saveAddresses(shopper: Shopper, input: AddressInput): Promise<void> {
