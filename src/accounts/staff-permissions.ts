@@ -65,12 +65,20 @@ export class StaffRoleService {
 
   /**
    * For settings pages whose services take no actor (flow, shop and export settings): every write (non-GET) request
-   * needs the permission, checked before the service is called. Mount after requireStaff.
+   * needs the permission, checked before the service is called. A page (GET) is shown to every staff user, saying
+   * first when their role may look but not change (`readOnlyBecause`, shown by the admin navigation), so nobody
+   * fills in a form only to be refused. Mount after requireStaff.
    */
   writesNeed(permission: StaffPermission): RequestHandler {
-    return (req, _res, next) => {
-      if (req.method === 'GET' || req.method === 'HEAD') return next();
-      assertStaffMay(this.em, req.user?.id ?? -1, permission).then(() => next(), next);
+    return (req, res, next) => {
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        assertStaffMay(this.em, req.user?.id ?? -1, permission).then(() => next(), next);
+        return;
+      }
+      staffMay(this.em, req.user?.id ?? -1, permission).then((may) => {
+        if (!may) res.locals.readOnlyBecause = STAFF_PERMISSION_LABELS[permission];
+        next();
+      }, next);
     };
   }
 

@@ -24,7 +24,7 @@ export function adminRoutes(s: Services): Router {
 
   r.get('/', async (_req, res) => res.render('admin/dashboard.njk', { stats: await s.admin.dashboard() }));
 
-  r.get('/shop-settings', async (_req, res) => res.render('admin/shop-settings.njk', { shop: await s.admin.shopSettings() }));
+  r.get('/shop-settings', s.staffRoles.writesNeed('settings.shop'), async (_req, res) => res.render('admin/shop-settings.njk', { shop: await s.admin.shopSettings() }));
 
   r.post('/shop-settings', s.staffRoles.writesNeed('settings.shop'), async (req, res) => {
     try {

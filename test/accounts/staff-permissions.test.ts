@@ -81,7 +81,10 @@ describe('staff roles and permissions', () => {
 
   it('flow and shop settings: an order clerk may look but not change them', async () => {
     const [flow] = await t.sql(`select id, name from flows where type = 'order' and is_default`);
-    await clerk.get(`/admin/settings/flows/${flow.id}`).expect(200);
+    // Told before typing: the pages say the clerk may look but not change them; an administrator is not told so.
+    expect((await clerk.get(`/admin/settings/flows/${flow.id}`).expect(200)).text).toContain('your staff role may not change flow settings: saving is refused');
+    expect((await clerk.get('/admin/shop-settings').expect(200)).text).toContain('data-testid="read-only-settings"');
+    expect((await admin.get('/admin/shop-settings').expect(200)).text).not.toContain('data-testid="read-only-settings"');
     const res = await postForm(clerk, `/admin/settings/flows/${flow.id}`, { name: 'Renamed by clerk', description: '', isDefault: 'on' }, '/admin/settings/flows');
     expect(res.status).toBe(403);
     expect(res.text).toContain('Your staff role may not change flow settings');
