@@ -19,6 +19,7 @@ import { Migration20261206121200_vat_on_one_line } from './Migration202612061212
 import { Migration20261206121300_mail_templates } from './Migration20261206121300_mail_templates';
 import { Migration20261206070000_catalog_admin } from './Migration20261206070000_catalog_admin';
 import { Migration20261206080000_payment_attempts } from './Migration20261206080000_payment_attempts';
+import { Migration20261206122000_payment_operations } from './Migration20261206122000_payment_operations';
 import { Migration20261206050000_payment_status_captured } from './Migration20261206050000_payment_status_captured';
 
 /** Migrations are listed explicitly so they load the same way under tsx, jest and plain node. */
@@ -44,4 +45,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261206121100_staff_roles', class: Migration20261206121100_staff_roles },
   { name: 'Migration20261206121200_vat_on_one_line', class: Migration20261206121200_vat_on_one_line },
   { name: 'Migration20261206121300_mail_templates', class: Migration20261206121300_mail_templates },
+  { name: 'Migration20261206122000_payment_operations', class: Migration20261206122000_payment_operations },
 ];

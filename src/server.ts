@@ -137,6 +137,7 @@ async function main(): Promise<void> {
     built.services.recurring.startScheduler(config.workerIntervalMs * 15),
     built.services.quotes.startExpiryScheduler(config.workerIntervalMs * 15),
     built.services.checkout.startReservationExpiry(config.workerIntervalMs),
+    built.services.paymentDesk.startVoidRetries(config.workerIntervalMs * 5),
   ];
   // Idempotency answers of the API are kept a week, then pruned hourly.
   const pruneTimer = setInterval(() => built.services.api.pruneIdempotencyKeys().catch((e) => log.error({ err: e }, '[api] prune failed')), 3600_000);

@@ -39,14 +39,15 @@ export function createServices(orm: MikroORM, views: nunjucks.Environment, optio
   const carts = new CartService(orm);
   const checkout = new CheckoutService(orm, carts, payments, outbox, options.placement);
   const admin = new AdminService(orm);
-  const flows = new FlowService(orm, outbox);
+  // A move into a cancelled-role state owes the provider a void, made after its commit by the payment desk.
+  const flows: FlowService = new FlowService(orm, outbox, (orderId): Promise<unknown> => paymentDesk.settleVoids({ orderId }));
   const flowSettings = new FlowSettingsService(orm);
   const orderAdmin = new OrderAdminService(orm, flows, outbox);
   const customerCenter = new CustomerCenterService(orm, flows);
   const namedCarts = new NamedCartService(orm, flows);
   const quotes = new QuoteService(orm, carts, checkout, flows);
   const orderHistory = new OrderHistoryService(orm);
-  const paymentDesk = new PaymentService(orm, payments, flows);
+  const paymentDesk: PaymentService = new PaymentService(orm, payments, flows);
   const shipments = new ShipmentService(orm);
   const orderEdit = new OrderEditService(orm);
   const recurring = new RecurringService(orm, outbox, payments);

@@ -5,7 +5,9 @@ import { createViewEnv } from '../http/views';
 import { OutboxService } from '../mail/outbox.service';
 import { Order, OrderHistoryEntry, type HistoryActor, type HistorySource } from '../orders/order.entities';
 import { ReturnHistoryEntry, ReturnRequest } from '../returns/return.entities';
+import { applyCancelEffects, type CancelEffects } from '../payments/payment-operations';
 import { DomainError, notFound } from '../shared/errors';
+import { formatMoney } from '../shared/money';
 import { Flow, FlowState, FlowStateRule, ROLE_LABELS, RULE_ACTOR_LABELS, type FlowType, type StateRole } from './flow.entities';
 
 export interface StateChangeActor { userId: number | null; kind: HistoryActor; source: HistorySource }
@@ -39,7 +41,12 @@ export interface MoveOptions {
   event?: string;
   check?: MoveCheck;
   allowFlowSwitch?: boolean;
+  /** Told what entering a cancelled-role state did (the payment desk reports it). */
+  onCancelEffects?: (effects: CancelEffects) => void;
 }
+
+/** Makes what committed moves owe the payment provider (voids), after the commit: PaymentService.settleVoids. */
+export type SettleAfterCommit = (orderId: number) => Promise<unknown>;
 
 export const DEFAULT_STATE_TEMPLATE = 'mail/flow/state-changed.njk';
 export const DEFAULT_OTHERS_TEMPLATE = 'mail/flow/staff-notice.njk';
@@ -51,7 +58,7 @@ const EMAIL = /^[^\s@<>"',;]+@[^\s@<>"',;]+\.[^\s@<>"',;]+$/;
  * its own). The database refuses a state change without its history row (see the flow_integrity migration).
  */
 export class FlowService {
-  constructor(private readonly orm?: MikroORM, private readonly outbox: OutboxService = fallbackOutbox()) {}
+  constructor(private readonly orm?: MikroORM, private readonly outbox: OutboxService = fallbackOutbox(), private readonly settle?: SettleAfterCommit) {}
 
   /** Where new records of a type start: the default state of the default flow (or the company's own cart flow). */
   async defaultState(em: EntityManager, type: FlowType, companyId?: number | null): Promise<FlowState> {
@@ -117,6 +124,11 @@ export class FlowService {
       order: record, event, message, fromState: from?.id ?? null, toState: to.id,
       actor: opts.actor.userId, actorKind: opts.actor.kind, source: opts.actor.source, createdAt: new Date(),
     });
+    // Effects of entering the state (the transition's end), once per order whatever the path: see applyCancelEffects.
+    if (to.role === 'cancelled') {
+      const effects = await applyCancelEffects(em, record, opts.actor);
+      opts.onCancelEffects?.(effects);
+    }
     await em.flush();
     await this.enqueueNotifications(em, record, to, `state:${entry.id}`, entry.id, message);
     return entry.id;
@@ -124,13 +136,23 @@ export class FlowService {
 
   /** Moves one order/cart/quote by id (staff, API, customer center); throws TRANSITION_NOT_ALLOWED / CONFLICT / NOT_FOUND and changes nothing when refused. */
   async changeState(req: StateChangeRequest, em: EntityManager = this.orm!.em): Promise<OrderHistoryEntry> {
-    return em.transactional(async (tx) => {
+    const outer = em.isInTransaction();
+    const entry = await em.transactional(async (tx) => {
       const order = await this.lockOrder(tx, req.orderId, req.expectedVersion);
       const to = await tx.findOne(FlowState, { id: req.toStateId }, { populate: ['flow'] });
       if (!to) throw notFound('The state');
       const id = await this.move(tx, order, to, { actor: req.actor, message: req.message, allowFlowSwitch: req.allowFlowSwitch });
       return tx.findOneOrFail(OrderHistoryEntry, id);
     });
+    // Committed: now the provider calls the move owes (a void), with no transaction open. Inside a caller's
+    // transaction that caller settles after its commit (or the void job does).
+    if (!outer) await this.settleAfterCommit(req.orderId);
+    return entry;
+  }
+
+  /** Makes the provider calls a committed move of this order owes; a failure is logged and retried by the void job. */
+  async settleAfterCommit(orderId: number): Promise<void> {
+    await this.settle?.(orderId).catch((e: unknown) => console.error(`[flows] voiding after the move of order ${orderId} failed; the void job retries:`, e instanceof Error ? e.message : e));
   }
 
   /**
@@ -220,7 +242,11 @@ export class FlowService {
 }
 
 /** A record as the rules see it: its type, its label in messages, and whom it belongs to (carts, orders, quotes). */
-export interface MoveRecord { type: FlowType; label: string; ownerId?: number | null; companyId?: number | null; submittedById?: number | null }
+export interface MoveRecord {
+  type: FlowType; label: string; ownerId?: number | null; companyId?: number | null; submittedById?: number | null;
+  /** What has been captured on a placed order: such an order is not cancelled but refunded. */
+  capturedMinor?: number; currencyCode?: string;
+}
 /**
  * Who asks for a move. Staff, the API and the system may make every move the rules allow; customers only the moves
  * whose rule names them. `companyId` and `companyRoles` are read from the database when not given.
@@ -229,6 +255,7 @@ export interface Mover { userId: number | null; kind: HistoryActor; companyId?: 
 
 export const moveRecordOf = (order: Order): MoveRecord => ({
   type: order.type, label: order.number, ownerId: order.user?.id ?? null, companyId: order.company?.id ?? null, submittedById: order.submittedBy?.id ?? null,
+  capturedMinor: order.capturedMinor, currencyCode: order.currencyCode,
 });
 
 const isCustomer = (mover?: Mover): mover is Mover => mover?.kind === 'buyer' || mover?.kind === 'customer';
@@ -262,6 +289,9 @@ export async function assertTransitionAllowed(em: EntityManager, record: MoveRec
   const refuse = (why: string) => new DomainError('TRANSITION_NOT_ALLOWED', why);
   if (to.deleted) throw refuse(`“${to.name}” has been deleted and can no longer be entered.`);
   if (toFlow.type !== record.type) throw refuse(`“${to.name}” belongs to ${article(toFlow.type)} ${toFlow.type} flow; ${record.label} is ${article(record.type)} ${record.type}.`);
+  if (to.role === 'cancelled' && (record.capturedMinor ?? 0) > 0 && from?.role !== 'cancelled') {
+    throw refuse(`${record.label} cannot be cancelled: ${formatMoney(record.capturedMinor!, record.currencyCode)} has already been captured. Refund the captured money instead.`);
+  }
   if (!from) return;
   if (from.id === to.id) throw refuse(`${record.label} is already in “${to.name}”.`);
   if (from.final) throw refuse(`${record.label} is “${from.name}”, a final state: it cannot be moved any more. Staff with the reopen permission can reopen it, giving a reason.`);
@@ -308,6 +338,25 @@ export async function allowedTargets(em: EntityManager, record: MoveRecord, from
     }
   }
   return allowed;
+}
+
+/**
+ * The name of the state a cart waiting in `state` must reach before it can be ordered: its flow's approved-role
+ * state, else the flow's first state that allows ordering; null when there is none. Messages name it as staff named it.
+ */
+export async function orderingStateName(em: EntityManager, state: FlowState): Promise<string | null> {
+  const flow = state.flow.id;
+  const target = (await em.findOne(FlowState, { flow, role: 'approved', deleted: false }))
+    ?? (await em.findOne(FlowState, { flow, allowOrder: true, deleted: false }, { orderBy: { sortOrder: 'asc', id: 'asc' } }));
+  return target?.name ?? null;
+}
+
+/** For a record in a final state: the states it could be reopened into, and whether this staff member may; null otherwise. */
+export async function reopenOptions(em: EntityManager, state: FlowState | null | undefined, viewerId?: number | null): Promise<{ targets: FlowState[]; permitted: boolean } | null> {
+  if (!state?.final) return null;
+  const targets = await em.find(FlowState, { flow: state.flow.id, final: false, deleted: false }, { orderBy: { sortOrder: 'asc', id: 'asc' } });
+  const [user] = viewerId != null ? await em.execute<{ can_reopen_records: boolean }[]>('select can_reopen_records from users where id = ?', [viewerId]) : [];
+  return { targets, permitted: user?.can_reopen_records === true };
 }
 
 /** A flow's states grouped as the staff state select shows them ("select the flow, select the state"), only `allowed`. */

@@ -263,8 +263,9 @@ export class ApiService {
 
   /** Moves the order through FlowService: the same rules as the staff pages (flow switch allowed, optimistic version). */
   async changeState(caller: ApiCaller, number: string, input: StateChangeInput, flows: FlowService): Promise<ApiWriteResult> {
-    return this.em.transactional(async (em) => {
-      const orderId = await this.placedOrderId(em, number);
+    let orderId = 0;
+    const result = await this.em.transactional(async (em) => {
+      orderId = await this.placedOrderId(em, number);
       const state = await em.findOne(FlowState, { id: input.stateId });
       if (!state) throw invalid(`There is no state with id ${input.stateId}.`, { stateId: 'is not a state' });
       // The message goes into notification e-mails to the customer; the key's name is added to the history only.
@@ -275,6 +276,9 @@ export class ApiService {
       await em.execute('update order_state_history set message = ? where id = ?', [viaKey('Changed', caller), entry.id]);
       return { message: `${number} is now “${state.name}”.`, order: await this.orderAnswer(caller, number) };
     });
+    // A void the move owes is made once its transaction has committed (inside an idempotency transaction: by the void job).
+    await flows.settleAfterCommit(orderId);
+    return result;
   }
 
   /** Stores the carrier's tracking number (and link, shown to the customer) reported by a fulfilment system. */
@@ -294,16 +298,16 @@ export class ApiService {
 
   /** Captures through the payment desk (same limits: never more than is left to capture, split captures allowed). */
   async capture(caller: ApiCaller, number: string, amountMinor: number, desk: PaymentService): Promise<ApiWriteResult & { amountMinor: number }> {
-    return this.em.transactional(async (em) => {
-      // Never more than the key's creator may do on the staff pages (a key without a creator acts as the system).
-      await assertStaffMay(em, caller.ownerUserId, 'payment.capture');
-      const orderId = await this.placedOrderId(em, number);
-      const outcome = await desk.captureAmount(number, amountMinor, { userId: null, source: 'api' });
-      await em.execute(
-        `update order_state_history set message = message || ? where id = (
-           select max(id) from order_state_history where order_id = ? and event = 'payment_captured')`, [` ${viaKey('Captured', caller)}`, orderId]);
-      return { message: `${number}: ${outcome.message}`, amountMinor, order: await this.orderAnswer(caller, number) };
-    });
+    // Never more than the key's creator may do on the staff pages (a key without a creator acts as the system).
+    await assertStaffMay(this.em, caller.ownerUserId, 'payment.capture');
+    // The desk reserves, asks the provider with no transaction of ours open, and confirms (inside an idempotency
+    // transaction it runs in that one).
+    const orderId = await this.placedOrderId(this.em, number);
+    const outcome = await desk.captureAmount(number, amountMinor, { userId: null, source: 'api' });
+    await this.em.execute(
+      `update order_state_history set message = message || ? where id = (
+         select max(id) from order_state_history where order_id = ? and event = 'payment_captured')`, [` ${viaKey('Captured', caller)}`, orderId]);
+    return { message: `${number}: ${outcome.message}`, amountMinor, order: await this.orderAnswer(caller, number) };
   }
 
   /** Marks the order as exported (taken over by the ERP); marking it again changes nothing. */

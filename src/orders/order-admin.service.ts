@@ -2,7 +2,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { z } from 'zod';
 import { ordersXml } from '../exports/order-xml';
 import { glsShippingCsv } from '../exports/shipping-documents';
-import { flowsOfType, groupByFlow, type BulkResult, type FlowService, type StateChangeActor } from '../flows/flow.service';
+import { flowsOfType, groupByFlow, reopenOptions, type BulkResult, type FlowService, type StateChangeActor } from '../flows/flow.service';
 import { idParam } from '../http/validate';
 import { DomainError, invalid, notFound } from '../shared/errors';
 import { requeueOrderExports } from '../exports/auto-export.service';
@@ -483,7 +483,7 @@ export class OrderAdminService {
     });
     if (!order) throw notFound(type === 'cart' ? 'The cart' : 'The order');
     const history = await this.em.find(OrderHistoryEntry, { order }, { populate: ['fromState', 'toState', 'actor'], orderBy: { id: 'asc' } });
-    return { order, history, moves: await this.stateMoves(order, staffId), reopen: await this.reopenOptions(order, staffId), context: orderContext(order) };
+    return { order, history, moves: await this.stateMoves(order, staffId), reopen: await reopenOptions(this.em, order.state, staffId), context: orderContext(order) };
   }
 
   /** What the staff state control offers for one record: only the moves the rules allow, grouped by flow. */
@@ -555,14 +555,6 @@ export class OrderAdminService {
     if (!order) throw notFound('The order');
     await this.flows.reopen({ orderId: order.id, toStateId, expectedVersion, actor: staff, reason });
     return order;
-  }
-
-  /** For a record in a final state: where it could be reopened to, and whether this staff member may. */
-  private async reopenOptions(order: Order, viewerId?: number) {
-    if (!order.state?.final) return null;
-    const targets = await this.em.find(FlowState, { flow: order.state.flow.id, final: false, deleted: false }, { orderBy: { sortOrder: 'asc', id: 'asc' } });
-    const [user] = viewerId != null ? await this.em.execute<{ can_reopen_records: boolean }[]>('select can_reopen_records from users where id = ?', [viewerId]) : [];
-    return { targets, permitted: user?.can_reopen_records === true };
   }
 
   async changeStates(numbers: string[], toStateId: number, staff: StateChangeActor, type?: OrderType): Promise<BulkResult[]> {

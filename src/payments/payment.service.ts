@@ -1,14 +1,16 @@
 import { LockMode } from '@mikro-orm/core';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { FlowService } from '../flows/flow.service';
-import { FlowState } from '../flows/flow.entities';
+import { FlowState, ROLE_LABELS } from '../flows/flow.entities';
 import { Order, type CaptureState, type PaymentStatus } from '../orders/order.entities';
 import { recordHistory, type Actor } from '../orders/order-lifecycle';
 import { assertStaffMay } from '../accounts/staff-permissions';
 import { DomainError, invalid, notFound } from '../shared/errors';
 import { formatMoney } from '../shared/money';
-import { PaymentMethod, PaymentTransaction, type PaymentOperation } from './payment.entities';
-import type { PaymentProvider } from './payment-provider';
+import { PaymentMethod, PaymentTransaction, type PaymentOperation, type PaymentProviderCode } from './payment.entities';
+import { startPoller, type StopPoller } from '../shared/poller';
+import { afterPendingOperations, applyCancelEffects, reserveOperation, type CancelEffects, type ReservedOperation } from './payment-operations';
+import type { PaymentProvider, ProviderResult } from './payment-provider';
 import type { PaymentProviders } from './payment-providers';
 
 /** Who asks: a staff user, from the order details page ('backend') or the order list ('bulk'), or an API key ('api'). */
@@ -40,7 +42,7 @@ class ProviderAttemptFailed extends Error {
 }
 
 export interface PaymentOutcome { number: string; message: string }
-interface CaptureOutcome extends PaymentOutcome { amountMinor: number; currencyCode: string }
+interface OperationOutcome extends PaymentOutcome { amountMinor: number; currencyCode: string }
 export interface BulkCaptureResult { number: string; captured: boolean; amountMinor: number; currencyCode: string; reason: string; at: Date }
 /** One selected order on the bulk capture confirmation: what would be captured, or why it would be refused. */
 export interface BulkCapturePlan { number: string; capturable: boolean; amountMinor: number; currencyCode: string; reason: string }
@@ -94,12 +96,12 @@ export class PaymentService {
   /** Captures the whole order total of an order nothing has been captured on yet. */
   async captureFull(number: string, actor: PaymentActor): Promise<PaymentOutcome> {
     await assertStaffMay(this.em, actor.userId, 'payment.capture');
-    return this.run(number, async (em, order) => {
-      const { provider } = await this.capturable(em, order);
+    return this.operate(number, 'capture', actor, async (em, order) => {
+      await this.capturable(em, order);
       if (order.captureState === 'split_captured') {
         throw new PaymentRefused('NOT_CAPTURABLE', `${order.number} is already split captured; use “Final capture” to capture the remaining ${money(remaining(order), order)}.`);
       }
-      return this.capture(em, order, provider, remaining(order), actor);
+      return remaining(order);
     });
   }
 
@@ -107,38 +109,38 @@ export class PaymentService {
   async captureAmount(number: string, amountMinor: number, actor: PaymentActor): Promise<PaymentOutcome> {
     await assertStaffMay(this.em, actor.userId, 'payment.capture');
     assertPositiveAmount(amountMinor);
-    return this.run(number, async (em, order) => {
-      const { provider } = await this.capturable(em, order);
+    return this.operate(number, 'capture', actor, async (em, order) => {
+      await this.capturable(em, order);
       if (amountMinor > remaining(order)) {
         throw new PaymentRefused('AMOUNT_TOO_HIGH',
           `${money(amountMinor, order)} is more than the ${money(remaining(order), order)} left to capture on ${order.number} (total ${money(order.totalMinor, order)}, captured ${money(order.capturedMinor, order)}).`,
           { amount: `at most ${money(remaining(order), order)}` });
       }
-      return this.capture(em, order, provider, amountMinor, actor);
+      return amountMinor;
     });
   }
 
   /** Captures whatever is left after split captures and closes the order's capture (→ captured). */
   async finalCapture(number: string, actor: PaymentActor): Promise<PaymentOutcome> {
     await assertStaffMay(this.em, actor.userId, 'payment.capture');
-    return this.run(number, async (em, order) => {
-      const { provider } = await this.capturable(em, order);
+    return this.operate(number, 'capture', actor, async (em, order) => {
+      await this.capturable(em, order);
       if (order.captureState !== 'split_captured') {
         throw new PaymentRefused('NOT_CAPTURABLE', `${order.number} has no split captures to close; use “Capture full amount” instead.`);
       }
-      return this.capture(em, order, provider, remaining(order), actor);
+      return remaining(order);
     });
   }
 
-  /** Captures the rest of each order, one transaction per order: each is captured or refused with the reason. */
+  /** Captures the rest of each order, one reserve → capture → confirm per order: each is captured or refused with the reason. */
   async captureMany(numbers: string[], actor: PaymentActor): Promise<BulkCaptureResult[]> {
     await assertStaffMay(this.em, actor.userId, 'payment.capture');
     const results: BulkCaptureResult[] = [];
     for (const number of [...new Set(numbers)]) {
       try {
-        const done = await this.run(number, async (em, order) => {
-          const { provider } = await this.capturable(em, order);
-          return this.capture(em, order, provider, remaining(order), actor);
+        const done = await this.operate(number, 'capture', actor, async (em, order) => {
+          await this.capturable(em, order);
+          return remaining(order);
         }, this.orm.em.fork());
         results.push({ number, captured: true, amountMinor: done.amountMinor, currencyCode: done.currencyCode, reason: '', at: new Date() });
       } catch (e) {
@@ -218,44 +220,39 @@ export class PaymentService {
   }
 
   /**
-   * Cancels an order nothing has been captured on: voids the authorization at the provider, puts the goods back
-   * where they were taken from, and moves the order to its flow's “Cancelled” state — all or nothing.
+   * Cancels an order nothing has been captured on: moves it into its flow's cancelled-role state through the gate,
+   * whose effects (applyCancelEffects) put the goods back and reserve the void — committed — and then voids the
+   * authorization at the provider with no transaction open. A void the provider does not confirm is retried by the
+   * void job; the order stays cancelled either way.
    */
   async cancel(number: string, actor: PaymentActor): Promise<PaymentOutcome> {
     await assertStaffMay(this.em, actor.userId, 'payment.capture');
-    return this.run(number, async (em, order) => {
+    let effects: CancelEffects = { voidOperation: null, returnedUnits: 0 };
+    const orderId = await afterPendingOperations(() => this.run(number, async (em, order) => {
       const refusal = cancelRefusal(order);
       if (refusal) throw refusal;
-      const { method, provider } = await this.providerOf(em, order);
-
-      // The flow first: if its rules refuse, nothing has been sent to the provider and nothing changes.
+      await this.providerOf(em, order);
       const [current, cancelled] = await this.cancelledStateFor(em, order);
-      if (current?.id !== cancelled.id) {
-        try {
-          await this.flowService.changeState({
-            orderId: order.id, toStateId: cancelled.id, allowFlowSwitch: true, message: 'Order cancelled from the payment desk.',
-            actor: { userId: actor.userId, kind: 'staff', source: actor.source },
-          }, em);
-        } catch (e) {
-          if (e instanceof DomainError && e.code === 'TRANSITION_NOT_ALLOWED') throw new DomainError('TRANSITION_NOT_ALLOWED', `${order.number} cannot be cancelled: ${e.message}`);
-          throw e;
-        }
+      if (current?.id === cancelled.id) {
+        // Moved there before its effects were tied to the state: the same effects, once.
+        effects = await applyCancelEffects(em, order, staff(actor));
+        return order.id;
       }
-
-      const amount = order.totalMinor - order.capturedMinor;
-      const result = await provider.cancel({ reference: order.transactionNumber });
-      if (!result.success) this.providerFailed(order, 'cancel', amount, result.message, result.reference, 'cancel the payment');
-      this.log(em, order, 'cancel', amount, true, result.message, result.reference || order.transactionNumber);
-
-      // Voiding and restocking happen once per order, whatever path cancels it (record_effects_once).
-      await claimEffect(em, order, 'void');
-      const returned = order.stockReserved && (await claimEffect(em, order, 'restock')) ? await returnStock(em, order) : 0;
-      order.stockReserved = false;
-      order.paymentStatus = 'cancelled';
-      const stockNote = returned ? ` ${returned} ${returned === 1 ? 'item' : 'items'} returned to stock.` : '';
-      await recordHistory(em, order, staff(actor), 'payment_cancelled', `${method.name}: ${result.message}${stockNote}`);
-      return { number: order.number, message: `cancelled. ${result.message}${stockNote}` };
-    });
+      try {
+        await this.flowService.move(em, order, cancelled, {
+          actor: staff(actor), allowFlowSwitch: true, message: 'Order cancelled from the payment desk.', onCancelEffects: (e) => { effects = e; },
+        });
+      } catch (e) {
+        if (e instanceof DomainError && e.code === 'TRANSITION_NOT_ALLOWED') throw new DomainError('TRANSITION_NOT_ALLOWED', `${order.number} cannot be cancelled: ${e.message}`);
+        throw e;
+      }
+      return order.id;
+    }));
+    const [voided] = effects.voidOperation ? await this.settleVoids({ orderId }) : [];
+    const units = effects.returnedUnits;
+    const stockNote = units ? ` ${units} ${units === 1 ? 'item' : 'items'} returned to stock.` : '';
+    if (!voided || voided.success) return { number, message: `cancelled. ${voided?.message ?? 'The authorization is being voided.'}${stockNote}` };
+    return { number, message: `cancelled.${stockNote} The payment provider has not confirmed voiding the authorization yet (${voided.message}); it is retried automatically.` };
   }
 
   /** Refunds captured money, all or part of it; never more than was captured and not yet refunded. */
@@ -263,20 +260,38 @@ export class PaymentService {
   async refund(number: string, amountMinor: number, actor: PaymentActor, within?: EntityManager): Promise<PaymentOutcome> {
     await assertStaffMay(within ?? this.em, actor.userId, 'payment.refund');
     assertPositiveAmount(amountMinor);
-    return this.run(number, async (em, order) => {
+    return this.operate(number, 'refund', actor, async (em, order) => {
       const refusal = refundRefusal(order, amountMinor);
       if (refusal) throw refusal;
-      const { method, provider } = await this.providerOf(em, order);
-      const result = await provider.refund({ reference: order.transactionNumber, amountMinor });
-      if (!result.success) this.providerFailed(order, 'refund', amountMinor, result.message, result.reference, 'refund');
-      this.log(em, order, 'refund', amountMinor, true, result.message, result.reference || order.transactionNumber);
+      await this.providerOf(em, order);
+      return amountMinor;
+    }, within);
+  }
 
-      order.refundedMinor += amountMinor;
-      order.paymentStatus = statusAfterRefunds(order);
-      await recordHistory(em, order, staff(actor), 'payment_refunded', `${method.name}: refunded ${money(amountMinor, order)} (${money(order.refundedMinor, order)} of ${money(order.capturedMinor, order)} captured now refunded).`);
-      const rest = order.capturedMinor - order.refundedMinor;
-      return { number: order.number, message: `refunded ${money(amountMinor, order)}${rest ? `; ${money(rest, order)} can still be refunded` : '; everything captured is refunded'}.` };
-    }, within ?? this.em);
+  /**
+   * Voids owed at the provider (pending cancel operations: an order entered its cancelled-role state), for one order
+   * right after its commit or, from the void job, every one that is due. A lease keeps two processes from calling for
+   * the same void at once; a failed void is tried again later (backing off), until the provider confirms it.
+   */
+  async settleVoids(filter: { orderId?: number } = {}, limit = 50): Promise<{ orderId: number; success: boolean; message: string }[]> {
+    const due = await this.orm.em.getConnection().execute<{ id: string; order_id: string; amount_minor: string; currency_code: string }[]>(
+      `update payment_operations set lease_until = now() + interval '2 minutes', tries = tries + 1
+       where id in (select id from payment_operations where status = 'pending' and operation = 'cancel' and (lease_until is null or lease_until < now())
+                    and (cast(? as bigint) is null or order_id = cast(? as bigint)) order by id limit ? for update skip locked)
+       returning id, order_id, amount_minor, (select currency_code from orders o where o.id = order_id)`, [filter.orderId ?? null, filter.orderId ?? null, limit]);
+    const results: { orderId: number; success: boolean; message: string }[] = [];
+    for (const row of due) {
+      const op: ReservedOperation = { id: Number(row.id), orderId: Number(row.order_id), operation: 'cancel', amountMinor: Number(row.amount_minor), currencyCode: row.currency_code };
+      const result = await this.askProvider(op);
+      await this.settle(op, result);
+      results.push({ orderId: op.orderId, success: result.success, message: result.message });
+    }
+    return results;
+  }
+
+  /** The void job on the shared poller (every process may run it; the lease makes each call once at a time). */
+  startVoidRetries(intervalMs: number): StopPoller {
+    return startPoller('payment-voids', intervalMs, 20, async (limit) => (await this.settleVoids({}, limit)).length);
   }
 
   /** Soft delete: only orders that were never completed, or that have been cancelled. Hidden from the order list. */
@@ -392,22 +407,109 @@ export class PaymentService {
     return { method, provider };
   }
 
-  private async capture(em: EntityManager, order: Order, provider: PaymentProvider, amountMinor: number, actor: PaymentActor): Promise<CaptureOutcome> {
-    const capturedAfter = order.capturedMinor + amountMinor;
-    const closes = capturedAfter === order.totalMinor;
-    const result = await provider.capture({ reference: order.transactionNumber, amountMinor, final: closes });
-    if (!result.success) this.providerFailed(order, 'capture', amountMinor, result.message, result.reference, 'capture');
-    this.log(em, order, 'capture', amountMinor, true, result.message, result.reference || order.transactionNumber);
+  /**
+   * One provider call for a placed order: reserve (order row locked, checks, a pending payment operation — commit) →
+   * call the provider with no transaction open → confirm (order row locked again, the result applied — commit), or
+   * mark it failed and change nothing. `decide` checks the order and answers the amount. Inside a caller's
+   * transaction (`within`: a return's refund) all three run in that transaction, as before.
+   */
+  private async operate(number: string, operation: 'capture' | 'refund', actor: PaymentActor, decide: (em: EntityManager, order: Order) => Promise<number>, within?: EntityManager): Promise<OperationOutcome> {
+    const base = within ?? this.em;
+    if (base.isInTransaction()) {
+      return this.run(number, async (em, order) => {
+        const op = await reserveOperation(em, order, operation, await decide(em, order), staff(actor));
+        const result = await this.askProvider(op);
+        if (!result.success) this.providerFailed(order, operation, op.amountMinor, result.message, result.reference, operation);
+        return (await this.confirmIn(em, order, op, result))!;
+      }, base);
+    }
+    const op = await afterPendingOperations(() => this.run(number, async (em, order) => reserveOperation(em, order, operation, await decide(em, order), staff(actor)), base));
+    const result = await this.askProvider(op);
+    if (!result.success) throw await this.refusedBy(op, result);
+    return (await this.settle(op, result)) ?? { number, message: `${operation} confirmed meanwhile.`, amountMinor: op.amountMinor, currencyCode: op.currencyCode };
+  }
 
-    order.capturedMinor = capturedAfter;
+  /**
+   * Reserves a capture for an order whose row lock the caller holds (a shipment), with the desk's checks; after the
+   * caller's commit: askProvider, then confirmIn (in the caller's next transaction) or refusedBy.
+   */
+  async reserveCapture(em: EntityManager, order: Order, amountMinor: number, actor: PaymentActor): Promise<ReservedOperation> {
+    await assertStaffMay(em, actor.userId, 'payment.capture');
+    assertPositiveAmount(amountMinor);
+    await this.capturable(em, order);
+    if (amountMinor > remaining(order)) throw new PaymentRefused('AMOUNT_TOO_HIGH', `${money(amountMinor, order)} is more than the ${money(remaining(order), order)} left to capture on ${order.number}.`);
+    return reserveOperation(em, order, 'capture', amountMinor, staff(actor));
+  }
+
+  /** The provider refused a reserved operation: it is marked failed and logged (nothing else changes); the refusal to show. */
+  async refusedBy(op: ReservedOperation, result: ProviderResult): Promise<PaymentRefused> {
+    await this.settle(op, result);
+    const [row] = await this.orm.em.getConnection().execute<{ number: string }[]>('select number from orders where id = ?', [op.orderId]);
+    return new PaymentRefused('PROVIDER_REFUSED', `The payment provider refused to ${op.operation} ${formatMoney(op.amountMinor, op.currencyCode)} on ${row.number}: ${result.message} Nothing was changed.`);
+  }
+
+  /** Asks the provider, with no transaction open; a provider that throws answers a failure. */
+  async askProvider(op: ReservedOperation): Promise<ProviderResult> {
+    const [order] = await this.orm.em.getConnection().execute<{ transaction_number: string; total_minor: string; captured_minor: string; provider: PaymentProviderCode }[]>(
+      `select o.transaction_number, o.total_minor, o.captured_minor, m.provider from orders o join payment_methods m on m.id = o.payment_method_id where o.id = ?`, [op.orderId]);
+    const provider = this.providers.get(order.provider);
+    const reference = order.transaction_number;
+    try {
+      if (op.operation === 'capture') return await provider.capture({ reference, amountMinor: op.amountMinor, final: Number(order.captured_minor) + op.amountMinor === Number(order.total_minor) });
+      if (op.operation === 'refund') return await provider.refund({ reference, amountMinor: op.amountMinor });
+      return await provider.cancel({ reference });
+    } catch (e) {
+      return { success: false, message: e instanceof Error ? e.message : String(e), reference: '' };
+    }
+  }
+
+  /**
+   * The provider answered: under the order's row lock, a success is applied (confirmIn); a failure is logged and the
+   * operation marked failed — a void stays pending and is tried again later. Null when nothing was applied.
+   */
+  async settle(op: ReservedOperation, result: ProviderResult): Promise<OperationOutcome | null> {
+    return this.orm.em.fork().transactional(async (em) => {
+      const order = await em.findOneOrFail(Order, op.orderId, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
+      if (result.success) return this.confirmIn(em, order, op, result);
+      await em.execute(op.operation === 'cancel'
+        ? `update payment_operations set message = ?, lease_until = now() + make_interval(secs => least(3600, 30 * power(2, least(tries, 10)))) where id = ? and status = 'pending'`
+        : `update payment_operations set message = ?, status = 'failed', finished_at = now() where id = ? and status = 'pending'`, [result.message, op.id]);
+      this.log(em, order, op.operation, op.amountMinor, false, result.message, result.reference || order.transactionNumber);
+      return null;
+    });
+  }
+
+  /** Applies what the provider did to the locked order, once (the operation moves from pending to done only once). */
+  async confirmIn(em: EntityManager, order: Order, op: ReservedOperation, result: ProviderResult): Promise<OperationOutcome | null> {
+    const [done] = await em.execute<{ actor_user_id: number | null; actor_kind: Actor['kind']; source: Actor['source'] }[]>(
+      `update payment_operations set status = 'done', message = ?, finished_at = now() where id = ? and status = 'pending' returning actor_user_id, actor_kind, source`,
+      [result.message, op.id]);
+    if (!done) return null;
+    const actor: Actor = { userId: done.actor_user_id, kind: done.actor_kind, source: done.source };
+    const method = await em.findOneOrFail(PaymentMethod, order.paymentMethod!.id);
+    const amountMinor = op.amountMinor;
+    this.log(em, order, op.operation, amountMinor, true, result.message, result.reference || order.transactionNumber);
+    const outcome = (message: string): OperationOutcome => ({ number: order.number, message, amountMinor, currencyCode: order.currencyCode });
+    if (op.operation === 'cancel') {
+      await recordHistory(em, order, actor, 'payment_cancelled', `${method.name}: ${result.message}`);
+      return outcome(result.message);
+    }
+    if (op.operation === 'refund') {
+      order.refundedMinor += amountMinor;
+      order.paymentStatus = statusAfterRefunds(order);
+      await recordHistory(em, order, actor, 'payment_refunded', `${method.name}: refunded ${money(amountMinor, order)} (${money(order.refundedMinor, order)} of ${money(order.capturedMinor, order)} captured now refunded).`);
+      const rest = order.capturedMinor - order.refundedMinor;
+      return outcome(`refunded ${money(amountMinor, order)}${rest ? `; ${money(rest, order)} can still be refunded` : '; everything captured is refunded'}.`);
+    }
+    order.capturedMinor += amountMinor;
+    const closes = order.capturedMinor === order.totalMinor;
     order.captureState = closes ? 'captured' : 'split_captured';
     order.paymentStatus = order.refundedMinor > 0 ? statusAfterRefunds(order) : closes ? 'captured' : 'partly_captured';
-    const left = remaining(order);
     const summary = closes
       ? `captured ${money(amountMinor, order)}; the order is fully captured (${money(order.capturedMinor, order)}).`
-      : `captured ${money(amountMinor, order)} (split capture); ${money(left, order)} left to capture.`;
-    await recordHistory(em, order, staff(actor), 'payment_captured', summary[0].toUpperCase() + summary.slice(1));
-    return { number: order.number, message: summary, amountMinor, currencyCode: order.currencyCode };
+      : `captured ${money(amountMinor, order)} (split capture); ${money(remaining(order), order)} left to capture.`;
+    await recordHistory(em, order, actor, 'payment_captured', summary[0].toUpperCase() + summary.slice(1));
+    return outcome(summary);
   }
 
   private async providerOf(em: EntityManager, order: Order): Promise<{ method: PaymentMethod; provider: PaymentProvider }> {
@@ -424,7 +526,7 @@ export class PaymentService {
       : await em.findOne(FlowState, { flow: { type: 'order', isDefault: true }, role: 'cancelled', deleted: false });
     if (!cancelled) {
       const flowName = current ? `“${current.flow.name}”` : 'the default order flow';
-      throw new DomainError('TRANSITION_NOT_ALLOWED', `${order.number} cannot be cancelled: ${flowName} has no state with the role “Cancelled”. Give one of its states that role in Settings → Flows.`);
+      throw new DomainError('TRANSITION_NOT_ALLOWED', `${order.number} cannot be cancelled: ${flowName} has no state with the role “${ROLE_LABELS.cancelled}”. Give one of its states that role in Settings → Flows.`);
     }
     return [current, cancelled];
   }
@@ -512,28 +614,4 @@ function money(minor: number, order: Order): string {
 
 function staff(actor: PaymentActor): Actor {
   return { userId: actor.userId, kind: 'staff', source: actor.source };
-}
-
-/** Claims a once-only effect of an order; the void claim refuses outright, others report whether this call got it. */
-async function claimEffect(em: EntityManager, order: Order, effect: 'void' | 'restock'): Promise<boolean> {
-  const rows = await em.execute<{ id: string }[]>(
-    `insert into record_effects (order_id, effect) values (?, ?) on conflict on constraint record_effects_once do nothing returning id`, [order.id, effect]);
-  if (!rows.length && effect === 'void') throw new PaymentRefused('NOT_CANCELLABLE', `${order.number} has already been cancelled; its authorization was voided then.`);
-  return rows.length > 0;
-}
-
-/** Puts each line's quantity back at the location it was taken from (one statement, in key order: no deadlocks). */
-async function returnStock(em: EntityManager, order: Order): Promise<number> {
-  const rows = await em.execute<{ quantity: number }[]>(
-    `with returned as (
-       select product_id, stock_location_id as location_id, sum(quantity)::int as quantity from order_lines
-       where order_id = ? and product_id is not null and stock_location_id is not null
-       group by product_id, stock_location_id order by product_id, stock_location_id)
-     insert into stock_levels (product_id, location_id, quantity)
-     select product_id, location_id, quantity from returned
-     on conflict (product_id, location_id) do update set quantity = stock_levels.quantity + excluded.quantity
-     returning (select coalesce(sum(quantity), 0)::int from returned) as quantity`,
-    [order.id],
-  );
-  return rows[0]?.quantity ?? 0;
 }

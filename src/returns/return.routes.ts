@@ -56,7 +56,7 @@ export function returnRoutes(s: Services): Router {
 
   /** The staff page of a return; a refused step is shown by its button with what was typed (see inContext). */
   const returnPage = async (req: Request, res: Response, actionError?: ActionError) => {
-    res.render('returns/admin-return.njk', { ...(await s.returns.adminReturn(parse(returnNumber, req.params.number))), base: '/admin/returns', actionError: actionError ?? null });
+    res.render('returns/admin-return.njk', { ...(await s.returns.adminReturn(parse(returnNumber, req.params.number), req.user!.id)), base: '/admin/returns', actionError: actionError ?? null });
   };
 
   r.get('/admin/returns/:number', requireStaff, (req, res) => returnPage(req, res));
@@ -80,6 +80,10 @@ export function returnRoutes(s: Services): Router {
     return s.returns.refund(n, req.user!, amount, fee);
   }, 'refunded.');
   staffStep('replace', (req, n) => s.returns.replace(n, req.user!), 'replacement order created.');
+  staffStep('reopen', (req, n) => {
+    const form = parse(z.object({ stateId: idParam, reason: text(2000).default('') }), req.body);
+    return s.returns.reopen(n, req.user!, form.stateId, form.reason);
+  }, 'reopened.');
 
   return r;
 }

@@ -3,8 +3,8 @@ import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { SessionUser } from '../accounts/account.service';
 import { Shop, StockLocation } from '../catalog/catalog.entities';
 import { takeStock } from '../catalog/stock';
-import type { FlowState, StateRole } from '../flows/flow.entities';
-import { allowedTargets, assertTransitionAllowed, type FlowService } from '../flows/flow.service';
+import { FlowState, type StateRole } from '../flows/flow.entities';
+import { allowedTargets, assertTransitionAllowed, reopenOptions, type FlowService } from '../flows/flow.service';
 import { DEFAULT_FROM, type OutboxService } from '../mail/outbox.service';
 import { Order, OrderLine, type HistoryActor } from '../orders/order.entities';
 import { nextOrderNumber, reprice } from '../orders/order-lifecycle';
@@ -97,13 +97,30 @@ export class ReturnService {
     return this.em.find(ReturnRequest, {}, { populate: ['state', 'order', 'user'], orderBy: { id: 'desc' }, limit: 200 });
   }
 
-  async adminReturn(number: string) {
+  async adminReturn(number: string, viewerId?: number) {
     const ret = await this.em.findOne(ReturnRequest, { number }, { populate: ['state.flow', 'order.lines', 'user', 'lines.orderLine', 'lines.restockedLocation', 'replacementOrder'] });
     if (!ret) throw notFound('The return');
     const locations = await this.em.find(StockLocation, {}, { orderBy: { name: 'asc' } });
     // Offer only the steps the return flow allows from here (none from a final state), by role.
     const next = new Set((await allowedTargets(this.em, { type: 'return', label: ret.number }, ret.state, { userId: null, kind: 'staff' }, false)).map((st) => st.role).filter((r) => r != null));
-    return { ret, history: await this.historyOf(ret, true), locations, returnValueMinor: ret.goodsValueMinor, next };
+    return { ret, history: await this.historyOf(ret, true), locations, returnValueMinor: ret.goodsValueMinor, next, reopen: await reopenOptions(this.em, ret.state, viewerId) };
+  }
+
+  /**
+   * Staff with the reopen permission take a finished return (refunded, replaced, rejected) back into a non-final
+   * state of its flow, giving a reason kept in its history. Its effects stay done: a refund, a restock or a
+   * replacement already made is refused a second time (record_effects_once).
+   */
+  async reopen(number: string, staff: SessionUser, toStateId: number, reason: string) {
+    return this.em.transactional(async (em) => {
+      const ret = await em.findOne(ReturnRequest, { number }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
+      if (!ret) throw notFound('The return');
+      await em.populate(ret, ['state.flow']);
+      const to = await em.findOne(FlowState, toStateId, { populate: ['flow'] });
+      if (!to) throw notFound('The state');
+      await this.flows.move(em, ret, to, { actor: { userId: staff.id, kind: 'staff', source: 'backend' }, message: reason, check: 'reopen' });
+      return ret;
+    });
   }
 
   approve(number: string, staff: SessionUser) {

@@ -3,6 +3,7 @@ import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { OutboxService } from '../mail/outbox.service';
 import { recordHistory, type Actor } from '../orders/order-lifecycle';
 import { Order, type CaptureState } from '../orders/order.entities';
+import { afterPendingOperations } from '../payments/payment-operations';
 import type { PaymentService } from '../payments/payment.service';
 import { DomainError, invalid, notFound } from '../shared/errors';
 import { divRound, formatMoney, withVat } from '../shared/money';
@@ -103,91 +104,115 @@ export class ShipmentService {
 
   // ——— shipments ———
 
+  /**
+   * Ships some units. When the shipment captures (card orders), the capture is reserved under the order's lock and
+   * committed, the provider is asked with no transaction open, and the shipment is written together with the capture's
+   * confirmation — so a refused capture leaves no shipment, and no lock waits on the provider. A shipment that captures
+   * nothing is written at once. Each shipment's capture is a record_effects row (one per shipment number): once.
+   */
   async createShipment(number: string, input: NewShipment, actor: ShipmentActor, deps: ShipmentDeps): Promise<ShipmentOutcome> {
     const wanted = mergeQuantities(input.quantities);
-    return this.em.transactional(async (em) => {
+    const first = await afterPendingOperations(() => this.em.transactional(async (em) => {
       const locked = await this.lockOrder(em, number);
-      const { order } = locked;
-      this.assertShippable(locked);
-      const config = await this.trackingConfig(em, input);
-      const lines = await this.lines(em, order);
-      if (lines.every((l) => l.shipped >= l.quantity)) throw new ShipmentRefused('ALREADY_SHIPPED', `Every item of ${order.number} has been shipped already.`);
-
-      // What is asked for, checked against what is left — under the lock, so nobody else ships meanwhile.
-      const byId = new Map(lines.map((l) => [l.id, l]));
-      const unknown = [...wanted.keys()].filter((id) => !byId.has(id));
-      if (unknown.length) throw invalid(`Please check the quantities: ${unknown.length === 1 ? 'one line is' : 'some lines are'} not part of ${order.number}. Reload the order and try again.`);
-      const picked = lines.filter((l) => (wanted.get(l.id) ?? 0) > 0).map((l) => ({ line: l, quantity: wanted.get(l.id)! }));
-      if (!picked.length) throw new ShipmentRefused('NOTHING_SELECTED', `Nothing was selected for the shipment of ${order.number}: enter how many units of which lines are shipped.`);
-      const over = picked.filter((p) => p.quantity > p.line.quantity - p.line.shipped);
-      if (over.length) throw overShipping(order.number, over.map((p) => ({ ...p.line, asked: p.quantity })));
-
-      const valued = picked.map((p) => ({ ...p, valueMinor: valueOfUnits(p.line.chargeMinor, p.line.quantity, p.line.shipped, p.quantity) }));
-      const itemsValueMinor = valued.reduce((s, p) => s + p.valueMinor, 0);
-      const isLast = lines.every((l) => l.shipped + (wanted.get(l.id) ?? 0) === l.quantity);
-
-      // Raise the shipped quantities first: the check constraint refuses over-shipping even if the guard above were wrong.
-      for (const p of [...valued].sort((a, b) => a.line.id - b.line.id)) {
-        const rows = await this.raiseShipped(em, order, p.line, p.quantity);
-        if (!rows) throw overShipping(order.number, [{ ...p.line, asked: p.quantity }]);
-      }
-      const [{ n }] = await em.execute<{ n: number }[]>('select (coalesce(max(shipment_no), 0) + 1)::int as n from shipments where order_id = ?', [order.id]);
-      const trackingNumber = input.trackingNumber.trim();
-      const trackingUrl = config && trackingNumber ? buildTrackingUrl(config.urlTemplate, trackingParameters(order, trackingNumber)) : null;
-      const shipment = em.create(Shipment, {
-        order, shipmentNo: n, trackingNumber, trackAndTrace: config, trackingUrl, itemsValueMinor, isLast,
-        createdBy: actor.userId, createdAt: new Date(),
+      const plan = await this.plan(em, locked, wanted, input);
+      if (!plan.captureMinor) return { done: await this.write(em, locked, plan, input, actor, deps) };
+      return { reserved: await deps.payments.reserveCapture(em, locked.order, plan.captureMinor, payer(actor)) };
+    }));
+    if (first.done) return first.done;
+    const op = first.reserved!;
+    const result = await deps.payments.askProvider(op);
+    if (!result.success) throw await deps.payments.refusedBy(op, result);
+    try {
+      return await this.em.transactional(async (em) => {
+        const locked = await this.lockOrder(em, number);
+        const plan = await this.plan(em, locked, wanted, input);
+        if (plan.captureMinor !== op.amountMinor) throw new DomainError('CONFLICT', `${number} changed while the payment provider captured; reload it and ship again.`);
+        await deps.payments.confirmIn(em, locked.order, op, result);
+        return this.write(em, locked, plan, input, actor, deps);
       });
-      for (const p of valued) em.create(ShipmentLine, { shipment, orderLine: p.line.id, quantity: p.quantity, valueMinor: p.valueMinor });
-      await em.flush();
+    } catch (e) {
+      // The money was captured: record that, whatever became of the shipment.
+      await deps.payments.settle(op, result);
+      throw e;
+    }
+  }
 
-      // Capture through the payment desk; it joins this transaction, so a refusal undoes the shipment as well.
-      const capture = captureModeOf(order.captureState);
-      const feeInclVatMinor = shippingFeeOf(order);
-      let capturedMinor = 0;
-      let includesShippingFee = false;
-      let captureSummary: string;
-      if (capture === 'per_shipment') {
-        const left = order.totalMinor - order.capturedMinor;
-        const amount = isLast ? left : Math.min(itemsValueMinor, left);
-        includesShippingFee = isLast && !locked.feeCaptured && feeInclVatMinor > 0 && amount > 0;
-        if (amount > 0) {
-          await deps.payments.captureAmount(order.number, amount, { userId: actor.userId, source: 'backend' });
-          capturedMinor = amount;
-        }
-        captureSummary = amount > 0
-          ? `captured ${money(amount, order)}${includesShippingFee ? ` incl. the shipping fee of ${money(feeInclVatMinor, order)}` : ''}`
-          : 'nothing left to capture';
-      } else {
-        captureSummary = capture === 'not_supported' ? `nothing captured (${methodNameOf(order)}: the payment is settled outside the shop)`
-          : capture === 'already_captured' ? 'nothing captured (the payment was captured already)' : 'nothing captured';
-      }
-      shipment.capturedMinor = capturedMinor;
-      shipment.includesShippingFee = includesShippingFee;
+  /** What a shipment of `wanted` would be, checked under the order's lock: lines, value, whether it is the last, what it captures. */
+  private async plan(em: EntityManager, locked: LockedOrder, wanted: Map<number, number>, input: NewShipment) {
+    const { order } = locked;
+    this.assertShippable(locked);
+    const config = await this.trackingConfig(em, input);
+    const lines = await this.lines(em, order);
+    if (lines.every((l) => l.shipped >= l.quantity)) throw new ShipmentRefused('ALREADY_SHIPPED', `Every item of ${order.number} has been shipped already.`);
 
-      const status: ShipmentStatus = isLast ? SHIPPED : PARTLY_SHIPPED;
-      await em.execute('update orders set shipment_status = ?, shipping_fee_captured = shipping_fee_captured or ? where id = ?', [status, includesShippingFee, order.id]);
-      // Through the entity, so its version moves on like after any other change to the order.
-      order.updatedAt = new Date();
-      if (trackingUrl) order.trackingUrl = trackingUrl;
+    // What is asked for, checked against what is left — under the lock, so nobody else ships meanwhile.
+    const byId = new Map(lines.map((l) => [l.id, l]));
+    const unknown = [...wanted.keys()].filter((id) => !byId.has(id));
+    if (unknown.length) throw invalid(`Please check the quantities: ${unknown.length === 1 ? 'one line is' : 'some lines are'} not part of ${order.number}. Reload the order and try again.`);
+    const picked = lines.filter((l) => (wanted.get(l.id) ?? 0) > 0).map((l) => ({ line: l, quantity: wanted.get(l.id)! }));
+    if (!picked.length) throw new ShipmentRefused('NOTHING_SELECTED', `Nothing was selected for the shipment of ${order.number}: enter how many units of which lines are shipped.`);
+    const over = picked.filter((p) => p.quantity > p.line.quantity - p.line.shipped);
+    if (over.length) throw overShipping(order.number, over.map((p) => ({ ...p.line, asked: p.quantity })));
 
-      const units = valued.map((p) => `${p.quantity} × ${p.line.productNumber}`).join(', ');
-      const tracking = trackingNumber ? ` Tracking number ${trackingNumber}${config ? ` (${config.name})` : ''}.` : '';
-      await recordHistory(em, order, staffActor(actor), 'shipment_created',
-        `Shipment ${n}: ${units}, worth ${money(itemsValueMinor, order)}; ${captureSummary}.${tracking} The order is ${SHIPMENT_STATUS_LABELS[status].toLowerCase()}.`);
-      await em.flush();
+    const valued = picked.map((p) => ({ ...p, valueMinor: valueOfUnits(p.line.chargeMinor, p.line.quantity, p.line.shipped, p.quantity) }));
+    const itemsValueMinor = valued.reduce((s, p) => s + p.valueMinor, 0);
+    const isLast = lines.every((l) => l.shipped + (wanted.get(l.id) ?? 0) === l.quantity);
+    const capture = captureModeOf(order.captureState);
+    const left = order.totalMinor - order.capturedMinor;
+    const captureMinor = capture === 'per_shipment' ? (isLast ? left : Math.min(itemsValueMinor, left)) : 0;
+    const includesShippingFee = capture === 'per_shipment' && isLast && !locked.feeCaptured && shippingFeeOf(order) > 0 && captureMinor > 0;
+    return { config, valued, itemsValueMinor, isLast, capture, captureMinor, includesShippingFee };
+  }
 
-      if (trackingNumber) await this.queueShippedMail(em, deps.outbox, order, shipment, valued.map((p) => ({ ...p.line, quantity: p.quantity })), config);
-      return {
-        number: order.number, shipmentNo: n,
-        message: `shipment ${n} created (${units}); ${captureSummary}. The order is ${SHIPMENT_STATUS_LABELS[status].toLowerCase()}.${trackingNumber && order.billingEmail ? ` The customer is mailed the tracking ${trackingUrl ? 'link' : 'number'}.` : ''}`,
-      };
+  /** Writes the planned shipment (its capture, if any, confirmed in this transaction): shipped quantities, shipment, status, history, mail. */
+  private async write(em: EntityManager, locked: LockedOrder, plan: Awaited<ReturnType<ShipmentService['plan']>>, input: NewShipment, actor: ShipmentActor, deps: ShipmentDeps): Promise<ShipmentOutcome> {
+    const { order } = locked;
+    const { config, valued, itemsValueMinor, isLast, capture, captureMinor, includesShippingFee } = plan;
+    // Raise the shipped quantities first: the check constraint refuses over-shipping even if the guard above were wrong.
+    for (const p of [...valued].sort((a, b) => a.line.id - b.line.id)) {
+      const rows = await this.raiseShipped(em, order, p.line, p.quantity);
+      if (!rows) throw overShipping(order.number, [{ ...p.line, asked: p.quantity }]);
+    }
+    const [{ n }] = await em.execute<{ n: number }[]>('select (coalesce(max(shipment_no), 0) + 1)::int as n from shipments where order_id = ?', [order.id]);
+    const trackingNumber = input.trackingNumber.trim();
+    const trackingUrl = config && trackingNumber ? buildTrackingUrl(config.urlTemplate, trackingParameters(order, trackingNumber)) : null;
+    const shipment = em.create(Shipment, {
+      order, shipmentNo: n, trackingNumber, trackAndTrace: config, trackingUrl, itemsValueMinor, isLast,
+      createdBy: actor.userId, createdAt: new Date(), capturedMinor: captureMinor, includesShippingFee,
     });
+    for (const p of valued) em.create(ShipmentLine, { shipment, orderLine: p.line.id, quantity: p.quantity, valueMinor: p.valueMinor });
+    await em.flush();
+    // Capture-on-ship happens once per shipment, whatever else is retried (record_effects_once).
+    if (captureMinor) await em.execute(`insert into record_effects (order_id, effect, line_id, amount_minor) values (?, 'shipment_capture', ?, ?)`, [order.id, n, captureMinor]);
+
+    const feeInclVatMinor = shippingFeeOf(order);
+    const captureSummary = capture === 'per_shipment'
+      ? captureMinor > 0 ? `captured ${money(captureMinor, order)}${includesShippingFee ? ` incl. the shipping fee of ${money(feeInclVatMinor, order)}` : ''}` : 'nothing left to capture'
+      : capture === 'not_supported' ? `nothing captured (${methodNameOf(order)}: the payment is settled outside the shop)`
+        : capture === 'already_captured' ? 'nothing captured (the payment was captured already)' : 'nothing captured';
+
+    const status: ShipmentStatus = isLast ? SHIPPED : PARTLY_SHIPPED;
+    await em.execute('update orders set shipment_status = ?, shipping_fee_captured = shipping_fee_captured or ? where id = ?', [status, includesShippingFee, order.id]);
+    // Through the entity, so its version moves on like after any other change to the order.
+    order.updatedAt = new Date();
+    if (trackingUrl) order.trackingUrl = trackingUrl;
+
+    const units = valued.map((p) => `${p.quantity} × ${p.line.productNumber}`).join(', ');
+    const tracking = trackingNumber ? ` Tracking number ${trackingNumber}${config ? ` (${config.name})` : ''}.` : '';
+    await recordHistory(em, order, staffActor(actor), 'shipment_created',
+      `Shipment ${n}: ${units}, worth ${money(itemsValueMinor, order)}; ${captureSummary}.${tracking} The order is ${SHIPMENT_STATUS_LABELS[status].toLowerCase()}.`);
+    await em.flush();
+
+    if (trackingNumber) await this.queueShippedMail(em, deps.outbox, order, shipment, valued.map((p) => ({ ...p.line, quantity: p.quantity })), config);
+    return {
+      number: order.number, shipmentNo: n,
+      message: `shipment ${n} created (${units}); ${captureSummary}. The order is ${SHIPMENT_STATUS_LABELS[status].toLowerCase()}.${trackingNumber && order.billingEmail ? ` The customer is mailed the tracking ${trackingUrl ? 'link' : 'number'}.` : ''}`,
+    };
   }
 
   /** Staff capture the shipping fee before the last shipment (seeds: "you can also decide when to capture the shipping amount"). */
   async captureShippingFee(number: string, actor: ShipmentActor, deps: ShipmentDeps): Promise<{ number: string; message: string }> {
-    return this.em.transactional(async (em) => {
+    const op = await afterPendingOperations(() => this.em.transactional(async (em) => {
       const locked = await this.lockOrder(em, number);
       const { order } = locked;
       const fee = shippingFeeOf(order);
@@ -202,11 +227,17 @@ export class ShipmentService {
       if ((await this.lines(em, order)).every((l) => l.shipped >= l.quantity)) throw refuse('every item has been shipped already.');
       const amount = Math.min(fee, order.totalMinor - order.capturedMinor);
       if (amount <= 0) throw refuse('nothing is left to capture.');
-      await deps.payments.captureAmount(order.number, amount, { userId: actor.userId, source: 'backend' });
+      return deps.payments.reserveCapture(em, order, amount, payer(actor));
+    }));
+    const result = await deps.payments.askProvider(op);
+    if (!result.success) throw await deps.payments.refusedBy(op, result);
+    return this.em.transactional(async (em) => {
+      const { order } = await this.lockOrder(em, number);
+      await deps.payments.confirmIn(em, order, op, result);
       await em.execute('update orders set shipping_fee_captured = true where id = ?', [order.id]);
       order.updatedAt = new Date();
-      await recordHistory(em, order, staffActor(actor), 'shipping_fee_captured', `Shipping fee captured ahead of the last shipment: ${money(amount, order)}.`);
-      return { number: order.number, message: `shipping fee of ${money(amount, order)} captured; the last shipment will not capture it again.` };
+      await recordHistory(em, order, staffActor(actor), 'shipping_fee_captured', `Shipping fee captured ahead of the last shipment: ${money(op.amountMinor, order)}.`);
+      return { number: order.number, message: `shipping fee of ${money(op.amountMinor, order)} captured; the last shipment will not capture it again.` };
     });
   }
 
@@ -579,6 +610,8 @@ function invalidForm(fields: Record<string, string>): DomainError {
   const label = key === 'urlTemplate' ? 'URL' : key;
   return invalid(`Please check ${label}: ${message}`, fields);
 }
+
+const payer = (actor: ShipmentActor) => ({ userId: actor.userId, source: 'backend' as const });
 
 function staffActor(actor: ShipmentActor): Actor {
   return { userId: actor.userId, kind: 'staff', source: 'backend' };

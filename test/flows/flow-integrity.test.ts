@@ -33,11 +33,16 @@ async function capturedOrder(ship = true): Promise<{ customer: TestAgent; number
   const [order] = await t.sql('select id from orders where number = $1', [number]);
   if (!ship) return { customer, number, id: Number(order.id) };
   expect((await postForm(staff, `/admin/orders/${number}/capture`, {}, `/admin/orders/${number}`)).status).toBe(303);
+  await moveToShipped(order.id);
+  return { customer, number, id: Number(order.id) };
+}
+
+/** Through the seeded order flow's states to the shipped-role one, as staff would. */
+async function moveToShipped(orderId: number): Promise<void> {
   for (const name of ['Received', 'Picked', 'Shipped']) {
     const [s] = await t.sql(`select s.id from flow_states s join flows f on f.id = s.flow_id where f.name = 'Standard order flow' and s.name = $1`, [name]);
-    await t.services.flows.changeState({ orderId: order.id, toStateId: s.id, actor: { userId: null, kind: 'system', source: 'system' } });
+    await t.services.flows.changeState({ orderId, toStateId: s.id, actor: { userId: null, kind: 'system', source: 'system' } });
   }
-  return { customer, number, id: Number(order.id) };
 }
 
 /** The customer returns both units; staff approve. Returns the RMA number. */
@@ -54,6 +59,16 @@ async function approvedReturn(customer: TestAgent, number: string): Promise<stri
 const stockOf = async (product: string) =>
   (await t.sql(`select sum(quantity)::int as n from stock_levels where product_id = (select id from products where number = $1)`, [product]))[0].n as number;
 const mainWarehouse = async () => (await t.sql(`select id from stock_locations where name = 'Main warehouse'`))[0].id as number;
+/** What cancelling did to an order: payment status, stock flag, voids at the provider (logged and in the sandbox's ledger), effects, pending calls. */
+async function cancelFacts(orderId: number) {
+  const [row] = await t.sql(`select o.payment_status, o.stock_reserved,
+      (select count(*)::int from payment_transactions p where p.order_id = o.id and p.operation = 'cancel' and p.success) as voids,
+      (select status from sandbox_payments s where s.reference = o.transaction_number) as provider,
+      (select string_agg(effect, ',' order by effect) from record_effects e where e.order_id = o.id) as effects,
+      (select count(*)::int from payment_operations p where p.order_id = o.id and p.status = 'pending') as pending
+    from orders o where o.id = $1`, [orderId]);
+  return row;
+}
 const ordersCounted = async () => (await t.services.statistics.report({ from: today, to: today, interval: 'day', shopId: 'SHOP1' })).totals.orders;
 
 describe('flows with integrity', () => {
@@ -155,6 +170,133 @@ describe('flows with integrity', () => {
     await t.sql(`update flow_states set name = 'Cancelled', exclude_from_statistics = true where id = $1`, [cancelledId]);
   });
 
+  it('entering the cancelled-role state by the state select or the bulk change voids and restocks like the payment desk, once', async () => {
+    const cancelledId = await stateId('cancelled');
+    const stock0 = await stockOf('P-1020');
+    // The state select on the order page.
+    const picked = await capturedOrder(false);
+    expect(await stockOf('P-1020')).toBe(stock0 - 2);
+    const [{ version }] = await t.sql('select version from orders where id = $1', [picked.id]);
+    const moved = await postForm(staff, `/admin/orders/${picked.number}/state`, { stateId: cancelledId, version, message: '' }, `/admin/orders/${picked.number}`);
+    expect(moved.status).toBe(303);
+    expect(await stockOf('P-1020')).toBe(stock0);
+    expect(await cancelFacts(picked.id)).toEqual({ payment_status: 'cancelled', stock_reserved: false, voids: 1, provider: 'voided', effects: 'restock,void', pending: 0 });
+
+    // The bulk change on the order list.
+    const bulk = await capturedOrder(false);
+    const [result] = await t.services.orderAdmin.changeStates([bulk.number], cancelledId, { userId: null, kind: 'staff', source: 'bulk' });
+    expect(result.moved).toBe(true);
+    expect(await stockOf('P-1020')).toBe(stock0);
+    expect(await cancelFacts(bulk.id)).toEqual({ payment_status: 'cancelled', stock_reserved: false, voids: 1, provider: 'voided', effects: 'restock,void', pending: 0 });
+  });
+
+  it('two parallel cancels (payment desk and state select) cancel once: 303 + 409, one void at the provider, the stock back once', async () => {
+    const stock0 = await stockOf('P-1020');
+    const { number, id } = await capturedOrder(false);
+    const [{ version }] = await t.sql('select version from orders where id = $1', [id]);
+    const answers = await Promise.all([
+      postForm(staff, `/admin/orders/${number}/cancel`, { confirmed: '1' }, `/admin/orders/${number}`),
+      postForm(staff, `/admin/orders/${number}/state`, { stateId: await stateId('cancelled'), version, message: '' }, `/admin/orders/${number}`),
+    ]);
+    expect(answers.map((r) => r.status).sort()).toEqual([303, 409]);
+    expect(await stockOf('P-1020')).toBe(stock0);
+    expect(await cancelFacts(id)).toEqual({ payment_status: 'cancelled', stock_reserved: false, voids: 1, provider: 'voided', effects: 'restock,void', pending: 0 });
+  });
+
+  it('a void the provider does not confirm keeps the order cancelled and is made later by the void job, once; a captured order is not offered the cancel', async () => {
+    const { number, id } = await capturedOrder(false);
+    const gateway = t.services.payments.get('sandbox_card');
+    const cancel = gateway.cancel;
+    gateway.cancel = async () => ({ success: false, message: 'Gateway timeout.', reference: '' });
+    try {
+      const res = await postForm(staff, `/admin/orders/${number}/cancel`, { confirmed: '1' }, `/admin/orders/${number}`);
+      expect(res.status).toBe(303);
+      const page = await staff.get(`/admin/orders/${number}`).expect(200);
+      expect(page.text).toContain('has not confirmed voiding the authorization yet (Gateway timeout.); it is retried automatically');
+    } finally {
+      gateway.cancel = cancel;
+    }
+    expect(await cancelFacts(id)).toMatchObject({ payment_status: 'cancelled', voids: 0, provider: 'authorized', pending: 1 });
+    // Not due yet (it backs off); once due, the job voids it — and only once, however often it runs.
+    expect(await t.services.paymentDesk.settleVoids()).toEqual([]);
+    await t.sql(`update payment_operations set lease_until = now() - interval '1 second' where order_id = $1`, [id]);
+    const runs = await Promise.all([t.services.paymentDesk.settleVoids(), t.services.paymentDesk.settleVoids()]);
+    expect(runs.flat().filter((r) => r.orderId === id)).toEqual([{ orderId: id, success: true, message: 'Authorization cancelled.' }]);
+    expect(await cancelFacts(id)).toMatchObject({ voids: 1, provider: 'voided', pending: 0 });
+
+    // Money captured: the state select does not offer the cancelled-role state, and a posted move is refused.
+    const captured = await capturedOrder();
+    const details = await staff.get(`/admin/orders/${captured.number}`).expect(200);
+    expect(details.text).not.toMatch(/Standard order flow → Cancelled/);
+    const [{ version }] = await t.sql('select version from orders where id = $1', [captured.id]);
+    const refused = await postForm(staff, `/admin/orders/${captured.number}/state`, { stateId: await stateId('cancelled'), version, message: '' }, `/admin/orders/${captured.number}`);
+    expect(refused.status).toBe(409);
+    expect(refused.text).toContain('has already been captured. Refund the captured money instead.');
+  });
+
+  it('two parallel captures from the payment desk capture once: 303 + 409, one capture at the provider, no lock held while it answers', async () => {
+    const { number, id } = await capturedOrder(false);
+    const answers = await Promise.all([1, 2].map(() => postForm(staff, `/admin/orders/${number}/capture`, {}, `/admin/orders/${number}`)));
+    expect(answers.map((r) => r.status).sort()).toEqual([303, 409]);
+    expect(answers.find((r) => r.status === 409)!.text).toContain('is already fully captured');
+    const [facts] = await t.sql(`select o.total_minor = o.captured_minor as all_captured, o.capture_state,
+        (select count(*)::int from payment_transactions p where p.order_id = o.id and p.operation = 'capture') as captures,
+        (select status from sandbox_payments s where s.reference = o.transaction_number) as provider,
+        (select string_agg(status, ',') from payment_operations p where p.order_id = o.id) as operations
+      from orders o where o.id = $1`, [id]);
+    expect(facts).toEqual({ all_captured: true, capture_state: 'captured', captures: 1, provider: 'captured', operations: 'done' });
+  });
+
+  it('capture-on-ship happens once per shipment: shipping again, re-entering the shipped-role state or a second effect row captures nothing more', async () => {
+    const { number, id } = await capturedOrder(false);
+    const [line] = await t.sql('select id from order_lines where order_id = $1', [id]);
+    const ship = () => postForm(staff, `/admin/orders/${number}/shipments`, { [`qty_${line.id}`]: '2', trackingNumber: '' }, `/admin/orders/${number}`);
+    const shipped = await Promise.all([ship(), ship()]);
+    expect(shipped.map((r) => r.status).sort()).toEqual([303, 409]);
+    expect(shipped.find((r) => r.status === 409)!.text).toContain('has been shipped already');
+    await moveToShipped(id);
+    expect((await ship()).status).toBe(409);
+    const captures = await t.sql(`select amount_minor from payment_transactions where order_id = $1 and operation = 'capture'`, [id]);
+    const [{ total_minor: total }] = await t.sql('select total_minor from orders where id = $1', [id]);
+    expect(captures).toEqual([{ amount_minor: total }]);
+    expect(await t.sql(`select effect, line_id, amount_minor from record_effects where order_id = $1`, [id])).toEqual([{ effect: 'shipment_capture', line_id: '1', amount_minor: total }]);
+    await expect(t.sql(`insert into record_effects (order_id, effect, line_id) values ($1, 'shipment_capture', 1)`, [id])).rejects.toThrow(/record_effects_once/);
+  });
+
+  it('a refunded return is reopened only with the permission and a reason, and its refund and restock are never repeated', async () => {
+    const { customer, number } = await capturedOrder();
+    const rma = await approvedReturn(customer, number);
+    const location = await mainWarehouse();
+    expect((await postForm(staff, `/admin/returns/${rma}/receive`, { locationId: location }, `/admin/returns/${rma}`)).status).toBe(303);
+    expect((await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '200' }, `/admin/returns/${rma}`)).status).toBe(303);
+    const stock0 = await stockOf('P-1020');
+    const receivedState = await stateId('received', 'return');
+
+    await t.sql(`update users set can_reopen_records = false where email = 'admin@orderflow.test'`);
+    const page = await staff.get(`/admin/returns/${rma}`).expect(200);
+    expect(page.text).toContain('Staff with the “reopen” permission can reopen it.');
+    expect(page.text).not.toContain('Reopen into');
+    expect((await postForm(staff, `/admin/returns/${rma}/reopen`, { stateId: receivedState, reason: 'Customer disputes the amount' }, `/admin/returns/${rma}`)).status).toBe(403);
+    await t.sql(`update users set can_reopen_records = true where email = 'admin@orderflow.test'`);
+    expect((await staff.get(`/admin/returns/${rma}`).expect(200)).text).toContain('Reopen into');
+    expect((await postForm(staff, `/admin/returns/${rma}/reopen`, { stateId: receivedState, reason: '' }, `/admin/returns/${rma}`)).status).toBe(422);
+    expect((await postForm(staff, `/admin/returns/${rma}/reopen`, { stateId: await stateId('replaced', 'return'), reason: 'x' }, `/admin/returns/${rma}`)).status).toBe(409);
+    expect((await postForm(staff, `/admin/returns/${rma}/reopen`, { stateId: receivedState, reason: 'Customer disputes the amount' }, `/admin/returns/${rma}`)).status).toBe(303);
+    const [ret] = await t.sql(`select r.id, s.role from returns r join flow_states s on s.id = r.state_id where r.number = $1`, [rma]);
+    expect(ret.role).toBe('received');
+    const [h] = await t.sql(`select event, message from return_history where return_id = $1 order by id desc limit 1`, [ret.id]);
+    expect(h).toEqual({ event: 'reopened', message: 'Customer disputes the amount' });
+
+    // Reopened, the return offers its steps again — but what it did stays done once.
+    const refundAgain = await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '200' }, `/admin/returns/${rma}`);
+    expect(refundAgain.status).toBe(409);
+    expect(refundAgain.text).toContain('never refunded twice');
+    expect((await postForm(staff, `/admin/returns/${rma}/receive`, { locationId: location }, `/admin/returns/${rma}`)).status).toBe(409);
+    const [order] = await t.sql('select refunded_minor from orders where number = $1', [number]);
+    expect(order.refunded_minor).toBe('20000');
+    expect(await stockOf('P-1020')).toBe(stock0);
+  });
+
   it('a quote past its validity date expires by itself once, through the gate, with history and mail', async () => {
     const customer = newAgent(t);
     await login(customer, 'shopper@orderflow.test', 'shopper-pass-1');
@@ -174,7 +316,8 @@ describe('flows with integrity', () => {
     expect(q).toEqual({ role: 'expired', final: true });
     const history = await t.sql(`select h.event, h.actor_kind from order_state_history h join orders o on o.id = h.order_id where o.number = $1 and h.event = 'quote_expired'`, [quote]);
     expect(history).toEqual([{ event: 'quote_expired', actor_kind: 'system' }]);
-    await t.worker.sendDue();
+    // Earlier tests of this file queued mails too: send every due one.
+    await t.worker.sendDue(1000);
     await waitFor(() => t.mails.find((m) => m.subject === `Your quote ${quote} has expired`));
     expect(t.mails.filter((m) => m.subject === `Your quote ${quote} has expired`)).toHaveLength(1);
   });

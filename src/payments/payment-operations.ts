@@ -1,0 +1,114 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { Order, OrderHistoryEntry, type HistoryActor, type HistorySource } from '../orders/order.entities';
+import { DomainError } from '../shared/errors';
+import { formatMoney } from '../shared/money';
+
+/**
+ * The in-transaction half of the payment calls a placed order gets (reserve → call → confirm, see the
+ * payment_operations migration): the caller holds the order's row lock, reserves the operation here and commits;
+ * PaymentService then calls the provider with no transaction open and confirms.
+ */
+export type PaymentOperationKind = 'capture' | 'cancel' | 'refund';
+export interface OperationActor { userId: number | null; kind: HistoryActor; source: HistorySource }
+export interface ReservedOperation { id: number; orderId: number; operation: PaymentOperationKind; amountMinor: number; currencyCode: string }
+
+/** What entering a cancelled-role state did to a placed order: the void it owes the provider, the units put back. */
+export interface CancelEffects { voidOperation: ReservedOperation | null; returnedUnits: number }
+
+/** One provider call per order at a time: a second one (a colleague, a double click, a shipment) is refused until the first is answered. */
+export async function assertNoOperationPending(em: EntityManager, order: Order): Promise<void> {
+  const [pending] = await em.execute<{ operation: PaymentOperationKind; amount_minor: string }[]>(
+    `select operation, amount_minor from payment_operations where order_id = ? and status = 'pending'`, [order.id]);
+  if (!pending) return;
+  const what = pending.operation === 'cancel' ? 'voiding its authorization' : `a ${pending.operation} of ${formatMoney(Number(pending.amount_minor), order.currencyCode)}`;
+  throw new OperationPending(`${order.number} is waiting for the payment provider (${what}). Reload the order in a moment and try again.`);
+}
+
+/** Another provider call for the order is under way (see assertNoOperationPending). */
+export class OperationPending extends DomainError {
+  constructor(message: string) {
+    super('CONFLICT', message);
+    this.name = 'OperationPending';
+  }
+}
+
+/**
+ * Runs `step` (a transaction of its own) again while another provider call for the same order is under way — no
+ * lock is held while waiting — so a second click is answered by what the first one did ("captured already") rather
+ * than by "busy". Gives up with the busy refusal after `waitMs`.
+ */
+export async function afterPendingOperations<T>(step: () => Promise<T>, waitMs = 10_000): Promise<T> {
+  const until = Date.now() + waitMs;
+  for (;;) {
+    try {
+      return await step();
+    } catch (e) {
+      if (!(e instanceof OperationPending) || Date.now() > until) throw e;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
+}
+
+/** Reserves a provider call for the locked order; commit, then PaymentService calls the provider and confirms. */
+export async function reserveOperation(em: EntityManager, order: Order, operation: PaymentOperationKind, amountMinor: number, actor: OperationActor, effectId: number | null = null): Promise<ReservedOperation> {
+  await assertNoOperationPending(em, order);
+  const [row] = await em.execute<{ id: string }[]>(
+    `insert into payment_operations (order_id, operation, amount_minor, effect_id, actor_user_id, actor_kind, source) values (?, ?, ?, ?, ?, ?, ?) returning id`,
+    [order.id, operation, amountMinor, effectId, actor.userId, actor.kind, actor.source]);
+  return { id: Number(row.id), orderId: order.id, operation, amountMinor, currencyCode: order.currencyCode };
+}
+
+/**
+ * Entering an order flow's cancelled-role state, by any path (payment desk, state select, bulk, API): the authorization
+ * is owed a void and the reserved goods go back where they were taken from — each once per order (record_effects),
+ * so a re-entered state, a reopened order cancelled again or two staff at once never void or restock twice. The void
+ * itself is reserved here and made after the commit (PaymentService.settleVoids, retried by a job until it worked).
+ */
+export async function applyCancelEffects(em: EntityManager, order: Order, actor: OperationActor): Promise<CancelEffects> {
+  if (order.type !== 'order' || !order.completed) return { voidOperation: null, returnedUnits: 0 };
+  let voidOperation: ReservedOperation | null = null;
+  const owed = order.totalMinor - order.capturedMinor;
+  if (order.paymentStatus === 'authorized' && order.paymentMethod) {
+    await assertNoOperationPending(em, order);
+    const effect = await claimEffect(em, order, 'void', owed);
+    if (effect != null) voidOperation = await reserveOperation(em, order, 'cancel', owed, actor, effect);
+    order.paymentStatus = 'cancelled';
+  }
+  const returnedUnits = order.stockReserved && (await claimEffect(em, order, 'restock', 0)) != null ? await returnStock(em, order) : 0;
+  order.stockReserved = false;
+  if (voidOperation || returnedUnits) {
+    const parts = [
+      voidOperation ? `the payment authorization of ${formatMoney(owed, order.currencyCode)} is voided at the payment provider` : '',
+      returnedUnits ? `${returnedUnits} ${returnedUnits === 1 ? 'item' : 'items'} returned to stock` : '',
+    ].filter(Boolean);
+    em.create(OrderHistoryEntry, {
+      order, event: 'cancel_effects', message: `Cancelled: ${parts.join('; ')}.`,
+      actor: actor.userId, actorKind: actor.kind, source: actor.source, createdAt: new Date(),
+    });
+  }
+  return { voidOperation, returnedUnits };
+}
+
+/** Claims a once-only effect of an order; null when it was claimed before (record_effects_once). */
+async function claimEffect(em: EntityManager, order: Order, effect: 'void' | 'restock', amountMinor: number): Promise<number | null> {
+  const [row] = await em.execute<{ id: string }[]>(
+    `insert into record_effects (order_id, effect, amount_minor) values (?, ?, ?) on conflict on constraint record_effects_once do nothing returning id`,
+    [order.id, effect, amountMinor]);
+  return row ? Number(row.id) : null;
+}
+
+/** Puts each line's quantity back at the location it was taken from (one statement, in key order: no deadlocks). */
+async function returnStock(em: EntityManager, order: Order): Promise<number> {
+  const rows = await em.execute<{ quantity: number }[]>(
+    `with returned as (
+       select product_id, stock_location_id as location_id, sum(quantity)::int as quantity from order_lines
+       where order_id = ? and product_id is not null and stock_location_id is not null
+       group by product_id, stock_location_id order by product_id, stock_location_id)
+     insert into stock_levels (product_id, location_id, quantity)
+     select product_id, location_id, quantity from returned
+     on conflict (product_id, location_id) do update set quantity = stock_levels.quantity + excluded.quantity
+     returning (select coalesce(sum(quantity), 0)::int from returned) as quantity`,
+    [order.id],
+  );
+  return rows[0]?.quantity ?? 0;
+}
