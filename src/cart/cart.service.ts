@@ -7,7 +7,7 @@ import { DEFAULT_SHOP_ID } from '../catalog/catalog.service';
 import { productImages, type ImageView } from '../catalog/product-images';
 import { emSql } from '../db/sql';
 import { priceOrder, type Totals } from '../checkout/pricing';
-import { FlowService } from '../flows/flow.service';
+import { FlowService, orderingStateName } from '../flows/flow.service';
 import { Order, OrderLine } from '../orders/order.entities';
 import { downgradeToCart, nextCartNumber, reprice, type Actor } from '../orders/order-lifecycle';
 import { DomainError, notFound } from '../shared/errors';
@@ -26,6 +26,8 @@ export interface BasketView {
   order: Order; totals: Totals; itemCount: number; images: Record<number, ImageView>;
   /** Line id → units beyond the stock there is now (only when the shop allows ordering out-of-stock products). */
   backOrdered: Record<number, number>;
+  /** A cart that cannot be ordered yet: the state it must reach (as named in its flow). */
+  orderingStateName: string | null;
 }
 
 export class CartService {
@@ -55,7 +57,11 @@ export class CartService {
     const order = await this.findBasket(shopper, this.em, false, true);
     if (!order) return null;
     const images = await productImages(emSql(this.em), order.lines.getItems().flatMap((l) => (l.product ? [l.product.id] : [])));
-    return { order, totals: totalsOf(order), itemCount: itemCountOf(order), images, backOrdered: await this.backOrdered(order) };
+    const waiting = order.type === 'cart' && order.state && !order.state.allowOrder ? order.state : null;
+    return {
+      order, totals: totalsOf(order), itemCount: itemCountOf(order), images, backOrdered: await this.backOrdered(order),
+      orderingStateName: waiting ? await orderingStateName(this.em, waiting) : null,
+    };
   }
 
   /** The units of each line that are not in stock now, for the "on back order" wording; empty unless the shop allows it. */

@@ -9,6 +9,7 @@ import type { CartService, Shopper } from '../cart/cart.service';
 import type { OutboxService } from '../mail/outbox.service';
 import { enqueueOrderExport } from '../exports/auto-export.service';
 import { FlowState } from '../flows/flow.entities';
+import { orderingStateName } from '../flows/flow.service';
 import { Order, type Address, ADDRESS_FIELDS } from '../orders/order.entities';
 import { convertToOrder, downgradeToCart, recordHistory, reprice, type Actor } from '../orders/order-lifecycle';
 import { PaymentMethod, type PaymentProviderCode, PaymentTransaction } from '../payments/payment.entities';
@@ -432,5 +433,6 @@ async function assertCartOrderable(em: EntityManager, order: Order, userId: numb
   const limit = buyer?.spend_limit_minor != null ? Number(buyer.spend_limit_minor) : null;
   if (mayOrderCart(state, order.totalMinor, limit)) return;
   const overLimit = limit != null ? ` Its total of ${formatMoney(order.totalMinor, order.currencyCode)} is above your spend limit of ${formatMoney(limit, order.currencyCode)}.` : '';
-  throw new DomainError('CART_NOT_ORDERABLE', `This cart is “${state.name}” and cannot be ordered yet.${overLimit} It must reach a state that allows ordering (for example “Approved”) first.`);
+  const target = await orderingStateName(em, state);
+  throw new DomainError('CART_NOT_ORDERABLE', `This cart is “${state.name}” and cannot be ordered yet.${overLimit} It must reach a state that allows ordering${target ? ` (“${target}”)` : ''} first.`);
 }

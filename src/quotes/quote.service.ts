@@ -128,7 +128,10 @@ export class QuoteService {
     const quote = await this.em.findOne(Order, { number, type: 'quote', deleted: false }, { populate: ['lines', 'state.flow', 'user', 'company', 'paymentMethod', 'shippingMethod'] });
     if (!quote) throw notFound('The quote');
     const versions = await this.em.find(QuoteVersion, { order: quote }, { populate: ['createdBy'], orderBy: { versionNo: 'desc' } });
-    return { quote, versions, editable: !!quote.state?.allowEdit && !quote.quoteAnswer };
+    const editable = !!quote.state?.allowEdit && !quote.quoteAnswer;
+    // Where staff move a quote to change it again: its flow's in-review-role state, as named there.
+    const reviewState = !editable && quote.state ? await this.flows.stateWithRole(this.em, quote.state.flow.id, 'in_review') : null;
+    return { quote, versions, editable, reviewStateName: reviewState?.allowEdit ? reviewState.name : null };
   }
 
   async version(number: string, versionNo: number) {

@@ -113,7 +113,12 @@ describe('every seeded state renamed, recoloured and reordered', () => {
     await addToBasket(t, bea, 'P-1030');
     const [cart] = await t.sql(`select o.number from orders o join users u on u.id = o.user_id where u.email = 'buyer1@acme.test' and o.basket_status = 'basket'`);
     expect(await roleOf('orders', cart.number)).toBe('open');
-    expect((await bea.get('/checkout/addresses')).status).toBe(409);
+    // The refusal and the basket name the state to reach as this shop named it (the approved-role one).
+    const [approved] = await t.sql(`select s.name from flow_states s join flows f on f.id = s.flow_id where f.name = 'B2B cart approval' and s.role = 'approved'`);
+    const refused = await bea.get('/checkout/addresses');
+    expect(refused.status).toBe(409);
+    expect(refused.text).toContain(`It must reach a state that allows ordering (“${approved.name}”) first.`);
+    expect((await bea.get('/cart')).text).toContain(`it must reach a state that allows ordering (“${approved.name}”) first.`);
     const token = await csrfToken(bea, '/customer-center?CC=Carts');
     const submitted = await bea.post('/customer-center?CC=Carts').type('form')
       .send({ _csrf: token, CartID: cart.number, StateId: await roleId('cart', 'submitted', 'B2B cart approval') });
