@@ -256,16 +256,37 @@ export class PaymentService {
   }
 
   /** Refunds captured money, all or part of it; never more than was captured and not yet refunded. */
-  /** `within`: run inside the caller's transaction (a return that refunds), so both commit or neither does. */
-  async refund(number: string, amountMinor: number, actor: PaymentActor, within?: EntityManager): Promise<PaymentOutcome> {
-    await assertStaffMay(within ?? this.em, actor.userId, 'payment.refund');
+  async refund(number: string, amountMinor: number, actor: PaymentActor): Promise<PaymentOutcome> {
+    await assertStaffMay(this.em, actor.userId, 'payment.refund');
     assertPositiveAmount(amountMinor);
     return this.operate(number, 'refund', actor, async (em, order) => {
       const refusal = refundRefusal(order, amountMinor);
       if (refusal) throw refusal;
       await this.providerOf(em, order);
       return amountMinor;
-    }, within);
+    });
+  }
+
+  /**
+   * Reserves a refund for a return's step (the caller holds the return's lock; this locks the order), with the desk's
+   * checks; `effectId` is the return's refund claim, released when the provider refuses. After the caller's commit:
+   * askProvider, then confirmReserved (in the caller's next transaction) or refusedBy.
+   */
+  async reserveRefund(em: EntityManager, number: string, amountMinor: number, actor: PaymentActor, effectId: number): Promise<ReservedOperation> {
+    await assertStaffMay(em, actor.userId, 'payment.refund');
+    assertPositiveAmount(amountMinor);
+    const order = await em.findOne(Order, { number, type: 'order', deleted: false }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
+    if (!order) throw notFound('The order');
+    const refusal = refundRefusal(order, amountMinor);
+    if (refusal) throw refusal;
+    await this.providerOf(em, order);
+    return reserveOperation(em, order, 'refund', amountMinor, staff(actor), effectId);
+  }
+
+  /** Applies a reserved operation the provider carried out, in the caller's transaction (the order row is locked here). */
+  async confirmReserved(em: EntityManager, op: ReservedOperation, result: ProviderResult): Promise<OperationOutcome | null> {
+    const order = await em.findOneOrFail(Order, op.orderId, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
+    return this.confirmIn(em, order, op, result);
   }
 
   /**
@@ -411,7 +432,7 @@ export class PaymentService {
    * One provider call for a placed order: reserve (order row locked, checks, a pending payment operation — commit) →
    * call the provider with no transaction open → confirm (order row locked again, the result applied — commit), or
    * mark it failed and change nothing. `decide` checks the order and answers the amount. Inside a caller's
-   * transaction (`within`: a return's refund) all three run in that transaction, as before.
+   * transaction (an API capture sent with an Idempotency-Key runs in the key's transaction) all three run in it.
    */
   private async operate(number: string, operation: 'capture' | 'refund', actor: PaymentActor, decide: (em: EntityManager, order: Order) => Promise<number>, within?: EntityManager): Promise<OperationOutcome> {
     const base = within ?? this.em;
@@ -474,6 +495,8 @@ export class PaymentService {
       await em.execute(op.operation === 'cancel'
         ? `update payment_operations set message = ?, lease_until = now() + make_interval(secs => least(3600, 30 * power(2, least(tries, 10)))) where id = ? and status = 'pending'`
         : `update payment_operations set message = ?, status = 'failed', finished_at = now() where id = ? and status = 'pending'`, [result.message, op.id]);
+      // A claimed effect (a return's refund) did not happen: release it, so it can be tried again.
+      if (op.operation !== 'cancel') await em.execute('delete from record_effects where id = (select effect_id from payment_operations where id = ?)', [op.id]);
       this.log(em, order, op.operation, op.amountMinor, false, result.message, result.reference || order.transactionNumber);
       return null;
     });

@@ -153,22 +153,37 @@ export class ReturnService {
   }
 
   /**
-   * Refunds through the payment provider in the same transaction, once per return (record_effects): at most the
-   * returned goods' value plus a fee staff enter explicitly (returns_refund_within_value), and never more than captured.
+   * Refunds through the payment provider, once per return (record_effects): at most the returned goods' value plus a
+   * fee staff enter explicitly (returns_refund_within_value), and never more than captured. Reserve → call → confirm:
+   * the return's step is checked and its refund claimed with the order's pending refund call (committed), the provider
+   * is asked with no transaction open, then the order's refund, the return's amount and its move into the
+   * refunded-role state commit together. A refusal releases the claim and changes nothing.
    */
-  refund(number: string, staff: SessionUser, amountMinor: number, feeMinor = 0) {
-    return this.step(number, staff, 'refunded', 'refunded', async (em, ret) => {
+  async refund(number: string, staff: SessionUser, amountMinor: number, feeMinor = 0) {
+    const actor = { userId: staff.id, source: 'backend' as const };
+    const op = await this.checkedStep(number, staff, 'refunded', async (em, ret) => {
       if (!ret.goodsReceived) throw new DomainError('CONFLICT', 'Mark the goods as received before refunding.');
       const limit = ret.goodsValueMinor + feeMinor;
       if (amountMinor > limit) {
         const money = (m: number) => formatMoney(m, ret.order.currencyCode);
         throw new DomainError('VALIDATION', `${money(amountMinor)} is more than the returned goods are worth (${money(ret.goodsValueMinor)})${feeMinor ? ` plus the fee of ${money(feeMinor)}` : ''}. To refund more (e.g. the shipping), enter it as a fee.`, { amount: `at most ${money(limit)}` });
       }
-      await recordEffect(em, ret, 'return_refund', null, amountMinor);
-      await this.payments.refund(ret.order.number, amountMinor, { userId: staff.id, source: 'backend' }, em);
-      ret.refundedMinor += amountMinor;
-      ret.refundFeeMinor = feeMinor;
-    }, `Refunded ${(amountMinor / 100).toFixed(2)} ${'{currency}'}${feeMinor ? `, incl. a fee of ${(feeMinor / 100).toFixed(2)}` : ''}.`);
+      const effect = await recordEffect(em, ret, 'return_refund', null, amountMinor);
+      return this.payments.reserveRefund(em, ret.order.number, amountMinor, actor, effect);
+    });
+    const result = await this.payments.askProvider(op);
+    if (!result.success) throw await this.payments.refusedBy(op, result);
+    try {
+      return await this.step(number, staff, 'refunded', 'refunded', async (em, ret) => {
+        await this.payments.confirmReserved(em, op, result);
+        ret.refundedMinor += amountMinor;
+        ret.refundFeeMinor = feeMinor;
+      }, `Refunded ${(amountMinor / 100).toFixed(2)} ${'{currency}'}${feeMinor ? `, incl. a fee of ${(feeMinor / 100).toFixed(2)}` : ''}.`);
+    } catch (e) {
+      // The provider refunded: the order records it whatever became of the return's step.
+      await this.payments.settle(op, result);
+      throw e;
+    }
   }
 
   /** Sends the returned goods again as a new order at zero price, taking them from stock — once per return. */
@@ -182,6 +197,15 @@ export class ReturnService {
 
   /** One staff step: lock the return, check the flow rule, do the work, move the state through the gate — one transaction. */
   private async step(number: string, staff: SessionUser, role: StateRole<'return'>, event: string, work: (em: EntityManager, ret: ReturnRequest) => Promise<void> = async () => undefined, message = '') {
+    return this.checkedStep(number, staff, role, async (em, ret, to) => {
+      await work(em, ret);
+      await this.flows.move(em, ret, to, { actor: { userId: staff.id, kind: 'staff', source: 'backend' }, event, message: message.replace('{currency}', ret.order.currencyCode) });
+      return ret;
+    });
+  }
+
+  /** A transaction with the return locked and the step into its flow's `role` state checked by the rules (a refused step does nothing). */
+  private async checkedStep<T>(number: string, staff: SessionUser, role: StateRole<'return'>, run: (em: EntityManager, ret: ReturnRequest, to: FlowState) => Promise<T>): Promise<T> {
     return this.em.transactional(async (em) => {
       const ret = await em.findOne(ReturnRequest, { number }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
       if (!ret) throw notFound('The return');
@@ -189,9 +213,7 @@ export class ReturnService {
       const to = await this.flows.requireRole(em, ret.state, role, ret.number);
       // The rule first, so a refused step does nothing; the gate checks it again when it moves.
       await assertTransitionAllowed(em, { type: 'return', label: ret.number }, ret.state, to, false, { userId: staff.id, kind: 'staff' });
-      await work(em, ret);
-      await this.flows.move(em, ret, to, { actor: { userId: staff.id, kind: 'staff', source: 'backend' }, event, message: message.replace('{currency}', ret.order.currencyCode) });
-      return ret;
+      return run(em, ret, to);
     });
   }
 
@@ -255,13 +277,14 @@ export class ReturnService {
 }
 
 /** Claims a side effect of a return (refund, restock of a line, replacement): a second claim violates record_effects_once. */
-async function recordEffect(em: EntityManager, ret: ReturnRequest, effect: 'return_refund' | 'return_restock' | 'replacement', lineId: number | null, amountMinor: number): Promise<void> {
+async function recordEffect(em: EntityManager, ret: ReturnRequest, effect: 'return_refund' | 'return_restock' | 'replacement', lineId: number | null, amountMinor: number): Promise<number> {
   const [row] = await em.execute<{ id: string }[]>(
     `insert into record_effects (order_id, return_id, effect, line_id, amount_minor) values (?, ?, ?, ?, ?)
      on conflict on constraint record_effects_once do nothing returning id`,
     [ret.order.id, ret.id, effect, lineId, amountMinor],
   );
   if (!row) throw new DomainError('CONFLICT', `${ret.number}: ${EFFECT_DONE[effect]}`);
+  return Number(row.id);
 }
 
 const EFFECT_DONE = {

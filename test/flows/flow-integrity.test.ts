@@ -111,6 +111,29 @@ describe('flows with integrity', () => {
     expect(effects).toEqual([{ effect: 'return_refund', n: 1 }, { effect: 'return_restock', n: 1 }]);
   });
 
+  it('a return refund the provider refuses changes nothing and releases its claim; the next try refunds once', async () => {
+    const { customer, number } = await capturedOrder();
+    const rma = await approvedReturn(customer, number);
+    expect((await postForm(staff, `/admin/returns/${rma}/receive`, {}, `/admin/returns/${rma}`)).status).toBe(303);
+    const gateway = t.services.payments.get('sandbox_card');
+    const refund = gateway.refund;
+    gateway.refund = async () => ({ success: false, message: 'Refund declined.', reference: '' });
+    try {
+      const refused = await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '200' }, `/admin/returns/${rma}`);
+      expect(refused.status).toBe(402);
+      expect(refused.text).toContain('The payment provider refused to refund 200.00');
+    } finally {
+      gateway.refund = refund;
+    }
+    const facts = async () => (await t.sql(`select s.role, r.refunded_minor, o.refunded_minor as order_refunded,
+        (select count(*)::int from record_effects e where e.return_id = r.id and e.effect = 'return_refund') as claims,
+        (select string_agg(p.status, ',' order by p.id) from payment_operations p where p.order_id = o.id and p.operation = 'refund') as calls
+      from returns r join orders o on o.id = r.order_id join flow_states s on s.id = r.state_id where r.number = $1`, [rma]))[0];
+    expect(await facts()).toEqual({ role: 'received', refunded_minor: '0', order_refunded: '0', claims: 0, calls: 'failed' });
+    expect((await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '200' }, `/admin/returns/${rma}`)).status).toBe(303);
+    expect(await facts()).toEqual({ role: 'refunded', refunded_minor: '20000', order_refunded: '20000', claims: 1, calls: 'failed,done' });
+  });
+
   it('the database itself refuses a second refund row and a refund above the goods’ value plus the entered fee', async () => {
     const { customer, number } = await capturedOrder();
     const rma = await approvedReturn(customer, number);
