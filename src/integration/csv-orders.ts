@@ -1,3 +1,5 @@
+import { Readable, type TransformOptions } from 'node:stream';
+import { CsvError, parse, type Info, type Options } from 'csv-parse';
 import { ADDRESS_FIELDS, type Address } from '../orders/order.entities';
 
 /** One order read from a file, before it is priced and stored. Money is integer minor units. */
@@ -59,57 +61,37 @@ export function parseDecimalMinor(s: string): number | null {
 }
 
 // ------------------------------------------------------------------------------------------------------------
-// RFC 4180 reader: streaming, quoted fields with commas, doubled quotes and line breaks; CRLF or LF.
+// RFC 4180 records through csv-parse (streaming): quoted fields with commas, doubled quotes and line breaks; CRLF,
+// LF or CR, mixed too. Each record carries the line it starts on, counted here from what csv-parse reads (its own
+// counter counts a quoted CRLF as two lines): the line after the previous record, plus skipped blank lines.
 
 export interface CsvRecord { line: number; fields: string[] }
 
+const LINE_BREAK = /\r\n|\r|\n/g;
+
 export async function* readCsvRecords(source: AsyncIterable<Buffer | string>): AsyncGenerator<CsvRecord> {
-  let fields: string[] = [];
-  let field = '';
-  let inQuotes = false;
-  let afterQuote = false; // a closing quote was seen; the next char decides (" again = escaped quote)
-  let line = 1;
-  let recordLine = 1;
-  let pendingCR = false;
-  let quotedCR = false; // inside quotes: the previous char was CR (CRLF counts as one line break)
-  let started = false;
-  const endRecord = function* (): Generator<CsvRecord> {
-    fields.push(field);
-    if (!(fields.length === 1 && fields[0] === '')) yield { line: recordLine, fields };
-    fields = [];
-    field = '';
-    started = false;
+  // autoDestroy off: a syntax error near the end must not throw away the records csv-parse has already read.
+  const options: Options & TransformOptions = {
+    bom: true, relax_column_count: true, relax_quotes: true, skip_empty_lines: true, info: true,
+    record_delimiter: ['\r\n', '\n', '\r'], autoDestroy: false,
   };
-  for await (const text of decodeText(source)) {
-    for (let i = 0; i < text.length; i++) {
-      const c = text[i];
-      if (pendingCR) {
-        pendingCR = false;
-        if (c === '\n') { continue; }
-      }
-      if (!started) { started = true; recordLine = line; }
-      if (inQuotes) {
-        if (afterQuote) {
-          afterQuote = false;
-          if (c === '"') { field += '"'; continue; }
-          inQuotes = false; // fall through: c follows the closing quote
-        } else if (c === '"') { afterQuote = true; continue; } else {
-          if (c === '\r' || (c === '\n' && !quotedCR)) line++;
-          quotedCR = c === '\r';
-          field += c;
-          continue;
-        }
-      }
-      if (c === ',') { fields.push(field); field = ''; } else if (c === '"' && field === '') inQuotes = true;
-      else if (c === '\r' || c === '\n') {
-        line++;
-        if (c === '\r') pendingCR = true;
-        yield* endRecord();
-      } else field += c;
+  const parser = Readable.from(source, { objectMode: false }).pipe(parse(options));
+  let next = 1; // the line the next record starts on, before blank lines
+  let blanks = 0; // csv-parse's count of skipped blank lines so far
+  try {
+    for await (const { record, info } of parser as AsyncIterable<{ record: string[]; info: Info }>) {
+      const line = next + info.empty_lines - blanks;
+      blanks = info.empty_lines;
+      next = line + 1 + record.reduce((n, f) => n + (f.match(LINE_BREAK)?.length ?? 0), 0);
+      yield { line, fields: record };
     }
+  } catch (e) {
+    if (!(e instanceof CsvError)) throw e;
+    const line = next + (e as CsvError & { empty_lines: number }).empty_lines - blanks;
+    throw new CsvSyntaxError(line, e.code === 'CSV_QUOTE_NOT_CLOSED' ? 'the file ends inside a quoted field' : `malformed CSV: ${e.message}`);
+  } finally {
+    parser.destroy();
   }
-  if (inQuotes && !afterQuote) throw new CsvSyntaxError(recordLine, 'the file ends inside a quoted field');
-  if (started) yield* endRecord();
 }
 
 export class CsvSyntaxError extends Error {

@@ -227,4 +227,20 @@ describe('RFC 4180 reader', () => {
     for await (const r of readCsvRecords(chunks())) out.push(r);
     expect(out).toEqual([{ line: 1, fields: ['a', 'b "x", y'] }, { line: 2, fields: ['line\r\nbreak', ''] }, { line: 4, fields: ['last', 'row'] }]);
   });
+
+  it('counts lines over blank lines and mixed line endings, and reports an unclosed quote at the line its record starts on, after the records before it', async () => {
+    const text = '\uFEFFa,b\n\r\n"x\ny",5" screen\rc,"open\nmore';
+    const out: unknown[] = [];
+    await expect((async () => { for await (const r of readCsvRecords((async function* () { yield Buffer.from(text); })())) out.push(r); })())
+      .rejects.toMatchObject({ line: 5, message: 'the file ends inside a quoted field' });
+    expect(out).toEqual([{ line: 1, fields: ['a', 'b'] }, { line: 3, fields: ['x\ny', '5" screen'] }]);
+  });
+
+  it('refuses a file whose last order has an unclosed quote with its line, and imports the orders before it', async () => {
+    const res = await upload(staff, csv(row('Q-1'), row('Q-2')).replace(/DKK\r\n$/, '"DKK\r\n'));
+    expect(res.body).toMatchObject({ status: 'finished', imported: 1, failed: 1 });
+    expect(await imported(t, 'Marketplace', 'Q-1')).toHaveLength(1);
+    const errors = await t.sql(`select line, reason from import_run_errors where run_id = $1`, [res.body.runId]);
+    expect(errors).toEqual([{ line: 3, reason: 'the file ends inside a quoted field' }]);
+  });
 });

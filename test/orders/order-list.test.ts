@@ -12,6 +12,7 @@ import { GLS_COLUMNS } from '../../src/exports/shipping-documents';
 import { DEFAULT_FILTER, filterConditions, presetRange, type DatePreset } from '../../src/orders/order-admin.service';
 import { addToBasket, placeGuestOrder } from '../helpers/shopping';
 import { csrfToken, login, newAgent, postForm, staffAgent, startTestApp, type TestApp } from '../helpers/test-app';
+import { parse } from 'csv-parse/sync';
 
 let t: TestApp;
 let staff: TestAgent;
@@ -489,29 +490,8 @@ describe('csv cells', () => {
 // ---------------------------------------------------------------------------------------------------------
 // Tiny parsers for checking the downloads.
 
-/** RFC 4180: fields split by commas, records by CRLF, quoted fields may hold commas, quotes ("") and line breaks. */
-function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let field = '';
-  let i = 0;
-  let quoted = false;
-  while (i < text.length) {
-    const ch = text[i];
-    if (quoted) {
-      if (ch === '"' && text[i + 1] === '"') { field += '"'; i += 2; continue; }
-      if (ch === '"') { quoted = false; i++; continue; }
-      field += ch; i++; continue;
-    }
-    if (ch === '"' && field === '') { quoted = true; i++; continue; }
-    if (ch === ',') { row.push(field); field = ''; i++; continue; }
-    if (ch === '\r' && text[i + 1] === '\n') { row.push(field); rows.push(row); row = []; field = ''; i += 2; continue; }
-    if (ch === '"' || ch === '\r' || ch === '\n') throw new Error(`bare ${JSON.stringify(ch)} at ${i}`);
-    field += ch; i++;
-  }
-  if (field !== '' || row.length) throw new Error('last record does not end with CRLF');
-  return rows;
-}
+/** The download read as RFC 4180 (csv-parse, strict about quotes): records end with CRLF. */
+const parseCsv = (text: string): string[][] => parse(text, { record_delimiter: '\r\n' });
 
 /** Well-formed enough for an export: one root, tags nest and match, text holds no raw < or bare &, no control characters. */
 function wellFormed(xml: string): boolean {

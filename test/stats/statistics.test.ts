@@ -2,6 +2,7 @@ import type TestAgent from 'supertest/lib/agent';
 import { csvField, isoWeekLabel, minorToDecimal, toCsv } from '../../src/stats/statistics.service';
 import { formatMoney } from '../../src/shared/money';
 import { login, newAgent, staffAgent, startTestApp, type TestApp } from '../helpers/test-app';
+import { parse } from 'csv-parse/sync';
 
 let t: TestApp;
 let staff: TestAgent;
@@ -59,22 +60,8 @@ function sum(orders: Placed[]) {
   return { orders: orders.length, incl: orders.reduce((a, o) => a + o.incl, 0), excl: orders.reduce((a, o) => a + o.excl, 0) };
 }
 
-/** A tiny RFC 4180 reader: quoted fields, doubled quotes, CRLF records. */
-function parseCsv(text: string): string[][] {
-  const records: string[][] = [];
-  let field = '';
-  let record: string[] = [];
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') { field += '"'; i++; } else if (c === '"') quoted = false; else field += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ',') { record.push(field); field = ''; } else if (c === '\r' && text[i + 1] === '\n') { record.push(field); records.push(record); record = []; field = ''; i++; } else field += c;
-  }
-  if (field || record.length) { record.push(field); records.push(record); }
-  return records;
-}
+/** The download read as RFC 4180 (csv-parse, strict about quotes): records end with CRLF. */
+const parseCsv = (text: string): string[][] => parse(text, { record_delimiter: '\r\n' });
 
 const Q = `from=2025-01-01&to=2025-03-31&shop=${SHOP}`;
 
