@@ -1,6 +1,7 @@
 /**
  * Issue 12 in a real browser: a refunded return offers no further receive or refund; a cancelled order shows why it
- * cannot be moved, and staff with the reopen permission reopen it with a reason that lands in its history.
+ * cannot be moved, and staff with the reopen permission reopen it with a reason that lands in its history; an order
+ * cancelled from the state select is voided and restocked like one cancelled at the payment desk.
  * The records are prepared over HTTP (the same app), the staff story runs in chromium.
  */
 import type { Browser } from 'playwright-core';
@@ -11,6 +12,9 @@ import { logIn, startBrowserApp, submit, textOf, trackedPage, visible, type Brow
 let app: BrowserApp, t: TestApp, browser: Browser, baseUrl: string;
 beforeAll(async () => { ({ t, browser, baseUrl } = app = await startBrowserApp()); }, 60_000);
 afterAll(async () => { await app?.close(); });
+
+const stockOf = async (product: string) =>
+  (await t.sql(`select sum(quantity)::int as n from stock_levels where product_id = (select id from products where number = $1)`, [product]))[0].n as number;
 
 async function placedOrder(): Promise<{ number: string; id: number; customer: ReturnType<typeof newAgent> }> {
   await t.sql(`update stock_levels set quantity = 100 where product_id = (select id from products where number = 'P-1025')`);
@@ -65,6 +69,19 @@ describe('final states and effects once, in a browser', () => {
     await visible(staff.getByRole('button', { name: 'Save state' }));
     const [voids] = await t.sql(`select count(*)::int as n from payment_transactions where order_id = $1 and operation = 'cancel'`, [cancelled.id]);
     expect(voids.n).toBe(1);
+
+    // A third order is cancelled from the state select, not the payment desk: the same effects — voided once, stock back once.
+    const picked = await placedOrder();
+    const stockBefore = await stockOf('P-1025');
+    const pickedUrl = `${baseUrl}/admin/orders/${picked.number}`;
+    await staff.goto(pickedUrl);
+    await staff.getByRole('combobox', { name: 'State (flow → state)' }).selectOption({ label: 'Standard order flow → Cancelled' });
+    await submit(staff, staff.getByRole('button', { name: 'Save state' }), pickedUrl);
+    expect(await textOf(staff.locator('#final-note'))).toContain('is a final state');
+    expect(await stockOf('P-1025')).toBe(stockBefore + 1);
+    const [facts] = await t.sql(`select o.payment_status, (select count(*)::int from payment_transactions p where p.order_id = o.id and p.operation = 'cancel' and p.success) as voids
+      from orders o where o.id = $1`, [picked.id]);
+    expect(facts).toEqual({ payment_status: 'cancelled', voids: 1 });
     expect(failures).toEqual([]);
     await context.close();
   }, 90_000);

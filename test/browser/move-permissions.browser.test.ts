@@ -37,6 +37,13 @@ describe('moves offered and refused, in a browser', () => {
     await submit(bea, form.getByRole('button', { name: 'Change state' }), `${baseUrl}/customer-center?CC=Carts`);
     // Submitted by her: she may reject (withdraw) it, never approve it.
     expect(await select.getByRole('option').allTextContents()).toEqual(['Rejected']);
+    // A crafted post of the approval from her page (the option's value swapped for the approved state) is refused there.
+    const approvedId = await stateId('B2B cart approval', 'Approved');
+    await select.evaluate((el, id) => { (el as unknown as { options: { value: string }[] }).options[0].value = String(id); }, approvedId);
+    await submit(bea, form.getByRole('button', { name: 'Change state' }), /\/customer-center/);
+    expect(await textOf(bea.locator(`#StateID-${cart}-error`))).toContain(`You submitted ${cart} for approval, so someone else must approve it.`);
+    const [{ role }] = await t.sql('select s.role from orders o join flow_states s on s.id = o.state_id where o.number = $1', [cart]);
+    expect(role).toBe('submitted');
 
     // Staff: the order page offers only the rules' targets.
     const number = await placeGuestOrder(t, 'P-1020');
