@@ -137,16 +137,19 @@ export class FlowService {
   /** Moves one order/cart/quote by id (staff, API, customer center); throws TRANSITION_NOT_ALLOWED / CONFLICT / NOT_FOUND and changes nothing when refused. */
   async changeState(req: StateChangeRequest, em: EntityManager = this.orm!.em): Promise<OrderHistoryEntry> {
     const outer = em.isInTransaction();
+    let owesVoid = false;
     const entry = await em.transactional(async (tx) => {
       const order = await this.lockOrder(tx, req.orderId, req.expectedVersion);
       const to = await tx.findOne(FlowState, { id: req.toStateId }, { populate: ['flow'] });
       if (!to) throw notFound('The state');
-      const id = await this.move(tx, order, to, { actor: req.actor, message: req.message, allowFlowSwitch: req.allowFlowSwitch });
+      const id = await this.move(tx, order, to, {
+        actor: req.actor, message: req.message, allowFlowSwitch: req.allowFlowSwitch, onCancelEffects: (e) => { owesVoid = e.voidOperation != null; },
+      });
       return tx.findOneOrFail(OrderHistoryEntry, id);
     });
-    // Committed: now the provider calls the move owes (a void), with no transaction open. Inside a caller's
+    // Committed: now the provider call the move owes (a void), with no transaction open. Inside a caller's
     // transaction that caller settles after its commit (or the void job does).
-    if (!outer) await this.settleAfterCommit(req.orderId);
+    if (owesVoid && !outer) await this.settleAfterCommit(req.orderId);
     return entry;
   }
 
