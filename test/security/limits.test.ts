@@ -38,9 +38,15 @@ describe('oversized bodies', () => {
     expect(await counts()).toBe(before);
   });
 
-  it('answers 413 in the API’s JSON error format above 256 kB, before the key is even checked', async () => {
-    const res = await request(t.app).post('/api/v1/orders/ORDER1001/state').set('Authorization', 'Bearer of_live_none')
-      .set('Content-Type', 'application/json').send(JSON.stringify({ stateId: 1, junk: 'x'.repeat(300 * 1024) }));
+  it('answers 413 in the API’s JSON error format above 256 kB; an unknown key is refused before its body is read', async () => {
+    const big = JSON.stringify({ stateId: 1, junk: 'x'.repeat(300 * 1024) });
+    const send = (key: string) => request(t.app).post('/api/v1/orders/ORDER1001/state').set('Authorization', `Bearer ${key}`)
+      .set('Content-Type', 'application/json').send(big);
+    const unknown = await send('of_live_none');
+    expect(unknown.status).toBe(401);
+    const [{ id }] = await t.sql<{ id: number }>(`select id from users where email = 'admin@orderflow.test'`);
+    const { secret } = await t.services.api.createKey({ name: 'Limits', scopes: ['orders:write'] }, id);
+    const res = await send(secret);
     expect(res.status).toBe(413);
     expect(res.body.error.code).toBe('TOO_LARGE');
   });

@@ -15,6 +15,7 @@ import {
 } from '../load/helpers';
 import pg from 'pg';
 import { startTopology, type Topology } from './servers';
+import { DEMO_USERS } from '../../src/db/seed';
 
 jest.setTimeout(180_000);
 
@@ -58,7 +59,7 @@ afterAll(async () => {
 it('two processes behind PgBouncer migrate and seed an empty database once, with the statement timeout set', async () => {
   expect(await db.sql(`select name from mikro_orm_migrations group by name having count(*) > 1`)).toEqual([]);
   expect(await db.sql(`select type, name from flows group by type, name having count(*) > 1`)).toEqual([]);
-  expect(await db.sql(`select count(*)::int as n from users`)).toEqual([{ n: 4 }]);
+  expect(await db.sql(`select count(*)::int as n from users`)).toEqual([{ n: DEMO_USERS.length }]); // seeded once
   // The app's statement timeout reaches the server through PgBouncer's connect_query, not a startup parameter.
   const client = new pg.Client({ connectionString: withDb(topo.bouncer!.url(), db.name), statement_timeout: 5000 });
   await client.connect();
