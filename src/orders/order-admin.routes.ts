@@ -2,7 +2,7 @@ import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { requireStaff } from '../http/auth';
 import { changeStateInContext, staffActor, type RefusedMove } from '../http/state-control';
-import { inContext } from '../http/in-context';
+import { inContext, type PageRenderer } from '../http/in-context';
 import { flash } from '../http/shopper';
 import { idParam, parse, text } from '../http/validate';
 import type { Services } from '../services';
@@ -34,6 +34,22 @@ const FILTER_OPTIONS = {
  * paging), bulk state change, and for orders print / shipping documents / XML export of the selected orders;
  * details with the state dropdown and the timeline.
  */
+/**
+ * The staff list of orders or carts (/admin/orders, /admin/carts) with the user's filters (the query, else the ones
+ * remembered); a refused bulk action (`actionError.action === 'bulk'`) is shown in the bulk bar.
+ */
+export function orderListPage(s: Services, type: 'order' | 'cart'): PageRenderer {
+  const base = type === 'order' ? '/admin/orders' : '/admin/carts';
+  return async (req, res, actionError) => {
+    const q = parse(listQuerySchema, req.query);
+    const [list, flows, companies, shops] = await Promise.all([
+      s.orderAdmin.listPage(req.user!.id, type, q), s.orderAdmin.statesFor(type), s.orderAdmin.companies(), s.orderAdmin.shops(),
+    ]);
+    const bulkMoves = await s.orderAdmin.bulkMoves(type, list.rows.map((r) => r.id), req.user!.id);
+    res.render('admin/orders/list.njk', { ...list, flows, bulkMoves, companies, shops, options: FILTER_OPTIONS, type, base, actionError: actionError ?? null });
+  };
+}
+
 const cartLineQuantity = z.coerce.number({ error: 'must be a number' }).int({ error: 'must be a whole number' }).min(0, { error: 'cannot be negative' }).max(9999, { error: 'must be at most 9999' });
 
 export function orderAdminRoutes(s: Services, type: 'order' | 'cart'): Router {
@@ -42,14 +58,8 @@ export function orderAdminRoutes(s: Services, type: 'order' | 'cart'): Router {
   const base = type === 'order' ? '/admin/orders' : '/admin/carts';
   const detailsPage = orderDetailsPage(s, type);
 
-  r.get('/', async (req, res) => {
-    const q = parse(listQuerySchema, req.query);
-    const [list, flows, companies, shops] = await Promise.all([
-      s.orderAdmin.listPage(req.user!.id, type, q), s.orderAdmin.statesFor(type), s.orderAdmin.companies(), s.orderAdmin.shops(),
-    ]);
-    const bulkMoves = await s.orderAdmin.bulkMoves(type, list.rows.map((r) => r.id), req.user!.id);
-    res.render('admin/orders/list.njk', { ...list, flows, bulkMoves, companies, shops, options: FILTER_OPTIONS, type, base });
-  });
+  const listPage = orderListPage(s, type);
+  r.get('/', (req, res) => listPage(req, res));
 
   r.post('/reset-filter', async (req, res) => {
     await s.orderAdmin.resetFilter(req.user!.id, type);
@@ -64,11 +74,12 @@ export function orderAdminRoutes(s: Services, type: 'order' | 'cart'): Router {
     res.redirect(303, base);
   });
 
-  r.post('/bulk-state', async (req, res) => {
+  // The list's bulk actions: a refused selection (none, too many) is shown in the list's bulk bar (see orderListPage).
+  r.post('/bulk-state', inContext('bulk', listPage, async (req, res) => {
     const form = parse(bulkStateForm, req.body);
     const results = await s.orderAdmin.changeStates(form.numbers, form.stateId, staffActor(req, 'bulk'));
     res.render('admin/orders/bulk-result.njk', { results, base, type });
-  });
+  }));
 
   if (type === 'order') {
     // Print view: POST from the list's selection, GET from an order's "Print this order" and the view's own Refresh.
@@ -76,17 +87,17 @@ export function orderAdminRoutes(s: Services, type: 'order' | 'cart'): Router {
       const selfUrl = `${base}/print?${numbers.map((n) => `numbers=${encodeURIComponent(n)}`).join('&')}${back ? `&back=${encodeURIComponent(back)}` : ''}`;
       res.render('admin/orders/list/print.njk', { ...(await s.orderAdmin.printable(numbers)), base, back: back ?? base, selfUrl });
     };
-    r.post('/print', async (req, res) => printView(parse(selectionForm, req.body).numbers, undefined, res));
+    r.post('/print', inContext('bulk', listPage, async (req, res) => printView(parse(selectionForm, req.body).numbers, undefined, res)));
     r.get('/print', async (req, res) => {
       const q = parse(printQuery, req.query);
       await printView(q.numbers, q.back, res);
     });
 
-    r.post('/shipping-documents', async (req, res) => {
+    r.post('/shipping-documents', inContext('bulk', listPage, async (req, res) => {
       const form = parse(selectionForm, req.body);
       const doc = await s.orderAdmin.shippingDocuments(form.numbers);
       res.attachment(doc.filename).type('text/csv; charset=utf-8').send(doc.csv);
-    });
+    }));
 
     r.post('/:number/send-again', inContext('send-again', detailsPage, async (req, res) => {
       const number = parse(orderNumber, req.params.number);
@@ -95,11 +106,11 @@ export function orderAdminRoutes(s: Services, type: 'order' | 'cart'): Router {
       res.redirect(303, `${base}/${encodeURIComponent(number)}`);
     }));
 
-    r.post('/export-xml', async (req, res) => {
+    r.post('/export-xml', inContext('bulk', listPage, async (req, res) => {
       const form = parse(selectionForm, req.body);
       const doc = await s.orderAdmin.exportXml(form.numbers);
       res.attachment(doc.filename).type('application/xml; charset=utf-8').send(doc.xml);
-    });
+    }));
   }
 
   const renderDetails = (req: Request, res: Response, _number: string, refused?: RefusedMove) => detailsPage(req, res, undefined, { refused });

@@ -5,6 +5,7 @@ import { inContext, type PageRenderer } from '../http/in-context';
 import { flash } from '../http/shopper';
 import { parse } from '../http/validate';
 import { orderDetailsPage } from '../orders/order-details.page';
+import { orderListPage } from '../orders/order-admin.routes';
 import type { Services } from '../services';
 import { parseMoney } from '../shared/money';
 import type { PaymentActor } from './payment.service';
@@ -47,7 +48,7 @@ export function paymentAdminRoutes(s: Services): Router {
   r.use(requireStaff);
   const desk = s.paymentDesk;
 
-  r.post('/bulk-capture', async (req, res) => {
+  r.post('/bulk-capture', inContext('bulk', orderListPage(s, 'order'), async (req, res) => {
     const form = parse(bulkForm, req.body);
     if (!isConfirmed(req)) {
       const plan = await desk.captureManyPlan(form.numbers);
@@ -55,7 +56,7 @@ export function paymentAdminRoutes(s: Services): Router {
     }
     const results = await desk.captureMany(form.numbers, actor(req, 'bulk'));
     res.render('admin/payments/bulk-capture.njk', { results, base: BASE, type: 'order' });
-  });
+  }));
 
   const deletedPage: PageRenderer = async (req, res, actionError) => {
     const q = parse(pageQuery, req.query);

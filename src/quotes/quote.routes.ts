@@ -88,17 +88,20 @@ export function adminQuoteRoutes(s: Services): Router {
   const r = Router();
   r.use(requireStaff);
 
-  r.get('/', async (req, res) => {
+  /** The quote list; a refused bulk change (nothing selected) is shown in its bulk bar. */
+  const listPage = async (req: Request, res: Response, actionError?: ActionError) => {
     const quotes = await s.quotes.adminQuotes();
     const bulkMoves = await s.orderAdmin.bulkMoves('quote', quotes.map((q) => q.id), req.user!.id);
-    res.render('quotes/admin-list.njk', { quotes, bulkMoves, base: '/admin/quotes' });
-  });
+    res.render('quotes/admin-list.njk', { quotes, bulkMoves, base: '/admin/quotes', actionError: actionError ?? null });
+  };
 
-  r.post('/bulk-state', async (req, res) => {
+  r.get('/', (req, res) => listPage(req, res));
+
+  r.post('/bulk-state', inContext('bulk', listPage, async (req, res) => {
     const form = parse(bulkStateForm, req.body);
     const results = await s.orderAdmin.changeStates(form.numbers, form.stateId, staffActor(req, 'bulk'), 'quote');
     res.render('admin/orders/bulk-result.njk', { results, base: '/admin/quotes', type: 'quote' });
-  });
+  }));
 
   const renderQuote = async (req: Request, res: Response, number: string, refused?: RefusedMove, actionError?: ActionError) => {
     const view = await s.quotes.adminQuote(number);

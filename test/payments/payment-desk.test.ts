@@ -205,7 +205,14 @@ describe('payment desk: bulk capture from the order list', () => {
     const token = await csrfToken(staff, '/admin/orders');
     const res = await staff.post('/admin/orders/bulk-capture').type('form').send({ _csrf: token });
     expect(res.status).toBe(422);
-    expect(res.text).toContain('select at least one order');
+    // On the order list, in its bulk bar: not an error page.
+    expect(res.text).toMatch(/data-testid="refused-bulk">[^<]*select at least one order/);
+    expect(res.text).toContain('action="/admin/orders/bulk-state"');
+    // The list's other bulk actions, and the quote list's, answer the same way.
+    for (const path of ['/admin/orders/bulk-state', '/admin/orders/print', '/admin/orders/export-xml', '/admin/quotes/bulk-state']) {
+      const other = await staff.post(path).type('form').send({ _csrf: token, stateId: '1' });
+      expect({ path, status: other.status, inBar: other.text.includes('data-testid="refused-bulk"') }).toEqual({ path, status: 422, inBar: true });
+    }
   });
 });
 
