@@ -175,7 +175,8 @@ describe('payment desk: capture', () => {
     expect(res.text).toContain('Unknown transaction.');
     expect(await row(number)).toEqual(before);
     expect(await transactions(number)).toEqual([{ operation: 'capture', amount: before.total, success: false, message: 'Unknown transaction.' }]);
-    expect((await staff.get(`/admin/orders/${number}`)).text).toMatch(/stock-out">Failed<\/td>\s*<td>Unknown transaction\.<\/td>/);
+    // The transaction's row: the message under the operation, the result "Failed".
+    expect((await staff.get(`/admin/orders/${number}`)).text).toMatch(/<span>capture<span class="line-meta wrap-anywhere">Unknown transaction\.[^<]*<\/span><\/span><\/td>\s*<td[^>]*>[^<]*<\/td>\s*<td data-label="Result" class="stock-out">Failed<\/td>/);
   });
 });
 
