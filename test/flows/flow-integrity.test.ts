@@ -302,7 +302,10 @@ describe('flows with integrity', () => {
     expect((await postForm(staff, `/admin/returns/${rma}/reopen`, { stateId: receivedState, reason: 'Customer disputes the amount' }, `/admin/returns/${rma}`)).status).toBe(403);
     await t.sql(`update users set can_reopen_records = true where email = 'admin@orderflow.test'`);
     expect((await staff.get(`/admin/returns/${rma}`).expect(200)).text).toContain('Reopen into');
-    expect((await postForm(staff, `/admin/returns/${rma}/reopen`, { stateId: receivedState, reason: '' }, `/admin/returns/${rma}`)).status).toBe(422);
+    const noReason = await postForm(staff, `/admin/returns/${rma}/reopen`, { stateId: receivedState, reason: '' }, `/admin/returns/${rma}`);
+    expect(noReason.status).toBe(422);
+    // Refused once, by the reopen form on the return's page.
+    expect(noReason.text.match(/data-testid="refused-reopen"/g)).toHaveLength(1);
     expect((await postForm(staff, `/admin/returns/${rma}/reopen`, { stateId: await stateId('replaced', 'return'), reason: 'x' }, `/admin/returns/${rma}`)).status).toBe(409);
     expect((await postForm(staff, `/admin/returns/${rma}/reopen`, { stateId: receivedState, reason: 'Customer disputes the amount' }, `/admin/returns/${rma}`)).status).toBe(303);
     const [ret] = await t.sql(`select r.id, s.role from returns r join flow_states s on s.id = r.state_id where r.number = $1`, [rma]);
