@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import { XMLValidator } from 'fast-xml-parser';
 import { Xslt, XmlParser } from 'xslt-processor';
 /**
  * Automatic XML export, the queue side: export jobs are written in the caller's transaction (the one that completes
@@ -9,6 +8,7 @@ import { Xslt, XmlParser } from 'xslt-processor';
  * queued → done, or failed after MAX_EXPORT_ATTEMPTS; the worker (auto-export.worker.ts) writes the files.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { parseXmlDocument, XmlSyntaxError } from '../shared/xml-read';
 
 export type ExportJobStatus = 'queued' | 'done' | 'failed';
 export const EXPORT_JOB_STATUS = { queued: 'queued', done: 'done', failed: 'failed' } as const satisfies Record<ExportJobStatus, ExportJobStatus>;
@@ -79,11 +79,15 @@ export type XslTransform = (xml: string) => Promise<string>;
 
 /**
  * Compiles a stylesheet, refusing what is not one with the XML parser's own message (line and column): xslt-processor's
- * parser is lenient, so well-formedness is checked first with fast-xml-parser's validator.
+ * parser is lenient, so well-formedness is checked first with the app's strict XML reader (saxes).
  */
 export function compileXsl(source: string): XslTransform {
-  const check = XMLValidator.validate(source);
-  if (check !== true) throw new Error(`it is not well-formed XML: line ${check.err.line}, column ${check.err.col}: ${check.err.msg}`);
+  try {
+    parseXmlDocument(source);
+  } catch (e) {
+    if (e instanceof XmlSyntaxError) throw new Error(`it is not well-formed XML: ${e.message}`);
+    throw e;
+  }
   if (!/<xsl:(stylesheet|transform)\b[\s\S]*<\/xsl:(stylesheet|transform)>\s*$/.test(source)) throw new Error('it is not an XSL stylesheet (the root must be xsl:stylesheet or xsl:transform)');
   const parser = new XmlParser();
   const stylesheet = parser.xmlParse(source);

@@ -39,19 +39,6 @@ export function emptyAddress(): Address {
   return Object.fromEntries(ADDRESS_FIELDS.map((f) => [f, ''])) as Address;
 }
 
-/** Decodes UTF-8 chunks as they come (characters split across chunks included) and drops a leading BOM. */
-export async function* decodeText(source: AsyncIterable<Buffer | string>): AsyncGenerator<string> {
-  const decoder = new TextDecoder('utf-8');
-  let first = true;
-  for await (const chunk of source) {
-    let s = typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
-    if (first && s) { s = s.replace(/^\uFEFF/, ''); first = false; }
-    if (s) yield s;
-  }
-  const rest = decoder.decode();
-  if (rest) yield rest;
-}
-
 /** "1234.5" / "-12.50" / "25" → minor units (×100), integers only; null when it is not such a number. */
 export function parseDecimalMinor(s: string): number | null {
   const m = /^\s*(-?)(\d{1,13})(?:\.(\d{1,2}))?\s*$/.exec(s);

@@ -1,63 +1,63 @@
 import { ADDRESS_FIELDS, type Address } from '../orders/order.entities';
-import { decodeText, emptyAddress, parseDecimalMinor, type ImportItem, type ImportOrder, type ImportLine } from './csv-orders';
+import { XmlReader, type XmlNode } from '../shared/xml-read';
+import { emptyAddress, parseDecimalMinor, type ImportItem, type ImportOrder, type ImportLine } from './csv-orders';
 
 /**
- * Reads the XML order export (src/exports/order-xml.ts) as a stream: the text is cut into one `<order>…</order>`
- * element at a time, and only that element is parsed (a small tokenizer: elements, attributes, text, entities,
- * comments, CDATA). Memory stays at one order, whatever the file's size. Each order is reported with the line its
- * `<order` tag starts on.
+ * Reads the XML order export (src/exports/order-xml.ts) as a stream through the SAX parser (src/shared/xml-read.ts):
+ * each `<order>` element under the `<orders>` root is built as a small tree and turned into an order when it closes,
+ * so memory stays at one order whatever the file's size. Each order is reported with the line its `<order` tag starts
+ * on. XML that is not well-formed stops the reading at the first error (its line and column are reported; the orders
+ * before it are imported).
  */
-export interface XmlNode { name: string; attrs: Record<string, string>; children: XmlNode[]; text: string }
-
-const ORDER_OPEN = /<order[\s>/]/g;
-
 export async function* readXmlOrders(source: AsyncIterable<Buffer | string>, opts: { channel?: string } = {}): AsyncGenerator<ImportItem> {
-  let buf = '';
-  let line = 1; // line number of buf[0]
-  let sawRoot = false;
+  const done: ImportItem[] = [];
+  let root: string | null = null;
+  let current: { node: XmlNode; line: number } | null = null;
+  const reader = new XmlReader(1, {
+    open: (node, depth, line) => {
+      if (depth === 0) root = node.name;
+      else if (depth === 1 && node.name === 'order' && root === 'orders') current = { node, line };
+    },
+    close: (node) => {
+      if (current?.node !== node) return;
+      done.push(toItem(node, current.line, opts.channel));
+      current = null;
+    },
+  });
+  const notAnExport = (): ImportItem => ({ kind: 'error', line: 1, externalId: '', reason: 'not an order export: no <orders> element' });
+  const malformed = (atEnd: boolean): ImportItem => {
+    const e = reader.error!;
+    return { kind: 'error', line: current?.line ?? e.line, externalId: current?.node.attrs.id ?? '',
+      reason: `malformed XML at line ${e.line}, column ${e.column}: ${e.reason}${atEnd ? '' : '; the rest of the file was not read'}` };
+  };
   for await (const text of decodeText(source)) {
-    buf += text;
-    for (;;) {
-      ORDER_OPEN.lastIndex = 0;
-      const open = ORDER_OPEN.exec(buf);
-      if (!open) break;
-      if (!sawRoot) sawRoot = /<orders[\s>]/.test(buf.slice(0, open.index));
-      const close = buf.indexOf('</order>', open.index);
-      if (close < 0) break;
-      const startLine = line + countNewlines(buf, 0, open.index);
-      const end = close + '</order>'.length;
-      const chunk = buf.slice(open.index, end);
-      line = startLine + countNewlines(chunk, 0, chunk.length);
-      buf = buf.slice(end);
-      yield toItem(chunk, startLine, opts.channel);
-    }
-    // Keep only what may still start an order; count the lines of what is dropped.
-    const keepFrom = Math.max(0, buf.lastIndexOf('<'));
-    if (keepFrom > 0 && !/<order[\s>/]/.test(buf)) {
-      line += countNewlines(buf, 0, keepFrom);
-      if (!sawRoot) sawRoot = /<orders[\s>]/.test(buf.slice(0, keepFrom));
-      buf = buf.slice(keepFrom);
-    }
+    reader.write(text);
+    yield* done.splice(0);
+    if (root !== null && root !== 'orders') { yield notAnExport(); return; }
+    if (reader.error) { yield malformed(false); return; }
   }
-  ORDER_OPEN.lastIndex = 0;
-  const open = ORDER_OPEN.exec(buf);
-  if (open) yield { kind: 'error', line: line + countNewlines(buf, 0, open.index), externalId: '', reason: 'the file ends inside an <order> element' };
-  else if (!sawRoot && !/<orders[\s>/]/.test(buf)) yield { kind: 'error', line: 1, externalId: '', reason: 'not an order export: no <orders> element' };
+  const open = current as { node: XmlNode; line: number } | null;
+  if (open) { yield { kind: 'error', line: open.line, externalId: open.node.attrs.id ?? '', reason: 'the file ends inside an <order> element' }; return; }
+  reader.close();
+  yield* done.splice(0);
+  if (root !== 'orders') yield notAnExport();
+  else if (reader.error) yield malformed(true);
 }
 
-function countNewlines(s: string, from: number, to: number): number {
-  let n = 0;
-  for (let i = s.indexOf('\n', from); i >= 0 && i < to; i = s.indexOf('\n', i + 1)) n++;
-  return n;
+/** Decodes UTF-8 chunks as they come (characters split across chunks included) and drops a leading BOM. */
+async function* decodeText(source: AsyncIterable<Buffer | string>): AsyncGenerator<string> {
+  const decoder = new TextDecoder('utf-8');
+  let first = true;
+  for await (const chunk of source) {
+    let s = typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
+    if (first && s) { s = s.replace(/^\uFEFF/, ''); first = false; }
+    if (s) yield s;
+  }
+  const rest = decoder.decode();
+  if (rest) yield rest;
 }
 
-function toItem(chunk: string, line: number, channelOption?: string): ImportItem {
-  let node: XmlNode;
-  try {
-    node = parseElement(chunk);
-  } catch (e) {
-    return { kind: 'error', line, externalId: /id="([^"]*)"/.exec(chunk)?.[1] ?? '', reason: `malformed XML: ${(e as Error).message}` };
-  }
+function toItem(node: XmlNode, line: number, channelOption?: string): ImportItem {
   try {
     return { kind: 'order', order: orderFromNode(node, line, channelOption) };
   } catch (e) {
@@ -130,71 +130,4 @@ export function orderFromNode(o: XmlNode, line: number, channelOption?: string):
     discountInclVatMinor: money(totals, 'discountInclVat', 'discount'),
     expectedTotalMinor: money(totals, 'totalInclVat', 'total'),
   };
-}
-
-// ------------------------------------------------------------------------------------------------------------
-// A small XML element parser for one order: enough for what renderXmlDocument writes, and strict about nesting.
-
-const ENTITY: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
-
-export function decodeEntities(s: string): string {
-  return s.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|[a-z]+);/g, (m, e: string) => {
-    if (e[0] === '#') {
-      const cp = e[1] === 'x' ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10);
-      return cp <= 0x10ffff ? String.fromCodePoint(cp) : m;
-    }
-    if (e in ENTITY) return ENTITY[e];
-    throw new Error(`unknown entity ${m}`);
-  });
-}
-
-const TAG = /<(\/?)([A-Za-z_][A-Za-z0-9_.-]*)((?:\s+[A-Za-z_][A-Za-z0-9_.-]*\s*=\s*(?:"[^"]*"|'[^']*'))*)\s*(\/?)>/y;
-const ATTR = /([A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*(?:"([^"]*)"|'([^']*)')/g;
-
-export function parseElement(xml: string): XmlNode {
-  const stack: XmlNode[] = [];
-  let root: XmlNode | null = null;
-  let i = 0;
-  while (i < xml.length) {
-    const lt = xml.indexOf('<', i);
-    const textEnd = lt < 0 ? xml.length : lt;
-    if (textEnd > i) {
-      const raw = xml.slice(i, textEnd);
-      if (stack.length) stack[stack.length - 1].text += decodeEntities(raw);
-      else if (raw.trim()) throw new Error('text outside the element');
-    }
-    if (lt < 0) break;
-    if (xml.startsWith('<!--', lt)) {
-      const end = xml.indexOf('-->', lt);
-      if (end < 0) throw new Error('unclosed comment');
-      i = end + 3;
-      continue;
-    }
-    if (xml.startsWith('<![CDATA[', lt)) {
-      const end = xml.indexOf(']]>', lt);
-      if (end < 0 || !stack.length) throw new Error('bad CDATA section');
-      stack[stack.length - 1].text += xml.slice(lt + 9, end);
-      i = end + 3;
-      continue;
-    }
-    TAG.lastIndex = lt;
-    const m = TAG.exec(xml);
-    if (!m) throw new Error(`bad tag near "${xml.slice(lt, lt + 30)}"`);
-    i = TAG.lastIndex;
-    const [, closing, name, attrText, selfClosing] = m;
-    if (closing) {
-      const top = stack.pop();
-      if (!top || top.name !== name || attrText) throw new Error(`</${name}> does not close <${top?.name ?? 'nothing'}>`);
-      if (!stack.length) root = top;
-      continue;
-    }
-    const node: XmlNode = { name, attrs: {}, children: [], text: '' };
-    for (const a of attrText.matchAll(ATTR)) node.attrs[a[1]] = decodeEntities(a[2] ?? a[3] ?? '');
-    if (stack.length) stack[stack.length - 1].children.push(node);
-    else if (root) throw new Error('more than one root element');
-    if (selfClosing) { if (!stack.length) root = node; } else stack.push(node);
-  }
-  if (stack.length) throw new Error(`<${stack[stack.length - 1].name}> is not closed`);
-  if (!root) throw new Error('no element');
-  return root;
 }

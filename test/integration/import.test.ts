@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type TestAgent from 'supertest/lib/agent';
 import { readCsvRecords } from '../../src/integration/csv-orders';
+import { readXmlOrders } from '../../src/integration/xml-orders';
 import { placeGuestOrder } from '../helpers/shopping';
 import { csrfToken, login, newAgent, postForm, staffAgent, startTestApp, type TestApp } from '../helpers/test-app';
 
@@ -190,6 +191,40 @@ describe('XML round trip', () => {
     expect(await imported(t, 'XmlTest', number)).toHaveLength(1);
     const errors = await t.sql(`select line, external_id, reason from import_run_errors where run_id = $1`, [res.body.runId]);
     expect(errors).toEqual([{ line: 3, external_id: 'BROKEN-1', reason: expect.stringMatching(/quantity must be a whole number/) }]);
+  });
+  it('reads CDATA, comments and namespace prefixes as XML does, and stops at the first malformed element with its line and column, keeping the orders before it', async () => {
+    const number = await placeGuestOrder(t, 'P-1042');
+    const token = await csrfToken(staff, '/admin/orders?apply=1');
+    const xml = (await staff.post('/admin/orders/export-xml').type('form').send(`_csrf=${encodeURIComponent(token)}&numbers=${number}`)).text;
+    const order = /  <order id="[^"]+">[\s\S]*?<\/order>/.exec(xml)![0];
+    const good = order.replace('<customerComment/>', '<customerComment><![CDATA[Ring at </order> & <b>back</b>, Søren]]></customerComment>')
+      .replace(/^  <order /, '  <of:order ').replace(/<\/order>$/, '</of:order>');
+    const broken = order.replace(`id="${number}"`, 'id="BROKEN-2"').replace('</quantity>', '</quantitty>');
+    const after = order.replace(`id="${number}"`, 'id="AFTER-2"');
+    const file = ['<?xml version="1.0" encoding="UTF-8"?>', '<of:orders xmlns:of="urn:orderflow:orders">', '  <!-- <order id="NOT-AN-ORDER"> -->', good, broken, after, '</of:orders>', ''].join('\n');
+    const brokenLine = 4 + good.split('\n').length;
+    const quantityLine = brokenLine + broken.split('\n').findIndex((l) => l.includes('</quantitty>'));
+
+    const res = await upload(staff, file, 'application/xml', '?channel=XmlTest2');
+    expect(res.body).toMatchObject({ imported: 1, failed: 1 });
+    const [o] = await imported(t, 'XmlTest2', number);
+    expect(o.customer_comment).toBe('Ring at </order> & <b>back</b>, Søren');
+    expect(await imported(t, 'XmlTest2', 'AFTER-2')).toHaveLength(0);
+    const errors = await t.sql(`select line, external_id, reason from import_run_errors where run_id = $1`, [res.body.runId]);
+    expect(errors).toEqual([{ line: brokenLine, external_id: 'BROKEN-2',
+      reason: expect.stringMatching(new RegExp(`^malformed XML at line ${quantityLine}, column \\d+: unexpected close tag \\(quantity is not closed\\); the rest of the file was not read$`)) }]);
+
+    // Read as a stream, one byte at a time (characters split across chunks), it gives the same items.
+    const read = async (chunks: Buffer[]) => { const out = []; for await (const i of readXmlOrders((async function* () { yield* chunks; })())) out.push(i); return out; };
+    const bytes = Buffer.from(file);
+    expect(await read([...bytes].map((b) => Buffer.from([b])))).toEqual(await read([bytes]));
+  });
+
+  it('refuses a file that is not an order export, and one that ends inside an order, with the line', async () => {
+    const items = async (text: string) => { const out = []; for await (const i of readXmlOrders((async function* () { yield text; })())) out.push(i); return out; };
+    expect(await items('<?xml version="1.0"?>\n<invoices><order id="X"/></invoices>')).toEqual([{ kind: 'error', line: 1, externalId: '', reason: 'not an order export: no <orders> element' }]);
+    expect(await items('')).toEqual([{ kind: 'error', line: 1, externalId: '', reason: 'not an order export: no <orders> element' }]);
+    expect(await items('<orders>\n\n  <order id="CUT-1">\n    <lines>')).toEqual([{ kind: 'error', line: 3, externalId: 'CUT-1', reason: 'the file ends inside an <order> element' }]);
   });
 });
 
