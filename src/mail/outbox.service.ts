@@ -5,6 +5,7 @@ import { OutboxMessage } from './mail.entities';
 import { log } from '../shared/log';
 import { startPoller, type StopPoller } from '../shared/poller';
 import { orderTemplateData, renderStoredTemplate, storedTemplateId } from './mail-templates';
+import { convert, type HtmlToTextOptions } from 'html-to-text';
 
 export interface MailRequest {
   to: string;
@@ -198,13 +199,21 @@ function storedAttachments(list: MailAttachment[] = []): StoredAttachment[] {
   return list.map((a) => ({ filename: a.filename, contentType: a.contentType, contentBase64: Buffer.from(a.content).toString('base64') }));
 }
 
+/**
+ * The text part of a mail (and the template previews), by html-to-text: block elements and table rows on their own
+ * lines, entities decoded, a link's address after its text ("Track your parcel [https://…]", so the text part keeps
+ * the tracking link), images and styles left out. Headings keep their case and lines are not wrapped.
+ */
+const TEXT_OPTIONS: HtmlToTextOptions = {
+  wordwrap: false,
+  selectors: [
+    { selector: 'a', options: { hideLinkHrefIfSameAsText: true } },
+    { selector: 'img', format: 'skip' },
+    { selector: 'table', format: 'dataTable', options: { uppercaseHeaderCells: false } },
+    ...['h1', 'h2', 'h3', 'h4', 'h5', 'h6'].map((selector) => ({ selector, options: { uppercase: false } })),
+  ],
+};
+
 export function htmlToText(html: string): string {
-  return html
-    .replace(/<style[\s\S]*?<\/style>/gi, '')
-    .replace(/<(br|\/p|\/tr|\/h[1-6]|\/li|\/div)>/gi, '\n')
-    .replace(/<[^>]+>/g, '')
-    .replace(/&nbsp;/g, ' ').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, '&')
-    .replace(/[ \t]+/g, ' ')
-    .replace(/\n\s*\n+/g, '\n\n')
-    .trim();
+  return convert(html, TEXT_OPTIONS).trim();
 }
