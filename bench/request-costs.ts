@@ -1,0 +1,137 @@
+/**
+ * What each storefront request costs, one request type at a time: `npm run bench:requests` (REQUESTS=300 repeats,
+ * SHOW_SQL=0 to leave the statements out, PROFILE=dir to write a .cpuprofile per request type).
+ *
+ * One shopper walks the storefront as the checkout bench does (add, product page, basket, each checkout step, place,
+ * receipt) against the real app in this process, on a fresh `orderflow_requests` database. For each request type it
+ * prints the SQL statements the app sends (recorded as bench/sql-recorder.ts does) and the CPU time of the process's
+ * main thread per request over REQUESTS repeats, one after the other (no concurrency, so the figure is the request's
+ * own work; the client's share is in it too, ~0.1 ms). Run it before and after a change, a few minutes apart: the
+ * figures move with the machine's load, the statement counts do not. Timings belong here, never in test assertions.
+ */
+import fs from 'node:fs';
+import http from 'node:http';
+import inspector from 'node:inspector/promises';
+import { createApp } from '../src/app';
+import { loadConfig } from '../src/config';
+import { initOrm } from '../src/db/database';
+import { configureLogging } from '../src/shared/log';
+import { cookieHeader, keepCookies } from '../test/helpers/cookie-jar';
+import { benchServer, createBenchDatabase, migrateAndSeed, positiveInt } from './bench-db';
+import { recordStatements } from './sql-recorder';
+
+process.env.NODE_ENV = 'production'; // cached templates, as in production
+process.env.SESSION_SECRET ||= 'bench-only-session-secret-of-32-characters';
+
+const REQUESTS = positiveInt(process.env.REQUESTS, 300);
+const SHOW_SQL = process.env.SHOW_SQL !== '0';
+const PROFILE_DIR = process.env.PROFILE;
+const ADDRESS = {
+  billing_name: 'Kim Customer', billing_company: '', billing_address: 'Main Street 1', billing_address2: '',
+  billing_zip: '2100', billing_city: 'Copenhagen', billing_country: 'DK', billing_region: '', billing_phone: '', billing_email: 'kim@example.test',
+  deliverySameAsBilling: 'on',
+};
+
+/** CPU milliseconds of this process's main thread (Linux: /proc, 10 ms ticks), where the app runs. */
+function mainThreadCpuMs(): number {
+  const stat = fs.readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  configureLogging({ production: true, level: config.logLevel, destination: fs.createWriteStream('/dev/null') });
+  const server = await benchServer(config);
+  try {
+    const db = await createBenchDatabase(server, 'orderflow_requests');
+    await migrateAndSeed(db.url);
+    const orm = await initOrm(db.url);
+    const built = createApp(orm, config, db.url);
+    const app = http.createServer(built.app);
+    await new Promise<void>((r) => app.listen(0, '127.0.0.1', r));
+    const port = (app.address() as { port: number }).port;
+    try {
+      await walk(port, async (text, values) => orm.em.fork().execute(text, values));
+    } finally {
+      app.closeAllConnections();
+      app.close();
+      await built.close();
+      await orm.close();
+    }
+  } finally {
+    await server.embedded?.stop();
+  }
+}
+
+async function walk(port: number, sql: (text: string, values?: unknown[]) => Promise<Record<string, any>[]>): Promise<void> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const jar = new Map<string, string>();
+  let csrf = '';
+  const request = (method: 'GET' | 'POST', path: string, form?: Record<string, string | number>) => new Promise<{ status: number; location?: string; body: string }>((resolve, reject) => {
+    const body = form ? new URLSearchParams(Object.entries({ ...form, _csrf: csrf }).map(([k, v]): [string, string] => [k, String(v)])).toString() : undefined;
+    const headers: http.OutgoingHttpHeaders = { cookie: cookieHeader(jar), accept: 'text/html' };
+    if (body) Object.assign(headers, { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) });
+    const req = http.request({ host: '127.0.0.1', port, method, path, headers, agent }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        keepCookies(jar, res.headers['set-cookie']);
+        const text = Buffer.concat(chunks).toString('utf8');
+        csrf = /name="_csrf" value="([^"]+)"/.exec(text)?.[1] ?? csrf; // as a browser: the token of the page seen last
+        resolve({ status: res.statusCode ?? 0, location: res.headers.location, body: text });
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+  const [{ id: shippingMethodId }] = await sql(`select id from shipping_methods where code = 'STANDARD'`);
+  const [{ id: paymentMethodId }] = await sql(`select id from payment_methods where code = 'INVOICE'`);
+  const [{ id: productId }] = await sql(`select id from products where number = 'P-1013'`);
+  await sql('update stock_levels set quantity = 10000000');
+
+  /** Records the statements of one request, then repeats it (or `again`) REQUESTS times for the CPU figure. */
+  const measure = async (name: string, once: () => Promise<{ status: number }>, again: (() => Promise<unknown>) | null = once) => {
+    let status = 0;
+    const statements = await recordStatements(async () => { status = (await once()).status; });
+    let cpu = '';
+    if (again) {
+      for (let i = 0; i < 20; i++) await again(); // warm-up
+      const session = PROFILE_DIR ? new inspector.Session() : undefined;
+      if (session) { session.connect(); await session.post('Profiler.enable'); await session.post('Profiler.start'); }
+      const before = mainThreadCpuMs();
+      for (let i = 0; i < REQUESTS; i++) await again();
+      cpu = `, ${((mainThreadCpuMs() - before) / REQUESTS).toFixed(2)} ms CPU per request`;
+      if (session) {
+        const { profile } = await session.post('Profiler.stop');
+        fs.mkdirSync(PROFILE_DIR!, { recursive: true });
+        fs.writeFileSync(`${PROFILE_DIR}/${name.replace(/\W+/g, '-')}.cpuprofile`, JSON.stringify(profile));
+        session.disconnect();
+      }
+    }
+    console.log(`${name}: ${status}, ${statements.length} statements${cpu}`);
+    if (SHOW_SQL) for (const s of statements) console.log('    ' + s.text.replace(/\s+/g, ' ').slice(0, 150));
+  };
+
+  await request('GET', '/');
+  const add = () => request('POST', '/cart/add', { productId, quantity: 1 });
+  await measure('POST /cart/add (first: a new basket; then its page)', async () => { const r = await add(); await request('GET', r.location!); return r; }, null);
+  await measure('POST /cart/add (the basket exists)', add);
+  await request('GET', '/cart'); // shows the flash message of the last add
+  await measure('GET /products/P-1013 (session + basket)', () => request('GET', '/products/P-1013'));
+  await measure('GET /cart', () => request('GET', '/cart'));
+  await measure('GET /checkout/addresses (the cart becomes an order)', () => request('GET', '/checkout/addresses'), null);
+  await measure('GET /checkout/addresses (again)', () => request('GET', '/checkout/addresses'));
+  await measure('POST /checkout/addresses', () => request('POST', '/checkout/addresses', ADDRESS));
+  await measure('GET /checkout/methods', () => request('GET', '/checkout/methods'));
+  await measure('POST /checkout/methods', () => request('POST', '/checkout/methods', { shippingMethodId, paymentMethodId }));
+  const review = await request('GET', '/checkout/review');
+  const number = /name="orderNumber" value="([^"]+)"/.exec(review.body)?.[1];
+  if (!number) throw new Error(`no order number on the review page (${review.status})`);
+  await measure('GET /checkout/review', () => request('GET', '/checkout/review'));
+  await measure('POST /checkout/place (invoice)', () => request('POST', '/checkout/place', { orderNumber: number, customerComment: '' }), null);
+  await measure('GET /checkout/receipt/:number', () => request('GET', `/checkout/receipt/${number}`));
+  agent.destroy();
+}
+
+main().then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });
