@@ -49,8 +49,11 @@ declare module 'express-session' {
   }
 }
 
+/** A message for the next page; one not shown yet is not queued again (ten quick adds say "Added" once, not ten times). */
 export function flash(req: Request, type: 'success' | 'error', message: string): void {
-  req.session.flash = [...(req.session.flash ?? []), { type, message }];
+  const pending = req.session.flash ?? [];
+  if (pending.some((m) => m.type === type && m.message === message)) return;
+  req.session.flash = [...pending, { type, message }];
 }
 
 /** Only same-site relative paths are followed after login. */

@@ -56,6 +56,16 @@ describe('basket', () => {
     expect(miniCart(refused.text)).toBe(3);
   });
 
+  it('says "Added to your basket." once after several adds without a page between them', async () => {
+    const agent = newAgent(t);
+    await addToBasket(t, agent, 'P-1020');
+    const token = await csrfToken(agent, '/cart'); // shows the first message; the next two adds come without a page
+    for (let i = 0; i < 2; i++) await agent.post('/cart/add').type('form').send({ _csrf: token, productId: await productId(t, 'P-1020'), quantity: 1 }).expect(303);
+    const page = await agent.get('/cart').expect(200);
+    expect(page.text.split('Added to your basket.').length - 1).toBe(1);
+    expect(miniCart(page.text)).toBe(3);
+  });
+
   it('starts a new basket when the cookie still names an order whose "placed" answer never arrived', async () => {
     const agent = newAgent(t);
     await addToBasket(t, agent, 'P-1020');
