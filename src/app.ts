@@ -85,7 +85,7 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   const app = express();
   const views = createViewEnv(app, { cache: config.production });
   const reads = ReadRouter.attach(orm, config.replicaUrls, { maxLagMs: config.replicaMaxLagMs });
-  const services = createServices(orm, views, { catalogCacheMs: config.catalogCacheMs, placement: config.placement, sandbox: config.sandbox, exportDir: config.exportDir, exportXslPath: config.exportXslPath });
+  const services = createServices(orm, views, { catalogCacheMs: config.catalogCacheMs, placement: config.placement, paymentOperationStaleSeconds: config.paymentOperationStaleSeconds, sandbox: config.sandbox, exportDir: config.exportDir, exportXslPath: config.exportXslPath });
   const pass = configurePassport(services.accounts);
   const sessionPool = new pg.Pool({
     connectionString: databaseUrl, max: 10,

@@ -36,6 +36,8 @@ export interface AppConfig {
   catalogCacheMs: number;
   /** Placing an order: how long reserved stock waits for a payment, and how long a payment provider may take. */
   placement: { reservationSeconds: number; gatewayTimeoutMs: number };
+  /** How long a reserved capture or refund may wait for its confirmation before the job asks the provider what became of it. */
+  paymentOperationStaleSeconds: number;
   /** The sandbox payment providers: answer latency (to play a real provider) and the webhook signing secret. */
   sandbox: { latencyMs: number; webhookSecret: string };
   /** Longest a statement may run, and longest a request waits for a pooled connection, before it fails (503). */
@@ -116,6 +118,7 @@ const SETTINGS = z.object({
   CATALOG_CACHE_MS: milliseconds().default(1000),
   STOCK_RESERVATION_SECONDS: int(1, Number.MAX_SAFE_INTEGER, 'a number of seconds (1 or more)').default(900),
   PAYMENT_GATEWAY_TIMEOUT_MS: milliseconds(1).default(20_000),
+  PAYMENT_OPERATION_STALE_SECONDS: int(1, Number.MAX_SAFE_INTEGER, 'a number of seconds (1 or more)').default(60),
   SANDBOX_GATEWAY_LATENCY_MS: milliseconds().default(0),
   SANDBOX_WEBHOOK_SECRET: text.default('orderflow-sandbox-webhook-secret'),
   STATEMENT_TIMEOUT_MS: milliseconds(100).default(15_000),
@@ -174,6 +177,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { serving
     shutdownTimeoutMs: s.SHUTDOWN_TIMEOUT_MS,
     logLevel: s.LOG_LEVEL,
     placement: { reservationSeconds: s.STOCK_RESERVATION_SECONDS, gatewayTimeoutMs: s.PAYMENT_GATEWAY_TIMEOUT_MS },
+    paymentOperationStaleSeconds: s.PAYMENT_OPERATION_STALE_SECONDS,
     sandbox: { latencyMs: s.SANDBOX_GATEWAY_LATENCY_MS, webhookSecret: s.SANDBOX_WEBHOOK_SECRET },
   };
 }

@@ -138,6 +138,7 @@ async function main(): Promise<void> {
     built.services.quotes.startExpiryScheduler(config.workerIntervalMs * 15),
     built.services.checkout.startReservationExpiry(config.workerIntervalMs),
     built.services.paymentDesk.startVoidRetries(config.workerIntervalMs * 5),
+    built.services.paymentDesk.startStaleRecovery(config.workerIntervalMs * 5),
   ];
   // Idempotency answers of the API are kept a week, then pruned hourly.
   const pruneTimer = setInterval(() => built.services.api.pruneIdempotencyKeys().catch((e) => log.error({ err: e }, '[api] prune failed')), 3600_000);

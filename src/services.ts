@@ -29,7 +29,7 @@ import { StaffRoleService } from './accounts/staff-permissions';
 import { MailTemplateService } from './mail/mail-templates';
 
 /** The app's services, built once; each reads the request's EntityManager through MikroORM's RequestContext. */
-export function createServices(orm: MikroORM, views: nunjucks.Environment, options: Partial<Pick<AppConfig, 'catalogCacheMs' | 'placement' | 'sandbox' | 'exportDir' | 'exportXslPath'>> = {}) {
+export function createServices(orm: MikroORM, views: nunjucks.Environment, options: Partial<Pick<AppConfig, 'catalogCacheMs' | 'placement' | 'paymentOperationStaleSeconds' | 'sandbox' | 'exportDir' | 'exportXslPath'>> = {}) {
   const outbox = new OutboxService(views);
   const payments = new PaymentProviders(orm, options.sandbox);
   const catalog = new CatalogService(orm, options.catalogCacheMs);
@@ -47,7 +47,7 @@ export function createServices(orm: MikroORM, views: nunjucks.Environment, optio
   const namedCarts = new NamedCartService(orm, flows);
   const quotes = new QuoteService(orm, carts, checkout, flows);
   const orderHistory = new OrderHistoryService(orm);
-  const paymentDesk: PaymentService = new PaymentService(orm, payments, flows);
+  const paymentDesk: PaymentService = new PaymentService(orm, payments, flows, { operationStaleSeconds: options.paymentOperationStaleSeconds ?? 60 });
   const shipments = new ShipmentService(orm);
   const orderEdit = new OrderEditService(orm);
   const recurring = new RecurringService(orm, outbox, payments);

@@ -18,4 +18,6 @@ export class InvoiceProvider implements DirectPaymentProvider {
   capture = unsupported;
   cancel = cancelled;
   refund = unsupported;
+  /** Capture and refund never reach an invoice, and its cancel needs no answer: there is nothing to look up. */
+  findOperation = async (): Promise<ProviderResult | null> => null;
 }

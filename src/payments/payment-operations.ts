@@ -10,7 +10,8 @@ import { formatMoney } from '../shared/money';
  */
 export type PaymentOperationKind = 'capture' | 'cancel' | 'refund';
 export interface OperationActor { userId: number | null; kind: HistoryActor; source: HistorySource }
-export interface ReservedOperation { id: number; orderId: number; operation: PaymentOperationKind; amountMinor: number; currencyCode: string }
+/** A reserved provider call; `key` is its idempotency key, sent with the call and used to ask what became of it. */
+export interface ReservedOperation { id: number; key: string; orderId: number; operation: PaymentOperationKind; amountMinor: number; currencyCode: string }
 
 /** What entering a cancelled-role state did to a placed order: the void it owes the provider, the units put back. */
 export interface CancelEffects { voidOperation: ReservedOperation | null; returnedUnits: number }
@@ -52,10 +53,10 @@ export async function afterPendingOperations<T>(step: () => Promise<T>, waitMs =
 /** Reserves a provider call for the locked order; commit, then PaymentService calls the provider and confirms. */
 export async function reserveOperation(em: EntityManager, order: Order, operation: PaymentOperationKind, amountMinor: number, actor: OperationActor, effectId: number | null = null): Promise<ReservedOperation> {
   await assertNoOperationPending(em, order);
-  const [row] = await em.execute<{ id: string }[]>(
-    `insert into payment_operations (order_id, operation, amount_minor, effect_id, actor_user_id, actor_kind, source) values (?, ?, ?, ?, ?, ?, ?) returning id`,
+  const [row] = await em.execute<{ id: string; idempotency_key: string }[]>(
+    `insert into payment_operations (order_id, operation, amount_minor, effect_id, actor_user_id, actor_kind, source) values (?, ?, ?, ?, ?, ?, ?) returning id, idempotency_key`,
     [order.id, operation, amountMinor, effectId, actor.userId, actor.kind, actor.source]);
-  return { id: Number(row.id), orderId: order.id, operation, amountMinor, currencyCode: order.currencyCode };
+  return { id: Number(row.id), key: row.idempotency_key, orderId: order.id, operation, amountMinor, currencyCode: order.currencyCode };
 }
 
 /**

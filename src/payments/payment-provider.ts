@@ -27,9 +27,18 @@ interface PaymentProviderBase {
   readonly initialCaptureState: CaptureState;
   /** Cancels what was authorized under this attempt key, if anything; idempotent. */
   voidAttempt(attemptKey: string): Promise<ProviderResult>;
-  capture(req: { reference: string; amountMinor: number; final: boolean }): Promise<ProviderResult>;
-  cancel(req: { reference: string }): Promise<ProviderResult>;
-  refund(req: { reference: string; amountMinor: number }): Promise<ProviderResult>;
+  /**
+   * Capture, cancel (void) and refund of a payment. `operationKey` is the shop's idempotency key for the call (one per
+   * payment operation): sent twice, the provider does it once and answers the first answer again.
+   */
+  capture(req: { reference: string; amountMinor: number; final: boolean; operationKey: string }): Promise<ProviderResult>;
+  cancel(req: { reference: string; operationKey: string }): Promise<ProviderResult>;
+  refund(req: { reference: string; amountMinor: number; operationKey: string }): Promise<ProviderResult>;
+  /**
+   * What the provider did with the call sent under `operationKey`: its answer, or null when it never received it.
+   * The shop asks when it lost the answer (its process died between the call and recording it).
+   */
+  findOperation(operationKey: string): Promise<ProviderResult | null>;
 }
 
 /** Authorizes while the shop waits (a card gateway's API, or an invoice). */

@@ -9,7 +9,8 @@ import { DomainError, invalid, notFound } from '../shared/errors';
 import { formatMoney } from '../shared/money';
 import { PaymentMethod, PaymentTransaction, type PaymentOperation, type PaymentProviderCode } from './payment.entities';
 import { startPoller, type StopPoller } from '../shared/poller';
-import { afterPendingOperations, applyCancelEffects, reserveOperation, type CancelEffects, type ReservedOperation } from './payment-operations';
+import { log } from '../shared/log';
+import { afterPendingOperations, applyCancelEffects, reserveOperation, type CancelEffects, type PaymentOperationKind, type ReservedOperation } from './payment-operations';
 import type { PaymentProvider, ProviderResult } from './payment-provider';
 import type { PaymentProviders } from './payment-providers';
 
@@ -83,7 +84,11 @@ export const DELETED_PAGE_SIZE = 50;
  * refused, is written to payment_transactions.
  */
 export class PaymentService {
-  constructor(private readonly orm: MikroORM, private readonly providers: PaymentProviders, private readonly flows: FlowService) {}
+  constructor(
+    private readonly orm: MikroORM, private readonly providers: PaymentProviders, private readonly flows: FlowService,
+    /** How long a reserved capture or refund may stay unconfirmed before recoverStale asks the provider about it. */
+    private readonly options: { operationStaleSeconds: number } = { operationStaleSeconds: 60 },
+  ) {}
 
   private get em() {
     return this.orm.em;
@@ -295,14 +300,9 @@ export class PaymentService {
    * the same void at once; a failed void is tried again later (backing off), until the provider confirms it.
    */
   async settleVoids(filter: { orderId?: number } = {}, limit = 50): Promise<{ orderId: number; success: boolean; message: string }[]> {
-    const due = await this.orm.em.getConnection().execute<{ id: string; order_id: string; amount_minor: string; currency_code: string }[]>(
-      `update payment_operations set lease_until = now() + interval '2 minutes', tries = tries + 1
-       where id in (select id from payment_operations where status = 'pending' and operation = 'cancel' and (lease_until is null or lease_until < now())
-                    and (cast(? as bigint) is null or order_id = cast(? as bigint)) order by id limit ? for update skip locked)
-       returning id, order_id, amount_minor, (select currency_code from orders o where o.id = order_id)`, [filter.orderId ?? null, filter.orderId ?? null, limit]);
+    const due = await this.leaseDue(`operation = 'cancel' and (cast(? as bigint) is null or order_id = cast(? as bigint))`, [filter.orderId ?? null, filter.orderId ?? null], limit);
     const results: { orderId: number; success: boolean; message: string }[] = [];
-    for (const row of due) {
-      const op: ReservedOperation = { id: Number(row.id), orderId: Number(row.order_id), operation: 'cancel', amountMinor: Number(row.amount_minor), currencyCode: row.currency_code };
+    for (const op of due) {
       const result = await this.askProvider(op);
       await this.settle(op, result);
       results.push({ orderId: op.orderId, success: result.success, message: result.message });
@@ -313,6 +313,51 @@ export class PaymentService {
   /** The void job on the shared poller (every process may run it; the lease makes each call once at a time). */
   startVoidRetries(intervalMs: number): StopPoller {
     return startPoller('payment-voids', intervalMs, 20, async (limit) => (await this.settleVoids({}, limit)).length);
+  }
+
+  /**
+   * Captures and refunds left pending longer than `operationStaleSeconds` — the process that reserved them stopped
+   * before recording the provider's answer, and the order refuses every other payment call meanwhile. The provider is
+   * asked what became of each one's idempotency key (no transaction open, under a lease: several processes may run
+   * this) and the operation is settled: confirmed once when the provider did it, marked failed (its claim released,
+   * staff can try again) when it never received it. A provider that does not answer is asked again later.
+   */
+  async recoverStale(limit = 50): Promise<{ orderId: number; operation: PaymentOperationKind; outcome: 'confirmed' | 'refused' | 'never_sent' }[]> {
+    const due = await this.leaseDue(`operation in ('capture', 'refund') and created_at < now() - make_interval(secs => ?)`, [this.options.operationStaleSeconds], limit);
+    const results: { orderId: number; operation: PaymentOperationKind; outcome: 'confirmed' | 'refused' | 'never_sent' }[] = [];
+    for (const op of due) {
+      let found: ProviderResult | null;
+      try {
+        found = await (await this.providerFor(op)).provider.findOperation(op.key);
+      } catch (e) {
+        log.warn({ err: e }, `[payment-operations] the payment provider did not say what became of operation ${op.id}; asking again later`);
+        continue;
+      }
+      const result = found ?? { success: false, message: 'The payment provider never received this call (the shop stopped before sending it); nothing was changed.', reference: '' };
+      await this.settle(op, result);
+      results.push({ orderId: op.orderId, operation: op.operation, outcome: !found ? 'never_sent' : found.success ? 'confirmed' : 'refused' });
+    }
+    return results;
+  }
+
+  /** The stale-operation job on the shared poller (see recoverStale). */
+  startStaleRecovery(intervalMs: number): StopPoller {
+    return startPoller('payment-operations', intervalMs, 20, async (limit) => (await this.recoverStale(limit)).length);
+  }
+
+  /**
+   * Takes up to `limit` pending operations matching `where` whose lease ran out (or that never had one), leasing each
+   * for two minutes; another process skips them (for update skip locked) until then. No lock is held afterwards.
+   */
+  private async leaseDue(where: string, params: unknown[], limit: number): Promise<ReservedOperation[]> {
+    const rows = await this.orm.em.getConnection().execute<{ id: string; idempotency_key: string; order_id: string; operation: PaymentOperationKind; amount_minor: string; currency_code: string }[]>(
+      `update payment_operations set lease_until = now() + interval '2 minutes', tries = tries + 1
+       where id in (select id from payment_operations where status = 'pending' and (lease_until is null or lease_until < now()) and ${where}
+                    order by id limit ? for update skip locked)
+       returning id, idempotency_key, order_id, operation, amount_minor, (select currency_code from orders o where o.id = order_id)`, [...params, limit]);
+    return rows.map((row) => ({
+      id: Number(row.id), key: row.idempotency_key, orderId: Number(row.order_id), operation: row.operation, amountMinor: Number(row.amount_minor), currencyCode: row.currency_code,
+    }));
   }
 
   /** Soft delete: only orders that were never completed, or that have been cancelled. Hidden from the order list. */
@@ -469,19 +514,24 @@ export class PaymentService {
     return new PaymentRefused('PROVIDER_REFUSED', `The payment provider refused to ${op.operation} ${formatMoney(op.amountMinor, op.currencyCode)} on ${row.number}: ${result.message} Nothing was changed.`);
   }
 
-  /** Asks the provider, with no transaction open; a provider that throws answers a failure. */
+  /** Asks the provider, with no transaction open, under the operation's idempotency key; a provider that throws answers a failure. */
   async askProvider(op: ReservedOperation): Promise<ProviderResult> {
-    const [order] = await this.orm.em.getConnection().execute<{ transaction_number: string; total_minor: string; captured_minor: string; provider: PaymentProviderCode }[]>(
-      `select o.transaction_number, o.total_minor, o.captured_minor, m.provider from orders o join payment_methods m on m.id = o.payment_method_id where o.id = ?`, [op.orderId]);
-    const provider = this.providers.get(order.provider);
+    const { provider, order } = await this.providerFor(op);
     const reference = order.transaction_number;
+    const operationKey = op.key;
     try {
-      if (op.operation === 'capture') return await provider.capture({ reference, amountMinor: op.amountMinor, final: Number(order.captured_minor) + op.amountMinor === Number(order.total_minor) });
-      if (op.operation === 'refund') return await provider.refund({ reference, amountMinor: op.amountMinor });
-      return await provider.cancel({ reference });
+      if (op.operation === 'capture') return await provider.capture({ reference, amountMinor: op.amountMinor, final: Number(order.captured_minor) + op.amountMinor === Number(order.total_minor), operationKey });
+      if (op.operation === 'refund') return await provider.refund({ reference, amountMinor: op.amountMinor, operationKey });
+      return await provider.cancel({ reference, operationKey });
     } catch (e) {
       return { success: false, message: e instanceof Error ? e.message : String(e), reference: '' };
     }
+  }
+
+  private async providerFor(op: ReservedOperation): Promise<{ provider: PaymentProvider; order: { transaction_number: string; total_minor: string; captured_minor: string } }> {
+    const [order] = await this.orm.em.getConnection().execute<{ transaction_number: string; total_minor: string; captured_minor: string; provider: PaymentProviderCode }[]>(
+      `select o.transaction_number, o.total_minor, o.captured_minor, m.provider from orders o join payment_methods m on m.id = o.payment_method_id where o.id = ?`, [op.orderId]);
+    return { provider: this.providers.get(order.provider), order };
   }
 
   /**

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { AuthorizeRequest, CardInput, DirectPaymentProvider, ProviderResult } from './payment-provider';
-import type { SandboxLedger } from './sandbox-ledger';
+import { SandboxProviderBase } from './sandbox-ledger';
 
 /**
  * A built-in card gateway for the demo and the tests. It behaves like a real two-phase gateway:
@@ -13,14 +13,12 @@ import type { SandboxLedger } from './sandbox-ledger';
 export const SANDBOX_APPROVED_CARD = '4242424242424242';
 export const SANDBOX_DECLINED_CARD = '4000000000000002';
 
-export class SandboxCardGateway implements DirectPaymentProvider {
+export class SandboxCardGateway extends SandboxProviderBase implements DirectPaymentProvider {
   readonly code = 'sandbox_card';
   readonly flow = 'direct';
   readonly supportsCapture = true;
   readonly initialCaptureState = 'not_captured' as const;
   readonly needsCard = true;
-
-  constructor(private readonly ledger: SandboxLedger) {}
 
   async authorize(req: AuthorizeRequest): Promise<ProviderResult> {
     const checked = checkCard(req.card);
@@ -34,22 +32,6 @@ export class SandboxCardGateway implements DirectPaymentProvider {
     return payment.status === 'declined'
       ? { success: false, message: 'The card was declined by the bank.', reference: '', cardType: payment.card_type, cardLast4: payment.card_last4 }
       : { success: true, message: 'Approved.', reference: payment.reference, cardType: payment.card_type, cardLast4: payment.card_last4 };
-  }
-
-  voidAttempt(attemptKey: string): Promise<ProviderResult> {
-    return this.ledger.voidAttempt(this.code, attemptKey);
-  }
-
-  capture(req: { reference: string }): Promise<ProviderResult> {
-    return this.ledger.operate(req.reference, 'capture');
-  }
-
-  cancel(req: { reference: string }): Promise<ProviderResult> {
-    return this.ledger.operate(req.reference, 'cancel');
-  }
-
-  refund(req: { reference: string }): Promise<ProviderResult> {
-    return this.ledger.operate(req.reference, 'refund');
   }
 }
 

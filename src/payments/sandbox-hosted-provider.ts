@@ -1,6 +1,6 @@
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { HostedPaymentOutcome, HostedPaymentProvider, ProviderResult } from './payment-provider';
-import type { SandboxLedger, SandboxPayment } from './sandbox-ledger';
+import { SandboxProviderBase, type SandboxPayment } from './sandbox-ledger';
 
 /** The header the hosted sandbox signs its webhooks in, Stripe's way: `t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">`. */
 export const SANDBOX_SIGNATURE_HEADER = 'sandbox-signature';
@@ -16,14 +16,12 @@ export interface SandboxWebhookBody { reference: string; attemptKey: string; sta
  * the provider calls the shop's webhook (signed) and redirects the shopper back. Test cards on the page:
  * 4242 4242 4242 4242 approved, 4000 0000 0000 0002 declined, 4000 0000 0000 3220 asks for a 3-D Secure code (1234).
  */
-export class SandboxHostedProvider implements HostedPaymentProvider {
+export class SandboxHostedProvider extends SandboxProviderBase implements HostedPaymentProvider {
   readonly code = 'sandbox_hosted';
   readonly flow = 'hosted';
   readonly needsCard = false;
   readonly supportsCapture = true;
   readonly initialCaptureState = 'not_captured' as const;
-
-  constructor(private readonly ledger: SandboxLedger) {}
 
   async startPayment(req: { attemptKey: string; orderNumber: string; amountMinor: number; currencyCode: string; returnUrl: string; webhookUrl: string }) {
     const payment = await this.ledger.record({
@@ -52,22 +50,6 @@ export class SandboxHostedProvider implements HostedPaymentProvider {
     } catch {
       return null;
     }
-  }
-
-  voidAttempt(attemptKey: string): Promise<ProviderResult> {
-    return this.ledger.voidAttempt(this.code, attemptKey);
-  }
-
-  capture(req: { reference: string }): Promise<ProviderResult> {
-    return this.ledger.operate(req.reference, 'capture');
-  }
-
-  cancel(req: { reference: string }): Promise<ProviderResult> {
-    return this.ledger.operate(req.reference, 'cancel');
-  }
-
-  refund(req: { reference: string }): Promise<ProviderResult> {
-    return this.ledger.operate(req.reference, 'refund');
   }
 }
 

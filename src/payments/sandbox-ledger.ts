@@ -84,14 +84,58 @@ export class SandboxLedger {
     return { success: true, message: 'Authorization cancelled.', reference: '' };
   }
 
-  /** Capture, cancel and refund of a reference this sandbox issued (limits are PaymentService's, against the shop's database). */
-  async operate(reference: string, operation: 'capture' | 'cancel' | 'refund'): Promise<ProviderResult> {
+  /**
+   * Capture, cancel and refund of a reference this sandbox issued (limits are PaymentService's, against the shop's
+   * database), once per operation key: the call is recorded before it takes effect, and a call sent again under the
+   * same key answers the recorded answer without doing anything.
+   */
+  async operate(provider: string, reference: string, operation: 'capture' | 'cancel' | 'refund', operationKey: string, amountMinor: number): Promise<ProviderResult> {
+    const earlier = await this.findOperation(provider, operationKey);
+    if (earlier) return earlier;
     const payment = await this.find(reference);
-    if (!payment || payment.status === 'declined' || payment.status === 'open' || payment.status === 'challenge') {
-      return { success: false, message: 'Unknown transaction.', reference };
-    }
-    if (operation === 'cancel') await this.move(reference, ['authorized'], 'voided');
-    if (operation === 'capture') await this.move(reference, ['authorized'], 'captured');
-    return { success: true, message: { capture: 'Captured.', cancel: 'Authorization cancelled.', refund: 'Refunded.' }[operation], reference };
+    const known = !!payment && !['declined', 'open', 'challenge'].includes(payment.status);
+    const message = known ? { capture: 'Captured.', cancel: 'Authorization cancelled.', refund: 'Refunded.' }[operation] : 'Unknown transaction.';
+    const [recorded] = await this.sql<{ success: boolean }>(
+      `insert into sandbox_payment_operations (provider, operation_key, reference, operation, amount_minor, success, message)
+       values (?, ?, ?, ?, ?, ?, ?) on conflict (provider, operation_key) do nothing returning success`,
+      [provider, operationKey, reference, operation, amountMinor, known, message]);
+    if (!recorded) return (await this.findOperation(provider, operationKey))!;
+    if (known && operation === 'cancel') await this.move(reference, ['authorized'], 'voided');
+    if (known && operation === 'capture') await this.move(reference, ['authorized'], 'captured');
+    return { success: known, message, reference };
+  }
+
+  /** The answer to the call made under an operation key, or null when no such call arrived. */
+  async findOperation(provider: string, operationKey: string): Promise<ProviderResult | null> {
+    const [row] = await this.sql<{ success: boolean; message: string; reference: string }>(
+      `select success, message, reference from sandbox_payment_operations where provider = ? and operation_key = ?`, [provider, operationKey]);
+    return row ? { success: row.success, message: row.message, reference: row.reference } : null;
+  }
+}
+
+/** What both sandbox providers do after authorizing: void an attempt, capture, cancel, refund, and answer for an operation key. */
+export abstract class SandboxProviderBase {
+  abstract readonly code: string;
+
+  constructor(protected readonly ledger: SandboxLedger) {}
+
+  voidAttempt(attemptKey: string): Promise<ProviderResult> {
+    return this.ledger.voidAttempt(this.code, attemptKey);
+  }
+
+  capture(req: { reference: string; amountMinor: number; operationKey: string }): Promise<ProviderResult> {
+    return this.ledger.operate(this.code, req.reference, 'capture', req.operationKey, req.amountMinor);
+  }
+
+  cancel(req: { reference: string; operationKey: string }): Promise<ProviderResult> {
+    return this.ledger.operate(this.code, req.reference, 'cancel', req.operationKey, 0);
+  }
+
+  refund(req: { reference: string; amountMinor: number; operationKey: string }): Promise<ProviderResult> {
+    return this.ledger.operate(this.code, req.reference, 'refund', req.operationKey, req.amountMinor);
+  }
+
+  findOperation(operationKey: string): Promise<ProviderResult | null> {
+    return this.ledger.findOperation(this.code, operationKey);
   }
 }

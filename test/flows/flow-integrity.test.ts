@@ -1,4 +1,6 @@
+import { LockMode } from '@mikro-orm/core';
 import type TestAgent from 'supertest/lib/agent';
+import { Order } from '../../src/orders/order.entities';
 import { addToBasket, checkoutToReview, place } from '../helpers/shopping';
 import { login, newAgent, postForm, staffAgent, startTestApp, type TestApp, waitFor } from '../helpers/test-app';
 
@@ -66,6 +68,23 @@ async function cancelFacts(orderId: number) {
       (select status from sandbox_payments s where s.reference = o.transaction_number) as provider,
       (select string_agg(effect, ',' order by effect) from record_effects e where e.order_id = o.id) as effects,
       (select count(*)::int from payment_operations p where p.order_id = o.id and p.status = 'pending') as pending
+    from orders o where o.id = $1`, [orderId]);
+  return row;
+}
+/** Reserves a capture as the payment desk does (order locked, committed) — and then, like a process that died, goes no further. */
+async function reserveCaptureOf(orderId: number, amountMinor: number) {
+  const [{ id: userId }] = await t.sql(`select id from users where email = 'admin@orderflow.test'`);
+  return t.orm.em.fork().transactional(async (em) => {
+    const order = await em.findOneOrFail(Order, orderId, { lockMode: LockMode.PESSIMISTIC_WRITE });
+    return t.services.paymentDesk.reserveCapture(em, order, amountMinor, { userId, source: 'backend' });
+  });
+}
+/** An order's captured amount and state, its capture attempts (logged), its payment operations and the provider's side. */
+async function operationFacts(orderId: number) {
+  const [row] = await t.sql(`select o.captured_minor::int as captured, o.capture_state,
+      (select count(*)::int from payment_transactions p where p.order_id = o.id and p.operation = 'capture') as captures,
+      (select string_agg(status, ',' order by id) from payment_operations p where p.order_id = o.id) as operations,
+      (select status from sandbox_payments s where s.reference = o.transaction_number) as provider
     from orders o where o.id = $1`, [orderId]);
   return row;
 }
@@ -268,6 +287,46 @@ describe('flows with integrity', () => {
         (select string_agg(status, ',') from payment_operations p where p.order_id = o.id) as operations
       from orders o where o.id = $1`, [id]);
     expect(facts).toEqual({ all_captured: true, capture_state: 'captured', captures: 1, provider: 'captured', operations: 'done' });
+  });
+
+  it('a capture whose process died after reserving it recovers by itself: the job asks the provider by the operation\'s key and records the capture once, also when two jobs race', async () => {
+    const { number, id } = await capturedOrder(false);
+    const [{ total, transaction_number: reference }] = await t.sql('select total_minor::int as total, transaction_number from orders where id = $1', [id]);
+    // The dead process: reserved the capture (committed), the provider captured under its key, the answer was never recorded.
+    const op = await reserveCaptureOf(id, total);
+    await t.services.payments.get('sandbox_card').capture({ reference, amountMinor: total, final: true, operationKey: op.key });
+    expect(await operationFacts(id)).toMatchObject({ captured: 0, operations: 'pending', provider: 'captured' });
+
+    // Not stale yet: the job leaves it to the (possibly still living) caller.
+    expect((await t.services.paymentDesk.recoverStale()).filter((r) => r.orderId === id)).toEqual([]);
+    await t.sql(`update payment_operations set created_at = now() - interval '2 minutes' where id = $1`, [op.id]);
+    const runs = await Promise.all([t.services.paymentDesk.recoverStale(), t.services.paymentDesk.recoverStale()]);
+    expect(runs.flat().filter((r) => r.orderId === id)).toEqual([{ orderId: id, operation: 'capture', outcome: 'confirmed' }]);
+    expect(await operationFacts(id)).toEqual({ captured: total, capture_state: 'captured', captures: 1, operations: 'done', provider: 'captured' });
+    expect(await t.services.paymentDesk.recoverStale()).toEqual([]);
+
+    // The order is unblocked and shows the capture; a further capture is refused for what it is, not "waiting".
+    const page = await staff.get(`/admin/orders/${number}`).expect(200);
+    expect(page.text).toMatch(/data-testid="payment-status">captured</);
+    const again = await postForm(staff, `/admin/orders/${number}/capture`, {}, `/admin/orders/${number}`);
+    expect(again.status).toBe(409);
+    expect(again.text).toContain('is already fully captured');
+  });
+
+  it('a capture whose process died before the provider received it is released by the job: nothing captured, and staff can capture again', async () => {
+    const { number, id } = await capturedOrder(false);
+    const [{ total }] = await t.sql('select total_minor::int as total from orders where id = $1', [id]);
+    const op = await reserveCaptureOf(id, total);
+    await t.sql(`update payment_operations set created_at = now() - interval '2 minutes' where id = $1`, [op.id]);
+    const runs = await Promise.all([t.services.paymentDesk.recoverStale(), t.services.paymentDesk.recoverStale()]);
+    expect(runs.flat().filter((r) => r.orderId === id)).toEqual([{ orderId: id, operation: 'capture', outcome: 'never_sent' }]);
+    expect(await operationFacts(id)).toEqual({ captured: 0, capture_state: 'not_captured', captures: 1, operations: 'failed', provider: 'authorized' });
+
+    const res = await postForm(staff, `/admin/orders/${number}/capture`, {}, `/admin/orders/${number}`);
+    expect(res.status).toBe(303);
+    expect(await operationFacts(id)).toEqual({ captured: total, capture_state: 'captured', captures: 2, operations: 'failed,done', provider: 'captured' });
+    const [failed] = await t.sql(`select success, message from payment_transactions where order_id = $1 and operation = 'capture' order by id limit 1`, [id]);
+    expect(failed).toEqual({ success: false, message: expect.stringContaining('never received this call') });
   });
 
   it('capture-on-ship happens once per shipment: shipping again, re-entering the shipped-role state or a second effect row captures nothing more', async () => {
