@@ -125,8 +125,10 @@ export function apiRoutes(s: Services, opts: { rateLimit?: { windowMs: number; m
   /**
    * A write: validated input, then the service call, at most once per Idempotency-Key. Refusals the client caused
    * (4xx) are part of the stored answer, so a retry gets the same refusal; a 5xx stores nothing and may be retried.
+   * A capture calls the payment provider, so its key is claimed and committed first ('claimed': no transaction open
+   * across the call; a concurrent repeat waits for the answer, see ApiService.idempotent).
    */
-  const write = <T>(schema: ZodType<T>, run: (caller: ApiCaller, number: string, input: T) => Promise<unknown>): RequestHandler => async (req, res) => {
+  const write = <T>(schema: ZodType<T>, run: (caller: ApiCaller, number: string, input: T) => Promise<unknown>, mode: 'one_transaction' | 'claimed' = 'one_transaction'): RequestHandler => async (req, res) => {
     const caller = callerOf(req);
     const number = orderNumber(req.params.number);
     const input = parseInput(schema, req.body ?? {}, 'body');
@@ -139,7 +141,7 @@ export function apiRoutes(s: Services, opts: { rateLimit?: { windowMs: number; m
         if (problem.status >= 500) throw e;
         return problem;
       }
-    });
+    }, mode);
     if (answer.replayed) res.set('Idempotent-Replayed', 'true');
     res.status(answer.status).type('application/json').send(answer.json);
   };
@@ -155,7 +157,7 @@ export function apiRoutes(s: Services, opts: { rateLimit?: { windowMs: number; m
 
   r.post('/orders/:number/state', allow('orders:write'), jsonBody, write(stateChangeBody, (caller, number, input) => api.changeState(caller, number, input, s.flows)));
   r.post('/orders/:number/tracking', allow('orders:write'), jsonBody, write(trackingBody, (caller, number, input) => api.setTracking(caller, number, input)));
-  r.post('/orders/:number/capture', allow('payments:capture'), jsonBody, write(captureBody, (caller, number, input) => api.capture(caller, number, input.amountMinor, s.paymentDesk)));
+  r.post('/orders/:number/capture', allow('payments:capture'), jsonBody, write(captureBody, (caller, number, input) => api.capture(caller, number, input.amountMinor, s.paymentDesk), 'claimed'));
   r.post('/orders/:number/exported', allow('orders:write'), jsonBody, write(exportedBody, (caller, number) => api.markExported(caller, number)));
 
   // Nothing else lives here: unknown paths are JSON 404s and never reach the session, CSRF or page routes.

@@ -1,5 +1,6 @@
 import { assertStaffMay } from '../accounts/staff-permissions';
 import { createHash, randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { User } from '../accounts/account.entities';
 import type { FlowService } from '../flows/flow.service';
@@ -34,6 +35,11 @@ export const KEY_PREFIX = 'of_live_';
 /** of_live_ + 32 random bytes, base64url (43 characters). */
 const KEY_FORMAT = /^of_live_[A-Za-z0-9_-]{43}$/;
 const LAST_USED_RESOLUTION_MS = 60_000;
+const keyInUse = () => new ApiError('CONFLICT', 'IDEMPOTENCY_KEY_IN_USE',
+  'A request with this Idempotency-Key is still being processed. Retry in a moment: you will get that request\'s answer.');
+/** How long a repeat of a claimed request waits for the first one's answer (polling, no lock held), and how often it looks. */
+const CLAIM_WAIT_MS = 10_000;
+const CLAIM_POLL_MS = 25;
 export const MAX_PAGE_SIZE = 200;
 
 export interface OrderListQuery { changedSince?: string; state?: number; shop?: string; exported?: boolean; cursor?: string; limit: number }
@@ -178,37 +184,79 @@ export class ApiService {
   // ——— idempotency ———
 
   /**
-   * Runs a write at most once per (API key, Idempotency-Key). The key's row is inserted first, in the same
-   * transaction as the write, so a concurrent request with the same key waits on the unique constraint until the
-   * first commits, then replays its answer. A different request with a used key is refused. `run` returns the
-   * answer to store (errors the client caused included); an exception rolls everything back, key row included.
+   * Runs a write at most once per (API key, Idempotency-Key). A different request with a used key is refused; a
+   * repeat gets the stored answer. `run` returns the answer to store (errors the client caused included).
+   *
+   * 'one_transaction' (writes without a provider call): the key's row is inserted in the same transaction as the
+   * write, so a concurrent request with the same key waits on the unique constraint until the first commits, then
+   * replays its answer; an exception rolls everything back, key row included.
+   *
+   * 'claimed' (a capture, which calls the payment provider): no transaction may stay open across that call, so the
+   * key is claimed and committed first, the write runs in its own transactions (the payment desk's reserve → call →
+   * confirm), and the answer is stored after. A concurrent request with the same key waits — holding no lock,
+   * polling the claim — for the answer and replays it; still unanswered after CLAIM_WAIT_MS it is refused with 409
+   * IDEMPOTENCY_KEY_IN_USE (retry later). An exception (a 5xx) drops the claim, so the request may be retried.
    */
-  async idempotent(caller: ApiCaller, idempotencyKey: string | null, requestHash: string, run: () => Promise<ApiAnswer>): Promise<StoredAnswer> {
+  async idempotent(caller: ApiCaller, idempotencyKey: string | null, requestHash: string, run: () => Promise<ApiAnswer>, mode: 'one_transaction' | 'claimed' = 'one_transaction'): Promise<StoredAnswer> {
     if (!idempotencyKey) {
       const answer = await run();
       return { status: answer.status, json: JSON.stringify(answer.body), replayed: false };
     }
+    if (mode === 'claimed') return this.claimed(caller, idempotencyKey, requestHash, run);
     return this.em.transactional(async (tx) => {
-      const inserted = await tx.execute<{ id: number }[]>(
-        `insert into api_idempotency_keys (api_key_id, idempotency_key, request_hash) values (?, ?, ?)
-         on conflict (api_key_id, idempotency_key) do nothing returning id`, [caller.keyId, idempotencyKey, requestHash]);
-      if (!inserted.length) {
-        const [prior] = await tx.execute<{ request_hash: string; response_status: number; response_body: string }[]>(
-          'select request_hash, response_status, response_body from api_idempotency_keys where api_key_id = ? and idempotency_key = ?',
-          [caller.keyId, idempotencyKey]);
-        if (prior.request_hash !== requestHash) {
-          throw new ApiError('VALIDATION', 'IDEMPOTENCY_KEY_REUSED',
-            'This Idempotency-Key was already used for a different request. Use a new key for each new request.',
-            { 'Idempotency-Key': 'was already used for a different request' });
-        }
-        return { status: prior.response_status, json: prior.response_body, replayed: true };
-      }
-      const answer = await run();
-      // Stored as the exact text sent, so a replay is byte for byte the first answer.
-      const json = JSON.stringify(answer.body);
-      await tx.execute('update api_idempotency_keys set response_status = ?, response_body = ? where id = ?', [answer.status, json, inserted[0].id]);
-      return { status: answer.status, json, replayed: false };
+      const claim = await this.claim(tx, caller, idempotencyKey, requestHash);
+      if ('replay' in claim) return claim.replay;
+      if (!claim.id) throw keyInUse();
+      return this.answer(tx, claim.id, await run());
     });
+  }
+
+  /** Claims the key (its row inserted), or answers the stored response; `id: null` while another request holds the claim. */
+  private async claim(em: EntityManager, caller: ApiCaller, idempotencyKey: string, requestHash: string): Promise<{ id: number | null } | { replay: StoredAnswer }> {
+    const [inserted] = await em.execute<{ id: number }[]>(
+      `insert into api_idempotency_keys (api_key_id, idempotency_key, request_hash) values (?, ?, ?)
+       on conflict (api_key_id, idempotency_key) do nothing returning id`, [caller.keyId, idempotencyKey, requestHash]);
+    if (inserted) return { id: inserted.id };
+    const [prior] = await em.execute<{ request_hash: string; response_status: number | null; response_body: string }[]>(
+      'select request_hash, response_status, response_body from api_idempotency_keys where api_key_id = ? and idempotency_key = ?',
+      [caller.keyId, idempotencyKey]);
+    if (!prior) return { id: null }; // the other request dropped its claim just now: claim again
+    if (prior.request_hash !== requestHash) {
+      throw new ApiError('VALIDATION', 'IDEMPOTENCY_KEY_REUSED',
+        'This Idempotency-Key was already used for a different request. Use a new key for each new request.',
+        { 'Idempotency-Key': 'was already used for a different request' });
+    }
+    if (prior.response_status == null) return { id: null };
+    return { replay: { status: prior.response_status, json: prior.response_body, replayed: true } };
+  }
+
+  private async claimed(caller: ApiCaller, idempotencyKey: string, requestHash: string, run: () => Promise<ApiAnswer>): Promise<StoredAnswer> {
+    const until = Date.now() + CLAIM_WAIT_MS;
+    let id: number;
+    for (;;) {
+      const claim = await this.claim(this.em, caller, idempotencyKey, requestHash);
+      if ('replay' in claim) return claim.replay;
+      if (claim.id) { id = claim.id; break; }
+      if (Date.now() > until) {
+        throw keyInUse();
+      }
+      await sleep(CLAIM_POLL_MS);
+    }
+    let answer: ApiAnswer;
+    try {
+      answer = await run();
+    } catch (e) {
+      await this.em.execute('delete from api_idempotency_keys where id = ? and response_status is null', [id]);
+      throw e;
+    }
+    return this.answer(this.em, id, answer);
+  }
+
+  /** Stores the answer as the exact text sent, so a replay is byte for byte the first answer. */
+  private async answer(em: EntityManager, id: number, answer: ApiAnswer): Promise<StoredAnswer> {
+    const json = JSON.stringify(answer.body);
+    await em.execute('update api_idempotency_keys set response_status = ?, response_body = ? where id = ?', [answer.status, json, id]);
+    return { status: answer.status, json, replayed: false };
   }
 
   // ——— reads ———
@@ -300,8 +348,8 @@ export class ApiService {
   async capture(caller: ApiCaller, number: string, amountMinor: number, desk: PaymentService): Promise<ApiWriteResult & { amountMinor: number }> {
     // Never more than the key's creator may do on the staff pages (a key without a creator acts as the system).
     await assertStaffMay(this.em, caller.ownerUserId, 'payment.capture');
-    // The desk reserves, asks the provider with no transaction of ours open, and confirms (inside an idempotency
-    // transaction it runs in that one).
+    // The desk reserves, asks the provider with no transaction open, and confirms (with an Idempotency-Key the key
+    // was claimed and committed before: see idempotent's 'claimed' mode).
     const orderId = await this.placedOrderId(this.em, number);
     const outcome = await desk.captureAmount(number, amountMinor, { userId: null, source: 'api' });
     await this.em.execute(

@@ -35,13 +35,6 @@ export class PaymentRefused extends DomainError {
   }
 }
 
-/** The provider said no inside the transaction: everything rolls back, then the failed attempt is logged on its own. */
-class ProviderAttemptFailed extends Error {
-  constructor(readonly orderId: number, readonly operation: PaymentOperation, readonly amountMinor: number, readonly reason: string, readonly reference: string, readonly refusal: PaymentRefused) {
-    super(reason);
-  }
-}
-
 export interface PaymentOutcome { number: string; message: string }
 interface OperationOutcome extends PaymentOutcome { amountMinor: number; currencyCode: string }
 export interface BulkCaptureResult { number: string; captured: boolean; amountMinor: number; currencyCode: string; reason: string; at: Date }
@@ -444,26 +437,14 @@ export class PaymentService {
 
   /**
    * One transaction with the order row locked (SELECT … FOR UPDATE, then the row is re-read, as another
-   * transaction may have changed it while we waited). A provider refusal rolls everything back and is then
-   * logged in a transaction of its own, so the log keeps every attempt.
+   * transaction may have changed it while we waited). No provider is called inside it (see operate).
    */
   private async run<T>(number: string, fn: (em: EntityManager, order: Order) => Promise<T>, base: EntityManager = this.em): Promise<T> {
-    try {
-      return await base.transactional(async (em) => {
-        const order = await em.findOne(Order, { number, type: 'order', deleted: false }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
-        if (!order) throw notFound('The order');
-        return fn(em, order);
-      });
-    } catch (e) {
-      if (!(e instanceof ProviderAttemptFailed)) throw e;
-      await this.orm.em.fork().transactional(async (em) => {
-        em.create(PaymentTransaction, {
-          orderId: e.orderId, operation: e.operation, amountMinor: e.amountMinor, success: false,
-          message: e.reason, providerReference: e.reference, createdAt: new Date(),
-        });
-      });
-      throw e.refusal;
-    }
+    return base.transactional(async (em) => {
+      const order = await em.findOne(Order, { number, type: 'order', deleted: false }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
+      if (!order) throw notFound('The order');
+      return fn(em, order);
+    });
   }
 
   private async capturable(em: EntityManager, order: Order): Promise<{ method: PaymentMethod; provider: PaymentProvider }> {
@@ -476,19 +457,12 @@ export class PaymentService {
   /**
    * One provider call for a placed order: reserve (order row locked, checks, a pending payment operation — commit) →
    * call the provider with no transaction open → confirm (order row locked again, the result applied — commit), or
-   * mark it failed and change nothing. `decide` checks the order and answers the amount. Inside a caller's
-   * transaction (an API capture sent with an Idempotency-Key runs in the key's transaction) all three run in it.
+   * mark it failed and change nothing. `decide` checks the order and answers the amount. Never inside a caller's
+   * transaction: the provider call would hold its locks.
    */
   private async operate(number: string, operation: 'capture' | 'refund', actor: PaymentActor, decide: (em: EntityManager, order: Order) => Promise<number>, within?: EntityManager): Promise<OperationOutcome> {
     const base = within ?? this.em;
-    if (base.isInTransaction()) {
-      return this.run(number, async (em, order) => {
-        const op = await reserveOperation(em, order, operation, await decide(em, order), staff(actor));
-        const result = await this.askProvider(op);
-        if (!result.success) this.providerFailed(order, operation, op.amountMinor, result.message, result.reference, operation);
-        return (await this.confirmIn(em, order, op, result))!;
-      }, base);
-    }
+    if (base.isInTransaction()) throw new Error(`a payment ${operation} must not run inside a transaction (reserve → call → confirm)`);
     const op = await afterPendingOperations(() => this.run(number, async (em, order) => reserveOperation(em, order, operation, await decide(em, order), staff(actor)), base));
     const result = await this.askProvider(op);
     if (!result.success) throw await this.refusedBy(op, result);
@@ -606,11 +580,6 @@ export class PaymentService {
 
   private log(em: EntityManager, order: Order, operation: PaymentOperation, amountMinor: number, success: boolean, message: string, reference: string): void {
     em.create(PaymentTransaction, { orderId: order.id, operation, amountMinor, success, message, providerReference: reference, createdAt: new Date() });
-  }
-
-  private providerFailed(order: Order, operation: PaymentOperation, amountMinor: number, reason: string, reference: string, verb: string): never {
-    const refusal = new PaymentRefused('PROVIDER_REFUSED', `The payment provider refused to ${verb} ${money(amountMinor, order)} on ${order.number}: ${reason} Nothing was changed.`);
-    throw new ProviderAttemptFailed(order.id, operation, amountMinor, reason, reference, refusal);
   }
 }
 

@@ -601,6 +601,45 @@ describe('Idempotency-Key', () => {
     expect(await captures(number)).toEqual([{ amount: 1500 }, { amount: 500 }]);
   });
 
+  it('a capture with a key holds no lock while the provider answers: the key is claimed and committed first, the repeat waits for its answer, one provider capture', async () => {
+    const number = await placed();
+    const { id } = await orderRow(number);
+    const key = `nolock-${number}`;
+    const gateway = t.services.payments.get('sandbox_card');
+    const capture = gateway.capture;
+    const seen: { keyClaimed: number; orderFree: boolean; openTransactions: number }[] = [];
+    const probe = new pg.Client({ connectionString: t.orm.config.get('clientUrl') });
+    await probe.connect();
+    gateway.capture = async (req) => {
+      // While the provider "answers": the claim is visible (committed), the order row can be locked at once, and no
+      // other connection of this database sits in an open transaction.
+      await probe.query('begin');
+      const orderFree = (await probe.query(`select id from orders where id = $1 for update nowait`, [id]).then(() => true, () => false));
+      await probe.query('rollback');
+      const [{ n }] = (await probe.query(`select count(*)::int as n from api_idempotency_keys where idempotency_key = $1 and response_status is null`, [key])).rows;
+      const [{ open }] = (await probe.query(`select count(*)::int as open from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid() and state like 'idle in transaction%'`)).rows;
+      seen.push({ keyClaimed: n, orderFree, openTransactions: open });
+      await new Promise((r) => setTimeout(r, 200));
+      return capture.call(gateway, req);
+    };
+    try {
+      const [a, b] = await Promise.all([
+        post(`/orders/${number}/capture`, { amountMinor: 1200 }, full, key),
+        post(`/orders/${number}/capture`, { amountMinor: 1200 }, full, key),
+      ]);
+      expect([a.status, b.status]).toEqual([200, 200]);
+      expect(b.text).toBe(a.text);
+      expect([a.headers['idempotent-replayed'], b.headers['idempotent-replayed']].filter(Boolean)).toEqual(['true']);
+    } finally {
+      gateway.capture = capture;
+      await probe.end();
+    }
+    expect(seen).toEqual([{ keyClaimed: 1, orderFree: true, openTransactions: 0 }]);
+    expect(await captures(number)).toEqual([{ amount: 1200 }]);
+    expect((await orderRow(number)).captured).toBe(1200);
+    expect((await t.sql(`select count(*)::int as n from sandbox_payment_operations where operation = 'capture' and reference = (select transaction_number from orders where id = $1)`, [id]))[0].n).toBe(1);
+  });
+
   it('five parallel state changes with the same key apply once', async () => {
     const number = await placed();
     const received = await stateId('Standard order flow', 'Received');
