@@ -1,29 +1,25 @@
-import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LockMode } from '@mikro-orm/core';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { User } from '../accounts/account.entities';
-import { Shop } from '../catalog/catalog.entities';
-import { takeStock } from '../catalog/stock';
 import type { CartService, Shopper } from '../cart/cart.service';
 import type { OutboxService } from '../mail/outbox.service';
-import { enqueueOrderExport } from '../exports/auto-export.service';
 import { FlowState } from '../flows/flow.entities';
 import { orderingStateName } from '../flows/flow.service';
 import { Order, type Address, ADDRESS_FIELDS } from '../orders/order.entities';
-import { convertToOrder, downgradeToCart, recordHistory, reprice, type Actor } from '../orders/order-lifecycle';
-import { PaymentMethod, type PaymentProviderCode, PaymentTransaction } from '../payments/payment.entities';
-import type { CardInput, HostedPaymentOutcome, PaymentProvider } from '../payments/payment-provider';
+import { convertToOrder, downgradeToCart, reprice, type Actor } from '../orders/order-lifecycle';
+import { PaymentMethod, type PaymentProviderCode } from '../payments/payment.entities';
+import type { HostedPaymentOutcome, PaymentProvider } from '../payments/payment-provider';
 import type { PaymentProviders } from '../payments/payment-providers';
 import { DomainError, notFound } from '../shared/errors';
 import { formatMoney } from '../shared/money';
 import { startPoller, type StopPoller } from '../shared/poller';
 import { ShippingMethod } from '../shipping/shipping-method.entity';
 import { Voucher } from './voucher.entity';
-import { cardRequired, mayOrderCart, outOfStockMessage, paymentDeclined, PaymentDeclined, placedMessage, receiptMail, type PlaceInput, type PlaceResult } from './placement';
+import { cardRequired, mayOrderCart, paymentDeclined, type PlaceInput, type PlaceResult } from './placement';
 import {
   attemptByKey, attemptByReference, attemptKey, attemptStatus, attemptsToVoid, type Authorization, confirmAttempt, expiredAttempts, markVoided, orderChanged,
-  recordProviderReference, type Release, releaseAttempt, reserveOrder, type ReservedAttempt,
+  type QuoteAcceptance, recordProviderReference, type Release, releaseAttempt, reserveOrder, type ReservedAttempt,
 } from './place-order';
 
 /** A shipping or payment method offered at the methods step. */
@@ -148,8 +144,24 @@ export class CheckoutService {
    */
   async place(shopper: Shopper, input: PlaceInput): Promise<PlaceResult> {
     if (shopper.priceDate) await this.repriceForPlacement(shopper, input);
+    return this.placeThrough(shopper, input);
+  }
+
+  /**
+   * Places an offered quote the customer accepts (QuoteService.accept), the way place() places an order: the quote's
+   * stock is reserved while it is still a quote, its payment authorized outside any transaction, and `accepting`
+   * turns it into the order in the confirming transaction — so a declined card leaves the quote offered, and a
+   * second accept waits for the first and shows its order. Direct payment providers only (checked by the caller).
+   */
+  async placeQuote(shopper: Shopper, input: PlaceInput, accepting: QuoteAcceptance): Promise<PlaceResult> {
+    return this.placeThrough(shopper, input, accepting);
+  }
+
+  private async placeThrough(shopper: Shopper, input: PlaceInput, accepting?: QuoteAcceptance): Promise<PlaceResult> {
     for (let round = 0; round < 5; round++) {
-      const reservation = await reserveOrder(this.orm, shopper, input, { reservationSeconds: this.placement.reservationSeconds, acceptStoredPrices: !!shopper.priceDate });
+      const reservation = await reserveOrder(this.orm, shopper, input, {
+        reservationSeconds: this.placement.reservationSeconds, acceptStoredPrices: !!shopper.priceDate || !!accepting, quote: !!accepting,
+      });
       if (reservation.kind === 'placed') return { orderId: reservation.orderId, number: reservation.number, alreadyPlaced: true };
       if (reservation.kind === 'stale') {
         await this.repriceForPlacement(shopper, input);
@@ -161,14 +173,14 @@ export class CheckoutService {
           await this.waitForAttempt(reservation.attemptId);
         }
       } else {
-        return this.pay(reservation.attempt, input);
+        return this.pay(reservation.attempt, input, accepting);
       }
     }
     throw orderChanged();
   }
 
   /** Asks the provider for a reserved attempt, then confirms or releases it. */
-  private async pay(attempt: ReservedAttempt, input: PlaceInput): Promise<PlaceResult> {
+  private async pay(attempt: ReservedAttempt, input: PlaceInput, accepting?: QuoteAcceptance): Promise<PlaceResult> {
     const provider = this.payments.get(attempt.provider);
     const request = { attemptKey: attemptKey(attempt.id), orderNumber: attempt.number, amountMinor: attempt.amountMinor, currencyCode: attempt.currencyCode };
     if (provider.flow === 'hosted') {
@@ -188,7 +200,7 @@ export class CheckoutService {
     }
     return this.confirm(attempt.id, {
       reference: auth.reference, message: auth.message, cardType: auth.cardType ?? '', cardLast4: auth.cardLast4 ?? '', initialCaptureState: provider.initialCaptureState,
-    }, provider);
+    }, provider, accepting);
   }
 
   /**
@@ -231,12 +243,15 @@ export class CheckoutService {
     return provider?.flow === 'hosted' ? provider.verifyWebhook(rawBody, headers) : null;
   }
 
-  private async confirm(attemptId: number, auth: Authorization, provider: PaymentProvider): Promise<{ orderId: number; number: string; alreadyPlaced: boolean }> {
-    const confirmed = await confirmAttempt(this.orm, this.outbox, attemptId, auth);
+  private async confirm(attemptId: number, auth: Authorization, provider: PaymentProvider, accepting?: QuoteAcceptance): Promise<{ orderId: number; number: string; alreadyPlaced: boolean }> {
+    const confirmed = await confirmAttempt(this.orm, this.outbox, attemptId, auth, accepting).catch(async (e) => {
+      // A refused acceptance (the quote's flow does not allow the move) places nothing: give back and void now.
+      if (e instanceof DomainError) await this.releaseAndVoid(attemptId, provider, 'The order could not be placed after the payment was authorized.');
+      throw e;
+    });
     if (confirmed.kind !== 'gone') return { orderId: confirmed.orderId, number: confirmed.number, alreadyPlaced: confirmed.kind === 'already' };
     // Nothing may stay charged without an order: release (when the order changed) and void now.
-    await this.release(attemptId, { mayBeAuthorized: true, message: 'The order changed while the payment was authorized.' });
-    await this.voidAttempt(attemptId, provider);
+    await this.releaseAndVoid(attemptId, provider, 'The order changed while the payment was authorized.');
     throw new DomainError('CONFLICT', confirmed.reason === 'changed'
       ? 'Your order changed while your payment was being authorized, so it was not placed and nothing was charged. Please review it again.'
       : 'Your payment took too long, so the reserved items were released and nothing was charged. Please place the order again.');
@@ -259,6 +274,11 @@ export class CheckoutService {
 
   private async release(attemptId: number, release: Release): Promise<void> {
     await releaseAttempt(this.orm, attemptId, release);
+  }
+
+  private async releaseAndVoid(attemptId: number, provider: PaymentProvider, message: string): Promise<void> {
+    await this.release(attemptId, { mayBeAuthorized: true, message });
+    await this.voidAttempt(attemptId, provider);
   }
 
   private async voidAttempt(attemptId: number, provider: PaymentProvider): Promise<void> {
@@ -310,46 +330,10 @@ export class CheckoutService {
     return startPoller('reservations', intervalMs, 50, (limit) => this.releaseExpired(limit));
   }
 
-  /**
-   * Placing an accepted quote (QuoteService.accept); the caller holds the quote's row lock. Still the old way —
-   * stock and authorization inside the caller's transaction — since accepting must stay one step with the quote's
-   * state change; checkout places through place-order.ts.
-   * Takes stock, authorizes the payment, marks the order completed and queues the receipt — or throws
-   * PaymentDeclined / INSUFFICIENT_STOCK so the caller's transaction rolls everything back.
-   */
-  async finalizePlacement(em: EntityManager, order: Order, input: { card?: CardInput; customerComment: string; ip: string; actor: Actor }): Promise<void> {
-    const shop = await em.findOneOrFail(Shop, order.shop.id);
-    await this.reserveStock(em, order, shop.allowOutOfStockOrders);
-    const method = await em.findOneOrFail(PaymentMethod, order.paymentMethod!.id);
-    const provider = this.payments.direct(method.provider);
-    if (!provider) throw new DomainError('VALIDATION', `${method.name} cannot be used here. Please choose another payment method.`, { paymentMethodId: 'choose another payment method' });
-    if (provider.needsCard && !input.card) throw cardRequired();
-    const auth = await provider.authorize({ attemptKey: `quote-${order.id}-${randomUUID()}`, orderNumber: order.number, amountMinor: order.totalMinor, currencyCode: order.currencyCode, card: input.card });
-    if (!auth.success) throw new PaymentDeclined(order.id, order.totalMinor, auth.message);
-
-    em.create(PaymentTransaction, { orderId: order.id, operation: 'authorize', amountMinor: order.totalMinor, success: true, message: auth.message, providerReference: auth.reference, createdAt: new Date() });
-    Object.assign(order, {
-      completed: true, completedAt: new Date(), checkoutStep: 'confirmation', basketStatus: null,
-      captureState: provider.initialCaptureState, paymentStatus: 'authorized', transactionNumber: auth.reference,
-      cardType: auth.cardType ?? '', cardLast4: auth.cardLast4 ?? '', stockReserved: true,
-      customerComment: input.customerComment || order.customerComment, ip: input.ip,
-    });
-    await recordHistory(em, order, input.actor, 'placed', placedMessage(method.name, auth.message));
-    await em.populate(order, ['lines', 'shippingMethod', 'paymentMethod']);
-    await this.outbox.enqueue(em, receiptMail(order.id, order, order.lines.getItems(), order.totals, order.shippingMethod, method, shop.vatOnOneLine));
-    await enqueueOrderExport(em, order.id);
-  }
-
-  /** Runs a quote acceptance; a declined payment is logged in its own transaction and becomes a clear PAYMENT_DECLINED. */
-  async declinesAsErrors<T>(shopper: Shopper, fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (e) {
-      if (e instanceof PaymentDeclined) {
-        await this.recordDecline(e, shopper);
-        throw paymentDeclined(e.reason);
-      }
-      throw e;
+  /** A quote is accepted with a direct payment method only (no hosted payment page): others are refused on the quote. */
+  refuseHostedPayment(method: PaymentMethod): void {
+    if (!this.payments.direct(method.provider)) {
+      throw new DomainError('VALIDATION', `${method.name} cannot be used here. Please choose another payment method.`, { paymentMethodId: 'choose another payment method' });
     }
   }
 
@@ -386,20 +370,6 @@ export class CheckoutService {
     const order = await this.carts.findBasket(shopper, em, true);
     if (!order || order.lines.length === 0) throw new DomainError('CART_EMPTY', 'Your basket is empty. Add a product before checking out.');
     return order;
-  }
-
-  private async reserveStock(em: EntityManager, order: Order, allowOutOfStock: boolean): Promise<void> {
-    await takeStock(em, order.lines.getItems(), allowOutOfStock, outOfStockMessage);
-  }
-
-  private async recordDecline(e: PaymentDeclined, shopper: Shopper): Promise<void> {
-    await this.orm.em.fork().transactional(async (em) => {
-      const order = await em.findOne(Order, { id: e.orderId });
-      if (!order || order.completed) return;
-      order.paymentStatus = 'declined';
-      em.create(PaymentTransaction, { orderId: order.id, operation: 'authorize', amountMinor: e.amountMinor, success: false, message: e.reason, providerReference: '', createdAt: new Date() });
-      await recordHistory(em, order, actorOf(shopper, 'checkout'), 'payment_declined', e.reason);
-    });
   }
 }
 

@@ -1,7 +1,7 @@
-import type { MikroORM } from '@mikro-orm/postgresql';
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { giveBackStock, takeStockWith } from '../catalog/stock';
 import type { Shopper } from '../cart/cart.service';
-import { sqlTransaction, type Sql } from '../db/sql';
+import { emSql, sqlTransaction, type Sql, type SqlTransaction } from '../db/sql';
 import { ENQUEUE_ORDER_EXPORT_SQL } from '../exports/auto-export.service';
 import type { OutboxService } from '../mail/outbox.service';
 import { totalsColumns } from '../orders/order-lifecycle';
@@ -14,7 +14,9 @@ import { assertReadyToPlace, outOfStockMessage, placedMessage, receiptMail, type
 
 /**
  * The SQL steps of placing an order, each its own short transaction, so no stock row and no lock is held while the
- * payment provider answers (CheckoutService.place runs them: reserve → authorize → confirm, or release):
+ * payment provider answers (CheckoutService.place runs them: reserve → authorize → confirm, or release). An offered
+ * quote the customer accepts is placed the same way (CheckoutService.placeQuote): reserved while still a quote, and
+ * accepted — it becomes the order — in the confirming transaction, just before it is completed.
  *
  * - reserveOrder: locks the order row, checks it, takes its stock (conditional updates, never below zero) and records
  *   a payment attempt with its stock reservations and an expiry. 2 statements + 1 per line.
@@ -37,7 +39,13 @@ export type Reservation =
   /** Catalog prices changed since the order was priced: reprice it first. */
   | { kind: 'stale' };
 
-export async function reserveOrder(orm: MikroORM, shopper: Shopper, input: PlaceInput, options: { reservationSeconds: number; acceptStoredPrices: boolean }): Promise<Reservation> {
+export interface ReserveOptions {
+  reservationSeconds: number; acceptStoredPrices: boolean;
+  /** Placing an offered quote (by its quote id) that the shopper or their company may accept, rather than the shopper's order in checkout. */
+  quote?: boolean;
+}
+
+export async function reserveOrder(orm: MikroORM, shopper: Shopper, input: PlaceInput, options: ReserveOptions): Promise<Reservation> {
   return reserveIn(orm, shopper, input, options).catch(async (e) => {
     // A second click that waited on the order lock read the attempts before the first click committed its own:
     // the unique index refuses the second attempt (and so rolls back its stock), and the second click waits.
@@ -48,15 +56,18 @@ export async function reserveOrder(orm: MikroORM, shopper: Shopper, input: Place
   });
 }
 
-async function reserveIn(orm: MikroORM, shopper: Shopper, input: PlaceInput, options: { reservationSeconds: number; acceptStoredPrices: boolean }): Promise<Reservation> {
+async function reserveIn(orm: MikroORM, shopper: Shopper, input: PlaceInput, options: ReserveOptions): Promise<Reservation> {
   return sqlTransaction(orm, async (sql) => {
     const owner = shopper.userId != null ? 'o.user_id = ?' : 'o.user_id is null and o.anonymous_token = ?::uuid';
-    const [order] = await sql<LockedOrder>('with ' + lockOrderSql(`o.number = ? and not o.deleted and (${owner} or o.id = any(array[?]::bigint[]))`),
-      [input.orderNumber, shopper.userId ?? shopper.anonymousToken ?? NO_TOKEN, input.placedInSession]);
+    // A quote is found by its quote id also once it became an order (a second accept then shows that order).
+    const [order] = await sql<LockedOrder>('with ' + (options.quote
+      ? lockOrderSql(`? in (o.number, o.quote_number) and not o.deleted and (o.user_id = ? or o.company_id = ?)`)
+      : lockOrderSql(`o.number = ? and not o.deleted and (${owner} or o.id = any(array[?]::bigint[]))`)),
+    options.quote ? [input.orderNumber, shopper.userId, shopper.companyId] : [input.orderNumber, shopper.userId ?? shopper.anonymousToken ?? NO_TOKEN, input.placedInSession]);
     if (!order) throw orderChanged();
     const orderId = Number(order.id);
     if (order.completed) return { kind: 'placed', orderId, number: order.number };
-    if (order.type !== 'order' || order.basket_status !== 'basket') throw orderChanged();
+    if (!placeable(order, !!options.quote)) throw orderChanged();
     if (order.open_attempt) return { kind: 'busy', attemptId: order.open_attempt.id, provider: order.open_attempt.provider, expired: order.open_attempt.expired };
     if (!options.acceptStoredPrices && order.lines.some((l) => l.stale)) return { kind: 'stale' };
     assertReadyToPlace({
@@ -94,11 +105,21 @@ export type Confirmation =
   | { kind: 'gone'; orderId: number; reason: 'released' | 'changed' };
 
 /**
- * Completes the order of a reserved attempt in one transaction — the one place a placed order is written. The order
- * must still be exactly what was reserved (same version, same total); otherwise nothing is written.
+ * Turns a reserved quote into the order (its acceptance: state changes, order number) inside the confirming
+ * transaction, just before the order is completed; answers the order's number.
  */
-export async function confirmAttempt(orm: MikroORM, outbox: OutboxService, attemptId: number, auth: Authorization): Promise<Confirmation> {
-  const outcome = await sqlTransaction(orm, async (sql): Promise<Confirmation | null> => {
+export type QuoteAcceptance = (em: EntityManager, orderId: number) => Promise<string>;
+
+/**
+ * Completes the order of a reserved attempt in one transaction — the one place a placed order is written. The order
+ * must still be exactly what was reserved (same version, same total); otherwise nothing is written. A quote's attempt
+ * is confirmed with its acceptance, in the same transaction (an ORM one, as accepting moves the quote's flow state).
+ */
+export async function confirmAttempt(orm: MikroORM, outbox: OutboxService, attemptId: number, auth: Authorization, accepting?: QuoteAcceptance): Promise<Confirmation> {
+  const inTransaction = <T>(fn: (sql: SqlTransaction, accept?: (orderId: number) => Promise<string>) => Promise<T>): Promise<T> => accepting
+    ? orm.em.fork().transactional((em) => fn(Object.assign(emSql(em), { commitWith: emSql(em) }), (orderId) => accepting(em, orderId)))
+    : sqlTransaction(orm, (sql) => fn(sql));
+  const outcome = await inTransaction(async (sql, accept): Promise<Confirmation | null> => {
     // The order row is locked first, as every placement step does (order → attempt → stock): no step waits on another's attempt row while holding the order.
     const [order] = await sql<LockedOrder & { attempt: { version: number; amount: number; customerComment: string; ip: string; actorUserId: number | null } | null }>(
       'with ' + lockOrderSql('o.id = (select order_id from payment_attempts where id = ?)', ', (select attempt from attempt) as attempt', `,
@@ -111,8 +132,9 @@ export async function confirmAttempt(orm: MikroORM, outbox: OutboxService, attem
     const orderId = Number(order.id);
     const totals = priceOrder(pricingInputOf(order));
     const { attempt } = order;
-    const unchanged = !order.completed && order.type === 'order' && order.basket_status === 'basket' && order.version === attempt.version && totals.totalMinor === Number(attempt.amount);
+    const unchanged = !order.completed && placeable(order, !!accept) && order.version === attempt.version && totals.totalMinor === Number(attempt.amount);
     if (!unchanged) throw new OrderChangedMeanwhile(orderId);
+    if (accept) order.number = await accept(orderId);
     const complete = completeOrderSql(outbox, attemptId, orderId, order, totals, auth, attempt);
     await sql.commitWith(complete.text, complete.values);
     return { kind: 'placed', orderId, number: order.number };
@@ -264,13 +286,18 @@ export function orderChanged(): DomainError {
   return new DomainError('CONFLICT', 'Your order changed after you reviewed it. Please review it again.');
 }
 
+/** Whether the locked order may be placed: an order in checkout, or a quote offered, not answered and not expired. */
+function placeable(order: LockedOrder, quote: boolean): boolean {
+  return quote ? order.type === 'quote' && order.quote_open : order.type === 'order' && order.basket_status === 'basket';
+}
+
 /** Matches no basket: a guest without a basket cookie can only reach orders placed in this browser session. */
 const NO_TOKEN = '00000000-0000-0000-0000-000000000000';
 
 interface LockedOrder extends PricingRow {
   id: string; number: string; type: string; basket_status: string | null; completed: boolean; version: number;
   billing_name: string; billing_address: string; billing_zip: string; billing_city: string; billing_country: string; billing_email: string;
-  currency_code: string; customer_comment: string;
+  currency_code: string; customer_comment: string; quote_open: boolean;
   open_attempt: { id: number; provider: PaymentProviderCode; expired: boolean } | null;
 }
 
@@ -282,6 +309,7 @@ function lockOrderSql(where: string, extraColumns = '', moreCtes = ''): string {
   return `target as (select o.* from orders o where ${where} for update)${moreCtes}
     select o.id, o.number, o.type, o.basket_status, o.completed, o.version, o.billing_name, o.billing_address, o.billing_zip, o.billing_city,
       o.billing_country, o.billing_email, o.currency_code, o.customer_comment,
+      (o.quote_answer is null and o.quote_offered_at is not null and (o.quote_expires_on is null or o.quote_expires_on >= current_date)) as quote_open,
       (select json_build_object('id', a.id, 'provider', a.provider, 'expired', a.expires_at < now()) from payment_attempts a
         where a.order_id = o.id and a.status = 'reserved') as open_attempt,
       ${PRICING_COLUMNS}${extraColumns}

@@ -5,7 +5,7 @@ import type { CardInput } from '../payments/payment-provider';
 import { DomainError } from '../shared/errors';
 import type { Totals } from './pricing';
 
-/** What placing an order (checkout's place-order.ts and accepted quotes' finalizePlacement) shares: input, result, rules, messages. */
+/** What placing an order (checkout's orders and accepted quotes, both through place-order.ts) shares: input, result, rules, messages. */
 export interface PlaceInput {
   orderNumber: string; customerComment: string; card?: CardInput; ip: string; placedInSession: number[];
   /** Where a hosted payment page sends the shopper back (absolute URL of /checkout/payment-return) and its webhook goes. */
@@ -13,13 +13,6 @@ export interface PlaceInput {
 }
 /** Placed (or placed before), or — for a hosted payment page — where the shopper pays first. */
 export type PlaceResult = { orderId: number; number: string; alreadyPlaced: boolean; redirectUrl?: undefined } | { redirectUrl: string };
-
-/** Thrown inside the placing transaction so it rolls back; the decline is then logged on its own. */
-export class PaymentDeclined extends Error {
-  constructor(readonly orderId: number, readonly amountMinor: number, readonly reason: string) {
-    super(reason);
-  }
-}
 
 export function assertReadyToPlace(order: { lineCount: number; billing: Pick<Address, 'name' | 'address' | 'zip' | 'city' | 'country' | 'email'>; hasShipping: boolean; hasPayment: boolean }): void {
   if (order.lineCount === 0) throw new DomainError('CART_EMPTY', 'Your basket is empty.');

@@ -1,7 +1,7 @@
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { requireLogin, requireStaff } from '../http/auth';
-import { inContext, type ActionError } from '../http/in-context';
+import { inContext, type ActionError, type PageRenderer } from '../http/in-context';
 import { changeStateInContext, staffActor, type RefusedMove } from '../http/state-control';
 import { bulkStateForm } from '../orders/order-admin.routes';
 import { flash, shopperOf } from '../http/shopper';
@@ -34,19 +34,21 @@ export function customerQuoteRoutes(s: Services): Router {
   const r = Router();
   r.use(requireLogin);
 
-  r.get('/:number', async (req, res) => {
+  /** The quote as its customer sees it; a refused accept (a declined card, a method that cannot be used) is shown by its form. */
+  const quotePage: PageRenderer = async (req, res, actionError) => {
     const view = await s.quotes.customerQuote(req.user!, parse(quoteNumber, req.params.number));
-    res.render('quotes/customer-quote.njk', { ...view, cc: 'Quotes', paymentMethods: await s.checkout.paymentMethods() });
-  });
+    res.render('quotes/customer-quote.njk', { ...view, cc: 'Quotes', paymentMethods: await s.checkout.paymentMethods(), actionError });
+  };
+  r.get('/:number', (req, res) => quotePage(req, res));
 
-  r.post('/:number/accept', async (req, res) => {
+  r.post('/:number/accept', inContext('accept', quotePage, async (req, res) => {
     const form = parse(cardFields.extend({ paymentMethodId: idParam }), req.body);
     const card = form.cardNumber ? { number: form.cardNumber, expiry: form.cardExpiry ?? '', cvc: form.cardCvc ?? '', holder: form.cardHolder ?? '' } : undefined;
     const { order } = await s.quotes.accept(req.user!, parse(quoteNumber, req.params.number), { paymentMethodId: form.paymentMethodId, card, ip: req.ip ?? '' });
     req.session.placedOrders = [...(req.session.placedOrders ?? []).slice(-19), order.id];
     flash(req, 'success', `Thank you — your order ${order.number} is placed at the offered prices.`);
     res.redirect(303, `/checkout/receipt/${encodeURIComponent(order.number)}`);
-  });
+  }));
 
   r.post('/:number/reject', async (req, res) => {
     const form = parse(z.object({ reason: text(1000).min(1, { error: 'please tell us why' }) }), req.body);

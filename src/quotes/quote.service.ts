@@ -79,31 +79,48 @@ export class QuoteService {
   }
 
   /**
-   * Accepting turns the quote into an order at the offered prices, paid by the chosen method. The quote row is
-   * locked; a second accept (double click, two tabs, two colleagues) finds it already accepted and gets that order.
+   * Accepting turns the quote into an order at the offered prices, paid by the chosen method, placed the way checkout
+   * places an order (CheckoutService.placeQuote, README "Placing an order and payments"): the chosen method is saved
+   * under the quote's row lock, the quote's stock reserved, the payment authorized outside any transaction, and the
+   * quote accepted — it becomes the order — in the transaction that completes it. A declined card leaves it offered;
+   * a second accept (double click, two tabs, two colleagues) waits for the first and gets that order.
    */
   async accept(user: SessionUser, number: string, input: AcceptInput): Promise<{ order: Order; alreadyAccepted: boolean }> {
     const shopper: Shopper = { userId: user.id, companyId: user.companyId, anonymousToken: null };
-    return this.checkout.declinesAsErrors(shopper, () => this.em.transactional(async (em) => {
+    const answered = await this.em.transactional(async (em) => {
       const quote = await this.lockVisible(em, user, number);
-      if (quote.type === 'order' && quote.quoteAnswer === 'accepted') return { order: quote, alreadyAccepted: true };
+      if (quote.type === 'order' && quote.quoteAnswer === 'accepted') return quote;
       const refusal = acceptRefusal(quote);
       if (refusal) throw new DomainError('CONFLICT', refusal);
+      // A colleague's accept is being paid right now: leave the quote as it is; placing waits for it and shows its order.
+      const [paying] = await em.execute(`select 1 from payment_attempts where order_id = ? and status = 'reserved'`, [quote.id]);
+      if (paying) return null;
       const method = await em.findOne(PaymentMethod, { id: input.paymentMethodId, active: true });
       if (!method) throw new DomainError('VALIDATION', 'Please choose a payment method.', { paymentMethodId: 'choose a payment method' });
+      this.checkout.refuseHostedPayment(method);
       quote.paymentMethod = method;
       // Priced while still a quote, so the offered line prices stay (only the payment fee follows the chosen method).
       await reprice(em, quote);
-      const actor: StateChangeActor = { userId: user.id, kind: user.role === 'buyer' ? 'buyer' : 'customer', source: 'frontend' };
-      await this.moveToRole(em, quote, 'accepted', actor);
+      return null;
+    });
+    if (answered) return { order: answered, alreadyAccepted: true };
+    const actor: StateChangeActor = { userId: user.id, kind: user.role === 'buyer' ? 'buyer' : 'customer', source: 'frontend' };
+    const placed = await this.checkout.placeQuote(shopper, { orderNumber: number, customerComment: '', card: input.card, ip: input.ip, placedInSession: [] },
+      (em, orderId) => this.becomeOrder(em, orderId, actor));
+    if (placed.redirectUrl !== undefined) throw new Error('A quote is paid by a direct payment method only.');
+    return { order: await this.em.fork().findOneOrFail(Order, placed.orderId), alreadyAccepted: placed.alreadyPlaced };
+  }
 
-      const orderState = await this.flows.defaultState(em, 'order');
-      const quoteNumber = quote.number;
-      Object.assign(quote, { quoteAnswer: 'accepted', quoteNumber, number: await nextOrderNumber(em, quote.shop.id), type: 'order' });
-      await this.flows.move(em, quote, orderState, { actor, check: 'enter', event: 'quote_accepted', message: `Quote ${quoteNumber} accepted and became order ${quote.number}.` });
-      await this.checkout.finalizePlacement(em, quote, { card: input.card, customerComment: '', ip: input.ip, actor });
-      return { order: quote, alreadyAccepted: false };
-    }));
+  /** The reserved, paid quote is accepted and becomes an order (new number, the order flow's first state); in the confirming transaction. */
+  private async becomeOrder(em: EntityManager, orderId: number, actor: StateChangeActor): Promise<string> {
+    const quote = await em.findOneOrFail(Order, orderId, { populate: ['lines', 'state'], refresh: true });
+    await this.moveToRole(em, quote, 'accepted', actor);
+    const orderState = await this.flows.defaultState(em, 'order');
+    const quoteNumber = quote.number;
+    Object.assign(quote, { quoteAnswer: 'accepted', quoteNumber, number: await nextOrderNumber(em, quote.shop.id), type: 'order' });
+    await this.flows.move(em, quote, orderState, { actor, check: 'enter', event: 'quote_accepted', message: `Quote ${quoteNumber} accepted and became order ${quote.number}.` });
+    await em.flush();
+    return quote.number;
   }
 
   async reject(user: SessionUser, number: string, reason: string): Promise<Order> {

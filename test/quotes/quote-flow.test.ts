@@ -1,5 +1,5 @@
 import type TestAgent from 'supertest/lib/agent';
-import { APPROVED_CARD, addToBasket, checkoutToReview, methodIds } from '../helpers/shopping';
+import { APPROVED_CARD, DECLINED_CARD, addToBasket, checkoutToReview, methodIds } from '../helpers/shopping';
 import { csrfToken, login, newAgent, postForm, staffAgent, startTestApp, stockAndPrice, type TestApp, waitFor } from '../helpers/test-app';
 
 let t: TestApp;
@@ -36,6 +36,16 @@ const accept = async (customer: TestAgent, number: string, extra: Record<string,
   const { paymentMethodId } = await methodIds(t);
   return customer.post(`/customer-center/quotes/${number}/accept`).type('form').send({ _csrf: token, paymentMethodId, ...APPROVED_CARD, ...extra });
 };
+
+const stockOf = async (productNumber: string): Promise<number> =>
+  (await t.sql(`select sum(quantity)::int as n from stock_levels where product_id = (select id from products where number = $1)`, [productNumber]))[0].n;
+
+/** How often the quote was authorized at the card gateway, and its payment attempts' outcome. */
+async function payments(quoteNumber: string) {
+  const attempts = await t.sql(`select a.status from payment_attempts a join orders o on o.id = a.order_id where $1 in (o.number, o.quote_number) order by a.id`, [quoteNumber]);
+  const [{ n }] = await t.sql(`select count(*)::int as n from sandbox_payments where order_number = $1 and status = 'authorized'`, [quoteNumber]);
+  return { attempts: attempts.map((a) => a.status), heldAtGateway: n };
+}
 
 const inFuture = () => new Date(Date.now() + 7 * 864e5).toISOString().slice(0, 10);
 
@@ -93,12 +103,46 @@ describe('quotes', () => {
     await postForm(staff, `/admin/quotes/${number}/offer`, {}, `/admin/quotes/${number}`);
     const token = await csrfToken(customer, `/customer-center/quotes/${number}`);
     const { paymentMethodId } = await methodIds(t);
+    const stockBefore = await stockOf('P-1010');
     const results = await Promise.all([1, 2, 3].map(() => customer.post(`/customer-center/quotes/${number}/accept`).type('form').send({ _csrf: token, paymentMethodId, ...APPROVED_CARD })));
     expect(results.map((r) => r.status)).toEqual([303, 303, 303]);
     const orders = await t.sql(`select number from orders where quote_number = $1`, [number]);
     expect(orders).toHaveLength(1);
+    // Every click is sent to the one order's receipt.
+    expect(new Set(results.map((r) => r.headers.location))).toEqual(new Set([`/checkout/receipt/${orders[0].number}`]));
     const [{ n }] = await t.sql(`select count(*)::int as n from payment_transactions p join orders o on o.id = p.order_id where o.quote_number = $1`, [number]);
     expect(n).toBe(1);
+    // One authorization at the gateway, by one payment attempt; the stock taken once; one receipt.
+    expect(await payments(number)).toEqual({ attempts: ['completed'], heldAtGateway: 1 });
+    expect(await stockOf('P-1010')).toBe(stockBefore - 10);
+    const [{ receipts }] = await t.sql(`select count(*)::int as receipts from outbox_messages m join orders o on o.id = m.order_id where o.quote_number = $1 and m.subject like 'Order confirmation%'`, [number]);
+    expect(receipts).toBe(1);
+  });
+
+  it('a declined card leaves the quote offered, gives the stock back and says so on the quote page', async () => {
+    const { customer, number } = await requestQuote();
+    await staffEdit(number, { expiresOn: inFuture() });
+    await postForm(staff, `/admin/quotes/${number}/offer`, {}, `/admin/quotes/${number}`);
+    const stockBefore = await stockOf('P-1010');
+
+    const declined = await accept(customer, number, DECLINED_CARD);
+    expect(declined.status).toBe(402);
+    expect(declined.text).toMatch(/data-testid="refused-accept">Your payment was not accepted: /);
+    expect(declined.text).toContain(`value="${DECLINED_CARD.cardHolder}"`); // what was typed is kept
+    const [q] = await t.sql(`select o.type, o.quote_answer, o.completed, o.payment_status, s.name as state from orders o join flow_states s on s.id = o.state_id where o.number = $1`, [number]);
+    expect(q).toEqual({ type: 'quote', quote_answer: null, completed: false, payment_status: 'declined', state: 'Offered' });
+    expect(await t.sql(`select 1 from orders where quote_number = $1`, [number])).toEqual([]);
+    expect(await stockOf('P-1010')).toBe(stockBefore);
+    expect(await payments(number)).toEqual({ attempts: ['released'], heldAtGateway: 0 });
+    expect((await customer.get(`/customer-center/quotes/${number}`)).text).toContain('Accept and order');
+
+    // Another card: accepted and placed at once.
+    const res = await accept(customer, number);
+    expect(res.status).toBe(303);
+    const [order] = await t.sql(`select completed, quote_answer from orders where quote_number = $1`, [number]);
+    expect(order).toEqual({ completed: true, quote_answer: 'accepted' });
+    expect(await stockOf('P-1010')).toBe(stockBefore - 10);
+    expect(await payments(number)).toEqual({ attempts: ['released', 'completed'], heldAtGateway: 1 });
   });
 
   it('refuses an expired offer, and lets the customer reject with a reason', async () => {
