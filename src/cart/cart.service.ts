@@ -18,6 +18,8 @@ export interface Shopper {
   userId: number | null; companyId: number | null; anonymousToken: string | null;
   /** A staff user's context date (YYYY-MM-DD): the basket is priced as of that day. */
   priceDate?: string | null;
+  /** The anonymous token was made by this request (a new basket cookie): no basket can exist for it yet. */
+  newToken?: boolean;
 }
 
 export const MAX_LINE_QUANTITY = 9999;
@@ -95,7 +97,8 @@ export class CartService {
   }
 
   async addProduct(shopper: Shopper, productId: number, quantity: number): Promise<void> {
-    const quickBasketId = await quickAddProduct(this.orm, shopper, productId, quantity, BASKET_RULES);
+    // A new basket is made by the ORM path below; asking the quick path first would only cost a transaction.
+    const quickBasketId = shopper.newToken ? null : await quickAddProduct(this.orm, shopper, productId, quantity, BASKET_RULES);
     if (quickBasketId != null) {
       // This request's EntityManager may hold the basket from before the change; it must not show stale lines.
       const cached = this.em.getUnitOfWork().getById<Order>(Order.name, quickBasketId);

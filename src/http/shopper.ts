@@ -24,6 +24,7 @@ export function shopperWithBasketCookie(req: Request, res: Response): Shopper {
   const shopper = shopperOf(req);
   if (shopper.userId == null && !shopper.anonymousToken) {
     shopper.anonymousToken = randomUUID();
+    shopper.newToken = true;
     setBasketCookie(req, res, shopper.anonymousToken);
   }
   return shopper;
