@@ -26,7 +26,9 @@ export type PaymentRefusal =
   | 'NOT_REFUNDABLE'
   | 'NOT_DELETABLE'
   | 'NOT_RESTORABLE'
-  | 'PROVIDER_REFUSED';
+  | 'PROVIDER_REFUSED'
+  /** The provider call failed without an answer (it may have been carried out): settled later by recoverStale. */
+  | 'PROVIDER_NO_ANSWER';
 
 export class PaymentRefused extends DomainError {
   constructor(readonly refusal: PaymentRefusal, message: string, fields: Record<string, string> = {}) {
@@ -36,6 +38,8 @@ export class PaymentRefused extends DomainError {
 }
 
 export interface PaymentOutcome { number: string; message: string }
+/** The provider's answer to a payment operation; `unanswered` when the call failed without one (see refusedBy). */
+export interface ProviderAnswer extends ProviderResult { unanswered?: boolean }
 interface OperationOutcome extends PaymentOutcome { amountMinor: number; currencyCode: string }
 export interface BulkCaptureResult { number: string; captured: boolean; amountMinor: number; currencyCode: string; reason: string; at: Date }
 /** One selected order on the bulk capture confirmation: what would be captured, or why it would be refused. */
@@ -481,15 +485,31 @@ export class PaymentService {
     return reserveOperation(em, order, 'capture', amountMinor, staff(actor));
   }
 
-  /** The provider refused a reserved operation: it is marked failed and logged (nothing else changes); the refusal to show. */
-  async refusedBy(op: ReservedOperation, result: ProviderResult): Promise<PaymentRefused> {
-    await this.settle(op, result);
+  /**
+   * The provider refused a reserved operation: it is marked failed and logged (nothing else changes); the refusal to
+   * show. When the call failed without an answer the provider may have carried it out: the operation stays pending
+   * (the order waits) until recoverStale asks the provider by its key and records what happened, once.
+   */
+  async refusedBy(op: ReservedOperation, result: ProviderAnswer): Promise<PaymentRefused> {
     const [row] = await this.orm.em.getConnection().execute<{ number: string }[]>('select number from orders where id = ?', [op.orderId]);
-    return new PaymentRefused('PROVIDER_REFUSED', `The payment provider refused to ${op.operation} ${formatMoney(op.amountMinor, op.currencyCode)} on ${row.number}: ${result.message} Nothing was changed.`);
+    const amount = `${formatMoney(op.amountMinor, op.currencyCode)} on ${row.number}`;
+    if (result.unanswered) {
+      await this.orm.em.fork().transactional(async (em) => {
+        await em.execute(`update payment_operations set message = ? where id = ? and status = 'pending'`, [result.message, op.id]);
+        em.create(PaymentTransaction, { orderId: op.orderId, operation: op.operation, amountMinor: op.amountMinor, success: false, message: `No answer: ${result.message}`, providerReference: '', createdAt: new Date() });
+      });
+      return new PaymentRefused('PROVIDER_NO_ANSWER',
+        `The payment provider did not answer the ${op.operation === 'cancel' ? 'void' : op.operation} of ${amount} (${result.message}), so it may or may not have been done. The order shows the outcome once the provider has been asked again, within ${Math.ceil(this.options.operationStaleSeconds / 60) + 1} minutes; check it then before trying again.`);
+    }
+    await this.settle(op, result);
+    return new PaymentRefused('PROVIDER_REFUSED', `The payment provider refused to ${op.operation} ${amount}: ${result.message} Nothing was changed.`);
   }
 
-  /** Asks the provider, with no transaction open, under the operation's idempotency key; a provider that throws answers a failure. */
-  async askProvider(op: ReservedOperation): Promise<ProviderResult> {
+  /**
+   * Asks the provider, with no transaction open, under the operation's idempotency key. A provider that throws (a
+   * timeout, a broken connection) answers a failure marked `unanswered`: the call may have been carried out.
+   */
+  async askProvider(op: ReservedOperation): Promise<ProviderAnswer> {
     const { provider, order } = await this.providerFor(op);
     const reference = order.transaction_number;
     const operationKey = op.key;
@@ -498,7 +518,7 @@ export class PaymentService {
       if (op.operation === 'refund') return await provider.refund({ reference, amountMinor: op.amountMinor, operationKey });
       return await provider.cancel({ reference, operationKey });
     } catch (e) {
-      return { success: false, message: e instanceof Error ? e.message : String(e), reference: '' };
+      return { success: false, message: e instanceof Error ? e.message : String(e), reference: '', unanswered: true };
     }
   }
 

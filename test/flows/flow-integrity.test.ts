@@ -313,6 +313,37 @@ describe('flows with integrity', () => {
     expect(again.text).toContain('is already fully captured');
   });
 
+  it('a refund whose answer was lost (the provider refunded, then the connection broke) keeps the order waiting, then the job records the refund once', async () => {
+    const { number, id } = await capturedOrder();
+    const gateway = t.services.payments.get('sandbox_card');
+    const refund = gateway.refund;
+    gateway.refund = async (req) => {
+      await refund.call(gateway, req);
+      throw new Error('socket hang up');
+    };
+    try {
+      const res = await postForm(staff, `/admin/orders/${number}/refund`, { amount: '50.00', confirmed: '1' }, `/admin/orders/${number}`);
+      expect(res.status).toBe(409);
+      expect(res.text).toContain('did not answer the refund of');
+      expect(res.text).toContain('may or may not have been done');
+    } finally {
+      gateway.refund = refund;
+    }
+    const refundFacts = async () => (await t.sql(`select o.refunded_minor::int as refunded, o.payment_status,
+        (select string_agg(status, ',' order by id) from payment_operations p where p.order_id = o.id and p.operation = 'refund') as operations,
+        (select count(*)::int from sandbox_payment_operations s where s.operation = 'refund' and s.reference = o.transaction_number) as provider_refunds,
+        (select string_agg(p.success::text, ',' order by p.id) from payment_transactions p where p.order_id = o.id and p.operation = 'refund') as logged
+      from orders o where o.id = $1`, [id]))[0];
+    expect(await refundFacts()).toEqual({ refunded: 0, payment_status: 'captured', operations: 'pending', provider_refunds: 1, logged: 'false' });
+
+    await t.sql(`update payment_operations set created_at = now() - interval '2 minutes' where order_id = $1 and status = 'pending'`, [id]);
+    const runs = await Promise.all([t.services.paymentDesk.recoverStale(), t.services.paymentDesk.recoverStale()]);
+    expect(runs.flat().filter((r) => r.orderId === id)).toEqual([{ orderId: id, operation: 'refund', outcome: 'confirmed' }]);
+    expect(await refundFacts()).toEqual({ refunded: 5000, payment_status: 'partly_refunded', operations: 'done', provider_refunds: 1, logged: 'false,true' });
+    const page = await staff.get(`/admin/orders/${number}`).expect(200);
+    expect(page.text).toMatch(/data-testid="payment-status">partly refunded</);
+  });
+
   it('a capture whose process died before the provider received it is released by the job: nothing captured, and staff can capture again', async () => {
     const { number, id } = await capturedOrder(false);
     const [{ total }] = await t.sql('select total_minor::int as total from orders where id = $1', [id]);
