@@ -97,14 +97,43 @@ describe('quotes', () => {
     expect(history.map((h) => h.event)).toEqual(expect.arrayContaining(['quote_requested', 'state_changed', 'quote_accepted', 'placed']));
   });
 
-  it('accepting twice at the same time creates one order', async () => {
+  it('accepting twice at the same time creates one order, authorized once, with no lock held while the gateway answers', async () => {
     const { customer, number } = await requestQuote();
     await staffEdit(number, { expiresOn: inFuture() });
     await postForm(staff, `/admin/quotes/${number}/offer`, {}, `/admin/quotes/${number}`);
     const token = await csrfToken(customer, `/customer-center/quotes/${number}`);
     const { paymentMethodId } = await methodIds(t);
     const stockBefore = await stockOf('P-1010');
-    const results = await Promise.all([1, 2, 3].map(() => customer.post(`/customer-center/quotes/${number}/accept`).type('form').send({ _csrf: token, paymentMethodId, ...APPROVED_CARD })));
+    const card = t.services.payments.get('sandbox_card');
+    if (card.flow !== 'direct') throw new Error('the card gateway authorizes directly');
+    // The gateway answers only when the test lets it.
+    let answer!: () => void;
+    const answered = new Promise<void>((resolve) => { answer = resolve; });
+    const authorizeAtGateway = card.authorize.bind(card);
+    const authorize = jest.spyOn(card, 'authorize').mockImplementation(async (request) => { await answered; return authorizeAtGateway(request); });
+    // (Promise.resolve sends the request now; supertest sends only when awaited.)
+    const send = () => Promise.resolve(customer.post(`/customer-center/quotes/${number}/accept`).type('form').send({ _csrf: token, paymentMethodId, ...APPROVED_CARD }));
+    let results, authorizations;
+    try {
+      const first = send();
+      for (let i = 0; i < 200 && (await payments(number)).attempts[0] !== 'reserved'; i++) await new Promise((r) => setTimeout(r, 10));
+      expect((await payments(number)).attempts).toEqual(['reserved']);
+      // While the gateway answers, the stock is taken in a committed reservation and neither the quote's row nor a
+      // stock row is locked (NOWAIT fails at once if a transaction holds one).
+      expect(await stockOf('P-1010')).toBe(stockBefore - 10);
+      await t.sql(`begin; select 1 from orders where number = '${number}' for update nowait;
+        select 1 from stock_levels where product_id = (select id from products where number = 'P-1010') for update nowait; rollback`);
+      // Two more clicks meanwhile wait for the first one's payment.
+      const more = [send(), send()];
+      await new Promise((r) => setTimeout(r, 300));
+      expect((await payments(number)).attempts).toEqual(['reserved']);
+      answer();
+      results = await Promise.all([first, ...more]);
+    } finally {
+      authorizations = authorize.mock.calls.length;
+      authorize.mockRestore();
+    }
+    expect(authorizations).toBe(1);
     expect(results.map((r) => r.status)).toEqual([303, 303, 303]);
     const orders = await t.sql(`select number from orders where quote_number = $1`, [number]);
     expect(orders).toHaveLength(1);
