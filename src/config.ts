@@ -125,6 +125,14 @@ const SETTINGS = z.object({
   POOL_ACQUIRE_TIMEOUT_MS: milliseconds(100).default(5000),
   SHUTDOWN_TIMEOUT_MS: milliseconds(0).default(10_000),
   LOG_LEVEL: oneOf(LOG_LEVELS).default('info'),
+}).superRefine((s, ctx) => {
+  // The recovery job settles a payment call left pending this long: never while the call may still be waited for.
+  if (s.PAYMENT_OPERATION_STALE_SECONDS * 1000 <= s.PAYMENT_GATEWAY_TIMEOUT_MS) {
+    ctx.addIssue({
+      code: 'custom', path: ['PAYMENT_OPERATION_STALE_SECONDS'],
+      message: `must be longer than PAYMENT_GATEWAY_TIMEOUT_MS (${s.PAYMENT_GATEWAY_TIMEOUT_MS} ms), or the recovery job could settle a payment call still waiting for its answer; got ${s.PAYMENT_OPERATION_STALE_SECONDS} s`,
+    });
+  }
 });
 
 export type Settings = z.output<typeof SETTINGS>;

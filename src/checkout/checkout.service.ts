@@ -9,7 +9,8 @@ import { orderingStateName } from '../flows/flow.service';
 import { Order, type Address, ADDRESS_FIELDS } from '../orders/order.entities';
 import { convertToOrder, downgradeToCart, reprice, type Actor } from '../orders/order-lifecycle';
 import { PaymentMethod, type PaymentProviderCode } from '../payments/payment.entities';
-import type { HostedPaymentOutcome, PaymentProvider } from '../payments/payment-provider';
+import { withinMs } from '../shared/deadline';
+import { PROVIDER_TIMED_OUT, type HostedPaymentOutcome, type PaymentProvider } from '../payments/payment-provider';
 import type { PaymentProviders } from '../payments/payment-providers';
 import { DomainError, notFound } from '../shared/errors';
 import { formatMoney } from '../shared/money';
@@ -259,16 +260,12 @@ export class CheckoutService {
 
   /** A provider call that fails or does not answer in time releases the attempt: nothing charged, a clear message. */
   private async askProvider<T>(attemptId: number, call: () => Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error('the payment provider did not answer in time')), this.placement.gatewayTimeoutMs); });
     try {
-      return await Promise.race([call(), timeout]);
+      return await withinMs(call(), this.placement.gatewayTimeoutMs, PROVIDER_TIMED_OUT);
     } catch (e) {
       console.error(`[checkout] payment provider failed for attempt ${attemptId}:`, e instanceof Error ? e.message : e);
       await this.release(attemptId, { mayBeAuthorized: true, message: 'The payment provider failed or did not answer in time.' });
       throw new DomainError('PAYMENT_UNAVAILABLE', 'We could not reach the payment service just now, so your order was not placed and nothing was charged. Please try again in a moment.');
-    } finally {
-      clearTimeout(timer);
     }
   }
 

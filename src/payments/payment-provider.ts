@@ -3,6 +3,9 @@ import type { CaptureState } from '../orders/order.entities';
 /** Card data as typed at checkout; it never leaves the provider call except as type + last 4 digits. */
 export interface CardInput { number: string; expiry: string; cvc: string; holder: string }
 
+/** Why a provider call was given up on: no answer within PAYMENT_GATEWAY_TIMEOUT_MS. */
+export const PROVIDER_TIMED_OUT = 'the payment provider did not answer in time';
+
 export interface ProviderResult { success: boolean; message: string; reference: string; cardType?: string; cardLast4?: string }
 
 /**

@@ -11,7 +11,8 @@ import { PaymentMethod, PaymentTransaction, type PaymentOperation, type PaymentP
 import { startPoller, type StopPoller } from '../shared/poller';
 import { log } from '../shared/log';
 import { afterPendingOperations, applyCancelEffects, reserveOperation, type CancelEffects, type PaymentOperationKind, type ReservedOperation } from './payment-operations';
-import type { PaymentProvider, ProviderResult } from './payment-provider';
+import { PROVIDER_TIMED_OUT, type PaymentProvider, type ProviderResult } from './payment-provider';
+import { withinMs } from '../shared/deadline';
 import type { PaymentProviders } from './payment-providers';
 
 /** Who asks: a staff user, from the order details page ('backend') or the order list ('bulk'), or an API key ('api'). */
@@ -83,8 +84,12 @@ export const DELETED_PAGE_SIZE = 50;
 export class PaymentService {
   constructor(
     private readonly orm: MikroORM, private readonly providers: PaymentProviders, private readonly flows: FlowService,
-    /** How long a reserved capture or refund may stay unconfirmed before recoverStale asks the provider about it. */
-    private readonly options: { operationStaleSeconds: number } = { operationStaleSeconds: 60 },
+    /**
+     * How long a reserved capture or refund may stay unconfirmed before recoverStale asks the provider about it, and how
+     * long a provider call is waited for (PAYMENT_GATEWAY_TIMEOUT_MS; config makes the first the longer one, so the job
+     * never settles a call that is still being waited for).
+     */
+    private readonly options: { operationStaleSeconds: number; gatewayTimeoutMs: number } = { operationStaleSeconds: 60, gatewayTimeoutMs: 20_000 },
   ) {}
 
   private get em() {
@@ -506,17 +511,21 @@ export class PaymentService {
   }
 
   /**
-   * Asks the provider, with no transaction open, under the operation's idempotency key. A provider that throws (a
-   * timeout, a broken connection) answers a failure marked `unanswered`: the call may have been carried out.
+   * Asks the provider, with no transaction open, under the operation's idempotency key, waiting at most
+   * PAYMENT_GATEWAY_TIMEOUT_MS. A provider that throws or does not answer in time (a broken connection) answers a
+   * failure marked `unanswered`: the call may have been carried out, so the operation stays pending for recoverStale.
    */
   async askProvider(op: ReservedOperation): Promise<ProviderAnswer> {
     const { provider, order } = await this.providerFor(op);
     const reference = order.transaction_number;
     const operationKey = op.key;
+    const call = () => {
+      if (op.operation === 'capture') return provider.capture({ reference, amountMinor: op.amountMinor, final: Number(order.captured_minor) + op.amountMinor === Number(order.total_minor), operationKey });
+      if (op.operation === 'refund') return provider.refund({ reference, amountMinor: op.amountMinor, operationKey });
+      return provider.cancel({ reference, operationKey });
+    };
     try {
-      if (op.operation === 'capture') return await provider.capture({ reference, amountMinor: op.amountMinor, final: Number(order.captured_minor) + op.amountMinor === Number(order.total_minor), operationKey });
-      if (op.operation === 'refund') return await provider.refund({ reference, amountMinor: op.amountMinor, operationKey });
-      return await provider.cancel({ reference, operationKey });
+      return await withinMs(call(), this.options.gatewayTimeoutMs, PROVIDER_TIMED_OUT);
     } catch (e) {
       return { success: false, message: e instanceof Error ? e.message : String(e), reference: '', unanswered: true };
     }

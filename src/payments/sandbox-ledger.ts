@@ -87,9 +87,16 @@ export class SandboxLedger {
   /**
    * Capture, cancel and refund of a reference this sandbox issued (limits are PaymentService's, against the shop's
    * database), once per operation key: the call is recorded before it takes effect, and a call sent again under the
-   * same key answers the recorded answer without doing anything.
+   * same key answers the recorded answer without doing anything. The answer takes `latencyMs` to arrive, after the
+   * call took effect (a shop that stops waiting earlier does not know what happened).
    */
   async operate(provider: string, reference: string, operation: 'capture' | 'cancel' | 'refund', operationKey: string, amountMinor: number): Promise<ProviderResult> {
+    const answer = await this.carryOut(provider, reference, operation, operationKey, amountMinor);
+    await this.latency();
+    return answer;
+  }
+
+  private async carryOut(provider: string, reference: string, operation: 'capture' | 'cancel' | 'refund', operationKey: string, amountMinor: number): Promise<ProviderResult> {
     const earlier = await this.findOperation(provider, operationKey);
     if (earlier) return earlier;
     const payment = await this.find(reference);

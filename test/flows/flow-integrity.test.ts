@@ -344,6 +344,37 @@ describe('flows with integrity', () => {
     expect(page.text).toMatch(/data-testid="payment-status">partly refunded</);
   });
 
+  it('a desk capture the provider answers only after PAYMENT_GATEWAY_TIMEOUT_MS stays pending (outcome unknown); the job records it once', async () => {
+    const { number, id } = await capturedOrder(false);
+    const [{ total }] = await t.sql('select total_minor::int as total from orders where id = $1', [id]);
+    const desk = (t.services.paymentDesk as unknown as { options: { gatewayTimeoutMs: number } }).options;
+    const sandbox = t.services.payments.sandbox.options;
+    const before = desk.gatewayTimeoutMs;
+    desk.gatewayTimeoutMs = 150;
+    sandbox.latencyMs = 800;
+    try {
+      const started = Date.now();
+      const res = await postForm(staff, `/admin/orders/${number}/capture`, {}, `/admin/orders/${number}`);
+      expect(Date.now() - started).toBeLessThan(800);
+      expect(res.status).toBe(409);
+      expect(res.text).toContain('did not answer the capture of');
+      expect(res.text).toContain('did not answer in time');
+      // The provider captured (its answer is on its way), the shop does not know: pending, nothing recorded as captured.
+      expect(await operationFacts(id)).toEqual({ captured: 0, capture_state: 'not_captured', captures: 1, operations: 'pending', provider: 'captured' });
+      const again = await postForm(staff, `/admin/orders/${number}/capture`, {}, `/admin/orders/${number}`);
+      expect(again.status).toBe(409);
+      expect(again.text).toContain('is waiting for the payment provider');
+    } finally {
+      desk.gatewayTimeoutMs = before;
+      sandbox.latencyMs = 0;
+    }
+    await t.sql(`update payment_operations set created_at = now() - interval '2 minutes' where order_id = $1 and status = 'pending'`, [id]);
+    const runs = await Promise.all([t.services.paymentDesk.recoverStale(), t.services.paymentDesk.recoverStale()]);
+    expect(runs.flat().filter((r) => r.orderId === id)).toEqual([{ orderId: id, operation: 'capture', outcome: 'confirmed' }]);
+    expect(await operationFacts(id)).toEqual({ captured: total, capture_state: 'captured', captures: 2, operations: 'done', provider: 'captured' });
+    expect((await t.sql(`select count(*)::int as n from sandbox_payment_operations where operation = 'capture' and reference = (select transaction_number from orders where id = $1)`, [id]))[0].n).toBe(1);
+  });
+
   it('a capture whose process died before the provider received it is released by the job: nothing captured, and staff can capture again', async () => {
     const { number, id } = await capturedOrder(false);
     const [{ total }] = await t.sql('select total_minor::int as total from orders where id = $1', [id]);

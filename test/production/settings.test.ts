@@ -31,6 +31,14 @@ describe('settings from the environment', () => {
     expect(problemsOf({ EMBEDDED_PG_PORT: '70000' })).toEqual(['EMBEDDED_PG_PORT: expected a port number (1–65535), got "70000"']);
   });
 
+  it('refuses a payment recovery limit that is not longer than the payment gateway timeout', () => {
+    expect(problemsOf({ PAYMENT_GATEWAY_TIMEOUT_MS: '30000', PAYMENT_OPERATION_STALE_SECONDS: '30' })).toEqual([
+      'PAYMENT_OPERATION_STALE_SECONDS: must be longer than PAYMENT_GATEWAY_TIMEOUT_MS (30000 ms), or the recovery job could settle a payment call still waiting for its answer; got 30 s',
+    ]);
+    expect(problemsOf({ PAYMENT_OPERATION_STALE_SECONDS: '15' })[0]).toContain('PAYMENT_GATEWAY_TIMEOUT_MS (20000 ms)');
+    expect(loadConfig({ PAYMENT_GATEWAY_TIMEOUT_MS: '29999', PAYMENT_OPERATION_STALE_SECONDS: '30' })).toMatchObject({ paymentOperationStaleSeconds: 30, placement: { gatewayTimeoutMs: 29999 } });
+  });
+
   it('reads booleans in their usual spellings and treats an empty value as unset', () => {
     expect(loadConfig({ SECURE_COOKIES: 'TRUE' }).secureCookies).toBe(true);
     expect(loadConfig({ SECURE_COOKIES: 'off' }).secureCookies).toBe(false);
