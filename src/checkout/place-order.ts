@@ -135,7 +135,8 @@ export async function confirmAttempt(orm: MikroORM, outbox: OutboxService, attem
     const unchanged = !order.completed && placeable(order, !!accept) && order.version === attempt.version && totals.totalMinor === Number(attempt.amount);
     if (!unchanged) throw new OrderChangedMeanwhile(orderId);
     if (accept) order.number = await accept(orderId);
-    const complete = completeOrderSql(outbox, attemptId, orderId, order, totals, auth, attempt);
+    const complete = completeOrderSql(outbox, orderId, order, totals, { kind: 'authorized', attemptId, auth, paymentName: order.payment_name! },
+      { customerComment: attempt.customerComment, ip: attempt.ip, actor: { userId: attempt.actorUserId, kind: 'customer', source: 'checkout' } });
     await sql.commitWith(complete.text, complete.values);
     return { kind: 'placed', orderId, number: order.number };
   }).catch((e) => {
@@ -156,41 +157,84 @@ class OrderChangedMeanwhile extends Error {
 }
 
 /**
- * The statement that turns the locked, reserved order into a placed one: the order row (completed, payment,
- * totals), each line's stock location from its reservation, the payment transaction, the "placed" history entry, the
- * receipt mail and the export job; sent with the COMMIT.
+ * How a placed order is paid: authorized by its provider through a payment attempt (whose stock reservations say
+ * where each line's stock came from), or not at all — a return's replacement, sent at zero price: no attempt, no
+ * payment transaction, payment status "none"; its lines' stock locations are given.
  */
-function completeOrderSql(outbox: OutboxService, attemptId: number, orderId: number, order: LockedOrder, totals: Totals, auth: Authorization, input: { customerComment: string; ip: string; actorUserId: number | null }) {
+export type PlacedPayment =
+  | { kind: 'authorized'; attemptId: number; auth: Authorization; paymentName: string }
+  | { kind: 'none'; captureState: CaptureState; paymentName: string; message: string; taken: { lineId: number; locationId: number }[] };
+
+/** Who placed the order, as its "placed" history entry records it. */
+export interface PlacedBy { userId: number | null; kind: 'customer' | 'staff' | 'system'; source: 'checkout' | 'backend' | 'system' }
+
+/**
+ * The statement that turns the locked order into a placed one: the order row (completed, payment, totals), each
+ * line's stock location, the payment transaction (when authorized), the "placed" history entry, the receipt mail and
+ * the export job.
+ */
+function completeOrderSql(outbox: OutboxService, orderId: number, order: LockedOrder, totals: Totals, payment: PlacedPayment,
+  input: { customerComment: string; ip: string; actor: PlacedBy }) {
   const customerComment = input.customerComment || order.customer_comment;
+  const auth = payment.kind === 'authorized' ? payment.auth : null;
   const receipt = outbox.insertStatement(receiptMail(orderId, {
     number: order.number, billingName: order.billing_name, billingEmail: order.billing_email, currencyCode: order.currency_code,
-    cardType: auth.cardType, cardLast4: auth.cardLast4, customerComment,
-  }, order.lines, totals, order.shipping_name != null ? { name: order.shipping_name } : null, { name: order.payment_name! }, order.vat_on_one_line));
+    cardType: auth?.cardType ?? '', cardLast4: auth?.cardLast4 ?? '', customerComment,
+  }, order.lines, totals, order.shipping_name != null ? { name: order.shipping_name } : null, { name: payment.paymentName }, order.vat_on_one_line));
   const columns = totalsColumns(totals);
+  const located = payment.kind === 'authorized'
+    ? { text: 'update order_lines l set stock_location_id = r.location_id from stock_reservations r where r.attempt_id = ? and l.id = r.order_line_id', values: [payment.attemptId] }
+    : {
+      text: 'update order_lines l set stock_location_id = t.location_id from unnest(array[?]::bigint[], array[?]::int[]) t(line_id, location_id) where l.id = t.line_id',
+      values: [payment.taken.map((t) => t.lineId), payment.taken.map((t) => t.locationId)],
+    };
+  const paid = auth
+    ? { text: `payment as (insert into payment_transactions (order_id, operation, amount_minor, success, message, provider_reference) values (?, 'authorize', ?, true, ?, ?)),`, values: [orderId, totals.totalMinor, auth.message, auth.reference] }
+    : { text: '', values: [] };
   return {
     text: `with placed as (
        update orders set ${columns.assignments}, basket_status = null, completed = true, completed_at = now(), checkout_step = 'confirmation',
-         capture_state = ?, payment_status = 'authorized', transaction_number = ?, card_type = ?, card_last4 = ?, stock_reserved = true,
+         capture_state = ?, payment_status = ?, transaction_number = ?, card_type = ?, card_last4 = ?, stock_reserved = true,
          customer_comment = ?, ip = ?, price_calculation_date = coalesce(price_calculation_date, now()), version = version + 1, updated_at = now()
        where id = ?),
-     located as (
-       update order_lines l set stock_location_id = r.location_id from stock_reservations r where r.attempt_id = ? and l.id = r.order_line_id),
-     payment as (
-       insert into payment_transactions (order_id, operation, amount_minor, success, message, provider_reference) values (?, 'authorize', ?, true, ?, ?)),
+     located as (${located.text}),
+     ${paid.text}
      history as (
-       insert into order_state_history (order_id, event, message, actor_user_id, actor_kind, source) values (?, 'placed', ?, ?, 'customer', 'checkout')),
+       insert into order_state_history (order_id, event, message, actor_user_id, actor_kind, source) values (?, 'placed', ?, ?, ?, ?)),
      receipt as (${receipt.text}),
      export as (${ENQUEUE_ORDER_EXPORT_SQL})
      select 1`,
     values: [
-      ...columns.values, auth.initialCaptureState, auth.reference, auth.cardType, auth.cardLast4, customerComment, input.ip, orderId,
-      attemptId,
-      orderId, totals.totalMinor, auth.message, auth.reference,
-      orderId, placedMessage(order.payment_name!, auth.message), input.actorUserId,
+      ...columns.values, auth ? auth.initialCaptureState : (payment as { captureState: CaptureState }).captureState, auth ? 'authorized' : 'none',
+      auth?.reference ?? '', auth?.cardType ?? '', auth?.cardLast4 ?? '', customerComment, input.ip, orderId,
+      ...located.values,
+      ...paid.values,
+      orderId, placedMessage(payment.paymentName, auth ? auth.message : (payment as { message: string }).message), input.actor.userId, input.actor.kind, input.actor.source,
       ...receipt.values,
       orderId,
     ],
   };
+}
+
+/**
+ * Places an order that is not paid — a return's replacement, at zero price — in the caller's (ORM) transaction, which
+ * holds what makes it happen once: its stock is taken by the function reserveOrder uses (never below zero, in
+ * product order) and the order is completed by the statement confirmAttempt uses (status fields, lines' stock
+ * locations, "placed" history, receipt, export job), without a payment attempt or transaction. The order must exist,
+ * not be completed, and be in its flow already.
+ */
+export async function placeUnpaid(em: EntityManager, outbox: OutboxService, orderId: number,
+  how: { paymentName: string; message: string; captureState: CaptureState; actor: PlacedBy; allowOutOfStock: boolean; refusal: (line: { quantity: number; productName: string }) => string }): Promise<void> {
+  const sql = emSql(em);
+  const [order] = await sql<LockedOrder>('with ' + lockOrderSql('o.id = ?'), [orderId]);
+  if (!order || order.completed) throw orderChanged();
+  const totals = priceOrder(pricingInputOf(order));
+  const taken = await takeStockWith(sql, order.lines.map((l) => ({ ...l, product: l.productId == null ? null : { id: l.productId } })), how.allowOutOfStock, how.refusal);
+  const complete = completeOrderSql(outbox, orderId, order, totals, {
+    kind: 'none', captureState: how.captureState, paymentName: how.paymentName, message: how.message,
+    taken: [...taken].map(([l, t]) => ({ lineId: l.id, locationId: t.locationId })),
+  }, { customerComment: '', ip: '', actor: how.actor });
+  await sql(complete.text, complete.values);
 }
 
 /** Why an attempt is released, and what is recorded with it. */

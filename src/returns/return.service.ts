@@ -2,12 +2,12 @@ import { LockMode } from '@mikro-orm/core';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { SessionUser } from '../accounts/account.service';
 import { Shop, StockLocation } from '../catalog/catalog.entities';
-import { takeStock } from '../catalog/stock';
+import { placeUnpaid } from '../checkout/place-order';
 import { FlowState, type StateRole } from '../flows/flow.entities';
 import { allowedTargets, assertTransitionAllowed, reopenOptions, type FlowService } from '../flows/flow.service';
 import { DEFAULT_FROM, type OutboxService } from '../mail/outbox.service';
 import { Order, OrderLine, type HistoryActor } from '../orders/order.entities';
-import { nextOrderNumber, reprice } from '../orders/order-lifecycle';
+import { nextOrderNumber } from '../orders/order-lifecycle';
 import type { PaymentService } from '../payments/payment.service';
 import { DomainError, notFound } from '../shared/errors';
 import { divRound, formatMoney } from '../shared/money';
@@ -217,6 +217,11 @@ export class ReturnService {
     });
   }
 
+  /**
+   * The replacement order, placed by the one placement writer (placeUnpaid): it enters the order flow, then its stock
+   * is taken and it is completed like any placed order (status fields, "placed" history, receipt, export job) — with
+   * no payment, in this step's transaction, so the return's 'replacement' effect row keeps it to one.
+   */
   private async createReplacementOrder(em: EntityManager, ret: ReturnRequest, staff: SessionUser): Promise<Order> {
     const source = ret.order;
     const shop = await em.findOneOrFail(Shop, source.shop.id);
@@ -225,23 +230,26 @@ export class ReturnService {
     for (const key of Object.keys(source) as (keyof Order)[]) {
       if (/^(billing|delivery)/.test(key)) (copy as Record<string, unknown>)[key] = source[key];
     }
+    // A replacement ships free: no shipping method is charged again, and there is no payment method.
     const order = em.create(Order, {
       ...copy, number: await nextOrderNumber(em, shop.id), shop, type: 'order', user: source.user, company: source.company,
-      completed: true, completedAt: new Date(), checkoutStep: 'confirmation', shippingMethod: source.shippingMethod,
-      paymentStatus: 'none', captureState: 'not_supported', currencyCode: source.currencyCode, currencyName: source.currencyName, currencyRate: source.currencyRate,
-      customerComment: `Replacement for ${source.number} (return ${ret.number}).`, stockReserved: true,
+      checkoutStep: 'placing', currencyCode: source.currencyCode, currencyName: source.currencyName, currencyRate: source.currencyRate,
+      customerComment: `Replacement for ${source.number} (return ${ret.number}).`,
     } as never);
-    const lines = ret.lines.getItems().map((rl) => em.create(OrderLine, {
-      order, product: rl.orderLine.product, productNumber: rl.orderLine.productNumber, productName: rl.orderLine.productName, unit: rl.orderLine.unit,
-      quantity: rl.quantity, unitPriceMinor: 0, vatRateBp: rl.orderLine.vatRateBp, addedBy: staff.id, createdAt: new Date(),
-    } as never));
-    await takeStock(em, lines, false, (line) => `Not enough ${line.productName} in stock for a replacement (${line.quantity} needed).`);
-    order.shippingFeeMinor = 0;
+    for (const rl of ret.lines.getItems()) {
+      em.create(OrderLine, {
+        order, product: rl.orderLine.product, productNumber: rl.orderLine.productNumber, productName: rl.orderLine.productName, unit: rl.orderLine.unit,
+        quantity: rl.quantity, unitPriceMinor: 0, vatRateBp: rl.orderLine.vatRateBp, addedBy: staff.id, createdAt: new Date(),
+      } as never);
+    }
     await em.flush();
-    await em.populate(order, ['lines']);
-    order.shippingMethod = null; // a replacement ships free; the method is not charged again
-    await reprice(em, order);
-    await this.flows.move(em, order, state, { actor: { userId: staff.id, kind: 'staff', source: 'backend' }, check: 'enter', event: 'replacement', message: `Replacement for ${source.number}, return ${ret.number}.` });
+    const actor = { userId: staff.id, kind: 'staff', source: 'backend' } as const;
+    await this.flows.move(em, order, state, { actor, check: 'enter', event: 'replacement', message: `Replacement for ${source.number}, return ${ret.number}.` });
+    await placeUnpaid(em, this.outbox, order.id, {
+      paymentName: 'No charge (replacement)', message: `replacement for ${source.number}, return ${ret.number}.`, captureState: 'not_supported', actor,
+      allowOutOfStock: false, refusal: (line) => `Not enough ${line.productName} in stock for a replacement (${line.quantity} needed).`,
+    });
+    await em.refresh(order);
     return order;
   }
 

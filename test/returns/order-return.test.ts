@@ -119,11 +119,36 @@ describe('returns (RMA)', () => {
     await postForm(staff, `/admin/returns/${rma}/approve`, {}, `/admin/returns/${rma}`);
     await postForm(staff, `/admin/returns/${rma}/receive`, {}, `/admin/returns/${rma}`);
     const [{ stock: before }] = await t.sql(`select sum(quantity)::int as stock from stock_levels where product_id = (select id from products where number = 'P-1017')`);
-    expect((await postForm(staff, `/admin/returns/${rma}/replace`, {}, `/admin/returns/${rma}`)).status).toBe(303);
+    // Two staff clicks at once: one replacement order, its stock taken once.
+    const clicks = await Promise.all([1, 2].map(() => postForm(staff, `/admin/returns/${rma}/replace`, {}, `/admin/returns/${rma}`)));
+    expect(clicks.map((c) => c.status).sort()).toEqual([303, 409]);
+    expect(await t.sql(`select 1 from record_effects e join returns r on r.id = e.return_id where r.number = $1 and e.effect = 'replacement'`, [rma])).toHaveLength(1);
+    expect(await t.sql(`select 1 from orders where customer_comment = $1`, [`Replacement for ${number} (return ${rma}).`])).toHaveLength(1);
     const [rep] = await t.sql(`select o.number, o.total_minor, o.completed, l.unit_price_minor, l.quantity from returns r join orders o on o.id = r.replacement_order_id join order_lines l on l.order_id = o.id where r.number = $1`, [rma]);
     expect(rep).toMatchObject({ total_minor: '0', completed: true, unit_price_minor: '0', quantity: 1 });
     const [{ stock: after }] = await t.sql(`select sum(quantity)::int as stock from stock_levels where product_id = (select id from products where number = 'P-1017')`);
     expect(after).toBe(before - 1);
+
+    // Placed by the same writer as the checkout order it replaces: the same completion fields, one "placed" history
+    // entry, a receipt mail, an export job and the lines' stock locations — but no payment (status none, no transaction).
+    const placedShape = async (orderNumber: string) => {
+      const [o] = await t.sql(`select id, completed, completed_at is not null as dated, checkout_step, stock_reserved, basket_status, price_calculation_date is not null as priced,
+        (select count(*)::int from order_state_history h where h.order_id = o.id and h.event = 'placed') as placed,
+        (select count(*)::int from outbox_messages m where m.dedupe_key = 'receipt:' || o.id and m.subject = 'Order confirmation ' || o.number) as receipts,
+        (select count(*)::int from order_export_jobs j where j.order_id = o.id) as exports,
+        (select bool_and(l.stock_location_id is not null) from order_lines l where l.order_id = o.id) as located
+        from orders o where o.number = $1`, [orderNumber]);
+      const { id, ...shape } = o;
+      const [pay] = await t.sql(`select o.payment_status, o.capture_state, (select count(*)::int from payment_transactions p where p.order_id = o.id) as transactions from orders o where o.id = $1`, [id]);
+      return { shape, pay };
+    };
+    const original = await placedShape(number);
+    const replacement = await placedShape(rep.number);
+    expect(replacement.shape).toEqual(original.shape);
+    expect(replacement.shape).toMatchObject({ completed: true, placed: 1, receipts: 1, exports: 1, located: true, basket_status: null });
+    expect(replacement.pay).toEqual({ payment_status: 'none', capture_state: 'not_supported', transactions: 0 });
+    const [history] = await t.sql(`select h.message, h.actor_kind, h.source from order_state_history h join orders o on o.id = h.order_id where o.number = $1 and h.event = 'placed'`, [rep.number]);
+    expect(history).toEqual({ message: `Order placed; No charge (replacement): replacement for ${number}, return ${rma}.`, actor_kind: 'staff', source: 'backend' });
   });
 
   it("gives another customer 404 on the order's return form and on the return; an unshipped order has nothing to return", async () => {
