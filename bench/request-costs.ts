@@ -44,7 +44,7 @@ async function main(): Promise<void> {
   configureLogging({ production: true, level: config.logLevel, destination: fs.createWriteStream('/dev/null') });
   const server = await benchServer(config);
   try {
-    const db = await createBenchDatabase(server, 'orderflow_requests');
+    const db = await createBenchDatabase(server, process.env.BENCH_DATABASE ?? 'orderflow_requests');
     await migrateAndSeed(db.url);
     const orm = await initOrm(db.url);
     const built = createApp(orm, config, db.url);
@@ -131,6 +131,13 @@ async function walk(port: number, sql: (text: string, values?: unknown[]) => Pro
   await measure('GET /checkout/review', () => request('GET', '/checkout/review'));
   await measure('POST /checkout/place (invoice)', () => request('POST', '/checkout/place', { orderNumber: number, customerComment: '' }), null);
   await measure('GET /checkout/receipt/:number', () => request('GET', `/checkout/receipt/${number}`));
+  // The same shopper registers: a logged-in shopper's page and add (passport reads the user on each request).
+  await request('GET', '/register');
+  const registered = await request('POST', '/register', { name: 'Kim Customer', email: `kim-${Date.now()}@example.test`, password: 'bench-pass-12345' });
+  if (registered.status !== 303) throw new Error(`register failed (${registered.status})`);
+  await request('GET', '/products/P-1013');
+  await measure('GET /products/P-1013 (logged-in shopper)', () => request('GET', '/products/P-1013'));
+  await measure('POST /cart/add (logged-in shopper, the basket exists)', async () => { const r = await add(); await request('GET', '/products/P-1013'); return r; }, add);
   agent.destroy();
 }
 

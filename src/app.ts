@@ -86,7 +86,7 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   const views = createViewEnv(app, { cache: config.production });
   const reads = ReadRouter.attach(orm, config.replicaUrls, { maxLagMs: config.replicaMaxLagMs });
   const services = createServices(orm, views, { catalogCacheMs: config.catalogCacheMs, placement: config.placement, paymentOperationStaleSeconds: config.paymentOperationStaleSeconds, sandbox: config.sandbox, exportDir: config.exportDir, exportXslPath: config.exportXslPath });
-  const pass = configurePassport(services.accounts);
+  const pass = configurePassport(services.accounts, config.sessionUserTtlMs);
   const sessionPool = new pg.Pool({
     connectionString: databaseUrl, max: 10,
     ...connectionTimeouts({ statementTimeoutMs: config.statementTimeoutMs, acquireTimeoutMs: config.poolAcquireTimeoutMs }),

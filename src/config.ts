@@ -34,6 +34,8 @@ export interface AppConfig {
   exportXslPath?: string;
   /** How long a product page's data may be served from memory (ms); 0 = always read the database. */
   catalogCacheMs: number;
+  /** How long a page (GET) trusts the logged-in user kept in the session before reading the users row again. */
+  sessionUserTtlMs: number;
   /** Placing an order: how long reserved stock waits for a payment, and how long a payment provider may take. */
   placement: { reservationSeconds: number; gatewayTimeoutMs: number };
   /** How long a reserved capture or refund may wait for its confirmation before the job asks the provider what became of it. */
@@ -116,6 +118,7 @@ const SETTINGS = z.object({
   EXPORT_DIR: text.default('.data/exports'),
   EXPORT_XSL: text.optional(),
   CATALOG_CACHE_MS: milliseconds().default(1000),
+  SESSION_USER_TTL_MS: milliseconds().default(60_000),
   STOCK_RESERVATION_SECONDS: int(1, Number.MAX_SAFE_INTEGER, 'a number of seconds (1 or more)').default(900),
   PAYMENT_GATEWAY_TIMEOUT_MS: milliseconds(1).default(20_000),
   PAYMENT_OPERATION_STALE_SECONDS: int(1, Number.MAX_SAFE_INTEGER, 'a number of seconds (1 or more)').default(60),
@@ -180,6 +183,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { serving
     exportDir: s.EXPORT_DIR,
     exportXslPath: s.EXPORT_XSL,
     catalogCacheMs: s.CATALOG_CACHE_MS,
+    sessionUserTtlMs: s.SESSION_USER_TTL_MS,
     statementTimeoutMs: s.STATEMENT_TIMEOUT_MS,
     poolAcquireTimeoutMs: s.POOL_ACQUIRE_TIMEOUT_MS,
     shutdownTimeoutMs: s.SHUTDOWN_TIMEOUT_MS,
