@@ -10,7 +10,8 @@ import { PaymentRefused } from '../payments/payment.service';
 import type { Services } from '../services';
 import { DomainError, notFound } from '../shared/errors';
 import { API_SCOPE_LABELS, API_SCOPES, type ApiScope } from './api.entities';
-import { ApiError, type ApiAnswer, type ApiCaller } from './api.service';
+import { ApiError, type ApiAnswer, type ApiCaller, type WriteProgress } from './api.service';
+import { log } from '../shared/log';
 import { captureBody, exportedBody, IDEMPOTENCY_KEY, openApiDocument, orderListQuery, orderNumberParam, stateChangeBody, trackingBody } from './openapi';
 
 /** Input at the API's edge: a failure is a 422 whose fields name the bad parts (as in the document). */
@@ -128,18 +129,22 @@ export function apiRoutes(s: Services, opts: { rateLimit?: { windowMs: number; m
    * A capture calls the payment provider, so its key is claimed and committed first ('claimed': no transaction open
    * across the call; a concurrent repeat waits for the answer, see ApiService.idempotent).
    */
-  const write = <T>(schema: ZodType<T>, run: (caller: ApiCaller, number: string, input: T) => Promise<unknown>, mode: 'one_transaction' | 'claimed' = 'one_transaction'): RequestHandler => async (req, res) => {
+  const write = <T>(schema: ZodType<T>, run: (caller: ApiCaller, number: string, input: T, progress: WriteProgress) => Promise<unknown>, mode: 'one_transaction' | 'claimed' = 'one_transaction'): RequestHandler => async (req, res) => {
     const caller = callerOf(req);
     const number = orderNumber(req.params.number);
     const input = parseInput(schema, req.body ?? {}, 'body');
     const key = idempotencyKeyOf(req);
+    const progress: WriteProgress = { unknownOutcome: null };
     const answer = await api.idempotent(caller, key, fingerprint(req), async () => {
       try {
-        return { status: 200, body: await run(caller, number, input) };
+        return { status: 200, body: await run(caller, number, input, progress) };
       } catch (e) {
         const problem = apiProblem(e);
-        if (problem.status >= 500) throw e;
-        return problem;
+        if (problem.status < 500) return problem;
+        if (!progress.unknownOutcome) throw e;
+        // The provider may have acted: the outcome is unknown, which is the answer (stored, so a retry never calls again).
+        log.error({ err: e, requestId: req.id }, `[api] ${req.method} ${req.originalUrl} failed after the payment provider was asked`);
+        return apiProblem(progress.unknownOutcome);
       }
     }, mode);
     if (answer.replayed) res.set('Idempotent-Replayed', 'true');
@@ -157,7 +162,7 @@ export function apiRoutes(s: Services, opts: { rateLimit?: { windowMs: number; m
 
   r.post('/orders/:number/state', allow('orders:write'), jsonBody, write(stateChangeBody, (caller, number, input) => api.changeState(caller, number, input, s.flows)));
   r.post('/orders/:number/tracking', allow('orders:write'), jsonBody, write(trackingBody, (caller, number, input) => api.setTracking(caller, number, input)));
-  r.post('/orders/:number/capture', allow('payments:capture'), jsonBody, write(captureBody, (caller, number, input) => api.capture(caller, number, input.amountMinor, s.paymentDesk), 'claimed'));
+  r.post('/orders/:number/capture', allow('payments:capture'), jsonBody, write(captureBody, (caller, number, input, progress) => api.capture(caller, number, input.amountMinor, s.paymentDesk, progress), 'claimed'));
   r.post('/orders/:number/exported', allow('orders:write'), jsonBody, write(exportedBody, (caller, number) => api.markExported(caller, number)));
 
   // Nothing else lives here: unknown paths are JSON 404s and never reach the session, CSRF or page routes.

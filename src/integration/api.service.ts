@@ -10,7 +10,7 @@ import { recordHistory, type Actor } from '../orders/order-lifecycle';
 import { Order } from '../orders/order.entities';
 import type { PaymentService } from '../payments/payment.service';
 import { DomainError, type DomainErrorCode, invalid, notFound } from '../shared/errors';
-import { vatOf } from '../shared/money';
+import { formatMoney, vatOf } from '../shared/money';
 import { API_SCOPES, ApiKey, type ApiScope } from './api.entities';
 import { replicaReads } from '../db/replicas';
 
@@ -20,6 +20,11 @@ export interface ApiCaller { keyId: number; name: string; scopes: ApiScope[]; ow
 
 /** A write's answer: status and JSON body. */
 export interface ApiAnswer { status: number; body: unknown }
+/**
+ * What a write has set in motion: once a payment provider may have acted, `unknownOutcome` is the answer a failure
+ * gets (and stores for the Idempotency-Key) instead of a 5xx that would let a retry call the provider again.
+ */
+export interface WriteProgress { unknownOutcome: DomainError | null }
 /** The answer as sent, serialized once; `replayed` when it is the stored answer to an earlier request with the same key. */
 export interface StoredAnswer { status: number; json: string; replayed: boolean }
 
@@ -195,7 +200,8 @@ export class ApiService {
    * key is claimed and committed first, the write runs in its own transactions (the payment desk's reserve → call →
    * confirm), and the answer is stored after. A concurrent request with the same key waits — holding no lock,
    * polling the claim — for the answer and replays it; still unanswered after CLAIM_WAIT_MS it is refused with 409
-   * IDEMPOTENCY_KEY_IN_USE (retry later). An exception (a 5xx) drops the claim, so the request may be retried.
+   * IDEMPOTENCY_KEY_IN_USE (retry later). An exception (a 5xx: the provider certainly did nothing, see WriteProgress)
+   * drops the claim, so the request may be retried; if even storing the answer fails, the claim stays (never run twice).
    */
   async idempotent(caller: ApiCaller, idempotencyKey: string | null, requestHash: string, run: () => Promise<ApiAnswer>, mode: 'one_transaction' | 'claimed' = 'one_transaction'): Promise<StoredAnswer> {
     if (!idempotencyKey) {
@@ -344,14 +350,19 @@ export class ApiService {
     });
   }
 
-  /** Captures through the payment desk (same limits: never more than is left to capture, split captures allowed). */
-  async capture(caller: ApiCaller, number: string, amountMinor: number, desk: PaymentService): Promise<ApiWriteResult & { amountMinor: number }> {
+  /**
+   * Captures through the payment desk (same limits: never more than is left to capture, split captures allowed).
+   * Once the capture is on its way to the provider, `progress.unknownOutcome` is what a failure from then on answers.
+   */
+  async capture(caller: ApiCaller, number: string, amountMinor: number, desk: PaymentService, progress: WriteProgress): Promise<ApiWriteResult & { amountMinor: number }> {
     // Never more than the key's creator may do on the staff pages (a key without a creator acts as the system).
     await assertStaffMay(this.em, caller.ownerUserId, 'payment.capture');
     // The desk reserves, asks the provider with no transaction open, and confirms (with an Idempotency-Key the key
     // was claimed and committed before: see idempotent's 'claimed' mode).
     const orderId = await this.placedOrderId(this.em, number);
-    const outcome = await desk.captureAmount(number, amountMinor, { userId: null, source: 'api' });
+    const outcome = await desk.captureAmount(number, amountMinor, { userId: null, source: 'api' }, (op) => {
+      progress.unknownOutcome = desk.noAnswer(op, number, `The capture of ${formatMoney(op.amountMinor, op.currencyCode)} on ${number} was sent to the payment provider, but the shop failed before recording its outcome`);
+    });
     await this.em.execute(
       `update order_state_history set message = message || ? where id = (
          select max(id) from order_state_history where order_id = ? and event = 'payment_captured')`, [` ${viaKey('Captured', caller)}`, orderId]);

@@ -202,7 +202,7 @@ const components = {
             requestId: { type: 'string', description: 'This request\'s id (also the X-Request-Id header): quote it when asking about a failure.' },
             reason: {
               type: 'string', description: 'For payment refusals: why.',
-              enum: ['CAPTURE_NOT_SUPPORTED', 'NOT_CAPTURABLE', 'AMOUNT_TOO_HIGH', 'PROVIDER_REFUSED'],
+              enum: ['CAPTURE_NOT_SUPPORTED', 'NOT_CAPTURABLE', 'AMOUNT_TOO_HIGH', 'PROVIDER_REFUSED', 'PROVIDER_NO_ANSWER'],
             },
           },
         },
@@ -348,7 +348,7 @@ export function openApiDocument(): Json {
         summary: 'Capture payment',
         description: 'Captures an amount through the payment desk, with its limits: never more than is left to capture; a capture that reaches the total closes it, a smaller one is a split capture.',
         scope: 'payments:capture', body: captureBody, example: { amountMinor: 10000 }, result: 'CaptureResult',
-        conflicts: 'The order cannot be captured (not capturable, already captured, amount above what is left, payment method without capture): code CONFLICT with reason.',
+        conflicts: 'The order cannot be captured (not capturable, already captured, amount above what is left, payment method without capture, another payment call under way): code CONFLICT with reason. Reason PROVIDER_NO_ANSWER: the capture was sent but its outcome is unknown (the provider did not answer, or the shop failed while recording it); the order shows the outcome within a few minutes — read it before capturing again, with a new Idempotency-Key.',
         extra: { 402: { description: 'The payment provider refused the capture (code PAYMENT_DECLINED).', content: json(ref('Error')) } },
       }),
       '/orders/{number}/exported': write({

@@ -103,7 +103,7 @@ export class PaymentService {
   /** Captures the whole order total of an order nothing has been captured on yet. */
   async captureFull(number: string, actor: PaymentActor): Promise<PaymentOutcome> {
     await assertStaffMay(this.em, actor.userId, 'payment.capture');
-    return this.operate(number, 'capture', actor, async (em, order) => {
+    return this.operate(number, 'capture', actor, undefined, async (em, order) => {
       await this.capturable(em, order);
       if (order.captureState === 'split_captured') {
         throw new PaymentRefused('NOT_CAPTURABLE', `${order.number} is already split captured; use “Final capture” to capture the remaining ${money(remaining(order), order)}.`);
@@ -113,10 +113,10 @@ export class PaymentService {
   }
 
   /** Split capture: captures part of the total; the captures together never exceed the total. */
-  async captureAmount(number: string, amountMinor: number, actor: PaymentActor): Promise<PaymentOutcome> {
+  async captureAmount(number: string, amountMinor: number, actor: PaymentActor, sent?: (op: ReservedOperation) => void): Promise<PaymentOutcome> {
     await assertStaffMay(this.em, actor.userId, 'payment.capture');
     assertPositiveAmount(amountMinor);
-    return this.operate(number, 'capture', actor, async (em, order) => {
+    return this.operate(number, 'capture', actor, sent, async (em, order) => {
       await this.capturable(em, order);
       if (amountMinor > remaining(order)) {
         throw new PaymentRefused('AMOUNT_TOO_HIGH',
@@ -130,7 +130,7 @@ export class PaymentService {
   /** Captures whatever is left after split captures and closes the order's capture (→ captured). */
   async finalCapture(number: string, actor: PaymentActor): Promise<PaymentOutcome> {
     await assertStaffMay(this.em, actor.userId, 'payment.capture');
-    return this.operate(number, 'capture', actor, async (em, order) => {
+    return this.operate(number, 'capture', actor, undefined, async (em, order) => {
       await this.capturable(em, order);
       if (order.captureState !== 'split_captured') {
         throw new PaymentRefused('NOT_CAPTURABLE', `${order.number} has no split captures to close; use “Capture full amount” instead.`);
@@ -145,7 +145,7 @@ export class PaymentService {
     const results: BulkCaptureResult[] = [];
     for (const number of [...new Set(numbers)]) {
       try {
-        const done = await this.operate(number, 'capture', actor, async (em, order) => {
+        const done = await this.operate(number, 'capture', actor, undefined, async (em, order) => {
           await this.capturable(em, order);
           return remaining(order);
         }, this.orm.em.fork());
@@ -266,7 +266,7 @@ export class PaymentService {
   async refund(number: string, amountMinor: number, actor: PaymentActor): Promise<PaymentOutcome> {
     await assertStaffMay(this.em, actor.userId, 'payment.refund');
     assertPositiveAmount(amountMinor);
-    return this.operate(number, 'refund', actor, async (em, order) => {
+    return this.operate(number, 'refund', actor, undefined, async (em, order) => {
       const refusal = refundRefusal(order, amountMinor);
       if (refusal) throw refusal;
       await this.providerOf(em, order);
@@ -467,12 +467,14 @@ export class PaymentService {
    * One provider call for a placed order: reserve (order row locked, checks, a pending payment operation — commit) →
    * call the provider with no transaction open → confirm (order row locked again, the result applied — commit), or
    * mark it failed and change nothing. `decide` checks the order and answers the amount. Never inside a caller's
-   * transaction: the provider call would hold its locks.
+   * transaction: the provider call would hold its locks. `sent` learns of the reserved operation before the provider
+   * is asked: from then on the outcome of a failure is unknown (see noAnswer).
    */
-  private async operate(number: string, operation: 'capture' | 'refund', actor: PaymentActor, decide: (em: EntityManager, order: Order) => Promise<number>, within?: EntityManager): Promise<OperationOutcome> {
+  private async operate(number: string, operation: 'capture' | 'refund', actor: PaymentActor, sent: ((op: ReservedOperation) => void) | undefined, decide: (em: EntityManager, order: Order) => Promise<number>, within?: EntityManager): Promise<OperationOutcome> {
     const base = within ?? this.em;
     if (base.isInTransaction()) throw new Error(`a payment ${operation} must not run inside a transaction (reserve → call → confirm)`);
     const op = await afterPendingOperations(() => this.run(number, async (em, order) => reserveOperation(em, order, operation, await decide(em, order), staff(actor)), base));
+    sent?.(op);
     const result = await this.askProvider(op);
     if (!result.success) throw await this.refusedBy(op, result);
     return (await this.settle(op, result)) ?? { number, message: `${operation} confirmed meanwhile.`, amountMinor: op.amountMinor, currencyCode: op.currencyCode };
@@ -497,17 +499,24 @@ export class PaymentService {
    */
   async refusedBy(op: ReservedOperation, result: ProviderAnswer): Promise<PaymentRefused> {
     const [row] = await this.orm.em.getConnection().execute<{ number: string }[]>('select number from orders where id = ?', [op.orderId]);
-    const amount = `${formatMoney(op.amountMinor, op.currencyCode)} on ${row.number}`;
     if (result.unanswered) {
       await this.orm.em.fork().transactional(async (em) => {
         await em.execute(`update payment_operations set message = ? where id = ? and status = 'pending'`, [result.message, op.id]);
         em.create(PaymentTransaction, { orderId: op.orderId, operation: op.operation, amountMinor: op.amountMinor, success: false, message: `No answer: ${result.message}`, providerReference: '', createdAt: new Date() });
       });
-      return new PaymentRefused('PROVIDER_NO_ANSWER',
-        `The payment provider did not answer the ${op.operation === 'cancel' ? 'void' : op.operation} of ${amount} (${result.message}), so it may or may not have been done. The order shows the outcome once the provider has been asked again, within ${Math.ceil(this.options.operationStaleSeconds / 60) + 1} minutes; check it then before trying again.`);
+      return this.noAnswer(op, row.number, `The payment provider did not answer the ${op.operation === 'cancel' ? 'void' : op.operation} of ${formatMoney(op.amountMinor, op.currencyCode)} on ${row.number} (${result.message})`);
     }
     await this.settle(op, result);
-    return new PaymentRefused('PROVIDER_REFUSED', `The payment provider refused to ${op.operation} ${amount}: ${result.message} Nothing was changed.`);
+    return new PaymentRefused('PROVIDER_REFUSED', `The payment provider refused to ${op.operation} ${formatMoney(op.amountMinor, op.currencyCode)} on ${row.number}: ${result.message} Nothing was changed.`);
+  }
+
+  /**
+   * The refusal for an operation whose outcome is unknown (`what` went wrong after the provider may have been asked):
+   * it stays pending until recoverStale has asked the provider by its key and recorded what happened, once.
+   */
+  noAnswer(op: ReservedOperation, number: string, what: string): PaymentRefused {
+    return new PaymentRefused('PROVIDER_NO_ANSWER',
+      `${what}, so it may or may not have been done. ${number} shows the outcome once the provider has been asked again, within ${Math.ceil(this.options.operationStaleSeconds / 60) + 1} minutes; check it then before trying again.`);
   }
 
   /**

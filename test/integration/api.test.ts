@@ -640,6 +640,35 @@ describe('Idempotency-Key', () => {
     expect((await t.sql(`select count(*)::int as n from sandbox_payment_operations where operation = 'capture' and reference = (select transaction_number from orders where id = $1)`, [id]))[0].n).toBe(1);
   });
 
+  it('a capture the provider made but the shop failed to record answers that its outcome is unknown, keeps the key, and a retry with it never captures again', async () => {
+    const number = await placed();
+    const { id } = await orderRow(number);
+    const key = `lost-${number}`;
+    const desk = t.services.paymentDesk;
+    const settle = desk.settle;
+    desk.settle = async () => { throw new Error('Connection terminated unexpectedly'); };
+    let first: request.Response;
+    try {
+      first = await post(`/orders/${number}/capture`, { amountMinor: 1500 }, full, key);
+    } finally {
+      desk.settle = settle;
+    }
+    expectError(first, 409, 'CONFLICT');
+    expect(first.body.error.reason).toBe('PROVIDER_NO_ANSWER');
+    expect(first.body.error.message).toContain('may or may not have been done');
+    const providerCaptures = async () => (await t.sql(`select count(*)::int as n from sandbox_payment_operations where operation = 'capture' and reference = (select transaction_number from orders where id = $1)`, [id]))[0].n;
+    expect(await providerCaptures()).toBe(1);
+
+    // The recovery job records the capture the provider made; a retry with the key replays the answer, capturing nothing.
+    await t.sql(`update payment_operations set created_at = now() - interval '2 minutes' where order_id = $1 and status = 'pending'`, [id]);
+    expect((await desk.recoverStale()).filter((r) => r.orderId === id)).toEqual([{ orderId: id, operation: 'capture', outcome: 'confirmed' }]);
+    const retry = await post(`/orders/${number}/capture`, { amountMinor: 1500 }, full, key);
+    expect({ status: retry.status, text: retry.text, replayed: retry.headers['idempotent-replayed'] }).toEqual({ status: 409, text: first.text, replayed: 'true' });
+    expect(await providerCaptures()).toBe(1);
+    expect(await captures(number)).toEqual([{ amount: 1500 }]);
+    expect((await orderRow(number)).captured).toBe(1500);
+  });
+
   it('five parallel state changes with the same key apply once', async () => {
     const number = await placed();
     const received = await stateId('Standard order flow', 'Received');
