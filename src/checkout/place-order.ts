@@ -135,7 +135,7 @@ export async function confirmAttempt(orm: MikroORM, outbox: OutboxService, attem
     const unchanged = !order.completed && placeable(order, !!accept) && order.version === attempt.version && totals.totalMinor === Number(attempt.amount);
     if (!unchanged) throw new OrderChangedMeanwhile(orderId);
     if (accept) order.number = await accept(orderId);
-    const complete = completeOrderSql(outbox, orderId, order, totals, { kind: 'authorized', attemptId, auth, paymentName: order.payment_name! },
+    const complete = completeOrderSql(outbox, orderId, order, totals, { auth, paymentName: order.payment_name! }, { attemptId },
       { customerComment: attempt.customerComment, ip: attempt.ip, actor: { userId: attempt.actorUserId, kind: 'customer', source: 'checkout' } });
     await sql.commitWith(complete.text, complete.values);
     return { kind: 'placed', orderId, number: order.number };
@@ -157,13 +157,16 @@ class OrderChangedMeanwhile extends Error {
 }
 
 /**
- * How a placed order is paid: authorized by its provider through a payment attempt (whose stock reservations say
- * where each line's stock came from), or not at all — a return's replacement, sent at zero price: no attempt, no
- * payment transaction, payment status "none"; its lines' stock locations are given.
+ * How a placed order is paid: authorized by its provider (through a payment attempt at checkout; a recurring order's
+ * invoice directly), or not at all — a return's replacement at zero price, or a recurring card order (the card is
+ * never charged again): no payment transaction, payment status "none".
  */
 export type PlacedPayment =
-  | { kind: 'authorized'; attemptId: number; auth: Authorization; paymentName: string }
-  | { kind: 'none'; captureState: CaptureState; paymentName: string; message: string; taken: { lineId: number; locationId: number }[] };
+  | { auth: Authorization; paymentName: string }
+  | { auth: null; captureState: CaptureState; paymentName: string; message: string };
+
+/** Where each line's stock came from: the attempt's stock reservations, or the lines' locations as taken. */
+type StockSource = { attemptId: number } | { taken: { lineId: number; locationId: number }[] };
 
 /** Who placed the order, as its "placed" history entry records it. */
 export interface PlacedBy { userId: number | null; kind: 'customer' | 'staff' | 'system'; source: 'checkout' | 'backend' | 'system' }
@@ -173,27 +176,27 @@ export interface PlacedBy { userId: number | null; kind: 'customer' | 'staff' | 
  * line's stock location, the payment transaction (when authorized), the "placed" history entry, the receipt mail and
  * the export job.
  */
-function completeOrderSql(outbox: OutboxService, orderId: number, order: LockedOrder, totals: Totals, payment: PlacedPayment,
-  input: { customerComment: string; ip: string; actor: PlacedBy }) {
+function completeOrderSql(outbox: OutboxService, orderId: number, order: LockedOrder, totals: Totals, payment: PlacedPayment, stock: StockSource,
+  input: { customerComment: string; ip: string; actor: PlacedBy; placedAt?: Date }) {
   const customerComment = input.customerComment || order.customer_comment;
-  const auth = payment.kind === 'authorized' ? payment.auth : null;
+  const { auth } = payment;
   const receipt = outbox.insertStatement(receiptMail(orderId, {
     number: order.number, billingName: order.billing_name, billingEmail: order.billing_email, currencyCode: order.currency_code,
     cardType: auth?.cardType ?? '', cardLast4: auth?.cardLast4 ?? '', customerComment,
   }, order.lines, totals, order.shipping_name != null ? { name: order.shipping_name } : null, { name: payment.paymentName }, order.vat_on_one_line));
   const columns = totalsColumns(totals);
-  const located = payment.kind === 'authorized'
-    ? { text: 'update order_lines l set stock_location_id = r.location_id from stock_reservations r where r.attempt_id = ? and l.id = r.order_line_id', values: [payment.attemptId] }
+  const located = 'attemptId' in stock
+    ? { text: 'update order_lines l set stock_location_id = r.location_id from stock_reservations r where r.attempt_id = ? and l.id = r.order_line_id', values: [stock.attemptId] }
     : {
       text: 'update order_lines l set stock_location_id = t.location_id from unnest(array[?]::bigint[], array[?]::int[]) t(line_id, location_id) where l.id = t.line_id',
-      values: [payment.taken.map((t) => t.lineId), payment.taken.map((t) => t.locationId)],
+      values: [stock.taken.map((t) => t.lineId), stock.taken.map((t) => t.locationId)],
     };
   const paid = auth
     ? { text: `payment as (insert into payment_transactions (order_id, operation, amount_minor, success, message, provider_reference) values (?, 'authorize', ?, true, ?, ?)),`, values: [orderId, totals.totalMinor, auth.message, auth.reference] }
     : { text: '', values: [] };
   return {
     text: `with placed as (
-       update orders set ${columns.assignments}, basket_status = null, completed = true, completed_at = now(), checkout_step = 'confirmation',
+       update orders set ${columns.assignments}, basket_status = null, completed = true, completed_at = coalesce(?::timestamptz, now()), checkout_step = 'confirmation',
          capture_state = ?, payment_status = ?, transaction_number = ?, card_type = ?, card_last4 = ?, stock_reserved = true,
          customer_comment = ?, ip = ?, price_calculation_date = coalesce(price_calculation_date, now()), version = version + 1, updated_at = now()
        where id = ?),
@@ -205,36 +208,44 @@ function completeOrderSql(outbox: OutboxService, orderId: number, order: LockedO
      export as (${ENQUEUE_ORDER_EXPORT_SQL})
      select 1`,
     values: [
-      ...columns.values, auth ? auth.initialCaptureState : (payment as { captureState: CaptureState }).captureState, auth ? 'authorized' : 'none',
+      ...columns.values, input.placedAt ?? null, auth ? auth.initialCaptureState : payment.captureState, auth ? 'authorized' : 'none',
       auth?.reference ?? '', auth?.cardType ?? '', auth?.cardLast4 ?? '', customerComment, input.ip, orderId,
       ...located.values,
       ...paid.values,
-      orderId, placedMessage(payment.paymentName, auth ? auth.message : (payment as { message: string }).message), input.actor.userId, input.actor.kind, input.actor.source,
+      orderId, placedMessage(payment.paymentName, auth ? auth.message : payment.message), input.actor.userId, input.actor.kind, input.actor.source,
       ...receipt.values,
       orderId,
     ],
   };
 }
 
+/** What placeInTransaction is told: how to pay (after the stock is taken) and whom the history names. */
+export interface InTransactionPlacement {
+  /** Authorizes (or says why nothing is authorized) once the stock is taken, with the total the order is completed with. */
+  pay: (order: { number: string; totalMinor: number; currencyCode: string }) => Promise<PlacedPayment>;
+  actor: PlacedBy; allowOutOfStock: boolean; refusal: (line: { quantity: number; productName: string }) => string;
+  /** When it counts as placed (a recurring order: its scheduler's time); now by default. */
+  placedAt?: Date;
+}
+
 /**
- * Places an order that is not paid — a return's replacement, at zero price — in the caller's (ORM) transaction, which
- * holds what makes it happen once: its stock is taken by the function reserveOrder uses (never below zero, in
- * product order) and the order is completed by the statement confirmAttempt uses (status fields, lines' stock
- * locations, "placed" history, receipt, export job), without a payment attempt or transaction. The order must exist,
- * not be completed, and be in its flow already.
+ * Places an order that is not placed through a payment attempt — a return's replacement (no payment) and a
+ * recurring order — in the caller's (ORM) transaction, which holds what makes it happen once. Its stock is taken by
+ * the function reserveOrder uses (never below zero, in product order) and the order is completed by the statement
+ * confirmAttempt uses (status fields, lines' stock locations, payment transaction, "placed" history, receipt, export
+ * job). The order must exist, not be completed, and be in its flow already. Answers the total it was placed with.
  */
-export async function placeUnpaid(em: EntityManager, outbox: OutboxService, orderId: number,
-  how: { paymentName: string; message: string; captureState: CaptureState; actor: PlacedBy; allowOutOfStock: boolean; refusal: (line: { quantity: number; productName: string }) => string }): Promise<void> {
+export async function placeInTransaction(em: EntityManager, outbox: OutboxService, orderId: number, how: InTransactionPlacement): Promise<number> {
   const sql = emSql(em);
   const [order] = await sql<LockedOrder>('with ' + lockOrderSql('o.id = ?'), [orderId]);
   if (!order || order.completed) throw orderChanged();
   const totals = priceOrder(pricingInputOf(order));
   const taken = await takeStockWith(sql, order.lines.map((l) => ({ ...l, product: l.productId == null ? null : { id: l.productId } })), how.allowOutOfStock, how.refusal);
-  const complete = completeOrderSql(outbox, orderId, order, totals, {
-    kind: 'none', captureState: how.captureState, paymentName: how.paymentName, message: how.message,
-    taken: [...taken].map(([l, t]) => ({ lineId: l.id, locationId: t.locationId })),
-  }, { customerComment: '', ip: '', actor: how.actor });
+  const payment = await how.pay({ number: order.number, totalMinor: totals.totalMinor, currencyCode: order.currency_code });
+  const complete = completeOrderSql(outbox, orderId, order, totals, payment, { taken: [...taken].map(([l, t]) => ({ lineId: l.id, locationId: t.locationId })) },
+    { customerComment: '', ip: '', actor: how.actor, placedAt: how.placedAt });
   await sql(complete.text, complete.values);
+  return totals.totalMinor;
 }
 
 /** Why an attempt is released, and what is recorded with it. */

@@ -1,14 +1,14 @@
 import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
-import { takeStock } from '../catalog/stock';
-import { enqueueOrderExport } from '../exports/auto-export.service';
+import { placeInTransaction } from '../checkout/place-order';
+import { createViewEnv } from '../http/views';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { SessionUser } from '../accounts/account.service';
 import { Product, Shop } from '../catalog/catalog.entities';
 import { FlowService } from '../flows/flow.service';
-import type { OutboxService } from '../mail/outbox.service';
+import { OutboxService } from '../mail/outbox.service';
 import { ADDRESS_FIELDS, Order, OrderLine } from '../orders/order.entities';
 import { nextOrderNumber, recordHistory, reprice, type Actor } from '../orders/order-lifecycle';
-import { PaymentMethod, PaymentTransaction } from '../payments/payment.entities';
+import { PaymentMethod } from '../payments/payment.entities';
 import { PaymentProviders } from '../payments/payment-providers';
 import { DomainError, invalid, notFound } from '../shared/errors';
 import { ShippingMethod } from '../shipping/shipping-method.entity';
@@ -513,21 +513,28 @@ export class RecurringService {
       }));
     }
     await reprice(em, order);
-    await takeStock(em, order.lines.getItems(), shop.allowOutOfStockOrders, (line) => `Not enough stock: ${line.quantity} × ${line.productName} is not in stock.`);
 
     const provider = this.providers.direct(payment.provider);
     const state = await this.flows.defaultState(em, 'order');
-    // Last, so the shop's numbering row stays locked only until the commit that follows.
+    // Last but the placing, so the shop's numbering row stays locked only until the commit that follows.
     order.number = await nextOrderNumber(em, shop.id);
-    const auth = !provider || provider.needsCard ? null : await provider.authorize({ attemptKey: `recurring-${order.number}`, orderNumber: order.number, amountMinor: order.totalMinor, currencyCode: order.currencyCode });
-    if (auth && !auth.success) throw new DomainError('PAYMENT_DECLINED', `${payment.name} refused the order: ${auth.message}`);
-    Object.assign(order, {
-      completed: true, completedAt: now, checkoutStep: 'confirmation', stockReserved: true,
-      captureState: auth ? provider!.initialCaptureState : 'not_captured',
-      paymentStatus: auth ? 'authorized' : 'none',
-      transactionNumber: auth?.reference ?? '',
-    });
     await em.flush();
+    const notes = [`Recurring order ${k + 1} of series #${series.id} (from ${template.number}), due ${isoDay(due)}.`];
+    if (left.length) notes.push(`Left out, no longer sold: ${left.map((l) => `${l.productName} (${l.productNumber})`).join(', ')}.`);
+    await this.flows.move(em, order, state, { actor: SYSTEM, check: 'enter', event: 'recurring', message: notes.join(' ') });
+    // Placed by the one placement writer: stock, the invoice's authorization, status fields, "placed" history, receipt, export job.
+    // (The provider is still asked inside this transaction: only direct providers without a card, e.g. invoice.)
+    const totalMinor = await placeInTransaction(em, this.outbox ?? new OutboxService(createViewEnv()), order.id, {
+      actor: { userId: null, kind: 'system', source: 'system' }, allowOutOfStock: shop.allowOutOfStockOrders, placedAt: now,
+      refusal: (line) => `Not enough stock: ${line.quantity} × ${line.productName} is not in stock.`,
+      pay: async (placing) => {
+        if (!provider || provider.needsCard) return { auth: null, captureState: 'not_captured', paymentName: payment.name, message: 'no payment authorized' };
+        const auth = await provider.authorize({ attemptKey: `recurring-${placing.number}`, orderNumber: placing.number, amountMinor: placing.totalMinor, currencyCode: placing.currencyCode });
+        if (!auth.success) throw new DomainError('PAYMENT_DECLINED', `${payment.name} refused the order: ${auth.message}`);
+        return { auth: { reference: auth.reference, message: auth.message, cardType: auth.cardType ?? '', cardLast4: auth.cardLast4 ?? '', initialCaptureState: provider.initialCaptureState }, paymentName: payment.name };
+      },
+    });
+    await em.refresh(order);
 
     // The run row claims the occurrence: a second order for it cannot be committed.
     const claimed = await em.execute<{ id: string }[]>(
@@ -541,24 +548,9 @@ export class RecurringService {
     );
     if (!claimed.length) throw new AlreadyCreated();
 
-    if (auth) {
-      em.create(PaymentTransaction, { orderId: order.id, operation: 'authorize', amountMinor: order.totalMinor, success: true, message: auth.message, providerReference: auth.reference, createdAt: now });
-    }
-    const notes = [`Recurring order ${k + 1} of series #${series.id} (from ${template.number}), due ${isoDay(due)}; ${payment.name}: ${auth ? auth.message : 'no payment authorized'}`];
-    if (left.length) notes.push(`Left out, no longer sold: ${left.map((l) => `${l.productName} (${l.productNumber})`).join(', ')}.`);
-    await enqueueOrderExport(em, order.id);
-    await this.flows.move(em, order, state, { actor: SYSTEM, check: 'enter', event: 'placed', message: notes.join(' ') });
-    if (!auth) {
+    if (order.paymentStatus !== 'authorized') {
       await recordHistory(em, order, SYSTEM, 'payment_required',
-        `No card payment was authorized: recurring orders never charge a card again. Collect ${formatAmount(order.totalMinor, order.currencyCode)} from the customer (for example by invoice) before shipping.`);
-    }
-    if (this.outbox && order.billingEmail) {
-      await em.populate(order, ['lines']);
-      await this.outbox.enqueue(em, {
-        to: order.billingEmail, subject: `Order confirmation ${order.number}`, template: 'mail/receipt.njk',
-        context: { order, lines: order.lines.getItems(), totals: order.totals, shipping, payment, vatOnOneLine: (await em.findOneOrFail(Shop, order.shop.id)).vatOnOneLine },
-        orderId: order.id, dedupeKey: `receipt:${order.id}`,
-      });
+        `No card payment was authorized: recurring orders never charge a card again. Collect ${formatAmount(totalMinor, order.currencyCode)} from the customer (for example by invoice) before shipping.`);
     }
     return order;
   }

@@ -2,7 +2,7 @@ import { LockMode } from '@mikro-orm/core';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { SessionUser } from '../accounts/account.service';
 import { Shop, StockLocation } from '../catalog/catalog.entities';
-import { placeUnpaid } from '../checkout/place-order';
+import { placeInTransaction } from '../checkout/place-order';
 import { FlowState, type StateRole } from '../flows/flow.entities';
 import { allowedTargets, assertTransitionAllowed, reopenOptions, type FlowService } from '../flows/flow.service';
 import { DEFAULT_FROM, type OutboxService } from '../mail/outbox.service';
@@ -218,7 +218,7 @@ export class ReturnService {
   }
 
   /**
-   * The replacement order, placed by the one placement writer (placeUnpaid): it enters the order flow, then its stock
+   * The replacement order, placed by the one placement writer (placeInTransaction): it enters the order flow, then its stock
    * is taken and it is completed like any placed order (status fields, "placed" history, receipt, export job) — with
    * no payment, in this step's transaction, so the return's 'replacement' effect row keeps it to one.
    */
@@ -245,8 +245,8 @@ export class ReturnService {
     await em.flush();
     const actor = { userId: staff.id, kind: 'staff', source: 'backend' } as const;
     await this.flows.move(em, order, state, { actor, check: 'enter', event: 'replacement', message: `Replacement for ${source.number}, return ${ret.number}.` });
-    await placeUnpaid(em, this.outbox, order.id, {
-      paymentName: 'No charge (replacement)', message: `replacement for ${source.number}, return ${ret.number}.`, captureState: 'not_supported', actor,
+    await placeInTransaction(em, this.outbox, order.id, {
+      pay: async () => ({ auth: null, paymentName: 'No charge (replacement)', message: `replacement for ${source.number}, return ${ret.number}.`, captureState: 'not_supported' }), actor,
       allowOutOfStock: false, refusal: (line) => `Not enough ${line.productName} in stock for a replacement (${line.quantity} needed).`,
     });
     await em.refresh(order);

@@ -133,14 +133,32 @@ describe('creating a series', () => {
     expect(run).toMatchObject({ occurrence: 0, status: 'created', attempts: 1 });
     expect(String(run.order_id)).toBe(String(order.id));
     const history = await t.sql(`select event, message, actor_kind from order_state_history where order_id = $1 order by id`, [order.id]);
-    expect(history[0]).toMatchObject({ event: 'placed', actor_kind: 'system' });
+    // It enters the order flow as a recurring order, then is placed by the one placement writer (as checkout places).
+    expect(history.map((h) => h.event)).toEqual(['recurring', 'placed']);
+    expect(history[0]).toMatchObject({ event: 'recurring', actor_kind: 'system' });
     expect(history[0].message).toContain(`series #${series.id}`);
+    expect(history[1]).toMatchObject({ event: 'placed', actor_kind: 'system' });
+    expect(history[1].message).toMatch(/^Order placed; .+: /);
     const [tx] = await t.sql(`select operation, success, amount_minor from payment_transactions where order_id = $1`, [order.id]);
     expect(tx).toMatchObject({ operation: 'authorize', success: true });
     expect(Number(tx.amount_minor)).toBe(Number(order.total_minor));
     // The confirmation mail is queued like a checkout receipt.
     const [mail] = await t.sql(`select to_address from outbox_messages where order_id = $1`, [order.id]);
     expect(mail.to_address).toBe('kim@example.test');
+    // Completed by the same writer as the checkout order it repeats: the same completion fields, one "placed" entry, a
+    // receipt, an export job, its lines' stock locations and its authorization.
+    const placedShape = async (orderNumber: string) => (await t.sql(
+      `select o.completed, o.completed_at is not null as dated, o.checkout_step, o.stock_reserved, o.basket_status, o.payment_status, o.capture_state,
+         o.transaction_number <> '' as referenced, o.price_calculation_date is not null as priced,
+         (select count(*)::int from order_state_history h where h.order_id = o.id and h.event = 'placed') as placed,
+         (select count(*)::int from outbox_messages m where m.dedupe_key = 'receipt:' || o.id and m.subject = 'Order confirmation ' || o.number) as receipts,
+         (select count(*)::int from order_export_jobs j where j.order_id = o.id) as exports,
+         (select count(*)::int from payment_transactions p where p.order_id = o.id and p.operation = 'authorize' and p.success) as authorizations,
+         (select bool_and(l.stock_location_id is not null) from order_lines l where l.order_id = o.id) as located
+       from orders o where o.number = $1`, [orderNumber]))[0];
+    const repeated = await placedShape(order.number);
+    expect(repeated).toEqual(await placedShape(number));
+    expect(repeated).toMatchObject({ completed: true, placed: 1, receipts: 1, exports: 1, authorizations: 1, located: true, referenced: true });
 
     // Running again at the same moment creates nothing more; the next order is due two weeks later.
     expect((await recurring.runDue(at(start, '00:01:00'))).created).toEqual([]);
@@ -189,8 +207,8 @@ describe('creating a series', () => {
     const [order] = await ordersOf(series.id);
     expect(order).toMatchObject({ completed: true, payment_status: 'none', capture_state: 'not_captured', transaction_number: '', card_last4: '' });
     const events = await t.sql(`select event, message from order_state_history where order_id = $1 order by id`, [order.id]);
-    expect(events.map((e) => e.event)).toEqual(['placed', 'payment_required']);
-    expect(events[1].message).toMatch(/Collect .* from the customer/);
+    expect(events.map((e) => e.event)).toEqual(['recurring', 'placed', 'payment_required']);
+    expect(events[2].message).toMatch(/Collect .* from the customer/);
     expect(await t.sql(`select 1 from payment_transactions where order_id = $1`, [order.id])).toHaveLength(0);
 
     const list = await admin.get('/admin/recurring').expect(200);
@@ -390,6 +408,14 @@ describe('two schedulers', () => {
     const [{ n }] = await t.sql(`select count(*)::int as n from orders where recurring_series_id = any($1::bigint[])`, [seriesIds]);
     expect(n).toBe(seriesIds.length * 5);
     expect(await stockOf('P-1009')).toBe(stockBefore - seriesIds.length * 5);
+    // Each order was placed once by the one placement writer: one "placed" entry, one receipt, one export job.
+    const effects = await t.sql(
+      `select (select count(*)::int from order_state_history h where h.order_id = o.id and h.event = 'placed') as placed,
+         (select count(*)::int from outbox_messages m where m.dedupe_key = 'receipt:' || o.id) as receipts,
+         (select count(*)::int from order_export_jobs j where j.order_id = o.id) as exports
+       from orders o where o.recurring_series_id = any($1::bigint[])`, [seriesIds]);
+    expect(effects).toHaveLength(seriesIds.length * 5);
+    expect(effects.every((e) => e.placed === 1 && e.receipts === 1 && e.exports === 1)).toBe(true);
     for (const id of seriesIds) await a.cancel(id, { kind: 'staff', userId: staff });
   }, 120000);
 });
