@@ -482,14 +482,15 @@ export class PaymentService {
 
   /**
    * Reserves a capture for an order whose row lock the caller holds (a shipment), with the desk's checks; after the
-   * caller's commit: askProvider, then confirmIn (in the caller's next transaction) or refusedBy.
+   * caller's commit: askProvider, then confirmIn (in the caller's next transaction) or refusedBy. `effectId` is the
+   * caller's claim on the capture (a shipment's), released when the provider refuses or never received the call.
    */
-  async reserveCapture(em: EntityManager, order: Order, amountMinor: number, actor: PaymentActor): Promise<ReservedOperation> {
+  async reserveCapture(em: EntityManager, order: Order, amountMinor: number, actor: PaymentActor, effectId: number | null = null): Promise<ReservedOperation> {
     await assertStaffMay(em, actor.userId, 'payment.capture');
     assertPositiveAmount(amountMinor);
     await this.capturable(em, order);
     if (amountMinor > remaining(order)) throw new PaymentRefused('AMOUNT_TOO_HIGH', `${money(amountMinor, order)} is more than the ${money(remaining(order), order)} left to capture on ${order.number}.`);
-    return reserveOperation(em, order, 'capture', amountMinor, staff(actor));
+    return reserveOperation(em, order, 'capture', amountMinor, staff(actor), effectId);
   }
 
   /**

@@ -3,7 +3,7 @@ import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { OutboxService } from '../mail/outbox.service';
 import { recordHistory, type Actor } from '../orders/order-lifecycle';
 import { Order, type CaptureState } from '../orders/order.entities';
-import { afterPendingOperations } from '../payments/payment-operations';
+import { afterPendingOperations, assertNoOperationPending } from '../payments/payment-operations';
 import type { PaymentService } from '../payments/payment.service';
 import { DomainError, invalid, notFound } from '../shared/errors';
 import { divRound, formatMoney, withVat } from '../shared/money';
@@ -116,7 +116,10 @@ export class ShipmentService {
       const locked = await this.lockOrder(em, number);
       const plan = await this.plan(em, locked, wanted, input);
       if (!plan.captureMinor) return { done: await this.write(em, locked, plan, input, actor, deps) };
-      return { reserved: await deps.payments.reserveCapture(em, locked.order, plan.captureMinor, payer(actor)) };
+      // The shipment's capture is claimed with its reservation: a capture the recovery job confirms later (its answer
+      // was lost) stays this shipment number's, so shipping again credits it instead of capturing it twice.
+      const claim = plan.prepaidMinor ? null : await claimShipmentCapture(em, locked.order.id, plan.shipmentNo, plan.captureMinor);
+      return { reserved: await deps.payments.reserveCapture(em, locked.order, plan.captureMinor, payer(actor), claim) };
     }));
     if (first.done) return first.done;
     const op = first.reserved!;
@@ -125,7 +128,7 @@ export class ShipmentService {
     try {
       return await this.em.transactional(async (em) => {
         const locked = await this.lockOrder(em, number);
-        const plan = await this.plan(em, locked, wanted, input);
+        const plan = await this.plan(em, locked, wanted, input, op.id);
         if (plan.captureMinor !== op.amountMinor) throw new DomainError('CONFLICT', `${number} changed while the payment provider captured; reload it and ship again.`);
         await deps.payments.confirmIn(em, locked.order, op, result);
         return this.write(em, locked, plan, input, actor, deps);
@@ -138,7 +141,7 @@ export class ShipmentService {
   }
 
   /** What a shipment of `wanted` would be, checked under the order's lock: lines, value, whether it is the last, what it captures. */
-  private async plan(em: EntityManager, locked: LockedOrder, wanted: Map<number, number>, input: NewShipment) {
+  private async plan(em: EntityManager, locked: LockedOrder, wanted: Map<number, number>, input: NewShipment, ownOperationId = 0) {
     const { order } = locked;
     this.assertShippable(locked);
     const config = await this.trackingConfig(em, input);
@@ -159,21 +162,37 @@ export class ShipmentService {
     const isLast = lines.every((l) => l.shipped + (wanted.get(l.id) ?? 0) === l.quantity);
     const capture = captureModeOf(order.captureState);
     const left = order.totalMinor - order.capturedMinor;
-    const captureMinor = capture === 'per_shipment' ? (isLast ? left : Math.min(itemsValueMinor, left)) : 0;
-    const includesShippingFee = capture === 'per_shipment' && isLast && !locked.feeCaptured && shippingFeeOf(order) > 0 && captureMinor > 0;
-    return { config, valued, itemsValueMinor, isLast, capture, captureMinor, includesShippingFee };
+    const { shipmentNo, prepaidMinor } = await this.prepaid(em, order, ownOperationId);
+    const captureMinor = capture === 'per_shipment' ? (isLast ? left : Math.min(Math.max(0, itemsValueMinor - prepaidMinor), left)) : 0;
+    const includesShippingFee = capture === 'per_shipment' && isLast && !locked.feeCaptured && shippingFeeOf(order) > 0 && captureMinor + prepaidMinor > 0;
+    return { config, valued, itemsValueMinor, isLast, capture, captureMinor, prepaidMinor, shipmentNo, includesShippingFee };
+  }
+
+  /**
+   * The next shipment's number, and what was captured for it already: a shipment capture whose answer was lost and
+   * that the recovery job confirmed (its claim stays with the shipment number; a pending one makes the caller wait).
+   * The capture being confirmed (`ownOperationId`) is not prepaid: it is the one this shipment makes.
+   */
+  private async prepaid(em: EntityManager, order: Order, ownOperationId: number): Promise<{ shipmentNo: number; prepaidMinor: number }> {
+    const [row] = await em.execute<{ n: number; prepaid: string | null; pending: boolean }[]>(
+      `select n, e.amount_minor as prepaid, exists (select 1 from payment_operations p where p.effect_id = e.id and p.status = 'pending') as pending
+       from (select (coalesce(max(shipment_no), 0) + 1)::int as n from shipments where order_id = ?) next
+       left join record_effects e on e.order_id = ? and e.effect = 'shipment_capture' and e.line_id = next.n
+         and not exists (select 1 from payment_operations p where p.effect_id = e.id and p.id = ?)`, [order.id, order.id, ownOperationId]);
+    if (row.pending) await assertNoOperationPending(em, order);
+    return { shipmentNo: row.n, prepaidMinor: Number(row.prepaid ?? 0) };
   }
 
   /** Writes the planned shipment (its capture, if any, confirmed in this transaction): shipped quantities, shipment, status, history, mail. */
   private async write(em: EntityManager, locked: LockedOrder, plan: Awaited<ReturnType<ShipmentService['plan']>>, input: NewShipment, actor: ShipmentActor, deps: ShipmentDeps): Promise<ShipmentOutcome> {
     const { order } = locked;
-    const { config, valued, itemsValueMinor, isLast, capture, captureMinor, includesShippingFee } = plan;
+    const { config, valued, itemsValueMinor, isLast, capture, includesShippingFee, shipmentNo: n } = plan;
+    const captureMinor = plan.captureMinor + plan.prepaidMinor;
     // Raise the shipped quantities first: the check constraint refuses over-shipping even if the guard above were wrong.
     for (const p of [...valued].sort((a, b) => a.line.id - b.line.id)) {
       const rows = await this.raiseShipped(em, order, p.line, p.quantity);
       if (!rows) throw overShipping(order.number, [{ ...p.line, asked: p.quantity }]);
     }
-    const [{ n }] = await em.execute<{ n: number }[]>('select (coalesce(max(shipment_no), 0) + 1)::int as n from shipments where order_id = ?', [order.id]);
     const trackingNumber = input.trackingNumber.trim();
     const trackingUrl = config && trackingNumber ? buildTrackingUrl(config.urlTemplate, trackingParameters(order, trackingNumber)) : null;
     const shipment = em.create(Shipment, {
@@ -182,8 +201,12 @@ export class ShipmentService {
     });
     for (const p of valued) em.create(ShipmentLine, { shipment, orderLine: p.line.id, quantity: p.quantity, valueMinor: p.valueMinor });
     await em.flush();
-    // Capture-on-ship happens once per shipment, whatever else is retried (record_effects_once).
-    if (captureMinor) await em.execute(`insert into record_effects (order_id, effect, line_id, amount_minor) values (?, 'shipment_capture', ?, ?)`, [order.id, n, captureMinor]);
+    // Capture-on-ship happens once per shipment, whatever else is retried (record_effects_once): claimed with the
+    // capture's reservation, its amount is now the shipment's.
+    if (captureMinor) {
+      await em.execute(`insert into record_effects (order_id, effect, line_id, amount_minor) values (?, 'shipment_capture', ?, ?)
+        on conflict on constraint record_effects_once do update set amount_minor = excluded.amount_minor`, [order.id, n, captureMinor]);
+    }
 
     const feeInclVatMinor = shippingFeeOf(order);
     const captureSummary = capture === 'per_shipment'
@@ -621,3 +644,9 @@ function money(minor: number, order: Order): string {
   return formatMoney(minor, order.currencyCode);
 }
 
+/** Claims shipment `shipmentNo`'s capture with its reservation (released by PaymentService.settle when the provider refuses). */
+async function claimShipmentCapture(em: EntityManager, orderId: number, shipmentNo: number, amountMinor: number): Promise<number> {
+  const [row] = await em.execute<{ id: string }[]>(
+    `insert into record_effects (order_id, effect, line_id, amount_minor) values (?, 'shipment_capture', ?, ?) returning id`, [orderId, shipmentNo, amountMinor]);
+  return Number(row.id);
+}

@@ -404,6 +404,42 @@ describe('flows with integrity', () => {
     await expect(t.sql(`insert into record_effects (order_id, effect, line_id) values ($1, 'shipment_capture', 1)`, [id])).rejects.toThrow(/record_effects_once/);
   });
 
+  it('a shipment whose capture answer was lost, recovered by the job, is not captured again when it is shipped again', async () => {
+    const { number, id } = await capturedOrder(false);
+    const [line] = await t.sql('select id from order_lines where order_id = $1', [id]);
+    const ship = (qty: number) => postForm(staff, `/admin/orders/${number}/shipments`, { [`qty_${line.id}`]: String(qty), trackingNumber: '' }, `/admin/orders/${number}`);
+    const gateway = t.services.payments.get('sandbox_card');
+    const capture = gateway.capture;
+    gateway.capture = async (req) => {
+      await capture.call(gateway, req);
+      throw new Error('socket hang up');
+    };
+    try {
+      const res = await ship(1);
+      expect(res.status).toBe(409);
+      expect(res.text).toContain('may or may not have been done');
+    } finally {
+      gateway.capture = capture;
+    }
+    const facts = async () => (await t.sql(`select o.captured_minor::int as captured, o.total_minor::int as total,
+        (select count(*)::int from sandbox_payment_operations s where s.operation = 'capture' and s.reference = o.transaction_number) as provider_captures,
+        (select string_agg(s.shipment_no || ':' || s.captured_minor, ',' order by s.shipment_no) from shipments s where s.order_id = o.id) as shipments,
+        (select string_agg(e.line_id || ':' || e.amount_minor, ',' order by e.line_id) from record_effects e where e.order_id = o.id and e.effect = 'shipment_capture') as effects
+      from orders o where o.id = $1`, [id]))[0];
+    expect(await facts()).toMatchObject({ captured: 0, provider_captures: 1, shipments: null });
+    await t.sql(`update payment_operations set created_at = now() - interval '2 minutes' where order_id = $1 and status = 'pending'`, [id]);
+    expect((await t.services.paymentDesk.recoverStale()).filter((r) => r.orderId === id)).toEqual([{ orderId: id, operation: 'capture', outcome: 'confirmed' }]);
+    const { captured: first, total } = await facts();
+    expect(first).toBeGreaterThan(0);
+
+    // Shipping the unit again writes shipment 1 with the capture the job recorded: nothing more at the provider.
+    expect((await ship(1)).status).toBe(303);
+    expect(await facts()).toEqual({ captured: first, total, provider_captures: 1, shipments: `1:${first}`, effects: `1:${first}` });
+    // The last unit captures the rest, once.
+    expect((await ship(1)).status).toBe(303);
+    expect(await facts()).toEqual({ captured: total, total, provider_captures: 2, shipments: `1:${first},2:${total - first}`, effects: `1:${first},2:${total - first}` });
+  });
+
   it('a refunded return is reopened only with the permission and a reason, and its refund and restock are never repeated', async () => {
     const { customer, number } = await capturedOrder();
     const rma = await approvedReturn(customer, number);
