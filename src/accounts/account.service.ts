@@ -48,12 +48,18 @@ export class AccountService {
     return ok && user ? toSessionUser(user) : null;
   }
 
+  /** The session's user read again (each write request, see src/http/auth.ts): the columns pages need, no entity. */
   async findSessionUser(id: number): Promise<SessionUser | null> {
-    const user = await this.em.findOne(User, { id });
-    return user ? toSessionUser(user) : null;
+    const [row] = await this.em.execute<{ id: number; email: string; name: string; role: User['role']; staff_role: User['staffRole']; company_id: number | null; company_roles: User['companyRoles'] }[]>(
+      'select id, email, name, role, staff_role, company_id, company_roles from users where id = ?', [id]);
+    return row ? sessionUser({ ...row, staffRole: row.staff_role, companyId: row.company_id, companyRoles: row.company_roles }) : null;
   }
 }
 
 function toSessionUser(u: User): SessionUser {
-  return { id: u.id, email: u.email, name: u.name, role: u.role, companyId: u.company?.id ?? null, companyRoles: u.companyRoles, staffRole: staffRoleOf(u) };
+  return sessionUser({ ...u, companyId: u.company?.id ?? null });
+}
+
+function sessionUser(u: Pick<User, 'id' | 'email' | 'name' | 'role' | 'staffRole' | 'companyRoles'> & { companyId: number | null }): SessionUser {
+  return { id: u.id, email: u.email, name: u.name, role: u.role, companyId: u.companyId, companyRoles: u.companyRoles, staffRole: staffRoleOf(u) };
 }
