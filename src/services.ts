@@ -53,6 +53,7 @@ export function createServices(orm: MikroORM, views: nunjucks.Environment, optio
   const recurring = new RecurringService(orm, outbox, payments);
   const statistics = new StatisticsService(orm);
   const returns = new ReturnService(orm, flows, outbox, paymentDesk);
+  paymentDesk.onRecovered((op) => returns.completeRecoveredRefund(op));
   const api = new ApiService(orm);
   const exportSettings = new ExportSettingsService(orm, { exportDir: options.exportDir ?? '.data/exports', exportXslPath: options.exportXslPath });
   const staffRoles = new StaffRoleService(orm);

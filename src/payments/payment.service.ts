@@ -336,10 +336,23 @@ export class PaymentService {
         continue;
       }
       const result = found ?? { success: false, message: 'The payment provider never received this call (the shop stopped before sending it); nothing was changed.', reference: '' };
-      await this.settle(op, result);
+      const confirmed = await this.settle(op, result);
+      // What the operation belonged to (a return's refund) ends as if the call had answered.
+      if (confirmed) {
+        for (const hook of this.recoveryHooks) {
+          await hook(op).catch((e: unknown) => log.warn({ err: e }, `[payment-operations] operation ${op.id} was recorded, but completing what it belonged to failed`));
+        }
+      }
       results.push({ orderId: op.orderId, operation: op.operation, outcome: !found ? 'never_sent' : found.success ? 'confirmed' : 'refused' });
     }
     return results;
+  }
+
+  private readonly recoveryHooks: ((op: ReservedOperation) => Promise<void>)[] = [];
+
+  /** Runs `hook` for each operation recoverStale confirms (e.g. a return's refund moves the return on). */
+  onRecovered(hook: (op: ReservedOperation) => Promise<void>): void {
+    this.recoveryHooks.push(hook);
   }
 
   /** The stale-operation job on the shared poller (see recoverStale). */

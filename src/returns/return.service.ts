@@ -9,6 +9,7 @@ import { DEFAULT_FROM, type OutboxService } from '../mail/outbox.service';
 import { Order, OrderLine, type HistoryActor } from '../orders/order.entities';
 import { nextOrderNumber } from '../orders/order-lifecycle';
 import type { PaymentService } from '../payments/payment.service';
+import type { ReservedOperation } from '../payments/payment-operations';
 import { DomainError, notFound } from '../shared/errors';
 import { divRound, formatMoney } from '../shared/money';
 import { ReturnHistoryEntry, ReturnLine, ReturnRequest, type ReturnResolution } from './return.entities';
@@ -184,6 +185,30 @@ export class ReturnService {
       await this.payments.settle(op, result);
       throw e;
     }
+  }
+
+  /**
+   * A return's refund whose answer was lost and that the recovery job confirmed with the provider: the return records
+   * the amount and moves into its refunded-role state through the gate (with history), as if the call had answered.
+   * A fee is what the refund exceeds the goods' value by (the entered fee is not kept with the call).
+   */
+  async completeRecoveredRefund(op: ReservedOperation): Promise<void> {
+    if (op.operation !== 'refund') return;
+    const [claim] = await this.orm.em.getConnection().execute<{ return_id: string | null }[]>(
+      `select e.return_id from record_effects e join payment_operations p on p.effect_id = e.id where p.id = ? and e.effect = 'return_refund'`, [op.id]);
+    if (!claim?.return_id) return;
+    await this.orm.em.fork().transactional(async (em) => {
+      const ret = await em.findOneOrFail(ReturnRequest, Number(claim.return_id), { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
+      if (ret.refundedMinor > 0) return;
+      await em.populate(ret, ['state.flow', 'order']);
+      const to = await this.flows.requireRole(em, ret.state, 'refunded', ret.number);
+      ret.refundedMinor += op.amountMinor;
+      ret.refundFeeMinor = Math.max(0, op.amountMinor - ret.goodsValueMinor);
+      await this.flows.move(em, ret, to, {
+        actor: { userId: null, kind: 'system', source: 'system' }, event: 'refunded',
+        message: `Refunded ${formatMoney(op.amountMinor, op.currencyCode)} (the payment provider's answer was lost; confirmed with the provider afterwards).`,
+      });
+    });
   }
 
   /** Sends the returned goods again as a new order at zero price, taking them from stock — once per return. */

@@ -153,6 +153,40 @@ describe('flows with integrity', () => {
     expect(await facts()).toEqual({ role: 'refunded', refunded_minor: '20000', order_refunded: '20000', claims: 1, calls: 'failed,done' });
   });
 
+  it('a return refund whose answer was lost is completed by the recovery job: the order and the return record it once, and the return moves to its refunded-role state with history', async () => {
+    const { customer, number } = await capturedOrder();
+    const rma = await approvedReturn(customer, number);
+    expect((await postForm(staff, `/admin/returns/${rma}/receive`, {}, `/admin/returns/${rma}`)).status).toBe(303);
+    const gateway = t.services.payments.get('sandbox_card');
+    const refund = gateway.refund;
+    gateway.refund = async (req) => {
+      await refund.call(gateway, req);
+      throw new Error('socket hang up');
+    };
+    try {
+      const res = await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '150' }, `/admin/returns/${rma}`);
+      expect(res.status).toBe(409);
+      expect(res.text).toContain('may or may not have been done');
+    } finally {
+      gateway.refund = refund;
+    }
+    const facts = async () => (await t.sql(`select s.role, r.refunded_minor::int as refunded, o.refunded_minor::int as order_refunded,
+        (select count(*)::int from record_effects e where e.return_id = r.id and e.effect = 'return_refund') as claims,
+        (select string_agg(p.status, ',' order by p.id) from payment_operations p where p.order_id = o.id and p.operation = 'refund') as calls,
+        (select count(*)::int from sandbox_payment_operations x where x.operation = 'refund' and x.reference = o.transaction_number) as provider_refunds,
+        (select count(*)::int from return_history h where h.return_id = r.id and h.to_state_id = r.state_id and h.event = 'refunded') as refunded_entries
+      from returns r join orders o on o.id = r.order_id join flow_states s on s.id = r.state_id where r.number = $1`, [rma]))[0];
+    expect(await facts()).toEqual({ role: 'received', refunded: 0, order_refunded: 0, claims: 1, calls: 'pending', provider_refunds: 1, refunded_entries: 0 });
+
+    await t.sql(`update payment_operations set created_at = now() - interval '2 minutes' where status = 'pending' and order_id = (select id from orders where number = $1)`, [number]);
+    const runs = await Promise.all([t.services.paymentDesk.recoverStale(), t.services.paymentDesk.recoverStale()]);
+    expect(runs.flat().map((r) => r.outcome)).toEqual(['confirmed']);
+    expect(await facts()).toEqual({ role: 'refunded', refunded: 15000, order_refunded: 15000, claims: 1, calls: 'done', provider_refunds: 1, refunded_entries: 1 });
+    // Refunding the return again is refused: it is in a final state.
+    expect((await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '150' }, `/admin/returns/${rma}`)).status).toBe(409);
+    expect(await facts()).toMatchObject({ refunded: 15000, order_refunded: 15000, provider_refunds: 1 });
+  });
+
   it('the database itself refuses a second refund row and a refund above the goods’ value plus the entered fee', async () => {
     const { customer, number } = await capturedOrder();
     const rma = await approvedReturn(customer, number);
