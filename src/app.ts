@@ -2,7 +2,6 @@ import { RequestContext } from '@mikro-orm/core';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import connectPgSimple from 'connect-pg-simple';
 import cookieParser from 'cookie-parser';
-import { csrfSync } from 'csrf-sync';
 import express, { type Express } from 'express';
 import session from 'express-session';
 import helmet from 'helmet';
@@ -49,6 +48,7 @@ import { paymentWebhookRoutes } from './payments/payment-webhook.routes';
 import { sandboxPaymentPageRoutes } from './payments/sandbox-payment-page';
 import { log } from './shared/log';
 import { PUBLIC_DIR } from './shared/paths';
+import { sessionCsrf } from './http/session-csrf';
 
 const DAY_MS = 24 * 3600 * 1000;
 const SESSION_MAX_AGE_MS = 14 * DAY_MS;
@@ -146,7 +146,7 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   // A multipart upload's fields (its CSRF token among them) are read before the CSRF check.
   app.post('/admin/products/:number/image', productImageUpload);
   app.post(EXPORT_SETTINGS_PATH, exportSettingsUpload);
-  const { csrfSynchronisedProtection, generateToken } = csrfSync({ getTokenFromRequest: (req) => req.body?._csrf ?? req.get('x-csrf-token') });
+  const { csrfSynchronisedProtection, generateToken } = sessionCsrf;
   // No session row for a visitor until something must be kept (a login, a flash message, checkout steps): until
   // then forms carry the signed double-submit token (src/http/anonymous-csrf.ts), accepted only without a session.
   app.use((req, res, next) => (hasSession(req) ? csrfSynchronisedProtection(req, res, next) : anonymousCsrf.protect(req, res, next)));

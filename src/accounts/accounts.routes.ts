@@ -8,6 +8,7 @@ import { parse, requiredText } from '../http/validate';
 import type { Services } from '../services';
 import { DomainError } from '../shared/errors';
 import type { AppConfig } from '../config';
+import { sessionCsrf } from '../http/session-csrf';
 
 /** A new account's fields; the register page and `npm run staff:create` use the same rules. */
 export const registerForm = z.object({
@@ -86,6 +87,9 @@ function signIn(req: Request, res: Response, next: NextFunction, user: SessionUs
       .then(() => {
         clearBasketCookie(res);
         flash(req, 'success', `Welcome, ${user.name}.`);
+        // The new session gets its form token now: pages opened at the same moment after login share it (each would
+        // otherwise make its own, the last session write would win and the other page's form would be refused).
+        sessionCsrf.generateToken(req);
         res.redirect(303, to);
       })
       .catch(next);
