@@ -109,13 +109,20 @@ export class ImportService {
   private async context(em: EntityManager, opts: ImportOptions): Promise<Context> {
     const shops = await em.execute(`select id, currency_code, currency_name, currency_rate, default_vat_rate_bp from shops order by id`);
     if (!shops.length) throw new Error('no shop is configured');
-    const states = await em.execute<{ id: number; name: string; flow: string; is_default: boolean }[]>(
-      `select s.id, s.name, f.name as flow, f.is_default from flow_states s join flows f on f.id = s.flow_id
+    // A file names a state by its stable role code (`shipped`, which survives staff renaming it) or by its name; a
+    // flow named in the file is searched first, then every order flow, the default flow first.
+    const states = await em.execute<{ id: number; name: string; role: string | null; flow: string }[]>(
+      `select s.id, s.name, s.role, f.name as flow from flow_states s join flows f on f.id = s.flow_id
        where f.type = 'order' and not s.deleted order by f.is_default desc, f.id, s.sort_order, s.id`);
     const stateMap = new Map<string, number>();
-    for (const s of states) {
-      if (!stateMap.has(`${s.flow}\u0000${s.name}`)) stateMap.set(`${s.flow}\u0000${s.name}`, s.id);
-      if (!stateMap.has(`\u0000${s.name}`)) stateMap.set(`\u0000${s.name}`, s.id);
+    const remember = (key: string, id: number) => { if (!stateMap.has(key)) stateMap.set(key, id); };
+    for (const prefix of ['role', 'name'] as const) {
+      for (const s of states) {
+        const value = prefix === 'role' ? s.role : s.name;
+        if (value == null) continue;
+        remember(`${s.flow}\u0000${prefix}:${value}`, s.id);
+        remember(`\u0000${prefix}:${value}`, s.id);
+      }
     }
     const sm = await em.execute<{ id: number; code: string }[]>(`select id, code from shipping_methods`);
     const pm = await em.execute<{ id: number; code: string }[]>(`select id, code from payment_methods`);
@@ -139,7 +146,7 @@ export class ImportService {
     ctx.seen.set(key, o.line);
     const shop = ctx.shops.get(o.shopId ?? '') ?? ctx.shops.get(ctx.defaultShopId)!;
     if (o.currencyCode !== shop.currencyCode) return `currency ${o.currencyCode || '(none)'} is not the shop's currency ${shop.currencyCode}`;
-    const stateId = o.stateName ? ctx.states.get(`${o.stateFlow ?? ''}\u0000${o.stateName}`) ?? ctx.states.get(`\u0000${o.stateName}`) : undefined;
+    const stateId = o.stateName ? stateNamedInFile(ctx.states, o.stateFlow, o.stateName) : undefined;
     const net = (minor: number) => (o.fees.inclVat ? netOfGross(minor, shop.vatBp) : minor);
     const totals = priceOrder({
       lines: o.lines,
@@ -296,4 +303,10 @@ export class ImportService {
     await em.execute(`insert into order_state_history (${hCols.join(', ')}) select ${hCols.join(', ')} from jsonb_populate_recordset(null::order_state_history, ?::jsonb)`,
       [JSON.stringify(history)]);
   }
+}
+
+/** The state a file's `state_name` means: by role code before name, in the file's flow before any order flow. */
+function stateNamedInFile(states: Map<string, number>, flow: string | undefined, text: string): number | undefined {
+  const keys = flow ? [`${flow}\u0000role:${text}`, `${flow}\u0000name:${text}`] : [];
+  return [...keys, `\u0000role:${text}`, `\u0000name:${text}`].map((k) => states.get(k)).find((id) => id != null);
 }

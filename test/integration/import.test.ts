@@ -123,6 +123,21 @@ describe('CSV import', () => {
     expect(states).toEqual([{ ext: 'ST-1', name: 'Shipped' }, { ext: 'ST-2', name: 'New' }]);
   });
 
+  it('takes a state by its stable role code too, so a file keeps working after staff rename the state', async () => {
+    const [shipped] = await t.sql(`select s.id, s.name from flow_states s join flows f on f.id = s.flow_id
+      where f.type = 'order' and f.is_default and s.role = 'shipped'`);
+    await t.sql('update flow_states set name = $2 where id = $1', [shipped.id, 'Versendet']);
+    try {
+      const res = await upload(staff, csv(row('ROLE-1', { state_name: 'shipped' }), row('ROLE-2', { state_name: 'Versendet' })));
+      expect(res.body).toMatchObject({ imported: 2, failed: 0 });
+      const states = await t.sql(`select o.integration_order_id as ext, o.state_id from orders o
+        where o.channel = 'Marketplace' and o.integration_order_id in ('ROLE-1', 'ROLE-2') order by 1`);
+      expect(states).toEqual([{ ext: 'ROLE-1', state_id: shipped.id }, { ext: 'ROLE-2', state_id: shipped.id }]);
+    } finally {
+      await t.sql('update flow_states set name = $2 where id = $1', [shipped.id, shipped.name]);
+    }
+  });
+
   it('accepts pasted content without JavaScript (urlencoded form field "content")', async () => {
     const res = await postForm(staff, '/admin/orders/import', { content: csv(row('PASTE-1')), channel: '' }, '/admin/orders/import');
     expect(res.status).toBe(303);
