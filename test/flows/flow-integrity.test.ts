@@ -40,6 +40,25 @@ async function capturedOrder(ship = true): Promise<{ customer: TestAgent; number
 }
 
 /** Through the seeded order flow's states to the shipped-role one, as staff would. */
+/**
+ * Runs `act` while the sandbox card gateway carries out every `operation` and then loses its answer (the connection
+ * breaks after the provider did it), as a crashed network would.
+ */
+async function withLostAnswers<T>(operation: 'capture' | 'refund', act: () => Promise<T>): Promise<T> {
+  const gateway = t.services.payments.get('sandbox_card');
+  const methods = gateway as unknown as Record<typeof operation, (req: unknown) => Promise<unknown>>;
+  const original = methods[operation];
+  methods[operation] = async (req) => {
+    await original.call(gateway, req);
+    throw new Error('socket hang up');
+  };
+  try {
+    return await act();
+  } finally {
+    methods[operation] = original;
+  }
+}
+
 async function moveToShipped(orderId: number): Promise<void> {
   for (const name of ['Received', 'Picked', 'Shipped']) {
     const [s] = await t.sql(`select s.id from flow_states s join flows f on f.id = s.flow_id where f.name = 'Standard order flow' and s.name = $1`, [name]);
@@ -157,19 +176,11 @@ describe('flows with integrity', () => {
     const { customer, number } = await capturedOrder();
     const rma = await approvedReturn(customer, number);
     expect((await postForm(staff, `/admin/returns/${rma}/receive`, {}, `/admin/returns/${rma}`)).status).toBe(303);
-    const gateway = t.services.payments.get('sandbox_card');
-    const refund = gateway.refund;
-    gateway.refund = async (req) => {
-      await refund.call(gateway, req);
-      throw new Error('socket hang up');
-    };
-    try {
+    await withLostAnswers('refund', async () => {
       const res = await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '150' }, `/admin/returns/${rma}`);
       expect(res.status).toBe(409);
       expect(res.text).toContain('may or may not have been done');
-    } finally {
-      gateway.refund = refund;
-    }
+    });
     const facts = async () => (await t.sql(`select s.role, r.refunded_minor::int as refunded, o.refunded_minor::int as order_refunded,
         (select count(*)::int from record_effects e where e.return_id = r.id and e.effect = 'return_refund') as claims,
         (select string_agg(p.status, ',' order by p.id) from payment_operations p where p.order_id = o.id and p.operation = 'refund') as calls,
@@ -349,20 +360,12 @@ describe('flows with integrity', () => {
 
   it('a refund whose answer was lost (the provider refunded, then the connection broke) keeps the order waiting, then the job records the refund once', async () => {
     const { number, id } = await capturedOrder();
-    const gateway = t.services.payments.get('sandbox_card');
-    const refund = gateway.refund;
-    gateway.refund = async (req) => {
-      await refund.call(gateway, req);
-      throw new Error('socket hang up');
-    };
-    try {
+    await withLostAnswers('refund', async () => {
       const res = await postForm(staff, `/admin/orders/${number}/refund`, { amount: '50.00', confirmed: '1' }, `/admin/orders/${number}`);
       expect(res.status).toBe(409);
       expect(res.text).toContain('did not answer the refund of');
       expect(res.text).toContain('may or may not have been done');
-    } finally {
-      gateway.refund = refund;
-    }
+    });
     const refundFacts = async () => (await t.sql(`select o.refunded_minor::int as refunded, o.payment_status,
         (select string_agg(status, ',' order by id) from payment_operations p where p.order_id = o.id and p.operation = 'refund') as operations,
         (select count(*)::int from sandbox_payment_operations s where s.operation = 'refund' and s.reference = o.transaction_number) as provider_refunds,
@@ -442,19 +445,11 @@ describe('flows with integrity', () => {
     const { number, id } = await capturedOrder(false);
     const [line] = await t.sql('select id from order_lines where order_id = $1', [id]);
     const ship = (qty: number) => postForm(staff, `/admin/orders/${number}/shipments`, { [`qty_${line.id}`]: String(qty), trackingNumber: '' }, `/admin/orders/${number}`);
-    const gateway = t.services.payments.get('sandbox_card');
-    const capture = gateway.capture;
-    gateway.capture = async (req) => {
-      await capture.call(gateway, req);
-      throw new Error('socket hang up');
-    };
-    try {
+    await withLostAnswers('capture', async () => {
       const res = await ship(1);
       expect(res.status).toBe(409);
       expect(res.text).toContain('may or may not have been done');
-    } finally {
-      gateway.capture = capture;
-    }
+    });
     const facts = async () => (await t.sql(`select o.captured_minor::int as captured, o.total_minor::int as total,
         (select count(*)::int from sandbox_payment_operations s where s.operation = 'capture' and s.reference = o.transaction_number) as provider_captures,
         (select string_agg(s.shipment_no || ':' || s.captured_minor, ',' order by s.shipment_no) from shipments s where s.order_id = o.id) as shipments,
