@@ -37,7 +37,7 @@ import { once } from 'node:events';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { hashPassword } from '../src/accounts/password';
-import { priceOrder, type Totals } from '../src/checkout/pricing';
+import { priceOrder, type Totals } from '../src/pricing/pricing';
 import { loadConfig } from '../src/config';
 import { dueAt, isoDay, occurrenceDate } from '../src/recurring/recurring.service';
 import { allocate, valueOfUnits } from '../src/shipping/shipment.service';

@@ -6,7 +6,7 @@ import { Product, Shop } from '../catalog/catalog.entities';
 import { DEFAULT_SHOP_ID } from '../catalog/catalog.service';
 import { productImages, type ImageView } from '../catalog/product-images';
 import { emSql } from '../db/sql';
-import { priceOrder, type Totals } from '../checkout/pricing';
+import { priceOrder, type Totals } from '../pricing/pricing';
 import { FlowService, orderingStateName } from '../flows/flow.service';
 import { Order, OrderLine } from '../orders/order.entities';
 import { downgradeToCart, nextCartNumber, reprice, type Actor } from '../orders/order-lifecycle';

@@ -1,7 +1,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { priceOrder, type PricingLine, type Totals } from '../checkout/pricing';
+import { priceOrder, type PricingLine, type Totals } from '../pricing/pricing';
 import { priceOnSql } from '../catalog/prices';
-import { PRICING_COLUMNS, PRICING_JOINS, pricingInputOf, type PricingRow } from '../checkout/pricing-sql';
+import { PRICING_COLUMNS, PRICING_JOINS, pricingInputOf, type PricingRow } from '../pricing/pricing-sql';
 import { sqlTransaction, type SqlTransaction } from '../db/sql';
 import { totalsColumns } from '../orders/order-lifecycle';
 import { DomainError, notFound } from '../shared/errors';

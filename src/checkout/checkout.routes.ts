@@ -4,6 +4,7 @@ import { inContext, type PageRenderer } from '../http/in-context';
 import { clearBasketCookie, flash, shopperOf } from '../http/shopper';
 import { idParam, parse, requiredText, text } from '../http/validate';
 import { itemCountOf } from '../cart/cart.service';
+import { COUNTRIES } from '../orders/countries';
 import { ADDRESS_FIELDS, type Address, type Order } from '../orders/order.entities';
 import type { Services } from '../services';
 import { DomainError } from '../shared/errors';
@@ -15,11 +16,6 @@ const addressSchema = z.object({
   zip: requiredText(20), city: requiredText(100), country, region: text(60), phone: text(40), email,
 });
 const optionalAddress = addressSchema.partial().extend({ email: z.string().trim().max(200).default(''), country: z.string().trim().max(2).default('') });
-
-export const COUNTRIES = [
-  { code: 'DK', name: 'Denmark' }, { code: 'SE', name: 'Sweden' }, { code: 'NO', name: 'Norway' }, { code: 'DE', name: 'Germany' },
-  { code: 'NL', name: 'Netherlands' }, { code: 'GB', name: 'United Kingdom' }, { code: 'US', name: 'United States' },
-];
 
 const placeForm = z.object({
   orderNumber: z.string().regex(/^[A-Z0-9-]{1,40}$/, { error: 'is not an order id' }),

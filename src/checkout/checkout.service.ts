@@ -16,7 +16,7 @@ import { DomainError, notFound } from '../shared/errors';
 import { formatMoney } from '../shared/money';
 import { startPoller, type StopPoller } from '../shared/poller';
 import { ShippingMethod } from '../shipping/shipping-method.entity';
-import { Voucher } from './voucher.entity';
+import { Voucher } from '../pricing/voucher.entity';
 import { cardRequired, mayOrderCart, paymentDeclined, type PlaceInput, type PlaceResult } from './placement';
 import {
   attemptByKey, attemptByReference, attemptKey, attemptStatus, attemptsToVoid, type Authorization, confirmAttempt, expiredAttempts, markVoided, orderChanged,

@@ -8,9 +8,10 @@ import { totalsColumns } from '../orders/order-lifecycle';
 import type { CaptureState } from '../orders/order.entities';
 import type { PaymentProviderCode } from '../payments/payment.entities';
 import { DomainError } from '../shared/errors';
-import { priceOrder, type Totals } from './pricing';
-import { PRICING_COLUMNS, PRICING_JOINS, pricingInputOf, type PricingRow } from './pricing-sql';
-import { assertReadyToPlace, outOfStockMessage, placedMessage, receiptMail, type PlaceInput } from './placement';
+import { priceOrder, type Totals } from '../pricing/pricing';
+import { PRICING_COLUMNS, PRICING_JOINS, pricingInputOf, type PricingRow } from '../pricing/pricing-sql';
+import { receiptMail } from '../orders/receipt-mail';
+import { assertReadyToPlace, outOfStockMessage, placedMessage, type PlaceInput } from './placement';
 
 /**
  * The SQL steps of placing an order, each its own short transaction, so no stock row and no lock is held while the

@@ -1,9 +1,7 @@
 import type { FlowState } from '../flows/flow.entities';
-import type { MailRequest } from '../mail/outbox.service';
 import type { Address } from '../orders/order.entities';
 import type { CardInput } from '../payments/payment-provider';
 import { DomainError } from '../shared/errors';
-import type { Totals } from './pricing';
 
 /** What placing an order (checkout's orders and accepted quotes, both through place-order.ts) shares: input, result, rules, messages. */
 export interface PlaceInput {
@@ -36,17 +34,6 @@ export function outOfStockMessage(line: { quantity: number; productName: string 
 /** The history entry of a placed order. */
 export function placedMessage(paymentMethodName: string, authorizationMessage: string): string {
   return `Order placed; ${paymentMethodName}: ${authorizationMessage}`;
-}
-
-interface ReceiptOrder { number: string; billingName: string; billingEmail: string; currencyCode: string; cardType: string; cardLast4: string; customerComment: string }
-interface ReceiptLine { productName: string; productNumber: string; quantity: number }
-
-/** The order confirmation mail (views/mail/receipt.njk); queued once per order. */
-export function receiptMail(orderId: number, order: ReceiptOrder, lines: ReceiptLine[], totals: Totals | null | undefined, shipping: { name: string } | null | undefined, payment: { name: string }, vatOnOneLine = false): MailRequest {
-  return {
-    to: order.billingEmail, subject: `Order confirmation ${order.number}`, template: 'mail/receipt.njk',
-    context: { order, lines, totals, shipping, payment, vatOnOneLine }, orderId, dedupeKey: `receipt:${orderId}`,
-  };
 }
 
 /**

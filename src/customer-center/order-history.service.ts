@@ -4,7 +4,7 @@ import { totalsOf, type CartService, type Shopper } from '../cart/cart.service';
 import { Product } from '../catalog/catalog.entities';
 import { pricesOn } from '../catalog/prices';
 import { emSql } from '../db/sql';
-import type { Totals } from '../checkout/pricing';
+import type { Totals } from '../pricing/pricing';
 import { Order } from '../orders/order.entities';
 import { DomainError, invalid, notFound } from '../shared/errors';
 import { formatMoney, withVat } from '../shared/money';

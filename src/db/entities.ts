@@ -1,6 +1,6 @@
 import { Company, User } from '../accounts/account.entities';
 import { Product, ProductGroup, Shop, StockLevel, StockLocation } from '../catalog/catalog.entities';
-import { Voucher } from '../checkout/voucher.entity';
+import { Voucher } from '../pricing/voucher.entity';
 import { Flow, FlowState, FlowStateRule } from '../flows/flow.entities';
 import { CaughtMail, OutboxMessage } from '../mail/mail.entities';
 import { Order, OrderHistoryEntry, OrderLine, QuoteVersion } from '../orders/order.entities';

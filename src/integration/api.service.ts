@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { User } from '../accounts/account.entities';
 import type { FlowService } from '../flows/flow.service';
-import type { Totals } from '../checkout/pricing';
+import type { Totals } from '../pricing/pricing';
 import { FlowState } from '../flows/flow.entities';
 import { recordHistory, type Actor } from '../orders/order-lifecycle';
 import { Order } from '../orders/order.entities';

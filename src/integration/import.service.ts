@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { priceOrder, type Totals } from '../checkout/pricing';
+import { priceOrder, type Totals } from '../pricing/pricing';
 import { FlowService } from '../flows/flow.service';
 import { ADDRESS_FIELDS } from '../orders/order.entities';
 import { netOfGross } from '../shared/money';

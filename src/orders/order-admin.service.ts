@@ -7,7 +7,7 @@ import { idParam } from '../http/validate';
 import { DomainError, invalid, notFound } from '../shared/errors';
 import { requeueOrderExports } from '../exports/auto-export.service';
 import { FlowState } from '../flows/flow.entities';
-import { receiptMail } from '../checkout/placement';
+import { receiptMail } from './receipt-mail';
 import type { OutboxService } from '../mail/outbox.service';
 import { recordHistory } from './order-lifecycle';
 import { Order, OrderHistoryEntry, type OrderType } from './order.entities';

@@ -1,6 +1,6 @@
 import { BigIntType, Entity, ManyToOne, type Opt, PrimaryKey, Property } from '@mikro-orm/core';
 import { User } from '../accounts/account.entities';
-import type { Totals } from '../checkout/pricing';
+import type { Totals } from '../pricing/pricing';
 import { type Address, Order } from './order.entities';
 
 export const FIELD_TYPES = ['text', 'number', 'date', 'boolean', 'email'] as const;

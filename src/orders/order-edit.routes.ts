@@ -1,6 +1,6 @@
 import { Router, type Request, type Response } from 'express';
 import { z, type ZodType } from 'zod';
-import { COUNTRIES } from '../checkout/checkout.routes';
+import { COUNTRIES } from './countries';
 import { requireStaff } from '../http/auth';
 import { toHttpProblem } from '../http/error-handler';
 import { inContext } from '../http/in-context';

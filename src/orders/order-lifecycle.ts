@@ -4,8 +4,8 @@ import { Shop } from '../catalog/catalog.entities';
 import { priceOnSql } from '../catalog/prices';
 import { PaymentMethod } from '../payments/payment.entities';
 import { ShippingMethod } from '../shipping/shipping-method.entity';
-import { priceOrder, type Totals } from '../checkout/pricing';
-import type { VoucherKind } from '../checkout/voucher.entity';
+import { priceOrder, type Totals } from '../pricing/pricing';
+import type { VoucherKind } from '../pricing/voucher.entity';
 import { FlowService } from '../flows/flow.service';
 import { Order, OrderHistoryEntry, type HistoryActor, type HistorySource } from './order.entities';
 

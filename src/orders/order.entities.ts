@@ -1,7 +1,7 @@
 import { BigIntType, Collection, Entity, ManyToOne, OneToMany, type Opt, PrimaryKey, Property } from '@mikro-orm/core';
 import { Company, User } from '../accounts/account.entities';
 import { Product, Shop, StockLocation } from '../catalog/catalog.entities';
-import type { Totals } from '../checkout/pricing';
+import type { Totals } from '../pricing/pricing';
 import { FlowState } from '../flows/flow.entities';
 import { PaymentMethod } from '../payments/payment.entities';
 import { ShippingMethod } from '../shipping/shipping-method.entity';

@@ -15,7 +15,7 @@ import { simpleParser } from 'mailparser';
 import pg from 'pg';
 import { SMTPServer } from 'smtp-server';
 import { cookieHeader, keepCookies } from '../helpers/cookie-jar';
-import { priceOrder } from '../../src/checkout/pricing';
+import { priceOrder } from '../../src/pricing/pricing';
 
 export const ROOT = path.resolve(__dirname, '../..');
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

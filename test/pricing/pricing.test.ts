@@ -1,4 +1,4 @@
-import { priceOrder } from '../../src/checkout/pricing';
+import { priceOrder } from '../../src/pricing/pricing';
 import { divRound, formatMoney, netOfGross, parseMoney, vatOf } from '../../src/shared/money';
 
 describe('money', () => {
