@@ -11,18 +11,9 @@ import { FlowService, orderingStateName } from '../flows/flow.service';
 import { Order, OrderLine } from '../orders/order.entities';
 import { downgradeToCart, nextCartNumber, reprice, type Actor } from '../orders/order-lifecycle';
 import { DomainError, notFound } from '../shared/errors';
-import { quickAddProduct, type BasketRules } from './quick-add';
-
-/** Who is shopping: a signed-in user, or an anonymous visitor known by the basket cookie. */
-export interface Shopper {
-  userId: number | null; companyId: number | null; anonymousToken: string | null;
-  /** A staff user's context date (YYYY-MM-DD): the basket is priced as of that day. */
-  priceDate?: string | null;
-  /** The anonymous token was made by this request (a new basket cookie): no basket can exist for it yet. */
-  newToken?: boolean;
-}
-
-export const MAX_LINE_QUANTITY = 9999;
+import { MAX_LINE_QUANTITY, notEditable, stockRefusal, tooMany } from './basket-rules';
+import { quickAddProduct } from './quick-add';
+import type { Shopper } from './shopper';
 
 export interface BasketView {
   order: Order; totals: Totals; itemCount: number; images: Record<number, ImageView>;
@@ -98,7 +89,7 @@ export class CartService {
 
   async addProduct(shopper: Shopper, productId: number, quantity: number): Promise<void> {
     // A new basket is made by the ORM path below; asking the quick path first would only cost a transaction.
-    const quickBasketId = shopper.newToken ? null : await quickAddProduct(this.orm, shopper, productId, quantity, BASKET_RULES);
+    const quickBasketId = shopper.newToken ? null : await quickAddProduct(this.orm, shopper, productId, quantity);
     if (quickBasketId != null) {
       // This request's EntityManager may hold the basket from before the change; it must not show stale lines.
       const cached = this.em.getUnitOfWork().getById<Order>(Order.name, quickBasketId);
@@ -270,15 +261,6 @@ async function assertInStock(em: EntityManager, shopId: string, product: Pick<Pr
   if (refusal) throw refusal;
 }
 
-function stockRefusal(allowOutOfStock: boolean, inStock: number, wanted: number, productName: string): DomainError | null {
-  if (allowOutOfStock || inStock >= wanted) return null;
-  return new DomainError('INSUFFICIENT_STOCK', inStock > 0 ? `Only ${inStock} × ${productName} in stock.` : `${productName} is out of stock.`, { quantity: `at most ${inStock}` });
-}
-
-function notEditable() {
-  return new DomainError('CART_NOT_EDITABLE', 'This order is being placed and can no longer be changed.');
-}
-
 /** Items in a basket (what the header's mini-cart shows), for a page that has the basket loaded anyway. */
 export function itemCountOf(order: Order): number {
   return order.lines.getItems().reduce((n, l) => n + l.quantity, 0);
@@ -289,10 +271,3 @@ function lineOf(order: Order, lineId: number): OrderLine {
   if (!line) throw notFound('That basket line');
   return line;
 }
-
-function tooMany() {
-  return new DomainError('VALIDATION', `A basket line can hold at most ${MAX_LINE_QUANTITY} items.`, { quantity: `must be at most ${MAX_LINE_QUANTITY}` });
-}
-
-/** The refusals both add-to-basket paths share (CartService.addProduct and quick-add.ts). */
-export const BASKET_RULES: BasketRules = { maxLineQuantity: MAX_LINE_QUANTITY, notEditable, tooMany, stockRefusal };

@@ -4,8 +4,9 @@ import { priceOnSql } from '../catalog/prices';
 import { PRICING_COLUMNS, PRICING_JOINS, pricingInputOf, type PricingRow } from '../pricing/pricing-sql';
 import { sqlTransaction, type SqlTransaction } from '../db/sql';
 import { totalsColumns } from '../orders/order-lifecycle';
-import { DomainError, notFound } from '../shared/errors';
-import type { Shopper } from './cart.service';
+import { notFound } from '../shared/errors';
+import { MAX_LINE_QUANTITY, notEditable, stockRefusal, tooMany } from './basket-rules';
+import type { Shopper } from './shopper';
 
 /**
  * "Add to basket" for the common case — the shopper's open cart exists and its prices are current — in two SQL
@@ -14,21 +15,21 @@ import type { Shopper } from './cart.service';
  * yet, an order in checkout that goes back to being a cart, catalog prices that changed since, a staff context
  * date) answers null, and CartService takes its ORM path. Returns the basket's id.
  */
-export async function quickAddProduct(orm: MikroORM, shopper: Shopper, productId: number, quantity: number, rules: BasketRules): Promise<number | null> {
+export async function quickAddProduct(orm: MikroORM, shopper: Shopper, productId: number, quantity: number): Promise<number | null> {
   const owner = shopper.userId != null ? 'o.user_id = ?' : shopper.anonymousToken ? 'o.user_id is null and o.anonymous_token = ?::uuid' : null;
   if (!owner || shopper.priceDate) return null;
   return sqlTransaction(orm, async (sql) => {
     const [basket] = await sql<LockedBasket>(lockBasketSql(owner), [shopper.userId ?? shopper.anonymousToken, productId]);
     if (!basket) return null;
-    if (basket.completed || basket.checkout_step === 'placing') throw rules.notEditable();
+    if (basket.completed || basket.checkout_step === 'placing') throw notEditable();
     if (basket.type !== 'cart' || basket.lines.some((l) => l.stale)) return null;
     if (basket.product_id == null) throw notFound('The product');
 
     const existing = basket.lines.find((l) => l.productId === productId);
     const wanted = (existing?.quantity ?? 0) + quantity;
-    const refusal = rules.stockRefusal(basket.allow_out_of_stock, Number(basket.stock), wanted, basket.product_name!);
+    const refusal = stockRefusal(basket.allow_out_of_stock, Number(basket.stock), wanted, basket.product_name!);
     if (refusal) throw refusal;
-    if (existing && wanted > rules.maxLineQuantity) throw rules.tooMany();
+    if (existing && wanted > MAX_LINE_QUANTITY) throw tooMany();
 
     const lines: PricingLine[] = existing
       ? basket.lines.map((l) => (l === existing ? { ...l, quantity: wanted } : l))
@@ -37,14 +38,6 @@ export async function quickAddProduct(orm: MikroORM, shopper: Shopper, productId
     await writeLineAndTotals(sql, basket, existing ? { lineId: existing.id, quantity: wanted } : { productId, quantity, addedBy: shopper.userId }, totals);
     return Number(basket.id);
   });
-}
-
-/** CartService's rules and messages, passed in so both paths refuse alike. */
-export interface BasketRules {
-  maxLineQuantity: number;
-  notEditable(): DomainError;
-  tooMany(): DomainError;
-  stockRefusal(allowOutOfStock: boolean, inStock: number, wanted: number, productName: string): DomainError | null;
 }
 
 interface LockedBasket extends PricingRow {

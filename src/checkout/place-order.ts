@@ -1,6 +1,6 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { giveBackStock, takeStockWith } from '../catalog/stock';
-import type { Shopper } from '../cart/cart.service';
+import type { Shopper } from '../cart/shopper';
 import { emSql, sqlTransaction, type Sql, type SqlTransaction } from '../db/sql';
 import { ENQUEUE_ORDER_EXPORT_SQL } from '../exports/auto-export.service';
 import type { OutboxService } from '../mail/outbox.service';

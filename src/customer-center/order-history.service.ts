@@ -1,6 +1,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { SessionUser } from '../accounts/account.service';
-import { totalsOf, type CartService, type Shopper } from '../cart/cart.service';
+import { totalsOf, type CartService } from '../cart/cart.service';
+import type { Shopper } from '../cart/shopper';
 import { Product } from '../catalog/catalog.entities';
 import { pricesOn } from '../catalog/prices';
 import { emSql } from '../db/sql';

@@ -1,5 +1,4 @@
 import { addToBasket, checkoutToReview, place } from '../helpers/shopping';
-import { BASKET_RULES } from '../../src/cart/cart.service';
 import { quickAddProduct } from '../../src/cart/quick-add';
 import { Order } from '../../src/orders/order.entities';
 import { reprice } from '../../src/orders/order-lifecycle';
@@ -114,7 +113,7 @@ describe('basket', () => {
 
     // The next add takes the two-statement path (it answers with the basket's id)…
     const shopper = { userId: null, companyId: null, anonymousToken: token };
-    const basketId = await quickAddProduct(t.orm, shopper, await productId(t, 'P-1041'), 2, BASKET_RULES);
+    const basketId = await quickAddProduct(t.orm, shopper, await productId(t, 'P-1041'), 2);
     expect(basketId).not.toBeNull();
     const [stored] = await t.sql('select type, shipping_method_id, subtotal_minor, discount_minor, shipping_fee_minor, total_excl_vat_minor, vat_minor, total_minor, totals from orders where id = $1', [basketId]);
     expect(stored.type).toBe('cart');

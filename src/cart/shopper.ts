@@ -1,0 +1,8 @@
+/** Who is shopping: a signed-in user, or an anonymous visitor known by the basket cookie. */
+export interface Shopper {
+  userId: number | null; companyId: number | null; anonymousToken: string | null;
+  /** A staff user's context date (YYYY-MM-DD): the basket is priced as of that day. */
+  priceDate?: string | null;
+  /** The anonymous token was made by this request (a new basket cookie): no basket can exist for it yet. */
+  newToken?: boolean;
+}
