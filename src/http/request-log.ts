@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { RequestHandler } from 'express';
-import { log } from '../shared/log';
+import { logRequest } from '../shared/log';
 
 /** A request id a proxy in front may pass on (X-Request-Id); anything else is replaced by our own. */
 const FORWARDED_ID = /^[A-Za-z0-9._:-]{8,100}$/;
@@ -26,9 +26,7 @@ export function requestLog(): RequestHandler {
     res.once('finish', () => {
       const path = req.originalUrl.split('?')[0];
       const quiet = path === '/healthz' || path.startsWith('/public/');
-      const line = { reqId: req.id, method: req.method, path, status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6 };
-      if (quiet) log.debug(line, 'request');
-      else log.info(line, 'request');
+      logRequest(quiet ? 'debug' : 'info', { reqId: req.id, method: req.method, path, status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6 });
     });
     next();
   };
