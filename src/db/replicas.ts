@@ -2,7 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { MikroORM, type EntityManager } from '@mikro-orm/postgresql';
 import type { RequestHandler } from 'express';
 import { ormConfig } from '../../mikro-orm.config';
-import { isDatabaseUnavailable } from '../http/error-handler';
+import { isDatabaseUnavailable } from './unavailable';
 
 /**
  * Read replicas for reads that may be a moment stale (staff order list and search, statistics and its CSV export, the

@@ -1,4 +1,4 @@
-import { isDatabaseUnavailable, unavailableReason } from '../http/error-handler';
+import { isDatabaseUnavailable, unavailableReason } from '../db/unavailable';
 import { log } from './log';
 
 /** Stops a poller: no new tick starts, and the promise resolves when the tick in progress (if any) has finished. */

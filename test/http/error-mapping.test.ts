@@ -1,7 +1,8 @@
 import { ConnectionException, DriverException, OptimisticLockError } from '@mikro-orm/core';
 import express from 'express';
 import request from 'supertest';
-import { errorHandler, isDatabaseUnavailable, toHttpProblem, unavailableReason } from '../../src/http/error-handler';
+import { isDatabaseUnavailable, unavailableReason } from '../../src/db/unavailable';
+import { errorHandler, toHttpProblem } from '../../src/http/error-handler';
 import { DomainError } from '../../src/shared/errors';
 
 describe('error mapping', () => {
