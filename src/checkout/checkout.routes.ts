@@ -35,14 +35,13 @@ const FIELD_LABELS: Record<string, string> = {
 function addressFrom(body: Record<string, unknown>, prefix: 'billing' | 'delivery', required: boolean): Address {
   const raw: Record<string, unknown> = {};
   for (const f of ADDRESS_FIELDS) raw[f] = body[`${prefix}_${f}`] ?? '';
-  const result = (required ? addressSchema : optionalAddress).safeParse(raw);
-  if (!result.success) {
-    const fields: Record<string, string> = {};
-    for (const issue of result.error.issues) fields[`${prefix}_${String(issue.path[0])}`] ??= issue.message;
-    const [key, message] = Object.entries(fields)[0];
-    throw new DomainError('VALIDATION', `Please check the ${prefix} address: ${FIELD_LABELS[key.slice(prefix.length + 1)]} ${message}.`, fields);
-  }
-  const parsed = result.data as Partial<Address>;
+  const parsed: Partial<Address> = parse<Partial<Address>>(required ? addressSchema : optionalAddress, raw, {
+    key: (path) => `${prefix}_${String(path[0])}`,
+    message: (fields) => {
+      const [key, message] = Object.entries(fields)[0];
+      return `Please check the ${prefix} address: ${FIELD_LABELS[key.slice(prefix.length + 1)]} ${message}.`;
+    },
+  });
   const out = {} as Address;
   for (const f of ADDRESS_FIELDS) out[f] = parsed[f] ?? '';
   return out;

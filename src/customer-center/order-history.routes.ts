@@ -2,9 +2,9 @@ import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { requireLogin } from '../http/auth';
 import { flash, shopperOf } from '../http/shopper';
-import { blank, day } from '../http/validate';
+import { blank, day, inputKey, parse } from '../http/validate';
 import type { Services } from '../services';
-import { DomainError, invalid, notFound } from '../shared/errors';
+import { DomainError, notFound } from '../shared/errors';
 import { reorderMessages, type HistoryFilter } from './order-history.service';
 
 
@@ -21,14 +21,8 @@ const filterQuery = z.object({
 }).refine((q) => !q.from || !q.to || q.from <= q.to, { path: ['to'], error: 'The “To” date must be on or after the “From” date.' });
 
 function parseFilter(query: unknown): HistoryFilter {
-  const r = filterQuery.safeParse(query);
-  if (r.success) return { from: r.data.from, to: r.data.to, stateId: r.data.state, page: r.data.page ?? 1 };
-  const fields: Record<string, string> = {};
-  for (const issue of r.error.issues) {
-    const key = String(issue.path[0] ?? '_');
-    fields[key] ??= issue.message;
-  }
-  throw invalid(Object.values(fields).join(' '), fields);
+  const q = parse(filterQuery, query, { key: inputKey, message: (fields) => Object.values(fields).join(' ') });
+  return { from: q.from, to: q.to, stateId: q.state, page: q.page ?? 1 };
 }
 
 /** What the filter form shows back: the values as typed (strings only, cut short). */

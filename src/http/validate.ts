@@ -1,18 +1,41 @@
-import { z, type ZodType } from 'zod';
+import { z, type ZodError, type ZodType } from 'zod';
 import { invalid } from '../shared/errors';
 import { parseMoney } from '../shared/money';
 
-/** Parses untrusted input at the edge; a failure becomes a 422 with a message per field. */
-export function parse<T>(schema: ZodType<T>, input: unknown): T {
+/** How an issue's path names the form field it belongs to. */
+export type FieldKey = (path: readonly PropertyKey[]) => string;
+/** The path, dotted ("lines.0.quantity"); "_" for the input as a whole. */
+export const dottedKey: FieldKey = (path) => path.join('.') || '_';
+/** The top-level input name: forms whose inputs are flat. */
+export const inputKey: FieldKey = (path) => String(path[0] ?? '_');
+
+/** The one translation of zod's issues into form field errors: the first message per field; unknown keys (strict schemas) each get one. */
+export function fieldErrors(error: ZodError, key: FieldKey = dottedKey): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (const issue of error.issues) {
+    if (issue.code === 'unrecognized_keys') for (const k of issue.keys) fields[key([...issue.path, k])] ??= 'is not a known field';
+    else fields[key(issue.path)] ??= issue.message;
+  }
+  return fields;
+}
+
+export interface ParseOptions {
+  key?: FieldKey;
+  /** The 422's message, from the field errors; by default it names the first field. */
+  message?: (fields: Record<string, string>) => string;
+}
+
+/** Parses untrusted input at the edge; a failure becomes a 422 (VALIDATION) with a message per field. */
+export function parse<T>(schema: ZodType<T>, input: unknown, options: ParseOptions = {}): T {
   const result = schema.safeParse(input);
   if (result.success) return result.data;
-  const fields: Record<string, string> = {};
-  for (const issue of result.error.issues) {
-    const key = issue.path.join('.') || '_';
-    if (!fields[key]) fields[key] = issue.message;
-  }
+  const fields = fieldErrors(result.error, options.key);
+  throw invalid((options.message ?? firstFieldMessage)(fields), fields);
+}
+
+function firstFieldMessage(fields: Record<string, string>): string {
   const first = Object.entries(fields)[0];
-  throw invalid(first ? `Please check ${first[0] === '_' ? 'the form' : labelOf(first[0])}: ${first[1]}` : 'Please check the form.', fields);
+  return first ? `Please check ${first[0] === '_' ? 'the form' : labelOf(first[0])}: ${first[1]}` : 'Please check the form.';
 }
 
 function labelOf(field: string): string {

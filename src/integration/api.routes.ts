@@ -5,7 +5,7 @@ import { z, type ZodType } from 'zod';
 import { requireStaff } from '../http/auth';
 import { toHttpProblem } from '../http/error-handler';
 import { flash } from '../http/shopper';
-import { idParam, requiredText } from '../http/validate';
+import { idParam, inputKey, parse, requiredText } from '../http/validate';
 import { PaymentRefused } from '../payments/payment.service';
 import type { Services } from '../services';
 import { DomainError, notFound } from '../shared/errors';
@@ -16,15 +16,9 @@ import { captureBody, exportedBody, IDEMPOTENCY_KEY, openApiDocument, orderListQ
 
 /** Input at the API's edge: a failure is a 422 whose fields name the bad parts (as in the document). */
 function parseInput<T>(schema: ZodType<T>, input: unknown, where: 'body' | 'query'): T {
-  const result = schema.safeParse(input);
-  if (result.success) return result.data;
-  const fields: Record<string, string> = {};
-  for (const issue of result.error.issues) {
-    const keys = issue.code === 'unrecognized_keys' ? issue.keys : [issue.path.join('.') || '_'];
-    for (const key of keys) fields[key] ??= issue.code === 'unrecognized_keys' ? 'is not a known field' : issue.message;
-  }
-  const list = Object.entries(fields).map(([k, v]) => (k === '_' ? v : `${k} ${v}`)).join('; ');
-  throw new DomainError('VALIDATION', `The request ${where === 'body' ? 'body' : 'query'} is not valid: ${list}.`, fields);
+  return parse(schema, input, {
+    message: (fields) => `The request ${where === 'body' ? 'body' : 'query'} is not valid: ${Object.entries(fields).map(([k, v]) => (k === '_' ? v : `${k} ${v}`)).join('; ')}.`,
+  });
 }
 
 /** A path's order id; anything that cannot be one is an order that does not exist. */
@@ -209,13 +203,11 @@ export function apiKeyAdminRoutes(s: Services): Router {
   r.post('/', async (req, res) => {
     let created;
     try {
-      const form = keyForm.safeParse(req.body);
-      if (!form.success) {
-        const fields: Record<string, string> = {};
-        for (const issue of form.error.issues) fields[String(issue.path[0] ?? '_')] ??= issue.message;
-        throw new DomainError('VALIDATION', `Nothing was created. Please check: ${Object.entries(fields).map(([k, v]) => `${k === 'scopes' ? 'Permissions' : 'Name'} ${v}`).join('; ')}.`, fields);
-      }
-      created = await s.api.createKey(form.data, req.user!.id);
+      const form = parse(keyForm, req.body, {
+        key: inputKey,
+        message: (fields) => `Nothing was created. Please check: ${Object.entries(fields).map(([k, v]) => `${k === 'scopes' ? 'Permissions' : 'Name'} ${v}`).join('; ')}.`,
+      });
+      created = await s.api.createKey(form, req.user!.id);
     } catch (e) {
       if (!(e instanceof DomainError) || e.code !== 'VALIDATION') throw e;
       const body = req.body ?? {};

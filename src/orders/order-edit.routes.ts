@@ -5,7 +5,7 @@ import { requireStaff } from '../http/auth';
 import { toHttpProblem } from '../http/error-handler';
 import { inContext } from '../http/in-context';
 import { flash } from '../http/shopper';
-import { amount, checkbox, MAX_AMOUNT_MINOR, quantity, requiredText, str, text } from '../http/validate';
+import { amount, checkbox, inputKey, MAX_AMOUNT_MINOR, parse, quantity, requiredText, str, text } from '../http/validate';
 import type { Services } from '../services';
 import { DomainError, invalid, notFound } from '../shared/errors';
 import { parseMoney } from '../shared/money';
@@ -44,11 +44,7 @@ function idOf(raw: unknown, what = 'The page'): number {
 
 /** Parses with field errors keyed by the input names the form uses. */
 function parseFlat<T>(schema: ZodType<T>, input: unknown): T {
-  const r = schema.safeParse(input);
-  if (r.success) return r.data;
-  const fields: Record<string, string> = {};
-  for (const issue of r.error.issues) fields[String(issue.path[0] ?? '_')] ??= issue.message;
-  throw invalid('Nothing was saved. Please check the marked fields.', fields);
+  return parse(schema, input, { key: inputKey, message: () => 'Nothing was saved. Please check the marked fields.' });
 }
 
 /** Typed values of custom fields: `<prefix><system name>` inputs. */

@@ -2,9 +2,9 @@ import path from 'node:path';
 import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { requireStaff } from '../http/auth';
-import { blank, day } from '../http/validate';
+import { blank, day, inputKey, parse } from '../http/validate';
 import type { Services } from '../services';
-import { DomainError, invalid } from '../shared/errors';
+import { DomainError } from '../shared/errors';
 import { reportCsv, STATS_INTERVALS, type StatsQuery, type StatsReport } from './statistics.service';
 
 /** Chart.js, served from the app (the CSP allows only our own scripts; no CDN). */
@@ -40,11 +40,7 @@ const statsQuery = z.object({
 });
 
 function parseQuery(query: unknown) {
-  const r = statsQuery.safeParse(query);
-  if (r.success) return r.data;
-  const fields: Record<string, string> = {};
-  for (const issue of r.error.issues) fields[String(issue.path[0] ?? '_')] ??= issue.message;
-  throw invalid(Object.values(fields).join(' '), fields);
+  return parse(statsQuery, query, { key: inputKey, message: (fields) => Object.values(fields).join(' ') });
 }
 
 /** What the form shows back: the values as typed (strings only, cut short). */
