@@ -120,8 +120,8 @@ async function walk(port: number, sql: (text: string, values?: unknown[]) => Pro
   await request('GET', '/cart'); // shows the flash message of the last add
   await measure('GET /products/P-1013 (session + basket)', () => request('GET', '/products/P-1013'));
   await measure('GET /cart', () => request('GET', '/cart'));
-  await measure('GET /checkout/addresses (the cart becomes an order)', () => request('GET', '/checkout/addresses'), null);
-  await measure('GET /checkout/addresses (again)', () => request('GET', '/checkout/addresses'));
+  await measure('POST /checkout (the cart becomes an order)', () => request('POST', '/checkout', {}), null);
+  await measure('GET /checkout/addresses', () => request('GET', '/checkout/addresses'));
   await measure('POST /checkout/addresses', () => request('POST', '/checkout/addresses', ADDRESS));
   await measure('GET /checkout/methods', () => request('GET', '/checkout/methods'));
   await measure('POST /checkout/methods', () => request('POST', '/checkout/methods', { shippingMethodId, paymentMethodId }));

@@ -11,10 +11,10 @@
  *   1. product page     GET /products/P-1013, no cookies (a first visit)
  *   1b. the same page for returning visitors: each connection a shopper with a stored session and a basket
  *   2. add to cart      POST /cart/add, every connection its own shopper (session, CSRF token, basket cookie)
- *   3. place order      every connection a shopper looping as a browser does: add, then GET and POST
- *                       /checkout/addresses, GET and POST /checkout/methods (STANDARD + INVOICE), GET
- *                       /checkout/review (order number), POST /checkout/place, GET the receipt. (The GET
- *                       pages matter: GET /checkout/addresses is where the cart becomes an order.) Afterwards
+ *   3. place order      every connection a shopper looping as a browser does: add, "Go to checkout" (POST
+ *                       /checkout: the cart becomes an order), GET and POST /checkout/addresses, GET and POST
+ *                       /checkout/methods (STANDARD + INVOICE), GET /checkout/review (order number), POST
+ *                       /checkout/place, GET the receipt (9 requests per order; the pages only read). Afterwards
  *                       the database is checked: no duplicate order numbers, as many completed orders as
  *                       successful places, no negative stock, stock taken = units sold.
  *
@@ -318,6 +318,7 @@ async function placeOrders(setup: LoadSetup): Promise<Measured> {
     for (let n = 0; performance.now() < deadline; n++) {
       try {
         await step(s, 'add', 'POST', '/cart/add', 303, { productId: setup.productIds[(i + n) % setup.productIds.length], quantity: 1 });
+        await step(s, 'start checkout', 'POST', '/checkout', 303, {});
         await step(s, 'addresses page', 'GET', '/checkout/addresses', 200);
         await step(s, 'addresses', 'POST', '/checkout/addresses', 303, ADDRESS);
         await step(s, 'methods page', 'GET', '/checkout/methods', 200);
@@ -332,7 +333,7 @@ async function placeOrders(setup: LoadSetup): Promise<Measured> {
       } catch (e) {
         errors++;
         if (errorSamples.length < 5) errorSamples.push((e as Error).message);
-        if (/^(add|addresses|methods|place): 403/.test((e as Error).message)) await s.start().catch(() => undefined); // fresh CSRF token
+        if (/^(add|start checkout|addresses|methods|place): 403/.test((e as Error).message)) await s.start().catch(() => undefined); // fresh CSRF token
       }
     }
     s.close();
@@ -446,6 +447,7 @@ async function prepareReviewBaskets(
   const s = new Shopper(new URL(ctx.baseUrl));
   await s.start();
   await s.request('POST', '/cart/add', { productId, quantity: 1 });
+  await s.request('POST', '/checkout', {});
   await s.request('GET', '/checkout/addresses');
   await s.request('POST', '/checkout/addresses', ADDRESS);
   await s.request('GET', '/checkout/methods');
@@ -685,7 +687,7 @@ async function main(): Promise<void> {
       { label: `1. product page GET /products/${PRODUCT_PAGE}`, unit: 'req/s', m: product },
       { label: `1b. product page, returning visitors (session + basket cookies)`, unit: 'req/s', m: returning },
       { label: '2. add to cart POST /cart/add (303)', unit: 'req/s', m: add },
-      { label: '3. place order, whole checkout (8 requests per order)', unit: 'orders/s', m: place },
+      { label: '3. place order, whole checkout (9 requests per order)', unit: 'orders/s', m: place },
       { label: '4. place order, POST /checkout/place only (baskets prepared at the review step)', unit: 'orders/s', m: placeOnly },
       { label: `5. last ${LAST_UNITS} units, ${2 * LAST_UNITS} buyers at once (409 = refused, expected, not an error)`, unit: 'orders/s', m: lastUnits },
       { label: `6. one product, card gateway answering in ${GATEWAY_LATENCY_MS} ms`, unit: 'orders/s', m: hotCard },

@@ -3,9 +3,9 @@ import { z } from 'zod';
 import { inContext, type PageRenderer } from '../http/in-context';
 import { clearBasketCookie, flash, shopperOf } from '../http/shopper';
 import { idParam, parse, requiredText, text } from '../http/validate';
-import { itemCountOf } from '../cart/cart.service';
 import { COUNTRIES } from '../orders/countries';
-import { ADDRESS_FIELDS, type Address, type Order } from '../orders/order.entities';
+import { ADDRESS_FIELDS, type Address } from '../orders/order.entities';
+import type { CheckoutPage } from './checkout-page';
 import type { Services } from '../services';
 import { DomainError } from '../shared/errors';
 
@@ -47,19 +47,20 @@ function addressFrom(body: Record<string, unknown>, prefix: 'billing' | 'deliver
   return out;
 }
 
-/** A checkout step's order, and the header's basket count from its lines (no query of its own). */
-function orderPage(order: Order) {
-  return { order, basketCount: itemCountOf(order) };
-}
-
 export function checkoutRoutes(s: Services): Router {
   const r = Router();
 
   r.get('/', (_req, res) => res.redirect(303, '/checkout/addresses'));
 
+  // Checkout starts: the cart becomes an order and takes its number here (the pages only read).
+  r.post('/', async (req, res) => {
+    await s.checkout.begin(shopperOf(req));
+    res.redirect(303, '/checkout/addresses');
+  });
+
   r.get('/addresses', async (req, res) => {
-    const order = await s.checkout.begin(shopperOf(req));
-    res.render('checkout/addresses.njk', { ...orderPage(order), billing: order.billing(), delivery: order.deliverySameAsBilling ? null : order.delivery(), countries: COUNTRIES });
+    const page = await s.checkout.page(shopperOf(req));
+    res.render('checkout/addresses.njk', { ...page, delivery: page.order.deliverySameAsBilling ? null : page.delivery, countries: COUNTRIES });
   });
 
   r.post('/addresses', async (req, res) => {
@@ -71,16 +72,16 @@ export function checkoutRoutes(s: Services): Router {
     } catch (e) {
       if (!(e instanceof DomainError) || e.code !== 'VALIDATION') throw e;
       // Show the form again with what was typed, so nothing the shopper entered is lost.
-      const order = await s.checkout.begin(shopperOf(req));
-      return res.status(422).render('checkout/addresses.njk', { ...orderPage(order), billing: rawAddress(req, 'billing'), delivery: sameAsBilling ? null : rawAddress(req, 'delivery'), countries: COUNTRIES, error: e.message, fields: e.fields });
+      const page = await s.checkout.page(shopperOf(req));
+      return res.status(422).render('checkout/addresses.njk', { ...page, billing: rawAddress(req, 'billing'), delivery: sameAsBilling ? null : rawAddress(req, 'delivery'), countries: COUNTRIES, error: e.message, fields: e.fields });
     }
     res.redirect(303, '/checkout/methods');
   });
 
   r.get('/methods', async (req, res) => {
-    const order = await s.checkout.begin(shopperOf(req));
-    if (order.checkoutStep === 'addresses') return res.redirect(303, '/checkout/addresses');
-    res.render('checkout/methods.njk', { ...orderPage(order), ...(await s.checkout.methodChoices()) });
+    const page = await s.checkout.page(shopperOf(req));
+    if (!pastStep(page, 'addresses')) return res.redirect(303, '/checkout/addresses');
+    res.render('checkout/methods.njk', { ...page, ...(await s.checkout.methodChoices()) });
   });
 
   r.post('/methods', async (req, res) => {
@@ -91,11 +92,11 @@ export function checkoutRoutes(s: Services): Router {
 
   /** The review step; after a refused placement (a declined card, stock gone) with the message and the typed comment. */
   const reviewPage: PageRenderer = async (req, res, actionError) => {
-    const order = await s.checkout.begin(shopperOf(req));
-    if (order.checkoutStep === 'addresses') return res.redirect(303, '/checkout/addresses');
-    if (order.checkoutStep === 'methods') return res.redirect(303, '/checkout/methods');
-    const provider = order.paymentMethod ? s.payments.get(order.paymentMethod.provider) : undefined;
-    res.render('checkout/review.njk', { ...orderPage(order), totals: order.totals, needsCard: provider?.flow === 'direct' && provider.needsCard, hostedPayment: provider?.flow === 'hosted', actionError });
+    const page = await s.checkout.page(shopperOf(req));
+    if (!pastStep(page, 'addresses')) return res.redirect(303, '/checkout/addresses');
+    if (!pastStep(page, 'methods')) return res.redirect(303, '/checkout/methods');
+    const provider = page.order.paymentMethod ? s.payments.get(page.order.paymentMethod.provider) : undefined;
+    res.render('checkout/review.njk', { ...page, needsCard: provider?.flow === 'direct' && provider.needsCard, hostedPayment: provider?.flow === 'hosted', actionError });
   };
   r.get('/review', (req, res) => reviewPage(req, res));
 
@@ -134,6 +135,14 @@ export function checkoutRoutes(s: Services): Router {
   });
 
   return r;
+}
+
+/**
+ * Whether the shopper has done `step`: a later page needs it. A cart (checkout not started, or the basket changed
+ * since) goes back to the addresses page, whose POST starts checkout again.
+ */
+function pastStep(page: CheckoutPage, step: 'addresses' | 'methods'): boolean {
+  return page.order.type === 'order' && page.order.checkoutStep !== step;
 }
 
 /** A placed order: remembered in the session (a guest's receipt), basket cookie gone, on to the receipt. */

@@ -18,6 +18,8 @@ import { formatMoney } from '../shared/money';
 import { startPoller, type StopPoller } from '../shared/poller';
 import { ShippingMethod } from '../shipping/shipping-method.entity';
 import { Voucher } from '../pricing/voucher.entity';
+import { readCheckoutPage, type CheckoutPage } from './checkout-page';
+import { emSql } from '../db/sql';
 import { cardRequired, mayOrderCart, paymentDeclined, type PlaceInput, type PlaceResult } from './placement';
 import {
   attemptByKey, attemptByReference, attemptKey, attemptStatus, attemptsToVoid, type Authorization, confirmAttempt, expiredAttempts, markVoided, orderChanged,
@@ -54,42 +56,25 @@ export class CheckoutService {
   }
 
   /**
-   * Every checkout page starts here: a cart becomes an order and takes the next order number. An order
-   * that was changed meanwhile (and so went back to being a cart) gets a new number. Looking again at a step of an
-   * order already in checkout usually changes nothing: then it is read and priced without a transaction; whatever
-   * must be written (the conversion, a new price) is done from the start under the basket's row lock.
+   * Checkout starts (the basket's "Go to checkout", a POST): the cart becomes an order and takes the next order
+   * number, under the basket's row lock. An order that was changed meanwhile (and so went back to being a cart) gets a
+   * new number. Every checkout POST does the same for a cart (change()), so the pages themselves never write.
    */
-  async begin(shopper: Shopper): Promise<Order> {
-    const unchanged = await this.unchangedCheckout(shopper);
-    if (unchanged) return unchanged;
-    return this.em.transactional(async (em) => {
-      const order = await this.lockedBasket(em, shopper);
-      if (order.lines.length === 0) throw new DomainError('CART_EMPTY', 'Your basket is empty. Add a product before checking out.');
-      await reprice(em, order, shopper.priceDate);
-      if (order.checkoutStep === 'cart') order.checkoutStep = 'addresses';
-      if (order.type === 'cart') {
-        await assertCartOrderable(em, order, shopper.userId);
-        if (!order.billingEmail && shopper.userId != null) {
-          const user = await em.findOneOrFail(User, shopper.userId);
-          order.billingEmail = user.email;
-          order.billingName ||= user.name;
-        }
-        // Last: the shop's numbering row is locked by its one statement until the commit that follows.
-        await convertToOrder(em, order, actorOf(shopper));
-      }
-      return order;
-    });
+  async begin(shopper: Shopper): Promise<void> {
+    await this.change(shopper, async () => undefined);
   }
 
-  /** The basket, read without a lock, when it is an order in checkout that begin() would leave as it is; else null. */
-  private async unchangedCheckout(shopper: Shopper): Promise<Order | null> {
-    const em = this.em.fork();
-    const order = await this.carts.findBasket(shopper, em);
-    if (!order || order.type !== 'order' || order.checkoutStep === 'cart' || order.lines.length === 0) return null;
-    await reprice(em, order, shopper.priceDate);
-    const uow = em.getUnitOfWork();
-    uow.computeChangeSets();
-    return uow.getChangeSets().length === 0 ? order : null;
+  /**
+   * A checkout page's basket: read in one statement and priced with today's catalog prices, never written
+   * (checkout-page.ts). A cart that may not be ordered yet is refused as starting checkout would refuse it.
+   */
+  async page(shopper: Shopper): Promise<CheckoutPage> {
+    const page = await readCheckoutPage(emSql(this.em), shopper);
+    if (!page || page.order.lines.length === 0) throw new DomainError('CART_EMPTY', 'Your basket is empty. Add a product before checking out.');
+    if (page.order.type === 'cart') {
+      await assertCartOrderable(this.em, { stateId: page.order.stateId, companyId: page.order.companyId, totalMinor: page.totals.totalMinor, currencyCode: page.order.currencyCode }, shopper.userId);
+    }
+    return page;
   }
 
   async saveAddresses(shopper: Shopper, input: AddressInput): Promise<void> {
@@ -356,11 +341,25 @@ export class CheckoutService {
     return this.em.find(PaymentMethod, { active: true }, { orderBy: { sortOrder: 'asc' } });
   }
 
+  /**
+   * A checkout POST: `fn` changes the basket under its row lock, it is priced, and a cart — not in checkout yet, or
+   * changed by this step and so back to being a cart — becomes an order with the next number, as the last write.
+   */
   private async change(shopper: Shopper, fn: (em: EntityManager, order: Order, actor: Actor) => Promise<void>): Promise<void> {
     await this.em.transactional(async (em) => {
       const order = await this.lockedBasket(em, shopper);
       await fn(em, order, actorOf(shopper));
       await reprice(em, order, shopper.priceDate);
+      advance(order, 'addresses');
+      if (order.type !== 'cart') return;
+      await assertCartOrderable(em, { stateId: order.state?.id ?? null, companyId: order.company?.id ?? null, totalMinor: order.totalMinor, currencyCode: order.currencyCode }, shopper.userId);
+      if (!order.billingEmail && shopper.userId != null) {
+        const user = await em.findOneOrFail(User, shopper.userId);
+        order.billingEmail = user.email;
+        order.billingName ||= user.name;
+      }
+      // Last: the shop's numbering row is locked by its one statement until the commit that follows.
+      await convertToOrder(em, order, actorOf(shopper));
     });
   }
 
@@ -380,8 +379,9 @@ function ownedBy(shopper: Shopper) {
 }
 
 const STEP_ORDER = ['cart', 'addresses', 'methods', 'review', 'placing', 'confirmation'] as const;
+/** A step forward; a cart moves too, as every checkout POST converts it before it commits. */
 function advance(order: Order, step: Order['checkoutStep']): void {
-  if (order.type === 'order' && STEP_ORDER.indexOf(step) > STEP_ORDER.indexOf(order.checkoutStep)) order.checkoutStep = step;
+  if (STEP_ORDER.indexOf(step) > STEP_ORDER.indexOf(order.checkoutStep)) order.checkoutStep = step;
 }
 
 function changedFrom(before: string, after: string): boolean {
@@ -392,11 +392,11 @@ function changedFrom(before: string, after: string): boolean {
  * A cart whose flow state does not "allow order" (e.g. still waiting for approval) cannot be checked out — unless it is
  * still in its flow's starting state and its total is within the buyer's spend limit (no approval needed for it).
  */
-async function assertCartOrderable(em: EntityManager, order: Order, userId: number | null): Promise<void> {
-  const state = order.state ? await em.findOne(FlowState, order.state.id) : null;
+async function assertCartOrderable(em: EntityManager, order: { stateId: number | null; companyId: number | null; totalMinor: number; currencyCode: string }, userId: number | null): Promise<void> {
+  const state = order.stateId != null ? await em.findOne(FlowState, order.stateId) : null;
   if (!state || state.allowOrder) return;
   const [buyer] = userId != null && state.isDefault
-    ? await em.execute<{ spend_limit_minor: string | null }[]>('select spend_limit_minor from users where id = ? and company_id is not distinct from ?', [userId, order.company?.id ?? null])
+    ? await em.execute<{ spend_limit_minor: string | null }[]>('select spend_limit_minor from users where id = ? and company_id is not distinct from ?', [userId, order.companyId])
     : [];
   const limit = buyer?.spend_limit_minor != null ? Number(buyer.spend_limit_minor) : null;
   if (mayOrderCart(state, order.totalMinor, limit)) return;

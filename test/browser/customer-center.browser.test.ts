@@ -146,7 +146,7 @@ describe('customer center in a browser', () => {
     await submit(bo, form.getByRole('button', { name: 'Change state' }), `${baseUrl}/customer-center?CC=Carts`);
     await visible(boCard.getByRole('heading', { level: 2, name: `Spring order ${cart} Submitted for approval Your active basket` }));
     expect(await textOf(boCard.getByText(/cannot be checked out/))).toBe('This cart cannot be checked out while it is “Submitted for approval”: it must be approved first.');
-    expect(await boCard.getByRole('link', { name: 'Check out' }).count()).toBe(0);
+    expect(await boCard.getByRole('button', { name: 'Check out' }).count()).toBe(0);
 
     // Buyer 1 sees the same cart, now held by buyer 2 and waiting for approval; the approver is mailed.
     await customerCenter(bea, 'Carts');
@@ -170,7 +170,7 @@ describe('customer center in a browser', () => {
     await bo.reload();
     await visible(boCard.getByRole('heading', { level: 2, name: `Spring order ${cart} Approved Your active basket` }));
     expect(await boCard.getByText(/cannot be checked out/).count()).toBe(0);
-    await boCard.getByRole('link', { name: 'Check out' }).click();
+    await boCard.getByRole('button', { name: 'Check out' }).click();
     await addressesAndMethods(bo, { name: 'Bo Buyer', company: 'Acme Retail A/S', street: 'Harbour Road 7', zip: '8000', city: 'Aarhus', email: 'buyer2@acme.test' }, 'Invoice');
     const review = await textOf(bo.getByRole('table').first());
     expect(review).toContain(CART_FIRST);
@@ -206,7 +206,7 @@ describe('customer center in a browser', () => {
     await logIn(sam, baseUrl, 'shopper@orderflow.test', 'shopper-pass-1', '/');
     await addFromCatalog(sam, QUOTE_PRODUCT);
     await setQuantity(sam, QUOTE_PRODUCT, 10);
-    await sam.getByRole('link', { name: 'Go to checkout' }).click();
+    await sam.getByRole('button', { name: 'Go to checkout' }).click();
     await addressesAndMethods(sam, SAM, 'Card');
     await sam.getByLabel('What would you like us to offer? (optional)').fill('Can you do better for 10?');
     await submit(sam, sam.getByRole('button', { name: 'Request a quote instead of ordering' }), /\/customer-center\/quotes\/QUOTE\d+$/);
@@ -280,7 +280,7 @@ describe('customer center in a browser', () => {
     await logIn(sam, baseUrl, 'shopper@orderflow.test', 'shopper-pass-1', '/');
     await addFromCatalog(sam, RETURN_PRODUCT);
     await setQuantity(sam, RETURN_PRODUCT, 2);
-    await sam.getByRole('link', { name: 'Go to checkout' }).click();
+    await sam.getByRole('button', { name: 'Go to checkout' }).click();
     await addressesAndMethods(sam, SAM, 'Card');
     await fillCard(sam);
     await submit(sam, sam.getByRole('button', { name: /^Place order/ }), /\/checkout\/receipt\/ORDER\d+$/);

@@ -123,7 +123,7 @@ describe('a cart flow with approval, in a browser', () => {
 
     // The basket says why a Draft cart cannot be checked out, and offers no checkout button.
     expect(await textOf(buyer.getByTestId('not-orderable'))).toContain('This cart is “Draft” and cannot be checked out yet');
-    expect(await buyer.getByRole('link', { name: 'Go to checkout' }).count()).toBe(0);
+    expect(await buyer.getByRole('button', { name: 'Go to checkout' }).count()).toBe(0);
 
     // The customer center, from the account menu.
     await buyer.getByRole('navigation', { name: 'Account' }).getByRole('link', { name: 'My account' }).click();
@@ -134,7 +134,7 @@ describe('a cart flow with approval, in a browser', () => {
     await visible(card.getByRole('listitem').filter({ hasText: `1 × ${PRODUCT}` }));
     // Checkout is not possible yet, and the page says why.
     expect(await textOf(card.getByText(/cannot be checked out/))).toBe('This cart cannot be checked out while it is “Draft”: it must be approved first.');
-    expect(await card.getByRole('link', { name: 'Check out' }).count()).toBe(0);
+    expect(await card.getByRole('button', { name: 'Check out' }).count()).toBe(0);
 
     // The ChangeDraftStatusForm offers only what the rule allows.
     const stateSelect = card.getByRole('combobox', { name: `Change state of ${cart} to` });
@@ -148,7 +148,7 @@ describe('a cart flow with approval, in a browser', () => {
     await submit(buyer, card.getByRole('button', { name: 'Change state' }), `${baseUrl}/customer-center?CC=Carts`);
     await visible(card.getByRole('heading', { level: 2, name: new RegExp(`^Basket ${cart} Waiting for approval Your active basket$`) }));
     expect(await textOf(card.getByText(/cannot be checked out/))).toBe('This cart cannot be checked out while it is “Waiting for approval”: it must be approved first.');
-    expect(await card.getByRole('link', { name: 'Check out' }).count()).toBe(0);
+    expect(await card.getByRole('button', { name: 'Check out' }).count()).toBe(0);
 
     // 4. The approver's notification leaves through the outbox to the test SMTP server.
     await t.worker.sendDue();
@@ -174,7 +174,7 @@ describe('a cart flow with approval, in a browser', () => {
     await buyer.reload();
     await visible(card.getByRole('heading', { level: 2, name: new RegExp(`^Basket ${cart} Approved Your active basket$`) }));
     expect(await card.getByText(/cannot be checked out/).count()).toBe(0);
-    await card.getByRole('link', { name: 'Check out' }).click();
+    await card.getByRole('button', { name: 'Check out' }).click();
     await fillBillingAddress(buyer, baseUrl, { name: 'Bea Buyer', company: 'Acme Retail A/S', street: 'Harbour Road 7', zip: '8000', city: 'Aarhus', email: 'buyer1@acme.test' });
     expect(await buyer.getByRole('checkbox', { name: 'Deliver to the billing address' }).isChecked()).toBe(true);
     await methodsToReview(buyer, baseUrl, 'Invoice');

@@ -18,7 +18,7 @@ it('a guest pays on the hosted payment page: declined, then 3-D Secure, then the
     const page = await trackedPage(context, failures);
     await page.goto(`${baseUrl}/`);
     await searchAndAdd(page, baseUrl, 'Espresso beans 1 kg');
-    await page.getByRole('link', { name: 'Go to checkout' }).click();
+    await page.getByRole('button', { name: 'Go to checkout' }).click();
     await fillBillingAddress(page, baseUrl, { name: 'Kim Customer', company: '', street: 'Main Street 1', zip: '2100', city: 'Copenhagen', email: 'kim@example.test' });
     await methodsToReview(page, baseUrl, 'Sandbox Pay');
     const number = await page.locator('input[name="orderNumber"]').inputValue();

@@ -63,7 +63,7 @@ describe('storefront in a browser', () => {
     expect(await page.getByRole('spinbutton', { name: `Quantity of ${second}` }).inputValue()).toBe('1');
 
     // Checkout step 1: the billing address.
-    await page.getByRole('link', { name: 'Go to checkout' }).click();
+    await page.getByRole('button', { name: 'Go to checkout' }).click();
     await fillBillingAddress(page, baseUrl, { name: 'Kim Customer', company: '', street: 'Main Street 1', zip: '2100', city: 'Copenhagen', email: 'kim@example.test' });
     expect(await page.getByRole('checkbox', { name: 'Deliver to the billing address' }).isChecked()).toBe(true);
     await page.getByRole('button', { name: 'Continue to shipping and payment' }).click();

@@ -22,6 +22,13 @@ export async function methodIds(t: TestApp, shipping = 'STANDARD', payment = 'CA
   return { shippingMethodId: s.id, paymentMethodId: p.id };
 }
 
+/** "Go to checkout" on the basket page (a POST): the cart becomes an order and takes its number. */
+export async function startCheckout(agent: TestAgent) {
+  const res = await postForm(agent, '/checkout', {}, '/cart');
+  if (res.status !== 303) throw new Error(`starting checkout failed: ${res.status} ${res.text.slice(0, 300)}`);
+  return res;
+}
+
 /** Walks addresses and methods; returns the order number shown on the review page. */
 export async function checkoutToReview(t: TestApp, agent: TestAgent, opts: { payment?: string; shipping?: string; address?: Record<string, string> } = {}) {
   const addr = await postForm(agent, '/checkout/addresses', { ...ADDRESS, ...opts.address }, '/checkout/addresses');

@@ -1,5 +1,5 @@
 import { DEFAULT_FROM } from '../../src/mail/outbox.service';
-import { ADDRESS, APPROVED_CARD, DECLINED_CARD, addToBasket, checkoutToReview, methodIds, place, reviewNumber } from '../helpers/shopping';
+import { ADDRESS, APPROVED_CARD, DECLINED_CARD, addToBasket, checkoutToReview, methodIds, place, reviewNumber, startCheckout } from '../helpers/shopping';
 import { csrfToken, login, newAgent, postForm, startTestApp, waitFor, type TestApp } from '../helpers/test-app';
 
 let t: TestApp;
@@ -57,20 +57,41 @@ describe('checkout', () => {
     expect(mail.text).toContain('597.75 DKK');
   });
 
-  it('looking at the checkout pages again writes nothing: the order keeps its version and number', async () => {
+  it('looking at the checkout pages writes nothing: the order number is taken by "Go to checkout", a changed price shows at once and is what placing charges', async () => {
+    await setPrice('P-1001', 10000, 2500);
     const agent = newAgent(t);
     await addToBasket(t, agent, 'P-1001', 1);
+    const [cart] = await t.sql(`select id, number from orders where type = 'cart' order by id desc limit 1`);
+    const stored = async () => (await t.sql(`select o.number, o.type, o.checkout_step, o.version, o.updated_at, o.totals, s.order_next_number,
+        (select count(*)::int from order_state_history h where h.order_id = o.id) as history
+      from orders o join shops s on s.id = o.shop_id where o.id = $1`, [cart.id]))[0];
+    const untouched = await stored();
+    // Opening the addresses page of a cart (a bookmark, the back button) shows it and changes nothing, not even the counter.
+    const first = await agent.get('/checkout/addresses').expect(200);
+    expect(first.text).toContain(`Basket ${cart.number}`);
+    for (const page of ['/checkout/methods', '/checkout/review']) expect((await agent.get(page)).headers.location).toBe('/checkout/addresses');
+    expect(await stored()).toEqual(untouched);
+
+    const started = await startCheckout(agent);
+    expect(started.headers.location).toBe('/checkout/addresses');
+    const converted = await stored();
+    expect(converted).toMatchObject({ number: `ORDER${untouched.order_next_number}`, type: 'order', checkout_step: 'addresses', order_next_number: untouched.order_next_number + 1 });
+    expect((await agent.get('/checkout/addresses').expect(200)).text).toContain(`Order ${converted.number}`);
+
     const number = await checkoutToReview(t, agent, { payment: 'INVOICE' });
-    const stored = async () => (await t.sql('select number, version, updated_at, totals from orders where number = $1', [number]))[0];
+    expect(number).toBe(converted.number);
     const before = await stored();
     for (const page of ['/checkout/addresses', '/checkout/methods', '/checkout/review', '/cart']) await agent.get(page).expect(200);
     expect(await stored()).toEqual(before);
-    // A real change still writes: the price changed, so the review shows and stores the new totals.
-    await t.sql(`update products set price_minor = price_minor + 100 where number = 'P-1001'`);
-    await agent.get('/checkout/review').expect(200);
-    const after = await stored();
-    expect(after.version).toBeGreaterThan(before.version);
-    expect(Number(after.totals.subtotalMinor)).toBeGreaterThan(Number(before.totals.subtotalMinor));
+
+    // The price changed: the review shows the new total at once, still without writing; placing charges what it showed.
+    await t.sql(`update products set price_minor = 20000 where number = 'P-1001'`);
+    const shown = /data-testid="order-total">([\d,.]+) DKK/.exec((await agent.get('/checkout/review').expect(200)).text)![1];
+    expect(Number(shown.replace(/,/g, '')) * 100).toBe(Number(before.totals.totalMinor) + 12500); // 100.00 more + 25 % VAT
+    expect(await stored()).toEqual(before);
+    expect((await place(agent, number, {})).status).toBe(303);
+    const [placed] = await t.sql('select total_minor, completed from orders where number = $1', [number]);
+    expect(placed).toEqual({ total_minor: String(Number(before.totals.totalMinor) + 12500), completed: true });
   });
 
   it('downgrades the order to a cart when it changes, and a new checkout gives it a new order id', async () => {
@@ -83,6 +104,8 @@ describe('checkout', () => {
     await addToBasket(t, agent, 'P-1002'); // a changed quantity
     const [cart] = await t.sql(`select number, type, checkout_step from orders where number like 'CART%' order by id desc limit 1`);
     expect(cart.type).toBe('cart');
+    expect((await agent.get('/checkout/review')).headers.location).toBe('/checkout/addresses');
+    await startCheckout(agent);
     const second = await reviewNumber(agent);
     expect(second).toMatch(/^ORDER/);
     expect(second).not.toBe(first);
@@ -108,8 +131,8 @@ describe('checkout', () => {
       return agent;
     }));
     const carts = (await t.sql(`select id from orders where type = 'cart' order by id desc limit 6`)).map((o) => o.id);
-    const pages = await Promise.all(agents.map((agent) => agent.get('/checkout/addresses')));
-    expect(pages.map((p) => p.status)).toEqual([200, 200, 200, 200, 200, 200]);
+    const pages = await Promise.all(agents.map((agent) => postForm(agent, '/checkout', {}, '/cart')));
+    expect(pages.map((p) => p.status)).toEqual([303, 303, 303, 303, 303, 303]);
     const taken = (await t.sql(`select number from orders where id = any($1) and type = 'order'`, [carts])).map((o) => o.number);
     expect(taken.sort()).toEqual([0, 1, 2, 3, 4, 5].map((i) => `ORDER${next + i}`).sort());
     const history = await t.sql(`select count(*)::int as n from order_state_history where event = 'converted' and message like '%became order ORDER%' and order_id = any($1)`, [carts]);

@@ -1,0 +1,90 @@
+import type { Shopper } from '../cart/shopper';
+import { priceOnSql } from '../catalog/prices';
+import type { Sql } from '../db/sql';
+import { ADDRESS_FIELDS, type Address, type CheckoutStep } from '../orders/order.entities';
+import type { PaymentProviderCode } from '../payments/payment.entities';
+import { priceOrder, type Totals } from '../pricing/pricing';
+import { PRICING_JOINS, pricingInputOf, type PricingRow } from '../pricing/pricing-sql';
+
+/** A line as a checkout page shows it: the catalog's price, VAT rate and name today (as reprice would store them). */
+export interface CheckoutPageLine {
+  productName: string; productNumber: string; quantity: number; unit: string; unitPriceMinor: number; vatRateBp: number; discountMinor: number;
+}
+
+/** What a checkout page prints of the shopper's basket: plain values, read in one statement, never written. */
+export interface CheckoutPageOrder {
+  id: number; number: string; type: 'cart' | 'order'; checkoutStep: CheckoutStep; currencyCode: string;
+  voucherCode: string; customerComment: string; deliverySameAsBilling: boolean;
+  shippingMethod: { id: number; name: string } | null;
+  paymentMethod: { id: number; name: string; provider: PaymentProviderCode } | null;
+  lines: CheckoutPageLine[];
+  /** A cart's flow state and company, for the "may this cart be ordered" check. */
+  stateId: number | null; companyId: number | null;
+}
+
+export interface CheckoutPage { order: CheckoutPageOrder; billing: Address; delivery: Address; totals: Totals; basketCount: number }
+
+/** The statement's row: the pricing columns (as pricing-sql.ts names them), the order's own and its address columns. */
+type PageRow = Omit<PricingRow, 'lines'> & Record<string, unknown> & {
+  id: string; number: string; type: 'cart' | 'order'; checkout_step: CheckoutStep; currency_code: string; voucher_code: string; customer_comment: string;
+  delivery_same_as_billing: boolean; state_id: string | null; company_id: string | null; shipping_id: string | null; payment_id: string | null;
+  user_email: string | null; user_name: string | null; lines: CheckoutPageLine[];
+};
+
+const ADDRESS_COLUMNS = ADDRESS_FIELDS.flatMap((f) => [`o.billing_${f}`, `o.delivery_${f}`]).join(', ');
+
+/**
+ * The shopper's basket as the checkout pages show it, priced with today's catalog prices (or the staff context
+ * date's) the way reprice() would — computed for the page only: a GET writes nothing. What the shopper sees is what
+ * gets stored: the next POST reprices, and placing reprices an order whose stored prices are stale first.
+ */
+export async function readCheckoutPage(sql: Sql, shopper: Shopper): Promise<CheckoutPage | null> {
+  const owner = shopper.userId != null ? 'o.user_id = ?' : shopper.anonymousToken ? 'o.user_id is null and o.anonymous_token = ?::uuid' : null;
+  if (!owner) return null;
+  const day = shopper.priceDate ? '?::date' : 'current_date';
+  const [row] = await sql<PageRow>(
+    `select o.id, o.number, o.type, o.checkout_step, o.currency_code, o.voucher_code, o.customer_comment, o.delivery_same_as_billing,
+       o.state_id, o.company_id, ${ADDRESS_COLUMNS}, u.email as user_email, u.name as user_name,
+       o.order_discount_minor, s.default_vat_rate_bp as fee_vat_rate_bp,
+       sm.id as shipping_id, sm.name as shipping_name, sm.fee_minor as shipping_fee_minor, sm.free_above_minor as shipping_free_above_minor,
+       pm.id as payment_id, pm.name as payment_name, pm.provider as payment_provider, coalesce(pm.fee_minor, 0) as payment_fee_minor,
+       v.kind as voucher_kind, v.value as voucher_value,
+       coalesce((select json_agg(json_build_object(
+           'productName', coalesce(p.name, l.product_name), 'productNumber', l.product_number, 'quantity', l.quantity, 'unit', l.unit,
+           'unitPriceMinor', coalesce(${priceOnSql('p', day)}, l.unit_price_minor), 'vatRateBp', coalesce(p.vat_rate_bp, l.vat_rate_bp),
+           'discountMinor', l.discount_minor) order by l.id)
+         from order_lines l left join products p on p.id = l.product_id where l.order_id = o.id), '[]') as lines
+     from orders o
+     ${PRICING_JOINS}
+     left join users u on u.id = o.user_id
+     where o.basket_status = 'basket' and not o.deleted and ${owner}`,
+    [...(shopper.priceDate ? [shopper.priceDate] : []), shopper.userId ?? shopper.anonymousToken],
+  );
+  if (!row) return null;
+  const lines = row.lines.map((l) => ({ ...l, unitPriceMinor: Number(l.unitPriceMinor), discountMinor: Number(l.discountMinor) }));
+  const billing = addressOf(row, 'billing');
+  // A cart that starts checkout takes the signed-in shopper's e-mail and name (CheckoutService.begin stores them).
+  if (row.type === 'cart' && !billing.email && row.user_email != null) {
+    billing.email = row.user_email;
+    billing.name ||= row.user_name ?? '';
+  }
+  return {
+    order: {
+      id: Number(row.id), number: row.number, type: row.type, checkoutStep: row.checkout_step, currencyCode: row.currency_code,
+      voucherCode: row.voucher_code, customerComment: row.customer_comment, deliverySameAsBilling: row.delivery_same_as_billing,
+      shippingMethod: row.shipping_id != null ? { id: Number(row.shipping_id), name: row.shipping_name ?? '' } : null,
+      paymentMethod: row.payment_id != null ? { id: Number(row.payment_id), name: row.payment_name ?? '', provider: row.payment_provider! } : null,
+      lines, stateId: row.state_id != null ? Number(row.state_id) : null, companyId: row.company_id != null ? Number(row.company_id) : null,
+    },
+    billing,
+    delivery: row.delivery_same_as_billing ? billing : addressOf(row, 'delivery'),
+    totals: priceOrder(pricingInputOf({ ...row, lines: [] }, lines)),
+    basketCount: lines.reduce((n, l) => n + l.quantity, 0),
+  };
+}
+
+function addressOf(row: Record<string, unknown>, prefix: 'billing' | 'delivery'): Address {
+  const out = {} as Address;
+  for (const f of ADDRESS_FIELDS) out[f] = String(row[`${prefix}_${f}`] ?? '');
+  return out;
+}
