@@ -9,22 +9,22 @@ export const COMPANY_ROLE_LABELS: Record<CompanyRole, string> = { buyer: 'Buyer'
 @Entity({ tableName: 'companies' })
 export class Company {
   @PrimaryKey({ type: 'integer' }) id!: number;
-  @Property({ type: 'string' }) name!: string;
-  @Property({ type: 'string' }) customerNumber!: string;
+  @Property({ type: 'text' }) name!: string;
+  @Property({ type: 'text' }) customerNumber!: string;
 }
 
 @Entity({ tableName: 'users' })
 export class User {
   @PrimaryKey({ type: 'integer' }) id!: number;
-  @Property({ type: 'string' }) email!: string;
-  @Property({ type: 'string', hidden: true, lazy: true }) passwordHash!: string;
-  @Property({ type: 'string' }) name!: string;
-  @Property({ type: 'string' }) role!: UserRole;
+  @Property({ type: 'text' }) email!: string;
+  @Property({ type: 'text', hidden: true, lazy: true }) passwordHash!: string;
+  @Property({ type: 'text' }) name!: string;
+  @Property({ type: 'text' }) role!: UserRole;
   /** Staff only: 'administrator' or 'order_clerk' (src/accounts/staff-permissions.ts). */
-  @Property({ type: 'string', nullable: true }) staffRole?: 'administrator' | 'order_clerk' | null;
+  @Property({ type: 'text', nullable: true }) staffRole?: 'administrator' | 'order_clerk' | null;
   @ManyToOne({ entity: () => Company, nullable: true, fieldName: 'company_id' }) company?: Company | null;
-  @Property({ type: ArrayType, columnType: 'text[]' }) companyRoles: Opt<CompanyRole[]> = [];
+  @Property({ type: ArrayType, columnType: 'text[]', defaultRaw: "'{}'::text[]" }) companyRoles: Opt<CompanyRole[]> = [];
   /** Carts up to this total need no approval (null: every cart follows the company's cart flow). */
   @Property({ type: new BigIntType('number'), nullable: true }) spendLimitMinor?: number | null;
-  @Property({ type: 'Date', columnType: 'timestamptz' }) createdAt: Opt<Date> = new Date();
+  @Property({ type: 'Date', columnType: 'timestamptz', defaultRaw: 'now()' }) createdAt: Opt<Date> = new Date();
 }

@@ -2,18 +2,18 @@ import { BigIntType, Entity, ManyToOne, type Opt, PrimaryKey, Property } from '@
 
 @Entity({ tableName: 'shops' })
 export class Shop {
-  @PrimaryKey({ type: 'string' }) id!: string;
-  @Property({ type: 'string' }) name!: string;
-  @Property({ type: 'string' }) currencyCode!: string;
-  @Property({ type: 'string' }) currencyName!: string;
-  @Property({ type: 'string', columnType: 'numeric(12,6)' }) currencyRate!: string;
-  @Property({ type: 'string' }) orderPrefix!: string;
-  @Property({ type: 'integer' }) orderNextNumber!: number;
-  @Property({ type: 'integer' }) orderNumberPadding!: number;
-  @Property({ type: 'string' }) cartPrefix!: string;
-  @Property({ type: 'string' }) quotePrefix!: string;
-  @Property({ type: 'boolean' }) allowOutOfStockOrders!: boolean;
-  @Property({ type: 'integer' }) defaultVatRateBp!: number;
+  @PrimaryKey({ type: 'text' }) id!: string;
+  @Property({ type: 'text' }) name!: string;
+  @Property({ type: 'string', columnType: 'char(3)' }) currencyCode!: string;
+  @Property({ type: 'text' }) currencyName!: string;
+  @Property({ type: 'string', columnType: 'numeric(12,6)', default: 1 }) currencyRate!: string;
+  @Property({ type: 'text', default: 'ORDER' }) orderPrefix!: string;
+  @Property({ type: 'integer', default: 1001 }) orderNextNumber!: number;
+  @Property({ type: 'integer', default: 0 }) orderNumberPadding!: number;
+  @Property({ type: 'text', default: 'CART' }) cartPrefix!: string;
+  @Property({ type: 'text', default: 'QUOTE' }) quotePrefix!: string;
+  @Property({ type: 'boolean', default: false }) allowOutOfStockOrders!: boolean;
+  @Property({ type: 'integer', default: 2500 }) defaultVatRateBp!: number;
   /** Staff may price storefront carts as of another date with `?OrderTime=MM/dd/yyyy`. */
   @Property({ type: 'boolean' }) allowContextDates: Opt<boolean> = false;
   /** "Taxes in backend": VAT as one line (the sum) on order details, print and mails, instead of one per rate. */
@@ -23,29 +23,29 @@ export class Shop {
 @Entity({ tableName: 'product_groups' })
 export class ProductGroup {
   @PrimaryKey({ type: 'integer' }) id!: number;
-  @Property({ type: 'string' }) slug!: string;
-  @Property({ type: 'string' }) name!: string;
+  @Property({ type: 'text' }) slug!: string;
+  @Property({ type: 'text' }) name!: string;
   @Property({ type: 'integer' }) sortOrder: Opt<number> = 0;
 }
 
 @Entity({ tableName: 'products' })
 export class Product {
   @PrimaryKey({ type: 'integer' }) id!: number;
-  @Property({ type: 'string' }) number!: string;
-  @Property({ type: 'string' }) name!: string;
+  @Property({ type: 'text' }) number!: string;
+  @Property({ type: 'text' }) name!: string;
   @Property({ type: 'text' }) description: Opt<string> = '';
   @ManyToOne({ entity: () => ProductGroup, fieldName: 'group_id' }) group!: ProductGroup;
   /** Unit price excluding VAT, in minor units. */
   @Property({ type: new BigIntType('number') }) priceMinor!: number;
   @Property({ type: 'integer' }) vatRateBp!: number;
-  @Property({ type: 'string' }) unit: Opt<string> = 'pcs';
+  @Property({ type: 'text' }) unit: Opt<string> = 'pcs';
   @Property({ type: 'boolean' }) active: Opt<boolean> = true;
 }
 
 @Entity({ tableName: 'stock_locations' })
 export class StockLocation {
   @PrimaryKey({ type: 'integer' }) id!: number;
-  @Property({ type: 'string' }) name!: string;
+  @Property({ type: 'text' }) name!: string;
 }
 
 @Entity({ tableName: 'stock_levels' })

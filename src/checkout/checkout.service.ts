@@ -7,7 +7,7 @@ import type { Shopper } from '../cart/shopper';
 import type { OutboxService } from '../mail/outbox.service';
 import { FlowState } from '../flows/flow.entities';
 import { orderingStateName } from '../flows/flow.service';
-import { Order, type Address, ADDRESS_FIELDS } from '../orders/order.entities';
+import { Address, Order } from '../orders/order.entities';
 import { convertToOrder, downgradeToCart, reprice, type Actor } from '../orders/order-lifecycle';
 import { PaymentMethod, type PaymentProviderCode } from '../payments/payment.entities';
 import { withinMs } from '../shared/deadline';
@@ -80,13 +80,10 @@ export class CheckoutService {
   async saveAddresses(shopper: Shopper, input: AddressInput): Promise<void> {
     await this.change(shopper, async (em, order, actor) => {
       const changed = ['country', 'region'].some((f) =>
-        changedFrom(order.billing()[f as 'country'], input.billing[f as 'country']) ||
-        changedFrom(order.delivery()[f as 'country'], (input.deliverySameAsBilling ? input.billing : input.delivery)[f as 'country']));
-      for (const f of ADDRESS_FIELDS) {
-        const key = f[0].toUpperCase() + f.slice(1);
-        (order as any)['billing' + key] = input.billing[f];
-        (order as any)['delivery' + key] = input.deliverySameAsBilling ? '' : input.delivery[f];
-      }
+        changedFrom(order.billing[f as 'country'], input.billing[f as 'country']) ||
+        changedFrom(order.shipTo()[f as 'country'], (input.deliverySameAsBilling ? input.billing : input.delivery)[f as 'country']));
+      order.billing = Address.of(input.billing);
+      order.delivery = input.deliverySameAsBilling ? new Address() : Address.of(input.delivery);
       order.deliverySameAsBilling = input.deliverySameAsBilling;
       if (changed) await downgradeToCart(em, order, actor, 'country or region changed');
       advance(order, 'methods');
@@ -353,10 +350,10 @@ export class CheckoutService {
       advance(order, 'addresses');
       if (order.type !== 'cart') return;
       await assertCartOrderable(em, { stateId: order.state?.id ?? null, companyId: order.company?.id ?? null, totalMinor: order.totalMinor, currencyCode: order.currencyCode }, shopper.userId);
-      if (!order.billingEmail && shopper.userId != null) {
+      if (!order.billing.email && shopper.userId != null) {
         const user = await em.findOneOrFail(User, shopper.userId);
-        order.billingEmail = user.email;
-        order.billingName ||= user.name;
+        order.billing.email = user.email;
+        order.billing.name ||= user.name;
       }
       // Last: the shop's numbering row is locked by its one statement until the commit that follows.
       await convertToOrder(em, order, actorOf(shopper));

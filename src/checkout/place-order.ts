@@ -182,7 +182,7 @@ function completeOrderSql(outbox: OutboxService, orderId: number, order: LockedO
   const customerComment = input.customerComment || order.customer_comment;
   const { auth } = payment;
   const receipt = outbox.insertStatement(receiptMail(orderId, {
-    number: order.number, billingName: order.billing_name, billingEmail: order.billing_email, currencyCode: order.currency_code,
+    number: order.number, billing: { name: order.billing_name, email: order.billing_email }, currencyCode: order.currency_code,
     cardType: auth?.cardType ?? '', cardLast4: auth?.cardLast4 ?? '', customerComment,
   }, order.lines, totals, order.shipping_name != null ? { name: order.shipping_name } : null, { name: payment.paymentName }, order.vat_on_one_line));
   const columns = totalsColumns(totals);

@@ -38,8 +38,8 @@ function orderElement(o: Order): XmlElement {
     el('customer', [
       el('userEmail', o.user?.email), el('customerNumber', o.company?.customerNumber), el('companyName', o.company?.name),
     ]),
-    address('billingAddress', o.billing()),
-    address('deliveryAddress', o.delivery()),
+    address('billingAddress', o.billing),
+    address('deliveryAddress', o.shipTo()),
     o.shippingMethod ? el('shippingMethod', o.shippingMethod.name, { code: o.shippingMethod.code }) : null,
     o.paymentMethod ? el('paymentMethod', o.paymentMethod.name, { code: o.paymentMethod.code }) : null,
     el('captureState', o.captureState),

@@ -6,7 +6,7 @@ import { Shop } from '../catalog/catalog.entities';
 import { VIEWS_DIR } from '../http/views';
 import { storedTemplateKey } from '../mail/mail-templates';
 import { OrderFieldDefinition } from '../orders/order-edit.entities';
-import { Order } from '../orders/order.entities';
+import { Address, Order } from '../orders/order.entities';
 import { DomainError, invalid, notFound } from '../shared/errors';
 import { Flow, FlowState, FlowStateRule, ROLE_LABELS, STATE_ROLES, type FlowType, type RuleActor, type StateRole } from './flow.entities';
 import { DEFAULT_OTHERS_TEMPLATE, DEFAULT_STATE_TEMPLATE, fillPlaceholders, SUBJECT_PLACEHOLDERS } from './flow.service';
@@ -472,8 +472,8 @@ async function sampleOrder(em: EntityManager): Promise<Order> {
   const [first] = await em.find(Shop, {}, { orderBy: { id: 'asc' }, limit: 1 });
   const shop = first ?? Object.assign(new Shop(), { id: 'SAMPLE', name: 'Orderflow Demo Shop' });
   return Object.assign(new Order(), {
-    id: 0, number: 'ORDER1234', type: 'order' as const, shop, billingName: 'Kim Sample', billingEmail: 'kim@example.test',
-    billingAddress: 'Main Street 1', billingZip: '2100', billingCity: 'Copenhagen', billingCountry: 'DK',
+    id: 0, number: 'ORDER1234', type: 'order' as const, shop,
+    billing: Object.assign(new Address(), { name: 'Kim Sample', email: 'kim@example.test', address: 'Main Street 1', zip: '2100', city: 'Copenhagen', country: 'DK' }),
     currencyCode: 'DKK', currencyName: 'Danish krone', currencyRate: '1', totalMinor: 39800, totals: null,
   });
 }

@@ -23,8 +23,8 @@ export const ROLE_LABELS: Record<string, string> = {
 @Entity({ tableName: 'flows' })
 export class Flow {
   @PrimaryKey({ type: 'integer' }) id!: number;
-  @Property({ type: 'string' }) type!: FlowType;
-  @Property({ type: 'string' }) name!: string;
+  @Property({ type: 'text' }) type!: FlowType;
+  @Property({ type: 'text' }) name!: string;
   @Property({ type: 'text' }) description: Opt<string> = '';
   @Property({ type: 'boolean' }) isDefault: Opt<boolean> = false;
 }
@@ -33,29 +33,29 @@ export class Flow {
 export class FlowState {
   @PrimaryKey({ type: 'integer' }) id!: number;
   @ManyToOne({ entity: () => Flow, fieldName: 'flow_id' }) flow!: Flow;
-  @Property({ type: 'string' }) name!: string;
+  @Property({ type: 'text' }) name!: string;
   @Property({ type: 'text' }) description: Opt<string> = '';
   @Property({ type: 'boolean' }) isDefault: Opt<boolean> = false;
   /** What the state means to the code (STATE_ROLES of its flow type), or none. */
-  @Property({ type: 'string', nullable: true }) role?: StateRole | null = null;
+  @Property({ type: 'text', nullable: true }) role?: StateRole | null = null;
   /** No move leaves a final state (only the separately permitted, recorded reopen). */
   @Property({ type: 'boolean' }) final: Opt<boolean> = false;
   @Property({ type: 'boolean' }) excludeFromStatistics: Opt<boolean> = false;
   @Property({ type: 'integer' }) sortOrder: Opt<number> = 0;
-  @Property({ type: 'string' }) color: Opt<string> = '#6b7280';
+  @Property({ type: 'text' }) color: Opt<string> = '#6b7280';
   @Property({ type: 'boolean' }) allowEdit: Opt<boolean> = false;
   @Property({ type: 'boolean' }) allowOrder: Opt<boolean> = true;
   @Property({ type: 'boolean' }) deleted: Opt<boolean> = false;
-  @Property({ type: 'string' }) mailSubject: Opt<string> = '';
-  @Property({ type: 'string' }) mailSenderName: Opt<string> = '';
-  @Property({ type: 'string' }) mailSenderEmail: Opt<string> = '';
-  @Property({ type: 'string' }) mailTemplate: Opt<string> = '';
+  @Property({ type: 'text' }) mailSubject: Opt<string> = '';
+  @Property({ type: 'text' }) mailSenderName: Opt<string> = '';
+  @Property({ type: 'text' }) mailSenderEmail: Opt<string> = '';
+  @Property({ type: 'text' }) mailTemplate: Opt<string> = '';
   @Property({ type: 'boolean' }) sendToBillingEmail: Opt<boolean> = false;
   @Property({ type: 'boolean' }) sendToDeliveryEmail: Opt<boolean> = false;
   @Property({ type: 'boolean' }) sendToField: Opt<boolean> = false;
-  @Property({ type: 'string' }) customRecipientField: Opt<string> = '';
+  @Property({ type: 'text' }) customRecipientField: Opt<string> = '';
   @Property({ type: 'text' }) othersRecipients: Opt<string> = '';
-  @Property({ type: 'string' }) othersTemplate: Opt<string> = '';
+  @Property({ type: 'text' }) othersTemplate: Opt<string> = '';
 }
 
 /** Customers who may make a move besides staff: the record's owner, any buyer of its company, a company approver. */
@@ -69,5 +69,5 @@ export class FlowStateRule {
   @ManyToOne({ entity: () => FlowState, primary: true, fieldName: 'from_state_id', deleteRule: 'cascade' }) fromState!: FlowState;
   @ManyToOne({ entity: () => FlowState, primary: true, fieldName: 'to_state_id', deleteRule: 'cascade' }) toState!: FlowState;
   /** Who besides staff may make this move (staff may make every move the rules allow). */
-  @Property({ type: ArrayType, columnType: 'text[]' }) actors: Opt<RuleActor[]> = [];
+  @Property({ type: ArrayType, columnType: 'text[]', defaultRaw: "'{}'::text[]" }) actors: Opt<RuleActor[]> = [];
 }

@@ -218,10 +218,10 @@ export class FlowService {
   private async enqueueNotifications(em: EntityManager, order: Order, state: FlowState, dedupePrefix: string, historyId: number | null, message: string): Promise<void> {
     const recipients = new Map<string, string>();
     const customerTemplate = state.mailTemplate || DEFAULT_STATE_TEMPLATE;
-    if (state.sendToBillingEmail && EMAIL.test(order.billingEmail)) recipients.set(order.billingEmail.toLowerCase(), customerTemplate);
-    const deliveryEmail = order.delivery().email;
+    if (state.sendToBillingEmail && EMAIL.test(order.billing.email)) recipients.set(order.billing.email.toLowerCase(), customerTemplate);
+    const deliveryEmail = order.shipTo().email;
     if (state.sendToDeliveryEmail && EMAIL.test(deliveryEmail)) recipients.set(deliveryEmail.toLowerCase(), customerTemplate);
-    if (!order.billingEmail && (state.sendToBillingEmail || state.sendToDeliveryEmail) && order.user) {
+    if (!order.billing.email && (state.sendToBillingEmail || state.sendToDeliveryEmail) && order.user) {
       const [u] = await em.execute<{ email: string }[]>('select email from users where id = ?', [order.user.id]);
       if (u) recipients.set(u.email.toLowerCase(), customerTemplate);
     }
@@ -393,7 +393,7 @@ export function fillPlaceholders(subject: string, order: Order, state: FlowState
   const values: Record<keyof typeof SUBJECT_PLACEHOLDERS, string> = {
     '{OrderID}': order.number,
     '{StateName}': state.name,
-    '{CustomerName}': order.billingName,
+    '{CustomerName}': order.billing.name,
     '{ShopName}': wrap(order.shop).isInitialized() ? order.shop.name : '',
     '{OrderType}': order.type,
   };

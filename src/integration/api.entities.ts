@@ -20,7 +20,7 @@ export class ApiKey {
   @Property({ type: 'text', hidden: true }) secretHash!: string;
   @Property({ type: ArrayType, columnType: 'text[]' }) scopes!: ApiScope[];
   @ManyToOne({ entity: () => User, nullable: true, fieldName: 'created_by_user_id' }) createdBy?: User | null;
-  @Property({ type: 'Date', columnType: 'timestamptz' }) createdAt: Opt<Date> = new Date();
+  @Property({ type: 'Date', columnType: 'timestamptz', defaultRaw: 'now()' }) createdAt: Opt<Date> = new Date();
   @Property({ type: 'Date', columnType: 'timestamptz', nullable: true }) lastUsedAt?: Date | null;
   @Property({ type: 'Date', columnType: 'timestamptz', nullable: true }) revokedAt?: Date | null;
   @ManyToOne({ entity: () => User, nullable: true, fieldName: 'revoked_by_user_id' }) revokedBy?: User | null;
@@ -35,7 +35,7 @@ export class ApiIdempotencyRecord {
   @Property({ type: 'text' }) requestHash!: string;
   @Property({ type: 'integer', nullable: true }) responseStatus?: number | null;
   @Property({ type: 'text', nullable: true }) responseBody?: string | null;
-  @Property({ type: 'Date', columnType: 'timestamptz' }) createdAt: Opt<Date> = new Date();
+  @Property({ type: 'Date', columnType: 'timestamptz', defaultRaw: 'now()' }) createdAt: Opt<Date> = new Date();
 }
 
 /** API key and idempotency entities. Listed in src/db/entities.ts. */

@@ -1,6 +1,6 @@
 import { Readable, type TransformOptions } from 'node:stream';
 import { CsvError, parse, type Info, type Options } from 'csv-parse';
-import { ADDRESS_FIELDS, type Address } from '../orders/order.entities';
+import { ADDRESS_FIELDS, Address } from '../orders/order.entities';
 
 /** One order read from a file, before it is priced and stored. Money is integer minor units. */
 export interface ImportLine { productNumber: string; productName: string; quantity: number; unit?: string; unitPriceMinor: number; vatRateBp: number; discountMinor: number }
@@ -36,7 +36,7 @@ export interface ImportOrder {
 export type ImportItem = { kind: 'order'; order: ImportOrder } | { kind: 'error'; line: number; externalId: string; reason: string };
 
 export function emptyAddress(): Address {
-  return Object.fromEntries(ADDRESS_FIELDS.map((f) => [f, ''])) as Address;
+  return new Address();
 }
 
 /** "1234.5" / "-12.50" / "25" → minor units (×100), integers only; null when it is not such a number. */

@@ -98,8 +98,8 @@ export function renderStoredTemplate(body: string, data: TemplateData): string {
 
 type Addr = { name: string; company: string; address: string; address2: string; zip: string; city: string; region: string; country: string; phone: string; email: string };
 interface OrderLike {
-  number: string; type: string; billingName: string; billingEmail: string; currencyCode: string; totalMinor: number; createdAt?: Date;
-  customerComment?: string; customFields?: Record<string, string> | null; billing?: () => Addr; delivery?: () => Addr;
+  number: string; type: string; currencyCode: string; totalMinor: number; createdAt?: Date;
+  customerComment?: string; customFields?: Record<string, string> | null; billing: Addr; shipTo?: () => Addr;
 }
 
 /** The order's data as a stored template sees it: order (with billing and delivery addresses), lines, totals, state, subject, message. */
@@ -107,9 +107,9 @@ export function orderTemplateData(ctx: { order: OrderLike; lines?: unknown[]; to
   const o = ctx.order;
   return {
     order: {
-      number: o.number, type: o.type, billingName: o.billingName, billingEmail: o.billingEmail, currencyCode: o.currencyCode, totalMinor: o.totalMinor,
+      number: o.number, type: o.type, billingName: o.billing.name, billingEmail: o.billing.email, currencyCode: o.currencyCode, totalMinor: o.totalMinor,
       createdAt: o.createdAt ? new Date(o.createdAt).toISOString() : null, customerComment: o.customerComment ?? '', customFields: o.customFields ?? {},
-      billing: o.billing?.() ?? null, delivery: o.delivery?.() ?? null,
+      billing: { ...o.billing }, delivery: o.shipTo ? { ...o.shipTo() } : null,
     },
     lines: (ctx.lines ?? []).map((l) => {
       const line = l as Record<string, unknown>;
@@ -182,9 +182,9 @@ const SAMPLE_ADDRESS: Addr = { name: 'Kim Sample', company: '', address: 'Main S
 /** The sample order templates are checked and previewed with (never saved). */
 export const SAMPLE_DATA: TemplateData = orderTemplateData({
   order: {
-    number: 'ORDER1234', type: 'order', billingName: 'Kim Sample', billingEmail: 'kim@example.test', currencyCode: 'DKK', totalMinor: 39800,
+    number: 'ORDER1234', type: 'order', currencyCode: 'DKK', totalMinor: 39800,
     createdAt: new Date('2026-01-15T10:00:00Z'), customerComment: 'Please ring twice.', customFields: { po_number: 'PO-77' },
-    billing: () => SAMPLE_ADDRESS, delivery: () => SAMPLE_ADDRESS,
+    billing: SAMPLE_ADDRESS, shipTo: () => SAMPLE_ADDRESS,
   },
   lines: [
     { productName: 'Espresso beans 1 kg', productNumber: 'P-1001', quantity: 2, unit: 'pack', unitPriceMinor: 12000, vatRateBp: 1200 },

@@ -6,36 +6,36 @@ export type OutboxStatus = 'queued' | 'sent' | 'failed';
 @Entity({ tableName: 'outbox_messages' })
 export class OutboxMessage {
   @PrimaryKey({ type: new BigIntType('number') }) id!: number;
-  @Property({ type: 'string' }) kind: Opt<string> = 'email';
+  @Property({ type: 'text' }) kind: Opt<string> = 'email';
   /** Makes enqueueing idempotent: the same event never queues the same mail twice. */
-  @Property({ type: 'string', nullable: true }) dedupeKey?: string | null;
-  @Property({ type: 'string' }) fromAddress!: string;
-  @Property({ type: 'string' }) toAddress!: string;
-  @Property({ type: 'string' }) subject!: string;
+  @Property({ type: 'text', nullable: true }) dedupeKey?: string | null;
+  @Property({ type: 'text' }) fromAddress!: string;
+  @Property({ type: 'text' }) toAddress!: string;
+  @Property({ type: 'text' }) subject!: string;
   @Property({ type: 'text' }) html!: string;
   @Property({ type: 'text' }) text!: string;
-  @Property({ type: 'string' }) status: Opt<OutboxStatus> = 'queued';
+  @Property({ type: 'text' }) status: Opt<OutboxStatus> = 'queued';
   @Property({ type: 'integer' }) attempts: Opt<number> = 0;
-  @Property({ type: 'Date', columnType: 'timestamptz' }) nextAttemptAt: Opt<Date> = new Date();
+  @Property({ type: 'Date', columnType: 'timestamptz', defaultRaw: 'now()' }) nextAttemptAt: Opt<Date> = new Date();
   @Property({ type: 'text' }) lastError: Opt<string> = '';
   @Property({ type: new BigIntType('number'), nullable: true, fieldName: 'order_id' }) orderId?: number | null;
-  @Property({ type: 'Date', columnType: 'timestamptz' }) createdAt: Opt<Date> = new Date();
+  @Property({ type: 'Date', columnType: 'timestamptz', defaultRaw: 'now()' }) createdAt: Opt<Date> = new Date();
   @Property({ type: 'Date', columnType: 'timestamptz', nullable: true }) sentAt?: Date | null;
   /** The state change that queued this notification, if any. */
   @Property({ type: new BigIntType('number'), nullable: true, fieldName: 'state_history_id' }) stateHistoryId?: number | null;
   /** Files sent with the mail, base64 (see OutboxService). */
-  @Property({ type: 'json', lazy: true }) attachments: Opt<{ filename: string; contentType: string; contentBase64: string }[]> = [];
+  @Property({ type: 'json', lazy: true, defaultRaw: "'[]'::jsonb" }) attachments: Opt<{ filename: string; contentType: string; contentBase64: string }[]> = [];
 }
 
 /** A mail received by the built-in SMTP catcher (demo mode), readable by staff in the admin. */
 @Entity({ tableName: 'caught_mails' })
 export class CaughtMail {
   @PrimaryKey({ type: new BigIntType('number') }) id!: number;
-  @Property({ type: 'string' }) fromAddress!: string;
-  @Property({ type: 'string' }) toAddress!: string;
-  @Property({ type: 'string' }) subject!: string;
+  @Property({ type: 'text' }) fromAddress!: string;
+  @Property({ type: 'text' }) toAddress!: string;
+  @Property({ type: 'text' }) subject!: string;
   @Property({ type: 'text' }) html: Opt<string> = '';
   @Property({ type: 'text' }) text: Opt<string> = '';
-  @Property({ type: 'Date', columnType: 'timestamptz' }) receivedAt: Opt<Date> = new Date();
+  @Property({ type: 'Date', columnType: 'timestamptz', defaultRaw: 'now()' }) receivedAt: Opt<Date> = new Date();
 }
 

@@ -531,13 +531,13 @@ export class OrderAdminService {
       const order = await em.findOne(Order, { number, type: 'order', deleted: false }, { populate: ['lines', 'shippingMethod', 'paymentMethod'] });
       if (!order) throw notFound('The order');
       if (!order.completed || !order.paymentMethod) throw new DomainError('CONFLICT', `${number} has not been placed, so there is no order confirmation to send.`);
-      if (!order.billingEmail) throw new DomainError('CONFLICT', `${number} has no billing e-mail address to send the confirmation to.`);
-      await recordHistory(em, order, staff, 'confirmation_sent_again', `Order confirmation sent again to ${order.billingEmail}.`);
+      if (!order.billing.email) throw new DomainError('CONFLICT', `${number} has no billing e-mail address to send the confirmation to.`);
+      await recordHistory(em, order, staff, 'confirmation_sent_again', `Order confirmation sent again to ${order.billing.email}.`);
       await em.flush();
       const [{ n }] = await em.execute<{ n: number }[]>(`select count(*)::int as n from order_state_history where order_id = ? and event = 'confirmation_sent_again'`, [order.id]);
       const mail = receiptMail(order.id, order, order.lines.getItems(), order.totals, order.shippingMethod, order.paymentMethod);
       await this.outbox.enqueue(em, { ...mail, dedupeKey: `${mail.dedupeKey}:again:${n}` });
-      return order.billingEmail;
+      return order.billing.email;
     });
   }
 
@@ -587,7 +587,7 @@ export class OrderAdminService {
   /** A GLS-style CSV, one row per selected order, to import into the carrier's label software. */
   async shippingDocuments(numbers: string[]): Promise<{ filename: string; csv: string }> {
     const orders = await this.selectedOrders(numbers);
-    const csv = glsShippingCsv(orders.map((o) => ({ number: o.number, delivery: o.delivery() })));
+    const csv = glsShippingCsv(orders.map((o) => ({ number: o.number, delivery: o.shipTo() })));
     return { filename: `shipping-documents-${stamp(this.now())}.csv`, csv };
   }
 

@@ -43,12 +43,12 @@ export interface OrderSnapshot {
 @Entity({ tableName: 'order_field_definitions' })
 export class OrderFieldDefinition {
   @PrimaryKey({ type: 'integer' }) id!: number;
-  @Property({ type: 'string' }) systemName!: string;
-  @Property({ type: 'string' }) name!: string;
-  @Property({ type: 'string' }) type!: FieldType;
-  @Property({ type: 'string' }) appliesTo!: FieldTarget;
+  @Property({ type: 'text' }) systemName!: string;
+  @Property({ type: 'text' }) name!: string;
+  @Property({ type: 'text' }) type!: FieldType;
+  @Property({ type: 'text' }) appliesTo!: FieldTarget;
   @Property({ type: 'integer' }) sortOrder: Opt<number> = 0;
-  @Property({ type: 'Date', columnType: 'timestamptz' }) createdAt: Opt<Date> = new Date();
+  @Property({ type: 'Date', columnType: 'timestamptz', defaultRaw: 'now()' }) createdAt: Opt<Date> = new Date();
 }
 
 /** The order as it was at one point: version 1 before the first edit, then one per save. */
@@ -60,7 +60,7 @@ export class OrderVersion {
   @Property({ type: 'json' }) snapshot!: OrderSnapshot;
   @ManyToOne({ entity: () => User, nullable: true, fieldName: 'created_by' }) createdBy?: User | null;
   @Property({ type: 'text' }) note: Opt<string> = '';
-  @Property({ type: 'Date', columnType: 'timestamptz' }) createdAt: Opt<Date> = new Date();
+  @Property({ type: 'Date', columnType: 'timestamptz', defaultRaw: 'now()' }) createdAt: Opt<Date> = new Date();
 }
 
 /** Order versions and custom field entities. Listed in src/db/entities.ts. */

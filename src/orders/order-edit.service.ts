@@ -14,7 +14,7 @@ import {
   FIELD_TYPE_LABELS, type FieldTarget, type FieldType, OrderFieldDefinition, type OrderSnapshot, OrderVersion, type SnapshotLine,
 } from './order-edit.entities';
 import { recordHistory } from './order-lifecycle';
-import { ADDRESS_FIELDS, type Address, type AddressField, Order, OrderLine } from './order.entities';
+import { ADDRESS_FIELDS, Address, type AddressField, Order, OrderLine } from './order.entities';
 import { priceToday } from '../catalog/prices';
 
 /** Never more than this many of one product on a line. */
@@ -362,10 +362,9 @@ export class OrderEditService {
     }
     if (plan.addresses) {
       const { billing, deliverySameAsBilling, delivery } = plan.addresses;
-      for (const f of ADDRESS_FIELDS) {
-        (order as unknown as Record<string, string>)[`billing${cap(f)}`] = billing[f];
-        if (!deliverySameAsBilling) (order as unknown as Record<string, string>)[`delivery${cap(f)}`] = delivery[f];
-      }
+      order.billing = Address.of(billing);
+      // "Same as billing" keeps the last separate delivery address on file, as before.
+      if (!deliverySameAsBilling) order.delivery = Address.of(delivery);
       order.deliverySameAsBilling = deliverySameAsBilling;
     }
     const t = plan.totals;
@@ -508,9 +507,9 @@ export function snapshotOf(order: Order, lineValues: Map<number, Record<string, 
     number: order.number,
     currencyCode: order.currencyCode,
     state: order.state?.name ?? null,
-    billing: order.billing(),
+    billing: order.billing,
     deliverySameAsBilling: order.deliverySameAsBilling,
-    delivery: order.delivery(),
+    delivery: order.shipTo(),
     lines: order.lines.getItems().map((l) => ({
       lineId: l.id, productNumber: l.productNumber, productName: l.productName, unit: l.unit, quantity: l.quantity,
       unitPriceMinor: Number(l.unitPriceMinor), vatRateBp: l.vatRateBp, discountMinor: Number(l.discountMinor), customFields: { ...(lineValues.get(l.id) ?? {}) },
@@ -532,8 +531,8 @@ function editFormValues(order: Order, lineValues: Map<number, Record<string, str
     v[`line_${l.id}_unitPrice`] = asInput(l.unitPriceMinor);
     v[`line_${l.id}_discount`] = asInput(l.discountMinor);
   }
-  const billing = order.billing();
-  const delivery = order.deliverySameAsBilling ? ({} as Partial<Address>) : order.delivery();
+  const billing = order.billing;
+  const delivery = order.deliverySameAsBilling ? ({} as Partial<Address>) : order.delivery;
   for (const f of ADDRESS_FIELDS) {
     v[`billing_${f}`] = billing[f];
     v[`delivery_${f}`] = delivery[f] ?? '';

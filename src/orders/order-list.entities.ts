@@ -12,10 +12,10 @@ export type OrderListKind = 'order' | 'cart';
 export class OrderListPreference {
   [PrimaryKeyProp]?: ['userId', 'list'];
   @PrimaryKey({ type: 'integer' }) userId!: number;
-  @PrimaryKey({ type: 'string' }) list!: OrderListKind;
+  @PrimaryKey({ type: 'text' }) list!: OrderListKind;
   @Property({ type: 'json', nullable: true }) filter?: Record<string, unknown> | null;
   @Property({ type: 'json', nullable: true }) columns?: string[] | null;
-  @Property({ type: 'Date', columnType: 'timestamptz', onUpdate: () => new Date() }) updatedAt: Opt<Date> = new Date();
+  @Property({ type: 'Date', columnType: 'timestamptz', onUpdate: () => new Date(), defaultRaw: 'now()' }) updatedAt: Opt<Date> = new Date();
 }
 
 /** Staff order list preferences. Listed in src/db/entities.ts. */

@@ -1,4 +1,4 @@
-import { BigIntType, Collection, Entity, ManyToOne, OneToMany, type Opt, PrimaryKey, Property } from '@mikro-orm/core';
+import { BigIntType, Collection, Embeddable, Embedded, Entity, ManyToOne, OneToMany, type Opt, PrimaryKey, Property } from '@mikro-orm/core';
 import { Company, User } from '../accounts/account.entities';
 import { Product, Shop, StockLocation } from '../catalog/catalog.entities';
 import type { Totals } from '../pricing/pricing';
@@ -17,17 +17,38 @@ export type PaymentStatus = 'none' | 'authorized' | 'partly_captured' | 'capture
 
 export const ADDRESS_FIELDS = ['name', 'company', 'address', 'address2', 'zip', 'city', 'country', 'region', 'phone', 'email'] as const;
 export type AddressField = (typeof ADDRESS_FIELDS)[number];
-export type Address = Record<AddressField, string>;
+
+/** A postal address as the order stores it (columns `billing_*` and `delivery_*`); blank fields are ''. */
+@Embeddable()
+export class Address {
+  @Property({ type: 'text' }) name = '';
+  @Property({ type: 'text' }) company = '';
+  @Property({ type: 'text' }) address = '';
+  @Property({ type: 'text' }) address2 = '';
+  @Property({ type: 'text' }) zip = '';
+  @Property({ type: 'text' }) city = '';
+  @Property({ type: 'text' }) country = '';
+  @Property({ type: 'text' }) region = '';
+  @Property({ type: 'text' }) phone = '';
+  @Property({ type: 'text' }) email = '';
+
+  /** A stored copy of `a` (a form's fields or another order's address). */
+  static of(a: Record<AddressField, string>): Address {
+    const out = new Address();
+    for (const f of ADDRESS_FIELDS) out[f] = a[f];
+    return out;
+  }
+}
 
 @Entity({ tableName: 'orders' })
 export class Order {
   @PrimaryKey({ type: new BigIntType('number') }) id!: number;
   /** The public id: CART… while a cart, ORDER… once checkout has started (seeds' OrderId). */
-  @Property({ type: 'string' }) number!: string;
+  @Property({ type: 'text' }) number!: string;
   @ManyToOne({ entity: () => Shop, fieldName: 'shop_id' }) shop!: Shop;
-  @Property({ type: 'string' }) type!: OrderType;
-  @Property({ type: 'string', nullable: true }) basketStatus?: BasketStatus | null;
-  @Property({ type: 'string' }) name: Opt<string> = '';
+  @Property({ type: 'text' }) type!: OrderType;
+  @Property({ type: 'text', nullable: true }) basketStatus?: BasketStatus | null;
+  @Property({ type: 'text' }) name: Opt<string> = '';
   @ManyToOne({ entity: () => User, nullable: true, fieldName: 'user_id' }) user?: User | null;
   @ManyToOne({ entity: () => Company, nullable: true, fieldName: 'company_id' }) company?: Company | null;
   @Property({ type: 'uuid', nullable: true }) anonymousToken?: string | null;
@@ -37,39 +58,22 @@ export class Order {
   /** Reached the confirmation step (seeds: OrderComplete); not-completed orders show red. */
   @Property({ type: 'boolean' }) completed: Opt<boolean> = false;
   @Property({ type: 'Date', columnType: 'timestamptz', nullable: true }) completedAt?: Date | null;
-  @Property({ type: 'string' }) checkoutStep: Opt<CheckoutStep> = 'cart';
+  @Property({ type: 'text' }) checkoutStep: Opt<CheckoutStep> = 'cart';
   @Property({ type: 'boolean' }) deleted: Opt<boolean> = false;
   @Property({ type: 'integer', version: true }) version!: number;
 
-  @Property({ type: 'string' }) billingName: Opt<string> = '';
-  @Property({ type: 'string' }) billingCompany: Opt<string> = '';
-  @Property({ type: 'string' }) billingAddress: Opt<string> = '';
-  @Property({ type: 'string' }) billingAddress2: Opt<string> = '';
-  @Property({ type: 'string' }) billingZip: Opt<string> = '';
-  @Property({ type: 'string' }) billingCity: Opt<string> = '';
-  @Property({ type: 'string' }) billingCountry: Opt<string> = '';
-  @Property({ type: 'string' }) billingRegion: Opt<string> = '';
-  @Property({ type: 'string' }) billingPhone: Opt<string> = '';
-  @Property({ type: 'string' }) billingEmail: Opt<string> = '';
+  @Embedded({ entity: () => Address, prefix: 'billing_' }) billing: Opt<Address> = new Address();
   @Property({ type: 'boolean' }) deliverySameAsBilling: Opt<boolean> = true;
-  @Property({ type: 'string' }) deliveryName: Opt<string> = '';
-  @Property({ type: 'string' }) deliveryCompany: Opt<string> = '';
-  @Property({ type: 'string' }) deliveryAddress: Opt<string> = '';
-  @Property({ type: 'string' }) deliveryAddress2: Opt<string> = '';
-  @Property({ type: 'string' }) deliveryZip: Opt<string> = '';
-  @Property({ type: 'string' }) deliveryCity: Opt<string> = '';
-  @Property({ type: 'string' }) deliveryCountry: Opt<string> = '';
-  @Property({ type: 'string' }) deliveryRegion: Opt<string> = '';
-  @Property({ type: 'string' }) deliveryPhone: Opt<string> = '';
-  @Property({ type: 'string' }) deliveryEmail: Opt<string> = '';
+  /** The separate delivery address; blank while delivery goes to the billing address (see `shipTo`). */
+  @Embedded({ entity: () => Address, prefix: 'delivery_' }) delivery: Opt<Address> = new Address();
 
   @ManyToOne({ entity: () => ShippingMethod, nullable: true, fieldName: 'shipping_method_id' }) shippingMethod?: ShippingMethod | null;
   @ManyToOne({ entity: () => PaymentMethod, nullable: true, fieldName: 'payment_method_id' }) paymentMethod?: PaymentMethod | null;
-  @Property({ type: 'string' }) voucherCode: Opt<string> = '';
+  @Property({ type: 'text' }) voucherCode: Opt<string> = '';
   @Property({ type: 'text' }) customerComment: Opt<string> = '';
   @Property({ type: 'text' }) staffComment: Opt<string> = '';
-  @Property({ type: 'string' }) currencyCode!: string;
-  @Property({ type: 'string' }) currencyName!: string;
+  @Property({ type: 'string', columnType: 'char(3)' }) currencyCode!: string;
+  @Property({ type: 'text' }) currencyName!: string;
   @Property({ type: 'string', columnType: 'numeric(12,6)' }) currencyRate!: string;
 
   // Totals are derived by pricing.ts and stored so lists and statistics need no recalculation.
@@ -86,16 +90,16 @@ export class Order {
   @Property({ type: 'string', columnType: 'date', nullable: true }) quoteExpiresOn?: string | null;
   @Property({ type: 'text' }) quoteMessage: Opt<string> = '';
   @Property({ type: 'Date', columnType: 'timestamptz', nullable: true }) quoteOfferedAt?: Date | null;
-  @Property({ type: 'string', nullable: true }) quoteAnswer?: 'accepted' | 'rejected' | null;
+  @Property({ type: 'text', nullable: true }) quoteAnswer?: 'accepted' | 'rejected' | null;
   @Property({ type: 'text' }) quoteRejectReason: Opt<string> = '';
   /** The quote id this order was accepted from (the record keeps its history, its id changes to ORDER…). */
-  @Property({ type: 'string', nullable: true }) quoteNumber?: string | null;
+  @Property({ type: 'text', nullable: true }) quoteNumber?: string | null;
   /** Values of staff-defined custom order fields, by system name. */
-  @Property({ type: 'json' }) customFields: Opt<Record<string, string>> = {};
+  @Property({ type: 'json', defaultRaw: "'{}'::jsonb" }) customFields: Opt<Record<string, string>> = {};
   /** The newest carrier tracking link (shipments and the API set it). */
   @Property({ type: 'text', nullable: true }) trackingUrl?: string | null;
   /** System-controlled, separate from the flow state: not_shipped / partly_shipped / shipped. */
-  @Property({ type: 'string' }) shipmentStatus: Opt<'not_shipped' | 'partly_shipped' | 'shipped'> = 'not_shipped';
+  @Property({ type: 'text' }) shipmentStatus: Opt<'not_shipped' | 'partly_shipped' | 'shipped'> = 'not_shipped';
   @Property({ type: 'boolean' }) shippingFeeCaptured: Opt<boolean> = false;
 
   // Order list: integration and export flags (migration Migration20261124160000_order_list).
@@ -110,38 +114,26 @@ export class Order {
   /** Set when a recurring series created the order. */
   @Property({ type: new BigIntType('number'), nullable: true }) recurringSeriesId?: number | null;
 
-  @Property({ type: 'string', nullable: true }) captureState?: CaptureState | null;
-  @Property({ type: 'string' }) paymentStatus: Opt<PaymentStatus> = 'none';
+  @Property({ type: 'text', nullable: true }) captureState?: CaptureState | null;
+  @Property({ type: 'text' }) paymentStatus: Opt<PaymentStatus> = 'none';
   @Property({ type: new BigIntType('number') }) capturedMinor: Opt<number> = 0;
   @Property({ type: new BigIntType('number') }) refundedMinor: Opt<number> = 0;
-  @Property({ type: 'string' }) transactionNumber: Opt<string> = '';
-  @Property({ type: 'string' }) cardType: Opt<string> = '';
+  @Property({ type: 'text' }) transactionNumber: Opt<string> = '';
+  @Property({ type: 'text' }) cardType: Opt<string> = '';
   /** Never more than the last four digits of a card are stored. */
-  @Property({ type: 'string' }) cardLast4: Opt<string> = '';
+  @Property({ type: 'text' }) cardLast4: Opt<string> = '';
   @Property({ type: 'boolean' }) stockReserved: Opt<boolean> = false;
-  @Property({ type: 'string' }) ip: Opt<string> = '';
+  @Property({ type: 'text' }) ip: Opt<string> = '';
   @Property({ type: 'Date', columnType: 'timestamptz', nullable: true }) priceCalculationDate?: Date | null;
-  @Property({ type: 'Date', columnType: 'timestamptz' }) createdAt: Opt<Date> = new Date();
-  @Property({ type: 'Date', columnType: 'timestamptz', onUpdate: () => new Date() }) updatedAt: Opt<Date> = new Date();
+  @Property({ type: 'Date', columnType: 'timestamptz', defaultRaw: 'now()' }) createdAt: Opt<Date> = new Date();
+  @Property({ type: 'Date', columnType: 'timestamptz', onUpdate: () => new Date(), defaultRaw: 'now()' }) updatedAt: Opt<Date> = new Date();
 
   @OneToMany({ entity: () => OrderLine, mappedBy: 'order', orderBy: { id: 'asc' } }) lines = new Collection<OrderLine>(this);
 
-  billing(): Address {
-    return pick(this, 'billing');
-  }
   /** The address goods go to: the billing address unless a separate delivery address was given. */
-  delivery(): Address {
-    return this.deliverySameAsBilling ? this.billing() : pick(this, 'delivery');
+  shipTo(): Address {
+    return this.deliverySameAsBilling ? this.billing : this.delivery;
   }
-}
-
-function pick(order: Order, prefix: 'billing' | 'delivery'): Address {
-  const out = {} as Address;
-  for (const f of ADDRESS_FIELDS) {
-    const key = (prefix + f[0].toUpperCase() + f.slice(1)) as keyof Order;
-    out[f] = order[key] as string;
-  }
-  return out;
 }
 
 @Entity({ tableName: 'order_lines' })
@@ -149,9 +141,9 @@ export class OrderLine {
   @PrimaryKey({ type: new BigIntType('number') }) id!: number;
   @ManyToOne({ entity: () => Order, fieldName: 'order_id', deleteRule: 'cascade' }) order!: Order;
   @ManyToOne({ entity: () => Product, nullable: true, fieldName: 'product_id' }) product?: Product | null;
-  @Property({ type: 'string' }) productNumber!: string;
-  @Property({ type: 'string' }) productName!: string;
-  @Property({ type: 'string' }) unit!: string;
+  @Property({ type: 'text' }) productNumber!: string;
+  @Property({ type: 'text' }) productName!: string;
+  @Property({ type: 'text' }) unit!: string;
   @Property({ type: 'integer' }) quantity!: number;
   /** Unit price excluding VAT, copied from the catalog when the line was priced. */
   @Property({ type: new BigIntType('number') }) unitPriceMinor!: number;
@@ -159,7 +151,7 @@ export class OrderLine {
   @Property({ type: new BigIntType('number') }) discountMinor: Opt<number> = 0;
   @ManyToOne({ entity: () => StockLocation, nullable: true, fieldName: 'stock_location_id' }) stockLocation?: StockLocation | null;
   @ManyToOne({ entity: () => User, nullable: true, fieldName: 'added_by_user_id' }) addedBy?: User | null;
-  @Property({ type: 'Date', columnType: 'timestamptz' }) createdAt: Opt<Date> = new Date();
+  @Property({ type: 'Date', columnType: 'timestamptz', defaultRaw: 'now()' }) createdAt: Opt<Date> = new Date();
 }
 
 export type HistoryActor = 'staff' | 'buyer' | 'customer' | 'system';
@@ -172,12 +164,12 @@ export class OrderHistoryEntry {
   @ManyToOne({ entity: () => Order, fieldName: 'order_id' }) order!: Order;
   @ManyToOne({ entity: () => FlowState, nullable: true, fieldName: 'from_state_id' }) fromState?: FlowState | null;
   @ManyToOne({ entity: () => FlowState, nullable: true, fieldName: 'to_state_id' }) toState?: FlowState | null;
-  @Property({ type: 'string' }) event!: string;
+  @Property({ type: 'text' }) event!: string;
   @Property({ type: 'text' }) message: Opt<string> = '';
   @ManyToOne({ entity: () => User, nullable: true, fieldName: 'actor_user_id' }) actor?: User | null;
-  @Property({ type: 'string' }) actorKind!: HistoryActor;
-  @Property({ type: 'string' }) source!: HistorySource;
-  @Property({ type: 'Date', columnType: 'timestamptz' }) createdAt: Opt<Date> = new Date();
+  @Property({ type: 'text' }) actorKind!: HistoryActor;
+  @Property({ type: 'text' }) source!: HistorySource;
+  @Property({ type: 'Date', columnType: 'timestamptz', defaultRaw: 'now()' }) createdAt: Opt<Date> = new Date();
 }
 
 /** A snapshot of a quote after each staff edit, so any version can be shown again. */
@@ -189,5 +181,5 @@ export class QuoteVersion {
   @Property({ type: 'json' }) snapshot!: Record<string, unknown>;
   @ManyToOne({ entity: () => User, nullable: true, fieldName: 'created_by_user_id' }) createdBy?: User | null;
   @Property({ type: 'text' }) note: Opt<string> = '';
-  @Property({ type: 'Date', columnType: 'timestamptz' }) createdAt: Opt<Date> = new Date();
+  @Property({ type: 'Date', columnType: 'timestamptz', defaultRaw: 'now()' }) createdAt: Opt<Date> = new Date();
 }

@@ -6,10 +6,10 @@ export type PaymentOperation = 'authorize' | 'capture' | 'cancel' | 'refund';
 @Entity({ tableName: 'payment_methods' })
 export class PaymentMethod {
   @PrimaryKey({ type: 'integer' }) id!: number;
-  @Property({ type: 'string' }) code!: string;
-  @Property({ type: 'string' }) name!: string;
+  @Property({ type: 'text' }) code!: string;
+  @Property({ type: 'text' }) name!: string;
   @Property({ type: 'text' }) description: Opt<string> = '';
-  @Property({ type: 'string' }) provider!: PaymentProviderCode;
+  @Property({ type: 'text' }) provider!: PaymentProviderCode;
   @Property({ type: new BigIntType('number') }) feeMinor: Opt<number> = 0;
   @Property({ type: 'integer' }) sortOrder: Opt<number> = 0;
   @Property({ type: 'boolean' }) active: Opt<boolean> = true;
@@ -20,10 +20,10 @@ export class PaymentMethod {
 export class PaymentTransaction {
   @PrimaryKey({ type: new BigIntType('number') }) id!: number;
   @Property({ type: new BigIntType('number'), fieldName: 'order_id' }) orderId!: number;
-  @Property({ type: 'string' }) operation!: PaymentOperation;
+  @Property({ type: 'text' }) operation!: PaymentOperation;
   @Property({ type: new BigIntType('number') }) amountMinor!: number;
   @Property({ type: 'boolean' }) success!: boolean;
   @Property({ type: 'text' }) message: Opt<string> = '';
-  @Property({ type: 'string' }) providerReference: Opt<string> = '';
-  @Property({ type: 'Date', columnType: 'timestamptz' }) createdAt: Opt<Date> = new Date();
+  @Property({ type: 'text' }) providerReference: Opt<string> = '';
+  @Property({ type: 'Date', columnType: 'timestamptz', defaultRaw: 'now()' }) createdAt: Opt<Date> = new Date();
 }

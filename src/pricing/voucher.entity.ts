@@ -5,9 +5,9 @@ export type VoucherKind = 'percent' | 'amount';
 @Entity({ tableName: 'vouchers' })
 export class Voucher {
   @PrimaryKey({ type: 'integer' }) id!: number;
-  @Property({ type: 'string' }) code!: string;
+  @Property({ type: 'text' }) code!: string;
   /** percent: value is 1–100; amount: value is minor units off the total incl. VAT. */
-  @Property({ type: 'string' }) kind!: VoucherKind;
+  @Property({ type: 'text' }) kind!: VoucherKind;
   @Property({ type: new BigIntType('number') }) value!: number;
   @Property({ type: 'boolean' }) active: Opt<boolean> = true;
 }

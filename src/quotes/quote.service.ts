@@ -58,7 +58,7 @@ export class QuoteService {
       const from = basket.number;
       const [{ n }] = await em.execute<{ n: string }[]>(`select nextval('quote_number_seq') as n`);
       Object.assign(basket, { number: `${shop.quotePrefix}${n}`, type: 'quote', basketStatus: null, customerComment, anonymousToken: null });
-      if (!basket.billingEmail) basket.billingEmail = (await em.findOneOrFail(User, shopper.userId!)).email;
+      if (!basket.billing.email) basket.billing.email = (await em.findOneOrFail(User, shopper.userId!)).email;
       await reprice(em, basket);
       await this.flows.move(em, basket, state, { actor: { userId: shopper.userId, kind: 'customer', source: 'frontend' }, check: 'enter', event: 'quote_requested', message: `Quote requested from ${from}.` });
       await this.snapshot(em, basket, shopper.userId, 'Requested by the customer');

@@ -19,7 +19,7 @@ export class RecurringSeries {
   @ManyToOne({ entity: () => Shop, fieldName: 'shop_id' }) shop!: Shop;
   @ManyToOne({ entity: () => User, nullable: true, fieldName: 'user_id' }) user?: User | null;
   @ManyToOne({ entity: () => Company, nullable: true, fieldName: 'company_id' }) company?: Company | null;
-  @Property({ type: 'string' }) intervalUnit!: IntervalUnit;
+  @Property({ type: 'text' }) intervalUnit!: IntervalUnit;
   @Property({ type: 'integer' }) intervalCount!: number;
   /** yyyy-mm-dd; occurrence 0 is due at the start of this day (UTC). */
   @Property({ type: 'string', columnType: 'date' }) startDate!: string;
@@ -27,7 +27,7 @@ export class RecurringSeries {
   @Property({ type: 'string', columnType: 'date', nullable: true }) endDate?: string | null;
   /** How many occurrences (scheduled dates) the series has in all. */
   @Property({ type: 'integer', nullable: true }) maxOccurrences?: number | null;
-  @Property({ type: 'string' }) status: Opt<SeriesStatus> = 'active';
+  @Property({ type: 'text' }) status: Opt<SeriesStatus> = 'active';
   @Property({ type: 'integer' }) nextOccurrence: Opt<number> = 0;
   @Property({ type: 'Date', columnType: 'timestamptz', nullable: true }) nextDueAt?: Date | null;
   @Property({ type: 'integer' }) attempts: Opt<number> = 0;
@@ -35,9 +35,9 @@ export class RecurringSeries {
   @Property({ type: 'text' }) lastError: Opt<string> = '';
   @Property({ type: 'integer' }) ordersCreated: Opt<number> = 0;
   @ManyToOne({ entity: () => User, nullable: true, fieldName: 'created_by_user_id' }) createdBy?: User | null;
-  @Property({ type: 'string' }) createdByKind!: 'staff' | 'customer';
-  @Property({ type: 'Date', columnType: 'timestamptz' }) createdAt: Opt<Date> = new Date();
-  @Property({ type: 'Date', columnType: 'timestamptz', onUpdate: () => new Date() }) updatedAt: Opt<Date> = new Date();
+  @Property({ type: 'text' }) createdByKind!: 'staff' | 'customer';
+  @Property({ type: 'Date', columnType: 'timestamptz', defaultRaw: 'now()' }) createdAt: Opt<Date> = new Date();
+  @Property({ type: 'Date', columnType: 'timestamptz', onUpdate: () => new Date(), defaultRaw: 'now()' }) updatedAt: Opt<Date> = new Date();
 }
 
 /** One scheduled occurrence of a series: the order it created, or why it failed (and when it is retried) or was skipped. */
@@ -47,13 +47,13 @@ export class RecurringRun {
   @ManyToOne({ entity: () => RecurringSeries, fieldName: 'series_id', deleteRule: 'cascade' }) series!: RecurringSeries;
   @Property({ type: 'integer' }) occurrence!: number;
   @Property({ type: 'Date', columnType: 'timestamptz' }) dueAt!: Date;
-  @Property({ type: 'string' }) status!: RunStatus;
+  @Property({ type: 'text' }) status!: RunStatus;
   @ManyToOne({ entity: () => Order, nullable: true, fieldName: 'order_id' }) order?: Order | null;
   @Property({ type: 'integer' }) attempts: Opt<number> = 0;
   @Property({ type: 'text' }) lastError: Opt<string> = '';
   @Property({ type: 'Date', columnType: 'timestamptz', nullable: true }) nextAttemptAt?: Date | null;
-  @Property({ type: 'Date', columnType: 'timestamptz' }) createdAt: Opt<Date> = new Date();
-  @Property({ type: 'Date', columnType: 'timestamptz' }) updatedAt: Opt<Date> = new Date();
+  @Property({ type: 'Date', columnType: 'timestamptz', defaultRaw: 'now()' }) createdAt: Opt<Date> = new Date();
+  @Property({ type: 'Date', columnType: 'timestamptz', defaultRaw: 'now()' }) updatedAt: Opt<Date> = new Date();
 }
 
 /** Recurring order series entities. Listed in src/db/entities.ts. */

@@ -6,7 +6,7 @@ import type { SessionUser } from '../accounts/account.service';
 import { Product, Shop } from '../catalog/catalog.entities';
 import { FlowService } from '../flows/flow.service';
 import { OutboxService } from '../mail/outbox.service';
-import { ADDRESS_FIELDS, Order, OrderLine } from '../orders/order.entities';
+import { Address, Order, OrderLine } from '../orders/order.entities';
 import { nextOrderNumber, recordHistory, reprice, type Actor } from '../orders/order-lifecycle';
 import { PaymentMethod } from '../payments/payment.entities';
 import { PaymentProviders } from '../payments/payment-providers';
@@ -500,10 +500,8 @@ export class RecurringService {
       checkoutStep: 'placing', recurringSeriesId: series.id, createdAt: now, updatedAt: now, version: 1,
       staffComment: `Recurring order from ${template.number} (series #${series.id}).`,
     });
-    for (const f of ADDRESS_FIELDS) {
-      const key = f[0].toUpperCase() + f.slice(1);
-      for (const prefix of ['billing', 'delivery']) (order as any)[prefix + key] = (template as any)[prefix + key];
-    }
+    order.billing = Address.of(template.billing);
+    order.delivery = Address.of(template.delivery);
     order.deliverySameAsBilling = template.deliverySameAsBilling;
     for (const l of sellable) {
       const p = products.get(l.product!.id)!;

@@ -10,14 +10,14 @@ export type ReturnResolution = 'refund' | 'replacement';
 @Entity({ tableName: 'returns' })
 export class ReturnRequest {
   @PrimaryKey({ type: new BigIntType('number') }) id!: number;
-  @Property({ type: 'string' }) number!: string;
+  @Property({ type: 'text' }) number!: string;
   @ManyToOne({ entity: () => Order, fieldName: 'order_id' }) order!: Order;
   @ManyToOne({ entity: () => User, nullable: true, fieldName: 'user_id' }) user?: User | null;
   @ManyToOne({ entity: () => Company, nullable: true, fieldName: 'company_id' }) company?: Company | null;
   @ManyToOne({ entity: () => FlowState, fieldName: 'state_id' }) state!: FlowState;
-  @Property({ type: 'string' }) reason!: string;
+  @Property({ type: 'text' }) reason!: string;
   @Property({ type: 'text' }) comment: Opt<string> = '';
-  @Property({ type: 'string' }) resolution!: ReturnResolution;
+  @Property({ type: 'text' }) resolution!: ReturnResolution;
   @Property({ type: new BigIntType('number') }) refundedMinor: Opt<number> = 0;
   /** The returned goods' value incl. VAT, fixed when the return is made; refunds stay within it plus refundFeeMinor. */
   @Property({ type: new BigIntType('number') }) goodsValueMinor: Opt<number> = 0;
@@ -26,8 +26,8 @@ export class ReturnRequest {
   @ManyToOne({ entity: () => Order, nullable: true, fieldName: 'replacement_order_id' }) replacementOrder?: Order | null;
   @Property({ type: 'boolean' }) goodsReceived: Opt<boolean> = false;
   @Property({ type: 'integer', version: true }) version!: Opt<number>;
-  @Property({ type: 'Date', columnType: 'timestamptz' }) createdAt: Opt<Date> = new Date();
-  @Property({ type: 'Date', columnType: 'timestamptz', onUpdate: () => new Date() }) updatedAt: Opt<Date> = new Date();
+  @Property({ type: 'Date', columnType: 'timestamptz', defaultRaw: 'now()' }) createdAt: Opt<Date> = new Date();
+  @Property({ type: 'Date', columnType: 'timestamptz', onUpdate: () => new Date(), defaultRaw: 'now()' }) updatedAt: Opt<Date> = new Date();
   @OneToMany({ entity: () => ReturnLine, mappedBy: 'returnRequest', orderBy: { id: 'asc' } }) lines = new Collection<ReturnLine>(this);
 }
 
@@ -44,13 +44,13 @@ export class ReturnLine {
 export class ReturnHistoryEntry {
   @PrimaryKey({ type: new BigIntType('number') }) id!: number;
   @ManyToOne({ entity: () => ReturnRequest, fieldName: 'return_id' }) returnRequest!: ReturnRequest;
-  @Property({ type: 'string' }) event!: string;
+  @Property({ type: 'text' }) event!: string;
   @ManyToOne({ entity: () => FlowState, nullable: true, fieldName: 'from_state_id' }) fromState?: FlowState | null;
   @ManyToOne({ entity: () => FlowState, nullable: true, fieldName: 'to_state_id' }) toState?: FlowState | null;
   @Property({ type: 'text' }) message: Opt<string> = '';
   @ManyToOne({ entity: () => User, nullable: true, fieldName: 'actor_user_id' }) actor?: User | null;
-  @Property({ type: 'string' }) actorKind!: HistoryActor;
-  @Property({ type: 'Date', columnType: 'timestamptz' }) createdAt: Opt<Date> = new Date();
+  @Property({ type: 'text' }) actorKind!: HistoryActor;
+  @Property({ type: 'Date', columnType: 'timestamptz', defaultRaw: 'now()' }) createdAt: Opt<Date> = new Date();
 }
 
 /** Return (RMA) entities, listed in src/db/entities.ts. */

@@ -6,7 +6,7 @@ import { placeInTransaction } from '../checkout/place-order';
 import { FlowState, type StateRole } from '../flows/flow.entities';
 import { allowedTargets, assertTransitionAllowed, reopenOptions, type FlowService } from '../flows/flow.service';
 import { DEFAULT_FROM, type OutboxService } from '../mail/outbox.service';
-import { Order, OrderLine, type HistoryActor } from '../orders/order.entities';
+import { Address, Order, OrderLine, type HistoryActor } from '../orders/order.entities';
 import { nextOrderNumber } from '../orders/order-lifecycle';
 import type { PaymentService } from '../payments/payment.service';
 import type { ReservedOperation } from '../payments/payment-operations';
@@ -68,15 +68,15 @@ export class ReturnService {
       const ret = em.create(ReturnRequest, {
         number: `RMA${String(n).padStart(5, '0')}`, order, user: user.id, company: user.companyId, state,
         reason: input.reason, comment: input.comment, resolution: input.resolution,
-      } as never);
-      for (const w of wanted) em.create(ReturnLine, { returnRequest: ret, orderLine: w.orderLineId, quantity: w.quantity } as never);
+      });
+      for (const w of wanted) em.create(ReturnLine, { returnRequest: ret, orderLine: w.orderLineId, quantity: w.quantity });
       await em.flush();
       await em.populate(ret, ['lines.orderLine']);
       ret.goodsValueMinor = returnValue(ret);
       this.history(em, ret, { userId: user.id, kind: user.role === 'buyer' ? 'buyer' : 'customer' }, 'requested', `Return requested: ${input.reason}.`, null, state);
       await em.populate(ret, ['lines.orderLine']);
       const context = { ret, order, lines: ret.lines.getItems() };
-      await this.outbox.enqueue(em, { to: order.billingEmail, subject: `We received your return request ${ret.number}`, template: 'mail/return-customer.njk', context, orderId: order.id, dedupeKey: `return:${ret.id}:customer` });
+      await this.outbox.enqueue(em, { to: order.billing.email, subject: `We received your return request ${ret.number}`, template: 'mail/return-customer.njk', context, orderId: order.id, dedupeKey: `return:${ret.id}:customer` });
       await this.outbox.enqueue(em, { to: RETURNS_INBOX, subject: `New return ${ret.number} for ${order.number}`, template: 'mail/return-staff.njk', context, orderId: order.id, dedupeKey: `return:${ret.id}:staff` });
       return ret;
     });
@@ -251,21 +251,18 @@ export class ReturnService {
     const source = ret.order;
     const shop = await em.findOneOrFail(Shop, source.shop.id);
     const state = await this.flows.defaultState(em, 'order');
-    const copy: Partial<Order> = {};
-    for (const key of Object.keys(source) as (keyof Order)[]) {
-      if (/^(billing|delivery)/.test(key)) (copy as Record<string, unknown>)[key] = source[key];
-    }
     // A replacement ships free: no shipping method is charged again, and there is no payment method.
     const order = em.create(Order, {
-      ...copy, number: await nextOrderNumber(em, shop.id), shop, type: 'order', user: source.user, company: source.company,
-      checkoutStep: 'placing', currencyCode: source.currencyCode, currencyName: source.currencyName, currencyRate: source.currencyRate,
+      billing: Address.of(source.billing), deliverySameAsBilling: source.deliverySameAsBilling, delivery: Address.of(source.delivery),
+      number: await nextOrderNumber(em, shop.id), shop, type: 'order', user: source.user, company: source.company,
+      checkoutStep: 'placing', version: 1, currencyCode: source.currencyCode, currencyName: source.currencyName, currencyRate: source.currencyRate,
       customerComment: `Replacement for ${source.number} (return ${ret.number}).`,
-    } as never);
+    });
     for (const rl of ret.lines.getItems()) {
       em.create(OrderLine, {
         order, product: rl.orderLine.product, productNumber: rl.orderLine.productNumber, productName: rl.orderLine.productName, unit: rl.orderLine.unit,
         quantity: rl.quantity, unitPriceMinor: 0, vatRateBp: rl.orderLine.vatRateBp, addedBy: staff.id, createdAt: new Date(),
-      } as never);
+      });
     }
     await em.flush();
     const actor = { userId: staff.id, kind: 'staff', source: 'backend' } as const;
@@ -300,7 +297,7 @@ export class ReturnService {
   }
 
   private history(em: EntityManager, ret: ReturnRequest, actor: Actor, event: string, message: string, from: FlowState | null, to: FlowState | null): void {
-    em.create(ReturnHistoryEntry, { returnRequest: ret, event, message, actor: actor.userId, actorKind: actor.kind, fromState: from, toState: to, createdAt: new Date() } as never);
+    em.create(ReturnHistoryEntry, { returnRequest: ret, event, message, actor: actor.userId, actorKind: actor.kind, fromState: from, toState: to, createdAt: new Date() });
   }
 
   private async historyOf(ret: ReturnRequest, forStaff: boolean) {

@@ -21,10 +21,10 @@ export const SHIPMENT_STATUS_LABELS: Record<ShipmentStatus, string> = {
 @Entity({ tableName: 'track_and_trace_configs' })
 export class TrackAndTraceConfig {
   @PrimaryKey({ type: 'integer' }) id!: number;
-  @Property({ type: 'string' }) name!: string;
+  @Property({ type: 'text' }) name!: string;
   @Property({ type: 'text' }) urlTemplate!: string;
-  @Property({ type: 'Date', columnType: 'timestamptz' }) createdAt: Opt<Date> = new Date();
-  @Property({ type: 'Date', columnType: 'timestamptz', onUpdate: () => new Date() }) updatedAt: Opt<Date> = new Date();
+  @Property({ type: 'Date', columnType: 'timestamptz', defaultRaw: 'now()' }) createdAt: Opt<Date> = new Date();
+  @Property({ type: 'Date', columnType: 'timestamptz', onUpdate: () => new Date(), defaultRaw: 'now()' }) updatedAt: Opt<Date> = new Date();
 }
 
 /** One parcel leaving the warehouse: some units of some lines of an order, with what was captured for them. */
@@ -34,7 +34,7 @@ export class Shipment {
   @ManyToOne({ entity: () => Order, fieldName: 'order_id', deleteRule: 'cascade' }) order!: Order;
   /** 1, 2, 3 … within the order. */
   @Property({ type: 'integer' }) shipmentNo!: number;
-  @Property({ type: 'string' }) trackingNumber: Opt<string> = '';
+  @Property({ type: 'text' }) trackingNumber: Opt<string> = '';
   @ManyToOne({ entity: () => TrackAndTraceConfig, nullable: true, fieldName: 'track_and_trace_id', deleteRule: 'set null' }) trackAndTrace?: TrackAndTraceConfig | null;
   /** The link built when the tracking number was given. */
   @Property({ type: 'text', nullable: true }) trackingUrl?: string | null;
@@ -46,7 +46,7 @@ export class Shipment {
   /** The shipment that completed the order. */
   @Property({ type: 'boolean' }) isLast: Opt<boolean> = false;
   @ManyToOne({ entity: () => User, nullable: true, fieldName: 'created_by_user_id' }) createdBy?: User | null;
-  @Property({ type: 'Date', columnType: 'timestamptz' }) createdAt: Opt<Date> = new Date();
+  @Property({ type: 'Date', columnType: 'timestamptz', defaultRaw: 'now()' }) createdAt: Opt<Date> = new Date();
   @OneToMany({ entity: () => ShipmentLine, mappedBy: 'shipment', orderBy: { id: 'asc' } }) lines = new Collection<ShipmentLine>(this);
 }
 

@@ -229,7 +229,7 @@ export class ShipmentService {
     if (trackingNumber) await this.queueShippedMail(em, deps.outbox, order, shipment, valued.map((p) => ({ ...p.line, quantity: p.quantity })), config);
     return {
       number: order.number, shipmentNo: n,
-      message: `shipment ${n} created (${units}); ${captureSummary}. The order is ${SHIPMENT_STATUS_LABELS[status].toLowerCase()}.${trackingNumber && order.billingEmail ? ` The customer is mailed the tracking ${trackingUrl ? 'link' : 'number'}.` : ''}`,
+      message: `shipment ${n} created (${units}); ${captureSummary}. The order is ${SHIPMENT_STATUS_LABELS[status].toLowerCase()}.${trackingNumber && order.billing.email ? ` The customer is mailed the tracking ${trackingUrl ? 'link' : 'number'}.` : ''}`,
     };
   }
 
@@ -290,7 +290,7 @@ export class ShipmentService {
       await this.queueShippedMail(em, deps.outbox, order, shipment, lines, config);
       return {
         number: order.number, shipmentNo,
-        message: `shipment ${shipmentNo} has tracking number ${trackingNumber}.${order.billingEmail ? ` The customer is mailed the tracking ${shipment.trackingUrl ? 'link' : 'number'}.` : ''}`,
+        message: `shipment ${shipmentNo} has tracking number ${trackingNumber}.${order.billing.email ? ` The customer is mailed the tracking ${shipment.trackingUrl ? 'link' : 'number'}.` : ''}`,
       };
     });
   }
@@ -485,9 +485,9 @@ export class ShipmentService {
 
   private async queueShippedMail(em: EntityManager, outbox: OutboxService, order: Order, shipment: Shipment,
     lines: { productNumber: string; productName: string; unit: string; quantity: number }[], config: TrackAndTraceConfig | null): Promise<void> {
-    if (!order.billingEmail || !shipment.trackingNumber) return;
+    if (!order.billing.email || !shipment.trackingNumber) return;
     await outbox.enqueue(em, {
-      to: order.billingEmail,
+      to: order.billing.email,
       subject: `Your order ${order.number} has shipped`,
       template: 'mail/shipment.njk',
       context: {
@@ -572,7 +572,7 @@ function buildTrackingUrlUnchecked(template: string, params: Record<string, stri
 }
 
 function trackingParameters(order: Order, trackingNumber: string): Record<string, string> {
-  const d = order.delivery();
+  const d = order.shipTo();
   return { TrackingNumber: trackingNumber, Zip: d.zip, Country: d.country, OrderNumber: order.number };
 }
 

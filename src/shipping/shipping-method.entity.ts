@@ -3,8 +3,8 @@ import { BigIntType, Entity, type Opt, PrimaryKey, Property } from '@mikro-orm/c
 @Entity({ tableName: 'shipping_methods' })
 export class ShippingMethod {
   @PrimaryKey({ type: 'integer' }) id!: number;
-  @Property({ type: 'string' }) code!: string;
-  @Property({ type: 'string' }) name!: string;
+  @Property({ type: 'text' }) code!: string;
+  @Property({ type: 'text' }) name!: string;
   @Property({ type: 'text' }) description: Opt<string> = '';
   /** Fee excluding VAT, in minor units. */
   @Property({ type: new BigIntType('number') }) feeMinor!: number;
