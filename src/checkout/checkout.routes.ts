@@ -2,7 +2,7 @@ import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { inContext, type PageRenderer } from '../http/in-context';
 import { clearBasketCookie, flash, shopperOf } from '../http/shopper';
-import { idParam, parse, requiredText, text } from '../http/validate';
+import { idParam, orderNumber, parse, requiredText, text } from '../http/validate';
 import { COUNTRIES } from '../orders/countries';
 import { ADDRESS_FIELDS, type Address } from '../orders/order.entities';
 import type { CheckoutPage } from './checkout-page';
@@ -18,7 +18,7 @@ const addressSchema = z.object({
 const optionalAddress = addressSchema.partial().extend({ email: z.string().trim().max(200).default(''), country: z.string().trim().max(2).default('') });
 
 const placeForm = z.object({
-  orderNumber: z.string().regex(/^[A-Z0-9-]{1,40}$/, { error: 'is not an order id' }),
+  orderNumber: orderNumber(),
   customerComment: text(2000).default(''),
   cardNumber: z.string().trim().max(30).optional(),
   cardExpiry: z.string().trim().max(7).optional(),
@@ -129,7 +129,7 @@ export function checkoutRoutes(s: Services): Router {
   });
 
   r.get('/receipt/:number', async (req, res) => {
-    const number = parse(z.string().regex(/^[A-Z0-9-]{1,40}$/, { error: 'is not an order id' }), req.params.number);
+    const number = parse(orderNumber(), req.params.number);
     const order = await s.checkout.receipt(shopperOf(req), number, req.session.placedOrders ?? []);
     res.render('checkout/receipt.njk', { order, totals: order.totals });
   });

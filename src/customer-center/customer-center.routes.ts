@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { requireLogin } from '../http/auth';
 import { wantsJson } from '../http/error-handler';
 import { flash } from '../http/shopper';
-import { idParam, noNul, parse } from '../http/validate';
+import { idParam, noNul, orderNumber, parse } from '../http/validate';
 import type { Services } from '../services';
 import { DomainError, isRefusedMove } from '../shared/errors';
 import { renderOrderHistory } from './order-history.routes';
@@ -13,7 +13,7 @@ import { renderReturns } from '../returns/return.routes';
 const section = z.enum(['Carts', 'Orders', 'Quotes', 'Returns'], { error: 'is not a customer center section' }).catch('Carts');
 /** The seeds' contract: form id ChangeDraftStatusForm, fields CartID and StateId, posted to ?CC=Carts. */
 const changeDraftStatusForm = z.object({
-  CartID: z.string().regex(/^[A-Z0-9-]{1,40}$/, { error: 'is not a cart id' }),
+  CartID: orderNumber('is not a cart id'),
   StateId: idParam,
 });
 
@@ -46,7 +46,7 @@ export function customerCenterRoutes(s: Services): Router {
 
   const cartName = z.object({ name: z.string().trim().min(1, { error: 'is required' }).max(80, { error: 'must be at most 80 characters' })
     .refine(noNul, { error: 'contains a character that is not allowed' }) });
-  const cartNumber = z.string().regex(/^[A-Z0-9-]{1,40}$/, { error: 'is not a cart id' });
+  const cartNumber = orderNumber('is not a cart id');
 
   r.post('/carts', async (req, res) => {
     const cart = await s.namedCarts.create(req.user!, parse(cartName, req.body).name);

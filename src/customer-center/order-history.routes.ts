@@ -2,7 +2,7 @@ import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { requireLogin } from '../http/auth';
 import { flash, shopperOf } from '../http/shopper';
-import { blank, day, inputKey, parse } from '../http/validate';
+import { blank, day, inputKey, orderNumber, parse } from '../http/validate';
 import type { Services } from '../services';
 import { DomainError, notFound } from '../shared/errors';
 import { reorderMessages, type HistoryFilter } from './order-history.service';
@@ -31,10 +31,9 @@ function formValues(query: Request['query']) {
   return { from: one(query.from), to: one(query.to), state: one(query.state) };
 }
 
-const orderNumber = z.string().regex(/^[A-Z0-9-]{1,40}$/);
 /** A malformed order number is just another order that is not found. */
 function numberOf(req: Request): string {
-  const r = orderNumber.safeParse(req.params.number);
+  const r = orderNumber().safeParse(req.params.number);
   if (!r.success) throw notFound('The order');
   return r.data;
 }

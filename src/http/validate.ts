@@ -51,6 +51,11 @@ export const quantity = z.preprocess(
     .max(9999, { error: 'must be at most 9999' }),
 );
 
+/** Order, cart and quote numbers as the shop makes them (a staff-chosen prefix of capitals, digits and dashes, then digits). */
+export const ORDER_NUMBER = /^[A-Z0-9-]{1,40}$/;
+/** An order, cart or quote number in a URL or form; the message names what it should have been. */
+export const orderNumber = (error = 'is not an order id') => z.string().regex(ORDER_NUMBER, { error });
+
 export const idParam = z.coerce.number({ error: 'must be a number' }).int().positive().max(2147483647);
 
 /** PostgreSQL text cannot hold a NUL character: refused here (422) instead of failing in the database (500). */

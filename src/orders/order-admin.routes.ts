@@ -4,7 +4,7 @@ import { requireStaff } from '../http/auth';
 import { changeStateInContext, staffActor, type RefusedMove } from '../http/state-control';
 import { inContext, type PageRenderer } from '../http/in-context';
 import { flash } from '../http/shopper';
-import { idParam, parse, text } from '../http/validate';
+import { idParam, orderNumber, parse, text } from '../http/validate';
 import type { Services } from '../services';
 import { invalid } from '../shared/errors';
 import { orderDetailsPage } from './order-details.page';
@@ -12,9 +12,8 @@ import {
   CAPTURE_STATES, columnsSchema, DATE_PRESETS, listQuerySchema, MAX_SELECTED, MIN_ALL_FIELDS_SEARCH, PRESET_LABELS, SEARCH_MODES,
 } from './order-admin.service';
 
-const orderNumber = z.string().regex(/^[A-Z0-9-]{1,40}$/, { error: 'is not an order id' });
 const selectedNumbers = z.preprocess((v) => (v == null || v === '' ? [] : Array.isArray(v) ? v : [v]),
-  z.array(orderNumber).min(1, { error: 'select at least one order' }).max(MAX_SELECTED, { error: `select at most ${MAX_SELECTED} orders` }));
+  z.array(orderNumber()).min(1, { error: 'select at least one order' }).max(MAX_SELECTED, { error: `select at most ${MAX_SELECTED} orders` }));
 export const bulkStateForm = z.object({ numbers: selectedNumbers, stateId: idParam });
 const selectionForm = z.object({ numbers: selectedNumbers });
 const columnsForm = z.object({ columns: columnsSchema });
@@ -100,7 +99,7 @@ export function orderAdminRoutes(s: Services, type: 'order' | 'cart'): Router {
     }));
 
     r.post('/:number/send-again', inContext('send-again', detailsPage, async (req, res) => {
-      const number = parse(orderNumber, req.params.number);
+      const number = parse(orderNumber(), req.params.number);
       const to = await s.orderAdmin.sendConfirmationAgain(number, staffActor(req, 'backend'));
       flash(req, 'success', `${number}: the order confirmation is queued to ${to}.`);
       res.redirect(303, `${base}/${encodeURIComponent(number)}`);
@@ -118,7 +117,7 @@ export function orderAdminRoutes(s: Services, type: 'order' | 'cart'): Router {
   r.get('/:number', (req, res) => detailsPage(req, res));
 
   r.post('/:number/comment', inContext('comment', detailsPage, async (req, res) => {
-    const number = parse(orderNumber, req.params.number);
+    const number = parse(orderNumber(), req.params.number);
     const form = parse(z.object({ comment: text(4000).default('') }), req.body);
     await s.orderAdmin.saveStaffComment(number, form.comment, staffActor(req, 'backend'));
     flash(req, 'success', `${number}: internal comment saved.`);
@@ -127,7 +126,7 @@ export function orderAdminRoutes(s: Services, type: 'order' | 'cart'): Router {
 
   if (type === 'cart') {
     r.post('/:number/lines', inContext('lines', detailsPage, async (req, res) => {
-      const number = parse(orderNumber, req.params.number);
+      const number = parse(orderNumber(), req.params.number);
       const quantities = new Map<number, number>();
       for (const [key, value] of Object.entries(req.body as Record<string, unknown>)) {
         const m = /^qty_(\d+)$/.exec(key);
@@ -144,7 +143,7 @@ export function orderAdminRoutes(s: Services, type: 'order' | 'cart'): Router {
   }
 
   r.post('/:number/state', async (req, res) => {
-    const number = parse(orderNumber, req.params.number);
+    const number = parse(orderNumber(), req.params.number);
     const moved = await changeStateInContext(req, res, (form) => s.orderAdmin.changeState(number, form.stateId, form.version, staffActor(req, 'backend'), form.message),
       (refused) => renderDetails(req, res, number, refused));
     if (!moved) return;
@@ -153,7 +152,7 @@ export function orderAdminRoutes(s: Services, type: 'order' | 'cart'): Router {
   });
 
   r.post('/:number/reopen', inContext('reopen', detailsPage, async (req, res) => {
-    const number = parse(orderNumber, req.params.number);
+    const number = parse(orderNumber(), req.params.number);
     const form = parse(z.object({ stateId: idParam, version: z.coerce.number().int().min(1), reason: text(2000).default('') }), req.body);
     await s.orderAdmin.reopen(number, form.stateId, form.version, staffActor(req, 'backend'), form.reason);
     flash(req, 'success', `${number}: reopened.`);

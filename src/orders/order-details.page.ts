@@ -1,10 +1,8 @@
 import type { Request, Response } from 'express';
-import { z } from 'zod';
 import type { ActionError } from '../http/in-context';
-import { parse } from '../http/validate';
+import { orderNumber, parse } from '../http/validate';
 import type { Services } from '../services';
 
-const orderNumber = z.string().regex(/^[A-Z0-9-]{1,40}$/, { error: 'is not an order id' });
 
 /**
  * The staff details page of one order or cart (/admin/orders/:number, /admin/carts/:number): the record with its
@@ -14,7 +12,7 @@ const orderNumber = z.string().regex(/^[A-Z0-9-]{1,40}$/, { error: 'is not an or
 export function orderDetailsPage(s: Services, type: 'order' | 'cart') {
   const base = type === 'order' ? '/admin/orders' : '/admin/carts';
   return async (req: Request, res: Response, actionError?: ActionError, extra: Record<string, unknown> = {}) => {
-    const number = parse(orderNumber, req.params.number);
+    const number = parse(orderNumber(), req.params.number);
     const details = await s.orderAdmin.details(number, type === 'cart' ? 'cart' : undefined, req.user!.id);
     const isOrder = details.order.type === 'order';
     const paymentBox = isOrder ? await s.paymentDesk.box(number) : null;

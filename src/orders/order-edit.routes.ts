@@ -5,7 +5,7 @@ import { requireStaff } from '../http/auth';
 import { toHttpProblem } from '../http/error-handler';
 import { inContext } from '../http/in-context';
 import { flash } from '../http/shopper';
-import { amount, checkbox, inputKey, MAX_AMOUNT_MINOR, parse, quantity, requiredText, str, text } from '../http/validate';
+import { amount, checkbox, inputKey, MAX_AMOUNT_MINOR, ORDER_NUMBER, parse, quantity, requiredText, str, text } from '../http/validate';
 import type { Services } from '../services';
 import { DomainError, invalid, notFound } from '../shared/errors';
 import { parseMoney } from '../shared/money';
@@ -34,7 +34,7 @@ const addressPart = (required: boolean, emailRequired = required): Record<string
 
 /** The order number in a URL; anything else is a page that does not exist. */
 function orderNumberOf(raw: unknown): string {
-  if (typeof raw !== 'string' || !/^[A-Z0-9-]{1,40}$/.test(raw)) throw notFound('The order');
+  if (typeof raw !== 'string' || !ORDER_NUMBER.test(raw)) throw notFound('The order');
   return raw;
 }
 function idOf(raw: unknown, what = 'The page'): number {

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { requireStaff } from '../http/auth';
 import { inContext, type PageRenderer } from '../http/in-context';
 import { flash } from '../http/shopper';
-import { parse } from '../http/validate';
+import { orderNumber, parse } from '../http/validate';
 import { orderDetailsPage } from '../orders/order-details.page';
 import { orderListPage } from '../orders/order-admin.routes';
 import type { Services } from '../services';
@@ -11,7 +11,6 @@ import { parseMoney } from '../shared/money';
 import type { PaymentActor } from './payment.service';
 
 const BASE = '/admin/orders';
-const orderNumber = z.string().regex(/^[A-Z0-9-]{1,40}$/, { error: 'is not an order id' });
 /** Money as staff type it ("125", "125.5", "125,50") → integer minor units; never a float. */
 const amount = z.string({ error: 'is required' }).trim().min(1, { error: 'is required' }).transform((v, ctx) => {
   const minor = parseMoney(v);
@@ -28,7 +27,7 @@ const amount = z.string({ error: 'is required' }).trim().min(1, { error: 'is req
 const amountForm = z.object({ amount });
 const bulkForm = z.object({
   numbers: z.preprocess((v) => (v == null || v === '' ? [] : Array.isArray(v) ? v : [v]),
-    z.array(orderNumber).min(1, { error: 'select at least one order' }).max(500)),
+    z.array(orderNumber()).min(1, { error: 'select at least one order' }).max(500)),
 });
 /** The second submit of a confirmed action (the confirmation page or the dialog adds it). */
 const isConfirmed = (req: Request) => req.body?.confirmed === '1';
@@ -72,7 +71,7 @@ export function paymentAdminRoutes(s: Services): Router {
   const action = (path: string, run: Run, options: Options = {}) => {
     const { after = detailsUrl, confirm, page = detailsPage } = options;
     r.post(`/:number/${path}`, inContext(path, page, async (req, res) => {
-      const number = parse(orderNumber, req.params.number);
+      const number = parse(orderNumber(), req.params.number);
       if (confirm && !isConfirmed(req)) {
         const confirmation = await confirm(req, number);
         return res.render('admin/payments/confirm.njk', { confirmation, action: `${detailsUrl(number)}/${path}`, values: { amount: req.body?.amount ?? '' }, back: detailsUrl(number), base: BASE, type: 'order' });

@@ -5,12 +5,12 @@ import { inContext, type ActionError, type PageRenderer } from '../http/in-conte
 import { changeStateInContext, staffActor, type RefusedMove } from '../http/state-control';
 import { bulkStateForm } from '../orders/order-admin.routes';
 import { flash, shopperOf } from '../http/shopper';
-import { idParam, parse, quantity, text } from '../http/validate';
+import { idParam, orderNumber, parse, quantity, text } from '../http/validate';
 import type { Services } from '../services';
 import { parseMoney } from '../shared/money';
 import { DomainError } from '../shared/errors';
 
-const quoteNumber = z.string().regex(/^[A-Z0-9-]{1,40}$/, { error: 'is not a quote id' });
+const quoteNumber = orderNumber('is not a quote id');
 const money = (label: string) => z.string().trim().transform((v, ctx) => {
   const minor = v === '' ? 0 : parseMoney(v);
   if (minor == null) {

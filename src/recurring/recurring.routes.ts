@@ -2,7 +2,7 @@ import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { requireLogin, requireStaff } from '../http/auth';
 import { flash } from '../http/shopper';
-import { parse } from '../http/validate';
+import { ORDER_NUMBER, parse } from '../http/validate';
 import type { Services } from '../services';
 import { DomainError, notFound } from '../shared/errors';
 import { INTERVAL_UNITS, type SeriesStatus } from './recurring.entities';
@@ -21,7 +21,7 @@ const day = (what: string) => {
   return z.string({ error: `${what} is required` }).trim().regex(/^\d{4}-\d{2}-\d{2}$/, { error: msg }).refine(isRealDay, { error: 'is not a real date' });
 };
 
-const orderNumber = z.string({ error: 'is required' }).trim().regex(/^[A-Z0-9-]{1,40}$/, { error: 'is not an order number' });
+const orderNumber = z.string({ error: 'is required' }).trim().regex(ORDER_NUMBER, { error: 'is not an order number' });
 
 /** The "repeat this order" form, shared by customers and staff. */
 const scheduleForm = z.object({

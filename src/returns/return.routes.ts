@@ -3,16 +3,15 @@ import { z } from 'zod';
 import { requireLogin, requireStaff } from '../http/auth';
 import { inContext, type ActionError } from '../http/in-context';
 import { flash } from '../http/shopper';
-import { idParam, parse, text } from '../http/validate';
+import { idParam, orderNumber, parse, text } from '../http/validate';
 import type { Services } from '../services';
 import { parseMoney } from '../shared/money';
 import { DomainError } from '../shared/errors';
 import { RETURN_REASONS } from './return.service';
 
-const orderNumber = z.string().regex(/^[A-Z0-9-]{1,40}$/, { error: 'is not an order id' });
 const returnNumber = z.string().regex(/^RMA\d{1,12}$/, { error: 'is not a return id' });
 const returnForm = z.object({
-  orderNumber,
+  orderNumber: orderNumber(),
   reason: z.enum(RETURN_REASONS, { error: 'choose a reason' }),
   comment: text(2000).default(''),
   resolution: z.enum(['refund', 'replacement'], { error: 'choose refund or replacement' }),
@@ -29,7 +28,7 @@ export function returnRoutes(s: Services): Router {
   const r = Router();
 
   r.get('/customer-center/returns/new', requireLogin, async (req, res) => {
-    const number = parse(orderNumber, req.query.order);
+    const number = parse(orderNumber(), req.query.order);
     res.render('returns/customer-new.njk', { cc: 'Returns', ...(await s.returns.returnable(req.user!, number)), reasons: RETURN_REASONS });
   });
 

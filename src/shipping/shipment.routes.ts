@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { requireStaff } from '../http/auth';
 import { inContext, type ActionError } from '../http/in-context';
 import { flash } from '../http/shopper';
-import { idParam, parse } from '../http/validate';
+import { idParam, orderNumber, parse } from '../http/validate';
 import { orderDetailsPage } from '../orders/order-details.page';
 import type { Services } from '../services';
 import { DomainError, invalid } from '../shared/errors';
@@ -14,7 +14,6 @@ const ORDERS = '/admin/orders';
 const TRACK_AND_TRACE = '/admin/track-and-trace';
 const MAX_LINE_QUANTITY = 100000;
 
-const orderNumber = z.string().regex(/^[A-Z0-9-]{1,40}$/, { error: 'is not an order id' });
 const trackingNumber = trackingNumberField({ required: false }).default('');
 const trackAndTraceId = z.preprocess((v) => (v == null || v === '' ? null : v), idParam.nullable());
 const trackingForm = z.object({ trackingNumber, trackAndTraceId });
@@ -59,7 +58,7 @@ export function shipmentAdminRoutes(s: Services): Router {
   const detailsPage = orderDetailsPage(s, 'order');
 
   r.post('/orders/:number/shipments', staff, inContext('shipment', detailsPage, async (req, res) => {
-    const number = parse(orderNumber, req.params.number);
+    const number = parse(orderNumber(), req.params.number);
     const form = parse(trackingForm, req.body);
     const outcome = await s.shipments.createShipment(number, { quantities: quantitiesOf(req.body), ...form }, actor(req), deps());
     flash(req, 'success', `${outcome.number}: ${outcome.message}`);
@@ -67,7 +66,7 @@ export function shipmentAdminRoutes(s: Services): Router {
   }));
 
   r.post('/orders/:number/shipments/capture-shipping-fee', staff, inContext('shipping-fee', detailsPage, async (req, res) => {
-    const number = parse(orderNumber, req.params.number);
+    const number = parse(orderNumber(), req.params.number);
     const outcome = await s.shipments.captureShippingFee(number, actor(req), deps());
     flash(req, 'success', `${outcome.number}: ${outcome.message}`);
     res.redirect(303, `${orderUrl(outcome.number)}#shipments`);
@@ -75,14 +74,14 @@ export function shipmentAdminRoutes(s: Services): Router {
 
   /** A shipment's page; refused tracking is shown in its form with what was typed (see inContext). */
   const shipmentPage = async (req: Request, res: Response, actionError?: ActionError) => {
-    const data = await s.shipments.shipment(parse(orderNumber, req.params.number), parse(idParam, req.params.no));
+    const data = await s.shipments.shipment(parse(orderNumber(), req.params.number), parse(idParam, req.params.no));
     res.render('admin/shipments/shipment.njk', { ...data, base: ORDERS, actionError: actionError ?? null });
   };
 
   r.get('/orders/:number/shipments/:no', staff, (req, res) => shipmentPage(req, res));
 
   r.post('/orders/:number/shipments/:no/tracking', staff, inContext('tracking', shipmentPage, async (req, res) => {
-    const number = parse(orderNumber, req.params.number);
+    const number = parse(orderNumber(), req.params.number);
     const no = parse(idParam, req.params.no);
     const form: TrackingInput = parse(trackingForm, req.body);
     const outcome = await s.shipments.addTracking(number, no, form, actor(req), deps());
