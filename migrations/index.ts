@@ -21,6 +21,7 @@ import { Migration20261206070000_catalog_admin } from './Migration20261206070000
 import { Migration20261206080000_payment_attempts } from './Migration20261206080000_payment_attempts';
 import { Migration20261206122000_payment_operations } from './Migration20261206122000_payment_operations';
 import { Migration20261206123000_payment_operation_keys } from './Migration20261206123000_payment_operation_keys';
+import { Migration20261206150000_stock_movements } from './Migration20261206150000_stock_movements';
 import { Migration20261206050000_payment_status_captured } from './Migration20261206050000_payment_status_captured';
 
 /** Migrations are listed explicitly so they load the same way under tsx, jest and plain node. */
@@ -48,4 +49,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261206121300_mail_templates', class: Migration20261206121300_mail_templates },
   { name: 'Migration20261206122000_payment_operations', class: Migration20261206122000_payment_operations },
   { name: 'Migration20261206123000_payment_operation_keys', class: Migration20261206123000_payment_operation_keys },
+  { name: 'Migration20261206150000_stock_movements', class: Migration20261206150000_stock_movements },
 ];

@@ -8,7 +8,7 @@ import type { Services } from '../services';
 import { DomainError, invalid } from '../shared/errors';
 import type { ProductInput } from './catalog-admin.service';
 import { ACCEPTED_TYPES, MAX_UPLOAD_BYTES, tooLarge } from './product-images';
-import { STAFF_STOCK_REASONS, STOCK_REASON_LABELS } from './stock';
+import { STAFF_STOCK_REASONS, STOCK_REASON_LABELS } from '../stock/stock';
 
 const PRODUCT_NUMBER = /^[A-Za-z0-9-]{1,40}$/;
 const STAFF_REASON_OPTIONS = STAFF_STOCK_REASONS.map((code) => ({ code, label: STOCK_REASON_LABELS[code] }));

@@ -5,7 +5,7 @@ import { DomainError, invalid, notFound } from '../shared/errors';
 import { Product, ProductGroup, StockLocation } from './catalog.entities';
 import { productSearchSql } from './catalog.service';
 import { IMAGE_COLUMNS, imageJoin, imageOf, type ImageRow, type ImageView, resizeUpload, saveProductImage } from './product-images';
-import { adjustStock, STOCK_REASON_LABELS, type StaffStockReason, type StockReason } from './stock';
+import { adjustStock, recentMovements, type StaffStockReason } from '../stock/stock';
 
 export const ADMIN_PAGE_SIZE = 25;
 
@@ -21,10 +21,6 @@ export interface StockAdjustmentInput { locationId: number; change: number; reas
 export interface AdminProductRow {
   id: number; number: string; name: string; groupName: string; priceMinor: number; vatRateBp: number; unit: string;
   active: boolean; stock: number; image: ImageView | null;
-}
-
-export interface StockMovementView {
-  createdAt: Date; locationName: string; change: number; resultingQuantity: number; reason: string; note: string; actorName: string | null;
 }
 
 const MOVEMENTS_SHOWN = 50;
@@ -75,10 +71,7 @@ export class CatalogAdminService {
       conn.execute<{ id: number; name: string; quantity: number }[]>(
         `select l.id, l.name, coalesce(s.quantity, 0) as quantity from stock_locations l
          left join stock_levels s on s.location_id = l.id and s.product_id = ? order by l.name`, [product.id]),
-      conn.execute<Record<string, any>[]>(
-        `select m.created_at, l.name as location_name, m.quantity_change, m.resulting_quantity, m.reason, m.note, u.name as actor_name
-         from stock_movements m join stock_locations l on l.id = m.location_id left join users u on u.id = m.actor_user_id
-         where m.product_id = ? order by m.id desc limit ${MOVEMENTS_SHOWN}`, [product.id]),
+      recentMovements(emSql(this.em), product.id, MOVEMENTS_SHOWN),
       conn.execute<{ valid_from: string; valid_to: string | null; price_minor: string; current: boolean }[]>(
         `select to_char(valid_from, 'YYYY-MM-DD') as valid_from, to_char(valid_to, 'YYYY-MM-DD') as valid_to, price_minor,
            daterange(valid_from, valid_to, '[]') @> current_date as current
@@ -88,10 +81,7 @@ export class CatalogAdminService {
     return {
       product,
       stock,
-      movements: movements.map((m): StockMovementView => ({
-        createdAt: m.created_at, locationName: m.location_name, change: m.quantity_change, resultingQuantity: m.resulting_quantity,
-        reason: STOCK_REASON_LABELS[m.reason as StockReason] ?? m.reason, note: m.note, actorName: m.actor_name,
-      })),
+      movements,
       prices: prices.map((p) => ({ validFrom: p.valid_from, validTo: p.valid_to, priceMinor: Number(p.price_minor), current: p.current })),
       image: image ? imageOf(image) : null,
     };
@@ -116,7 +106,7 @@ export class CatalogAdminService {
     });
   }
 
-  /** Adds to or takes from one location's stock and records the movement (src/catalog/stock.ts). Answers the new level. */
+  /** Adds to or takes from one location's stock and records the movement (src/stock/stock.ts). Answers the new level. */
   async adjustStock(number: string, input: StockAdjustmentInput, actorUserId: number): Promise<number> {
     return this.em.transactional(async (em) => {
       const product = await this.findProduct(em, number);

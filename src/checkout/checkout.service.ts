@@ -300,7 +300,7 @@ export class CheckoutService {
    */
   async releaseExpired(limit = 50): Promise<number> {
     const expired = await expiredAttempts(this.orm, limit);
-    for (const id of expired) await this.release(id, { mayBeAuthorized: true, message: 'The payment was not finished in time.' });
+    for (const id of expired) await this.release(id, { mayBeAuthorized: true, message: 'The payment was not finished in time.', byJob: true });
     const toVoid = await attemptsToVoid(this.orm, limit);
     for (const a of toVoid) await this.voidAttempt(a.id, this.payments.get(a.provider));
     return Math.max(expired.length, toVoid.length);

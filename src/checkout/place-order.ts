@@ -1,5 +1,5 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
-import { giveBackStock, takeStockWith } from '../catalog/stock';
+import { giveBackStock, takeStockWith } from '../stock/stock';
 import type { Shopper } from '../cart/shopper';
 import { emSql, sqlTransaction, type Sql, type SqlTransaction } from '../db/sql';
 import { ENQUEUE_ORDER_EXPORT_SQL } from '../exports/auto-export.service';
@@ -76,7 +76,8 @@ async function reserveIn(orm: MikroORM, shopper: Shopper, input: PlaceInput, opt
       billing: { name: order.billing_name, address: order.billing_address, zip: order.billing_zip, city: order.billing_city, country: order.billing_country, email: order.billing_email },
     });
     const totals = priceOrder(pricingInputOf(order));
-    const taken = [...(await takeStockWith(sql, order.lines.map((l) => ({ ...l, product: l.productId == null ? null : { id: l.productId } })), order.allow_out_of_stock, outOfStockMessage))];
+    const taken = [...(await takeStockWith(sql, order.lines.map((l) => ({ ...l, product: l.productId == null ? null : { id: l.productId } })), order.allow_out_of_stock, outOfStockMessage,
+      { reason: 'order', orderId, actor: { userId: shopper.userId, kind: 'customer' } }))];
     const [attempt] = await sql.commitWith<{ id: string }>(
       `with attempt as (
          insert into payment_attempts (order_id, order_version, provider, amount_minor, currency_code, customer_comment, ip, actor_user_id, expires_at)
@@ -241,7 +242,8 @@ export async function placeInTransaction(em: EntityManager, outbox: OutboxServic
   const [order] = await sql<LockedOrder>('with ' + lockOrderSql('o.id = ?'), [orderId]);
   if (!order || order.completed) throw orderChanged();
   const totals = priceOrder(pricingInputOf(order));
-  const taken = await takeStockWith(sql, order.lines.map((l) => ({ ...l, product: l.productId == null ? null : { id: l.productId } })), how.allowOutOfStock, how.refusal);
+  const taken = await takeStockWith(sql, order.lines.map((l) => ({ ...l, product: l.productId == null ? null : { id: l.productId } })), how.allowOutOfStock, how.refusal,
+    { reason: 'order', orderId, actor: { userId: how.actor.userId, kind: how.actor.kind } });
   const payment = await how.pay({ number: order.number, totalMinor: totals.totalMinor, currencyCode: order.currency_code });
   const complete = completeOrderSql(outbox, orderId, order, totals, payment, { taken: [...taken].map(([l, t]) => ({ lineId: l.id, locationId: t.locationId })) },
     { customerComment: '', ip: '', actor: how.actor, placedAt: how.placedAt });
@@ -256,6 +258,8 @@ export interface Release {
   message: string;
   /** The provider declined: logged as a failed authorization with a history entry, and the order shows it. */
   declined?: boolean;
+  /** Released by the reservation job (time ran out), not while the shopper waited: its stock movement names the system. */
+  byJob?: boolean;
 }
 
 /**
@@ -264,15 +268,16 @@ export interface Release {
  */
 export async function releaseAttempt(orm: MikroORM, attemptId: number, release: Release): Promise<boolean> {
   return sqlTransaction(orm, async (sql) => {
-    const [attempt] = await sql<{ order_id: string; amount_minor: string; reserved: { productId: number; locationId: number; quantity: number }[] }>(
+    const [attempt] = await sql<{ order_id: string; amount_minor: string; actor_user_id: number | null; reserved: { productId: number; locationId: number; quantity: number }[] }>(
       `with target as (select id from orders where id = (select order_id from payment_attempts where id = ?) for update)
        update payment_attempts a set status = 'released', needs_void = ?, outcome_message = ?, finished_at = now()
        where id = ? and status = 'reserved' and exists (select 1 from target)
-       returning order_id, amount_minor, (select coalesce(json_agg(json_build_object('productId', r.product_id, 'locationId', r.location_id, 'quantity', r.quantity)), '[]')
+       returning order_id, amount_minor, actor_user_id, (select coalesce(json_agg(json_build_object('productId', r.product_id, 'locationId', r.location_id, 'quantity', r.quantity)), '[]')
          from stock_reservations r where r.attempt_id = a.id) as reserved`,
       [attemptId, release.mayBeAuthorized, release.message, attemptId]);
     if (!attempt) return false;
-    await giveBackStock(sql, attempt.reserved);
+    await giveBackStock(sql, attempt.reserved, { reason: 'release', orderId: Number(attempt.order_id),
+      actor: release.byJob ? { userId: null, kind: 'system' } : { userId: attempt.actor_user_id, kind: 'customer' } });
     if (release.declined) await recordDecline(sql, Number(attempt.order_id), Number(attempt.amount_minor), release.message);
     return true;
   });

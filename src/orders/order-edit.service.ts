@@ -8,7 +8,7 @@ import { priceOrder, type PricingLine, type Totals } from '../pricing/pricing';
 import { Voucher } from '../pricing/voucher.entity';
 import { DomainError, invalid, notFound } from '../shared/errors';
 import { formatMoney, formatRate } from '../shared/money';
-import { takeFromFullestLocation, takeFromOneLocation } from '../catalog/stock';
+import { giveBackStock, type StockCause, takeFromFullestLocation, takeFromOneLocation } from '../stock/stock';
 import { emSql } from '../db/sql';
 import {
   FIELD_TYPE_LABELS, type FieldTarget, type FieldType, OrderFieldDefinition, type OrderSnapshot, OrderVersion, type SnapshotLine,
@@ -187,7 +187,7 @@ export class OrderEditService {
       const diff = diffSnapshots(before, plan.after, defs);
       if (diff.changes === 0) return { order, versionNo: null, summary: [] };
 
-      if (order.stockReserved) await adjustStock(em, order, plan);
+      if (order.stockReserved) await adjustStock(em, order, plan, { reason: 'edit', orderId: order.id, actor: { userId: user.id, kind: 'staff' } });
       await this.ensureFirstVersion(em, order, before);
       const added = this.apply(em, order, plan, user);
       await em.flush();
@@ -405,7 +405,7 @@ async function nextVersionNo(em: EntityManager, orderId: number): Promise<number
 }
 
 /** Reserved stock follows the edit: more taken for higher quantities and added lines, given back for lower ones and removed lines. */
-async function adjustStock(em: EntityManager, order: Order, plan: { lines: SnapshotLine[]; removed: number[]; addProduct: Product | null; addedLocation?: number | null }): Promise<void> {
+async function adjustStock(em: EntityManager, order: Order, plan: { lines: SnapshotLine[]; removed: number[]; addProduct: Product | null; addedLocation?: number | null }, cause: StockCause): Promise<void> {
   const shop = await em.findOneOrFail(Shop, order.shop.id);
   const moves: { productId: number; name: string; delta: number; locationId: number | null; isNew: boolean }[] = [];
   for (const line of order.lines.getItems()) {
@@ -418,18 +418,19 @@ async function adjustStock(em: EntityManager, order: Order, plan: { lines: Snaps
   if (plan.addProduct && addedLine) moves.push({ productId: plan.addProduct.id, name: plan.addProduct.name, delta: addedLine.quantity, locationId: null, isNew: true });
   // In product order, like checkout, so concurrent edits and checkouts cannot deadlock.
   moves.sort((a, b) => a.productId - b.productId);
+  const sql = emSql(em);
   for (const m of moves) {
     if (m.delta < 0) {
-      await em.execute(
-        `update stock_levels set quantity = quantity + ? where product_id = ? and location_id = coalesce(?::int,
-           (select location_id from stock_levels where product_id = ? order by quantity desc, location_id limit 1))`,
-        [-m.delta, m.productId, m.locationId, m.productId]);
+      // Back where the line's units came from; a line without a location (placed before locations) to the fullest one.
+      const [fullest] = m.locationId != null ? [] : await sql<{ location_id: number }>(
+        'select location_id from stock_levels where product_id = ? order by quantity desc, location_id limit 1', [m.productId]);
+      const locationId = m.locationId ?? fullest?.location_id;
+      if (locationId != null) await giveBackStock(sql, [{ productId: m.productId, locationId, quantity: -m.delta }], cause);
       continue;
     }
-    const sql = emSql(em);
-    let locationId = (await takeFromOneLocation(sql, m.productId, m.delta, m.locationId)) ?? null;
+    let locationId = (await takeFromOneLocation(sql, m.productId, m.delta, cause, m.locationId)) ?? null;
     if (locationId == null && shop.allowOutOfStockOrders) {
-      locationId = (await takeFromFullestLocation(sql, m.productId, m.delta))?.locationId ?? null;
+      locationId = (await takeFromFullestLocation(sql, m.productId, m.delta, cause))?.locationId ?? null;
     } else if (locationId == null) {
       throw new DomainError('INSUFFICIENT_STOCK', `Nothing was saved: there are not ${m.delta} more × ${m.name} in stock.`);
     }

@@ -1,7 +1,9 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { Order, OrderHistoryEntry, type HistoryActor, type HistorySource } from '../orders/order.entities';
+import { emSql } from '../db/sql';
 import { DomainError } from '../shared/errors';
 import { formatMoney } from '../shared/money';
+import { giveBackStock, stockActor } from '../stock/stock';
 
 /**
  * The in-transaction half of the payment calls a placed order gets (reserve → call → confirm, see the
@@ -75,7 +77,7 @@ export async function applyCancelEffects(em: EntityManager, order: Order, actor:
     if (effect != null) voidOperation = await reserveOperation(em, order, 'cancel', owed, actor, effect);
     order.paymentStatus = 'cancelled';
   }
-  const returnedUnits = order.stockReserved && (await claimEffect(em, order, 'restock', 0)) != null ? await returnStock(em, order) : 0;
+  const returnedUnits = order.stockReserved && (await claimEffect(em, order, 'restock', 0)) != null ? await returnStock(em, order, actor) : 0;
   order.stockReserved = false;
   if (voidOperation || returnedUnits) {
     const parts = [
@@ -98,18 +100,11 @@ async function claimEffect(em: EntityManager, order: Order, effect: 'void' | 're
   return row ? Number(row.id) : null;
 }
 
-/** Puts each line's quantity back at the location it was taken from (one statement, in key order: no deadlocks). */
-async function returnStock(em: EntityManager, order: Order): Promise<number> {
-  const rows = await em.execute<{ quantity: number }[]>(
-    `with returned as (
-       select product_id, stock_location_id as location_id, sum(quantity)::int as quantity from order_lines
-       where order_id = ? and product_id is not null and stock_location_id is not null
-       group by product_id, stock_location_id order by product_id, stock_location_id)
-     insert into stock_levels (product_id, location_id, quantity)
-     select product_id, location_id, quantity from returned
-     on conflict (product_id, location_id) do update set quantity = stock_levels.quantity + excluded.quantity
-     returning (select coalesce(sum(quantity), 0)::int from returned) as quantity`,
-    [order.id],
-  );
-  return rows[0]?.quantity ?? 0;
+/** Puts each line's quantity back at the location it was taken from, with a "cancel" movement per location (src/stock/stock.ts). */
+async function returnStock(em: EntityManager, order: Order, actor: OperationActor): Promise<number> {
+  const lines = await em.execute<{ product_id: number; location_id: number; quantity: number }[]>(
+    `select product_id, stock_location_id as location_id, quantity from order_lines where order_id = ? and product_id is not null and stock_location_id is not null`,
+    [order.id]);
+  return giveBackStock(emSql(em), lines.map((l) => ({ productId: l.product_id, locationId: l.location_id, quantity: l.quantity })),
+    { reason: 'cancel', orderId: order.id, actor: stockActor(actor) });
 }

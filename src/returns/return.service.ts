@@ -5,6 +5,7 @@ import { Shop, StockLocation } from '../catalog/catalog.entities';
 import { placeInTransaction } from '../checkout/place-order';
 import { FlowState, type StateRole } from '../flows/flow.entities';
 import { allowedTargets, assertTransitionAllowed, reopenOptions, type FlowService } from '../flows/flow.service';
+import { emSql } from '../db/sql';
 import { DEFAULT_FROM, type OutboxService } from '../mail/outbox.service';
 import { Address, Order, OrderLine, type HistoryActor } from '../orders/order.entities';
 import { nextOrderNumber } from '../orders/order-lifecycle';
@@ -12,6 +13,7 @@ import type { PaymentService } from '../payments/payment.service';
 import type { ReservedOperation } from '../payments/payment-operations';
 import { DomainError, notFound } from '../shared/errors';
 import { divRound, formatMoney } from '../shared/money';
+import { giveBackStock } from '../stock/stock';
 import { ReturnHistoryEntry, ReturnLine, ReturnRequest, type ReturnResolution } from './return.entities';
 
 export const RETURN_REASONS = ['Damaged on arrival', 'Wrong item', 'Not as described', 'No longer needed', 'Other'] as const;
@@ -140,16 +142,14 @@ export class ReturnService {
       if (locationId == null) return;
       const location = await em.findOne(StockLocation, locationId);
       if (!location) throw new DomainError('VALIDATION', 'Choose one of the stock locations.', { locationId: 'unknown location' });
+      const back: { productId: number; locationId: number; quantity: number }[] = [];
       for (const rl of ret.lines) {
         if (!rl.orderLine.product) continue;
         await recordEffect(em, ret, 'return_restock', rl.id, rl.quantity);
-        await em.execute(
-          `insert into stock_levels (product_id, location_id, quantity) values (?, ?, ?)
-           on conflict (product_id, location_id) do update set quantity = stock_levels.quantity + excluded.quantity`,
-          [rl.orderLine.product.id, location.id, rl.quantity],
-        );
+        back.push({ productId: rl.orderLine.product.id, locationId: location.id, quantity: rl.quantity });
         rl.restockedLocation = location;
       }
+      await giveBackStock(emSql(em), back, { reason: 'return', orderId: ret.order.id, returnId: ret.id, actor: { userId: staff.id, kind: 'staff' } });
     }, locationId ? 'Returned goods put back in stock.' : 'Returned goods received (not restocked).');
   }
 
