@@ -15,7 +15,7 @@ alter table stock_movements
 alter table stock_movements alter column actor_kind drop default;
 alter table stock_movements add constraint stock_movements_actor_kind_check check (actor_kind in ('staff', 'customer', 'system'));
 alter table stock_movements add constraint stock_movements_reason_check
-  check (reason in ('received', 'counted', 'damaged', 'correction', 'order', 'release', 'cancel', 'return', 'edit'));
+  check (reason in ('received', 'counted', 'damaged', 'correction', 'order', 'release', 'cancel', 'return', 'edit', 'opening'));
 create index stock_movements_order_idx on stock_movements (order_id) where order_id is not null;
 create index stock_movements_return_idx on stock_movements (return_id) where return_id is not null;
 

@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { hashPassword } from '../accounts/password';
 import { demoProductImage, saveProductImage } from '../catalog/product-images';
+import { openingStock } from '../stock/stock';
 import { emSql } from './sql';
 
 /** Demo logins printed at start-up and used by the README. */
@@ -58,6 +59,7 @@ export async function seedDemoData(em: EntityManager): Promise<void> {
         [`{${a.roles.join(',')}}`, a.spendLimitMinor, a.email]);
     }
     await x(`insert into stock_locations (name) values ('Store Copenhagen') on conflict do nothing`);
+    const locations = await x(`select id, name from stock_locations where name in ('Main warehouse', 'Store Copenhagen')`) as { id: number; name: string }[];
     let n = 1000;
     const newProducts: { id: number; number: string; name: string }[] = [];
     for (const [gi, g] of GROUPS.entries()) {
@@ -74,12 +76,8 @@ export async function seedDemoData(em: EntityManager): Promise<void> {
         newProducts.push(...(inserted as typeof newProducts));
         const main = i === 3 ? 0 : 20 + ((n * 31) % 80);
         const store = i % 4 === 0 ? 5 : 0;
-        await x(
-          `insert into stock_levels (product_id, location_id, quantity)
-           select p.id, l.id, case l.name when 'Main warehouse' then ?::int else ?::int end from products p, stock_locations l where p.number = ?
-           on conflict do nothing`,
-          [main, store, number],
-        );
+        const [product] = await x('select id from products where number = ?', [number]) as { id: number }[];
+        await openingStock(emSql(tx), product.id, locations.map((l) => ({ locationId: l.id, quantity: l.name === 'Main warehouse' ? main : store })));
       }
     }
     // The sandbox hosted page is a test provider like the sandbox card: demo only (after basics' invoice, as before the split).

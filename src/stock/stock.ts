@@ -21,6 +21,7 @@ export const STOCK_REASON_LABELS = {
   cancel: 'Order cancelled',
   return: 'Return received',
   edit: 'Order edited',
+  opening: 'Opening stock',
 } as const;
 export type StockReason = keyof typeof STOCK_REASON_LABELS;
 export const STAFF_STOCK_REASONS = ['received', 'counted', 'damaged', 'correction'] as const satisfies readonly StockReason[];
@@ -181,6 +182,23 @@ export async function adjustStock(sql: Sql, a: StockAdjustment, productName: str
     [a.productId, a.locationId],
   );
   throw new DomainError('INSUFFICIENT_STOCK', `${productName} has only ${now?.quantity ?? 0} in ${now?.name ?? 'that location'}; it cannot go down by ${-a.change}.`, { change: `is more than the ${now?.quantity ?? 0} in stock` });
+}
+
+/**
+ * A product's first stock at each location (the demo seed): levels that exist already stay as they are, so running it
+ * again changes nothing; a new level gets an "opening" movement by the system.
+ */
+export async function openingStock(sql: Sql, productId: number, levels: { locationId: number; quantity: number }[]): Promise<void> {
+  const moved = movementsFrom('opened', { reason: 'opening', actor: { userId: null, kind: 'system' } });
+  await sql(
+    `with opened as (
+       insert into stock_levels (product_id, location_id, quantity)
+       select ?::int, location_id, quantity from unnest(array[?]::int[], array[?]::int[]) t(location_id, quantity)
+       on conflict do nothing
+       returning product_id, location_id, quantity as change, quantity as resulting),
+     moved as (${moved.text})
+     select 1`,
+    [productId, levels.map((l) => l.locationId), levels.map((l) => l.quantity), ...moved.values]);
 }
 
 /** A product's most recent movements, newest first, for the staff pages. */
