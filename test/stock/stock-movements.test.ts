@@ -75,6 +75,34 @@ describe('stock movements', () => {
     expect(await stockOf('P-1021')).toBe(stock0 - 2);
   });
 
+  it('an abandoned hosted payment\'s reservation gives its stock back when it expires, with a "release" movement by the system job', async () => {
+    const stock0 = await stockOf('P-1021');
+    const guest = newAgent(t);
+    await addToBasket(t, guest, 'P-1021', 2);
+    const number = await checkoutToReview(t, guest, { payment: 'PAYPAGE' });
+    expect((await place(guest, number, {})).headers.location).toMatch(/sandbox-pay/);
+    expect(await stockOf('P-1021')).toBe(stock0 - 2);
+    const id = await orderId(number);
+    await t.sql(`update payment_attempts set expires_at = now() - interval '1 second' where order_id = $1`, [id]);
+    await t.services.checkout.releaseExpired();
+    expect(await stockOf('P-1021')).toBe(stock0);
+    expect(await movements('order_id', id)).toEqual([
+      move('order', -2, { kind: 'customer', userId: null }, { orderId: id }),
+      move('release', 2, { kind: 'system', userId: null }, { orderId: id }),
+    ]);
+  });
+
+  it('a recurring order takes its stock with an "order" movement by the system', async () => {
+    const template = await placeGuestOrder(t, 'P-1022');
+    const today = new Date().toISOString().slice(0, 10);
+    const series = await t.services.recurring.createForStaff(staffId, template, { intervalCount: 1, intervalUnit: 'month', startDate: today, ends: 'never' });
+    const run = await t.services.recurring.runDue(new Date(`${today}T00:00:30Z`));
+    expect(run.created).toHaveLength(1);
+    const id = await orderId(run.created[0]);
+    expect(await movements('order_id', id)).toEqual([move('order', -1, { kind: 'system', userId: null }, { orderId: id })]);
+    await t.services.recurring.cancel(series.id, { kind: 'staff', userId: staffId });
+  });
+
   it('two parallel cancels (payment desk and state select) give the stock back once, with one "cancel" movement by the staff member', async () => {
     const stock0 = await stockOf('P-1021');
     const { number, id } = await shopperOrder(3);
