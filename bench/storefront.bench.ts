@@ -57,7 +57,7 @@ const ONLY = new Set((process.env.BENCH_ONLY || 'product,returning,add,place,pla
 /** Scenarios 6 and 7: the sandbox providers answer after this long, as a real gateway does. */
 const GATEWAY_LATENCY_MS = positiveInt(process.env.BENCH_GATEWAY_LATENCY_MS, 300);
 const BENCH_CARD = { cardHolder: 'Kim Customer', cardNumber: '4242 4242 4242 4242', cardExpiry: '12/39', cardCvc: '123' };
-const BENCH_DATABASE = 'orderflow_bench';
+const BENCH_DATABASE = process.env.BENCH_DATABASE ?? 'orderflow_bench';
 const PRODUCT_PAGE = 'P-1013';
 const STOCK_LEVEL = 10_000_000;
 /** Scenario 5: this many units of one product, and twice as many shoppers at the review step wanting one each. */

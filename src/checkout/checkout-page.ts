@@ -83,6 +83,46 @@ export async function readCheckoutPage(sql: Sql, shopper: Shopper): Promise<Chec
   };
 }
 
+/** A placed order as its receipt page shows it (the stored prices and totals). */
+export interface ReceiptPage {
+  order: {
+    id: number; userId: number | null; number: string; completedAt: Date; currencyCode: string; cardType: string; cardLast4: string;
+    customerComment: string; shippingMethod: { name: string } | null; paymentMethod: { name: string } | null; lines: CheckoutPageLine[];
+  };
+  billing: Address; delivery: Address; totals: Totals;
+}
+
+/** A completed order by its number, in one statement; the caller decides whether the shopper may see it. */
+export async function readReceipt(sql: Sql, number: string): Promise<ReceiptPage | null> {
+  const [row] = await sql<Record<string, unknown> & { totals: Totals; lines: CheckoutPageLine[]; delivery_same_as_billing: boolean }>(
+    `select o.id, o.user_id, o.number, o.completed_at, o.currency_code, o.card_type, o.card_last4, o.customer_comment, o.delivery_same_as_billing,
+       o.totals, ${ADDRESS_COLUMNS}, sm.name as shipping_name, pm.name as payment_name,
+       coalesce((select json_agg(json_build_object('productName', l.product_name, 'productNumber', l.product_number, 'quantity', l.quantity, 'unit', l.unit,
+           'unitPriceMinor', l.unit_price_minor, 'vatRateBp', l.vat_rate_bp, 'discountMinor', l.discount_minor) order by l.id)
+         from order_lines l where l.order_id = o.id), '[]') as lines
+     from orders o
+     left join shipping_methods sm on sm.id = o.shipping_method_id
+     left join payment_methods pm on pm.id = o.payment_method_id
+     where o.number = ? and o.completed and not o.deleted`,
+    [number],
+  );
+  if (!row) return null;
+  const billing = addressOf(row, 'billing');
+  return {
+    order: {
+      id: Number(row.id), userId: row.user_id == null ? null : Number(row.user_id), number: String(row.number),
+      completedAt: row.completed_at as Date, currencyCode: String(row.currency_code), cardType: String(row.card_type ?? ''), cardLast4: String(row.card_last4 ?? ''),
+      customerComment: String(row.customer_comment ?? ''),
+      shippingMethod: row.shipping_name != null ? { name: String(row.shipping_name) } : null,
+      paymentMethod: row.payment_name != null ? { name: String(row.payment_name) } : null,
+      lines: row.lines.map((l) => ({ ...l, unitPriceMinor: Number(l.unitPriceMinor), discountMinor: Number(l.discountMinor) })),
+    },
+    billing,
+    delivery: row.delivery_same_as_billing ? billing : addressOf(row, 'delivery'),
+    totals: row.totals,
+  };
+}
+
 function addressOf(row: Record<string, unknown>, prefix: 'billing' | 'delivery'): Address {
   const out = {} as Address;
   for (const f of ADDRESS_FIELDS) out[f] = String(row[`${prefix}_${f}`] ?? '');

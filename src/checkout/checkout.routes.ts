@@ -130,8 +130,7 @@ export function checkoutRoutes(s: Services): Router {
 
   r.get('/receipt/:number', async (req, res) => {
     const number = parse(orderNumber(), req.params.number);
-    const order = await s.checkout.receipt(shopperOf(req), number, req.session.placedOrders ?? []);
-    res.render('checkout/receipt.njk', { order, totals: order.totals });
+    res.render('checkout/receipt.njk', await s.checkout.receipt(shopperOf(req), number, req.session.placedOrders ?? []));
   });
 
   return r;

@@ -18,7 +18,7 @@ import { formatMoney } from '../shared/money';
 import { startPoller, type StopPoller } from '../shared/poller';
 import { ShippingMethod } from '../shipping/shipping-method.entity';
 import { Voucher } from '../pricing/voucher.entity';
-import { readCheckoutPage, type CheckoutPage } from './checkout-page';
+import { readCheckoutPage, readReceipt, type CheckoutPage, type ReceiptPage } from './checkout-page';
 import { emSql } from '../db/sql';
 import { cardRequired, mayOrderCart, paymentDeclined, type PlaceInput, type PlaceResult } from './placement';
 import {
@@ -317,12 +317,12 @@ export class CheckoutService {
     }
   }
 
-  /** The receipt, for the customer who placed the order (a guest: in the same browser session). */
-  async receipt(shopper: Shopper, number: string, placedInSession: number[]): Promise<Order> {
-    const order = await this.em.findOne(Order, { number, completed: true, deleted: false }, { populate: ['lines', 'shippingMethod', 'paymentMethod', 'state'] });
-    const mine = order && ((shopper.userId != null && order.user?.id === shopper.userId) || placedInSession.includes(order.id));
-    if (!order || !mine) throw notFound('The order');
-    return order;
+  /** The receipt, for the customer who placed the order (a guest: in the same browser session); read in one statement. */
+  async receipt(shopper: Shopper, number: string, placedInSession: number[]): Promise<ReceiptPage> {
+    const receipt = await readReceipt(emSql(this.em), number);
+    const mine = receipt && ((shopper.userId != null && receipt.order.userId === shopper.userId) || placedInSession.includes(receipt.order.id));
+    if (!receipt || !mine) throw notFound('The order');
+    return receipt;
   }
 
   /** The active shipping and payment methods as the methods step offers them, in their order; one statement. */
