@@ -1,13 +1,7 @@
 import type { Address, Order } from '../orders/order.entities';
-import { vatOf } from '../shared/money';
+import { formatDecimal, vatOf } from '../shared/money';
 import { el, renderXmlDocument, type XmlElement } from './xml';
 
-/** Minor units as a plain decimal ("1234.50"), the way integrations read amounts; integers only, no floats. */
-export function decimal(minor: number): string {
-  const sign = minor < 0 ? '-' : '';
-  const abs = Math.abs(minor);
-  return `${sign}${Math.floor(abs / 100)}.${String(abs % 100).padStart(2, '0')}`;
-}
 
 const iso = (d: Date | null | undefined) => (d ? new Date(d).toISOString() : null);
 
@@ -25,8 +19,8 @@ function orderElement(o: Order): XmlElement {
     const gross = t?.lines?.[i]?.grossMinor ?? net + vatOf(net, l.vatRateBp);
     return el('line', [
       el('productNumber', l.productNumber), el('productName', l.productName), el('quantity', l.quantity), el('unit', l.unit),
-      el('unitPriceExclVat', decimal(l.unitPriceMinor)), el('vatRatePercent', (l.vatRateBp / 100).toString()),
-      el('discountExclVat', decimal(l.discountMinor)), el('amountInclVat', decimal(gross)),
+      el('unitPriceExclVat', formatDecimal(l.unitPriceMinor)), el('vatRatePercent', (l.vatRateBp / 100).toString()),
+      el('discountExclVat', formatDecimal(l.discountMinor)), el('amountInclVat', formatDecimal(gross)),
     ], { position: i + 1 });
   });
   return el('order', [
@@ -49,13 +43,13 @@ function orderElement(o: Order): XmlElement {
     el('integration', undefined, { imported: o.imported, channel: o.channel, integrationOrderId: o.integrationOrderId }),
     el('lines', lines, { count: lines.length }),
     el('totals', [
-      el('subtotalInclVat', decimal(t?.subtotalMinor ?? o.subtotalMinor)),
-      el('discountInclVat', decimal(t?.discountMinor ?? o.discountMinor)),
-      el('shippingFeeInclVat', decimal(t?.shippingFeeInclVatMinor ?? o.shippingFeeMinor)),
-      el('paymentFeeInclVat', decimal(t?.paymentFeeInclVatMinor ?? o.paymentFeeMinor)),
-      el('totalExclVat', decimal(o.totalExclVatMinor)),
-      el('vat', decimal(o.vatMinor)),
-      el('totalInclVat', decimal(o.totalMinor)),
+      el('subtotalInclVat', formatDecimal(t?.subtotalMinor ?? o.subtotalMinor)),
+      el('discountInclVat', formatDecimal(t?.discountMinor ?? o.discountMinor)),
+      el('shippingFeeInclVat', formatDecimal(t?.shippingFeeInclVatMinor ?? o.shippingFeeMinor)),
+      el('paymentFeeInclVat', formatDecimal(t?.paymentFeeInclVatMinor ?? o.paymentFeeMinor)),
+      el('totalExclVat', formatDecimal(o.totalExclVatMinor)),
+      el('vat', formatDecimal(o.vatMinor)),
+      el('totalInclVat', formatDecimal(o.totalMinor)),
     ], { currency: o.currencyCode }),
   ], { id: o.number });
 }

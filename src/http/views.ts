@@ -1,6 +1,6 @@
 import type { Express } from 'express';
 import nunjucks from 'nunjucks';
-import { formatMoney, formatRate, withVat } from '../shared/money';
+import { formatDecimal, formatMoney, formatRate, withVat } from '../shared/money';
 import { VIEWS_DIR } from '../shared/paths';
 
 export { VIEWS_DIR };
@@ -16,7 +16,7 @@ export function createViewEnv(app?: Express, opts: { cache?: boolean } = {}): nu
   env.addFilter('withVat', (minor: number, rateBp = 2500) => withVat(Number(minor ?? 0), rateBp));
   env.addFilter('rate', (bp: number) => formatRate(bp));
   /** Minor units as a form field value, e.g. 12950 → "129.50" (no thousands separator, no currency). */
-  env.addFilter('amount', (minor: number) => { const m = Math.abs(Number(minor ?? 0)); return `${Number(minor) < 0 ? '-' : ''}${Math.floor(m / 100)}.${String(m % 100).padStart(2, '0')}`; });
+  env.addFilter('amount', (minor: number) => formatDecimal(Number(minor ?? 0)));
   env.addFilter('datetime', (d: Date | string | null) => (d ? new Date(d).toISOString().slice(0, 16).replace('T', ' ') : ''));
   env.addFilter('timestamp', (d: Date | string | null) => (d ? new Date(d).toISOString().slice(0, 19).replace('T', ' ') : ''));
   env.addFilter('date', (d: Date | string | null) => (d ? new Date(d).toISOString().slice(0, 10) : ''));

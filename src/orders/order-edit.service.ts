@@ -7,7 +7,7 @@ import { Product, Shop } from '../catalog/catalog.entities';
 import { priceOrder, type PricingLine, type Totals } from '../pricing/pricing';
 import { Voucher } from '../pricing/voucher.entity';
 import { DomainError, invalid, notFound } from '../shared/errors';
-import { formatMoney, formatRate } from '../shared/money';
+import { formatDecimal, formatMoney, formatRate } from '../shared/money';
 import { giveBackStock, type StockCause, takeFromFullestLocation, takeFromOneLocation } from '../stock/stock';
 import { emSql } from '../db/sql';
 import {
@@ -501,7 +501,7 @@ function sameValues(a: Record<string, string>, b: Record<string, string>): boole
 
 const cap = (s: string) => s[0].toUpperCase() + s.slice(1);
 const money = (minor: number, order: { currencyCode: string }) => formatMoney(minor, order.currencyCode);
-const asInput = (minor: number) => (minor / 100).toFixed(2);
+const asInput = formatDecimal;
 
 export function snapshotOf(order: Order, lineValues: Map<number, Record<string, string>>): OrderSnapshot {
   return {

@@ -17,6 +17,7 @@ import { startPoller, type StopPoller } from '../shared/poller';
 import { RecurringRun, RecurringSeries, type IntervalUnit, type SeriesStatus } from './recurring.entities';
 import { emSql } from '../db/sql';
 import { pricesOn } from '../catalog/prices';
+import { formatDecimal } from '../shared/money';
 
 /** What a customer or staff member chooses on the "repeat this order" form (formats already checked by the route). */
 export interface ScheduleInput {
@@ -569,6 +570,6 @@ function actorOf(actor: SeriesActor): Actor {
 }
 
 function formatAmount(minor: number, currency: string): string {
-  return `${(minor / 100).toFixed(2)} ${currency}`;
+  return `${formatDecimal(minor)} ${currency}`;
 }
 

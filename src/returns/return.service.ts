@@ -12,7 +12,7 @@ import { nextOrderNumber } from '../orders/order-lifecycle';
 import type { PaymentService } from '../payments/payment.service';
 import type { ReservedOperation } from '../payments/payment-operations';
 import { DomainError, notFound } from '../shared/errors';
-import { divRound, formatMoney } from '../shared/money';
+import { divRound, formatDecimal, formatMoney } from '../shared/money';
 import { giveBackStock } from '../stock/stock';
 import { ReturnHistoryEntry, ReturnLine, ReturnRequest, type ReturnResolution } from './return.entities';
 
@@ -179,7 +179,7 @@ export class ReturnService {
         await this.payments.confirmReserved(em, op, result);
         ret.refundedMinor += amountMinor;
         ret.refundFeeMinor = feeMinor;
-      }, `Refunded ${(amountMinor / 100).toFixed(2)} ${'{currency}'}${feeMinor ? `, incl. a fee of ${(feeMinor / 100).toFixed(2)}` : ''}.`);
+      }, `Refunded ${formatDecimal(amountMinor)} ${'{currency}'}${feeMinor ? `, incl. a fee of ${formatDecimal(feeMinor)}` : ''}.`);
     } catch (e) {
       // The provider refunded: the order records it whatever became of the return's step.
       await this.payments.settle(op, result);

@@ -30,13 +30,23 @@ export function withVat(netMinor: number, rateBp: number): number {
   return netMinor + vatOf(netMinor, rateBp);
 }
 
-/** Formats minor units for display, e.g. 123450 DKK → "1,234.50 DKK". */
-export function formatMoney(minor: number, currencyCode = 'DKK'): string {
+/** The one money formatter: minor units as a decimal with a point, integers only; `grouping` separates thousands. */
+function formatMinor(minor: number, grouping: string): string {
   const sign = minor < 0 ? '-' : '';
   const abs = Math.abs(minor);
-  const major = Math.floor(abs / 100).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+  const major = Math.floor(abs / 100).toString().replace(/\B(?=(\d{3})+(?!\d))/g, grouping);
   const cents = String(abs % 100).padStart(2, '0');
-  return `${sign}${major}.${cents} ${currencyCode}`;
+  return `${sign}${major}.${cents}`;
+}
+
+/** Formats minor units for display, e.g. 123450 DKK → "1,234.50 DKK". */
+export function formatMoney(minor: number, currencyCode = 'DKK'): string {
+  return `${formatMinor(minor, ',')} ${currencyCode}`;
+}
+
+/** Minor units as a plain decimal, never a thousands separator: 123450 → "1234.50" (form inputs, CSV, XML, history texts). */
+export function formatDecimal(minor: number): string {
+  return formatMinor(minor, '');
 }
 
 /** Parses a user-typed amount ("12", "12.5", "12,50") into minor units; null when it is not money. */

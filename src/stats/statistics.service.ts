@@ -1,6 +1,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { invalid } from '../shared/errors';
 import { replicaReads } from '../db/replicas';
+import { formatDecimal } from '../shared/money';
 
 export type StatsInterval = 'day' | 'week' | 'month';
 export const STATS_INTERVALS: readonly StatsInterval[] = ['day', 'week', 'month'];
@@ -124,13 +125,6 @@ export function periodLabel(periodStart: string, interval: StatsInterval): strin
 
 // ——— CSV (RFC 4180), safe to open in a spreadsheet ———
 
-/** Minor units as a plain decimal with a point: 123450 → "1234.50" (never a thousands separator). */
-export function minorToDecimal(minor: number): string {
-  const sign = minor < 0 ? '-' : '';
-  const abs = Math.abs(minor);
-  return `${sign}${Math.floor(abs / 100)}.${String(abs % 100).padStart(2, '0')}`;
-}
-
 /** A number we formatted ourselves (e.g. "1234.50"): written as it is, never guarded as text. */
 export interface CsvNumber { decimal: string }
 export type CsvValue = string | number | CsvNumber;
@@ -154,7 +148,7 @@ export function toCsv(records: CsvValue[][]): string {
 }
 
 export function reportCsv(report: StatsReport): string {
-  const money = (minor: number): CsvNumber => ({ decimal: minorToDecimal(minor) });
+  const money = (minor: number): CsvNumber => ({ decimal: formatDecimal(minor) });
   const header = ['period_start', 'period', 'shop', 'currency', 'orders', 'revenue_excl_vat', 'vat', 'revenue_incl_vat'];
   const rows = report.rows.map((r): CsvValue[] => [r.periodStart, r.label, report.shop.name, report.currencyCode, r.orders,
     money(r.revenueExclVatMinor), money(r.vatMinor), money(r.revenueInclVatMinor)]);

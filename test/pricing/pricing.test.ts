@@ -1,5 +1,5 @@
 import { priceOrder } from '../../src/pricing/pricing';
-import { divRound, formatMoney, netOfGross, parseMoney, vatOf } from '../../src/shared/money';
+import { divRound, formatDecimal, formatMoney, netOfGross, parseMoney, vatOf } from '../../src/shared/money';
 
 describe('money', () => {
   it('rounds half away from zero on integers only', () => {
@@ -16,6 +16,7 @@ describe('money', () => {
   it('formats and parses amounts', () => {
     expect(formatMoney(123456789)).toBe('1,234,567.89 DKK');
     expect(formatMoney(-5)).toBe('-0.05 DKK');
+    expect([formatDecimal(123456789), formatDecimal(-5), formatDecimal(1005)]).toEqual(['1234567.89', '-0.05', '10.05']);
     expect(parseMoney('12,5')).toBe(1250);
     expect(parseMoney('12.05')).toBe(1205);
     expect(parseMoney('1e3')).toBeNull();

@@ -1,5 +1,6 @@
 import type TestAgent from 'supertest/lib/agent';
-import { csvField, isoWeekLabel, minorToDecimal, toCsv } from '../../src/stats/statistics.service';
+import { csvField, isoWeekLabel, toCsv } from '../../src/stats/statistics.service';
+import { formatDecimal } from '../../src/shared/money';
 import { formatMoney } from '../../src/shared/money';
 import { login, newAgent, staffAgent, startTestApp, type TestApp } from '../helpers/test-app';
 import { parse } from 'csv-parse/sync';
@@ -81,7 +82,7 @@ describe('statistics', () => {
       const expected = sum(COUNTED.filter((o) => o.at.startsWith(day)));
       const r = byDay.get(day)!;
       expect({ day, orders: Number(r[4]), excl: r[5], vat: r[6], incl: r[7] }).toEqual({
-        day, orders: expected.orders, excl: minorToDecimal(expected.excl), vat: minorToDecimal(expected.incl - expected.excl), incl: minorToDecimal(expected.incl),
+        day, orders: expected.orders, excl: formatDecimal(expected.excl), vat: formatDecimal(expected.incl - expected.excl), incl: formatDecimal(expected.incl),
       });
     }
     // The page shows the same totals as the orders counted by SQL.
@@ -103,14 +104,14 @@ describe('statistics', () => {
     expect(weeks[weeks.length - 1].slice(0, 2)).toEqual(['2025-03-31', '2025-W14']);
     expect(weeks).toHaveLength(14);
     const w1 = sum(COUNTED.slice(0, 3));
-    expect([Number(weeks[0][4]), weeks[0][7]]).toEqual([w1.orders, minorToDecimal(w1.incl)]);
-    expect([Number(weeks[1][4]), weeks[1][7]]).toEqual([1, minorToDecimal(6250)]);
+    expect([Number(weeks[0][4]), weeks[0][7]]).toEqual([w1.orders, formatDecimal(w1.incl)]);
+    expect([Number(weeks[1][4]), weeks[1][7]]).toEqual([1, formatDecimal(6250)]);
 
     const months = parseCsv((await staff.get(`/admin/statistics?${Q}&interval=month&format=csv`).expect(200)).text).slice(1);
     expect(months.map((m) => m.slice(0, 2))).toEqual([['2025-01-01', '2025-01'], ['2025-02-01', '2025-02'], ['2025-03-01', '2025-03']]);
     const jan = sum(COUNTED.filter((o) => o.at.startsWith('2025-01')));
     expect(months.map((m) => Number(m[4]))).toEqual([jan.orders, 1, 1]);
-    expect(months.map((m) => m[5])).toEqual([minorToDecimal(jan.excl), minorToDecimal(80000), minorToDecimal(81)]);
+    expect(months.map((m) => m[5])).toEqual([formatDecimal(jan.excl), formatDecimal(80000), formatDecimal(81)]);
     const total = months.reduce((a, m) => a + Math.round(Number(m[7]) * 100), 0);
     expect(total).toBe(sum(COUNTED).incl);
   });
@@ -146,8 +147,8 @@ describe('statistics', () => {
     expect(csvField(12)).toBe('12');
     expect(csvField({ decimal: '1234.50' })).toBe('1234.50');
     expect(toCsv([['a', 'b'], ['1', '"q"']])).toBe('a,b\r\n1,"""q"""\r\n');
-    expect(minorToDecimal(5)).toBe('0.05');
-    expect(minorToDecimal(123450)).toBe('1234.50');
+    expect(formatDecimal(5)).toBe('0.05');
+    expect(formatDecimal(123450)).toBe('1234.50');
     expect(isoWeekLabel('2024-12-30')).toBe('2025-W01');
     expect(isoWeekLabel('2020-12-28')).toBe('2020-W53');
     expect(isoWeekLabel('2021-01-04')).toBe('2021-W01');
