@@ -16,7 +16,8 @@ import type { RecordedStatement } from './sql-recorder';
 
 type Sql = <T extends Record<string, any>>(text: string, params?: unknown[]) => Promise<T[]>;
 
-export interface ShopperKeys { sid: string; basketToken: string }
+/** sid: the shopper's session, when the add reads one (a visitor without a session sends none). */
+export interface ShopperKeys { sid?: string; basketToken: string }
 
 export interface PgbenchResult { tps: number; transactions: number; failed: number; latencyMs: number; statements: number; script: string }
 
@@ -44,7 +45,7 @@ export async function preparePgbench(sql: Sql, recorded: RecordedStatement[], ke
   await sql(`delete from session where sid like 'pgbench-%'`);
   for (let c = 0; c < clients; c++) {
     const orderId = -(100000 + c);
-    await sql(`insert into session (sid, sess, expire) select $2, sess, expire from session where sid = $1`, [keys.sid, `pgbench-${c}`]);
+    if (keys.sid) await sql(`insert into session (sid, sess, expire) select $2, sess, expire from session where sid = $1`, [keys.sid, `pgbench-${c}`]);
     await sql(
       `insert into orders select r.* from orders o, jsonb_populate_record(null::orders, to_jsonb(o) || jsonb_build_object('id', $2::int, 'number', $3::text, 'anonymous_token', $4::text)) r where o.id = $1`,
       [order.id, orderId, `PGBENCH-${c}`, clientToken(String(100000 + c))],
@@ -62,8 +63,7 @@ export async function preparePgbench(sql: Sql, recorded: RecordedStatement[], ke
     ...lines.map((_, k) => `\\set l${k} -1000000 - :client_id * 10 - ${k}`),
   ];
   const body = recorded.map((st) => {
-    let q = inline(st)
-      .split(keys.sid).join('pgbench-:client_id')
+    let q = (keys.sid ? inline(st).split(keys.sid).join('pgbench-:client_id') : inline(st))
       .split(keys.basketToken).join(clientToken(':tok'))
       .replace(/ and "version" = \d+/, '');
     // The ORM quotes identifiers, the hand-written statements (src/cart/quick-add.ts) do not.

@@ -118,7 +118,7 @@ async function walk(port: number, sql: (text: string, values?: unknown[]) => Pro
   await measure('POST /cart/add (first: a new basket; then its page)', async () => { const r = await add(); await request('GET', r.location!); return r; }, null);
   await measure('POST /cart/add (the basket exists)', add);
   await request('GET', '/cart'); // shows the flash message of the last add
-  await measure('GET /products/P-1013 (session + basket)', () => request('GET', '/products/P-1013'));
+  await measure('GET /products/P-1013 (returning visitor: basket)', () => request('GET', '/products/P-1013'));
   await measure('GET /cart', () => request('GET', '/cart'));
   await measure('POST /checkout (the cart becomes an order)', () => request('POST', '/checkout', {}), null);
   await measure('GET /checkout/addresses', () => request('GET', '/checkout/addresses'));

@@ -21,6 +21,7 @@ import type { AppConfig } from './config';
 import { flowSettingsRoutes } from './flows/flow-settings.routes';
 import { configurePassport } from './http/auth';
 import { renderWithBasketCount } from './http/basket-count';
+import { FlashCookie, takeFlash } from './http/flash';
 import { errorHandler, notFoundHandler } from './http/error-handler';
 import { SESSION_COOKIE, shopperOf } from './http/shopper';
 import { orderAdminRoutes } from './orders/order-admin.routes';
@@ -124,6 +125,8 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   app.use(express.json({ limit: '64kb' }));
   app.use(cookieParser());
   const anonymousCsrf = new AnonymousCsrf(config.sessionSecret, config.secureCookies);
+  const flashCookie = new FlashCookie(config.sessionSecret, config.secureCookies);
+  app.use((req, _res, next) => { flashCookie.attach(req); next(); });
   app.get('/images/products/:file', productImageRoute(orm));
   app.get('/products/:number', firstVisitProductPage(services.catalog, views, anonymousCsrf, config.catalogCacheMs));
   app.use(session({
@@ -147,8 +150,8 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   app.post('/admin/products/:number/image', productImageUpload);
   app.post(EXPORT_SETTINGS_PATH, exportSettingsUpload);
   const { csrfSynchronisedProtection, generateToken } = sessionCsrf;
-  // No session row for a visitor until something must be kept (a login, a flash message, checkout steps): until
-  // then forms carry the signed double-submit token (src/http/anonymous-csrf.ts), accepted only without a session.
+  // No session row for a visitor until something must be kept (a login, a placed order's receipt; messages travel in
+  // a signed cookie, src/http/flash.ts): until then forms carry the signed double-submit token (src/http/anonymous-csrf.ts), accepted only without a session.
   app.use((req, res, next) => (hasSession(req) ? csrfSynchronisedProtection(req, res, next) : anonymousCsrf.protect(req, res, next)));
 
   app.use((req, res, next) => {
@@ -157,18 +160,11 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
     // Read lazily: a token (and so a stored session) only for pages that show a form, and flash messages are
     // used up only by the page that displays them, not by a stray request in between.
     Object.defineProperty(res.locals, 'csrfToken', { get: () => (hasSession(req) ? generateToken(req) : anonymousCsrf.issue(req, res)), enumerable: true });
-    Object.defineProperty(res.locals, 'flash', {
-      enumerable: true,
-      get: () => {
-        const messages = req.session.flash ?? [];
-        delete req.session.flash;
-        return messages;
-      },
-    });
+    Object.defineProperty(res.locals, 'flash', { enumerable: true, get: () => takeFlash(req, res) });
     // The header's mini-cart is only needed on pages: it is read when a page renders (redirects and assets skip the
     // query), unless the page has the basket at hand and passes its count (src/http/basket-count.ts).
     renderWithBasketCount(res, () => services.carts.itemCount(shopperOf(req)));
-    // Save the session before redirecting, so the next page sees what this request stored (flash, login). A session
+    // Save the session before redirecting, so the next page sees what this request stored (a login …). A session
     // this request did not change is not written again, and a visitor with nothing to keep gets no session row.
     const redirect = res.redirect.bind(res) as (...args: unknown[]) => void;
     const keepSession = () => (hasSession(req) ? sessionChanged(req) : Object.keys(req.session ?? {}).some((k) => k !== 'cookie'));

@@ -1,6 +1,7 @@
 import type { RequestHandler } from 'express';
 import type nunjucks from 'nunjucks';
 import type { AnonymousCsrf } from '../http/anonymous-csrf';
+import { FLASH_COOKIE } from '../http/flash';
 import { BASKET_COOKIE, SESSION_COOKIE } from '../http/shopper';
 import { TtlCache } from '../shared/ttl-cache';
 import type { CatalogService } from './catalog.service';
@@ -10,7 +11,7 @@ const PRODUCT_NUMBER = /^[A-Za-z0-9-]{1,40}$/;
 const TOKEN_SLOT = '__ANONYMOUS_CSRF_TOKEN__';
 
 /**
- * A full-page cache for the product page of visitors with no session and no basket yet (first visits, links from
+ * A full-page cache for the product page of visitors with no session, no basket and no message yet (first visits, links from
  * search engines and ads): for them the page is the same for everyone but the CSRF token, so it is rendered once per
  * catalogCacheMs and served without touching the session store, passport or the database. Everyone else falls
  * through to the normal route. Mounted before the session middleware.
@@ -24,7 +25,7 @@ export function firstVisitProductPage(catalog: CatalogService, views: nunjucks.E
   };
   return async (req, res, next) => {
     const number = req.params.number;
-    if (req.cookies?.[SESSION_COOKIE] || req.cookies?.[BASKET_COOKIE] || typeof number !== 'string' || !PRODUCT_NUMBER.test(number)) return next();
+    if (req.cookies?.[SESSION_COOKIE] || req.cookies?.[BASKET_COOKIE] || req.cookies?.[FLASH_COOKIE] || typeof number !== 'string' || !PRODUCT_NUMBER.test(number)) return next();
     let html: string;
     try {
       html = await pages.get(number, () => render(number));

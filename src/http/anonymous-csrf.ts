@@ -7,7 +7,7 @@ import type { Request, RequestHandler, Response } from 'express';
  * A visitor must not get a session row just for looking (a crawler would fill the table), so the forms of the pages
  * they see first (product page, catalog, basket, login, register) carry HMAC(secret, nonce) while the nonce sits in
  * an httpOnly cookie. A cross-site form can neither read the cookie nor compute the HMAC. The token is accepted only
- * from a request without a session (src/app.ts); once a request stores a session (login, a flash message), every form
+ * from a request without a session (src/app.ts); once a request stores a session (a login, a placed order), every form
  * uses csrf-sync's synchronizer tokens.
  */
 export const ANONYMOUS_CSRF_COOKIE = 'orderflow.csrf';

@@ -40,6 +40,7 @@ export function clearBasketCookie(res: Response): void {
 
 declare module 'express-session' {
   interface SessionData {
+    /** Flash messages too long for their cookie (src/http/flash.ts). */
     flash?: { type: 'success' | 'error'; message: string }[];
     placedOrders?: number[];
     loginNext?: string;
@@ -50,12 +51,7 @@ declare module 'express-session' {
   }
 }
 
-/** A message for the next page; one not shown yet is not queued again (ten quick adds say "Added" once, not ten times). */
-export function flash(req: Request, type: 'success' | 'error', message: string): void {
-  const pending = req.session.flash ?? [];
-  if (pending.some((m) => m.type === type && m.message === message)) return;
-  req.session.flash = [...pending, { type, message }];
-}
+export { flash } from './flash';
 
 /** Only same-site relative paths are followed after login. */
 export function safeNext(next: unknown, fallback = '/'): string {

@@ -52,11 +52,25 @@ export async function place(agent: TestAgent, orderNumber: string, extra: Record
 
 /** A guest buys one item with the approved card; returns the order number. Stock is topped up first. */
 export async function placeGuestOrder(t: TestApp, productNumber: string): Promise<string> {
+  return (await placeAsGuest(t, productNumber, newAgent(t))).number;
+}
+
+/**
+ * The session cookie value (`s:<id>.<signature>`, as sent) of a browser whose guest placed an order: its receipt is the
+ * first thing an anonymous visitor's session keeps (messages travel in a cookie), so a session from before a login.
+ */
+export async function guestSessionCookie(t: TestApp, agent: TestAgent): Promise<string> {
+  const { res } = await placeAsGuest(t, 'P-1013', agent);
+  const sid = /orderflow\.sid=([^;]+)/.exec(String(res.headers['set-cookie']))?.[1];
+  if (!sid) throw new Error('placing an order as a guest stored no session');
+  return sid;
+}
+
+async function placeAsGuest(t: TestApp, productNumber: string, agent: TestAgent) {
   await t.sql('update stock_levels set quantity = greatest(quantity, 1000) where product_id = (select id from products where number = $1)', [productNumber]);
-  const agent = newAgent(t);
   await addToBasket(t, agent, productNumber);
   const number = await checkoutToReview(t, agent);
   const res = await place(agent, number);
   if (res.status !== 303) throw new Error(`placing ${number} failed: ${res.status}`);
-  return number;
+  return { number, res };
 }

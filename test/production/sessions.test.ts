@@ -1,8 +1,9 @@
 /**
  * A visitor gets no session row until something must be kept: looking around (pages, search, 404s, the login and
- * register forms) stores nothing; forms carry the signed first-visit token, accepted only while there is no session.
+ * register forms) and filling a basket store nothing; forms carry the signed first-visit token, accepted only while there is no session.
  */
 import request from 'supertest';
+import { guestSessionCookie } from '../helpers/shopping';
 import { csrfToken, newAgent, postForm, productId, startTestApp, type TestApp } from '../helpers/test-app';
 
 let t: TestApp;
@@ -40,13 +41,18 @@ describe('sessions are stored only when needed', () => {
     expect((await agent.post('/cart/add').type('form').send({ _csrf: own, ...add })).status).toBe(303);
   });
 
-  it('stores a session once there is something to keep: a basket with its message', async () => {
+  it('stores a session once there is something to keep: a guest’s placed order (its receipt), not a basket and its message', async () => {
     const before = await sessionRows();
     const agent = newAgent(t);
     const res = await postForm(agent, '/cart/add', { productId: await productId(t, 'P-1014'), quantity: 1 }, '/products/P-1014');
     expect(res.status).toBe(303);
+    expect(setsSession(res)).toBe(false); // the message travels in a signed cookie (src/http/flash.ts)
+    const basket = await agent.get('/cart');
+    expect(basket.text).toContain('P-1014');
+    expect(basket.text).toContain('Added to your basket.');
+    expect(await sessionRows()).toBe(before);
+    await guestSessionCookie(t, agent);
     expect(await sessionRows()).toBe(before + 1);
-    expect((await agent.get('/cart')).text).toContain('P-1014');
   });
 
   it('limits registrations per address, with the message on the register page and the typed values kept', async () => {

@@ -1,5 +1,6 @@
 import request from 'supertest';
 import { csrfToken, login, newAgent, postForm, productId, staffAgent, startTestApp, type TestApp } from '../helpers/test-app';
+import { guestSessionCookie } from '../helpers/shopping';
 
 let t: TestApp;
 beforeAll(async () => { t = await startTestApp({ loginRateLimit: { windowMs: 60_000, max: 5 } }); });
@@ -32,10 +33,8 @@ describe('accounts and the security baseline', () => {
 
   it('gives a new session id at login (no session fixation)', async () => {
     const agent = newAgent(t);
-    // A session from before the login (a basket message; looking at /login stores none).
-    const first = await postForm(agent, '/cart/add', { productId: await productId(t, 'P-1013'), quantity: 1 }, '/products/P-1013');
-    const before = sessionId(first);
-    expect(before).toBeDefined();
+    // A session from before the login (a guest's order and its receipt; looking at /login stores none).
+    const before = await guestSessionCookie(t, agent);
     const res = await postForm(agent, '/login', { email: 'shopper@orderflow.test', password: 'shopper-pass-1' }, '/login');
     expect(res.status).toBe(303);
     const after = sessionId(res);

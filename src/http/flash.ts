@@ -1,0 +1,122 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { Request, Response } from 'express';
+import { z } from 'zod';
+
+/**
+ * Messages for the next page ("Added to your basket.") travel in a signed cookie, not in the session: an add to the
+ * basket and the page after it then write no session row (they wrote it twice, to keep the message and to drop it), and
+ * a visitor gets no session just for a message. The cookie is HMAC-signed with the session secret, so nobody can make
+ * the shop say something it did not say; a tampered or unreadable cookie is ignored (and dropped). Messages too long
+ * for a cookie (a reorder of a large order lists every line) are kept in the session as before.
+ */
+export const FLASH_COOKIE = 'orderflow.flash';
+export type FlashMessage = { type: 'success' | 'error'; message: string };
+
+/** Browsers keep cookies up to 4,096 bytes, name and attributes included. */
+const MAX_COOKIE_VALUE = 3_800;
+const MAX_AGE_MS = 3600 * 1000;
+const stored = z.array(z.object({ type: z.enum(['success', 'error']), message: z.string() })).max(50);
+
+/** This request's messages not shown yet, and whether the browser sent the cookie (so it must be dropped once shown). */
+interface FlashState { messages: FlashMessage[]; inCookie: boolean }
+const STATE = Symbol('flash messages of this request');
+const FLASH = Symbol('the flash cookie of this app');
+type WithFlash = Request & { [STATE]?: FlashState; [FLASH]?: FlashCookie };
+
+export class FlashCookie {
+  constructor(private readonly secret: string, private readonly secureCookies: boolean) {}
+
+  /** Makes flash() and takeFlash() work for this request (mounted after the cookie parser and the session). */
+  attach(req: Request): void {
+    (req as WithFlash)[FLASH] = this;
+  }
+
+  /** The messages the request came with (read on first use: most requests never look). */
+  state(req: Request): FlashState {
+    const r = req as WithFlash;
+    if (!r[STATE]) {
+      const raw: unknown = req.cookies?.[FLASH_COOKIE];
+      const messages = typeof raw === 'string' ? this.decode(raw) : undefined;
+      r[STATE] = { messages: messages ?? [], inCookie: typeof raw === 'string' };
+    }
+    return r[STATE];
+  }
+
+  /** Writes the pending messages where the next page finds them: the cookie, or the session when too long for it. */
+  keep(req: Request, res: Response, state: FlashState): void {
+    let value = state.messages.length ? this.encode(state.messages) : '';
+    if (value.length > MAX_COOKIE_VALUE) {
+      req.session.flash = [...(req.session.flash ?? []), ...state.messages];
+      state.messages = [];
+      value = '';
+    }
+    setCookieHeader(res, value, this.secureCookies, state.inCookie);
+  }
+
+  encode(messages: FlashMessage[]): string {
+    const payload = Buffer.from(JSON.stringify(messages)).toString('base64url');
+    return `${payload}.${this.sign(payload)}`;
+  }
+
+  /** The messages of a cookie this app signed; undefined for anything else. */
+  decode(value: string): FlashMessage[] | undefined {
+    const dot = value.lastIndexOf('.');
+    if (dot < 1) return undefined;
+    const payload = value.slice(0, dot);
+    const given = Buffer.from(value.slice(dot + 1));
+    const expected = Buffer.from(this.sign(payload));
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
+    try {
+      const parsed = stored.safeParse(JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')));
+      return parsed.success ? parsed.data : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private sign(payload: string): string {
+    return createHmac('sha256', this.secret).update('flash:' + payload).digest('base64url');
+  }
+}
+
+function flashCookieOf(req: Request): FlashCookie {
+  const cookie = (req as WithFlash)[FLASH];
+  if (!cookie) throw new Error('flash messages are not set up for this request (FlashCookie.attach)');
+  return cookie;
+}
+
+/** A message for the next page; one not shown yet is not queued again (ten quick adds say "Added" once, not ten times). */
+export function flash(req: Request, type: FlashMessage['type'], message: string): void {
+  const cookie = flashCookieOf(req);
+  const state = cookie.state(req);
+  if ([...(req.session?.flash ?? []), ...state.messages].some((m) => m.type === type && m.message === message)) return;
+  state.messages = [...state.messages, { type, message }];
+  cookie.keep(req, req.res!, state);
+}
+
+/** The messages for the page being rendered: shown once, so they are dropped from the cookie (and the session). */
+export function takeFlash(req: Request, res: Response): FlashMessage[] {
+  const cookie = flashCookieOf(req);
+  const state = cookie.state(req);
+  const messages = [...(req.session?.flash ?? []), ...state.messages];
+  if (req.session?.flash) delete req.session.flash;
+  if (state.messages.length || state.inCookie) {
+    state.messages = [];
+    cookie.keep(req, res, state);
+  }
+  return messages;
+}
+
+/**
+ * Sets this response's one flash cookie header: `value`, or when empty the cookie's removal if the browser has one
+ * (`inBrowser`), or no header at all. An earlier flash header of this response is replaced.
+ */
+function setCookieHeader(res: Response, value: string, secure: boolean, inBrowser: boolean): void {
+  const current = res.getHeader('Set-Cookie');
+  const others = (Array.isArray(current) ? current : current === undefined ? [] : [String(current)]).filter((c) => !c.startsWith(`${FLASH_COOKIE}=`));
+  if (others.length) res.setHeader('Set-Cookie', others);
+  else res.removeHeader('Set-Cookie');
+  const options = { httpOnly: true, sameSite: 'lax' as const, secure, path: '/' };
+  if (value) res.cookie(FLASH_COOKIE, value, { ...options, maxAge: MAX_AGE_MS });
+  else if (inBrowser) res.clearCookie(FLASH_COOKIE, options);
+}
