@@ -7,11 +7,17 @@
  */
 const FORMULA_START = /^[=+\-@\t\r]/;
 
-export type CsvValue = string | number | null | undefined;
+/** A number we formatted ourselves (e.g. "1234.50"): written as it is, never guarded as text. */
+export interface CsvNumber { decimal: string }
+export type CsvValue = string | number | CsvNumber | null | undefined;
 
+/** One field: text is guarded against formulas, numbers are written as they are. */
 export function csvCell(value: CsvValue): string {
-  let s = value == null ? '' : String(value);
-  if (FORMULA_START.test(s)) s = `'${s}`;
+  let s: string;
+  if (value == null) s = '';
+  else if (typeof value === 'number') s = String(value);
+  else if (typeof value === 'object') s = value.decimal;
+  else s = FORMULA_START.test(value) ? `'${value}` : value;
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 

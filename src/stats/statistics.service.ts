@@ -2,6 +2,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { invalid } from '../shared/errors';
 import { replicaReads } from '../db/replicas';
 import { formatDecimal } from '../shared/money';
+import { toCsv, type CsvNumber, type CsvValue } from '../exports/csv';
 
 export type StatsInterval = 'day' | 'week' | 'month';
 export const STATS_INTERVALS: readonly StatsInterval[] = ['day', 'week', 'month'];
@@ -123,29 +124,7 @@ export function periodLabel(periodStart: string, interval: StatsInterval): strin
   return periodStart;
 }
 
-// ——— CSV (RFC 4180), safe to open in a spreadsheet ———
-
-/** A number we formatted ourselves (e.g. "1234.50"): written as it is, never guarded as text. */
-export interface CsvNumber { decimal: string }
-export type CsvValue = string | number | CsvNumber;
-
-/**
- * One CSV field. Text that a spreadsheet would run as a formula (starting with = + - @, a tab or a carriage
- * return) gets a leading apostrophe; numbers are written as they are. Fields with a comma, quote or line
- * break are quoted, quotes doubled.
- */
-export function csvField(value: CsvValue): string {
-  let s: string;
-  if (typeof value === 'number') s = String(value);
-  else if (typeof value === 'object') s = value.decimal;
-  else s = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
-  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
-
-/** Records joined with CRLF, including a final CRLF (RFC 4180). */
-export function toCsv(records: CsvValue[][]): string {
-  return records.map((r) => r.map(csvField).join(',')).join('\r\n') + '\r\n';
-}
+// ——— CSV (exports/csv.ts: RFC 4180, safe to open in a spreadsheet) ———
 
 export function reportCsv(report: StatsReport): string {
   const money = (minor: number): CsvNumber => ({ decimal: formatDecimal(minor) });

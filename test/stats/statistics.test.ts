@@ -1,5 +1,6 @@
 import type TestAgent from 'supertest/lib/agent';
-import { csvField, isoWeekLabel, toCsv } from '../../src/stats/statistics.service';
+import { csvCell, toCsv } from '../../src/exports/csv';
+import { isoWeekLabel } from '../../src/stats/statistics.service';
 import { formatDecimal } from '../../src/shared/money';
 import { formatMoney } from '../../src/shared/money';
 import { login, newAgent, staffAgent, startTestApp, type TestApp } from '../helpers/test-app';
@@ -139,13 +140,13 @@ describe('statistics', () => {
     expect(records[1][2]).toBe(`'=HYPERLINK("http://evil.test","Stats, Shop")`);
     await t.sql(`update shops set name = 'Stats Shop' where id = $1`, [SHOP]);
 
-    expect(csvField('+SUM(A1)')).toBe(`'+SUM(A1)`);
-    expect(csvField('-1+1')).toBe(`'-1+1`);
-    expect(csvField('@cmd')).toBe(`'@cmd`);
-    expect(csvField('\tx')).toBe(`'\tx`);
-    expect(csvField('a\nb')).toBe('"a\nb"');
-    expect(csvField(12)).toBe('12');
-    expect(csvField({ decimal: '1234.50' })).toBe('1234.50');
+    expect(csvCell('+SUM(A1)')).toBe(`'+SUM(A1)`);
+    expect(csvCell('-1+1')).toBe(`'-1+1`);
+    expect(csvCell('@cmd')).toBe(`'@cmd`);
+    expect(csvCell('\tx')).toBe(`'\tx`);
+    expect(csvCell('a\nb')).toBe('"a\nb"');
+    expect(csvCell(12)).toBe('12');
+    expect(csvCell({ decimal: '1234.50' })).toBe('1234.50');
     expect(toCsv([['a', 'b'], ['1', '"q"']])).toBe('a,b\r\n1,"""q"""\r\n');
     expect(formatDecimal(5)).toBe('0.05');
     expect(formatDecimal(123450)).toBe('1234.50');
