@@ -3,7 +3,7 @@ import { Migration } from '@mikro-orm/migrations';
 /**
  * Every stock change leaves a movement (src/stock/stock.ts, the one writer of stock_levels): who made it (a staff
  * user, the customer, a system job), why (a known reason code) and the order or return it belongs to. Movements are
- * history: a trigger refuses to update or delete them (only a cascade from a deleted product, order or return may).
+ * history: a trigger refuses to update or delete them (only the cascade from a deleted product may).
  */
 export class Migration20261206150000_stock_movements extends Migration {
   override async up(): Promise<void> {
@@ -21,7 +21,7 @@ create index stock_movements_return_idx on stock_movements (return_id) where ret
 
 create function stock_movements_append_only() returns trigger language plpgsql as $$
 begin
-  -- A cascade (depth > 1: the foreign key's own trigger deletes) removes the history of a deleted product or order.
+  -- A cascade (depth > 1: the foreign key's own trigger deletes) removes the history of a deleted product.
   if tg_op = 'DELETE' and pg_trigger_depth() > 1 then return old; end if;
   raise exception 'stock movements are append-only (% refused)', tg_op using errcode = 'restrict_violation';
 end $$;
