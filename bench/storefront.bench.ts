@@ -42,6 +42,7 @@ import { configureLogging } from '../src/shared/log';
 import { initOrm, migrate } from '../src/db/database';
 import { seedDemoData } from '../src/db/seed';
 import { MailWorker } from '../src/mail/outbox.service';
+import { startJobs } from '../src/jobs/job-queue';
 import { startSmtpCatcher } from '../src/mail/smtp-catcher';
 import { benchServer, createBenchDatabase, positiveInt } from './bench-db';
 import { preparePgbench, runPgbench } from './pgbench-add';
@@ -551,8 +552,8 @@ async function main(): Promise<void> {
     const catcher = await startSmtpCatcher(() => { mailsCaught++; });
     cleanups.push(() => catcher.stop());
     const mailWorker = new MailWorker(orm, catcher.url);
-    const stopMail = mailWorker.start(config.workerIntervalMs);
-    cleanups.push(() => mailWorker.close(), stopMail);
+    const mailJob = await startJobs(url, config, [mailWorker.job(config.workerIntervalMs)], []);
+    cleanups.push(() => mailWorker.close(), () => mailJob.stop(5000));
 
     const built = createApp(orm, config, url);
     cleanups.push(() => built.close());

@@ -4,7 +4,6 @@ import type { BuiltApp } from './app';
 import { ConfigError, loadConfig, type AppConfig } from './config';
 import { assertEmbeddedPortFree, EmbeddedPostgresError, type RunningPostgres } from './db/embedded-postgres';
 import { configureLogging, log } from './shared/log';
-import type { StopPoller } from './shared/poller';
 
 /*
  * Only the modules needed to read the settings and bind the port are imported up front; the app (the ORM, every
@@ -18,6 +17,7 @@ const loadApp = () => ({
   ...(require('./db/unavailable') as typeof import('./db/unavailable')),
   ...(require('./exports/auto-export.service') as typeof import('./exports/auto-export.service')),
   ...(require('./exports/auto-export.worker') as typeof import('./exports/auto-export.worker')),
+  ...(require('./jobs/job-queue') as typeof import('./jobs/job-queue')),
   ...(require('./mail/mail.entities') as typeof import('./mail/mail.entities')),
   ...(require('./mail/outbox.service') as typeof import('./mail/outbox.service')),
   ...(require('./mail/smtp-catcher') as typeof import('./mail/smtp-catcher')),
@@ -131,32 +131,34 @@ async function main(): Promise<void> {
   const built = m.createApp(orm, config, db.url);
   handle = built.app;
   const mailWorker = new MailWorker(orm, smtpUrl);
-  const stopWorkers: StopPoller[] = [
-    mailWorker.start(config.workerIntervalMs),
-    new AutoExportWorker(orm, { ...config, outbox: built.services.outbox }).start(config.workerIntervalMs),
-    built.services.recurring.startScheduler(config.workerIntervalMs * 15),
-    built.services.quotes.startExpiryScheduler(config.workerIntervalMs * 15),
-    built.services.checkout.startReservationExpiry(config.workerIntervalMs),
-    built.services.paymentDesk.startVoidRetries(config.workerIntervalMs * 5),
-    built.services.paymentDesk.startStaleRecovery(config.workerIntervalMs * 5),
-  ];
-  // Idempotency answers of the API are kept a week, then pruned hourly.
-  const pruneTimer = setInterval(() => built.services.api.pruneIdempotencyKeys().catch((e) => log.error({ err: e }, '[api] prune failed')), 3600_000);
-  pruneTimer.unref();
+  const every = config.workerIntervalMs;
+  const { services } = built;
+  // Every background job, run by pg-boss (src/jobs/job-queue.ts); each drains its own table.
+  const jobs = await m.startJobs(db.url, config, [
+    mailWorker.job(every),
+    new AutoExportWorker(orm, { ...config, outbox: services.outbox }).job(every),
+    services.recurring.schedulerJob(every * 15),
+    services.quotes.expiryJob(every * 15),
+    services.checkout.reservationExpiryJob(every),
+    services.paymentDesk.voidRetryJob(every * 5),
+    services.paymentDesk.staleRecoveryJob(every * 5),
+  ], [
+    // Idempotency answers of the API are kept a week, then pruned hourly.
+    { name: 'prune-idempotency-keys', cron: '7 * * * *', run: async () => void (await services.api.pruneIdempotencyKeys()) },
+  ]);
   await announce(config, orm, m.DEMO_USERS, db.embedded !== undefined, catcher !== undefined);
 
   const shutdown = async (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
     log.info(`[shutdown] ${signal}: finishing requests in flight and the workers' current jobs (up to ${config.shutdownTimeoutMs} ms)`);
-    clearInterval(pruneTimer);
     const force = setTimeout(() => {
       log.warn('[shutdown] still busy after SHUTDOWN_TIMEOUT_MS; closing the remaining connections');
       server.closeAllConnections();
     }, config.shutdownTimeoutMs);
     force.unref();
     try {
-      await Promise.all([closeServer(server), ...stopWorkers.map((stop) => stop())]);
+      await Promise.all([closeServer(server), jobs.stop(config.shutdownTimeoutMs)]);
       clearTimeout(force);
       mailWorker.close();
       await closeResources(built, orm, catcher, db.embedded);

@@ -15,7 +15,7 @@ import { PROVIDER_TIMED_OUT, type HostedPaymentOutcome, type PaymentProvider } f
 import type { PaymentProviders } from '../payments/payment-providers';
 import { DomainError, notFound } from '../shared/errors';
 import { formatMoney } from '../shared/money';
-import { startPoller, type StopPoller } from '../shared/poller';
+import type { DrainJob } from '../jobs/job-queue';
 import { ShippingMethod } from '../shipping/shipping-method.entity';
 import { Voucher } from '../pricing/voucher.entity';
 import { readCheckoutPage, readReceipt, type CheckoutPage, type ReceiptPage } from './checkout-page';
@@ -295,7 +295,7 @@ export class CheckoutService {
 
   /**
    * Reserved attempts that ran out of time give their stock back, and authorizations of released attempts are
-   * voided at the provider (retried until the provider confirms). Runs on the background poller; safe in several
+   * voided at the provider (retried until the provider confirms). Runs as a background job; safe in several
    * processes (each release happens once, a void is idempotent).
    */
   async releaseExpired(limit = 50): Promise<number> {
@@ -306,8 +306,9 @@ export class CheckoutService {
     return Math.max(expired.length, toVoid.length);
   }
 
-  startReservationExpiry(intervalMs: number): StopPoller {
-    return startPoller('reservations', intervalMs, 50, (limit) => this.releaseExpired(limit));
+  /** releaseExpired as a job (src/jobs/job-queue.ts). */
+  reservationExpiryJob(everyMs: number): DrainJob {
+    return { name: 'reservations', everyMs, batchSize: 50, drain: (limit) => this.releaseExpired(limit) };
   }
 
   /** A quote is accepted with a direct payment method only (no hosted payment page): others are refused on the quote. */

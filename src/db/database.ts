@@ -3,6 +3,7 @@ import pg from 'pg';
 import { ormConfig, type OrmOptions } from '../../mikro-orm.config';
 import type { AppConfig } from '../config';
 import { log } from '../shared/log';
+import { migrateJobQueue } from '../jobs/job-queue';
 import { embeddedServerUrl, portInUse, startEmbeddedPostgres, withDatabase, type RunningPostgres } from './embedded-postgres';
 
 export const APP_DATABASE = 'orderflow';
@@ -42,9 +43,10 @@ export async function initOrm(url: string, opts: OrmOptions = {}): Promise<Mikro
   return MikroORM.init(ormConfig(url, opts));
 }
 
-/** Applies every pending migration; safe to run at each start. */
+/** Applies every pending migration, then creates or upgrades the job queue's schema (pgboss); safe at each start. */
 export async function migrate(orm: MikroORM): Promise<void> {
   await orm.getMigrator().up();
+  await migrateJobQueue(orm.config.get('clientUrl')!);
 }
 
 /**

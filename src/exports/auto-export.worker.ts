@@ -16,7 +16,7 @@ import type { OutboxService } from '../mail/outbox.service';
 import { compileXsl, exportBackoffSeconds, exportFileName, loadXslTransform, MAX_EXPORT_ATTEMPTS, type XslTransform } from './auto-export.service';
 import { readExportSettings } from './export-settings.service';
 import { ordersXml } from './order-xml';
-import { startPoller, type StopPoller } from '../shared/poller';
+import type { DrainJob } from '../jobs/job-queue';
 
 /** The environment's defaults (EXPORT_DIR, EXPORT_XSL); staff settings in `export_settings` take precedence. */
 export interface AutoExportSettings {
@@ -124,8 +124,8 @@ export class AutoExportWorker {
     }
   }
 
-  /** Polls for due jobs until stopped. */
-  start(intervalMs: number): StopPoller {
-    return startPoller('export', intervalMs, 50, (limit) => this.runDue(limit));
+  /** runDue as a job (src/jobs/job-queue.ts). */
+  job(everyMs: number): DrainJob {
+    return { name: 'export', everyMs, batchSize: 50, drain: (limit) => this.runDue(limit) };
   }
 }

@@ -3,7 +3,7 @@ import type nunjucks from 'nunjucks';
 import nodemailer, { type Transporter } from 'nodemailer';
 import { OutboxMessage } from './mail.entities';
 import { log } from '../shared/log';
-import { startPoller, type StopPoller } from '../shared/poller';
+import type { DrainJob } from '../jobs/job-queue';
 import { orderTemplateData, renderStoredTemplate, storedTemplateId } from './mail-templates';
 import { convert, type HtmlToTextOptions } from 'html-to-text';
 
@@ -182,9 +182,9 @@ export class MailWorker {
     this.smtpDownSince = undefined;
   }
 
-  /** Polls the outbox until stopped. */
-  start(intervalMs: number): StopPoller {
-    return startPoller('mail', intervalMs, 50, (limit) => this.sendDue(limit));
+  /** sendDue as a job (src/jobs/job-queue.ts). */
+  job(everyMs: number): DrainJob {
+    return { name: 'mail', everyMs, batchSize: 50, drain: (limit) => this.sendDue(limit) };
   }
 
   close(): void {

@@ -8,7 +8,7 @@ import { assertStaffMay } from '../accounts/staff-permissions';
 import { DomainError, invalid, notFound } from '../shared/errors';
 import { formatMoney } from '../shared/money';
 import { PaymentMethod, PaymentTransaction, type PaymentOperation, type PaymentProviderCode } from './payment.entities';
-import { startPoller, type StopPoller } from '../shared/poller';
+import type { DrainJob } from '../jobs/job-queue';
 import { log } from '../shared/log';
 import { afterPendingOperations, applyCancelEffects, reserveOperation, type CancelEffects, type PaymentOperationKind, type ReservedOperation } from './payment-operations';
 import { PROVIDER_TIMED_OUT, type PaymentProvider, type ProviderResult } from './payment-provider';
@@ -312,9 +312,9 @@ export class PaymentService {
     return results;
   }
 
-  /** The void job on the shared poller (every process may run it; the lease makes each call once at a time). */
-  startVoidRetries(intervalMs: number): StopPoller {
-    return startPoller('payment-voids', intervalMs, 20, async (limit) => (await this.settleVoids({}, limit)).length);
+  /** The void job (src/jobs/job-queue.ts; the lease makes each provider call once at a time). */
+  voidRetryJob(everyMs: number): DrainJob {
+    return { name: 'payment-voids', everyMs, batchSize: 20, drain: async (limit) => (await this.settleVoids({}, limit)).length };
   }
 
   /**
@@ -355,9 +355,9 @@ export class PaymentService {
     this.recoveryHooks.push(hook);
   }
 
-  /** The stale-operation job on the shared poller (see recoverStale). */
-  startStaleRecovery(intervalMs: number): StopPoller {
-    return startPoller('payment-operations', intervalMs, 20, async (limit) => (await this.recoverStale(limit)).length);
+  /** The stale-operation job (src/jobs/job-queue.ts; see recoverStale). */
+  staleRecoveryJob(everyMs: number): DrainJob {
+    return { name: 'payment-operations', everyMs, batchSize: 20, drain: async (limit) => (await this.recoverStale(limit)).length };
   }
 
   /**

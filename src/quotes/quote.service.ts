@@ -14,7 +14,7 @@ import { PaymentMethod } from '../payments/payment.entities';
 import type { CardInput } from '../payments/payment-provider';
 import { DomainError, notFound } from '../shared/errors';
 import { log } from '../shared/log';
-import { startPoller, type StopPoller } from '../shared/poller';
+import type { DrainJob } from '../jobs/job-queue';
 import { emSql } from '../db/sql';
 import { priceToday } from '../catalog/prices';
 
@@ -241,13 +241,16 @@ export class QuoteService {
     return expired;
   }
 
-  /** The quote-expiry job on the shared poller (every process may run it; the row lock makes each expiry once). */
-  startExpiryScheduler(intervalMs: number): StopPoller {
-    return startPoller('quote-expiry', intervalMs, 20, async (limit) => {
-      const moved = await this.expireDue(new Date(), limit);
-      if (moved.length) log.info(`[quote-expiry] expired ${moved.join(', ')}`);
-      return moved.length;
-    });
+  /** The quote-expiry job (src/jobs/job-queue.ts; the row lock makes each expiry once, whichever process runs it). */
+  expiryJob(everyMs: number): DrainJob {
+    return {
+      name: 'quote-expiry', everyMs, batchSize: 20,
+      drain: async (limit) => {
+        const moved = await this.expireDue(new Date(), limit);
+        if (moved.length) log.info(`[quote-expiry] expired ${moved.join(', ')}`);
+        return moved.length;
+      },
+    };
   }
 
   private async addLine(em: EntityManager, quote: Order, add: NonNullable<QuoteEdit['add']>, staffId: number): Promise<void> {

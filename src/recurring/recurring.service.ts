@@ -13,7 +13,7 @@ import { PaymentProviders } from '../payments/payment-providers';
 import { DomainError, invalid, notFound } from '../shared/errors';
 import { ShippingMethod } from '../shipping/shipping-method.entity';
 import { log } from '../shared/log';
-import { startPoller, type StopPoller } from '../shared/poller';
+import type { DrainJob } from '../jobs/job-queue';
 import { RecurringRun, RecurringSeries, type IntervalUnit, type SeriesStatus } from './recurring.entities';
 import { emSql } from '../db/sql';
 import { pricesOn } from '../catalog/prices';
@@ -396,16 +396,19 @@ export class RecurringService {
     return result;
   }
 
-  /** Starts the in-app scheduler; returns a function that stops it. */
-  startScheduler(intervalMs: number): StopPoller {
-    // runDue works through everything that is due, so each tick is one batch (0 = "not full": no second round).
-    return startPoller('recurring', intervalMs, 1, async () => {
-      const r = await this.runDue(new Date());
-      if (r.created.length || r.failed.length) {
-        log.info(`[recurring] created ${r.created.length} order(s)${r.created.length ? ' ' + r.created.join(', ') : ''}; ${r.failed.length} failed, will be retried`);
-      }
-      return 0;
-    });
+  /** The scheduler as a job (src/jobs/job-queue.ts): each tick runs runDue once. */
+  schedulerJob(everyMs: number): DrainJob {
+    // runDue works through everything that is due, so a tick is one call (batch size 0).
+    return {
+      name: 'recurring', everyMs, batchSize: 0,
+      drain: async () => {
+        const r = await this.runDue(new Date());
+        if (r.created.length || r.failed.length) {
+          log.info(`[recurring] created ${r.created.length} order(s)${r.created.length ? ' ' + r.created.join(', ') : ''}; ${r.failed.length} failed, will be retried`);
+        }
+        return r.created.length;
+      },
+    };
   }
 
   /** Works on one due series; the caller holds its row lock. */

@@ -437,10 +437,10 @@ describe('the form for the customer’s order page', () => {
   });
 });
 
-describe('the scheduler timer', () => {
-  it('starts unref’d and stops', async () => {
-    const stop = t.services.recurring.startScheduler(60000);
-    expect(typeof stop).toBe('function');
-    stop();
+describe('the scheduler job', () => {
+  it('is one runDue per tick (no batch loop: runDue takes everything due), under the recurring log name', async () => {
+    const job = t.services.recurring.schedulerJob(60000);
+    expect(job).toMatchObject({ name: 'recurring', everyMs: 60000, batchSize: 0 });
+    expect(await job.drain(1)).toBe(0); // earlier tests' series are stopped: nothing due
   });
 });

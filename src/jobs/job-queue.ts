@@ -1,0 +1,170 @@
+/**
+ * The background jobs, run by pg-boss (a PostgreSQL job queue: its tables live in the schema `pgboss`, beside ours).
+ *
+ * Each job is a queue of pg-boss "ticks". A tick drains the job's own table (outbox_messages, order_export_jobs,
+ * recurring runs, payment attempts and operations…), whose rows stay the record of each mail, export or payment
+ * call: they are written in the business transaction, claimed with FOR UPDATE SKIP LOCKED, retried with the
+ * job's own backoff and shown to staff. pg-boss decides when a drain runs and by whom:
+ *
+ * - One queued tick per job for the whole cluster (queue policy `short`): each tick first queues its successor
+ *   (`startAfter` = the job's interval), then drains. N processes share the ticks instead of each polling; a
+ *   process killed mid-drain leaves the successor queued for the others, and pg-boss expires its orphaned tick.
+ * - A per-minute cron tick (pg-boss `schedule`) restarts a chain that was lost, e.g. a tick fetched just before
+ *   the database went away; every process queues one tick at start too.
+ * - A drain that throws is recorded as a failed job in pgboss.job (with the error) and logged; the next tick runs.
+ * - While the database is unreachable a tick keeps its place: the outage is logged once per job, the drain is
+ *   tried again every interval, and "reachable again" is logged when it works.
+ *
+ * pg-boss polls (no LISTEN/NOTIFY, no session state, unnamed statements; its locks are transaction-level), so it
+ * runs through PgBouncer in transaction pooling like the rest of the app.
+ */
+import pg from 'pg';
+import PgBoss from 'pg-boss';
+import { connectionTimeouts } from '../../mikro-orm.config';
+import type { AppConfig } from '../config';
+import { isDatabaseUnavailable, unavailableReason } from '../db/unavailable';
+import { log } from '../shared/log';
+
+export const JOB_SCHEMA = 'pgboss';
+
+/** A job that drains due rows of its table every `everyMs`. */
+export interface DrainJob {
+  /** The queue name and the log prefix (`[mail] …`). */
+  name: string;
+  everyMs: number;
+  /** Rows per drain call; a full batch is followed at once by another. 0: one call per tick. */
+  batchSize: number;
+  /** Works through up to `limit` due rows; returns how many it handled. */
+  drain(limit: number): Promise<number>;
+}
+
+/** A job that runs on a cron schedule (pg-boss `schedule`, minute resolution), once per slot in the cluster. */
+export interface CronJob {
+  name: string;
+  cron: string;
+  run(): Promise<void>;
+}
+
+export type JobQueueOptions = Pick<AppConfig, 'statementTimeoutMs' | 'poolAcquireTimeoutMs'>;
+
+/** pg-boss runs its statements through this pool (`db` option), so it shares the app's timeouts and error rules. */
+function poolFor(url: string, opts: Partial<JobQueueOptions>, max: number): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: url, max, application_name: 'orderflow-jobs',
+    ...connectionTimeouts({ statementTimeoutMs: opts.statementTimeoutMs, acquireTimeoutMs: opts.poolAcquireTimeoutMs }),
+  });
+  // An idle connection dropped by the server: the next query gets a new one (the outage is logged by the jobs).
+  pool.on('error', () => undefined);
+  return pool;
+}
+
+const executor = (pool: pg.Pool): PgBoss.Db => ({ executeSql: (text, values) => pool.query(text, values) });
+
+/**
+ * Creates pg-boss's schema or brings it to this version's (pg-boss migrates itself under a transaction-level
+ * advisory lock). Part of `migrate`, so `npm run migrate`, the start and the test template all have it.
+ */
+export async function migrateJobQueue(url: string): Promise<void> {
+  const pool = poolFor(url, {}, 1);
+  const boss = new PgBoss({ db: executor(pool), schema: JOB_SCHEMA, migrate: true, supervise: false, schedule: false });
+  boss.on('error', (e) => log.error({ err: e }, '[jobs] migrating the job queue failed'));
+  try {
+    await boss.start();
+    await boss.stop({ graceful: false, close: false });
+  } finally {
+    await pool.end();
+  }
+}
+
+/** Logs a job's outage once when it starts and once when the database answers again. */
+class OutageLog {
+  private downSince = new Map<string, number>();
+
+  down(name: string, e: unknown, retryMs: number): void {
+    if (this.downSince.has(name)) return;
+    this.downSince.set(name, Date.now());
+    log.warn(`[${name}] database unreachable (${unavailableReason(e)}); retrying every ${retryMs} ms`);
+  }
+
+  up(name: string): void {
+    const since = this.downSince.get(name);
+    if (since === undefined) return;
+    this.downSince.delete(name);
+    log.warn(`[${name}] database reachable again after ${((Date.now() - since) / 1000).toFixed(1)} s; working again`);
+  }
+}
+
+export interface RunningJobs {
+  /** Takes no new ticks and waits (up to `timeoutMs`) for the drains in progress. */
+  stop(timeoutMs: number): Promise<void>;
+}
+
+/** Starts this process's workers for every job. The schema must exist (migrateJobQueue). */
+export async function startJobs(url: string, opts: JobQueueOptions, drains: DrainJob[], crons: CronJob[]): Promise<RunningJobs> {
+  const pool = poolFor(url, opts, 4);
+  const outage = new OutageLog();
+  let stopping = false;
+  const boss = new PgBoss({
+    db: executor(pool), schema: JOB_SCHEMA, migrate: false,
+    // Ticks are many and say little once done: completed ones are archived after an hour, deleted after a day.
+    archiveCompletedAfterSeconds: 3600, deleteAfterHours: 24,
+  });
+  boss.on('error', (e: Error & { queue?: string }) => {
+    if (isDatabaseUnavailable(e)) outage.down(e.queue ?? 'jobs', e, 2000);
+    else log.error({ err: e }, `[${e.queue ?? 'jobs'}] job queue error`);
+  });
+  await boss.start();
+
+  for (const job of drains) {
+    // A little under the polling interval, so the poll one interval after this tick finds its successor due.
+    const startAfter = (Math.max(job.everyMs, 10) * 0.9) / 1000;
+    // No automatic retry: the next tick is already queued, and each row keeps its own retry rules.
+    await boss.createQueue(job.name, { name: job.name, policy: 'short', retryLimit: 0, expireInSeconds: 15 * 60 });
+    const tick = async () => {
+      for (;;) {
+        try {
+          await boss.send(job.name, {}, { startAfter });
+          let handled: number;
+          do handled = await job.drain(job.batchSize || 1);
+          while (!stopping && job.batchSize > 0 && handled === job.batchSize);
+          outage.up(job.name);
+          outage.up('jobs'); // pg-boss's own upkeep, which logged the outage without a job's name
+          return;
+        } catch (e) {
+          if (!isDatabaseUnavailable(e) || stopping) {
+            if (!stopping) log.error({ err: e }, `[${job.name}] worker error`);
+            throw e; // recorded as this tick's failure in pgboss.job
+          }
+          outage.down(job.name, e, job.everyMs);
+          await new Promise((r) => setTimeout(r, job.everyMs));
+        }
+      }
+    };
+    await boss.work(job.name, { pollingIntervalSeconds: Math.max(0.5, job.everyMs / 1000) }, tick);
+    await boss.schedule(job.name, '* * * * *', {});
+    await boss.send(job.name, {});
+  }
+  for (const job of crons) {
+    await boss.createQueue(job.name, { name: job.name, policy: 'short', retryLimit: 2, retryDelay: 60, retryBackoff: true });
+    await boss.work(job.name, { pollingIntervalSeconds: 30 }, async () => {
+      try {
+        await job.run();
+      } catch (e) {
+        log.error({ err: e }, `[${job.name}] failed; retried with backoff`);
+        throw e;
+      }
+    });
+    await boss.schedule(job.name, job.cron, {});
+  }
+
+  return {
+    async stop(timeoutMs) {
+      stopping = true;
+      try {
+        await boss.stop({ graceful: true, wait: true, close: false, timeout: timeoutMs });
+      } finally {
+        await pool.end();
+      }
+    },
+  };
+}

@@ -1,0 +1,71 @@
+/**
+ * The background jobs on pg-boss (src/jobs/job-queue.ts), on a real database: a mail queued in a business
+ * transaction is sent by the mail job of whichever of two processes takes the tick, and only once; a drain that
+ * fails is recorded in pgboss.job with its error while the next tick still runs.
+ */
+import { startJobs, type DrainJob, type RunningJobs } from '../../src/jobs/job-queue';
+import { waitUntil } from '../load/helpers';
+import { startTestApp, type TestApp } from '../helpers/test-app';
+
+let t: TestApp;
+const running: RunningJobs[] = [];
+const options = { statementTimeoutMs: 15000, poolAcquireTimeoutMs: 5000 };
+
+beforeAll(async () => { t = await startTestApp(); });
+afterAll(async () => {
+  for (const jobs of running) await jobs.stop(5000);
+  await t?.close();
+});
+
+async function twoProcesses(job: () => DrainJob): Promise<void> {
+  const url = t.orm.config.get('clientUrl')!;
+  running.push(await startJobs(url, options, [job()], []), await startJobs(url, options, [job()], []));
+}
+
+describe('the job queue', () => {
+  it('sends a mail queued in a committed transaction once, from either of two processes, and none of a rolled-back one', async () => {
+    await t.orm.em.fork().transactional((em) => t.services.outbox.enqueue(em, {
+      to: 'kept@example.test', subject: 'Queued with its order', template: 'mail/export-notification.njk',
+      context: { order: { number: 'Q-1' }, fileName: 'Q-1.xml', folder: '/tmp' },
+    }));
+    await t.orm.em.fork().transactional(async (em) => {
+      await t.services.outbox.enqueue(em, {
+        to: 'gone@example.test', subject: 'Rolled back with its order', template: 'mail/export-notification.njk',
+        context: { order: { number: 'Q-2' }, fileName: 'Q-2.xml', folder: '/tmp' },
+      });
+      throw new Error('the business write failed');
+    }).catch(() => undefined);
+
+    await twoProcesses(() => t.worker.job(200));
+
+    const [row] = await waitUntil('the mail marked sent', async () => {
+      const rows = await t.sql<{ status: string; attempts: number }>(`select status, attempts from outbox_messages where to_address = 'kept@example.test'`);
+      return rows[0]?.status === 'sent' && rows;
+    }, 20_000);
+    expect(row.attempts).toBe(1);
+    // Further ticks (from both processes) find nothing more to send.
+    await waitUntil('two more mail ticks', async () => Number((await t.sql<{ n: string }>(`select count(*) as n from pgboss.job where name = 'mail' and state = 'completed'`))[0].n) >= 3, 20_000);
+    expect(t.mails.filter((m) => m.subject === 'Queued with its order')).toHaveLength(1);
+    expect(t.mails.filter((m) => m.subject === 'Rolled back with its order')).toHaveLength(0);
+  });
+
+  it('records a failed drain in pgboss.job with its error, and runs the next tick', async () => {
+    let calls = 0;
+    await twoProcesses(() => ({
+      name: 'flaky', everyMs: 200, batchSize: 0,
+      drain: async () => {
+        calls++;
+        if (calls === 1) throw new Error('the export folder is not writable');
+        return 0;
+      },
+    }));
+    const [failed] = await waitUntil('the failed tick', async () => {
+      const rows = await t.sql<{ output: { message: string } }>(`select output from pgboss.job where name = 'flaky' and state = 'failed'`);
+      return rows.length > 0 && rows;
+    }, 20_000);
+    expect(failed.output.message).toBe('the export folder is not writable');
+    await waitUntil('a tick after the failure', () => calls >= 2, 20_000);
+    const [{ queued }] = await t.sql<{ queued: string }>(`select count(*) as queued from pgboss.job where name = 'flaky' and state = 'created'`);
+    expect(Number(queued)).toBe(1); // one queued tick for the cluster, not one per process
+  });
+});
