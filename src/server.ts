@@ -129,7 +129,6 @@ async function main(): Promise<void> {
     smtpUrl = catcher.url;
   }
   const built = m.createApp(orm, config, db.url);
-  handle = built.app;
   const mailWorker = new MailWorker(orm, smtpUrl);
   const every = config.workerIntervalMs;
   const { services } = built;
@@ -146,6 +145,7 @@ async function main(): Promise<void> {
     // Idempotency answers of the API are kept a week, then pruned hourly.
     { name: 'prune-idempotency-keys', cron: '7 * * * *', run: async () => void (await services.api.pruneIdempotencyKeys()) },
   ]);
+  handle = built.app; // healthy from here: the jobs run too
   await announce(config, orm, m.DEMO_USERS, db.embedded !== undefined, catcher !== undefined);
 
   const shutdown = async (signal: NodeJS.Signals) => {

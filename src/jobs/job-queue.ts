@@ -104,8 +104,12 @@ export async function startJobs(url: string, opts: JobQueueOptions, drains: Drai
   const pool = poolFor(url, opts, 4);
   const outage = new OutageLog();
   let stopping = false;
+  let closed = false;
   const boss = new PgBoss({
-    db: executor(pool), schema: JOB_SCHEMA, migrate: false,
+    // pg-boss completes a tick without awaiting it, so a tick that ends during shutdown may write after the pool is
+    // closed: that write is dropped (the tick stays active until pg-boss expires it; its successor is queued).
+    db: { executeSql: async (text, values) => (closed ? { rows: [] } : pool.query(text, values)) },
+    schema: JOB_SCHEMA, migrate: false,
     // Ticks are many and say little once done: completed ones are archived after an hour, deleted after a day.
     archiveCompletedAfterSeconds: 3600, deleteAfterHours: 24,
   });
@@ -163,6 +167,7 @@ export async function startJobs(url: string, opts: JobQueueOptions, drains: Drai
       try {
         await boss.stop({ graceful: true, wait: true, close: false, timeout: timeoutMs });
       } finally {
+        closed = true;
         await pool.end();
       }
     },
