@@ -13,6 +13,7 @@ import { DomainError, type DomainErrorCode, invalid, notFound } from '../shared/
 import { formatMoney, vatOf } from '../shared/money';
 import { API_SCOPES, ApiKey, type ApiScope } from './api.entities';
 import { replicaReads } from '../db/replicas';
+import { decodeCursor, encodeCursor, isExactTimestamp, type Cursor } from '../shared/cursor';
 
 /** Who is calling: the API key that authenticated the request. */
 /** An API key: its scopes say what it may call; it acts with the staff role of the staff user who created it (`ownerUserId`). */
@@ -276,16 +277,16 @@ export class ApiService {
     if (q.shop) { where.push('o.shop_id = ?'); params.push(q.shop); }
     if (q.exported != null) { where.push('o.exported = ?'); params.push(q.exported); }
     if (q.cursor) {
-      const after = decodeCursor(q.cursor);
+      const after = feedCursor(q.cursor);
       where.push('(o.updated_at, o.id) > (?::timestamptz, ?::bigint)');
-      params.push(after.updatedAt, after.id);
+      params.push(after.key, after.id);
     }
     const limit = Math.min(Math.max(1, q.limit), MAX_PAGE_SIZE);
     const rows = await replicaReads(this.orm).execute<Row[]>(
       `select ${SUMMARY_COLUMNS} from orders o ${SUMMARY_JOINS} where ${where.join(' and ')} order by o.updated_at, o.id limit ${limit + 1}`, params);
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];
-    return { data: page.map(summaryOf), nextCursor: rows.length > limit && last ? encodeCursor(last.cursor_at, Number(last.id)) : null };
+    return { data: page.map(summaryOf), nextCursor: rows.length > limit && last ? encodeCursor({ key: last.cursor_at, id: String(last.id) }) : null };
   }
 
   async order(number: string): Promise<ApiOrder> {
@@ -407,17 +408,11 @@ export function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
-/** The cursor is the last row's exact (updated_at, id), microseconds included, base64url-encoded. */
-function encodeCursor(updatedAt: string, id: number): string {
-  return Buffer.from(`${updatedAt}|${id}`).toString('base64url');
-}
-
-function decodeCursor(cursor: string): { updatedAt: string; id: number } {
-  const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z)\|([1-9]\d{0,17})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
-  // A real moment only: Date.parse rolls 2026-02-30 over to March, PostgreSQL refuses it (and has no year 0000).
-  const real = m && !Number.isNaN(Date.parse(m[1])) && new Date(m[1]).toISOString().slice(0, 19) === m[1].slice(0, 19) && !m[1].startsWith('0000');
-  if (!m || !real) throw invalid('The cursor is not valid; use nextCursor from the previous page as it is.', { cursor: 'is not a cursor from this API' });
-  return { updatedAt: m[1], id: Number(m[2]) };
+/** The cursor is the last row's exact (updated_at, id), microseconds included (shared/cursor.ts). */
+function feedCursor(raw: string): Cursor {
+  const cursor = decodeCursor(raw, isExactTimestamp);
+  if (!cursor) throw invalid('The cursor is not valid; use nextCursor from the previous page as it is.', { cursor: 'is not a cursor from this API' });
+  return cursor;
 }
 
 const ADDRESS_COLUMNS = ['name', 'company', 'address', 'address2', 'zip', 'city', 'country', 'region', 'phone', 'email'] as const;

@@ -13,6 +13,7 @@ import { recordHistory } from './order-lifecycle';
 import { Order, OrderHistoryEntry, type OrderType } from './order.entities';
 import { OrderListPreference, type OrderListKind } from './order-list.entities';
 import { replicaReads } from '../db/replicas';
+import { decodeCursor, encodeCursor, isExactTimestamp, type Cursor } from '../shared/cursor';
 
 export const ADMIN_PAGE_SIZE = 50;
 /** Most orders one bulk action (state, capture, print, shipping documents, XML) takes at once. */
@@ -184,32 +185,18 @@ export const columnsSchema = z.preprocess(toArray, z.array(z.enum(COLUMN_KEYS, {
 const columnsFor = (list: OrderListKind) => COLUMN_KEYS.filter((k) => list === 'order' || !('ordersOnly' in LIST_COLUMNS[k]));
 
 // ---------------------------------------------------------------------------------------------------------
-// Keyset paging: a cursor is the (sort value, id) of the row next to the page wanted, as base64url JSON.
+// Keyset paging (shared/cursor.ts): the cursor's key is the sort column's value.
 
-export interface Cursor { key: string; id: string }
-
-export function encodeCursor(c: Cursor): string {
-  return Buffer.from(JSON.stringify([c.key, c.id])).toString('base64url');
-}
-
-const CURSOR_KEY: Record<(typeof SORTS)[SortKey]['kind'], RegExp> = {
-  time: /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/,
-  int: /^-?\d{1,18}$/,
-  text: /^[^\u0000]{0,1000}$/,
+const CURSOR_KEY: Record<(typeof SORTS)[SortKey]['kind'], (key: string) => boolean> = {
+  time: isExactTimestamp,
+  int: (key) => /^-?\d{1,18}$/.test(key),
+  text: (key) => /^[^\u0000]{0,1000}$/.test(key),
 };
 
-export function decodeCursor(raw: string, sort: SortKey): Cursor {
-  let value: unknown;
-  try {
-    value = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8'));
-  } catch {
-    value = null;
-  }
-  if (!Array.isArray(value) || value.length !== 2 || typeof value[0] !== 'string' || typeof value[1] !== 'string'
-    || !/^\d{1,18}$/.test(value[1]) || !CURSOR_KEY[SORTS[sort].kind].test(value[0])) {
-    throw invalid('This page link is not valid for the current sort order. Go back to the first page.', { after: 'is not a valid page link' });
-  }
-  return { key: value[0], id: value[1] };
+function pageCursor(raw: string, sort: SortKey): Cursor {
+  const cursor = decodeCursor(raw, CURSOR_KEY[SORTS[sort].kind]);
+  if (!cursor) throw invalid('This page link is not valid for the current sort order. Go back to the first page.', { after: 'is not a valid page link' });
+  return cursor;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -392,8 +379,8 @@ export class OrderAdminService {
     }
     const columns = this.columnsOf(type, pref?.columns);
     const now = this.now();
-    const after = q.after ? decodeCursor(q.after, filter.sort) : undefined;
-    const before = !after && q.before ? decodeCursor(q.before, filter.sort) : undefined;
+    const after = q.after ? pageCursor(q.after, filter.sort) : undefined;
+    const before = !after && q.before ? pageCursor(q.before, filter.sort) : undefined;
     const last = !after && !before && !!q.last;
     const { sql, params, backwards } = buildListQuery({ type, filter, now, after, before, last, recurringColumn: await this.hasRecurringColumn() });
     const fetched = await replicaReads(this.orm).execute<ListRow[]>(sql, params);
