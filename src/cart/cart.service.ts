@@ -9,9 +9,10 @@ import { emSql } from '../db/sql';
 import { priceOrder, type Totals } from '../pricing/pricing';
 import { FlowService, orderingStateName } from '../flows/flow.service';
 import { Order, OrderLine } from '../orders/order.entities';
-import { downgradeToCart, nextCartNumber, reprice, type Actor } from '../orders/order-lifecycle';
+import { nextCartNumber, reprice, type Actor } from '../orders/order-lifecycle';
+import { changeBasket, type BasketChange } from './basket-mutation';
 import { DomainError, notFound } from '../shared/errors';
-import { MAX_LINE_QUANTITY, notEditable, stockRefusal, tooMany } from './basket-rules';
+import { MAX_LINE_QUANTITY, stockRefusal, tooMany } from './basket-rules';
 import { quickAddProduct } from './quick-add';
 import type { Shopper } from './shopper';
 
@@ -88,15 +89,7 @@ export class CartService {
   }
 
   async addProduct(shopper: Shopper, productId: number, quantity: number): Promise<void> {
-    // A new basket is made by the ORM path below; asking the quick path first would only cost a transaction.
-    const quickBasketId = shopper.newToken ? null : await quickAddProduct(this.orm, shopper, productId, quantity);
-    if (quickBasketId != null) {
-      // This request's EntityManager may hold the basket from before the change; it must not show stale lines.
-      const cached = this.em.getUnitOfWork().getById<Order>(Order.name, quickBasketId);
-      if (cached) await this.em.refresh(cached, { populate: ['lines'] });
-      return;
-    }
-    await this.mutateBasket(shopper, true, async (em, order, actor) => {
+    await this.mutateBasket(shopper, true, async (em, order) => {
       const product = await em.findOne(Product, { id: productId, active: true });
       if (!product) throw notFound('The product');
       const existing = order.lines.getItems().find((l) => l.product?.id === productId);
@@ -110,35 +103,46 @@ export class CartService {
           unitPriceMinor: product.priceMinor, vatRateBp: product.vatRateBp, addedBy: shopper.userId, createdAt: new Date(),
         });
       }
-      await downgradeToCart(em, order, actor, existing ? 'quantity changed' : 'line added');
-    });
+      return existing ? 'quantity changed' : 'line added';
+    }, () => this.quickAdd(shopper, productId, quantity));
+  }
+
+  /** The hot path's lean SQL (quick-add.ts); true when it added the product. */
+  private async quickAdd(shopper: Shopper, productId: number, quantity: number): Promise<boolean> {
+    // A new basket is made by the ORM path; asking the quick path first would only cost a transaction.
+    const quickBasketId = shopper.newToken ? null : await quickAddProduct(this.orm, shopper, productId, quantity);
+    if (quickBasketId == null) return false;
+    // This request's EntityManager may hold the basket from before the change; it must not show stale lines.
+    const cached = this.em.getUnitOfWork().getById<Order>(Order.name, quickBasketId);
+    if (cached) await this.em.refresh(cached, { populate: ['lines'] });
+    return true;
   }
 
   async setQuantity(shopper: Shopper, lineId: number, quantity: number): Promise<void> {
-    await this.mutateBasket(shopper, false, async (em, order, actor) => {
+    await this.mutateBasket(shopper, false, async (em, order) => {
       const line = lineOf(order, lineId);
-      if (line.quantity === quantity) return;
+      if (line.quantity === quantity) return null;
       // Raising a quantity is refused above stock, as adding is; lowering always works.
       if (line.product && quantity > line.quantity) await assertInStock(em, order.shop.id, { id: line.product.id, name: line.productName }, quantity);
       line.quantity = quantity;
-      await downgradeToCart(em, order, actor, 'quantity changed');
+      return 'quantity changed';
     });
   }
 
   async removeLine(shopper: Shopper, lineId: number): Promise<void> {
-    await this.mutateBasket(shopper, false, async (em, order, actor) => {
+    await this.mutateBasket(shopper, false, async (em, order) => {
       const line = lineOf(order, lineId);
       order.lines.remove(line);
       em.remove(line);
-      await downgradeToCart(em, order, actor, 'line removed');
+      return 'line removed';
     });
   }
 
   async empty(shopper: Shopper): Promise<void> {
-    await this.mutateBasket(shopper, false, async (em, order, actor) => {
+    await this.mutateBasket(shopper, false, async (em, order) => {
       for (const line of order.lines.getItems()) em.remove(line);
       order.lines.removeAll();
-      await downgradeToCart(em, order, actor, 'basket emptied');
+      return 'basket emptied';
     });
   }
 
@@ -186,37 +190,43 @@ export class CartService {
         em.remove(anonymous);
         return;
       }
-      for (const line of anonymous.lines.getItems()) {
-        const same = mine.lines.getItems().find((l) => l.product?.id != null && l.product.id === line.product?.id);
-        if (same) {
-          same.quantity = Math.min(MAX_LINE_QUANTITY, same.quantity + line.quantity);
-        } else {
-          em.create(OrderLine, {
-            order: mine, product: line.product ?? null, productNumber: line.productNumber, productName: line.productName, unit: line.unit,
-            quantity: line.quantity, unitPriceMinor: line.unitPriceMinor, vatRateBp: line.vatRateBp, addedBy: userId, createdAt: new Date(),
-          });
-        }
-      }
-      await downgradeToCart(em, mine, actor, 'lines merged at login');
-      for (const line of anonymous.lines.getItems()) em.remove(line);
-      em.remove(anonymous);
-      await reprice(em, mine);
+      // A basket being placed takes no lines; the anonymous basket waits for the next login.
+      if (mine.completed || mine.checkoutStep === 'placing') return;
+      await changeBasket(em, {
+        actor, lock: async () => mine,
+        apply: async () => {
+          for (const line of anonymous.lines.getItems()) {
+            const same = mine.lines.getItems().find((l) => l.product?.id != null && l.product.id === line.product?.id);
+            if (same) {
+              same.quantity = Math.min(MAX_LINE_QUANTITY, same.quantity + line.quantity);
+            } else {
+              em.create(OrderLine, {
+                order: mine, product: line.product ?? null, productNumber: line.productNumber, productName: line.productName, unit: line.unit,
+                quantity: line.quantity, unitPriceMinor: line.unitPriceMinor, vatRateBp: line.vatRateBp, addedBy: userId, createdAt: new Date(),
+              });
+            }
+          }
+          for (const line of anonymous.lines.getItems()) em.remove(line);
+          em.remove(anonymous);
+          return 'lines merged at login';
+        },
+      });
     });
   }
 
-  /** Runs one basket change in a transaction with the basket row locked, then reprices it. */
-  private async mutateBasket(shopper: Shopper, createIfMissing: boolean, change: (em: EntityManager, order: Order, actor: Actor) => Promise<void>): Promise<Order> {
-    return this.em.transactional(async (em) => {
-      let order = await this.findBasket(shopper, em, true);
-      if (!order) {
+  /** One change of the shopper's basket, through the one basket change (basket-mutation.ts), with the basket row locked. */
+  private async mutateBasket(shopper: Shopper, createIfMissing: boolean, apply: BasketChange['apply'], quick?: BasketChange['quick']): Promise<void> {
+    await changeBasket(this.em, {
+      actor: { userId: shopper.userId, kind: 'customer', source: 'frontend' },
+      priceDate: shopper.priceDate,
+      quick,
+      lock: async (em) => {
+        const order = await this.findBasket(shopper, em, true);
+        if (order) return order;
         if (!createIfMissing) throw notFound('Your basket');
-        order = await this.createBasket(em, shopper);
-      }
-      if (order.completed || order.checkoutStep === 'placing') throw notEditable();
-      const actor: Actor = { userId: shopper.userId, kind: 'customer', source: 'frontend' };
-      await change(em, order, actor);
-      await reprice(em, order, shopper.priceDate);
-      return order;
+        return this.createBasket(em, shopper);
+      },
+      apply,
     });
   }
 

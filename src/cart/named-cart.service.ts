@@ -5,7 +5,8 @@ import { Product, Shop } from '../catalog/catalog.entities';
 import { DEFAULT_SHOP_ID } from '../catalog/catalog.service';
 import type { FlowService } from '../flows/flow.service';
 import { Order, OrderLine } from '../orders/order.entities';
-import { downgradeToCart, nextCartNumber, recordHistory, reprice } from '../orders/order-lifecycle';
+import { nextCartNumber, recordHistory } from '../orders/order-lifecycle';
+import { changeBasket } from './basket-mutation';
 import { DomainError, notFound } from '../shared/errors';
 
 /**
@@ -47,17 +48,19 @@ export class NamedCartService {
     const source = await this.visibleCart(this.em, user, number);
     await this.em.populate(source, ['lines']);
     const copy = await this.create(user, `Copy of ${source.name || source.number}`.slice(0, 80));
-    return this.em.transactional(async (em) => {
-      const target = await em.findOneOrFail(Order, copy.id, { populate: ['lines'] });
-      for (const l of source.lines) {
-        em.create(OrderLine, {
-          order: target, product: l.product ?? null, productNumber: l.productNumber, productName: l.productName, unit: l.unit,
-          quantity: l.quantity, unitPriceMinor: l.unitPriceMinor, vatRateBp: l.vatRateBp, addedBy: user.id, createdAt: new Date(),
-        });
-      }
-      await reprice(em, target);
-      return target;
-    });
+    return (await changeBasket(this.em, {
+      actor: actorOf(user),
+      lock: (em) => em.findOneOrFail(Order, copy.id, { populate: ['lines'], lockMode: LockMode.PESSIMISTIC_WRITE }),
+      apply: async (em, target) => {
+        for (const l of source.lines) {
+          em.create(OrderLine, {
+            order: target, product: l.product ?? null, productNumber: l.productNumber, productName: l.productName, unit: l.unit,
+            quantity: l.quantity, unitPriceMinor: l.unitPriceMinor, vatRateBp: l.vatRateBp, addedBy: user.id, createdAt: new Date(),
+          });
+        }
+        return 'lines copied';
+      },
+    }))!;
   }
 
   /** Soft delete: the cart disappears for everyone but its history stays. */
@@ -93,33 +96,37 @@ export class NamedCartService {
    * checkout; an order in checkout goes back to being a cart, as any change does.
    */
   async staffEditLines(number: string, staff: SessionUser, edit: { quantities: Map<number, number>; addProductNumber?: string; addQuantity: number }): Promise<Order> {
-    return this.em.transactional(async (em) => {
-      const cart = await em.findOne(Order, { number, deleted: false, completed: false, type: { $in: ['cart', 'order'] } }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
-      if (!cart) throw notFound('The cart');
-      await em.populate(cart, ['lines']);
-      const actor = { userId: staff.id, kind: 'staff' as const, source: 'backend' as const };
-      for (const [lineId, quantity] of edit.quantities) {
-        const line = cart.lines.getItems().find((l) => l.id === lineId);
-        if (!line) throw notFound('That cart line');
-        if (quantity === 0) {
-          cart.lines.remove(line);
-          em.remove(line);
-        } else {
-          line.quantity = quantity;
+    const actor = { userId: staff.id, kind: 'staff' as const, source: 'backend' as const };
+    return (await changeBasket(this.em, {
+      actor,
+      lock: async (em) => {
+        const cart = await em.findOne(Order, { number, deleted: false, completed: false, type: { $in: ['cart', 'order'] } }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
+        if (!cart) throw notFound('The cart');
+        await em.populate(cart, ['lines']);
+        return cart;
+      },
+      apply: async (em, cart) => {
+        for (const [lineId, quantity] of edit.quantities) {
+          const line = cart.lines.getItems().find((l) => l.id === lineId);
+          if (!line) throw notFound('That cart line');
+          if (quantity === 0) {
+            cart.lines.remove(line);
+            em.remove(line);
+          } else {
+            line.quantity = quantity;
+          }
         }
-      }
-      if (edit.addProductNumber) {
-        const product = await em.findOne(Product, { number: edit.addProductNumber, active: true });
-        if (!product) throw new DomainError('VALIDATION', `There is no product ${edit.addProductNumber}.`, { addProductNumber: 'unknown product' });
-        const existing = cart.lines.getItems().find((l) => l.product?.id === product.id);
-        if (existing) existing.quantity = Math.min(9999, existing.quantity + edit.addQuantity);
-        else em.create(OrderLine, { order: cart, product, productNumber: product.number, productName: product.name, unit: product.unit, quantity: edit.addQuantity, unitPriceMinor: product.priceMinor, vatRateBp: product.vatRateBp, addedBy: staff.id, createdAt: new Date() });
-      }
-      await downgradeToCart(em, cart, actor, 'edited by staff');
-      await reprice(em, cart);
-      await recordHistory(em, cart, actor, 'lines_edited', 'Lines edited by staff.');
-      return cart;
-    });
+        if (edit.addProductNumber) {
+          const product = await em.findOne(Product, { number: edit.addProductNumber, active: true });
+          if (!product) throw new DomainError('VALIDATION', `There is no product ${edit.addProductNumber}.`, { addProductNumber: 'unknown product' });
+          const existing = cart.lines.getItems().find((l) => l.product?.id === product.id);
+          if (existing) existing.quantity = Math.min(9999, existing.quantity + edit.addQuantity);
+          else em.create(OrderLine, { order: cart, product, productNumber: product.number, productName: product.name, unit: product.unit, quantity: edit.addQuantity, unitPriceMinor: product.priceMinor, vatRateBp: product.vatRateBp, addedBy: staff.id, createdAt: new Date() });
+        }
+        await recordHistory(em, cart, actor, 'lines_edited', 'Lines edited by staff.');
+        return 'edited by staff';
+      },
+    }))!;
   }
 
   /** A cart the user may work on: their own, or one of their company's. Anything else is "not found". */

@@ -5,15 +5,17 @@ import { PRICING_COLUMNS, PRICING_JOINS, pricingInputOf, type PricingRow } from 
 import { sqlTransaction, type SqlTransaction } from '../db/sql';
 import { totalsColumns } from '../orders/order-lifecycle';
 import { notFound } from '../shared/errors';
-import { MAX_LINE_QUANTITY, notEditable, stockRefusal, tooMany } from './basket-rules';
+import { basketEditability } from './basket-mutation';
+import { MAX_LINE_QUANTITY, stockRefusal, tooMany } from './basket-rules';
 import type { Shopper } from './shopper';
 
 /**
  * "Add to basket" for the common case — the shopper's open cart exists and its prices are current — in two SQL
  * statements in one transaction: one locks the basket and reads everything the rules need, one writes the line and
- * the new totals. The rules are CartService.addProduct's, the money math is pricing.ts's. Anything else (no basket
- * yet, an order in checkout that goes back to being a cart, catalog prices that changed since, a staff context
- * date) answers null, and CartService takes its ORM path. Returns the basket's id.
+ * the new totals. It runs as the `quick` step of the one basket change (basket-mutation.ts, changeBasket). The rules
+ * are CartService.addProduct's, the money math is pricing.ts's. Anything else (no basket yet, an order in checkout
+ * that goes back to being a cart, catalog prices that changed since, a staff context date) answers null, and
+ * changeBasket takes its ORM path. Returns the basket's id.
  */
 export async function quickAddProduct(orm: MikroORM, shopper: Shopper, productId: number, quantity: number): Promise<number | null> {
   const owner = shopper.userId != null ? 'o.user_id = ?' : shopper.anonymousToken ? 'o.user_id is null and o.anonymous_token = ?::uuid' : null;
@@ -21,8 +23,9 @@ export async function quickAddProduct(orm: MikroORM, shopper: Shopper, productId
   return sqlTransaction(orm, async (sql) => {
     const [basket] = await sql<LockedBasket>(lockBasketSql(owner), [shopper.userId ?? shopper.anonymousToken, productId]);
     if (!basket) return null;
-    if (basket.completed || basket.checkout_step === 'placing') throw notEditable();
-    if (basket.type !== 'cart' || basket.lines.some((l) => l.stale)) return null;
+    // An order in checkout goes back to being a cart on the ORM path (changeBasket downgrades); here only a cart changes.
+    if (basketEditability({ type: basket.type, completed: basket.completed, checkoutStep: basket.checkout_step }) !== 'cart') return null;
+    if (basket.lines.some((l) => l.stale)) return null;
     if (basket.product_id == null) throw notFound('The product');
 
     const existing = basket.lines.find((l) => l.productId === productId);

@@ -8,7 +8,8 @@ import type { OutboxService } from '../mail/outbox.service';
 import { FlowState } from '../flows/flow.entities';
 import { orderingStateName } from '../flows/flow.service';
 import { Address, Order } from '../orders/order.entities';
-import { convertToOrder, downgradeToCart, reprice, type Actor } from '../orders/order-lifecycle';
+import { convertToOrder, reprice, type Actor } from '../orders/order-lifecycle';
+import { changeBasket, type BasketChange } from '../cart/basket-mutation';
 import { PaymentMethod, type PaymentProviderCode } from '../payments/payment.entities';
 import { withinMs } from '../shared/deadline';
 import { PROVIDER_TIMED_OUT, type HostedPaymentOutcome, type PaymentProvider } from '../payments/payment-provider';
@@ -61,7 +62,7 @@ export class CheckoutService {
    * new number. Every checkout POST does the same for a cart (change()), so the pages themselves never write.
    */
   async begin(shopper: Shopper): Promise<void> {
-    await this.change(shopper, async () => undefined);
+    await this.change(shopper, async () => null);
   }
 
   /**
@@ -78,20 +79,20 @@ export class CheckoutService {
   }
 
   async saveAddresses(shopper: Shopper, input: AddressInput): Promise<void> {
-    await this.change(shopper, async (em, order, actor) => {
+    await this.change(shopper, async (em, order) => {
       const changed = ['country', 'region'].some((f) =>
         changedFrom(order.billing[f as 'country'], input.billing[f as 'country']) ||
         changedFrom(order.shipTo()[f as 'country'], (input.deliverySameAsBilling ? input.billing : input.delivery)[f as 'country']));
       order.billing = Address.of(input.billing);
       order.delivery = input.deliverySameAsBilling ? new Address() : Address.of(input.delivery);
       order.deliverySameAsBilling = input.deliverySameAsBilling;
-      if (changed) await downgradeToCart(em, order, actor, 'country or region changed');
       advance(order, 'methods');
+      return changed ? 'country or region changed' : null;
     });
   }
 
   async saveMethods(shopper: Shopper, input: { shippingMethodId: number; paymentMethodId: number }): Promise<void> {
-    await this.change(shopper, async (em, order, actor) => {
+    await this.change(shopper, async (em, order) => {
       const shipping = await em.findOne(ShippingMethod, { id: input.shippingMethodId, active: true });
       const payment = await em.findOne(PaymentMethod, { id: input.paymentMethodId, active: true });
       if (!shipping) throw new DomainError('VALIDATION', 'Please choose one of the shipping methods.', { shippingMethodId: 'choose a shipping method' });
@@ -101,21 +102,21 @@ export class CheckoutService {
       if (order.paymentMethod && order.paymentMethod.id !== payment.id) reasons.push('payment changed');
       order.shippingMethod = shipping;
       order.paymentMethod = payment;
-      if (reasons.length) await downgradeToCart(em, order, actor, reasons.join(', '));
       advance(order, 'review');
+      return reasons.length ? reasons.join(', ') : null;
     });
   }
 
   async applyVoucher(shopper: Shopper, code: string): Promise<void> {
-    await this.change(shopper, async (em, order, actor) => {
+    await this.change(shopper, async (em, order) => {
       const normalized = code.trim().toUpperCase();
       if (normalized) {
         const voucher = await em.findOne(Voucher, { code: normalized, active: true });
         if (!voucher) throw new DomainError('VOUCHER_INVALID', `The voucher code "${code.trim()}" is not valid.`, { voucherCode: 'is not a valid code' });
       }
-      if (normalized === order.voucherCode) return;
+      if (normalized === order.voucherCode) return null;
       order.voucherCode = normalized;
-      await downgradeToCart(em, order, actor, normalized ? 'voucher added' : 'voucher removed');
+      return normalized ? 'voucher added' : 'voucher removed';
     });
   }
 
@@ -340,24 +341,25 @@ export class CheckoutService {
   }
 
   /**
-   * A checkout POST: `fn` changes the basket under its row lock, it is priced, and a cart — not in checkout yet, or
-   * changed by this step and so back to being a cart — becomes an order with the next number, as the last write.
+   * A checkout POST, through the one basket change (src/cart/basket-mutation.ts): `apply` changes the basket under its
+   * row lock, it is priced, and a cart — not in checkout yet, or changed by this step and so back to being a cart —
+   * becomes an order with the next number, as the last write.
    */
-  private async change(shopper: Shopper, fn: (em: EntityManager, order: Order, actor: Actor) => Promise<void>): Promise<void> {
-    await this.em.transactional(async (em) => {
-      const order = await this.lockedBasket(em, shopper);
-      await fn(em, order, actorOf(shopper));
-      await reprice(em, order, shopper.priceDate);
-      advance(order, 'addresses');
-      if (order.type !== 'cart') return;
-      await assertCartOrderable(em, { stateId: order.state?.id ?? null, companyId: order.company?.id ?? null, totalMinor: order.totalMinor, currencyCode: order.currencyCode }, shopper.userId);
-      if (!order.billing.email && shopper.userId != null) {
-        const user = await em.findOneOrFail(User, shopper.userId);
-        order.billing.email = user.email;
-        order.billing.name ||= user.name;
-      }
-      // Last: the shop's numbering row is locked by its one statement until the commit that follows.
-      await convertToOrder(em, order, actorOf(shopper));
+  private async change(shopper: Shopper, apply: BasketChange['apply']): Promise<void> {
+    await changeBasket(this.em, {
+      actor: actorOf(shopper), priceDate: shopper.priceDate, lock: (em) => this.lockedBasket(em, shopper), apply,
+      afterPricing: async (em, order) => {
+        advance(order, 'addresses');
+        if (order.type !== 'cart') return;
+        await assertCartOrderable(em, { stateId: order.state?.id ?? null, companyId: order.company?.id ?? null, totalMinor: order.totalMinor, currencyCode: order.currencyCode }, shopper.userId);
+        if (!order.billing.email && shopper.userId != null) {
+          const user = await em.findOneOrFail(User, shopper.userId);
+          order.billing.email = user.email;
+          order.billing.name ||= user.name;
+        }
+        // Last: the shop's numbering row is locked by its one statement until the commit that follows.
+        await convertToOrder(em, order, actorOf(shopper));
+      },
     });
   }
 

@@ -10,8 +10,8 @@ import { FlowService } from '../flows/flow.service';
 import { Order, OrderHistoryEntry, type HistoryActor, type HistorySource } from './order.entities';
 
 /**
- * The rules every path that changes a cart/order shares: numbering, conversion to an order at checkout,
- * downgrade to a cart when a placed-for-checkout order changes, repricing and the history log.
+ * The rules every path that changes a cart/order shares: numbering, conversion to an order at checkout, repricing
+ * and the history log. Downgrade-on-change belongs to the one basket change, src/cart/basket-mutation.ts.
  */
 const flows = new FlowService();
 
@@ -59,16 +59,6 @@ export async function convertToOrder(em: EntityManager, order: Order, actor: Act
   order.number = await nextOrderNumber(em, order.shop.id);
   order.type = 'order';
   await flows.move(em, order, state, { actor, check: 'enter', event: 'converted', message: `Cart ${from} became order ${order.number} when checkout started.` });
-}
-
-/** An order in checkout that changes goes back to being a cart; the next checkout gives it a new id. */
-export async function downgradeToCart(em: EntityManager, order: Order, actor: Actor, reason: string): Promise<void> {
-  if (order.type !== 'order' || order.completed) return;
-  const from = order.number;
-  const state = await flows.defaultState(em, 'cart', order.company?.id);
-  order.number = await nextCartNumber(em, await em.findOneOrFail(Shop, order.shop.id));
-  order.type = 'cart';
-  await flows.move(em, order, state, { actor, check: 'enter', event: 'downgraded', message: `Order ${from} went back to cart ${order.number}: ${reason}.` });
 }
 
 /**
