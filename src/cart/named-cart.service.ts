@@ -1,4 +1,5 @@
 import { LockMode } from '@mikro-orm/core';
+import { ownerOf, relationTo, visibleOrRefuse } from '../accounts/access-policy';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { SessionUser } from '../accounts/account.service';
 import { Product, Shop } from '../catalog/catalog.entities';
@@ -83,7 +84,7 @@ export class NamedCartService {
     return this.em.transactional(async (em) => {
       await em.execute('select id from users where id = ? for update', [user.id]);
       const cart = await this.visibleCart(em, user, number, true);
-      if (cart.basketStatus === 'basket' && cart.user?.id === user.id) return cart;
+      if (cart.basketStatus === 'basket' && relationTo(user, ownerOf(cart)) === 'owner') return cart;
       await em.execute(`update orders set basket_status = 'saved' where user_id = ? and basket_status = 'basket' and not deleted and id <> ?`, [user.id, cart.id]);
       await em.execute(`update orders set basket_status = 'basket', user_id = ? where id = ?`, [user.id, cart.id]);
       await recordHistory(em, cart, actorOf(user), 'activated', `Made the active basket by ${user.name}.`);
@@ -131,9 +132,7 @@ export class NamedCartService {
 
   /** A cart the user may work on: their own, or one of their company's. Anything else is "not found". */
   private async visibleCart(em: EntityManager, user: SessionUser, number: string, lock = false): Promise<Order> {
-    const cart = await em.findOne(Order, { number, type: 'cart', deleted: false }, lock ? { lockMode: LockMode.PESSIMISTIC_WRITE } : {});
-    const visible = cart && (cart.user?.id === user.id || (user.companyId != null && cart.company?.id === user.companyId));
-    if (!cart || !visible) throw notFound('The cart');
+    const cart = visibleOrRefuse(user, await em.findOne(Order, { number, type: 'cart', deleted: false }, lock ? { lockMode: LockMode.PESSIMISTIC_WRITE } : {}), 'The cart');
     if (cart.checkoutStep === 'placing') throw new DomainError('CART_NOT_EDITABLE', 'This cart is being checked out right now.');
     return cart;
   }

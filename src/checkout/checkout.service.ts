@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { relationTo } from '../accounts/access-policy';
 import { LockMode } from '@mikro-orm/core';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { User } from '../accounts/account.entities';
@@ -322,7 +323,9 @@ export class CheckoutService {
   /** The receipt, for the customer who placed the order (a guest: in the same browser session); read in one statement. */
   async receipt(shopper: Shopper, number: string, placedInSession: number[]): Promise<ReceiptPage> {
     const receipt = await readReceipt(emSql(this.em), number);
-    const mine = receipt && ((shopper.userId != null && receipt.order.userId === shopper.userId) || placedInSession.includes(receipt.order.id));
+    // The receipt is its buyer's alone (not the company's): the access policy's owner, or this browser session's guest.
+    const mine = receipt && ((shopper.userId != null && relationTo({ id: shopper.userId, companyId: null }, { userId: receipt.order.userId, companyId: null }) === 'owner')
+      || placedInSession.includes(receipt.order.id));
     if (!receipt || !mine) throw notFound('The order');
     return receipt;
   }

@@ -1,4 +1,5 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import { visibleSql } from '../accounts/access-policy';
 import { giveBackStock, takeStockWith } from '../stock/stock';
 import type { Shopper } from '../cart/shopper';
 import { emSql, sqlTransaction, type Sql, type SqlTransaction } from '../db/sql';
@@ -61,10 +62,12 @@ async function reserveIn(orm: MikroORM, shopper: Shopper, input: PlaceInput, opt
   return sqlTransaction(orm, async (sql) => {
     const owner = shopper.userId != null ? 'o.user_id = ?' : 'o.user_id is null and o.anonymous_token = ?::uuid';
     // A quote is found by its quote id also once it became an order (a second accept then shows that order).
+    // A quote is accepted by whoever may see it (the access policy: its owner or a member of its company).
+    const quoteVisible = visibleSql({ id: shopper.userId ?? -1, companyId: shopper.companyId });
     const [order] = await sql<LockedOrder>('with ' + (options.quote
-      ? lockOrderSql(`? in (o.number, o.quote_number) and not o.deleted and (o.user_id = ? or o.company_id = ?)`)
+      ? lockOrderSql(`? in (o.number, o.quote_number) and not o.deleted and ${quoteVisible.sql}`)
       : lockOrderSql(`o.number = ? and not o.deleted and (${owner} or o.id = any(array[?]::bigint[]))`)),
-    options.quote ? [input.orderNumber, shopper.userId, shopper.companyId] : [input.orderNumber, shopper.userId ?? shopper.anonymousToken ?? NO_TOKEN, input.placedInSession]);
+    options.quote ? [input.orderNumber, ...quoteVisible.params] : [input.orderNumber, shopper.userId ?? shopper.anonymousToken ?? NO_TOKEN, input.placedInSession]);
     if (!order) throw orderChanged();
     const orderId = Number(order.id);
     if (order.completed) return { kind: 'placed', orderId, number: order.number };

@@ -1,10 +1,10 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
+import { ownerOf, relationTo, visibleFilter, visibleOrRefuse } from '../accounts/access-policy';
 import { User } from '../accounts/account.entities';
 import type { SessionUser } from '../accounts/account.service';
 import { mayOrderCart } from '../checkout/placement';
 import type { FlowService } from '../flows/flow.service';
 import { Order } from '../orders/order.entities';
-import { notFound } from '../shared/errors';
 
 /** The buyer's side of carts: which carts they may see and the frontend cart state change (ChangeDraftStatusForm). */
 export class CustomerCenterService {
@@ -16,12 +16,11 @@ export class CustomerCenterService {
 
   /** The user's own carts and, for a B2B buyer, the company's shared carts — each with the states it may move to. */
   async carts(user: SessionUser) {
-    const where = user.companyId != null ? { $or: [{ user: user.id }, { company: user.companyId }] } : { user: user.id };
-    const carts = await this.em.find(Order, { ...where, type: 'cart', deleted: false }, { populate: ['lines.addedBy', 'state', 'user'], orderBy: { basketStatus: 'asc', updatedAt: 'desc' } });
+    const carts = await this.em.find(Order, { ...visibleFilter(user), type: 'cart', deleted: false }, { populate: ['lines.addedBy', 'state', 'user'], orderBy: { basketStatus: 'asc', updatedAt: 'desc' } });
     const me = await this.em.findOneOrFail(User, user.id);
     const out = [];
     for (const cart of carts) {
-      const limit = cart.user?.id === user.id && me.company?.id === cart.company?.id ? me.spendLimitMinor ?? null : null;
+      const limit = relationTo(user, ownerOf(cart)) === 'owner' && me.company?.id === cart.company?.id ? me.spendLimitMinor ?? null : null;
       out.push({ cart, reachable: await this.flows.movesFor(this.em, cart, moverOf(user), false), orderable: mayOrderCart(cart.state ?? null, cart.totalMinor, limit), spendLimitMinor: limit });
     }
     return out;
@@ -33,9 +32,7 @@ export class CustomerCenterService {
    */
   async changeCartState(user: SessionUser, cartNumber: string, stateId: number): Promise<Order> {
     // Only carts: a placed order or a quote never moves through this form (they are not carts), whoever owns it.
-    const cart = await this.em.findOne(Order, { number: cartNumber, type: 'cart', deleted: false });
-    const mayAct = cart && (cart.user?.id === user.id || (user.companyId != null && cart.company?.id === user.companyId));
-    if (!cart || !mayAct) throw notFound('The cart');
+    const cart = visibleOrRefuse(user, await this.em.findOne(Order, { number: cartNumber, type: 'cart', deleted: false }), 'The cart');
     await this.flows.changeState({
       orderId: cart.id, toStateId: stateId, allowFlowSwitch: false,
       actor: { ...moverOf(user), source: 'frontend' },

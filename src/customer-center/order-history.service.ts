@@ -1,4 +1,5 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
+import { visibleOrRefuse, visibleSql } from '../accounts/access-policy';
 import type { SessionUser } from '../accounts/account.service';
 import { totalsOf, type CartService } from '../cart/cart.service';
 import type { Shopper } from '../cart/shopper';
@@ -54,17 +55,6 @@ export interface ReorderResult {
 /** Where a basket change can be made; CartService.addProduct in the app. */
 export type BasketAdder = Pick<CartService, 'addProduct'>;
 
-/** Which placed orders a user may see: their own and, for a B2B buyer, every order of their company. */
-function visibleTo(user: SessionUser): { sql: string; params: unknown[] } {
-  return user.companyId != null
-    ? { sql: '(o.user_id = ? or o.company_id = ?)', params: [user.id, user.companyId] }
-    : { sql: 'o.user_id = ?', params: [user.id] };
-}
-
-function mayView(user: SessionUser, order: Order): boolean {
-  return order.user?.id === user.id || (user.companyId != null && order.company?.id === user.companyId);
-}
-
 /** The first instant after the end of a yyyy-mm-dd day (UTC). */
 function dayAfter(isoDay: string): Date {
   const d = new Date(`${isoDay}T00:00:00Z`);
@@ -83,7 +73,7 @@ export class OrderHistoryService {
   /** Placed orders (not carts, not deleted) the user may see, newest first, filtered and paged. */
   async list(user: SessionUser, f: HistoryFilter) {
     if (f.stateId != null) await this.assertOrderState(f.stateId);
-    const vis = visibleTo(user);
+    const vis = visibleSql(user);
     const where = [`o.type = 'order'`, 'o.completed', 'not o.deleted', vis.sql];
     const params: unknown[] = [...vis.params];
     const placedAt = 'coalesce(o.completed_at, o.created_at)';
@@ -129,7 +119,7 @@ export class OrderHistoryService {
 
   /** The order-flow states the user's orders are in (plus the one filtered on, so the select keeps showing it). */
   async stateOptions(user: SessionUser, selected?: number): Promise<StateOption[]> {
-    const vis = visibleTo(user);
+    const vis = visibleSql(user);
     return this.em.execute<StateOption[]>(
       `select s.id, s.name, s.color, f.name as flow_name
        from flow_states s join flows f on f.id = s.flow_id
@@ -199,10 +189,7 @@ export class OrderHistoryService {
   }
 
   private async findVisible(user: SessionUser, number: string): Promise<Order> {
-    const order = await this.em.findOne(Order, { number, type: 'order', completed: true, deleted: false });
-    // Someone else's order is "not found" exactly like a missing one: no hint that it exists.
-    if (!order || !mayView(user, order)) throw notFound('The order');
-    return order;
+    return visibleOrRefuse(user, await this.em.findOne(Order, { number, type: 'order', completed: true, deleted: false }), 'The order');
   }
 
   private async assertOrderState(stateId: number): Promise<void> {

@@ -1,4 +1,5 @@
 import { LockMode, wrap } from '@mikro-orm/core';
+import { actsAs } from '../accounts/access-policy';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { User, type CompanyRole } from '../accounts/account.entities';
 import { createViewEnv } from '../http/views';
@@ -315,8 +316,8 @@ export async function assertTransitionAllowed(em: EntityManager, record: MoveRec
 
 async function assertCustomerMayMake(em: EntityManager, record: MoveRecord, rule: FlowStateRule, from: FlowState, to: FlowState, mover: Mover): Promise<void> {
   const who = await resolveMover(em, mover);
-  const sameCompany = who.companyId != null && who.companyId === record.companyId;
-  const may = rule.actors.some((a) => (a === 'owner' ? record.ownerId === who.userId : sameCompany && (who.companyRoles ?? []).includes(a)));
+  const viewer = { id: who.userId ?? -1, companyId: who.companyId ?? null, companyRoles: who.companyRoles };
+  const may = rule.actors.some((a) => actsAs(viewer, { userId: record.ownerId ?? null, companyId: record.companyId ?? null }, a));
   if (may) return;
   const allowed = rule.actors.map((a) => RULE_ACTOR_LABELS[a]);
   throw new DomainError('TRANSITION_NOT_ALLOWED', `You may not move ${record.label} from “${from.name}” to “${to.name}”: only ${[...allowed, 'staff'].join(' or ')} may.`);

@@ -1,4 +1,5 @@
 import { LockMode } from '@mikro-orm/core';
+import { visibleFilter as visibleTo } from '../accounts/access-policy';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { SessionUser } from '../accounts/account.service';
 import { User } from '../accounts/account.entities';
@@ -298,9 +299,6 @@ export class QuoteService {
   }
 }
 
-function visibleTo(user: SessionUser) {
-  return user.companyId != null ? { $or: [{ user: user.id }, { company: user.companyId }] } : { user: user.id };
-}
 
 /** Why the customer cannot accept this quote now, or null when they can. */
 export function acceptRefusal(quote: Order): string | null {

@@ -1,4 +1,5 @@
 import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
+import { ownedOrRefuse } from '../accounts/access-policy';
 import { placeInTransaction } from '../checkout/place-order';
 import { createViewEnv } from '../http/views';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
@@ -156,14 +157,7 @@ export class RecurringService {
   /** The placed order a customer may repeat: one they placed themselves. */
   async templateForCustomer(user: SessionUser, orderNumber: string, em: EntityManager = this.em): Promise<Order> {
     const order = await em.findOne(Order, { number: orderNumber, type: 'order', completed: true, deleted: false }, { populate: ['lines', 'paymentMethod', 'shippingMethod'] });
-    if (!order) throw notFound('The order');
-    if (order.user?.id !== user.id) {
-      if (user.companyId != null && order.company?.id === user.companyId) {
-        throw new DomainError('FORBIDDEN', `Only the colleague who placed ${order.number} can make it a recurring order.`);
-      }
-      throw notFound('The order');
-    }
-    return order;
+    return ownedOrRefuse(user, order, 'The order', `Only the colleague who placed ${orderNumber} can make it a recurring order.`);
   }
 
   /** Any placed order, for staff. */

@@ -1,4 +1,5 @@
 import { LockMode } from '@mikro-orm/core';
+import { visibleFilter as visibleTo } from '../accounts/access-policy';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { SessionUser } from '../accounts/account.service';
 import { Shop, StockLocation } from '../catalog/catalog.entities';
@@ -323,9 +324,6 @@ const EFFECT_DONE = {
   replacement: 'a replacement has already been sent for this return.',
 } as const;
 
-function visibleTo(user: SessionUser) {
-  return user.companyId != null ? { $or: [{ user: user.id }, { company: user.companyId }] } : { user: user.id };
-}
 
 /** The value of the returned goods incl. VAT, from the order's priced lines. */
 function returnValue(ret: ReturnRequest): number {

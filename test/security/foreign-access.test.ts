@@ -174,6 +174,28 @@ describe('company carts', () => {
   });
 });
 
+describe('company orders (the access policy: owner, colleague, stranger)', () => {
+  it('a colleague sees the company’s order but only its buyer may make it recurring; a shopper outside the company gets 404', async () => {
+    await t.sql(`update products set price_minor = 1000 where number = 'P-1028'`);
+    const bea = newAgent(t);
+    await login(bea, 'buyer1@acme.test', 'buyer-pass-1');
+    const bo = newAgent(t);
+    await login(bo, 'buyer2@acme.test', 'buyer-pass-2');
+    const number = await placeOrder(t, bo, 'P-1028', { payment: 'INVOICE' });
+    const repeatUrl = `/customer-center/recurring/new?order=${number}`;
+    expect((await bo.get(repeatUrl)).status).toBe(200);
+    expect((await bea.get(`/customer-center/orders/${number}`)).status).toBe(200);
+    const colleague = await bea.get(repeatUrl);
+    expect(colleague.status).toBe(403);
+    expect(colleague.text).toContain(`Only the colleague who placed ${number} can make it a recurring order.`);
+    const outsider = await registerCustomer(t, 'Otto Outside');
+    for (const url of [`/customer-center/orders/${number}`, repeatUrl]) {
+      const res = await outsider.agent.get(url);
+      expect({ url, status: res.status }).toEqual({ url, status: 404 });
+    }
+  });
+});
+
 describe('the cart state form (ChangeDraftStatusForm)', () => {
   it('only moves carts: the customer’s own placed order or quote is not a cart (404), and nothing changes', async () => {
     const c = await registerCustomer(t, 'Cora Cart');
