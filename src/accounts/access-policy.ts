@@ -1,14 +1,16 @@
 import { DomainError, notFound } from '../shared/errors';
 import type { CompanyRole } from './account.entities';
 
+export { assertStaffMay, staffMay } from './staff-permissions';
+
 /**
  * Who may see and change a customer's record — a cart, an order, a quote, a return: the one access policy of the
  * storefront and the customer center. Its owner and every member of the owner's company may see it and work on it;
  * a company role (buyer, approver, company admin) counts only within the record's company (the flow rules name the
  * roles that may make a move); anyone else is answered exactly as if the record did not exist. Staff reach records
- * through the back office and the API, where their staff role decides (staffMay / assertStaffMay in
- * staff-permissions.ts, the policy's staff half). Every refusal is a DomainError, mapped to its status in
- * src/http/error-handler.ts.
+ * through the back office and the API (a key acts with its creator's staff role), where the staff role decides:
+ * staffMay / assertStaffMay, exported here, whose rule reads the role's permissions (staff-permissions.ts). Every
+ * refusal is a DomainError (NOT_FOUND, FORBIDDEN), mapped to its status in src/http/error-handler.ts.
  */
 
 /** Who asks: a signed-in user (SessionUser fits). Roles are read from the database by the caller when they matter. */

@@ -1,4 +1,4 @@
-import { assertStaffMay } from '../accounts/staff-permissions';
+import { assertStaffMay } from '../accounts/access-policy';
 import { createHash, randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';

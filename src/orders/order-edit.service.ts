@@ -1,7 +1,7 @@
 import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { z } from 'zod';
-import { staffMay } from '../accounts/staff-permissions';
+import { staffMay } from '../accounts/access-policy';
 import type { SessionUser } from '../accounts/account.service';
 import { Product, Shop } from '../catalog/catalog.entities';
 import { priceOrder, type PricingLine, type Totals } from '../pricing/pricing';

@@ -4,7 +4,7 @@ import type { FlowService } from '../flows/flow.service';
 import { FlowState, ROLE_LABELS } from '../flows/flow.entities';
 import { Order, type CaptureState, type PaymentStatus } from '../orders/order.entities';
 import { recordHistory, type Actor } from '../orders/order-lifecycle';
-import { assertStaffMay } from '../accounts/staff-permissions';
+import { assertStaffMay } from '../accounts/access-policy';
 import { DomainError, invalid, notFound } from '../shared/errors';
 import { formatMoney } from '../shared/money';
 import { PaymentMethod, PaymentTransaction, type PaymentOperation, type PaymentProviderCode } from './payment.entities';
