@@ -3,7 +3,6 @@ import { z } from 'zod';
 import { flash, setBasketCookie, shopperOf, shopperWithBasketCookie } from '../http/shopper';
 import { idParam, parse, quantity } from '../http/validate';
 import type { Services } from '../services';
-import { totalsOf } from './cart.service';
 
 const addForm = z.object({ productId: idParam, quantity: quantity.default(1) });
 const quantityForm = z.object({ quantity });
@@ -13,7 +12,7 @@ export function cartRoutes(s: Services): Router {
 
   r.get('/', async (req, res) => {
     const basket = await s.carts.view(shopperOf(req));
-    res.render('cart/basket.njk', { basket, totals: basket ? totalsOf(basket.order) : null, basketCount: basket?.itemCount ?? 0 });
+    res.render('cart/basket.njk', { basket, totals: basket?.totals ?? null, basketCount: basket?.itemCount ?? 0 });
   });
 
   r.post('/add', async (req, res) => {

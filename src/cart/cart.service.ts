@@ -4,22 +4,19 @@ import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { User } from '../accounts/account.entities';
 import { Product, Shop } from '../catalog/catalog.entities';
 import { DEFAULT_SHOP_ID } from '../catalog/catalog.service';
-import { productImages, type ImageView } from '../catalog/product-images';
 import { emSql } from '../db/sql';
-import { priceOrder, type Totals } from '../pricing/pricing';
+import { FlowState } from '../flows/flow.entities';
 import { FlowService, orderingStateName } from '../flows/flow.service';
 import { Order, OrderLine } from '../orders/order.entities';
 import { nextCartNumber, reprice, type Actor } from '../orders/order-lifecycle';
 import { changeBasket, type BasketChange } from './basket-mutation';
 import { DomainError, notFound } from '../shared/errors';
 import { MAX_LINE_QUANTITY, stockRefusal, tooMany } from './basket-rules';
+import { readBasketPage, type BasketPage } from './basket-page';
 import { quickAddProduct } from './quick-add';
 import type { Shopper } from './shopper';
 
-export interface BasketView {
-  order: Order; totals: Totals; itemCount: number; images: Record<number, ImageView>;
-  /** Line id → units beyond the stock there is now (only when the shop allows ordering out-of-stock products). */
-  backOrdered: Record<number, number>;
+export interface BasketView extends BasketPage {
   /** A cart that cannot be ordered yet: the state it must reach (as named in its flow). */
   orderingStateName: string | null;
 }
@@ -48,33 +45,10 @@ export class CartService {
   }
 
   async view(shopper: Shopper): Promise<BasketView | null> {
-    const order = await this.findBasket(shopper, this.em, false, true);
-    if (!order) return null;
-    const images = await productImages(emSql(this.em), order.lines.getItems().flatMap((l) => (l.product ? [l.product.id] : [])));
-    const waiting = order.type === 'cart' && order.state && !order.state.allowOrder ? order.state : null;
-    return {
-      order, totals: totalsOf(order), itemCount: itemCountOf(order), images, backOrdered: await this.backOrdered(order),
-      orderingStateName: waiting ? await orderingStateName(this.em, waiting) : null,
-    };
-  }
-
-  /** The units of each line that are not in stock now, for the "on back order" wording; empty unless the shop allows it. */
-  private async backOrdered(order: Order): Promise<Record<number, number>> {
-    const lines = order.lines.getItems().filter((l) => l.product);
-    if (!lines.length) return {};
-    const rows = await this.em.execute<{ product_id: number; stock: string; allow: boolean }[]>(
-      `select p.id as product_id, coalesce((select sum(quantity) from stock_levels where product_id = p.id), 0) as stock,
-         (select allow_out_of_stock_orders from shops where id = ?) as allow
-       from products p where p.id = any(?)`,
-      [order.shop.id, `{${lines.map((l) => l.product!.id).join(',')}}`],
-    );
-    const stock = new Map(rows.filter((r) => r.allow).map((r) => [Number(r.product_id), Math.max(0, Number(r.stock))]));
-    const result: Record<number, number> = {};
-    for (const l of lines) {
-      const inStock = stock.get(l.product!.id);
-      if (inStock !== undefined && l.quantity > inStock) result[l.id] = l.quantity - inStock;
-    }
-    return result;
+    const page = await readBasketPage(emSql(this.em), shopper);
+    if (!page) return null;
+    const waiting = page.order.type === 'cart' && page.order.state && !page.order.state.allowOrder ? page.order.state : null;
+    return { ...page, orderingStateName: waiting ? await orderingStateName(this.em, await this.em.findOneOrFail(FlowState, waiting.id)) : null };
   }
 
   /** Number of items in the basket, for the mini-cart in the header. One small query. */
@@ -256,11 +230,6 @@ export class CartService {
   }
 }
 
-/** The totals as last priced (an empty basket has none yet). */
-export function totalsOf(order: Order): Totals {
-  return order.totals ?? priceOrder({ lines: [], feeVatRateBp: 0 });
-}
-
 /** Early, friendly refusal; the atomic guard against overselling is the stock update when the order is placed. */
 async function assertInStock(em: EntityManager, shopId: string, product: Pick<Product, 'id' | 'name'>, wanted: number): Promise<void> {
   const [row] = await em.execute<{ allow: boolean; stock: string }[]>(
@@ -269,11 +238,6 @@ async function assertInStock(em: EntityManager, shopId: string, product: Pick<Pr
   );
   const refusal = stockRefusal(row.allow, Number(row.stock), wanted, product.name);
   if (refusal) throw refusal;
-}
-
-/** Items in a basket (what the header's mini-cart shows), for a page that has the basket loaded anyway. */
-export function itemCountOf(order: Order): number {
-  return order.lines.getItems().reduce((n, l) => n + l.quantity, 0);
 }
 
 function lineOf(order: Order, lineId: number): OrderLine {

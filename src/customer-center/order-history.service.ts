@@ -1,7 +1,8 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { visibleOrRefuse, visibleSql } from '../accounts/access-policy';
 import type { SessionUser } from '../accounts/account.service';
-import { totalsOf, type CartService } from '../cart/cart.service';
+import { totalsOf } from '../cart/basket-page';
+import type { CartService } from '../cart/cart.service';
 import type { Shopper } from '../cart/shopper';
 import { Product } from '../catalog/catalog.entities';
 import { pricesOn } from '../catalog/prices';

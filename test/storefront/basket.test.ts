@@ -13,6 +13,20 @@ const basketLines = (t: TestApp, number: string) =>
   t.sql('select l.id, l.quantity, l.unit_price_minor, p.number from order_lines l join products p on p.id = l.product_id join orders o on o.id = l.order_id where o.number = $1 order by l.id', [number]);
 
 describe('basket', () => {
+  it('shows a cart that must be approved first with the state it waits for, and no way to checkout', async () => {
+    const agent = newAgent(t);
+    await addToBasket(t, agent, 'P-1022');
+    const number = /Basket (CART\d+)/.exec((await agent.get('/cart')).text)![1];
+    // As a company's approval flow would have it (a state change comes with its history entry, in one transaction).
+    const waiting = `(select s.id from flow_states s join flows f on f.id = s.flow_id where f.name = 'B2B cart approval' and s.name = 'Submitted for approval')`;
+    await t.sql(`insert into order_state_history (order_id, from_state_id, to_state_id, event, actor_kind, source) select id, state_id, ${waiting}, 'state', 'system', 'system' from orders where number = '${number}';
+      update orders set state_id = ${waiting} where number = '${number}'`);
+    const page = await agent.get('/cart').expect(200);
+    expect(page.text).toContain('This cart is “Submitted for approval” and cannot be checked out yet: it must reach a state that allows ordering (“Approved”) first.');
+    expect(page.text).not.toContain('Go to checkout');
+    expect(page.text).toContain('P-1022');
+  });
+
   it('adds, changes, removes and empties, with the item count in the header on every page', async () => {
     const agent = newAgent(t);
     const add = await addToBasket(t, agent, 'P-1020', 2);
