@@ -4,7 +4,7 @@ import type { Sql } from '../db/sql';
 import { ADDRESS_FIELDS, type Address, type CheckoutStep } from '../orders/order.entities';
 import type { PaymentProviderCode } from '../payments/payment.entities';
 import { priceOrder, type Totals } from '../pricing/pricing';
-import { PRICING_JOINS, pricingInputOf, type PricingRow } from '../pricing/pricing-sql';
+import { PRICING_COLUMNS, PRICING_JOINS, pricingInputOf, type PricingRow } from '../pricing/pricing-sql';
 
 /** A line as a checkout page shows it: the catalog's price, VAT rate and name today (as reprice would store them). */
 export interface CheckoutPageLine {
@@ -120,6 +120,59 @@ export async function readReceipt(sql: Sql, number: string): Promise<ReceiptPage
     billing,
     delivery: row.delivery_same_as_billing ? billing : addressOf(row, 'delivery'),
     totals: row.totals,
+  };
+}
+
+/** What a checkout POST looks up with the basket: the methods or the voucher it chooses. */
+export interface StepLookups { shippingMethodId?: number; paymentMethodId?: number; voucherCode?: string }
+
+/** The basket a checkout POST changes, locked, with what its rules and its pricing need. */
+export interface StepBasket {
+  id: number; type: 'cart' | 'order'; checkoutStep: CheckoutStep; completed: boolean; priced: boolean; voucherCode: string;
+  billing: { country: string; region: string }; shipTo: { country: string; region: string };
+  shippingMethodId: number | null; paymentMethodId: number | null;
+  chosenShipping: { name: string; feeMinor: number; freeAboveMinor: number | null } | null;
+  chosenPayment: { feeMinor: number } | null;
+  voucherValid: boolean;
+  row: PricingRow;
+}
+
+/** What a checkout POST changes (a null delivery: the same as billing), the step it reaches, and why an order goes back to being a cart. */
+export interface StepEdit {
+  set?: { billing?: Address; delivery?: Address | null; shippingMethodId?: number; paymentMethodId?: number; voucherCode?: string };
+  step?: CheckoutStep; downgrade?: string | null;
+}
+
+/** Locks (FOR UPDATE, the order row only) and reads the shopper's basket for a checkout POST, in one statement. */
+export async function lockStepBasket(sql: Sql, shopper: Shopper, lookups: StepLookups): Promise<StepBasket | null> {
+  const owner = shopper.userId != null ? 'o.user_id = ?' : shopper.anonymousToken ? 'o.user_id is null and o.anonymous_token = ?::uuid' : null;
+  if (!owner) return null;
+  const [row] = await sql<PricingRow & Record<string, unknown>>(
+    `with target as (select o.* from orders o where o.basket_status = 'basket' and not o.deleted and ${owner} for update)
+     select o.id, o.type, o.checkout_step, o.completed, o.price_calculation_date is not null as priced, o.voucher_code,
+       o.billing_country, o.billing_region, o.delivery_country, o.delivery_region, o.delivery_same_as_billing,
+       o.shipping_method_id, o.payment_method_id, ${PRICING_COLUMNS},
+       (select json_build_object('name', m.name, 'feeMinor', m.fee_minor, 'freeAboveMinor', m.free_above_minor) from shipping_methods m where m.id = ? and m.active) as chosen_shipping,
+       (select json_build_object('feeMinor', m.fee_minor) from payment_methods m where m.id = ? and m.active) as chosen_payment,
+       exists (select 1 from vouchers v where v.code = ? and v.active) as voucher_valid
+     from target o
+     ${PRICING_JOINS}`,
+    [shopper.userId ?? shopper.anonymousToken, lookups.shippingMethodId ?? null, lookups.paymentMethodId ?? null, lookups.voucherCode ?? null],
+  );
+  if (!row) return null;
+  const billing = { country: String(row.billing_country), region: String(row.billing_region) };
+  const shipping = row.chosen_shipping as { name: string; feeMinor: string; freeAboveMinor: string | null } | null;
+  const payment = row.chosen_payment as { feeMinor: string } | null;
+  return {
+    id: Number(row.id), type: row.type as StepBasket['type'], checkoutStep: row.checkout_step as CheckoutStep, completed: row.completed === true, priced: row.priced === true,
+    voucherCode: String(row.voucher_code), billing,
+    shipTo: row.delivery_same_as_billing ? billing : { country: String(row.delivery_country), region: String(row.delivery_region) },
+    shippingMethodId: row.shipping_method_id == null ? null : Number(row.shipping_method_id),
+    paymentMethodId: row.payment_method_id == null ? null : Number(row.payment_method_id),
+    chosenShipping: shipping && { name: shipping.name, feeMinor: Number(shipping.feeMinor), freeAboveMinor: shipping.freeAboveMinor == null ? null : Number(shipping.freeAboveMinor) },
+    chosenPayment: payment && { feeMinor: Number(payment.feeMinor) },
+    voucherValid: row.voucher_valid === true,
+    row,
   };
 }
 

@@ -8,9 +8,11 @@ import type { Shopper } from '../cart/shopper';
 import type { OutboxService } from '../mail/outbox.service';
 import { FlowState } from '../flows/flow.entities';
 import { orderingStateName } from '../flows/flow.service';
-import { Address, Order } from '../orders/order.entities';
-import { convertToOrder, reprice, type Actor } from '../orders/order-lifecycle';
-import { changeBasket, type BasketChange } from '../cart/basket-mutation';
+import { ADDRESS_FIELDS, Address, type CheckoutStep, Order } from '../orders/order.entities';
+import { convertToOrder, reprice, totalsColumns, type Actor } from '../orders/order-lifecycle';
+import { basketEditability, changeBasket } from '../cart/basket-mutation';
+import { priceOrder } from '../pricing/pricing';
+import { pricingInputOf, type PricingRow } from '../pricing/pricing-sql';
 import { PaymentMethod, type PaymentProviderCode } from '../payments/payment.entities';
 import { withinMs } from '../shared/deadline';
 import { PROVIDER_TIMED_OUT, type HostedPaymentOutcome, type PaymentProvider } from '../payments/payment-provider';
@@ -19,9 +21,8 @@ import { DomainError, notFound } from '../shared/errors';
 import { formatMoney } from '../shared/money';
 import type { DrainJob } from '../jobs/job-queue';
 import { ShippingMethod } from '../shipping/shipping-method.entity';
-import { Voucher } from '../pricing/voucher.entity';
-import { readCheckoutPage, readReceipt, type CheckoutPage, type ReceiptPage } from './checkout-page';
-import { emSql } from '../db/sql';
+import { lockStepBasket, readCheckoutPage, readReceipt, type CheckoutPage, type ReceiptPage, type StepBasket, type StepEdit, type StepLookups } from './checkout-page';
+import { emSql, sqlTransaction, type SqlTransaction } from '../db/sql';
 import { cardRequired, mayOrderCart, paymentDeclined, type PlaceInput, type PlaceResult } from './placement';
 import {
   attemptByKey, attemptByReference, attemptKey, attemptStatus, attemptsToVoid, type Authorization, confirmAttempt, expiredAttempts, markVoided, orderChanged,
@@ -63,7 +64,7 @@ export class CheckoutService {
    * new number. Every checkout POST does the same for a cart (change()), so the pages themselves never write.
    */
   async begin(shopper: Shopper): Promise<void> {
-    await this.change(shopper, async () => null);
+    await this.change(shopper, {}, null);
   }
 
   /**
@@ -80,44 +81,31 @@ export class CheckoutService {
   }
 
   async saveAddresses(shopper: Shopper, input: AddressInput): Promise<void> {
-    await this.change(shopper, async (em, order) => {
-      const changed = ['country', 'region'].some((f) =>
-        changedFrom(order.billing[f as 'country'], input.billing[f as 'country']) ||
-        changedFrom(order.shipTo()[f as 'country'], (input.deliverySameAsBilling ? input.billing : input.delivery)[f as 'country']));
-      order.billing = Address.of(input.billing);
-      order.delivery = input.deliverySameAsBilling ? new Address() : Address.of(input.delivery);
-      order.deliverySameAsBilling = input.deliverySameAsBilling;
-      advance(order, 'methods');
-      return changed ? 'country or region changed' : null;
+    const shipTo = input.deliverySameAsBilling ? input.billing : input.delivery;
+    await this.change(shopper, {}, (basket) => {
+      const changed = changedFrom(basket.billing.country, input.billing.country) || changedFrom(basket.billing.region, input.billing.region)
+        || changedFrom(basket.shipTo.country, shipTo.country) || changedFrom(basket.shipTo.region, shipTo.region);
+      return { set: { billing: input.billing, delivery: input.deliverySameAsBilling ? null : input.delivery }, step: 'methods', downgrade: changed ? 'country or region changed' : null };
     });
   }
 
   async saveMethods(shopper: Shopper, input: { shippingMethodId: number; paymentMethodId: number }): Promise<void> {
-    await this.change(shopper, async (em, order) => {
-      const shipping = await em.findOne(ShippingMethod, { id: input.shippingMethodId, active: true });
-      const payment = await em.findOne(PaymentMethod, { id: input.paymentMethodId, active: true });
-      if (!shipping) throw new DomainError('VALIDATION', 'Please choose one of the shipping methods.', { shippingMethodId: 'choose a shipping method' });
-      if (!payment) throw new DomainError('VALIDATION', 'Please choose one of the payment methods.', { paymentMethodId: 'choose a payment method' });
+    await this.change(shopper, input, (basket) => {
+      if (!basket.chosenShipping) throw new DomainError('VALIDATION', 'Please choose one of the shipping methods.', { shippingMethodId: 'choose a shipping method' });
+      if (!basket.chosenPayment) throw new DomainError('VALIDATION', 'Please choose one of the payment methods.', { paymentMethodId: 'choose a payment method' });
       const reasons: string[] = [];
-      if (order.shippingMethod && order.shippingMethod.id !== shipping.id) reasons.push('shipping changed');
-      if (order.paymentMethod && order.paymentMethod.id !== payment.id) reasons.push('payment changed');
-      order.shippingMethod = shipping;
-      order.paymentMethod = payment;
-      advance(order, 'review');
-      return reasons.length ? reasons.join(', ') : null;
+      if (basket.shippingMethodId != null && basket.shippingMethodId !== input.shippingMethodId) reasons.push('shipping changed');
+      if (basket.paymentMethodId != null && basket.paymentMethodId !== input.paymentMethodId) reasons.push('payment changed');
+      return { set: input, step: 'review', downgrade: reasons.join(', ') || null };
     });
   }
 
   async applyVoucher(shopper: Shopper, code: string): Promise<void> {
-    await this.change(shopper, async (em, order) => {
-      const normalized = code.trim().toUpperCase();
-      if (normalized) {
-        const voucher = await em.findOne(Voucher, { code: normalized, active: true });
-        if (!voucher) throw new DomainError('VOUCHER_INVALID', `The voucher code "${code.trim()}" is not valid.`, { voucherCode: 'is not a valid code' });
-      }
-      if (normalized === order.voucherCode) return null;
-      order.voucherCode = normalized;
-      return normalized ? 'voucher added' : 'voucher removed';
+    const normalized = code.trim().toUpperCase();
+    await this.change(shopper, { voucherCode: normalized }, (basket) => {
+      if (normalized && !basket.voucherValid) throw new DomainError('VOUCHER_INVALID', `The voucher code "${code.trim()}" is not valid.`, { voucherCode: 'is not a valid code' });
+      if (normalized === basket.voucherCode) return {};
+      return { set: { voucherCode: normalized }, downgrade: normalized ? 'voucher added' : 'voucher removed' };
     });
   }
 
@@ -344,13 +332,25 @@ export class CheckoutService {
   }
 
   /**
-   * A checkout POST, through the one basket change (src/cart/basket-mutation.ts): `apply` changes the basket under its
-   * row lock, it is priced, and a cart — not in checkout yet, or changed by this step and so back to being a cart —
-   * becomes an order with the next number, as the last write.
+   * A checkout POST, through the one basket change (src/cart/basket-mutation.ts). `edit` holds the step's rules once:
+   * from the basket as lockStepBasket reads it, what changes (a StepEdit) and why an order in checkout goes back to
+   * being a cart. The common case — an order in checkout, current prices, no downgrade — is changeBasket's `quick`
+   * step: two round trips (lock and read; UPDATE of the columns, totals, step and version with the COMMIT). Anything
+   * else declines to the ORM path, which applies the same edit to the entity, downgrades, reprices, and turns a cart
+   * (not in checkout yet, or changed by this step) into an order with the next number, as the last write.
    */
-  private async change(shopper: Shopper, apply: BasketChange['apply']): Promise<void> {
+  private async change(shopper: Shopper, lookups: StepLookups, edit: ((basket: StepBasket) => StepEdit) | null): Promise<void> {
     await changeBasket(this.em, {
-      actor: actorOf(shopper), priceDate: shopper.priceDate, lock: (em) => this.lockedBasket(em, shopper), apply,
+      actor: actorOf(shopper), priceDate: shopper.priceDate, lock: (em) => this.lockedBasket(em, shopper),
+      quick: edit && !shopper.priceDate ? () => sqlTransaction(this.orm, (sql) => this.quickStep(sql, shopper, lookups, edit)) : undefined,
+      apply: async (em, order) => {
+        if (!edit) return null;
+        const basket = await lockStepBasket(emSql(em), shopper, lookups);
+        if (!basket) throw new DomainError('CART_EMPTY', 'Your basket is empty. Add a product before checking out.');
+        const change = edit(basket);
+        applyToOrder(em, order, change);
+        return change.downgrade ?? null;
+      },
       afterPricing: async (em, order) => {
         advance(order, 'addresses');
         if (order.type !== 'cart') return;
@@ -364,6 +364,21 @@ export class CheckoutService {
         await convertToOrder(em, order, actorOf(shopper));
       },
     });
+  }
+
+  /** changeBasket's quick step of a checkout POST: makes the change and answers true in the common case, else false (nothing written). */
+  private async quickStep(sql: SqlTransaction, shopper: Shopper, lookups: StepLookups, edit: (basket: StepBasket) => StepEdit): Promise<boolean> {
+    const basket = await lockStepBasket(sql, shopper, lookups);
+    if (!basket || basket.row.lines.length === 0 || basket.type !== 'order' || !basket.priced || basket.row.lines.some((l) => l.stale)) return false;
+    basketEditability(basket);
+    const change = edit(basket);
+    if (change.downgrade) return false;
+    const columns = Object.entries({ ...stepColumns(change.set ?? {}), checkout_step: later(basket.checkoutStep, change.step ?? 'addresses') });
+    const totals = priceOrder(pricingInputOf({ ...basket.row, ...methodPricing(basket, lookups) }));
+    const stored = totalsColumns(totals);
+    await sql.commitWith(`update orders set ${columns.map(([c]) => `${c} = ?`).join(', ')}, ${stored.assignments}, version = version + 1, updated_at = now() where id = ?`,
+      [...columns.map(([, v]) => v), ...stored.values, basket.id]);
+    return true;
   }
 
   private async lockedBasket(em: EntityManager, shopper: Shopper): Promise<Order> {
@@ -384,7 +399,48 @@ function ownedBy(shopper: Shopper) {
 const STEP_ORDER = ['cart', 'addresses', 'methods', 'review', 'placing', 'confirmation'] as const;
 /** A step forward; a cart moves too, as every checkout POST converts it before it commits. */
 function advance(order: Order, step: Order['checkoutStep']): void {
-  if (STEP_ORDER.indexOf(step) > STEP_ORDER.indexOf(order.checkoutStep)) order.checkoutStep = step;
+  order.checkoutStep = later(order.checkoutStep, step);
+}
+
+/** The later of two checkout steps: a step only moves forward. */
+function later(a: CheckoutStep, b: CheckoutStep): CheckoutStep {
+  return STEP_ORDER.indexOf(b) > STEP_ORDER.indexOf(a) ? b : a;
+}
+
+/** A StepEdit as the order's columns (the quick step's UPDATE). */
+function stepColumns(set: NonNullable<StepEdit['set']>): Record<string, unknown> {
+  const columns: Record<string, unknown> = {};
+  if (set.billing) for (const f of ADDRESS_FIELDS) columns[`billing_${f}`] = set.billing[f];
+  if (set.delivery !== undefined) {
+    columns.delivery_same_as_billing = set.delivery === null;
+    for (const f of ADDRESS_FIELDS) columns[`delivery_${f}`] = set.delivery?.[f] ?? '';
+  }
+  if (set.shippingMethodId !== undefined) columns.shipping_method_id = set.shippingMethodId;
+  if (set.paymentMethodId !== undefined) columns.payment_method_id = set.paymentMethodId;
+  if (set.voucherCode !== undefined) columns.voucher_code = set.voucherCode;
+  return columns;
+}
+
+/** A StepEdit on the ORM entity (changeBasket's path). */
+function applyToOrder(em: EntityManager, order: Order, change: StepEdit): void {
+  const set = change.set ?? {};
+  if (set.billing) order.billing = Address.of(set.billing);
+  if (set.delivery !== undefined) {
+    order.deliverySameAsBilling = set.delivery === null;
+    order.delivery = set.delivery === null ? new Address() : Address.of(set.delivery);
+  }
+  if (set.shippingMethodId !== undefined) order.shippingMethod = em.getReference(ShippingMethod, set.shippingMethodId);
+  if (set.paymentMethodId !== undefined) order.paymentMethod = em.getReference(PaymentMethod, set.paymentMethodId);
+  if (set.voucherCode !== undefined) order.voucherCode = set.voucherCode;
+  if (change.step) advance(order, change.step);
+}
+
+/** A chosen method replaces the order's own in the pricing of the step that chooses it. */
+function methodPricing(basket: StepBasket, lookups: StepLookups): Partial<PricingRow> {
+  return {
+    ...(lookups.shippingMethodId != null && basket.chosenShipping ? { shipping_name: basket.chosenShipping.name, shipping_fee_minor: String(basket.chosenShipping.feeMinor), shipping_free_above_minor: basket.chosenShipping.freeAboveMinor == null ? null : String(basket.chosenShipping.freeAboveMinor) } : {}),
+    ...(lookups.paymentMethodId != null && basket.chosenPayment ? { payment_fee_minor: String(basket.chosenPayment.feeMinor) } : {}),
+  };
 }
 
 function changedFrom(before: string, after: string): boolean {
