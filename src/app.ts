@@ -79,7 +79,7 @@ const sessionChanged = (req: express.Request) => JSON.stringify(req.session) !==
 /** A visitor has a session once the session cookie was set (a stored session; see the CSRF choice below). */
 const hasSession = (req: express.Request) => typeof req.cookies?.[SESSION_COOKIE] === 'string';
 
-export interface BuiltApp { app: Express; services: Services; close(): Promise<void> }
+export interface BuiltApp { app: Express; services: Services; pruneSessions(): Promise<void>; close(): Promise<void> }
 
 /** Builds the Express app; src/server.ts boots the database and listens, tests use it with supertest. */
 export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string): BuiltApp {
@@ -131,7 +131,7 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   app.get('/products/:number', firstVisitProductPage(services.catalog, views, anonymousCsrf, config.catalogCacheMs));
   app.use(session({
     // No write per request just to push the expiry forward: refreshSessionExpiry below does that once a day.
-    store: new PgStore({ pool: sessionPool, tableName: 'session', createTableIfMissing: false, pruneSessionInterval: 15 * 60, disableTouch: true }),
+    store: new PgStore({ pool: sessionPool, tableName: 'session', createTableIfMissing: false, pruneSessionInterval: false, disableTouch: true }), // pruned by a job (pruneSessions)
     name: SESSION_COOKIE,
     secret: config.sessionSecret,
     resave: false,
@@ -204,5 +204,10 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   app.use(notFoundHandler);
   app.use(errorHandler);
 
-  return { app, services, close: async () => { await reads.close(); await sessionPool.end(); } };
+  return {
+    app, services,
+    /** Deletes expired sessions: the `prune-sessions` job (src/server.ts), once for all processes. */
+    pruneSessions: async () => { await sessionPool.query('delete from session where expire < now()'); },
+    close: async () => { await reads.close(); await sessionPool.end(); },
+  };
 }

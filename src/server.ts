@@ -144,6 +144,8 @@ async function main(): Promise<void> {
   ], [
     // Idempotency answers of the API are kept a week, then pruned hourly.
     { name: 'prune-idempotency-keys', cron: '7 * * * *', run: async () => void (await services.api.pruneIdempotencyKeys()) },
+    // Expired sessions (connect-pg-simple's own timer ran in every process).
+    { name: 'prune-sessions', cron: '*/15 * * * *', run: () => built.pruneSessions() },
   ]);
   handle = built.app; // healthy from here: the jobs run too
   await announce(config, orm, m.DEMO_USERS, db.embedded !== undefined, catcher !== undefined);

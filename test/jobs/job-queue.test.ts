@@ -1,7 +1,7 @@
 /**
  * The background jobs on pg-boss (src/jobs/job-queue.ts), on a real database: a mail queued in a business
  * transaction is sent by the mail job of whichever of two processes takes the tick, and only once; a drain that
- * fails is recorded in pgboss.job with its error while the next tick still runs.
+ * fails is recorded in pgboss.job with its error while the next tick still runs; expired sessions are pruned.
  */
 import { startJobs, type DrainJob, type RunningJobs } from '../../src/jobs/job-queue';
 import { waitUntil } from '../load/helpers';
@@ -67,5 +67,11 @@ describe('the job queue', () => {
     await waitUntil('a tick after the failure', () => calls >= 2, 20_000);
     const [{ queued }] = await t.sql<{ queued: string }>(`select count(*) as queued from pgboss.job where name = 'flaky' and state = 'created'`);
     expect(Number(queued)).toBe(1); // one queued tick for the cluster, not one per process
+  });
+
+  it('prunes expired sessions (the prune-sessions job) and keeps live ones', async () => {
+    await t.sql(`insert into session (sid, sess, expire) values ('gone', '{}', now() - interval '1 minute'), ('live', '{}', now() + interval '1 day')`);
+    await t.pruneSessions();
+    expect((await t.sql<{ sid: string }>(`select sid from session where sid in ('gone', 'live')`)).map((r) => r.sid)).toEqual(['live']);
   });
 });
