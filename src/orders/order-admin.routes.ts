@@ -8,9 +8,10 @@ import { idParam, orderNumber, parse, text } from '../http/validate';
 import type { Services } from '../services';
 import { invalid } from '../shared/errors';
 import { orderDetailsPage } from './order-details.page';
+import { MAX_SELECTED } from './order-admin.service';
 import {
-  CAPTURE_STATES, columnsSchema, DATE_PRESETS, listQuerySchema, MAX_SELECTED, MIN_ALL_FIELDS_SEARCH, PRESET_LABELS, SEARCH_MODES,
-} from './order-admin.service';
+  CAPTURE_STATES, columnsSchema, DATE_PRESETS, listQuerySchema, MIN_ALL_FIELDS_SEARCH, PRESET_LABELS, SEARCH_MODES,
+} from './order-list-query';
 
 const selectedNumbers = z.preprocess((v) => (v == null || v === '' ? [] : Array.isArray(v) ? v : [v]),
   z.array(orderNumber()).min(1, { error: 'select at least one order' }).max(MAX_SELECTED, { error: `select at most ${MAX_SELECTED} orders` }));

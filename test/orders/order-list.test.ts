@@ -9,7 +9,7 @@ import pg from 'pg';
 import type TestAgent from 'supertest/lib/agent';
 import { csvCell } from '../../src/exports/csv';
 import { GLS_COLUMNS } from '../../src/exports/shipping-documents';
-import { DEFAULT_FILTER, filterConditions, presetRange, type DatePreset } from '../../src/orders/order-admin.service';
+import { DEFAULT_FILTER, filterConditions, presetRange, type DatePreset } from '../../src/orders/order-list-query';
 import { addToBasket, placeGuestOrder } from '../helpers/shopping';
 import { csrfToken, login, newAgent, postForm, staffAgent, startTestApp, type TestApp } from '../helpers/test-app';
 import { parse } from 'csv-parse/sync';
