@@ -1,4 +1,4 @@
-import { defineConfig } from '@mikro-orm/postgresql';
+import { defineConfig, ReferenceKind, UnderscoreNamingStrategy, type EntityMetadata } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
 import { entities } from './src/db/entities';
 import { migrationsList } from './migrations';
@@ -24,6 +24,31 @@ export function connectionTimeouts(opts: Pick<OrmOptions, 'statementTimeoutMs' |
   };
 }
 
+/**
+ * Names of constraints and indexes as PostgreSQL gives them when a migration leaves them unnamed (`orders_shop_id_fkey`,
+ * `products_number_key`, `products_price_minor_check`), so the schema derived from the entities names them as the
+ * migrations do (test/db/schema-drift.test.ts).
+ */
+export class PostgresNamingStrategy extends UnderscoreNamingStrategy {
+  override indexName(tableName: string, columns: string[], type: 'primary' | 'foreign' | 'unique' | 'index' | 'sequence' | 'check'): string {
+    const suffix = ({ foreign: 'fkey', unique: 'key', index: 'idx' } as Record<string, string | undefined>)[type];
+    return suffix ? `${tableName}_${columns.join('_')}_${suffix}` : super.indexName(tableName, columns, type);
+  }
+}
+
+/**
+ * The migrations create foreign keys with PostgreSQL's defaults (no action on update and delete) unless a relation
+ * declares `deleteRule`; MikroORM would assume `on update cascade` and `on delete set null` for nullable relations.
+ * Schema only: these rules change no query the ORM sends.
+ */
+function foreignKeyDefaults(meta: EntityMetadata): void {
+  for (const prop of Object.values(meta.properties)) {
+    if (prop.kind !== ReferenceKind.MANY_TO_ONE && !(prop.kind === ReferenceKind.ONE_TO_ONE && prop.owner)) continue;
+    prop.updateRule ??= 'no action';
+    prop.deleteRule ??= 'no action';
+  }
+}
+
 /** ORM settings shared by the app, the tests and the CLI; the connection URL is decided at boot. */
 export function ormConfig(clientUrl: string, opts: OrmOptions = {}) {
   const acquireTimeoutMillis = opts.acquireTimeoutMs ?? 5000;
@@ -32,7 +57,8 @@ export function ormConfig(clientUrl: string, opts: OrmOptions = {}) {
     entities,
     extensions: [Migrator],
     migrations: { migrationsList, path: 'migrations', pathTs: 'migrations', transactional: true, allOrNothing: true, snapshot: false },
-    discovery: { requireEntitiesArray: true },
+    discovery: { requireEntitiesArray: true, onMetadata: foreignKeyDefaults },
+    namingStrategy: PostgresNamingStrategy,
     // A hung database answers requests with the 503 page after 5 s instead of knex's default 60 s.
     pool: { min: 0, max: opts.poolMax ?? 20, acquireTimeoutMillis },
     driverOptions: { connection: connectionTimeouts({ ...opts, acquireTimeoutMs: acquireTimeoutMillis }) },

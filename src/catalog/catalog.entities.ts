@@ -1,5 +1,9 @@
-import { BigIntType, Entity, ManyToOne, type Opt, PrimaryKey, Property } from '@mikro-orm/core';
+import { BigIntType, Check, Entity, Index, ManyToOne, type Opt, PrimaryKey, Property, Unique } from '@mikro-orm/core';
 
+@Check({ name: 'shops_currency_rate_check', expression: "currency_rate > (0)::numeric" })
+@Check({ name: 'shops_default_vat_rate_bp_check', expression: "(default_vat_rate_bp >= 0) AND (default_vat_rate_bp <= 10000)" })
+@Check({ name: 'shops_order_next_number_check', expression: "order_next_number > 0" })
+@Check({ name: 'shops_order_number_padding_check', expression: "(order_number_padding >= 0) AND (order_number_padding <= 20)" })
 @Entity({ tableName: 'shops' })
 export class Shop {
   @PrimaryKey({ type: 'text' }) id!: string;
@@ -20,6 +24,7 @@ export class Shop {
   @Property({ type: 'boolean' }) vatOnOneLine: Opt<boolean> = false;
 }
 
+@Unique({ name: 'product_groups_slug_key', properties: ['slug'] })
 @Entity({ tableName: 'product_groups' })
 export class ProductGroup {
   @PrimaryKey({ type: 'integer' }) id!: number;
@@ -28,6 +33,12 @@ export class ProductGroup {
   @Property({ type: 'integer' }) sortOrder: Opt<number> = 0;
 }
 
+@Unique({ name: 'products_number_key', properties: ['number'] })
+@Check({ name: 'products_price_minor_check', expression: "price_minor >= 0" })
+@Check({ name: 'products_vat_rate_bp_check', expression: "(vat_rate_bp >= 0) AND (vat_rate_bp <= 10000)" })
+@Index({ name: 'products_group_idx', properties: ['group', 'name'] })
+@Index({ name: 'products_lower_name_idx', expression: 'create index products_lower_name_idx on products (lower(name) text_pattern_ops)' })
+@Index({ name: 'products_lower_number_idx', expression: 'create index products_lower_number_idx on products (lower(number) text_pattern_ops)' })
 @Entity({ tableName: 'products' })
 export class Product {
   @PrimaryKey({ type: 'integer' }) id!: number;
@@ -42,15 +53,17 @@ export class Product {
   @Property({ type: 'boolean' }) active: Opt<boolean> = true;
 }
 
+@Unique({ name: 'stock_locations_name_key', properties: ['name'] })
 @Entity({ tableName: 'stock_locations' })
 export class StockLocation {
   @PrimaryKey({ type: 'integer' }) id!: number;
   @Property({ type: 'text' }) name!: string;
 }
 
+@Check({ name: 'stock_levels_quantity_check', expression: "quantity >= 0" })
 @Entity({ tableName: 'stock_levels' })
 export class StockLevel {
-  @ManyToOne({ entity: () => Product, primary: true, fieldName: 'product_id' }) product!: Product;
+  @ManyToOne({ entity: () => Product, primary: true, deleteRule: 'cascade', fieldName: 'product_id' }) product!: Product;
   @ManyToOne({ entity: () => StockLocation, primary: true, fieldName: 'location_id' }) location!: StockLocation;
   @Property({ type: 'integer' }) quantity!: number;
 }

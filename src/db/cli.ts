@@ -1,3 +1,4 @@
+import { loadConfig } from '../config';
 import { initOrm, migrate, withStartupLock } from './database';
 import { seedDemoData } from './seed';
 
@@ -6,7 +7,7 @@ import { seedDemoData } from './seed';
  * under the same lock as the app's start, so it can run as a deploy step while app processes start.
  */
 async function main(): Promise<void> {
-  const url = process.env.DATABASE_URL;
+  const url = loadConfig(process.env, { serving: false }).databaseUrl;
   if (!url) throw new Error('DATABASE_URL is required');
   const orm = await initOrm(url, { poolMax: 2 });
   try {

@@ -1,4 +1,4 @@
-import { ArrayType, Entity, ManyToOne, type Opt, PrimaryKey, Property } from '@mikro-orm/core';
+import { ArrayType, Check, Entity, Enum, Index, ManyToOne, type Opt, PrimaryKey, Property, Unique } from '@mikro-orm/core';
 
 export type FlowType = 'cart' | 'order' | 'quote' | 'return';
 
@@ -20,19 +20,29 @@ export const ROLE_LABELS: Record<string, string> = {
   offered: 'Offered', accepted: 'Accepted', expired: 'Expired', received: 'Goods received', refunded: 'Refunded', replaced: 'Replaced',
 };
 
+@Unique({ name: 'flows_id_type_unique', properties: ['id', 'type'] })
+@Check({ name: 'flows_name_not_blank', expression: "length(TRIM(BOTH FROM name)) > 0" })
+@Unique({ name: 'flows_name_unique_per_type', properties: ['type', 'name'] })
+@Unique({ name: 'flows_one_default_per_type', expression: 'create unique index flows_one_default_per_type on flows (type) where is_default' })
 @Entity({ tableName: 'flows' })
 export class Flow {
   @PrimaryKey({ type: 'integer' }) id!: number;
-  @Property({ type: 'text' }) type!: FlowType;
+  @Enum({ items: ['cart', 'order', 'quote', 'return'], type: 'text' }) type!: FlowType;
   @Property({ type: 'text' }) name!: string;
   @Property({ type: 'text' }) description: Opt<string> = '';
   @Property({ type: 'boolean' }) isDefault: Opt<boolean> = false;
 }
 
+@Check({ name: 'flow_states_color_check', expression: "color ~ '^#[0-9a-fA-F]{6}$'::text" })
+@Check({ name: 'flow_states_default_not_final', expression: "NOT (final AND is_default)" })
+@Check({ name: 'flow_states_name_not_blank', expression: "length(TRIM(BOTH FROM name)) > 0" })
+@Check({ name: 'flow_states_role_allowed', expression: "(role IS NULL) OR (role = ANY (\nCASE flow_type\n    WHEN 'order'::text THEN ARRAY['new'::text, 'processing'::text, 'shipped'::text, 'completed'::text, 'cancelled'::text]\n    WHEN 'cart'::text THEN ARRAY['open'::text, 'submitted'::text, 'approved'::text, 'rejected'::text]\n    WHEN 'quote'::text THEN ARRAY['requested'::text, 'in_review'::text, 'offered'::text, 'accepted'::text, 'rejected'::text, 'expired'::text]\n    WHEN 'return'::text THEN ARRAY['requested'::text, 'approved'::text, 'received'::text, 'refunded'::text, 'replaced'::text, 'rejected'::text]\n    ELSE NULL::text[]\nEND))" })
+@Unique({ name: 'flow_states_one_default_per_flow', expression: 'create unique index flow_states_one_default_per_flow on flow_states (flow_id) where is_default' })
+@Unique({ name: 'flow_states_one_per_role', expression: "create unique index flow_states_one_per_role on flow_states (flow_id, role) where role is not null and role <> 'processing' and not deleted" })
 @Entity({ tableName: 'flow_states' })
 export class FlowState {
   @PrimaryKey({ type: 'integer' }) id!: number;
-  @ManyToOne({ entity: () => Flow, fieldName: 'flow_id' }) flow!: Flow;
+  @ManyToOne({ entity: () => Flow, deleteRule: 'cascade', fieldName: 'flow_id' }) flow!: Flow;
   @Property({ type: 'text' }) name!: string;
   @Property({ type: 'text' }) description: Opt<string> = '';
   @Property({ type: 'boolean' }) isDefault: Opt<boolean> = false;
@@ -56,6 +66,8 @@ export class FlowState {
   @Property({ type: 'text' }) customRecipientField: Opt<string> = '';
   @Property({ type: 'text' }) othersRecipients: Opt<string> = '';
   @Property({ type: 'text' }) othersTemplate: Opt<string> = '';
+  /** The flow's type, copied by the trigger flow_states_fill_type so one check can list each type's roles (set here too, as the trigger does). */
+  @Property({ type: 'text', lazy: true, onCreate: (s: FlowState) => s.flow?.type }) flowType?: FlowType;
 }
 
 /** Customers who may make a move besides staff: the record's owner, any buyer of its company, a company approver. */
@@ -64,6 +76,9 @@ export type RuleActor = (typeof RULE_ACTORS)[number];
 export const RULE_ACTOR_LABELS: Record<RuleActor, string> = { owner: 'the buyer who owns it', buyer: 'any buyer of the company', approver: 'a company approver' };
 
 /** "May move to": a state with rules allows only those moves; a state with none allows any move within its flow type. */
+@Check({ name: 'flow_state_rules_actors_check', expression: "actors <@ ARRAY['owner'::text, 'buyer'::text, 'approver'::text]" })
+@Check({ name: 'flow_state_rules_check', expression: "from_state_id <> to_state_id" })
+@Index({ name: 'flow_state_rules_to_idx', properties: ['toState'] })
 @Entity({ tableName: 'flow_state_rules' })
 export class FlowStateRule {
   @ManyToOne({ entity: () => FlowState, primary: true, fieldName: 'from_state_id', deleteRule: 'cascade' }) fromState!: FlowState;

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { loadConfig } from '../config';
 import { initOrm } from '../db/database';
 import { detectFormat, ImportService, type ImportFormat } from './import.service';
 
@@ -24,7 +25,7 @@ async function main(): Promise<number> {
     else usage();
   }
   if (!file) usage();
-  const url = process.env.DATABASE_URL;
+  const url = loadConfig(process.env, { serving: false }).databaseUrl;
   if (!url) throw new Error('DATABASE_URL is required');
   if (!format) {
     const fd = fs.openSync(file, 'r');

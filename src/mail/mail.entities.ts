@@ -1,8 +1,10 @@
-import { BigIntType, Entity, type Opt, PrimaryKey, Property } from '@mikro-orm/core';
+import { BigIntType, Entity, Enum, Index, ManyToOne, type Opt, PrimaryKey, Property, Unique } from '@mikro-orm/core';
 
 export type OutboxStatus = 'queued' | 'sent' | 'failed';
 
 /** A mail written in the same transaction as the change that caused it; the mail worker sends it. */
+@Unique({ name: 'outbox_messages_dedupe_key_key', properties: ['dedupeKey'] })
+@Index({ name: 'outbox_due_idx', expression: "create index outbox_due_idx on outbox_messages (next_attempt_at) where status = 'queued'" })
 @Entity({ tableName: 'outbox_messages' })
 export class OutboxMessage {
   @PrimaryKey({ type: new BigIntType('number') }) id!: number;
@@ -14,15 +16,15 @@ export class OutboxMessage {
   @Property({ type: 'text' }) subject!: string;
   @Property({ type: 'text' }) html!: string;
   @Property({ type: 'text' }) text!: string;
-  @Property({ type: 'text' }) status: Opt<OutboxStatus> = 'queued';
+  @Enum({ items: ['queued', 'sent', 'failed'], type: 'text' }) status: Opt<OutboxStatus> = 'queued';
   @Property({ type: 'integer' }) attempts: Opt<number> = 0;
   @Property({ type: 'Date', columnType: 'timestamptz', defaultRaw: 'now()' }) nextAttemptAt: Opt<Date> = new Date();
   @Property({ type: 'text' }) lastError: Opt<string> = '';
-  @Property({ type: new BigIntType('number'), nullable: true, fieldName: 'order_id' }) orderId?: number | null;
+  @ManyToOne({ entity: 'Order', mapToPk: true, nullable: true, deleteRule: 'set null', fieldName: 'order_id' }) orderId?: number | null;
   @Property({ type: 'Date', columnType: 'timestamptz', defaultRaw: 'now()' }) createdAt: Opt<Date> = new Date();
   @Property({ type: 'Date', columnType: 'timestamptz', nullable: true }) sentAt?: Date | null;
   /** The state change that queued this notification, if any. */
-  @Property({ type: new BigIntType('number'), nullable: true, fieldName: 'state_history_id' }) stateHistoryId?: number | null;
+  @ManyToOne({ entity: 'OrderHistoryEntry', mapToPk: true, nullable: true, deleteRule: 'set null', fieldName: 'state_history_id' }) stateHistoryId?: number | null;
   /** Files sent with the mail, base64 (see OutboxService). */
   @Property({ type: 'json', lazy: true, defaultRaw: "'[]'::jsonb" }) attachments: Opt<{ filename: string; contentType: string; contentBase64: string }[]> = [];
 }

@@ -1,4 +1,4 @@
-import { BigIntType, Entity, ManyToOne, type Opt, PrimaryKey, Property } from '@mikro-orm/core';
+import { BigIntType, Check, Entity, Enum, ManyToOne, type Opt, PrimaryKey, Property, Unique } from '@mikro-orm/core';
 import { User } from '../accounts/account.entities';
 import type { Totals } from '../pricing/pricing';
 import { type Address, Order } from './order.entities';
@@ -40,18 +40,23 @@ export interface OrderSnapshot {
 }
 
 /** A staff-defined custom order field or order line field; values live in orders.custom_fields / order_lines.custom_fields by system name. */
+@Check({ name: 'order_field_definitions_name_check', expression: "(length(name) >= 1) AND (length(name) <= 120)" })
+@Check({ name: 'order_field_definitions_system_name_check', expression: "system_name ~ '^[a-z][a-z0-9_]{1,40}$'::text" })
+@Unique({ name: 'order_field_definitions_system_name_key', properties: ['systemName'] })
 @Entity({ tableName: 'order_field_definitions' })
 export class OrderFieldDefinition {
   @PrimaryKey({ type: 'integer' }) id!: number;
   @Property({ type: 'text' }) systemName!: string;
   @Property({ type: 'text' }) name!: string;
-  @Property({ type: 'text' }) type!: FieldType;
-  @Property({ type: 'text' }) appliesTo!: FieldTarget;
+  @Enum({ items: ['text', 'number', 'date', 'boolean', 'email'], type: 'text' }) type!: FieldType;
+  @Enum({ items: ['order', 'line'], type: 'text' }) appliesTo!: FieldTarget;
   @Property({ type: 'integer' }) sortOrder: Opt<number> = 0;
   @Property({ type: 'Date', columnType: 'timestamptz', defaultRaw: 'now()' }) createdAt: Opt<Date> = new Date();
 }
 
 /** The order as it was at one point: version 1 before the first edit, then one per save. */
+@Unique({ name: 'order_versions_order_id_version_no_key', properties: ['order', 'versionNo'] })
+@Check({ name: 'order_versions_version_no_check', expression: "version_no > 0" })
 @Entity({ tableName: 'order_versions' })
 export class OrderVersion {
   @PrimaryKey({ type: new BigIntType('number') }) id!: number;

@@ -1,4 +1,4 @@
-import { Entity, type Opt, PrimaryKey, PrimaryKeyProp, Property } from '@mikro-orm/core';
+import { Check, Entity, Enum, ManyToOne, type Opt, PrimaryKey, PrimaryKeyProp, Property } from '@mikro-orm/core';
 
 /** Which staff list a preference belongs to: /admin/orders or /admin/carts. */
 export type OrderListKind = 'order' | 'cart';
@@ -8,11 +8,12 @@ export type OrderListKind = 'order' | 'cart';
  * chose. Both are stored as validated JSON and validated again when read, so an old or hand-edited value can never
  * reach a query.
  */
+@Check({ name: 'order_list_preferences_columns_check', expression: "(columns IS NULL) OR (jsonb_typeof(columns) = 'array'::text)" })
 @Entity({ tableName: 'order_list_preferences' })
 export class OrderListPreference {
   [PrimaryKeyProp]?: ['userId', 'list'];
-  @PrimaryKey({ type: 'integer' }) userId!: number;
-  @PrimaryKey({ type: 'text' }) list!: OrderListKind;
+  @ManyToOne({ entity: 'User', mapToPk: true, primary: true, deleteRule: 'cascade', fieldName: 'user_id' }) userId!: number;
+  @Enum({ items: ['order', 'cart'], type: 'text', primary: true }) list!: OrderListKind;
   @Property({ type: 'json', nullable: true }) filter?: Record<string, unknown> | null;
   @Property({ type: 'json', nullable: true }) columns?: string[] | null;
   @Property({ type: 'Date', columnType: 'timestamptz', onUpdate: () => new Date(), defaultRaw: 'now()' }) updatedAt: Opt<Date> = new Date();

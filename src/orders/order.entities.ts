@@ -1,4 +1,4 @@
-import { BigIntType, Collection, Embeddable, Embedded, Entity, ManyToOne, OneToMany, type Opt, PrimaryKey, Property } from '@mikro-orm/core';
+import { BigIntType, Check, Collection, Embeddable, Embedded, Entity, Enum, Index, ManyToOne, OneToMany, type Opt, PrimaryKey, Property, Unique } from '@mikro-orm/core';
 import { Company, User } from '../accounts/account.entities';
 import { Product, Shop, StockLocation } from '../catalog/catalog.entities';
 import type { Totals } from '../pricing/pricing';
@@ -40,25 +40,59 @@ export class Address {
   }
 }
 
+@Unique({ name: 'orders_anonymous_token_key', properties: ['anonymousToken'] })
+@Check({ name: 'orders_api_tracking_number_check', expression: "(api_tracking_number IS NULL) OR ((length(api_tracking_number) >= 1) AND (length(api_tracking_number) <= 100))" })
+@Check({ name: 'orders_captured_minor_check', expression: "captured_minor >= 0" })
+@Check({ name: 'orders_card_last4_check', expression: "card_last4 ~ '^[0-9]{0,4}$'::text" })
+@Check({ name: 'orders_check', expression: "(refunded_minor >= 0) AND (refunded_minor <= captured_minor)" })
+@Check({ name: 'orders_check1', expression: "NOT (completed AND (basket_status IS NOT NULL))" })
+@Check({ name: 'orders_check2', expression: "(type <> 'quote'::text) OR (basket_status IS NULL)" })
+@Check({ name: 'orders_check3', expression: "captured_minor <= total_minor" })
+@Check({ name: 'orders_discount_minor_check', expression: "discount_minor >= 0" })
+@Unique({ name: 'orders_number_key', properties: ['number'] })
+@Check({ name: 'orders_order_discount_minor_check', expression: "order_discount_minor >= 0" })
+@Check({ name: 'orders_payment_fee_minor_check', expression: "payment_fee_minor >= 0" })
+@Check({ name: 'orders_shipping_fee_minor_check', expression: "shipping_fee_minor >= 0" })
+@Check({ name: 'orders_total_minor_check', expression: "total_minor >= 0" })
+@Check({ name: 'orders_tracking_url_check', expression: "(tracking_url IS NULL) OR ((tracking_url ~* '^https?://'::text) AND (length(tracking_url) <= 4000))" })
+@Index({ name: 'orders_api_changed_idx', expression: "create index orders_api_changed_idx on orders (updated_at, id) where type = 'order' and completed and not deleted" })
+@Unique({ name: 'orders_imported_channel_external_id', expression: 'create unique index orders_imported_channel_external_id on orders (channel, integration_order_id) where imported' })
+@Index({ name: 'orders_integration_order_id_idx', expression: 'create index orders_integration_order_id_idx on orders (integration_order_id) where integration_order_id is not null' })
+@Index({ name: 'orders_list_company_idx', expression: "create index orders_list_company_idx on orders (company_id, created_at) where type = 'order' and not deleted" })
+@Index({ name: 'orders_list_created_idx', expression: "create index orders_list_created_idx on orders (created_at, id) where type = 'order' and not deleted" })
+@Index({ name: 'orders_list_customer_idx', expression: "create index orders_list_customer_idx on orders (billing_name, id) where type = 'order' and not deleted" })
+@Index({ name: 'orders_list_email_idx', expression: "create index orders_list_email_idx on orders (lower(billing_email)) where type = 'order' and not deleted" })
+@Index({ name: 'orders_list_imported_idx', expression: "create index orders_list_imported_idx on orders (created_at, id) where type = 'order' and not deleted and imported" })
+@Index({ name: 'orders_list_name_idx', expression: "create index orders_list_name_idx on orders (lower(billing_name)) where type = 'order' and not deleted" })
+@Index({ name: 'orders_list_number_idx', expression: "create index orders_list_number_idx on orders (number, id) where type = 'order' and not deleted" })
+@Index({ name: 'orders_list_search_trgm_idx', expression: "create index orders_list_search_trgm_idx on orders using gin (( number || ' ' || billing_name || ' ' || billing_company || ' ' || billing_address || ' ' || billing_address2 || ' ' || billing_zip || ' ' || billing_city || ' ' || billing_phone || ' ' || billing_email || ' ' || delivery_name || ' ' || delivery_company || ' ' || delivery_address || ' ' || delivery_address2 || ' ' || delivery_zip || ' ' || delivery_city || ' ' || delivery_phone || ' ' || delivery_email || ' ' || customer_comment || ' ' || staff_comment || ' ' || coalesce(integration_order_id, '') ) gin_trgm_ops) where type = 'order' and not deleted" })
+@Index({ name: 'orders_list_state_created_idx', expression: "create index orders_list_state_created_idx on orders (state_id, created_at, id) where type = 'order' and not deleted" })
+@Index({ name: 'orders_list_total_idx', expression: "create index orders_list_total_idx on orders (total_minor, id) where type = 'order' and not deleted" })
+@Unique({ name: 'orders_one_basket_per_user', expression: "create unique index orders_one_basket_per_user on orders (user_id) where basket_status = 'basket' and not deleted" })
+@Index({ name: 'orders_recurring_series_idx', expression: 'create index orders_recurring_series_idx on orders (recurring_series_id) where recurring_series_id is not null' })
+@Index({ name: 'orders_state_idx', properties: ['state'] })
+@Index({ name: 'orders_statistics_idx', expression: "create index orders_statistics_idx on orders (shop_id, completed_at) include (state_id, total_minor, total_excl_vat_minor) where type = 'order' and completed and not deleted" })
+@Index({ name: 'orders_type_created_idx', expression: 'create index orders_type_created_idx on orders (type, created_at desc)' })
+@Index({ name: 'orders_user_idx', expression: 'create index orders_user_idx on orders (user_id, created_at desc)' })
 @Entity({ tableName: 'orders' })
 export class Order {
   @PrimaryKey({ type: new BigIntType('number') }) id!: number;
   /** The public id: CART… while a cart, ORDER… once checkout has started (seeds' OrderId). */
   @Property({ type: 'text' }) number!: string;
   @ManyToOne({ entity: () => Shop, fieldName: 'shop_id' }) shop!: Shop;
-  @Property({ type: 'text' }) type!: OrderType;
-  @Property({ type: 'text', nullable: true }) basketStatus?: BasketStatus | null;
+  @Enum({ items: ['cart', 'order', 'quote'], type: 'text' }) type!: OrderType;
+  @Enum({ items: ['basket', 'saved'], type: 'text', nullable: true }) basketStatus?: BasketStatus | null;
   @Property({ type: 'text' }) name: Opt<string> = '';
   @ManyToOne({ entity: () => User, nullable: true, fieldName: 'user_id' }) user?: User | null;
   @ManyToOne({ entity: () => Company, nullable: true, fieldName: 'company_id' }) company?: Company | null;
   @Property({ type: 'uuid', nullable: true }) anonymousToken?: string | null;
   @ManyToOne({ entity: () => FlowState, nullable: true, fieldName: 'state_id' }) state?: FlowState | null;
   /** Who last submitted this cart for approval: that person may never approve it. */
-  @ManyToOne({ entity: () => User, nullable: true, fieldName: 'submitted_by_user_id' }) submittedBy?: User | null;
+  @ManyToOne({ entity: () => User, nullable: true, deleteRule: 'set null', fieldName: 'submitted_by_user_id' }) submittedBy?: User | null;
   /** Reached the confirmation step (seeds: OrderComplete); not-completed orders show red. */
   @Property({ type: 'boolean' }) completed: Opt<boolean> = false;
   @Property({ type: 'Date', columnType: 'timestamptz', nullable: true }) completedAt?: Date | null;
-  @Property({ type: 'text' }) checkoutStep: Opt<CheckoutStep> = 'cart';
+  @Enum({ items: ['cart', 'addresses', 'methods', 'review', 'placing', 'confirmation'], type: 'text' }) checkoutStep: Opt<CheckoutStep> = 'cart';
   @Property({ type: 'boolean' }) deleted: Opt<boolean> = false;
   @Property({ type: 'integer', version: true }) version!: number;
 
@@ -90,7 +124,7 @@ export class Order {
   @Property({ type: 'string', columnType: 'date', nullable: true }) quoteExpiresOn?: string | null;
   @Property({ type: 'text' }) quoteMessage: Opt<string> = '';
   @Property({ type: 'Date', columnType: 'timestamptz', nullable: true }) quoteOfferedAt?: Date | null;
-  @Property({ type: 'text', nullable: true }) quoteAnswer?: 'accepted' | 'rejected' | null;
+  @Enum({ items: ['accepted', 'rejected'], type: 'text', nullable: true }) quoteAnswer?: 'accepted' | 'rejected' | null;
   @Property({ type: 'text' }) quoteRejectReason: Opt<string> = '';
   /** The quote id this order was accepted from (the record keeps its history, its id changes to ORDER…). */
   @Property({ type: 'text', nullable: true }) quoteNumber?: string | null;
@@ -99,7 +133,7 @@ export class Order {
   /** The newest carrier tracking link (shipments and the API set it). */
   @Property({ type: 'text', nullable: true }) trackingUrl?: string | null;
   /** System-controlled, separate from the flow state: not_shipped / partly_shipped / shipped. */
-  @Property({ type: 'text' }) shipmentStatus: Opt<'not_shipped' | 'partly_shipped' | 'shipped'> = 'not_shipped';
+  @Enum({ items: ['not_shipped', 'partly_shipped', 'shipped'], type: 'text' }) shipmentStatus: Opt<'not_shipped' | 'partly_shipped' | 'shipped'> = 'not_shipped';
   @Property({ type: 'boolean' }) shippingFeeCaptured: Opt<boolean> = false;
 
   // Order list: integration and export flags (migration Migration20261124160000_order_list).
@@ -112,10 +146,12 @@ export class Order {
   /** Included in an XML order export. */
   @Property({ type: 'boolean' }) exported: Opt<boolean> = false;
   /** Set when a recurring series created the order. */
-  @Property({ type: new BigIntType('number'), nullable: true }) recurringSeriesId?: number | null;
+  @ManyToOne({ entity: 'RecurringSeries', mapToPk: true, nullable: true, deleteRule: 'set null', fieldName: 'recurring_series_id' }) recurringSeriesId?: number | null;
+  /** The API's tracking number (written and read in SQL by api.service; never loaded unless asked for). */
+  @Property({ type: 'text', nullable: true, lazy: true }) apiTrackingNumber?: string | null;
 
-  @Property({ type: 'text', nullable: true }) captureState?: CaptureState | null;
-  @Property({ type: 'text' }) paymentStatus: Opt<PaymentStatus> = 'none';
+  @Enum({ items: ['not_supported', 'not_captured', 'split_captured', 'captured'], type: 'text', nullable: true }) captureState?: CaptureState | null;
+  @Enum({ items: ['none', 'authorized', 'partly_captured', 'captured', 'declined', 'cancelled', 'refunded', 'partly_refunded'], type: 'text' }) paymentStatus: Opt<PaymentStatus> = 'none';
   @Property({ type: new BigIntType('number') }) capturedMinor: Opt<number> = 0;
   @Property({ type: new BigIntType('number') }) refundedMinor: Opt<number> = 0;
   @Property({ type: 'text' }) transactionNumber: Opt<string> = '';
@@ -136,6 +172,14 @@ export class Order {
   }
 }
 
+@Check({ name: 'order_lines_custom_fields_check', expression: "jsonb_typeof(custom_fields) = 'object'::text" })
+@Check({ name: 'order_lines_discount_minor_check', expression: "discount_minor >= 0" })
+@Check({ name: 'order_lines_quantity_check', expression: "(quantity > 0) AND (quantity <= 100000)" })
+@Check({ name: 'order_lines_shipped_within_ordered', expression: "(shipped_quantity >= 0) AND (shipped_quantity <= quantity)" })
+@Check({ name: 'order_lines_unit_price_minor_check', expression: "unit_price_minor >= 0" })
+@Check({ name: 'order_lines_vat_rate_bp_check', expression: "(vat_rate_bp >= 0) AND (vat_rate_bp <= 10000)" })
+@Unique({ name: 'order_lines_one_line_per_product', properties: ['order', 'product'] })
+@Index({ name: 'order_lines_search_trgm_idx', expression: "create index order_lines_search_trgm_idx on order_lines using gin ((product_number || ' ' || product_name) gin_trgm_ops)" })
 @Entity({ tableName: 'order_lines' })
 export class OrderLine {
   @PrimaryKey({ type: new BigIntType('number') }) id!: number;
@@ -152,31 +196,40 @@ export class OrderLine {
   @ManyToOne({ entity: () => StockLocation, nullable: true, fieldName: 'stock_location_id' }) stockLocation?: StockLocation | null;
   @ManyToOne({ entity: () => User, nullable: true, fieldName: 'added_by_user_id' }) addedBy?: User | null;
   @Property({ type: 'Date', columnType: 'timestamptz', defaultRaw: 'now()' }) createdAt: Opt<Date> = new Date();
+  /** Kept by shipment.service in SQL (the database refuses over-shipping); never loaded unless asked for. */
+  @Property({ type: 'integer', default: 0, lazy: true }) shippedQuantity?: number;
+  /** Line fields, written in SQL by order editing; never loaded unless asked for. */
+  @Property({ type: 'json', defaultRaw: "'{}'::jsonb", lazy: true }) customFields?: Record<string, string>;
 }
 
 export type HistoryActor = 'staff' | 'buyer' | 'customer' | 'system';
 export type HistorySource = 'backend' | 'bulk' | 'frontend' | 'system' | 'api' | 'checkout';
 
 /** The order's debugging log: state changes and checkout events, newest last. */
+@Index({ name: 'order_state_history_order_idx', properties: ['order', 'id'] })
 @Entity({ tableName: 'order_state_history' })
 export class OrderHistoryEntry {
   @PrimaryKey({ type: new BigIntType('number') }) id!: number;
-  @ManyToOne({ entity: () => Order, fieldName: 'order_id' }) order!: Order;
+  @ManyToOne({ entity: () => Order, deleteRule: 'cascade', fieldName: 'order_id' }) order!: Order;
   @ManyToOne({ entity: () => FlowState, nullable: true, fieldName: 'from_state_id' }) fromState?: FlowState | null;
   @ManyToOne({ entity: () => FlowState, nullable: true, fieldName: 'to_state_id' }) toState?: FlowState | null;
   @Property({ type: 'text' }) event!: string;
   @Property({ type: 'text' }) message: Opt<string> = '';
   @ManyToOne({ entity: () => User, nullable: true, fieldName: 'actor_user_id' }) actor?: User | null;
-  @Property({ type: 'text' }) actorKind!: HistoryActor;
-  @Property({ type: 'text' }) source!: HistorySource;
+  @Enum({ items: ['staff', 'buyer', 'customer', 'system'], type: 'text' }) actorKind!: HistoryActor;
+  @Enum({ items: ['backend', 'bulk', 'frontend', 'system', 'api', 'checkout'], type: 'text' }) source!: HistorySource;
   @Property({ type: 'Date', columnType: 'timestamptz', defaultRaw: 'now()' }) createdAt: Opt<Date> = new Date();
+  /** The writing transaction (default pg_current_xact_id()): the state-change triggers check a history row of the same one. */
+  @Property({ type: 'string', columnType: 'xid8', defaultRaw: 'pg_current_xact_id()', lazy: true }) tx?: string;
 }
 
 /** A snapshot of a quote after each staff edit, so any version can be shown again. */
+@Unique({ name: 'quote_versions_order_id_version_no_key', properties: ['order', 'versionNo'] })
+@Check({ name: 'quote_versions_version_no_check', expression: "version_no > 0" })
 @Entity({ tableName: 'quote_versions' })
 export class QuoteVersion {
   @PrimaryKey({ type: new BigIntType('number') }) id!: number;
-  @ManyToOne({ entity: () => Order, fieldName: 'order_id' }) order!: Order;
+  @ManyToOne({ entity: () => Order, deleteRule: 'cascade', fieldName: 'order_id' }) order!: Order;
   @Property({ type: 'integer' }) versionNo!: number;
   @Property({ type: 'json' }) snapshot!: Record<string, unknown>;
   @ManyToOne({ entity: () => User, nullable: true, fieldName: 'created_by_user_id' }) createdBy?: User | null;

@@ -1,4 +1,4 @@
-import { BigIntType, Collection, Entity, ManyToOne, OneToMany, type Opt, PrimaryKey, Property } from '@mikro-orm/core';
+import { BigIntType, Check, Collection, Entity, Index, ManyToOne, OneToMany, type Opt, PrimaryKey, Property, Unique } from '@mikro-orm/core';
 import { User } from '../accounts/account.entities';
 import { Order, OrderLine } from '../orders/order.entities';
 
@@ -18,6 +18,9 @@ export const SHIPMENT_STATUS_LABELS: Record<ShipmentStatus, string> = {
 };
 
 /** A carrier's tracking page (seeds: TrackAndTrace): a name and a URL with parameters such as {TrackingNumber} and {Zip}. */
+@Check({ name: 'track_and_trace_configs_name_check', expression: "(length(TRIM(BOTH FROM name)) >= 1) AND (length(TRIM(BOTH FROM name)) <= 100)" })
+@Check({ name: 'track_and_trace_configs_url_check', expression: "(url_template ~* '^https?://[^[:space:]]+$'::text) AND (length(url_template) <= 2000)" })
+@Unique({ name: 'track_and_trace_configs_name_unique', expression: 'create unique index track_and_trace_configs_name_unique on track_and_trace_configs (lower(trim(name)))' })
 @Entity({ tableName: 'track_and_trace_configs' })
 export class TrackAndTraceConfig {
   @PrimaryKey({ type: 'integer' }) id!: number;
@@ -28,6 +31,13 @@ export class TrackAndTraceConfig {
 }
 
 /** One parcel leaving the warehouse: some units of some lines of an order, with what was captured for them. */
+@Check({ name: 'shipments_captured_minor_check', expression: "captured_minor >= 0" })
+@Check({ name: 'shipments_check', expression: "(tracking_url IS NULL) OR (tracking_number <> ''::text)" })
+@Check({ name: 'shipments_items_value_minor_check', expression: "items_value_minor >= 0" })
+@Unique({ name: 'shipments_no_unique', properties: ['order', 'shipmentNo'] })
+@Check({ name: 'shipments_shipment_no_check', expression: "shipment_no > 0" })
+@Check({ name: 'shipments_tracking_number_check', expression: "length(tracking_number) <= 60" })
+@Check({ name: 'shipments_tracking_url_check', expression: "(tracking_url IS NULL) OR ((tracking_url ~* '^https?://'::text) AND (length(tracking_url) <= 4000))" })
 @Entity({ tableName: 'shipments' })
 export class Shipment {
   @PrimaryKey({ type: new BigIntType('number') }) id!: number;
@@ -50,6 +60,10 @@ export class Shipment {
   @OneToMany({ entity: () => ShipmentLine, mappedBy: 'shipment', orderBy: { id: 'asc' } }) lines = new Collection<ShipmentLine>(this);
 }
 
+@Unique({ name: 'shipment_lines_line_once', properties: ['shipment', 'orderLine'] })
+@Check({ name: 'shipment_lines_quantity_check', expression: "(quantity > 0) AND (quantity <= 100000)" })
+@Check({ name: 'shipment_lines_value_minor_check', expression: "value_minor >= 0" })
+@Index({ name: 'shipment_lines_order_line_idx', properties: ['orderLine'] })
 @Entity({ tableName: 'shipment_lines' })
 export class ShipmentLine {
   @PrimaryKey({ type: new BigIntType('number') }) id!: number;

@@ -1,5 +1,8 @@
-import { BigIntType, Entity, type Opt, PrimaryKey, Property } from '@mikro-orm/core';
+import { BigIntType, Check, Entity, type Opt, PrimaryKey, Property, Unique } from '@mikro-orm/core';
 
+@Unique({ name: 'shipping_methods_code_key', properties: ['code'] })
+@Check({ name: 'shipping_methods_fee_minor_check', expression: "fee_minor >= 0" })
+@Check({ name: 'shipping_methods_free_above_minor_check', expression: "free_above_minor >= 0" })
 @Entity({ tableName: 'shipping_methods' })
 export class ShippingMethod {
   @PrimaryKey({ type: 'integer' }) id!: number;
