@@ -10,7 +10,8 @@ import type { Services } from '../services';
 import { DomainError, invalid, notFound } from '../shared/errors';
 import { parseMoney } from '../shared/money';
 import { FIELD_TARGETS, FIELD_TYPE_LABELS, FIELD_TYPES } from './order-edit.entities';
-import { ADDRESS_LABELS, type LineChange, type OrderEdit } from './order-edit.service';
+import { ADDRESS_LABELS } from './order-edit-form';
+import type { LineChange, OrderEdit } from './order-edit.service';
 import { ADDRESS_FIELDS, type Address } from './order.entities';
 import { orderDetailsPage } from './order-details.page';
 

@@ -1,20 +1,20 @@
 import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
-import { z } from 'zod';
 import { staffMay } from '../accounts/access-policy';
 import type { SessionUser } from '../accounts/account.service';
 import { Product, Shop } from '../catalog/catalog.entities';
 import { priceOrder, type PricingLine, type Totals } from '../pricing/pricing';
 import { Voucher } from '../pricing/voucher.entity';
 import { DomainError, invalid, notFound } from '../shared/errors';
-import { formatDecimal, formatMoney, formatRate } from '../shared/money';
+import { formatMoney } from '../shared/money';
 import { giveBackStock, type StockCause, takeFromFullestLocation, takeFromOneLocation } from '../stock/stock';
 import { emSql } from '../db/sql';
-import {
-  FIELD_TYPE_LABELS, type FieldTarget, type FieldType, OrderFieldDefinition, type OrderSnapshot, OrderVersion, type SnapshotLine,
-} from './order-edit.entities';
+import { OrderFieldDefinition, type OrderSnapshot, OrderVersion, type SnapshotLine } from './order-edit.entities';
+import { editFormLabels, editFormValues, fieldFormValues } from './order-edit-form';
+import { fieldList, mergeValues, sameValues, type FieldDefs, type FieldInput } from './order-fields';
+import { diffSnapshots, snapshotOf } from './order-snapshot-diff';
 import { recordHistory } from './order-lifecycle';
-import { ADDRESS_FIELDS, Address, type AddressField, Order, OrderLine } from './order.entities';
+import { Address, Order, OrderLine } from './order.entities';
 import { priceToday } from '../catalog/prices';
 
 /** Never more than this many of one product on a line. */
@@ -45,15 +45,7 @@ export interface OrderEdit {
   note?: string;
 }
 
-export interface FieldInput { systemName: string; name: string; type: FieldType; appliesTo: FieldTarget; sortOrder: number }
-export interface FieldDefs { order: OrderFieldDefinition[]; line: OrderFieldDefinition[] }
-
 export type SaveResult = { order: Order; versionNo: number | null; summary: string[] };
-
-export const ADDRESS_LABELS: Record<AddressField, string> = {
-  name: 'Full name', company: 'Company', address: 'Street address', address2: 'Address line 2', zip: 'Postal code',
-  city: 'City', country: 'Country', region: 'Region', phone: 'Phone', email: 'E-mail',
-};
 
 /**
  * Staff order editing: customer and delivery details, quantities and prices, added and removed lines, line and
@@ -458,222 +450,6 @@ function safePrice(input: Parameters<typeof priceOrder>[0] & { lines: PricingLin
   }
 }
 
-const isEmail = (v: string) => z.email().safeParse(v).success;
-
-/** Checks one typed value against its field type; returns the value to store ('' = none) or an error message. */
-export function normalizeFieldValue(type: FieldType, raw: string): { value: string } | { error: string } {
-  const v = raw.trim();
-  if (v === '') return { value: '' };
-  switch (type) {
-    case 'text':
-      return v.length > 1000 ? { error: 'must be at most 1000 characters' } : { value: v };
-    case 'number':
-      return /^[+-]?\d{1,15}(?:[.,]\d{1,6})?$/.test(v) ? { value: v.replace(',', '.').replace(/^\+/, '') } : { error: `must be a number, e.g. 12.5 (“${v.slice(0, 30)}” is not)` };
-    case 'date': {
-      const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(v);
-      const d = m ? new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]))) : null;
-      return d && d.toISOString().slice(0, 10) === v ? { value: v } : { error: `must be a date like 2026-12-24 (“${v.slice(0, 30)}” is not)` };
-    }
-    case 'boolean':
-      return v === 'yes' || v === 'no' ? { value: v } : { error: 'must be yes or no' };
-    case 'email':
-      return v.length <= 200 && isEmail(v) ? { value: v } : { error: `must be an e-mail address, e.g. name@example.com (“${v.slice(0, 40)}” is not)` };
-  }
-}
-
-/** Applies typed values for the defined fields; values of fields no longer defined are kept as they are. */
-function mergeValues(current: Record<string, string>, typed: Record<string, string>, defs: OrderFieldDefinition[], key: (name: string) => string, errors: Record<string, string>): Record<string, string> {
-  const out = { ...current };
-  for (const def of defs) {
-    if (!(def.systemName in typed)) continue;
-    const r = normalizeFieldValue(def.type, typed[def.systemName]);
-    if ('error' in r) errors[key(def.systemName)] = r.error;
-    else if (r.value === '') delete out[def.systemName];
-    else out[def.systemName] = r.value;
-  }
-  return out;
-}
-
-function sameValues(a: Record<string, string>, b: Record<string, string>): boolean {
-  const ka = Object.keys(a);
-  return ka.length === Object.keys(b).length && ka.every((k) => a[k] === b[k]);
-}
-
 const cap = (s: string) => s[0].toUpperCase() + s.slice(1);
 const money = (minor: number, order: { currencyCode: string }) => formatMoney(minor, order.currencyCode);
-const asInput = formatDecimal;
 
-export function snapshotOf(order: Order, lineValues: Map<number, Record<string, string>>): OrderSnapshot {
-  return {
-    number: order.number,
-    currencyCode: order.currencyCode,
-    state: order.state?.name ?? null,
-    billing: order.billing,
-    deliverySameAsBilling: order.deliverySameAsBilling,
-    delivery: order.shipTo(),
-    lines: order.lines.getItems().map((l) => ({
-      lineId: l.id, productNumber: l.productNumber, productName: l.productName, unit: l.unit, quantity: l.quantity,
-      unitPriceMinor: Number(l.unitPriceMinor), vatRateBp: l.vatRateBp, discountMinor: Number(l.discountMinor), customFields: { ...(lineValues.get(l.id) ?? {}) },
-    })),
-    orderDiscountMinor: Number(order.orderDiscountMinor),
-    voucherCode: order.voucherCode,
-    shippingFeeMinor: Number(order.shippingFeeMinor),
-    paymentFeeMinor: Number(order.paymentFeeMinor),
-    customFields: { ...(order.customFields ?? {}) },
-    totals: order.totals ?? null,
-  };
-}
-
-/** The edit form's values by input name, as the order is now. */
-function editFormValues(order: Order, lineValues: Map<number, Record<string, string>>): Record<string, string> {
-  const v: Record<string, string> = { version: String(order.version) };
-  for (const l of order.lines.getItems()) {
-    v[`line_${l.id}_quantity`] = String(l.quantity);
-    v[`line_${l.id}_unitPrice`] = asInput(l.unitPriceMinor);
-    v[`line_${l.id}_discount`] = asInput(l.discountMinor);
-  }
-  const billing = order.billing;
-  const delivery = order.deliverySameAsBilling ? ({} as Partial<Address>) : order.delivery;
-  for (const f of ADDRESS_FIELDS) {
-    v[`billing_${f}`] = billing[f];
-    v[`delivery_${f}`] = delivery[f] ?? '';
-  }
-  v.deliverySameAsBilling = order.deliverySameAsBilling ? 'on' : '';
-  v.orderDiscount = asInput(order.orderDiscountMinor);
-  return { ...v, ...fieldFormValues(order, lineValues) };
-}
-
-function fieldFormValues(order: Order, lineValues: Map<number, Record<string, string>>): Record<string, string> {
-  const v: Record<string, string> = { version: String(order.version) };
-  for (const [k, val] of Object.entries(order.customFields ?? {})) v[`order_field_${k}`] = val;
-  for (const [id, fields] of lineValues) for (const [k, val] of Object.entries(fields)) v[`line_${id}_field_${k}`] = val;
-  return v;
-}
-
-/** What each input is called on the page, so a message names the field the way the form does. */
-function editFormLabels(lines: OrderLine[], defs: FieldDefs): Record<string, string> {
-  const labels: Record<string, string> = {
-    addProductNumber: 'Product number to add', addQuantity: 'Quantity to add', addUnitPrice: 'Unit price of the added product',
-    addDiscount: 'Line discount on the added product', orderDiscount: 'Order discount', version: 'Version', note: 'Note', lines: 'Lines', _: 'The order',
-  };
-  for (const l of lines) {
-    labels[`line_${l.id}_quantity`] = `Quantity of ${l.productName}`;
-    labels[`line_${l.id}_unitPrice`] = `Unit price of ${l.productName}`;
-    labels[`line_${l.id}_discount`] = `Line discount on ${l.productName}`;
-    for (const d of defs.line) labels[`line_${l.id}_field_${d.systemName}`] = `${d.name} (${l.productName})`;
-  }
-  for (const f of ADDRESS_FIELDS) {
-    labels[`billing_${f}`] = `Billing ${ADDRESS_LABELS[f].toLowerCase()}`;
-    labels[`delivery_${f}`] = `Delivery ${ADDRESS_LABELS[f].toLowerCase()}`;
-  }
-  for (const d of defs.order) labels[`order_field_${d.systemName}`] = d.name;
-  return labels;
-}
-
-/** Defined fields first (in their order), then any stored values of fields no longer defined, by system name. */
-function fieldList(defs: OrderFieldDefinition[], ...values: Record<string, string>[]): { systemName: string; name: string; type: FieldType | null }[] {
-  const out: { systemName: string; name: string; type: FieldType | null }[] = defs.map((d) => ({ systemName: d.systemName, name: d.name, type: d.type }));
-  const known = new Set(out.map((f) => f.systemName));
-  for (const v of values) for (const k of Object.keys(v)) if (!known.has(k)) { known.add(k); out.push({ systemName: k, name: k, type: null }); }
-  return out;
-}
-
-export function formatFieldValue(type: FieldType | null | undefined, value: string | undefined): string {
-  if (value == null || value === '') return '—';
-  if (type === 'boolean') return value === 'yes' ? 'Yes' : value === 'no' ? 'No' : value;
-  return value;
-}
-
-// ---- compare ----
-
-export type Change = 'changed' | 'added' | 'removed' | null;
-export interface DiffRow { label: string; old: string; current: string; change: Change }
-export interface DiffSection { title: string; rows: DiffRow[] }
-export interface LineDiff { title: string; productNumber: string; change: Change; rows: DiffRow[] }
-export interface SnapshotDiff { sections: DiffSection[]; lines: LineDiff[]; totals: DiffSection; changes: number; summary: string[] }
-
-const row = (label: string, old: string, current: string): DiffRow => ({ label, old, current, change: old === current ? null : 'changed' });
-
-/** Everything order editing can change, old beside current; `changes` counts changed values outside the totals. */
-export function diffSnapshots(old: OrderSnapshot, cur: OrderSnapshot, defs: FieldDefs): SnapshotDiff {
-  const c = cur.currencyCode || old.currencyCode;
-  const m = (minor: number | undefined | null) => (minor == null ? '—' : formatMoney(Number(minor), c));
-  const text = (s: string | undefined) => (s ? s : '—');
-  const summary: string[] = [];
-
-  const address = (title: string, a: Address, b: Address, extra: DiffRow[] = []): DiffSection => ({
-    title, rows: [...extra, ...ADDRESS_FIELDS.map((f) => row(ADDRESS_LABELS[f], text(a[f]), text(b[f])))],
-  });
-  const orderFieldList = fieldList(defs.order, old.customFields, cur.customFields);
-  const sections: DiffSection[] = [
-    address('Customer (billing address)', old.billing, cur.billing),
-    address('Delivery address', old.delivery, cur.delivery, [row('Deliver to the billing address', old.deliverySameAsBilling ? 'Yes' : 'No', cur.deliverySameAsBilling ? 'Yes' : 'No')]),
-    { title: 'Discounts and fees', rows: [
-      row('Order discount excl. VAT', m(old.orderDiscountMinor), m(cur.orderDiscountMinor)),
-      row('Voucher', text(old.voucherCode), text(cur.voucherCode)),
-      row('Shipping fee excl. VAT', m(old.shippingFeeMinor), m(cur.shippingFeeMinor)),
-      row('Payment fee excl. VAT', m(old.paymentFeeMinor), m(cur.paymentFeeMinor)),
-    ] },
-    { title: 'Additional information', rows: orderFieldList.map((f) => row(f.name, formatFieldValue(f.type, old.customFields[f.systemName]), formatFieldValue(f.type, cur.customFields[f.systemName]))) },
-  ];
-  for (const s of sections) for (const r of s.rows) if (r.change) summary.push(`${r.label} ${r.old} → ${r.current}`);
-
-  const lineFieldList = fieldList(defs.line, ...old.lines.map((l) => l.customFields), ...cur.lines.map((l) => l.customFields));
-  const gross = (snap: OrderSnapshot, i: number) => snap.totals?.lines?.[i]?.grossMinor;
-  const lineRows = (a: SnapshotLine | null, ai: number, b: SnapshotLine | null, bi: number): DiffRow[] => {
-    const v = (l: SnapshotLine | null, f: (l: SnapshotLine) => string) => (l ? f(l) : '—');
-    const rows = [
-      row('Quantity', v(a, (l) => `${l.quantity} ${l.unit}`), v(b, (l) => `${l.quantity} ${l.unit}`)),
-      row('Unit price excl. VAT', v(a, (l) => m(l.unitPriceMinor)), v(b, (l) => m(l.unitPriceMinor))),
-      row('Line discount', v(a, (l) => m(l.discountMinor)), v(b, (l) => m(l.discountMinor))),
-      row('VAT', v(a, (l) => formatRate(l.vatRateBp)), v(b, (l) => formatRate(l.vatRateBp))),
-      row('Amount incl. VAT', v(a, () => m(gross(old, ai))), v(b, () => m(gross(cur, bi)))),
-      ...lineFieldList.map((f) => row(f.name, v(a, (l) => formatFieldValue(f.type, l.customFields[f.systemName])), v(b, (l) => formatFieldValue(f.type, l.customFields[f.systemName])))),
-    ];
-    return rows.filter((r) => !(r.old === '—' && r.current === '—'));
-  };
-  const lines: LineDiff[] = [];
-  const curIndex = new Map(cur.lines.map((l, i) => [l.lineId, i]));
-  old.lines.forEach((a, ai) => {
-    const bi = curIndex.get(a.lineId);
-    const b = bi == null ? null : cur.lines[bi];
-    const rows = lineRows(a, ai, b, bi ?? -1);
-    if (!b) {
-      for (const r of rows) r.change = 'removed';
-      lines.push({ title: a.productName, productNumber: a.productNumber, change: 'removed', rows });
-      summary.push(`removed ${a.productName}`);
-      return;
-    }
-    // The amount follows from the other values; only the values staff typed count as changes of the line.
-    const typed = rows.filter((r) => r.label !== 'Amount incl. VAT' && r.change);
-    lines.push({ title: b.productName, productNumber: b.productNumber, change: typed.length ? 'changed' : null, rows });
-    for (const r of typed) summary.push(`${b.productName}: ${r.label.toLowerCase()} ${r.old} → ${r.current}`);
-  });
-  const oldIds = new Set(old.lines.map((l) => l.lineId));
-  cur.lines.forEach((b, bi) => {
-    if (oldIds.has(b.lineId)) return;
-    const rows = lineRows(null, -1, b, bi);
-    for (const r of rows) r.change = 'added';
-    lines.push({ title: b.productName, productNumber: b.productNumber, change: 'added', rows });
-    summary.push(`added ${b.quantity} × ${b.productName}`);
-  });
-
-  const t = (snap: OrderSnapshot) => snap.totals;
-  const totals: DiffSection = { title: 'Totals', rows: [
-    row('Subtotal', m(t(old)?.subtotalMinor), m(t(cur)?.subtotalMinor)),
-    row('Discount', m(t(old)?.discountMinor), m(t(cur)?.discountMinor)),
-    row('Shipping', m(t(old)?.shippingFeeInclVatMinor), m(t(cur)?.shippingFeeInclVatMinor)),
-    row('Payment fee', m(t(old)?.paymentFeeInclVatMinor), m(t(cur)?.paymentFeeInclVatMinor)),
-    row('Total excl. VAT', m(t(old)?.totalExclVatMinor), m(t(cur)?.totalExclVatMinor)),
-    row('VAT', m(t(old)?.vatMinor), m(t(cur)?.vatMinor)),
-    row('Total incl. VAT', m(t(old)?.totalMinor), m(t(cur)?.totalMinor)),
-  ] };
-  if (summary.length) {
-    const total = totals.rows[totals.rows.length - 1];
-    if (total.change) summary.push(`total ${total.old} → ${total.current}`);
-  }
-  const changes = summary.length;
-  return { sections, lines, totals, changes, summary };
-}
-
-export { FIELD_TYPE_LABELS };
