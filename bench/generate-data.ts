@@ -39,7 +39,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { hashPassword } from '../src/accounts/password';
 import { priceOrder, type Totals } from '../src/pricing/pricing';
 import { loadConfig } from '../src/config';
-import { dueAt, isoDay, occurrenceDate } from '../src/recurring/recurring.service';
+import { dueAt, isoDay, occurrenceDate } from '../src/recurring/schedule';
 import { allocate, valueOfUnits } from '../src/shipping/shipment.service';
 import { benchServer, createBenchDatabase, migrateAndSeed, positiveInt } from './bench-db';
 

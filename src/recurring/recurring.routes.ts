@@ -6,7 +6,8 @@ import { ORDER_NUMBER, parse } from '../http/validate';
 import type { Services } from '../services';
 import { DomainError, notFound } from '../shared/errors';
 import { INTERVAL_UNITS, type SeriesStatus } from './recurring.entities';
-import { describeSchedule, isoDay, occurrenceDate, type ScheduleInput, type SeriesActor, type SeriesRow } from './recurring.service';
+import type { SeriesActor, SeriesRow } from './recurring.service';
+import { describeSchedule, isoDay, occurrenceDate, type ScheduleInput } from './schedule';
 
 const blank = (v: unknown) => (v === '' ? undefined : v);
 

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type TestAgent from 'supertest/lib/agent';
 import { initOrm } from '../../src/db/database';
-import { dueAt, isoDay, occurrenceDate, RecurringService, retryDelayMs, type Schedule } from '../../src/recurring/recurring.service';
+import { RecurringService } from '../../src/recurring/recurring.service';
+import { dueAt, isoDay, occurrenceDate, retryDelayMs, type Schedule } from '../../src/recurring/schedule';
 import { addToBasket, checkoutToReview, place, placeGuestOrder } from '../helpers/shopping';
 import { newAgent, postForm, staffAgent, startTestApp, type TestApp } from '../helpers/test-app';
 
