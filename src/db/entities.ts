@@ -12,6 +12,7 @@ import { orderListEntities } from '../orders/order-list.entities';
 import { recurringEntities } from '../recurring/recurring.entities';
 import { returnEntities } from '../returns/return.entities';
 import { apiEntities } from '../integration/api.entities';
+import { sqlTableEntities } from './sql-tables.entities';
 
 /** Every entity, listed explicitly: no folder discovery, so tsx, jest and node load the same set. */
 export const entities = [
@@ -22,4 +23,5 @@ export const entities = [
   ShippingMethod, PaymentMethod, PaymentTransaction, Voucher,
   OutboxMessage, CaughtMail,
   ...shipmentEntities, ...orderEditEntities, ...orderListEntities, ...recurringEntities, ...returnEntities, ...apiEntities,
+  ...sqlTableEntities,
 ];

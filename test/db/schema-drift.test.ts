@@ -10,24 +10,9 @@ import { migrate } from '../../src/db/database';
  * one side only fails here, with the statements that differ.
  */
 
-/** Tables no entity maps, each with why (the app reads and writes them in plain SQL). */
+/** Tables no entity maps, each with why (tables only SQL touches are declared in src/db/sql-tables.entities.ts). */
 const TABLES_WITHOUT_ENTITY: Record<string, string> = {
   session: 'express-session store of connect-pg-simple; the library owns its table',
-  payment_attempts: 'placement and payments write it in plain SQL (place-order.ts, payment-operations.ts)',
-  payment_operations: 'payment-operations.ts, plain SQL',
-  stock_reservations: 'place-order.ts, plain SQL',
-  stock_movements: 'stock changes, plain SQL',
-  record_effects: 'payment-operations.ts, plain SQL',
-  sandbox_payments: 'the sandbox card gateway (sandbox-ledger.ts), plain SQL',
-  sandbox_payment_operations: 'sandbox-ledger.ts, plain SQL',
-  import_runs: 'import.service.ts, plain SQL',
-  import_run_errors: 'import.service.ts, plain SQL',
-  export_settings: 'export-settings.service.ts, plain SQL',
-  mail_templates: 'mail-templates.ts, plain SQL',
-  order_export_jobs: 'auto-export.service.ts / worker, plain SQL',
-  product_images: 'product-images.ts, plain SQL',
-  product_prices: 'prices.ts, plain SQL',
-  staff_role_permissions: 'staff-permissions.ts, plain SQL',
 };
 
 /** Statements MikroORM 6 would run although both sides agree, each with why it cannot be declared. */
