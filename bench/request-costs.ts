@@ -118,6 +118,8 @@ async function walk(port: number, sql: (text: string, values?: unknown[]) => Pro
   await measure('POST /cart/add (first: a new basket; then its page)', async () => { const r = await add(); await request('GET', r.location!); return r; }, null);
   await measure('POST /cart/add (the basket exists)', add);
   await request('GET', '/cart'); // shows the flash message of the last add
+  // As a browser adds: the add and the page it redirects to, which shows (and so uses up) the add's message.
+  await measure('POST /cart/add + the page it leads to (a browser)', async () => { const r = await add(); await request('GET', r.location!); return r; });
   await measure('GET /products/P-1013 (returning visitor: basket)', () => request('GET', '/products/P-1013'));
   await measure('GET /cart', () => request('GET', '/cart'));
   await measure('POST /checkout (the cart becomes an order)', () => request('POST', '/checkout', {}), null);
