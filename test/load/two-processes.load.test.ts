@@ -57,7 +57,7 @@ it('serves one shop from two processes: shared sessions, one basket per user, no
   const [{ n: demoUsers }] = await db.sql<{ n: string }>(`select count(*) as n from users`);
   expect(dupMigrations).toEqual([]);
   expect(dupFlows).toEqual([]);
-  expect(Number(demoUsers)).toBe(4);
+  expect(Number(demoUsers)).toBe(5); // the demo's five logins (shopper, two buyers, administrator, order clerk), seeded once
 
   const [A, B] = apps;
   const before = await stockFigures(db);
