@@ -3,10 +3,10 @@ import rateLimit, { ipKeyGenerator } from 'express-rate-limit';
 import type passport from 'passport';
 import { z } from 'zod';
 import type { SessionUser } from './account.service';
+import { renderInvalid } from '../http/in-context';
 import { clearBasketCookie, flash, safeNext, shopperOf } from '../http/shopper';
 import { parse, requiredText } from '../http/validate';
 import type { Services } from '../services';
-import { DomainError } from '../shared/errors';
 import type { AppConfig } from '../config';
 import { sessionCsrf } from '../http/session-csrf';
 
@@ -61,8 +61,7 @@ export function accountRoutes(s: Services, pass: passport.PassportStatic, config
       const user = await s.accounts.register(form);
       signIn(req, res, next, user, s, '/');
     } catch (e) {
-      if (!(e instanceof DomainError) || e.code !== 'VALIDATION') throw e;
-      res.status(422).render('accounts/register.njk', { error: e.message, fields: e.fields, name: String(req.body.name ?? '').slice(0, 120), email: String(req.body.email ?? '').slice(0, 200) });
+      await renderInvalid(res, e, 'accounts/register.njk', () => ({ name: String(req.body.name ?? '').slice(0, 120), email: String(req.body.email ?? '').slice(0, 200) }));
     }
   });
 

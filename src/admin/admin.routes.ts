@@ -1,10 +1,10 @@
 import { Router } from 'express';
 import { z } from 'zod';
+import { renderInvalid } from '../http/in-context';
 import { requireStaff } from '../http/auth';
 import { flash } from '../http/shopper';
 import { idParam, parse } from '../http/validate';
 import type { Services } from '../services';
-import { DomainError } from '../shared/errors';
 
 const prefix = z.string().trim().regex(/^[A-Z0-9-]{1,20}$/, { error: 'must be 1–20 capital letters, digits or dashes' });
 const shopSettingsForm = z.object({
@@ -31,8 +31,7 @@ export function adminRoutes(s: Services): Router {
       const form = parse(shopSettingsForm, req.body);
       await s.admin.updateShopSettings({ ...form, allowOutOfStockOrders: form.allowOutOfStockOrders === 'on', allowContextDates: form.allowContextDates === 'on', vatOnOneLine: form.vatOnOneLine === 'on' });
     } catch (e) {
-      if (!(e instanceof DomainError) || e.code !== 'VALIDATION') throw e;
-      return res.status(422).render('admin/shop-settings.njk', { shop: { ...req.body, allowOutOfStockOrders: req.body.allowOutOfStockOrders === 'on', allowContextDates: req.body.allowContextDates === 'on', vatOnOneLine: req.body.vatOnOneLine === 'on' }, error: e.message, fields: e.fields });
+      return renderInvalid(res, e, 'admin/shop-settings.njk', () => ({ shop: { ...req.body, allowOutOfStockOrders: req.body.allowOutOfStockOrders === 'on', allowContextDates: req.body.allowContextDates === 'on', vatOnOneLine: req.body.vatOnOneLine === 'on' } }));
     }
     flash(req, 'success', 'Shop settings saved.');
     res.redirect(303, '/admin/shop-settings');

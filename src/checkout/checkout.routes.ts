@@ -1,13 +1,12 @@
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
-import { inContext, type PageRenderer } from '../http/in-context';
+import { inContext, type PageRenderer, renderInvalid } from '../http/in-context';
 import { clearBasketCookie, flash, shopperOf } from '../http/shopper';
 import { idParam, orderNumber, parse, requiredText, text } from '../http/validate';
 import { COUNTRIES } from '../orders/countries';
 import { ADDRESS_FIELDS, type Address } from '../orders/order.entities';
 import type { CheckoutPage } from './checkout-page';
 import type { Services } from '../services';
-import { DomainError } from '../shared/errors';
 
 const email = z.string().trim().max(200).email({ error: 'must be an e-mail address' });
 const country = z.string().trim().regex(/^[A-Z]{2}$/, { error: 'choose a country' });
@@ -70,10 +69,10 @@ export function checkoutRoutes(s: Services): Router {
       const delivery = sameAsBilling ? billing : addressFrom(req.body, 'delivery', true);
       await s.checkout.saveAddresses(shopperOf(req), { billing, deliverySameAsBilling: sameAsBilling, delivery });
     } catch (e) {
-      if (!(e instanceof DomainError) || e.code !== 'VALIDATION') throw e;
       // Show the form again with what was typed, so nothing the shopper entered is lost.
-      const page = await s.checkout.page(shopperOf(req));
-      return res.status(422).render('checkout/addresses.njk', { ...page, billing: rawAddress(req, 'billing'), delivery: sameAsBilling ? null : rawAddress(req, 'delivery'), countries: COUNTRIES, error: e.message, fields: e.fields });
+      return renderInvalid(res, e, 'checkout/addresses.njk', async () => ({
+        ...(await s.checkout.page(shopperOf(req))), billing: rawAddress(req, 'billing'), delivery: sameAsBilling ? null : rawAddress(req, 'delivery'), countries: COUNTRIES,
+      }));
     }
     res.redirect(303, '/checkout/methods');
   });

@@ -1,10 +1,11 @@
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
+import { renderInvalid } from '../http/in-context';
 import { requireLogin } from '../http/auth';
 import { flash, shopperOf } from '../http/shopper';
 import { blank, day, inputKey, orderNumber, parse } from '../http/validate';
 import type { Services } from '../services';
-import { DomainError, notFound } from '../shared/errors';
+import { notFound } from '../shared/errors';
 import { reorderMessages, type HistoryFilter } from './order-history.service';
 
 
@@ -61,11 +62,9 @@ export async function renderOrderHistory(s: Services, req: Request, res: Respons
       firstUrl: pageUrl(filter, 1),
     });
   } catch (e) {
-    if (!(e instanceof DomainError) || e.code !== 'VALIDATION') throw e;
-    res.status(422).render('customer-center/orders.njk', {
-      cc: 'Orders', form, list: null, error: e.message, fields: e.fields,
-      states: await s.orderHistory.stateOptions(req.user!),
-    });
+    await renderInvalid(res, e, 'customer-center/orders.njk', async () => ({
+      cc: 'Orders', form, list: null, states: await s.orderHistory.stateOptions(req.user!),
+    }));
   }
 }
 

@@ -2,11 +2,12 @@ import type { RequestHandler } from 'express';
 import { Router } from 'express';
 import multer from 'multer';
 import { z } from 'zod';
+import { renderInvalid } from '../http/in-context';
 import { requireStaff } from '../http/auth';
 import { flash } from '../http/shopper';
 import { parse, text } from '../http/validate';
 import type { Services } from '../services';
-import { DomainError, invalid } from '../shared/errors';
+import { invalid } from '../shared/errors';
 
 export const EXPORT_SETTINGS_PATH = '/admin/settings/export';
 const MAX_XSL_BYTES = 512 * 1024;
@@ -52,10 +53,9 @@ export function exportSettingsRoutes(s: Services): Router {
       const file = req.file;
       await s.exportSettings.save({ ...form, xsl: file?.size ? { fileName: file.originalname.slice(0, 200), source: file.buffer.toString('utf8') } : undefined });
     } catch (e) {
-      if (!(e instanceof DomainError) || e.code !== 'VALIDATION') throw e;
-      const page = await s.exportSettings.page();
-      const values = { ...req.body, enabled: req.body?.enabled === 'on', removeXsl: req.body?.removeXsl === 'on' };
-      return res.status(422).render('admin/settings/export.njk', { ...page, values, error: e.message, fields: e.fields });
+      return renderInvalid(res, e, 'admin/settings/export.njk', async () => ({
+        ...(await s.exportSettings.page()), values: { ...req.body, enabled: req.body?.enabled === 'on', removeXsl: req.body?.removeXsl === 'on' },
+      }));
     }
     flash(req, 'success', 'Export settings saved.');
     res.redirect(303, EXPORT_SETTINGS_PATH);

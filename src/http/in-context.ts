@@ -1,4 +1,5 @@
 import type { Request, RequestHandler, Response } from 'express';
+import { DomainError } from '../shared/errors';
 import { toHttpProblem } from './error-handler';
 
 /** A refused action, shown on the page it was tried on: which control, why, per-field messages and what was typed. */
@@ -45,6 +46,15 @@ export function inContext(action: string, page: PageRenderer, handler: RequestHa
       }
     }
   };
+}
+
+/**
+ * The one re-render of a refused form: a validation refusal renders `view` again with status 422, the page's
+ * context (built only then), the message and the per-field messages; anything else goes on to the error handler.
+ */
+export async function renderInvalid(res: Response, err: unknown, view: string, context: () => object | Promise<object> = () => ({})): Promise<void> {
+  if (!(err instanceof DomainError) || err.code !== 'VALIDATION') throw err;
+  res.status(422).render(view, { ...(await context()), error: err.message, fields: err.fields });
 }
 
 function typedValues(body: unknown): Record<string, string> {

@@ -1,10 +1,11 @@
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
+import { renderInvalid } from '../http/in-context';
 import { requireLogin, requireStaff } from '../http/auth';
 import { flash } from '../http/shopper';
 import { ORDER_NUMBER, parse } from '../http/validate';
 import type { Services } from '../services';
-import { DomainError, notFound } from '../shared/errors';
+import { notFound } from '../shared/errors';
 import { INTERVAL_UNITS, type SeriesStatus } from './recurring.entities';
 import type { SeriesActor, SeriesRow } from './recurring.service';
 import { describeSchedule, isoDay, occurrenceDate, type ScheduleInput } from './schedule';
@@ -114,10 +115,9 @@ export function recurringRoutes(s: Services): Router {
       const form = parse(scheduleForm, req.body);
       id = (await s.recurring.createForStaff(req.user!.id, form.orderNumber, scheduleInput(form))).id;
     } catch (e) {
-      if (!(e instanceof DomainError) || e.code !== 'VALIDATION') throw e;
-      const template = await s.recurring.templateForStaff(orderParam(req.body?.orderNumber));
-      res.status(422).render('recurring/admin-new.njk', { base: '/admin/recurring', template, form: scheduleFormValues(req.body), error: e.message, fields: e.fields });
-      return;
+      return renderInvalid(res, e, 'recurring/admin-new.njk', async () => ({
+        base: '/admin/recurring', template: await s.recurring.templateForStaff(orderParam(req.body?.orderNumber)), form: scheduleFormValues(req.body),
+      }));
     }
     flash(req, 'success', `Recurring order #${id} was created.`);
     res.redirect(303, `/admin/recurring/${id}`);
@@ -160,10 +160,9 @@ export function recurringRoutes(s: Services): Router {
       const form = parse(scheduleForm, req.body);
       id = (await s.recurring.createForCustomer(req.user!, form.orderNumber, scheduleInput(form))).id;
     } catch (e) {
-      if (!(e instanceof DomainError) || e.code !== 'VALIDATION') throw e;
-      const order = await s.recurring.templateForCustomer(req.user!, orderParam(req.body?.orderNumber));
-      res.status(422).render('recurring/customer-new.njk', { cc: 'Recurring', order, form: scheduleFormValues(req.body), error: e.message, fields: e.fields });
-      return;
+      return renderInvalid(res, e, 'recurring/customer-new.njk', async () => ({
+        cc: 'Recurring', order: await s.recurring.templateForCustomer(req.user!, orderParam(req.body?.orderNumber)), form: scheduleFormValues(req.body),
+      }));
     }
     flash(req, 'success', 'Your recurring order is set up. We will place each order on its date and e-mail you a confirmation.');
     res.redirect(303, `/customer-center/recurring/${id}`);

@@ -1,7 +1,7 @@
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { requireLogin, requireStaff } from '../http/auth';
-import { inContext, type ActionError } from '../http/in-context';
+import { type ActionError, inContext, renderInvalid } from '../http/in-context';
 import { flash } from '../http/shopper';
 import { idParam, orderNumber, parse, text } from '../http/validate';
 import type { Services } from '../services';
@@ -42,8 +42,9 @@ export function returnRoutes(s: Services): Router {
       flash(req, 'success', `Your return ${ret.number} is registered. We have sent you an e-mail with the details.`);
       res.redirect(303, `/customer-center/returns/${ret.number}`);
     } catch (e) {
-      if (!(e instanceof DomainError) || e.code !== 'VALIDATION') throw e;
-      res.status(422).render('returns/customer-new.njk', { cc: 'Returns', ...(await s.returns.returnable(req.user!, form.orderNumber)), reasons: RETURN_REASONS, error: e.message, fields: e.fields, form: req.body });
+      await renderInvalid(res, e, 'returns/customer-new.njk', async () => ({
+        cc: 'Returns', ...(await s.returns.returnable(req.user!, form.orderNumber)), reasons: RETURN_REASONS, form: req.body,
+      }));
     }
   });
 

@@ -1,7 +1,7 @@
 import { Router, type Request, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
 import { requireStaff } from '../http/auth';
-import { inContext, type ActionError } from '../http/in-context';
+import { type ActionError, inContext, renderInvalid } from '../http/in-context';
 import { flash } from '../http/shopper';
 import { idParam, orderNumber, parse } from '../http/validate';
 import { orderDetailsPage } from '../orders/order-details.page';
@@ -122,9 +122,9 @@ export function shipmentAdminRoutes(s: Services): Router {
       flash(req, 'success', `Track & trace configuration “${config.name}” saved.`);
       res.redirect(303, TRACK_AND_TRACE);
     } catch (e) {
-      if (!(e instanceof DomainError) || e.code !== 'VALIDATION') throw e;
-      const config = await s.shipments.trackAndTrace(id);
-      res.status(422).render('admin/shipments/track-and-trace-edit.njk', { config, form: formEcho(req.body), parameters: TRACKING_PARAMETERS, error: e.message, fields: e.fields });
+      await renderInvalid(res, e, 'admin/shipments/track-and-trace-edit.njk', async () => ({
+        config: await s.shipments.trackAndTrace(id), form: formEcho(req.body), parameters: TRACKING_PARAMETERS,
+      }));
     }
   });
 

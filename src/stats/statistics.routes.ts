@@ -1,10 +1,10 @@
 import path from 'node:path';
 import { Router, type Request } from 'express';
 import { z } from 'zod';
+import { renderInvalid } from '../http/in-context';
 import { requireStaff } from '../http/auth';
 import { blank, day, inputKey, parse } from '../http/validate';
 import type { Services } from '../services';
-import { DomainError } from '../shared/errors';
 import { reportCsv, STATS_INTERVALS, type StatsQuery, type StatsReport } from './statistics.service';
 
 /** Chart.js, served from the app (the CSP allows only our own scripts; no CDN). */
@@ -79,9 +79,7 @@ export function statisticsRoutes(s: Services): Router {
       q = parseQuery(req.query);
       report = await s.statistics.report(q);
     } catch (e) {
-      if (!(e instanceof DomainError) || e.code !== 'VALIDATION') throw e;
-      res.status(422).render('stats/statistics.njk', { form, shops: await s.statistics.shops(), report: null, error: e.message, fields: e.fields });
-      return;
+      return renderInvalid(res, e, 'stats/statistics.njk', async () => ({ form, shops: await s.statistics.shops(), report: null }));
     }
     if (q.format === 'csv') {
       const name = `statistics-${report.shop.id}-${q.from}-${q.to}-${q.interval}.csv`.replace(/[^A-Za-z0-9._-]/g, '_');
