@@ -22,7 +22,20 @@ export interface CheckoutPageOrder {
   stateId: number | null; companyId: number | null;
 }
 
-export interface CheckoutPage { order: CheckoutPageOrder; billing: Address; delivery: Address; totals: Totals; basketCount: number }
+export interface CheckoutPage {
+  order: CheckoutPageOrder; billing: Address; delivery: Address; totals: Totals; basketCount: number;
+  /** The methods step's choices, when asked for (withMethods). */
+  shippingMethods?: MethodChoice[]; paymentMethods?: MethodChoice[];
+}
+
+/** A shipping or payment method offered at the methods step. */
+export interface MethodChoice { id: number; name: string; description: string; feeMinor: number; freeAboveMinor?: number | null }
+
+/** The active methods of `table` as the methods step offers them, in their order (a json array). */
+function choicesSql(table: 'shipping_methods' | 'payment_methods'): string {
+  return `coalesce((select json_agg(json_build_object('id', m.id, 'name', m.name, 'description', m.description,
+    'feeMinor', m.fee_minor${table === 'shipping_methods' ? `, 'freeAboveMinor', m.free_above_minor` : ''}) order by m.sort_order, m.id) from ${table} m where m.active), '[]')`;
+}
 
 /** The statement's row: the pricing columns (as pricing-sql.ts names them), the order's own and its address columns. */
 type PageRow = Omit<PricingRow, 'lines'> & Record<string, unknown> & {
@@ -38,7 +51,7 @@ const ADDRESS_COLUMNS = ADDRESS_FIELDS.flatMap((f) => [`o.billing_${f}`, `o.deli
  * date's) the way reprice() would — computed for the page only: a GET writes nothing. What the shopper sees is what
  * gets stored: the next POST reprices, and placing reprices an order whose stored prices are stale first.
  */
-export async function readCheckoutPage(sql: Sql, shopper: Shopper): Promise<CheckoutPage | null> {
+export async function readCheckoutPage(sql: Sql, shopper: Shopper, withMethods = false): Promise<CheckoutPage | null> {
   const owner = shopper.userId != null ? 'o.user_id = ?' : shopper.anonymousToken ? 'o.user_id is null and o.anonymous_token = ?::uuid' : null;
   if (!owner) return null;
   const day = shopper.priceDate ? '?::date' : 'current_date';
@@ -54,6 +67,7 @@ export async function readCheckoutPage(sql: Sql, shopper: Shopper): Promise<Chec
            'unitPriceMinor', coalesce(${priceOnSql('p', day)}, l.unit_price_minor), 'vatRateBp', coalesce(p.vat_rate_bp, l.vat_rate_bp),
            'discountMinor', l.discount_minor) order by l.id)
          from order_lines l left join products p on p.id = l.product_id where l.order_id = o.id), '[]') as lines
+       ${withMethods ? `, ${choicesSql('shipping_methods')} as shipping_choices, ${choicesSql('payment_methods')} as payment_choices` : ''}
      from orders o
      ${PRICING_JOINS}
      left join users u on u.id = o.user_id
@@ -80,6 +94,7 @@ export async function readCheckoutPage(sql: Sql, shopper: Shopper): Promise<Chec
     delivery: row.delivery_same_as_billing ? billing : addressOf(row, 'delivery'),
     totals: priceOrder(pricingInputOf({ ...row, lines: [] }, lines)),
     basketCount: lines.reduce((n, l) => n + l.quantity, 0),
+    ...(withMethods ? { shippingMethods: row.shipping_choices as MethodChoice[], paymentMethods: row.payment_choices as MethodChoice[] } : {}),
   };
 }
 

@@ -78,9 +78,9 @@ export function checkoutRoutes(s: Services): Router {
   });
 
   r.get('/methods', async (req, res) => {
-    const page = await s.checkout.page(shopperOf(req));
+    const page = await s.checkout.page(shopperOf(req), true);
     if (!pastStep(page, 'addresses')) return res.redirect(303, '/checkout/addresses');
-    res.render('checkout/methods.njk', { ...page, ...(await s.checkout.methodChoices()) });
+    res.render('checkout/methods.njk', page);
   });
 
   r.post('/methods', async (req, res) => {

@@ -29,8 +29,6 @@ import {
   type QuoteAcceptance, recordProviderReference, type Release, releaseAttempt, reserveOrder, type ReservedAttempt,
 } from './place-order';
 
-/** A shipping or payment method offered at the methods step. */
-export interface MethodChoice { id: number; name: string; description: string; feeMinor: number; freeAboveMinor?: number | null }
 
 export interface AddressInput { billing: Address; deliverySameAsBilling: boolean; delivery: Address }
 
@@ -71,8 +69,8 @@ export class CheckoutService {
    * A checkout page's basket: read in one statement and priced with today's catalog prices, never written
    * (checkout-page.ts). A cart that may not be ordered yet is refused as starting checkout would refuse it.
    */
-  async page(shopper: Shopper): Promise<CheckoutPage> {
-    const page = await readCheckoutPage(emSql(this.em), shopper);
+  async page(shopper: Shopper, withMethods = false): Promise<CheckoutPage> {
+    const page = await readCheckoutPage(emSql(this.em), shopper, withMethods);
     if (!page || page.order.lines.length === 0) throw new DomainError('CART_EMPTY', 'Your basket is empty. Add a product before checking out.');
     if (page.order.type === 'cart') {
       await assertCartOrderable(this.em, { stateId: page.order.stateId, companyId: page.order.companyId, totalMinor: page.totals.totalMinor, currencyCode: page.order.currencyCode }, shopper.userId);
@@ -316,15 +314,6 @@ export class CheckoutService {
       || placedInSession.includes(receipt.order.id));
     if (!receipt || !mine) throw notFound('The order');
     return receipt;
-  }
-
-  /** The active shipping and payment methods as the methods step offers them, in their order; one statement. */
-  async methodChoices(): Promise<{ shippingMethods: MethodChoice[]; paymentMethods: MethodChoice[] }> {
-    const choices = (table: string) => `coalesce((select json_agg(json_build_object('id', m.id, 'name', m.name, 'description', m.description,
-      'feeMinor', m.fee_minor${table === 'shipping_methods' ? `, 'freeAboveMinor', m.free_above_minor` : ''}) order by m.sort_order, m.id) from ${table} m where m.active), '[]')`;
-    const [row] = await this.em.execute<{ shipping: MethodChoice[]; payment: MethodChoice[] }[]>(
-      `select ${choices('shipping_methods')} as shipping, ${choices('payment_methods')} as payment`);
-    return { shippingMethods: row.shipping, paymentMethods: row.payment };
   }
 
   async paymentMethods() {

@@ -80,6 +80,11 @@ describe('checkout', () => {
 
     const number = await checkoutToReview(t, agent, { payment: 'INVOICE' });
     expect(number).toBe(converted.number);
+    // The methods page offers the active methods, the chosen ones checked.
+    const chosen = await methodIds(t, 'STANDARD', 'INVOICE');
+    const methodsPage = (await agent.get('/checkout/methods').expect(200)).text;
+    expect(methodsPage).toContain(`name="shippingMethodId" value="${chosen.shippingMethodId}" required checked`);
+    expect(methodsPage).toContain(`name="paymentMethodId" value="${chosen.paymentMethodId}" required checked`);
     const before = await stored();
     for (const page of ['/checkout/addresses', '/checkout/methods', '/checkout/review', '/cart']) await agent.get(page).expect(200);
     expect(await stored()).toEqual(before);
