@@ -18,6 +18,7 @@ import { OrderHistoryService } from './customer-center/order-history.service';
 import { PaymentService } from './payments/payment.service';
 import { ShipmentService } from './shipping/shipment.service';
 import { OrderEditService } from './orders/order-edit.service';
+import { OrderFieldService } from './orders/order-field.service';
 import { RecurringService } from './recurring/recurring.service';
 import { StatisticsService } from './stats/statistics.service';
 import { ReturnService } from './returns/return.service';
@@ -50,6 +51,7 @@ export function createServices(orm: MikroORM, views: nunjucks.Environment, optio
   const paymentDesk: PaymentService = new PaymentService(orm, payments, flows, { operationStaleSeconds: options.paymentOperationStaleSeconds ?? 60, gatewayTimeoutMs: options.placement?.gatewayTimeoutMs ?? 20_000 });
   const shipments = new ShipmentService(orm);
   const orderEdit = new OrderEditService(orm);
+  const orderFields = new OrderFieldService(orm);
   const recurring = new RecurringService(orm, outbox, payments);
   const statistics = new StatisticsService(orm);
   const returns = new ReturnService(orm, flows, outbox, paymentDesk);
@@ -58,7 +60,7 @@ export function createServices(orm: MikroORM, views: nunjucks.Environment, optio
   const exportSettings = new ExportSettingsService(orm, { exportDir: options.exportDir ?? '.data/exports', exportXslPath: options.exportXslPath });
   const staffRoles = new StaffRoleService(orm);
   const mailTemplates = new MailTemplateService(orm);
-  return { api, exportSettings, staffRoles, mailTemplates, companies, shipments, orderEdit, recurring, statistics, returns, outbox, payments, catalog, catalogAdmin, accounts, carts, checkout, admin, flows, flowSettings, orderAdmin, customerCenter, namedCarts, quotes, orderHistory, paymentDesk, views };
+  return { api, exportSettings, staffRoles, mailTemplates, companies, shipments, orderEdit, orderFields, recurring, statistics, returns, outbox, payments, catalog, catalogAdmin, accounts, carts, checkout, admin, flows, flowSettings, orderAdmin, customerCenter, namedCarts, quotes, orderHistory, paymentDesk, views };
 }
 
 export type Services = ReturnType<typeof createServices>;

@@ -169,6 +169,7 @@ function typed(body: Record<string, unknown>, checkboxes: string[] = []): Record
 export function orderEditRoutes(s: Services): Router {
   const r = Router();
   const edit = s.orderEdit;
+  const fieldDefs = s.orderFields;
 
   // An order that may not be edited now (state, permission): the refusal is shown next to "Edit order" on its details page.
   const detailsPage = orderDetailsPage(s, 'order');
@@ -237,7 +238,7 @@ export function orderEditRoutes(s: Services): Router {
 
   const renderFieldSettings = async (res: Response, status = 200, extra: Record<string, unknown> = {}) => {
     res.status(status).render('admin/order-edit/field-settings.njk', {
-      defs: await edit.fieldDefinitions(), types: FIELD_TYPE_LABELS, values: { type: 'text', appliesTo: 'order' }, fields: {}, ...extra,
+      defs: await fieldDefs.fieldDefinitions(), types: FIELD_TYPE_LABELS, values: { type: 'text', appliesTo: 'order' }, fields: {}, ...extra,
     });
   };
 
@@ -246,7 +247,7 @@ export function orderEditRoutes(s: Services): Router {
   r.post('/settings/order-fields', requireStaff, async (req, res) => {
     let def;
     try {
-      def = await edit.createField(parseFlat(fieldForm, req.body ?? {}));
+      def = await fieldDefs.createField(parseFlat(fieldForm, req.body ?? {}));
     } catch (e) {
       const refusal = formRefusal(e, ['VALIDATION']);
       if (!refusal) throw e;
@@ -257,7 +258,7 @@ export function orderEditRoutes(s: Services): Router {
   });
 
   const renderFieldEdit = async (res: Response, id: number, status = 200, extra: Record<string, unknown> = {}) => {
-    const def = await edit.fieldDefinition(id);
+    const def = await fieldDefs.fieldDefinition(id);
     res.status(status).render('admin/order-edit/field-edit.njk', { def, types: FIELD_TYPE_LABELS, values: { name: def.name, sortOrder: String(def.sortOrder) }, fields: {}, ...extra });
   };
 
@@ -267,7 +268,7 @@ export function orderEditRoutes(s: Services): Router {
     const id = idOf(req.params.id, 'The field');
     let def;
     try {
-      def = await edit.updateField(id, parseFlat(fieldUpdateForm, req.body ?? {}));
+      def = await fieldDefs.updateField(id, parseFlat(fieldUpdateForm, req.body ?? {}));
     } catch (e) {
       const refusal = formRefusal(e, ['VALIDATION']);
       if (!refusal) throw e;
@@ -278,7 +279,7 @@ export function orderEditRoutes(s: Services): Router {
   });
 
   r.post('/settings/order-fields/:id/delete', requireStaff, async (req, res) => {
-    const def = await edit.deleteField(idOf(req.params.id, 'The field'));
+    const def = await fieldDefs.deleteField(idOf(req.params.id, 'The field'));
     flash(req, 'success', `Deleted the field “${def.name}”. Values already stored on orders are kept, but no longer shown as a field.`);
     res.redirect(303, SETTINGS);
   });

@@ -1,4 +1,4 @@
-import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
+import { LockMode } from '@mikro-orm/core';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { staffMay } from '../accounts/access-policy';
 import type { SessionUser } from '../accounts/account.service';
@@ -11,7 +11,8 @@ import { giveBackStock, type StockCause, takeFromFullestLocation, takeFromOneLoc
 import { emSql } from '../db/sql';
 import { OrderFieldDefinition, type OrderSnapshot, OrderVersion, type SnapshotLine } from './order-edit.entities';
 import { editFormLabels, editFormValues, fieldFormValues } from './order-edit-form';
-import { fieldList, mergeValues, sameValues, type FieldDefs, type FieldInput } from './order-fields';
+import { OrderFieldService } from './order-field.service';
+import { fieldList, mergeValues, sameValues, type FieldDefs } from './order-fields';
 import { diffSnapshots, snapshotOf } from './order-snapshot-diff';
 import { recordHistory } from './order-lifecycle';
 import { Address, Order, OrderLine } from './order.entities';
@@ -53,59 +54,14 @@ export type SaveResult = { order: Order; versionNo: number | null; summary: stri
  * recalculates totals (fees stay as charged) and is kept as a version that can be shown and compared later.
  */
 export class OrderEditService {
-  constructor(private readonly orm: MikroORM) {}
+  private readonly fields: OrderFieldService;
+
+  constructor(private readonly orm: MikroORM) {
+    this.fields = new OrderFieldService(orm);
+  }
 
   private get em() {
     return this.orm.em;
-  }
-
-  // ---- custom field definitions (/admin/settings/order-fields) ----
-
-  async fieldDefinitions(em: EntityManager = this.em): Promise<FieldDefs> {
-    const all = await em.find(OrderFieldDefinition, {}, { orderBy: { sortOrder: 'asc', id: 'asc' } });
-    return { order: all.filter((d) => d.appliesTo === 'order'), line: all.filter((d) => d.appliesTo === 'line') };
-  }
-
-  async fieldDefinition(id: number): Promise<OrderFieldDefinition> {
-    const def = await this.em.findOne(OrderFieldDefinition, { id });
-    if (!def) throw notFound('The field');
-    return def;
-  }
-
-  async createField(input: FieldInput): Promise<OrderFieldDefinition> {
-    return this.em.transactional(async (em) => {
-      const taken = await em.findOne(OrderFieldDefinition, { systemName: input.systemName });
-      if (taken) throw invalid(`The system name ${input.systemName} is already used by “${taken.name}”.`, { systemName: `is already used by “${taken.name}”` });
-      const def = em.create(OrderFieldDefinition, { ...input, createdAt: new Date() });
-      try {
-        await em.flush();
-      } catch (e) {
-        // Two staff creating the same name at once: the unique index decides.
-        if (e instanceof UniqueConstraintViolationException) throw invalid(`The system name ${input.systemName} is already used.`, { systemName: 'is already used' });
-        throw e;
-      }
-      return def;
-    });
-  }
-
-  /** The name and position can change; the system name and type cannot, so stored values stay valid. */
-  async updateField(id: number, input: { name: string; sortOrder: number }): Promise<OrderFieldDefinition> {
-    return this.em.transactional(async (em) => {
-      const def = await em.findOne(OrderFieldDefinition, { id });
-      if (!def) throw notFound('The field');
-      Object.assign(def, input);
-      return def;
-    });
-  }
-
-  /** Removes the definition; values already stored on orders and in versions are kept, just no longer shown as a field. */
-  async deleteField(id: number): Promise<OrderFieldDefinition> {
-    return this.em.transactional(async (em) => {
-      const def = await em.findOne(OrderFieldDefinition, { id });
-      if (!def) throw notFound('The field');
-      em.remove(def);
-      return def;
-    });
   }
 
   // ---- the staff order details page ----
@@ -115,7 +71,7 @@ export class OrderEditService {
     const em = this.em.fork();
     const order = await em.findOne(Order, { number, deleted: false }, { populate: ['lines', 'state'] });
     if (!order) return null;
-    const defs = await this.fieldDefinitions(em);
+    const defs = await this.fields.fieldDefinitions(em);
     const lineValues = await lineFieldValues(em, order.id);
     const refusal = order.type === 'order' ? await this.editRefusal(em, order, user) : null;
     const [{ n }] = await em.execute<{ n: number }[]>('select count(*)::int as n from order_versions where order_id = ?', [order.id]);
@@ -143,7 +99,7 @@ export class OrderEditService {
     const order = await this.findOrder(em, number, ['lines', 'state', 'shippingMethod', 'paymentMethod']);
     const refusal = await this.editRefusal(em, order, user);
     if (refusal) throw refusal;
-    const defs = await this.fieldDefinitions(em);
+    const defs = await this.fields.fieldDefinitions(em);
     const lineValues = await lineFieldValues(em, order.id);
     const [{ n }] = await em.execute<{ n: number }[]>('select count(*)::int as n from order_versions where order_id = ?', [order.id]);
     const lines = order.lines.getItems();
@@ -171,7 +127,7 @@ export class OrderEditService {
       const refusal = await this.editRefusal(em, order, user);
       if (refusal) throw refusal;
 
-      const defs = await this.fieldDefinitions(em);
+      const defs = await this.fields.fieldDefinitions(em);
       const lineValues = await lineFieldValues(em, order.id);
       const before = snapshotOf(order, lineValues);
       // Validate and plan without touching the entities, so a refusal leaves nothing half-changed in memory.
@@ -216,7 +172,7 @@ export class OrderEditService {
     const order = await this.findOrder(em, number, ['state']);
     const version = await em.findOne(OrderVersion, { order, versionNo }, { populate: ['createdBy'] });
     if (!version) throw notFound('That version');
-    const defs = await this.fieldDefinitions(em);
+    const defs = await this.fields.fieldDefinitions(em);
     return { order, version, snap: version.snapshot, orderFields: fieldList(defs.order, version.snapshot.customFields), lineFields: fieldList(defs.line, ...version.snapshot.lines.map((l) => l.customFields)) };
   }
 
@@ -227,7 +183,7 @@ export class OrderEditService {
     const version = await em.findOne(OrderVersion, { order, versionNo }, { populate: ['createdBy'] });
     if (!version) throw notFound('That version');
     const versions = await em.find(OrderVersion, { order }, { orderBy: { versionNo: 'desc' }, fields: ['versionNo', 'createdAt'] });
-    const defs = await this.fieldDefinitions(em);
+    const defs = await this.fields.fieldDefinitions(em);
     const current = snapshotOf(order, await lineFieldValues(em, order.id));
     return { order, version, versions, diff: diffSnapshots(version.snapshot, current, defs) };
   }
