@@ -1,38 +1,21 @@
 import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
 import { ownedOrRefuse } from '../accounts/access-policy';
-import { placeInTransaction } from '../checkout/place-order';
-import { createViewEnv } from '../http/views';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { SessionUser } from '../accounts/account.service';
-import { Product, Shop } from '../catalog/catalog.entities';
-import { FlowService } from '../flows/flow.service';
 import { OutboxService } from '../mail/outbox.service';
-import { Address, Order, OrderLine } from '../orders/order.entities';
-import { nextOrderNumber, recordHistory, reprice, type Actor } from '../orders/order-lifecycle';
-import { PaymentMethod } from '../payments/payment.entities';
+import { Order } from '../orders/order.entities';
+import { recordHistory, type Actor } from '../orders/order-lifecycle';
 import { PaymentProviders } from '../payments/payment-providers';
 import { DomainError, invalid, notFound } from '../shared/errors';
-import { ShippingMethod } from '../shipping/shipping-method.entity';
 import { log } from '../shared/log';
 import type { DrainJob } from '../jobs/job-queue';
 import { RecurringRun, RecurringSeries, type IntervalUnit, type SeriesStatus } from './recurring.entities';
-import { emSql } from '../db/sql';
-import { pricesOn } from '../catalog/prices';
-import { formatDecimal } from '../shared/money';
+import { RecurringScheduler, type RunDueResult } from './scheduler';
 import {
-  addDaysIso, describeSchedule, dueAt, isoDay, occurrenceDate, occurrenceExists, retryDelayMs, type Schedule, scheduleOf, type ScheduleInput,
+  addDaysIso, describeSchedule, dueAt, isoDay, occurrenceDate, occurrenceExists, type Schedule, scheduleOf, type ScheduleInput,
 } from './schedule';
 
 export type SeriesActor = { kind: 'staff'; userId: number } | { kind: 'customer'; user: SessionUser };
-
-export interface RunDueResult {
-  /** Order numbers created in this round. */
-  created: string[];
-  /** Occurrences that failed and will be retried. */
-  failed: { seriesId: number; occurrence: number; error: string }[];
-  /** Occurrences that were not created (missed while the scheduler was not running, or superseded while failing). */
-  skipped: number;
-}
 
 export interface SeriesRow {
   id: number;
@@ -54,11 +37,9 @@ export interface SeriesRow {
 
 export const MAX_START_DAYS_AHEAD = 366;
 export const MAX_SERIES_YEARS = 10;
-const SYSTEM: Actor = { userId: null, kind: 'system', source: 'system' };
-const MAX_SERIES_PER_ROUND = 500;
 
 /**
- * Recurring order series and the scheduler that creates their orders exactly once.
+ * Recurring order series: create, list, pause, resume, cancel; scheduler.ts creates their orders exactly once.
  *
  * Each new order copies the template order's lines at TODAY's catalog prices (like "Order again"; products no
  * longer sold are left out and noted in the order's history), the same customer, addresses, shipping and payment
@@ -68,11 +49,10 @@ const MAX_SERIES_PER_ROUND = 500;
  * that payment must be collected. Stock is taken with the same conditional update as checkout.
  */
 export class RecurringService {
-  private readonly flows = new FlowService();
-  private readonly providers: PaymentProviders;
+  private readonly scheduler: RecurringScheduler;
 
-  constructor(private readonly orm: MikroORM, private readonly outbox?: OutboxService, providers?: PaymentProviders) {
-    this.providers = providers ?? new PaymentProviders(orm);
+  constructor(private readonly orm: MikroORM, outbox?: OutboxService, providers?: PaymentProviders) {
+    this.scheduler = new RecurringScheduler(orm, outbox, providers);
   }
 
   private get em() {
@@ -285,201 +265,16 @@ export class RecurringService {
 
   // ——— the scheduler ———
 
-  /**
-   * Creates every order that is due at `now`, each exactly once: a due series is taken with
-   * FOR UPDATE SKIP LOCKED (another process skips it and takes the next), and the run row of an occurrence is
-   * unique per (series, due time), so even a second attempt could not create a second order.
-   */
-  async runDue(now: Date = new Date()): Promise<RunDueResult> {
-    const result: RunDueResult = { created: [], failed: [], skipped: 0 };
-    for (let i = 0; i < MAX_SERIES_PER_ROUND; i++) {
-      let picked = false;
-      try {
-        picked = await this.orm.em.fork().transactional(async (em) => {
-          const [row] = await em.execute<{ id: string }[]>(
-            `select id from recurring_series
-             where status = 'active' and next_due_at <= ? and (retry_at is null or retry_at <= ?)
-             order by next_due_at, id limit 1 for update skip locked`,
-            [now, now],
-          );
-          if (!row) return false;
-          const series = await em.findOneOrFail(RecurringSeries, Number(row.id), { refresh: true });
-          await this.runSeries(em, series, now, result);
-          return true;
-        });
-      } catch (e) {
-        // Bookkeeping itself failed (e.g. the database went away): stop this round, the next one tries again.
-        log.error({ err: e }, '[recurring] scheduler round failed');
-        break;
-      }
-      if (!picked) break;
-    }
-    return result;
+  /** Creates every order that is due at `now`, each exactly once (scheduler.ts). */
+  runDue(now: Date = new Date()): Promise<RunDueResult> {
+    return this.scheduler.runDue(now);
   }
 
-  /** The scheduler as a job (src/jobs/job-queue.ts): each tick runs runDue once. */
+  /** The scheduler as a job (src/jobs/job-queue.ts). */
   schedulerJob(everyMs: number): DrainJob {
-    // runDue works through everything that is due, so a tick is one call (batch size 0).
-    return {
-      name: 'recurring', everyMs, batchSize: 0,
-      drain: async () => {
-        const r = await this.runDue(new Date());
-        if (r.created.length || r.failed.length) {
-          log.info(`[recurring] created ${r.created.length} order(s)${r.created.length ? ' ' + r.created.join(', ') : ''}; ${r.failed.length} failed, will be retried`);
-        }
-        return r.created.length;
-      },
-    };
-  }
-
-  /** Works on one due series; the caller holds its row lock. */
-  private async runSeries(em: EntityManager, series: RecurringSeries, now: Date, result: RunDueResult): Promise<void> {
-    const schedule = scheduleOf(series);
-    const first = series.nextOccurrence;
-    let k = first;
-    // Only the latest due occurrence is created: one order per period, never a burst of late ones.
-    while (occurrenceExists(schedule, k + 1) && dueAt(schedule, k + 1) <= now) k++;
-    for (let j = first; j < k; j++) {
-      const reason = j === first && series.attempts > 0
-        ? `Not created: ${series.lastError} Not retried any more, because the next order is due.`
-        : 'Not created: it fell due while the scheduler was not running; only the latest due order is created.';
-      await this.saveRun(em, series.id, j, dueAt(schedule, j), 'skipped', null, j === first ? series.attempts : 0, reason, null, now);
-      result.skipped++;
-    }
-    if (k !== first) series.attempts = 0;
-
-    const due = dueAt(schedule, k);
-    try {
-      const order = await em.transactional((tx) => this.createOrder(tx, series, k, due, now));
-      result.created.push(order.number);
-      series.ordersCreated += 1;
-      series.attempts = 0;
-      series.retryAt = null;
-      series.lastError = '';
-      this.advance(series, schedule, k + 1);
-    } catch (e) {
-      if (e instanceof AlreadyCreated) {
-        this.advance(series, schedule, k + 1);
-        return;
-      }
-      const message = e instanceof DomainError ? e.message : 'The order could not be created because of an unexpected error (see the server log).';
-      if (!(e instanceof DomainError)) log.error({ err: e }, `[recurring] series ${series.id} occurrence ${k} failed`);
-      const attempts = series.attempts + 1;
-      let retryAt = new Date(now.getTime() + retryDelayMs(attempts));
-      // Never wait past the next occurrence: when it is due, it replaces this one.
-      if (occurrenceExists(schedule, k + 1)) retryAt = new Date(Math.min(retryAt.getTime(), dueAt(schedule, k + 1).getTime()));
-      await this.saveRun(em, series.id, k, due, 'failed', null, attempts, message, retryAt, now);
-      Object.assign(series, { nextOccurrence: k, nextDueAt: due, attempts, retryAt, lastError: message.slice(0, 1000), updatedAt: now });
-      result.failed.push({ seriesId: series.id, occurrence: k, error: message });
-    }
-  }
-
-  private advance(series: RecurringSeries, schedule: Schedule, k: number): void {
-    series.nextOccurrence = k;
-    series.updatedAt = new Date();
-    if (occurrenceExists(schedule, k)) {
-      series.nextDueAt = dueAt(schedule, k);
-    } else {
-      series.nextDueAt = null;
-      series.status = 'finished';
-    }
-  }
-
-  private async saveRun(em: EntityManager, seriesId: number, occurrence: number, due: Date, status: 'failed' | 'skipped', orderId: null,
-    attempts: number, error: string, nextAttemptAt: Date | null, now: Date): Promise<void> {
-    await em.execute(
-      `insert into recurring_runs (series_id, occurrence, due_at, status, order_id, attempts, last_error, next_attempt_at, created_at, updated_at)
-       values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-       on conflict (series_id, due_at) do update set status = excluded.status, attempts = excluded.attempts,
-         last_error = excluded.last_error, next_attempt_at = excluded.next_attempt_at, updated_at = excluded.updated_at
-       where recurring_runs.status <> 'created'`,
-      [seriesId, occurrence, due, status, orderId, attempts, error.slice(0, 1000), nextAttemptAt, now, now],
-    );
-  }
-
-  /**
-   * Creates occurrence k's order inside a savepoint: anything that fails (stock, a method no longer offered)
-   * rolls back the order, the stock taken and the order number, and is logged on the run instead.
-   */
-  private async createOrder(em: EntityManager, series: RecurringSeries, k: number, due: Date, now: Date): Promise<Order> {
-    const template = await em.findOne(Order, { id: series.templateOrder.id }, { populate: ['lines'] });
-    if (!template || template.deleted) throw new DomainError('CONFLICT', 'The template order was deleted, so there is nothing to repeat.');
-    const shop = await em.findOneOrFail(Shop, template.shop.id);
-    const shipping = template.shippingMethod ? await em.findOne(ShippingMethod, template.shippingMethod.id) : null;
-    const payment = template.paymentMethod ? await em.findOne(PaymentMethod, template.paymentMethod.id) : null;
-    if (!shipping?.active) throw new DomainError('CONFLICT', `The shipping method ${shipping ? `“${shipping.name}” ` : ''}of ${template.number} is no longer offered.`);
-    if (!payment?.active) throw new DomainError('CONFLICT', `The payment method ${payment ? `“${payment.name}” ` : ''}of ${template.number} is no longer offered.`);
-
-    const templateLines = template.lines.getItems();
-    const ids = templateLines.map((l) => l.product?.id).filter((id): id is number => id != null);
-    const products = new Map((ids.length ? await em.find(Product, { id: { $in: ids } }) : []).map((p) => [p.id, p]));
-    const prices = await pricesOn(emSql(em), ids, null);
-    const sellable = templateLines.filter((l) => l.product && products.get(l.product.id)?.active);
-    const left = templateLines.filter((l) => !sellable.includes(l));
-    if (sellable.length === 0) throw new DomainError('CONFLICT', `None of the products of ${template.number} are sold any more.`);
-
-    const order = em.create(Order, {
-      number: '', shop, type: 'order', basketStatus: null, user: template.user ?? null, company: template.company ?? null,
-      currencyCode: shop.currencyCode, currencyName: shop.currencyName, currencyRate: shop.currencyRate,
-      shippingMethod: shipping, paymentMethod: payment, customFields: { ...(template.customFields ?? {}) },
-      checkoutStep: 'placing', recurringSeriesId: series.id, createdAt: now, updatedAt: now, version: 1,
-      staffComment: `Recurring order from ${template.number} (series #${series.id}).`,
-    });
-    order.billing = Address.of(template.billing);
-    order.delivery = Address.of(template.delivery);
-    order.deliverySameAsBilling = template.deliverySameAsBilling;
-    for (const l of sellable) {
-      const p = products.get(l.product!.id)!;
-      order.lines.add(em.create(OrderLine, {
-        order, product: p, productNumber: p.number, productName: p.name, unit: p.unit, quantity: l.quantity,
-        unitPriceMinor: prices.get(p.id) ?? p.priceMinor, vatRateBp: p.vatRateBp, createdAt: now,
-      }));
-    }
-    await reprice(em, order);
-
-    const provider = this.providers.direct(payment.provider);
-    const state = await this.flows.defaultState(em, 'order');
-    // Last but the placing, so the shop's numbering row stays locked only until the commit that follows.
-    order.number = await nextOrderNumber(em, shop.id);
-    await em.flush();
-    const notes = [`Recurring order ${k + 1} of series #${series.id} (from ${template.number}), due ${isoDay(due)}.`];
-    if (left.length) notes.push(`Left out, no longer sold: ${left.map((l) => `${l.productName} (${l.productNumber})`).join(', ')}.`);
-    await this.flows.move(em, order, state, { actor: SYSTEM, check: 'enter', event: 'recurring', message: notes.join(' ') });
-    // Placed by the one placement writer: stock, the invoice's authorization, status fields, "placed" history, receipt, export job.
-    // (The provider is still asked inside this transaction: only direct providers without a card, e.g. invoice.)
-    const totalMinor = await placeInTransaction(em, this.outbox ?? new OutboxService(createViewEnv()), order.id, {
-      actor: { userId: null, kind: 'system', source: 'system' }, allowOutOfStock: shop.allowOutOfStockOrders, placedAt: now,
-      refusal: (line) => `Not enough stock: ${line.quantity} × ${line.productName} is not in stock.`,
-      pay: async (placing) => {
-        if (!provider || provider.needsCard) return { auth: null, captureState: 'not_captured', paymentName: payment.name, message: 'no payment authorized' };
-        const auth = await provider.authorize({ attemptKey: `recurring-${placing.number}`, orderNumber: placing.number, amountMinor: placing.totalMinor, currencyCode: placing.currencyCode });
-        if (!auth.success) throw new DomainError('PAYMENT_DECLINED', `${payment.name} refused the order: ${auth.message}`);
-        return { auth: { reference: auth.reference, message: auth.message, cardType: auth.cardType ?? '', cardLast4: auth.cardLast4 ?? '', initialCaptureState: provider.initialCaptureState }, paymentName: payment.name };
-      },
-    });
-    await em.refresh(order);
-
-    // The run row claims the occurrence: a second order for it cannot be committed.
-    const claimed = await em.execute<{ id: string }[]>(
-      `insert into recurring_runs (series_id, occurrence, due_at, status, order_id, attempts, last_error, next_attempt_at, created_at, updated_at)
-       values (?, ?, ?, 'created', ?, ?, '', null, ?, ?)
-       on conflict (series_id, due_at) do update set status = 'created', order_id = excluded.order_id, attempts = excluded.attempts,
-         last_error = '', next_attempt_at = null, updated_at = excluded.updated_at
-       where recurring_runs.status <> 'created'
-       returning id`,
-      [series.id, k, due, order.id, series.attempts + 1, now, now],
-    );
-    if (!claimed.length) throw new AlreadyCreated();
-
-    if (order.paymentStatus !== 'authorized') {
-      await recordHistory(em, order, SYSTEM, 'payment_required',
-        `No card payment was authorized: recurring orders never charge a card again. Collect ${formatAmount(totalMinor, order.currencyCode)} from the customer (for example by invoice) before shipping.`);
-    }
-    return order;
+    return this.scheduler.schedulerJob(everyMs);
   }
 }
-
-class AlreadyCreated extends Error {}
 
 function assertOpen(series: RecurringSeries): void {
   if (series.status === 'cancelled' || series.status === 'finished') {
@@ -492,8 +287,3 @@ function actorOf(actor: SeriesActor): Actor {
     ? { userId: actor.userId, kind: 'staff', source: 'backend' }
     : { userId: actor.user.id, kind: 'customer', source: 'frontend' };
 }
-
-function formatAmount(minor: number, currency: string): string {
-  return `${formatDecimal(minor)} ${currency}`;
-}
-
