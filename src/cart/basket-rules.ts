@@ -1,7 +1,7 @@
 import { DomainError } from '../shared/errors';
 
 /** The refusals both add-to-basket paths share (CartService.addProduct and quick-add.ts), so both refuse alike. */
-export const MAX_LINE_QUANTITY = 9999;
+import { MAX_LINE_QUANTITY } from '../shared/quantity';
 
 export function stockRefusal(allowOutOfStock: boolean, inStock: number, wanted: number, productName: string): DomainError | null {
   if (allowOutOfStock || inStock >= wanted) return null;

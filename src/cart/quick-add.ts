@@ -6,7 +6,8 @@ import { sqlTransaction, type SqlTransaction } from '../db/sql';
 import { totalsColumns } from '../orders/order-lifecycle';
 import { notFound } from '../shared/errors';
 import { basketEditability } from './basket-mutation';
-import { MAX_LINE_QUANTITY, stockRefusal, tooMany } from './basket-rules';
+import { stockRefusal, tooMany } from './basket-rules';
+import { MAX_LINE_QUANTITY } from '../shared/quantity';
 import type { Shopper } from './shopper';
 
 /**

@@ -1,6 +1,7 @@
 import { z, type ZodError, type ZodType } from 'zod';
 import { invalid } from '../shared/errors';
 import { parseMoney } from '../shared/money';
+import { MAX_LINE_QUANTITY } from '../shared/quantity';
 
 /** How an issue's path names the form field it belongs to. */
 export type FieldKey = (path: readonly PropertyKey[]) => string;
@@ -48,7 +49,7 @@ export const quantity = z.preprocess(
   z.number({ error: 'must be a number' })
     .int({ error: 'must be a whole number' })
     .min(1, { error: 'must be at least 1' })
-    .max(9999, { error: 'must be at most 9999' }),
+    .max(MAX_LINE_QUANTITY, { error: `must be at most ${MAX_LINE_QUANTITY}` }),
 );
 
 /** Order, cart and quote numbers as the shop makes them (a staff-chosen prefix of capitals, digits and dashes, then digits). */

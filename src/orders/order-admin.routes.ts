@@ -7,6 +7,7 @@ import { flash } from '../http/shopper';
 import { idParam, orderNumber, parse, text } from '../http/validate';
 import type { Services } from '../services';
 import { invalid } from '../shared/errors';
+import { MAX_LINE_QUANTITY } from '../shared/quantity';
 import { orderDetailsPage } from './order-details.page';
 import { MAX_SELECTED } from './order-admin.service';
 import {
@@ -50,7 +51,7 @@ export function orderListPage(s: Services, type: 'order' | 'cart'): PageRenderer
   };
 }
 
-const cartLineQuantity = z.coerce.number({ error: 'must be a number' }).int({ error: 'must be a whole number' }).min(0, { error: 'cannot be negative' }).max(9999, { error: 'must be at most 9999' });
+const cartLineQuantity = z.coerce.number({ error: 'must be a number' }).int({ error: 'must be a whole number' }).min(0, { error: 'cannot be negative' }).max(MAX_LINE_QUANTITY, { error: `must be at most ${MAX_LINE_QUANTITY}` });
 
 export function orderAdminRoutes(s: Services, type: 'order' | 'cart'): Router {
   const r = Router();
@@ -136,7 +137,7 @@ export function orderAdminRoutes(s: Services, type: 'order' | 'cart'): Router {
         if (!q.success) throw invalid(`Nothing was saved: a quantity ${q.error.issues[0].message}.`, { [key]: q.error.issues[0].message });
         quantities.set(Number(m[1]), q.data);
       }
-      const add = parse(z.object({ addProductNumber: z.string().trim().max(40).default(''), addQuantity: z.coerce.number().int().min(1).max(9999).catch(1) }), req.body);
+      const add = parse(z.object({ addProductNumber: z.string().trim().max(40).default(''), addQuantity: z.coerce.number().int().min(1).max(MAX_LINE_QUANTITY).catch(1) }), req.body);
       await s.namedCarts.staffEditLines(number, req.user!, { quantities, addProductNumber: add.addProductNumber || undefined, addQuantity: add.addQuantity });
       flash(req, 'success', `${number}: lines saved.`);
       res.redirect(303, `${base}/${encodeURIComponent(number)}`);

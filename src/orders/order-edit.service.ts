@@ -17,9 +17,8 @@ import { diffSnapshots, snapshotOf } from './order-snapshot-diff';
 import { recordHistory } from './order-lifecycle';
 import { Address, Order, OrderLine } from './order.entities';
 import { priceToday } from '../catalog/prices';
+import { MAX_LINE_QUANTITY } from '../shared/quantity';
 
-/** Never more than this many of one product on a line. */
-export const MAX_LINE_QUANTITY = 9999;
 /** Goods above this (minor units) are refused: pricing works on safe integers only. */
 const MAX_GOODS_MINOR = 100_000_000_000;
 
