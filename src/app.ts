@@ -151,8 +151,14 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   app.post(EXPORT_SETTINGS_PATH, exportSettingsUpload);
   const { csrfSynchronisedProtection, generateToken } = sessionCsrf;
   // No session row for a visitor until something must be kept (a login, a placed order's receipt; messages travel in
-  // a signed cookie, src/http/flash.ts): until then forms carry the signed double-submit token (src/http/anonymous-csrf.ts), accepted only without a session.
-  app.use((req, res, next) => (hasSession(req) ? csrfSynchronisedProtection(req, res, next) : anonymousCsrf.protect(req, res, next)));
+  // a signed cookie, src/http/flash.ts): until then forms carry the signed double-submit token (src/http/anonymous-csrf.ts).
+  // A guest whose session began with a placed order keeps it for pages opened before (another tab): it is as
+  // unforgeable as the session's. After a login only the session's token counts (new rights, new token).
+  app.use((req, res, next) => {
+    if (!hasSession(req)) return anonymousCsrf.protect(req, res, next);
+    if (!req.user && anonymousCsrf.verify(req)) return next();
+    return csrfSynchronisedProtection(req, res, next);
+  });
 
   app.use((req, res, next) => {
     res.locals.user = req.user ?? null;

@@ -1,6 +1,6 @@
 /**
  * A visitor gets no session row until something must be kept: looking around (pages, search, 404s, the login and
- * register forms) and filling a basket store nothing; forms carry the signed first-visit token, accepted only while there is no session.
+ * register forms) and filling a basket store nothing; forms carry the signed first-visit token, accepted while there is no session or only a guest's (after a placed order).
  */
 import request from 'supertest';
 import { guestSessionCookie } from '../helpers/shopping';
@@ -53,6 +53,18 @@ describe('sessions are stored only when needed', () => {
     expect(await sessionRows()).toBe(before);
     await guestSessionCookie(t, agent);
     expect(await sessionRows()).toBe(before + 1);
+  });
+
+  it('takes a guest’s first-visit token from a page opened before placing, until the guest logs in', async () => {
+    const agent = newAgent(t);
+    const firstVisit = await csrfToken(agent, '/products/P-1014'); // a second tab, opened before the order
+    await guestSessionCookie(t, agent);
+    const add = { productId: await productId(t, 'P-1014'), quantity: 1 };
+    expect((await agent.post('/cart/add').type('form').send({ _csrf: firstVisit, ...add })).status).toBe(303);
+    expect((await agent.post('/cart/add').type('form').send({ _csrf: firstVisit + 'x', ...add })).status).toBe(403);
+    const login = await agent.post('/login').type('form').send({ _csrf: firstVisit, email: 'shopper@orderflow.test', password: 'shopper-pass-1' });
+    expect(login.status).toBe(303);
+    expect((await agent.post('/cart/add').type('form').send({ _csrf: firstVisit, ...add })).status).toBe(403);
   });
 
   it('limits registrations per address, with the message on the register page and the typed values kept', async () => {
