@@ -1,7 +1,7 @@
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { requireLogin, requireStaff } from '../http/auth';
-import { toHttpProblem } from '../http/error-handler';
+import { renderInvalid } from '../http/in-context';
 import { flash } from '../http/shopper';
 import { idParam, parse } from '../http/validate';
 import type { Services } from '../services';
@@ -38,9 +38,9 @@ function companyUserPages(s: Services, page: { view: string; companyOf: (req: Re
     try {
       user = await s.companies.setAccess(req.user!, page.companyOf(req), userId, (({ roles, spendLimit }) => ({ roles, spendLimitMinor: spendLimit }))(parse(accessForm, req.body)));
     } catch (e) {
-      if (!(e instanceof DomainError) || (e.code !== 'VALIDATION' && e.code !== 'CONFLICT')) throw e;
-      res.status(toHttpProblem(e).status);
-      return render(req, res, { userId, message: e.message, fields: e.fields, typed: { roles: asList(req.body.roles).map(String), spendLimit: String(req.body.spendLimit ?? '') } });
+      return renderInvalid(res, e, (refusal) => render(req, res, {
+        userId, message: refusal.message, fields: refusal.fields, typed: { roles: asList(req.body.roles).map(String), spendLimit: String(req.body.spendLimit ?? '') },
+      }), ['VALIDATION', 'CONFLICT']);
     }
     flash(req, 'success', `Saved ${user.name}'s roles and spend limit.`);
     res.redirect(303, page.base(page.companyOf(req)));

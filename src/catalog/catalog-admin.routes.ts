@@ -2,10 +2,11 @@ import { Router, type RequestHandler, type Response } from 'express';
 import multer from 'multer';
 import { z } from 'zod';
 import { requireStaff } from '../http/auth';
+import { renderInvalid } from '../http/in-context';
 import { flash } from '../http/shopper';
 import { amount, checkbox, day, idParam, parse, str, text } from '../http/validate';
 import type { Services } from '../services';
-import { DomainError, invalid } from '../shared/errors';
+import { invalid } from '../shared/errors';
 import type { ProductInput } from './catalog-admin.service';
 import { ACCEPTED_TYPES, MAX_UPLOAD_BYTES, tooLarge } from './product-images';
 import { STAFF_STOCK_REASONS, STOCK_REASON_LABELS } from '../stock/stock';
@@ -86,10 +87,9 @@ export function catalogAdminRoutes(s: Services): Router {
 
   /** The product page again with a refusal next to the form it came from and that form's typed values. */
   async function renderRefusal(res: Response, number: string, form: string, e: unknown, values: Record<string, unknown> = {}) {
-    if (!(e instanceof DomainError) || !['VALIDATION', 'CONFLICT', 'INSUFFICIENT_STOCK'].includes(e.code)) throw e;
-    res.status(e.code === 'VALIDATION' ? 422 : 409).render('admin/catalog/product.njk', {
-      ...(await productPage(number)), refused: { form, message: e.message, fields: e.fields, values },
-    });
+    await renderInvalid(res, e, async (refusal) => res.render('admin/catalog/product.njk', {
+      ...(await productPage(number)), refused: { form, message: refusal.message, fields: refusal.fields, values },
+    }), ['VALIDATION', 'CONFLICT', 'INSUFFICIENT_STOCK']);
   }
 
   r.get('/', async (req, res) => {
@@ -106,10 +106,7 @@ export function catalogAdminRoutes(s: Services): Router {
     try {
       product = await s.catalogAdmin.create(toInput(parse(productForm, req.body)));
     } catch (e) {
-      if (!(e instanceof DomainError) || !['VALIDATION', 'CONFLICT'].includes(e.code)) throw e;
-      return res.status(e.code === 'VALIDATION' ? 422 : 409).render('admin/catalog/new.njk', {
-        groups: await s.catalogAdmin.groups(), values: formValues(req.body), error: e.message, fields: e.fields,
-      });
+      return renderInvalid(res, e, 'admin/catalog/new.njk', async () => ({ groups: await s.catalogAdmin.groups(), values: formValues(req.body) }), ['VALIDATION', 'CONFLICT']);
     }
     flash(req, 'success', `Product ${product.number} created.`);
     res.redirect(303, productUrl(product.number));

@@ -2,10 +2,11 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { requireLogin } from '../http/auth';
 import { wantsJson } from '../http/error-handler';
+import { renderInvalid } from '../http/in-context';
 import { flash } from '../http/shopper';
 import { idParam, noNul, orderNumber, parse } from '../http/validate';
 import type { Services } from '../services';
-import { DomainError, isRefusedMove } from '../shared/errors';
+import { DomainError, REFUSED_MOVES } from '../shared/errors';
 import { renderOrderHistory } from './order-history.routes';
 import { renderQuotes } from '../quotes/quote.routes';
 import { renderReturns } from '../returns/return.routes';
@@ -37,8 +38,10 @@ export function customerCenterRoutes(s: Services): Router {
       cart = await s.customerCenter.changeCartState(req.user!, form.CartID, form.StateId);
     } catch (e) {
       // A refused move (the rules, or someone moved the cart meanwhile) is shown next to that cart's state control.
-      if (!isRefusedMove(e) || wantsJson(req)) throw e;
-      return res.status(409).render('customer-center/carts.njk', { cc: 'Carts', carts: await s.customerCenter.carts(req.user!), refused: { cart: form.CartID, message: e.message } });
+      if (wantsJson(req)) throw e;
+      return renderInvalid(res, e, async (refusal) => res.render('customer-center/carts.njk', {
+        cc: 'Carts', carts: await s.customerCenter.carts(req.user!), refused: { cart: form.CartID, message: refusal.message },
+      }), REFUSED_MOVES);
     }
     flash(req, 'success', `Cart ${cart.number} is now “${cart.state?.name}”.`);
     res.redirect(303, '/customer-center?CC=Carts');

@@ -1,7 +1,7 @@
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { requireStaff } from '../http/auth';
-import { toHttpProblem } from '../http/error-handler';
+import { renderInvalid } from '../http/in-context';
 import { flash } from '../http/shopper';
 import { idParam, parse, requiredText, text } from '../http/validate';
 import { htmlToText } from '../mail/outbox.service';
@@ -112,13 +112,14 @@ const LABELS: Record<string, string> = {
   role: 'Role', final: 'Final',
 };
 
-/** A refusal the form can show next to what was typed (validation or a business rule), not a missing record. */
-function formRefusal(e: unknown): DomainError | null {
-  if (!(e instanceof DomainError) || (e.code !== 'VALIDATION' && e.code !== 'CONFLICT')) return null;
+/** The refusals a form shows next to what was typed (validation or a business rule), not a missing record. */
+const FORM_REFUSALS = ['VALIDATION', 'CONFLICT'] as const;
+
+/** A validation refusal's message names the fields the way the form does; a business rule's message stays as it is. */
+function messageOf(e: DomainError): string {
   const entries = Object.entries(e.fields);
-  if (e.code !== 'VALIDATION' || !entries.length) return e;
-  const summary = entries.map(([k, v]) => `${LABELS[k] ?? k} ${v}`).join('; ');
-  return new DomainError(e.code, `Nothing was saved. Please check: ${summary}.`, e.fields);
+  if (e.code !== 'VALIDATION' || !entries.length) return e.message;
+  return `Nothing was saved. Please check: ${entries.map(([k, v]) => `${LABELS[k] ?? k} ${v}`).join('; ')}.`;
 }
 
 /** What was typed, to show the form again: plain strings only, and the checked boxes as strings. */
@@ -178,9 +179,7 @@ export function flowSettingsRoutes(s: Services): Router {
     try {
       flow = await s.flowSettings.createFlow(parse(newFlowForm, req.body));
     } catch (e) {
-      const refusal = formRefusal(e);
-      if (!refusal) throw e;
-      return res.status(toHttpProblem(e).status).render('admin/settings/flow-new.njk', { types: FLOW_TYPE_LABELS, ...typed(req.body), error: refusal.message, fields: refusal.fields });
+      return renderInvalid(res, e, (refusal) => res.render('admin/settings/flow-new.njk', { types: FLOW_TYPE_LABELS, ...typed(req.body), error: messageOf(refusal), fields: refusal.fields }), FORM_REFUSALS);
     }
     flash(req, 'success', `Created “${flow.name}”. Now add its states.`);
     res.redirect(303, `${BASE}/flows/${flow.id}`);
@@ -194,9 +193,7 @@ export function flowSettingsRoutes(s: Services): Router {
     try {
       flow = await s.flowSettings.updateFlow(flowId, parse(flowForm, req.body));
     } catch (e) {
-      const refusal = formRefusal(e);
-      if (!refusal) throw e;
-      return renderFlow(res, flowId, toHttpProblem(e).status, { values: typed(req.body).values, error: refusal.message, fields: refusal.fields });
+      return renderInvalid(res, e, (refusal, status) => renderFlow(res, flowId, status, { values: typed(req.body).values, error: messageOf(refusal), fields: refusal.fields }), FORM_REFUSALS);
     }
     flash(req, 'success', `Saved “${flow.name}”.`);
     res.redirect(303, `${BASE}/flows/${flow.id}`);
@@ -208,9 +205,7 @@ export function flowSettingsRoutes(s: Services): Router {
     try {
       deleted = await s.flowSettings.deleteFlow(flowId);
     } catch (e) {
-      const refusal = formRefusal(e);
-      if (!refusal) throw e;
-      return renderFlow(res, flowId, toHttpProblem(e).status, { error: refusal.message });
+      return renderInvalid(res, e, (refusal, status) => renderFlow(res, flowId, status, { error: messageOf(refusal) }), FORM_REFUSALS);
     }
     const note = deleted.companies ? ` ${deleted.companies} ${deleted.companies === 1 ? 'company that used it now uses' : 'companies that used it now use'} the default cart flow.` : '';
     flash(req, 'success', `Deleted “${deleted.name}” with its states and rules.${note}`);
@@ -225,9 +220,7 @@ export function flowSettingsRoutes(s: Services): Router {
     try {
       state = await s.flowSettings.createState(flowId, stateInput(req.body));
     } catch (e) {
-      const refusal = formRefusal(e);
-      if (!refusal) throw e;
-      return renderState(res, flowId, undefined, toHttpProblem(e).status, { ...typed(req.body), error: refusal.message, fields: refusal.fields });
+      return renderInvalid(res, e, (refusal, status) => renderState(res, flowId, undefined, status, { ...typed(req.body), error: messageOf(refusal), fields: refusal.fields }), FORM_REFUSALS);
     }
     flash(req, 'success', `Added the state “${state.name}”.`);
     res.redirect(303, `${BASE}/flows/${flowId}`);
@@ -242,9 +235,7 @@ export function flowSettingsRoutes(s: Services): Router {
     try {
       state = await s.flowSettings.updateState(flowId, stateId, stateInput(req.body));
     } catch (e) {
-      const refusal = formRefusal(e);
-      if (!refusal) throw e;
-      return renderState(res, flowId, stateId, toHttpProblem(e).status, { ...typed(req.body), error: refusal.message, fields: refusal.fields });
+      return renderInvalid(res, e, (refusal, status) => renderState(res, flowId, stateId, status, { ...typed(req.body), error: messageOf(refusal), fields: refusal.fields }), FORM_REFUSALS);
     }
     flash(req, 'success', `Saved the state “${state.name}”.`);
     res.redirect(303, `${BASE}/flows/${flowId}/states/${stateId}`);
@@ -264,9 +255,7 @@ export function flowSettingsRoutes(s: Services): Router {
     try {
       state = await s.flowSettings.setStateDeleted(flowId, idOf(req.params.stateId), deleted);
     } catch (e) {
-      const refusal = formRefusal(e);
-      if (!refusal) throw e;
-      return renderFlow(res, flowId, toHttpProblem(e).status, { error: refusal.message });
+      return renderInvalid(res, e, (refusal, status) => renderFlow(res, flowId, status, { error: messageOf(refusal) }), FORM_REFUSALS);
     }
     flash(req, 'success', deleted
       ? `Deleted “${state.name}”: it stays in the history and on records already in it, but can no longer be entered.`

@@ -1,5 +1,5 @@
 import type { Request, RequestHandler, Response } from 'express';
-import { DomainError } from '../shared/errors';
+import { DomainError, type DomainErrorCode } from '../shared/errors';
 import { toHttpProblem } from './error-handler';
 
 /** A refused action, shown on the page it was tried on: which control, why, per-field messages and what was typed. */
@@ -48,13 +48,31 @@ export function inContext(action: string, page: PageRenderer, handler: RequestHa
   };
 }
 
+/** The page's context, built only when the form is shown again. */
+type Context = () => object | Promise<object>;
+/** Shows a refused form again on a page with its own renderer; the status is already set on the response. */
+type RenderRefusal = (refusal: DomainError, status: number) => unknown;
+
 /**
- * The one re-render of a refused form: a validation refusal renders `view` again with status 422, the page's
- * context (built only then), the message and the per-field messages; anything else goes on to the error handler.
+ * The one re-render of a refused form: a domain error whose code is in `codes` (default: validation only) renders
+ * the form again with the status the one error mapper gives it (422, 409, …), the message and the per-field messages —
+ * either `view` with the page's context (built only then), or through the page's own `render`. Anything else goes on
+ * to the error handler.
  */
-export async function renderInvalid(res: Response, err: unknown, view: string, context: () => object | Promise<object> = () => ({})): Promise<void> {
-  if (!(err instanceof DomainError) || err.code !== 'VALIDATION') throw err;
-  res.status(422).render(view, { ...(await context()), error: err.message, fields: err.fields });
+export async function renderInvalid(res: Response, err: unknown, view: string, context?: Context, codes?: readonly DomainErrorCode[]): Promise<void>;
+export async function renderInvalid(res: Response, err: unknown, render: RenderRefusal, codes?: readonly DomainErrorCode[]): Promise<void>;
+export async function renderInvalid(res: Response, err: unknown, view: string | RenderRefusal,
+  contextOrCodes?: Context | readonly DomainErrorCode[], moreCodes?: readonly DomainErrorCode[]): Promise<void> {
+  const codes = (typeof contextOrCodes === 'function' ? moreCodes : contextOrCodes ?? moreCodes) ?? ['VALIDATION'];
+  if (!(err instanceof DomainError) || !codes.includes(err.code)) throw err;
+  const status = toHttpProblem(err).status;
+  if (typeof view === 'function') {
+    res.status(status);
+    await view(err, status);
+    return;
+  }
+  const context = typeof contextOrCodes === 'function' ? contextOrCodes : () => ({});
+  res.status(status).render(view, { ...(await context()), error: err.message, fields: err.fields });
 }
 
 function typedValues(body: unknown): Record<string, string> {

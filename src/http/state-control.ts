@@ -1,8 +1,9 @@
 import type { Request, Response } from 'express';
 import { z } from 'zod';
 import type { StateChangeActor } from '../flows/flow.service';
-import { DomainError, isRefusedMove } from '../shared/errors';
-import { toHttpProblem, wantsJson } from './error-handler';
+import { REFUSED_MOVES } from '../shared/errors';
+import { wantsJson } from './error-handler';
+import { renderInvalid } from './in-context';
 import { idParam, parse, text } from './validate';
 
 export const staffActor = (req: Request, source: StateChangeActor['source']): StateChangeActor => ({ userId: req.user!.id, kind: 'staff', source });
@@ -21,10 +22,11 @@ export async function changeStateInContext(req: Request, res: Response, change: 
     await change(parse(stateForm, req.body));
     return true;
   } catch (e) {
-    if ((!isRefusedMove(e) && !(e instanceof DomainError && e.code === 'VALIDATION')) || wantsJson(req)) throw e;
+    if (wantsJson(req)) throw e;
     const typed = req.body as { stateId?: unknown; message?: unknown };
-    res.status(toHttpProblem(e).status);
-    await again({ reason: e.message, stateId: Number(typed.stateId) || null, message: typeof typed.message === 'string' ? typed.message.slice(0, 2000) : '' });
+    await renderInvalid(res, e, (refusal) => again({
+      reason: refusal.message, stateId: Number(typed.stateId) || null, message: typeof typed.message === 'string' ? typed.message.slice(0, 2000) : '',
+    }), [...REFUSED_MOVES, 'VALIDATION']);
     return false;
   }
 }

@@ -4,6 +4,7 @@ import rateLimit from 'express-rate-limit';
 import { z, type ZodType } from 'zod';
 import { requireStaff } from '../http/auth';
 import { toHttpProblem } from '../http/error-handler';
+import { renderInvalid } from '../http/in-context';
 import { flash } from '../http/shopper';
 import { idParam, inputKey, parse, requiredText } from '../http/validate';
 import { PaymentRefused } from '../payments/payment.service';
@@ -209,10 +210,11 @@ export function apiKeyAdminRoutes(s: Services): Router {
       });
       created = await s.api.createKey(form, req.user!.id);
     } catch (e) {
-      if (!(e instanceof DomainError) || e.code !== 'VALIDATION') throw e;
-      const body = req.body ?? {};
-      const scopes = (Array.isArray(body.scopes) ? body.scopes : [body.scopes]).filter((x: unknown): x is string => typeof x === 'string');
-      return renderList(res, 422, { error: e.message, fields: e.fields, values: { name: typeof body.name === 'string' ? body.name : '', scopes } });
+      return renderInvalid(res, e, (refusal, status) => {
+        const body = req.body ?? {};
+        const scopes = (Array.isArray(body.scopes) ? body.scopes : [body.scopes]).filter((x: unknown): x is string => typeof x === 'string');
+        return renderList(res, status, { error: refusal.message, fields: refusal.fields, values: { name: typeof body.name === 'string' ? body.name : '', scopes } });
+      });
     }
     // Shown this once: rendered straight from the POST (never put in the session or a redirect) and not cached.
     res.set('Cache-Control', 'no-store');

@@ -1,11 +1,11 @@
 import { Router, type Response } from 'express';
 import { z } from 'zod';
 import { requireStaff } from '../http/auth';
-import { toHttpProblem } from '../http/error-handler';
+import { renderInvalid } from '../http/in-context';
 import { flash } from '../http/shopper';
 import { idParam, parse, requiredText, text } from '../http/validate';
 import type { Services } from '../services';
-import { DomainError, notFound } from '../shared/errors';
+import { notFound } from '../shared/errors';
 import { htmlToText } from './outbox.service';
 import { SAMPLE_DATA, SANDBOX_FILTERS } from './mail-templates';
 
@@ -57,8 +57,7 @@ export function mailTemplateRoutes(s: Services): Router {
       if (req.body?.action === 'preview') return renderForm(res, 200, { template, values, preview: previewOf(parse(previewForm, req.body).body) });
       saved = await s.mailTemplates.save(id, parse(templateForm, req.body));
     } catch (e) {
-      if (!(e instanceof DomainError) || (e.code !== 'VALIDATION' && e.code !== 'CONFLICT')) throw e;
-      return renderForm(res, toHttpProblem(e).status, { template, values, error: e.message, fields: e.fields });
+      return renderInvalid(res, e, (refusal, status) => renderForm(res, status, { template, values, error: refusal.message, fields: refusal.fields }), ['VALIDATION', 'CONFLICT']);
     }
     flash(req, 'success', `Saved the mail template “${saved.name}”.`);
     res.redirect(303, `${MAIL_TEMPLATES_PATH}/${saved.id}`);

@@ -3,7 +3,7 @@ import { z, type ZodType } from 'zod';
 import { COUNTRIES } from './countries';
 import { requireStaff } from '../http/auth';
 import { toHttpProblem } from '../http/error-handler';
-import { inContext } from '../http/in-context';
+import { inContext, renderInvalid } from '../http/in-context';
 import { flash } from '../http/shopper';
 import { amount, checkbox, inputKey, MAX_AMOUNT_MINOR, ORDER_NUMBER, parse, quantity, requiredText, str, text } from '../http/validate';
 import type { Services } from '../services';
@@ -142,11 +142,6 @@ const fieldForm = z.object({
 const fieldUpdateForm = fieldForm.pick({ name: true, sortOrder: true });
 const compareQuery = z.object({ version: z.string().regex(/^[1-9][0-9]{0,8}$/).transform(Number), only: z.literal('changes').optional().catch(undefined) });
 
-/** A refusal the form can show next to what was typed; anything else goes to the error page. */
-function formRefusal(e: unknown, codes: DomainError['code'][]): DomainError | null {
-  return e instanceof DomainError && codes.includes(e.code) ? e : null;
-}
-
 /** "Nothing was saved. Please check: Quantity of Chef knife must be at most 9999; …" — names as the form shows them. */
 function summary(e: DomainError, labels: Record<string, string>): string {
   const entries = Object.entries(e.fields).filter(([k]) => k !== '_');
@@ -195,10 +190,10 @@ export function orderEditRoutes(s: Services): Router {
     try {
       result = await edit.save(number, parseEdit(req.body ?? {}), req.user!);
     } catch (e) {
-      const refusal = formRefusal(e, ['VALIDATION', 'CONFLICT', 'INSUFFICIENT_STOCK']);
-      if (!refusal) throw e;
       // Changed meanwhile: show the order as it is now (the other change), never the stale typed values over it.
-      return renderEdit(req, res, number, { refusal, values: refusal.code === 'CONFLICT' ? {} : typed(req.body, ['deliverySameAsBilling', 'removeVoucher']) });
+      return renderInvalid(res, e, (refusal) => renderEdit(req, res, number, {
+        refusal, values: refusal.code === 'CONFLICT' ? {} : typed(req.body, ['deliverySameAsBilling', 'removeVoucher']),
+      }), ['VALIDATION', 'CONFLICT', 'INSUFFICIENT_STOCK']);
     }
     flash(req, 'success', result.versionNo ? `${number} saved as version ${result.versionNo}. Totals were recalculated; shipping and payment fees stay as charged.` : `${number}: nothing was changed, so no new version was made.`);
     res.redirect(303, orderUrl(number));
@@ -249,9 +244,7 @@ export function orderEditRoutes(s: Services): Router {
     try {
       def = await fieldDefs.createField(parseFlat(fieldForm, req.body ?? {}));
     } catch (e) {
-      const refusal = formRefusal(e, ['VALIDATION']);
-      if (!refusal) throw e;
-      return renderFieldSettings(res, 422, { error: summary(refusal, FIELD_LABELS), fields: refusal.fields, values: typed(req.body) });
+      return renderInvalid(res, e, (refusal, status) => renderFieldSettings(res, status, { error: summary(refusal, FIELD_LABELS), fields: refusal.fields, values: typed(req.body) }));
     }
     flash(req, 'success', `Added the ${def.appliesTo === 'line' ? 'order line' : 'order'} field “${def.name}”.`);
     res.redirect(303, SETTINGS);
@@ -270,9 +263,7 @@ export function orderEditRoutes(s: Services): Router {
     try {
       def = await fieldDefs.updateField(id, parseFlat(fieldUpdateForm, req.body ?? {}));
     } catch (e) {
-      const refusal = formRefusal(e, ['VALIDATION']);
-      if (!refusal) throw e;
-      return renderFieldEdit(res, id, 422, { error: summary(refusal, FIELD_LABELS), fields: refusal.fields, values: typed(req.body) });
+      return renderInvalid(res, e, (refusal, status) => renderFieldEdit(res, id, status, { error: summary(refusal, FIELD_LABELS), fields: refusal.fields, values: typed(req.body) }));
     }
     flash(req, 'success', `Saved the field “${def.name}”.`);
     res.redirect(303, SETTINGS);

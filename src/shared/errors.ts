@@ -38,4 +38,4 @@ export const notFound = (what = 'The page') => new DomainError('NOT_FOUND', `${w
 export const invalid = (message: string, fields: Record<string, string> = {}) => new DomainError('VALIDATION', message, fields);
 
 /** A state change refused by the flow's rules or by a concurrent change: shown next to the control that asked for it. */
-export const isRefusedMove = (e: unknown): e is DomainError => e instanceof DomainError && (e.code === 'TRANSITION_NOT_ALLOWED' || e.code === 'CONFLICT');
+export const REFUSED_MOVES: readonly DomainErrorCode[] = ['TRANSITION_NOT_ALLOWED', 'CONFLICT'];

@@ -6,7 +6,7 @@ import { flash } from '../http/shopper';
 import { idParam, orderNumber, parse } from '../http/validate';
 import { orderDetailsPage } from '../orders/order-details.page';
 import type { Services } from '../services';
-import { DomainError, invalid } from '../shared/errors';
+import { invalid } from '../shared/errors';
 import { trackingNumberField } from './tracking-number';
 import { TRACKING_PARAMETERS, type NewShipment, type ShipmentActor, type ShipmentDeps, type TrackingInput } from './shipment.service';
 
@@ -103,9 +103,7 @@ export function shipmentAdminRoutes(s: Services): Router {
       flash(req, 'success', `Track & trace configuration “${config.name}” created.`);
       res.redirect(303, TRACK_AND_TRACE);
     } catch (e) {
-      if (!(e instanceof DomainError) || e.code !== 'VALIDATION') throw e;
-      res.status(422);
-      await renderList(res, { form: formEcho(req.body), error: e.message, fields: e.fields });
+      await renderInvalid(res, e, (refusal) => renderList(res, { form: formEcho(req.body), error: refusal.message, fields: refusal.fields }));
     }
   });
 
