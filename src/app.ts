@@ -39,7 +39,7 @@ import { importRoutes } from './integration/import.routes';
 import { STAFF_ROLES_PATH, staffRoleRoutes } from './accounts/staff-roles.routes';
 import { MAIL_TEMPLATES_PATH, mailTemplateRoutes } from './mail/mail-templates.routes';
 import { EXPORT_SETTINGS_PATH, exportSettingsRoutes, exportSettingsUpload } from './exports/export-settings.routes';
-import { createViewEnv } from './http/views';
+import { createViewEnv } from './shared/views';
 import { ReadRouter } from './db/replicas';
 import { HealthChecks } from './http/health';
 import { requestLog } from './http/request-log';

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { ForeignKeyConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { Shop } from '../catalog/catalog.entities';
-import { VIEWS_DIR } from '../http/views';
+import { VIEWS_DIR } from '../shared/paths';
 import { storedTemplateKey } from '../mail/mail-templates';
 import { OrderFieldDefinition } from '../orders/order-edit.entities';
 import { Address, Order } from '../orders/order.entities';

@@ -2,7 +2,7 @@ import { LockMode, wrap } from '@mikro-orm/core';
 import { actsAs } from '../accounts/access-policy';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { User, type CompanyRole } from '../accounts/account.entities';
-import { createViewEnv } from '../http/views';
+import { createViewEnv } from '../shared/views';
 import { OutboxService } from '../mail/outbox.service';
 import { Order, OrderHistoryEntry, type HistoryActor, type HistorySource } from '../orders/order.entities';
 import { ReturnHistoryEntry, ReturnRequest } from '../returns/return.entities';

@@ -1,7 +1,7 @@
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { requireStaff } from '../http/auth';
-import { changeStateInContext, staffActor, type RefusedMove } from '../http/state-control';
+import { changeStateInContext, staffActor, type RefusedMove } from '../flows/state-control';
 import { inContext, type PageRenderer } from '../http/in-context';
 import { flash } from '../http/shopper';
 import { idParam, orderNumber, parse, text } from '../http/validate';

@@ -2,7 +2,7 @@ import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { requireLogin, requireStaff } from '../http/auth';
 import { inContext, type ActionError, type PageRenderer } from '../http/in-context';
-import { changeStateInContext, staffActor, type RefusedMove } from '../http/state-control';
+import { changeStateInContext, staffActor, type RefusedMove } from '../flows/state-control';
 import { bulkStateForm } from '../orders/order-admin.routes';
 import { flash, shopperOf } from '../http/shopper';
 import { idParam, orderNumber, parse, quantity, text } from '../http/validate';

@@ -1,5 +1,5 @@
 import { placeInTransaction } from '../checkout/place-order';
-import { createViewEnv } from '../http/views';
+import { createViewEnv } from '../shared/views';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { Product, Shop } from '../catalog/catalog.entities';
 import { FlowService } from '../flows/flow.service';

@@ -7,7 +7,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { createViewEnv } from '../../src/http/views';
+import { createViewEnv } from '../../src/shared/views';
 import { createDatabase, get, ROOT, spawnApp, type AppProcess, type TestDatabase } from '../load/helpers';
 
 const run = promisify(execFile);

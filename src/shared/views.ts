@@ -1,9 +1,7 @@
 import type { Express } from 'express';
 import nunjucks from 'nunjucks';
-import { formatDecimal, formatMoney, formatRate, withVat } from '../shared/money';
-import { VIEWS_DIR } from '../shared/paths';
-
-export { VIEWS_DIR };
+import { formatDecimal, formatMoney, formatRate, withVat } from './money';
+import { VIEWS_DIR } from './paths';
 
 /**
  * Nunjucks with autoescape on; the same environment renders pages and mails. In production (`cache`) each template

@@ -1,10 +1,10 @@
 import type { Request, Response } from 'express';
 import { z } from 'zod';
-import type { StateChangeActor } from '../flows/flow.service';
+import type { StateChangeActor } from './flow.service';
 import { REFUSED_MOVES } from '../shared/errors';
-import { wantsJson } from './error-handler';
-import { renderInvalid } from './in-context';
-import { idParam, parse, text } from './validate';
+import { wantsJson } from '../http/error-handler';
+import { renderInvalid } from '../http/in-context';
+import { idParam, parse, text } from '../http/validate';
 
 export const staffActor = (req: Request, source: StateChangeActor['source']): StateChangeActor => ({ userId: req.user!.id, kind: 'staff', source });
 
