@@ -3,7 +3,7 @@ import pg from 'pg';
 import { ormConfig, type OrmOptions } from '../../mikro-orm.config';
 import type { AppConfig } from '../config';
 import { log } from '../shared/log';
-import { migrateJobQueue } from '../jobs/job-queue';
+import { migrateJobQueue } from './job-queue-schema';
 import { embeddedServerUrl, portInUse, startEmbeddedPostgres, withDatabase, type RunningPostgres } from './embedded-postgres';
 
 export const APP_DATABASE = 'orderflow';

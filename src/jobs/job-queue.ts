@@ -18,14 +18,10 @@
  * pg-boss polls (no LISTEN/NOTIFY, no session state, unnamed statements; its locks are transaction-level), so it
  * runs through PgBouncer in transaction pooling like the rest of the app.
  */
-import pg from 'pg';
 import PgBoss from 'pg-boss';
-import { connectionTimeouts } from '../../mikro-orm.config';
-import type { AppConfig } from '../config';
+import { JOB_SCHEMA, jobQueuePool, type JobQueueOptions } from '../db/job-queue-schema';
 import { isDatabaseUnavailable, unavailableReason } from '../db/unavailable';
 import { log } from '../shared/log';
-
-export const JOB_SCHEMA = 'pgboss';
 
 /** A job that drains due rows of its table every `everyMs`. */
 export interface DrainJob {
@@ -45,36 +41,6 @@ export interface CronJob {
   run(): Promise<void>;
 }
 
-export type JobQueueOptions = Pick<AppConfig, 'statementTimeoutMs' | 'poolAcquireTimeoutMs'>;
-
-/** pg-boss runs its statements through this pool (`db` option), so it shares the app's timeouts and error rules. */
-function poolFor(url: string, opts: Partial<JobQueueOptions>, max: number): pg.Pool {
-  const pool = new pg.Pool({
-    connectionString: url, max, application_name: 'orderflow-jobs',
-    ...connectionTimeouts({ statementTimeoutMs: opts.statementTimeoutMs, acquireTimeoutMs: opts.poolAcquireTimeoutMs }),
-  });
-  // An idle connection dropped by the server: the next query gets a new one (the outage is logged by the jobs).
-  pool.on('error', () => undefined);
-  return pool;
-}
-
-const executor = (pool: pg.Pool): PgBoss.Db => ({ executeSql: (text, values) => pool.query(text, values) });
-
-/**
- * Creates pg-boss's schema or brings it to this version's (pg-boss migrates itself under a transaction-level
- * advisory lock). Part of `migrate`, so `npm run migrate`, the start and the test template all have it.
- */
-export async function migrateJobQueue(url: string): Promise<void> {
-  const pool = poolFor(url, {}, 1);
-  const boss = new PgBoss({ db: executor(pool), schema: JOB_SCHEMA, migrate: true, supervise: false, schedule: false });
-  boss.on('error', (e) => log.error({ err: e }, '[jobs] migrating the job queue failed'));
-  try {
-    await boss.start();
-    await boss.stop({ graceful: false, close: false });
-  } finally {
-    await pool.end();
-  }
-}
 
 /** Logs a job's outage once when it starts and once when the database answers again. */
 class OutageLog {
@@ -99,9 +65,9 @@ export interface RunningJobs {
   stop(timeoutMs: number): Promise<void>;
 }
 
-/** Starts this process's workers for every job. The schema must exist (migrateJobQueue). */
+/** Starts this process's workers for every job. The schema must exist (migrateJobQueue, part of `migrate`). */
 export async function startJobs(url: string, opts: JobQueueOptions, drains: DrainJob[], crons: CronJob[]): Promise<RunningJobs> {
-  const pool = poolFor(url, opts, 4);
+  const pool = jobQueuePool(url, opts, 4);
   const outage = new OutageLog();
   let stopping = false;
   let closed = false;
