@@ -1,7 +1,7 @@
 import { IMAGE_COLUMNS, imageOf, type ImageRow, type ImageView } from '../catalog/product-images';
 import type { Sql } from '../db/sql';
 import { priceOrder, type Totals } from '../pricing/pricing';
-import type { Shopper } from './shopper';
+import type { Shopper } from '../shared/shopper';
 
 /** A basket line as the basket page prints it (the stored price, as last priced). */
 export interface BasketPageLine {

@@ -15,7 +15,7 @@ import { stockRefusal, tooMany } from './basket-rules';
 import { MAX_LINE_QUANTITY } from '../shared/quantity';
 import { readBasketPage, type BasketPage } from './basket-page';
 import { quickAddProduct } from './quick-add';
-import type { Shopper } from './shopper';
+import type { Shopper } from '../shared/shopper';
 
 export interface BasketView extends BasketPage {
   /** A cart that cannot be ordered yet: the state it must reach (as named in its flow). */

@@ -8,7 +8,7 @@ import { notFound } from '../shared/errors';
 import { basketEditability } from './basket-mutation';
 import { stockRefusal, tooMany } from './basket-rules';
 import { MAX_LINE_QUANTITY } from '../shared/quantity';
-import type { Shopper } from './shopper';
+import type { Shopper } from '../shared/shopper';
 
 /**
  * "Add to basket" for the common case — the shopper's open cart exists and its prices are current — in two SQL

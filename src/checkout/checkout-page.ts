@@ -1,4 +1,4 @@
-import type { Shopper } from '../cart/shopper';
+import type { Shopper } from '../shared/shopper';
 import { priceOnSql } from '../catalog/prices';
 import type { Sql } from '../db/sql';
 import { ADDRESS_FIELDS, type Address, type CheckoutStep } from '../orders/order.entities';

@@ -4,7 +4,7 @@ import { LockMode } from '@mikro-orm/core';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { User } from '../accounts/account.entities';
 import type { CartService } from '../cart/cart.service';
-import type { Shopper } from '../cart/shopper';
+import type { Shopper } from '../shared/shopper';
 import type { OutboxService } from '../mail/outbox.service';
 import { FlowState } from '../flows/flow.entities';
 import { orderingStateName } from '../flows/flow.service';

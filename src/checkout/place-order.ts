@@ -1,7 +1,7 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { visibleSql } from '../accounts/access-policy';
 import { giveBackStock, takeStockWith } from '../stock/stock';
-import type { Shopper } from '../cart/shopper';
+import type { Shopper } from '../shared/shopper';
 import { emSql, sqlTransaction, type Sql, type SqlTransaction } from '../db/sql';
 import { ENQUEUE_ORDER_EXPORT_SQL } from '../exports/auto-export.service';
 import type { OutboxService } from '../mail/outbox.service';

@@ -3,7 +3,7 @@ import { visibleOrRefuse, visibleSql } from '../accounts/access-policy';
 import type { SessionUser } from '../accounts/account.service';
 import { totalsOf } from '../cart/basket-page';
 import type { CartService } from '../cart/cart.service';
-import type { Shopper } from '../cart/shopper';
+import type { Shopper } from '../shared/shopper';
 import { Product } from '../catalog/catalog.entities';
 import { pricesOn } from '../catalog/prices';
 import { emSql } from '../db/sql';

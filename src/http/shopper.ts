@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Request, Response } from 'express';
-import type { Shopper } from '../cart/shopper';
+import type { Shopper } from '../shared/shopper';
 
 export const BASKET_COOKIE = 'basket';
 /** The express-session cookie (src/app.ts). */

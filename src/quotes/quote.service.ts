@@ -5,7 +5,7 @@ import type { SessionUser } from '../accounts/account.service';
 import { User } from '../accounts/account.entities';
 import { Product, Shop } from '../catalog/catalog.entities';
 import type { CartService } from '../cart/cart.service';
-import type { Shopper } from '../cart/shopper';
+import type { Shopper } from '../shared/shopper';
 import type { CheckoutService } from '../checkout/checkout.service';
 import type { StateRole } from '../flows/flow.entities';
 import type { FlowService, StateChangeActor } from '../flows/flow.service';
