@@ -52,7 +52,7 @@ export function createServices(orm: MikroORM, views: nunjucks.Environment, optio
   const shipments = new ShipmentService(orm);
   const orderEdit = new OrderEditService(orm);
   const orderFields = new OrderFieldService(orm);
-  const recurring = new RecurringService(orm, outbox, payments);
+  const recurring = new RecurringService(orm, outbox, payments, options.placement);
   const statistics = new StatisticsService(orm);
   const returns = new ReturnService(orm, flows, outbox, paymentDesk);
   paymentDesk.onRecovered((op) => returns.completeRecoveredRefund(op));

@@ -71,7 +71,7 @@ async function reserveIn(orm: MikroORM, shopper: Shopper, input: PlaceInput, opt
     if (!order) throw orderChanged();
     const orderId = Number(order.id);
     if (order.completed) return { kind: 'placed', orderId, number: order.number };
-    if (!placeable(order, !!options.quote)) throw orderChanged();
+    if (!placeable(order, options.quote ? 'quote' : 'basket')) throw orderChanged();
     if (order.open_attempt) return { kind: 'busy', attemptId: order.open_attempt.id, provider: order.open_attempt.provider, expired: order.open_attempt.expired };
     if (!options.acceptStoredPrices && order.lines.some((l) => l.stale)) return { kind: 'stale' };
     assertReadyToPlace({
@@ -81,22 +81,49 @@ async function reserveIn(orm: MikroORM, shopper: Shopper, input: PlaceInput, opt
     const totals = priceOrder(pricingInputOf(order));
     const taken = [...(await takeStockWith(sql, order.lines.map((l) => ({ ...l, product: l.productId == null ? null : { id: l.productId } })), order.allow_out_of_stock, outOfStockMessage,
       { reason: 'order', orderId, actor: { userId: shopper.userId, kind: 'customer' } }))];
-    const [attempt] = await sql.commitWith<{ id: string }>(
-      `with attempt as (
+    const attempt = recordAttemptSql(order, totals.totalMinor, taken, { customerComment: input.customerComment, ip: input.ip, userId: shopper.userId, reservationSeconds: options.reservationSeconds });
+    const [row] = await sql.commitWith<{ id: string }>(attempt.text, attempt.values);
+    return { kind: 'reserved', attempt: reservedAttempt(Number(row.id), order, totals.totalMinor) };
+  });
+}
+
+type Taken = Iterable<readonly [{ id: number; productId: number | null }, { locationId: number; quantity: number }]>;
+
+/** The statement recording a payment attempt that holds the stock taken for the order, with its expiry. */
+function recordAttemptSql(order: LockedOrder, totalMinor: number, taken: Taken, by: { customerComment: string; ip: string; userId: number | null; reservationSeconds: number }) {
+  const lines = [...taken];
+  return {
+    text: `with attempt as (
          insert into payment_attempts (order_id, order_version, provider, amount_minor, currency_code, customer_comment, ip, actor_user_id, expires_at)
          values (?, ?, ?, ?, ?, ?, ?, ?, now() + make_interval(secs => ?)) returning id),
        reserved as (
          insert into stock_reservations (attempt_id, order_line_id, product_id, location_id, quantity)
          select attempt.id, t.* from attempt, unnest(array[?]::bigint[], array[?]::int[], array[?]::int[], array[?]::int[]) t)
        select id from attempt`,
-      [orderId, order.version, order.payment_provider, totals.totalMinor, order.currency_code, input.customerComment, input.ip, shopper.userId, options.reservationSeconds,
-        taken.map(([l]) => l.id), taken.map(([l]) => l.productId), taken.map(([, t]) => t.locationId), taken.map(([, t]) => t.quantity)],
-    );
-    return {
-      kind: 'reserved',
-      attempt: { id: Number(attempt.id), orderId, number: order.number, amountMinor: totals.totalMinor, currencyCode: order.currency_code, provider: order.payment_provider!, paymentName: order.payment_name! },
-    };
-  });
+    values: [Number(order.id), order.version, order.payment_provider, totalMinor, order.currency_code, by.customerComment, by.ip, by.userId, by.reservationSeconds,
+      lines.map(([l]) => l.id), lines.map(([l]) => l.productId), lines.map(([, t]) => t.locationId), lines.map(([, t]) => t.quantity)],
+  };
+}
+
+function reservedAttempt(id: number, order: LockedOrder, totalMinor: number): ReservedAttempt {
+  return { id, orderId: Number(order.id), number: order.number, amountMinor: totalMinor, currencyCode: order.currency_code, provider: order.payment_provider!, paymentName: order.payment_name! };
+}
+
+/**
+ * Reserves a recurring order for its provider in the caller's (ORM) transaction, which holds the series lock: takes its
+ * stock (as reserveOrder does) and records a payment attempt with an expiry. The caller commits, authorizes outside
+ * any transaction, then confirms with confirmAttempt (or releases); after a crash the reservation job releases it.
+ */
+export async function reserveInTransaction(em: EntityManager, orderId: number, how: { actor: PlacedBy; allowOutOfStock: boolean; refusal: (line: { quantity: number; productName: string }) => string; reservationSeconds: number }): Promise<ReservedAttempt> {
+  const sql = emSql(em);
+  const [order] = await sql<LockedOrder>('with ' + lockOrderSql('o.id = ?'), [orderId]);
+  if (!order || order.completed || !placeable(order, 'placing')) throw orderChanged();
+  const totals = priceOrder(pricingInputOf(order));
+  const taken = await takeStockWith(sql, order.lines.map((l) => ({ ...l, product: l.productId == null ? null : { id: l.productId } })), how.allowOutOfStock, how.refusal,
+    { reason: 'order', orderId, actor: { userId: how.actor.userId, kind: how.actor.kind } });
+  const attempt = recordAttemptSql(order, totals.totalMinor, taken, { customerComment: '', ip: '', userId: how.actor.userId, reservationSeconds: how.reservationSeconds });
+  const [row] = await sql<{ id: string }>(attempt.text, attempt.values);
+  return reservedAttempt(Number(row.id), order, totals.totalMinor);
 }
 
 /** What the provider said when it authorized the attempt. */
@@ -120,9 +147,10 @@ export type QuoteAcceptance = (em: EntityManager, orderId: number) => Promise<st
  * must still be exactly what was reserved (same version, same total); otherwise nothing is written. A quote's attempt
  * is confirmed with its acceptance, in the same transaction (an ORM one, as accepting moves the quote's flow state).
  */
-export async function confirmAttempt(orm: MikroORM, outbox: OutboxService, attemptId: number, auth: Authorization, accepting?: QuoteAcceptance): Promise<Confirmation> {
-  const inTransaction = <T>(fn: (sql: SqlTransaction, accept?: (orderId: number) => Promise<string>) => Promise<T>): Promise<T> => accepting
-    ? orm.em.fork().transactional((em) => fn(Object.assign(emSql(em), { commitWith: emSql(em) }), (orderId) => accepting(em, orderId)))
+export async function confirmAttempt(orm: MikroORM, outbox: OutboxService, attemptId: number, auth: Authorization, accepting?: QuoteAcceptance, system?: SystemPlacement): Promise<Confirmation> {
+  const hook = accepting ?? (system && (async (em: EntityManager, orderId: number) => { await system.book(em, orderId); return ''; }));
+  const inTransaction = <T>(fn: (sql: SqlTransaction, accept?: (orderId: number) => Promise<string>) => Promise<T>): Promise<T> => hook
+    ? orm.em.fork().transactional((em) => fn(Object.assign(emSql(em), { commitWith: emSql(em) }), (orderId) => hook(em, orderId)))
     : sqlTransaction(orm, (sql) => fn(sql));
   const outcome = await inTransaction(async (sql, accept): Promise<Confirmation | null> => {
     // The order row is locked first, as every placement step does (order → attempt → stock): no step waits on another's attempt row while holding the order.
@@ -137,11 +165,12 @@ export async function confirmAttempt(orm: MikroORM, outbox: OutboxService, attem
     const orderId = Number(order.id);
     const totals = priceOrder(pricingInputOf(order));
     const { attempt } = order;
-    const unchanged = !order.completed && placeable(order, !!accept) && order.version === attempt.version && totals.totalMinor === Number(attempt.amount);
+    const unchanged = !order.completed && placeable(order, system ? 'placing' : accepting ? 'quote' : 'basket') && order.version === attempt.version && totals.totalMinor === Number(attempt.amount);
     if (!unchanged) throw new OrderChangedMeanwhile(orderId);
-    if (accept) order.number = await accept(orderId);
+    if (accepting) order.number = await accept!(orderId);
+    else if (accept) await accept(orderId);
     const complete = completeOrderSql(outbox, orderId, order, totals, { auth, paymentName: order.payment_name! }, { attemptId },
-      { customerComment: attempt.customerComment, ip: attempt.ip, actor: { userId: attempt.actorUserId, kind: 'customer', source: 'checkout' } });
+      { customerComment: attempt.customerComment, ip: attempt.ip, actor: system?.actor ?? { userId: attempt.actorUserId, kind: 'customer', source: 'checkout' }, placedAt: system?.placedAt });
     await sql.commitWith(complete.text, complete.values);
     return { kind: 'placed', orderId, number: order.number };
   }).catch((e) => {
@@ -154,6 +183,12 @@ export async function confirmAttempt(orm: MikroORM, outbox: OutboxService, attem
   if (attempt?.status === 'completed') return { kind: 'already', orderId: Number(attempt.order_id), number: attempt.number };
   return { kind: 'gone', orderId: Number(attempt?.order_id), reason: 'released' };
 }
+
+/**
+ * A recurring order's attempt, confirmed by the system: placed by it at the scheduler's time, and `book` records the
+ * run and the series in the confirming transaction (after the order row is locked), as a quote's acceptance does.
+ */
+export interface SystemPlacement { actor: PlacedBy; placedAt: Date; book: (em: EntityManager, orderId: number) => Promise<void> }
 
 class OrderChangedMeanwhile extends Error {
   constructor(readonly orderId: number) {
@@ -350,9 +385,13 @@ export function orderChanged(): DomainError {
   return new DomainError('CONFLICT', 'Your order changed after you reviewed it. Please review it again.');
 }
 
-/** Whether the locked order may be placed: an order in checkout, or a quote offered, not answered and not expired. */
-function placeable(order: LockedOrder, quote: boolean): boolean {
-  return quote ? order.type === 'quote' && order.quote_open : order.type === 'order' && order.basket_status === 'basket';
+/**
+ * Whether the locked order may be placed: an order in checkout, a quote offered, not answered and not expired, or an
+ * order the system is placing (a recurring order: built, numbered and in its flow, never a basket).
+ */
+function placeable(order: LockedOrder, what: 'basket' | 'quote' | 'placing'): boolean {
+  if (what === 'quote') return order.type === 'quote' && order.quote_open;
+  return order.type === 'order' && order.basket_status === (what === 'basket' ? 'basket' : null);
 }
 
 /** Matches no basket: a guest without a basket cookie can only reach orders placed in this browser session. */

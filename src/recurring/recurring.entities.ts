@@ -6,7 +6,8 @@ import { Order } from '../orders/order.entities';
 export type IntervalUnit = 'day' | 'week' | 'month';
 /** System-controlled: active series create orders; paused ones wait; cancelled and finished ones never run again. */
 export type SeriesStatus = 'active' | 'paused' | 'cancelled' | 'finished';
-export type RunStatus = 'created' | 'failed' | 'skipped';
+/** `placing`: its order is reserved while the payment provider is asked (scheduler.ts). */
+export type RunStatus = 'created' | 'failed' | 'skipped' | 'placing';
 
 export const INTERVAL_UNITS: readonly IntervalUnit[] = ['day', 'week', 'month'];
 
@@ -63,7 +64,7 @@ export class RecurringRun {
   @ManyToOne({ entity: () => RecurringSeries, fieldName: 'series_id', deleteRule: 'cascade' }) series!: RecurringSeries;
   @Property({ type: 'integer' }) occurrence!: number;
   @Property({ type: 'Date', columnType: 'timestamptz' }) dueAt!: Date;
-  @Enum({ items: ['created', 'failed', 'skipped'], type: 'text' }) status!: RunStatus;
+  @Enum({ items: ['created', 'failed', 'skipped', 'placing'], type: 'text' }) status!: RunStatus;
   @ManyToOne({ entity: () => Order, nullable: true, deleteRule: 'set null', fieldName: 'order_id' }) order?: Order | null;
   @Property({ type: 'integer' }) attempts: Opt<number> = 0;
   @Property({ type: 'text' }) lastError: Opt<string> = '';

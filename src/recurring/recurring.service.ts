@@ -1,3 +1,4 @@
+import type { PlacementSettings } from '../checkout/checkout.service';
 import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
 import { ownedOrRefuse } from '../accounts/access-policy';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
@@ -51,8 +52,8 @@ export const MAX_SERIES_YEARS = 10;
 export class RecurringService {
   private readonly scheduler: RecurringScheduler;
 
-  constructor(private readonly orm: MikroORM, outbox?: OutboxService, providers?: PaymentProviders) {
-    this.scheduler = new RecurringScheduler(orm, outbox, providers);
+  constructor(private readonly orm: MikroORM, outbox?: OutboxService, providers?: PaymentProviders, placement?: PlacementSettings) {
+    this.scheduler = new RecurringScheduler(orm, outbox, providers, placement);
   }
 
   private get em() {

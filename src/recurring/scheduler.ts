@@ -1,6 +1,9 @@
-import { placeInTransaction } from '../checkout/place-order';
+import { attemptKey, confirmAttempt, markVoided, placeInTransaction, releaseAttempt, reserveInTransaction, type ReservedAttempt } from '../checkout/place-order';
+import type { PlacementSettings } from '../checkout/checkout.service';
+import { withinMs } from '../shared/deadline';
+import { PROVIDER_TIMED_OUT } from '../payments/payment-provider';
 import { createViewEnv } from '../shared/views';
-import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import { LockMode, type EntityManager, type MikroORM } from '@mikro-orm/postgresql';
 import { Product, Shop } from '../catalog/catalog.entities';
 import { FlowService } from '../flows/flow.service';
 import { OutboxService } from '../mail/outbox.service';
@@ -29,6 +32,7 @@ export interface RunDueResult {
 }
 
 const SYSTEM: Actor = { userId: null, kind: 'system', source: 'system' };
+const PLACED_BY = { userId: null, kind: 'system', source: 'system' } as const;
 const MAX_SERIES_PER_ROUND = 500;
 
 /**
@@ -39,7 +43,8 @@ export class RecurringScheduler {
   private readonly flows = new FlowService();
   private readonly providers: PaymentProviders;
 
-  constructor(private readonly orm: MikroORM, private readonly outbox?: OutboxService, providers?: PaymentProviders) {
+  constructor(private readonly orm: MikroORM, private readonly outbox?: OutboxService, providers?: PaymentProviders,
+    private readonly placement: PlacementSettings = { reservationSeconds: 900, gatewayTimeoutMs: 20_000 }) {
     this.providers = providers ?? new PaymentProviders(orm);
   }
 
@@ -51,7 +56,7 @@ export class RecurringScheduler {
   async runDue(now: Date = new Date()): Promise<RunDueResult> {
     const result: RunDueResult = { created: [], failed: [], skipped: 0 };
     for (let i = 0; i < MAX_SERIES_PER_ROUND; i++) {
-      let picked = false;
+      let picked: boolean | Reserved = false;
       try {
         picked = await this.orm.em.fork().transactional(async (em) => {
           const [row] = await em.execute<{ id: string }[]>(
@@ -62,9 +67,10 @@ export class RecurringScheduler {
           );
           if (!row) return false;
           const series = await em.findOneOrFail(RecurringSeries, Number(row.id), { refresh: true });
-          await this.runSeries(em, series, now, result);
-          return true;
+          return (await this.runSeries(em, series, now, result)) ?? true;
         });
+        // The series lock and the stock rows are free again: the provider is asked outside any transaction.
+        if (typeof picked === 'object') await this.pay(picked, result);
       } catch (e) {
         // Bookkeeping itself failed (e.g. the database went away): stop this round, the next one tries again.
         log.error({ err: e }, '[recurring] scheduler round failed');
@@ -90,9 +96,13 @@ export class RecurringScheduler {
     };
   }
 
-  /** Works on one due series; the caller holds its row lock. */
-  private async runSeries(em: EntityManager, series: RecurringSeries, now: Date, result: RunDueResult): Promise<void> {
+  /**
+   * Works on one due series; the caller holds its row lock. Answers the reserved order when its provider must still
+   * be asked (after the caller's commit).
+   */
+  private async runSeries(em: EntityManager, series: RecurringSeries, now: Date, result: RunDueResult): Promise<Reserved | undefined> {
     const schedule = scheduleOf(series);
+    if (!(await this.settleInterrupted(em, series, now))) return;
     const first = series.nextOccurrence;
     let k = first;
     // Only the latest due occurrence is created: one order per period, never a burst of late ones.
@@ -108,13 +118,15 @@ export class RecurringScheduler {
 
     const due = dueAt(schedule, k);
     try {
-      const order = await em.transactional((tx) => this.createOrder(tx, series, k, due, now));
-      result.created.push(order.number);
-      series.ordersCreated += 1;
-      series.attempts = 0;
-      series.retryAt = null;
-      series.lastError = '';
-      this.advance(series, schedule, k + 1);
+      const made = await em.transactional((tx) => this.createOrder(tx, series, k, due, now));
+      if ('attempt' in made) {
+        // Not due again before its reservation expires: no other round takes the series while the provider answers.
+        series.retryAt = new Date(now.getTime() + this.placement.reservationSeconds * 1000);
+        series.updatedAt = now;
+        return { seriesId: series.id, occurrence: k, due, now, attempts: series.attempts + 1, attempt: made.attempt };
+      }
+      result.created.push(made.order.number);
+      this.created(series, schedule, k);
     } catch (e) {
       if (e instanceof AlreadyCreated) {
         this.advance(series, schedule, k + 1);
@@ -122,14 +134,97 @@ export class RecurringScheduler {
       }
       const message = e instanceof DomainError ? e.message : 'The order could not be created because of an unexpected error (see the server log).';
       if (!(e instanceof DomainError)) log.error({ err: e }, `[recurring] series ${series.id} occurrence ${k} failed`);
-      const attempts = series.attempts + 1;
-      let retryAt = new Date(now.getTime() + retryDelayMs(attempts));
-      // Never wait past the next occurrence: when it is due, it replaces this one.
-      if (occurrenceExists(schedule, k + 1)) retryAt = new Date(Math.min(retryAt.getTime(), dueAt(schedule, k + 1).getTime()));
-      await this.saveRun(em, series.id, k, due, 'failed', null, attempts, message, retryAt, now);
-      Object.assign(series, { nextOccurrence: k, nextDueAt: due, attempts, retryAt, lastError: message.slice(0, 1000), updatedAt: now });
-      result.failed.push({ seriesId: series.id, occurrence: k, error: message });
+      await this.failed(em, series, k, due, message, now, result);
     }
+  }
+
+  private created(series: RecurringSeries, schedule: Schedule, k: number): void {
+    series.ordersCreated += 1;
+    series.attempts = 0;
+    series.retryAt = null;
+    series.lastError = '';
+    this.advance(series, schedule, k + 1);
+  }
+
+  /** Logs a failed occurrence on its run and the series, and when it is retried (with backoff). */
+  private async failed(em: EntityManager, series: RecurringSeries, k: number, due: Date, message: string, now: Date, result: RunDueResult): Promise<void> {
+    const schedule = scheduleOf(series);
+    const attempts = series.attempts + 1;
+    let retryAt = new Date(now.getTime() + retryDelayMs(attempts));
+    // Never wait past the next occurrence: when it is due, it replaces this one.
+    if (occurrenceExists(schedule, k + 1)) retryAt = new Date(Math.min(retryAt.getTime(), dueAt(schedule, k + 1).getTime()));
+    await this.saveRun(em, series.id, k, due, 'failed', null, attempts, message, retryAt, now);
+    Object.assign(series, { nextOccurrence: k, nextDueAt: due, attempts, retryAt, lastError: message.slice(0, 1000), updatedAt: now });
+    result.failed.push({ seriesId: series.id, occurrence: k, error: message });
+  }
+
+  /**
+   * A run still `placing` was interrupted (the process died between reserve and confirm). While its attempt is
+   * reserved the series waits for the reservation job (which gives the stock back and voids); once released, its
+   * order — never placed — is deleted and the occurrence is created again. Answers whether the series may run now.
+   */
+  private async settleInterrupted(em: EntityManager, series: RecurringSeries, now: Date): Promise<boolean> {
+    const [placing] = await em.execute<{ order_id: string; status: string | null }[]>(
+      `select r.order_id, (select a.status from payment_attempts a where a.order_id = r.order_id order by a.id desc limit 1) as status
+       from recurring_runs r where r.series_id = ? and r.status = 'placing'`, [series.id]);
+    if (!placing) return true;
+    if (placing.status === 'reserved') {
+      series.retryAt = new Date(now.getTime() + 60_000);
+      return false;
+    }
+    await em.execute(`update orders set deleted = true, updated_at = now() where id = ? and not completed`, [placing.order_id]);
+    return true;
+  }
+
+  /**
+   * Asks the provider for a reserved recurring order outside any transaction (its attempt key is the idempotency
+   * key), then confirms it through the one placement writer, or releases its stock and logs the failure.
+   */
+  private async pay(reserved: Reserved, result: RunDueResult): Promise<void> {
+    const { attempt } = reserved;
+    const provider = this.providers.direct(attempt.provider)!;
+    let auth;
+    try {
+      auth = await withinMs(provider.authorize({ attemptKey: attemptKey(attempt.id), orderNumber: attempt.number, amountMinor: attempt.amountMinor, currencyCode: attempt.currencyCode }),
+        this.placement.gatewayTimeoutMs, PROVIDER_TIMED_OUT);
+    } catch (e) {
+      log.error({ err: e }, `[recurring] payment provider failed for attempt ${attempt.id}`);
+      await releaseAttempt(this.orm, attempt.id, { mayBeAuthorized: true, byJob: true, message: 'The payment provider failed or did not answer in time.' });
+      return this.unplaced(reserved, `${attempt.paymentName} could not be reached, so the order was not created.`, result);
+    }
+    if (!auth.success) {
+      await releaseAttempt(this.orm, attempt.id, { mayBeAuthorized: false, byJob: true, message: auth.message });
+      return this.unplaced(reserved, `${attempt.paymentName} refused the order: ${auth.message}`, result);
+    }
+    const confirmed = await confirmAttempt(this.orm, this.outbox ?? new OutboxService(createViewEnv()), attempt.id, {
+      reference: auth.reference, message: auth.message, cardType: auth.cardType ?? '', cardLast4: auth.cardLast4 ?? '', initialCaptureState: provider.initialCaptureState,
+    }, undefined, { actor: PLACED_BY, placedAt: reserved.now, book: (em) => this.book(em, reserved) });
+    if (confirmed.kind === 'placed') result.created.push(confirmed.number);
+    if (confirmed.kind !== 'gone') return;
+    // Nothing may stay authorized without an order: release (the order changed meanwhile) and void.
+    await releaseAttempt(this.orm, attempt.id, { mayBeAuthorized: true, byJob: true, message: 'The order changed while the payment was authorized.' });
+    const voided = await provider.voidAttempt(attemptKey(attempt.id)).catch((e: Error) => ({ success: false, message: e.message }));
+    if (voided.success) await markVoided(this.orm, attempt.id);
+    await this.unplaced(reserved, 'The order changed while its payment was authorized, so it was not created.', result);
+  }
+
+  /** In the confirming transaction: the run is created and the series moves on. */
+  private async book(em: EntityManager, reserved: Reserved): Promise<void> {
+    const series = await em.findOneOrFail(RecurringSeries, reserved.seriesId, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
+    await em.execute(
+      `update recurring_runs set status = 'created', last_error = '', next_attempt_at = null, updated_at = ? where series_id = ? and due_at = ? and status = 'placing'`,
+      [reserved.now, reserved.seriesId, reserved.due]);
+    this.created(series, scheduleOf(series), reserved.occurrence);
+    await em.flush();
+  }
+
+  /** A reserved order that was not placed (its stock already given back): deleted, and the occurrence's failure logged. */
+  private async unplaced(reserved: Reserved, message: string, result: RunDueResult): Promise<void> {
+    await this.orm.em.fork().transactional(async (em) => {
+      const series = await em.findOneOrFail(RecurringSeries, reserved.seriesId, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
+      await em.execute(`update orders set deleted = true, updated_at = now() where id = ? and not completed`, [reserved.attempt.orderId]);
+      await this.failed(em, series, reserved.occurrence, reserved.due, message, reserved.now, result);
+    });
   }
 
   private advance(series: RecurringSeries, schedule: Schedule, k: number): void {
@@ -159,7 +254,7 @@ export class RecurringScheduler {
    * Creates occurrence k's order inside a savepoint: anything that fails (stock, a method no longer offered)
    * rolls back the order, the stock taken and the order number, and is logged on the run instead.
    */
-  private async createOrder(em: EntityManager, series: RecurringSeries, k: number, due: Date, now: Date): Promise<Order> {
+  private async createOrder(em: EntityManager, series: RecurringSeries, k: number, due: Date, now: Date): Promise<{ order: Order } | { attempt: ReservedAttempt }> {
     const template = await em.findOne(Order, { id: series.templateOrder.id }, { populate: ['lines'] });
     if (!template || template.deleted) throw new DomainError('CONFLICT', 'The template order was deleted, so there is nothing to repeat.');
     const shop = await em.findOneOrFail(Shop, template.shop.id);
@@ -203,39 +298,46 @@ export class RecurringScheduler {
     const notes = [`Recurring order ${k + 1} of series #${series.id} (from ${template.number}), due ${isoDay(due)}.`];
     if (left.length) notes.push(`Left out, no longer sold: ${left.map((l) => `${l.productName} (${l.productNumber})`).join(', ')}.`);
     await this.flows.move(em, order, state, { actor: SYSTEM, check: 'enter', event: 'recurring', message: notes.join(' ') });
-    // Placed by the one placement writer: stock, the invoice's authorization, status fields, "placed" history, receipt, export job.
-    // (The provider is still asked inside this transaction: only direct providers without a card, e.g. invoice.)
+    await em.flush();
+    const placing = { actor: PLACED_BY, allowOutOfStock: shop.allowOutOfStockOrders, refusal: (line: { quantity: number; productName: string }) => `Not enough stock: ${line.quantity} × ${line.productName} is not in stock.` };
+    if (provider && !provider.needsCard) {
+      // Reserved here (stock taken, held by a payment attempt); the provider is asked after this transaction commits.
+      const attempt = await reserveInTransaction(em, order.id, { ...placing, reservationSeconds: this.placement.reservationSeconds });
+      await this.claim(em, series, k, due, order.id, 'placing', now);
+      return { attempt };
+    }
+    // Nothing to authorize (a card is never charged again): placed by the one placement writer in this transaction.
     const totalMinor = await placeInTransaction(em, this.outbox ?? new OutboxService(createViewEnv()), order.id, {
-      actor: { userId: null, kind: 'system', source: 'system' }, allowOutOfStock: shop.allowOutOfStockOrders, placedAt: now,
-      refusal: (line) => `Not enough stock: ${line.quantity} × ${line.productName} is not in stock.`,
-      pay: async (placing) => {
-        if (!provider || provider.needsCard) return { auth: null, captureState: 'not_captured', paymentName: payment.name, message: 'no payment authorized' };
-        const auth = await provider.authorize({ attemptKey: `recurring-${placing.number}`, orderNumber: placing.number, amountMinor: placing.totalMinor, currencyCode: placing.currencyCode });
-        if (!auth.success) throw new DomainError('PAYMENT_DECLINED', `${payment.name} refused the order: ${auth.message}`);
-        return { auth: { reference: auth.reference, message: auth.message, cardType: auth.cardType ?? '', cardLast4: auth.cardLast4 ?? '', initialCaptureState: provider.initialCaptureState }, paymentName: payment.name };
-      },
+      ...placing, placedAt: now,
+      pay: async () => ({ auth: null, captureState: 'not_captured', paymentName: payment.name, message: 'no payment authorized' }),
     });
     await em.refresh(order);
-
-    // The run row claims the occurrence: a second order for it cannot be committed.
-    const claimed = await em.execute<{ id: string }[]>(
-      `insert into recurring_runs (series_id, occurrence, due_at, status, order_id, attempts, last_error, next_attempt_at, created_at, updated_at)
-       values (?, ?, ?, 'created', ?, ?, '', null, ?, ?)
-       on conflict (series_id, due_at) do update set status = 'created', order_id = excluded.order_id, attempts = excluded.attempts,
-         last_error = '', next_attempt_at = null, updated_at = excluded.updated_at
-       where recurring_runs.status <> 'created'
-       returning id`,
-      [series.id, k, due, order.id, series.attempts + 1, now, now],
-    );
-    if (!claimed.length) throw new AlreadyCreated();
+    await this.claim(em, series, k, due, order.id, 'created', now);
 
     if (order.paymentStatus !== 'authorized') {
       await recordHistory(em, order, SYSTEM, 'payment_required',
         `No card payment was authorized: recurring orders never charge a card again. Collect ${formatAmount(totalMinor, order.currencyCode)} from the customer (for example by invoice) before shipping.`);
     }
-    return order;
+    return { order };
+  }
+
+  /** The run row claims the occurrence (unique per series and date): a second order for it cannot be committed. */
+  private async claim(em: EntityManager, series: RecurringSeries, k: number, due: Date, orderId: number, status: 'created' | 'placing', now: Date): Promise<void> {
+    const claimed = await em.execute<{ id: string }[]>(
+      `insert into recurring_runs (series_id, occurrence, due_at, status, order_id, attempts, last_error, next_attempt_at, created_at, updated_at)
+       values (?, ?, ?, ?, ?, ?, '', null, ?, ?)
+       on conflict (series_id, due_at) do update set status = excluded.status, order_id = excluded.order_id, attempts = excluded.attempts,
+         last_error = '', next_attempt_at = null, updated_at = excluded.updated_at
+       where recurring_runs.status <> 'created'
+       returning id`,
+      [series.id, k, due, status, orderId, series.attempts + 1, now, now],
+    );
+    if (!claimed.length) throw new AlreadyCreated();
   }
 }
+
+/** A recurring order reserved in the series-locked transaction, whose provider is asked after its commit. */
+interface Reserved { seriesId: number; occurrence: number; due: Date; now: Date; attempts: number; attempt: ReservedAttempt }
 
 class AlreadyCreated extends Error {}
 

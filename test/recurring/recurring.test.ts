@@ -3,6 +3,8 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type TestAgent from 'supertest/lib/agent';
 import { initOrm } from '../../src/db/database';
 import { RecurringService } from '../../src/recurring/recurring.service';
+import { PaymentProviders } from '../../src/payments/payment-providers';
+import type { DirectPaymentProvider } from '../../src/payments/payment-provider';
 import { dueAt, isoDay, occurrenceDate, retryDelayMs, type Schedule } from '../../src/recurring/schedule';
 import { addToBasket, checkoutToReview, place, placeGuestOrder } from '../helpers/shopping';
 import { newAgent, postForm, staffAgent, startTestApp, type TestApp } from '../helpers/test-app';
@@ -419,6 +421,86 @@ describe('two schedulers', () => {
     expect(effects.every((e) => e.placed === 1 && e.receipts === 1 && e.exports === 1)).toBe(true);
     for (const id of seriesIds) await a.cancel(id, { kind: 'staff', userId: staff });
   }, 120000);
+});
+
+describe('the invoice provider of a recurring order', () => {
+  /** A scheduler whose invoice provider answers with `answer`, after running `during` while it is asked. */
+  function schedulerWithInvoice(answer: () => { success: boolean; message: string }, during: (req: { orderNumber: string }) => Promise<void>) {
+    const providers = new PaymentProviders(t.orm);
+    const invoice = providers.get('invoice') as DirectPaymentProvider;
+    invoice.authorize = async (req) => {
+      await during(req);
+      return { ...answer(), reference: `INV-${req.orderNumber}` };
+    };
+    return new RecurringService(t.orm, t.services.outbox, providers);
+  }
+
+  async function invoiceSeries(productNumber: string): Promise<{ number: string; seriesId: number; start: string }> {
+    await stopOtherSeries();
+    const { agent } = await newShopper();
+    const number = await placeInvoiceOrder(agent, productNumber, 2);
+    const start = today();
+    await postForm(agent, '/customer-center/recurring', { orderNumber: number, intervalCount: 1, intervalUnit: 'month', startDate: start, ends: 'never' }, `/customer-center/recurring/new?order=${number}`);
+    return { number, seriesId: Number((await seriesOf(number)).id), start };
+  }
+
+  it('is asked with no transaction holding the series or the stock, after the stock is reserved', async () => {
+    const { seriesId, start } = await invoiceSeries('P-1003');
+    const stockBefore = await stockOf('P-1003');
+    const seen: { stock: number; completed: boolean }[] = [];
+    const recurring = schedulerWithInvoice(() => ({ success: true, message: 'Invoice will be sent.' }), async (req) => {
+      // From another connection: both rows can be locked at once (NOWAIT fails if a transaction holds them).
+      await t.sql(`select id from recurring_series where id = $1 for update nowait`, [seriesId]);
+      await t.sql(`select product_id from stock_levels where product_id = (select id from products where number = 'P-1003') for update nowait`);
+      const [order] = await t.sql(`select completed from orders where number = $1`, [req.orderNumber]);
+      seen.push({ stock: await stockOf('P-1003'), completed: order.completed });
+    });
+    const r = await recurring.runDue(at(start, '08:00:00'));
+    expect(r).toMatchObject({ failed: [], created: [expect.any(String)] });
+    // Asked once, with the stock already taken (held by the payment attempt) and the order not yet placed.
+    expect(seen).toEqual([{ stock: stockBefore - 2, completed: false }]);
+    const [order] = await ordersOf(seriesId);
+    expect(order).toMatchObject({ number: r.created[0], completed: true, payment_status: 'authorized', transaction_number: `INV-${r.created[0]}` });
+    const [run] = await t.sql(`select status, attempts from recurring_runs where series_id = $1`, [seriesId]);
+    expect(run).toMatchObject({ status: 'created', attempts: 1 });
+    expect(await seriesOf((await t.sql(`select o.number from orders o join recurring_series s on s.template_order_id = o.id where s.id = $1`, [seriesId]))[0].number))
+      .toMatchObject({ orders_created: 1, next_occurrence: 1, retry_at: null });
+    expect(await stockOf('P-1003')).toBe(stockBefore - 2);
+  }, 60000);
+
+  it('declining gives the reserved stock back once, logs the failure on the run and retries later', async () => {
+    const { number, seriesId, start } = await invoiceSeries('P-1004');
+    const stockBefore = await stockOf('P-1004');
+    let decline = true;
+    const recurring = schedulerWithInvoice(() => (decline ? { success: false, message: 'Credit limit reached.' } : { success: true, message: 'Invoice will be sent.' }), async () => {});
+    const first = at(start, '09:00:00');
+    const r1 = await recurring.runDue(first);
+    expect(r1.created).toEqual([]);
+    expect(r1.failed).toEqual([{ seriesId, occurrence: 0, error: expect.stringContaining('Credit limit reached.') }]);
+    expect(await stockOf('P-1004')).toBe(stockBefore);
+    const [declined] = await ordersOf(seriesId);
+    expect(declined).toMatchObject({ completed: false, deleted: true });
+    const [attempt] = await t.sql(`select status from payment_attempts where order_id = $1`, [declined.id]);
+    expect(attempt.status).toBe('released');
+    const [run] = await t.sql(`select status, attempts, last_error from recurring_runs where series_id = $1`, [seriesId]);
+    expect(run).toMatchObject({ status: 'failed', attempts: 1 });
+    expect(run.last_error).toContain('Credit limit reached.');
+    expect(await seriesOf(number)).toMatchObject({ attempts: 1, next_occurrence: 0 });
+    // The reservation job finds nothing more to give back.
+    await t.services.checkout.releaseExpired();
+    expect(await stockOf('P-1004')).toBe(stockBefore);
+    const moves = await t.sql(`select reason, count(*)::int as n from stock_movements where order_id = $1 group by reason order by reason`, [declined.id]);
+    expect(moves.map((m) => m.reason)).toEqual(['order', 'release']);
+    expect(moves[0].n).toBe(moves[1].n);
+
+    // Accepted at the retry: one order, its stock taken once.
+    decline = false;
+    const r2 = await recurring.runDue(new Date(first.getTime() + 5 * 60000));
+    expect(r2.created).toHaveLength(1);
+    expect((await ordersOf(seriesId)).filter((o) => !o.deleted)).toHaveLength(1);
+    expect(await stockOf('P-1004')).toBe(stockBefore - 2);
+    expect(await seriesOf(number)).toMatchObject({ attempts: 0, orders_created: 1, next_occurrence: 1 });
+  }, 60000);
 });
 
 describe('the form for the customer’s order page', () => {
