@@ -91,17 +91,23 @@ async function walk(port: number, sql: (text: string, values?: unknown[]) => Pro
   await sql('update stock_levels set quantity = 10000000');
 
   /** Records the statements of one request, then repeats it (or `again`) REQUESTS times for the CPU figure. */
-  const measure = async (name: string, once: () => Promise<{ status: number }>, again: (() => Promise<unknown>) | null = once) => {
+  /** `setup` runs before each repeat of `again`, outside the CPU figure (what a request that changes the basket needs first). */
+  const measure = async (name: string, once: () => Promise<{ status: number }>, again: (() => Promise<unknown>) | null = once, setup?: () => Promise<unknown>) => {
     let status = 0;
     const statements = await recordStatements(async () => { status = (await once()).status; });
     let cpu = '';
     if (again) {
-      for (let i = 0; i < 20; i++) await again(); // warm-up
+      for (let i = 0; i < 20; i++) { await setup?.(); await again(); } // warm-up
       const session = PROFILE_DIR ? new inspector.Session() : undefined;
       if (session) { session.connect(); await session.post('Profiler.enable'); await session.post('Profiler.start'); }
-      const before = mainThreadCpuMs();
-      for (let i = 0; i < REQUESTS; i++) await again();
-      cpu = `, ${((mainThreadCpuMs() - before) / REQUESTS).toFixed(2)} ms CPU per request`;
+      let spent = 0;
+      for (let i = 0; i < REQUESTS; i++) {
+        await setup?.();
+        const before = mainThreadCpuMs(); // 10 ms ticks: summed over many requests the figure is fair
+        await again();
+        spent += mainThreadCpuMs() - before;
+      }
+      cpu = `, ${(spent / REQUESTS).toFixed(2)} ms CPU per request`;
       if (session) {
         const { profile } = await session.post('Profiler.stop');
         fs.mkdirSync(PROFILE_DIR!, { recursive: true });
@@ -122,7 +128,9 @@ async function walk(port: number, sql: (text: string, values?: unknown[]) => Pro
   await measure('POST /cart/add + the page it leads to (a browser)', async () => { const r = await add(); await request('GET', r.location!); return r; });
   await measure('GET /products/P-1013 (returning visitor: basket)', () => request('GET', '/products/P-1013'));
   await measure('GET /cart', () => request('GET', '/cart'));
-  await measure('POST /checkout (the cart becomes an order)', () => request('POST', '/checkout', {}), null);
+  const startCheckout = () => request('POST', '/checkout', {});
+  // Repeated: an add first makes the order a cart again (downgrade-on-change), outside the figure.
+  await measure('POST /checkout (the cart becomes an order)', startCheckout, startCheckout, add);
   await measure('GET /checkout/addresses', () => request('GET', '/checkout/addresses'));
   await measure('POST /checkout/addresses', () => request('POST', '/checkout/addresses', ADDRESS));
   await measure('GET /checkout/methods', () => request('GET', '/checkout/methods'));
@@ -131,8 +139,18 @@ async function walk(port: number, sql: (text: string, values?: unknown[]) => Pro
   const number = /name="orderNumber" value="([^"]+)"/.exec(review.body)?.[1];
   if (!number) throw new Error(`no order number on the review page (${review.status})`);
   await measure('GET /checkout/review', () => request('GET', '/checkout/review'));
-  await measure('POST /checkout/place (invoice)', () => request('POST', '/checkout/place', { orderNumber: number, customerComment: '' }), null);
-  await measure('GET /checkout/receipt/:number', () => request('GET', `/checkout/receipt/${number}`));
+  const place = (orderNumber: string) => request('POST', '/checkout/place', { orderNumber, customerComment: '' });
+  let next = '';
+  // Repeated: a new basket walked to the review step first, outside the figure.
+  const toReview = async () => {
+    await add();
+    await startCheckout();
+    await request('POST', '/checkout/addresses', ADDRESS);
+    await request('POST', '/checkout/methods', { shippingMethodId, paymentMethodId });
+    next = /name="orderNumber" value="([^"]+)"/.exec((await request('GET', '/checkout/review')).body)?.[1] ?? '';
+  };
+  await measure('POST /checkout/place (invoice)', () => place(number), () => place(next), toReview);
+  await measure('GET /checkout/receipt/:number', () => request('GET', `/checkout/receipt/${next}`));
   // The same shopper registers: a logged-in shopper's page and add (passport reads the user on each request).
   await request('GET', '/register');
   const registered = await request('POST', '/register', { name: 'Kim Customer', email: `kim-${Date.now()}@example.test`, password: 'bench-pass-12345' });

@@ -1,6 +1,7 @@
 import type { Shopper } from '../shared/shopper';
 import { priceOnSql } from '../catalog/prices';
 import type { Sql } from '../db/sql';
+import { enteringStateSql, type EnteringState } from '../flows/flow.service';
 import { ADDRESS_FIELDS, type Address, type CheckoutStep } from '../orders/order.entities';
 import type { PaymentProviderCode } from '../payments/payment.entities';
 import { priceOrder, type Totals } from '../pricing/pricing';
@@ -144,6 +145,9 @@ export interface StepLookups { shippingMethodId?: number; paymentMethodId?: numb
 /** The basket a checkout POST changes, locked, with what its rules and its pricing need. */
 export interface StepBasket {
   id: number; type: 'cart' | 'order'; checkoutStep: CheckoutStep; completed: boolean; priced: boolean; voucherCode: string;
+  number: string; shopId: string; stateId: number | null;
+  /** A cart's flow state allows ordering (null: no state); and, for a cart, the order state checkout enters. */
+  stateAllowsOrder: boolean | null; entering: EnteringState | null;
   billing: { country: string; region: string }; shipTo: { country: string; region: string };
   shippingMethodId: number | null; paymentMethodId: number | null;
   chosenShipping: { name: string; feeMinor: number; freeAboveMinor: number | null } | null;
@@ -165,6 +169,8 @@ export async function lockStepBasket(sql: Sql, shopper: Shopper, lookups: StepLo
   const [row] = await sql<PricingRow & Record<string, unknown>>(
     `with target as (select o.* from orders o where o.basket_status = 'basket' and not o.deleted and ${owner} for update)
      select o.id, o.type, o.checkout_step, o.completed, o.price_calculation_date is not null as priced, o.voucher_code,
+       o.number, o.shop_id, o.state_id, (select fs.allow_order from flow_states fs where fs.id = o.state_id) as state_allow_order,
+       case when o.type = 'cart' then ${enteringStateSql('order')} end as entering,
        o.billing_country, o.billing_region, o.delivery_country, o.delivery_region, o.delivery_same_as_billing,
        o.shipping_method_id, o.payment_method_id, ${PRICING_COLUMNS},
        (select json_build_object('name', m.name, 'feeMinor', m.fee_minor, 'freeAboveMinor', m.free_above_minor) from shipping_methods m where m.id = ? and m.active) as chosen_shipping,
@@ -181,6 +187,8 @@ export async function lockStepBasket(sql: Sql, shopper: Shopper, lookups: StepLo
   return {
     id: Number(row.id), type: row.type as StepBasket['type'], checkoutStep: row.checkout_step as CheckoutStep, completed: row.completed === true, priced: row.priced === true,
     voucherCode: String(row.voucher_code), billing,
+    number: String(row.number), shopId: String(row.shop_id), stateId: row.state_id == null ? null : Number(row.state_id),
+    stateAllowsOrder: row.state_allow_order == null ? null : row.state_allow_order === true, entering: (row.entering as EnteringState | null) ?? null,
     shipTo: row.delivery_same_as_billing ? billing : { country: String(row.delivery_country), region: String(row.delivery_region) },
     shippingMethodId: row.shipping_method_id == null ? null : Number(row.shipping_method_id),
     paymentMethodId: row.payment_method_id == null ? null : Number(row.payment_method_id),

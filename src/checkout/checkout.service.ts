@@ -9,7 +9,7 @@ import type { OutboxService } from '../mail/outbox.service';
 import { FlowState } from '../flows/flow.entities';
 import { orderingStateName } from '../flows/flow.service';
 import { ADDRESS_FIELDS, Address, type CheckoutStep, Order } from '../orders/order.entities';
-import { convertToOrder, reprice, totalsColumns, type Actor } from '../orders/order-lifecycle';
+import { convertToOrder, convertToOrderSql, reprice, totalsColumns, type Actor } from '../orders/order-lifecycle';
 import { basketEditability, changeBasket } from '../cart/basket-mutation';
 import { priceOrder } from '../pricing/pricing';
 import { pricingInputOf, type PricingRow } from '../pricing/pricing-sql';
@@ -331,7 +331,7 @@ export class CheckoutService {
   private async change(shopper: Shopper, lookups: StepLookups, edit: ((basket: StepBasket) => StepEdit) | null): Promise<void> {
     await changeBasket(this.em, {
       actor: actorOf(shopper), priceDate: shopper.priceDate, lock: (em) => this.lockedBasket(em, shopper),
-      quick: edit && !shopper.priceDate ? () => sqlTransaction(this.orm, (sql) => this.quickStep(sql, shopper, lookups, edit)) : undefined,
+      quick: !shopper.priceDate ? () => sqlTransaction(this.orm, (sql) => this.quickStep(sql, shopper, lookups, edit)) : undefined,
       apply: async (em, order) => {
         if (!edit) return null;
         const basket = await lockStepBasket(emSql(em), shopper, lookups);
@@ -355,18 +355,37 @@ export class CheckoutService {
     });
   }
 
-  /** changeBasket's quick step of a checkout POST: makes the change and answers true in the common case, else false (nothing written). */
-  private async quickStep(sql: SqlTransaction, shopper: Shopper, lookups: StepLookups, edit: (basket: StepBasket) => StepEdit): Promise<boolean> {
+  /**
+   * changeBasket's quick step of a checkout POST: makes the change and answers true in the common case, else false
+   * (nothing written). A cart that may be ordered as it is (its state allows ordering, current prices) becomes an
+   * order in the same last statement (convertToOrderSql), sent with the COMMIT; an order already in checkout changes
+   * only with a step's edit and no downgrade.
+   */
+  private async quickStep(sql: SqlTransaction, shopper: Shopper, lookups: StepLookups, edit: ((basket: StepBasket) => StepEdit) | null): Promise<boolean> {
     const basket = await lockStepBasket(sql, shopper, lookups);
-    if (!basket || basket.row.lines.length === 0 || basket.type !== 'order' || !basket.priced || basket.row.lines.some((l) => l.stale)) return false;
+    if (!basket || basket.row.lines.length === 0 || !basket.priced || basket.row.lines.some((l) => l.stale)) return false;
+    const cart = basket.type === 'cart';
+    if (cart ? basket.stateAllowsOrder === false || !basket.entering : !edit) return false;
     basketEditability(basket);
-    const change = edit(basket);
-    if (change.downgrade) return false;
+    const change = edit?.(basket) ?? {};
+    // A cart has nothing to go back from (downgradeToCart leaves it as it is).
+    if (change.downgrade && !cart) return false;
     const columns = Object.entries({ ...stepColumns(change.set ?? {}), checkout_step: later(basket.checkoutStep, change.step ?? 'addresses') });
     const totals = priceOrder(pricingInputOf({ ...basket.row, ...methodPricing(basket, lookups) }));
     const stored = totalsColumns(totals);
-    await sql.commitWith(`update orders set ${columns.map(([c]) => `${c} = ?`).join(', ')}, ${stored.assignments}, version = version + 1, updated_at = now() where id = ?`,
-      [...columns.map(([, v]) => v), ...stored.values, basket.id]);
+    const set = { assignments: [...columns.map(([c]) => `${c} = ?`), stored.assignments].join(', '), values: [...columns.map(([, v]) => v), ...stored.values] };
+    if (!cart) {
+      await sql.commitWith(`update orders set ${set.assignments}, version = version + 1, updated_at = now() where id = ?`, [...set.values, basket.id]);
+      return true;
+    }
+    // As the ORM path: a logged-in shopper's order without a billing e-mail gets the account's e-mail (and name).
+    if (shopper.userId != null && !change.set?.billing) {
+      set.assignments += `, billing_email = case when o.billing_email = '' then u.email else o.billing_email end,
+        billing_name = case when o.billing_email = '' and o.billing_name = '' then u.name else o.billing_name end`;
+    }
+    const converted = convertToOrderSql(basket, basket.entering!, actorOf(shopper), set, shopper.userId);
+    if (!converted) return false;
+    await sql.commitWith(converted.text, converted.values);
     return true;
   }
 

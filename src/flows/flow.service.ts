@@ -245,6 +245,35 @@ export class FlowService {
   }
 }
 
+/** A state as a lean 'enter' move reads it in SQL (enteringStateSql), with what the gate needs to know about entering it. */
+export interface EnteringState { id: number; name: string; deleted: boolean; effects: boolean }
+
+/**
+ * The default state of the default flow of `type`, as one SQL subquery answering an EnteringState as JSON (what
+ * defaultState finds, without the ORM). `effects`: entering it does more than its history row (a cancelled role's
+ * effects, notifications to send), so only FlowService.move may enter it.
+ */
+export function enteringStateSql(type: 'order'): string {
+  return `(select json_build_object('id', s.id, 'name', s.name, 'deleted', s.deleted,
+      'effects', s.role is not distinct from 'cancelled' or s.send_to_billing_email or s.send_to_delivery_email or s.send_to_field or s.others_recipients <> '')
+    from flow_states s join flows f on f.id = s.flow_id where s.is_default and not s.deleted and f.type = '${type}' and f.is_default order by s.id limit 1)`;
+}
+
+/**
+ * The gate's 'enter' move as SQL, for a statement that changes the record's state_id itself (a lean path): the same
+ * refusal as move() (a deleted state), and the history row the database requires, as a CTE named `entered`. Answers
+ * null when entering the state has effects — then the caller goes through move(). `message` is an SQL expression.
+ */
+export function enterSql(to: EnteringState, entry: { orderId: number; fromStateId: number | null; event: string; message: { sql: string; values: unknown[] }; actor: StateChangeActor; from?: string }) {
+  if (to.deleted) throw new DomainError('TRANSITION_NOT_ALLOWED', `“${to.name}” has been deleted and can no longer be entered.`);
+  if (to.effects) return null;
+  return {
+    text: `entered as (insert into order_state_history (order_id, from_state_id, to_state_id, event, message, actor_user_id, actor_kind, source)
+      select ?, ?, ?, ?, ${entry.message.sql}, ?, ?, ?${entry.from ? ` from ${entry.from}` : ''})`,
+    values: [entry.orderId, entry.fromStateId, to.id, entry.event, ...entry.message.values, entry.actor.userId, entry.actor.kind, entry.actor.source],
+  };
+}
+
 /** A record as the rules see it: its type, its label in messages, and whom it belongs to (carts, orders, quotes). */
 export interface MoveRecord {
   type: FlowType; label: string; ownerId?: number | null; companyId?: number | null; submittedById?: number | null;

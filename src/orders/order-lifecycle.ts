@@ -6,7 +6,7 @@ import { PaymentMethod } from '../payments/payment.entities';
 import { ShippingMethod } from '../shipping/shipping-method.entity';
 import { priceOrder, type Totals } from '../pricing/pricing';
 import type { VoucherKind } from '../pricing/voucher.entity';
-import { FlowService } from '../flows/flow.service';
+import { enterSql, FlowService, type EnteringState } from '../flows/flow.service';
 import { Order, OrderHistoryEntry, type HistoryActor, type HistorySource } from './order.entities';
 
 /**
@@ -61,6 +61,33 @@ export async function convertToOrder(em: EntityManager, order: Order, actor: Act
   order.number = await nextOrderNumber(em, order.shop.id);
   order.type = 'order';
   await flows.move(em, order, state, { actor, check: 'enter', event: 'converted', message: `Cart ${from} became order ${order.number} when checkout started.` });
+}
+
+/**
+ * convertToOrder as one statement, for a lean checkout POST that has read and locked the cart itself: sets `set` (the
+ * step's columns and totals, `col = ?` assignments; `u` is the shopper's user row, when logged in), takes the shop's next number, makes the cart an order in the
+ * flow's entering state and writes the gate's history row (enterSql). The caller sends it with its COMMIT, so the
+ * shop's counter row is held for that one round trip. Null when entering the state has effects the gate
+ * must make (notifications, a cancelled role): then the ORM path and convertToOrder.
+ */
+export function convertToOrderSql(cart: { id: number; number: string; shopId: string; stateId: number | null }, to: EnteringState, actor: Actor,
+  set: { assignments: string; values: unknown[] }, userId: number | null = null) {
+  const entered = enterSql(to, {
+    orderId: cart.id, fromStateId: cart.stateId, event: 'converted', actor, from: 'numbered',
+    message: { sql: `'Cart ' || ? || ' became order ' || numbered.number || ' when checkout started.'`, values: [cart.number] },
+  });
+  if (!entered) return null;
+  // As nextOrderNumber: prefix, then the number padded with zeros to the shop's width (never cut when longer).
+  const n = '(order_next_number - 1)::text';
+  return {
+    text: `with numbered as (update shops set order_next_number = order_next_number + 1 where id = ?
+        returning order_prefix || case when length(${n}) >= order_number_padding then ${n} else lpad(${n}, order_number_padding, '0') end as number),
+      converted as (update orders o set ${set.assignments}, number = numbered.number, type = 'order', state_id = ?, version = o.version + 1, updated_at = now()
+        from numbered left join users u on u.id = ? where o.id = ?),
+      ${entered.text}
+      select number from numbered`,
+    values: [cart.shopId, ...set.values, to.id, userId, cart.id, ...entered.values],
+  };
 }
 
 /**
