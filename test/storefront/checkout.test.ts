@@ -278,4 +278,33 @@ describe('checkout', () => {
     await login(other, 'buyer1@acme.test', 'buyer-pass-1');
     await other.get(`/checkout/receipt/${number}`).expect(404);
   });
+
+  it('starting checkout as a logged-in shopper: the order takes the account e-mail and the shop number, however long', async () => {
+    await setPrice('P-1004', 3000, 2500);
+    await t.sql(`update shops set order_next_number = 1234567, order_number_padding = 3 where id = 'SHOP1'`);
+    const agent = newAgent(t);
+    await login(agent, 'shopper@orderflow.test', 'shopper-pass-1');
+    await addToBasket(t, agent, 'P-1004');
+    await startCheckout(agent);
+    const [order] = await t.sql(`select o.number, o.type, o.billing_email, o.checkout_step, s.order_next_number from orders o join shops s on s.id = o.shop_id
+      where o.number = 'ORDER1234567'`);
+    expect(order).toEqual({ number: 'ORDER1234567', type: 'order', billing_email: 'shopper@orderflow.test', checkout_step: 'addresses', order_next_number: 1234568 });
+    const history = await t.sql(`select event, message from order_state_history h join orders o on o.id = h.order_id where o.number = 'ORDER1234567' and h.event = 'converted'`);
+    expect(history).toEqual([{ event: 'converted', message: expect.stringMatching(/^Cart CART\d+ became order ORDER1234567 when checkout started\.$/) }]);
+  });
+
+  it('when the order flow\'s first state mails the customer, starting checkout sends that mail once', async () => {
+    await setPrice('P-1005', 3000, 2500);
+    const [state] = await t.sql(`select s.id from flow_states s join flows f on f.id = s.flow_id where f.type = 'order' and f.is_default and s.is_default`);
+    await t.sql(`update flow_states set send_to_billing_email = true, mail_subject = 'Your order {OrderID} has begun' where id = $1`, [state.id]);
+    try {
+      const agent = newAgent(t);
+      await addToBasket(t, agent, 'P-1005');
+      const number = await checkoutToReview(t, agent);
+      const queued = await t.sql(`select to_address from outbox_messages where subject = $1`, [`Your order ${number} has begun`]);
+      expect(queued).toEqual([{ to_address: ADDRESS.billing_email }]);
+    } finally {
+      await t.sql(`update flow_states set send_to_billing_email = false, mail_subject = '' where id = $1`, [state.id]);
+    }
+  });
 });
