@@ -19,7 +19,7 @@ import { AnonymousCsrf } from './http/anonymous-csrf';
 import { checkoutRoutes } from './checkout/checkout.routes';
 import type { AppConfig } from './config';
 import { flowSettingsRoutes } from './flows/flow-settings.routes';
-import { configurePassport } from './http/auth';
+import { configurePassport } from './accounts/passport';
 import { renderWithBasketCount } from './http/basket-count';
 import { FlashCookie, takeFlash } from './http/flash';
 import { errorHandler, notFoundHandler } from './http/error-handler';
