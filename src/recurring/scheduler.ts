@@ -223,7 +223,10 @@ export class RecurringScheduler {
     await this.orm.em.fork().transactional(async (em) => {
       const series = await em.findOneOrFail(RecurringSeries, reserved.seriesId, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
       await em.execute(`update orders set deleted = true, updated_at = now() where id = ? and not completed`, [reserved.attempt.orderId]);
-      await this.failed(em, series, reserved.occurrence, reserved.due, message, reserved.now, result);
+      // A late answer (the reservation expired, another round took the occurrence over) leaves the run as it is now.
+      const [run] = await em.execute<{ status: string }[]>(
+        `select status from recurring_runs where series_id = ? and due_at = ? and order_id = ? and status = 'placing'`, [reserved.seriesId, reserved.due, reserved.attempt.orderId]);
+      if (run) await this.failed(em, series, reserved.occurrence, reserved.due, message, reserved.now, result);
     });
   }
 

@@ -501,6 +501,53 @@ describe('the invoice provider of a recurring order', () => {
     expect(await stockOf('P-1004')).toBe(stockBefore - 2);
     expect(await seriesOf(number)).toMatchObject({ attempts: 0, orders_created: 1, next_occurrence: 1 });
   }, 60000);
+  it('after a crash while the provider answers: the reservation job gives the stock back, then the occurrence is created once', async () => {
+    const { number, seriesId, start } = await invoiceSeries('P-1005');
+    const stockBefore = await stockOf('P-1005');
+    // The provider never answers in time for this process: as if it was killed while waiting.
+    let asked!: () => void;
+    const wasAsked = new Promise<void>((resolve) => { asked = resolve; });
+    let answerLate!: () => void;
+    const late = new Promise<void>((resolve) => { answerLate = resolve; });
+    const crashed = schedulerWithInvoice(() => ({ success: true, message: 'Invoice will be sent.' }), async () => { asked(); await late; });
+    const now = at(start, '10:00:00');
+    const interrupted = crashed.runDue(now);
+    await wasAsked;
+    const [reservedOrder] = await ordersOf(seriesId);
+    const [run] = await t.sql(`select status, order_id from recurring_runs where series_id = $1`, [seriesId]);
+    expect(run).toMatchObject({ status: 'placing' });
+    expect(String(run.order_id)).toBe(String(reservedOrder.id));
+    expect(await stockOf('P-1005')).toBe(stockBefore - 2);
+
+    // Another process does not take the series while the reservation holds, nor after it until the job released it.
+    const other = t.services.recurring;
+    expect(await other.runDue(new Date(now.getTime() + 60_000))).toMatchObject({ created: [], failed: [] });
+    const later = new Date(now.getTime() + 901_000);
+    expect(await other.runDue(later)).toMatchObject({ created: [], failed: [] });
+    expect(await ordersOf(seriesId)).toHaveLength(1);
+
+    // The reservation expires: the job gives the stock back once.
+    await t.sql(`update payment_attempts set expires_at = now() - interval '1 second' where order_id = $1 and status = 'reserved'`, [reservedOrder.id]);
+    await t.services.checkout.releaseExpired();
+    expect(await stockOf('P-1005')).toBe(stockBefore);
+
+    // The scheduler then deletes the unplaced order and creates the occurrence again.
+    const again = await other.runDue(new Date(later.getTime() + 60_000));
+    expect(again.created).toHaveLength(1);
+    const orders = await ordersOf(seriesId);
+    expect(orders.map((o) => ({ completed: o.completed, deleted: o.deleted }))).toEqual([{ completed: false, deleted: true }, { completed: true, deleted: false }]);
+    expect(await stockOf('P-1005')).toBe(stockBefore - 2);
+
+    // The first process's late answer places nothing and leaves the run and the series as they are.
+    answerLate();
+    expect(await interrupted).toMatchObject({ created: [] });
+    const [after] = await t.sql(`select status, order_id from recurring_runs where series_id = $1`, [seriesId]);
+    expect(after).toMatchObject({ status: 'created' });
+    expect(String(after.order_id)).toBe(String(orders[1].id));
+    expect(await seriesOf(number)).toMatchObject({ orders_created: 1, next_occurrence: 1, attempts: 0 });
+    expect(await ordersOf(seriesId)).toHaveLength(2);
+    expect(await stockOf('P-1005')).toBe(stockBefore - 2);
+  }, 60000);
 });
 
 describe('the form for the customer’s order page', () => {
