@@ -12,6 +12,7 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import inspector from 'node:inspector/promises';
+import pino from 'pino';
 import { createApp } from '../src/app';
 import { loadConfig } from '../src/config';
 import { initOrm } from '../src/db/database';
@@ -41,7 +42,7 @@ function mainThreadCpuMs(): number {
 
 async function main(): Promise<void> {
   const config = loadConfig();
-  configureLogging({ production: true, level: config.logLevel, destination: fs.createWriteStream('/dev/null') });
+  configureLogging({ production: true, level: config.logLevel, destination: pino.destination({ dest: '/dev/null', sync: true }) });
   const server = await benchServer(config);
   try {
     const db = await createBenchDatabase(server, process.env.BENCH_DATABASE ?? 'orderflow_requests');
