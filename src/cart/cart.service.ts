@@ -4,7 +4,7 @@ import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { User } from '../accounts/account.entities';
 import { Product, Shop } from '../catalog/catalog.entities';
 import { DEFAULT_SHOP_ID } from '../catalog/catalog.service';
-import { emSql } from '../db/sql';
+import { emSql, sqlRead } from '../db/sql';
 import { FlowState } from '../flows/flow.entities';
 import { FlowService, orderingStateName } from '../flows/flow.service';
 import { Order, OrderLine } from '../orders/order.entities';
@@ -52,10 +52,10 @@ export class CartService {
     return { ...page, orderingStateName: waiting ? await orderingStateName(this.em, await this.em.findOneOrFail(FlowState, waiting.id)) : null };
   }
 
-  /** Number of items in the basket, for the mini-cart in the header. One small query. */
+  /** Number of items in the basket, for the mini-cart in the header. One small query, without the ORM (printed only). */
   async itemCount(shopper: Shopper): Promise<number> {
     if (shopper.userId == null && !shopper.anonymousToken) return 0;
-    const [row] = await this.em.execute<{ n: string | null }[]>(
+    const [row] = await sqlRead<{ n: string | null }>(this.orm,
       `select sum(l.quantity) as n from orders o join order_lines l on l.order_id = o.id
        where o.basket_status = 'basket' and not o.deleted and ${shopper.userId != null ? 'o.user_id = ?' : 'o.user_id is null and o.anonymous_token = ?'}`,
       [shopper.userId ?? shopper.anonymousToken],
