@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { RequestContext } from '@mikro-orm/core';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import connectPgSimple from 'connect-pg-simple';
@@ -133,6 +134,9 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
     // No write per request just to push the expiry forward: refreshSessionExpiry below does that once a day.
     store: new PgStore({ pool: sessionPool, tableName: 'session', createTableIfMissing: false, pruneSessionInterval: false, disableTouch: true }), // pruned by a job (pruneSessions)
     name: SESSION_COOKIE,
+    // Every request without a session cookie gets an id that is never stored unless something is kept (a guest's
+    // pages and adds): randomUUID draws from a cached pool of random bytes (122 random bits), uid-safe reads 24 each time.
+    genid: () => randomUUID(),
     secret: config.sessionSecret,
     resave: false,
     saveUninitialized: false,

@@ -9,6 +9,8 @@ const listQuery = z.object({
   page: z.coerce.number().int().min(1).max(100000).catch(1).default(1),
 });
 
+const productNumber = z.string().regex(/^[A-Za-z0-9-]{1,40}$/, { error: 'is not a product number' });
+
 export function catalogRoutes(s: Services): Router {
   const r = Router();
 
@@ -19,7 +21,7 @@ export function catalogRoutes(s: Services): Router {
   });
 
   r.get('/products/:number', async (req, res) => {
-    const number = parse(z.string().regex(/^[A-Za-z0-9-]{1,40}$/, { error: 'is not a product number' }), req.params.number);
+    const number = parse(productNumber, req.params.number);
     res.render('catalog/product.njk', { product: await s.catalog.product(number, res.locals.contextDate) });
   });
 

@@ -46,6 +46,9 @@ function addressFrom(body: Record<string, unknown>, prefix: 'billing' | 'deliver
   return out;
 }
 
+const methodsForm = z.object({ shippingMethodId: idParam, paymentMethodId: idParam });
+const paymentReference = z.string().regex(/^[A-Za-z0-9-]{1,80}$/, { error: 'is not a payment reference' });
+
 export function checkoutRoutes(s: Services): Router {
   const r = Router();
 
@@ -84,7 +87,7 @@ export function checkoutRoutes(s: Services): Router {
   });
 
   r.post('/methods', async (req, res) => {
-    const form = parse(z.object({ shippingMethodId: idParam, paymentMethodId: idParam }), req.body);
+    const form = parse(methodsForm, req.body);
     await s.checkout.saveMethods(shopperOf(req), form);
     res.redirect(303, '/checkout/review');
   });
@@ -120,7 +123,7 @@ export function checkoutRoutes(s: Services): Router {
 
   // Back from a hosted payment page: the provider (not the redirect's query) says how it went.
   r.get('/payment-return', async (req, res) => {
-    const reference = parse(z.string().regex(/^[A-Za-z0-9-]{1,80}$/, { error: 'is not a payment reference' }), req.query.reference);
+    const reference = parse(paymentReference, req.query.reference);
     const outcome = await s.checkout.returnFromPaymentPage(shopperOf(req), reference, req.session.placedOrders ?? []);
     if (outcome.kind === 'placed') return showReceipt(req, res, outcome);
     flash(req, 'error', outcome.kind === 'failed' ? outcome.message : 'Your payment was not finished, so the order has not been placed yet. You can pay again below.');

@@ -23,7 +23,7 @@ export function scrub(text: string): string {
   return text.replace(CARD_NUMBER, '[card number]').replace(SECRET_VALUE, (_m, name?: string, _v?: string, bearer?: string) => (bearer ? `${bearer} [redacted]` : `${name}=[redacted]`));
 }
 
-export function createLogger(opts: { production: boolean; level: LogLevel; destination?: NodeJS.WritableStream }): pino.Logger {
+export function createLogger(opts: { production: boolean; level: LogLevel; destination?: pino.DestinationStream }): pino.Logger {
   return createLoggers(opts).log;
 }
 
@@ -32,7 +32,7 @@ export function createLogger(opts: { production: boolean; level: LogLevel; desti
  * (request id, method, path, status, time: src/http/request-log.ts), never a secret by name, so its logger skips the
  * redaction pass — ~30 µs a line with REDACT's wildcard paths, a tenth of a page's CPU.
  */
-function createLoggers(opts: { production: boolean; level: LogLevel; destination?: NodeJS.WritableStream }): { log: pino.Logger; requests: pino.Logger } {
+function createLoggers(opts: { production: boolean; level: LogLevel; destination?: pino.DestinationStream }): { log: pino.Logger; requests: pino.Logger } {
   const options: pino.LoggerOptions = {
     level: opts.level,
     base: { pid: process.pid },
@@ -46,7 +46,8 @@ function createLoggers(opts: { production: boolean; level: LogLevel; destination
   // process.stdout writes synchronously to files, pipes and terminals on Linux, so nothing is lost at exit.
   const destination = opts.destination ?? process.stdout;
   const stream = opts.production ? destination : pretty({ sync: true, colorize: false, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname', destination });
-  return { log: pino({ ...options, redact: { paths: REDACT, censor: '[redacted]' } }, stream), requests: pino(options, stream) };
+  // The request line's message is the constant 'request': no scrubbing hook either.
+  return { log: pino({ ...options, redact: { paths: REDACT, censor: '[redacted]' } }, stream), requests: pino({ ...options, hooks: {} }, stream) };
 }
 
 let loggers = createLoggers({ production: process.env.NODE_ENV === 'production', level: process.env.JEST_WORKER_ID ? 'warn' : 'info' });
@@ -58,7 +59,7 @@ export function logRequest(level: 'info' | 'debug', line: { reqId: string; metho
 }
 
 /** Switches the app's logger (src/server.ts, at start). */
-export function configureLogging(opts: { production: boolean; level: LogLevel; destination?: NodeJS.WritableStream }): pino.Logger {
+export function configureLogging(opts: { production: boolean; level: LogLevel; destination?: pino.DestinationStream }): pino.Logger {
   loggers = createLoggers(opts);
   log = loggers.log;
   return log;
