@@ -74,7 +74,19 @@ export async function startJobs(url: string, opts: JobQueueOptions, drains: Drai
   const boss = new PgBoss({
     // pg-boss completes a tick without awaiting it, so a tick that ends during shutdown may write after the pool is
     // closed: that write is dropped (the tick stays active until pg-boss expires it; its successor is queued).
-    db: { executeSql: async (text, values) => (closed ? { rows: [] } : pool.query(text, values)) },
+    db: {
+      executeSql: async (text, values) => {
+        if (closed) return { rows: [] };
+        try {
+          return await pool.query(text, values);
+        } catch (e) {
+          // pg-boss swallows a failed fetch, so while the database is away no tick runs to say so: every job is
+          // stopped by it, and each logs it once here (and "reachable again" from its next tick).
+          if (isDatabaseUnavailable(e) && !stopping) for (const job of drains) outage.down(job.name, e, job.everyMs);
+          throw e;
+        }
+      },
+    },
     schema: JOB_SCHEMA, migrate: false,
     // Ticks are many and say little once done: completed ones are archived after an hour, deleted after a day.
     archiveCompletedAfterSeconds: 3600, deleteAfterHours: 24,
