@@ -30,10 +30,15 @@ class StartupError extends Error {}
 /**
  * A lost database connection must never end the process: requests answer 503 meanwhile (src/http/error-handler.ts),
  * the workers log and retry, and the pools reconnect when PostgreSQL is back. Anything else unexpected still
- * stops the process, since its state is unknown.
+ * stops the process, since its state is unknown — except once the shutdown began, when its work is done anyway.
  */
-function keepRunningWhileTheDatabaseIsDown({ isDatabaseUnavailable, unavailableReason }: AppModules): void {
+function keepRunningWhileTheDatabaseIsDown({ isDatabaseUnavailable, unavailableReason }: AppModules, shuttingDown: () => boolean): void {
   process.on('unhandledRejection', (reason) => {
+    if (shuttingDown()) {
+      // A library's late work against pools the shutdown already closed: the requests and jobs are finished.
+      log.warn({ err: reason }, '[shutdown] a late rejection while closing (ignored)');
+      return;
+    }
     if (isDatabaseUnavailable(reason)) {
       log.warn(`[process] database unreachable (unhandled rejection): ${unavailableReason(reason)}`);
       return;
@@ -42,6 +47,10 @@ function keepRunningWhileTheDatabaseIsDown({ isDatabaseUnavailable, unavailableR
     process.exit(1);
   });
   process.on('uncaughtException', (err) => {
+    if (shuttingDown()) {
+      log.warn({ err }, '[shutdown] a late error while closing (ignored)');
+      return;
+    }
     if (isDatabaseUnavailable(err)) {
       log.warn(`[process] database connection lost: ${unavailableReason(err)}`);
       return;
@@ -108,7 +117,7 @@ async function main(): Promise<void> {
 
   const m = loadApp();
   const { initOrm, migrateWithOwnConnection, provideDatabase, withStartupLock, seedDemoData, seedShopBasics, CaughtMail, MailWorker, AutoExportWorker } = m;
-  keepRunningWhileTheDatabaseIsDown(m);
+  keepRunningWhileTheDatabaseIsDown(m, () => stopping);
   m.assertExportSettingsSupported(config); // EXPORT_XSL: refuse before the database boots
 
   const db = await provideDatabase(config);
