@@ -21,7 +21,7 @@ import { checkoutRoutes } from './checkout/checkout.routes';
 import type { AppConfig } from './config';
 import { flowSettingsRoutes } from './flows/flow-settings.routes';
 import { configurePassport } from './accounts/passport';
-import { renderWithBasketCount } from './http/basket-count';
+import { BasketCountCookie } from './http/basket-count';
 import { FlashCookie, takeFlash } from './http/flash';
 import { errorHandler, notFoundHandler } from './http/error-handler';
 import { SESSION_COOKIE, shopperOf } from './http/shopper';
@@ -127,6 +127,7 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   app.use(cookieParser());
   const anonymousCsrf = new AnonymousCsrf(config.sessionSecret, config.secureCookies);
   const flashCookie = new FlashCookie(config.sessionSecret, config.secureCookies);
+  const basketCount = new BasketCountCookie(config.sessionSecret, config.secureCookies, config.basketCountTtlMs);
   app.use((req, _res, next) => { flashCookie.attach(req); next(); });
   app.get('/images/products/:file', productImageRoute(orm));
   app.get('/products/:number', firstVisitProductPage(services.catalog, views, anonymousCsrf, config.catalogCacheMs));
@@ -172,8 +173,8 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
     Object.defineProperty(res.locals, 'csrfToken', { get: () => (hasSession(req) ? generateToken(req) : anonymousCsrf.issue(req, res)), enumerable: true });
     Object.defineProperty(res.locals, 'flash', { enumerable: true, get: () => takeFlash(req, res) });
     // The header's mini-cart is only needed on pages: it is read when a page renders (redirects and assets skip the
-    // query), unless the page has the basket at hand and passes its count (src/http/basket-count.ts).
-    renderWithBasketCount(res, () => services.carts.itemCount(shopperOf(req)));
+    // query), unless the page has the basket at hand and passes its count, or the count cookie holds it (src/http/basket-count.ts).
+    basketCount.attach(req, res, () => services.carts.itemCount(shopperOf(req)));
     // Save the session before redirecting, so the next page sees what this request stored (a login …). A session
     // this request did not change is not written again, and a visitor with nothing to keep gets no session row.
     const redirect = res.redirect.bind(res) as (...args: unknown[]) => void;

@@ -36,6 +36,8 @@ export interface AppConfig {
   catalogCacheMs: number;
   /** How long a page (GET) trusts the logged-in user kept in the session before reading the users row again. */
   sessionUserTtlMs: number;
+  /** How long a page trusts the header's basket count kept in a cookie (src/http/basket-count.ts); 0: always read it. */
+  basketCountTtlMs: number;
   /** Placing an order: how long reserved stock waits for a payment, and how long a payment provider may take. */
   placement: { reservationSeconds: number; gatewayTimeoutMs: number };
   /** How long a reserved capture or refund may wait for its confirmation before the job asks the provider what became of it. */
@@ -119,6 +121,7 @@ const SETTINGS = z.object({
   EXPORT_XSL: text.optional(),
   CATALOG_CACHE_MS: milliseconds().default(1000),
   SESSION_USER_TTL_MS: milliseconds().default(60_000),
+  BASKET_COUNT_TTL_MS: milliseconds().default(60_000),
   STOCK_RESERVATION_SECONDS: int(1, Number.MAX_SAFE_INTEGER, 'a number of seconds (1 or more)').default(900),
   PAYMENT_GATEWAY_TIMEOUT_MS: milliseconds(1).default(20_000),
   PAYMENT_OPERATION_STALE_SECONDS: int(1, Number.MAX_SAFE_INTEGER, 'a number of seconds (1 or more)').default(60),
@@ -184,6 +187,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { serving
     exportXslPath: s.EXPORT_XSL,
     catalogCacheMs: s.CATALOG_CACHE_MS,
     sessionUserTtlMs: s.SESSION_USER_TTL_MS,
+    basketCountTtlMs: s.BASKET_COUNT_TTL_MS,
     statementTimeoutMs: s.STATEMENT_TIMEOUT_MS,
     poolAcquireTimeoutMs: s.POOL_ACQUIRE_TIMEOUT_MS,
     shutdownTimeoutMs: s.SHUTDOWN_TIMEOUT_MS,

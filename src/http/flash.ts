@@ -1,6 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Request, Response } from 'express';
 import { z } from 'zod';
+import { replaceCookie } from './cookies';
 
 /**
  * Messages for the next page ("Added to your basket.") travel in a signed cookie, not in the session: an add to the
@@ -107,16 +108,6 @@ export function takeFlash(req: Request, res: Response): FlashMessage[] {
   return messages;
 }
 
-/**
- * Sets this response's one flash cookie header: `value`, or when empty the cookie's removal if the browser has one
- * (`inBrowser`), or no header at all. An earlier flash header of this response is replaced.
- */
 function setCookieHeader(res: Response, value: string, secure: boolean, inBrowser: boolean): void {
-  const current = res.getHeader('Set-Cookie');
-  const others = (Array.isArray(current) ? current : current === undefined ? [] : [String(current)]).filter((c) => !c.startsWith(`${FLASH_COOKIE}=`));
-  if (others.length) res.setHeader('Set-Cookie', others);
-  else res.removeHeader('Set-Cookie');
-  const options = { httpOnly: true, sameSite: 'lax' as const, secure, path: '/' };
-  if (value) res.cookie(FLASH_COOKIE, value, { ...options, maxAge: MAX_AGE_MS });
-  else if (inBrowser) res.clearCookie(FLASH_COOKIE, options);
+  replaceCookie(res, FLASH_COOKIE, value || null, { httpOnly: true, sameSite: 'lax', secure, path: '/', maxAge: MAX_AGE_MS }, inBrowser);
 }
