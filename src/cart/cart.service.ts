@@ -2,19 +2,18 @@ import { randomUUID } from 'node:crypto';
 import { LockMode } from '@mikro-orm/core';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { User } from '../accounts/account.entities';
-import { Product, Shop } from '../catalog/catalog.entities';
-import { DEFAULT_SHOP_ID } from '../catalog/catalog.service';
+import { Product } from '../catalog/catalog.entities';
 import { emSql, sqlRead } from '../db/sql';
 import { FlowState } from '../flows/flow.entities';
 import { FlowService, orderingStateName } from '../flows/flow.service';
 import { Order, OrderLine } from '../orders/order.entities';
-import { nextCartNumber, reprice, type Actor } from '../orders/order-lifecycle';
+import { reprice, type Actor } from '../orders/order-lifecycle';
 import { changeBasket, type BasketChange } from './basket-mutation';
 import { DomainError, notFound } from '../shared/errors';
 import { stockRefusal, tooMany } from './basket-rules';
 import { MAX_LINE_QUANTITY } from '../shared/quantity';
 import { readBasketPage, type BasketPage } from './basket-page';
-import { quickAddProduct } from './quick-add';
+import { createBasketSql, quickAddProduct } from './quick-add';
 import type { Shopper } from '../shared/shopper';
 
 export interface BasketView extends BasketPage {
@@ -84,8 +83,7 @@ export class CartService {
 
   /** The hot path's lean SQL (quick-add.ts); true when it added the product. */
   private async quickAdd(shopper: Shopper, productId: number, quantity: number): Promise<boolean> {
-    // A new basket is made by the ORM path; asking the quick path first would only cost a transaction.
-    const quickBasketId = shopper.newToken ? null : await quickAddProduct(this.orm, shopper, productId, quantity);
+    const quickBasketId = await quickAddProduct(this.orm, shopper, productId, quantity);
     if (quickBasketId == null) return false;
     // This request's EntityManager may hold the basket from before the change; it must not show stale lines.
     const cached = this.em.getUnitOfWork().getById<Order>(Order.name, quickBasketId);
@@ -206,23 +204,18 @@ export class CartService {
   }
 
   /**
-   * Creates the basket with INSERT … ON CONFLICT DO NOTHING against the one-basket-per-user index, so two
-   * concurrent first add-to-cart requests end up sharing one basket instead of failing or making two.
+   * Creates the basket with the one basket insert (quick-add.ts, createBasketSql: INSERT … ON CONFLICT DO NOTHING
+   * against the one-basket-per-user index), so two concurrent first add-to-cart requests end up sharing one basket
+   * instead of failing or making two.
    */
   private async createBasket(em: EntityManager, shopper: Shopper): Promise<Order> {
-    const shop = await em.findOneOrFail(Shop, DEFAULT_SHOP_ID);
-    const state = await this.flows.defaultState(em, 'cart', shopper.companyId);
-    if (shopper.userId == null && !shopper.anonymousToken) throw new DomainError('VALIDATION', 'Your browser must accept cookies to keep a basket.');
     for (let attempt = 0; attempt < 2; attempt++) {
-      const number = await nextCartNumber(em, shop);
-      await em.execute(
-        `insert into orders (number, shop_id, type, basket_status, user_id, company_id, anonymous_token, state_id, currency_code, currency_name, currency_rate)
-         values (?, ?, 'cart', 'basket', ?, ?, ?, ?, ?, ?, ?)
-         on conflict do nothing`,
-        [number, shop.id, shopper.userId, shopper.companyId, shopper.userId == null ? shopper.anonymousToken : null, state.id, shop.currencyCode, shop.currencyName, shop.currencyRate],
-      );
+      const insert = createBasketSql(shopper);
+      await em.execute(insert.text, insert.values);
       const order = await this.findBasket(shopper, em, true);
       if (order) return order;
+      // Nothing made: a shop without a cart flow says so.
+      await this.flows.defaultState(em, 'cart', shopper.companyId);
       // A guest's cookie can still name an order that was placed (the answer to "place order" never reached the
       // browser): that token is taken, so the new basket gets a new one, which the caller puts in the cookie.
       if (shopper.userId == null) shopper.anonymousToken = randomUUID();

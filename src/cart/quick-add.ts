@@ -3,26 +3,35 @@ import { priceOrder, type PricingLine, type Totals } from '../pricing/pricing';
 import { priceOnSql } from '../catalog/prices';
 import { PRICING_COLUMNS, PRICING_JOINS, pricingInputOf, type PricingRow } from '../pricing/pricing-sql';
 import { sqlTransaction, type SqlTransaction } from '../db/sql';
-import { totalsColumns } from '../orders/order-lifecycle';
-import { notFound } from '../shared/errors';
+import { cartNumberSql, totalsColumns } from '../orders/order-lifecycle';
+import { DomainError, notFound } from '../shared/errors';
+import { DEFAULT_SHOP_ID } from '../catalog/catalog.service';
+import { defaultCartStateIdSql } from '../flows/flow.service';
 import { basketEditability } from './basket-mutation';
 import { stockRefusal, tooMany } from './basket-rules';
 import { MAX_LINE_QUANTITY } from '../shared/quantity';
 import type { Shopper } from '../shared/shopper';
 
 /**
- * "Add to basket" for the common case — the shopper's open cart exists and its prices are current — in two SQL
- * statements in one transaction: one locks the basket and reads everything the rules need, one writes the line and
- * the new totals. It runs as the `quick` step of the one basket change (basket-mutation.ts, changeBasket). The rules
- * are CartService.addProduct's, the money math is pricing.ts's. Anything else (no basket yet, an order in checkout
- * that goes back to being a cart, catalog prices that changed since, a staff context date) answers null, and
- * changeBasket takes its ORM path. Returns the basket's id.
+ * "Add to basket" for the common case — the shopper's open cart exists, or is made by this add, and its prices are
+ * current — in SQL statements in one transaction: one locks the basket and reads everything the rules need (a new
+ * basket is inserted in the same round trip, createBasketSql), one writes the line and the new totals. It runs as the
+ * `quick` step of the one basket change (basket-mutation.ts, changeBasket). The rules are CartService.addProduct's,
+ * the money math is pricing.ts's. Anything else (an order in checkout that goes back to being a cart, catalog prices
+ * that changed since, a staff context date, a basket that could not be made here) answers null, and changeBasket takes
+ * its ORM path. Returns the basket's id.
  */
 export async function quickAddProduct(orm: MikroORM, shopper: Shopper, productId: number, quantity: number): Promise<number | null> {
-  const owner = shopper.userId != null ? 'o.user_id = ?' : shopper.anonymousToken ? 'o.user_id is null and o.anonymous_token = ?::uuid' : null;
+  const owner = ownerSql(shopper);
   if (!owner || shopper.priceDate) return null;
+  const key = shopper.userId ?? shopper.anonymousToken;
   return sqlTransaction(orm, async (sql) => {
-    const [basket] = await sql<LockedBasket>(lockBasketSql(owner), [shopper.userId ?? shopper.anonymousToken, productId]);
+    const create = createBasketSql(shopper);
+    const lockAndRead = (withCreate: boolean) => sql<LockedBasket>(
+      `${withCreate ? `${create.text}; ` : ''}${lockBasketSql(owner)}`, [...(withCreate ? create.values : []), key, productId]);
+    // A cookie made by this request names no basket yet: it is made in the same round trip as the lock.
+    let [basket] = await lockAndRead(!!shopper.newToken);
+    if (!basket && !shopper.newToken) [basket] = await lockAndRead(true);
     if (!basket) return null;
     // An order in checkout goes back to being a cart on the ORM path (changeBasket downgrades); here only a cart changes.
     if (basketEditability({ type: basket.type, completed: basket.completed, checkoutStep: basket.checkout_step }) !== 'cart') return null;
@@ -42,6 +51,32 @@ export async function quickAddProduct(orm: MikroORM, shopper: Shopper, productId
     await writeLineAndTotals(sql, basket, existing ? { lineId: existing.id, quantity: wanted } : { productId, quantity, addedBy: shopper.userId }, totals);
     return Number(basket.id);
   });
+}
+
+/** Which orders are the shopper's basket (one `?`: the user id or the basket token); null without either. */
+function ownerSql(shopper: Shopper): string | null {
+  return shopper.userId != null ? 'o.user_id = ?' : shopper.anonymousToken ? 'o.user_id is null and o.anonymous_token = ?::uuid' : null;
+}
+
+/**
+ * The shopper's new basket, the one way one is made (this file and CartService.createBasket): a cart of the default
+ * shop with the next cart number, in the cart flow's default state (the company's own flow for a company buyer),
+ * unless the shopper has a basket. ON CONFLICT DO NOTHING against the one-basket-per-user index and the basket
+ * token's: two concurrent first adds share one basket; a token already taken (by an order that was placed) makes
+ * nothing, nor does a shop without a cart flow — the caller finds no basket and says why.
+ */
+export function createBasketSql(shopper: Shopper): { text: string; values: unknown[] } {
+  const owner = ownerSql(shopper);
+  if (!owner) throw new DomainError('VALIDATION', 'Your browser must accept cookies to keep a basket.');
+  return {
+    text: `insert into orders (number, shop_id, type, basket_status, user_id, company_id, anonymous_token, state_id, currency_code, currency_name, currency_rate)
+      select ${cartNumberSql('s')}, s.id, 'cart', 'basket', ?, ?, ?::uuid, st.id, s.currency_code, s.currency_name, s.currency_rate
+      from shops s cross join lateral (select ${defaultCartStateIdSql('?::int')} as id) st
+      where s.id = ? and st.id is not null
+        and not exists (select 1 from orders o where o.basket_status = 'basket' and not o.deleted and ${owner})
+      on conflict do nothing`,
+    values: [shopper.userId, shopper.companyId, shopper.userId == null ? shopper.anonymousToken : null, shopper.companyId, DEFAULT_SHOP_ID, shopper.userId ?? shopper.anonymousToken],
+  };
 }
 
 interface LockedBasket extends PricingRow {

@@ -245,6 +245,16 @@ export class FlowService {
   }
 }
 
+/**
+ * defaultState(em, 'cart', companyId) as one SQL subquery answering the state's id (null when none is configured):
+ * the company's own cart flow's default state, else the default cart flow's. `companyId` is an SQL expression.
+ */
+export function defaultCartStateIdSql(companyId: string): string {
+  return `coalesce(
+      (select s.id from companies c join flow_states s on s.flow_id = c.cart_flow_id and s.is_default and not s.deleted where c.id = ${companyId} order by s.id limit 1),
+      (select s.id from flow_states s join flows f on f.id = s.flow_id where s.is_default and not s.deleted and f.type = 'cart' and f.is_default order by s.id limit 1))`;
+}
+
 /** A state as a lean 'enter' move reads it in SQL (enteringStateSql), with what the gate needs to know about entering it. */
 export interface EnteringState { id: number; name: string; deleted: boolean; effects: boolean }
 

@@ -17,9 +17,14 @@ const flows = new FlowService();
 
 export interface Actor { userId: number | null; kind: HistoryActor; source: HistorySource }
 
+/** A new cart number, as an SQL expression over the shop row `shop`: its cart prefix and the next of the sequence. */
+export function cartNumberSql(shop: string): string {
+  return `${shop}.cart_prefix || nextval('cart_number_seq')`;
+}
+
 export async function nextCartNumber(em: EntityManager, shop: Shop): Promise<string> {
-  const [{ n }] = await em.execute<{ n: string }[]>(`select nextval('cart_number_seq') as n`);
-  return `${shop.cartPrefix}${n}`;
+  const [{ number }] = await em.execute<{ number: string }[]>(`select ${cartNumberSql('s')} as number from shops s where s.id = ?`, [shop.id]);
+  return number;
 }
 
 /** Takes the shop's next order number under a row lock, so two checkouts never share one. */

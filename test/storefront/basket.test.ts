@@ -179,6 +179,34 @@ describe('basket', () => {
     expect(still.quantity).toBe(2);
   });
 
+  it("makes a new basket on the first add in its flow's starting state — the company's cart flow for a company buyer — priced as a full reprice does", async () => {
+    const guest = newAgent(t);
+    await addToBasket(t, guest, 'P-1031', 2);
+    const buyer = newAgent(t);
+    await login(buyer, 'buyer2@acme.test', 'buyer-pass-2');
+    const [user] = await t.sql(`select id, company_id from users where email = 'buyer2@acme.test'`);
+    await t.sql(`delete from orders where user_id = $1`, [user.id]);
+    await addToBasket(t, buyer, 'P-1032');
+
+    const token = guest.jar.getCookie('basket', { domain: '127.0.0.1', path: '/', secure: false, script: false })!.value;
+    const baskets = await t.sql(
+      `select o.id, o.number, o.type, o.user_id, o.company_id, o.anonymous_token, o.currency_code, o.price_calculation_date is not null as priced, f.name as flow, s.is_default as starting
+       from orders o join flow_states s on s.id = o.state_id join flows f on f.id = s.flow_id
+       where o.basket_status = 'basket' and (o.anonymous_token = $1 or o.user_id = $2) order by o.user_id nulls first`, [token, user.id]);
+    expect(baskets.map(({ id: _id, number: _n, ...b }) => b)).toEqual([
+      { type: 'cart', user_id: null, company_id: null, anonymous_token: token, currency_code: 'DKK', priced: true, flow: 'Standard cart', starting: true },
+      { type: 'cart', user_id: user.id, company_id: user.company_id, anonymous_token: null, currency_code: 'DKK', priced: true, flow: 'B2B cart approval', starting: true },
+    ]);
+    for (const basket of baskets) {
+      expect(basket.number).toMatch(/^CART\d+$/);
+      const [stored] = await t.sql('select totals from orders where id = $1', [basket.id]);
+      const em = t.orm.em.fork();
+      expect(stored.totals).toEqual(await reprice(em, await em.findOneOrFail(Order, basket.id, { populate: ['lines'] })));
+    }
+    expect((await basketLines(t, baskets[0].number)).map((l) => [l.number, l.quantity])).toEqual([['P-1031', 2]]);
+    expect((await basketLines(t, baskets[1].number)).map((l) => [l.number, l.quantity])).toEqual([['P-1032', 1]]);
+  });
+
   it('gives a signed-in user exactly one basket, even when the first two add-to-cart requests race', async () => {
     const agent = newAgent(t);
     await login(agent, 'buyer2@acme.test', 'buyer-pass-2');
