@@ -25,7 +25,7 @@ import { lockStepBasket, readCheckoutPage, readReceipt, type CheckoutPage, type 
 import { emSql, sqlTransaction, type SqlTransaction } from '../db/sql';
 import { cardRequired, mayOrderCart, paymentDeclined, type PlaceInput, type PlaceResult } from './placement';
 import {
-  attemptByKey, attemptByReference, attemptKey, attemptStatus, attemptsToVoid, type Authorization, confirmAttempt, expiredAttempts, markVoided, orderChanged,
+  attemptByKey, attemptByReference, attemptKey, attemptStatus, attemptsToVoid, type Authorization, confirmAttempt, confirmReserved, expiredAttempts, markVoided, orderChanged,
   type QuoteAcceptance, recordProviderReference, type Release, releaseAttempt, reserveOrder, type ReservedAttempt,
 } from './place-order';
 
@@ -170,7 +170,7 @@ export class CheckoutService {
       await this.release(attempt.id, { mayBeAuthorized: false, declined: true, message: auth.message });
       throw paymentDeclined(auth.message);
     }
-    return this.confirm(attempt.id, {
+    return this.confirm(attempt, {
       reference: auth.reference, message: auth.message, cardType: auth.cardType ?? '', cardLast4: auth.cardLast4 ?? '', initialCaptureState: provider.initialCaptureState,
     }, provider, accepting);
   }
@@ -215,8 +215,11 @@ export class CheckoutService {
     return provider?.flow === 'hosted' ? provider.verifyWebhook(rawBody, headers) : null;
   }
 
-  private async confirm(attemptId: number, auth: Authorization, provider: PaymentProvider, accepting?: QuoteAcceptance): Promise<{ orderId: number; number: string; alreadyPlaced: boolean }> {
-    const confirmed = await confirmAttempt(this.orm, this.outbox, attemptId, auth, accepting).catch(async (e) => {
+  /** Completes the order (an attempt this request reserved: in one statement), or releases and voids when it cannot be. */
+  private async confirm(reserved: number | ReservedAttempt, auth: Authorization, provider: PaymentProvider, accepting?: QuoteAcceptance): Promise<{ orderId: number; number: string; alreadyPlaced: boolean }> {
+    const attemptId = typeof reserved === 'number' ? reserved : reserved.id;
+    const confirming = typeof reserved === 'number' || accepting ? confirmAttempt(this.orm, this.outbox, attemptId, auth, accepting) : confirmReserved(this.orm, this.outbox, reserved, auth);
+    const confirmed = await confirming.catch(async (e) => {
       // A refused acceptance (the quote's flow does not allow the move) places nothing: give back and void now.
       if (e instanceof DomainError) await this.releaseAndVoid(attemptId, provider, 'The order could not be placed after the payment was authorized.');
       throw e;

@@ -1,6 +1,6 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { visibleSql } from '../accounts/access-policy';
-import { giveBackStock, takeStockWith } from '../stock/stock';
+import { firstUnpicked, giveBackStock, takeStockCtes, takeStockWith } from '../stock/stock';
 import type { Shopper } from '../shared/shopper';
 import { emSql, sqlTransaction, type Sql, type SqlTransaction } from '../db/sql';
 import { ENQUEUE_ORDER_EXPORT_SQL } from '../exports/auto-export.service';
@@ -30,7 +30,17 @@ import { assertReadyToPlace, outOfStockMessage, placedMessage, type PlaceInput }
  */
 
 /** An attempt that holds stock, ready for the provider. */
-export interface ReservedAttempt { id: number; orderId: number; number: string; amountMinor: number; currencyCode: string; provider: PaymentProviderCode; paymentName: string }
+export interface ReservedAttempt {
+  id: number; orderId: number; number: string; amountMinor: number; currencyCode: string; provider: PaymentProviderCode; paymentName: string;
+  /**
+   * The order as it was reserved (checkout's reserveOrder): the request that reserved it confirms it with this in one
+   * statement (confirmReserved), as long as the order's version is still the reserved one.
+   */
+  reserved?: ReservedOrder;
+}
+
+/** What the reserving transaction read and priced: enough to complete the order unchanged without reading it again. */
+interface ReservedOrder { order: LockedOrder; totals: Totals; customerComment: string; ip: string; actorUserId: number | null }
 
 export type Reservation =
   | { kind: 'reserved'; attempt: ReservedAttempt }
@@ -79,12 +89,42 @@ async function reserveIn(orm: MikroORM, shopper: Shopper, input: PlaceInput, opt
       billing: { name: order.billing_name, address: order.billing_address, zip: order.billing_zip, city: order.billing_city, country: order.billing_country, email: order.billing_email },
     });
     const totals = priceOrder(pricingInputOf(order));
-    const taken = [...(await takeStockWith(sql, order.lines.map((l) => ({ ...l, product: l.productId == null ? null : { id: l.productId } })), order.allow_out_of_stock, outOfStockMessage,
-      { reason: 'order', orderId, actor: { userId: shopper.userId, kind: 'customer' } }))];
-    const attempt = recordAttemptSql(order, totals.totalMinor, taken, { customerComment: input.customerComment, ip: input.ip, userId: shopper.userId, reservationSeconds: options.reservationSeconds });
-    const [row] = await sql.commitWith<{ id: string }>(attempt.text, attempt.values);
-    return { kind: 'reserved', attempt: reservedAttempt(Number(row.id), order, totals.totalMinor) };
+    const cause = { reason: 'order', orderId, actor: { userId: shopper.userId, kind: 'customer' } } as const;
+    const by = { customerComment: input.customerComment, ip: input.ip, userId: shopper.userId, reservationSeconds: options.reservationSeconds };
+    const reserved: ReservedOrder = { order, totals, customerComment: input.customerComment, ip: input.ip, actorUserId: shopper.userId };
+    if (order.allow_out_of_stock) {
+      // A line may have to be taken down to zero at the fullest location instead: line by line (takeStockWith).
+      const taken = [...(await takeStockWith(sql, order.lines.map((l) => ({ ...l, product: l.productId == null ? null : { id: l.productId } })), true, outOfStockMessage, cause))];
+      const attempt = recordAttemptSql(order, totals.totalMinor, taken, by);
+      const [row] = await sql.commitWith<{ id: string }>(attempt.text, attempt.values);
+      return { kind: 'reserved', attempt: { ...reservedAttempt(Number(row.id), order, totals.totalMinor), reserved } };
+    }
+    // The stock of every line and the attempt with its reservations in one statement, committed with it: the stock
+    // rows are locked for this one round trip. A line without stock takes nothing and records no attempt.
+    const lines = order.lines.filter((l) => l.productId != null).map((l) => ({ line: l, lineId: l.id, productId: l.productId!, quantity: l.quantity }));
+    const stock = takeStockCtes(lines, cause);
+    const attempt = attemptColumns(order, totals.totalMinor, by);
+    const [row] = await sql.commitWith<{ id: string | null; picked: number[] }>(
+      `with ${stock.text},
+       attempt as (
+         insert into payment_attempts (${attempt.columns}) select ${attempt.placeholders} where (select count(*) from stock_taken) = ? returning id),
+       reserved as (
+         insert into stock_reservations (attempt_id, order_line_id, product_id, location_id, quantity)
+         select attempt.id, t.line_id, t.product_id, t.location_id, -t.change from attempt, stock_taken t)
+       select (select id from attempt) as id, (select coalesce(json_agg(line_id), '[]') from stock_picked) as picked`,
+      [...stock.values, ...attempt.values, lines.length]);
+    if (row.id == null) throw new DomainError('INSUFFICIENT_STOCK', outOfStockMessage(firstUnpicked(lines, row.picked)!.line));
+    return { kind: 'reserved', attempt: { ...reservedAttempt(Number(row.id), order, totals.totalMinor), reserved } };
   });
+}
+
+/** The columns of a new payment attempt (status reserved, with its expiry) and their values. */
+function attemptColumns(order: LockedOrder, totalMinor: number, by: { customerComment: string; ip: string; userId: number | null; reservationSeconds: number }) {
+  return {
+    columns: 'order_id, order_version, provider, amount_minor, currency_code, customer_comment, ip, actor_user_id, expires_at',
+    placeholders: '?::bigint, ?::int, ?, ?::bigint, ?, ?, ?, ?::int, now() + make_interval(secs => ?)',
+    values: [Number(order.id), order.version, order.payment_provider, totalMinor, order.currency_code, by.customerComment, by.ip, by.userId, by.reservationSeconds],
+  };
 }
 
 type Taken = Iterable<readonly [{ id: number; productId: number | null }, { locationId: number; quantity: number }]>;
@@ -92,16 +132,15 @@ type Taken = Iterable<readonly [{ id: number; productId: number | null }, { loca
 /** The statement recording a payment attempt that holds the stock taken for the order, with its expiry. */
 function recordAttemptSql(order: LockedOrder, totalMinor: number, taken: Taken, by: { customerComment: string; ip: string; userId: number | null; reservationSeconds: number }) {
   const lines = [...taken];
+  const attempt = attemptColumns(order, totalMinor, by);
   return {
     text: `with attempt as (
-         insert into payment_attempts (order_id, order_version, provider, amount_minor, currency_code, customer_comment, ip, actor_user_id, expires_at)
-         values (?, ?, ?, ?, ?, ?, ?, ?, now() + make_interval(secs => ?)) returning id),
+         insert into payment_attempts (${attempt.columns}) values (${attempt.placeholders}) returning id),
        reserved as (
          insert into stock_reservations (attempt_id, order_line_id, product_id, location_id, quantity)
          select attempt.id, t.* from attempt, unnest(array[?]::bigint[], array[?]::int[], array[?]::int[], array[?]::int[]) t)
        select id from attempt`,
-    values: [Number(order.id), order.version, order.payment_provider, totalMinor, order.currency_code, by.customerComment, by.ip, by.userId, by.reservationSeconds,
-      lines.map(([l]) => l.id), lines.map(([l]) => l.productId), lines.map(([, t]) => t.locationId), lines.map(([, t]) => t.quantity)],
+    values: [...attempt.values, lines.map(([l]) => l.id), lines.map(([l]) => l.productId), lines.map(([, t]) => t.locationId), lines.map(([, t]) => t.quantity)],
   };
 }
 
@@ -185,6 +224,36 @@ export async function confirmAttempt(orm: MikroORM, outbox: OutboxService, attem
 }
 
 /**
+ * Completes the order of an attempt reserved by this request (reserveOrder's snapshot) in one statement with its
+ * COMMIT: the order row is locked first and must still be the reserved version (not completed, still in checkout),
+ * the attempt moves from reserved to completed, and the order is completed with the totals that were reserved and
+ * authorized. When any of that does not hold (the order changed, the attempt was released or completed meanwhile),
+ * nothing is written and confirmAttempt reads it all again and says what happened.
+ */
+export async function confirmReserved(orm: MikroORM, outbox: OutboxService, attempt: ReservedAttempt, auth: Authorization): Promise<Confirmation> {
+  const { reserved } = attempt;
+  if (!reserved) return confirmAttempt(orm, outbox, attempt.id, auth);
+  const { order, totals } = reserved;
+  const first = {
+    ctes: `target as (select id from orders where id = ? and version = ? and not completed and type = 'order' and basket_status = 'basket' for update),
+     attempt as (
+       update payment_attempts set status = 'completed', provider_reference = ?, outcome_message = ?, finished_at = now()
+       where id = ? and status = 'reserved' and order_version = ? and exists (select 1 from target) returning id),
+     `,
+    values: [attempt.orderId, order.version, auth.reference, auth.message, attempt.id, order.version],
+    // No attempt completed: division by zero (22012) stops the statement, and the transaction is rolled back.
+    placedIf: '(select 1 / count(*) from attempt) = 1',
+  };
+  const complete = completeOrderSql(outbox, attempt.orderId, order, totals, { auth, paymentName: order.payment_name! }, { attemptId: attempt.id },
+    { customerComment: reserved.customerComment, ip: reserved.ip, actor: { userId: reserved.actorUserId, kind: 'customer', source: 'checkout' } }, first);
+  const placed = await sqlTransaction(orm, (sql) => sql.commitWith(complete.text, complete.values)).then(() => true, (e: { code?: string }) => {
+    if (e.code === '22012') return false;
+    throw e;
+  });
+  return placed ? { kind: 'placed', orderId: attempt.orderId, number: order.number } : confirmAttempt(orm, outbox, attempt.id, auth);
+}
+
+/**
  * A recurring order's attempt, confirmed by the system: placed by it at the scheduler's time, and `book` records the
  * run and the series in the confirming transaction (after the order row is locked), as a quote's acceptance does.
  */
@@ -217,7 +286,9 @@ export interface PlacedBy { userId: number | null; kind: 'customer' | 'staff' | 
  * the export job.
  */
 function completeOrderSql(outbox: OutboxService, orderId: number, order: LockedOrder, totals: Totals, payment: PlacedPayment, stock: StockSource,
-  input: { customerComment: string; ip: string; actor: PlacedBy; placedAt?: Date }) {
+  input: { customerComment: string; ip: string; actor: PlacedBy; placedAt?: Date },
+  /** Statements (CTEs) that run first, and a condition the order's update needs; an error when it is not met rolls all back. */
+  first: { ctes: string; values: unknown[]; placedIf: string } = { ctes: '', values: [], placedIf: 'true' }) {
   const customerComment = input.customerComment || order.customer_comment;
   const { auth } = payment;
   const receipt = outbox.insertStatement(receiptMail(orderId, {
@@ -235,11 +306,11 @@ function completeOrderSql(outbox: OutboxService, orderId: number, order: LockedO
     ? { text: `payment as (insert into payment_transactions (order_id, operation, amount_minor, success, message, provider_reference) values (?, 'authorize', ?, true, ?, ?)),`, values: [orderId, totals.totalMinor, auth.message, auth.reference] }
     : { text: '', values: [] };
   return {
-    text: `with placed as (
+    text: `with ${first.ctes}placed as (
        update orders set ${columns.assignments}, basket_status = null, completed = true, completed_at = coalesce(?::timestamptz, now()), checkout_step = 'confirmation',
          capture_state = ?, payment_status = ?, transaction_number = ?, card_type = ?, card_last4 = ?, stock_reserved = true,
          customer_comment = ?, ip = ?, price_calculation_date = coalesce(price_calculation_date, now()), version = version + 1, updated_at = now()
-       where id = ?),
+       where id = ? and ${first.placedIf}),
      located as (${located.text}),
      ${paid.text}
      history as (
@@ -248,7 +319,7 @@ function completeOrderSql(outbox: OutboxService, orderId: number, order: LockedO
      export as (${ENQUEUE_ORDER_EXPORT_SQL})
      select 1`,
     values: [
-      ...columns.values, input.placedAt ?? null, auth ? auth.initialCaptureState : payment.captureState, auth ? 'authorized' : 'none',
+      ...first.values, ...columns.values, input.placedAt ?? null, auth ? auth.initialCaptureState : payment.captureState, auth ? 'authorized' : 'none',
       auth?.reference ?? '', auth?.cardType ?? '', auth?.cardLast4 ?? '', customerComment, input.ip, orderId,
       ...located.values,
       ...paid.values,

@@ -132,22 +132,74 @@ export async function giveBackStock(sql: Sql, units: { productId: number; locati
   return row?.quantity ?? 0;
 }
 
+/** A line to take stock for: its id (the order line's, for the caller's own records), product and quantity. */
+export interface StockTake { lineId: number; productId: number; quantity: number }
+
+/**
+ * The CTEs that take every line's quantity from one stock location each — all lines or none — inside the caller's
+ * statement, so a placement takes its stock and records what it took (and commits) in one round trip. Each line's
+ * location is the one with the most of the product that has enough; the candidate rows are locked (FOR UPDATE) in
+ * product order, as takeStockWith does, so concurrent placements cannot deadlock, and the conditional update never
+ * goes below zero. When any line finds no location, nothing is updated. Defines:
+ *
+ * - `stock_picked` (line_id, product_id, location_id, quantity): the lines that found a location;
+ * - `stock_taken` (line_id, product_id, location_id, change, resulting): the levels updated, one row per line when
+ *   every line was picked, none otherwise — the caller makes what it records depend on it;
+ * - `stock_taken_moved`: their movement rows.
+ */
+export function takeStockCtes(lines: StockTake[], cause: StockCause): { text: string; values: unknown[] } {
+  const sorted = [...lines].sort((a, b) => a.productId - b.productId);
+  const moved = movementsFrom('stock_taken', cause);
+  return {
+    text: `stock_lines as materialized (
+       select * from unnest(array[?]::bigint[], array[?]::int[], array[?]::int[]) with ordinality t(line_id, product_id, quantity, n) order by n),
+     stock_picked as materialized (
+       select l.line_id, l.product_id, pick.location_id, l.quantity from stock_lines l
+       cross join lateral (select location_id from stock_levels s where s.product_id = l.product_id and s.quantity >= l.quantity
+         order by s.quantity desc, s.location_id limit 1 for update) pick),
+     stock_taken as (
+       update stock_levels s set quantity = s.quantity - p.quantity from stock_picked p
+       where s.product_id = p.product_id and s.location_id = p.location_id and s.quantity >= p.quantity
+         and (select count(*) from stock_picked) = ?
+       returning p.line_id, s.product_id, s.location_id, -p.quantity as change, s.quantity as resulting),
+     stock_taken_moved as (${moved.text})`,
+    values: [sorted.map((l) => l.lineId), sorted.map((l) => l.productId), sorted.map((l) => l.quantity), sorted.length, ...moved.values],
+  };
+}
+
+/** The first line (in product order) that takeStockCtes found no location for, given the line ids it picked. */
+export function firstUnpicked<L extends StockTake>(lines: L[], picked: number[]): L | undefined {
+  const found = new Set(picked.map(Number));
+  return [...lines].sort((a, b) => a.productId - b.productId).find((l) => !found.has(l.lineId));
+}
+
 /**
  * Takes each line's quantity from one stock location with a conditional UPDATE (never below zero), in product
- * order so concurrent orders cannot deadlock. With out-of-stock ordering allowed, the location with the most
- * stock goes down to zero instead; refuses with INSUFFICIENT_STOCK otherwise. Answers where each line was taken from
- * and how many units that gave.
+ * order so concurrent orders cannot deadlock — all lines in one statement (takeStockCtes). With out-of-stock ordering
+ * allowed, a line no location has enough for is taken from the location with the most stock, down to zero instead;
+ * refuses with INSUFFICIENT_STOCK otherwise. Answers where each line was taken from and how many units that gave.
  */
-export async function takeStockWith<L extends StockLine>(sql: Sql, lines: L[], allowOutOfStock: boolean, refusal: (line: L) => string, cause: StockCause): Promise<Map<L, TakenStock>> {
+export async function takeStockWith<L extends StockLine & { id: number }>(sql: Sql, lines: L[], allowOutOfStock: boolean, refusal: (line: L) => string, cause: StockCause): Promise<Map<L, TakenStock>> {
   const taken = new Map<L, TakenStock>();
-  const sorted = lines.filter((l) => l.product).sort((a, b) => a.product!.id - b.product!.id);
-  for (const line of sorted) {
-    const productId = line.product!.id;
-    const locationId = await takeFromOneLocation(sql, productId, line.quantity, cause);
-    const fromFullest = locationId == null && allowOutOfStock ? await takeFromFullestLocation(sql, productId, line.quantity, cause) : undefined;
-    if (locationId == null && !allowOutOfStock) throw new DomainError('INSUFFICIENT_STOCK', refusal(line));
-    if (locationId != null) taken.set(line, { locationId, quantity: line.quantity });
-    else if (fromFullest) taken.set(line, fromFullest);
+  const withProduct = lines.filter((l) => l.product);
+  if (!withProduct.length) return taken;
+  const takes = withProduct.map((l) => ({ line: l, lineId: l.id, productId: l.product!.id, quantity: l.quantity }));
+  const ctes = takeStockCtes(takes, cause);
+  const [row] = await sql<{ picked: number[]; taken: { lineId: number; locationId: number }[] }>(
+    `with ${ctes.text}
+     select (select coalesce(json_agg(line_id), '[]') from stock_picked) as picked,
+       (select coalesce(json_agg(json_build_object('lineId', line_id, 'locationId', location_id)), '[]') from stock_taken) as taken`, ctes.values);
+  if (row.taken.length === takes.length) {
+    for (const t of takes) taken.set(t.line, { locationId: row.taken.find((r) => Number(r.lineId) === t.lineId)!.locationId, quantity: t.quantity });
+    return taken;
+  }
+  if (!allowOutOfStock) throw new DomainError('INSUFFICIENT_STOCK', refusal(firstUnpicked(takes, row.picked)!.line));
+  // Nothing was taken: line by line, a line without a location that has enough goes to zero at the fullest one.
+  for (const t of takes.sort((a, b) => a.productId - b.productId)) {
+    const locationId = await takeFromOneLocation(sql, t.productId, t.quantity, cause);
+    const fromFullest = locationId == null ? await takeFromFullestLocation(sql, t.productId, t.quantity, cause) : undefined;
+    if (locationId != null) taken.set(t.line, { locationId, quantity: t.quantity });
+    else if (fromFullest) taken.set(t.line, fromFullest);
   }
   return taken;
 }
