@@ -156,6 +156,8 @@ describe('staff reads on a streaming replica', () => {
   it('skips a replica that lags more than REPLICA_MAX_LAG_MS: the primary serves and /healthz says degraded', async () => {
     const strictPort = await startApp(300);
     const staff = await idleStaff(strictPort);
+    // The login and the test before wrote on the primary (commits the replica may not have replayed yet): a fair start.
+    await replicaCaughtUp(topo.primary, topo.replica!);
     expect(await health(strictPort)).toMatchObject({ http: 200, status: 'ok', replicas: [{ state: 'up', lagMs: 0 }] });
     await pauseReplay();
     try {

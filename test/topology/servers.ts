@@ -217,8 +217,24 @@ export async function createShopDatabase(primary: PgNode, name: string): Promise
   }
 }
 
-/** Waits until the replica has replayed everything the primary has written so far. */
+/**
+ * Waits until the replica has replayed every transaction the primary has committed so far. The primary runs with
+ * synchronous_commit = off, so a commit may still sit in its WAL buffers, past pg_current_wal_lsn() (the write
+ * position; the replica is sent only WAL written out): waiting for that position missed the latest commits whenever
+ * one straddled an unwritten WAL page. A durable commit first writes and flushes all WAL before it, so the flush
+ * position after it covers every earlier commit.
+ */
 export async function replicaCaughtUp(primary: PgNode, replica: PgNode, timeoutMs = 30_000): Promise<void> {
-  const [{ lsn }] = await primary.sql<{ lsn: string }>('select pg_current_wal_lsn()::text as lsn');
+  const client = new pg.Client({ connectionString: primary.url() });
+  client.on('error', () => undefined);
+  await client.connect();
+  let lsn: string;
+  try {
+    await client.query('set synchronous_commit = on');
+    await client.query('select pg_current_xact_id()'); // a transaction with an id: its commit is written and flushed
+    [{ lsn }] = (await client.query<{ lsn: string }>('select pg_current_wal_flush_lsn()::text as lsn')).rows;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
   await waitUntil('the replica to catch up', async () => (await replica.sql<{ ok: boolean }>('select pg_last_wal_replay_lsn() >= $1::pg_lsn as ok', [lsn]))[0]?.ok, timeoutMs, 50);
 }
