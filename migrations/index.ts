@@ -23,6 +23,7 @@ import { Migration20261206122000_payment_operations } from './Migration202612061
 import { Migration20261206123000_payment_operation_keys } from './Migration20261206123000_payment_operation_keys';
 import { Migration20261206150000_stock_movements } from './Migration20261206150000_stock_movements';
 import { Migration20261206163000_recurring_placing } from './Migration20261206163000_recurring_placing';
+import { Migration20261206170000_flow_codes } from './Migration20261206170000_flow_codes';
 import { Migration20261206153000_stock_movements_lean } from './Migration20261206153000_stock_movements_lean';
 import { Migration20261206050000_payment_status_captured } from './Migration20261206050000_payment_status_captured';
 
@@ -54,4 +55,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261206150000_stock_movements', class: Migration20261206150000_stock_movements },
   { name: 'Migration20261206153000_stock_movements_lean', class: Migration20261206153000_stock_movements_lean },
   { name: 'Migration20261206163000_recurring_placing', class: Migration20261206163000_recurring_placing },
+  { name: 'Migration20261206170000_flow_codes', class: Migration20261206170000_flow_codes },
 ];

@@ -121,11 +121,11 @@ interface SeedState {
   customers?: Record<string, string[]>;
   notify?: { subject: string; customer?: boolean; others?: string; template?: string; othersTemplate?: string };
 }
-interface SeedFlow { type: string; name: string; isDefault: boolean; description: string; states: SeedState[] }
+interface SeedFlow { type: string; code: string; name: string; isDefault: boolean; description: string; states: SeedState[] }
 
-/** The demo flows the seeds describe. A flow is seeded once, by name; staff changes to it are kept. */
+/** The demo flows the seeds describe. A flow is seeded once, by its code; staff changes to it (a new name too) are kept. */
 export const DEMO_FLOWS: SeedFlow[] = [
-  { type: 'order', name: 'Standard order flow', isDefault: true, description: 'From a placed order to delivery.', states: [
+  { type: 'order', code: 'standard-order', name: 'Standard order flow', isDefault: true, description: 'From a placed order to delivery.', states: [
     { name: 'New', role: 'new', color: '#2563eb', isDefault: true, allowEdit: true, to: ['Received', 'Cancelled'] },
     { name: 'Received', role: 'processing', color: '#0891b2', allowEdit: true, to: ['Picked', 'Cancelled'] },
     { name: 'Picked', role: 'processing', color: '#7c3aed', to: ['Shipped', 'Cancelled'] },
@@ -133,17 +133,17 @@ export const DEMO_FLOWS: SeedFlow[] = [
     { name: 'Completed', role: 'completed', final: true, color: '#374151', to: [] },
     { name: 'Cancelled', role: 'cancelled', final: true, color: '#dc2626', excludeFromStatistics: true, to: [] },
   ] },
-  { type: 'cart', name: 'Standard cart', isDefault: true, description: 'Shoppers check out whenever they like.', states: [
+  { type: 'cart', code: 'standard-cart', name: 'Standard cart', isDefault: true, description: 'Shoppers check out whenever they like.', states: [
     { name: 'Open', role: 'open', color: '#2563eb', isDefault: true, allowOrder: true, allowEdit: true },
   ] },
-  { type: 'cart', name: 'B2B cart approval', isDefault: false, description: 'Company carts are approved before they are ordered.', states: [
+  { type: 'cart', code: 'b2b-cart-approval', name: 'B2B cart approval', isDefault: false, description: 'Company carts are approved before they are ordered.', states: [
     { name: 'New', role: 'open', color: '#2563eb', isDefault: true, allowOrder: false, allowEdit: true, to: ['Submitted for approval'], customers: { 'Submitted for approval': ['owner', 'buyer'] } },
     { name: 'Submitted for approval', role: 'submitted', color: '#d97706', allowOrder: false, to: ['Approved', 'Rejected'], customers: { Approved: ['approver'], Rejected: ['approver'] },
       notify: { subject: 'Cart {OrderID} is waiting for your approval', others: 'approver@acme.test', othersTemplate: 'mail/flow/staff-notice.njk' } },
     { name: 'Approved', role: 'approved', color: '#059669', allowOrder: true, to: ['New'], customers: { New: ['owner', 'buyer', 'approver'] }, notify: { subject: 'Cart {OrderID} was approved', customer: true } },
     { name: 'Rejected', role: 'rejected', color: '#dc2626', allowOrder: false, to: ['New'], customers: { New: ['owner', 'buyer', 'approver'] }, notify: { subject: 'Cart {OrderID} was rejected', customer: true } },
   ] },
-  { type: 'quote', name: 'Quote flow', isDefault: true, description: 'Requests for a quote, offers and answers.', states: [
+  { type: 'quote', code: 'standard-quote', name: 'Quote flow', isDefault: true, description: 'Requests for a quote, offers and answers.', states: [
     { name: 'Requested', role: 'requested', color: '#2563eb', isDefault: true, allowEdit: true, to: ['In review', 'Offered', 'Rejected'] },
     { name: 'In review', role: 'in_review', color: '#d97706', allowEdit: true, to: ['Offered', 'Rejected'] },
     { name: 'Offered', role: 'offered', color: '#7c3aed', to: ['Accepted', 'Rejected', 'Expired', 'In review'],
@@ -152,7 +152,7 @@ export const DEMO_FLOWS: SeedFlow[] = [
     { name: 'Rejected', role: 'rejected', final: true, color: '#dc2626', excludeFromStatistics: true, to: [] },
     { name: 'Expired', role: 'expired', final: true, color: '#6b7280', excludeFromStatistics: true, to: [], notify: { subject: 'Your quote {OrderID} has expired', customer: true } },
   ] },
-  { type: 'return', name: 'Return flow', isDefault: true, description: 'Returned goods (RMA).', states: [
+  { type: 'return', code: 'standard-return', name: 'Return flow', isDefault: true, description: 'Returned goods (RMA).', states: [
     { name: 'Requested', role: 'requested', color: '#2563eb', isDefault: true, to: ['Approved', 'Rejected'] },
     { name: 'Approved', role: 'approved', color: '#0891b2', to: ['Goods received'] },
     { name: 'Rejected', role: 'rejected', final: true, color: '#dc2626', to: [] },
@@ -164,11 +164,11 @@ export const DEMO_FLOWS: SeedFlow[] = [
 
 async function seedFlows(x: Exec, flows: SeedFlow[]): Promise<void> {
   for (const f of flows) {
-    const existing = await x('select id from flows where type = ? and name = ?', [f.type, f.name]);
+    const existing = await x('select id from flows where code = ?', [f.code]);
     if (existing.length) continue;
     const hasDefault = (await x('select 1 from flows where type = ? and is_default', [f.type])).length > 0;
-    const [flow] = (await x('insert into flows (type, name, description, is_default) values (?, ?, ?, ?) returning id',
-      [f.type, f.name, f.description, f.isDefault && !hasDefault])) as { id: number }[];
+    const [flow] = (await x('insert into flows (type, code, name, description, is_default) values (?, ?, ?, ?, ?) returning id',
+      [f.type, f.code, f.name, f.description, f.isDefault && !hasDefault])) as { id: number }[];
     const ids = new Map<string, number>();
     for (const [i, s] of f.states.entries()) {
       const [row] = (await x(
@@ -186,7 +186,7 @@ async function seedFlows(x: Exec, flows: SeedFlow[]): Promise<void> {
         await x('insert into flow_state_rules (from_state_id, to_state_id, actors) values (?, ?, ?::text[])', [ids.get(s.name), ids.get(to), `{${(s.customers?.[to] ?? []).join(',')}}`]);
       }
     }
-    if (f.name === 'B2B cart approval') {
+    if (f.code === 'b2b-cart-approval') {
       await x(`update companies set cart_flow_id = ? where customer_number = 'C-10001' and cart_flow_id is null`, [flow.id]);
     }
   }

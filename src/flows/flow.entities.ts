@@ -23,12 +23,15 @@ export const ROLE_LABELS: Record<string, string> = {
 @Unique({ name: 'flows_id_type_unique', properties: ['id', 'type'] })
 @Check({ name: 'flows_name_not_blank', expression: "length(TRIM(BOTH FROM name)) > 0" })
 @Unique({ name: 'flows_name_unique_per_type', properties: ['type', 'name'] })
+@Unique({ name: 'flows_code_unique', properties: ['code'] })
 @Unique({ name: 'flows_one_default_per_type', expression: 'create unique index flows_one_default_per_type on flows (type) where is_default' })
 @Entity({ tableName: 'flows' })
 export class Flow {
   @PrimaryKey({ type: 'integer' }) id!: number;
   @Enum({ items: ['cart', 'order', 'quote', 'return'], type: 'text' }) type!: FlowType;
   @Property({ type: 'text' }) name!: string;
+  /** The demo seed's stable code for a flow it made (null for staff's own): the seed finds it by this, never by name. */
+  @Property({ type: 'text', nullable: true }) code?: string | null;
   @Property({ type: 'text' }) description: Opt<string> = '';
   @Property({ type: 'boolean' }) isDefault: Opt<boolean> = false;
 }

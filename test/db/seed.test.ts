@@ -19,4 +19,14 @@ describe('demo seed', () => {
     const [p] = await t.sql(`select name from products where number = 'P-1001'`);
     expect(p.name).toBe('Renamed by staff');
   });
+
+  it('recognises its flows after staff renamed them (by their code, not their name)', async () => {
+    const flows = async () => t.sql<{ type: string; n: number }>('select type, count(*)::int as n from flows group by type order by type');
+    const before = await flows();
+    await t.sql(`update flows set name = name || ' (ours)' where code in ('standard-order', 'b2b-cart-approval')`);
+    await seedDemoData(t.orm.em.fork());
+    expect(await flows()).toEqual(before);
+    const renamed = await t.sql<{ name: string }>(`select name from flows where code = 'standard-order'`);
+    expect(renamed).toEqual([{ name: 'Standard order flow (ours)' }]);
+  });
 });
