@@ -24,6 +24,7 @@ import { Migration20261206123000_payment_operation_keys } from './Migration20261
 import { Migration20261206150000_stock_movements } from './Migration20261206150000_stock_movements';
 import { Migration20261206163000_recurring_placing } from './Migration20261206163000_recurring_placing';
 import { Migration20261206170000_flow_codes } from './Migration20261206170000_flow_codes';
+import { Migration20261206180000_stock_location_codes } from './Migration20261206180000_stock_location_codes';
 import { Migration20261206153000_stock_movements_lean } from './Migration20261206153000_stock_movements_lean';
 import { Migration20261206050000_payment_status_captured } from './Migration20261206050000_payment_status_captured';
 
@@ -56,4 +57,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261206153000_stock_movements_lean', class: Migration20261206153000_stock_movements_lean },
   { name: 'Migration20261206163000_recurring_placing', class: Migration20261206163000_recurring_placing },
   { name: 'Migration20261206170000_flow_codes', class: Migration20261206170000_flow_codes },
+  { name: 'Migration20261206180000_stock_location_codes', class: Migration20261206180000_stock_location_codes },
 ];

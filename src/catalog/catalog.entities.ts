@@ -54,10 +54,13 @@ export class Product {
 }
 
 @Unique({ name: 'stock_locations_name_key', properties: ['name'] })
+@Unique({ name: 'stock_locations_code_unique', properties: ['code'] })
 @Entity({ tableName: 'stock_locations' })
 export class StockLocation {
   @PrimaryKey({ type: 'integer' }) id!: number;
   @Property({ type: 'text' }) name!: string;
+  /** The demo seed's stable code for a location it made (null for staff's own): the seed finds it by this, never by name. */
+  @Property({ type: 'text', nullable: true }) code?: string | null;
 }
 
 @Check({ name: 'stock_levels_quantity_check', expression: "quantity >= 0" })

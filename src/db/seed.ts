@@ -58,8 +58,9 @@ export async function seedDemoData(em: EntityManager): Promise<void> {
       await x(`update users set company_roles = ?::text[], spend_limit_minor = ? where lower(email) = ? and company_roles = '{buyer}' and spend_limit_minor is null`,
         [`{${a.roles.join(',')}}`, a.spendLimitMinor, a.email]);
     }
-    await x(`insert into stock_locations (name) values ('Store Copenhagen') on conflict do nothing`);
-    const locations = await x(`select id, name from stock_locations where name in ('Main warehouse', 'Store Copenhagen')`) as { id: number; name: string }[];
+    await x(`insert into stock_locations (code, name) values ('store-copenhagen', 'Store Copenhagen') on conflict do nothing`);
+    // By code: staff may have renamed them.
+    const locations = await x(`select id, code from stock_locations where code in ('main', 'store-copenhagen')`) as { id: number; code: string }[];
     let n = 1000;
     const newProducts: { id: number; number: string; name: string }[] = [];
     for (const [gi, g] of GROUPS.entries()) {
@@ -77,7 +78,7 @@ export async function seedDemoData(em: EntityManager): Promise<void> {
         const main = i === 3 ? 0 : 20 + ((n * 31) % 80);
         const store = i % 4 === 0 ? 5 : 0;
         const [product] = await x('select id from products where number = ?', [number]) as { id: number }[];
-        await openingStock(emSql(tx), product.id, locations.map((l) => ({ locationId: l.id, quantity: l.name === 'Main warehouse' ? main : store })));
+        await openingStock(emSql(tx), product.id, locations.map((l) => ({ locationId: l.id, quantity: l.code === 'main' ? main : store })));
       }
     }
     // The sandbox hosted page is a test provider like the sandbox card: demo only (after basics' invoice, as before the split).
@@ -102,7 +103,7 @@ export async function seedShopBasics(em: EntityManager): Promise<void> {
 async function basics(x: Exec, shopName: string): Promise<void> {
   await x(`insert into shops (id, name, currency_code, currency_name, currency_rate, order_prefix, order_next_number, order_number_padding, cart_prefix)
            values ('SHOP1', ?, 'DKK', 'Danish krone', 1, 'ORDER', 1001, 0, 'CART') on conflict do nothing`, [shopName]);
-  await x(`insert into stock_locations (name) values ('Main warehouse') on conflict do nothing`);
+  await x(`insert into stock_locations (code, name) values ('main', 'Main warehouse') on conflict do nothing`);
   await x(`insert into shipping_methods (code, name, description, fee_minor, free_above_minor, sort_order) values
     ('STANDARD', 'Standard delivery', '2–4 working days. Free for orders of 500.00 DKK or more.', 3900, 50000, 1),
     ('EXPRESS', 'Express delivery', 'Next working day.', 9900, null, 2) on conflict do nothing`);

@@ -29,4 +29,16 @@ describe('demo seed', () => {
     const renamed = await t.sql<{ name: string }>(`select name from flows where code = 'standard-order'`);
     expect(renamed).toEqual([{ name: 'Standard order flow (ours)' }]);
   });
+
+  it('recognises its stock locations after staff renamed them: no second warehouse, no second opening stock', async () => {
+    const stock = async () => t.sql(`select (select count(*)::int from stock_locations) as locations, (select count(*)::int from stock_levels) as levels,
+      (select sum(quantity)::int from stock_levels) as units, (select count(*)::int from stock_movements) as movements`);
+    const [before] = await stock();
+    await t.sql(`update stock_locations set name = case code when 'main' then 'Central warehouse' else 'Shop Nørrebro' end where code in ('main', 'store-copenhagen')`);
+    await seedDemoData(t.orm.em.fork());
+    expect((await stock())[0]).toEqual(before);
+    expect(await t.sql(`select code, name from stock_locations order by id`)).toEqual([
+      { code: 'main', name: 'Central warehouse' }, { code: 'store-copenhagen', name: 'Shop Nørrebro' },
+    ]);
+  });
 });
