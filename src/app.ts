@@ -130,7 +130,7 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   const basketCount = new BasketCountCookie(config.sessionSecret, config.secureCookies, config.basketCountTtlMs);
   app.use((req, _res, next) => { flashCookie.attach(req); next(); });
   app.get('/images/products/:file', productImageRoute(orm));
-  app.get('/products/:number', firstVisitProductPage(services.catalog, views, anonymousCsrf, config.catalogCacheMs));
+  app.get('/products/:number', firstVisitProductPage(services.catalog, views, anonymousCsrf, basketCount, (shopper) => services.carts.itemCount(shopper), config.catalogCacheMs));
   app.use(session({
     // No write per request just to push the expiry forward: refreshSessionExpiry below does that once a day.
     store: new PgStore({ pool: sessionPool, tableName: 'session', createTableIfMissing: false, pruneSessionInterval: false, disableTouch: true }), // pruned by a job (pruneSessions)

@@ -1,8 +1,10 @@
 import type { RequestHandler } from 'express';
 import type nunjucks from 'nunjucks';
 import type { AnonymousCsrf } from '../http/anonymous-csrf';
+import type { BasketCountCookie } from '../http/basket-count';
 import { FLASH_COOKIE } from '../http/flash';
-import { BASKET_COOKIE, SESSION_COOKIE } from '../http/shopper';
+import { SESSION_COOKIE, shopperOf } from '../http/shopper';
+import type { Shopper } from '../shared/shopper';
 import { TtlCache } from '../shared/ttl-cache';
 import type { CatalogService } from './catalog.service';
 
@@ -11,24 +13,33 @@ const PRODUCT_NUMBER = /^[A-Za-z0-9-]{1,40}$/;
 const TOKEN_SLOT = '__ANONYMOUS_CSRF_TOKEN__';
 
 /**
- * A full-page cache for the product page of visitors with no session, no basket and no message yet (first visits, links from
- * search engines and ads): for them the page is the same for everyone but the CSRF token, so it is rendered once per
- * catalogCacheMs and served without touching the session store, passport or the database. Everyone else falls
- * through to the normal route. Mounted before the session middleware.
+ * A page cache for the product page of guests without a session and without a message to show: first visits
+ * (links from search engines and ads) and returning guests with a basket. For them the page is the same for everyone
+ * but the CSRF token (the signed double-submit token, no session) and the header's basket count, so it is rendered once
+ * per product and count per catalogCacheMs, and served without touching the session store, passport or the ORM; the
+ * count is the header's one rule (BasketCountCookie: the cookie's, else one query). Everyone else — a session (a
+ * login, a placed order, a staff context date), a flash message — falls through to the normal route. Mounted before
+ * the session middleware.
  */
-export function firstVisitProductPage(catalog: CatalogService, views: nunjucks.Environment, csrf: AnonymousCsrf, cacheMs: number): RequestHandler {
+export function firstVisitProductPage(
+  catalog: CatalogService, views: nunjucks.Environment, csrf: AnonymousCsrf, basketCount: BasketCountCookie,
+  itemCount: (shopper: Shopper) => Promise<number>, cacheMs: number,
+): RequestHandler {
   const pages = new TtlCache<string>(cacheMs);
-  const render = async (number: string) => {
+  const render = async (number: string, count: number) => {
     const product = await catalog.product(number);
-    const locals = { user: null, path: `/products/${number}`, csrfToken: TOKEN_SLOT, flash: [], basketCount: 0, contextDate: null };
+    const locals = { user: null, path: `/products/${number}`, csrfToken: TOKEN_SLOT, flash: [], basketCount: count, contextDate: null };
     return views.render('catalog/product.njk', { ...locals, product });
   };
   return async (req, res, next) => {
     const number = req.params.number;
-    if (req.cookies?.[SESSION_COOKIE] || req.cookies?.[BASKET_COOKIE] || req.cookies?.[FLASH_COOKIE] || typeof number !== 'string' || !PRODUCT_NUMBER.test(number)) return next();
+    if (req.cookies?.[SESSION_COOKIE] || req.cookies?.[FLASH_COOKIE] || typeof number !== 'string' || !PRODUCT_NUMBER.test(number)) return next();
+    const known = basketCount.count(req, res, () => itemCount(shopperOf(req)));
+    const count = typeof known === 'number' ? known : await known;
+    if (count === undefined) return next(); // the count could not be read: the normal route shows the plain basket link
     let html: string;
     try {
-      html = await pages.get(number, () => render(number));
+      html = await pages.get(`${number}#${count}`, () => render(number, count));
     } catch {
       return next(); // not found or not for sale: the normal route answers with its error page
     }

@@ -37,13 +37,25 @@ export class BasketCountCookie {
         this.keep(req, res, given);
         return render(...args);
       }
-      const kept = safe ? this.valid(req) : undefined;
-      if (kept !== undefined) {
-        res.locals.basketCount = kept;
+      const count = this.count(req, res, read);
+      if (typeof count === 'number') {
+        res.locals.basketCount = count;
         return render(...args);
       }
-      read().then((n) => { res.locals.basketCount = n; this.keep(req, res, n); }, () => undefined).finally(() => render(...args));
+      count.then((n) => { if (n !== undefined) res.locals.basketCount = n; }).finally(() => render(...args));
     }) as typeof res.render;
+  }
+
+  /**
+   * The count for a page: on a page (GET, HEAD) the cookie's, else read and kept; undefined when it cannot be read.
+   * Also for a page rendered without attach (the cached product page of guests, src/catalog/first-visit-page.ts).
+   */
+  count(req: Request, res: Response, read: () => Promise<number>): number | Promise<number | undefined> {
+    return (SAFE_METHODS.has(req.method) ? this.valid(req) : undefined) ?? this.read(req, res, read);
+  }
+
+  private read(req: Request, res: Response, read: () => Promise<number>): Promise<number | undefined> {
+    return read().then((n) => { this.keep(req, res, n); return n; }, () => undefined);
   }
 
   /** The count this browser's cookie holds for this shopper, if signed by us, theirs and younger than ttlMs. */

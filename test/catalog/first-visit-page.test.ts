@@ -33,6 +33,33 @@ describe('the product page on a first visit (no session, no basket yet)', () => 
     expect(await sessionRows()).toBe(before);
   });
 
+  it('serves returning guests their own basket count and their message, still without a session', async () => {
+    const before = await sessionRows();
+    const count = (html: string) => Number(/data-testid="mini-cart-count">(\d+)</.exec(html)?.[1]);
+    const addFromPage = async (agent: ReturnType<typeof newAgent>, quantity: number) => {
+      const token = tokenOn((await agent.get('/products/P-1014').expect(200)).text)!;
+      const add = await agent.post('/cart/add').type('form')
+        .send({ _csrf: token, productId: await productId(t, 'P-1014'), quantity, returnTo: 'product', productNumber: 'P-1014' });
+      expect(add.headers.location).toBe('/products/P-1014');
+      return agent.get('/products/P-1014').expect(200);
+    };
+    const kim = newAgent(t);
+    const sam = newAgent(t);
+    const kimsPage = await addFromPage(kim, 2);
+    expect(kimsPage.text).toContain('Added to your basket.');
+    expect(count(kimsPage.text)).toBe(2);
+    const samsPage = await addFromPage(sam, 3);
+    expect(count(samsPage.text)).toBe(3);
+    // The same product, within the cache time: each guest sees their own count, the message only once.
+    const kimAgain = await kim.get('/products/P-1014').expect(200);
+    expect(count(kimAgain.text)).toBe(2);
+    expect(kimAgain.text).not.toContain('Added to your basket.');
+    expect(tokenOn(kimAgain.text)).toBe(tokenOn(kimsPage.text));
+    expect(count((await sam.get('/products/P-1014').expect(200)).text)).toBe(3);
+    expect(count((await addFromPage(kim, 1)).text)).toBe(3);
+    expect(await sessionRows()).toBe(before);
+  });
+
   it('still accepts the first-visit token after the visitor looked at other pages (back button)', async () => {
     const agent = newAgent(t);
     const token = tokenOn((await agent.get('/products/P-1020').expect(200)).text)!;
