@@ -27,7 +27,8 @@ export function snapshotOf(order: Order, lineValues: Map<number, Record<string, 
 }
 
 export type Change = 'changed' | 'added' | 'removed' | null;
-export interface DiffRow { label: string; old: string; current: string; change: Change }
+/** `derived`: a value that follows from the others (a line's amount), shown but never counted as a change. */
+export interface DiffRow { label: string; old: string; current: string; change: Change; derived?: boolean }
 export interface DiffSection { title: string; rows: DiffRow[] }
 export interface LineDiff { title: string; productNumber: string; change: Change; rows: DiffRow[] }
 export interface SnapshotDiff { sections: DiffSection[]; lines: LineDiff[]; totals: DiffSection; changes: number; summary: string[] }
@@ -67,7 +68,7 @@ export function diffSnapshots(old: OrderSnapshot, cur: OrderSnapshot, defs: Fiel
       row('Unit price excl. VAT', v(a, (l) => m(l.unitPriceMinor)), v(b, (l) => m(l.unitPriceMinor))),
       row('Line discount', v(a, (l) => m(l.discountMinor)), v(b, (l) => m(l.discountMinor))),
       row('VAT', v(a, (l) => formatRate(l.vatRateBp)), v(b, (l) => formatRate(l.vatRateBp))),
-      row('Amount incl. VAT', v(a, () => m(gross(old, ai))), v(b, () => m(gross(cur, bi)))),
+      { ...row('Amount incl. VAT', v(a, () => m(gross(old, ai))), v(b, () => m(gross(cur, bi)))), derived: true },
       ...lineFieldList.map((f) => row(f.name, v(a, (l) => formatFieldValue(f.type, l.customFields[f.systemName])), v(b, (l) => formatFieldValue(f.type, l.customFields[f.systemName])))),
     ];
     return rows.filter((r) => !(r.old === '—' && r.current === '—'));
@@ -84,8 +85,9 @@ export function diffSnapshots(old: OrderSnapshot, cur: OrderSnapshot, defs: Fiel
       summary.push(`removed ${a.productName}`);
       return;
     }
-    // The amount follows from the other values; only the values staff typed count as changes of the line.
-    const typed = rows.filter((r) => r.label !== 'Amount incl. VAT' && r.change);
+    // The amount follows from the other values; only the values staff typed count as changes of the line (told apart
+    // by the flag, not the label: a line field staff named "Amount incl. VAT" is typed too).
+    const typed = rows.filter((r) => !r.derived && r.change);
     lines.push({ title: b.productName, productNumber: b.productNumber, change: typed.length ? 'changed' : null, rows });
     for (const r of typed) summary.push(`${b.productName}: ${r.label.toLowerCase()} ${r.old} → ${r.current}`);
   });

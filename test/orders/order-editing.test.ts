@@ -358,6 +358,20 @@ describe('order editing', () => {
     expect(late.text).not.toContain('Continue shopping');
   });
 
+  it('saves a change of a line field whatever staff named it, also the name of a computed column ("Amount incl. VAT")', async () => {
+    const define = (form: Record<string, string>) => postForm(staff, '/admin/settings/order-fields', form, '/admin/settings/order-fields');
+    expect((await define({ systemName: 'amount_note', name: 'Amount incl. VAT', type: 'text', appliesTo: 'line' })).status).toBe(303);
+    const number = await placeGuestOrder(t, 'P-1010');
+    const [line] = await lines(number);
+    const edited = await saveEdit(number, { [`line_${line.id}_field_amount_note`]: 'as agreed by phone' });
+    expect(edited.status).toBe(303);
+    expect((await lines(number))[0].custom_fields).toMatchObject({ amount_note: 'as agreed by phone' });
+    expect(await versionNos(number)).toEqual([1, 2]);
+    const [history] = await t.sql(`select h.message from order_state_history h join orders o on o.id = h.order_id
+      where o.number = $1 and h.event = 'order_edited'`, [number]);
+    expect(history.message).toContain('amount incl. vat — → as agreed by phone');
+  });
+
   it('is for staff only: a shopper gets 403 and a guest is sent to log in', async () => {
     const number = await placeGuestOrder(t, 'P-1010');
     const shopper = newAgent(t);
