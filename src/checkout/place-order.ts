@@ -191,15 +191,17 @@ export async function confirmAttempt(orm: MikroORM, outbox: OutboxService, attem
   const inTransaction = <T>(fn: (sql: SqlTransaction, accept?: (orderId: number) => Promise<string>) => Promise<T>): Promise<T> => hook
     ? orm.em.fork().transactional((em) => fn(Object.assign(emSql(em), { commitWith: emSql(em) }), (orderId) => hook(em, orderId)))
     : sqlTransaction(orm, (sql) => fn(sql));
+  let seen: { status: string; orderId: number; number: string } | undefined;
   const outcome = await inTransaction(async (sql, accept): Promise<Confirmation | null> => {
     // The order row is locked first, as every placement step does (order → attempt → stock): no step waits on another's attempt row while holding the order.
-    const [order] = await sql<LockedOrder & { attempt: { version: number; amount: number; customerComment: string; ip: string; actorUserId: number | null } | null }>(
-      'with ' + lockOrderSql('o.id = (select order_id from payment_attempts where id = ?)', ', (select attempt from attempt) as attempt', `,
+    const [order] = await sql<LockedOrder & { attempt: { version: number; amount: number; customerComment: string; ip: string; actorUserId: number | null } | null; attempt_status: string | null }>(
+      'with ' + lockOrderSql('o.id = (select order_id from payment_attempts where id = ?)', ', (select attempt from attempt) as attempt, (select status from payment_attempts where id = ?) as attempt_status', `,
        attempt as (
          update payment_attempts set status = 'completed', provider_reference = ?, outcome_message = ?, finished_at = now()
          where id = ? and status = 'reserved' and exists (select 1 from target)
          returning json_build_object('version', order_version, 'amount', amount_minor, 'customerComment', customer_comment, 'ip', ip, 'actorUserId', actor_user_id) as attempt)`),
-      [attemptId, auth.reference, auth.message, attemptId]);
+      [attemptId, auth.reference, auth.message, attemptId, attemptId]);
+    if (order && !order.attempt) seen = { status: order.attempt_status ?? '', orderId: Number(order.id), number: order.number };
     if (!order?.attempt) return null;
     const orderId = Number(order.id);
     const totals = priceOrder(pricingInputOf(order));
@@ -217,6 +219,10 @@ export async function confirmAttempt(orm: MikroORM, outbox: OutboxService, attem
     throw e;
   });
   if (outcome) return outcome;
+  // Completed or released before (a duplicate webhook, the shopper's return after the webhook): that read says so. The
+  // statement's snapshot may predate a confirm it waited for (its status still 'reserved'): then read it again.
+  if (seen?.status === 'completed') return { kind: 'already', orderId: seen.orderId, number: seen.number };
+  if (seen?.status === 'released') return { kind: 'gone', orderId: seen.orderId, reason: 'released' };
   const [attempt] = await orm.em.getConnection().execute<{ status: string; order_id: string; number: string }[]>(
     `select a.status, a.order_id, o.number from payment_attempts a join orders o on o.id = a.order_id where a.id = ?`, [attemptId]);
   if (attempt?.status === 'completed') return { kind: 'already', orderId: Number(attempt.order_id), number: attempt.number };

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { MikroORM } from '@mikro-orm/postgresql';
+import { sqlRead } from '../db/sql';
 import type { ProviderResult } from './payment-provider';
 
 export type SandboxStatus = 'open' | 'challenge' | 'authorized' | 'declined' | 'cancelled' | 'voided' | 'captured';
@@ -52,9 +53,13 @@ export class SandboxLedger {
     if (this.options.latencyMs > 0) await sleep(this.options.latencyMs);
   }
 
-  /** Records a payment once per (provider, attempt key); asking again answers the first record. */
+  /**
+   * Records a payment once per (provider, attempt key); asking again answers the first record. One plain statement
+   * (sqlRead, not the ORM's runner): it is the sandbox's part of every card placement, and a remote gateway would
+   * cost the shop one request, not the ORM's query building.
+   */
   async record(p: Omit<SandboxPayment, 'amount_minor'> & { amount_minor: number }): Promise<SandboxPayment> {
-    const [row] = await this.sql<SandboxPayment>(
+    const [row] = await sqlRead<SandboxPayment>(this.orm, 
       `with ins as (
          insert into sandbox_payments (reference, provider, attempt_key, amount_minor, currency_code, order_number, status, card_type, card_last4, return_url, webhook_url)
          values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict (provider, attempt_key) do nothing returning *)
