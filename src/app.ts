@@ -22,6 +22,7 @@ import type { AppConfig } from './config';
 import { flowSettingsRoutes } from './flows/flow-settings.routes';
 import { configurePassport } from './accounts/passport';
 import { BasketCountCookie } from './http/basket-count';
+import { PlacedOrdersCookie } from './http/placed-orders';
 import { FlashCookie, takeFlash } from './http/flash';
 import { errorHandler, notFoundHandler } from './http/error-handler';
 import { SESSION_COOKIE, shopperOf } from './http/shopper';
@@ -155,9 +156,9 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   app.post('/admin/products/:number/image', productImageUpload);
   app.post(EXPORT_SETTINGS_PATH, exportSettingsUpload);
   const { csrfSynchronisedProtection, generateToken } = sessionCsrf;
-  // No session row for a visitor until something must be kept (a login, a placed order's receipt; messages travel in
-  // a signed cookie, src/http/flash.ts): until then forms carry the signed double-submit token (src/http/anonymous-csrf.ts).
-  // A guest whose session began with a placed order keeps it for pages opened before (another tab): it is as
+  // No session row for a visitor until something must be kept (a login; messages and a guest's placed orders travel in
+  // signed cookies, src/http/flash.ts, placed-orders.ts): until then forms carry the signed double-submit token (src/http/anonymous-csrf.ts).
+  // A guest who has a session (a long flash message) keeps it for pages opened before (another tab): it is as
   // unforgeable as the session's. After a login only the session's token counts (new rights, new token).
   app.use((req, res, next) => {
     if (!hasSession(req)) return anonymousCsrf.protect(req, res, next);
@@ -189,7 +190,7 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   app.use('/', catalogRoutes(services));
   app.use('/cart', cartRoutes(services));
   app.use('/checkout/quote', requestQuoteRoute(services));
-  app.use('/checkout', checkoutRoutes(services));
+  app.use('/checkout', checkoutRoutes(services, new PlacedOrdersCookie(config.sessionSecret, config.secureCookies)));
   app.use('/customer-center/orders', orderHistoryRoutes(services));
   app.use('/customer-center/quotes', customerQuoteRoutes(services));
   app.use('/customer-center/company', companyAdminRoutes(services));

@@ -2,6 +2,7 @@ import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { inContext, type PageRenderer, renderInvalid } from '../http/in-context';
 import { clearBasketCookie, flash, shopperOf } from '../http/shopper';
+import type { PlacedOrdersCookie } from '../http/placed-orders';
 import { idParam, orderNumber, parse, requiredText, text } from '../http/validate';
 import { COUNTRIES } from '../orders/countries';
 import { ADDRESS_FIELDS, type Address } from '../orders/order.entities';
@@ -49,7 +50,7 @@ function addressFrom(body: Record<string, unknown>, prefix: 'billing' | 'deliver
 const methodsForm = z.object({ shippingMethodId: idParam, paymentMethodId: idParam });
 const paymentReference = z.string().regex(/^[A-Za-z0-9-]{1,80}$/, { error: 'is not a payment reference' });
 
-export function checkoutRoutes(s: Services): Router {
+export function checkoutRoutes(s: Services, placedOrders: PlacedOrdersCookie): Router {
   const r = Router();
 
   r.get('/', (_req, res) => res.redirect(303, '/checkout/addresses'));
@@ -114,7 +115,7 @@ export function checkoutRoutes(s: Services): Router {
     const card = form.cardNumber ? { number: form.cardNumber, expiry: form.cardExpiry ?? '', cvc: form.cardCvc ?? '', holder: form.cardHolder ?? '' } : undefined;
     const origin = `${req.protocol}://${req.get('host')}`;
     const placed = await s.checkout.place(shopperOf(req), {
-      orderNumber: form.orderNumber, customerComment: form.customerComment, card, ip: req.ip ?? '', placedInSession: req.session.placedOrders ?? [],
+      orderNumber: form.orderNumber, customerComment: form.customerComment, card, ip: req.ip ?? '', placedInSession: placedOrders.read(req),
       urls: { returnUrl: `${origin}/checkout/payment-return`, webhookUrl: `${origin}/payments/webhooks/sandbox_hosted` },
     });
     if (placed.redirectUrl !== undefined) return res.redirect(303, placed.redirectUrl); // the provider's payment page
@@ -124,7 +125,7 @@ export function checkoutRoutes(s: Services): Router {
   // Back from a hosted payment page: the provider (not the redirect's query) says how it went.
   r.get('/payment-return', async (req, res) => {
     const reference = parse(paymentReference, req.query.reference);
-    const outcome = await s.checkout.returnFromPaymentPage(shopperOf(req), reference, req.session.placedOrders ?? []);
+    const outcome = await s.checkout.returnFromPaymentPage(shopperOf(req), reference, placedOrders.read(req));
     if (outcome.kind === 'placed') return showReceipt(req, res, outcome);
     flash(req, 'error', outcome.kind === 'failed' ? outcome.message : 'Your payment was not finished, so the order has not been placed yet. You can pay again below.');
     res.redirect(303, '/checkout/review');
@@ -132,8 +133,15 @@ export function checkoutRoutes(s: Services): Router {
 
   r.get('/receipt/:number', async (req, res) => {
     const number = parse(orderNumber(), req.params.number);
-    res.render('checkout/receipt.njk', await s.checkout.receipt(shopperOf(req), number, req.session.placedOrders ?? []));
+    res.render('checkout/receipt.njk', await s.checkout.receipt(shopperOf(req), number, placedOrders.read(req)));
   });
+
+  /** A placed order: remembered for this browser (a guest's receipt, src/http/placed-orders.ts), basket cookie gone, on to the receipt. */
+  function showReceipt(req: Request, res: Response, placed: { orderId: number; number: string }): void {
+    placedOrders.remember(req, res, placed.orderId);
+    clearBasketCookie(res);
+    res.redirect(303, `/checkout/receipt/${encodeURIComponent(placed.number)}`);
+  }
 
   return r;
 }
@@ -146,12 +154,6 @@ function pastStep(page: CheckoutPage, step: 'addresses' | 'methods'): boolean {
   return page.order.type === 'order' && page.order.checkoutStep !== step;
 }
 
-/** A placed order: remembered in the session (a guest's receipt), basket cookie gone, on to the receipt. */
-function showReceipt(req: Request, res: Response, placed: { orderId: number; number: string }): void {
-  req.session.placedOrders = [...(req.session.placedOrders ?? []).filter((id) => id !== placed.orderId).slice(-19), placed.orderId];
-  clearBasketCookie(res);
-  res.redirect(303, `/checkout/receipt/${encodeURIComponent(placed.number)}`);
-}
 
 function rawAddress(req: Request, prefix: string): Record<string, string> {
   const out: Record<string, string> = {};

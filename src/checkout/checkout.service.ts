@@ -309,10 +309,10 @@ export class CheckoutService {
     }
   }
 
-  /** The receipt, for the customer who placed the order (a guest: in the same browser session); read in one statement. */
+  /** The receipt, for the customer who placed the order (a guest: in the same browser, src/http/placed-orders.ts); read in one statement. */
   async receipt(shopper: Shopper, number: string, placedInSession: number[]): Promise<ReceiptPage> {
     const receipt = await readReceipt(emSql(this.em), number);
-    // The receipt is its buyer's alone (not the company's): the access policy's owner, or this browser session's guest.
+    // The receipt is its buyer's alone (not the company's): the access policy's owner, or the guest of this browser.
     const mine = receipt && ((shopper.userId != null && relationTo({ id: shopper.userId, companyId: null }, { userId: receipt.order.userId, companyId: null }) === 'owner')
       || placedInSession.includes(receipt.order.id));
     if (!receipt || !mine) throw notFound('The order');

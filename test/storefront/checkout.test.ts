@@ -279,6 +279,35 @@ describe('checkout', () => {
     await other.get(`/checkout/receipt/${number}`).expect(404);
   });
 
+  it("shows a guest's receipts to the browser that placed them (a signed cookie), never to another or to a forged cookie", async () => {
+    await setPrice('P-1010', 2000, 2500);
+    const guest = newAgent(t);
+    const numbers: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      await addToBasket(t, guest, 'P-1010');
+      const number = await checkoutToReview(t, guest);
+      expect((await place(guest, number)).headers.location).toBe(`/checkout/receipt/${number}`);
+      numbers.push(number);
+    }
+    const [first, second] = numbers;
+    // Both receipts stay the guest's (the basket cookie that owned the orders is gone), and a resubmit finds its order.
+    for (const number of numbers) expect((await guest.get(`/checkout/receipt/${number}`).expect(200)).text).toContain(number);
+    expect((await place(guest, first)).headers.location).toBe(`/checkout/receipt/${first}`);
+
+    const cookie = guest.jar.getCookie('orderflow.placed', { domain: '127.0.0.1', path: '/', secure: false, script: false })!.value;
+    const [ids, signature] = cookie.split('.');
+    const [{ id: foreignId }] = await t.sql(`select id from orders where completed and number <> all($1) order by id limit 1`, [numbers]);
+    const [{ number: foreign }] = await t.sql('select number from orders where id = $1', [foreignId]);
+    const stranger = newAgent(t);
+    await stranger.get(`/checkout/receipt/${second}`).expect(404);
+    // Another order's id under this cookie's signature, or a made-up signature, counts as no cookie at all.
+    for (const forged of [`${ids},${foreignId}.${signature}`, `${foreignId}.${signature}`, `${foreignId}.${'A'.repeat(43)}`]) {
+      stranger.jar.setCookie(`orderflow.placed=${forged}; Path=/`, '127.0.0.1');
+      await stranger.get(`/checkout/receipt/${foreign}`).expect(404);
+      await stranger.get(`/checkout/receipt/${second}`).expect(404);
+    }
+  });
+
   it('starting checkout as a logged-in shopper: the order takes the account e-mail and the shop number, however long', async () => {
     await setPrice('P-1004', 3000, 2500);
     await t.sql(`update shops set order_next_number = 1234567, order_number_padding = 3 where id = 'SHOP1'`);
