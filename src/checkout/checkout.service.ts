@@ -184,6 +184,8 @@ export class CheckoutService {
     const attempt = await attemptByKey(this.orm, outcome.attemptKey);
     if (!attempt) return { kind: 'unknown' };
     const provider = this.payments.get(attempt.provider);
+    // Placed before (the webhook sent again, the shopper's return after the webhook): nothing to do, no lock to take.
+    if (attempt.status === 'completed' && outcome.status === 'authorized') return { kind: 'placed', orderId: attempt.orderId, number: attempt.number, alreadyPlaced: true };
     if (outcome.status === 'pending') return { kind: 'pending', orderId: attempt.orderId };
     if (outcome.status !== 'authorized') {
       await this.release(attempt.id, { mayBeAuthorized: false, declined: outcome.status === 'declined', message: outcome.message });
@@ -206,6 +208,8 @@ export class CheckoutService {
     if (!attempt || !(await this.ownsOrder(shopper, attempt.orderId, placedInSession))) throw notFound('The payment');
     const provider = this.payments.get(attempt.provider);
     if (provider.flow !== 'hosted') throw notFound('The payment');
+    // The webhook placed it already: the receipt, without asking the provider again.
+    if (attempt.status === 'completed') return { kind: 'placed', orderId: attempt.orderId, number: attempt.number, alreadyPlaced: true };
     return this.completeHostedPayment(await provider.outcome(reference));
   }
 

@@ -2,7 +2,7 @@ import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { visibleSql } from '../accounts/access-policy';
 import { firstUnpicked, giveBackStock, takeStockCtes, takeStockWith } from '../stock/stock';
 import type { Shopper } from '../shared/shopper';
-import { emSql, sqlTransaction, type Sql, type SqlTransaction } from '../db/sql';
+import { emSql, sqlRead, sqlTransaction, type Sql, type SqlTransaction } from '../db/sql';
 import { ENQUEUE_ORDER_EXPORT_SQL } from '../exports/auto-export.service';
 import type { OutboxService } from '../mail/outbox.service';
 import { totalsColumns } from '../orders/order-lifecycle';
@@ -435,22 +435,23 @@ export async function recordProviderReference(orm: MikroORM, attemptId: number, 
   await orm.em.getConnection().execute(`update payment_attempts set provider_reference = ? where id = ?`, [reference, attemptId]);
 }
 
-interface AttemptRow { id: number; orderId: number; provider: PaymentProviderCode }
+/** An attempt as last committed: `completed` is final (the order is placed, `number` is its number). */
+interface AttemptRow { id: number; orderId: number; provider: PaymentProviderCode; status: 'reserved' | 'completed' | 'released'; number: string }
 
 async function findAttempt(orm: MikroORM, where: string, value: unknown): Promise<AttemptRow | undefined> {
-  const [row] = await orm.em.getConnection().execute<{ id: string; order_id: string; provider: PaymentProviderCode }[]>(
-    `select id, order_id, provider from payment_attempts where ${where}`, [value]);
-  return row && { id: Number(row.id), orderId: Number(row.order_id), provider: row.provider };
+  const [row] = await sqlRead<{ id: string; order_id: string; provider: PaymentProviderCode; status: AttemptRow['status']; number: string }>(orm,
+    `select a.id, a.order_id, a.provider, a.status, o.number from payment_attempts a join orders o on o.id = a.order_id where ${where}`, [value]);
+  return row && { id: Number(row.id), orderId: Number(row.order_id), provider: row.provider, status: row.status, number: row.number };
 }
 
 /** The attempt a provider's answer is about, by the idempotency key the shop gave it. */
 export function attemptByKey(orm: MikroORM, key: string): Promise<AttemptRow | undefined> {
   const m = /^attempt-(\d{1,18})$/.exec(key);
-  return m ? findAttempt(orm, 'id = ?', m[1]) : Promise.resolve(undefined);
+  return m ? findAttempt(orm, 'a.id = ?', m[1]) : Promise.resolve(undefined);
 }
 
 export function attemptByReference(orm: MikroORM, reference: string): Promise<AttemptRow | undefined> {
-  return findAttempt(orm, `provider_reference = ? and provider_reference <> ''`, reference);
+  return findAttempt(orm, `a.provider_reference = ? and a.provider_reference <> ''`, reference);
 }
 
 /** The provider's idempotency key of an attempt. */
