@@ -22,7 +22,7 @@ import { formatMoney } from '../shared/money';
 import type { DrainJob } from '../jobs/job-queue';
 import { ShippingMethod } from '../shipping/shipping-method.entity';
 import { lockStepBasket, readCheckoutPage, readReceipt, type CheckoutPage, type ReceiptPage, type StepBasket, type StepEdit, type StepLookups } from './checkout-page';
-import { emSql, sqlTransaction, type SqlTransaction } from '../db/sql';
+import { emSql, sqlReader, sqlTransaction, type SqlTransaction } from '../db/sql';
 import { cardRequired, mayOrderCart, paymentDeclined, type PlaceInput, type PlaceResult } from './placement';
 import {
   attemptByKey, attemptByReference, attemptKey, attemptStatus, attemptsToVoid, type Authorization, confirmAttempt, confirmReserved, expiredAttempts, markVoided, orderChanged,
@@ -70,7 +70,7 @@ export class CheckoutService {
    * (checkout-page.ts). A cart that may not be ordered yet is refused as starting checkout would refuse it.
    */
   async page(shopper: Shopper, withMethods = false): Promise<CheckoutPage> {
-    const page = await readCheckoutPage(emSql(this.em), shopper, withMethods);
+    const page = await readCheckoutPage(sqlReader(this.orm), shopper, withMethods);
     if (!page || page.order.lines.length === 0) throw new DomainError('CART_EMPTY', 'Your basket is empty. Add a product before checking out.');
     if (page.order.type === 'cart') {
       await assertCartOrderable(this.em, { stateId: page.order.stateId, companyId: page.order.companyId, totalMinor: page.totals.totalMinor, currencyCode: page.order.currencyCode }, shopper.userId);
@@ -315,7 +315,7 @@ export class CheckoutService {
 
   /** The receipt, for the customer who placed the order (a guest: in the same browser, src/http/placed-orders.ts); read in one statement. */
   async receipt(shopper: Shopper, number: string, placedInSession: number[]): Promise<ReceiptPage> {
-    const receipt = await readReceipt(emSql(this.em), number);
+    const receipt = await readReceipt(sqlReader(this.orm), number);
     // The receipt is its buyer's alone (not the company's): the access policy's owner, or the guest of this browser.
     const mine = receipt && ((shopper.userId != null && relationTo({ id: shopper.userId, companyId: null }, { userId: receipt.order.userId, companyId: null }) === 'owner')
       || placedInSession.includes(receipt.order.id));

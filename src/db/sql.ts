@@ -67,6 +67,11 @@ export async function sqlRead<T extends object>(orm: MikroORM, text: string, val
   return withConnection(orm, async (connection) => (await connection.query(statement)).rows as T[]);
 }
 
+/** sqlRead as an Sql runner: each statement a read of its own (pages that only print what they read). */
+export function sqlReader(orm: MikroORM): Sql {
+  return <T extends object>(text: string, values: unknown[] = []) => sqlRead<T>(orm, text, values);
+}
+
 async function withConnection<T>(orm: MikroORM, fn: (connection: pg.PoolClient) => Promise<T>): Promise<T> {
   const knexClient = orm.em.getConnection().getKnex().client;
   const connection: pg.PoolClient = await knexClient.acquireConnection();
