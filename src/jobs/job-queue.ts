@@ -71,12 +71,16 @@ export async function startJobs(url: string, opts: JobQueueOptions, drains: Drai
   const outage = new OutageLog();
   let stopping = false;
   let closed = false;
+  /** pg-boss statements on their way, and ticks running: stop() closes the pool only when both are 0. */
+  let statements = 0;
+  let ticks = 0;
   const boss = new PgBoss({
-    // pg-boss completes a tick without awaiting it, so a tick that ends during shutdown may write after the pool is
-    // closed: that write is dropped (the tick stays active until pg-boss expires it; its successor is queued).
     db: {
       executeSql: async (text, values) => {
-        if (closed) return { rows: [] };
+        // Should pg-boss still send one after the pool closed, it is never answered: pg-boss does not await its
+        // completions, and an empty answer broke its bookkeeping ("reading 'count'", an unhandled rejection).
+        if (closed) return new Promise<never>(() => undefined);
+        statements++;
         try {
           return await pool.query(text, values);
         } catch (e) {
@@ -84,6 +88,8 @@ export async function startJobs(url: string, opts: JobQueueOptions, drains: Drai
           // stopped by it, and each logs it once here (and "reachable again" from its next tick).
           if (isDatabaseUnavailable(e) && !stopping) for (const job of drains) outage.down(job.name, e, job.everyMs);
           throw e;
+        } finally {
+          statements--;
         }
       },
     },
@@ -96,6 +102,14 @@ export async function startJobs(url: string, opts: JobQueueOptions, drains: Drai
     else log.error({ err: e }, `[${e.queue ?? 'jobs'}] job queue error`);
   });
   await boss.start();
+  const counted = <T>(handler: () => Promise<T>) => async (): Promise<T> => {
+    ticks++;
+    try {
+      return await handler();
+    } finally {
+      ticks--;
+    }
+  };
 
   for (const job of drains) {
     // A little under the polling interval, so the poll one interval after this tick finds its successor due.
@@ -106,6 +120,9 @@ export async function startJobs(url: string, opts: JobQueueOptions, drains: Drai
       for (;;) {
         try {
           await boss.send(job.name, {}, { startAfter });
+          // A tick pg-boss fetched as the shutdown began (stop() does not wait for a fetch on its way): its successor
+          // is queued for the other processes; draining now would race the pools being closed.
+          if (stopping) return;
           let handled: number;
           do handled = await job.drain(job.batchSize || 1);
           while (!stopping && job.batchSize > 0 && handled === job.batchSize);
@@ -122,28 +139,33 @@ export async function startJobs(url: string, opts: JobQueueOptions, drains: Drai
         }
       }
     };
-    await boss.work(job.name, { pollingIntervalSeconds: Math.max(0.5, job.everyMs / 1000) }, tick);
+    await boss.work(job.name, { pollingIntervalSeconds: Math.max(0.5, job.everyMs / 1000) }, counted(tick));
     await boss.schedule(job.name, '* * * * *', {});
     await boss.send(job.name, {});
   }
   for (const job of crons) {
     await boss.createQueue(job.name, { name: job.name, policy: 'short', retryLimit: 2, retryDelay: 60, retryBackoff: true });
-    await boss.work(job.name, { pollingIntervalSeconds: 30 }, async () => {
+    await boss.work(job.name, { pollingIntervalSeconds: 30 }, counted(async () => {
+      if (stopping) return; // fetched as the shutdown began: the next slot runs it
       try {
         await job.run();
       } catch (e) {
         log.error({ err: e }, `[${job.name}] failed; retried with backoff`);
         throw e;
       }
-    });
+    }));
     await boss.schedule(job.name, job.cron, {});
   }
 
   return {
     async stop(timeoutMs) {
       stopping = true;
+      const deadline = Date.now() + timeoutMs;
       try {
         await boss.stop({ graceful: true, wait: true, close: false, timeout: timeoutMs });
+        // pg-boss counts a worker whose fetch is on its way as idle, so its stop() may return before that fetch hands
+        // the worker a tick, whose completion is one more statement: wait until nothing is on its way.
+        while ((statements > 0 || ticks > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       } finally {
         closed = true;
         await pool.end();

@@ -3,6 +3,7 @@
  * transaction is sent by the mail job of whichever of two processes takes the tick, and only once; a drain that
  * fails is recorded in pgboss.job with its error while the next tick still runs; expired sessions are pruned.
  */
+import pg from 'pg';
 import { startJobs, type DrainJob, type RunningJobs } from '../../src/jobs/job-queue';
 import { waitUntil } from '../load/helpers';
 import { startTestApp, type TestApp } from '../helpers/test-app';
@@ -67,6 +68,43 @@ describe('the job queue', () => {
     await waitUntil('a tick after the failure', () => calls >= 2, 20_000);
     const [{ queued }] = await t.sql<{ queued: string }>(`select count(*) as queued from pgboss.job where name = 'flaky' and state = 'created'`);
     expect(Number(queued)).toBe(1); // one queued tick for the cluster, not one per process
+  });
+
+  it('drains nothing once the shutdown began, also for a tick pg-boss fetched as it stopped (the pools are closing)', async () => {
+    const url = t.orm.config.get('clientUrl')!;
+    let drains = 0;
+    let stopBegan = false;
+    let lateDrains = 0;
+    const jobs = await startJobs(url, options, [{
+      name: 'late-tick', everyMs: 300, batchSize: 0,
+      drain: async () => {
+        drains++;
+        if (stopBegan) lateDrains++;
+        return 0;
+      },
+    }], []);
+    await waitUntil('a first drain', () => drains > 0, 20_000);
+    // Hold the queue's next fetch in the database, as a slow one on a busy server is held: pg-boss counts a worker
+    // whose fetch is on its way as idle, so its stop() does not wait for it.
+    const lock = new pg.Client({ connectionString: url });
+    await lock.connect();
+    let stopped: Promise<void>;
+    try {
+      await lock.query('begin');
+      await lock.query('lock table pgboss.job in access exclusive mode');
+      await waitUntil('a job queue statement waiting for the lock', async () => (await t.sql<{ n: number }>(
+        `select count(*)::int as n from pg_stat_activity where application_name = 'orderflow-jobs' and wait_event_type = 'Lock'`))[0].n > 0, 20_000);
+      stopBegan = true;
+      stopped = jobs.stop(5000);
+      await lock.query('commit');
+    } finally {
+      await lock.end();
+    }
+    await stopped;
+    // Before the fix the fetched tick drained here, after stop() had returned, and its completion hit the closed pool.
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(lateDrains).toBe(0);
+    expect(drains).toBeGreaterThan(0);
   });
 
   it('prunes expired sessions (the prune-sessions job) and keeps live ones', async () => {
