@@ -25,8 +25,12 @@ export interface SandboxOptions {
 export class SandboxLedger {
   constructor(private readonly orm: MikroORM, readonly options: SandboxOptions) {}
 
-  private async sql<T>(text: string, values: unknown[] = []): Promise<T[]> {
-    return this.orm.em.getConnection().execute<T[]>(text, values);
+  /**
+   * One plain statement (sqlRead, not the ORM's runner): the sandbox's statements are part of every card placement
+   * and hosted payment, and a remote provider would cost the shop one request each, not the ORM's query building.
+   */
+  private async sql<T extends object>(text: string, values: unknown[] = []): Promise<T[]> {
+    return sqlRead<T>(this.orm, text, values);
   }
 
   /**
@@ -53,13 +57,9 @@ export class SandboxLedger {
     if (this.options.latencyMs > 0) await sleep(this.options.latencyMs);
   }
 
-  /**
-   * Records a payment once per (provider, attempt key); asking again answers the first record. One plain statement
-   * (sqlRead, not the ORM's runner): it is the sandbox's part of every card placement, and a remote gateway would
-   * cost the shop one request, not the ORM's query building.
-   */
+  /** Records a payment once per (provider, attempt key); asking again answers the first record. */
   async record(p: Omit<SandboxPayment, 'amount_minor'> & { amount_minor: number }): Promise<SandboxPayment> {
-    const [row] = await sqlRead<SandboxPayment>(this.orm, 
+    const [row] = await this.sql<SandboxPayment>(
       `with ins as (
          insert into sandbox_payments (reference, provider, attempt_key, amount_minor, currency_code, order_number, status, card_type, card_last4, return_url, webhook_url)
          values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict (provider, attempt_key) do nothing returning *)
