@@ -28,7 +28,8 @@ function orderElement(o: Order): XmlElement {
     el('createdAt', iso(o.createdAt)),
     el('completed', o.completed),
     el('completedAt', iso(o.completedAt)),
-    o.state ? el('state', o.state.name, { flow: o.state.flow?.name }) : null,
+    // The flow's stable code beside its name (seeded flows have one): an import finds the flow after staff renamed it.
+    o.state ? el('state', o.state.name, { flow: o.state.flow?.name, flowCode: o.state.flow?.code }) : null,
     el('customer', [
       el('userEmail', o.user?.email), el('customerNumber', o.company?.customerNumber), el('companyName', o.company?.name),
     ]),

@@ -14,6 +14,8 @@ export interface ImportOrder {
   shopId?: string;
   stateName?: string;
   stateFlow?: string;
+  /** The flow's stable code (XML `flowCode`), tried before its name. */
+  stateFlowCode?: string;
   billing: Address;
   /** null: delivered to the billing address. */
   delivery: Address | null;

@@ -110,9 +110,10 @@ export class ImportService {
     const shops = await em.execute(`select id, currency_code, currency_name, currency_rate, default_vat_rate_bp from shops order by id`);
     if (!shops.length) throw new Error('no shop is configured');
     // A file names a state by its stable role code (`shipped`, which survives staff renaming it) or by its name; a
-    // flow named in the file is searched first, then every order flow, the default flow first.
-    const states = await em.execute<{ id: number; name: string; role: string | null; flow: string }[]>(
-      `select s.id, s.name, s.role, f.name as flow from flow_states s join flows f on f.id = s.flow_id
+    // flow named in the file (by its stable code, else its name) is searched first, then every order flow, the
+    // default flow first.
+    const states = await em.execute<{ id: number; name: string; role: string | null; flow: string; flow_code: string | null }[]>(
+      `select s.id, s.name, s.role, f.name as flow, f.code as flow_code from flow_states s join flows f on f.id = s.flow_id
        where f.type = 'order' and not s.deleted order by f.is_default desc, f.id, s.sort_order, s.id`);
     const stateMap = new Map<string, number>();
     const remember = (key: string, id: number) => { if (!stateMap.has(key)) stateMap.set(key, id); };
@@ -121,6 +122,7 @@ export class ImportService {
         const value = prefix === 'role' ? s.role : s.name;
         if (value == null) continue;
         remember(`${s.flow}\u0000${prefix}:${value}`, s.id);
+        if (s.flow_code != null) remember(`\u0001${s.flow_code}\u0000${prefix}:${value}`, s.id);
         remember(`\u0000${prefix}:${value}`, s.id);
       }
     }
@@ -146,7 +148,7 @@ export class ImportService {
     ctx.seen.set(key, o.line);
     const shop = ctx.shops.get(o.shopId ?? '') ?? ctx.shops.get(ctx.defaultShopId)!;
     if (o.currencyCode !== shop.currencyCode) return `currency ${o.currencyCode || '(none)'} is not the shop's currency ${shop.currencyCode}`;
-    const stateId = o.stateName ? stateNamedInFile(ctx.states, o.stateFlow, o.stateName) : undefined;
+    const stateId = o.stateName ? stateNamedInFile(ctx.states, o.stateFlowCode, o.stateFlow, o.stateName) : undefined;
     const net = (minor: number) => (o.fees.inclVat ? netOfGross(minor, shop.vatBp) : minor);
     const totals = priceOrder({
       lines: o.lines,
@@ -305,8 +307,11 @@ export class ImportService {
   }
 }
 
-/** The state a file's `state_name` means: by role code before name, in the file's flow before any order flow. */
-function stateNamedInFile(states: Map<string, number>, flow: string | undefined, text: string): number | undefined {
-  const keys = flow ? [`${flow}\u0000role:${text}`, `${flow}\u0000name:${text}`] : [];
-  return [...keys, `\u0000role:${text}`, `\u0000name:${text}`].map((k) => states.get(k)).find((id) => id != null);
+/**
+ * The state a file's `state_name` means: by role code before name, in the file's flow (found by its code, then its
+ * name) before any order flow.
+ */
+function stateNamedInFile(states: Map<string, number>, flowCode: string | undefined, flow: string | undefined, text: string): number | undefined {
+  const inFlow = (key: string | undefined) => (key == null ? [] : [`${key}\u0000role:${text}`, `${key}\u0000name:${text}`]);
+  return [...inFlow(flowCode && `\u0001${flowCode}`), ...inFlow(flow), `\u0000role:${text}`, `\u0000name:${text}`].map((k) => states.get(k)).find((id) => id != null);
 }

@@ -119,7 +119,7 @@ export function orderFromNode(o: XmlNode, line: number, channelOption?: string):
     line, channel, externalId, createdAt,
     completedAt: textOf(o, 'completedAt') ? date(textOf(o, 'completedAt'), 'completedAt') : createdAt,
     shopId: textOf(o, 'shopId') || undefined,
-    stateName: state?.text.trim() || undefined, stateFlow: state?.attrs.flow,
+    stateName: state?.text.trim() || undefined, stateFlow: state?.attrs.flow, stateFlowCode: state?.attrs.flowCode,
     billing, delivery: ADDRESS_FIELDS.every((f) => delivery[f] === billing[f]) ? null : delivery,
     userEmail: textOf(customer, 'userEmail') || undefined, customerNumber: textOf(customer, 'customerNumber') || undefined,
     shippingMethodCode: child(o, 'shippingMethod')?.attrs.code, paymentMethodCode: child(o, 'paymentMethod')?.attrs.code,

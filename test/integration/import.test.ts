@@ -195,6 +195,27 @@ describe('XML round trip', () => {
     }
   });
 
+  it('finds the state\'s flow by its code after staff renamed it, also when another flow now has the old name', async () => {
+    const number = await placeGuestOrder(t, 'P-1042');
+    const token = await csrfToken(staff, '/admin/orders?apply=1');
+    const exported = await staff.post('/admin/orders/export-xml').type('form').send(`_csrf=${encodeURIComponent(token)}&numbers=${number}`);
+    expect(exported.text).toContain('<state flow="Standard order flow" flowCode="standard-order">New</state>');
+    const [{ id: standard }] = await t.sql(`select id from flows where code = 'standard-order'`);
+    await t.sql(`update flows set name = 'Parcels' where id = $1`, [standard]);
+    const [{ id: other }] = await t.sql(`insert into flows (type, name) values ('order', 'Standard order flow') returning id`);
+    await t.sql(`insert into flow_states (flow_id, name, role, color, sort_order) values ($1, 'New', 'new', '#2563eb', 0)`, [other]);
+    try {
+      const file = exported.text.replace(`<order id="${number}">`, `<order id="${number}-RENAMED">`);
+      expect((await upload(staff, file, 'application/xml')).body).toMatchObject({ imported: 1, failed: 0 });
+      const [o] = await t.sql(`select s.flow_id, s.name from orders o join flow_states s on s.id = o.state_id
+        where o.imported and o.integration_order_id = $1`, [`${number}-RENAMED`]);
+      expect(o).toEqual({ flow_id: standard, name: 'New' });
+    } finally {
+      await t.sql(`update flows set name = 'Standard order flow (staff)' where id = $1`, [other]);
+      await t.sql(`update flows set name = 'Standard order flow' where id = $1`, [standard]);
+    }
+  });
+
   it('reports a malformed order element with its line and imports the others', async () => {
     const number = await placeGuestOrder(t, 'P-1042');
     const token = await csrfToken(staff, '/admin/orders?apply=1');
