@@ -205,7 +205,7 @@ export class CheckoutService {
   /** The shopper is back from the hosted payment page: asks the provider (never the redirect) how the payment went. */
   async returnFromPaymentPage(shopper: Shopper, reference: string, placedInSession: number[]): Promise<HostedCompletion> {
     const attempt = await attemptByReference(this.orm, reference);
-    if (!attempt || !(await this.ownsOrder(shopper, attempt.orderId, placedInSession))) throw notFound('The payment');
+    if (!attempt || !ownsAttempt(shopper, attempt, placedInSession)) throw notFound('The payment');
     const provider = this.payments.get(attempt.provider);
     if (provider.flow !== 'hosted') throw notFound('The payment');
     // The webhook placed it already: the receipt, without asking the provider again.
@@ -282,11 +282,6 @@ export class CheckoutService {
     });
   }
 
-  private async ownsOrder(shopper: Shopper, orderId: number, placedInSession: number[]): Promise<boolean> {
-    if (placedInSession.includes(orderId)) return true;
-    const order = await this.em.findOne(Order, { id: orderId, ...ownedBy(shopper) }, { fields: ['id'] });
-    return !!order;
-  }
 
   /**
    * Reserved attempts that ran out of time give their stock back, and authorizations of released attempts are
@@ -405,6 +400,14 @@ export class CheckoutService {
 
 function actorOf(shopper: Shopper, source: Actor['source'] = 'frontend'): Actor {
   return { userId: shopper.userId, kind: 'customer', source };
+}
+
+/** Whether the shopper's order is the attempt's: theirs (their user, else their basket token), or placed in this browser. */
+function ownsAttempt(shopper: Shopper, attempt: { orderId: number; owner: { userId: number | null; anonymousToken: string | null } }, placedInSession: number[]): boolean {
+  if (placedInSession.includes(attempt.orderId)) return true;
+  const { owner } = attempt;
+  if (shopper.userId != null) return owner.userId === shopper.userId;
+  return owner.userId == null && owner.anonymousToken != null && owner.anonymousToken.toLowerCase() === (shopper.anonymousToken ?? '').toLowerCase();
 }
 
 function ownedBy(shopper: Shopper) {

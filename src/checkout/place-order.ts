@@ -432,16 +432,25 @@ export async function attemptStatus(orm: MikroORM, attemptId: number): Promise<{
 }
 
 export async function recordProviderReference(orm: MikroORM, attemptId: number, reference: string): Promise<void> {
-  await orm.em.getConnection().execute(`update payment_attempts set provider_reference = ? where id = ?`, [reference, attemptId]);
+  await sqlRead(orm, `update payment_attempts set provider_reference = ? where id = ?`, [reference, attemptId]);
 }
 
-/** An attempt as last committed: `completed` is final (the order is placed, `number` is its number). */
-interface AttemptRow { id: number; orderId: number; provider: PaymentProviderCode; status: 'reserved' | 'completed' | 'released'; number: string }
+/**
+ * An attempt as last committed: `completed` is final (the order is placed, `number` is its number); `owner` is whose
+ * order it is (a user, else a guest's basket token).
+ */
+interface AttemptRow {
+  id: number; orderId: number; provider: PaymentProviderCode; status: 'reserved' | 'completed' | 'released'; number: string;
+  owner: { userId: number | null; anonymousToken: string | null };
+}
 
 async function findAttempt(orm: MikroORM, where: string, value: unknown): Promise<AttemptRow | undefined> {
-  const [row] = await sqlRead<{ id: string; order_id: string; provider: PaymentProviderCode; status: AttemptRow['status']; number: string }>(orm,
-    `select a.id, a.order_id, a.provider, a.status, o.number from payment_attempts a join orders o on o.id = a.order_id where ${where}`, [value]);
-  return row && { id: Number(row.id), orderId: Number(row.order_id), provider: row.provider, status: row.status, number: row.number };
+  const [row] = await sqlRead<{ id: string; order_id: string; provider: PaymentProviderCode; status: AttemptRow['status']; number: string; user_id: string | null; anonymous_token: string | null }>(orm,
+    `select a.id, a.order_id, a.provider, a.status, o.number, o.user_id, o.anonymous_token from payment_attempts a join orders o on o.id = a.order_id where ${where}`, [value]);
+  return row && {
+    id: Number(row.id), orderId: Number(row.order_id), provider: row.provider, status: row.status, number: row.number,
+    owner: { userId: row.user_id == null ? null : Number(row.user_id), anonymousToken: row.anonymous_token },
+  };
 }
 
 /** The attempt a provider's answer is about, by the idempotency key the shop gave it. */

@@ -177,6 +177,9 @@ describe('paying on the hosted payment page', () => {
     expect(await stockOf('P-1023')).toBe(8); // reserved while the shopper pays
     const back = await payOnPage(agent, payPage, '4242 4242 4242 4242');
     expect(webhooks).toHaveLength(1);
+    // Another browser following the return URL finds no such payment, and completes nothing.
+    expect((await newAgent(t).get(back)).status).toBe(404);
+    expect(await facts(number)).toMatchObject({ completed: false, authorizations: 0 });
     // The webhook (three times) and the shopper's return, all at once.
     const [ret, ...hooks] = await Promise.all([agent.get(back), deliver(webhooks[0]), deliver(webhooks[0]), deliver(webhooks[0])]);
     expect(hooks.map((h) => h.status)).toEqual([200, 200, 200]);
@@ -187,6 +190,7 @@ describe('paying on the hosted payment page', () => {
     // A late duplicate and a second return change nothing.
     expect((await deliver(webhooks[0])).status).toBe(200);
     expect((await agent.get(back)).headers.location).toBe(`/checkout/receipt/${number}`);
+    expect((await newAgent(t).get(back)).status).toBe(404); // nor a placed one's receipt
     expect(await facts(number)).toMatchObject({ authorizations: 1, receipts: 1 });
     expect(await stockOf('P-1023')).toBe(8);
   });
