@@ -52,6 +52,7 @@ import { sandboxPaymentPageRoutes } from './payments/sandbox-payment-page';
 import { log } from './shared/log';
 import { PUBLIC_DIR } from './shared/paths';
 import { sessionCsrf } from './http/session-csrf';
+import { hasSession, lazySession, openedSession } from './http/lazy-session';
 
 const DAY_MS = 24 * 3600 * 1000;
 const SESSION_MAX_AGE_MS = 14 * DAY_MS;
@@ -61,7 +62,7 @@ const SESSION_MAX_AGE_MS = 14 * DAY_MS;
  * old is marked changed, so express-session saves it (new expiry in the store and in the cookie) once a day.
  */
 const refreshSessionExpiry: express.RequestHandler = (req, _res, next) => {
-  const expires = req.session?.cookie.expires;
+  const expires = openedSession(req)?.cookie.expires;
   if (expires && expires.getTime() < Date.now() + SESSION_MAX_AGE_MS - DAY_MS) req.session.expiryRefreshedAt = Date.now();
   next();
 };
@@ -71,15 +72,14 @@ type WithLoadedSession = express.Request & { [LOADED_SESSION]?: string };
 
 /** Keeps the session as it was read, so a redirect can tell whether this request changed it (sessionChanged). */
 const rememberLoadedSession: express.RequestHandler = (req, _res, next) => {
-  if (req.session) (req as WithLoadedSession)[LOADED_SESSION] = JSON.stringify(req.session);
+  const loaded = openedSession(req);
+  if (loaded) (req as WithLoadedSession)[LOADED_SESSION] = JSON.stringify(loaded);
   next();
 };
 
 /** True when the request changed its session (a flash message, a login, a CSRF token, a refreshed expiry …). */
 const sessionChanged = (req: express.Request) => JSON.stringify(req.session) !== (req as WithLoadedSession)[LOADED_SESSION];
 
-/** A visitor has a session once the session cookie was set (a stored session; see the CSRF choice below). */
-const hasSession = (req: express.Request) => typeof req.cookies?.[SESSION_COOKIE] === 'string';
 
 export interface BuiltApp { app: Express; services: Services; pruneSessions(): Promise<void>; close(): Promise<void> }
 
@@ -132,7 +132,7 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   app.use((req, _res, next) => { flashCookie.attach(req); next(); });
   app.get('/images/products/:file', productImageRoute(orm));
   app.get('/products/:number', firstVisitProductPage(services.catalog, views, anonymousCsrf, basketCount, (shopper) => services.carts.itemCount(shopper), config.catalogCacheMs));
-  app.use(session({
+  app.use(lazySession(session({
     // No write per request just to push the expiry forward: refreshSessionExpiry below does that once a day.
     store: new PgStore({ pool: sessionPool, tableName: 'session', createTableIfMissing: false, pruneSessionInterval: false, disableTouch: true }), // pruned by a job (pruneSessions)
     name: SESSION_COOKIE,
@@ -144,13 +144,15 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
     saveUninitialized: false,
     rolling: false,
     cookie: { httpOnly: true, sameSite: 'lax', secure: config.secureCookies, maxAge: SESSION_MAX_AGE_MS },
-  }));
+  })));
   app.use(rememberLoadedSession, refreshSessionExpiry);
   app.use(replicaRouting);
   // One identity map per request, before passport reads the user.
   app.use((_req, _res, next) => RequestContext.create(orm.em, next));
   app.use(pass.initialize());
-  app.use(pass.session());
+  // A user is signed in only in a stored session: a request without a session cookie has none to read.
+  const passportSession = pass.session();
+  app.use((req, res, next) => (hasSession(req) ? passportSession(req, res, next) : next()));
 
   // A multipart upload's fields (its CSRF token among them) are read before the CSRF check.
   app.post('/admin/products/:number/image', productImageUpload);
@@ -179,11 +181,13 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
     // Save the session before redirecting, so the next page sees what this request stored (a login …). A session
     // this request did not change is not written again, and a visitor with nothing to keep gets no session row.
     const redirect = res.redirect.bind(res) as (...args: unknown[]) => void;
-    const keepSession = () => (hasSession(req) ? sessionChanged(req) : Object.keys(req.session ?? {}).some((k) => k !== 'cookie'));
+    const keepSession = () => (hasSession(req) ? sessionChanged(req) : Object.keys(openedSession(req) ?? {}).some((k) => k !== 'cookie'));
     res.redirect = ((...args: unknown[]) => (keepSession() ? req.session.save(() => redirect(...args)) : redirect(...args))) as typeof res.redirect;
     next();
   });
-  app.use(contextDateMiddleware(orm, services));
+  // A context date is a staff user's (the middleware ignores everyone else): other requests skip its async step.
+  const contextDate = contextDateMiddleware(orm, services);
+  app.use((req, res, next) => (req.user?.role === 'staff' ? contextDate(req, res, next) : next()));
 
   app.use('/', accountRoutes(services, pass, config));
   app.use('/', contextDateRoutes(services));

@@ -2,6 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Request, Response } from 'express';
 import { z } from 'zod';
 import { replaceCookie } from './cookies';
+import { openedSession } from './lazy-session';
 
 /**
  * Messages for the next page ("Added to your basket.") travel in a signed cookie, not in the session: an add to the
@@ -90,7 +91,7 @@ function flashCookieOf(req: Request): FlashCookie {
 export function flash(req: Request, type: FlashMessage['type'], message: string): void {
   const cookie = flashCookieOf(req);
   const state = cookie.state(req);
-  if ([...(req.session?.flash ?? []), ...state.messages].some((m) => m.type === type && m.message === message)) return;
+  if ([...(openedSession(req)?.flash ?? []), ...state.messages].some((m) => m.type === type && m.message === message)) return;
   state.messages = [...state.messages, { type, message }];
   cookie.keep(req, req.res!, state);
 }
@@ -99,8 +100,9 @@ export function flash(req: Request, type: FlashMessage['type'], message: string)
 export function takeFlash(req: Request, res: Response): FlashMessage[] {
   const cookie = flashCookieOf(req);
   const state = cookie.state(req);
-  const messages = [...(req.session?.flash ?? []), ...state.messages];
-  if (req.session?.flash) delete req.session.flash;
+  const session = openedSession(req);
+  const messages = [...(session?.flash ?? []), ...state.messages];
+  if (session?.flash) delete session.flash;
   if (state.messages.length || state.inCookie) {
     state.messages = [];
     cookie.keep(req, res, state);

@@ -1,5 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Request, Response } from 'express';
+import { openedSession } from './lazy-session';
 
 /**
  * The orders a guest placed in this browser: their receipt is theirs to see, and a resubmitted "place order" finds its
@@ -19,7 +20,7 @@ export class PlacedOrdersCookie {
 
   /** The ids of the orders placed in this browser: its signed cookie's and its session's. */
   read(req: Request): number[] {
-    return [...this.signedIds(req), ...(req.session?.placedOrders ?? [])];
+    return [...this.signedIds(req), ...(openedSession(req)?.placedOrders ?? [])];
   }
 
   /** Remembers an order placed in this browser (a guest's in the cookie, a signed-in shopper's in the session; the last 20). */
