@@ -222,7 +222,9 @@ export async function createShopDatabase(primary: PgNode, name: string): Promise
  * synchronous_commit = off, so a commit may still sit in its WAL buffers, past pg_current_wal_lsn() (the write
  * position; the replica is sent only WAL written out): waiting for that position missed the latest commits whenever
  * one straddled an unwritten WAL page. A durable commit first writes and flushes all WAL before it, so the flush
- * position after it covers every earlier commit.
+ * position after it covers every earlier commit. It must write WAL of its own: a transaction that only took an id
+ * commits asynchronously whatever synchronous_commit says (PostgreSQL flushes only commits of transactions that
+ * wrote), so it writes a logical message (no table needed; fine at wal_level = replica).
  */
 export async function replicaCaughtUp(primary: PgNode, replica: PgNode, timeoutMs = 30_000): Promise<void> {
   const client = new pg.Client({ connectionString: primary.url() });
@@ -231,7 +233,7 @@ export async function replicaCaughtUp(primary: PgNode, replica: PgNode, timeoutM
   let lsn: string;
   try {
     await client.query('set synchronous_commit = on');
-    await client.query('select pg_current_xact_id()'); // a transaction with an id: its commit is written and flushed
+    await client.query(`select pg_logical_emit_message(true, 'orderflow-test', 'caught up?')`);
     [{ lsn }] = (await client.query<{ lsn: string }>('select pg_current_wal_flush_lsn()::text as lsn')).rows;
   } finally {
     await client.end().catch(() => undefined);
