@@ -50,10 +50,14 @@ export interface AppConfig {
   /** How long a graceful shutdown waits for in-flight requests and jobs. */
   shutdownTimeoutMs: number;
   logLevel: LogLevel;
+  /** What this process does: `all` serves HTTP and runs every background job; `web` only serves; `worker` only runs the jobs. */
+  processRole: ProcessRole;
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+export const PROCESS_ROLES = ['all', 'web', 'worker'] as const;
+export type ProcessRole = (typeof PROCESS_ROLES)[number];
 
 /** The session secret of the demo; refused outside it. */
 export const DEMO_SESSION_SECRET = 'orderflow-dev-secret-change-me';
@@ -131,6 +135,7 @@ const SETTINGS = z.object({
   POOL_ACQUIRE_TIMEOUT_MS: milliseconds(100).default(5000),
   SHUTDOWN_TIMEOUT_MS: milliseconds(0).default(10_000),
   LOG_LEVEL: oneOf(LOG_LEVELS).default('info'),
+  PROCESS_ROLE: oneOf(PROCESS_ROLES).default('all'),
 }).superRefine((s, ctx) => {
   // The recovery job settles a payment call left pending this long: never while the call may still be waited for.
   if (s.PAYMENT_OPERATION_STALE_SECONDS * 1000 <= s.PAYMENT_GATEWAY_TIMEOUT_MS) {
@@ -192,6 +197,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { serving
     poolAcquireTimeoutMs: s.POOL_ACQUIRE_TIMEOUT_MS,
     shutdownTimeoutMs: s.SHUTDOWN_TIMEOUT_MS,
     logLevel: s.LOG_LEVEL,
+    processRole: s.PROCESS_ROLE,
     placement: { reservationSeconds: s.STOCK_RESERVATION_SECONDS, gatewayTimeoutMs: s.PAYMENT_GATEWAY_TIMEOUT_MS },
     paymentOperationStaleSeconds: s.PAYMENT_OPERATION_STALE_SECONDS,
     sandbox: { latencyMs: s.SANDBOX_GATEWAY_LATENCY_MS, webhookSecret: s.SANDBOX_WEBHOOK_SECRET },
@@ -200,7 +206,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { serving
 
 /**
  * Values that parse but are unsafe for a real shop: the demo's session secret outside the demo, a short secret in
- * production, and cookies without the Secure flag on an https:// site.
+ * production, cookies without the Secure flag on an https:// site; and a web or worker process without a shared database.
  */
 function productionRefusals(s: Settings, mode: { production: boolean; demo: boolean; baseUrl: string }): string[] {
   const problems: string[] = [];
@@ -215,6 +221,10 @@ function productionRefusals(s: Settings, mode: { production: boolean; demo: bool
   }
   if (mode.production && mode.baseUrl.startsWith('https:') && !s.SECURE_COOKIES) {
     problems.push('SECURE_COOKIES: must be true when BASE_URL is https:// (cookies would be sent without the Secure flag)');
+  }
+  if (s.PROCESS_ROLE !== 'all' && !s.DATABASE_URL) {
+    // The embedded PostgreSQL lives inside the one process that started it: no other process could share it.
+    problems.push(`PROCESS_ROLE: ${s.PROCESS_ROLE} needs DATABASE_URL, the PostgreSQL server the web and worker processes share (the embedded PostgreSQL runs only inside a PROCESS_ROLE=all process)`);
   }
   return problems;
 }

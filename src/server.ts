@@ -105,18 +105,21 @@ const starting: http.RequestListener = (_req, res) => {
 /**
  * Binds the port first (a taken port stops the start before anything else), boots the database (embedded unless
  * DATABASE_URL), migrates, seeds (the demo, or only a shop's basics), then serves and starts the workers.
+ * PROCESS_ROLE splits that: `web` serves and runs no background job, `worker` binds no port and runs every job.
  */
 async function main(): Promise<void> {
   const config = loadConfig();
   configureLogging({ production: config.production, level: config.logLevel });
+  const serves = config.processRole !== 'worker';
+  const runsJobs = config.processRole !== 'web';
   let stopping = false;
   let handle: http.RequestListener = starting;
-  const server = http.createServer((req, res) => handle(req, res));
-  await listen(server, config.port);
+  const server = serves ? http.createServer((req, res) => handle(req, res)) : undefined;
+  if (server) await listen(server, config.port);
   if (!config.databaseUrl) await assertEmbeddedPortFree(config.embeddedPort);
 
   const m = loadApp();
-  const { initOrm, migrateWithOwnConnection, provideDatabase, withStartupLock, seedDemoData, seedShopBasics, CaughtMail, MailWorker, AutoExportWorker } = m;
+  const { initOrm, migrateWithOwnConnection, provideDatabase, withStartupLock, seedDemoData, seedShopBasics, CaughtMail, MailWorker } = m;
   keepRunningWhileTheDatabaseIsDown(m, () => stopping);
   m.assertExportSettingsSupported(config); // EXPORT_XSL: refuse before the database boots
 
@@ -128,8 +131,9 @@ async function main(): Promise<void> {
 
   let smtpUrl = config.smtpUrl;
   let catcher: Awaited<ReturnType<AppModules['startSmtpCatcher']>> | undefined;
-  if (!smtpUrl) {
-    // No SMTP server: a local one catches every mail so staff can read them at /admin/mail.
+  if (!smtpUrl && runsJobs) {
+    // No SMTP server: a local one in the process that sends the mail catches it; it is stored in the database, so
+    // staff read it at /admin/mail on any web process.
     catcher = await m.startSmtpCatcher(async (mail) => {
       const em = orm.em.fork();
       em.create(CaughtMail, { fromAddress: mail.from, toAddress: mail.to, subject: mail.subject, html: mail.html, text: mail.text, receivedAt: new Date() });
@@ -137,14 +141,46 @@ async function main(): Promise<void> {
     });
     smtpUrl = catcher.url;
   }
+  // A worker builds the app too (never served): the jobs are the services' own methods.
   const built = m.createApp(orm, config, db.url);
-  const mailWorker = new MailWorker(orm, smtpUrl);
+  const mailWorker = runsJobs ? new MailWorker(orm, smtpUrl!) : undefined;
+  const jobs = mailWorker ? await startAllJobs(m, config, db.url, orm, built, mailWorker) : undefined;
+  handle = built.app; // healthy from here: the jobs run too (in this process, or in the worker processes)
+  await announce(config, orm, m.DEMO_USERS, db.embedded !== undefined, catcher !== undefined);
+
+  const shutdown = async (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    const finishing = [server && 'requests in flight', jobs && "the workers' current jobs"].filter(Boolean).join(' and ');
+    log.info(`[shutdown] ${signal}: finishing ${finishing} (up to ${config.shutdownTimeoutMs} ms)`);
+    const force = setTimeout(() => {
+      log.warn('[shutdown] still busy after SHUTDOWN_TIMEOUT_MS; closing the remaining connections');
+      server?.closeAllConnections();
+    }, config.shutdownTimeoutMs);
+    force.unref();
+    try {
+      await Promise.all([server && closeServer(server), jobs?.stop(config.shutdownTimeoutMs)]);
+      clearTimeout(force);
+      mailWorker?.close();
+      await closeResources(built, orm, catcher, db.embedded);
+      log.info('[shutdown] done');
+    } catch (e) {
+      log.error({ err: e }, '[shutdown] failed to close cleanly'); // e.g. the database is down: stop anyway
+    } finally {
+      process.exit(0);
+    }
+  };
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
+}
+
+/** Every background job, run by pg-boss (src/jobs/job-queue.ts); each drains its own table. */
+function startAllJobs(m: AppModules, config: AppConfig, url: string, orm: MikroORM, built: BuiltApp, mailWorker: InstanceType<AppModules['MailWorker']>) {
   const every = config.workerIntervalMs;
   const { services } = built;
-  // Every background job, run by pg-boss (src/jobs/job-queue.ts); each drains its own table.
-  const jobs = await m.startJobs(db.url, config, [
+  return m.startJobs(url, config, [
     mailWorker.job(every),
-    new AutoExportWorker(orm, { ...config, outbox: services.outbox }).job(every),
+    new m.AutoExportWorker(orm, { ...config, outbox: services.outbox }).job(every),
     services.recurring.schedulerJob(every * 15),
     services.quotes.expiryJob(every * 15),
     services.checkout.reservationExpiryJob(every),
@@ -156,32 +192,6 @@ async function main(): Promise<void> {
     // Expired sessions (connect-pg-simple's own timer ran in every process).
     { name: 'prune-sessions', cron: '*/15 * * * *', run: () => built.pruneSessions() },
   ]);
-  handle = built.app; // healthy from here: the jobs run too
-  await announce(config, orm, m.DEMO_USERS, db.embedded !== undefined, catcher !== undefined);
-
-  const shutdown = async (signal: NodeJS.Signals) => {
-    if (stopping) return;
-    stopping = true;
-    log.info(`[shutdown] ${signal}: finishing requests in flight and the workers' current jobs (up to ${config.shutdownTimeoutMs} ms)`);
-    const force = setTimeout(() => {
-      log.warn('[shutdown] still busy after SHUTDOWN_TIMEOUT_MS; closing the remaining connections');
-      server.closeAllConnections();
-    }, config.shutdownTimeoutMs);
-    force.unref();
-    try {
-      await Promise.all([closeServer(server), jobs.stop(config.shutdownTimeoutMs)]);
-      clearTimeout(force);
-      mailWorker.close();
-      await closeResources(built, orm, catcher, db.embedded);
-      log.info('[shutdown] done');
-    } catch (e) {
-      log.error({ err: e }, '[shutdown] failed to close cleanly'); // e.g. the database is down: stop anyway
-    } finally {
-      process.exit(0);
-    }
-  };
-  process.on('SIGINT', shutdown);
-  process.on('SIGTERM', shutdown);
 }
 
 /** Stops accepting connections and resolves when every open request has been answered. */
@@ -202,16 +212,21 @@ async function closeResources(built: BuiltApp, orm: MikroORM, catcher: { stop():
   await embedded?.stop();
 }
 
-/** The start-up lines: where the shop runs, and the demo logins (only in the demo) or how to create staff. */
+/** The start-up lines: where the shop runs (or that this is a worker), and the demo logins (only in the demo) or how to create staff. */
 async function announce(config: AppConfig, orm: MikroORM, demoUsers: AppModules['DEMO_USERS'], embedded: boolean, catcher: boolean): Promise<void> {
-  log.info(`Orderflow is running at ${config.baseUrl} (${config.demo ? 'demo shop' : 'no demo data'}${config.production ? ', production' : ''})`);
+  const role = config.processRole;
+  const mode = `${config.demo ? 'demo shop' : 'no demo data'}${config.production ? ', production' : ''}`;
+  if (role === 'worker') log.info(`Orderflow worker running: every background job, no HTTP port (PROCESS_ROLE=worker; ${mode})`);
+  else log.info(`Orderflow is running at ${config.baseUrl} (${mode}${role === 'web' ? '; PROCESS_ROLE=web: no background jobs, they run in PROCESS_ROLE=worker processes' : ''})`);
   log.info(`Database: ${embedded ? 'embedded PostgreSQL (data in ' + config.embeddedDataDir + ')' : 'DATABASE_URL'}`);
-  log.info(`Mail: ${catcher ? 'caught locally, read them at ' + config.baseUrl + '/admin/mail' : 'sent to SMTP_URL'}`);
-  if (config.demo) {
+  if (role === 'web') log.info(`Mail: sent by the worker processes${config.smtpUrl ? ' to SMTP_URL' : ', whose local catcher stores it for ' + config.baseUrl + '/admin/mail'}`);
+  else log.info(`Mail: ${catcher ? 'caught locally, read them at ' + (role === 'worker' ? '/admin/mail of a web process' : config.baseUrl + '/admin/mail') : 'sent to SMTP_URL'}`);
+  if (config.demo && role !== 'worker') {
     // For the person trying the demo, on the terminal; never in the log (no password in a log line).
     process.stdout.write(`Demo logins:\n${demoUsers.map((u) => `  ${(u.staffRole ?? u.role).padEnd(13)} ${u.email} / ${u.password}`).join('\n')}\n`);
     return;
   }
+  if (config.demo) return;
   const [{ n }] = await orm.em.fork().execute<{ n: string }[]>(`select count(*) as n from users where role = 'staff'`);
   if (Number(n) === 0) log.warn('No staff user yet: create one with  npm run staff:create -- --email you@example.com');
 }
