@@ -189,12 +189,14 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   const contextDate = contextDateMiddleware(orm, services);
   app.use((req, res, next) => (req.user?.role === 'staff' ? contextDate(req, res, next) : next()));
 
-  app.use('/', accountRoutes(services, pass, config));
-  app.use('/', contextDateRoutes(services));
-  app.use('/', catalogRoutes(services));
+  // The shopping path first: a basket or checkout request does not walk the route groups mounted at `/` (their
+  // paths — /, /products/…, /login, /register, /logout, /context-date/… — never start with /cart or /checkout).
   app.use('/cart', cartRoutes(services));
   app.use('/checkout/quote', requestQuoteRoute(services));
   app.use('/checkout', checkoutRoutes(services, new PlacedOrdersCookie(config.sessionSecret, config.secureCookies)));
+  app.use('/', accountRoutes(services, pass, config));
+  app.use('/', contextDateRoutes(services));
+  app.use('/', catalogRoutes(services));
   app.use('/customer-center/orders', orderHistoryRoutes(services));
   app.use('/customer-center/quotes', customerQuoteRoutes(services));
   app.use('/customer-center/company', companyAdminRoutes(services));
