@@ -26,14 +26,21 @@
  *
  * BENCH_ONLY=product,returning,add,place,placeOnly,lastUnits runs a subset (e.g. under `node --cpu-prof`).
  * BENCH_APP_PROCESSES=2 sends the load to two app processes sharing one port (node:cluster), as behind a balancer.
+ * BENCH_WORKER_PROCESS=1 runs the background jobs as a real deployment split in web and worker processes does: the
+ * app in this process starts no job (PROCESS_ROLE=web), and a child process `node --import tsx src/server.ts` with
+ * PROCESS_ROLE=worker runs every job (the mail worker sending the receipts, but also export, reservations, payments …)
+ * on the same database and SMTP catcher; its CPU is reported beside the app thread's. Default (unset): the mail job
+ * runs in this process, on the app thread, as before.
  * The bench database is left in place after the run for inspection. Never used by the tests: timings belong here,
  * not in assertions.
  */
+import { spawn } from 'node:child_process';
 import cluster from 'node:cluster';
 import { createHmac } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
+import path from 'node:path';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import pino from 'pino';
 import pg from 'pg';
@@ -70,6 +77,8 @@ const LAST_UNITS = 50;
 const PREPARED_PER_CONNECTION = positiveInt(process.env.BENCH_PREPARED, 250);
 /** BENCH_APP_PROCESSES=2: the load goes to that many app processes (node:cluster, one port), as behind a balancer. */
 const APP_PROCESSES = positiveInt(process.env.BENCH_APP_PROCESSES, 1);
+/** BENCH_WORKER_PROCESS=1: the background jobs run in a PROCESS_ROLE=worker child process, not on the app thread. */
+const WORKER_PROCESS = ['1', 'true'].includes(process.env.BENCH_WORKER_PROCESS ?? '');
 
 /** Same fields as test/helpers/shopping.ts ADDRESS. */
 const ADDRESS: Record<string, string> = {
@@ -102,7 +111,7 @@ interface Measured {
    * The app's (main) thread during the run: event-loop utilization, and CPU time per completed request
    * (from /proc, Linux only), which other load on the machine disturbs less than the throughput does.
    */
-  app?: { busy: number; cpuMsPerRequest?: number };
+  app?: { busy: number; cpuMsPerRequest?: number; workerCpuMsPerRequest?: number };
 }
 
 interface Percentiles { p50: number; p95: number; p99: number; max: number; mean: number }
@@ -124,10 +133,10 @@ function percentiles(samples: number[]): Percentiles {
   return { p50: at(50), p95: at(95), p99: at(99), max: s[s.length - 1], mean: s.reduce((a, b) => a + b, 0) / s.length };
 }
 
-/** CPU seconds (user + system) of this process's main thread, where the app runs; undefined off Linux. */
-function mainThreadCpuSeconds(): number | undefined {
+/** CPU seconds (user + system) of this process's main thread, where the app runs (or of another process); undefined off Linux. */
+function mainThreadCpuSeconds(pid: number | 'self' = 'self'): number | undefined {
   try {
-    const stat = fs.readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    const stat = fs.readFileSync(pid === 'self' ? `/proc/self/task/${process.pid}/stat` : `/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
   } catch {
@@ -597,9 +606,15 @@ async function main(): Promise<void> {
 
     const outside = await startOutside();
     cleanups.push(() => outside.stop());
-    const mailWorker = new MailWorker(orm, outside.smtpUrl);
-    const mailJob = await startJobs(url, config, [mailWorker.job(config.workerIntervalMs)], []);
-    cleanups.push(() => mailWorker.close(), () => mailJob.stop(5000));
+    let workerProcess: Awaited<ReturnType<typeof startWorkerProcess>> | undefined;
+    if (WORKER_PROCESS) {
+      workerProcess = await startWorkerProcess(url, outside.smtpUrl, config);
+      cleanups.push(() => workerProcess!.stop());
+    } else {
+      const mailWorker = new MailWorker(orm, outside.smtpUrl);
+      const mailJob = await startJobs(url, config, [mailWorker.job(config.workerIntervalMs)], []);
+      cleanups.push(() => mailWorker.close(), () => mailJob.stop(5000));
+    }
 
     const built = createApp(orm, config, url);
     cleanups.push(() => built.close());
@@ -612,7 +627,7 @@ async function main(): Promise<void> {
     if (appProcesses) cleanups.push(() => appProcesses.stop());
     const loadUrl = appProcesses?.baseUrl ?? baseUrl;
     const appUsage = appProcesses ? appProcesses.usage : async () => [ownUsage(mainThreadCpuSeconds())];
-    console.log(`App on ${loadUrl}${appProcesses ? ` (${APP_PROCESSES} processes)` : ''} (database ${BENCH_DATABASE}); ready after ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+    console.log(`App on ${loadUrl}${appProcesses ? ` (${APP_PROCESSES} processes)` : ''}${workerProcess ? `, background jobs in worker process ${workerProcess.pid}` : ', mail job on the app thread'} (database ${BENCH_DATABASE}); ready after ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
 
     const setup: LoadSetup = { baseUrl: loadUrl, productIds, shippingMethodId, paymentMethodId, seconds: SECONDS, connections: CONNECTIONS };
     const load = new Worker(`require(${JSON.stringify(require.resolve('tsx/cjs'))}); require(${JSON.stringify(__filename)});`, { eval: true, workerData: setup });
@@ -630,13 +645,16 @@ async function main(): Promise<void> {
     const measure = async (scenario: Scenario, title: string, prepared?: PreparedOrder[][], refusalsExpected = false, payment?: Payment): Promise<Measured> => {
       process.stdout.write(`${title} … `);
       const before = await appUsage();
+      const workerBefore = workerProcess?.cpuSeconds();
       load.postMessage({ run: scenario, prepared, refusalsExpected, payment } satisfies ToWorker);
       const m = await receive();
       if ('failed' in m) throw new Error(`${scenario} failed: ${m.failed}`);
       if (!('result' in m)) throw new Error('unexpected message from the load worker');
       const { busy, cpuSeconds: used } = usageBetween(before, await appUsage());
-      m.result.app = { busy, cpuMsPerRequest: used === undefined ? undefined : (used * 1000) / Math.max(1, m.result.requests) };
-      console.log(`done (app thread busy ${(busy * 100).toFixed(0)} %${used === undefined ? '' : `, ${m.result.app.cpuMsPerRequest!.toFixed(2)} ms CPU per request`})`);
+      const workerAfter = workerProcess?.cpuSeconds();
+      const workerMs = workerBefore === undefined || workerAfter === undefined ? undefined : ((workerAfter - workerBefore) * 1000) / Math.max(1, m.result.requests);
+      m.result.app = { busy, cpuMsPerRequest: used === undefined ? undefined : (used * 1000) / Math.max(1, m.result.requests), workerCpuMsPerRequest: workerMs };
+      console.log(`done (app thread busy ${(busy * 100).toFixed(0)} %${used === undefined ? '' : `, ${m.result.app.cpuMsPerRequest!.toFixed(2)} ms CPU per request`}${workerMs === undefined ? '' : `; worker process ${workerMs.toFixed(2)} ms CPU per request`})`);
       return m.result;
     };
 
@@ -747,7 +765,7 @@ async function main(): Promise<void> {
     console.log('');
     for (const { label, unit, m } of results) {
       console.log(`${label}\n   ${rate(m.ok, m.seconds)} ${unit} ok over ${m.seconds.toFixed(1)} s; latency p50 ${ms(m.latency.p50)} ms, p95 ${ms(m.latency.p95)} ms, p99 ${ms(m.latency.p99)} ms, max ${ms(m.latency.max)} ms; errors ${m.errors}; statuses ${JSON.stringify(m.statuses)}`);
-      if (m.app) console.log(`   app thread busy ${(m.app.busy * 100).toFixed(0)} %${m.app.cpuMsPerRequest === undefined ? '' : `, ${m.app.cpuMsPerRequest.toFixed(2)} ms CPU per request${m.scenario === 'place' ? ` (all ${m.requests} checkout requests)` : ''}`}`);
+      if (m.app) console.log(`   app thread busy ${(m.app.busy * 100).toFixed(0)} %${m.app.cpuMsPerRequest === undefined ? '' : `, ${m.app.cpuMsPerRequest.toFixed(2)} ms CPU per request${m.scenario === 'place' ? ` (all ${m.requests} checkout requests)` : ''}`}${m.app.workerCpuMsPerRequest === undefined ? '' : `; worker process ${m.app.workerCpuMsPerRequest.toFixed(2)} ms CPU per request`}`);
       for (const e of m.errorSamples) console.log(`   error: ${e}`);
     }
     if (add && pgbench) {
@@ -781,7 +799,7 @@ async function main(): Promise<void> {
     console.log(`Checks: ${checks.map((c) => `${c.ok ? 'OK' : 'FAIL'} ${c.name.replace(/ \(.*/, '')}`).join('; ')}.`);
     console.log(`\nMachine: nproc ${os.availableParallelism()}, ${cpus[0]?.model ?? '?'}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, load average (1/5/15 min) before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; ` +
       `node ${process.version}; PostgreSQL ${pgVersion} (${pgSettings.map((r) => `${r.name}=${r.setting}`).join(', ')}); ` +
-      `${CONNECTIONS} connections, ${SECONDS} s per scenario, NODE_ENV=${process.env.NODE_ENV}; app (${APP_PROCESSES} process${APP_PROCESSES > 1 ? 'es' : ''}), load generator (worker thread) and PostgreSQL share this machine.`);
+      `${CONNECTIONS} connections, ${SECONDS} s per scenario, NODE_ENV=${process.env.NODE_ENV}; app (${APP_PROCESSES} process${APP_PROCESSES > 1 ? 'es' : ''}${workerProcess ? ' + a PROCESS_ROLE=worker process running the jobs' : ', the mail job on its thread'}), load generator (worker thread) and PostgreSQL share this machine.`);
 
     if (!checks.every((c) => c.ok)) process.exitCode = 1;
   } finally {
@@ -815,6 +833,42 @@ async function startAppProcesses(databaseUrl: string, sessionSecret: string) {
     baseUrl: `http://127.0.0.1:${port}`,
     usage: () => Promise.all(workers.map(ask)),
     stop: () => Promise.all(workers.map((w) => new Promise<void>((resolve) => { w.once('exit', () => resolve()); w.kill(); }))),
+  };
+}
+
+/**
+ * BENCH_WORKER_PROCESS=1: the real server as a worker (src/server.ts, PROCESS_ROLE=worker) on the bench database,
+ * sending to the outside thread's SMTP catcher; resolves once its jobs run. Its output is shown only if it fails.
+ */
+async function startWorkerProcess(databaseUrl: string, smtpUrl: string, config: ReturnType<typeof loadConfig>) {
+  const exportDir = fs.mkdtempSync(path.join(os.tmpdir(), 'orderflow-bench-export-'));
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    cwd: path.resolve(__dirname, '..'),
+    env: {
+      ...process.env, PROCESS_ROLE: 'worker', NODE_ENV: 'production', DATABASE_URL: databaseUrl, SMTP_URL: smtpUrl, DEMO: '1',
+      SESSION_SECRET: config.sessionSecret, WORKER_INTERVAL_MS: String(config.workerIntervalMs), EXPORT_DIR: exportDir, EXPORT_XSL: '', LOG_LEVEL: 'info',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    const keep = (chunk: Buffer) => {
+      out = (out + chunk.toString('utf8')).slice(-20_000);
+      if (out.includes('Orderflow worker running')) resolve();
+    };
+    child.stdout!.on('data', keep);
+    child.stderr!.on('data', keep);
+    void exited.then((code) => reject(new Error(`the worker process exited (${code}) before its jobs ran:\n${out}`)));
+  });
+  return {
+    pid: child.pid!,
+    cpuSeconds: () => mainThreadCpuSeconds(child.pid!), // the whole process: every thread of the worker
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+      fs.rmSync(exportDir, { recursive: true, force: true });
+    },
   };
 }
 
