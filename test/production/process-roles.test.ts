@@ -70,6 +70,35 @@ describe('a web process and a worker process on one database', () => {
   });
 });
 
+describe('split without SMTP_URL', () => {
+  it('the worker catches the mail locally and staff read it at /admin/mail on the web process', async () => {
+    const env = { SMTP_URL: '' };
+    const [web, worker] = [await spawn('web-caught', 'web', env), await spawn('worker-caught', 'worker', env)];
+    await web.waitHealthy(90_000);
+    await waitUntil('the worker started', async () => {
+      if (!worker.alive()) throw new Error(`the worker exited:\n${worker.output()}`);
+      return worker.output().includes('Orderflow worker running');
+    }, 90_000, 100);
+    const setup = await shopSetup(db);
+    const shopper = new Shopper([web.port]);
+    await shopper.refreshCsrf();
+    const { number } = await walkCheckout(shopper, setup, { items: [{ productId: setup.productIds[0], quantity: 1 }], payment: 'invoice' });
+    shopper.close();
+    const subject = `Order confirmation ${number}`;
+    await waitUntil('the receipt caught', async () => (await db.sql('select id from caught_mails where subject = $1', [subject])).length > 0, 60_000, 100);
+
+    const staff = new Shopper([web.port]);
+    await staff.login('admin@orderflow.test', 'admin-pass-1');
+    const page = await staff.get('/admin/mail');
+    staff.close();
+    expect(page.status).toBe(200);
+    expect(page.body).toContain(subject);
+    expect(mail.received.filter((m) => m.subject === subject)).toEqual([]); // not sent to the other tests' SMTP server
+    await web.stop();
+    await worker.stop();
+  });
+});
+
 describe('a role that cannot work', () => {
   it('refuses an unknown PROCESS_ROLE with one line naming the roles', async () => {
     const app = await spawn('bad-role', 'both');
