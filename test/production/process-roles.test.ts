@@ -31,6 +31,24 @@ async function spawn(name: string, role: string, env: Record<string, string> = {
   return p;
 }
 
+/** A worker binds no port: it has started when it says its jobs run. */
+function workerStarted(worker: AppProcess): Promise<unknown> {
+  return waitUntil('the worker started', async () => {
+    if (!worker.alive()) throw new Error(`the worker exited:\n${worker.output()}`);
+    return worker.output().includes('Orderflow worker running');
+  }, 90_000, 100);
+}
+
+/** A guest places an order on the web process; answers its receipt's subject. */
+async function placeOrderOn(web: AppProcess, payment: 'card' | 'invoice'): Promise<string> {
+  const setup = await shopSetup(db);
+  const shopper = new Shopper([web.port]);
+  await shopper.refreshCsrf();
+  const { number } = await walkCheckout(shopper, setup, { items: [{ productId: setup.productIds[0], quantity: 1 }], payment });
+  shopper.close();
+  return `Order confirmation ${number}`;
+}
+
 describe('a web process and a worker process on one database', () => {
   it('the web process runs no job; the worker mails the receipt of an order placed on the web process once; both stop on SIGTERM', async () => {
     const web = await spawn('web', 'web');
@@ -40,19 +58,11 @@ describe('a web process and a worker process on one database', () => {
     expect(await db.sql('select name from pgboss.queue')).toEqual([]);
     expect(await db.sql('select name from pgboss.schedule')).toEqual([]);
 
-    const setup = await shopSetup(db);
-    const shopper = new Shopper([web.port]);
-    await shopper.refreshCsrf();
-    const { number } = await walkCheckout(shopper, setup, { items: [{ productId: setup.productIds[0], quantity: 1 }], payment: 'card' });
-    shopper.close();
-    const subject = `Order confirmation ${number}`;
+    const subject = await placeOrderOn(web, 'card');
     expect(await db.sql(`select status from outbox_messages where subject = $1`, [subject])).toEqual([{ status: 'queued' }]);
 
     const worker = await spawn('worker', 'worker');
-    await waitUntil('the worker started', async () => {
-      if (!worker.alive()) throw new Error(`the worker exited:\n${worker.output()}`);
-      return worker.output().includes('Orderflow worker running');
-    }, 90_000, 100);
+    await workerStarted(worker);
     expect(worker.output()).not.toContain('Orderflow is running at'); // no HTTP port bound
     await waitUntil('the receipt sent', async () => (await db.sql<{ status: string }>(`select status from outbox_messages where subject = $1`, [subject]))[0].status === 'sent', 60_000, 100);
     expect(mail.received.filter((m) => m.subject === subject)).toHaveLength(1);
@@ -75,16 +85,8 @@ describe('split without SMTP_URL', () => {
     const env = { SMTP_URL: '' };
     const [web, worker] = [await spawn('web-caught', 'web', env), await spawn('worker-caught', 'worker', env)];
     await web.waitHealthy(90_000);
-    await waitUntil('the worker started', async () => {
-      if (!worker.alive()) throw new Error(`the worker exited:\n${worker.output()}`);
-      return worker.output().includes('Orderflow worker running');
-    }, 90_000, 100);
-    const setup = await shopSetup(db);
-    const shopper = new Shopper([web.port]);
-    await shopper.refreshCsrf();
-    const { number } = await walkCheckout(shopper, setup, { items: [{ productId: setup.productIds[0], quantity: 1 }], payment: 'invoice' });
-    shopper.close();
-    const subject = `Order confirmation ${number}`;
+    await workerStarted(worker);
+    const subject = await placeOrderOn(web, 'invoice');
     await waitUntil('the receipt caught', async () => (await db.sql('select id from caught_mails where subject = $1', [subject])).length > 0, 60_000, 100);
 
     const staff = new Shopper([web.port]);
