@@ -111,7 +111,7 @@ interface Measured {
    * The app's (main) thread during the run: event-loop utilization, and CPU time per completed request
    * (from /proc, Linux only), which other load on the machine disturbs less than the throughput does.
    */
-  app?: { busy: number; cpuMsPerRequest?: number; workerCpuMsPerRequest?: number };
+  app?: { busy: number; cpuMsPerRequest?: number; workerCpuMsPerRequest?: number; dbCpuMsPerRequest?: number; machineCpuMsPerRequest?: number };
 }
 
 interface Percentiles { p50: number; p95: number; p99: number; max: number; mean: number }
@@ -144,6 +144,37 @@ function mainThreadCpuSeconds(pid: number | 'self' = 'self'): number | undefined
   }
 }
 
+/**
+ * CPU seconds of every PostgreSQL process on this machine so far (backends and the server's own; the server's
+ * cutime/cstime hold the backends that ended), so a run tells where the CPU went besides the app; Linux only.
+ */
+function databaseCpuSeconds(): number | undefined {
+  try {
+    let ticks = 0;
+    for (const pid of fs.readdirSync('/proc')) {
+      if (!/^\d+$/.test(pid)) continue;
+      let stat: string;
+      try { stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8'); } catch { continue; } // ended meanwhile
+      if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== 'postgres') continue;
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]); // utime stime cutime cstime
+    }
+    return ticks / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU seconds the whole machine spent busy so far (all cores: user, nice, system, irq, softirq), Linux only. */
+function machineCpuSeconds(): number | undefined {
+  try {
+    const [user, nice, system, , , irq, softirq] = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    return (user + nice + system + irq + softirq) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
 /** One app process's (or the in-process app thread's) CPU seconds and event-loop times so far. */
 interface AppUsage { cpuSeconds?: number; active: number; idle: number }
 
@@ -157,6 +188,15 @@ function usageBetween(before: AppUsage[], after: AppUsage[]): { busy: number; cp
   const busy = after.map((a, i) => (a.active - before[i].active) / Math.max(1e-9, a.active - before[i].active + a.idle - before[i].idle));
   const cpu = after.map((a, i) => (a.cpuSeconds === undefined || before[i].cpuSeconds === undefined ? undefined : a.cpuSeconds - before[i].cpuSeconds));
   return { busy: busy.reduce((x, y) => x + y, 0) / busy.length, cpuSeconds: cpu.includes(undefined) ? undefined : cpu.reduce((x, y) => x! + y!, 0) };
+}
+
+/** The app thread's load and where the CPU of one request went: app thread, worker process, PostgreSQL, whole machine. */
+function cpuSummary(m: Measured): string {
+  const a = m.app;
+  if (!a) return '';
+  const part = (label: string, v?: number) => (v === undefined ? '' : `, ${label} ${v.toFixed(2)} ms`);
+  return `app thread busy ${(a.busy * 100).toFixed(0)} %; CPU per request:${part('app thread', a.cpuMsPerRequest).slice(1)}` +
+    `${part('worker process', a.workerCpuMsPerRequest)}${part('PostgreSQL', a.dbCpuMsPerRequest)}${part('whole machine', a.machineCpuMsPerRequest)}`;
 }
 
 const ms = (v: number) => (Number.isFinite(v) ? (v >= 100 ? v.toFixed(0) : v.toFixed(1)) : '–');
@@ -646,15 +686,19 @@ async function main(): Promise<void> {
       process.stdout.write(`${title} … `);
       const before = await appUsage();
       const workerBefore = workerProcess?.cpuSeconds();
+      const dbBefore = databaseCpuSeconds();
+      const machineBefore = machineCpuSeconds();
       load.postMessage({ run: scenario, prepared, refusalsExpected, payment } satisfies ToWorker);
       const m = await receive();
       if ('failed' in m) throw new Error(`${scenario} failed: ${m.failed}`);
       if (!('result' in m)) throw new Error('unexpected message from the load worker');
       const { busy, cpuSeconds: used } = usageBetween(before, await appUsage());
-      const workerAfter = workerProcess?.cpuSeconds();
-      const workerMs = workerBefore === undefined || workerAfter === undefined ? undefined : ((workerAfter - workerBefore) * 1000) / Math.max(1, m.result.requests);
-      m.result.app = { busy, cpuMsPerRequest: used === undefined ? undefined : (used * 1000) / Math.max(1, m.result.requests), workerCpuMsPerRequest: workerMs };
-      console.log(`done (app thread busy ${(busy * 100).toFixed(0)} %${used === undefined ? '' : `, ${m.result.app.cpuMsPerRequest!.toFixed(2)} ms CPU per request`}${workerMs === undefined ? '' : `; worker process ${workerMs.toFixed(2)} ms CPU per request`})`);
+      const perRequest = (before?: number, after?: number) => (before === undefined || after === undefined ? undefined : ((after - before) * 1000) / Math.max(1, m.result.requests));
+      m.result.app = {
+        busy, cpuMsPerRequest: perRequest(0, used), workerCpuMsPerRequest: perRequest(workerBefore, workerProcess?.cpuSeconds()),
+        dbCpuMsPerRequest: perRequest(dbBefore, databaseCpuSeconds()), machineCpuMsPerRequest: perRequest(machineBefore, machineCpuSeconds()),
+      };
+      console.log(`done (${cpuSummary(m.result)})`);
       return m.result;
     };
 
@@ -765,7 +809,7 @@ async function main(): Promise<void> {
     console.log('');
     for (const { label, unit, m } of results) {
       console.log(`${label}\n   ${rate(m.ok, m.seconds)} ${unit} ok over ${m.seconds.toFixed(1)} s; latency p50 ${ms(m.latency.p50)} ms, p95 ${ms(m.latency.p95)} ms, p99 ${ms(m.latency.p99)} ms, max ${ms(m.latency.max)} ms; errors ${m.errors}; statuses ${JSON.stringify(m.statuses)}`);
-      if (m.app) console.log(`   app thread busy ${(m.app.busy * 100).toFixed(0)} %${m.app.cpuMsPerRequest === undefined ? '' : `, ${m.app.cpuMsPerRequest.toFixed(2)} ms CPU per request${m.scenario === 'place' ? ` (all ${m.requests} checkout requests)` : ''}`}${m.app.workerCpuMsPerRequest === undefined ? '' : `; worker process ${m.app.workerCpuMsPerRequest.toFixed(2)} ms CPU per request`}`);
+      if (m.app) console.log(`   ${cpuSummary(m)}${m.scenario === 'place' ? ` (per request: all ${m.requests} checkout requests)` : ''}`);
       for (const e of m.errorSamples) console.log(`   error: ${e}`);
     }
     if (add && pgbench) {
@@ -788,14 +832,15 @@ async function main(): Promise<void> {
     console.log(`   session rows stored: ${sessions.n}`);
 
     const cpus = os.cpus();
-    console.log('\n| scenario | throughput | p50 ms | p95 ms | p99 ms | errors / non-2xx* | app CPU ms / request |');
-    console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+    console.log('\n| scenario | throughput | p50 ms | p95 ms | p99 ms | errors / non-2xx* | app CPU ms / request | PostgreSQL CPU ms / request | machine CPU ms / request |');
+    console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    const cpuMs = (v?: number) => (v === undefined ? '–' : v.toFixed(2));
     for (const { label, unit, m } of results) {
-      const cpuMs = m.app?.cpuMsPerRequest === undefined ? '–' : m.app.cpuMsPerRequest.toFixed(2);
-      console.log(`| ${label} | ${rate(m.ok, m.seconds)} ${unit} | ${ms(m.latency.p50)} | ${ms(m.latency.p95)} | ${ms(m.latency.p99)} | ${m.errors} | ${cpuMs} |`);
+      console.log(`| ${label} | ${rate(m.ok, m.seconds)} ${unit} | ${ms(m.latency.p50)} | ${ms(m.latency.p95)} | ${ms(m.latency.p99)} | ${m.errors} | ${cpuMs(m.app?.cpuMsPerRequest)} | ${cpuMs(m.app?.dbCpuMsPerRequest)} | ${cpuMs(m.app?.machineCpuMsPerRequest)} |`);
     }
     console.log(`\n\\* errors = connection errors + timeouts + unexpected statuses (for 2 and 3 a 303 is success; for 3 any failed step counts).`);
-    console.log(`App CPU ms / request: CPU time of ${appProcesses ? `the ${APP_PROCESSES} app processes` : 'the app thread'} divided by the requests completed (for 3: every step of the checkout, 8 per order).`);
+    console.log(`App CPU ms / request: CPU time of ${appProcesses ? `the ${APP_PROCESSES} app processes` : 'the app thread'} divided by the requests completed (for 3: every step of the checkout, 9 per order); ` +
+      'PostgreSQL: every postgres process on this machine; machine: all cores\' busy time (app, load generator, PostgreSQL, the bench\'s SMTP catcher, anything else running).');
     console.log(`Checks: ${checks.map((c) => `${c.ok ? 'OK' : 'FAIL'} ${c.name.replace(/ \(.*/, '')}`).join('; ')}.`);
     console.log(`\nMachine: nproc ${os.availableParallelism()}, ${cpus[0]?.model ?? '?'}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, load average (1/5/15 min) before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; ` +
       `node ${process.version}; PostgreSQL ${pgVersion} (${pgSettings.map((r) => `${r.name}=${r.setting}`).join(', ')}); ` +
