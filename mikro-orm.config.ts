@@ -11,6 +11,8 @@ export interface OrmOptions {
   statementTimeoutMs?: number;
   /** Longest wait for a pooled connection, and for a new connection's handshake. */
   acquireTimeoutMs?: number;
+  /** False behind a transaction pooler (PgBouncer, transaction mode): src/db/sql.ts sends values inlined, nothing PREPAREd. */
+  preparedStatements?: boolean;
 }
 
 /**

@@ -47,7 +47,7 @@ async function main(): Promise<void> {
   try {
     const db = await createBenchDatabase(server, process.env.BENCH_DATABASE ?? 'orderflow_requests');
     await migrateAndSeed(db.url);
-    const orm = await initOrm(db.url);
+    const orm = await initOrm(db.url, { preparedStatements: config.preparedStatements });
     const built = createApp(orm, config, db.url);
     const app = http.createServer(built.app);
     await new Promise<void>((r) => app.listen(0, '127.0.0.1', r));

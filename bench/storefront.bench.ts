@@ -625,7 +625,7 @@ async function main(): Promise<void> {
       settings: ['fsync', 'synchronous_commit', 'shared_buffers', 'max_connections'],
     });
 
-    const orm = await initOrm(url);
+    const orm = await initOrm(url, { preparedStatements: config.preparedStatements });
     cleanups.push(() => orm.close());
     await migrate(orm);
     await seedDemoData(orm.em.fork());
@@ -920,8 +920,9 @@ async function startWorkerProcess(databaseUrl: string, smtpUrl: string, config: 
 /** One app process of the cluster: the real app on the shared port; answers "usage" with its CPU and event-loop times. */
 async function appProcess(): Promise<void> {
   const url = process.env.BENCH_APP_DATABASE_URL!;
-  const orm = await initOrm(url);
-  const built = createApp(orm, loadConfig(), url);
+  const config = loadConfig();
+  const orm = await initOrm(url, { preparedStatements: config.preparedStatements });
+  const built = createApp(orm, config, url);
   const server = http.createServer(built.app);
   server.listen(Number(process.env.BENCH_APP_PORT), '127.0.0.1', () => process.send!({ listening: true } satisfies FromApp));
   process.on('disconnect', () => process.exit(0)); // the bench ended or died

@@ -47,6 +47,8 @@ export interface AppConfig {
   /** Longest a statement may run, and longest a request waits for a pooled connection, before it fails (503). */
   statementTimeoutMs: number;
   poolAcquireTimeoutMs: number;
+  /** The storefront's hot statements PREPAREd per connection (src/db/sql.ts); false behind PgBouncer in transaction mode. */
+  preparedStatements: boolean;
   /** How long a graceful shutdown waits for in-flight requests and jobs. */
   shutdownTimeoutMs: number;
   logLevel: LogLevel;
@@ -109,6 +111,7 @@ const SETTINGS = z.object({
   PORT: port.default(3000),
   BASE_URL: url(['http:', 'https:']).optional(),
   DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
+  DATABASE_PREPARED_STATEMENTS: bool.default(true),
   DATABASE_REPLICA_URLS: urlList(['postgres:', 'postgresql:']).optional(),
   REPLICA_MAX_LAG_MS: milliseconds().default(2000),
   SMTP_URL: url(['smtp:', 'smtps:']).optional(),
@@ -194,6 +197,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { serving
     sessionUserTtlMs: s.SESSION_USER_TTL_MS,
     basketCountTtlMs: s.BASKET_COUNT_TTL_MS,
     statementTimeoutMs: s.STATEMENT_TIMEOUT_MS,
+    preparedStatements: s.DATABASE_PREPARED_STATEMENTS,
     poolAcquireTimeoutMs: s.POOL_ACQUIRE_TIMEOUT_MS,
     shutdownTimeoutMs: s.SHUTDOWN_TIMEOUT_MS,
     logLevel: s.LOG_LEVEL,

@@ -127,7 +127,7 @@ async function main(): Promise<void> {
   if (db.embedded) superviseEmbedded(db.embedded, () => stopping);
   // Several processes may start at once on one database: they migrate and seed one after the other.
   await withStartupLock(db.url, () => migrateWithOwnConnection(db.url, (o: MikroORM) => (config.demo ? seedDemoData(o.em.fork()) : seedShopBasics(o.em.fork()))));
-  const orm = await initOrm(db.url, { statementTimeoutMs: config.statementTimeoutMs, acquireTimeoutMs: config.poolAcquireTimeoutMs });
+  const orm = await initOrm(db.url, { statementTimeoutMs: config.statementTimeoutMs, acquireTimeoutMs: config.poolAcquireTimeoutMs, preparedStatements: config.preparedStatements });
 
   let smtpUrl = config.smtpUrl;
   let catcher: Awaited<ReturnType<AppModules['startSmtpCatcher']>> | undefined;

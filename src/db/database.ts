@@ -4,6 +4,7 @@ import { ormConfig, type OrmOptions } from '../../mikro-orm.config';
 import type { AppConfig } from '../config';
 import { log } from '../shared/log';
 import { migrateJobQueue } from './job-queue-schema';
+import { withoutPreparedStatements } from './sql';
 import { embeddedServerUrl, portInUse, startEmbeddedPostgres, withDatabase, type RunningPostgres } from './embedded-postgres';
 
 export const APP_DATABASE = 'orderflow';
@@ -40,7 +41,9 @@ export async function createDatabaseIfMissing(serverUrl: string, name: string, t
 }
 
 export async function initOrm(url: string, opts: OrmOptions = {}): Promise<MikroORM> {
-  return MikroORM.init(ormConfig(url, opts));
+  const orm = await MikroORM.init(ormConfig(url, opts));
+  if (opts.preparedStatements === false) withoutPreparedStatements(orm);
+  return orm;
 }
 
 /** Applies every pending migration, then creates or upgrades the job queue's schema (pgboss); safe at each start. */

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type pg from 'pg';
 
@@ -28,8 +29,7 @@ export function emSql(em: EntityManager): Sql {
  * statement and COMMIT with the last (commitWith): two round trips fewer per transaction.
  */
 export async function sqlTransaction<T>(orm: MikroORM, fn: (sql: SqlTransaction) => Promise<T>): Promise<T> {
-  const platform = orm.em.getPlatform();
-  return withConnection(orm, async (connection) => {
+  return withConnection(orm, async (connection, statement) => {
     let state = 'not begun' as 'not begun' | 'open' | 'committed';
     const run = async (statements: string): Promise<pg.QueryResult[]> => {
       const results = (await connection.query(statements)) as pg.QueryResult | pg.QueryResult[];
@@ -37,12 +37,12 @@ export async function sqlTransaction<T>(orm: MikroORM, fn: (sql: SqlTransaction)
     };
     const begin = () => (state === 'not begun' ? 'begin; ' : '');
     const sql = (async <R extends object>(text: string, values: unknown[] = []) => {
-      const results = await run(begin() + platform.formatQuery(text, values));
+      const results = await run(begin() + (await statement(text, values, state === 'open')));
       state = 'open';
       return results[results.length - 1].rows as R[];
     }) as SqlTransaction;
     sql.commitWith = async <R extends object>(text: string, values: unknown[] = []) => {
-      const results = await run(`${begin()}${platform.formatQuery(text, values)}; commit`);
+      const results = await run(`${begin()}${await statement(text, values, state === 'open')}; commit`);
       state = 'committed';
       return results[results.length - 2].rows as R[];
     };
@@ -63,8 +63,10 @@ export async function sqlTransaction<T>(orm: MikroORM, fn: (sql: SqlTransaction)
  * figure (the header's basket count), where the ORM's `execute` costs more than the query.
  */
 export async function sqlRead<T extends object>(orm: MikroORM, text: string, values: unknown[] = []): Promise<T[]> {
-  const statement = orm.em.getPlatform().formatQuery(text, values);
-  return withConnection(orm, async (connection) => (await connection.query(statement)).rows as T[]);
+  return withConnection(orm, async (connection, statement) => {
+    const results = (await connection.query(await statement(text, values, false))) as pg.QueryResult | pg.QueryResult[];
+    return (Array.isArray(results) ? results[results.length - 1] : results).rows as T[];
+  });
 }
 
 /** sqlRead as an Sql runner: each statement a read of its own (pages that only print what they read). */
@@ -72,11 +74,84 @@ export function sqlReader(orm: MikroORM): Sql {
   return <T extends object>(text: string, values: unknown[] = []) => sqlRead<T>(orm, text, values);
 }
 
-async function withConnection<T>(orm: MikroORM, fn: (connection: pg.PoolClient) => Promise<T>): Promise<T> {
+/**
+ * The text to send for one statement with its values. With prepared statements on (the default), a statement with
+ * values is PREPAREd once per connection and sent as `execute name(values)`: PostgreSQL then plans it once (a generic
+ * plan after five runs) instead of on every request — planning was most of the database's CPU for the storefront's
+ * statements (README, "Performance"). It stays one simple-protocol message, so BEGIN and COMMIT still ride along.
+ * Behind a transaction pooler (PgBouncer, transaction mode) prepared statements do not survive from one transaction
+ * to the next: DATABASE_PREPARED_STATEMENTS=false (initOrm's `preparedStatements: false`) sends the values inlined.
+ */
+type StatementText = (text: string, values: unknown[], inTransaction: boolean) => Promise<string>;
+
+/** ORMs set up with prepared statements off (initOrm). */
+const inlineOnly = new WeakSet<MikroORM>();
+/** What each connection has PREPAREd (gone with the connection). */
+const preparedOn = new WeakMap<pg.PoolClient, Set<string>>();
+/** Statement texts PostgreSQL prepared fine once, and ones it refused (a parameter whose type it cannot infer). */
+const preparable = new Map<string, { name: string; body: string } | null>();
+const MAX_KNOWN_STATEMENTS = 2_000;
+
+export function withoutPreparedStatements(orm: MikroORM): void {
+  inlineOnly.add(orm);
+}
+
+function preparation(text: string, values: unknown[]): { name: string; body: string } | null {
+  const known = preparable.get(text);
+  if (known !== undefined) return known;
+  // Only plain values (no lists: `in (?)` expands a list into several), one `?` per value, one statement.
+  const plain = values.every((v) => v === null || ['string', 'number', 'boolean', 'bigint'].includes(typeof v) || v instanceof Date);
+  const marks = text.match(/\?/g)?.length ?? 0;
+  if (!plain || values.length === 0 || marks !== values.length || text.includes('??') || text.includes(';')) return null;
+  let n = 0;
+  return { name: 'of_' + createHash('sha1').update(text).digest('hex').slice(0, 20), body: text.replace(/\?/g, () => `$${++n}`) };
+}
+
+function remember(text: string, outcome: { name: string; body: string } | null): void {
+  if (preparable.size >= MAX_KNOWN_STATEMENTS) preparable.clear();
+  preparable.set(text, outcome);
+}
+
+function statementText(orm: MikroORM, connection: pg.PoolClient): StatementText {
+  const platform = orm.em.getPlatform();
+  return async (text, values, inTransaction) => {
+    const inline = platform.formatQuery(text, values);
+    if (inlineOnly.has(orm)) return inline;
+    const p = preparation(text, values);
+    if (!p) return inline;
+    const args = platform.formatQuery(values.map(() => '?').join(', '), values);
+    let prepared = preparedOn.get(connection);
+    if (!prepared) preparedOn.set(connection, (prepared = new Set()));
+    if (prepared.has(p.name)) return `execute ${p.name}(${args})`;
+    if (preparable.get(text)) {
+      prepared.add(p.name); // known to prepare: in the same message
+      return `prepare ${p.name} as ${p.body}; execute ${p.name}(${args})`;
+    }
+    // Not tried yet: a failed PREPARE would abort an open transaction, so it is tried on its own, outside one.
+    if (inTransaction) return inline;
+    try {
+      await connection.query(`prepare ${p.name} as ${p.body}`);
+    } catch {
+      remember(text, null);
+      return inline;
+    }
+    remember(text, p);
+    prepared.add(p.name);
+    return `execute ${p.name}(${args})`;
+  };
+}
+
+async function withConnection<T>(orm: MikroORM, fn: (connection: pg.PoolClient, statement: StatementText) => Promise<T>): Promise<T> {
   const knexClient = orm.em.getConnection().getKnex().client;
   const connection: pg.PoolClient = await knexClient.acquireConnection();
   try {
-    return await fn(connection);
+    return await fn(connection, statementText(orm, connection));
+  } catch (e) {
+    // After a failure this connection forgets its prepared statements and prepares them anew: the failed message may
+    // not have reached its PREPARE, or a migration changed what a statement returns ("cached plan must not change
+    // result type": that request fails once). A transaction was rolled back before this (sqlTransaction).
+    if (preparedOn.delete(connection)) await connection.query('deallocate all').catch(() => undefined);
+    throw e;
   } finally {
     await knexClient.releaseConnection(connection);
   }

@@ -39,8 +39,9 @@ beforeAll(async () => {
   t = Date.now();
   const [portA, portB] = [await freePort(), await freePort()];
   apps = await Promise.all([
-    spawnApp({ name: 'A', databaseUrl: viaBouncer, smtpUrl: mail.url, port: portA }),
-    spawnApp({ name: 'B', databaseUrl: viaBouncer, smtpUrl: mail.url, port: portB }),
+    // Transaction pooling hands each transaction any server connection: nothing may be PREPAREd (README, PgBouncer).
+    ...[{ name: 'A', port: portA }, { name: 'B', port: portB }].map((app) =>
+      spawnApp({ ...app, databaseUrl: viaBouncer, smtpUrl: mail.url, env: { DATABASE_PREPARED_STATEMENTS: 'false' } })),
   ]);
   await Promise.all(apps.map((a) => a.waitHealthy(120_000)));
   timings.push(`two processes healthy ${Date.now() - t} ms`);
