@@ -129,9 +129,20 @@ function statementText(orm: MikroORM, connection: pg.PoolClient): StatementText 
     }
     // Not tried yet: a failed PREPARE would abort an open transaction, so it is tried on its own, outside one.
     if (inTransaction) return inline;
+    let types: string[];
     try {
-      await connection.query(`prepare ${p.name} as ${p.body}`);
+      const results = (await connection.query(
+        `prepare ${p.name} as ${p.body}; select parameter_types::text[] as types from pg_prepared_statements where name = '${p.name}'`,
+      )) as unknown as pg.QueryResult[];
+      types = (results[1].rows[0] as { types: string[] }).types;
     } catch {
+      remember(text, null);
+      return inline;
+    }
+    // A number or true/false PostgreSQL took for text (a bare `?` in a select list, `? || …`) would come back as a
+    // string where the inlined literal gives a number: such a statement stays inlined.
+    if (values.some((v, i) => typeof v !== 'string' && v !== null && !(v instanceof Date) && /^(text|unknown|character varying)$/.test(types[i]))) {
+      await connection.query(`deallocate ${p.name}`);
       remember(text, null);
       return inline;
     }

@@ -1,4 +1,5 @@
-import { sqlTransaction } from '../../src/db/sql';
+import { initOrm } from '../../src/db/database';
+import { sqlRead, sqlTransaction } from '../../src/db/sql';
 import { startTestApp, type TestApp } from '../helpers/test-app';
 
 let t: TestApp;
@@ -40,5 +41,48 @@ describe('sqlTransaction (the quick paths\' plain-SQL transactions)', () => {
     // Every pooled connection is back in a clean state: ten transactions in a row all commit.
     for (let i = 0; i < 10; i++) await sqlTransaction(t.orm, (sql) => sql.commitWith('insert into sql_tx_probe (note) values (?)', [`ok ${i}`]));
     expect(await notes()).toHaveLength(10);
+  });
+});
+
+describe('prepared statements (planned once per connection)', () => {
+  beforeEach(async () => { await t.sql('delete from sql_tx_probe'); });
+  const preparedBodies = (sql: (text: string) => Promise<{ statement: string }[]>) =>
+    sql(`select statement from pg_prepared_statements`).then((rows) => rows.map((r) => r.statement));
+
+  it('prepares a statement with plain values once and runs it with them exactly, in the same transaction as before', async () => {
+    const nasty = `O'Brien \\ "x" '); drop table sql_tx_probe; -- ∑ <script>`;
+    const seen = await sqlTransaction(t.orm, async (sql) => {
+      await sql('insert into sql_tx_probe (note) values (?)', [nasty]);
+      const [row] = await sql<{ note: string; id: number }>('select note, id from sql_tx_probe where note = ? and id > ?', [nasty, 0]);
+      return { row, prepared: await preparedBodies(sql) };
+    });
+    expect(seen.row.note).toBe(nasty);
+    expect(seen.prepared.some((st) => st.includes('insert into sql_tx_probe (note) values ($1)'))).toBe(true);
+    expect(await notes()).toEqual([nasty]);
+  });
+
+  it('keeps inlining what PostgreSQL would type differently: a number it takes for text comes back as a number', async () => {
+    const [row] = await sqlRead<{ n: number; label: string }>(t.orm, `select ? as n, 'order ' || ? as label`, [42, 7]);
+    expect(row).toEqual({ n: 42, label: 'order 7' });
+    const prepared = await sqlTransaction(t.orm, (sql) => preparedBodies(sql));
+    expect(prepared.some((st) => st.includes("'order ' ||"))).toBe(false);
+  });
+
+  it('after a failed statement the connection prepares again, and every statement still answers', async () => {
+    await expect(sqlTransaction(t.orm, (sql) => sql.commitWith('insert into sql_tx_probe (note) values (?)', ['bad']))).rejects.toThrow(/check constraint/);
+    for (let i = 0; i < 25; i++) await sqlTransaction(t.orm, (sql) => sql.commitWith('insert into sql_tx_probe (note) values (?)', [`again ${i}`]));
+    expect(await notes()).toHaveLength(25);
+  });
+
+  it('sends values inlined and prepares nothing when switched off (PgBouncer in transaction mode)', async () => {
+    await t.sql(`insert into sql_tx_probe (note) values ('again 3')`);
+    const orm = await initOrm(t.orm.config.get('clientUrl')!, { poolMax: 1, preparedStatements: false });
+    try {
+      const [row] = await sqlRead<{ id: number }>(orm, 'select id from sql_tx_probe where note = ?', ['again 3']);
+      expect(row.id).toEqual(expect.any(Number));
+      expect(await sqlRead<{ n: string }>(orm, 'select count(*) as n from pg_prepared_statements')).toEqual([{ n: '0' }]);
+    } finally {
+      await orm.close();
+    }
   });
 });
