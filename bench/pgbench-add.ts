@@ -12,6 +12,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { preparedStatementBody } from '../src/db/sql';
 import type { RecordedStatement } from './sql-recorder';
 
 type Sql = <T extends Record<string, any>>(text: string, params?: unknown[]) => Promise<T[]>;
@@ -69,18 +70,28 @@ export async function preparePgbench(sql: Sql, recorded: RecordedStatement[], ke
     // The ORM quotes identifiers, the hand-written statements (src/cart/quick-add.ts) do not.
     q = q.replace(/(update "?orders"? set .* where "?id"? = )'?\d+'?/, '$1:oid');
     lines.forEach((line, k) => { q = q.replace(new RegExp(`(update "?order_lines"? set [^)]*? where "?id"? = )'?${line.id}'?\\b`), `$1:l${k}`); });
+    // A prepared statement's ids are among its EXECUTE's values (src/db/sql.ts).
+    q = q.replace(/(execute of_[0-9a-f]+\()(.*)(\))/, (_, head: string, args: string, tail: string) =>
+      head + [[order.id, ':oid'], ...lines.map((line, k) => [line.id, `:l${k}`])].reduce((a, [id, v]) => a.replace(new RegExp(`\\b${id}\\b`, 'g'), String(v)), args) + tail);
     // BEGIN and COMMIT that travel with a statement (src/db/sql.ts) stay one round trip: pgbench's compound `\;`.
     q = q.replace(/^begin; /i, 'begin\\; ').replace(/; commit$/i, '\\; commit');
     return q.endsWith(';') ? q : q + ';';
   });
+  // What the app PREPAREs once per connection, each client prepares in its first transaction (-D prepared=0).
+  const names = [...new Set(body.flatMap((q) => [...q.matchAll(/execute (of_[0-9a-f]+)\(/g)].map((m) => m[1])))];
+  const prepare = names.length === 0 ? [] : ['\\if :prepared = 0', ...names.map((name) => {
+    const statement = preparedStatementBody(name);
+    if (!statement) throw new Error(`pgbench: the app's prepared statement ${name} is unknown`);
+    return `prepare ${name} as ${statement.replace(/\s+/g, ' ').trim()};`;
+  }), '\\set prepared 1', '\\endif'];
   const script = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'orderflow-pgbench-')), 'add-to-cart.sql');
-  fs.writeFileSync(script, [...header, ...body].join('\n') + '\n');
+  fs.writeFileSync(script, [...header, ...prepare, ...body].join('\n') + '\n');
   return { script, statements: body.length };
 }
 
 /** Runs pgbench (simple protocol, like the ORM's inlined statements) and parses its summary. */
 export function runPgbench(databaseUrl: string, script: string, clients: number, seconds: number, settings = ''): Promise<Omit<PgbenchResult, 'statements' | 'script'>> {
-  const args = ['-n', '-M', 'simple', '-c', String(clients), '-j', '2', '-T', String(seconds), '-f', script, databaseUrl];
+  const args = ['-n', '-M', 'simple', '-D', 'prepared=0', '-c', String(clients), '-j', '2', '-T', String(seconds), '-f', script, databaseUrl];
   return new Promise((resolve, reject) => {
     // `settings`, e.g. '-c synchronous_commit=off': server settings for pgbench's own sessions (PGOPTIONS).
     const env = settings ? { ...process.env, PGOPTIONS: `${process.env.PGOPTIONS ?? ''} ${settings}`.trim() } : process.env;

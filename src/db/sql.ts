@@ -92,6 +92,12 @@ const preparedOn = new WeakMap<pg.PoolClient, Set<string>>();
 const preparable = new Map<string, { name: string; body: string } | null>();
 const MAX_KNOWN_STATEMENTS = 2_000;
 
+/** The statement a prepared name stands for (the pgbench yardstick prepares what the app prepared). */
+export function preparedStatementBody(name: string): string | undefined {
+  for (const p of preparable.values()) if (p?.name === name) return p.body;
+  return undefined;
+}
+
 export function withoutPreparedStatements(orm: MikroORM): void {
   inlineOnly.add(orm);
 }
