@@ -120,11 +120,11 @@ function remember(text: string, outcome: { name: string; body: string } | null):
 
 function statementText(orm: MikroORM, connection: pg.PoolClient): StatementText {
   const platform = orm.em.getPlatform();
+  const inline = (text: string, values: unknown[]) => platform.formatQuery(text, values);
   return async (text, values, inTransaction) => {
-    const inline = platform.formatQuery(text, values);
-    if (inlineOnly.has(orm)) return inline;
+    if (inlineOnly.has(orm)) return inline(text, values);
     const p = preparation(text, values);
-    if (!p) return inline;
+    if (!p) return inline(text, values);
     const args = platform.formatQuery(values.map(() => '?').join(', '), values);
     let prepared = preparedOn.get(connection);
     if (!prepared) preparedOn.set(connection, (prepared = new Set()));
@@ -134,7 +134,7 @@ function statementText(orm: MikroORM, connection: pg.PoolClient): StatementText 
       return `prepare ${p.name} as ${p.body}; execute ${p.name}(${args})`;
     }
     // Not tried yet: a failed PREPARE would abort an open transaction, so it is tried on its own, outside one.
-    if (inTransaction) return inline;
+    if (inTransaction) return inline(text, values);
     let types: string[];
     try {
       const results = (await connection.query(
@@ -143,14 +143,14 @@ function statementText(orm: MikroORM, connection: pg.PoolClient): StatementText 
       types = (results[1].rows[0] as { types: string[] }).types;
     } catch {
       remember(text, null);
-      return inline;
+      return inline(text, values);
     }
     // A number or true/false PostgreSQL took for text (a bare `?` in a select list, `? || …`) would come back as a
     // string where the inlined literal gives a number: such a statement stays inlined.
     if (values.some((v, i) => typeof v !== 'string' && v !== null && !(v instanceof Date) && /^(text|unknown|character varying)$/.test(types[i]))) {
       await connection.query(`deallocate ${p.name}`);
       remember(text, null);
-      return inline;
+      return inline(text, values);
     }
     remember(text, p);
     prepared.add(p.name);
