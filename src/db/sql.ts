@@ -88,6 +88,8 @@ type StatementText = (text: string, values: unknown[], inTransaction: boolean) =
 const inlineOnly = new WeakSet<MikroORM>();
 /** What each connection has PREPAREd (gone with the connection). */
 const preparedOn = new WeakMap<pg.PoolClient, Set<string>>();
+/** Connections whose prepared statements are unknown after a failure: their next message starts with DEALLOCATE ALL. */
+const stale = new WeakSet<pg.PoolClient>();
 /** Statement texts PostgreSQL prepared fine once, and ones it refused (a parameter whose type it cannot infer). */
 const preparable = new Map<string, { name: string; body: string } | null>();
 const MAX_KNOWN_STATEMENTS = 2_000;
@@ -120,7 +122,9 @@ function remember(text: string, outcome: { name: string; body: string } | null):
 
 function statementText(orm: MikroORM, connection: pg.PoolClient): StatementText {
   const platform = orm.em.getPlatform();
-  const inline = (text: string, values: unknown[]) => platform.formatQuery(text, values);
+  let reset = stale.delete(connection) ? 'deallocate all; ' : '';
+  const first = () => { const r = reset; reset = ''; return r; };
+  const inline = (text: string, values: unknown[]) => first() + platform.formatQuery(text, values);
   return async (text, values, inTransaction) => {
     if (inlineOnly.has(orm)) return inline(text, values);
     const p = preparation(text, values);
@@ -128,19 +132,19 @@ function statementText(orm: MikroORM, connection: pg.PoolClient): StatementText 
     const args = platform.formatQuery(values.map(() => '?').join(', '), values);
     let prepared = preparedOn.get(connection);
     if (!prepared) preparedOn.set(connection, (prepared = new Set()));
-    if (prepared.has(p.name)) return `execute ${p.name}(${args})`;
+    if (prepared.has(p.name)) return `${first()}execute ${p.name}(${args})`;
     if (preparable.get(text)) {
       prepared.add(p.name); // known to prepare: in the same message
-      return `prepare ${p.name} as ${p.body}; execute ${p.name}(${args})`;
+      return `${first()}prepare ${p.name} as ${p.body}; execute ${p.name}(${args})`;
     }
     // Not tried yet: a failed PREPARE would abort an open transaction, so it is tried on its own, outside one.
     if (inTransaction) return inline(text, values);
     let types: string[];
     try {
       const results = (await connection.query(
-        `prepare ${p.name} as ${p.body}; select parameter_types::text[] as types from pg_prepared_statements where name = '${p.name}'`,
+        `${first()}prepare ${p.name} as ${p.body}; select parameter_types::text[] as types from pg_prepared_statements where name = '${p.name}'`,
       )) as unknown as pg.QueryResult[];
-      types = (results[1].rows[0] as { types: string[] }).types;
+      types = (results[results.length - 1].rows[0] as { types: string[] }).types;
     } catch {
       remember(text, null);
       return inline(text, values);
@@ -166,8 +170,9 @@ async function withConnection<T>(orm: MikroORM, fn: (connection: pg.PoolClient, 
   } catch (e) {
     // After a failure this connection forgets its prepared statements and prepares them anew: the failed message may
     // not have reached its PREPARE, or a migration changed what a statement returns ("cached plan must not change
-    // result type": that request fails once). A transaction was rolled back before this (sqlTransaction).
-    if (preparedOn.delete(connection)) await connection.query('deallocate all').catch(() => undefined);
+    // result type": that request fails once). The DEALLOCATE travels with the connection's next message, not now:
+    // after a timeout (a frozen server) a statement sent here would hold this request for another whole timeout.
+    if (preparedOn.delete(connection)) stale.add(connection);
     throw e;
   } finally {
     await knexClient.releaseConnection(connection);
