@@ -876,9 +876,9 @@ const SHIPMENT_LINE_COLUMNS = ['shipment_id', 'order_line_id', 'quantity', 'valu
 // Set-up: reference data next to the demo seed
 
 async function setUp(q: (sql: string, params?: unknown[]) => Promise<pg.QueryResult>): Promise<void> {
-  await q(`insert into shops (id, name, currency_code, currency_name, currency_rate, order_prefix, order_next_number, cart_prefix) values
-    ('SHOP2', 'Orderflow Europe', 'EUR', 'Euro', 7.46, 'EU', 1001, 'CART'),
-    ('SHOP3', 'Orderflow Outlet', 'DKK', 'Danish krone', 1, 'OUT', 1001, 'CART') on conflict do nothing`);
+  await q(`insert into shops (id, name, currency_code, currency_name, currency_rate, order_prefix, cart_prefix) values
+    ('SHOP2', 'Orderflow Europe', 'EUR', 'Euro', 7.46, 'EU', 'CART'),
+    ('SHOP3', 'Orderflow Outlet', 'DKK', 'Danish krone', 1, 'OUT', 'CART') on conflict do nothing`);
   await q(`insert into stock_locations (name) values ('Store Aarhus') on conflict do nothing`);
   await q(`insert into shipping_methods (code, name, description, fee_minor, free_above_minor, sort_order) values
     ('PICKUP', 'Click & collect', 'Pick up in one of our stores.', 0, null, 3) on conflict do nothing`);
@@ -898,8 +898,8 @@ async function setUp(q: (sql: string, params?: unknown[]) => Promise<pg.QueryRes
 }
 
 async function loadWorld(q: (sql: string, params?: unknown[]) => Promise<pg.QueryResult>, o: GenerateOptions, now: number): Promise<Omit<World, 'products' | 'productMul' | 'firstUserId' | 'firstCompanyId' | 'series' | 'claims' | 'seriesStart'>> {
-  const shops = (await q(`select id, order_prefix, order_next_number, cart_prefix, currency_code, currency_name, currency_rate::text as rate, default_vat_rate_bp from shops order by id`)).rows
-    .map((s) => ({ id: s.id, prefix: s.order_prefix, next: s.order_next_number, cartPrefix: s.cart_prefix, currencyCode: s.currency_code.trim(), currencyName: s.currency_name,
+  const shops = (await q(`select id, order_prefix, order_numbers_next(order_numbers) as next, cart_prefix, currency_code, currency_name, currency_rate::text as rate, default_vat_rate_bp from shops order by id`)).rows
+    .map((s) => ({ id: s.id, prefix: s.order_prefix, next: Number(s.next), cartPrefix: s.cart_prefix, currencyCode: s.currency_code.trim(), currencyName: s.currency_name,
       currencyRate: s.rate, rate: Number(s.rate), vatBp: s.default_vat_rate_bp }));
   const method = (r: { id: number; code: string; fee_minor: string; free_above_minor: string | null; name: string }): MethodRef =>
     ({ id: r.id, code: r.code, feeMinor: Number(r.fee_minor), freeAboveMinor: r.free_above_minor == null ? null : Number(r.free_above_minor), name: r.name });
@@ -1099,7 +1099,7 @@ export async function generateData(url: string, o: GenerateOptions): Promise<Gen
     }
     await q(`select setval('cart_number_seq', $1, false)`, [tl.nextCartNumber]);
     await q(`select setval('quote_number_seq', $1, false)`, [tl.nextQuoteNumber]);
-    for (const [i, s] of world.shops.entries()) await q('update shops set order_next_number = $1 where id = $2', [tl.nextOrderNumbers[i], s.id]);
+    for (const [i, s] of world.shops.entries()) await q('select setval(order_numbers, $1, false) from shops where id = $2', [tl.nextOrderNumbers[i], s.id]);
 
     // Indexes (two at a time: the machine has two cores) and foreign keys, which are validated as they are added.
     const ti = Date.now();

@@ -25,6 +25,7 @@ import { Migration20261206150000_stock_movements } from './Migration202612061500
 import { Migration20261206163000_recurring_placing } from './Migration20261206163000_recurring_placing';
 import { Migration20261206170000_flow_codes } from './Migration20261206170000_flow_codes';
 import { Migration20261206180000_stock_location_codes } from './Migration20261206180000_stock_location_codes';
+import { Migration20261206190000_order_number_sequences } from './Migration20261206190000_order_number_sequences';
 import { Migration20261206153000_stock_movements_lean } from './Migration20261206153000_stock_movements_lean';
 import { Migration20261206050000_payment_status_captured } from './Migration20261206050000_payment_status_captured';
 
@@ -58,4 +59,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261206163000_recurring_placing', class: Migration20261206163000_recurring_placing },
   { name: 'Migration20261206170000_flow_codes', class: Migration20261206170000_flow_codes },
   { name: 'Migration20261206180000_stock_location_codes', class: Migration20261206180000_stock_location_codes },
+  { name: 'Migration20261206190000_order_number_sequences', class: Migration20261206190000_order_number_sequences },
 ];

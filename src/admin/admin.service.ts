@@ -5,6 +5,7 @@ export interface ShopSettingsInput { name: string; orderPrefix: string; orderNex
 import { CaughtMail, OutboxMessage } from '../mail/mail.entities';
 import { Shop } from '../catalog/catalog.entities';
 import { DEFAULT_SHOP_ID } from '../catalog/catalog.service';
+import { upcomingOrderNumber, setUpcomingOrderNumber } from '../orders/order-numbers';
 import { DomainError, notFound } from '../shared/errors';
 
 /** Read models for the staff pages that have no aggregate of their own yet. */
@@ -40,24 +41,32 @@ export class AdminService {
     return msg;
   }
 
-  shopSettings(): Promise<Shop> {
-    return this.em.findOneOrFail(Shop, DEFAULT_SHOP_ID);
+  /** The settings form's values: the shop row and the number its next order gets (from the shop's sequence). */
+  async shopSettings(): Promise<Shop & { orderNextNumber: number }> {
+    const shop = await this.em.findOneOrFail(Shop, DEFAULT_SHOP_ID);
+    return { ...shop, orderNextNumber: await upcomingOrderNumber(this.em, shop.id) };
   }
 
   /**
    * Auto-numbering and stock settings. Order numbers are never reused: the next number may only go up, and the
-   * first number the new settings produce must not exist yet.
+   * first number the new settings produce must not exist yet. The sequence is set last (setval stays even if the
+   * transaction rolls back), and only when staff changed the number: setting the number they were shown while
+   * checkouts took it meanwhile would hand it out twice.
    */
   async updateShopSettings(input: ShopSettingsInput): Promise<Shop> {
     return this.em.transactional(async (em) => {
+      const { orderNextNumber, ...settings } = input;
       const shop = await em.findOneOrFail(Shop, DEFAULT_SHOP_ID, { lockMode: LockMode.PESSIMISTIC_WRITE });
-      if (input.orderNextNumber < shop.orderNextNumber && input.orderPrefix === shop.orderPrefix) {
-        throw new DomainError('VALIDATION', `Order numbers are never reused: the next number must be ${shop.orderNextNumber} or higher.`, { orderNextNumber: `must be at least ${shop.orderNextNumber}` });
+      const next = await upcomingOrderNumber(em, shop.id);
+      if (orderNextNumber < next && input.orderPrefix === shop.orderPrefix) {
+        throw new DomainError('VALIDATION', `Order numbers are never reused: the next number must be ${next} or higher.`, { orderNextNumber: `must be at least ${next}` });
       }
-      const first = input.orderPrefix + String(input.orderNextNumber).padStart(input.orderNumberPadding, '0');
+      const first = input.orderPrefix + String(orderNextNumber).padStart(input.orderNumberPadding, '0');
       const [taken] = await em.execute(`select 1 from orders where number = ?`, [first]);
       if (taken) throw new DomainError('VALIDATION', `${first} is already used by an order. Choose a higher next number or another prefix.`, { orderNextNumber: 'is already used' });
-      Object.assign(shop, input);
+      Object.assign(shop, settings);
+      await em.flush();
+      if (orderNextNumber !== next) await setUpcomingOrderNumber(em, shop.id, orderNextNumber);
       return shop;
     });
   }

@@ -2,7 +2,6 @@ import { BigIntType, Check, Entity, Index, ManyToOne, type Opt, PrimaryKey, Prop
 
 @Check({ name: 'shops_currency_rate_check', expression: "currency_rate > (0)::numeric" })
 @Check({ name: 'shops_default_vat_rate_bp_check', expression: "(default_vat_rate_bp >= 0) AND (default_vat_rate_bp <= 10000)" })
-@Check({ name: 'shops_order_next_number_check', expression: "order_next_number > 0" })
 @Check({ name: 'shops_order_number_padding_check', expression: "(order_number_padding >= 0) AND (order_number_padding <= 20)" })
 @Entity({ tableName: 'shops' })
 export class Shop {
@@ -12,7 +11,11 @@ export class Shop {
   @Property({ type: 'text' }) currencyName!: string;
   @Property({ type: 'string', columnType: 'numeric(12,6)', default: 1 }) currencyRate!: string;
   @Property({ type: 'text', default: 'ORDER' }) orderPrefix!: string;
-  @Property({ type: 'integer', default: 1001 }) orderNextNumber!: number;
+  /**
+   * The shop's order number sequence (its next number lives there, not on this row: nextval never waits for another
+   * checkout). A database trigger makes one for every new shop; read and set it with order-numbers.ts.
+   */
+  @Property({ type: 'string', columnType: 'regclass', unique: 'shops_order_numbers_key', hidden: true }) orderNumbers!: Opt<string>;
   @Property({ type: 'integer', default: 0 }) orderNumberPadding!: number;
   @Property({ type: 'text', default: 'CART' }) cartPrefix!: string;
   @Property({ type: 'text', default: 'QUOTE' }) quotePrefix!: string;

@@ -351,7 +351,6 @@ export class CheckoutService {
           order.billing.email = user.email;
           order.billing.name ||= user.name;
         }
-        // Last: the shop's numbering row is locked by its one statement until the commit that follows.
         await convertToOrder(em, order, actorOf(shopper));
       },
     });

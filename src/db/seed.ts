@@ -101,8 +101,9 @@ export async function seedShopBasics(em: EntityManager): Promise<void> {
 }
 
 async function basics(x: Exec, shopName: string): Promise<void> {
-  await x(`insert into shops (id, name, currency_code, currency_name, currency_rate, order_prefix, order_next_number, order_number_padding, cart_prefix)
-           values ('SHOP1', ?, 'DKK', 'Danish krone', 1, 'ORDER', 1001, 0, 'CART') on conflict do nothing`, [shopName]);
+  // Its order numbers start at 1001: the sequence the database makes for a new shop.
+  await x(`insert into shops (id, name, currency_code, currency_name, currency_rate, order_prefix, order_number_padding, cart_prefix)
+           values ('SHOP1', ?, 'DKK', 'Danish krone', 1, 'ORDER', 0, 'CART') on conflict do nothing`, [shopName]);
   await x(`insert into stock_locations (code, name) values ('main', 'Main warehouse') on conflict do nothing`);
   await x(`insert into shipping_methods (code, name, description, fee_minor, free_above_minor, sort_order) values
     ('STANDARD', 'Standard delivery', '2–4 working days. Free for orders of 500.00 DKK or more.', 3900, 50000, 1),

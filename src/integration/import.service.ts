@@ -2,6 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { priceOrder, type Totals } from '../pricing/pricing';
 import { FlowService } from '../flows/flow.service';
 import { ADDRESS_FIELDS } from '../orders/order.entities';
+import { nextOrderNumbers } from '../orders/order-numbers';
 import { netOfGross } from '../shared/money';
 import { readCsvOrders, type ImportItem, type ImportOrder } from './csv-orders';
 import { readXmlOrders } from './xml-orders';
@@ -236,10 +237,8 @@ export class ImportService {
     const numbers = new Map<Prepared, string>();
     for (const shopId of new Set(orders.map((q) => q.shopId))) {
       const mine = orders.filter((q) => q.shopId === shopId);
-      const [row] = await em.execute<{ order_prefix: string; first: number; order_number_padding: number }[]>(
-        `update shops set order_next_number = order_next_number + ? where id = ? returning order_prefix, order_next_number - ? as first, order_number_padding`,
-        [mine.length, shopId, mine.length]);
-      mine.forEach((q, i) => numbers.set(q, row.order_prefix + String(row.first + i).padStart(row.order_number_padding, '0')));
+      const taken = await nextOrderNumbers(em, shopId, mine.length);
+      mine.forEach((q, i) => numbers.set(q, taken[i]));
     }
     const productNumbers = [...new Set(orders.flatMap((q) => q.o.lines.map((l) => l.productNumber)))];
     const products = await em.execute<{ id: number; number: string; unit: string }[]>(

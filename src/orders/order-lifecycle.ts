@@ -8,6 +8,7 @@ import { priceOrder, type Totals } from '../pricing/pricing';
 import type { VoucherKind } from '../pricing/voucher.entity';
 import { enterSql, FlowService, type EnteringState } from '../flows/flow.service';
 import { Order, OrderHistoryEntry, type HistoryActor, type HistorySource } from './order.entities';
+import { nextOrderNumber, ORDER_NUMBERS_SQL } from './order-numbers';
 
 /**
  * The rules every path that changes a cart/order shares: numbering, conversion to an order at checkout, repricing
@@ -27,16 +28,6 @@ export async function nextCartNumber(em: EntityManager, shop: Shop): Promise<str
   return number;
 }
 
-/** Takes the shop's next order number under a row lock, so two checkouts never share one. */
-export async function nextOrderNumber(em: EntityManager, shopId: string): Promise<string> {
-  const [row] = await em.execute<{ order_prefix: string; n: number; order_number_padding: number }[]>(
-    `update shops set order_next_number = order_next_number + 1 where id = ?
-     returning order_prefix, order_next_number - 1 as n, order_number_padding`,
-    [shopId],
-  );
-  return row.order_prefix + String(row.n).padStart(row.order_number_padding, '0');
-}
-
 export async function recordHistory(em: EntityManager, order: Order, actor: Actor, event: string, message = '', states?: { from?: number | null; to?: number | null }) {
   em.create(OrderHistoryEntry, {
     order, event, message,
@@ -50,17 +41,13 @@ export async function recordHistory(em: EntityManager, order: Order, actor: Acto
 }
 
 /**
- * Checkout has started: the cart becomes an order, takes a new id from the shop's numbering and enters the order flow
- * (through the gate). Every other change of the transaction is written first; the shop's counter row is locked from
- * the number's statement to the commit that follows, which writes only this order's row and its history entry — so
- * checkouts of one shop queue on the counter for a few statements, never for a whole request. Call it last in the
- * transaction. No gaps: a rolled-back conversion gives its number back.
+ * Checkout has started: the cart becomes an order, takes a new id from the shop's numbering (order-numbers.ts: a
+ * sequence per shop, so no checkout waits for another's) and enters the order flow (through the gate).
  */
 export async function convertToOrder(em: EntityManager, order: Order, actor: Actor): Promise<void> {
   if (order.type !== 'cart') return;
   const from = order.number;
   const state = await flows.defaultState(em, 'order');
-  // What the gate reads of the cart's state, before the counter row is locked (one round trip fewer under it).
   await em.populate(order, ['state.flow']);
   await em.flush();
   order.number = await nextOrderNumber(em, order.shop.id);
@@ -71,9 +58,9 @@ export async function convertToOrder(em: EntityManager, order: Order, actor: Act
 /**
  * convertToOrder as one statement, for a lean checkout POST that has read and locked the cart itself: sets `set` (the
  * step's columns and totals, `col = ?` assignments; `u` is the shopper's user row, when logged in), takes the shop's next number, makes the cart an order in the
- * flow's entering state and writes the gate's history row (enterSql). The caller sends it with its COMMIT, so the
- * shop's counter row is held for that one round trip. Null when entering the state has effects the gate
- * must make (notifications, a cancelled role): then the ORM path and convertToOrder.
+ * flow's entering state and writes the gate's history row (enterSql). The caller sends it with its COMMIT. Null when
+ * entering the state has effects the gate must make (notifications, a cancelled role): then the ORM path and
+ * convertToOrder.
  */
 export function convertToOrderSql(cart: { id: number; number: string; shopId: string; stateId: number | null }, to: EnteringState, actor: Actor,
   set: { assignments: string; values: unknown[] }, userId: number | null = null) {
@@ -82,16 +69,13 @@ export function convertToOrderSql(cart: { id: number; number: string; shopId: st
     message: { sql: `'Cart ' || ? || ' became order ' || numbered.number || ' when checkout started.'`, values: [cart.number] },
   });
   if (!entered) return null;
-  // As nextOrderNumber: prefix, then the number padded with zeros to the shop's width (never cut when longer).
-  const n = '(order_next_number - 1)::text';
   return {
-    text: `with numbered as (update shops set order_next_number = order_next_number + 1 where id = ?
-        returning order_prefix || case when length(${n}) >= order_number_padding then ${n} else lpad(${n}, order_number_padding, '0') end as number),
+    text: `with numbered as (${ORDER_NUMBERS_SQL}),
       converted as (update orders o set ${set.assignments}, number = numbered.number, type = 'order', state_id = ?, version = o.version + 1, updated_at = now()
         from numbered left join users u on u.id = ? where o.id = ?),
       ${entered.text}
       select number from numbered`,
-    values: [cart.shopId, ...set.values, to.id, userId, cart.id, ...entered.values],
+    values: [1, cart.shopId, ...set.values, to.id, userId, cart.id, ...entered.values],
   };
 }
 

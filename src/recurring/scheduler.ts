@@ -8,7 +8,8 @@ import { Product, Shop } from '../catalog/catalog.entities';
 import { FlowService } from '../flows/flow.service';
 import { OutboxService } from '../mail/outbox.service';
 import { Address, Order, OrderLine } from '../orders/order.entities';
-import { nextOrderNumber, recordHistory, reprice, type Actor } from '../orders/order-lifecycle';
+import { recordHistory, reprice, type Actor } from '../orders/order-lifecycle';
+import { nextOrderNumber } from '../orders/order-numbers';
 import { PaymentMethod } from '../payments/payment.entities';
 import { PaymentProviders } from '../payments/payment-providers';
 import { DomainError } from '../shared/errors';
@@ -295,7 +296,6 @@ export class RecurringScheduler {
 
     const provider = this.providers.direct(payment.provider);
     const state = await this.flows.defaultState(em, 'order');
-    // Last but the placing, so the shop's numbering row stays locked only until the commit that follows.
     order.number = await nextOrderNumber(em, shop.id);
     await em.flush();
     const notes = [`Recurring order ${k + 1} of series #${series.id} (from ${template.number}), due ${isoDay(due)}.`];

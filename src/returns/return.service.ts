@@ -9,7 +9,7 @@ import { allowedTargets, assertTransitionAllowed, reopenOptions, type FlowServic
 import { emSql } from '../db/sql';
 import { DEFAULT_FROM, type OutboxService } from '../mail/outbox.service';
 import { Address, Order, OrderLine, type HistoryActor } from '../orders/order.entities';
-import { nextOrderNumber } from '../orders/order-lifecycle';
+import { nextOrderNumber } from '../orders/order-numbers';
 import type { PaymentService } from '../payments/payment.service';
 import type { ReservedOperation } from '../payments/payment-operations';
 import { DomainError, notFound } from '../shared/errors';

@@ -1,4 +1,4 @@
-import { addToBasket, checkoutToReview } from '../helpers/shopping';
+import { addToBasket, checkoutToReview, upcomingOrderNumber } from '../helpers/shopping';
 import { login, newAgent, postForm, staffAgent, startTestApp, type TestApp } from '../helpers/test-app';
 
 let t: TestApp;
@@ -15,21 +15,23 @@ describe('shop settings', () => {
     const shopper = newAgent(t);
     await addToBasket(t, shopper, 'P-1015');
     expect(await checkoutToReview(t, shopper)).toBe('WEB-005000');
-    const [shop] = await t.sql(`select order_next_number from shops`);
-    expect(shop.order_next_number).toBe(5001);
+    expect(await upcomingOrderNumber(t)).toBe(5001);
+    // The form shows the true next number: the one the shop's next checkout gets.
+    expect((await staff.get('/admin/shop-settings').expect(200)).text).toMatch(/name="orderNextNumber"[^>]*value="5001"/);
   });
 
   it('never reuses order numbers and explains bad input with 422, saving nothing', async () => {
     const staff = await staffAgent(t);
-    const [before] = await t.sql(`select order_prefix, order_next_number, order_number_padding from shops`);
-    const lower = await postForm(staff, '/admin/shop-settings', { ...FORM, orderPrefix: before.order_prefix, orderNextNumber: before.order_next_number - 1 }, '/admin/shop-settings');
+    const settings = async () => ({ ...(await t.sql<{ order_prefix: string; order_number_padding: number }>(`select order_prefix, order_number_padding from shops`))[0], next: await upcomingOrderNumber(t) });
+    const before = await settings();
+    const lower = await postForm(staff, '/admin/shop-settings', { ...FORM, orderPrefix: before.order_prefix, orderNextNumber: before.next - 1 }, '/admin/shop-settings');
     expect(lower.status).toBe(422);
     expect(lower.text).toContain('never reused');
     const bad = await postForm(staff, '/admin/shop-settings', { ...FORM, orderPrefix: 'web <x>', orderNumberPadding: 40 }, '/admin/shop-settings');
     expect(bad.status).toBe(422);
     expect(bad.text).toContain('capital letters');
     expect(bad.text).toContain('value="web &lt;x&gt;"');
-    expect(await t.sql(`select order_prefix, order_next_number, order_number_padding from shops`)).toEqual([before]);
+    expect(await settings()).toEqual(before);
     const shopper = newAgent(t);
     await login(shopper, 'shopper@orderflow.test', 'shopper-pass-1');
     expect((await postForm(shopper, '/admin/shop-settings', FORM)).status).toBe(403);

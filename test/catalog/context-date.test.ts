@@ -1,5 +1,5 @@
 import type TestAgent from 'supertest/lib/agent';
-import { addToBasket } from '../helpers/shopping';
+import { addToBasket, upcomingOrderNumber } from '../helpers/shopping';
 import { csrfToken, login, newAgent, postForm, staffAgent, startTestApp, type TestApp } from '../helpers/test-app';
 
 let t: TestApp;
@@ -17,9 +17,9 @@ afterAll(async () => { await t.close(); });
 
 async function setAllowContextDates(allow: boolean) {
   const staff = await staffAgent(t);
-  const [shop] = await t.sql(`select name, order_prefix, order_next_number, order_number_padding, cart_prefix from shops`);
+  const [shop] = await t.sql(`select name, order_prefix, order_number_padding, cart_prefix from shops`);
   const form: Record<string, string | number> = {
-    name: shop.name, orderPrefix: shop.order_prefix, orderNextNumber: shop.order_next_number, orderNumberPadding: shop.order_number_padding, cartPrefix: shop.cart_prefix,
+    name: shop.name, orderPrefix: shop.order_prefix, orderNextNumber: await upcomingOrderNumber(t), orderNumberPadding: shop.order_number_padding, cartPrefix: shop.cart_prefix,
     ...(allow ? { allowContextDates: 'on' } : {}),
   };
   expect((await postForm(staff, '/admin/shop-settings', form, '/admin/shop-settings')).status).toBe(303);

@@ -24,6 +24,12 @@ export async function methodIds(t: TestApp, shipping = 'STANDARD', payment = 'CA
   return { shippingMethodId: s.id, paymentMethodId: p.id };
 }
 
+/** The number the shop's next order gets (from the shop's sequence, without taking it). */
+export async function upcomingOrderNumber(t: TestApp, shopId = 'SHOP1'): Promise<number> {
+  const [{ next }] = await t.sql(`select order_numbers_next(order_numbers)::int as next from shops where id = $1`, [shopId]);
+  return next;
+}
+
 /** "Go to checkout" on the basket page (a POST): the cart becomes an order and takes its number. */
 export async function startCheckout(agent: TestAgent) {
   const res = await postForm(agent, '/checkout', {}, '/cart');
