@@ -2,7 +2,7 @@ import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { visibleSql } from '../accounts/access-policy';
 import { firstUnpicked, giveBackStock, takeStockCtes, takeStockWith } from '../stock/stock';
 import type { Shopper } from '../shared/shopper';
-import { emSql, sqlRead, sqlTransaction, type Sql, type SqlTransaction } from '../db/sql';
+import { emSql, sqlArray, sqlRead, sqlTransaction, type Sql, type SqlTransaction } from '../db/sql';
 import { ENQUEUE_ORDER_EXPORT_SQL } from '../exports/auto-export.service';
 import type { OutboxService } from '../mail/outbox.service';
 import { totalsColumns } from '../orders/order-lifecycle';
@@ -76,8 +76,8 @@ async function reserveIn(orm: MikroORM, shopper: Shopper, input: PlaceInput, opt
     const quoteVisible = visibleSql({ id: shopper.userId ?? -1, companyId: shopper.companyId });
     const [order] = await sql<LockedOrder>('with ' + (options.quote
       ? lockOrderSql(`? in (o.number, o.quote_number) and not o.deleted and ${quoteVisible.sql}`)
-      : lockOrderSql(`o.number = ? and not o.deleted and (${owner} or o.id = any(array[?]::bigint[]))`)),
-    options.quote ? [input.orderNumber, ...quoteVisible.params] : [input.orderNumber, shopper.userId ?? shopper.anonymousToken ?? NO_TOKEN, input.placedInSession]);
+      : lockOrderSql(`o.number = ? and not o.deleted and (${owner} or o.id = any(?::bigint[]))`)),
+    options.quote ? [input.orderNumber, ...quoteVisible.params] : [input.orderNumber, shopper.userId ?? shopper.anonymousToken ?? NO_TOKEN, sqlArray(input.placedInSession)]);
     if (!order) throw orderChanged();
     const orderId = Number(order.id);
     if (order.completed) return { kind: 'placed', orderId, number: order.number };
@@ -138,9 +138,9 @@ function recordAttemptSql(order: LockedOrder, totalMinor: number, taken: Taken, 
          insert into payment_attempts (${attempt.columns}) values (${attempt.placeholders}) returning id),
        reserved as (
          insert into stock_reservations (attempt_id, order_line_id, product_id, location_id, quantity)
-         select attempt.id, t.* from attempt, unnest(array[?]::bigint[], array[?]::int[], array[?]::int[], array[?]::int[]) t)
+         select attempt.id, t.* from attempt, unnest(?::bigint[], ?::int[], ?::int[], ?::int[]) t)
        select id from attempt`,
-    values: [...attempt.values, lines.map(([l]) => l.id), lines.map(([l]) => l.productId), lines.map(([, t]) => t.locationId), lines.map(([, t]) => t.quantity)],
+    values: [...attempt.values, sqlArray(lines.map(([l]) => l.id)), sqlArray(lines.map(([l]) => l.productId)), sqlArray(lines.map(([, t]) => t.locationId)), sqlArray(lines.map(([, t]) => t.quantity))],
   };
 }
 
@@ -305,8 +305,8 @@ function completeOrderSql(outbox: OutboxService, orderId: number, order: LockedO
   const located = 'attemptId' in stock
     ? { text: 'update order_lines l set stock_location_id = r.location_id from stock_reservations r where r.attempt_id = ? and l.id = r.order_line_id', values: [stock.attemptId] }
     : {
-      text: 'update order_lines l set stock_location_id = t.location_id from unnest(array[?]::bigint[], array[?]::int[]) t(line_id, location_id) where l.id = t.line_id',
-      values: [stock.taken.map((t) => t.lineId), stock.taken.map((t) => t.locationId)],
+      text: 'update order_lines l set stock_location_id = t.location_id from unnest(?::bigint[], ?::int[]) t(line_id, location_id) where l.id = t.line_id',
+      values: [sqlArray(stock.taken.map((t) => t.lineId)), sqlArray(stock.taken.map((t) => t.locationId))],
     };
   const paid = auth
     ? { text: `payment as (insert into payment_transactions (order_id, operation, amount_minor, success, message, provider_reference) values (?, 'authorize', ?, true, ?, ?)),`, values: [orderId, totals.totalMinor, auth.message, auth.reference] }

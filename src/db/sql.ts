@@ -14,6 +14,24 @@ export interface SqlTransaction extends Sql {
   commitWith<T extends object = object>(text: string, values?: unknown[]): Promise<T[]>;
 }
 
+/**
+ * A list as ONE statement value: the PostgreSQL array literal of `items` ('{1,2,3}'), which the
+ * SQL casts to its type — `= any(?::bigint[])`, `unnest(?::bigint[], ?::int[])`. Unlike a list bound to `in (?)` or
+ * `array[?]` (the formatter expands it into one value per item), it keeps the statement's text and its number of
+ * values the same for every list, so sql.ts prepares it (planned once per connection, not on every call), and em.execute
+ * runs the same text. Numbers must be finite; text items are quoted and escaped; null is NULL.
+ */
+export function sqlArray(items: readonly (number | string | null)[]): string {
+  return `{${items.map((item) => {
+    if (item === null) return 'NULL';
+    if (typeof item === 'number') {
+      if (!Number.isFinite(item)) throw new TypeError(`not a number for an SQL array: ${item}`);
+      return String(item);
+    }
+    return `"${item.replace(/["\\]/g, '\\$&')}"`;
+  }).join(',')}}`;
+}
+
 /** The ORM transaction's connection as an Sql runner. */
 export function emSql(em: EntityManager): Sql {
   return <T extends object>(text: string, values: unknown[] = []) => em.execute<T[]>(text, values);
@@ -107,7 +125,7 @@ export function withoutPreparedStatements(orm: MikroORM): void {
 function preparation(text: string, values: unknown[]): { name: string; body: string } | null {
   const known = preparable.get(text);
   if (known !== undefined) return known;
-  // Only plain values (no lists: `in (?)` expands a list into several), one `?` per value, one statement.
+  // Only plain values (a list bound to `in (?)` expands into several; sqlArray passes it as one), one `?` per value, one statement.
   const plain = values.every((v) => v === null || ['string', 'number', 'boolean', 'bigint'].includes(typeof v) || v instanceof Date);
   const marks = text.match(/\?/g)?.length ?? 0;
   if (!plain || values.length === 0 || marks !== values.length || text.includes('??') || text.includes(';')) return null;
@@ -137,15 +155,18 @@ function statementText(orm: MikroORM, connection: pg.PoolClient): StatementText 
       prepared.add(p.name); // known to prepare: in the same message
       return `${first()}prepare ${p.name} as ${p.body}; execute ${p.name}(${args})`;
     }
-    // Not tried yet: a failed PREPARE would abort an open transaction, so it is tried on its own, outside one.
-    if (inTransaction) return inline(text, values);
+    // Not tried yet: it is tried on its own, in a round trip of its own (once per statement and process). A failed
+    // PREPARE would abort an open transaction, so inside one it is tried behind a savepoint: a statement that only
+    // ever runs after another in its transaction (placing's stock-and-attempt one) is prepared too.
+    const [open, close] = inTransaction ? ['savepoint try_prepare; ', '; release savepoint try_prepare'] : ['', ''];
     let types: string[];
     try {
       const results = (await connection.query(
-        `${first()}prepare ${p.name} as ${p.body}; select parameter_types::text[] as types from pg_prepared_statements where name = '${p.name}'`,
+        `${first()}${open}prepare ${p.name} as ${p.body}; select parameter_types::text[] as types from pg_prepared_statements where name = '${p.name}'${close}`,
       )) as unknown as pg.QueryResult[];
-      types = (results[results.length - 1].rows[0] as { types: string[] }).types;
+      types = (results.find((r) => r.command === 'SELECT')!.rows[0] as { types: string[] }).types;
     } catch {
+      if (inTransaction) await connection.query('rollback to savepoint try_prepare; release savepoint try_prepare');
       remember(text, null);
       return inline(text, values);
     }

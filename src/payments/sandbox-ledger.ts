@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { sqlRead } from '../db/sql';
+import { sqlArray, sqlRead } from '../db/sql';
 import type { ProviderResult } from './payment-provider';
 
 export type SandboxStatus = 'open' | 'challenge' | 'authorized' | 'declined' | 'cancelled' | 'voided' | 'captured';
@@ -77,8 +77,8 @@ export class SandboxLedger {
   async move(reference: string, from: SandboxStatus[], to: SandboxStatus, card?: { cardType: string; cardLast4: string }): Promise<SandboxPayment | undefined> {
     const [row] = await this.sql<SandboxPayment>(
       `update sandbox_payments set status = ?, card_type = coalesce(?, card_type), card_last4 = coalesce(?, card_last4), updated_at = now()
-       where reference = ? and status in (?) returning *`,
-      [to, card?.cardType ?? null, card?.cardLast4 ?? null, reference, from]);
+       where reference = ? and status = any(?::text[]) returning *`,
+      [to, card?.cardType ?? null, card?.cardLast4 ?? null, reference, sqlArray(from)]);
     return row;
   }
 

@@ -1,4 +1,4 @@
-import type { Sql } from '../db/sql';
+import { sqlArray, type Sql } from '../db/sql';
 import { DomainError } from '../shared/errors';
 
 /**
@@ -117,7 +117,7 @@ export async function giveBackStock(sql: Sql, units: { productId: number; locati
   const [row] = await sql<{ quantity: number }>(
     `with back as (
        select product_id, location_id, sum(quantity)::int as quantity
-       from unnest(array[?]::int[], array[?]::int[], array[?]::int[]) t(product_id, location_id, quantity)
+       from unnest(?::int[], ?::int[], ?::int[]) t(product_id, location_id, quantity)
        group by product_id, location_id order by product_id, location_id),
      given as (
        insert into stock_levels (product_id, location_id, quantity)
@@ -127,7 +127,7 @@ export async function giveBackStock(sql: Sql, units: { productId: number; locati
          quantity as resulting),
      moved as (${moved.text})
      select coalesce(sum(change), 0)::int as quantity from given`,
-    [back.map((u) => u.productId), back.map((u) => u.locationId), back.map((u) => u.quantity), ...moved.values],
+    [sqlArray(back.map((u) => u.productId)), sqlArray(back.map((u) => u.locationId)), sqlArray(back.map((u) => u.quantity)), ...moved.values],
   );
   return row?.quantity ?? 0;
 }
@@ -152,7 +152,7 @@ export function takeStockCtes(lines: StockTake[], cause: StockCause): { text: st
   const moved = movementsFrom('stock_taken', cause);
   return {
     text: `stock_lines as materialized (
-       select * from unnest(array[?]::bigint[], array[?]::int[], array[?]::int[]) with ordinality t(line_id, product_id, quantity, n) order by n),
+       select * from unnest(?::bigint[], ?::int[], ?::int[]) with ordinality t(line_id, product_id, quantity, n) order by n),
      stock_picked as materialized (
        select l.line_id, l.product_id, pick.location_id, l.quantity from stock_lines l
        cross join lateral (select location_id from stock_levels s where s.product_id = l.product_id and s.quantity >= l.quantity
@@ -163,7 +163,7 @@ export function takeStockCtes(lines: StockTake[], cause: StockCause): { text: st
          and (select count(*) from stock_picked) = ?
        returning p.line_id, s.product_id, s.location_id, -p.quantity as change, s.quantity as resulting),
      stock_taken_moved as (${moved.text})`,
-    values: [sorted.map((l) => l.lineId), sorted.map((l) => l.productId), sorted.map((l) => l.quantity), sorted.length, ...moved.values],
+    values: [sqlArray(sorted.map((l) => l.lineId)), sqlArray(sorted.map((l) => l.productId)), sqlArray(sorted.map((l) => l.quantity)), sorted.length, ...moved.values],
   };
 }
 
@@ -245,12 +245,12 @@ export async function openingStock(sql: Sql, productId: number, levels: { locati
   await sql(
     `with opened as (
        insert into stock_levels (product_id, location_id, quantity)
-       select ?::int, location_id, quantity from unnest(array[?]::int[], array[?]::int[]) t(location_id, quantity)
+       select ?::int, location_id, quantity from unnest(?::int[], ?::int[]) t(location_id, quantity)
        on conflict do nothing
        returning product_id, location_id, quantity as change, quantity as resulting),
      moved as (${moved.text})
      select 1`,
-    [productId, levels.map((l) => l.locationId), levels.map((l) => l.quantity), ...moved.values]);
+    [productId, sqlArray(levels.map((l) => l.locationId)), sqlArray(levels.map((l) => l.quantity)), ...moved.values]);
 }
 
 /** A product's most recent movements, newest first, for the staff pages. */

@@ -1,5 +1,5 @@
 import { initOrm } from '../../src/db/database';
-import { sqlRead, sqlTransaction } from '../../src/db/sql';
+import { sqlArray, sqlRead, sqlTransaction } from '../../src/db/sql';
 import { startTestApp, type TestApp } from '../helpers/test-app';
 
 let t: TestApp;
@@ -72,6 +72,44 @@ describe('prepared statements (planned once per connection)', () => {
     await expect(sqlTransaction(t.orm, (sql) => sql.commitWith('insert into sql_tx_probe (note) values (?)', ['bad']))).rejects.toThrow(/check constraint/);
     for (let i = 0; i < 25; i++) await sqlTransaction(t.orm, (sql) => sql.commitWith('insert into sql_tx_probe (note) values (?)', [`again ${i}`]));
     expect(await notes()).toHaveLength(25);
+  });
+
+  it('prepares a statement that only runs after another in its transaction, and one PostgreSQL refuses leaves the transaction usable', async () => {
+    const prepared = await sqlTransaction(t.orm, async (sql) => {
+      await sql('insert into sql_tx_probe (note) values (?)', ['before']);
+      await sql('insert into sql_tx_probe (note) select ? where ?::int > 0', ['second in its transaction', 1]);
+      // A parameter whose type PostgreSQL cannot tell: its PREPARE fails, and the statement is sent inlined instead.
+      const [row] = await sql<{ v: string }>('select ? is null as v, ? as note', [null, 'x']);
+      expect(row).toEqual({ v: true, note: 'x' });
+      return preparedBodies(sql);
+    });
+    expect(prepared.some((st) => st.includes('select $1 where $2::int > 0'))).toBe(true);
+    expect(await notes()).toEqual(['before', 'second in its transaction']);
+  });
+
+  it('passes a list as one array value (sqlArray): the same rows prepared, inlined or through the ORM, and the statement is prepared', async () => {
+    const nasty = [`O'Brien`, 'back\\slash "quoted"', '{braces, comma}', '', 'NULL', null];
+    const text = 'select array_length(?::bigint[], 1) as n, (select array_agg(x) from unnest(?::bigint[]) x where x = any(?::bigint[])) as hits, ?::text[] as words';
+    const values = [sqlArray([1, 2, 3]), sqlArray([9007199254740991, 5]), sqlArray([5, 7]), sqlArray(nasty)];
+    const expected = [{ n: 3, hits: ['5'], words: nasty }];
+    expect(await sqlRead(t.orm, text, values)).toEqual(expected); // prepared on this connection's first use
+    expect(await sqlTransaction(t.orm, (sql) => sql(text, values))).toEqual(expected);
+    expect(await t.orm.em.fork().execute(text, values)).toEqual(expected);
+    const orm = await initOrm(t.orm.config.get('clientUrl')!, { poolMax: 1, preparedStatements: false });
+    try {
+      expect(await sqlRead(orm, text, values)).toEqual(expected);
+    } finally {
+      await orm.close();
+    }
+    const types = await sqlTransaction(t.orm, (sql) => sql<{ statement: string; types: string[] }>(
+      'select statement, parameter_types::text[] as types from pg_prepared_statements'));
+    expect(types.find((p) => p.statement.includes('array_length($1::bigint[], 1)'))?.types).toEqual(['bigint[]', 'bigint[]', 'bigint[]', 'text[]']);
+    expect(await sqlRead(t.orm, 'select cardinality(?::int[]) as n', [sqlArray([])])).toEqual([{ n: 0 }]);
+  });
+
+  it('refuses a number that is not finite in a list', () => {
+    expect(() => sqlArray([1, Number.NaN])).toThrow(TypeError);
+    expect(() => sqlArray([Infinity])).toThrow(TypeError);
   });
 
   it('sends values inlined and prepares nothing when switched off (PgBouncer in transaction mode)', async () => {
