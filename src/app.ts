@@ -5,7 +5,6 @@ import connectPgSimple from 'connect-pg-simple';
 import cookieParser from 'cookie-parser';
 import express, { type Express } from 'express';
 import session from 'express-session';
-import helmet from 'helmet';
 import pg from 'pg';
 import { accountRoutes } from './accounts/accounts.routes';
 import { adminCustomerRoutes, companyAdminRoutes } from './accounts/company.routes';
@@ -45,6 +44,7 @@ import { createViewEnv } from './shared/views';
 import { ReadRouter } from './db/replicas';
 import { HealthChecks } from './http/health';
 import { requestLog } from './http/request-log';
+import { securityHeaders } from './http/security-headers';
 import { connectionTimeouts } from '../mikro-orm.config';
 import { createServices, type Services } from './services';
 import { paymentWebhookRoutes } from './payments/payment-webhook.routes';
@@ -102,7 +102,7 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   app.use(requestLog());
   app.set('view engine', 'njk');
   app.disable('x-powered-by');
-  app.use(helmet({ contentSecurityPolicy: { directives: { 'script-src': ["'self'"], 'img-src': ["'self'", 'data:'], 'form-action': ["'self'"] } } }));
+  app.use(securityHeaders({ contentSecurityPolicy: { directives: { 'script-src': ["'self'"], 'img-src': ["'self'", 'data:'], 'form-action': ["'self'"] } } }));
   app.use('/public', express.static(PUBLIC_DIR, { maxAge: '1h' }));
   // Everything a page needs, cheaply (one cached `select 1` per pool); 503 while any is down. No session, no CSRF.
   // Replicas are reported beside it: one down or lagging is "degraded" (the primary serves its reads), not down.
@@ -122,9 +122,6 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   app.use('/api/v1', replicaRouting, (_req, _res, next) => RequestContext.create(orm.em, next), apiRoutes(services, { rateLimit: config.apiRateLimit }));
   // Hosted payment providers: their signed webhooks (raw body, no session) and the sandbox's own payment page.
   app.use('/payments/webhooks', paymentWebhookRoutes(services));
-  app.use(express.urlencoded({ extended: false, limit: '64kb', parameterLimit: 200 }));
-  app.use('/sandbox-pay', sandboxPaymentPageRoutes(services));
-  app.use(express.json({ limit: '64kb' }));
   app.use(cookieParser());
   const anonymousCsrf = new AnonymousCsrf(config.sessionSecret, config.secureCookies);
   const flashCookie = new FlashCookie(config.sessionSecret, config.secureCookies);
@@ -132,6 +129,10 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   app.use((req, _res, next) => { flashCookie.attach(req); next(); });
   app.get('/images/products/:file', productImageRoute(orm));
   app.get('/products/:number', firstVisitProductPage(services.catalog, views, anonymousCsrf, basketCount, (shopper) => services.carts.itemCount(shopper), config.catalogCacheMs));
+  // Bodies are read after the two GET routes above (a cached page, an image), which have none to read.
+  app.use(express.urlencoded({ extended: false, limit: '64kb', parameterLimit: 200 }));
+  app.use('/sandbox-pay', sandboxPaymentPageRoutes(services));
+  app.use(express.json({ limit: '64kb' }));
   app.use(lazySession(session({
     // No write per request just to push the expiry forward: refreshSessionExpiry below does that once a day.
     store: new PgStore({ pool: sessionPool, tableName: 'session', createTableIfMissing: false, pruneSessionInterval: false, disableTouch: true }), // pruned by a job (pruneSessions)

@@ -90,6 +90,14 @@ interface LockedBasket extends PricingRow {
  * as every basket change does.
  */
 function lockBasketSql(owner: string): string {
+  // Built once per owner kind: the same text object each time (src/db/sql.ts looks its prepared statement up by it).
+  let text = lockTexts.get(owner);
+  if (text === undefined) lockTexts.set(owner, (text = lockBasketText(owner)));
+  return text;
+}
+const lockTexts = new Map<string, string>();
+
+function lockBasketText(owner: string): string {
   return `with basket as (
       select o.* from orders o where o.basket_status = 'basket' and not o.deleted and ${owner} for update)
     select o.id, o.type, o.completed, o.checkout_step, ${PRICING_COLUMNS},

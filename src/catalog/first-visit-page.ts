@@ -25,11 +25,12 @@ export function firstVisitProductPage(
   catalog: CatalogService, views: nunjucks.Environment, csrf: AnonymousCsrf, basketCount: BasketCountCookie,
   itemCount: (shopper: Shopper) => Promise<number>, cacheMs: number,
 ): RequestHandler {
-  const pages = new TtlCache<string>(cacheMs);
+  // A page is kept cut at its token slots: each response joins the pieces with the visitor's token.
+  const pages = new TtlCache<string[]>(cacheMs);
   const render = async (number: string, count: number) => {
     const product = await catalog.product(number);
     const locals = { user: null, path: `/products/${number}`, csrfToken: TOKEN_SLOT, flash: [], basketCount: count, contextDate: null };
-    return views.render('catalog/product.njk', { ...locals, product });
+    return views.render('catalog/product.njk', { ...locals, product }).split(TOKEN_SLOT);
   };
   return async (req, res, next) => {
     const number = req.params.number;
@@ -37,12 +38,12 @@ export function firstVisitProductPage(
     const known = basketCount.count(req, res, () => itemCount(shopperOf(req)));
     const count = typeof known === 'number' ? known : await known;
     if (count === undefined) return next(); // the count could not be read: the normal route shows the plain basket link
-    let html: string;
+    let pieces: string[];
     try {
-      html = await pages.get(`${number}#${count}`, () => render(number, count));
+      pieces = await pages.get(`${number}#${count}`, () => render(number, count));
     } catch {
       return next(); // not found or not for sale: the normal route answers with its error page
     }
-    res.set('Cache-Control', 'private, no-cache').type('html').send(html.split(TOKEN_SLOT).join(csrf.issue(req, res)));
+    res.set('Cache-Control', 'private, no-cache').type('html').send(pieces.join(csrf.issue(req, res)));
   };
 }

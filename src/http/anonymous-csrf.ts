@@ -13,18 +13,35 @@ import type { Request, RequestHandler, Response } from 'express';
 export const ANONYMOUS_CSRF_COOKIE = 'orderflow.csrf';
 const NONCE = /^[A-Za-z0-9_-]{24}$/;
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+const NONCE_BYTES = 18;
+/** Tokens of nonces that verified (a guest adds again and again): bounded, dropped at once when full. */
+const MAX_KNOWN_TOKENS = 10_000;
+
+/** Random bytes drawn in batches, as randomUUID does: one call into the CSPRNG per 256 nonces; each byte used once. */
+let randomPool = Buffer.alloc(0);
+let randomOffset = 0;
+function newNonce(): string {
+  if (randomOffset + NONCE_BYTES > randomPool.length) {
+    randomPool = randomBytes(NONCE_BYTES * 256);
+    randomOffset = 0;
+  }
+  randomOffset += NONCE_BYTES;
+  return randomPool.toString('base64url', randomOffset - NONCE_BYTES, randomOffset);
+}
 
 export class AnonymousCsrf {
+  private readonly knownTokens = new Map<string, string>();
+
   constructor(private readonly secret: string, private readonly secureCookies: boolean) {}
 
   /** The token for this visitor's forms; sets the nonce cookie when the visitor has none. */
   issue(req: Request, res: Response): string {
     let nonce = this.nonceOf(req);
     if (!nonce) {
-      nonce = randomBytes(18).toString('base64url');
+      nonce = newNonce();
       res.cookie(ANONYMOUS_CSRF_COOKIE, nonce, { httpOnly: true, sameSite: 'lax', secure: this.secureCookies, path: '/' });
     }
-    return this.sign(nonce);
+    return this.knownTokens.get(nonce) ?? this.sign(nonce);
   }
 
   /** True when the form's token is the HMAC of the visitor's nonce cookie. */
@@ -32,9 +49,17 @@ export class AnonymousCsrf {
     const nonce = this.nonceOf(req);
     const token: unknown = req.body?._csrf ?? req.get('x-csrf-token');
     if (!nonce || typeof token !== 'string') return false;
-    const expected = Buffer.from(this.sign(nonce));
+    const known = this.knownTokens.get(nonce);
+    const expectedToken = known ?? this.sign(nonce);
+    const expected = Buffer.from(expectedToken);
     const given = Buffer.from(token);
-    return given.length === expected.length && timingSafeEqual(given, expected);
+    const ok = given.length === expected.length && timingSafeEqual(given, expected);
+    // Only a nonce whose token was right is kept: made-up nonces cannot fill the map.
+    if (ok && known === undefined) {
+      if (this.knownTokens.size >= MAX_KNOWN_TOKENS) this.knownTokens.clear();
+      this.knownTokens.set(nonce, expectedToken);
+    }
+    return ok;
   }
 
   /** Middleware for requests without a session: a state-changing request must carry this visitor's token. */

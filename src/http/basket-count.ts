@@ -51,6 +51,8 @@ export class BasketCountCookie {
    * Also for a page rendered without attach (the cached product page of guests, src/catalog/first-visit-page.ts).
    */
   count(req: Request, res: Response, read: () => Promise<number>): number | Promise<number | undefined> {
+    // No user and no basket cookie (a first visit): no basket, so 0, known without asking (nor a cookie to drop).
+    if (!ownerOf(shopperOf(req)) && this.sent(req) === undefined) return 0;
     return (SAFE_METHODS.has(req.method) ? this.valid(req) : undefined) ?? this.read(req, res, read);
   }
 

@@ -17,6 +17,9 @@ export type FlashMessage = { type: 'success' | 'error'; message: string };
 /** Browsers keep cookies up to 4,096 bytes, name and attributes included. */
 const MAX_COOKIE_VALUE = 3_800;
 const MAX_AGE_MS = 3600 * 1000;
+/** Signed values kept for messages queued again (bounded: messages naming an order or a product vary). */
+const MAX_KEPT = 500;
+const MAX_KEPT_LENGTH = 300;
 const stored = z.array(z.object({ type: z.enum(['success', 'error']), message: z.string() })).max(50);
 
 /** This request's messages not shown yet, and whether the browser sent the cookie (so it must be dropped once shown). */
@@ -26,6 +29,8 @@ const FLASH = Symbol('the flash cookie of this app');
 type WithFlash = Request & { [STATE]?: FlashState; [FLASH]?: FlashCookie };
 
 export class FlashCookie {
+  private readonly encoded = new Map<string, string>();
+
   constructor(private readonly secret: string, private readonly secureCookies: boolean) {}
 
   /** Makes flash() and takeFlash() work for this request (mounted after the cookie parser and the session). */
@@ -56,8 +61,18 @@ export class FlashCookie {
   }
 
   encode(messages: FlashMessage[]): string {
-    const payload = Buffer.from(JSON.stringify(messages)).toString('base64url');
-    return `${payload}.${this.sign(payload)}`;
+    const json = JSON.stringify(messages);
+    // The same few short messages are queued again and again ("Added to your basket."): their signed value is kept.
+    let value = this.encoded.get(json);
+    if (value === undefined) {
+      const payload = Buffer.from(json).toString('base64url');
+      value = `${payload}.${this.sign(payload)}`;
+      if (json.length <= MAX_KEPT_LENGTH) {
+        if (this.encoded.size >= MAX_KEPT) this.encoded.clear();
+        this.encoded.set(json, value);
+      }
+    }
+    return value;
   }
 
   /** The messages of a cookie this app signed; undefined for anything else. */

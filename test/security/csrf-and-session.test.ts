@@ -131,6 +131,10 @@ describe('CSRF: a state-changing POST needs the token of its own session', () =>
     expect(await t.sql('select 1 from order_lines where product_id = $1', [id])).toEqual([]);
     // The visitor it was given to can use it.
     expect((await first.post('/cart/add').type('form').send({ _csrf: token, productId: id, quantity: 1 })).status).toBe(303);
+    // Once accepted (the app keeps accepted tokens), it is still that visitor's alone, and still the only one that counts.
+    expect((await other.post('/cart/add').type('form').send({ _csrf: token, productId: id, quantity: 1 })).status).toBe(403);
+    expect((await first.post('/cart/add').type('form').send({ _csrf: token.slice(0, -1) + (token.endsWith('A') ? 'B' : 'A'), productId: id, quantity: 1 })).status).toBe(403);
+    expect((await first.post('/cart/add').type('form').send({ _csrf: token, productId: id, quantity: 1 })).status).toBe(303);
   });
 
   it('keeps GET requests free of side effects (a link cannot add to the basket or log out)', async () => {
