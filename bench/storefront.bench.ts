@@ -25,6 +25,10 @@
  *   5. last units       twice as many shoppers as units of one product place at once: exactly as many orders as units.
  *
  * BENCH_ONLY=product,returning,add,place,placeOnly,lastUnits runs a subset (e.g. under `node --cpu-prof`).
+ * BENCH_WARMUP_SECONDS (default 3) runs each scenario that long first, unmeasured (its orders still count in the checks):
+ * a shop runs for hours, so what a request costs is what it costs once V8 has compiled the code and each pooled
+ * connection has planned its prepared statements (PostgreSQL custom-plans each the first five times per connection).
+ * Scenario 5 (the last units) is not warmed up: its shoppers place once.
  * BENCH_APP_PROCESSES=2 sends the load to two app processes sharing one port (node:cluster), as behind a balancer.
  * BENCH_WORKER_PROCESS=1 runs the background jobs as a real deployment split in web and worker processes does: the
  * app in this process starts no job (PROCESS_ROLE=web), and a child process `node --import tsx src/server.ts` with
@@ -62,6 +66,7 @@ process.env.NODE_ENV = 'production'; // cached templates, as in production (src/
 process.env.SESSION_SECRET ||= 'bench-only-session-secret-of-32-characters'; // production refuses the demo's
 
 const SECONDS = positiveInt(process.env.BENCH_SECONDS, 30);
+const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 3);
 const CONNECTIONS = positiveInt(process.env.BENCH_CONNECTIONS, 50);
 /** BENCH_ONLY=product,add,place picks scenarios (e.g. for profiling one of them); default all three. */
 const ONLY = new Set((process.env.BENCH_ONLY || 'product,returning,add,place,placeOnly,lastUnits,hotCard,hotHosted').split(',').map((s) => s.trim()));
@@ -120,7 +125,8 @@ interface Percentiles { p50: number; p95: number; p99: number; max: number; mean
 interface PreparedOrder { cookie: string; csrf: string; number: string }
 /** How the prepared baskets pay: invoice; the card gateway (card typed on the review page); the hosted payment page. */
 type Payment = 'invoice' | 'card' | 'hosted';
-type ToWorker = { run: Scenario; prepared?: PreparedOrder[][]; refusalsExpected?: boolean; payment?: Payment };
+/** prepared: baskets per connection, kept by the worker (each placed once: a run after a warm-up goes on with the rest). */
+type ToWorker = { run: Scenario; prepared?: PreparedOrder[][]; refusalsExpected?: boolean; payment?: Payment; seconds?: number };
 type FromWorker = { ready: true } | { result: Measured } | { failed: string };
 
 // ---------------------------------------------------------------------------------------------------------
@@ -444,8 +450,8 @@ async function placePrepared(setup: LoadSetup, prepared: PreparedOrder[][], refu
   const deadline = started + setup.seconds * 1000;
   await Promise.all(prepared.map(async (orders) => {
     const s = new Shopper(base);
-    for (const order of orders) {
-      if (performance.now() >= deadline) break;
+    while (orders.length > 0 && performance.now() < deadline) {
+      const order = orders.shift()!;
       s.cookies.clear();
       for (const pair of order.cookie.split('; ')) s.cookies.set(pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1));
       s.csrf = order.csrf;
@@ -589,8 +595,10 @@ function loadWorker(): void {
     product: productPage, returning: productPageReturning, add: addToCart, place: placeOrders,
     placeOnly: (s, msg) => placePrepared(s, msg.prepared ?? [], msg.refusalsExpected === true, msg.payment),
   };
+  let prepared: PreparedOrder[][] = [];
   port.on('message', (msg: ToWorker) => {
-    run[msg.run](setup, msg).then(
+    if (msg.prepared) prepared = msg.prepared;
+    run[msg.run]({ ...setup, seconds: msg.seconds ?? setup.seconds }, { ...msg, prepared }).then(
       (result) => port.postMessage({ result } satisfies FromWorker),
       (e: Error) => port.postMessage({ failed: e.stack ?? String(e) } satisfies FromWorker),
     );
@@ -682,8 +690,16 @@ async function main(): Promise<void> {
     };
     const ready = await receive();
     if (!('ready' in ready)) throw new Error('load worker failed: ' + ('failed' in ready ? ready.failed : '?'));
+    let warmupPlaced = 0;
     const measure = async (scenario: Scenario, title: string, prepared?: PreparedOrder[][], refusalsExpected = false, payment?: Payment): Promise<Measured> => {
       process.stdout.write(`${title} … `);
+      if (WARMUP_SECONDS > 0 && !refusalsExpected) {
+        load.postMessage({ run: scenario, prepared, payment, seconds: WARMUP_SECONDS } satisfies ToWorker);
+        const warm = await receive();
+        if ('failed' in warm) throw new Error(`${scenario} warm-up failed: ${warm.failed}`);
+        if ('result' in warm && scenario !== 'product' && scenario !== 'returning' && scenario !== 'add') warmupPlaced += warm.result.ok;
+        prepared = undefined; // the worker goes on with the baskets the warm-up left
+      }
       const before = await appUsage();
       const workerBefore = workerProcess?.cpuSeconds();
       const dbBefore = databaseCpuSeconds();
@@ -761,7 +777,7 @@ async function main(): Promise<void> {
     const [lastLeft] = await q<{ n: string }>('select coalesce(sum(quantity), 0) as n from stock_levels where product_id = $1', [lastUnitsProduct]);
     const [sold] = await q<{ n: string }>('select coalesce(sum(l.quantity), 0) as n from order_lines l join orders o on o.id = l.order_id where o.completed');
     const placedInDb = Number(completed.n) - ordersBefore;
-    const placedOk = (place?.ok ?? 0) + (placeOnly?.ok ?? 0) + (lastUnits?.ok ?? 0) + (hotCard?.ok ?? 0) + (hotHosted?.ok ?? 0);
+    const placedOk = warmupPlaced + (place?.ok ?? 0) + (placeOnly?.ok ?? 0) + (lastUnits?.ok ?? 0) + (hotCard?.ok ?? 0) + (hotHosted?.ok ?? 0);
     const [attempts] = await q<{ twice: string; open: string; charged: string; receipts: string }>(`select
       (select count(*) from (select order_id from payment_attempts where status = 'completed' group by order_id having count(*) > 1) d) as twice,
       (select count(*) from payment_attempts where status = 'reserved' or needs_void) as open,
