@@ -27,8 +27,8 @@ export async function quickAddProduct(orm: MikroORM, shopper: Shopper, productId
   const key = shopper.userId ?? shopper.anonymousToken;
   return sqlTransaction(orm, async (sql) => {
     const create = createBasketSql(shopper);
-    const lockAndRead = (withCreate: boolean) => sql<LockedBasket>(
-      `${withCreate ? `${create.text}; ` : ''}${lockBasketSql(owner)}`, [...(withCreate ? create.values : []), key, productId]);
+    const lock = { text: lockBasketSql(owner), values: [key, productId] };
+    const lockAndRead = (withCreate: boolean) => sql.all<LockedBasket>(withCreate ? [create, lock] : [lock]);
     // A cookie made by this request names no basket yet: it is made in the same round trip as the lock.
     let [basket] = await lockAndRead(!!shopper.newToken);
     if (!basket && !shopper.newToken) [basket] = await lockAndRead(true);

@@ -2,7 +2,7 @@ import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { visibleSql } from '../accounts/access-policy';
 import { firstUnpicked, giveBackStock, takeStockCtes, takeStockWith } from '../stock/stock';
 import type { Shopper } from '../shared/shopper';
-import { emSql, sqlArray, sqlRead, sqlTransaction, type Sql, type SqlTransaction } from '../db/sql';
+import { emSql, emSqlTransaction, sqlArray, sqlRead, sqlTransaction, type Sql, type SqlTransaction } from '../db/sql';
 import { ENQUEUE_ORDER_EXPORT_SQL } from '../exports/auto-export.service';
 import type { OutboxService } from '../mail/outbox.service';
 import { totalsColumns } from '../orders/order-lifecycle';
@@ -189,7 +189,7 @@ export type QuoteAcceptance = (em: EntityManager, orderId: number) => Promise<st
 export async function confirmAttempt(orm: MikroORM, outbox: OutboxService, attemptId: number, auth: Authorization, accepting?: QuoteAcceptance, system?: SystemPlacement): Promise<Confirmation> {
   const hook = accepting ?? (system && (async (em: EntityManager, orderId: number) => { await system.book(em, orderId); return ''; }));
   const inTransaction = <T>(fn: (sql: SqlTransaction, accept?: (orderId: number) => Promise<string>) => Promise<T>): Promise<T> => hook
-    ? orm.em.fork().transactional((em) => fn(Object.assign(emSql(em), { commitWith: emSql(em) }), (orderId) => hook(em, orderId)))
+    ? orm.em.fork().transactional((em) => fn(emSqlTransaction(em), (orderId) => hook(em, orderId)))
     : sqlTransaction(orm, (sql) => fn(sql));
   let seen: { status: string; orderId: number; number: string } | undefined;
   const outcome = await inTransaction(async (sql, accept): Promise<Confirmation | null> => {

@@ -12,7 +12,14 @@ export type Sql = <T extends object>(text: string, values?: unknown[]) => Promis
 export interface SqlTransaction extends Sql {
   /** Runs the transaction's last statement and its COMMIT in one round trip; answers the statement's rows. */
   commitWith<T extends object = object>(text: string, values?: unknown[]): Promise<T[]>;
+  /**
+   * Runs several statements in one round trip, each prepared like a statement of its own (a text holding two
+   * statements never is): answers the last one's rows.
+   */
+  all<T extends object = object>(statements: SqlStatement[]): Promise<T[]>;
 }
+
+export interface SqlStatement { text: string; values?: unknown[] }
 
 /**
  * A list as ONE statement value: the PostgreSQL array literal of `items` ('{1,2,3}'), which the
@@ -38,6 +45,22 @@ export function emSql(em: EntityManager): Sql {
 }
 
 /**
+ * The ORM transaction's connection as a SqlTransaction, for a step that must share the ORM's transaction: the
+ * statements run one after another, and the ORM commits when its transaction ends.
+ */
+export function emSqlTransaction(em: EntityManager): SqlTransaction {
+  const sql = emSql(em);
+  return Object.assign(sql, {
+    commitWith: sql,
+    all: async <T extends object>(statements: SqlStatement[]) => {
+      let rows: T[] = [];
+      for (const { text, values } of statements) rows = await sql<T>(text, values);
+      return rows;
+    },
+  });
+}
+
+/**
  * Runs `fn` in a transaction on a connection taken straight from the ORM's own pool (same limits, same timeouts),
  * without the ORM's query building, hydration and change tracking. Only for the storefront's hottest requests,
  * where those cost several times the database's own work (README, "Performance"); everything else uses the ORM.
@@ -47,12 +70,8 @@ export function emSql(em: EntityManager): Sql {
  * statement and COMMIT with the last (commitWith): two round trips fewer per transaction.
  */
 export async function sqlTransaction<T>(orm: MikroORM, fn: (sql: SqlTransaction) => Promise<T>): Promise<T> {
-  return withConnection(orm, async (connection, statement) => {
+  return withConnection(orm, async (connection, statement, run) => {
     let state = 'not begun' as 'not begun' | 'open' | 'committed';
-    const run = async (statements: string): Promise<pg.QueryResult[]> => {
-      const results = (await connection.query(statements)) as pg.QueryResult | pg.QueryResult[];
-      return Array.isArray(results) ? results : [results];
-    };
     const begin = () => (state === 'not begun' ? 'begin; ' : '');
     const sql = (async <R extends object>(text: string, values: unknown[] = []) => {
       const results = await run(begin() + (await statement(text, values, state === 'open')));
@@ -63,6 +82,13 @@ export async function sqlTransaction<T>(orm: MikroORM, fn: (sql: SqlTransaction)
       const results = await run(`${begin()}${await statement(text, values, state === 'open')}; commit`);
       state = 'committed';
       return results[results.length - 2].rows as R[];
+    };
+    sql.all = async <R extends object>(statements: SqlStatement[]) => {
+      const texts: string[] = [];
+      for (const { text, values = [] } of statements) texts.push(await statement(text, values, state === 'open'));
+      const results = await run(begin() + texts.join('; '));
+      state = 'open';
+      return results[results.length - 1].rows as R[];
     };
     try {
       const result = await fn(sql);
@@ -81,9 +107,9 @@ export async function sqlTransaction<T>(orm: MikroORM, fn: (sql: SqlTransaction)
  * figure (the header's basket count), where the ORM's `execute` costs more than the query.
  */
 export async function sqlRead<T extends object>(orm: MikroORM, text: string, values: unknown[] = []): Promise<T[]> {
-  return withConnection(orm, async (connection, statement) => {
-    const results = (await connection.query(await statement(text, values, false))) as pg.QueryResult | pg.QueryResult[];
-    return (Array.isArray(results) ? results[results.length - 1] : results).rows as T[];
+  return withConnection(orm, async (_connection, statement, run) => {
+    const results = await run(await statement(text, values, false));
+    return results[results.length - 1].rows as T[];
   });
 }
 
@@ -101,6 +127,8 @@ export function sqlReader(orm: MikroORM): Sql {
  * to the next: DATABASE_PREPARED_STATEMENTS=false (initOrm's `preparedStatements: false`) sends the values inlined.
  */
 type StatementText = (text: string, values: unknown[], inTransaction: boolean) => Promise<string>;
+/** Sends one message on the connection (after a failure, with the DEALLOCATE ALL it owes); answers each statement's result. */
+type Send = (message: string) => Promise<pg.QueryResult[]>;
 
 /** ORMs set up with prepared statements off (initOrm). */
 const inlineOnly = new WeakSet<MikroORM>();
@@ -138,22 +166,33 @@ function remember(text: string, outcome: { name: string; body: string } | null):
   preparable.set(text, outcome);
 }
 
-function statementText(orm: MikroORM, connection: pg.PoolClient): StatementText {
+/**
+ * The connection's sender, and the statement texts to send on it. The DEALLOCATE ALL a connection owes after a
+ * failure goes with the first message actually sent — texts are made before they are sent, and making one may send
+ * a PREPARE of its own first (sqlTransaction's `all`), which the DEALLOCATE must not follow.
+ */
+function statementsOn(orm: MikroORM, connection: pg.PoolClient): { statement: StatementText; send: Send } {
   const platform = orm.em.getPlatform();
   let reset = stale.delete(connection) ? 'deallocate all; ' : '';
-  const first = () => { const r = reset; reset = ''; return r; };
-  const inline = (text: string, values: unknown[]) => first() + platform.formatQuery(text, values);
-  return async (text, values, inTransaction) => {
+  const send: Send = async (message) => {
+    const owed = reset;
+    reset = '';
+    const results = (await connection.query(owed + message)) as pg.QueryResult | pg.QueryResult[];
+    const all = Array.isArray(results) ? results : [results];
+    return owed ? all.slice(1) : all;
+  };
+  const inline = (text: string, values: unknown[]) => platform.formatQuery(text, values);
+  const statement: StatementText = async (text, values, inTransaction) => {
     if (inlineOnly.has(orm)) return inline(text, values);
     const p = preparation(text, values);
     if (!p) return inline(text, values);
     const args = platform.formatQuery(values.map(() => '?').join(', '), values);
     let prepared = preparedOn.get(connection);
     if (!prepared) preparedOn.set(connection, (prepared = new Set()));
-    if (prepared.has(p.name)) return `${first()}execute ${p.name}(${args})`;
+    if (prepared.has(p.name)) return `execute ${p.name}(${args})`;
     if (preparable.get(text)) {
       prepared.add(p.name); // known to prepare: in the same message
-      return `${first()}prepare ${p.name} as ${p.body}; execute ${p.name}(${args})`;
+      return `prepare ${p.name} as ${p.body}; execute ${p.name}(${args})`;
     }
     // Not tried yet: it is tried on its own, in a round trip of its own (once per statement and process). A failed
     // PREPARE would abort an open transaction, so inside one it is tried behind a savepoint: a statement that only
@@ -161,9 +200,9 @@ function statementText(orm: MikroORM, connection: pg.PoolClient): StatementText 
     const [open, close] = inTransaction ? ['savepoint try_prepare; ', '; release savepoint try_prepare'] : ['', ''];
     let types: string[];
     try {
-      const results = (await connection.query(
-        `${first()}${open}prepare ${p.name} as ${p.body}; select parameter_types::text[] as types from pg_prepared_statements where name = '${p.name}'${close}`,
-      )) as unknown as pg.QueryResult[];
+      const results = await send(
+        `${open}prepare ${p.name} as ${p.body}; select parameter_types::text[] as types from pg_prepared_statements where name = '${p.name}'${close}`,
+      );
       types = (results.find((r) => r.command === 'SELECT')!.rows[0] as { types: string[] }).types;
     } catch {
       if (inTransaction) await connection.query('rollback to savepoint try_prepare; release savepoint try_prepare');
@@ -181,13 +220,15 @@ function statementText(orm: MikroORM, connection: pg.PoolClient): StatementText 
     prepared.add(p.name);
     return `execute ${p.name}(${args})`;
   };
+  return { statement, send };
 }
 
-async function withConnection<T>(orm: MikroORM, fn: (connection: pg.PoolClient, statement: StatementText) => Promise<T>): Promise<T> {
+async function withConnection<T>(orm: MikroORM, fn: (connection: pg.PoolClient, statement: StatementText, send: Send) => Promise<T>): Promise<T> {
   const knexClient = orm.em.getConnection().getKnex().client;
   const connection: pg.PoolClient = await knexClient.acquireConnection();
   try {
-    return await fn(connection, statementText(orm, connection));
+    const { statement, send } = statementsOn(orm, connection);
+    return await fn(connection, statement, send);
   } catch (e) {
     // After a failure this connection forgets its prepared statements and prepares them anew: the failed message may
     // not have reached its PREPARE, or a migration changed what a statement returns ("cached plan must not change

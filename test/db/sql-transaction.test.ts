@@ -87,6 +87,21 @@ describe('prepared statements (planned once per connection)', () => {
     expect(await notes()).toEqual(['before', 'second in its transaction']);
   });
 
+  it('runs several statements in one round trip, each prepared, also on a connection that must first forget its prepared statements', async () => {
+    for (let i = 0; i < 5; i++) {
+      // A failure makes its connection forget what it prepared; the next message on it starts with DEALLOCATE ALL,
+      // which must not land after a PREPARE that a statement of the batch sent in a round trip of its own.
+      await expect(sqlTransaction(t.orm, (sql) => sql.commitWith('insert into sql_tx_probe (note) values (?)', ['bad']))).rejects.toThrow(/check constraint/);
+      const rows = await sqlTransaction(t.orm, (sql) => sql.all<{ note: string }>([
+        { text: `insert into sql_tx_probe (note) select ? where ?::int = ${i}`, values: [`batch ${i}`, i] },
+        { text: `select note from sql_tx_probe where note like ? and ${i} = ${i} order by id`, values: ['batch%'] },
+      ]));
+      expect(rows.map((r) => r.note)).toEqual(Array.from({ length: i + 1 }, (_, k) => `batch ${k}`));
+    }
+    const prepared = await sqlTransaction(t.orm, (sql) => preparedBodies(sql));
+    expect(prepared.some((st) => /insert into sql_tx_probe \(note\) select \$1 where \$2::int = \d/.test(st))).toBe(true);
+  });
+
   it('passes a list as one array value (sqlArray): the same rows prepared, inlined or through the ORM, and the statement is prepared', async () => {
     const nasty = [`O'Brien`, 'back\\slash "quoted"', '{braces, comma}', '', 'NULL', null];
     const text = 'select array_length(?::bigint[], 1) as n, (select array_agg(x) from unnest(?::bigint[]) x where x = any(?::bigint[])) as hits, ?::text[] as words';
