@@ -72,7 +72,7 @@ export function emSqlTransaction(em: EntityManager): SqlTransaction {
 export async function sqlTransaction<T>(orm: MikroORM, fn: (sql: SqlTransaction) => Promise<T>): Promise<T> {
   return withConnection(orm, async (connection, statement, run) => {
     let state = 'not begun' as 'not begun' | 'open' | 'committed';
-    const begin = () => (state === 'not begun' ? 'begin; ' : '');
+    const begin = () => (state === 'not begun' ? (inlineOnly.has(orm) ? 'begin; ' : BEGIN_PLANNED_ONCE) : '');
     const sql = (async <R extends object>(text: string, values: unknown[] = []) => {
       const results = await run(begin() + (await statement(text, values, state === 'open')));
       state = 'open';
@@ -121,7 +121,7 @@ export function sqlReader(orm: MikroORM): Sql {
 /**
  * The text to send for one statement with its values. With prepared statements on (the default), a statement with
  * values is PREPAREd once per connection and sent as `execute name(values)`: PostgreSQL then plans it once (a generic
- * plan after five runs) instead of on every request — planning was most of the database's CPU for the storefront's
+ * plan: from the first run in sqlTransaction, after five runs in sqlRead) instead of on every request — planning was most of the database's CPU for the storefront's
  * statements (README, "Performance"). It stays one simple-protocol message, so BEGIN and COMMIT still ride along.
  * Behind a transaction pooler (PgBouncer, transaction mode) prepared statements do not survive from one transaction
  * to the next: DATABASE_PREPARED_STATEMENTS=false (initOrm's `preparedStatements: false`) sends the values inlined.
@@ -129,6 +129,16 @@ export function sqlReader(orm: MikroORM): Sql {
 type StatementText = (text: string, values: unknown[], inTransaction: boolean) => Promise<string>;
 /** Sends one message on the connection (after a failure, with the DEALLOCATE ALL it owes); answers each statement's result. */
 type Send = (message: string) => Promise<pg.QueryResult[]>;
+
+/**
+ * A transaction's BEGIN, telling PostgreSQL to run its prepared statements with their generic plan from the first
+ * EXECUTE on: by default it plans each one five more times with the values (custom plans) before it compares, and
+ * keeps planning per call when a custom plan looks cheaper — placing's stock take (`unnest` of a known one-item
+ * array) was planned on every call, and the order lock, whose planning costs several times its execution (orders'
+ * 22 indexes, the pricing joins), six times per pool connection. LOCAL: the ORM's own statements on the connection
+ * after this transaction keep PostgreSQL's default.
+ */
+const BEGIN_PLANNED_ONCE = 'begin; set local plan_cache_mode = force_generic_plan; ';
 
 /** ORMs set up with prepared statements off (initOrm). */
 const inlineOnly = new WeakSet<MikroORM>();
