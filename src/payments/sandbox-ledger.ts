@@ -10,6 +10,10 @@ export interface SandboxPayment {
   status: SandboxStatus; card_type: string; card_last4: string; return_url: string; webhook_url: string;
 }
 
+/** What a provider answers about a payment it recorded. */
+export type RecordedPayment = Pick<SandboxPayment, 'reference' | 'status' | 'card_type' | 'card_last4'>;
+const RECORDED_COLUMNS = 'reference, status, card_type, card_last4';
+
 export interface SandboxOptions {
   /** How long the sandbox takes to answer (SANDBOX_GATEWAY_LATENCY_MS), to play a real provider's latency. */
   latencyMs: number;
@@ -57,15 +61,19 @@ export class SandboxLedger {
     if (this.options.latencyMs > 0) await sleep(this.options.latencyMs);
   }
 
-  /** Records a payment once per (provider, attempt key); asking again answers the first record. */
-  async record(p: Omit<SandboxPayment, 'amount_minor'> & { amount_minor: number }): Promise<SandboxPayment> {
-    const [row] = await this.sql<SandboxPayment>(
-      `with ins as (
-         insert into sandbox_payments (reference, provider, attempt_key, amount_minor, currency_code, order_number, status, card_type, card_last4, return_url, webhook_url)
-         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict (provider, attempt_key) do nothing returning *)
-       select * from ins union all select * from sandbox_payments where provider = ? and attempt_key = ? limit 1`,
-      [p.reference, p.provider, p.attempt_key, p.amount_minor, p.currency_code, p.order_number, p.status, p.card_type, p.card_last4, p.return_url, p.webhook_url, p.provider, p.attempt_key]);
-    return row;
+  /**
+   * Records a payment once per (provider, attempt key); asking again answers the first record. One lean statement on
+   * every card authorization (the insert answers only what the providers read); the first record is read only when
+   * the key was asked before.
+   */
+  async record(p: Omit<SandboxPayment, 'amount_minor'> & { amount_minor: number }): Promise<RecordedPayment> {
+    const [inserted] = await this.sql<RecordedPayment>(
+      `insert into sandbox_payments (reference, provider, attempt_key, amount_minor, currency_code, order_number, status, card_type, card_last4, return_url, webhook_url)
+       values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict (provider, attempt_key) do nothing returning ${RECORDED_COLUMNS}`,
+      [p.reference, p.provider, p.attempt_key, p.amount_minor, p.currency_code, p.order_number, p.status, p.card_type, p.card_last4, p.return_url, p.webhook_url]);
+    if (inserted) return inserted;
+    const [first] = await this.sql<RecordedPayment>(`select ${RECORDED_COLUMNS} from sandbox_payments where provider = ? and attempt_key = ?`, [p.provider, p.attempt_key]);
+    return first;
   }
 
   async find(reference: string): Promise<SandboxPayment | undefined> {
