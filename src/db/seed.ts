@@ -116,10 +116,12 @@ async function basics(x: Exec, shopName: string): Promise<void> {
 type Exec = (sql: string, params?: unknown[]) => Promise<unknown[]>;
 
 interface SeedState {
+  /** The state's code within its seed flow: transitions name states by it, never by their display name. */
+  key: string;
   name: string; color: string; role: string; final?: boolean; isDefault?: boolean; allowOrder?: boolean; allowEdit?: boolean; excludeFromStatistics?: boolean;
-  /** Names of the states this one may move to; none = any state of the flow type. */
+  /** Keys of the states this one may move to; none = any state of the flow type. */
   to?: string[];
-  /** Per target name: the customers who may make that move besides staff (none: staff only). */
+  /** Per target key: the customers who may make that move besides staff (none: staff only). */
   customers?: Record<string, string[]>;
   notify?: { subject: string; customer?: boolean; others?: string; template?: string; othersTemplate?: string };
 }
@@ -128,39 +130,39 @@ interface SeedFlow { type: string; code: string; name: string; isDefault: boolea
 /** The demo flows the seeds describe. A flow is seeded once, by its code; staff changes to it (a new name too) are kept. */
 export const DEMO_FLOWS: SeedFlow[] = [
   { type: 'order', code: 'standard-order', name: 'Standard order flow', isDefault: true, description: 'From a placed order to delivery.', states: [
-    { name: 'New', role: 'new', color: '#2563eb', isDefault: true, allowEdit: true, to: ['Received', 'Cancelled'] },
-    { name: 'Received', role: 'processing', color: '#0891b2', allowEdit: true, to: ['Picked', 'Cancelled'] },
-    { name: 'Picked', role: 'processing', color: '#7c3aed', to: ['Shipped', 'Cancelled'] },
-    { name: 'Shipped', role: 'shipped', color: '#059669', to: ['Completed'], notify: { subject: 'Your order {OrderID} has been shipped', customer: true, template: 'mail/flow/order-shipped.njk' } },
-    { name: 'Completed', role: 'completed', final: true, color: '#374151', to: [] },
-    { name: 'Cancelled', role: 'cancelled', final: true, color: '#dc2626', excludeFromStatistics: true, to: [] },
+    { key: 'new', name: 'New', role: 'new', color: '#2563eb', isDefault: true, allowEdit: true, to: ['received', 'cancelled'] },
+    { key: 'received', name: 'Received', role: 'processing', color: '#0891b2', allowEdit: true, to: ['picked', 'cancelled'] },
+    { key: 'picked', name: 'Picked', role: 'processing', color: '#7c3aed', to: ['shipped', 'cancelled'] },
+    { key: 'shipped', name: 'Shipped', role: 'shipped', color: '#059669', to: ['completed'], notify: { subject: 'Your order {OrderID} has been shipped', customer: true, template: 'mail/flow/order-shipped.njk' } },
+    { key: 'completed', name: 'Completed', role: 'completed', final: true, color: '#374151', to: [] },
+    { key: 'cancelled', name: 'Cancelled', role: 'cancelled', final: true, color: '#dc2626', excludeFromStatistics: true, to: [] },
   ] },
   { type: 'cart', code: 'standard-cart', name: 'Standard cart', isDefault: true, description: 'Shoppers check out whenever they like.', states: [
-    { name: 'Open', role: 'open', color: '#2563eb', isDefault: true, allowOrder: true, allowEdit: true },
+    { key: 'open', name: 'Open', role: 'open', color: '#2563eb', isDefault: true, allowOrder: true, allowEdit: true },
   ] },
   { type: 'cart', code: 'b2b-cart-approval', name: 'B2B cart approval', isDefault: false, description: 'Company carts are approved before they are ordered.', states: [
-    { name: 'New', role: 'open', color: '#2563eb', isDefault: true, allowOrder: false, allowEdit: true, to: ['Submitted for approval'], customers: { 'Submitted for approval': ['owner', 'buyer'] } },
-    { name: 'Submitted for approval', role: 'submitted', color: '#d97706', allowOrder: false, to: ['Approved', 'Rejected'], customers: { Approved: ['approver'], Rejected: ['approver'] },
+    { key: 'open', name: 'New', role: 'open', color: '#2563eb', isDefault: true, allowOrder: false, allowEdit: true, to: ['submitted'], customers: { submitted: ['owner', 'buyer'] } },
+    { key: 'submitted', name: 'Submitted for approval', role: 'submitted', color: '#d97706', allowOrder: false, to: ['approved', 'rejected'], customers: { approved: ['approver'], rejected: ['approver'] },
       notify: { subject: 'Cart {OrderID} is waiting for your approval', others: 'approver@acme.test', othersTemplate: 'mail/flow/staff-notice.njk' } },
-    { name: 'Approved', role: 'approved', color: '#059669', allowOrder: true, to: ['New'], customers: { New: ['owner', 'buyer', 'approver'] }, notify: { subject: 'Cart {OrderID} was approved', customer: true } },
-    { name: 'Rejected', role: 'rejected', color: '#dc2626', allowOrder: false, to: ['New'], customers: { New: ['owner', 'buyer', 'approver'] }, notify: { subject: 'Cart {OrderID} was rejected', customer: true } },
+    { key: 'approved', name: 'Approved', role: 'approved', color: '#059669', allowOrder: true, to: ['open'], customers: { open: ['owner', 'buyer', 'approver'] }, notify: { subject: 'Cart {OrderID} was approved', customer: true } },
+    { key: 'rejected', name: 'Rejected', role: 'rejected', color: '#dc2626', allowOrder: false, to: ['open'], customers: { open: ['owner', 'buyer', 'approver'] }, notify: { subject: 'Cart {OrderID} was rejected', customer: true } },
   ] },
   { type: 'quote', code: 'standard-quote', name: 'Quote flow', isDefault: true, description: 'Requests for a quote, offers and answers.', states: [
-    { name: 'Requested', role: 'requested', color: '#2563eb', isDefault: true, allowEdit: true, to: ['In review', 'Offered', 'Rejected'] },
-    { name: 'In review', role: 'in_review', color: '#d97706', allowEdit: true, to: ['Offered', 'Rejected'] },
-    { name: 'Offered', role: 'offered', color: '#7c3aed', to: ['Accepted', 'Rejected', 'Expired', 'In review'],
-      customers: { Accepted: ['owner', 'buyer'], Rejected: ['owner', 'buyer'] }, notify: { subject: 'Your quote {OrderID} is ready', customer: true } },
-    { name: 'Accepted', role: 'accepted', final: true, color: '#059669', to: [] },
-    { name: 'Rejected', role: 'rejected', final: true, color: '#dc2626', excludeFromStatistics: true, to: [] },
-    { name: 'Expired', role: 'expired', final: true, color: '#6b7280', excludeFromStatistics: true, to: [], notify: { subject: 'Your quote {OrderID} has expired', customer: true } },
+    { key: 'requested', name: 'Requested', role: 'requested', color: '#2563eb', isDefault: true, allowEdit: true, to: ['in_review', 'offered', 'rejected'] },
+    { key: 'in_review', name: 'In review', role: 'in_review', color: '#d97706', allowEdit: true, to: ['offered', 'rejected'] },
+    { key: 'offered', name: 'Offered', role: 'offered', color: '#7c3aed', to: ['accepted', 'rejected', 'expired', 'in_review'],
+      customers: { accepted: ['owner', 'buyer'], rejected: ['owner', 'buyer'] }, notify: { subject: 'Your quote {OrderID} is ready', customer: true } },
+    { key: 'accepted', name: 'Accepted', role: 'accepted', final: true, color: '#059669', to: [] },
+    { key: 'rejected', name: 'Rejected', role: 'rejected', final: true, color: '#dc2626', excludeFromStatistics: true, to: [] },
+    { key: 'expired', name: 'Expired', role: 'expired', final: true, color: '#6b7280', excludeFromStatistics: true, to: [], notify: { subject: 'Your quote {OrderID} has expired', customer: true } },
   ] },
   { type: 'return', code: 'standard-return', name: 'Return flow', isDefault: true, description: 'Returned goods (RMA).', states: [
-    { name: 'Requested', role: 'requested', color: '#2563eb', isDefault: true, to: ['Approved', 'Rejected'] },
-    { name: 'Approved', role: 'approved', color: '#0891b2', to: ['Goods received'] },
-    { name: 'Rejected', role: 'rejected', final: true, color: '#dc2626', to: [] },
-    { name: 'Goods received', role: 'received', color: '#7c3aed', to: ['Refunded', 'Replaced'] },
-    { name: 'Refunded', role: 'refunded', final: true, color: '#059669', to: [] },
-    { name: 'Replaced', role: 'replaced', final: true, color: '#059669', to: [] },
+    { key: 'requested', name: 'Requested', role: 'requested', color: '#2563eb', isDefault: true, to: ['approved', 'rejected'] },
+    { key: 'approved', name: 'Approved', role: 'approved', color: '#0891b2', to: ['received'] },
+    { key: 'rejected', name: 'Rejected', role: 'rejected', final: true, color: '#dc2626', to: [] },
+    { key: 'received', name: 'Goods received', role: 'received', color: '#7c3aed', to: ['refunded', 'replaced'] },
+    { key: 'refunded', name: 'Refunded', role: 'refunded', final: true, color: '#059669', to: [] },
+    { key: 'replaced', name: 'Replaced', role: 'replaced', final: true, color: '#059669', to: [] },
   ] },
 ];
 
@@ -181,11 +183,11 @@ async function seedFlows(x: Exec, flows: SeedFlow[]): Promise<void> {
           s.notify?.subject ?? '', s.notify?.customer ?? false, s.notify?.customer ? (s.notify.template ?? 'mail/flow/state-changed.njk') : '',
           s.notify?.others ?? '', s.notify?.others ? (s.notify.othersTemplate ?? 'mail/flow/staff-notice.njk') : ''],
       )) as { id: number }[];
-      ids.set(s.name, row.id);
+      ids.set(s.key, row.id);
     }
     for (const s of f.states) {
       for (const to of s.to ?? []) {
-        await x('insert into flow_state_rules (from_state_id, to_state_id, actors) values (?, ?, ?::text[])', [ids.get(s.name), ids.get(to), `{${(s.customers?.[to] ?? []).join(',')}}`]);
+        await x('insert into flow_state_rules (from_state_id, to_state_id, actors) values (?, ?, ?::text[])', [ids.get(s.key), ids.get(to), `{${(s.customers?.[to] ?? []).join(',')}}`]);
       }
     }
     if (f.code === 'b2b-cart-approval') {
