@@ -73,23 +73,17 @@ export async function sqlTransaction<T>(orm: MikroORM, fn: (sql: SqlTransaction)
   return withConnection(orm, async (connection, statement, run) => {
     let state = 'not begun' as 'not begun' | 'open' | 'committed';
     const begin = () => (state === 'not begun' ? (inlineOnly.has(orm) ? 'begin; ' : BEGIN_PLANNED_ONCE) : '');
-    const sql = (async <R extends object>(text: string, values: unknown[] = []) => {
-      const results = await run(begin() + (await statement(text, values, state === 'open')));
-      state = 'open';
-      return results[results.length - 1].rows as R[];
-    }) as SqlTransaction;
-    sql.commitWith = async <R extends object>(text: string, values: unknown[] = []) => {
-      const results = await run(`${begin()}${await statement(text, values, state === 'open')}; commit`);
-      state = 'committed';
-      return results[results.length - 2].rows as R[];
-    };
-    sql.all = async <R extends object>(statements: SqlStatement[]) => {
+    // One round trip: the statements (each prepared on its own), after the BEGIN when it is the first, before the COMMIT when asked.
+    const exchange = async <R extends object>(statements: SqlStatement[], commit: boolean): Promise<R[]> => {
       const texts: string[] = [];
       for (const { text, values = [] } of statements) texts.push(await statement(text, values, state === 'open'));
-      const results = await run(begin() + texts.join('; '));
-      state = 'open';
-      return results[results.length - 1].rows as R[];
+      const results = await run(begin() + texts.join('; ') + (commit ? '; commit' : ''));
+      state = commit ? 'committed' : 'open';
+      return results[results.length - (commit ? 2 : 1)].rows as R[];
     };
+    const sql = (<R extends object>(text: string, values: unknown[] = []) => exchange<R>([{ text, values }], false)) as SqlTransaction;
+    sql.commitWith = <R extends object>(text: string, values: unknown[] = []) => exchange<R>([{ text, values }], true);
+    sql.all = <R extends object>(statements: SqlStatement[]) => exchange<R>(statements, false);
     try {
       const result = await fn(sql);
       if (state === 'open') await connection.query('commit');
