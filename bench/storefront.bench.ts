@@ -697,7 +697,7 @@ async function main(): Promise<void> {
         load.postMessage({ run: scenario, prepared, payment, seconds: WARMUP_SECONDS } satisfies ToWorker);
         const warm = await receive();
         if ('failed' in warm) throw new Error(`${scenario} warm-up failed: ${warm.failed}`);
-        if ('result' in warm && scenario !== 'product' && scenario !== 'returning' && scenario !== 'add') warmupPlaced += warm.result.ok;
+        if ('result' in warm && (scenario === 'place' || scenario === 'placeOnly')) warmupPlaced += warm.result.ok; // orders placed, not page views or adds
         prepared = undefined; // the worker goes on with the baskets the warm-up left
       }
       const before = await appUsage();
