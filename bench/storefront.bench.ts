@@ -57,7 +57,7 @@ import { initOrm, migrate } from '../src/db/database';
 import { seedDemoData } from '../src/db/seed';
 import { MailWorker } from '../src/mail/outbox.service';
 import { startJobs } from '../src/jobs/job-queue';
-import { startSmtpCatcher } from '../src/mail/smtp-catcher';
+import { startSmtpCounter } from '../src/mail/smtp-catcher';
 import { benchServer, createBenchDatabase, positiveInt } from './bench-db';
 import { preparePgbench, runPgbench } from './pgbench-add';
 import { recordStatements } from './sql-recorder';
@@ -545,8 +545,8 @@ async function prepareReviewBaskets(
 }
 
 /**
- * The outside world, in a worker thread of its own: the SMTP server the mail worker sends the receipts to (a catcher
- * that accepts and parses every mail) and the hosted provider's webhook sender — on other machines in a deployment,
+ * The outside world, in a worker thread of its own: the SMTP server the mail worker sends the receipts to (it accepts
+ * and counts every mail, as a relay would, without parsing it) and the hosted provider's webhook sender — on other machines in a deployment,
  * so their CPU is not the app thread's (in the same process they cost the app thread ~15 % of a placing run).
  */
 type ToOutside = { webhook: { url: string; body: string; headers: Record<string, string>; times: number; spreadMs: number } } | { counts: true };
@@ -556,7 +556,7 @@ function outsideWorker(): void {
   const port = parentPort!;
   let mailsCaught = 0;
   let webhooksSent = 0;
-  void startSmtpCatcher(() => { mailsCaught++; }).then((catcher) => port.postMessage({ smtpUrl: catcher.url } satisfies FromOutside));
+  void startSmtpCounter(() => { mailsCaught++; }).then((catcher) => port.postMessage({ smtpUrl: catcher.url } satisfies FromOutside));
   port.on('message', (m: ToOutside) => {
     if ('counts' in m) return port.postMessage({ counts: { mailsCaught, webhooksSent } } satisfies FromOutside);
     const { url, body, headers, times, spreadMs } = m.webhook;
