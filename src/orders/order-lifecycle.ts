@@ -159,11 +159,16 @@ export function storedTotals(totals: Totals) {
   } satisfies Partial<Order>;
 }
 
-/** storedTotals as `column = ?` assignments and their values, for statements written in SQL. */
-export function totalsColumns(totals: Totals): { assignments: string; values: unknown[] } {
+/**
+ * storedTotals as `column = ?` assignments and their values, for statements written in SQL; `columns` names the same
+ * columns in the same order (an INSERT's column list).
+ */
+export function totalsColumns(totals: Totals): { assignments: string; columns: string; values: unknown[] } {
   const entries = Object.entries(storedTotals(totals));
+  const columns = entries.map(([key]) => key.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase()));
   return {
-    assignments: entries.map(([key]) => `${key.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase())} = ?`).join(', '),
+    assignments: columns.map((c) => `${c} = ?`).join(', '),
+    columns: columns.join(', '),
     values: entries.map(([key, value]) => (key === 'totals' ? JSON.stringify(value) : value)),
   };
 }
