@@ -261,6 +261,12 @@ export function filterConditions(type: OrderListKind, f: ListFilter, now: Date):
   return { where, params };
 }
 
+type Condition = { sql: string; params: unknown[] };
+/** The list indexes' own condition (placed orders), and the open index's (orders still in checkout). */
+const PLACED: Condition = { sql: 'o.completed', params: [] };
+const IN_CHECKOUT: Condition = { sql: 'not o.completed', params: [] };
+const anyOfCondition = (anyOf: Condition[]): Condition => ({ sql: `(${anyOf.map((a) => a.sql).join('\n      or ')})`, params: anyOf.flatMap((a) => a.params) });
+
 /** Up to this many chosen states, a date-sorted order list runs one keyset arm per state (see buildListQuery). */
 const MAX_STATE_ARMS = 10;
 
@@ -282,17 +288,24 @@ export function buildListQuery(input: ListQueryInput): { sql: string; params: un
   const cursor = input.after ?? input.before;
   const keyset = cursor ? { sql: `(${sort.expr}, o.id) ${scanDir === 'desc' ? '<' : '>'} (?::${sort.cast}, ?::bigint)`, params: [cursor.key, cursor.id] } : null;
   const orderBy = `order by ${sort.expr} ${scanDir}, o.id ${scanDir}`;
-  const arm = (extra: { sql: string; params: unknown[] } | null) => {
-    const conditions = [...where, ...(extra ? [extra.sql] : []), ...(keyset ? [keyset.sql] : [])];
+  const arm = (extras: Condition[]) => {
+    const conditions = [...where, ...extras.map((e) => e.sql), ...(keyset ? [keyset.sql] : [])];
     return {
       sql: `select o.id, ${sort.expr} as sort_value, ${sort.key} as sort_key from orders o
     where ${conditions.join('\n      and ')}
     ${orderBy} limit ${size + 1}`,
-      params: [...params, ...(extra?.params ?? []), ...(keyset?.params ?? [])],
+      params: [...params, ...extras.flatMap((e) => e.params), ...(keyset?.params ?? [])],
     };
   };
   // One arm, or one per alternative: each arm is a complete keyset page, the union's best size + 1 rows are the page.
-  const arms = anyOf ? anyOf.map(arm) : [arm(null)];
+  // Orders without a progress filter: the sort, state and trigram indexes hold placed orders only (migration
+  // 20261206233000_list_indexes_placed: a checkout's updates then skip them), so the placed orders are read in those
+  // arms and the orders still in checkout in one more, on orders_list_open_idx, with the alternatives ORed there
+  // (those orders are few: that arm filters them row by row).
+  const alternatives: Condition[][] = anyOf ? anyOf.map((a) => [a]) : [[]];
+  const arms = input.type === 'order' && !f.progress
+    ? [...alternatives.map((a) => arm([PLACED, ...a])), arm([IN_CHECKOUT, ...(anyOf ? [anyOfCondition(anyOf)] : [])])]
+    : alternatives.map(arm);
   const page = arms.length === 1 ? arms[0].sql : `select id, sort_key from (\n    (${arms.map((a) => a.sql).join(')\n    union\n    (')})\n  ) o
   order by sort_value ${scanDir}, id ${scanDir} limit ${size + 1}`;
     const sql = `with page as (

@@ -217,6 +217,17 @@ describe('search', () => {
     expect(await listed('apply=1&search=b%C3%A6rvej&searchIn=id')).toEqual([]);
   });
 
+  it('finds orders still in checkout as well as placed ones, in every search mode', async () => {
+    const [placed, open] = await clone(2, { billing_address: `'Tyttebærvej 4'`, billing_email: `'Both.Kinds@Example.test'`,
+      completed: 'g = 1', completed_at: `case when g = 1 then o.completed_at end` });
+    await t.sql(`update order_lines set product_name = 'Lingonberry Jar' where order_id in (select id from orders where number in ($1, $2))`, [placed, open]);
+    expect(await listed('apply=1&search=TYTTEB%C3%A6rvej&searchIn=all')).toEqual([placed, open]);
+    expect(await listed('apply=1&search=lingonberry&searchIn=all')).toEqual([placed, open]);
+    expect(await listed('apply=1&search=both.kinds%40example.test&searchIn=customer')).toEqual([placed, open]);
+    expect(await listed(`apply=1&search=${open}&searchIn=id`)).toEqual([open]);
+    expect(await listed('apply=1&search=lingonberry&searchIn=all&progress=not_completed')).toEqual([open]);
+  });
+
   it('treats SQL and LIKE metacharacters as plain text in every field', async () => {
     const [odd] = await clone(1, { billing_address: `'100% O''Brien_Street'` });
     for (const searchIn of ['id', 'customer', 'all']) {
@@ -240,11 +251,12 @@ describe('search', () => {
     await client.connect();
     try {
       await client.query('set enable_seqscan = off');
-      const plan = async (search: string, searchIn: 'id' | 'customer' | 'all', arm?: number) => {
+      // The placed orders' arm of the list query (the list indexes hold placed orders only).
+      const plan = async (search: string, searchIn: 'id' | 'customer' | 'all', arm?: number, progress = 'o.completed') => {
         const { where, params, anyOf } = filterConditions('order', { ...DEFAULT_FILTER, search, searchIn }, new Date());
         const alt = arm === undefined ? null : anyOf![arm];
         let i = 0;
-        const sql = `explain select o.id from orders o where ${[...where, ...(alt ? [alt.sql] : [])].join(' and ')}`.replace(/\?/g, () => `$${++i}`);
+        const sql = `explain select o.id from orders o where ${[...where, progress, ...(alt ? [alt.sql] : [])].join(' and ')}`.replace(/\?/g, () => `$${++i}`);
         const { rows } = await client.query(sql, [...params, ...(alt?.params ?? [])]);
         return rows.map((r) => r['QUERY PLAN']).join('\n');
       };
@@ -255,6 +267,8 @@ describe('search', () => {
       const id = await plan(source, 'id');
       expect(id).toMatch(/Bitmap Index Scan on orders_(number_key|list_number_idx)\b/);
       expect(id).toContain('Bitmap Index Scan on orders_integration_order_id_idx');
+      // The orders still in checkout: their own small index.
+      expect(await plan('Main Street', 'all', 0, 'not o.completed')).toContain('orders_list_open_idx');
     } finally {
       await client.end();
     }
@@ -333,8 +347,10 @@ describe('sorting and keyset paging', () => {
   });
 
   it('pages through 120 orders with first / next / prev / last, ties broken by id, and never skips or repeats a row', async () => {
-    // Two orders share each timestamp, so the (created_at, id) cursor has to break ties.
-    await clone(120, { created_at: `timestamptz '2010-06-01 00:00:00+00' + (g / 2) * interval '1 minute'` });
+    // Two orders share each timestamp, so the (created_at, id) cursor has to break ties; every third is still in
+    // checkout (not completed: read through its own index), so the pages interleave both kinds.
+    await clone(120, { created_at: `timestamptz '2010-06-01 00:00:00+00' + (g / 2) * interval '1 minute'`,
+      completed: 'g % 3 <> 0', completed_at: `case when g % 3 <> 0 then o.completed_at end` });
     const expected = (await t.sql<{ number: string }>(`select number from orders where type = 'order' and not deleted
       and created_at >= '2010-01-01' and created_at < '2011-01-01' order by created_at desc, id desc`)).map((r) => r.number);
     expect(expected).toHaveLength(120);
