@@ -25,6 +25,8 @@
  *   5. last units       twice as many shoppers as units of one product place at once: exactly as many orders as units.
  *
  * BENCH_ONLY=product,returning,add,place,placeOnly,lastUnits runs a subset (e.g. under `node --cpu-prof`).
+ * `npm run bench` starts node with the flags production starts with (package.json: `--max-semi-space-size=64`); run it
+ * by hand as `node --max-semi-space-size=64 --import tsx bench/storefront.bench.ts` (add `--cpu-prof` to profile).
  * BENCH_WARMUP_SECONDS (default 3) runs each scenario that long first, unmeasured (its orders still count in the checks):
  * a shop runs for hours, so what a request costs is what it costs once V8 has compiled the code and each pooled
  * connection has planned its prepared statements (PostgreSQL custom-plans each the first five times per connection).
@@ -907,7 +909,9 @@ async function startAppProcesses(databaseUrl: string, sessionSecret: string) {
  */
 async function startWorkerProcess(databaseUrl: string, smtpUrl: string, config: ReturnType<typeof loadConfig>) {
   const exportDir = fs.mkdtempSync(path.join(os.tmpdir(), 'orderflow-bench-export-'));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+  // The node flags production starts with (package.json's start scripts; `npm run bench` passes them to this process).
+  const nodeFlags = process.execArgv.filter((a) => a.startsWith('--max-semi-space-size'));
+  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', 'src/server.ts'], {
     cwd: path.resolve(__dirname, '..'),
     env: {
       ...process.env, PROCESS_ROLE: 'worker', NODE_ENV: 'production', DATABASE_URL: databaseUrl, SMTP_URL: smtpUrl, DEMO: '1',
