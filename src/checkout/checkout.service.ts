@@ -15,7 +15,7 @@ import { priceOrder } from '../pricing/pricing';
 import { pricingInputOf, type PricingRow } from '../pricing/pricing-sql';
 import { PaymentMethod, type PaymentProviderCode } from '../payments/payment.entities';
 import { withinMs } from '../shared/deadline';
-import { PROVIDER_TIMED_OUT, type HostedPaymentOutcome, type PaymentProvider } from '../payments/payment-provider';
+import { PROVIDER_TIMED_OUT, type HostedPaymentOutcome, type PaymentProvider, type ProviderResult } from '../payments/payment-provider';
 import type { PaymentProviders } from '../payments/payment-providers';
 import { DomainError, notFound } from '../shared/errors';
 import { formatMoney } from '../shared/money';
@@ -133,8 +133,10 @@ export class CheckoutService {
     for (let round = 0; round < 5; round++) {
       const reservation = await reserveOrder(this.orm, shopper, input, {
         reservationSeconds: this.placement.reservationSeconds, acceptStoredPrices: !!shopper.priceDate || !!accepting, quote: !!accepting,
+        settle: accepting ? undefined : { outbox: this.outbox, authorize: (attempt) => this.authorizeInProcess(attempt) },
       });
       if (reservation.kind === 'placed') return { orderId: reservation.orderId, number: reservation.number, alreadyPlaced: true };
+      if (reservation.kind === 'completed') return { orderId: reservation.orderId, number: reservation.number, alreadyPlaced: false };
       if (reservation.kind === 'stale') {
         await this.repriceForPlacement(shopper, input);
       } else if (reservation.kind === 'busy') {
@@ -151,10 +153,21 @@ export class CheckoutService {
     throw orderChanged();
   }
 
+  /**
+   * A provider that authorizes in process (an invoice), asked inside the reserving transaction: its authorization,
+   * or null — another provider, a refusal or a failure leave the attempt to be reserved, committed and paid (pay()).
+   */
+  private async authorizeInProcess(attempt: ReservedAttempt): Promise<Authorization | null> {
+    const provider = this.payments.get(attempt.provider);
+    if (provider.flow !== 'direct' || !provider.inProcess || provider.needsCard) return null;
+    const auth = await provider.authorize(authorizeRequest(attempt)).catch(() => null);
+    return auth?.success ? authorizationOf(auth, provider) : null;
+  }
+
   /** Asks the provider for a reserved attempt, then confirms or releases it. */
   private async pay(attempt: ReservedAttempt, input: PlaceInput, accepting?: QuoteAcceptance): Promise<PlaceResult> {
     const provider = this.payments.get(attempt.provider);
-    const request = { attemptKey: attemptKey(attempt.id), orderNumber: attempt.number, amountMinor: attempt.amountMinor, currencyCode: attempt.currencyCode };
+    const request = authorizeRequest(attempt);
     if (provider.flow === 'hosted') {
       if (!input.urls) throw new Error('A hosted payment needs the return and webhook URLs.');
       const started = await this.askProvider(attempt.id, () => provider.startPayment({ ...request, ...input.urls! }));
@@ -170,9 +183,7 @@ export class CheckoutService {
       await this.release(attempt.id, { mayBeAuthorized: false, declined: true, message: auth.message });
       throw paymentDeclined(auth.message);
     }
-    return this.confirm(attempt, {
-      reference: auth.reference, message: auth.message, cardType: auth.cardType ?? '', cardLast4: auth.cardLast4 ?? '', initialCaptureState: provider.initialCaptureState,
-    }, provider, accepting);
+    return this.confirm(attempt, authorizationOf(auth, provider), provider, accepting);
   }
 
   /**
@@ -395,6 +406,16 @@ export class CheckoutService {
     if (!order || order.lines.length === 0) throw new DomainError('CART_EMPTY', 'Your basket is empty. Add a product before checking out.');
     return order;
   }
+}
+
+/** What a direct provider is asked for a reserved attempt. */
+function authorizeRequest(attempt: ReservedAttempt) {
+  return { attemptKey: attemptKey(attempt.id), orderNumber: attempt.number, amountMinor: attempt.amountMinor, currencyCode: attempt.currencyCode };
+}
+
+/** A direct provider's successful answer as the order records it. */
+function authorizationOf(auth: ProviderResult, provider: PaymentProvider): Authorization {
+  return { reference: auth.reference, message: auth.message, cardType: auth.cardType ?? '', cardLast4: auth.cardLast4 ?? '', initialCaptureState: provider.initialCaptureState };
 }
 
 function actorOf(shopper: Shopper, source: Actor['source'] = 'frontend'): Actor {

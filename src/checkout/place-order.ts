@@ -49,16 +49,28 @@ export type Reservation =
   /** Another attempt for this order is under way; `expired` when it ran out of time and may be released. */
   | { kind: 'busy'; attemptId: number; provider: PaymentProviderCode; expired: boolean }
   /** Catalog prices changed since the order was priced: reprice it first. */
-  | { kind: 'stale' };
+  | { kind: 'stale' }
+  /** Authorized in process (ReserveOptions.settle) and placed by the reserving transaction. */
+  | { kind: 'completed'; orderId: number; number: string };
 
 export interface ReserveOptions {
   reservationSeconds: number; acceptStoredPrices: boolean;
   /** Placing an offered quote (by its quote id) that the shopper or their company may accept, rather than the shopper's order in checkout. */
   quote?: boolean;
+  /**
+   * For a provider that authorizes in process (DirectPaymentProvider.inProcess): `authorize` answers its
+   * authorization of the reserved attempt (null for every other provider, or when it declines), and the reserving
+   * transaction then completes the order too — the stock take and confirmReserved's statement in its last round trip,
+   * one commit. Without it, or when it answers null, the attempt is reserved and committed for the caller to confirm.
+   */
+  settle?: { outbox: OutboxService; authorize: (attempt: ReservedAttempt) => Promise<Authorization | null> };
 }
 
 export async function reserveOrder(orm: MikroORM, shopper: Shopper, input: PlaceInput, options: ReserveOptions): Promise<Reservation> {
   return reserveIn(orm, shopper, input, options).catch(async (e) => {
+    // Settling in one transaction found a line's stock short (no attempt to confirm: 22012, all rolled back): the
+    // reservation alone says which line, or reserves what was given back meanwhile.
+    if ((e as { code?: string }).code === '22012' && options.settle) return reserveOrder(orm, shopper, input, { ...options, settle: undefined });
     // A second click that waited on the order lock read the attempts before the first click committed its own:
     // the unique index refuses the second attempt (and so rolls back its stock), and the second click waits.
     if ((e as { constraint?: string }).constraint !== 'payment_attempts_one_open_per_order') throw e;
@@ -74,9 +86,11 @@ async function reserveIn(orm: MikroORM, shopper: Shopper, input: PlaceInput, opt
     // A quote is found by its quote id also once it became an order (a second accept then shows that order).
     // A quote is accepted by whoever may see it (the access policy: its owner or a member of its company).
     const quoteVisible = visibleSql({ id: shopper.userId ?? -1, companyId: shopper.companyId });
-    const [order] = await sql<LockedOrder>('with ' + (options.quote
-      ? lockOrderSql(`? in (o.number, o.quote_number) and not o.deleted and ${quoteVisible.sql}`)
-      : lockOrderSql(`o.number = ? and not o.deleted and (${owner} or o.id = any(?::bigint[]))`)),
+    // Settling in process, the attempt's id is taken with the lock: the provider is asked with its key before the attempt is written.
+    const attemptIdColumn = options.settle ? `, nextval('payment_attempts_id_seq') as next_attempt_id` : '';
+    const [order] = await sql<LockedOrder & { next_attempt_id?: string }>('with ' + (options.quote
+      ? lockOrderSql(`? in (o.number, o.quote_number) and not o.deleted and ${quoteVisible.sql}`, attemptIdColumn)
+      : lockOrderSql(`o.number = ? and not o.deleted and (${owner} or o.id = any(?::bigint[]))`, attemptIdColumn)),
     options.quote ? [input.orderNumber, ...quoteVisible.params] : [input.orderNumber, shopper.userId ?? shopper.anonymousToken ?? NO_TOKEN, sqlArray(input.placedInSession)]);
     if (!order) throw orderChanged();
     const orderId = Number(order.id);
@@ -103,28 +117,40 @@ async function reserveIn(orm: MikroORM, shopper: Shopper, input: PlaceInput, opt
     // rows are locked for this one round trip. A line without stock takes nothing and records no attempt.
     const lines = order.lines.filter((l) => l.productId != null).map((l) => ({ line: l, lineId: l.id, productId: l.productId!, quantity: l.quantity }));
     const stock = takeStockCtes(lines, cause);
-    const attempt = attemptColumns(order, totals.totalMinor, by);
-    const [row] = await sql.commitWith<{ id: string | null; picked: number[] }>(
-      `with ${stock.text},
+    const attemptId = order.next_attempt_id != null ? Number(order.next_attempt_id) : null;
+    const attempt = attemptColumns(order, totals.totalMinor, by, attemptId);
+    const take = {
+      text: `with ${stock.text},
        attempt as (
          insert into payment_attempts (${attempt.columns}) select ${attempt.placeholders} where (select count(*) from stock_taken) = ? returning id),
        reserved as (
          insert into stock_reservations (attempt_id, order_line_id, product_id, location_id, quantity)
          select attempt.id, t.line_id, t.product_id, t.location_id, -t.change from attempt, stock_taken t)
        select (select id from attempt) as id, (select coalesce(json_agg(line_id), '[]') from stock_picked) as picked`,
-      [...stock.values, ...attempt.values, lines.length]);
+      values: [...stock.values, ...attempt.values, lines.length],
+    };
+    const settled = attemptId != null && options.settle ? { ...reservedAttempt(attemptId, order, totals.totalMinor), reserved } : null;
+    const auth = settled && (await options.settle!.authorize(settled));
+    if (settled && auth) {
+      // No attempt when a line's stock is short: the confirming statement then stops with 22012 (reserveOrder reserves again).
+      const confirm = confirmReservedSql(options.settle!.outbox, settled, auth);
+      await sql.all([take, confirm], true);
+      return { kind: 'completed', orderId, number: order.number };
+    }
+    const [row] = await sql.commitWith<{ id: string | null; picked: number[] }>(take.text, take.values);
     if (row.id == null) throw new DomainError('INSUFFICIENT_STOCK', outOfStockMessage(firstUnpicked(lines, row.picked)!.line));
     return { kind: 'reserved', attempt: { ...reservedAttempt(Number(row.id), order, totals.totalMinor), reserved } };
   });
 }
 
-/** The columns of a new payment attempt (status reserved, with its expiry) and their values. */
-function attemptColumns(order: LockedOrder, totalMinor: number, by: { customerComment: string; ip: string; userId: number | null; reservationSeconds: number }) {
-  return {
+/** The columns of a new payment attempt (status reserved, with its expiry; its id when taken before) and their values. */
+function attemptColumns(order: LockedOrder, totalMinor: number, by: { customerComment: string; ip: string; userId: number | null; reservationSeconds: number }, id: number | null = null) {
+  const attempt = {
     columns: 'order_id, order_version, provider, amount_minor, currency_code, customer_comment, ip, actor_user_id, expires_at',
     placeholders: '?::bigint, ?::int, ?, ?::bigint, ?, ?, ?, ?::int, now() + make_interval(secs => ?)',
     values: [Number(order.id), order.version, order.payment_provider, totalMinor, order.currency_code, by.customerComment, by.ip, by.userId, by.reservationSeconds],
   };
+  return id == null ? attempt : { columns: `id, ${attempt.columns}`, placeholders: `?::bigint, ${attempt.placeholders}`, values: [id, ...attempt.values] };
 }
 
 type Taken = Iterable<readonly [{ id: number; productId: number | null }, { locationId: number; quantity: number }]>;
@@ -237,8 +263,21 @@ export async function confirmAttempt(orm: MikroORM, outbox: OutboxService, attem
  * nothing is written and confirmAttempt reads it all again and says what happened.
  */
 export async function confirmReserved(orm: MikroORM, outbox: OutboxService, attempt: ReservedAttempt, auth: Authorization): Promise<Confirmation> {
-  const { reserved } = attempt;
-  if (!reserved) return confirmAttempt(orm, outbox, attempt.id, auth);
+  if (!attempt.reserved) return confirmAttempt(orm, outbox, attempt.id, auth);
+  const complete = confirmReservedSql(outbox, attempt, auth);
+  const placed = await sqlTransaction(orm, (sql) => sql.commitWith(complete.text, complete.values)).then(() => true, (e: { code?: string }) => {
+    if (e.code === '22012') return false;
+    throw e;
+  });
+  return placed ? { kind: 'placed', orderId: attempt.orderId, number: attempt.reserved.order.number } : confirmAttempt(orm, outbox, attempt.id, auth);
+}
+
+/**
+ * confirmReserved's statement: completes the reserved order when it is still the reserved version and the attempt
+ * moves from reserved to completed; otherwise it stops with division by zero (22012), and the transaction rolls back.
+ */
+function confirmReservedSql(outbox: OutboxService, attempt: ReservedAttempt, auth: Authorization) {
+  const reserved = attempt.reserved!;
   const { order, totals } = reserved;
   const first = {
     ctes: `target as (select id from orders where id = ? and version = ? and not completed and type = 'order' and basket_status = 'basket' for update),
@@ -250,13 +289,8 @@ export async function confirmReserved(orm: MikroORM, outbox: OutboxService, atte
     // No attempt completed: division by zero (22012) stops the statement, and the transaction is rolled back.
     placedIf: '(select 1 / count(*) from attempt) = 1',
   };
-  const complete = completeOrderSql(outbox, attempt.orderId, order, totals, { auth, paymentName: order.payment_name! }, { attemptId: attempt.id },
+  return completeOrderSql(outbox, attempt.orderId, order, totals, { auth, paymentName: order.payment_name! }, { attemptId: attempt.id },
     { customerComment: reserved.customerComment, ip: reserved.ip, actor: { userId: reserved.actorUserId, kind: 'customer', source: 'checkout' } }, first);
-  const placed = await sqlTransaction(orm, (sql) => sql.commitWith(complete.text, complete.values)).then(() => true, (e: { code?: string }) => {
-    if (e.code === '22012') return false;
-    throw e;
-  });
-  return placed ? { kind: 'placed', orderId: attempt.orderId, number: order.number } : confirmAttempt(orm, outbox, attempt.id, auth);
 }
 
 /**

@@ -14,9 +14,9 @@ export interface SqlTransaction extends Sql {
   commitWith<T extends object = object>(text: string, values?: unknown[]): Promise<T[]>;
   /**
    * Runs several statements in one round trip, each prepared like a statement of its own (a text holding two
-   * statements never is): answers the last one's rows.
+   * statements never is), with the COMMIT when `commit` says so: answers the last one's rows.
    */
-  all<T extends object = object>(statements: SqlStatement[]): Promise<T[]>;
+  all<T extends object = object>(statements: SqlStatement[], commit?: boolean): Promise<T[]>;
 }
 
 export interface SqlStatement { text: string; values?: unknown[] }
@@ -52,6 +52,7 @@ export function emSqlTransaction(em: EntityManager): SqlTransaction {
   const sql = emSql(em);
   return Object.assign(sql, {
     commitWith: sql,
+    // The ORM commits when its transaction ends, whatever `commit` says.
     all: async <T extends object>(statements: SqlStatement[]) => {
       let rows: T[] = [];
       for (const { text, values } of statements) rows = await sql<T>(text, values);
@@ -83,7 +84,7 @@ export async function sqlTransaction<T>(orm: MikroORM, fn: (sql: SqlTransaction)
     };
     const sql = (<R extends object>(text: string, values: unknown[] = []) => exchange<R>([{ text, values }], false)) as SqlTransaction;
     sql.commitWith = <R extends object>(text: string, values: unknown[] = []) => exchange<R>([{ text, values }], true);
-    sql.all = <R extends object>(statements: SqlStatement[]) => exchange<R>(statements, false);
+    sql.all = <R extends object>(statements: SqlStatement[], commit = false) => exchange<R>(statements, commit);
     try {
       const result = await fn(sql);
       if (state === 'open') await connection.query('commit');

@@ -10,6 +10,8 @@ export class InvoiceProvider implements DirectPaymentProvider {
   readonly supportsCapture = false;
   readonly initialCaptureState = 'not_supported' as const;
   readonly needsCard = false;
+  /** Nothing outside the shop is asked: placing authorizes and completes the order in one transaction. */
+  readonly inProcess = true;
 
   async authorize(req: { orderNumber: string }): Promise<ProviderResult> {
     return { success: true, message: 'Invoice will be sent.', reference: `INV-${req.orderNumber}` };

@@ -49,6 +49,11 @@ export interface DirectPaymentProvider extends PaymentProviderBase {
   readonly flow: 'direct';
   /** True when the shopper types card details into the shop's review page. */
   readonly needsCard: boolean;
+  /**
+   * True when authorize asks no one outside this process (an invoice): placing then asks it inside the reserving
+   * transaction, which completes the order in its last round trip — no lock is held across a network call.
+   */
+  readonly inProcess?: boolean;
   authorize(req: AuthorizeRequest): Promise<ProviderResult>;
 }
 
