@@ -153,23 +153,35 @@ function mainThreadCpuSeconds(pid: number | 'self' = 'self'): number | undefined
 }
 
 /**
- * CPU seconds of every PostgreSQL process on this machine so far (backends and the server's own; the server's
- * cutime/cstime hold the backends that ended), so a run tells where the CPU went besides the app; Linux only.
+ * CPU seconds of the bench's PostgreSQL server so far: its postmaster (whose cutime/cstime hold the backends that
+ * ended) and every process it started (backends, walwriter, autovacuum …), so a run tells where the CPU went besides
+ * the app; Linux only. Only this server: other PostgreSQL servers on the machine (another run's tests) are not counted.
  */
-function databaseCpuSeconds(): number | undefined {
+function databaseCpuSeconds(postmasterPid: number | undefined): number | undefined {
+  if (postmasterPid === undefined) return undefined;
   try {
     let ticks = 0;
     for (const pid of fs.readdirSync('/proc')) {
       if (!/^\d+$/.test(pid)) continue;
       let stat: string;
       try { stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8'); } catch { continue; } // ended meanwhile
-      if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== 'postgres') continue;
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]); // utime stime cutime cstime
+      if (Number(pid) === postmasterPid) ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]); // utime stime cutime cstime
+      else if (Number(fields[1]) === postmasterPid) ticks += Number(fields[11]) + Number(fields[12]); // a child: utime stime
     }
     return ticks / 100;
   } catch {
     return undefined;
+  }
+}
+
+/** The postmaster of the server a connection's backend belongs to (its parent process), when it runs on this machine. */
+function postmasterOf(backendPid: number): number | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${backendPid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined; // the server is on another machine
   }
 }
 
@@ -642,6 +654,7 @@ async function main(): Promise<void> {
     const sql = new pg.Pool({ connectionString: url, max: 2 });
     cleanups.push(() => sql.end());
     const q = async <T extends Record<string, any>>(text: string, params: unknown[] = []) => (await sql.query<T>(text, params)).rows;
+    const postmasterPid = postmasterOf(Number((await q<{ pid: number }>('select pg_backend_pid() as pid'))[0].pid));
     await q('update stock_levels set quantity = $1', [STOCK_LEVEL]);
     // The last units (scenario 5): one product, kept out of the other scenarios, with exactly LAST_UNITS in stock.
     const activeProducts = (await q<{ id: number }>('select id from products where active order by id')).map((r) => r.id);
@@ -704,7 +717,7 @@ async function main(): Promise<void> {
       }
       const before = await appUsage();
       const workerBefore = workerProcess?.cpuSeconds();
-      const dbBefore = databaseCpuSeconds();
+      const dbBefore = databaseCpuSeconds(postmasterPid);
       const machineBefore = machineCpuSeconds();
       load.postMessage({ run: scenario, prepared, refusalsExpected, payment } satisfies ToWorker);
       const m = await receive();
@@ -714,7 +727,7 @@ async function main(): Promise<void> {
       const perRequest = (before?: number, after?: number) => (before === undefined || after === undefined ? undefined : ((after - before) * 1000) / Math.max(1, m.result.requests));
       m.result.app = {
         busy, cpuMsPerRequest: perRequest(0, used), workerCpuMsPerRequest: perRequest(workerBefore, workerProcess?.cpuSeconds()),
-        dbCpuMsPerRequest: perRequest(dbBefore, databaseCpuSeconds()), machineCpuMsPerRequest: perRequest(machineBefore, machineCpuSeconds()),
+        dbCpuMsPerRequest: perRequest(dbBefore, databaseCpuSeconds(postmasterPid)), machineCpuMsPerRequest: perRequest(machineBefore, machineCpuSeconds()),
       };
       console.log(`done (${cpuSummary(m.result)})`);
       return m.result;
@@ -862,7 +875,7 @@ async function main(): Promise<void> {
     }
     console.log(`\n\\* errors = connection errors + timeouts + unexpected statuses (for 2 and 3 a 303 is success; for 3 any failed step counts).`);
     console.log(`App CPU ms / request: CPU time of ${appProcesses ? `the ${APP_PROCESSES} app processes` : 'the app thread'} divided by the requests completed (for 3: every step of the checkout, 9 per order); ` +
-      'PostgreSQL: every postgres process on this machine; machine: all cores\' busy time (app, load generator, PostgreSQL, the bench\'s SMTP catcher, anything else running).');
+      'PostgreSQL: every process of the bench\'s PostgreSQL server; machine: all cores\' busy time (app, load generator, PostgreSQL, the bench\'s SMTP catcher, anything else running).');
     console.log(`Checks: ${checks.map((c) => `${c.ok ? 'OK' : 'FAIL'} ${c.name.replace(/ \(.*/, '')}`).join('; ')}.`);
     console.log(`\nMachine: nproc ${os.availableParallelism()}, ${cpus[0]?.model ?? '?'}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, load average (1/5/15 min) before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; ` +
       `node ${process.version}; PostgreSQL ${pgVersion} (${pgSettings.map((r) => `${r.name}=${r.setting}`).join(', ')}); ` +
