@@ -6,6 +6,7 @@ import { log } from '../shared/log';
 import type { DrainJob } from '../jobs/job-queue';
 import { orderTemplateData, renderStoredTemplate, storedTemplateId } from './mail-templates';
 import { compile, type HtmlToTextOptions } from 'html-to-text';
+import { sqlTransaction } from '../db/sql';
 
 export interface MailRequest {
   to: string;
@@ -135,10 +136,16 @@ export class MailWorker {
     return sent;
   }
 
-  /** Claims the oldest due mail (skipping those other lanes or processes hold) and sends it. */
+  /**
+   * Claims the oldest due mail (skipping those other lanes or processes hold) and sends it. Two round trips on a pooled
+   * connection (sqlTransaction): BEGIN travels with the claim, COMMIT with the mail's new status (prepared) — the
+   * worker runs on the app's thread, where the ORM's transaction cost four (BEGIN, claim, update, COMMIT) through its
+   * runner. The claim has no value, so it is planned per call with its literal status and LIMIT 1 (the queued mails'
+   * partial index), as before.
+   */
   private async sendNext() {
-    return this.orm.em.fork().transactional(async (em) => {
-      const [msg] = await em.execute<Array<{ id: number; from_address: string; to_address: string; subject: string; html: string; text: string; attempts: number; attachments: StoredAttachment[] }>>(
+    return sqlTransaction(this.orm, async (sql) => {
+      const [msg] = await sql<{ id: string; from_address: string; to_address: string; subject: string; html: string; text: string; attempts: number; attachments: StoredAttachment[] }>(
         `select id, from_address, to_address, subject, html, text, attempts, attachments from outbox_messages
          where status = 'queued' and next_attempt_at <= now() order by id limit 1 for update skip locked`,
       );
@@ -157,13 +164,13 @@ export class MailWorker {
         // A mail the server refuses is retried with a growing backoff and given up after MAX_ATTEMPTS.
         const unreachable = isSmtpUnreachable(e);
         const delaySeconds = unreachable ? SMTP_UNREACHABLE_RETRY_SECONDS : Math.min(3600, 2 ** attempts * 5);
-        await em.execute(
-          `update outbox_messages set attempts = ?, last_error = ?, status = ?, next_attempt_at = now() + (? || ' seconds')::interval where id = ?`,
-          [attempts, String((e as Error).message).slice(0, 1000), attempts >= MAX_ATTEMPTS && !unreachable ? 'failed' : 'queued', String(delaySeconds), msg.id],
+        await sql.commitWith(
+          `update outbox_messages set attempts = ?, last_error = ?, status = ?, next_attempt_at = now() + make_interval(secs => ?) where id = ?`,
+          [attempts, String((e as Error).message).slice(0, 1000), attempts >= MAX_ATTEMPTS && !unreachable ? 'failed' : 'queued', delaySeconds, msg.id],
         );
         return unreachable ? { unreachable: e as Error } : ('failed' as const);
       }
-      await em.execute(`update outbox_messages set status = 'sent', sent_at = now(), attempts = attempts + 1, last_error = '' where id = ?`, [msg.id]);
+      await sql.commitWith(`update outbox_messages set status = 'sent', sent_at = now(), attempts = attempts + 1, last_error = '' where id = ?`, [msg.id]);
       return 'sent' as const;
     });
   }
