@@ -103,7 +103,8 @@ export async function sqlTransaction<T>(orm: MikroORM, fn: (sql: SqlTransaction)
  */
 export async function sqlRead<T extends object>(orm: MikroORM, text: string, values: unknown[] = []): Promise<T[]> {
   return withConnection(orm, async (_connection, statement, run) => {
-    const results = await run(await statement(text, values, false));
+    // The SET LOCAL and the statement run in one implicit transaction (one message): the generic plan for this read only.
+    const results = await run((inlineOnly.has(orm) ? '' : GENERIC_PLAN_HERE) + (await statement(text, values, false)));
     return results[results.length - 1].rows as T[];
   });
 }
@@ -116,7 +117,7 @@ export function sqlReader(orm: MikroORM): Sql {
 /**
  * The text to send for one statement with its values. With prepared statements on (the default), a statement with
  * values is PREPAREd once per connection and sent as `execute name(values)`: PostgreSQL then plans it once (a generic
- * plan: from the first run in sqlTransaction, after five runs in sqlRead) instead of on every request — planning was most of the database's CPU for the storefront's
+ * plan, from the first run: sqlTransaction's BEGIN and each sqlRead say so) instead of on every request — planning was most of the database's CPU for the storefront's
  * statements (README, "Performance"). It stays one simple-protocol message, so BEGIN and COMMIT still ride along.
  * Behind a transaction pooler (PgBouncer, transaction mode) prepared statements do not survive from one transaction
  * to the next: DATABASE_PREPARED_STATEMENTS=false (initOrm's `preparedStatements: false`) sends the values inlined.
@@ -131,9 +132,12 @@ type Send = (message: string) => Promise<pg.QueryResult[]>;
  * keeps planning per call when a custom plan looks cheaper — placing's stock take (`unnest` of a known one-item
  * array) was planned on every call, and the order lock, whose planning costs several times its execution (orders'
  * 22 indexes, the pricing joins), six times per pool connection. LOCAL: the ORM's own statements on the connection
- * after this transaction keep PostgreSQL's default.
+ * after this transaction keep PostgreSQL's default. sqlRead sends the same SET LOCAL with its one statement (one
+ * message outside BEGIN is one implicit transaction): the checkout pages' reads and the receipt were planned on 50-100%
+ * of their calls, never the first five only (pg_stat_statements, whole checkout: no autoanalyze, no DEALLOCATE ran).
  */
-const BEGIN_PLANNED_ONCE = 'begin; set local plan_cache_mode = force_generic_plan; ';
+const GENERIC_PLAN_HERE = 'set local plan_cache_mode = force_generic_plan; ';
+const BEGIN_PLANNED_ONCE = 'begin; ' + GENERIC_PLAN_HERE;
 
 /** ORMs set up with prepared statements off (initOrm). */
 const inlineOnly = new WeakSet<MikroORM>();

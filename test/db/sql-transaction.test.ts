@@ -122,13 +122,13 @@ describe('prepared statements (planned once per connection)', () => {
     expect(await sqlRead(t.orm, 'select cardinality(?::int[]) as n', [sqlArray([])])).toEqual([{ n: 0 }]);
   });
 
-  it('runs prepared statements with their generic plan inside sqlTransaction only, and the connection keeps the default afterwards', async () => {
+  it('runs prepared statements with their generic plan in sqlTransaction and sqlRead, and the connection keeps the default for the ORM afterwards', async () => {
     const orm = await initOrm(t.orm.config.get('clientUrl')!, { poolMax: 1 });
     try {
       const mode = `select current_setting('plan_cache_mode') as mode, ?::int as n`;
       expect(await sqlTransaction(orm, (sql) => sql(mode, [1]))).toEqual([{ mode: 'force_generic_plan', n: 1 }]);
       await expect(sqlTransaction(orm, async (sql) => { await sql(mode, [2]); throw new Error('refused'); })).rejects.toThrow('refused');
-      expect(await sqlRead(orm, mode, [3])).toEqual([{ mode: 'auto', n: 3 }]);
+      expect(await sqlRead(orm, mode, [3])).toEqual([{ mode: 'force_generic_plan', n: 3 }]);
       expect(await orm.em.fork().execute(mode, [4])).toEqual([{ mode: 'auto', n: 4 }]);
     } finally {
       await orm.close();
