@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type pg from 'pg';
+import { BoundedMap } from '../shared/bounded-map';
 
 /**
  * Runs one statement and returns its rows. Values are bound to `?` placeholders in order, as in the ORM's
@@ -146,8 +147,8 @@ const preparedOn = new WeakMap<pg.PoolClient, Set<string>>();
 /** Connections whose prepared statements are unknown after a failure: their next message starts with DEALLOCATE ALL. */
 const stale = new WeakSet<pg.PoolClient>();
 /** Statement texts PostgreSQL prepared fine once, and ones it refused (a parameter whose type it cannot infer). */
-const preparable = new Map<string, { name: string; body: string } | null>();
 const MAX_KNOWN_STATEMENTS = 2_000;
+const preparable = new BoundedMap<string, { name: string; body: string } | null>(MAX_KNOWN_STATEMENTS);
 
 /** The statement a prepared name stands for (the pgbench yardstick prepares what the app prepared). */
 export function preparedStatementBody(name: string): string | undefined {
@@ -168,11 +169,6 @@ function preparation(text: string, values: unknown[]): { name: string; body: str
   if (!plain || values.length === 0 || marks !== values.length || text.includes('??') || text.includes(';')) return null;
   let n = 0;
   return { name: 'of_' + createHash('sha1').update(text).digest('hex').slice(0, 20), body: text.replace(/\?/g, () => `$${++n}`) };
-}
-
-function remember(text: string, outcome: { name: string; body: string } | null): void {
-  if (preparable.size >= MAX_KNOWN_STATEMENTS) preparable.clear();
-  preparable.set(text, outcome);
 }
 
 /**
@@ -215,17 +211,17 @@ function statementsOn(orm: MikroORM, connection: pg.PoolClient): { statement: St
       types = (results.find((r) => r.command === 'SELECT')!.rows[0] as { types: string[] }).types;
     } catch {
       if (inTransaction) await connection.query('rollback to savepoint try_prepare; release savepoint try_prepare');
-      remember(text, null);
+      preparable.set(text, null);
       return inline(text, values);
     }
     // A number or true/false PostgreSQL took for text (a bare `?` in a select list, `? || …`) would come back as a
     // string where the inlined literal gives a number: such a statement stays inlined.
     if (values.some((v, i) => typeof v !== 'string' && v !== null && !(v instanceof Date) && /^(text|unknown|character varying)$/.test(types[i]))) {
       await connection.query(`deallocate ${p.name}`);
-      remember(text, null);
+      preparable.set(text, null);
       return inline(text, values);
     }
-    remember(text, p);
+    preparable.set(text, p);
     prepared.add(p.name);
     return `execute ${p.name}(${args})`;
   };

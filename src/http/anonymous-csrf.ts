@@ -1,4 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { BoundedMap } from '../shared/bounded-map';
 import type { Request, RequestHandler, Response } from 'express';
 
 /**
@@ -30,7 +31,7 @@ function newNonce(): string {
 }
 
 export class AnonymousCsrf {
-  private readonly knownTokens = new Map<string, string>();
+  private readonly knownTokens = new BoundedMap<string, string>(MAX_KNOWN_TOKENS);
 
   constructor(private readonly secret: string, private readonly secureCookies: boolean) {}
 
@@ -55,10 +56,7 @@ export class AnonymousCsrf {
     const given = Buffer.from(token);
     const ok = given.length === expected.length && timingSafeEqual(given, expected);
     // Only a nonce whose token was right is kept: made-up nonces cannot fill the map.
-    if (ok && known === undefined) {
-      if (this.knownTokens.size >= MAX_KNOWN_TOKENS) this.knownTokens.clear();
-      this.knownTokens.set(nonce, expectedToken);
-    }
+    if (ok && known === undefined) this.knownTokens.set(nonce, expectedToken);
     return ok;
   }
 

@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { BoundedMap } from '../shared/bounded-map';
 import type { Request, Response } from 'express';
 import { z } from 'zod';
 import { replaceCookie } from './cookies';
@@ -29,7 +30,7 @@ const FLASH = Symbol('the flash cookie of this app');
 type WithFlash = Request & { [STATE]?: FlashState; [FLASH]?: FlashCookie };
 
 export class FlashCookie {
-  private readonly encoded = new Map<string, string>();
+  private readonly encoded = new BoundedMap<string, string>(MAX_KEPT);
 
   constructor(private readonly secret: string, private readonly secureCookies: boolean) {}
 
@@ -67,10 +68,7 @@ export class FlashCookie {
     if (value === undefined) {
       const payload = Buffer.from(json).toString('base64url');
       value = `${payload}.${this.sign(payload)}`;
-      if (json.length <= MAX_KEPT_LENGTH) {
-        if (this.encoded.size >= MAX_KEPT) this.encoded.clear();
-        this.encoded.set(json, value);
-      }
+      if (json.length <= MAX_KEPT_LENGTH) this.encoded.set(json, value);
     }
     return value;
   }
