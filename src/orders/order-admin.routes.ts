@@ -2,7 +2,7 @@ import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { requireStaff } from '../http/auth';
 import { changeStateInContext, staffActor, type RefusedMove } from '../flows/state-control';
-import { inContext, type PageRenderer } from '../http/in-context';
+import { actionErrorOf, inContext, type ActionError, type PageRenderer } from '../http/in-context';
 import { flash } from '../http/shopper';
 import { idParam, orderNumber, parse, text } from '../http/validate';
 import type { Services } from '../services';
@@ -11,7 +11,7 @@ import { MAX_LINE_QUANTITY } from '../shared/quantity';
 import { orderDetailsPage } from './order-details.page';
 import { MAX_SELECTED } from './order-admin.service';
 import {
-  CAPTURE_STATES, columnsSchema, DATE_PRESETS, listQuerySchema, MIN_ALL_FIELDS_SEARCH, PRESET_LABELS, SEARCH_MODES,
+  CAPTURE_STATES, columnsSchema, DATE_PRESETS, listQuerySchema, type ListQuery, MIN_ALL_FIELDS_SEARCH, PRESET_LABELS, SEARCH_MODES,
 } from './order-list-query';
 
 const selectedNumbers = z.preprocess((v) => (v == null || v === '' ? [] : Array.isArray(v) ? v : [v]),
@@ -42,13 +42,29 @@ const FILTER_OPTIONS = {
 export function orderListPage(s: Services, type: 'order' | 'cart'): PageRenderer {
   const base = type === 'order' ? '/admin/orders' : '/admin/carts';
   return async (req, res, actionError) => {
-    const q = parse(listQuerySchema, req.query);
+    const { q, refused } = listQueryOf(req, res);
+    actionError ??= refused;
     const [list, flows, companies, shops] = await Promise.all([
       s.orderAdmin.listPage(req.user!.id, type, q), s.orderAdmin.statesFor(type), s.orderAdmin.companies(), s.orderAdmin.shops(),
     ]);
     const bulkMoves = await s.orderAdmin.bulkMoves(type, list.rows.map((r) => r.id), req.user!.id);
     res.render('admin/orders/list.njk', { ...list, flows, bulkMoves, companies, shops, options: FILTER_OPTIONS, type, base, actionError: actionError ?? null });
   };
+}
+
+/**
+ * The list's query; a filter it cannot run (a 2-character all-fields search, a value the form does not offer) is
+ * refused on the list itself: its status, the last filter's rows, and the message and what was typed by the filter form.
+ */
+function listQueryOf(req: Request, res: Response): { q: ListQuery; refused?: ActionError } {
+  try {
+    return { q: parse(listQuerySchema, req.query) };
+  } catch (e) {
+    const shown = actionErrorOf(e, 'filter', req.query);
+    if (!shown) throw e;
+    res.status(shown.status);
+    return { q: parse(listQuerySchema, {}), refused: shown.actionError };
+  }
 }
 
 const cartLineQuantity = z.coerce.number({ error: 'must be a number' }).int({ error: 'must be a whole number' }).min(0, { error: 'cannot be negative' }).max(MAX_LINE_QUANTITY, { error: `must be at most ${MAX_LINE_QUANTITY}` });

@@ -189,6 +189,18 @@ describe('filters', () => {
       expect(res.text).toMatch(message);
     }
   });
+
+  it('shows a refused filter on the list itself: the message by the filter form, what was typed kept, the last filter’s orders', async () => {
+    const res = await staff.get('/admin/orders?apply=1&search=ab&searchIn=all&dateFrom=2026-05-02&dateTo=2026-05-01');
+    expect(res.status).toBe(422);
+    expect(res.text).toContain('data-testid="refused-filter"');
+    expect(res.text).toMatch(/Please check .*/);
+    expect(res.text).toMatch(/name="search" value="ab"/);
+    expect(res.text).toMatch(/<option value="all" selected>/);
+    expect(res.text).toMatch(/name="dateFrom" value="2026-05-02"/);
+    expect(res.text).toContain('id="filter-form"');
+    expect(res.text).toMatch(/<table/);
+  });
 });
 
 describe('search', () => {
