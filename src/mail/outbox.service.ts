@@ -6,7 +6,7 @@ import { log } from '../shared/log';
 import type { DrainJob } from '../jobs/job-queue';
 import { orderTemplateData, renderStoredTemplate, storedTemplateId } from './mail-templates';
 import { compile, type HtmlToTextOptions } from 'html-to-text';
-import { sqlTransaction } from '../db/sql';
+import { sqlArray, sqlTransaction } from '../db/sql';
 
 export interface MailRequest {
   to: string;
@@ -109,73 +109,78 @@ export class MailWorker {
   }
 
   /**
-   * Sends up to `limit` due mails; returns how many were sent. SEND_LANES mails are in flight at once (each its own
-   * transaction and pooled SMTP connection), since a mail mostly waits for the SMTP server; while the server is
-   * unreachable a single lane probes it.
+   * Sends up to `limit` due mails; returns how many were sent. They are claimed SEND_LANES at a time, and a batch's
+   * mails are in flight at once (each on its own pooled SMTP connection), since a mail mostly waits for the SMTP server;
+   * while the server is unreachable a single mail at a time probes it.
    */
   async sendDue(limit = 20): Promise<number> {
-    if (Date.now() < this.pausedUntil) return 0;
     let claimed = 0;
     let sent = 0;
-    let stop = false;
-    const lane = async () => {
-      while (!stop && claimed < limit) {
-        claimed++;
-        const result = await this.sendNext();
-        if (result === 'empty') stop = true;
-        else if (typeof result === 'object') {
-          stop = true;
-          this.smtpUnreachable(result.unreachable);
-        } else if (result === 'sent') {
-          sent++;
-          this.smtpReachable();
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: this.smtpDownSince === undefined ? SEND_LANES : 1 }, lane));
+    while (claimed < limit && Date.now() >= this.pausedUntil) {
+      const wanted = Math.min(limit - claimed, this.smtpDownSince === undefined ? SEND_LANES : 1);
+      const batch = await this.sendBatch(wanted);
+      claimed += batch.claimed;
+      sent += batch.sent;
+      if (batch.unreachable) this.smtpUnreachable(batch.unreachable);
+      else if (batch.sent) this.smtpReachable();
+      if (batch.claimed < wanted) break;
+    }
     return sent;
   }
 
   /**
-   * Claims the oldest due mail (skipping those other lanes or processes hold) and sends it. Two round trips on a pooled
-   * connection (sqlTransaction): BEGIN travels with the claim, COMMIT with the mail's new status (prepared) — the
-   * worker runs on the app's thread, where the ORM's transaction cost four (BEGIN, claim, update, COMMIT) through its
-   * runner. The claim has no value, so it is planned per call with its literal status and LIMIT 1 (the queued mails'
-   * partial index), as before.
+   * Claims up to `count` of the due mails, longest due first (skipping those other processes hold), sends them, and records every
+   * mail's outcome in one statement. Two round trips on a pooled connection (sqlTransaction): BEGIN travels with the
+   * claim, COMMIT with the outcomes — per batch, not per mail: the worker runs on the app's thread, where each round
+   * trip's write and reply cost more CPU than the database's work. A claimed row stays locked until its batch is sent,
+   * as it was while its own mail was: SEND_LANES rows at most, and a crash leaves them queued (sent again).
+   * The claim is planned per call with its literal status and LIMIT, and takes the mails in the order they fell due,
+   * which the queued mails' partial index (next_attempt_at) holds: ordered by id, PostgreSQL walked the primary key
+   * from the first mail ever sent, past every sent one (4,899 rows, 3.6 ms for 4 of 5,000 mails; a shop's whole mail
+   * history in production).
    */
-  private async sendNext() {
+  private async sendBatch(count: number): Promise<{ claimed: number; sent: number; unreachable?: Error }> {
     return sqlTransaction(this.orm, async (sql) => {
-      const [msg] = await sql<{ id: string; from_address: string; to_address: string; subject: string; html: string; text: string; attempts: number; attachments: StoredAttachment[] }>(
+      const mails = await sql<QueuedMail>(
         `select id, from_address, to_address, subject, html, text, attempts, attachments from outbox_messages
-         where status = 'queued' and next_attempt_at <= now() order by id limit 1 for update skip locked`,
+         where status = 'queued' and next_attempt_at <= now() order by next_attempt_at limit ${Math.trunc(count)} for update skip locked`,
       );
-      if (!msg) return 'empty' as const;
-      // At least once: if the server took the mail but this transaction then fails to commit (the database went
-      // away meanwhile), the row is still queued and the mail is sent again. Receivers de-duplicate by X-Outbox-Id.
-      try {
-        await this.transport.sendMail({
-          from: msg.from_address, to: msg.to_address, subject: msg.subject, html: msg.html, text: msg.text, headers: { 'X-Outbox-Id': String(msg.id) },
-          attachments: (msg.attachments ?? []).map((a) => ({ filename: a.filename, contentType: a.contentType, content: Buffer.from(a.contentBase64, 'base64') })),
-        });
-      } catch (e) {
-        const attempts = msg.attempts + 1;
-        // The server being unreachable says nothing about this mail: it is retried soon, and never given up on for
-        // that, so an outage of any length loses nothing and the queue goes out within seconds of the server's return.
-        // A mail the server refuses is retried with a growing backoff and given up after MAX_ATTEMPTS.
-        const unreachable = isSmtpUnreachable(e);
-        const delaySeconds = unreachable ? SMTP_UNREACHABLE_RETRY_SECONDS : Math.min(3600, 2 ** attempts * 5);
-        await sql.commitWith(
-          `update outbox_messages set attempts = ?, last_error = ?, status = ?, next_attempt_at = now() + make_interval(secs => ?) where id = ?`,
-          [attempts, String((e as Error).message).slice(0, 1000), attempts >= MAX_ATTEMPTS && !unreachable ? 'failed' : 'queued', delaySeconds, msg.id],
-        );
-        return unreachable ? { unreachable: e as Error } : ('failed' as const);
-      }
-      await sql.commitWith(`update outbox_messages set status = 'sent', sent_at = now(), attempts = attempts + 1, last_error = '' where id = ?`, [msg.id]);
-      return 'sent' as const;
+      if (!mails.length) return { claimed: 0, sent: 0 };
+      const errors = await Promise.all(mails.map((mail) => this.send(mail)));
+      const outcomes = mails.map((mail, i) => mailOutcome(mail, errors[i]));
+      await sql.commitWith(
+        `update outbox_messages m set status = o.status, attempts = m.attempts + 1, last_error = o.error,
+           sent_at = case when o.status = 'sent' then now() else m.sent_at end,
+           next_attempt_at = case when o.status = 'sent' then m.next_attempt_at else now() + make_interval(secs => o.delay_seconds) end
+         from unnest(?::bigint[], ?::text[], ?::text[], ?::int[]) as o(id, status, error, delay_seconds) where m.id = o.id`,
+        [sqlArray(mails.map((m) => m.id)), sqlArray(outcomes.map((o) => o.status)), sqlArray(outcomes.map((o) => o.error)), sqlArray(outcomes.map((o) => o.delaySeconds))],
+      );
+      const unreachable = errors.find((e) => e !== undefined && isSmtpUnreachable(e)) as Error | undefined;
+      return { claimed: mails.length, sent: outcomes.filter((o) => o.status === 'sent').length, unreachable };
     });
   }
 
-  /** No point trying the next mails now: the worker pauses, then one lane tries one mail again. Logged once. */
+  /**
+   * Sends one claimed mail; answers the error if it was not sent. At least once: if the server took the mail but the
+   * batch's transaction then fails to commit (the database went away meanwhile), the row is still queued and the mail
+   * is sent again. Receivers de-duplicate by X-Outbox-Id.
+   */
+  private async send(mail: QueuedMail): Promise<unknown> {
+    try {
+      await this.transport.sendMail({
+        from: mail.from_address, to: mail.to_address, subject: mail.subject, html: mail.html, text: mail.text, headers: { 'X-Outbox-Id': String(mail.id) },
+        // Parts that need encoding (non-ASCII, long lines) in base64, encoded natively, instead of nodemailer's
+        // quoted-printable, which scans and encodes them in JavaScript: ~0.15 ms of the app thread per receipt.
+        textEncoding: 'base64',
+        attachments: (mail.attachments ?? []).map((a) => ({ filename: a.filename, contentType: a.contentType, content: Buffer.from(a.contentBase64, 'base64') })),
+      });
+      return undefined;
+    } catch (e) {
+      return e ?? new Error('sending failed');
+    }
+  }
+
+  /** No point trying the next mails now: the worker pauses, then one mail at a time is tried. Logged once. */
   private smtpUnreachable(e: Error): void {
     this.pausedUntil = Date.now() + SMTP_PROBE_INTERVAL_MS;
     if (this.smtpDownSince !== undefined) return;
@@ -197,6 +202,24 @@ export class MailWorker {
   close(): void {
     this.transport.close();
   }
+}
+
+interface QueuedMail { id: string; from_address: string; to_address: string; subject: string; html: string; text: string; attempts: number; attachments: StoredAttachment[] }
+
+/**
+ * What a send attempt makes of the mail's row. The server being unreachable says nothing about this mail: it is retried
+ * soon, and never given up on for that, so an outage of any length loses nothing and the queue goes out within seconds
+ * of the server's return. A mail the server refuses is retried with a growing backoff and given up after MAX_ATTEMPTS.
+ */
+function mailOutcome(mail: QueuedMail, error: unknown): { status: 'sent' | 'queued' | 'failed'; error: string; delaySeconds: number | null } {
+  if (error === undefined) return { status: 'sent', error: '', delaySeconds: null };
+  const attempts = mail.attempts + 1;
+  const unreachable = isSmtpUnreachable(error);
+  return {
+    status: attempts >= MAX_ATTEMPTS && !unreachable ? 'failed' : 'queued',
+    error: String((error as Error).message).slice(0, 1000),
+    delaySeconds: unreachable ? SMTP_UNREACHABLE_RETRY_SECONDS : Math.min(3600, 2 ** attempts * 5),
+  };
 }
 
 /** How an attachment is kept in outbox_messages.attachments (jsonb): binary-safe as base64. */
