@@ -1,3 +1,4 @@
+import { SMTPServer } from 'smtp-server';
 import { MailWorker } from '../../src/mail/outbox.service';
 import { placeGuestOrder } from '../helpers/shopping';
 import { login, newAgent, postForm, staffAgent, startTestApp, type TestApp, waitFor } from '../helpers/test-app';
@@ -42,6 +43,48 @@ describe('mail outbox', () => {
       await waitFor(() => t.mails.find((m) => m.subject === `Order confirmation ${n}`));
       expect(t.mails.filter((m) => m.subject === `Order confirmation ${n}`)).toHaveLength(1);
     }
+  });
+
+  it('a mail the server refuses is retried later, or given up after its last attempt, while the mails claimed with it are sent', async () => {
+    // A mail server that refuses one mailbox and accepts the rest: the worker claims all three mails together.
+    const delivered: string[] = [];
+    const relay = new SMTPServer({
+      authOptional: true, disabledCommands: ['STARTTLS'], logger: false,
+      onRcptTo(address, _session, callback) {
+        callback(address.address.startsWith('gone') ? Object.assign(new Error('5.1.1 mailbox unavailable'), { responseCode: 550 }) : undefined);
+      },
+      onData(stream, session, callback) {
+        stream.on('end', () => { delivered.push(...session.envelope.rcptTo.map((r) => r.address)); callback(); });
+        stream.resume();
+      },
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', () => resolve()));
+    const port = (relay.server.address() as { port: number }).port;
+    await t.worker.sendDue();
+    const rows = await t.sql(
+      `insert into outbox_messages (from_address, to_address, subject, html, text, attempts)
+       values ('shop@orderflow.test', 'gone@example.test', 'Refused once', '<p>a</p>', 'a', 0),
+              ('shop@orderflow.test', 'gone-for-good@example.test', 'Refused the last time', '<p>b</p>', 'b', 7),
+              ('shop@orderflow.test', 'kim@example.test', 'Accepted', '<p>c</p>', 'c', 0)
+       returning id, subject`);
+    const worker = new MailWorker(t.orm, `smtp://127.0.0.1:${port}`);
+    try {
+      expect(await worker.sendDue()).toBe(1);
+    } finally {
+      worker.close();
+      await new Promise<void>((resolve) => relay.close(() => resolve()));
+    }
+    expect(delivered).toEqual(['kim@example.test']);
+    const after = await t.sql(
+      `select subject, status, attempts, last_error, next_attempt_at > now() as later, sent_at is not null as has_sent_at
+       from outbox_messages where id = any($1::bigint[]) order by id`, [rows.map((r) => r.id)]);
+    expect(after).toEqual([
+      expect.objectContaining({ subject: 'Refused once', status: 'queued', attempts: 1, later: true, has_sent_at: false }),
+      expect.objectContaining({ subject: 'Refused the last time', status: 'failed', attempts: 8, has_sent_at: false }),
+      expect.objectContaining({ subject: 'Accepted', status: 'sent', attempts: 1, last_error: '', has_sent_at: true }),
+    ]);
+    expect(after[0].last_error).toMatch(/550|mailbox unavailable/);
+    expect(after[1].last_error).toMatch(/550|mailbox unavailable/);
   });
 
   it('shows staff the outgoing mail with its status', async () => {
