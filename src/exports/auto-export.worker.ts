@@ -53,9 +53,11 @@ export class AutoExportWorker {
     let written = 0;
     for (let i = 0; i < limit; i++) {
       const result = await this.orm.em.fork().transactional(async (em) => {
+        // In the order the jobs fell due, which the queued jobs' partial index holds: ordered by id alone, PostgreSQL
+        // may walk the primary key past every job already done (one per order ever placed), as the mail claim did.
         const [job] = await em.execute<Claimed[]>(
           `select id, order_id, attempts from order_export_jobs
-           where status = 'queued' and next_attempt_at <= now() order by id limit 1 for update skip locked`,
+           where status = 'queued' and next_attempt_at <= now() order by next_attempt_at, id limit 1 for update skip locked`,
         );
         if (!job) return 'empty' as const;
         try {
