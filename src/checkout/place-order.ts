@@ -70,7 +70,7 @@ export async function reserveOrder(orm: MikroORM, shopper: Shopper, input: Place
   return reserveIn(orm, shopper, input, options).catch(async (e) => {
     // Settling in one transaction found a line's stock short (no attempt to confirm: 22012, all rolled back): the
     // reservation alone says which line, or reserves what was given back meanwhile.
-    if ((e as { code?: string }).code === '22012' && options.settle) return reserveOrder(orm, shopper, input, { ...options, settle: undefined });
+    if (stoppedByGuard(e) && options.settle) return reserveOrder(orm, shopper, input, { ...options, settle: undefined });
     // A second click that waited on the order lock read the attempts before the first click committed its own:
     // the unique index refuses the second attempt (and so rolls back its stock), and the second click waits.
     if ((e as { constraint?: string }).constraint !== 'payment_attempts_one_open_per_order') throw e;
@@ -265,11 +265,19 @@ export async function confirmAttempt(orm: MikroORM, outbox: OutboxService, attem
 export async function confirmReserved(orm: MikroORM, outbox: OutboxService, attempt: ReservedAttempt, auth: Authorization): Promise<Confirmation> {
   if (!attempt.reserved) return confirmAttempt(orm, outbox, attempt.id, auth);
   const complete = confirmReservedSql(outbox, attempt, auth);
-  const placed = await sqlTransaction(orm, (sql) => sql.commitWith(complete.text, complete.values)).then(() => true, (e: { code?: string }) => {
-    if (e.code === '22012') return false;
+  const placed = await sqlTransaction(orm, (sql) => sql.commitWith(complete.text, complete.values)).then(() => true, (e: unknown) => {
+    if (stoppedByGuard(e)) return false;
     throw e;
   });
   return placed ? { kind: 'placed', orderId: attempt.orderId, number: attempt.reserved.order.number } : confirmAttempt(orm, outbox, attempt.id, auth);
+}
+
+/**
+ * True when a statement stopped at its guard — `1 / count(*)` of a CTE that changed nothing divided by zero (22012) —
+ * so its transaction rolled back with nothing written (confirmReservedSql's `placedIf`).
+ */
+function stoppedByGuard(e: unknown): boolean {
+  return (e as { code?: string } | undefined)?.code === '22012';
 }
 
 /**
