@@ -28,6 +28,7 @@ import { Migration20261206180000_stock_location_codes } from './Migration2026120
 import { Migration20261206190000_order_number_sequences } from './Migration20261206190000_order_number_sequences';
 import { Migration20261206233000_list_indexes_placed } from './Migration20261206233000_list_indexes_placed';
 import { Migration20261207003000_checkout_index_entries } from './Migration20261207003000_checkout_index_entries';
+import { Migration20261207060000_order_numbers_skip_used } from './Migration20261207060000_order_numbers_skip_used';
 import { Migration20261206153000_stock_movements_lean } from './Migration20261206153000_stock_movements_lean';
 import { Migration20261206050000_payment_status_captured } from './Migration20261206050000_payment_status_captured';
 
@@ -64,4 +65,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261206190000_order_number_sequences', class: Migration20261206190000_order_number_sequences },
   { name: 'Migration20261206233000_list_indexes_placed', class: Migration20261206233000_list_indexes_placed },
   { name: 'Migration20261207003000_checkout_index_entries', class: Migration20261207003000_checkout_index_entries },
+  { name: 'Migration20261207060000_order_numbers_skip_used', class: Migration20261207060000_order_numbers_skip_used },
 ];

@@ -1,11 +1,10 @@
-import { LockMode } from '@mikro-orm/core';
 import type { MikroORM } from '@mikro-orm/postgresql';
 
 export interface ShopSettingsInput { name: string; orderPrefix: string; orderNextNumber: number; orderNumberPadding: number; cartPrefix: string; allowOutOfStockOrders: boolean; allowContextDates: boolean; vatOnOneLine: boolean }
 import { CaughtMail, OutboxMessage } from '../mail/mail.entities';
 import { Shop } from '../catalog/catalog.entities';
 import { DEFAULT_SHOP_ID } from '../catalog/catalog.service';
-import { upcomingOrderNumber, setUpcomingOrderNumber } from '../orders/order-numbers';
+import { changeUpcomingOrderNumber, upcomingOrderNumber } from '../orders/order-numbers';
 import { DomainError, notFound } from '../shared/errors';
 
 /** Read models for the staff pages that have no aggregate of their own yet. */
@@ -53,25 +52,29 @@ export class AdminService {
 
   /**
    * Auto-numbering and stock settings. Order numbers are never reused: the next number may only go up, and the
-   * first number the new settings produce must not exist yet. The sequence is set last (setval stays even if the
-   * transaction rolls back), and only when staff changed the number: setting the number they were shown while
-   * checkouts took it meanwhile would hand it out twice.
+   * first number the new settings produce must not exist yet. Checkouts take no number while this runs
+   * (changeUpcomingOrderNumber), so the next number checked is the true one and the new one is set before any
+   * checkout can take it; everything is undone together when a check fails. That hold also serializes staff's saves
+   * of these settings, so the shop row is read under it and not locked: a lock on it would stop every transaction
+   * that writes a row naming the shop (a recurring order made before its number is taken) — a deadlock.
    */
   async updateShopSettings(input: ShopSettingsInput): Promise<Shop> {
     return this.em.transactional(async (em) => {
       const { orderNextNumber, ...settings } = input;
-      const shop = await em.findOneOrFail(Shop, DEFAULT_SHOP_ID, { lockMode: LockMode.PESSIMISTIC_WRITE });
-      const next = await upcomingOrderNumber(em, shop.id);
-      if (orderNextNumber < next && input.orderPrefix === shop.orderPrefix) {
-        throw new DomainError('VALIDATION', `Order numbers are never reused: the next number must be ${next} or higher.`, { orderNextNumber: `must be at least ${next}` });
-      }
-      const first = input.orderPrefix + String(orderNextNumber).padStart(input.orderNumberPadding, '0');
-      const [taken] = await em.execute(`select 1 from orders where number = ?`, [first]);
-      if (taken) throw new DomainError('VALIDATION', `${first} is already used by an order. Choose a higher next number or another prefix.`, { orderNextNumber: 'is already used' });
-      Object.assign(shop, settings);
-      await em.flush();
-      if (orderNextNumber !== next) await setUpcomingOrderNumber(em, shop.id, orderNextNumber);
-      return shop;
+      let shop: Shop | undefined;
+      await changeUpcomingOrderNumber(em, DEFAULT_SHOP_ID, async (next) => {
+        shop = await em.findOneOrFail(Shop, DEFAULT_SHOP_ID);
+        if (orderNextNumber < next && input.orderPrefix === shop.orderPrefix) {
+          throw new DomainError('VALIDATION', `Order numbers are never reused: the next number must be ${next} or higher.`, { orderNextNumber: `must be at least ${next}` });
+        }
+        const first = input.orderPrefix + String(orderNextNumber).padStart(input.orderNumberPadding, '0');
+        const [taken] = await em.execute(`select 1 from orders where number = ?`, [first]);
+        if (taken) throw new DomainError('VALIDATION', `${first} is already used by an order. Choose a higher next number or another prefix.`, { orderNextNumber: 'is already used' });
+        Object.assign(shop, settings);
+        await em.flush();
+        return orderNextNumber;
+      });
+      return shop!;
     });
   }
 

@@ -5,16 +5,15 @@ import type { EntityManager } from '@mikro-orm/postgresql';
  * database trigger for every shop), padded with zeros to the shop's width and never cut when longer. nextval takes
  * no lock that lasts: checkouts of one shop never wait for each other. A number taken is never given back — a
  * rolled-back or abandoned checkout leaves a gap — so numbers are unique and increasing, not gapless (README, "Order
- * numbers").
+ * numbers"). One database function takes them (order_numbers_take), skipping a number an order already has: staff
+ * may bring back a prefix whose later numbers belong to orders of an earlier period.
  */
 
 /**
  * `count` (a parameter, `?`) new numbers of the shop `?`, one row each with `number`, ascending. Use it as a CTE or
- * a statement of its own: nextval is volatile, so PostgreSQL takes each number exactly once.
+ * a statement of its own: the function is volatile, so PostgreSQL takes each number exactly once.
  */
-export const ORDER_NUMBERS_SQL = `with taken as (select nextval(s.order_numbers) as n, s.order_prefix, s.order_number_padding
-    from shops s cross join generate_series(1, ?::int) where s.id = ?)
-  select order_prefix || lpad(n::text, greatest(length(n::text), order_number_padding), '0') as number from taken order by n`;
+export const ORDER_NUMBERS_SQL = 'select number from order_numbers_take(?::int, ?)';
 
 export async function nextOrderNumbers(em: EntityManager, shopId: string, count: number): Promise<string[]> {
   if (count <= 0) return [];
@@ -34,9 +33,15 @@ export async function upcomingOrderNumber(em: EntityManager, shopId: string): Pr
 }
 
 /**
- * The shop's next order gets `next`. setval is not transactional either: call it as the last step, once every check
- * has passed, for it stays even if the transaction later rolls back.
+ * Staff's change of the numbering, in the caller's transaction: `change` is given the number the shop's next order
+ * would get and answers the one it should get (or throws to change nothing). Meanwhile no checkout takes a number:
+ * ALTER SEQUENCE waits for the transactions that took one, and holds nextval until the caller's transaction ends, so
+ * the number `change` sees is the true next one and the new one cannot be taken before it is set. Setting it is
+ * undone with the transaction.
  */
-export async function setUpcomingOrderNumber(em: EntityManager, shopId: string, next: number): Promise<void> {
-  await em.execute(`select setval(order_numbers, ?, false) from shops where id = ?`, [next, shopId]);
+export async function changeUpcomingOrderNumber(em: EntityManager, shopId: string, change: (upcoming: number) => Promise<number>): Promise<void> {
+  await em.execute(`select order_numbers_hold(order_numbers) from shops where id = ?`, [shopId]);
+  const upcoming = await upcomingOrderNumber(em, shopId);
+  const next = await change(upcoming);
+  if (next !== upcoming) await em.execute(`select order_numbers_restart(order_numbers, ?) from shops where id = ?`, [next, shopId]);
 }
