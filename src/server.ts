@@ -191,6 +191,8 @@ function startAllJobs(m: AppModules, config: AppConfig, url: string, orm: MikroO
     { name: 'prune-idempotency-keys', cron: '7 * * * *', run: async () => void (await services.api.pruneIdempotencyKeys()) },
     // Expired sessions (connect-pg-simple's own timer ran in every process).
     { name: 'prune-sessions', cron: '*/15 * * * *', run: () => built.pruneSessions() },
+    // Guests' baskets no cookie can reach any more (CartService.pruneUnreachableBaskets).
+    { name: 'prune-unreachable-baskets', cron: '41 * * * *', run: async () => void (await services.carts.pruneUnreachableBaskets()) },
   ]);
 }
 

@@ -14,7 +14,8 @@ import { stockRefusal, tooMany } from './basket-rules';
 import { MAX_LINE_QUANTITY } from '../shared/quantity';
 import { readBasketPage, type BasketPage } from './basket-page';
 import { createBasketSql, quickAddProduct } from './quick-add';
-import type { Shopper } from '../shared/shopper';
+import { GUEST_BASKET_DAYS, type Shopper } from '../shared/shopper';
+import { log } from '../shared/log';
 
 export interface BasketView extends BasketPage {
   /** A cart that cannot be ordered yet: the state it must reach (as named in its flow). */
@@ -49,6 +50,32 @@ export class CartService {
     if (!page) return null;
     const waiting = page.order.type === 'cart' && page.order.state && !page.order.state.allowOrder ? page.order.state : null;
     return { ...page, orderingStateName: waiting ? await orderingStateName(this.em, await this.em.findOneOrFail(FlowState, waiting.id)) : null };
+  }
+
+  /**
+   * Deletes guests' baskets no browser can reach any more: never placed and not changed for longer than the basket
+   * cookie lives (GUEST_BASKET_DAYS) — with their lines, history and payment attempts (the foreign keys cascade). A
+   * basket whose payment attempt still holds stock or waits to be voided is left to those jobs. In batches, each
+   * locking only rows nobody else holds. The `prune-unreachable-baskets` job, hourly. Answers how many were deleted.
+   */
+  async pruneUnreachableBaskets(batchSize = 500): Promise<number> {
+    let deleted = 0;
+    for (;;) {
+      const [row] = await this.orm.em.getConnection().execute<{ n: string }[]>(
+        `with doomed as (
+           select o.id from orders o
+           where o.user_id is null and not o.completed and o.basket_status = 'basket' and o.type in ('cart', 'order')
+             and o.updated_at < now() - make_interval(days => ?)
+             and not exists (select 1 from payment_attempts a where a.order_id = o.id and (a.status = 'reserved' or a.needs_void))
+           limit ? for update skip locked),
+         gone as (delete from orders o using doomed where o.id = doomed.id returning 1)
+         select count(*) as n from gone`,
+        [GUEST_BASKET_DAYS, batchSize]);
+      deleted += Number(row.n);
+      if (Number(row.n) < batchSize) break;
+    }
+    if (deleted) log.info(`[baskets] deleted ${deleted} guest basket(s) not changed for ${GUEST_BASKET_DAYS} days (no cookie can reach them)`);
+    return deleted;
   }
 
   /** Number of items in the basket, for the mini-cart in the header. One small query, without the ORM (printed only). */

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Request, Response } from 'express';
-import type { Shopper } from '../shared/shopper';
+import { GUEST_BASKET_DAYS, type Shopper } from '../shared/shopper';
 
 export const BASKET_COOKIE = 'basket';
 /** The express-session cookie (src/app.ts). */
@@ -31,7 +31,7 @@ export function shopperWithBasketCookie(req: Request, res: Response): Shopper {
 }
 
 export function setBasketCookie(req: Request, res: Response, token: string): void {
-  res.cookie(BASKET_COOKIE, token, { httpOnly: true, sameSite: 'lax', secure: req.secure, maxAge: 30 * 24 * 3600 * 1000, path: '/' });
+  res.cookie(BASKET_COOKIE, token, { httpOnly: true, sameSite: 'lax', secure: req.secure, maxAge: GUEST_BASKET_DAYS * 24 * 3600 * 1000, path: '/' });
 }
 
 export function clearBasketCookie(res: Response): void {
