@@ -29,6 +29,7 @@ import { Migration20261206190000_order_number_sequences } from './Migration20261
 import { Migration20261206233000_list_indexes_placed } from './Migration20261206233000_list_indexes_placed';
 import { Migration20261207003000_checkout_index_entries } from './Migration20261207003000_checkout_index_entries';
 import { Migration20261207060000_order_numbers_skip_used } from './Migration20261207060000_order_numbers_skip_used';
+import { Migration20261207061000_shipping_fee_capture_effect } from './Migration20261207061000_shipping_fee_capture_effect';
 import { Migration20261206153000_stock_movements_lean } from './Migration20261206153000_stock_movements_lean';
 import { Migration20261206050000_payment_status_captured } from './Migration20261206050000_payment_status_captured';
 
@@ -66,4 +67,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261206233000_list_indexes_placed', class: Migration20261206233000_list_indexes_placed },
   { name: 'Migration20261207003000_checkout_index_entries', class: Migration20261207003000_checkout_index_entries },
   { name: 'Migration20261207060000_order_numbers_skip_used', class: Migration20261207060000_order_numbers_skip_used },
+  { name: 'Migration20261207061000_shipping_fee_capture_effect', class: Migration20261207061000_shipping_fee_capture_effect },
 ];

@@ -56,6 +56,7 @@ export function createServices(orm: MikroORM, views: nunjucks.Environment, optio
   const statistics = new StatisticsService(orm);
   const returns = new ReturnService(orm, flows, outbox, paymentDesk);
   paymentDesk.onRecovered((op) => returns.completeRecoveredRefund(op));
+  paymentDesk.onRecovered((op) => shipments.completeRecoveredFeeCapture(op));
   const api = new ApiService(orm);
   const exportSettings = new ExportSettingsService(orm, { exportDir: options.exportDir ?? '.data/exports', exportXslPath: options.exportXslPath });
   const staffRoles = new StaffRoleService(orm);

@@ -93,7 +93,7 @@ export async function applyCancelEffects(em: EntityManager, order: Order, actor:
 }
 
 /** Claims a once-only effect of an order; null when it was claimed before (record_effects_once). */
-async function claimEffect(em: EntityManager, order: Order, effect: 'void' | 'restock', amountMinor: number): Promise<number | null> {
+export async function claimEffect(em: EntityManager, order: Order, effect: 'void' | 'restock' | 'shipping_fee_capture', amountMinor: number): Promise<number | null> {
   const [row] = await em.execute<{ id: string }[]>(
     `insert into record_effects (order_id, effect, amount_minor) values (?, ?, ?) on conflict on constraint record_effects_once do nothing returning id`,
     [order.id, effect, amountMinor]);

@@ -3,7 +3,7 @@ import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { OutboxService } from '../mail/outbox.service';
 import { recordHistory, type Actor } from '../orders/order-lifecycle';
 import { Order, type CaptureState } from '../orders/order.entities';
-import { afterPendingOperations, assertNoOperationPending } from '../payments/payment-operations';
+import { afterPendingOperations, assertNoOperationPending, claimEffect, type ReservedOperation } from '../payments/payment-operations';
 import type { PaymentService } from '../payments/payment.service';
 import { DomainError, invalid, notFound } from '../shared/errors';
 import { divRound, formatMoney, withVat } from '../shared/money';
@@ -250,7 +250,10 @@ export class ShipmentService {
       if ((await this.lines(em, order)).every((l) => l.shipped >= l.quantity)) throw refuse('every item has been shipped already.');
       const amount = Math.min(fee, order.totalMinor - order.capturedMinor);
       if (amount <= 0) throw refuse('nothing is left to capture.');
-      return deps.payments.reserveCapture(em, order, amount, payer(actor));
+      // Once per order, and tied to its operation: the job that settles a lost answer knows it was the fee's.
+      const claim = await claimEffect(em, order, 'shipping_fee_capture', amount);
+      if (claim == null) throw refuse('it has been captured already.');
+      return deps.payments.reserveCapture(em, order, amount, payer(actor), claim);
     }));
     const result = await deps.payments.askProvider(op);
     if (!result.success) throw await deps.payments.refusedBy(op, result);
@@ -262,6 +265,24 @@ export class ShipmentService {
       await recordHistory(em, order, staffActor(actor), 'shipping_fee_captured', `Shipping fee captured ahead of the last shipment: ${money(op.amountMinor, order)}.`);
       return { number: order.number, message: `shipping fee of ${money(op.amountMinor, order)} captured; the last shipment will not capture it again.` };
     });
+  }
+
+  /**
+   * A shipping fee capture whose answer was lost and that the recovery job confirmed with the provider
+   * (PaymentService.recoverStale, onRecovered): the fee counts as captured, as if the answer had come — once.
+   */
+  async completeRecoveredFeeCapture(op: ReservedOperation): Promise<void> {
+    if (op.operation !== 'capture') return;
+    await this.orm.em.getConnection().execute(
+      `with fee as (
+         select p.order_id from payment_operations p join record_effects e on e.id = p.effect_id
+         where p.id = ? and p.status = 'done' and e.effect = 'shipping_fee_capture'),
+       marked as (
+         update orders o set shipping_fee_captured = true, version = o.version + 1, updated_at = now()
+         from fee where o.id = fee.order_id and not o.shipping_fee_captured returning o.id)
+       insert into order_state_history (order_id, event, message, actor_kind, source)
+       select id, 'shipping_fee_captured', ?, 'system', 'system' from marked`,
+      [op.id, `Shipping fee captured ahead of the last shipment: ${formatMoney(op.amountMinor, op.currencyCode)} (the payment provider's answer was lost; confirmed with the provider afterwards).`]);
   }
 
   /** Adds the tracking number to a shipment sent without one (e.g. the carrier's label came later) and mails the customer. */

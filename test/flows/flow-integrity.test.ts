@@ -1,7 +1,7 @@
 import { LockMode } from '@mikro-orm/core';
 import type TestAgent from 'supertest/lib/agent';
 import { Order } from '../../src/orders/order.entities';
-import { addToBasket, checkoutToReview, place } from '../helpers/shopping';
+import { addToBasket, checkoutToReview, place, withLostProviderAnswers } from '../helpers/shopping';
 import { login, newAgent, postForm, staffAgent, startTestApp, type TestApp, waitFor } from '../helpers/test-app';
 
 /**
@@ -40,25 +40,6 @@ async function capturedOrder(ship = true): Promise<{ customer: TestAgent; number
 }
 
 /** Through the seeded order flow's states to the shipped-role one, as staff would. */
-/**
- * Runs `act` while the sandbox card gateway carries out every `operation` and then loses its answer (the connection
- * breaks after the provider did it), as a crashed network would.
- */
-async function withLostAnswers<T>(operation: 'capture' | 'refund', act: () => Promise<T>): Promise<T> {
-  const gateway = t.services.payments.get('sandbox_card');
-  const methods = gateway as unknown as Record<typeof operation, (req: unknown) => Promise<unknown>>;
-  const original = methods[operation];
-  methods[operation] = async (req) => {
-    await original.call(gateway, req);
-    throw new Error('socket hang up');
-  };
-  try {
-    return await act();
-  } finally {
-    methods[operation] = original;
-  }
-}
-
 async function moveToShipped(orderId: number): Promise<void> {
   for (const name of ['Received', 'Picked', 'Shipped']) {
     const [s] = await t.sql(`select s.id from flow_states s join flows f on f.id = s.flow_id where f.name = 'Standard order flow' and s.name = $1`, [name]);
@@ -176,7 +157,7 @@ describe('flows with integrity', () => {
     const { customer, number } = await capturedOrder();
     const rma = await approvedReturn(customer, number);
     expect((await postForm(staff, `/admin/returns/${rma}/receive`, {}, `/admin/returns/${rma}`)).status).toBe(303);
-    await withLostAnswers('refund', async () => {
+    await withLostProviderAnswers(t, 'refund', async () => {
       const res = await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '150' }, `/admin/returns/${rma}`);
       expect(res.status).toBe(409);
       expect(res.text).toContain('may or may not have been done');
@@ -360,7 +341,7 @@ describe('flows with integrity', () => {
 
   it('a refund whose answer was lost (the provider refunded, then the connection broke) keeps the order waiting, then the job records the refund once', async () => {
     const { number, id } = await capturedOrder();
-    await withLostAnswers('refund', async () => {
+    await withLostProviderAnswers(t, 'refund', async () => {
       const res = await postForm(staff, `/admin/orders/${number}/refund`, { amount: '50.00', confirmed: '1' }, `/admin/orders/${number}`);
       expect(res.status).toBe(409);
       expect(res.text).toContain('did not answer the refund of');
@@ -444,7 +425,7 @@ describe('flows with integrity', () => {
     const { number, id } = await capturedOrder(false);
     const [line] = await t.sql('select id from order_lines where order_id = $1', [id]);
     const ship = (qty: number) => postForm(staff, `/admin/orders/${number}/shipments`, { [`qty_${line.id}`]: String(qty), trackingNumber: '' }, `/admin/orders/${number}`);
-    await withLostAnswers('capture', async () => {
+    await withLostProviderAnswers(t, 'capture', async () => {
       const res = await ship(1);
       expect(res.status).toBe(409);
       expect(res.text).toContain('may or may not have been done');

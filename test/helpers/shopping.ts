@@ -90,3 +90,22 @@ async function placeAsGuest(t: TestApp, productNumber: string, agent: TestAgent)
   if (res.status !== 303) throw new Error(`placing ${number} failed: ${res.status}`);
   return { number, res };
 }
+
+/**
+ * Runs `act` while the sandbox card gateway carries out every `operation` and then loses its answer (the connection
+ * breaks after the provider did it), as a crashed network would.
+ */
+export async function withLostProviderAnswers<T>(t: TestApp, operation: 'capture' | 'refund', act: () => Promise<T>): Promise<T> {
+  const gateway = t.services.payments.get('sandbox_card');
+  const methods = gateway as unknown as Record<typeof operation, (req: unknown) => Promise<unknown>>;
+  const original = methods[operation];
+  methods[operation] = async (req) => {
+    await original.call(gateway, req);
+    throw new Error('socket hang up');
+  };
+  try {
+    return await act();
+  } finally {
+    methods[operation] = original;
+  }
+}

@@ -1,5 +1,5 @@
 import type TestAgent from 'supertest/lib/agent';
-import { addToBasket, checkoutToReview, place, reviewNumber } from '../helpers/shopping';
+import { addToBasket, checkoutToReview, place, reviewNumber, withLostProviderAnswers } from '../helpers/shopping';
 import { csrfToken, login, newAgent, postForm, staffAgent, startTestApp, type TestApp, waitFor } from '../helpers/test-app';
 
 /**
@@ -272,6 +272,34 @@ describe('partial shipments capture what they ship', () => {
       { operation: 'capture', amount: totals.lines[1].grossMinor, success: true },
     ]);
     expect((await shipmentsOf(number)).map((s) => s.fee)).toEqual([false, false]);
+  });
+
+  it('a shipping fee capture whose answer was lost counts as the fee once the job confirms it; two staff at once capture it once', async () => {
+    const number = await placedOrder([['P-1050', 1], ['P-1013', 1]]);
+    const fee = (await totalsOf(number)).shippingFeeInclVatMinor;
+    const captureFee = () => postForm(staff, `/admin/orders/${number}/shipments/capture-shipping-fee`, {}, '/admin');
+    const lost = await withLostProviderAnswers(t, 'capture', captureFee);
+    expect(lost.status).toBe(409);
+    expect(lost.text).toContain('may or may not have been done');
+    expect(await row(number)).toMatchObject({ captured: 0, fee_captured: false });
+
+    // The recovery job asks the provider, records the capture once, and the fee counts as captured, with its history line.
+    await t.sql(`update payment_operations set created_at = now() - interval '2 minutes' where order_id = (select id from orders where number = $1) and status = 'pending'`, [number]);
+    const [{ id }] = await t.sql<{ id: string }>('select id from orders where number = $1', [number]);
+    expect((await t.services.paymentDesk.recoverStale()).filter((r) => r.orderId === Number(id))).toEqual([{ orderId: Number(id), operation: 'capture', outcome: 'confirmed' }]);
+    expect(await row(number)).toMatchObject({ captured: fee, fee_captured: true });
+    const history = await t.sql<{ event: string }>(`select event from order_state_history where order_id = $1 and event = 'shipping_fee_captured'`, [id]);
+    expect(history).toHaveLength(1);
+    expect((await staff.get(`/admin/orders/${number}`)).text).not.toContain('unless you capture it now');
+    const again = await captureFee();
+    expect(again.status).toBe(409);
+    expect(again.text).toContain('it has been captured already');
+
+    // Another order: two staff capture its fee at the same moment — one capture at the provider.
+    const other = await placedOrder([['P-1050', 1], ['P-1013', 1]]);
+    const both = await Promise.all([1, 2].map(() => postForm(staff, `/admin/orders/${other}/shipments/capture-shipping-fee`, {}, '/admin')));
+    expect(both.map((r) => r.status).sort()).toEqual([303, 409]);
+    expect((await captures(other)).filter((c) => c.operation === 'capture')).toHaveLength(1);
   });
 
   it('an order captured in full up front ships without capturing again', async () => {
