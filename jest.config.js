@@ -1,7 +1,7 @@
 /** Jest runs TypeScript through ts-jest (transpile only; `npm run typecheck`, the first half of `npm test`, type-checks src, test and bench) with legacy decorators. */
 module.exports = {
   testEnvironment: 'node',
-  transform: { '^.+\\.ts$': ['ts-jest', { isolatedModules: true, tsconfig: { module: 'commonjs', moduleResolution: 'node', experimentalDecorators: true, emitDecoratorMetadata: false, useDefineForClassFields: false, target: 'ES2022', esModuleInterop: true, skipLibCheck: true } }] },
+  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: { isolatedModules: true, module: 'commonjs', moduleResolution: 'node', experimentalDecorators: true, emitDecoratorMetadata: false, useDefineForClassFields: false, target: 'ES2022', esModuleInterop: true, skipLibCheck: true } }] },
   testMatch: ['<rootDir>/test/**/*.test.ts'],
   // The load tests take minutes: `npm run test:load` (jest.load.config.js) runs them.
   testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/load/'],

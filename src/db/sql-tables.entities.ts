@@ -64,7 +64,7 @@ export class RecordEffectRow {
   @PrimaryKey({ type: new BigIntType('number') }) id!: number;
   @ManyToOne({ entity: 'Order', mapToPk: true, deleteRule: 'cascade', fieldName: 'order_id' }) orderId!: number;
   @ManyToOne({ entity: 'ReturnRequest', mapToPk: true, nullable: true, deleteRule: 'cascade', fieldName: 'return_id' }) returnId?: number | null;
-  @Enum({ items: ['void', 'restock', 'return_restock', 'return_refund', 'replacement', 'shipment_capture'], type: 'text' }) effect!: string;
+  @Enum({ items: ['void', 'restock', 'return_restock', 'return_refund', 'replacement', 'shipment_capture', 'shipping_fee_capture'], type: 'text' }) effect!: string;
   @Property({ type: new BigIntType('number'), nullable: true }) lineId?: number | null;
   @Property({ type: new BigIntType('number'), default: 0 }) amountMinor!: number;
   @Property({ type: 'Date', columnType: 'timestamptz', defaultRaw: 'now()' }) createdAt!: Date;
