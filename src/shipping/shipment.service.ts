@@ -260,9 +260,7 @@ export class ShipmentService {
     return this.em.transactional(async (em) => {
       const { order } = await this.lockOrder(em, number);
       await deps.payments.confirmIn(em, order, op, result);
-      await em.execute('update orders set shipping_fee_captured = true where id = ?', [order.id]);
-      order.updatedAt = new Date();
-      await recordHistory(em, order, staffActor(actor), 'shipping_fee_captured', `Shipping fee captured ahead of the last shipment: ${money(op.amountMinor, order)}.`);
+      await this.markFeeCaptured(em, order, staffActor(actor), op.amountMinor);
       return { number: order.number, message: `shipping fee of ${money(op.amountMinor, order)} captured; the last shipment will not capture it again.` };
     });
   }
@@ -273,16 +271,22 @@ export class ShipmentService {
    */
   async completeRecoveredFeeCapture(op: ReservedOperation): Promise<void> {
     if (op.operation !== 'capture') return;
-    await this.orm.em.getConnection().execute(
-      `with fee as (
-         select p.order_id from payment_operations p join record_effects e on e.id = p.effect_id
-         where p.id = ? and p.status = 'done' and e.effect = 'shipping_fee_capture'),
-       marked as (
-         update orders o set shipping_fee_captured = true, version = o.version + 1, updated_at = now()
-         from fee where o.id = fee.order_id and not o.shipping_fee_captured returning o.id)
-       insert into order_state_history (order_id, event, message, actor_kind, source)
-       select id, 'shipping_fee_captured', ?, 'system', 'system' from marked`,
-      [op.id, `Shipping fee captured ahead of the last shipment: ${formatMoney(op.amountMinor, op.currencyCode)} (the payment provider's answer was lost; confirmed with the provider afterwards).`]);
+    const [feeCapture] = await this.orm.em.getConnection().execute(
+      `select 1 from payment_operations p join record_effects e on e.id = p.effect_id where p.id = ? and p.status = 'done' and e.effect = 'shipping_fee_capture'`, [op.id]);
+    if (!feeCapture) return;
+    await this.orm.em.fork().transactional(async (em) => {
+      const order = await em.findOneOrFail(Order, op.orderId, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
+      await this.markFeeCaptured(em, order, { userId: null, kind: 'system', source: 'system' }, op.amountMinor,
+        " (the payment provider's answer was lost; confirmed with the provider afterwards)");
+    });
+  }
+
+  /** The one writer of "the shipping fee was captured ahead of the last shipment": the order's flag and its history line, once. */
+  private async markFeeCaptured(em: EntityManager, order: Order, actor: Actor, amountMinor: number, note = ''): Promise<void> {
+    const [marked] = await em.execute(`update orders set shipping_fee_captured = true where id = ? and not shipping_fee_captured returning id`, [order.id]);
+    if (!marked) return;
+    order.updatedAt = new Date();
+    await recordHistory(em, order, actor, 'shipping_fee_captured', `Shipping fee captured ahead of the last shipment: ${money(amountMinor, order)}${note}.`);
   }
 
   /** Adds the tracking number to a shipment sent without one (e.g. the carrier's label came later) and mails the customer. */
