@@ -48,6 +48,7 @@ import { createHmac } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import path from 'node:path';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import pino from 'pino';
@@ -120,7 +121,26 @@ interface Measured {
    * The app's (main) thread during the run: event-loop utilization, and CPU time per completed request
    * (from /proc, Linux only), which other load on the machine disturbs less than the throughput does.
    */
-  app?: { busy: number; cpuMsPerRequest?: number; workerCpuMsPerRequest?: number; dbCpuMsPerRequest?: number; machineCpuMsPerRequest?: number };
+  app?: { busy: number; cpuMsPerRequest?: number; workerCpuMsPerRequest?: number; dbCpuMsPerRequest?: number; machineCpuMsPerRequest?: number; pauses?: LoopPauses };
+}
+
+/**
+ * How long the in-process app's event loop kept callbacks waiting (its delay, sampled every 5 ms) and how much of
+ * each second garbage collection stopped it: the latency a request gets from the app thread besides its own CPU.
+ */
+interface LoopPauses { delayP50: number; delayP99: number; gcMsPerSecond: number }
+
+/** Watches the app thread's event-loop delay and GC pauses; `read` answers them since the last `reset`. */
+function watchLoopPauses(): { reset: () => void; read: () => LoopPauses } {
+  const delay = monitorEventLoopDelay({ resolution: 5 });
+  delay.enable();
+  let gcMs = 0;
+  let since = performance.now();
+  new PerformanceObserver((list) => { for (const e of list.getEntries()) gcMs += e.duration; }).observe({ entryTypes: ['gc'] });
+  return {
+    reset: () => { delay.reset(); gcMs = 0; since = performance.now(); },
+    read: () => ({ delayP50: delay.percentile(50) / 1e6, delayP99: delay.percentile(99) / 1e6, gcMsPerSecond: gcMs / ((performance.now() - since) / 1000) }),
+  };
 }
 
 interface Percentiles { p50: number; p95: number; p99: number; max: number; mean: number }
@@ -218,7 +238,8 @@ function cpuSummary(m: Measured): string {
   if (!a) return '';
   const part = (label: string, v?: number) => (v === undefined ? '' : `, ${label} ${v.toFixed(2)} ms`);
   return `app thread busy ${(a.busy * 100).toFixed(0)} %; CPU per request:${part('app thread', a.cpuMsPerRequest).slice(1)}` +
-    `${part('worker process', a.workerCpuMsPerRequest)}${part('PostgreSQL', a.dbCpuMsPerRequest)}${part('whole machine', a.machineCpuMsPerRequest)}`;
+    `${part('worker process', a.workerCpuMsPerRequest)}${part('PostgreSQL', a.dbCpuMsPerRequest)}${part('whole machine', a.machineCpuMsPerRequest)}` +
+    (a.pauses ? `; event-loop delay p50 ${a.pauses.delayP50.toFixed(1)} ms, p99 ${a.pauses.delayP99.toFixed(1)} ms; GC ${a.pauses.gcMsPerSecond.toFixed(0)} ms/s` : '');
 }
 
 const ms = (v: number) => (Number.isFinite(v) ? (v >= 100 ? v.toFixed(0) : v.toFixed(1)) : '–');
@@ -692,6 +713,7 @@ async function main(): Promise<void> {
     if (appProcesses) cleanups.push(() => appProcesses.stop());
     const loadUrl = appProcesses?.baseUrl ?? baseUrl;
     const appUsage = appProcesses ? appProcesses.usage : async () => [ownUsage(mainThreadCpuSeconds())];
+    const loopPauses = appProcesses ? undefined : watchLoopPauses();
     console.log(`App on ${loadUrl}${appProcesses ? ` (${APP_PROCESSES} processes)` : ''}${workerProcess ? `, background jobs in worker process ${workerProcess.pid}` : ', mail job on the app thread'} (database ${BENCH_DATABASE}); ready after ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
 
     const setup: LoadSetup = { baseUrl: loadUrl, productIds, shippingMethodId, paymentMethodId, seconds: SECONDS, connections: CONNECTIONS };
@@ -718,6 +740,7 @@ async function main(): Promise<void> {
         prepared = undefined; // the worker goes on with the baskets the warm-up left
       }
       const before = await appUsage();
+      loopPauses?.reset();
       const workerBefore = workerProcess?.cpuSeconds();
       const dbBefore = databaseCpuSeconds(postmasterPid);
       const machineBefore = machineCpuSeconds();
@@ -730,6 +753,7 @@ async function main(): Promise<void> {
       m.result.app = {
         busy, cpuMsPerRequest: perRequest(0, used), workerCpuMsPerRequest: perRequest(workerBefore, workerProcess?.cpuSeconds()),
         dbCpuMsPerRequest: perRequest(dbBefore, databaseCpuSeconds(postmasterPid)), machineCpuMsPerRequest: perRequest(machineBefore, machineCpuSeconds()),
+        pauses: loopPauses?.read(),
       };
       console.log(`done (${cpuSummary(m.result)})`);
       return m.result;

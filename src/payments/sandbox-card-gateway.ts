@@ -24,11 +24,10 @@ export class SandboxCardGateway extends SandboxProviderBase implements DirectPay
     const checked = checkCard(req.card);
     if ('refusal' in checked) return { success: false, message: checked.refusal, reference: '' };
     const approved = checked.digits !== SANDBOX_DECLINED_CARD;
-    const payment = await this.ledger.record({
+    const payment = await this.ledger.answer(this.ledger.record({
       reference: `SBX-${randomUUID()}`, provider: this.code, attempt_key: req.attemptKey, amount_minor: req.amountMinor, currency_code: req.currencyCode,
       order_number: req.orderNumber, status: approved ? 'authorized' : 'declined', card_type: checked.cardType, card_last4: checked.last4, return_url: '', webhook_url: '',
-    });
-    await this.ledger.latency();
+    }));
     return payment.status === 'declined'
       ? { success: false, message: 'The card was declined by the bank.', reference: '', cardType: payment.card_type, cardLast4: payment.card_last4 }
       : { success: true, message: 'Approved.', reference: payment.reference, cardType: payment.card_type, cardLast4: payment.card_last4 };

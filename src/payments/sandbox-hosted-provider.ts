@@ -24,17 +24,15 @@ export class SandboxHostedProvider extends SandboxProviderBase implements Hosted
   readonly initialCaptureState = 'not_captured' as const;
 
   async startPayment(req: { attemptKey: string; orderNumber: string; amountMinor: number; currencyCode: string; returnUrl: string; webhookUrl: string }) {
-    const payment = await this.ledger.record({
+    const payment = await this.ledger.answer(this.ledger.record({
       reference: `SBH-${randomUUID()}`, provider: this.code, attempt_key: req.attemptKey, amount_minor: req.amountMinor, currency_code: req.currencyCode,
       order_number: req.orderNumber, status: 'open', card_type: '', card_last4: '', return_url: req.returnUrl, webhook_url: req.webhookUrl,
-    });
-    await this.ledger.latency();
+    }));
     return { reference: payment.reference, redirectUrl: new URL(`/sandbox-pay/${payment.reference}`, req.returnUrl).href };
   }
 
   async outcome(reference: string): Promise<HostedPaymentOutcome> {
-    const payment = await this.ledger.find(reference);
-    await this.ledger.latency();
+    const payment = await this.ledger.answer(this.ledger.find(reference));
     return outcomeOf(payment ? bodyOf(payment) : { reference, attemptKey: '', status: 'declined', cardType: '', cardLast4: '' });
   }
 

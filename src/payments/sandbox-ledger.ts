@@ -56,9 +56,14 @@ export class SandboxLedger {
     })();
   };
 
-  /** The provider's answer takes `latencyMs` to arrive; what it decided is already recorded (a crash meanwhile loses only the answer). */
-  async latency(): Promise<void> {
-    if (this.options.latencyMs > 0) await sleep(this.options.latencyMs);
+  /**
+   * The provider's answer to a call: it arrives `latencyMs` after the call (a real provider's response time includes
+   * its own bookkeeping), and never before `work` — what the provider does and records — is done, so a shop that
+   * stops waiting (or crashes) meanwhile loses only the answer.
+   */
+  async answer<T>(work: Promise<T>): Promise<T> {
+    const [result] = await Promise.all([work, this.options.latencyMs > 0 ? sleep(this.options.latencyMs) : undefined]);
+    return result;
   }
 
   /**
@@ -100,13 +105,11 @@ export class SandboxLedger {
   /**
    * Capture, cancel and refund of a reference this sandbox issued (limits are PaymentService's, against the shop's
    * database), once per operation key: the call is recorded before it takes effect, and a call sent again under the
-   * same key answers the recorded answer without doing anything. The answer takes `latencyMs` to arrive, after the
-   * call took effect (a shop that stops waiting earlier does not know what happened).
+   * same key answers the recorded answer without doing anything. The answer arrives `latencyMs` after the call, once
+   * the call took effect (a shop that stops waiting earlier does not know what happened).
    */
   async operate(provider: string, reference: string, operation: 'capture' | 'cancel' | 'refund', operationKey: string, amountMinor: number): Promise<ProviderResult> {
-    const answer = await this.carryOut(provider, reference, operation, operationKey, amountMinor);
-    await this.latency();
-    return answer;
+    return this.answer(this.carryOut(provider, reference, operation, operationKey, amountMinor));
   }
 
   private async carryOut(provider: string, reference: string, operation: 'capture' | 'cancel' | 'refund', operationKey: string, amountMinor: number): Promise<ProviderResult> {

@@ -66,9 +66,10 @@ async function found(ledger: SandboxLedger, reference: unknown): Promise<Sandbox
 
 /** The payment's outcome is recorded, the shop's webhook goes out, and the shopper is sent back to the shop. */
 async function finish(ledger: SandboxLedger, res: Response, payment: SandboxPayment, to: SandboxStatus, from: SandboxStatus[], card?: { cardType: string; cardLast4: string }): Promise<void> {
-  const moved = await ledger.move(payment.reference, from, to, card);
-  if (moved) ledger.sendWebhook(moved.webhook_url, signedWebhook(ledger.options.webhookSecret, moved));
-  await ledger.latency();
+  await ledger.answer((async () => {
+    const moved = await ledger.move(payment.reference, from, to, card);
+    if (moved) ledger.sendWebhook(moved.webhook_url, signedWebhook(ledger.options.webhookSecret, moved));
+  })());
   res.redirect(303, returnUrlOf(payment));
 }
 
