@@ -257,19 +257,21 @@ export async function openingStock(sql: Sql, productId: number, levels: { locati
 export interface StockMovementRow {
   createdAt: Date; locationName: string; change: number; resultingQuantity: number; reason: string; note: string;
   actorKind: StockActorKind; actorName: string | null; orderNumber: string | null; returnNumber: string | null;
+  /** The movement was for a guest's basket that was never placed and has been deleted since (CartService.pruneUnreachableBaskets). */
+  orderDeleted: boolean;
 }
 
 export async function recentMovements(sql: Sql, productId: number, limit: number): Promise<StockMovementRow[]> {
   const rows = await sql<{ created_at: Date; location_name: string; quantity_change: number; resulting_quantity: number; reason: StockReason; note: string;
-    actor_kind: StockActorKind; actor_name: string | null; order_number: string | null; return_number: string | null }>(
+    actor_kind: StockActorKind; actor_name: string | null; order_number: string | null; order_deleted: boolean; return_number: string | null }>(
     `select m.created_at, l.name as location_name, m.quantity_change, m.resulting_quantity, m.reason, m.note, m.actor_kind, u.name as actor_name,
-       o.number as order_number, r.number as return_number
+       o.number as order_number, (m.order_id is not null and o.id is null) as order_deleted, r.number as return_number
      from stock_movements m join stock_locations l on l.id = m.location_id left join users u on u.id = m.actor_user_id
        left join orders o on o.id = m.order_id left join returns r on r.id = m.return_id
      where m.product_id = ? order by m.id desc limit ?`, [productId, limit]);
   return rows.map((m) => ({
     createdAt: m.created_at, locationName: m.location_name, change: m.quantity_change, resultingQuantity: m.resulting_quantity,
     reason: STOCK_REASON_LABELS[m.reason] ?? m.reason, note: m.note, actorKind: m.actor_kind, actorName: m.actor_name,
-    orderNumber: m.order_number, returnNumber: m.return_number,
+    orderNumber: m.order_number, orderDeleted: m.order_deleted, returnNumber: m.return_number,
   }));
 }

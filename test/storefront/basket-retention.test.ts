@@ -1,5 +1,5 @@
 import { DECLINED_CARD, addToBasket, checkoutToReview, place } from '../helpers/shopping';
-import { login, newAgent, startTestApp, type TestApp } from '../helpers/test-app';
+import { login, newAgent, staffAgent, startTestApp, type TestApp } from '../helpers/test-app';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -56,6 +56,11 @@ describe('guest baskets no cookie can reach', () => {
       (select count(*)::int from payment_attempts a where not exists (select 1 from orders o where o.id = a.order_id)) as attempts,
       (select count(*)::int from order_lines l where not exists (select 1 from orders o where o.id = l.order_id)) as lines`);
     expect(gone).toEqual({ attempts: 0, lines: 0 });
+    // Its stock movements stay (the stock's history is append-only) and say what they were for.
+    const product = (await (await staffAgent(t)).get('/admin/products/P-1004').expect(200)).text;
+    const rows = product.split('data-testid="stock-movement"').slice(1).map((row) => row.slice(0, row.indexOf('</tr>')));
+    expect(rows.filter((row) => row.includes("a guest's basket, deleted since")).map((row) => /Order placed|Reservation released/.exec(row)?.[0]).sort())
+      .toEqual(['Order placed', 'Reservation released']);
     // The guest from yesterday still has a basket with the product.
     expect((await recent.get('/cart').expect(200)).text).toContain(`Basket ${recentNumber}`);
     expect(await t.services.carts.pruneUnreachableBaskets()).toBe(0);
