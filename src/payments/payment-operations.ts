@@ -15,6 +15,9 @@ export interface OperationActor { userId: number | null; kind: HistoryActor; sou
 /** A reserved provider call; `key` is its idempotency key, sent with the call and used to ask what became of it. */
 export interface ReservedOperation { id: number; key: string; orderId: number; operation: PaymentOperationKind; amountMinor: number; currencyCode: string }
 
+/** An operation the recovery job confirmed, with the once-only effect it was claimed for (a return's refund, the shipping fee), if any. */
+export interface RecoveredOperation extends ReservedOperation { claim: { effect: string; returnId: number | null } | null }
+
 /** What entering a cancelled-role state did to a placed order: the void it owes the provider, the units put back. */
 export interface CancelEffects { voidOperation: ReservedOperation | null; returnedUnits: number }
 

@@ -10,7 +10,7 @@ import { formatMoney } from '../shared/money';
 import { PaymentMethod, PaymentTransaction, type PaymentOperation, type PaymentProviderCode } from './payment.entities';
 import type { DrainJob } from '../jobs/job-queue';
 import { log } from '../shared/log';
-import { afterPendingOperations, applyCancelEffects, reserveOperation, type CancelEffects, type PaymentOperationKind, type ReservedOperation } from './payment-operations';
+import { afterPendingOperations, applyCancelEffects, reserveOperation, type CancelEffects, type PaymentOperationKind, type RecoveredOperation, type ReservedOperation } from './payment-operations';
 import { PROVIDER_TIMED_OUT, type PaymentProvider, type ProviderResult } from './payment-provider';
 import { withinMs } from '../shared/deadline';
 import type { PaymentProviders } from './payment-providers';
@@ -348,10 +348,10 @@ export class PaymentService {
     return results;
   }
 
-  private readonly recoveryHooks: ((op: ReservedOperation) => Promise<void>)[] = [];
+  private readonly recoveryHooks: ((op: RecoveredOperation) => Promise<void>)[] = [];
 
-  /** Runs `hook` for each operation recoverStale confirms (e.g. a return's refund moves the return on). */
-  onRecovered(hook: (op: ReservedOperation) => Promise<void>): void {
+  /** Runs `hook` for each operation recoverStale confirms, told what it was claimed for (e.g. a return's refund moves the return on). */
+  onRecovered(hook: (op: RecoveredOperation) => Promise<void>): void {
     this.recoveryHooks.push(hook);
   }
 
@@ -364,14 +364,17 @@ export class PaymentService {
    * Takes up to `limit` pending operations matching `where` whose lease ran out (or that never had one), leasing each
    * for two minutes; another process skips them (for update skip locked) until then. No lock is held afterwards.
    */
-  private async leaseDue(where: string, params: unknown[], limit: number): Promise<ReservedOperation[]> {
-    const rows = await this.orm.em.getConnection().execute<{ id: string; idempotency_key: string; order_id: string; operation: PaymentOperationKind; amount_minor: string; currency_code: string }[]>(
+  private async leaseDue(where: string, params: unknown[], limit: number): Promise<RecoveredOperation[]> {
+    const rows = await this.orm.em.getConnection().execute<{ id: string; idempotency_key: string; order_id: string; operation: PaymentOperationKind; amount_minor: string; currency_code: string;
+      claim: { effect: string; returnId: number | null } | null }[]>(
       `update payment_operations set lease_until = now() + interval '2 minutes', tries = tries + 1
        where id in (select id from payment_operations where status = 'pending' and (lease_until is null or lease_until < now()) and ${where}
                     order by id limit ? for update skip locked)
-       returning id, idempotency_key, order_id, operation, amount_minor, (select currency_code from orders o where o.id = order_id)`, [...params, limit]);
+       returning id, idempotency_key, order_id, operation, amount_minor, (select currency_code from orders o where o.id = order_id),
+         (select json_build_object('effect', e.effect, 'returnId', e.return_id) from record_effects e where e.id = effect_id) as claim`, [...params, limit]);
     return rows.map((row) => ({
       id: Number(row.id), key: row.idempotency_key, orderId: Number(row.order_id), operation: row.operation, amountMinor: Number(row.amount_minor), currencyCode: row.currency_code,
+      claim: row.claim,
     }));
   }
 

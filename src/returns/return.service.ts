@@ -11,7 +11,7 @@ import { DEFAULT_FROM, type OutboxService } from '../mail/outbox.service';
 import { Address, Order, OrderLine, type HistoryActor } from '../orders/order.entities';
 import { nextOrderNumber } from '../orders/order-numbers';
 import type { PaymentService } from '../payments/payment.service';
-import type { ReservedOperation } from '../payments/payment-operations';
+import type { RecoveredOperation } from '../payments/payment-operations';
 import { DomainError, notFound } from '../shared/errors';
 import { divRound, formatDecimal, formatMoney } from '../shared/money';
 import { giveBackStock } from '../stock/stock';
@@ -193,13 +193,11 @@ export class ReturnService {
    * the amount and moves into its refunded-role state through the gate (with history), as if the call had answered.
    * A fee is what the refund exceeds the goods' value by (the entered fee is not kept with the call).
    */
-  async completeRecoveredRefund(op: ReservedOperation): Promise<void> {
-    if (op.operation !== 'refund') return;
-    const [claim] = await this.orm.em.getConnection().execute<{ return_id: string | null }[]>(
-      `select e.return_id from record_effects e join payment_operations p on p.effect_id = e.id where p.id = ? and e.effect = 'return_refund'`, [op.id]);
-    if (!claim?.return_id) return;
+  async completeRecoveredRefund(op: RecoveredOperation): Promise<void> {
+    const returnId = op.operation === 'refund' && op.claim?.effect === 'return_refund' ? op.claim.returnId : null;
+    if (returnId == null) return;
     await this.orm.em.fork().transactional(async (em) => {
-      const ret = await em.findOneOrFail(ReturnRequest, Number(claim.return_id), { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
+      const ret = await em.findOneOrFail(ReturnRequest, returnId, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
       if (ret.refundedMinor > 0) return;
       await em.populate(ret, ['state.flow', 'order']);
       const to = await this.flows.requireRole(em, ret.state, 'refunded', ret.number);

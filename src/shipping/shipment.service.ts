@@ -3,7 +3,7 @@ import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { OutboxService } from '../mail/outbox.service';
 import { recordHistory, type Actor } from '../orders/order-lifecycle';
 import { Order, type CaptureState } from '../orders/order.entities';
-import { afterPendingOperations, assertNoOperationPending, claimEffect, type ReservedOperation } from '../payments/payment-operations';
+import { afterPendingOperations, assertNoOperationPending, claimEffect, type RecoveredOperation } from '../payments/payment-operations';
 import type { PaymentService } from '../payments/payment.service';
 import { DomainError, invalid, notFound } from '../shared/errors';
 import { divRound, formatMoney, withVat } from '../shared/money';
@@ -269,11 +269,8 @@ export class ShipmentService {
    * A shipping fee capture whose answer was lost and that the recovery job confirmed with the provider
    * (PaymentService.recoverStale, onRecovered): the fee counts as captured, as if the answer had come — once.
    */
-  async completeRecoveredFeeCapture(op: ReservedOperation): Promise<void> {
-    if (op.operation !== 'capture') return;
-    const [feeCapture] = await this.orm.em.getConnection().execute(
-      `select 1 from payment_operations p join record_effects e on e.id = p.effect_id where p.id = ? and p.status = 'done' and e.effect = 'shipping_fee_capture'`, [op.id]);
-    if (!feeCapture) return;
+  async completeRecoveredFeeCapture(op: RecoveredOperation): Promise<void> {
+    if (op.operation !== 'capture' || op.claim?.effect !== 'shipping_fee_capture') return;
     await this.orm.em.fork().transactional(async (em) => {
       const order = await em.findOneOrFail(Order, op.orderId, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
       await this.markFeeCaptured(em, order, { userId: null, kind: 'system', source: 'system' }, op.amountMinor,
