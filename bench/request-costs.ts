@@ -1,6 +1,7 @@
 /**
  * What each storefront request costs, one request type at a time: `npm run bench:requests` (REQUESTS=300 repeats,
- * SHOW_SQL=0 to leave the statements out, PROFILE=dir to write a .cpuprofile per request type).
+ * SHOW_SQL=0 to leave the statements out, PROFILE=dir to write a .cpuprofile per request type, HEAP_PROFILE=dir a
+ * .heapprofile of everything allocated — garbage included — and the bytes allocated per request).
  *
  * One shopper walks the storefront as the checkout bench does (add, product page, basket, each checkout step, place,
  * receipt) against the real app in this process, on a fresh `orderflow_requests` database. For each request type it
@@ -27,6 +28,9 @@ process.env.SESSION_SECRET ||= 'bench-only-session-secret-of-32-characters';
 const REQUESTS = positiveInt(process.env.REQUESTS, 300);
 const SHOW_SQL = process.env.SHOW_SQL !== '0';
 const PROFILE_DIR = process.env.PROFILE;
+const HEAP_PROFILE_DIR = process.env.HEAP_PROFILE;
+/** One sample per this many bytes allocated (V8's default is 32 KiB: too coarse for one request's garbage). */
+const HEAP_SAMPLING_BYTES = 4096;
 const ADDRESS = {
   billing_name: 'Kim Customer', billing_company: '', billing_address: 'Main Street 1', billing_address2: '',
   billing_zip: '2100', billing_city: 'Copenhagen', billing_country: 'DK', billing_region: '', billing_phone: '', billing_email: 'kim@example.test',
@@ -38,6 +42,10 @@ function mainThreadCpuMs(): number {
   const stat = fs.readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+function treeBytes(node: inspector.HeapProfiler.SamplingHeapProfileNode): number {
+  return node.selfSize + node.children.reduce((sum, child) => sum + treeBytes(child), 0);
 }
 
 async function main(): Promise<void> {
@@ -99,8 +107,11 @@ async function walk(port: number, sql: (text: string, values?: unknown[]) => Pro
     let cpu = '';
     if (again) {
       for (let i = 0; i < 20; i++) { await setup?.(); await again(); } // warm-up
-      const session = PROFILE_DIR ? new inspector.Session() : undefined;
-      if (session) { session.connect(); await session.post('Profiler.enable'); await session.post('Profiler.start'); }
+      const session = PROFILE_DIR || HEAP_PROFILE_DIR ? new inspector.Session() : undefined;
+      if (session) session.connect();
+      if (session && PROFILE_DIR) { await session.post('Profiler.enable'); await session.post('Profiler.start'); }
+      // Garbage too: what a request allocates is what the scavenger (and its helper threads) must sweep up.
+      if (session && HEAP_PROFILE_DIR) await session.post('HeapProfiler.startSampling', { samplingInterval: HEAP_SAMPLING_BYTES, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
       let spent = 0;
       for (let i = 0; i < REQUESTS; i++) {
         await setup?.();
@@ -109,12 +120,20 @@ async function walk(port: number, sql: (text: string, values?: unknown[]) => Pro
         spent += mainThreadCpuMs() - before;
       }
       cpu = `, ${(spent / REQUESTS).toFixed(2)} ms CPU per request`;
-      if (session) {
+      const file = name.replace(/\W+/g, '-');
+      if (session && PROFILE_DIR) {
         const { profile } = await session.post('Profiler.stop');
-        fs.mkdirSync(PROFILE_DIR!, { recursive: true });
-        fs.writeFileSync(`${PROFILE_DIR}/${name.replace(/\W+/g, '-')}.cpuprofile`, JSON.stringify(profile));
-        session.disconnect();
+        fs.mkdirSync(PROFILE_DIR, { recursive: true });
+        fs.writeFileSync(`${PROFILE_DIR}/${file}.cpuprofile`, JSON.stringify(profile));
       }
+      if (session && HEAP_PROFILE_DIR) {
+        const { profile } = await session.post('HeapProfiler.stopSampling');
+        fs.mkdirSync(HEAP_PROFILE_DIR, { recursive: true });
+        fs.writeFileSync(`${HEAP_PROFILE_DIR}/${file}.heapprofile`, JSON.stringify(profile));
+        const bytes = treeBytes(profile.head); // the nodes' sizes are scaled up for the sampling, the samples' are not
+        cpu += `, ~${Math.round(bytes / REQUESTS / 1024)} KiB allocated per request (client included)`;
+      }
+      session?.disconnect();
     }
     console.log(`${name}: ${status}, ${statements.length} statements${cpu}`);
     if (SHOW_SQL) for (const s of statements) console.log('    ' + s.text.replace(/\s+/g, ' ').slice(0, 150));

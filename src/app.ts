@@ -19,7 +19,7 @@ import { AnonymousCsrf } from './http/anonymous-csrf';
 import { checkoutRoutes } from './checkout/checkout.routes';
 import type { AppConfig } from './config';
 import { flowSettingsRoutes } from './flows/flow-settings.routes';
-import { configurePassport } from './accounts/passport';
+import { configurePassport, installPassport } from './accounts/passport';
 import { BasketCountCookie } from './http/basket-count';
 import { PlacedOrdersCookie } from './http/placed-orders';
 import { FlashCookie, takeFlash } from './http/flash';
@@ -80,6 +80,24 @@ const rememberLoadedSession: express.RequestHandler = (req, _res, next) => {
 /** True when the request changed its session (a flash message, a login, a CSRF token, a refreshed expiry …). */
 const sessionChanged = (req: express.Request) => JSON.stringify(req.session) !== (req as WithLoadedSession)[LOADED_SESSION];
 
+/**
+ * Saves the session before redirecting, so the next page sees what this request stored (a login …). A session this
+ * request did not change is not written again, and a visitor with nothing to keep gets no session row. Set once on
+ * the app's response prototype (no wrapper per request); a request that opened no session just redirects.
+ */
+function saveSessionBeforeRedirect(app: Express): void {
+  const redirect = app.response.redirect as (this: express.Response, ...args: unknown[]) => void;
+  const keepSession = (req: express.Request) => {
+    const opened = openedSession(req);
+    if (!opened) return false;
+    return hasSession(req) ? sessionChanged(req) : Object.keys(opened).some((k) => k !== 'cookie');
+  };
+  app.response.redirect = function redirectAfterSaving(this: express.Response, ...args: unknown[]) {
+    if (!keepSession(this.req)) return redirect.apply(this, args);
+    this.req.session.save(() => redirect.apply(this, args));
+  } as typeof app.response.redirect;
+}
+
 
 export interface BuiltApp { app: Express; services: Services; pruneSessions(): Promise<void>; close(): Promise<void> }
 
@@ -90,6 +108,7 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   const reads = ReadRouter.attach(orm, config.replicaUrls, { maxLagMs: config.replicaMaxLagMs });
   const services = createServices(orm, views, { catalogCacheMs: config.catalogCacheMs, placement: config.placement, paymentOperationStaleSeconds: config.paymentOperationStaleSeconds, sandbox: config.sandbox, exportDir: config.exportDir, exportXslPath: config.exportXslPath });
   const pass = configurePassport(services.accounts, config.sessionUserTtlMs);
+  installPassport(app, pass);
   const sessionPool = new pg.Pool({
     connectionString: databaseUrl, max: 10,
     ...connectionTimeouts({ statementTimeoutMs: config.statementTimeoutMs, acquireTimeoutMs: config.poolAcquireTimeoutMs }),
@@ -126,7 +145,7 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   const anonymousCsrf = new AnonymousCsrf(config.sessionSecret, config.secureCookies);
   const flashCookie = new FlashCookie(config.sessionSecret, config.secureCookies);
   const basketCount = new BasketCountCookie(config.sessionSecret, config.secureCookies, config.basketCountTtlMs);
-  app.use((req, _res, next) => { flashCookie.attach(req); next(); });
+  flashCookie.install(app);
   app.get('/images/products/:file', productImageRoute(orm));
   app.get('/products/:number', firstVisitProductPage(services.catalog, views, anonymousCsrf, basketCount, (shopper) => services.carts.itemCount(shopper), config.catalogCacheMs));
   // Bodies are read after the two GET routes above (a cached page, an image), which have none to read.
@@ -150,7 +169,6 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   app.use(replicaRouting);
   // One identity map per request, before passport reads the user.
   app.use((_req, _res, next) => RequestContext.create(orm.em, next));
-  app.use(pass.initialize());
   // A user is signed in only in a stored session: a request without a session cookie has none to read.
   const passportSession = pass.session();
   app.use((req, res, next) => (hasSession(req) ? passportSession(req, res, next) : next()));
@@ -176,16 +194,13 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
     // used up only by the page that displays them, not by a stray request in between.
     Object.defineProperty(res.locals, 'csrfToken', { get: () => (hasSession(req) ? generateToken(req) : anonymousCsrf.issue(req, res)), enumerable: true });
     Object.defineProperty(res.locals, 'flash', { enumerable: true, get: () => takeFlash(req, res) });
-    // The header's mini-cart is only needed on pages: it is read when a page renders (redirects and assets skip the
-    // query), unless the page has the basket at hand and passes its count, or the count cookie holds it (src/http/basket-count.ts).
-    basketCount.attach(req, res, () => services.carts.itemCount(shopperOf(req)));
-    // Save the session before redirecting, so the next page sees what this request stored (a login …). A session
-    // this request did not change is not written again, and a visitor with nothing to keep gets no session row.
-    const redirect = res.redirect.bind(res) as (...args: unknown[]) => void;
-    const keepSession = () => (hasSession(req) ? sessionChanged(req) : Object.keys(openedSession(req) ?? {}).some((k) => k !== 'cookie'));
-    res.redirect = ((...args: unknown[]) => (keepSession() ? req.session.save(() => redirect(...args)) : redirect(...args))) as typeof res.redirect;
+    basketCount.attach(req, res);
     next();
   });
+  // The header's mini-cart is only needed on pages: it is read when a page renders (redirects and assets skip the
+  // query), unless the page has the basket at hand and passes its count, or the count cookie holds it (src/http/basket-count.ts).
+  basketCount.install(app, (req) => services.carts.itemCount(shopperOf(req)));
+  saveSessionBeforeRedirect(app);
   // A context date is a staff user's (the middleware ignores everyone else): other requests skip its async step.
   const contextDate = contextDateMiddleware(orm, services);
   app.use((req, res, next) => (req.user?.role === 'staff' ? contextDate(req, res, next) : next()));

@@ -1,4 +1,4 @@
-import type { Request, RequestHandler } from 'express';
+import type { Express, Request, Response } from 'express';
 import passport from 'passport';
 import { Strategy as LocalStrategy } from 'passport-local';
 import type { AccountService, SessionUser } from './account.service';
@@ -58,4 +58,14 @@ function stored(u: SessionUser): StoredUser {
 
 function userOf(u: SessionUser): SessionUser {
   return { id: u.id, email: u.email, name: u.name, role: u.role, companyId: u.companyId, companyRoles: u.companyRoles, staffRole: u.staffRole };
+}
+
+/**
+ * passport's request methods (req.login, req.logout, req.isAuthenticated …) and its session manager, set once on the
+ * app's request prototype (Express's `app.request`) by passport's own initialize: run per request, as
+ * `app.use(passport.initialize())`, it writes the same eight properties onto every request — 13 KiB of garbage per
+ * request, for functions that are the same for all.
+ */
+export function installPassport(app: Express, pass: passport.PassportStatic): void {
+  pass.initialize({ compat: false })(app.request, {} as Response, () => undefined);
 }

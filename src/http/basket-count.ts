@@ -1,5 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import type { Request, Response } from 'express';
+import type { Express, Request, Response } from 'express';
 import type { Shopper } from '../shared/shopper';
 import { replaceCookie } from './cookies';
 import { shopperOf } from './shopper';
@@ -20,30 +20,46 @@ import { shopperOf } from './shopper';
  */
 export const BASKET_COUNT_COOKIE = 'orderflow.count';
 const SAFE_METHODS = new Set(['GET', 'HEAD']);
+const SHOWS_COUNT = Symbol('this page shows the basket count');
+type ShowsCount = Record<typeof SHOWS_COUNT, boolean | undefined>;
 const VALUE = /^(\d{1,9})\.([0-9a-z]{1,11})\.([A-Za-z0-9_-]{43})$/;
 
 export class BasketCountCookie {
   constructor(private readonly secret: string, private readonly secureCookies: boolean, private readonly ttlMs: number) {}
 
-  /** Sets up the count for this request's pages (`read` is the query); a write request drops the browser's cookie. */
-  attach(req: Request, res: Response, read: () => Promise<number>): void {
-    const safe = SAFE_METHODS.has(req.method);
-    if (!safe && this.sent(req) !== undefined) this.set(res, null);
-    const render = res.render.bind(res) as (...args: unknown[]) => void;
-    res.render = ((...args: unknown[]) => {
+  /**
+   * Sets up the count for the pages of requests that `attach` saw (`read` is the query): once, on the app's response
+   * prototype, not as a wrapper per request. A page rendered with `basketCount` (or res.locals.basketCount) shows that
+   * number and keeps it in the cookie.
+   */
+  install(app: Express, read: (req: Request) => Promise<number>): void {
+    const counts = this;
+    const render = app.response.render as (this: Response, ...args: unknown[]) => void;
+    app.response.render = function renderWithBasketCount(this: Response, ...args: unknown[]) {
+      if (!(this.locals as ShowsCount)[SHOWS_COUNT]) return render.apply(this, args);
+      const req = this.req;
       const locals = args[1] !== null && typeof args[1] === 'object' ? (args[1] as Record<string, unknown>) : undefined;
-      const given = locals?.basketCount ?? res.locals.basketCount;
+      const given = locals?.basketCount ?? this.locals.basketCount;
       if (typeof given === 'number') {
-        this.keep(req, res, given);
-        return render(...args);
+        counts.keep(req, this, given);
+        return render.apply(this, args);
       }
-      const count = this.count(req, res, read);
+      const count = counts.count(req, this, () => read(req));
       if (typeof count === 'number') {
-        res.locals.basketCount = count;
-        return render(...args);
+        this.locals.basketCount = count;
+        return render.apply(this, args);
       }
-      count.then((n) => { if (n !== undefined) res.locals.basketCount = n; }).finally(() => render(...args));
-    }) as typeof res.render;
+      count.then((n) => { if (n !== undefined) this.locals.basketCount = n; }).finally(() => render.apply(this, args));
+    } as typeof app.response.render;
+  }
+
+  /**
+   * This request's pages show the count (the shop's own pages: not the API's, nor the sandbox provider's page); a
+   * write request (POST …) drops the browser's count cookie, so the page after it reads the count again.
+   */
+  attach(req: Request, res: Response): void {
+    (res.locals as ShowsCount)[SHOWS_COUNT] = true;
+    if (!SAFE_METHODS.has(req.method) && this.sent(req) !== undefined) this.set(res, null);
   }
 
   /**

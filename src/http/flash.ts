@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { BoundedMap } from '../shared/bounded-map';
-import type { Request, Response } from 'express';
+import type { Express, Request, Response } from 'express';
 import { z } from 'zod';
 import { replaceCookie } from './cookies';
 import { openedSession } from './lazy-session';
@@ -34,9 +34,9 @@ export class FlashCookie {
 
   constructor(private readonly secret: string, private readonly secureCookies: boolean) {}
 
-  /** Makes flash() and takeFlash() work for this request (mounted after the cookie parser and the session). */
-  attach(req: Request): void {
-    (req as WithFlash)[FLASH] = this;
+  /** Makes flash() and takeFlash() work for this app's requests (its request prototype holds this cookie). */
+  install(app: Express): void {
+    (app.request as WithFlash)[FLASH] = this;
   }
 
   /** The messages the request came with (read on first use: most requests never look). */
@@ -96,7 +96,7 @@ export class FlashCookie {
 
 function flashCookieOf(req: Request): FlashCookie {
   const cookie = (req as WithFlash)[FLASH];
-  if (!cookie) throw new Error('flash messages are not set up for this request (FlashCookie.attach)');
+  if (!cookie) throw new Error('flash messages are not set up for this app (FlashCookie.install)');
   return cookie;
 }
 
