@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { RequestContext } from '@mikro-orm/core';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import connectPgSimple from 'connect-pg-simple';
 import cookieParser from 'cookie-parser';
@@ -42,6 +41,7 @@ import { MAIL_TEMPLATES_PATH, mailTemplateRoutes } from './mail/mail-templates.r
 import { EXPORT_SETTINGS_PATH, exportSettingsRoutes, exportSettingsUpload } from './exports/export-settings.routes';
 import { createViewEnv } from './shared/views';
 import { ReadRouter } from './db/replicas';
+import { requestContext } from './db/request-context';
 import { HealthChecks } from './http/health';
 import { requestLog } from './http/request-log';
 import { securityHeaders } from './http/security-headers';
@@ -138,7 +138,8 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   // Which reads may go to a replica (GET without a change of this person's in the last moment); see replicas.ts.
   // Set next to the RequestContext, after the session store's callbacks (which lose the async context).
   const replicaRouting = reads.middleware();
-  app.use('/api/v1', replicaRouting, (_req, _res, next) => RequestContext.create(orm.em, next), apiRoutes(services, { rateLimit: config.apiRateLimit }));
+  const perRequestEm = requestContext(orm.em);
+  app.use('/api/v1', replicaRouting, perRequestEm, apiRoutes(services, { rateLimit: config.apiRateLimit }));
   // Hosted payment providers: their signed webhooks (raw body, no session) and the sandbox's own payment page.
   app.use('/payments/webhooks', paymentWebhookRoutes(services));
   app.use(cookieParser());
@@ -168,7 +169,7 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   app.use(rememberLoadedSession, refreshSessionExpiry);
   app.use(replicaRouting);
   // One identity map per request, before passport reads the user.
-  app.use((_req, _res, next) => RequestContext.create(orm.em, next));
+  app.use(perRequestEm);
   // A user is signed in only in a stored session: a request without a session cookie has none to read.
   const passportSession = pass.session();
   app.use((req, res, next) => (hasSession(req) ? passportSession(req, res, next) : next()));

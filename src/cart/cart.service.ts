@@ -14,6 +14,7 @@ import { stockRefusal, tooMany } from './basket-rules';
 import { MAX_LINE_QUANTITY } from '../shared/quantity';
 import { readBasketPage, type BasketPage } from './basket-page';
 import { createBasketSql, quickAddProduct } from './quick-add';
+import { usedRequestEntityManager } from '../db/request-context';
 import { GUEST_BASKET_DAYS, type Shopper } from '../shared/shopper';
 import { log } from '../shared/log';
 
@@ -112,9 +113,10 @@ export class CartService {
   private async quickAdd(shopper: Shopper, productId: number, quantity: number): Promise<boolean> {
     const quickBasketId = await quickAddProduct(this.orm, shopper, productId, quantity);
     if (quickBasketId == null) return false;
-    // This request's EntityManager may hold the basket from before the change; it must not show stale lines.
-    const cached = this.em.getUnitOfWork().getById<Order>(Order.name, quickBasketId);
-    if (cached) await this.em.refresh(cached, { populate: ['lines'] });
+    // This request's EntityManager, if it has one yet, may hold the basket from before the change; it must not show stale lines.
+    const em = usedRequestEntityManager(this.orm.em);
+    const cached = em?.getUnitOfWork().getById<Order>(Order.name, quickBasketId);
+    if (em && cached) await em.refresh(cached, { populate: ['lines'] });
     return true;
   }
 

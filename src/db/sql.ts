@@ -71,14 +71,17 @@ export function emSqlTransaction(em: EntityManager): SqlTransaction {
  * every query it sends; a query without parameters may hold several statements, so BEGIN travels with the first
  * statement and COMMIT with the last (commitWith): two round trips fewer per transaction.
  */
-export async function sqlTransaction<T>(orm: MikroORM, fn: (sql: SqlTransaction) => Promise<T>): Promise<T> {
+export function sqlTransaction<T>(orm: MikroORM, fn: (sql: SqlTransaction) => Promise<T>): Promise<T> {
   return withConnection(orm, async (connection, statement, run) => {
     let state = 'not begun' as 'not begun' | 'open' | 'committed';
     const begin = () => (state === 'not begun' ? (inlineOnly.has(orm) ? 'begin; ' : BEGIN_PLANNED_ONCE) : '');
     // One round trip: the statements (each prepared on its own), after the BEGIN when it is the first, before the COMMIT when asked.
     const exchange = async <R extends object>(statements: SqlStatement[], commit: boolean): Promise<R[]> => {
       const texts: string[] = [];
-      for (const { text, values = [] } of statements) texts.push(await statement(text, values, state === 'open'));
+      for (const { text, values = [] } of statements) {
+        const made = statement(text, values, state === 'open');
+        texts.push(typeof made === 'string' ? made : await made);
+      }
       const results = await run(begin() + texts.join('; ') + (commit ? '; commit' : ''));
       state = commit ? 'committed' : 'open';
       return results[results.length - (commit ? 2 : 1)].rows as R[];
@@ -102,10 +105,11 @@ export async function sqlTransaction<T>(orm: MikroORM, fn: (sql: SqlTransaction)
  * One read on a connection from the ORM's pool, values inlined as in sqlTransaction: for a page that only prints a
  * figure (the header's basket count), where the ORM's `execute` costs more than the query.
  */
-export async function sqlRead<T extends object>(orm: MikroORM, text: string, values: unknown[] = []): Promise<T[]> {
+export function sqlRead<T extends object>(orm: MikroORM, text: string, values: unknown[] = []): Promise<T[]> {
   return withConnection(orm, async (_connection, statement, run) => {
     // The SET LOCAL and the statement run in one implicit transaction (one message): the generic plan for this read only.
-    const results = await run((inlineOnly.has(orm) ? '' : GENERIC_PLAN_HERE) + (await statement(text, values, false)));
+    const made = statement(text, values, false);
+    const results = await run((inlineOnly.has(orm) ? '' : GENERIC_PLAN_HERE) + (typeof made === 'string' ? made : await made));
     return results[results.length - 1].rows as T[];
   });
 }
@@ -123,7 +127,7 @@ export function sqlReader(orm: MikroORM): Sql {
  * Behind a transaction pooler (PgBouncer, transaction mode) prepared statements do not survive from one transaction
  * to the next: DATABASE_PREPARED_STATEMENTS=false (initOrm's `preparedStatements: false`) sends the values inlined.
  */
-type StatementText = (text: string, values: unknown[], inTransaction: boolean) => Promise<string>;
+type StatementText = (text: string, values: unknown[], inTransaction: boolean) => string | Promise<string>;
 /** Sends one message on the connection (after a failure, with the DEALLOCATE ALL it owes); answers each statement's result. */
 type Send = (message: string) => Promise<pg.QueryResult[]>;
 
@@ -187,7 +191,8 @@ function statementsOn(orm: MikroORM, connection: pg.PoolClient): { statement: St
     return owed ? all.slice(1) : all;
   };
   const inline = (text: string, values: unknown[]) => platform.formatQuery(text, values);
-  const statement: StatementText = async (text, values, inTransaction) => {
+  // A text known by now is made at once; only one not tried yet waits for its PREPARE's round trip (tryPrepare).
+  const statement: StatementText = (text, values, inTransaction) => {
     if (inlineOnly.has(orm)) return inline(text, values);
     const p = preparation(text, values);
     if (!p) return inline(text, values);
@@ -199,6 +204,11 @@ function statementsOn(orm: MikroORM, connection: pg.PoolClient): { statement: St
       prepared.add(p.name); // known to prepare: in the same message
       return `prepare ${p.name} as ${p.body}; execute ${p.name}(${args})`;
     }
+    return tryPrepare(text, values, p, args, prepared, inTransaction);
+  };
+  const tryPrepare = async (
+    text: string, values: unknown[], p: { name: string; body: string }, args: string, prepared: Set<string>, inTransaction: boolean,
+  ): Promise<string> => {
     // Not tried yet: it is tried on its own, in a round trip of its own (once per statement and process). A failed
     // PREPARE would abort an open transaction, so inside one it is tried behind a savepoint: a statement that only
     // ever runs after another in its transaction (placing's stock-and-attempt one) is prepared too.
