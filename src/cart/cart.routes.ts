@@ -1,7 +1,8 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { flash, setBasketCookie, shopperOf, shopperWithBasketCookie } from '../http/shopper';
-import { idParam, parse, quantity } from '../http/validate';
+import { inContext, type PageRenderer } from '../http/in-context';
+import { idParam, parse, productNumber, quantity } from '../http/validate';
 import type { Services } from '../services';
 
 const addForm = z.object({ productId: idParam, quantity: quantity.default(1) });
@@ -15,7 +16,13 @@ export function cartRoutes(s: Services): Router {
     res.render('cart/basket.njk', { basket, totals: basket?.totals ?? null, basketCount: basket?.itemCount ?? 0 });
   });
 
-  r.post('/add', async (req, res) => {
+  // A refused add (stock, quantity) is shown on the product page it was tried from, the typed quantity kept.
+  const productPage: PageRenderer = async (req, res, actionError) => {
+    const number = parse(productNumber, req.body.productNumber);
+    res.render('catalog/product.njk', { product: await s.catalog.product(number, res.locals.contextDate), actionError });
+  };
+
+  r.post('/add', inContext('add', productPage, async (req, res) => {
     const form = parse(addForm, req.body);
     const shopper = shopperWithBasketCookie(req, res);
     const token = shopper.anonymousToken;
@@ -23,7 +30,7 @@ export function cartRoutes(s: Services): Router {
     if (shopper.anonymousToken && shopper.anonymousToken !== token) setBasketCookie(req, res, shopper.anonymousToken);
     flash(req, 'success', 'Added to your basket.');
     res.redirect(303, req.body.returnTo === 'product' && typeof req.body.productNumber === 'string' ? `/products/${encodeURIComponent(req.body.productNumber)}` : '/cart');
-  });
+  }));
 
   r.post('/lines/:id', async (req, res) => {
     const form = parse(quantityForm, req.body);

@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { parse, text } from '../http/validate';
+import { parse, productNumber, text } from '../http/validate';
 import type { Services } from '../services';
 
 const listQuery = z.object({
@@ -8,8 +8,6 @@ const listQuery = z.object({
   q: text(100).optional(),
   page: z.coerce.number().int().min(1).max(100000).catch(1).default(1),
 });
-
-const productNumber = z.string().regex(/^[A-Za-z0-9-]{1,40}$/, { error: 'is not a product number' });
 
 export function catalogRoutes(s: Services): Router {
   const r = Router();

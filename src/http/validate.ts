@@ -57,6 +57,8 @@ export const ORDER_NUMBER = /^[A-Z0-9-]{1,40}$/;
 /** An order, cart or quote number in a URL or form; the message names what it should have been. */
 export const orderNumber = (error = 'is not an order id') => z.string().regex(ORDER_NUMBER, { error });
 
+export const productNumber = z.string().regex(/^[A-Za-z0-9-]{1,40}$/, { error: 'is not a product number' });
+
 export const idParam = z.coerce.number({ error: 'must be a number' }).int().positive().max(2147483647);
 
 /** PostgreSQL text cannot hold a NUL character: refused here (422) instead of failing in the database (500). */

@@ -242,4 +242,18 @@ describe('basket stock', () => {
       await t.sql(`update shops set allow_out_of_stock_orders = false`);
     }
   });
+
+  it('shows a refused add on the product page it was tried from, next to the form, with the typed quantity kept', async () => {
+    await t.sql(`update stock_levels set quantity = case when location_id = (select min(id) from stock_locations) then 4 else 0 end where product_id = (select id from products where number = 'P-1036')`);
+    const agent = newAgent(t);
+    await agent.get('/products/P-1036');
+    const res = await postForm(agent, '/cart/add', { productId: await productId(t, 'P-1036'), productNumber: 'P-1036', returnTo: 'product', quantity: 7 });
+    expect(res.status).toBe(409);
+    expect(res.text).toMatch(/<h1>[^<]+<\/h1>/);
+    expect(res.text).toMatch(/data-testid="refused-add">Only 4 × [^<]+ in stock\.</);
+    expect(res.text).toContain('name="quantity" type="number" min="1" max="9999" value="7"');
+    // The page works on: a smaller quantity is added from it.
+    expect((await postForm(agent, '/cart/add', { productId: await productId(t, 'P-1036'), productNumber: 'P-1036', returnTo: 'product', quantity: 4 })).status).toBe(303);
+    expect(miniCart((await agent.get('/')).text)).toBe(4);
+  });
 });
