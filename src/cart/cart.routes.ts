@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { flash, setBasketCookie, shopperOf, shopperWithBasketCookie } from '../http/shopper';
+import { renderProductPage } from '../catalog/catalog.routes';
 import { inContext, type PageRenderer } from '../http/in-context';
 import { idParam, parse, productNumber, quantity } from '../http/validate';
 import type { Services } from '../services';
@@ -17,10 +18,7 @@ export function cartRoutes(s: Services): Router {
   });
 
   // A refused add (stock, quantity) is shown on the product page it was tried from, the typed quantity kept.
-  const productPage: PageRenderer = async (req, res, actionError) => {
-    const number = parse(productNumber, req.body.productNumber);
-    res.render('catalog/product.njk', { product: await s.catalog.product(number, res.locals.contextDate), actionError });
-  };
+  const productPage: PageRenderer = (req, res, actionError) => renderProductPage(s, res, parse(productNumber, req.body.productNumber), actionError);
 
   r.post('/add', inContext('add', productPage, async (req, res) => {
     const form = parse(addForm, req.body);

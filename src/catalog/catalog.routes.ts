@@ -1,4 +1,5 @@
-import { Router } from 'express';
+import { Router, type Response } from 'express';
+import type { ActionError } from '../http/in-context';
 import { z } from 'zod';
 import { parse, productNumber, text } from '../http/validate';
 import type { Services } from '../services';
@@ -8,6 +9,11 @@ const listQuery = z.object({
   q: text(100).optional(),
   page: z.coerce.number().int().min(1).max(100000).catch(1).default(1),
 });
+
+/** The product page: its one render, for the page itself and for an add refused from it (src/cart/cart.routes.ts). */
+export async function renderProductPage(s: Services, res: Response, number: string, actionError?: ActionError): Promise<void> {
+  res.render('catalog/product.njk', { product: await s.catalog.product(number, res.locals.contextDate), actionError });
+}
 
 export function catalogRoutes(s: Services): Router {
   const r = Router();
@@ -19,8 +25,7 @@ export function catalogRoutes(s: Services): Router {
   });
 
   r.get('/products/:number', async (req, res) => {
-    const number = parse(productNumber, req.params.number);
-    res.render('catalog/product.njk', { product: await s.catalog.product(number, res.locals.contextDate) });
+    await renderProductPage(s, res, parse(productNumber, req.params.number));
   });
 
   return r;
