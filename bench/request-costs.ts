@@ -37,6 +37,8 @@ const ADDRESS = {
   deliverySameAsBilling: 'on',
 };
 
+const CARD = { cardHolder: 'Kim Customer', cardNumber: '4242 4242 4242 4242', cardExpiry: '12/39', cardCvc: '123' };
+
 /** CPU milliseconds of this process's main thread (Linux: /proc, 10 ms ticks), where the app runs. */
 function mainThreadCpuMs(): number {
   const stat = fs.readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
@@ -96,6 +98,7 @@ async function walk(port: number, sql: (text: string, values?: unknown[]) => Pro
   });
   const [{ id: shippingMethodId }] = await sql(`select id from shipping_methods where code = 'STANDARD'`);
   const [{ id: paymentMethodId }] = await sql(`select id from payment_methods where code = 'INVOICE'`);
+  const [{ id: cardMethodId }] = await sql(`select id from payment_methods where code = 'CARD'`);
   const [{ id: productId }] = await sql(`select id from products where number = 'P-1013'`);
   await sql('update stock_levels set quantity = 10000000');
 
@@ -162,14 +165,18 @@ async function walk(port: number, sql: (text: string, values?: unknown[]) => Pro
   const place = (orderNumber: string) => request('POST', '/checkout/place', { orderNumber, customerComment: '' });
   let next = '';
   // Repeated: a new basket walked to the review step first, outside the figure.
-  const toReview = async () => {
+  const toReview = async (payWith = paymentMethodId) => {
     await add();
     await startCheckout();
     await request('POST', '/checkout/addresses', ADDRESS);
-    await request('POST', '/checkout/methods', { shippingMethodId, paymentMethodId });
+    await request('POST', '/checkout/methods', { shippingMethodId, paymentMethodId: payWith });
     next = /name="orderNumber" value="([^"]+)"/.exec((await request('GET', '/checkout/review')).body)?.[1] ?? '';
   };
   await measure('POST /checkout/place (invoice)', () => place(number), () => place(next), toReview);
+  // The sandbox card gateway (SANDBOX_GATEWAY_LATENCY_MS, 0 unless set): reserve, authorize, confirm.
+  const placeByCard = () => request('POST', '/checkout/place', { orderNumber: next, customerComment: '', ...CARD });
+  await toReview(cardMethodId);
+  await measure('POST /checkout/place (card)', placeByCard, placeByCard, () => toReview(cardMethodId));
   await measure('GET /checkout/receipt/:number', () => request('GET', `/checkout/receipt/${next}`));
   // The same shopper registers: a logged-in shopper's page and add (passport reads the user on each request).
   await request('GET', '/register');

@@ -33,6 +33,12 @@
  * 10 s, not 3: V8's compiler threads were still busy after 3 s (their CPU per checkout request over seconds 0–3, 3–10,
  * 10–20 and 20–30 of one run: 1.97, 0.99, 0.63, 0.46 ms), so a 3 s warm-up still measured compiling.
  * Scenario 5 (the last units) is not warmed up: its shoppers place once.
+ * Before each scenario (and its warm-up) the database is vacuumed and analyzed, as pgbench does before its runs
+ * (BENCH_VACUUM=0 skips it): scenario 2 and pgbench update the same 50 baskets ~100,000 times within a minute, and
+ * the dead rows and index entries they leave, until autovacuum wakes, cost the checkout after them ~15 % (7 Dec:
+ * 46.3 orders/s after them without, 53.7 with the vacuum, 56.6 alone).
+ * BENCH_PROFILE=dir writes a CPU profile of the app thread over each scenario's measured seconds (open it in Chrome's
+ * DevTools, or sum its self times): the profiler costs some CPU, so the run's figures are not the bench's.
  * BENCH_APP_PROCESSES=2 sends the load to two app processes sharing one port (node:cluster), as behind a balancer.
  * BENCH_WORKER_PROCESS=1 runs the background jobs as a real deployment split in web and worker processes does: the
  * app in this process starts no job (PROCESS_ROLE=web), and a child process `node --import tsx src/server.ts` with
@@ -47,6 +53,7 @@ import cluster from 'node:cluster';
 import { createHmac } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
+import inspector from 'node:inspector/promises';
 import os from 'node:os';
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import path from 'node:path';
@@ -85,6 +92,10 @@ const STOCK_LEVEL = 10_000_000;
 const LAST_UNITS = 50;
 /** Scenario 4: baskets prepared per connection (more than one connection places in BENCH_SECONDS). */
 const PREPARED_PER_CONNECTION = positiveInt(process.env.BENCH_PREPARED, 250);
+/** BENCH_PROFILE=dir: a .cpuprofile of the app thread over each scenario's measured seconds (one app process only). */
+const PROFILE_DIR = process.env.BENCH_PROFILE;
+/** BENCH_VACUUM=0: no `vacuum (analyze)` of the database before each scenario. */
+const SETTLE = process.env.BENCH_VACUUM !== '0';
 /** BENCH_APP_PROCESSES=2: the load goes to that many app processes (node:cluster, one port), as behind a balancer. */
 const APP_PROCESSES = positiveInt(process.env.BENCH_APP_PROCESSES, 1);
 /** BENCH_WORKER_PROCESS=1: the background jobs run in a PROCESS_ROLE=worker child process, not on the app thread. */
@@ -155,6 +166,23 @@ type FromWorker = { ready: true } | { result: Measured } | { failed: string };
 
 // ---------------------------------------------------------------------------------------------------------
 // Small helpers
+
+/** Starts V8's CPU profiler on this thread (the app's) when BENCH_PROFILE names a folder; stop() writes the profile there. */
+async function startProfile(): Promise<{ stop: (title: string) => Promise<void> } | undefined> {
+  if (!PROFILE_DIR || APP_PROCESSES > 1) return undefined;
+  const session = new inspector.Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return {
+    stop: async (title) => {
+      const { profile } = await session.post('Profiler.stop');
+      session.disconnect();
+      fs.mkdirSync(PROFILE_DIR, { recursive: true });
+      fs.writeFileSync(path.join(PROFILE_DIR, `${title.replace(/\W+/g, '-').replace(/^-|-$/g, '')}.cpuprofile`), JSON.stringify(profile));
+    },
+  };
+}
 
 function percentiles(samples: number[]): Percentiles {
   if (samples.length === 0) return { p50: NaN, p95: NaN, p99: NaN, max: NaN, mean: NaN };
@@ -732,6 +760,9 @@ async function main(): Promise<void> {
     let warmupPlaced = 0;
     const measure = async (scenario: Scenario, title: string, prepared?: PreparedOrder[][], refusalsExpected = false, payment?: Payment): Promise<Measured> => {
       process.stdout.write(`${title} … `);
+      // As pgbench vacuums before each run: a scenario does not pay for the dead rows the one before left (the add
+      // and pgbench rewrite the same 50 baskets tens of thousands of times in a minute, faster than autovacuum wakes).
+      if (SETTLE) await q('vacuum (analyze)');
       if (WARMUP_SECONDS > 0 && !refusalsExpected) {
         load.postMessage({ run: scenario, prepared, payment, seconds: WARMUP_SECONDS } satisfies ToWorker);
         const warm = await receive();
@@ -739,6 +770,7 @@ async function main(): Promise<void> {
         if ('result' in warm && (scenario === 'place' || scenario === 'placeOnly')) warmupPlaced += warm.result.ok; // orders placed, not page views or adds
         prepared = undefined; // the worker goes on with the baskets the warm-up left
       }
+      const profiling = await startProfile();
       const before = await appUsage();
       loopPauses?.reset();
       const workerBefore = workerProcess?.cpuSeconds();
@@ -749,6 +781,7 @@ async function main(): Promise<void> {
       if ('failed' in m) throw new Error(`${scenario} failed: ${m.failed}`);
       if (!('result' in m)) throw new Error('unexpected message from the load worker');
       const { busy, cpuSeconds: used } = usageBetween(before, await appUsage());
+      await profiling?.stop(title);
       const perRequest = (before?: number, after?: number) => (before === undefined || after === undefined ? undefined : ((after - before) * 1000) / Math.max(1, m.result.requests));
       m.result.app = {
         busy, cpuMsPerRequest: perRequest(0, used), workerCpuMsPerRequest: perRequest(workerBefore, workerProcess?.cpuSeconds()),

@@ -45,9 +45,22 @@ function createLoggers(opts: { production: boolean; level: LogLevel; destination
   };
   // process.stdout writes synchronously to files, pipes and terminals on Linux, so nothing is lost at exit.
   const destination = opts.destination ?? process.stdout;
-  const stream = opts.production ? destination : pretty({ sync: true, colorize: false, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname', destination });
+  const stream = opts.production ? destination : prettyStreamInto(destination);
   // The request line's message is the constant 'request': no scrubbing hook either.
   return { log: pino({ ...options, redact: { paths: REDACT, censor: '[redacted]' } }, stream), requests: pino({ ...options, hooks: {} }, stream) };
+}
+
+/** Where a destination keeps its pretty stream: a global symbol, so modules loaded again (jest) find it too. */
+const PRETTY_STREAM = Symbol.for('orderflow.prettyStream');
+
+/**
+ * The one readable-lines stream that writes into `destination`. pino-pretty pipes each stream it makes into its
+ * destination with five listeners, so a stream per logger (a test worker makes one per app) piles listeners onto stdout.
+ */
+function prettyStreamInto(destination: pino.DestinationStream): pino.DestinationStream {
+  const holder = destination as pino.DestinationStream & { [PRETTY_STREAM]?: pino.DestinationStream };
+  holder[PRETTY_STREAM] ??= pretty({ sync: true, colorize: false, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname', destination });
+  return holder[PRETTY_STREAM];
 }
 
 let loggers = createLoggers({ production: process.env.NODE_ENV === 'production', level: process.env.JEST_WORKER_ID ? 'warn' : 'info' });

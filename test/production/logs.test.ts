@@ -46,6 +46,16 @@ describe('request logs', () => {
     expect(() => JSON.parse(lines[0])).toThrow();
   });
 
+  it('keeps one readable-lines stream per destination, however often logging is configured', async () => {
+    const into = new Writable({ write(chunk, _enc, done) { lines.push(String(chunk)); done(); } });
+    configureLogging({ production: false, level: 'info', destination: into });
+    const listeners = into.listenerCount('close') + into.listenerCount('error') + into.listenerCount('unpipe');
+    for (let i = 0; i < 15; i++) configureLogging({ production: false, level: 'info', destination: into });
+    expect(into.listenerCount('close') + into.listenerCount('error') + into.listenerCount('unpipe')).toBe(listeners);
+    log.info('still written once');
+    expect(lines.filter((l) => l.includes('still written once'))).toHaveLength(1);
+  });
+
   it('never logs a password, card number, CSRF token, API key or session id, even at debug and on failures', async () => {
     configureLogging({ production: true, level: 'trace', destination: capture });
     const secrets: string[] = [];
