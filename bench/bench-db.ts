@@ -103,3 +103,17 @@ export function positiveInt(v: string | undefined, fallback: number): number {
   const n = Number(v);
   return Number.isInteger(n) && n > 0 ? n : fallback;
 }
+
+/** A bench's query function: the SQL text with $n parameters, the rows. */
+export type BenchSql = <T extends Record<string, any>>(text: string, params?: unknown[]) => Promise<T[]>;
+
+/**
+ * `insert into <table> (columns) select <alias.columns> …` for copying rows: every column but the generated ones
+ * (PostgreSQL computes those and refuses a value for them), in table order.
+ */
+export async function copyColumns(sql: BenchSql, table: string, alias: string): Promise<{ into: string; select: string }> {
+  const rows = await sql<{ name: string }>(
+    `select quote_ident(column_name) as name from information_schema.columns
+     where table_schema = current_schema() and table_name = $1 and is_generated = 'NEVER' order by ordinal_position`, [table]);
+  return { into: `${table} (${rows.map((r) => r.name).join(', ')})`, select: rows.map((r) => `${alias}.${r.name}`).join(', ') };
+}

@@ -13,9 +13,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { preparedStatementBody } from '../src/db/sql';
+import { copyColumns, type BenchSql } from './bench-db';
 import type { RecordedStatement } from './sql-recorder';
 
-type Sql = <T extends Record<string, any>>(text: string, params?: unknown[]) => Promise<T[]>;
+type Sql = BenchSql;
 
 /** sid: the shopper's session, when the add reads one (a visitor without a session sends none). */
 export interface ShopperKeys { sid?: string; basketToken: string }
@@ -44,16 +45,18 @@ export async function preparePgbench(sql: Sql, recorded: RecordedStatement[], ke
   await sql('delete from order_lines where order_id <= -100000');
   await sql('delete from orders where id <= -100000');
   await sql(`delete from session where sid like 'pgbench-%'`);
+  const orders = await copyColumns(sql, 'orders', 'r');
+  const orderLines = await copyColumns(sql, 'order_lines', 'r');
   for (let c = 0; c < clients; c++) {
     const orderId = -(100000 + c);
     if (keys.sid) await sql(`insert into session (sid, sess, expire) select $2, sess, expire from session where sid = $1`, [keys.sid, `pgbench-${c}`]);
     await sql(
-      `insert into orders select r.* from orders o, jsonb_populate_record(null::orders, to_jsonb(o) || jsonb_build_object('id', $2::int, 'number', $3::text, 'anonymous_token', $4::text)) r where o.id = $1`,
+      `insert into ${orders.into} select ${orders.select} from orders o, jsonb_populate_record(null::orders, to_jsonb(o) || jsonb_build_object('id', $2::int, 'number', $3::text, 'anonymous_token', $4::text)) r where o.id = $1`,
       [order.id, orderId, `PGBENCH-${c}`, clientToken(String(100000 + c))],
     );
     for (const [k, line] of lines.entries()) {
       await sql(
-        `insert into order_lines select r.* from order_lines l, jsonb_populate_record(null::order_lines, to_jsonb(l) || jsonb_build_object('id', $2::int, 'order_id', $3::int)) r where l.id = $1`,
+        `insert into ${orderLines.into} select ${orderLines.select} from order_lines l, jsonb_populate_record(null::order_lines, to_jsonb(l) || jsonb_build_object('id', $2::int, 'order_id', $3::int)) r where l.id = $1`,
         [line.id, -(1000000 + c * 10 + k), orderId],
       );
     }

@@ -70,7 +70,7 @@ import { seedDemoData } from '../src/db/seed';
 import { MailWorker } from '../src/mail/outbox.service';
 import { startJobs } from '../src/jobs/job-queue';
 import { startSmtpCounter } from '../src/mail/smtp-catcher';
-import { benchServer, createBenchDatabase, positiveInt } from './bench-db';
+import { benchServer, copyColumns, createBenchDatabase, positiveInt } from './bench-db';
 import { preparePgbench, runPgbench } from './pgbench-add';
 import { recordStatements } from './sql-recorder';
 
@@ -587,14 +587,16 @@ async function prepareReviewBaskets(
   const signed = decodeURIComponent(s.cookies.get('orderflow.sid') ?? '');
   const sid = signed.startsWith('s:') ? signed.slice(2, signed.lastIndexOf('.')) : undefined;
   const [source] = await q<{ id: number }>('select id from orders where number = $1', [number]);
+  const orders = await copyColumns(q, 'orders', 'r');
+  const orderLines = await copyColumns(q, 'order_lines', 'r');
   const clones = await q<{ id: number; number: string; anonymous_token: string }>(
-    `insert into orders select r.* from orders o, generate_series(1, $2::int) g,
+    `insert into ${orders.into} select ${orders.select} from orders o, generate_series(1, $2::int) g,
        jsonb_populate_record(null::orders, to_jsonb(o) || jsonb_build_object('id', nextval('orders_id_seq'), 'number', o.number || '-' || g, 'anonymous_token', gen_random_uuid())) r
      where o.id = $1 returning id, number, anonymous_token`,
     [source.id, count],
   );
   await q(
-    `insert into order_lines select r.* from order_lines l, unnest($2::bigint[]) c(id),
+    `insert into ${orderLines.into} select ${orderLines.select} from order_lines l, unnest($2::bigint[]) c(id),
        jsonb_populate_record(null::order_lines, to_jsonb(l) || jsonb_build_object('id', nextval('order_lines_id_seq'), 'order_id', c.id)) r
      where l.order_id = $1`,
     [source.id, clones.map((c) => c.id)],

@@ -30,6 +30,7 @@ import { Migration20261206233000_list_indexes_placed } from './Migration20261206
 import { Migration20261207003000_checkout_index_entries } from './Migration20261207003000_checkout_index_entries';
 import { Migration20261207060000_order_numbers_skip_used } from './Migration20261207060000_order_numbers_skip_used';
 import { Migration20261207061000_shipping_fee_capture_effect } from './Migration20261207061000_shipping_fee_capture_effect';
+import { Migration20261207130000_basket_updates_hot } from './Migration20261207130000_basket_updates_hot';
 import { Migration20261206153000_stock_movements_lean } from './Migration20261206153000_stock_movements_lean';
 import { Migration20261206050000_payment_status_captured } from './Migration20261206050000_payment_status_captured';
 
@@ -68,4 +69,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261207003000_checkout_index_entries', class: Migration20261207003000_checkout_index_entries },
   { name: 'Migration20261207060000_order_numbers_skip_used', class: Migration20261207060000_order_numbers_skip_used },
   { name: 'Migration20261207061000_shipping_fee_capture_effect', class: Migration20261207061000_shipping_fee_capture_effect },
+  { name: 'Migration20261207130000_basket_updates_hot', class: Migration20261207130000_basket_updates_hot },
 ];

@@ -272,18 +272,19 @@ export class ApiService {
   async listOrders(q: OrderListQuery): Promise<ApiOrderPage> {
     const where = [PLACED];
     const params: unknown[] = [];
-    if (q.changedSince) { where.push('o.updated_at >= ?::timestamptz'); params.push(q.changedSince); }
+    // order_updated_at: updated_at of an order, the column orders_api_changed_idx holds (see the Order entity).
+    if (q.changedSince) { where.push('o.order_updated_at >= ?::timestamptz'); params.push(q.changedSince); }
     if (q.state != null) { where.push('o.state_id = ?'); params.push(q.state); }
     if (q.shop) { where.push('o.shop_id = ?'); params.push(q.shop); }
     if (q.exported != null) { where.push('o.exported = ?'); params.push(q.exported); }
     if (q.cursor) {
       const after = feedCursor(q.cursor);
-      where.push('(o.updated_at, o.id) > (?::timestamptz, ?::bigint)');
+      where.push('(o.order_updated_at, o.id) > (?::timestamptz, ?::bigint)');
       params.push(after.key, after.id);
     }
     const limit = Math.min(Math.max(1, q.limit), MAX_PAGE_SIZE);
     const rows = await replicaReads(this.orm).execute<Row[]>(
-      `select ${SUMMARY_COLUMNS} from orders o ${SUMMARY_JOINS} where ${where.join(' and ')} order by o.updated_at, o.id limit ${limit + 1}`, params);
+      `select ${SUMMARY_COLUMNS} from orders o ${SUMMARY_JOINS} where ${where.join(' and ')} order by o.order_updated_at, o.id limit ${limit + 1}`, params);
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];
     return { data: page.map(summaryOf), nextCursor: rows.length > limit && last ? encodeCursor({ key: last.cursor_at, id: String(last.id) }) : null };

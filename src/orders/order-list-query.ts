@@ -33,6 +33,14 @@ export const SORTS = {
   customer: { expr: 'o.billing_name', key: 'o.billing_name', cast: 'text', kind: 'text', defaultDir: 'asc' },
 } as const;
 export type SortKey = keyof typeof SORTS;
+
+/**
+ * A list's sort column: orders are sorted by total on order_total_minor, the copy of total_minor that
+ * orders_list_total_idx and orders_list_open_idx hold (null for carts, so a basket's add leaves those indexes alone).
+ */
+function sortColumn(type: OrderListKind, key: SortKey): { expr: string; key: string; cast: string } {
+  return key === 'total' && type === 'order' ? { ...SORTS.total, expr: 'o.order_total_minor', key: 'o.order_total_minor::text' } : SORTS[key];
+}
 export const SORT_KEYS = Object.keys(SORTS) as [SortKey, ...SortKey[]];
 
 const blankToUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
@@ -273,7 +281,7 @@ const MAX_STATE_ARMS = 10;
 export function buildListQuery(input: ListQueryInput): { sql: string; params: unknown[]; backwards: boolean } {
   const { filter: f } = input;
   const size = input.pageSize ?? ADMIN_PAGE_SIZE;
-  const sort = SORTS[f.sort];
+  const sort = sortColumn(input.type, f.sort);
   const dir = sortDir(f);
   const backwards = !!(input.before || input.last);
   const scanDir = backwards ? (dir === 'asc' ? 'desc' : 'asc') : dir;

@@ -70,7 +70,7 @@ export class StatisticsService {
          select generate_series(date_trunc('${unit}', ?::timestamp), date_trunc('${unit}', ?::timestamp), interval '1 ${unit}') as period_start
        ), placed as (
          select date_trunc('${unit}', o.completed_at at time zone 'UTC') as period_start,
-                count(*) as orders, sum(o.total_minor) as incl, sum(o.total_excl_vat_minor) as excl
+                count(*) as orders, sum(o.order_total_minor) as incl, sum(o.order_total_excl_vat_minor) as excl
          from orders o
          left join flow_states s on s.id = o.state_id
          where o.type = 'order' and o.completed and not o.deleted and o.shop_id = ?

@@ -27,6 +27,21 @@ describe('basket', () => {
     expect(page.text).toContain('P-1022');
   });
 
+  it('updates the basket in place when a product is added: no index of orders is written (a HOT update)', async () => {
+    await stockAndPrice(t, ['P-1023', 'P-1024'], 10_000, 2500);
+    const agent = newAgent(t);
+    await addToBasket(t, agent, 'P-1023');
+    const number = /Basket (CART\d+)/.exec((await agent.get('/cart')).text)![1];
+    await addToBasket(t, agent, 'P-1024'); // a new line: the order row's totals and updated_at change
+    await addToBasket(t, agent, 'P-1024'); // the same line again
+    expect((await basketLines(t, number)).map((l) => [l.number, l.quantity])).toEqual([['P-1023', 1], ['P-1024', 2]]);
+    const [row] = await t.sql(`select (ctid::text::point)[0]::int as page, (ctid::text::point)[1]::int as item from orders where number = $1`, [number]);
+    // The row version a HOT update writes is a heap-only tuple (t_infomask2 HEAP_ONLY_TUPLE): no index points at it.
+    await t.sql('create extension if not exists pageinspect');
+    const [tuple] = await t.sql(`select (t_infomask2 & 32768) <> 0 as heap_only from heap_page_items(get_raw_page('orders', $1)) where lp = $2`, [row.page, row.item]);
+    expect(tuple.heap_only).toBe(true);
+  });
+
   it('adds, changes, removes and empties, with the item count in the header on every page', async () => {
     const agent = newAgent(t);
     const add = await addToBasket(t, agent, 'P-1020', 2);
