@@ -44,7 +44,8 @@ export class SandboxLedger {
   sendWebhook = (url: string, webhook: { body: string; headers: Record<string, string> }): void => {
     void (async () => {
       for (const waitMs of [this.options.latencyMs, 1000, 5000]) {
-        await sleep(waitMs);
+        // Unref'd: a retry still waiting never keeps a stopping process (or a finished test worker) alive.
+        await sleep(waitMs, undefined, { ref: false });
         try {
           const res = await fetch(url, { method: 'POST', body: webhook.body, headers: webhook.headers, signal: AbortSignal.timeout(10_000) });
           if (res.ok) return;
