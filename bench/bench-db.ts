@@ -11,6 +11,7 @@ import type { AppConfig } from '../src/config';
 import { initOrm, migrate, provideDatabase } from '../src/db/database';
 import { embeddedServerUrl, withDatabase } from '../src/db/embedded-postgres';
 import { seedDemoData } from '../src/db/seed';
+import { insertableColumns } from '../test/helpers/table-columns';
 
 export interface BenchServer {
   /** A URL on the server (its database part is replaced by withDatabase). */
@@ -107,13 +108,8 @@ export function positiveInt(v: string | undefined, fallback: number): number {
 /** A bench's query function: the SQL text with $n parameters, the rows. */
 export type BenchSql = <T extends Record<string, any>>(text: string, params?: unknown[]) => Promise<T[]>;
 
-/**
- * `insert into <table> (columns) select <alias.columns> …` for copying rows: every column but the generated ones
- * (PostgreSQL computes those and refuses a value for them), in table order.
- */
+/** `insert into <table> (columns) select <alias.columns> …` for copying rows: the columns a copy may set (insertableColumns). */
 export async function copyColumns(sql: BenchSql, table: string, alias: string): Promise<{ into: string; select: string }> {
-  const rows = await sql<{ name: string }>(
-    `select quote_ident(column_name) as name from information_schema.columns
-     where table_schema = current_schema() and table_name = $1 and is_generated = 'NEVER' order by ordinal_position`, [table]);
-  return { into: `${table} (${rows.map((r) => r.name).join(', ')})`, select: rows.map((r) => `${alias}.${r.name}`).join(', ') };
+  const columns = await insertableColumns(sql, table);
+  return { into: `${table} (${columns.join(', ')})`, select: columns.map((c) => `${alias}.${c}`).join(', ') };
 }

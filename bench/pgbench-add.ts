@@ -16,8 +16,6 @@ import { preparedStatementBody } from '../src/db/sql';
 import { copyColumns, type BenchSql } from './bench-db';
 import type { RecordedStatement } from './sql-recorder';
 
-type Sql = BenchSql;
-
 /** sid: the shopper's session, when the add reads one (a visitor without a session sends none). */
 export interface ShopperKeys { sid?: string; basketToken: string }
 
@@ -39,7 +37,7 @@ function inline(st: RecordedStatement): string {
 }
 
 /** Clones the shopper's session and basket once per pgbench client and writes the pgbench script. */
-export async function preparePgbench(sql: Sql, recorded: RecordedStatement[], keys: ShopperKeys, clients: number): Promise<{ script: string; statements: number }> {
+export async function preparePgbench(sql: BenchSql, recorded: RecordedStatement[], keys: ShopperKeys, clients: number): Promise<{ script: string; statements: number }> {
   const [order] = await sql<{ id: number }>('select id from orders where anonymous_token = $1', [keys.basketToken]);
   const lines = await sql<{ id: number }>('select id from order_lines where order_id = $1 order by id', [order.id]);
   await sql('delete from order_lines where order_id <= -100000');

@@ -109,7 +109,7 @@ const PLACED = `o.type = 'order' and o.completed and not o.deleted`;
 const SUMMARY_COLUMNS = `o.id, o.number, o.shop_id, o.version, o.created_at, o.completed_at, o.updated_at, o.currency_code, o.total_minor,
   o.capture_state, o.payment_status, o.captured_minor, o.refunded_minor, o.exported, o.api_tracking_number, o.tracking_url,
   o.billing_name, o.billing_email, o.state_id, s.name as state_name, f.id as flow_id, f.name as flow_name, c.customer_number,
-  to_char(o.updated_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_at`;
+  to_char(o.order_updated_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_at`;
 const SUMMARY_JOINS = `left join flow_states s on s.id = o.state_id left join flows f on f.id = s.flow_id left join companies c on c.id = o.company_id`;
 
 /**
@@ -409,7 +409,7 @@ export function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
-/** The cursor is the last row's exact (updated_at, id), microseconds included (shared/cursor.ts). */
+/** The cursor is the last row's exact (order_updated_at, id) — the order's updated_at — microseconds included (shared/cursor.ts). */
 function feedCursor(raw: string): Cursor {
   const cursor = decodeCursor(raw, isExactTimestamp);
   if (!cursor) throw invalid('The cursor is not valid; use nextCursor from the previous page as it is.', { cursor: 'is not a cursor from this API' });

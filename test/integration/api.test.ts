@@ -4,6 +4,7 @@ import request from 'supertest';
 import type TestAgent from 'supertest/lib/agent';
 import { apiRoutes } from '../../src/integration/api.routes';
 import { placeGuestOrder } from '../helpers/shopping';
+import { insertableColumns } from '../helpers/table-columns';
 import { csrfToken, login, newAgent, staffAgent, startTestApp, type TestApp } from '../helpers/test-app';
 
 let t: TestApp;
@@ -324,10 +325,7 @@ describe('GET /api/v1/orders: placed orders, filtered, cursor-paged on (updated_
     source = await placed();
     // 60 copies of a placed order, cheaply by SQL. Groups of 7 share an updated_at (ties broken by id), and the groups
     // are one microsecond apart, so a cursor that lost microseconds would skip or repeat orders.
-    const cols = (await t.sql<{ c: string }>(
-      `select string_agg(quote_ident(column_name), ', ' order by ordinal_position) as c from information_schema.columns
-       where table_schema = current_schema() and table_name = 'orders' and is_generated = 'NEVER'
-         and column_name not in ('id', 'number', 'anonymous_token', 'updated_at', 'exported', 'shop_id')`))[0].c;
+    const cols = (await insertableColumns(t.sql, 'orders', ['id', 'number', 'anonymous_token', 'updated_at', 'exported', 'shop_id'])).join(', ');
     await t.sql(
       `insert into orders (number, updated_at, exported, shop_id, ${cols})
        select 'PAGE' || lpad(g::text, 3, '0'), $2::timestamptz + ((g / 7) * interval '1 microsecond'), g % 3 = 0, shop_id, ${cols}

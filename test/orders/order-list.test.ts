@@ -11,6 +11,7 @@ import { csvCell } from '../../src/exports/csv';
 import { GLS_COLUMNS } from '../../src/exports/shipping-documents';
 import { buildListQuery, DEFAULT_FILTER, filterConditions, presetRange, type DatePreset } from '../../src/orders/order-list-query';
 import { addToBasket, placeGuestOrder } from '../helpers/shopping';
+import { insertableColumns } from '../helpers/table-columns';
 import { csrfToken, login, newAgent, postForm, staffAgent, startTestApp, type TestApp } from '../helpers/test-app';
 import { parse } from 'csv-parse/sync';
 import { parseXmlDocument } from '../../src/shared/xml-read';
@@ -36,14 +37,12 @@ let cloneSeq = 0;
  */
 async function clone(count: number, set: Record<string, string> = {}, from = source): Promise<string[]> {
   const prefix = `T${String(++cloneSeq).padStart(3, '0')}-`;
-  const cols = (await t.sql<{ c: string }>(`select column_name as c from information_schema.columns
-    where table_schema = current_schema() and table_name = 'orders' and column_name <> 'id' and is_generated = 'NEVER' order by ordinal_position`)).map((r) => r.c);
+  const cols = await insertableColumns(t.sql, 'orders', ['id']);
   const exprs = cols.map((c) => set[c] ?? (c === 'number' ? `$2 || lpad(g::text, 4, '0')` : c === 'anonymous_token' ? 'null' : `o.${c}`));
   const made = await t.sql<{ id: string; number: string }>(
     `insert into orders (${cols.join(', ')}) select ${exprs.join(', ')} from orders o, generate_series(1, $3::int) g where o.number = $1
      returning id, number`, [from, prefix, count]);
-  const lineCols = (await t.sql<{ c: string }>(`select column_name as c from information_schema.columns
-    where table_schema = current_schema() and table_name = 'order_lines' and column_name not in ('id', 'order_id') order by ordinal_position`)).map((r) => r.c);
+  const lineCols = await insertableColumns(t.sql, 'order_lines', ['id', 'order_id']);
   await t.sql(`insert into order_lines (order_id, ${lineCols.join(', ')})
     select n.id, ${lineCols.map((c) => `l.${c}`).join(', ')} from order_lines l join orders s on s.id = l.order_id and s.number = $1
     cross join unnest($2::bigint[]) as n(id)`, [from, made.map((m) => m.id)]);
