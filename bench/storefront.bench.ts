@@ -39,6 +39,10 @@
  * 46.3 orders/s after them without, 53.7 with the vacuum, 56.6 alone).
  * BENCH_PROFILE=dir writes a CPU profile of the app thread over each scenario's measured seconds (open it in Chrome's
  * DevTools, or sum its self times): the profiler costs some CPU, so the run's figures are not the bench's.
+ * BENCH_PG_SCHED=batch runs the bench's PostgreSQL server (its postmaster and every process it has or starts) under
+ * Linux's SCHED_BATCH policy, as a systemd unit's `CPUSchedulingPolicy=batch` does (README, "Sharing two cores with
+ * PostgreSQL"): a backend woken by the app's query then no longer preempts the app thread on its core. Needs the
+ * server on this machine and `chrt` (util-linux); pgbench runs against the same server, so the ratio stays like for like.
  * BENCH_APP_PROCESSES=2 sends the load to two app processes sharing one port (node:cluster), as behind a balancer.
  * BENCH_WORKER_PROCESS=1 runs the background jobs as a real deployment split in web and worker processes does: the
  * app in this process starts no job (PROCESS_ROLE=web), and a child process `node --import tsx src/server.ts` with
@@ -48,7 +52,7 @@
  * The bench database is left in place after the run for inspection. Never used by the tests: timings belong here,
  * not in assertions.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import cluster from 'node:cluster';
 import { createHmac } from 'node:crypto';
 import fs from 'node:fs';
@@ -96,6 +100,8 @@ const PREPARED_PER_CONNECTION = positiveInt(process.env.BENCH_PREPARED, 250);
 const PROFILE_DIR = process.env.BENCH_PROFILE;
 /** BENCH_VACUUM=0: no `vacuum (analyze)` of the database before each scenario. */
 const SETTLE = process.env.BENCH_VACUUM !== '0';
+/** BENCH_PG_SCHED=batch: the bench's PostgreSQL server runs as SCHED_BATCH (see the file comment). */
+const PG_SCHED = process.env.BENCH_PG_SCHED === 'batch' ? 'batch' : undefined;
 /** BENCH_APP_PROCESSES=2: the load goes to that many app processes (node:cluster, one port), as behind a balancer. */
 const APP_PROCESSES = positiveInt(process.env.BENCH_APP_PROCESSES, 1);
 /** BENCH_WORKER_PROCESS=1: the background jobs run in a PROCESS_ROLE=worker child process, not on the app thread. */
@@ -194,8 +200,7 @@ function percentiles(samples: number[]): Percentiles {
 /** CPU seconds (user + system) of this process's main thread, where the app runs (or of another process); undefined off Linux. */
 function mainThreadCpuSeconds(pid: number | 'self' = 'self'): number | undefined {
   try {
-    const stat = fs.readFileSync(pid === 'self' ? `/proc/self/task/${process.pid}/stat` : `/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const fields = statFields(pid === 'self' ? `/proc/self/task/${process.pid}/stat` : `/proc/${pid}/stat`);
     return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
   } catch {
     return undefined;
@@ -211,12 +216,8 @@ function databaseCpuSeconds(postmasterPid: number | undefined): number | undefin
   if (postmasterPid === undefined) return undefined;
   try {
     let ticks = 0;
-    for (const pid of fs.readdirSync('/proc')) {
-      if (!/^\d+$/.test(pid)) continue;
-      let stat: string;
-      try { stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8'); } catch { continue; } // ended meanwhile
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(pid) === postmasterPid) ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]); // utime stime cutime cstime
+    for (const { pid, fields } of processStats()) {
+      if (pid === postmasterPid) ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]); // utime stime cutime cstime
       else if (Number(fields[1]) === postmasterPid) ticks += Number(fields[11]) + Number(fields[12]); // a child: utime stime
     }
     return ticks / 100;
@@ -225,14 +226,40 @@ function databaseCpuSeconds(postmasterPid: number | undefined): number | undefin
   }
 }
 
+/** Every process's /proc/<pid>/stat fields after its name (fields[1] is the parent's pid), Linux only. */
+function* processStats(): Generator<{ pid: number; fields: string[] }> {
+  for (const pid of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    let fields: string[];
+    try { fields = statFields(`/proc/${pid}/stat`); } catch { continue; } // ended meanwhile
+    yield { pid: Number(pid), fields };
+  }
+}
+
+/** A /proc stat file's fields after the process's name (which may hold spaces and parentheses). */
+function statFields(file: string): string[] {
+  const stat = fs.readFileSync(file, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
 /** The postmaster of the server a connection's backend belongs to (its parent process), when it runs on this machine. */
 function postmasterOf(backendPid: number): number | undefined {
   try {
-    const stat = fs.readFileSync(`/proc/${backendPid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    return Number(statFields(`/proc/${backendPid}/stat`)[1]);
   } catch {
     return undefined; // the server is on another machine
   }
+}
+
+/**
+ * Puts the server's postmaster and its current children under SCHED_BATCH (children it forks later inherit the
+ * policy from it). Lowering a policy needs no privilege for one's own processes; another user's need CAP_SYS_NICE.
+ */
+function scheduleAsBatch(postmasterPid: number | undefined): string {
+  if (postmasterPid === undefined) throw new Error('BENCH_PG_SCHED=batch needs the PostgreSQL server on this machine');
+  const children = [...processStats()].filter((p) => Number(p.fields[1]) === postmasterPid).map((p) => String(p.pid));
+  for (const pid of [String(postmasterPid), ...children]) execFileSync('chrt', ['--batch', '--pid', '0', pid]);
+  return `SCHED_BATCH (BENCH_PG_SCHED=batch: postmaster ${postmasterPid} and ${children.length} processes it started; new ones inherit it)`;
 }
 
 /** CPU seconds the whole machine spent busy so far (all cores: user, nice, system, irq, softirq), Linux only. */
@@ -708,6 +735,7 @@ async function main(): Promise<void> {
     cleanups.push(() => sql.end());
     const q = async <T extends Record<string, any>>(text: string, params: unknown[] = []) => (await sql.query<T>(text, params)).rows;
     const postmasterPid = postmasterOf(Number((await q<{ pid: number }>('select pg_backend_pid() as pid'))[0].pid));
+    if (PG_SCHED) console.log(`PostgreSQL's processes: ${scheduleAsBatch(postmasterPid)}`);
     await q('update stock_levels set quantity = $1', [STOCK_LEVEL]);
     // The last units (scenario 5): one product, kept out of the other scenarios, with exactly LAST_UNITS in stock.
     const activeProducts = (await q<{ id: number }>('select id from products where active order by id')).map((r) => r.id);
@@ -939,7 +967,7 @@ async function main(): Promise<void> {
       'PostgreSQL: every process of the bench\'s PostgreSQL server; machine: all cores\' busy time (app, load generator, PostgreSQL, the bench\'s SMTP catcher, anything else running).');
     console.log(`Checks: ${checks.map((c) => `${c.ok ? 'OK' : 'FAIL'} ${c.name.replace(/ \(.*/, '')}`).join('; ')}.`);
     console.log(`\nMachine: nproc ${os.availableParallelism()}, ${cpus[0]?.model ?? '?'}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, load average (1/5/15 min) before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; ` +
-      `node ${process.version}; PostgreSQL ${pgVersion} (${pgSettings.map((r) => `${r.name}=${r.setting}`).join(', ')}); ` +
+      `node ${process.version}; PostgreSQL ${pgVersion} (${pgSettings.map((r) => `${r.name}=${r.setting}`).join(', ')}${PG_SCHED ? ', its processes SCHED_BATCH' : ''}); ` +
       `${CONNECTIONS} connections, ${SECONDS} s per scenario, NODE_ENV=${process.env.NODE_ENV}; app (${APP_PROCESSES} process${APP_PROCESSES > 1 ? 'es' : ''}${workerProcess ? ' + a PROCESS_ROLE=worker process running the jobs' : ', the mail job on its thread'}), load generator (worker thread) and PostgreSQL share this machine.`);
 
     if (!checks.every((c) => c.ok)) process.exitCode = 1;
