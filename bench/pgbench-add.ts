@@ -64,7 +64,9 @@ export async function preparePgbench(sql: BenchSql, recorded: RecordedStatement[
     '\\set tok 100000 + :client_id',
     ...lines.map((_, k) => `\\set l${k} -1000000 - :client_id * 10 - ${k}`),
   ];
-  const body = recorded.map((st) => {
+  // A statement the recording connection had not prepared yet comes with its PREPARE (or a probe of its own, a message
+  // of its own: src/db/sql.ts, tryPrepare); the script prepares each name once per client below, so both are left out.
+  const body = recorded.filter((st) => !/from pg_prepared_statements where name = /.test(st.text)).map((st) => {
     let q = (keys.sid ? inline(st).split(keys.sid).join('pgbench-:client_id') : inline(st))
       .split(keys.basketToken).join(clientToken(':tok'))
       .replace(/ and "version" = \d+/, '');
@@ -75,6 +77,7 @@ export async function preparePgbench(sql: BenchSql, recorded: RecordedStatement[
     q = q.replace(/(execute of_[0-9a-f]+\()(.*)(\))/, (_, head: string, args: string, tail: string) =>
       head + [[order.id, ':oid'], ...lines.map((line, k) => [line.id, `:l${k}`])].reduce((a, [id, v]) => a.replace(new RegExp(`\\b${id}\\b`, 'g'), String(v)), args) + tail);
     // BEGIN and COMMIT that travel with a statement (src/db/sql.ts) stay one round trip: pgbench's compound `\;`.
+    q = q.replace(/prepare of_[0-9a-f]+ as [^;]*; /g, ''); // a prepared statement's text holds no `;` (src/db/sql.ts)
     q = q.replace(/^begin; /i, 'begin\\; ').replace(/; commit$/i, '\\; commit');
     return q.endsWith(';') ? q : q + ';';
   });

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import connectPgSimple from 'connect-pg-simple';
 import cookieParser from 'cookie-parser';
@@ -86,16 +87,29 @@ const sessionChanged = (req: express.Request) => JSON.stringify(req.session) !==
  * the app's response prototype (no wrapper per request); a request that opened no session just redirects.
  */
 function saveSessionBeforeRedirect(app: Express): void {
-  const redirect = app.response.redirect as (this: express.Response, ...args: unknown[]) => void;
   const keepSession = (req: express.Request) => {
     const opened = openedSession(req);
     if (!opened) return false;
     return hasSession(req) ? sessionChanged(req) : Object.keys(opened).some((k) => k !== 'cookie');
   };
   app.response.redirect = function redirectAfterSaving(this: express.Response, ...args: unknown[]) {
-    if (!keepSession(this.req)) return redirect.apply(this, args);
-    this.req.session.save(() => redirect.apply(this, args));
+    if (!keepSession(this.req)) return sendRedirect(this, args);
+    this.req.session.save(() => sendRedirect(this, args));
   } as typeof app.response.redirect;
+}
+
+/**
+ * Express's redirect (`redirect(url)` is a 302, `redirect(status, url)`; the Location encoded by res.location) with a
+ * plain-text body, without its negotiation of an HTML or text body that browsers following the redirect never show
+ * (the POST → redirect → page of every form pays it).
+ */
+function sendRedirect(res: express.Response, args: unknown[]): void {
+  const [status, url] = args.length >= 2 ? [Number(args[0]), String(args[1])] : [302, String(args[0])];
+  res.location(url);
+  const body = `${STATUS_CODES[status] ?? 'Redirect'}. Redirecting to ${String(res.get('Location'))}`;
+  res.status(status).setHeader('Content-Type', 'text/plain; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  res.end(res.req.method === 'HEAD' ? undefined : body);
 }
 
 

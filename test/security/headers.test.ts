@@ -1,5 +1,5 @@
 import request from 'supertest';
-import { csrfToken, newAgent, staffAgent, startTestApp, type TestApp } from '../helpers/test-app';
+import { csrfToken, newAgent, productId, staffAgent, startTestApp, type TestApp } from '../helpers/test-app';
 
 /** The headers helmet sets, on every kind of answer the app gives, and how the session cookie is set. */
 let t: TestApp;
@@ -79,6 +79,32 @@ describe('security headers', () => {
       expect(c).toMatch(/; HttpOnly/);
       expect(c).toMatch(/; SameSite=Lax/);
     }
+  });
+
+  it("answers an add with a redirect to the page it came from, its message kept an hour and the header's count dropped", async () => {
+    const shopper = newAgent(t);
+    const form = { _csrf: await csrfToken(shopper), productId: await productId(t, 'P-1002'), quantity: 1, returnTo: 'product', productNumber: 'P-1002' };
+    await shopper.post('/cart/add').type('form').send(form);
+    expect((await shopper.get('/products/P-1002')).text).toContain('Added to your basket.'); // the page stores the header's count in a cookie
+    const add = await shopper.post('/cart/add').type('form').send(form);
+    expect(add.status).toBe(303);
+    expect(add.headers.location).toBe('/products/P-1002');
+    expect(add.headers['content-type']).toBe('text/plain; charset=utf-8');
+    expect(add.text).toBe('See Other. Redirecting to /products/P-1002');
+    expect(Number(add.headers['content-length'])).toBe(add.text.length);
+    const cookies = (add.headers['set-cookie'] as unknown as string[]).map((c) => [c.split('=')[0], c] as const);
+    const message = cookies.find(([name]) => name === 'orderflow.flash')?.[1] ?? '';
+    expect(message).toMatch(/; Max-Age=3600; Path=\/; Expires=[^;]+; HttpOnly; SameSite=Lax$/);
+    const expires = Date.parse(/Expires=([^;]+)/.exec(message)![1]);
+    expect(expires - Date.now()).toBeGreaterThan(3590_000);
+    expect(expires - Date.now()).toBeLessThanOrEqual(3600_000);
+    expect(cookies.find(([name]) => name === 'orderflow.count')?.[1]).toMatch(/^orderflow\.count=; Path=\/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax$/);
+    // One header per cookie, however often the request changed its mind.
+    expect(new Set(cookies.map(([name]) => name)).size).toBe(cookies.length);
+    // The page it leads to shows the message and the count read again.
+    const page = await shopper.get('/products/P-1002');
+    expect(page.text).toContain('Added to your basket.');
+    expect(page.text).toContain('aria-label="Basket, 2 items"');
   });
 
   it('sets the session cookie httpOnly, SameSite=Lax, without Secure over plain HTTP', async () => {
