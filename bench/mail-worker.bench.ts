@@ -4,23 +4,16 @@
  * to an SMTP catcher in a worker thread (a mail server on another machine), and prints the app thread's CPU per mail
  * sent: in the default setup the worker shares the thread with the storefront, so every mail's cost is a request's.
  */
-import fs from 'node:fs';
 import { isMainThread, parentPort, Worker } from 'node:worker_threads';
 import { loadConfig } from '../src/config';
 import { initOrm } from '../src/db/database';
 import { MailWorker } from '../src/mail/outbox.service';
 import { startSmtpCatcher } from '../src/mail/smtp-catcher';
 import { benchServer, createBenchDatabase, migrateAndSeed, positiveInt } from './bench-db';
+import { cpuSeconds } from './proc-stat';
 
 const MAILS = positiveInt(process.env.MAILS, 500);
 const ROUNDS = positiveInt(process.env.ROUNDS, 3);
-
-/** CPU milliseconds of this process's main thread so far (Linux). */
-function threadCpuMs(): number {
-  const stat = fs.readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
 
 async function main(): Promise<void> {
   const catcher = new Worker(`require(${JSON.stringify(require.resolve('tsx/cjs'))}); require(${JSON.stringify(__filename)});`, { eval: true });
@@ -37,11 +30,11 @@ async function main(): Promise<void> {
         select 'bench-' || gen_random_uuid(), '"Orderflow Shop" <shop@orderflow.test>', 'buyer@example.test', 'Order confirmation', ?, ?, '[]'
         from generate_series(1, ?)`, [html, html.replace(/<[^>]+>/g, '\n'), MAILS]);
       const worker = new MailWorker(orm, smtpUrl);
-      const cpuBefore = threadCpuMs();
+      const cpuBefore = cpuSeconds() * 1000;
       const started = Date.now();
       let sent = 0;
       for (let n = -1; n !== 0; sent += n) n = await worker.sendDue(50);
-      console.log(`round ${round}: ${sent} mails in ${Date.now() - started} ms, app thread ${((threadCpuMs() - cpuBefore) / sent).toFixed(2)} ms CPU per mail`);
+      console.log(`round ${round}: ${sent} mails in ${Date.now() - started} ms, app thread ${((cpuSeconds() * 1000 - cpuBefore) / sent).toFixed(2)} ms CPU per mail`);
       worker.close();
     }
   } finally {

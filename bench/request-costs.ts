@@ -20,6 +20,7 @@ import { initOrm } from '../src/db/database';
 import { configureLogging } from '../src/shared/log';
 import { cookieHeader, keepCookies } from '../test/helpers/cookie-jar';
 import { benchServer, createBenchDatabase, migrateAndSeed, positiveInt } from './bench-db';
+import { cpuSeconds } from './proc-stat';
 import { recordStatements } from './sql-recorder';
 
 process.env.NODE_ENV = 'production'; // cached templates, as in production
@@ -38,13 +39,6 @@ const ADDRESS = {
 };
 
 const CARD = { cardHolder: 'Kim Customer', cardNumber: '4242 4242 4242 4242', cardExpiry: '12/39', cardCvc: '123' };
-
-/** CPU milliseconds of this process's main thread (Linux: /proc, 10 ms ticks), where the app runs. */
-function mainThreadCpuMs(): number {
-  const stat = fs.readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
 
 function treeBytes(node: inspector.HeapProfiler.SamplingHeapProfileNode): number {
   return node.selfSize + node.children.reduce((sum, child) => sum + treeBytes(child), 0);
@@ -118,9 +112,9 @@ async function walk(port: number, sql: (text: string, values?: unknown[]) => Pro
       let spent = 0;
       for (let i = 0; i < REQUESTS; i++) {
         await setup?.();
-        const before = mainThreadCpuMs(); // 10 ms ticks: summed over many requests the figure is fair
+        const before = cpuSeconds() * 1000; // 10 ms ticks: summed over many requests the figure is fair
         await again();
-        spent += mainThreadCpuMs() - before;
+        spent += cpuSeconds() * 1000 - before;
       }
       cpu = `, ${(spent / REQUESTS).toFixed(2)} ms CPU per request`;
       const file = name.replace(/\W+/g, '-');

@@ -76,6 +76,7 @@ import { startJobs } from '../src/jobs/job-queue';
 import { startSmtpCounter } from '../src/mail/smtp-catcher';
 import { benchServer, copyColumns, createBenchDatabase, positiveInt } from './bench-db';
 import { preparePgbench, runPgbench } from './pgbench-add';
+import { cpuSeconds, processStats, statFields } from './proc-stat';
 import { recordStatements } from './sql-recorder';
 
 process.env.NODE_ENV = 'production'; // cached templates, as in production (src/http/views.ts)
@@ -200,8 +201,7 @@ function percentiles(samples: number[]): Percentiles {
 /** CPU seconds (user + system) of this process's main thread, where the app runs (or of another process); undefined off Linux. */
 function mainThreadCpuSeconds(pid: number | 'self' = 'self'): number | undefined {
   try {
-    const fields = statFields(pid === 'self' ? `/proc/self/task/${process.pid}/stat` : `/proc/${pid}/stat`);
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+    return cpuSeconds(pid);
   } catch {
     return undefined;
   }
@@ -224,22 +224,6 @@ function databaseCpuSeconds(postmasterPid: number | undefined): number | undefin
   } catch {
     return undefined;
   }
-}
-
-/** Every process's /proc/<pid>/stat fields after its name (fields[1] is the parent's pid), Linux only. */
-function* processStats(): Generator<{ pid: number; fields: string[] }> {
-  for (const pid of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(pid)) continue;
-    let fields: string[];
-    try { fields = statFields(`/proc/${pid}/stat`); } catch { continue; } // ended meanwhile
-    yield { pid: Number(pid), fields };
-  }
-}
-
-/** A /proc stat file's fields after the process's name (which may hold spaces and parentheses). */
-function statFields(file: string): string[] {
-  const stat = fs.readFileSync(file, 'utf8');
-  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
 }
 
 /** The postmaster of the server a connection's backend belongs to (its parent process), when it runs on this machine. */
