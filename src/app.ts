@@ -56,6 +56,8 @@ import { sessionCsrf } from './http/session-csrf';
 import { hasSession, lazySession, openedSession } from './http/lazy-session';
 
 const DAY_MS = 24 * 3600 * 1000;
+/** A guest's own pages: the basket, checkout and its receipts (the customer center needs a login). */
+const PERSONAL_PATHS = /^\/(cart|checkout|customer-center)(\/|$)/;
 const SESSION_MAX_AGE_MS = 14 * DAY_MS;
 
 /**
@@ -203,6 +205,9 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   });
 
   app.use((req, res, next) => {
+    // A signed-in person's pages, and anyone's basket, checkout and receipts, are not kept by the browser: after a
+    // log-out (or on a shared computer) Back must not show them again from its cache.
+    if (req.user || PERSONAL_PATHS.test(req.path)) res.setHeader('Cache-Control', 'no-store');
     res.locals.user = req.user ?? null;
     res.locals.path = req.path;
     // Read lazily: a token (and so a stored session) only for pages that show a form, and flash messages are

@@ -10,7 +10,8 @@ import { notEditable } from './basket-rules';
  * The one way a basket, a named cart or an order still in checkout changes (lines, quantities, voucher, addresses,
  * methods, a staff edit, a merge at login). It applies the rules every change shares, so a new mutation cannot forget
  * one: a record being placed (or placed) refuses; an order in checkout that changes goes back to being a cart with a
- * new cart number (downgrade-on-change); the record is priced again. The hot "add to basket" keeps its lean SQL
+ * new cart number (downgrade-on-change); a cart moved on in its flow (submitted, approved) goes back to its starting
+ * state, so an approval covers what was approved and nothing added after it; the record is priced again. The hot "add to basket" keeps its lean SQL
  * (quick-add.ts) inside this function as `quick`, which changes a plain cart only (basketEditability) and otherwise
  * declines, so the ORM path below downgrades.
  */
@@ -20,7 +21,10 @@ export async function changeBasket(em: EntityManager, change: BasketChange): Pro
     const order = await change.lock(tx);
     basketEditability(order);
     const reason = await change.apply(tx, order);
-    if (reason) await downgradeToCart(tx, order, change.actor, reason);
+    if (reason) {
+      await downgradeToCart(tx, order, change.actor, reason);
+      await backToStartingState(tx, order, change.actor, reason);
+    }
     await reprice(tx, order, change.priceDate);
     await change.afterPricing?.(tx, order);
     return order;
@@ -63,4 +67,17 @@ async function downgradeToCart(em: EntityManager, order: Order, actor: Actor, re
   order.number = await nextCartNumber(em, await em.findOneOrFail(Shop, order.shop.id));
   order.type = 'cart';
   await flows.move(em, order, state, { actor, check: 'enter', event: 'downgraded', message: `Order ${from} went back to cart ${order.number}: ${reason}.` });
+}
+
+/**
+ * A cart whose contents change leaves the state it had reached (e.g. approved for its total, or submitted for
+ * approval) for its flow's starting state: whatever that state allowed was given for the cart as it was. Keyed on the
+ * flow's default state, never on a state's name. An order in checkout that changed was moved there by its downgrade.
+ */
+async function backToStartingState(em: EntityManager, order: Order, actor: Actor, reason: string): Promise<void> {
+  if (order.type !== 'cart' || order.completed || !order.state) return;
+  const start = await flows.defaultState(em, 'cart', order.company?.id);
+  if (order.state.id === start.id) return;
+  await em.populate(order, ['state']);
+  await flows.move(em, order, start, { actor, check: 'enter', event: 'state_reset', message: `Cart ${order.number} changed (${reason}) while “${order.state.name}”: back to “${start.name}”.` });
 }

@@ -12,7 +12,9 @@ export interface BasketPageLine {
 export interface BasketPageOrder {
   id: number; number: string; type: 'cart' | 'order'; currencyCode: string; shippingMethod: { id: number } | null;
   /** A cart's flow state (a company's cart may have to reach an ordering state first). */
-  state: { id: number; name: string; allowOrder: boolean } | null;
+  state: { id: number; name: string; allowOrder: boolean; isDefault: boolean } | null;
+  /** The signed-in buyer's spend limit for this cart (their company's), if they have one. */
+  spendLimitMinor: number | null;
   lines: BasketPageLine[];
 }
 
@@ -25,7 +27,8 @@ export interface BasketPage {
 type LineRow = Omit<BasketPageLine, 'product'> & { productId: number | null; stock: number | null; image: ImageRow | null };
 interface PageRow {
   id: string; number: string; type: 'cart' | 'order'; currency_code: string; shipping_method_id: string | null; totals: Totals | null;
-  state_id: string | null; state_name: string | null; state_allow_order: boolean | null; lines: LineRow[];
+  state_id: string | null; state_name: string | null; state_allow_order: boolean | null; state_is_default: boolean | null;
+  spend_limit_minor: string | null; lines: LineRow[];
 }
 
 /**
@@ -37,7 +40,8 @@ export async function readBasketPage(sql: Sql, shopper: Shopper): Promise<Basket
   if (!owner) return null;
   const [row] = await sql<PageRow>(
     `select o.id, o.number, o.type, o.currency_code, o.shipping_method_id, o.totals,
-       fs.id as state_id, fs.name as state_name, fs.allow_order as state_allow_order,
+       fs.id as state_id, fs.name as state_name, fs.allow_order as state_allow_order, fs.is_default as state_is_default,
+       (select u.spend_limit_minor from users u where u.id = o.user_id and u.company_id is not distinct from o.company_id) as spend_limit_minor,
        coalesce((select json_agg(json_build_object(
            'id', l.id, 'productId', l.product_id, 'productNumber', l.product_number, 'productName', l.product_name, 'quantity', l.quantity,
            'unitPriceMinor', l.unit_price_minor, 'vatRateBp', l.vat_rate_bp,
@@ -67,7 +71,10 @@ export async function readBasketPage(sql: Sql, shopper: Shopper): Promise<Basket
     order: {
       id: Number(row.id), number: row.number, type: row.type, currencyCode: row.currency_code,
       shippingMethod: row.shipping_method_id != null ? { id: Number(row.shipping_method_id) } : null,
-      state: row.state_id != null ? { id: Number(row.state_id), name: row.state_name ?? '', allowOrder: row.state_allow_order === true } : null,
+      state: row.state_id != null
+        ? { id: Number(row.state_id), name: row.state_name ?? '', allowOrder: row.state_allow_order === true, isDefault: row.state_is_default === true }
+        : null,
+      spendLimitMinor: row.spend_limit_minor != null ? Number(row.spend_limit_minor) : null,
       lines,
     },
     totals: totalsOf(row),

@@ -12,10 +12,12 @@ const quantityForm = z.object({ quantity });
 export function cartRoutes(s: Services): Router {
   const r = Router();
 
-  r.get('/', async (req, res) => {
+  /** The basket page; after a refused change to a line, with the message by that line and the quantity as typed. */
+  const basketPage: PageRenderer = async (req, res, actionError) => {
     const basket = await s.carts.view(shopperOf(req));
-    res.render('cart/basket.njk', { basket, totals: basket?.totals ?? null, basketCount: basket?.itemCount ?? 0 });
-  });
+    res.render('cart/basket.njk', { basket, totals: basket?.totals ?? null, basketCount: basket?.itemCount ?? 0, actionError });
+  };
+  r.get('/', (req, res) => basketPage(req, res));
 
   // A refused add (stock, quantity) is shown on the product page it was tried from, the typed quantity kept.
   const productPage: PageRenderer = (req, res, actionError) => renderProductPage(s, res, parse(productNumber, req.body.productNumber), actionError);
@@ -30,12 +32,14 @@ export function cartRoutes(s: Services): Router {
     res.redirect(303, req.body.returnTo === 'product' && typeof req.body.productNumber === 'string' ? `/products/${encodeURIComponent(req.body.productNumber)}` : '/cart');
   }));
 
-  r.post('/lines/:id', async (req, res) => {
+  // A refused quantity (stock, bad number) is shown by its line: `line-<id>`, as the page names the line's form.
+  // A line not in this shopper's basket stays "not found" (never a hint whose it is).
+  r.post('/lines/:id', inContext((req) => `line-${String(req.params.id)}`, basketPage, async (req, res) => {
     const form = parse(quantityForm, req.body);
     await s.carts.setQuantity(shopperOf(req), parse(idParam, req.params.id), form.quantity);
     flash(req, 'success', 'Quantity updated.');
     res.redirect(303, '/cart');
-  });
+  }));
 
   r.post('/lines/:id/remove', async (req, res) => {
     await s.carts.removeLine(shopperOf(req), parse(idParam, req.params.id));
@@ -51,3 +55,4 @@ export function cartRoutes(s: Services): Router {
 
   return r;
 }
+

@@ -14,11 +14,14 @@ import { stockRefusal, tooMany } from './basket-rules';
 import { MAX_LINE_QUANTITY } from '../shared/quantity';
 import { readBasketPage, type BasketPage } from './basket-page';
 import { createBasketSql, quickAddProduct } from './quick-add';
+import { mayOrderCart } from '../checkout/placement';
 import { usedRequestEntityManager } from '../db/request-context';
 import { GUEST_BASKET_DAYS, type Shopper } from '../shared/shopper';
 import { log } from '../shared/log';
 
 export interface BasketView extends BasketPage {
+  /** Whether checkout may start: by the rule checkout itself applies (mayOrderCart). */
+  orderable: boolean;
   /** A cart that cannot be ordered yet: the state it must reach (as named in its flow). */
   orderingStateName: string | null;
 }
@@ -49,8 +52,9 @@ export class CartService {
   async view(shopper: Shopper): Promise<BasketView | null> {
     const page = await readBasketPage(emSql(this.em), shopper);
     if (!page) return null;
-    const waiting = page.order.type === 'cart' && page.order.state && !page.order.state.allowOrder ? page.order.state : null;
-    return { ...page, orderingStateName: waiting ? await orderingStateName(this.em, await this.em.findOneOrFail(FlowState, waiting.id)) : null };
+    const state = page.order.type === 'cart' ? page.order.state : null;
+    const orderable = mayOrderCart(state, page.totals.totalMinor, page.order.spendLimitMinor);
+    return { ...page, orderable, orderingStateName: !orderable && state ? await orderingStateName(this.em, await this.em.findOneOrFail(FlowState, state.id)) : null };
   }
 
   /**

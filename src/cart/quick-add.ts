@@ -35,6 +35,8 @@ export async function quickAddProduct(orm: MikroORM, shopper: Shopper, productId
     // An order in checkout goes back to being a cart on the ORM path (changeBasket downgrades); here only a cart changes.
     if (basketEditability({ type: basket.type, completed: basket.completed, checkoutStep: basket.checkout_step }) !== 'cart') return null;
     if (basket.lines.some((l) => l.stale)) return null;
+    // A cart moved on in its flow (submitted, approved) goes back to its starting state when it changes: the ORM path does that.
+    if (!basket.in_starting_state) return null;
     if (basket.product_id == null) throw notFound('The product');
 
     const existing = basket.lines.find((l) => l.productId === productId);
@@ -96,7 +98,7 @@ export function createBasketSql(shopper: Shopper, first?: { line: NewLine; total
 interface LockedBasket extends PricingRow {
   id: string; type: string; completed: boolean; checkout_step: string;
   product_id: number | null; product_number: string | null; product_name: string | null; product_unit: string | null;
-  product_price_minor: string | null; product_vat_rate_bp: number | null; stock: string;
+  product_price_minor: string | null; product_vat_rate_bp: number | null; stock: string; in_starting_state: boolean;
 }
 
 /**
@@ -119,13 +121,14 @@ function lockBasketText(owner: string): string {
 
 /**
  * What an add reads of basket `o` (the locked basket, or the new one's stand-in): the pricing columns, the product
- * asked for (the last `?`) and its stock.
+ * asked for (the last `?`) and its stock, and whether the cart is still in its flow's starting state.
  */
 function basketReadSql(from: string): string {
   return `select o.id, o.type, o.completed, o.checkout_step, ${PRICING_COLUMNS},
       np.id as product_id, np.number as product_number, np.name as product_name, np.unit as product_unit,
       ${priceOnSql('np')} as product_price_minor, np.vat_rate_bp as product_vat_rate_bp,
-      (select coalesce(sum(quantity), 0) from stock_levels where product_id = np.id) as stock
+      (select coalesce(sum(quantity), 0) from stock_levels where product_id = np.id) as stock,
+      coalesce((select fs.is_default from flow_states fs where fs.id = o.state_id), true) as in_starting_state
     from ${from} o
     ${PRICING_JOINS}
     left join products np on np.id = ? and np.active`;
@@ -136,7 +139,7 @@ function basketReadSql(from: string): string {
  * methods, voucher or discount; createBasketSql makes it), with what its pricing and the add's rules need.
  */
 const NEW_BASKET_SQL = basketReadSql(`(select null::bigint as id, 'cart'::text as type, false as completed, 'cart'::text as checkout_step, s.id as shop_id,
-    0::bigint as order_discount_minor, null::int as shipping_method_id, null::int as payment_method_id, ''::text as voucher_code
+    0::bigint as order_discount_minor, null::int as state_id, null::int as shipping_method_id, null::int as payment_method_id, ''::text as voucher_code
     from shops s where s.id = ?)`);
 
 /** A line the add inserts, as the locked (or new) basket's row read its product. */

@@ -45,6 +45,13 @@ type PageRow = Omit<PricingRow, 'lines'> & Record<string, unknown> & {
   user_email: string | null; user_name: string | null; lines: CheckoutPageLine[];
 };
 
+/**
+ * The comment to show: the order's, or the one typed with its last payment attempt — a hosted payment that was
+ * declined, cancelled or abandoned on the provider's page comes back without the form, and the attempt kept it.
+ */
+const COMMENT_SQL = `case when o.customer_comment <> '' then o.customer_comment else coalesce(
+  (select a.customer_comment from payment_attempts a where a.order_id = o.id order by a.id desc limit 1), '') end`;
+
 const ADDRESS_COLUMNS = ADDRESS_FIELDS.flatMap((f) => [`o.billing_${f}`, `o.delivery_${f}`]).join(', ');
 
 /**
@@ -57,7 +64,7 @@ export async function readCheckoutPage(sql: Sql, shopper: Shopper, withMethods =
   if (!owner) return null;
   const day = shopper.priceDate ? '?::date' : 'current_date';
   const [row] = await sql<PageRow>(
-    `select o.id, o.number, o.type, o.checkout_step, o.currency_code, o.voucher_code, o.customer_comment, o.delivery_same_as_billing,
+    `select o.id, o.number, o.type, o.checkout_step, o.currency_code, o.voucher_code, ${COMMENT_SQL} as customer_comment, o.delivery_same_as_billing,
        o.state_id, o.company_id, ${ADDRESS_COLUMNS}, u.email as user_email, u.name as user_name,
        o.order_discount_minor, s.default_vat_rate_bp as fee_vat_rate_bp,
        sm.id as shipping_id, sm.name as shipping_name, sm.fee_minor as shipping_fee_minor, sm.free_above_minor as shipping_free_above_minor,

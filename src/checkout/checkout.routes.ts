@@ -1,4 +1,4 @@
-import { Router, type Request, type Response } from 'express';
+import { Router, type ErrorRequestHandler, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { inContext, type PageRenderer, renderInvalid } from '../http/in-context';
 import { clearBasketCookie, flash, shopperOf } from '../http/shopper';
@@ -8,6 +8,7 @@ import { COUNTRIES } from '../orders/countries';
 import { ADDRESS_FIELDS, type Address } from '../orders/order.entities';
 import type { CheckoutPage } from './checkout-page';
 import type { Services } from '../services';
+import { DomainError } from '../shared/errors';
 
 const email = z.string().trim().max(200).email({ error: 'must be an e-mail address' });
 const country = z.string().trim().regex(/^[A-Z]{2}$/, { error: 'choose a country' });
@@ -106,12 +107,13 @@ export function checkoutRoutes(s: Services, placedOrders: PlacedOrdersCookie): R
   };
   r.get('/review', (req, res) => reviewPage(req, res));
 
-  r.post('/voucher', async (req, res) => {
+  // A code that is not valid is shown by the voucher field on the review page, as typed.
+  r.post('/voucher', inContext('voucher', reviewPage, async (req, res) => {
     const code = parse(voucherCode, req.body.voucherCode ?? '');
     await s.checkout.applyVoucher(shopperOf(req), req.body.remove ? '' : code);
     flash(req, 'success', req.body.remove || !code ? 'Voucher removed.' : 'Voucher applied.');
     res.redirect(303, '/checkout/review');
-  });
+  }));
 
   r.post('/place', inContext('place', reviewPage, async (req, res) => {
     const form = parse(placeForm, req.body);
@@ -138,6 +140,13 @@ export function checkoutRoutes(s: Services, placedOrders: PlacedOrdersCookie): R
     const number = parse(receiptNumber, req.params.number);
     res.render('checkout/receipt.njk', await s.checkout.receipt(shopperOf(req), number, placedOrders.read(req)));
   });
+
+  // Checkout with no basket to check out (none yet, or placed or emptied in another tab): the basket page says so.
+  r.use(((err, req, res, next) => {
+    if (!(err instanceof DomainError && err.code === 'CART_EMPTY') || res.headersSent) return next(err);
+    flash(req, 'error', err.message);
+    res.redirect(303, '/cart');
+  }) as ErrorRequestHandler);
 
   /** A placed order: remembered for this browser (a guest's receipt, src/http/placed-orders.ts), basket cookie gone, on to the receipt. */
   function showReceipt(req: Request, res: Response, placed: { orderId: number; number: string }): void {

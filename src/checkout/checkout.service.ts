@@ -200,7 +200,11 @@ export class CheckoutService {
     if (outcome.status === 'pending') return { kind: 'pending', orderId: attempt.orderId };
     if (outcome.status !== 'authorized') {
       await this.release(attempt.id, { mayBeAuthorized: false, declined: outcome.status === 'declined', message: outcome.message });
-      return { kind: 'failed', orderId: attempt.orderId, message: paymentDeclined(outcome.message).message };
+      // The shopper's own "cancel" on the provider's page is a choice, not a refusal: said as such.
+      const message = outcome.status === 'cancelled'
+        ? 'You cancelled the payment, so the order has not been placed and nothing was charged. You can pay again below, or choose another payment method.'
+        : paymentDeclined(outcome.message).message;
+      return { kind: 'failed', orderId: attempt.orderId, message };
     }
     try {
       const placed = await this.confirm(attempt.id, {

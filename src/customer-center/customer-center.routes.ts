@@ -2,7 +2,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { requireLogin } from '../http/auth';
 import { wantsJson } from '../http/error-handler';
-import { renderInvalid } from '../http/in-context';
+import { inContext, type PageRenderer, renderInvalid } from '../http/in-context';
 import { flash } from '../http/shopper';
 import { idParam, noNul, orderNumber, parse } from '../http/validate';
 import type { Services } from '../services';
@@ -51,17 +51,22 @@ export function customerCenterRoutes(s: Services): Router {
     .refine(noNul, { error: 'contains a character that is not allowed' }) });
   const cartNumber = orderNumber('is not a cart id');
 
-  r.post('/carts', async (req, res) => {
+  /** The carts tab; after a refused name, with the message by the form it was typed in and the name as typed. */
+  const cartsPage: PageRenderer = async (req, res, actionError) => {
+    res.render('customer-center/carts.njk', { cc: 'Carts', carts: await s.customerCenter.carts(req.user!), actionError });
+  };
+
+  r.post('/carts', inContext('create-cart', cartsPage, async (req, res) => {
     const cart = await s.namedCarts.create(req.user!, parse(cartName, req.body).name);
     flash(req, 'success', `Cart “${cart.name}” (${cart.number}) created.`);
     res.redirect(303, '/customer-center?CC=Carts');
-  });
+  }));
 
-  r.post('/carts/:number/rename', async (req, res) => {
+  r.post('/carts/:number/rename', inContext((req) => `rename-${String(req.params.number)}`, cartsPage, async (req, res) => {
     const cart = await s.namedCarts.rename(req.user!, parse(cartNumber, req.params.number), parse(cartName, req.body).name);
     flash(req, 'success', `Cart ${cart.number} renamed to “${cart.name}”.`);
     res.redirect(303, '/customer-center?CC=Carts');
-  });
+  }));
 
   r.post('/carts/:number/copy', async (req, res) => {
     const cart = await s.namedCarts.copy(req.user!, parse(cartNumber, req.params.number));

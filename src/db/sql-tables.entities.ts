@@ -8,6 +8,7 @@ import { BigIntType, Check, Entity, Enum, Index, ManyToOne, PrimaryKey, Property
 
 @Check({ name: 'payment_attempts_amount_check', expression: "amount_minor >= 0" })
 @Check({ name: 'payment_attempts_void_check', expression: "(NOT needs_void) OR (status = 'released'::text)" })
+@Index({ name: 'payment_attempts_order_idx', properties: ['orderId', 'id'] })
 @Index({ name: 'payment_attempts_expiry_idx', expression: "create index payment_attempts_expiry_idx on payment_attempts (expires_at) where status = 'reserved'" })
 @Unique({ name: 'payment_attempts_one_completed_per_order', expression: "create unique index payment_attempts_one_completed_per_order on payment_attempts (order_id) where status = 'completed'" })
 @Unique({ name: 'payment_attempts_one_open_per_order', expression: "create unique index payment_attempts_one_open_per_order on payment_attempts (order_id) where status = 'reserved'" })
@@ -59,6 +60,7 @@ export class PaymentOperationRow {
 
 @Check({ name: 'record_effects_amount_minor_check', expression: "amount_minor >= 0" })
 @Unique({ name: 'record_effects_once', properties: ['orderId', 'returnId', 'effect', 'lineId'] })
+@Unique({ name: 'record_effects_one_return_outcome', expression: "create unique index record_effects_one_return_outcome on record_effects (return_id) where effect in ('return_refund', 'replacement')" })
 @Entity({ tableName: 'record_effects' })
 export class RecordEffectRow {
   @PrimaryKey({ type: new BigIntType('number') }) id!: number;

@@ -28,15 +28,16 @@ export function actionErrorOf(err: unknown, action: string, body: unknown): { st
 
 /**
  * Runs a form's handler; when the action is refused, the page the form is on is rendered again with the refusal's
- * status, the message next to the control and the typed values — never the generic error page. Anything else
+ * status, the message next to the control and the typed values — never the generic error page. `action` names the
+ * control (from the request when a page has one per record, e.g. a basket line). Anything else
  * (a 500, a missing record, the database down) goes on to the one error handler.
  */
-export function inContext(action: string, page: PageRenderer, handler: RequestHandler): RequestHandler {
+export function inContext(action: string | ((req: Request) => string), page: PageRenderer, handler: RequestHandler): RequestHandler {
   return async (req, res, next) => {
     try {
       await handler(req, res, next);
     } catch (err) {
-      const shown = actionErrorOf(err, action, req.body);
+      const shown = actionErrorOf(err, typeof action === 'string' ? action : action(req), req.body);
       if (!shown || res.headersSent) throw err;
       res.status(shown.status);
       try {

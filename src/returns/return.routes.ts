@@ -33,17 +33,19 @@ export function returnRoutes(s: Services): Router {
   });
 
   r.post('/customer-center/returns', requireLogin, async (req, res) => {
-    const form = parse(returnForm, req.body);
-    const lines = Object.entries(req.body as Record<string, unknown>)
-      .filter(([k]) => /^line_\d+$/.test(k))
-      .map(([k, v]) => ({ orderLineId: Number(k.slice(5)), quantity: parse(lineQuantity, v === '' ? 0 : v) }));
+    // The order first: without it there is no form to show again. Anything else refused is shown on the form, as typed.
+    const number = parse(orderNumber(), req.body.orderNumber);
     try {
-      const ret = await s.returns.create(req.user!, form.orderNumber, { ...form, lines });
+      const form = parse(returnForm, req.body);
+      const lines = Object.entries(req.body as Record<string, unknown>)
+        .filter(([k]) => /^line_\d+$/.test(k))
+        .map(([k, v]) => ({ orderLineId: Number(k.slice(5)), quantity: parse(lineQuantity, v === '' ? 0 : v) }));
+      const ret = await s.returns.create(req.user!, number, { ...form, lines });
       flash(req, 'success', `Your return ${ret.number} is registered. We have sent you an e-mail with the details.`);
       res.redirect(303, `/customer-center/returns/${ret.number}`);
     } catch (e) {
       await renderInvalid(res, e, 'returns/customer-new.njk', async () => ({
-        cc: 'Returns', ...(await s.returns.returnable(req.user!, form.orderNumber)), reasons: RETURN_REASONS, form: req.body,
+        cc: 'Returns', ...(await s.returns.returnable(req.user!, number)), reasons: RETURN_REASONS, form: req.body,
       }));
     }
   });

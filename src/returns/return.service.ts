@@ -155,32 +155,34 @@ export class ReturnService {
   }
 
   /**
-   * Refunds through the payment provider, once per return (record_effects): at most the returned goods' value plus a
-   * fee staff enter explicitly (returns_refund_within_value), and never more than captured. Reserve → call → confirm:
+   * Refunds through the payment provider, once per return and never for a replaced one (record_effects): the goods'
+   * part, at most their value, plus a fee staff enter explicitly on top (returns_refund_within_value), and never more
+   * than captured. Reserve → call → confirm:
    * the return's step is checked and its refund claimed with the order's pending refund call (committed), the provider
    * is asked with no transaction open, then the order's refund, the return's amount and its move into the
    * refunded-role state commit together. A refusal releases the claim and changes nothing.
    */
   async refund(number: string, staff: SessionUser, amountMinor: number, feeMinor = 0) {
     const actor = { userId: staff.id, source: 'backend' as const };
+    // What is paid back: the goods' part and, on top, the fee ("Also refund", e.g. the shipping).
+    const totalMinor = amountMinor + feeMinor;
     const op = await this.checkedStep(number, staff, 'refunded', async (em, ret) => {
       if (!ret.goodsReceived) throw new DomainError('CONFLICT', 'Mark the goods as received before refunding.');
-      const limit = ret.goodsValueMinor + feeMinor;
-      if (amountMinor > limit) {
+      if (amountMinor > ret.goodsValueMinor) {
         const money = (m: number) => formatMoney(m, ret.order.currencyCode);
-        throw new DomainError('VALIDATION', `${money(amountMinor)} is more than the returned goods are worth (${money(ret.goodsValueMinor)})${feeMinor ? ` plus the fee of ${money(feeMinor)}` : ''}. To refund more (e.g. the shipping), enter it as a fee.`, { amount: `at most ${money(limit)}` });
+        throw new DomainError('VALIDATION', `${money(amountMinor)} is more than the returned goods are worth (${money(ret.goodsValueMinor)}). To refund more (e.g. the shipping), enter the rest under “Also refund”.`, { amount: `at most ${money(ret.goodsValueMinor)}` });
       }
-      const effect = await recordEffect(em, ret, 'return_refund', null, amountMinor);
-      return this.payments.reserveRefund(em, ret.order.number, amountMinor, actor, effect);
+      const effect = await recordEffect(em, ret, 'return_refund', null, totalMinor);
+      return this.payments.reserveRefund(em, ret.order.number, totalMinor, actor, effect);
     });
     const result = await this.payments.askProvider(op);
     if (!result.success) throw await this.payments.refusedBy(op, result);
     try {
       return await this.step(number, staff, 'refunded', 'refunded', async (em, ret) => {
         await this.payments.confirmReserved(em, op, result);
-        ret.refundedMinor += amountMinor;
+        ret.refundedMinor += totalMinor;
         ret.refundFeeMinor = feeMinor;
-      }, `Refunded ${formatDecimal(amountMinor)} ${'{currency}'}${feeMinor ? `, incl. a fee of ${formatDecimal(feeMinor)}` : ''}.`);
+      }, `Refunded ${formatDecimal(totalMinor)} ${'{currency}'}${feeMinor ? `, incl. a fee of ${formatDecimal(feeMinor)}` : ''}.`);
     } catch (e) {
       // The provider refunded: the order records it whatever became of the return's step.
       await this.payments.settle(op, result);
@@ -307,14 +309,24 @@ export class ReturnService {
 
 /** Claims a side effect of a return (refund, restock of a line, replacement): a second claim violates record_effects_once. */
 async function recordEffect(em: EntityManager, ret: ReturnRequest, effect: 'return_refund' | 'return_restock' | 'replacement', lineId: number | null, amountMinor: number): Promise<number> {
+  // Either guard may refuse: record_effects_once (this effect again) or record_effects_one_return_outcome (a refund
+  // after a replacement, or the other way round).
   const [row] = await em.execute<{ id: string }[]>(
     `insert into record_effects (order_id, return_id, effect, line_id, amount_minor) values (?, ?, ?, ?, ?)
-     on conflict on constraint record_effects_once do nothing returning id`,
+     on conflict do nothing returning id`,
     [ret.order.id, ret.id, effect, lineId, amountMinor],
   );
-  if (!row) throw new DomainError('CONFLICT', `${ret.number}: ${EFFECT_DONE[effect]}`);
-  return Number(row.id);
+  if (row) return Number(row.id);
+  const [outcome] = effect === 'return_restock' ? [] : await em.execute<{ effect: 'return_refund' | 'replacement' }[]>(
+    `select effect from record_effects where return_id = ? and effect in ('return_refund', 'replacement') and effect <> ?`, [ret.id, effect]);
+  throw new DomainError('CONFLICT', `${ret.number}: ${outcome ? OUTCOME_TAKEN[outcome.effect] : EFFECT_DONE[effect]}`);
 }
+
+/** A return ends in one outcome: what stops the other. */
+const OUTCOME_TAKEN = {
+  return_refund: 'this return has been refunded, so no replacement is sent for it.',
+  replacement: 'a replacement has been sent for this return, so it is not refunded as well.',
+} as const;
 
 const EFFECT_DONE = {
   return_refund: 'this return has already been refunded; it is never refunded twice.',

@@ -102,6 +102,8 @@ describe('customer center in a browser', () => {
     const staff = await newPerson('staff', failures);
     const cartCard = (page: Page) => page.getByTestId(/^cart-CART\d+$/).filter({ has: page.getByRole('heading', { level: 2, name: /^Spring order CART\d+/ }) });
 
+    // Bea's spend limit (100.00 DKK) is below the 125.00 of one product: her cart must be approved before checkout.
+    await t.sql(`update users set spend_limit_minor = 10000 where email = 'buyer1@acme.test'`);
     // 1. Buyer 1 creates the named cart "Spring order" in the customer center and makes it her basket.
     await logIn(bea, baseUrl, 'buyer1@acme.test', 'buyer-pass-1', '/');
     await customerCenter(bea, 'Carts');
@@ -118,7 +120,7 @@ describe('customer center in a browser', () => {
     // She adds a product from the catalog: it goes into "Spring order", which cannot be checked out yet.
     await addFromCatalog(bea, CART_FIRST);
     expect(await textOf(bea.getByText(/^Basket CART\d+$/))).toBe(`Basket ${cart}`);
-    expect(await textOf(bea.getByTestId('not-orderable'))).toContain('This cart is “New” and cannot be checked out yet');
+    expect(await textOf(bea.getByTestId('not-orderable'))).toContain('This cart is “New” and cannot be checked out yet: its total is above your spend limit of 100.00 DKK');
 
     // 2. Buyer 2 sees the shared cart with who added what, makes it his basket and adds another product.
     await logIn(bo, baseUrl, 'buyer2@acme.test', 'buyer-pass-2', '/');

@@ -55,11 +55,11 @@ async function facts(number: string) {
   };
 }
 
-async function hostedCheckout(productNumber: string, quantity = 1): Promise<{ agent: TestAgent; number: string; payPage: string }> {
+async function hostedCheckout(productNumber: string, quantity = 1, form: Record<string, string> = {}): Promise<{ agent: TestAgent; number: string; payPage: string }> {
   const agent = newAgent(t);
   await addToBasket(t, agent, productNumber, quantity);
   const number = await checkoutToReview(t, agent, { payment: 'PAYPAGE' });
-  const res = await place(agent, number, {});
+  const res = await place(agent, number, form);
   expect(res.status).toBe(303);
   const payPage = new URL(res.headers.location).pathname;
   expect(payPage).toMatch(/^\/sandbox-pay\/SBH-/);
@@ -234,20 +234,37 @@ describe('paying on the hosted payment page', () => {
     expect(await facts(number)).toMatchObject({ completed: true, authorizations: 1 });
   });
 
-  it('sends a declined shopper back to the review step with the message, and gives the stock back', async () => {
+  it('sends a declined shopper back to the review step with the message and their comment, and gives the stock back', async () => {
     await setStock('P-1027', 10);
-    const { agent, number, payPage } = await hostedCheckout('P-1027', 3);
+    const { agent, number, payPage } = await hostedCheckout('P-1027', 3, { customerComment: 'Leave it with the neighbour' });
     expect(await stockOf('P-1027')).toBe(7);
     const back = await payOnPage(agent, payPage, '4000 0000 0000 0002');
     const ret = await agent.get(back);
     expect(ret.headers.location).toBe('/checkout/review');
     const review = await agent.get('/checkout/review');
     expect(review.text).toContain('Your payment was not accepted: The card was declined by the bank.');
+    // The comment typed before the provider's page is there to place the order again with.
+    expect(review.text).toMatch(/<textarea id="customerComment" name="customerComment" maxlength="2000" rows="3">Leave it with the neighbour<\/textarea>/);
     expect((await deliver(webhooks[0])).status).toBe(200); // the webhook after the return: nothing more happens
     expect(await stockOf('P-1027')).toBe(10);
     expect(await facts(number)).toMatchObject({ completed: false, authorizations: 0 });
     const [{ payment_status }] = await t.sql(`select payment_status from orders where number = $1`, [number]);
     expect(payment_status).toBe('declined');
+  });
+
+  it('says the shopper cancelled (not that the payment was refused) when they cancel on the payment page, and gives the stock back', async () => {
+    await setStock('P-1030', 10);
+    const { agent, number, payPage } = await hostedCheckout('P-1030', 2, { customerComment: 'Gift wrap, please' });
+    const cancel = await agent.post(`${payPage}/cancel`).type('form').send({});
+    expect(cancel.status).toBe(303);
+    const back = new URL(cancel.headers.location);
+    expect((await agent.get(back.pathname + back.search)).headers.location).toBe('/checkout/review');
+    const review = await agent.get('/checkout/review');
+    expect(review.text).toContain('You cancelled the payment, so the order has not been placed and nothing was charged. You can pay again below, or choose another payment method.');
+    expect(review.text).not.toContain('not accepted');
+    expect(review.text).toContain('>Gift wrap, please</textarea>');
+    expect(await stockOf('P-1030')).toBe(10);
+    expect(await facts(number)).toMatchObject({ completed: false, authorizations: 0, heldAtProvider: 0 });
   });
 
   it('leaves an abandoned payment at the review step and gives its stock back when the reservation expires; a late approval is voided', async () => {

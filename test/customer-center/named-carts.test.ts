@@ -48,6 +48,21 @@ describe('named carts in the customer center', () => {
     expect(blank.text).toContain('is required');
   });
 
+  it('shows a refused cart name by the form it was typed in, on the carts tab, as typed', async () => {
+    const bea = await freshBuyer('buyer1@acme.test', 'buyer-pass-1');
+    const blank = await postForm(bea, '/customer-center/carts', { name: '   ' }, CC);
+    expect(blank.status).toBe(422);
+    expect(blank.text).toContain('data-testid="refused-create-cart">Please check name: is required');
+    expect(blank.text).toContain('Create cart');
+    const number = await createCart(bea, 'Autumn range');
+    const longName = 'x'.repeat(81);
+    const rename = await postForm(bea, `/customer-center/carts/${number}/rename`, { name: longName }, CC);
+    expect(rename.status).toBe(422);
+    expect(rename.text).toContain(`data-testid="refused-rename-${number}">Please check name: must be at most 80 characters`);
+    expect(rename.text).toContain(`id="rename-${number}" name="name" value="${longName}"`);
+    expect((await cartsOf('buyer1@acme.test')).map((c) => c.name)).toEqual(['Autumn range']);
+  });
+
   it('switches the active basket in one step: the old one is saved, new products go into the new one', async () => {
     const sam = await freshBuyer('shopper@orderflow.test', 'shopper-pass-1');
     await addToBasket(t, sam, 'P-1046');

@@ -101,15 +101,75 @@ describe('returns (RMA)', () => {
     const aboveValue = await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '99999' }, `/admin/returns/${rma}`);
     expect(aboveValue.status).toBe(422);
     expect(aboveValue.text).toContain('more than the returned goods are worth (125.00 DKK)');
-    const tooMuch = await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '99999', fee: '99999' }, `/admin/returns/${rma}`);
+    // The fee is paid back on top of the goods: 125.00 + 99,999.00 is more than was captured.
+    const tooMuch = await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '125', fee: '99999' }, `/admin/returns/${rma}`);
     expect(tooMuch.status).toBe(409);
     expect(tooMuch.text).toMatch(/data-testid="refused-refund">[^<]*more than can be refunded/);
-    expect(tooMuch.text).toMatch(/name="amount" inputmode="decimal" value="99999"/);
+    expect(tooMuch.text).toMatch(/name="amount" inputmode="decimal" value="125"/);
     expect(tooMuch.text).toMatch(/name="fee" inputmode="decimal" placeholder="0.00" value="99999"/);
     const [order] = await t.sql('select refunded_minor from orders where number = $1', [number]);
     expect(order.refunded_minor).toBe('0');
     const [state] = await t.sql(`select s.name from returns r join flow_states s on s.id = r.state_id where r.number = $1`, [rma]);
     expect(state.name).toBe('Goods received');
+  });
+
+  it('refunds the goods and, on top, the fee staff enter, and the history says what was paid back', async () => {
+    const { customer, number, lines } = await shippedOrder();
+    const rma = /(RMA\d+)/.exec((await fileReturn(customer, number, { [`line_${lines['P-1017']}`]: 1 })).headers.location)![1];
+    await postForm(staff, `/admin/returns/${rma}/approve`, {}, `/admin/returns/${rma}`);
+    await postForm(staff, `/admin/returns/${rma}/receive`, {}, `/admin/returns/${rma}`);
+    expect((await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '125', fee: '39' }, `/admin/returns/${rma}`)).status).toBe(303);
+    const [ret] = await t.sql('select refunded_minor, refund_fee_minor from returns where number = $1', [rma]);
+    expect(ret).toEqual({ refunded_minor: '16400', refund_fee_minor: '3900' });
+    const [order] = await t.sql(`select o.refunded_minor, (select sum(p.amount_minor)::int from payment_transactions p where p.order_id = o.id and p.operation = 'refund' and p.success) as refunded_at_provider
+      from orders o where o.number = $1`, [number]);
+    expect(order).toEqual({ refunded_minor: '16400', refunded_at_provider: 16400 });
+    const [history] = await t.sql(`select h.message from return_history h join returns r on r.id = h.return_id where r.number = $1 and h.event = 'refunded'`, [rma]);
+    expect(history.message).toBe('Refunded 164.00 DKK, incl. a fee of 39.00.');
+  });
+
+  it('ends a return in money back or goods again, never both, even when it is reopened after one of them', async () => {
+    const goodsReceived = async (resolution: string) => {
+      const { customer, number, lines } = await shippedOrder();
+      const rma = /(RMA\d+)/.exec((await fileReturn(customer, number, { [`line_${lines['P-1017']}`]: 1, resolution })).headers.location)![1];
+      await postForm(staff, `/admin/returns/${rma}/approve`, {}, `/admin/returns/${rma}`);
+      await postForm(staff, `/admin/returns/${rma}/receive`, {}, `/admin/returns/${rma}`);
+      return { rma, number };
+    };
+    const reopen = async (rma: string) => {
+      const [received] = await t.sql(`select s.id from flow_states s join flows f on f.id = s.flow_id where f.code = 'standard-return' and s.role = 'received'`);
+      expect((await postForm(staff, `/admin/returns/${rma}/reopen`, { stateId: received.id, reason: 'Customer called again' }, `/admin/returns/${rma}`)).status).toBe(303);
+    };
+
+    const refunded = await goodsReceived('refund');
+    expect((await postForm(staff, `/admin/returns/${refunded.rma}/refund`, { amount: '125' }, `/admin/returns/${refunded.rma}`)).status).toBe(303);
+    await reopen(refunded.rma);
+    const replace = await postForm(staff, `/admin/returns/${refunded.rma}/replace`, {}, `/admin/returns/${refunded.rma}`);
+    expect(replace.status).toBe(409);
+    expect(replace.text).toMatch(/data-testid="refused-replace">[^<]*this return has been refunded, so no replacement is sent for it/);
+    expect(await t.sql('select 1 from returns where number = $1 and replacement_order_id is not null', [refunded.rma])).toHaveLength(0);
+
+    const replaced = await goodsReceived('replacement');
+    expect((await postForm(staff, `/admin/returns/${replaced.rma}/replace`, {}, `/admin/returns/${replaced.rma}`)).status).toBe(303);
+    await reopen(replaced.rma);
+    const refund = await postForm(staff, `/admin/returns/${replaced.rma}/refund`, { amount: '125' }, `/admin/returns/${replaced.rma}`);
+    expect(refund.status).toBe(409);
+    expect(refund.text).toMatch(/data-testid="refused-refund">[^<]*a replacement has been sent for this return, so it is not refunded as well/);
+    const [order] = await t.sql('select refunded_minor from orders where number = $1', [replaced.number]);
+    expect(order.refunded_minor).toBe('0');
+  });
+
+  it('shows a return request with no reason or a negative quantity again on its form, with what was typed', async () => {
+    const { customer, number, lines } = await shippedOrder();
+    const noReason = await fileReturn(customer, number, { [`line_${lines['P-1016']}`]: 2, reason: '', comment: 'Box was wet' });
+    expect(noReason.status).toBe(422);
+    expect(noReason.text).toContain('Please check reason: choose a reason');
+    expect(noReason.text).toContain('Box was wet');
+    expect(noReason.text).toContain(`name="line_${lines['P-1016']}" type="number" min="0" max="3" value="2"`);
+    const negative = await fileReturn(customer, number, { [`line_${lines['P-1016']}`]: -1 });
+    expect(negative.status).toBe(422);
+    expect(negative.text).toContain('Request the return');
+    expect(await t.sql('select 1 from returns r join orders o on o.id = r.order_id where o.number = $1', [number])).toHaveLength(0);
   });
 
   it('sends a replacement order at zero price that takes the goods from stock', async () => {
