@@ -23,7 +23,7 @@ export const STAFF_PERMISSION_LABELS: Record<StaffPermission, string> = {
   'payment.capture': 'capture and cancel payments',
   'payment.refund': 'refund payments',
   'settings.flows': 'change flow settings',
-  'settings.shop': 'change shop, export and mail template settings',
+  'settings.shop': 'change shop, export, mail template, order field and track & trace settings',
 };
 
 /** A staff user's role; a staff user without one counts as an order clerk (least privilege). Null for non-staff. */

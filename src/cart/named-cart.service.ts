@@ -85,6 +85,18 @@ export class NamedCartService {
       await em.execute('select id from users where id = ? for update', [user.id]);
       const cart = await this.visibleCart(em, user, number, true);
       if (cart.basketStatus === 'basket' && relationTo(user, ownerOf(cart)) === 'owner') return cart;
+      // The basket set aside may be an order in checkout: it leaves checkout and is a cart again (downgraded, with a
+      // new cart number), so it stays in the buyer's carts instead of becoming an order nobody lists.
+      const [inCheckout] = await em.execute<{ id: string }[]>(
+        `select id from orders where user_id = ? and basket_status = 'basket' and not deleted and id <> ? and type = 'order' and not completed and checkout_step <> 'placing'`,
+        [user.id, cart.id]);
+      if (inCheckout) {
+        await changeBasket(em, {
+          actor: actorOf(user),
+          lock: (tx) => tx.findOneOrFail(Order, Number(inCheckout.id), { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true, populate: ['lines'] }),
+          apply: async () => `another cart (${cart.number}) was made the active basket`,
+        });
+      }
       await em.execute(`update orders set basket_status = 'saved' where user_id = ? and basket_status = 'basket' and not deleted and id <> ?`, [user.id, cart.id]);
       await em.execute(`update orders set basket_status = 'basket', user_id = ? where id = ?`, [user.id, cart.id]);
       await recordHistory(em, cart, actorOf(user), 'activated', `Made the active basket by ${user.name}.`);

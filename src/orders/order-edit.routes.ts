@@ -237,9 +237,11 @@ export function orderEditRoutes(s: Services): Router {
     });
   };
 
-  r.get('/settings/order-fields', requireStaff, async (_req, res) => renderFieldSettings(res));
+  // The fields are a shop setting: a role without 'settings.shop' sees them read-only, and its saves are refused.
+  const fieldSettings = s.staffRoles.writesNeed('settings.shop');
+  r.get('/settings/order-fields', requireStaff, fieldSettings, async (_req, res) => renderFieldSettings(res));
 
-  r.post('/settings/order-fields', requireStaff, async (req, res) => {
+  r.post('/settings/order-fields', requireStaff, fieldSettings, async (req, res) => {
     let def;
     try {
       def = await fieldDefs.createField(parseFlat(fieldForm, req.body ?? {}));
@@ -255,9 +257,9 @@ export function orderEditRoutes(s: Services): Router {
     res.status(status).render('admin/order-edit/field-edit.njk', { def, types: FIELD_TYPE_LABELS, values: { name: def.name, sortOrder: String(def.sortOrder) }, fields: {}, ...extra });
   };
 
-  r.get('/settings/order-fields/:id', requireStaff, async (req, res) => renderFieldEdit(res, idOf(req.params.id, 'The field')));
+  r.get('/settings/order-fields/:id', requireStaff, fieldSettings, async (req, res) => renderFieldEdit(res, idOf(req.params.id, 'The field')));
 
-  r.post('/settings/order-fields/:id', requireStaff, async (req, res) => {
+  r.post('/settings/order-fields/:id', requireStaff, fieldSettings, async (req, res) => {
     const id = idOf(req.params.id, 'The field');
     let def;
     try {
@@ -269,7 +271,7 @@ export function orderEditRoutes(s: Services): Router {
     res.redirect(303, SETTINGS);
   });
 
-  r.post('/settings/order-fields/:id/delete', requireStaff, async (req, res) => {
+  r.post('/settings/order-fields/:id/delete', requireStaff, fieldSettings, async (req, res) => {
     const def = await fieldDefs.deleteField(idOf(req.params.id, 'The field'));
     flash(req, 'success', `Deleted the field “${def.name}”. Values already stored on orders are kept, but no longer shown as a field.`);
     res.redirect(303, SETTINGS);

@@ -9,6 +9,7 @@ import { recordHistory, type Actor } from '../orders/order-lifecycle';
 import { PaymentProviders } from '../payments/payment-providers';
 import { DomainError, invalid, notFound } from '../shared/errors';
 import { log } from '../shared/log';
+import { formatMoney } from '../shared/money';
 import type { DrainJob } from '../jobs/job-queue';
 import { RecurringRun, RecurringSeries, type IntervalUnit, type SeriesStatus } from './recurring.entities';
 import { RecurringScheduler, type RunDueResult } from './scheduler';
@@ -79,6 +80,7 @@ export class RecurringService {
   async createForCustomer(user: SessionUser, orderNumber: string, input: ScheduleInput, now = new Date()): Promise<RecurringSeries> {
     return this.em.transactional(async (em) => {
       const template = await this.templateForCustomer(user, orderNumber, em);
+      await assertWithinSpendLimit(em, user, template);
       return this.createSeries(em, template, input, { kind: 'customer', user }, now);
     });
   }
@@ -287,4 +289,18 @@ function actorOf(actor: SeriesActor): Actor {
   return actor.kind === 'staff'
     ? { userId: actor.userId, kind: 'staff', source: 'backend' }
     : { userId: actor.user.id, kind: 'customer', source: 'frontend' };
+}
+
+/**
+ * A company buyer's spend limit holds for the orders a series places too: above it an order needs an approval that a
+ * series never asks for, so a buyer cannot make such an order recurring (the shop's staff can, or a colleague whose
+ * limit covers it). The same limit checkout reads (the buyer's own, for their company).
+ */
+async function assertWithinSpendLimit(em: EntityManager, user: SessionUser, template: Order): Promise<void> {
+  const [buyer] = await em.execute<{ spend_limit_minor: string | null }[]>(
+    'select spend_limit_minor from users where id = ? and company_id is not distinct from ?', [user.id, template.company?.id ?? null]);
+  const limit = buyer?.spend_limit_minor != null ? Number(buyer.spend_limit_minor) : null;
+  if (limit == null || template.totalMinor <= limit) return;
+  const money = (m: number) => formatMoney(m, template.currencyCode);
+  throw new DomainError('VALIDATION', `${template.number}'s total of ${money(template.totalMinor)} is above your spend limit of ${money(limit)}, and a recurring order is placed without an approval. A colleague whose limit covers it, or the shop, can set it up.`);
 }

@@ -94,9 +94,11 @@ export function shipmentAdminRoutes(s: Services): Router {
   const renderList = async (res: Parameters<RequestHandler>[1], extra: Record<string, unknown> = {}) =>
     res.render('admin/shipments/track-and-trace.njk', { configs: await s.shipments.trackAndTraceList(), parameters: TRACKING_PARAMETERS, form: { name: '', urlTemplate: '' }, fields: {}, ...extra });
 
-  r.get('/track-and-trace', staff, async (_req, res) => renderList(res));
+  // Track & trace configurations are a shop setting: read-only without 'settings.shop', saves refused.
+  const settings = s.staffRoles.writesNeed('settings.shop');
+  r.get('/track-and-trace', staff, settings, async (_req, res) => renderList(res));
 
-  r.post('/track-and-trace', staff, async (req, res) => {
+  r.post('/track-and-trace', staff, settings, async (req, res) => {
     try {
       const form = parse(trackAndTraceForm, req.body);
       const config = await s.shipments.saveTrackAndTrace(null, form);
@@ -107,12 +109,12 @@ export function shipmentAdminRoutes(s: Services): Router {
     }
   });
 
-  r.get('/track-and-trace/:id', staff, async (req, res) => {
+  r.get('/track-and-trace/:id', staff, settings, async (req, res) => {
     const config = await s.shipments.trackAndTrace(parse(idParam, req.params.id));
     res.render('admin/shipments/track-and-trace-edit.njk', { config, form: { name: config.name, urlTemplate: config.urlTemplate }, parameters: TRACKING_PARAMETERS, fields: {} });
   });
 
-  r.post('/track-and-trace/:id', staff, async (req, res) => {
+  r.post('/track-and-trace/:id', staff, settings, async (req, res) => {
     const id = parse(idParam, req.params.id);
     try {
       const form = parse(trackAndTraceForm, req.body);
@@ -126,7 +128,7 @@ export function shipmentAdminRoutes(s: Services): Router {
     }
   });
 
-  r.post('/track-and-trace/:id/delete', staff, async (req, res) => {
+  r.post('/track-and-trace/:id/delete', staff, settings, async (req, res) => {
     const done = await s.shipments.deleteTrackAndTrace(parse(idParam, req.params.id));
     flash(req, 'success', `Track & trace configuration “${done.name}” deleted.${done.shipments ? ` ${done.shipments} ${done.shipments === 1 ? 'shipment keeps its' : 'shipments keep their'} tracking link.` : ''}`);
     res.redirect(303, TRACK_AND_TRACE);

@@ -82,9 +82,12 @@ describe('staff roles and permissions', () => {
   it('flow and shop settings: an order clerk may look but not change them', async () => {
     const [flow] = await t.sql(`select id, name from flows where type = 'order' and is_default`);
     // Told before typing: the pages say the clerk may look but not change them; an administrator is not told so.
-    expect((await clerk.get(`/admin/settings/flows/${flow.id}`).expect(200)).text).toContain('your staff role may not change flow settings: saving is refused');
+    expect((await clerk.get(`/admin/settings/flows/${flow.id}`).expect(200)).text).toContain('your staff role may not change flow settings: its forms are switched off');
     expect((await clerk.get('/admin/shop-settings').expect(200)).text).toContain('data-testid="read-only-settings"');
     expect((await admin.get('/admin/shop-settings').expect(200)).text).not.toContain('data-testid="read-only-settings"');
+    // Every control of such a page is switched off, so nothing is typed only to be refused.
+    expect((await clerk.get('/admin/shop-settings')).text).toContain('<fieldset disabled class="read-only-settings">');
+    expect((await admin.get('/admin/shop-settings')).text).not.toContain('<fieldset disabled');
     const res = await postForm(clerk, `/admin/settings/flows/${flow.id}`, { name: 'Renamed by clerk', description: '', isDefault: 'on' }, '/admin/settings/flows');
     expect(res.status).toBe(403);
     expect(res.text).toContain('Your staff role may not change flow settings');
@@ -93,6 +96,18 @@ describe('staff roles and permissions', () => {
     const shop = await postForm(clerk, '/admin/shop-settings', { name: 'Clerk shop', orderPrefix: 'X', orderNextNumber: 999999, orderNumberPadding: 0, cartPrefix: 'C' }, '/admin/shop-settings');
     expect(shop.status).toBe(403);
     expect((await t.sql('select name from shops'))[0].name).not.toBe('Clerk shop');
+
+    // Order fields and track & trace configurations are shop settings too.
+    for (const page of ['/admin/settings/order-fields', '/admin/track-and-trace']) {
+      expect((await clerk.get(page).expect(200)).text).toContain('your staff role may not change shop, export, mail template, order field and track &amp; trace settings');
+    }
+    const field = await postForm(clerk, '/admin/settings/order-fields', { systemName: 'clerk_po', name: 'Clerk PO number', type: 'text', appliesTo: 'order', sortOrder: '1' }, '/admin/settings/order-fields');
+    expect(field.status).toBe(403);
+    const tracking = await postForm(clerk, '/admin/track-and-trace', { name: 'GLS', urlTemplate: 'https://gls.example/track?no={TrackingNumber}' }, '/admin/track-and-trace');
+    expect(tracking.status).toBe(403);
+    expect(await t.sql(`select 1 from order_field_definitions where system_name = 'clerk_po'`)).toHaveLength(0);
+    expect(await t.sql(`select 1 from track_and_trace_configs where name = 'GLS'`)).toHaveLength(0);
+    expect((await postForm(admin, '/admin/track-and-trace', { name: 'GLS', urlTemplate: 'https://gls.example/track?no={TrackingNumber}' }, '/admin/track-and-trace')).status).toBe(303);
   });
 
   it('the API: a key acts with its creator’s staff role — a clerk’s key may not capture once clerks may not', async () => {

@@ -63,6 +63,25 @@ describe('named carts in the customer center', () => {
     expect((await cartsOf('buyer1@acme.test')).map((c) => c.name)).toEqual(['Autumn range']);
   });
 
+  it('keeps a cart whose checkout was started among the carts when another cart is made active: it is a cart again', async () => {
+    const bo = await freshBuyer('buyer2@acme.test', 'buyer-pass-2');
+    const first = await createCart(bo, 'Office supplies');
+    await postForm(bo, `/customer-center/carts/${first}/activate`, {}, CC);
+    await addToBasket(t, bo, 'P-1009');
+    expect((await postForm(bo, '/checkout', {}, '/cart')).status).toBe(303); // the cart became an order in checkout
+    const [inCheckout] = await t.sql(`select o.id, o.number, o.type from orders o join order_lines l on l.order_id = o.id where o.name = 'Office supplies' and not o.deleted`);
+    expect(inCheckout.type).toBe('order');
+    const second = await createCart(bo, 'Kitchen');
+    expect((await postForm(bo, `/customer-center/carts/${second}/activate`, {}, CC)).status).toBe(303);
+
+    const [back] = await t.sql('select number, type, basket_status, completed from orders where id = $1', [inCheckout.id]);
+    expect(back).toMatchObject({ type: 'cart', basket_status: 'saved', completed: false });
+    expect(back.number).toMatch(/^CART\d+$/);
+    const [entry] = await t.sql(`select message from order_state_history where order_id = $1 and event = 'downgraded'`, [inCheckout.id]);
+    expect(entry.message).toBe(`Order ${inCheckout.number} went back to cart ${back.number}: another cart (${second}) was made the active basket.`);
+    expect((await bo.get(CC)).text).toContain(`<h2>Office supplies <span class="muted">${back.number}</span>`);
+  });
+
   it('switches the active basket in one step: the old one is saved, new products go into the new one', async () => {
     const sam = await freshBuyer('shopper@orderflow.test', 'shopper-pass-1');
     await addToBasket(t, sam, 'P-1046');

@@ -7,7 +7,7 @@ import { PaymentProviders } from '../../src/payments/payment-providers';
 import type { DirectPaymentProvider } from '../../src/payments/payment-provider';
 import { dueAt, isoDay, occurrenceDate, retryDelayMs, type Schedule } from '../../src/recurring/schedule';
 import { addToBasket, checkoutToReview, place, placeGuestOrder } from '../helpers/shopping';
-import { newAgent, postForm, staffAgent, startTestApp, type TestApp } from '../helpers/test-app';
+import { login, newAgent, postForm, staffAgent, startTestApp, type TestApp } from '../helpers/test-app';
 
 let t: TestApp;
 beforeAll(async () => { t = await startTestApp(); });
@@ -246,6 +246,23 @@ describe('creating a series', () => {
     const redirected = await guest.get('/customer-center/recurring');
     expect(redirected.status).toBe(302);
     expect(redirected.headers.location).toMatch(/^\/login/);
+  }, 60000);
+
+  it("refuses a company buyer's recurring order above their spend limit: its repeats would skip the approval", async () => {
+    const bea = newAgent(t);
+    await login(bea, 'buyer1@acme.test', 'buyer-pass-1');
+    await t.sql(`update orders set deleted = true, basket_status = null where user_id = (select id from users where email = 'buyer1@acme.test') and not completed`);
+    await t.sql(`update products set price_minor = 8000, vat_rate_bp = 2500 where number = 'P-1008'`);
+    const number = await placeInvoiceOrder(bea, 'P-1008'); // 100.00 DKK, within her 250.00 DKK
+    await t.sql(`update users set spend_limit_minor = 5000 where email = 'buyer1@acme.test'`); // her limit is lowered to 50.00
+    const from = `/customer-center/recurring/new?order=${number}`;
+    const refused = await postForm(bea, '/customer-center/recurring', { orderNumber: number, intervalCount: 1, intervalUnit: 'week', ends: 'never' }, from);
+    expect(refused.status).toBe(422);
+    expect(refused.text).toMatch(new RegExp(`${number}&#39;s total of [0-9.,]+ DKK is above your spend limit of 50.00 DKK`));
+    expect(await t.sql(`select 1 from recurring_series s join orders o on o.id = s.template_order_id where o.number = $1`, [number])).toHaveLength(0);
+    await t.sql(`update users set spend_limit_minor = 1000000 where email = 'buyer1@acme.test'`);
+    expect((await postForm(bea, '/customer-center/recurring', { orderNumber: number, intervalCount: 1, intervalUnit: 'week', ends: 'never' }, from)).status).toBe(303);
+    await t.sql(`update users set spend_limit_minor = 25000 where email = 'buyer1@acme.test'`);
   }, 60000);
 });
 
