@@ -135,10 +135,11 @@ export class OrderHistoryService {
   async details(user: SessionUser, number: string) {
     const order = await this.findVisible(user, number);
     await this.em.populate(order, ['lines', 'state', 'shippingMethod', 'paymentMethod', 'user']);
-    // Only the date and the state entered: never who changed it (staff names) nor internal messages.
+    // Only the date and the state entered: never who changed it (staff names) nor internal messages. The order's
+    // progress after it was placed: its order-flow states, not the cart states it went through before (approval).
     const timeline = await this.em.execute<TimelineEntry[]>(
       `select h.created_at, s.name as state_name, s.color as state_color
-       from order_state_history h join flow_states s on s.id = h.to_state_id
+       from order_state_history h join flow_states s on s.id = h.to_state_id join flows f on f.id = s.flow_id and f.type = 'order'
        where h.order_id = ? and h.event = 'state_changed'
        order by h.created_at, h.id`,
       [order.id],

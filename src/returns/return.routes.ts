@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { requireLogin, requireStaff } from '../http/auth';
 import { type ActionError, inContext, renderInvalid } from '../http/in-context';
 import { flash } from '../http/shopper';
-import { idParam, orderNumber, parse, text } from '../http/validate';
+import { idParam, orderNumber, parse, requiredText, text } from '../http/validate';
 import type { Services } from '../services';
 import { parseMoney } from '../shared/money';
 import { DomainError } from '../shared/errors';
@@ -16,6 +16,7 @@ const returnForm = z.object({
   comment: text(2000).default(''),
   resolution: z.enum(['refund', 'replacement'], { error: 'choose refund or replacement' }),
 });
+const rejectForm = z.object({ message: requiredText(1000) });
 const lineQuantity = z.coerce.number({ error: 'must be a number' }).int({ error: 'must be a whole number' }).min(0, { error: 'cannot be negative' }).max(9999);
 
 /** GET /customer-center?CC=Returns */
@@ -71,7 +72,8 @@ export function returnRoutes(s: Services): Router {
     }));
 
   staffStep('approve', (req, n) => s.returns.approve(n, req.user!), 'approved.');
-  staffStep('reject', (req, n) => s.returns.reject(n, req.user!, parse(text(1000), req.body.message ?? '')), 'rejected.');
+  // The customer is told why: a rejection without a reason leaves them with nothing to go on.
+  staffStep('reject', (req, n) => s.returns.reject(n, req.user!, parse(rejectForm, req.body).message), 'rejected.');
   staffStep('receive', (req, n) => s.returns.receive(n, req.user!, req.body.locationId ? parse(idParam, req.body.locationId) : null), 'goods received.');
   staffStep('refund', (req, n) => {
     const amount = parseMoney(String(req.body.amount ?? ''));

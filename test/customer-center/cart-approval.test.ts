@@ -1,5 +1,5 @@
 import type TestAgent from 'supertest/lib/agent';
-import { addToBasket } from '../helpers/shopping';
+import { addToBasket, checkoutToReview, place } from '../helpers/shopping';
 import { login, newAgent, postForm, startTestApp, stockAndPrice, type TestApp } from '../helpers/test-app';
 
 /**
@@ -59,6 +59,22 @@ describe('cart approval', () => {
     const lineId = /action="\/cart\/lines\/(\d+)"/.exec((await bea.get('/cart')).text)![1];
     expect((await postForm(bea, `/cart/lines/${lineId}`, { quantity: 4 }, '/cart')).status).toBe(303);
     expect((await stateOf(number)).name).toBe('New');
+  });
+
+  it("shows an approved cart's order with its progress since it was placed, not the cart states before it", async () => {
+    const bea = await buyer('buyer1@acme.test', 'buyer-pass-1');
+    const ben = await buyer('buyer2@acme.test', 'buyer-pass-2');
+    await addToBasket(t, bea, 'P-1040', 3);
+    const cart = /Basket (CART\d+)/.exec((await bea.get('/cart')).text)![1];
+    await moveCart(bea, cart, 'Submitted for approval');
+    await moveCart(ben, cart, 'Approved');
+    const number = await checkoutToReview(t, bea, { payment: 'INVOICE' });
+    expect((await place(bea, number, {})).status).toBe(303);
+    const page = await bea.get(`/customer-center/orders/${number}`).expect(200);
+    const timeline = /data-testid="timeline">([\s\S]*?)<\/ol>/.exec(page.text)![1].replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ');
+    expect(timeline).toContain('Order placed');
+    expect(timeline).not.toContain('Approved');
+    expect(timeline).not.toContain('Submitted for approval');
   });
 
   it('lets a buyer check out a new cart within the spend limit from the basket page, as checkout itself does', async () => {

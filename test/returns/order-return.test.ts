@@ -159,6 +159,16 @@ describe('returns (RMA)', () => {
     expect(order.refunded_minor).toBe('0');
   });
 
+  it('rejects a return only with a reason, which the customer is told', async () => {
+    const { customer, number, lines } = await shippedOrder();
+    const rma = /(RMA\d+)/.exec((await fileReturn(customer, number, { [`line_${lines['P-1016']}`]: 1 })).headers.location)![1];
+    const bare = await postForm(staff, `/admin/returns/${rma}/reject`, { message: '  ' }, `/admin/returns/${rma}`);
+    expect(bare.status).toBe(422);
+    expect(bare.text).toMatch(/data-testid="refused-reject">Please check message: is required/);
+    expect((await postForm(staff, `/admin/returns/${rma}/reject`, { message: 'Worn and washed' }, `/admin/returns/${rma}`)).status).toBe(303);
+    expect((await customer.get(`/customer-center/returns/${rma}`)).text).toContain('Worn and washed');
+  });
+
   it('shows a return request with no reason or a negative quantity again on its form, with what was typed', async () => {
     const { customer, number, lines } = await shippedOrder();
     const noReason = await fileReturn(customer, number, { [`line_${lines['P-1016']}`]: 2, reason: '', comment: 'Box was wet' });
