@@ -287,8 +287,8 @@ export function enterSql(to: EnteringState, entry: { orderId: number; fromStateI
 /** A record as the rules see it: its type, its label in messages, and whom it belongs to (carts, orders, quotes). */
 export interface MoveRecord {
   type: FlowType; label: string; ownerId?: number | null; companyId?: number | null; submittedById?: number | null;
-  /** What has been captured on a placed order: such an order is not cancelled but refunded. */
-  capturedMinor?: number; currencyCode?: string;
+  /** What has been captured and refunded on a placed order: money still held is refunded, not cancelled. */
+  capturedMinor?: number; refundedMinor?: number; currencyCode?: string;
 }
 /**
  * Who asks for a move. Staff, the API and the system may make every move the rules allow; customers only the moves
@@ -298,7 +298,7 @@ export interface Mover { userId: number | null; kind: HistoryActor; companyId?: 
 
 export const moveRecordOf = (order: Order): MoveRecord => ({
   type: order.type, label: order.number, ownerId: order.user?.id ?? null, companyId: order.company?.id ?? null, submittedById: order.submittedBy?.id ?? null,
-  capturedMinor: order.capturedMinor, currencyCode: order.currencyCode,
+  capturedMinor: order.capturedMinor, refundedMinor: order.refundedMinor, currencyCode: order.currencyCode,
 });
 
 const isCustomer = (mover?: Mover): mover is Mover => mover?.kind === 'buyer' || mover?.kind === 'customer';
@@ -332,8 +332,10 @@ export async function assertTransitionAllowed(em: EntityManager, record: MoveRec
   const refuse = (why: string) => new DomainError('TRANSITION_NOT_ALLOWED', why);
   if (to.deleted) throw refuse(`“${to.name}” has been deleted and can no longer be entered.`);
   if (toFlow.type !== record.type) throw refuse(`“${to.name}” belongs to ${article(toFlow.type)} ${toFlow.type} flow; ${record.label} is ${article(record.type)} ${record.type}.`);
-  if (to.role === 'cancelled' && (record.capturedMinor ?? 0) > 0 && from?.role !== 'cancelled') {
-    throw refuse(`${record.label} cannot be cancelled: ${formatMoney(record.capturedMinor!, record.currencyCode)} has already been captured. Refund the captured money instead.`);
+  // Money still held (captured, not refunded) is refunded, not cancelled; an order refunded in full may be cancelled.
+  const held = (record.capturedMinor ?? 0) - (record.refundedMinor ?? 0);
+  if (to.role === 'cancelled' && held > 0 && from?.role !== 'cancelled') {
+    throw refuse(`${record.label} cannot be cancelled: ${formatMoney(held, record.currencyCode)} has already been captured. Refund the captured money instead.`);
   }
   if (!from) return;
   if (from.id === to.id) throw refuse(`${record.label} is already in “${to.name}”.`);

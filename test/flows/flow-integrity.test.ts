@@ -300,6 +300,20 @@ describe('flows with integrity', () => {
     const refused = await postForm(staff, `/admin/orders/${captured.number}/state`, { stateId: await stateId('cancelled'), version, message: '' }, `/admin/orders/${captured.number}`);
     expect(refused.status).toBe(409);
     expect(refused.text).toContain('has already been captured. Refund the captured money instead.');
+
+    // Captured and then refunded in full (not shipped), nothing is held any more: the order may be cancelled.
+    const paid = await capturedOrder(false);
+    expect((await postForm(staff, `/admin/orders/${paid.number}/capture`, {}, `/admin/orders/${paid.number}`)).status).toBe(303);
+    expect((await staff.get(`/admin/orders/${paid.number}`)).text).not.toMatch(/Standard order flow → Cancelled/);
+    const [{ total }] = await t.sql('select total_minor::int as total from orders where id = $1', [paid.id]);
+    expect((await postForm(staff, `/admin/orders/${paid.number}/refund`, { amount: (total / 100).toFixed(2), confirmed: '1' }, `/admin/orders/${paid.number}`)).status).toBe(303);
+    expect((await t.sql('select refunded_minor::int as r from orders where id = $1', [paid.id]))[0].r).toBe(total);
+    expect((await staff.get(`/admin/orders/${paid.number}`)).text).toMatch(/Standard order flow → Cancelled/);
+    const [{ version: refundedVersion }] = await t.sql('select version from orders where id = $1', [paid.id]);
+    const cancelled = await postForm(staff, `/admin/orders/${paid.number}/state`, { stateId: await stateId('cancelled'), version: refundedVersion, message: '' }, `/admin/orders/${paid.number}`);
+    expect(cancelled.status).toBe(303);
+    const [after] = await t.sql(`select s.role, o.stock_reserved from orders o join flow_states s on s.id = o.state_id where o.id = $1`, [paid.id]);
+    expect(after).toEqual({ role: 'cancelled', stock_reserved: false });
   });
 
   it('two parallel captures from the payment desk capture once: 303 + 409, one capture at the provider, no lock held while it answers', async () => {

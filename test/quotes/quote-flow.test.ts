@@ -81,6 +81,10 @@ describe('quotes', () => {
     const offer = await customer.get(`/customer-center/quotes/${number}`);
     expect(offer.text).toContain('Special price for you.');
     expect(offer.text).toContain('Accept and order');
+    // What accepting costs: a method's fee is named by the method (Invoice: 20.00 + 25 % VAT) and added to the total.
+    expect(offer.text).toContain('<label for="pm-');
+    expect(offer.text).toMatch(/>Invoice — <span class="choice-price">fee 25.00 DKK<\/span><\/label>/);
+    expect(offer.text).toContain("A payment method's fee is added to the offer's total when you accept.");
 
     const res = await accept(customer, number);
     expect(res.status).toBe(303);
