@@ -10,7 +10,7 @@ import type { CheckoutPage } from './checkout-page';
 import type { Services } from '../services';
 import { DomainError } from '../shared/errors';
 
-const email = z.string().trim().max(200).email({ error: 'must be an e-mail address' });
+const email = z.string().trim().min(1, { error: 'is required' }).max(200).email({ error: 'must be an e-mail address' });
 const country = z.string().trim().regex(/^[A-Z]{2}$/, { error: 'choose a country' });
 const addressSchema = z.object({
   name: requiredText(120), company: text(120), address: requiredText(200), address2: text(200),
@@ -38,10 +38,9 @@ function addressFrom(body: Record<string, unknown>, prefix: 'billing' | 'deliver
   for (const f of ADDRESS_FIELDS) raw[f] = body[`${prefix}_${f}`] ?? '';
   const parsed: Partial<Address> = parse<Partial<Address>>(required ? addressSchema : optionalAddress, raw, {
     key: (path) => `${prefix}_${String(path[0])}`,
-    message: (fields) => {
-      const [key, message] = Object.entries(fields)[0];
-      return `Please check the ${prefix} address: ${FIELD_LABELS[key.slice(prefix.length + 1)]} ${message}.`;
-    },
+    // Every field that needs attention, not only the first: the banner is what a screen reader hears first.
+    message: (fields) => `Please check the ${prefix} address: ${Object.entries(fields)
+      .map(([key, message]) => `${FIELD_LABELS[key.slice(prefix.length + 1)]} ${message}`).join('; ')}.`,
   });
   const out = {} as Address;
   for (const f of ADDRESS_FIELDS) out[f] = parsed[f] ?? '';

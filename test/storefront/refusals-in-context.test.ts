@@ -43,6 +43,17 @@ describe('refusals in the basket and at checkout', () => {
     }
   });
 
+  it('names every address field that needs attention, and an empty e-mail as required', async () => {
+    const agent = newAgent(t);
+    await addToBasket(t, agent, 'P-1035');
+    const res = await postForm(agent, '/checkout/addresses', {
+      billing_name: 'Kim Customer', billing_address: '', billing_zip: '', billing_city: 'Copenhagen', billing_country: 'DK', billing_email: '', deliverySameAsBilling: 'on',
+    }, '/checkout/addresses');
+    expect(res.status).toBe(422);
+    expect(res.text).toContain('Please check the billing address: Street address is required; Postal code is required; E-mail is required.');
+    expect(res.text).toContain('value="Kim Customer"');
+  });
+
   it('shows a voucher code that is not valid by the voucher field on the review step, as typed', async () => {
     const agent = newAgent(t);
     await addToBasket(t, agent, 'P-1033');
