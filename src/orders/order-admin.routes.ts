@@ -95,7 +95,7 @@ export function orderAdminRoutes(s: Services, type: 'order' | 'cart'): Router {
   r.post('/bulk-state', inContext('bulk', listPage, async (req, res) => {
     const form = parse(bulkStateForm, req.body);
     const results = await s.orderAdmin.changeStates(form.numbers, form.stateId, staffActor(req, 'bulk'));
-    res.render('admin/orders/bulk-result.njk', { results, base, type });
+    res.render('admin/orders/bulk-result.njk', { results, base, type, doneAt: new Date() });
   }));
 
   if (type === 'order') {

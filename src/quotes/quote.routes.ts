@@ -102,7 +102,7 @@ export function adminQuoteRoutes(s: Services): Router {
   r.post('/bulk-state', inContext('bulk', listPage, async (req, res) => {
     const form = parse(bulkStateForm, req.body);
     const results = await s.orderAdmin.changeStates(form.numbers, form.stateId, staffActor(req, 'bulk'), 'quote');
-    res.render('admin/orders/bulk-result.njk', { results, base: '/admin/quotes', type: 'quote' });
+    res.render('admin/orders/bulk-result.njk', { results, base: '/admin/quotes', type: 'quote', doneAt: new Date() });
   }));
 
   const renderQuote = async (req: Request, res: Response, number: string, refused?: RefusedMove, actionError?: ActionError) => {

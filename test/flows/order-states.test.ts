@@ -92,6 +92,7 @@ describe('order states changed by staff', () => {
     const res = await staff.post('/admin/orders/bulk-state').type('form')
       .send(`_csrf=${encodeURIComponent(token)}&numbers=${a}&numbers=${b}&numbers=${c}&stateId=${await stateId('Standard order flow', 'Received')}`);
     expect(res.status).toBe(200);
+    expect(res.text).toMatch(/data-testid="bulk-summary"><strong>\d+ of \d+ moved<\/strong>, \d+ refused \(the reason is by each\) · <time datetime="\d{4}-\d\d-\d\d \d\d:\d\d">/);
     expect(res.text).toMatch(new RegExp(`data-testid="bulk-${a}">.*Moved`, 's'));
     expect(res.text).toMatch(new RegExp(`data-testid="bulk-${c}"><td>.*?</td><td class="stock-out">Refused</td><td>${c} cannot move from “Picked” to “Received”`, 's'));
     expect((await stateOf(a)).name).toBe('Received');
