@@ -4,7 +4,7 @@ import { inContext, type PageRenderer, renderInvalid } from '../http/in-context'
 import { clearBasketCookie, flash, shopperOf } from '../http/shopper';
 import type { PlacedOrdersCookie } from '../http/placed-orders';
 import { idParam, orderNumber, parse, requiredText, text } from '../http/validate';
-import { COUNTRIES } from '../orders/countries';
+import { COUNTRIES } from '../shared/countries';
 import { ADDRESS_FIELDS, type Address } from '../orders/order.entities';
 import type { CheckoutPage } from './checkout-page';
 import type { Services } from '../services';

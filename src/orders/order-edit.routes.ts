@@ -1,6 +1,6 @@
 import { Router, type Request, type Response } from 'express';
 import { z, type ZodType } from 'zod';
-import { COUNTRIES } from './countries';
+import { COUNTRIES } from '../shared/countries';
 import { requireStaff } from '../http/auth';
 import { toHttpProblem } from '../http/error-handler';
 import { inContext, renderInvalid } from '../http/in-context';

@@ -2,6 +2,7 @@ import type { Express } from 'express';
 import nunjucks from 'nunjucks';
 import { formatDecimal, formatMoney, formatRate, withVat } from './money';
 import { VIEWS_DIR } from './paths';
+import { countryName } from './countries';
 
 /**
  * Nunjucks with autoescape on; the same environment renders pages and mails. In production (`cache`) each template
@@ -13,6 +14,7 @@ export function createViewEnv(app?: Express, opts: { cache?: boolean } = {}): nu
   env.addFilter('money', (minor: number, currency?: string) => formatMoney(Number(minor ?? 0), currency));
   env.addFilter('withVat', (minor: number, rateBp = 2500) => withVat(Number(minor ?? 0), rateBp));
   env.addFilter('rate', (bp: number) => formatRate(bp));
+  env.addFilter('country', (code: string | null) => countryName(code ?? ''));
   /** Minor units as a form field value, e.g. 12950 → "129.50" (no thousands separator, no currency). */
   env.addFilter('amount', (minor: number) => formatDecimal(Number(minor ?? 0)));
   env.addFilter('datetime', (d: Date | string | null) => (d ? new Date(d).toISOString().slice(0, 16).replace('T', ' ') : ''));

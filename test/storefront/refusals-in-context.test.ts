@@ -54,6 +54,13 @@ describe('refusals in the basket and at checkout', () => {
     expect(res.text).toContain('value="Kim Customer"');
   });
 
+  it('shows the country of an address by its name on the review step and the receipt', async () => {
+    const agent = newAgent(t);
+    await addToBasket(t, agent, 'P-1036');
+    await checkoutToReview(t, agent, { payment: 'INVOICE' });
+    expect((await agent.get('/checkout/review')).text).toMatch(/2100 Copenhagen<br>Denmark<br>kim@example.test<\/address>/);
+  });
+
   it('shows a voucher code that is not valid by the voucher field on the review step, as typed', async () => {
     const agent = newAgent(t);
     await addToBasket(t, agent, 'P-1033');
