@@ -41,7 +41,7 @@ function choicesSql(table: 'shipping_methods' | 'payment_methods'): string {
 /** The statement's row: the pricing columns (as pricing-sql.ts names them), the order's own and its address columns. */
 type PageRow = Omit<PricingRow, 'lines'> & Record<string, unknown> & {
   id: string; number: string; type: 'cart' | 'order'; checkout_step: CheckoutStep; currency_code: string; voucher_code: string; customer_comment: string;
-  delivery_same_as_billing: boolean; state_id: string | null; company_id: string | null; shipping_id: string | null; payment_id: string | null;
+  delivery_same_as_billing: boolean; user_id: string | null; state_id: string | null; company_id: string | null; shipping_id: string | null; payment_id: string | null;
   user_email: string | null; user_name: string | null; lines: CheckoutPageLine[];
 };
 
@@ -64,7 +64,7 @@ export async function readCheckoutPage(sql: Sql, shopper: Shopper, withMethods =
   if (!owner) return null;
   const day = shopper.priceDate ? '?::date' : 'current_date';
   const [row] = await sql<PageRow>(
-    `select o.id, o.number, o.type, o.checkout_step, o.currency_code, o.voucher_code, ${COMMENT_SQL} as customer_comment, o.delivery_same_as_billing,
+    `select o.id, o.user_id, o.number, o.type, o.checkout_step, o.currency_code, o.voucher_code, ${COMMENT_SQL} as customer_comment, o.delivery_same_as_billing,
        o.state_id, o.company_id, ${ADDRESS_COLUMNS}, u.email as user_email, u.name as user_name,
        o.order_discount_minor, s.default_vat_rate_bp as fee_vat_rate_bp,
        sm.id as shipping_id, sm.name as shipping_name, sm.fee_minor as shipping_fee_minor, sm.free_above_minor as shipping_free_above_minor,
@@ -90,16 +90,26 @@ export async function readCheckoutPage(sql: Sql, shopper: Shopper, withMethods =
     billing.email = row.user_email;
     billing.name ||= row.user_name ?? '';
   }
+  // A signed-in shopper who has not typed an address for this basket starts from the addresses of their last order.
+  let delivery = row.delivery_same_as_billing ? billing : addressOf(row, 'delivery');
+  let deliverySameAsBilling = row.delivery_same_as_billing;
+  if (!billing.address && row.user_id != null) {
+    const last = await lastOrderAddresses(sql, Number(row.user_id));
+    if (last) {
+      for (const f of ADDRESS_FIELDS) billing[f] ||= last.billing[f];
+      if (!last.sameAsBilling) [delivery, deliverySameAsBilling] = [last.delivery, false];
+    }
+  }
   return {
     order: {
       id: Number(row.id), number: row.number, type: row.type, checkoutStep: row.checkout_step, currencyCode: row.currency_code,
-      voucherCode: row.voucher_code, customerComment: row.customer_comment, deliverySameAsBilling: row.delivery_same_as_billing,
+      voucherCode: row.voucher_code, customerComment: row.customer_comment, deliverySameAsBilling,
       shippingMethod: row.shipping_id != null ? { id: Number(row.shipping_id), name: row.shipping_name ?? '' } : null,
       paymentMethod: row.payment_id != null ? { id: Number(row.payment_id), name: row.payment_name ?? '', provider: row.payment_provider! } : null,
       lines, stateId: row.state_id != null ? Number(row.state_id) : null, companyId: row.company_id != null ? Number(row.company_id) : null,
     },
     billing,
-    delivery: row.delivery_same_as_billing ? billing : addressOf(row, 'delivery'),
+    delivery,
     totals: priceOrder(pricingInputOf({ ...row, lines: [] }, lines)),
     basketCount: lines.reduce((n, l) => n + l.quantity, 0),
     ...(withMethods ? { shippingMethods: row.shipping_choices as MethodChoice[], paymentMethods: row.payment_choices as MethodChoice[] } : {}),
@@ -204,6 +214,14 @@ export async function lockStepBasket(sql: Sql, shopper: Shopper, lookups: StepLo
     voucherValid: row.voucher_valid === true,
     row,
   };
+}
+
+/** The billing and delivery addresses of the user's last placed order, if any. */
+async function lastOrderAddresses(sql: Sql, userId: number): Promise<{ billing: Address; delivery: Address; sameAsBilling: boolean } | null> {
+  const [row] = await sql<Record<string, unknown> & { delivery_same_as_billing: boolean }>(
+    `select ${ADDRESS_COLUMNS}, o.delivery_same_as_billing from orders o
+     where o.user_id = ? and o.type = 'order' and o.completed and not o.deleted order by o.completed_at desc limit 1`, [userId]);
+  return row ? { billing: addressOf(row, 'billing'), delivery: addressOf(row, 'delivery'), sameAsBilling: row.delivery_same_as_billing } : null;
 }
 
 function addressOf(row: Record<string, unknown>, prefix: 'billing' | 'delivery'): Address {

@@ -162,6 +162,30 @@ describe('checkout', () => {
     expect(review.text).toMatch(/data-testid="order-total">273.75 DKK/);
   });
 
+  it("starts a signed-in shopper's next checkout from the addresses of their last order", async () => {
+    await setPrice('P-1007', 10000, 2500);
+    const agent = newAgent(t);
+    const email = `again-${Date.now()}@example.test`;
+    expect((await postForm(agent, '/register', { name: 'Alex Again', email, password: 'again-pass-12' }, '/register')).status).toBe(303);
+    const fresh = await (async () => { await addToBasket(t, agent, 'P-1007'); return agent.get('/checkout/addresses'); })();
+    expect(fresh.text).not.toContain('value="Harbour Road 7"'); // nothing to start from yet
+    await checkoutToReview(t, agent, {
+      payment: 'INVOICE',
+      address: { billing_name: 'Alex Again', billing_address: 'Harbour Road 7', billing_zip: '8000', billing_city: 'Aarhus', billing_email: email, deliverySameAsBilling: '',
+        delivery_name: 'Alex at work', delivery_address: 'Dock 3', delivery_zip: '8000', delivery_city: 'Aarhus', delivery_country: 'DK', delivery_email: email },
+    });
+    expect((await place(agent, await reviewNumber(agent), {})).status).toBe(303);
+
+    await addToBasket(t, agent, 'P-1007');
+    const next = await agent.get('/checkout/addresses').expect(200);
+    expect(next.text).toContain('value="Harbour Road 7"');
+    expect(next.text).toContain('value="Alex at work"');
+    expect(next.text).toContain('value="Dock 3"');
+    // Only shown: the basket keeps no address until the shopper sends the form.
+    const [basket] = await t.sql(`select billing_address from orders o join users u on u.id = o.user_id where u.email = $1 and not o.completed`, [email]);
+    expect(basket.billing_address).toBe('');
+  });
+
   it('places an order once, however often it is submitted at the same time', async () => {
     await setPrice('P-1004', 10000, 2500, 10);
     const agent = newAgent(t);
