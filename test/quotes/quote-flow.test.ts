@@ -95,8 +95,12 @@ describe('quotes', () => {
     const lines = await t.sql(`select l.unit_price_minor, l.discount_minor, l.quantity from order_lines l join orders o on o.id = l.order_id where o.number = $1 order by l.id`, [orderNumber]);
     expect(lines.map((l) => [Number(l.unit_price_minor), Number(l.discount_minor), l.quantity])).toEqual([[8000, 500, 10], [5000, 0, 2]]);
     const accepted = await customer.get(`/customer-center/quotes/${number}`).expect(200);
-    expect(accepted.text).toContain(`It became order <a href="/customer-center/orders/${orderNumber}">`);
-    expect((await customer.get('/customer-center?CC=Quotes')).text).toContain(`accepted → order ${orderNumber}`);
+    expect(accepted.text).toContain(`It became order <a href="/customer-center/orders/${orderNumber}">${orderNumber}</a>, now <span class="state-badge"`);
+    // The quote says "accepted"; the order's own state ("New") is named as the order's, never as the quote's.
+    expect(accepted.text).toMatch(/<h1>Quote QUOTE\d+ <span class="state-badge" data-testid="quote-accepted">Accepted<\/span><\/h1>/);
+    const list = (await customer.get('/customer-center?CC=Quotes')).text;
+    expect(list).toContain(`accepted → order ${orderNumber}`);
+    expect(list).toContain('<td data-label="State"><span class="state-badge">Accepted</span></td>');
     const history = await t.sql(`select h.event from order_state_history h join orders o on o.id = h.order_id where o.number = $1 order by h.id`, [orderNumber]);
     expect(history.map((h) => h.event)).toEqual(expect.arrayContaining(['quote_requested', 'state_changed', 'quote_accepted', 'placed']));
   });
