@@ -89,3 +89,8 @@ export class FlowStateRule {
   /** Who besides staff may make this move (staff may make every move the rules allow). */
   @Property({ type: ArrayType, columnType: 'text[]', defaultRaw: "'{}'::text[]" }) actors: Opt<RuleActor[]> = [];
 }
+
+/** Whether entering `state` mails anyone (the recipients enteringStateSql's `effects` counts too). */
+export function stateSendsMail(state: Pick<FlowState, 'sendToBillingEmail' | 'sendToDeliveryEmail' | 'sendToField' | 'othersRecipients'>): boolean {
+  return state.sendToBillingEmail || state.sendToDeliveryEmail || state.sendToField || state.othersRecipients.trim() !== '';
+}

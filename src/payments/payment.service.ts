@@ -1,7 +1,7 @@
 import { LockMode } from '@mikro-orm/core';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { FlowService } from '../flows/flow.service';
-import { FlowState, ROLE_LABELS } from '../flows/flow.entities';
+import { FlowState, ROLE_LABELS, stateSendsMail } from '../flows/flow.entities';
 import { Order, type CaptureState, type PaymentStatus } from '../orders/order.entities';
 import { recordHistory, type Actor } from '../orders/order-lifecycle';
 import { assertStaffMay } from '../accounts/access-policy';
@@ -210,7 +210,7 @@ export class PaymentService {
           stock.length
             ? `Back to stock: ${stock.map((l) => `${l.quantity} × ${l.product_name} to ${l.location}`).join('; ')}.`
             : 'No stock is reserved for this order, so stock does not change.',
-          `The order moves to “${cancelled.name}” in ${cancelled.flow.name}, and that state's e-mails are sent.`,
+          `The order moves to “${cancelled.name}” in ${cancelled.flow.name}${stateSendsMail(cancelled) ? ", and that state's e-mails are sent" : '; that state sends no e-mail'}.`,
         ],
       };
     }
