@@ -39,8 +39,12 @@ function firstFieldMessage(fields: Record<string, string>): string {
   return first ? `Please check ${first[0] === '_' ? 'the form' : labelOf(first[0])}: ${first[1]}` : 'Please check the form.';
 }
 
-function labelOf(field: string): string {
-  return field.replace(/([A-Z])/g, ' $1').toLowerCase();
+/** Words a field name holds that people write in capitals. */
+const ACRONYMS: Record<string, string> = { vat: 'VAT', url: 'URL', xml: 'XML', xsl: 'XSL', csv: 'CSV', api: 'API', smtp: 'SMTP' };
+
+/** A field's name as words: `vatRate` → "VAT rate", `urlTemplate` → "URL template". */
+export function labelOf(field: string): string {
+  return field.replace(/([A-Z])/g, ' $1').toLowerCase().split(' ').map((w) => ACRONYMS[w] ?? w).join(' ');
 }
 
 /** A positive whole quantity, as typed into a form: decimal notation only (`0x10`, `1e3` or `` are not numbers). */

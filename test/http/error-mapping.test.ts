@@ -4,6 +4,8 @@ import request from 'supertest';
 import { isDatabaseUnavailable, unavailableReason } from '../../src/db/unavailable';
 import { errorHandler, toHttpProblem } from '../../src/http/error-handler';
 import { DomainError } from '../../src/shared/errors';
+import { parse } from '../../src/http/validate';
+import { z } from 'zod';
 
 describe('error mapping', () => {
   it('maps each domain error code to one HTTP status and keeps the message', () => {
@@ -12,6 +14,11 @@ describe('error mapping', () => {
     expect(toHttpProblem(new DomainError('PAYMENT_DECLINED', 'z')).status).toBe(402);
     expect(toHttpProblem(new DomainError('VALIDATION', 'v', { a: 'b' }))).toMatchObject({ status: 422, fields: { a: 'b' } });
     expect(toHttpProblem(OptimisticLockError.lockFailed('Order')).status).toBe(409);
+  });
+
+  it('names a refused field as people write it: "VAT rate", not "vat rate"', () => {
+    const refusal = (() => { try { parse(z.object({ vatRate: z.number({ error: 'must be a number' }) }), { vatRate: 'x' }); } catch (e) { return e as DomainError; } })();
+    expect(refusal).toMatchObject({ code: 'VALIDATION', message: 'Please check VAT rate: must be a number', fields: { vatRate: 'must be a number' } });
   });
 
   it('turns unknown errors into a 500 with a generic message and a log id, never the internals', () => {
