@@ -200,9 +200,10 @@ export class CheckoutService {
     if (outcome.status === 'pending') return { kind: 'pending', orderId: attempt.orderId };
     if (outcome.status !== 'authorized') {
       await this.release(attempt.id, { mayBeAuthorized: false, declined: outcome.status === 'declined', message: outcome.message });
-      // The shopper's own "cancel" on the provider's page is a choice, not a refusal: said as such.
+      // A cancelled payment (the shopper's "cancel" on the provider's page, or the shop's void of an attempt it gave up)
+      // is not a refusal of the card: said as such.
       const message = outcome.status === 'cancelled'
-        ? 'You cancelled the payment, so the order has not been placed and nothing was charged. You can pay again below, or choose another payment method.'
+        ? 'The payment was cancelled, so the order has not been placed and nothing was charged. You can pay again below, or choose another payment method.'
         : paymentDeclined(outcome.message).message;
       return { kind: 'failed', orderId: attempt.orderId, message };
     }
@@ -248,7 +249,7 @@ export class CheckoutService {
     await this.releaseAndVoid(attemptId, provider, 'The order changed while the payment was authorized.');
     throw new DomainError('CONFLICT', confirmed.reason === 'changed'
       ? 'Your order changed while your payment was being authorized, so it was not placed and nothing was charged. Please review it again.'
-      : 'Your payment took too long, so the reserved items were released and nothing was charged. Please place the order again.');
+      : 'This payment was no longer open (it ran out of time, or your order changed meanwhile), so nothing was charged and the reserved items were released. Please review your order and pay again.');
   }
 
   /** A provider call that fails or does not answer in time releases the attempt: nothing charged, a clear message. */

@@ -252,7 +252,7 @@ describe('paying on the hosted payment page', () => {
     expect(payment_status).toBe('declined');
   });
 
-  it('says the shopper cancelled (not that the payment was refused) when they cancel on the payment page, and gives the stock back', async () => {
+  it('says the payment was cancelled (not that it was refused) when the shopper cancels on the payment page, and gives the stock back', async () => {
     await setStock('P-1030', 10);
     const { agent, number, payPage } = await hostedCheckout('P-1030', 2, { customerComment: 'Gift wrap, please' });
     const cancel = await agent.post(`${payPage}/cancel`).type('form').send({});
@@ -260,7 +260,7 @@ describe('paying on the hosted payment page', () => {
     const back = new URL(cancel.headers.location);
     expect((await agent.get(back.pathname + back.search)).headers.location).toBe('/checkout/review');
     const review = await agent.get('/checkout/review');
-    expect(review.text).toContain('You cancelled the payment, so the order has not been placed and nothing was charged. You can pay again below, or choose another payment method.');
+    expect(review.text).toContain('The payment was cancelled, so the order has not been placed and nothing was charged. You can pay again below, or choose another payment method.');
     expect(review.text).not.toContain('not accepted');
     expect(review.text).toContain('>Gift wrap, please</textarea>');
     expect(await stockOf('P-1030')).toBe(10);
@@ -299,6 +299,8 @@ describe('paying on the hosted payment page', () => {
     expect((await deliver(webhooks[0])).status).toBe(200);
     const ret = await agent.get(back);
     expect(ret.headers.location).toBe('/checkout/review');
+    // The webhook found the attempt given up and voided it: the shopper is told the payment was cancelled, nothing charged.
+    expect((await agent.get('/checkout/review')).text).toContain('The payment was cancelled, so the order has not been placed and nothing was charged.');
     expect(await facts(number)).toMatchObject({ completed: false, authorizations: 0, heldAtProvider: 0 });
     expect(await stockOf('P-1029')).toBe(10);
   });
