@@ -1,5 +1,5 @@
 import { LockMode } from '@mikro-orm/core';
-import { ownerOf, relationTo, visibleOrRefuse } from '../accounts/access-policy';
+import { actsAs, ownerOf, relationTo, visibleOrRefuse } from '../accounts/access-policy';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { SessionUser } from '../accounts/account.service';
 import { Product, Shop } from '../catalog/catalog.entities';
@@ -68,6 +68,10 @@ export class NamedCartService {
   async remove(user: SessionUser, number: string): Promise<Order> {
     return this.em.transactional(async (em) => {
       const cart = await this.visibleCart(em, user, number, true);
+      // A colleague's cart is its owner's work (perhaps their basket right now): only they or a company admin delete it.
+      if (!actsAs(user, ownerOf(cart), 'owner') && !actsAs(user, ownerOf(cart), 'admin')) {
+        throw new DomainError('FORBIDDEN', `${cart.name || cart.number} is a colleague's cart: only they or your company's administrators can delete it.`);
+      }
       cart.deleted = true;
       cart.basketStatus = null;
       await recordHistory(em, cart, actorOf(user), 'deleted', 'Cart deleted by the customer.');

@@ -74,11 +74,11 @@ export function customerCenterRoutes(s: Services): Router {
     res.redirect(303, '/customer-center?CC=Carts');
   });
 
-  r.post('/carts/:number/delete', async (req, res) => {
+  r.post('/carts/:number/delete', inContext((req) => `delete-${String(req.params.number)}`, cartsPage, async (req, res) => {
     const cart = await s.namedCarts.remove(req.user!, parse(cartNumber, req.params.number));
     flash(req, 'success', `Cart ${cart.number} deleted.`);
     res.redirect(303, '/customer-center?CC=Carts');
-  });
+  }));
 
   r.post('/carts/:number/activate', async (req, res) => {
     const cart = await s.namedCarts.makeActive(req.user!, parse(cartNumber, req.params.number));

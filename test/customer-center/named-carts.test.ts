@@ -63,6 +63,20 @@ describe('named carts in the customer center', () => {
     expect((await cartsOf('buyer1@acme.test')).map((c) => c.name)).toEqual(['Autumn range']);
   });
 
+  it("lets only a cart's owner or a company admin delete a company cart; a colleague is told why by the button", async () => {
+    const bea = await freshBuyer('buyer1@acme.test', 'buyer-pass-1'); // a buyer
+    const bo = await freshBuyer('buyer2@acme.test', 'buyer-pass-2'); // a buyer and the company's admin
+    const bos = await createCart(bo, 'Bo keeps this');
+    const refused = await postForm(bea, `/customer-center/carts/${bos}/delete`, {}, CC);
+    expect(refused.status).toBe(403);
+    expect(refused.text).toContain(`data-testid="refused-delete-${bos}">Bo keeps this is a colleague&#39;s cart: only they or your company&#39;s administrators can delete it.`);
+    expect((await t.sql('select deleted from orders where number = $1', [bos]))[0].deleted).toBe(false);
+    const beas = await createCart(bea, 'Bea tidies up');
+    expect((await postForm(bo, `/customer-center/carts/${beas}/delete`, {}, CC)).status).toBe(303);
+    expect((await postForm(bo, `/customer-center/carts/${bos}/delete`, {}, CC)).status).toBe(303);
+    expect((await t.sql('select count(*)::int as n from orders where number = any($1) and deleted', [[bos, beas]]))[0].n).toBe(2);
+  });
+
   it('keeps a cart whose checkout was started among the carts when another cart is made active: it is a cart again', async () => {
     const bo = await freshBuyer('buyer2@acme.test', 'buyer-pass-2');
     const first = await createCart(bo, 'Office supplies');
