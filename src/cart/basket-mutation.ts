@@ -11,9 +11,9 @@ import { notEditable } from './basket-rules';
  * methods, a staff edit, a merge at login). It applies the rules every change shares, so a new mutation cannot forget
  * one: a record being placed (or placed) refuses; an order in checkout that changes goes back to being a cart with a
  * new cart number (downgrade-on-change); a cart moved on in its flow (submitted, approved) goes back to its starting
- * state, so an approval covers what was approved and nothing added after it; the record is priced again. The hot "add to basket" keeps its lean SQL
- * (quick-add.ts) inside this function as `quick`, which changes a plain cart only (basketEditability) and otherwise
- * declines, so the ORM path below downgrades.
+ * state, so an approval covers what was approved and nothing added after it; the record is priced again. The hot
+ * "add to basket" keeps its lean SQL (quick-add.ts) inside this function as `quick`, which changes a plain cart in its
+ * starting state only (basketEditability) and otherwise declines, so the ORM path below downgrades.
  */
 export async function changeBasket(em: EntityManager, change: BasketChange): Promise<Order | null> {
   if (change.quick && (await change.quick())) return null;
