@@ -8,6 +8,7 @@ import type { Shopper } from '../shared/shopper';
 import type { OutboxService } from '../mail/outbox.service';
 import { FlowState } from '../flows/flow.entities';
 import { orderingStateName } from '../flows/flow.service';
+import { spendLimitOf } from '../accounts/spend-limit';
 import { ADDRESS_FIELDS, Address, type CheckoutStep, Order } from '../orders/order.entities';
 import { convertToOrder, convertToOrderSql, reprice, totalsColumns, type Actor } from '../orders/order-lifecycle';
 import { basketEditability, changeBasket } from '../cart/basket-mutation';
@@ -497,10 +498,7 @@ function changedFrom(before: string, after: string): boolean {
 async function assertCartOrderable(em: EntityManager, order: { stateId: number | null; companyId: number | null; totalMinor: number; currencyCode: string }, userId: number | null): Promise<void> {
   const state = order.stateId != null ? await em.findOne(FlowState, order.stateId) : null;
   if (!state || state.allowOrder) return;
-  const [buyer] = userId != null && state.isDefault
-    ? await em.execute<{ spend_limit_minor: string | null }[]>('select spend_limit_minor from users where id = ? and company_id is not distinct from ?', [userId, order.companyId])
-    : [];
-  const limit = buyer?.spend_limit_minor != null ? Number(buyer.spend_limit_minor) : null;
+  const limit = userId != null && state.isDefault ? await spendLimitOf(em, userId, order.companyId) : null;
   if (mayOrderCart(state, order.totalMinor, limit)) return;
   const overLimit = limit != null ? ` Its total of ${formatMoney(order.totalMinor, order.currencyCode)} is above your spend limit of ${formatMoney(limit, order.currencyCode)}.` : '';
   const target = await orderingStateName(em, state);

@@ -10,6 +10,7 @@ import { PaymentProviders } from '../payments/payment-providers';
 import { DomainError, invalid, notFound } from '../shared/errors';
 import { log } from '../shared/log';
 import { formatMoney } from '../shared/money';
+import { spendLimitOf } from '../accounts/spend-limit';
 import type { DrainJob } from '../jobs/job-queue';
 import { RecurringRun, RecurringSeries, type IntervalUnit, type SeriesStatus } from './recurring.entities';
 import { RecurringScheduler, type RunDueResult } from './scheduler';
@@ -297,9 +298,7 @@ function actorOf(actor: SeriesActor): Actor {
  * limit covers it). The same limit checkout reads (the buyer's own, for their company).
  */
 async function assertWithinSpendLimit(em: EntityManager, user: SessionUser, template: Order): Promise<void> {
-  const [buyer] = await em.execute<{ spend_limit_minor: string | null }[]>(
-    'select spend_limit_minor from users where id = ? and company_id is not distinct from ?', [user.id, template.company?.id ?? null]);
-  const limit = buyer?.spend_limit_minor != null ? Number(buyer.spend_limit_minor) : null;
+  const limit = await spendLimitOf(em, user.id, template.company?.id ?? null);
   if (limit == null || template.totalMinor <= limit) return;
   const money = (m: number) => formatMoney(m, template.currencyCode);
   throw new DomainError('VALIDATION', `${template.number}'s total of ${money(template.totalMinor)} is above your spend limit of ${money(limit)}, and a recurring order is placed without an approval. A colleague whose limit covers it, or the shop, can set it up.`);

@@ -19,7 +19,8 @@ import type { DrainJob } from '../jobs/job-queue';
 import { RecurringSeries } from './recurring.entities';
 import { emSql } from '../db/sql';
 import { pricesOn } from '../catalog/prices';
-import { formatDecimal } from '../shared/money';
+import { formatDecimal, formatMoney } from '../shared/money';
+import { spendLimitOf } from '../accounts/spend-limit';
 import { dueAt, isoDay, occurrenceExists, retryDelayMs, type Schedule, scheduleOf } from './schedule';
 
 
@@ -293,6 +294,12 @@ export class RecurringScheduler {
       }));
     }
     await reprice(em, order);
+    // A buyer's own series stays within their spend limit on every run (prices and limits change after set-up); one the
+    // shop's staff set up was their decision.
+    const limit = series.createdByKind === 'customer' && order.user ? await spendLimitOf(em, order.user.id, order.company?.id ?? null) : null;
+    if (limit != null && order.totalMinor > limit) {
+      throw new DomainError('CONFLICT', `Not created: its total of ${formatMoney(order.totalMinor, order.currencyCode)} is above the buyer's spend limit of ${formatMoney(limit, order.currencyCode)}, and a recurring order is placed without an approval.`);
+    }
 
     const provider = this.providers.direct(payment.provider);
     const state = await this.flows.defaultState(em, 'order');

@@ -261,8 +261,18 @@ describe('creating a series', () => {
     expect(refused.text).toMatch(new RegExp(`${number}&#39;s total of [0-9.,]+ DKK is above your spend limit of 50.00 DKK`));
     expect(await t.sql(`select 1 from recurring_series s join orders o on o.id = s.template_order_id where o.number = $1`, [number])).toHaveLength(0);
     await t.sql(`update users set spend_limit_minor = 1000000 where email = 'buyer1@acme.test'`);
+    await stopOtherSeries();
     expect((await postForm(bea, '/customer-center/recurring', { orderNumber: number, intervalCount: 1, intervalUnit: 'week', ends: 'never' }, from)).status).toBe(303);
+
+    // Every run keeps to the limit as it is then: lowered after set-up, the run places nothing and says why.
+    await t.sql(`update users set spend_limit_minor = 5000 where email = 'buyer1@acme.test'`);
+    const series = await seriesOf(number);
+    const run = await new RecurringService(t.orm, t.services.outbox).runDue(new Date(new Date(series.next_due_at).getTime() + 60_000));
+    expect(run.created).toEqual([]);
+    expect(run.failed.map((f) => f.error)).toEqual([expect.stringMatching(/^Not created: its total of [0-9.,]+ DKK is above the buyer's spend limit of 50.00 DKK/)]);
+    expect(await ordersOf(series.id)).toHaveLength(0);
     await t.sql(`update users set spend_limit_minor = 25000 where email = 'buyer1@acme.test'`);
+    await stopOtherSeries();
   }, 60000);
 });
 
