@@ -257,6 +257,9 @@ describe('order details, receipt and order again (/customer-center/orders/:numbe
     expect(res.text).toContain('P-1007');
     expect(res.text).toContain('data-testid="order-total"');
     expect(res.text).toContain('Billing address');
+    // A Print button where JavaScript runs (public/js/app.js shows it), the browser's command named where it does not.
+    expect(res.text).toContain('<button type="button" data-print hidden>Print</button>');
+    expect(res.text).toContain('<script src="/public/js/app.js" defer></script>');
     expect(res.text).not.toContain('site-header');
     expect(res.text).not.toContain('Log out');
     expect(res.text).not.toContain('aria-label="Customer center"');
