@@ -19,9 +19,13 @@ export class CustomerCenterService {
     const carts = await this.em.find(Order, { ...visibleFilter(user), type: 'cart', deleted: false }, { populate: ['lines.addedBy', 'state', 'user'], orderBy: { basketStatus: 'asc', updatedAt: 'desc' } });
     const me = await this.em.findOneOrFail(User, user.id);
     const out = [];
+    // The user's basket while its checkout runs is an order, not a cart: listed first, so it is never out of sight.
+    const inCheckout = await this.em.findOne(Order, { user: user.id, basketStatus: 'basket', type: 'order', completed: false, deleted: false },
+      { populate: ['lines.addedBy', 'state', 'user'] });
+    if (inCheckout) out.push({ cart: inCheckout, inCheckout: true, reachable: [], orderable: true, spendLimitMinor: null });
     for (const cart of carts) {
       const limit = relationTo(user, ownerOf(cart)) === 'owner' && me.company?.id === cart.company?.id ? me.spendLimitMinor ?? null : null;
-      out.push({ cart, reachable: await this.flows.movesFor(this.em, cart, moverOf(user), false), orderable: mayOrderCart(cart.state ?? null, cart.totalMinor, limit), spendLimitMinor: limit });
+      out.push({ cart, inCheckout: false, reachable: await this.flows.movesFor(this.em, cart, moverOf(user), false), orderable: mayOrderCart(cart.state ?? null, cart.totalMinor, limit), spendLimitMinor: limit });
     }
     return out;
   }

@@ -85,6 +85,10 @@ describe('named carts in the customer center', () => {
     expect((await postForm(bo, '/checkout', {}, '/cart')).status).toBe(303); // the cart became an order in checkout
     const [inCheckout] = await t.sql(`select o.id, o.number, o.type from orders o join order_lines l on l.order_id = o.id where o.name = 'Office supplies' and not o.deleted`);
     expect(inCheckout.type).toBe('order');
+    // While its checkout runs it is listed among the carts, with the way back into checkout.
+    const listed = (await bo.get(CC)).text;
+    expect(listed).toContain(`data-testid="in-checkout-${inCheckout.number}"`);
+    expect(listed).toMatch(/<span class="basket-label">Your active basket, in checkout<\/span>[\s\S]*?<a class="button" href="\/checkout\/addresses">Continue checkout<\/a>/);
     const second = await createCart(bo, 'Kitchen');
     expect((await postForm(bo, `/customer-center/carts/${second}/activate`, {}, CC)).status).toBe(303);
 
