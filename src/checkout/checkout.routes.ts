@@ -1,4 +1,4 @@
-import { Router, type ErrorRequestHandler, type Request, type Response } from 'express';
+import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { inContext, type PageRenderer, renderInvalid } from '../http/in-context';
 import { clearBasketCookie, flash, shopperOf } from '../http/shopper';
@@ -8,7 +8,6 @@ import { COUNTRIES } from '../shared/countries';
 import { ADDRESS_FIELDS, type Address } from '../orders/order.entities';
 import type { CheckoutPage } from './checkout-page';
 import type { Services } from '../services';
-import { DomainError } from '../shared/errors';
 
 const email = z.string().trim().min(1, { error: 'is required' }).max(200).email({ error: 'must be an e-mail address' });
 const country = z.string().trim().regex(/^[A-Z]{2}$/, { error: 'choose a country' });
@@ -139,13 +138,6 @@ export function checkoutRoutes(s: Services, placedOrders: PlacedOrdersCookie): R
     const number = parse(receiptNumber, req.params.number);
     res.render('checkout/receipt.njk', await s.checkout.receipt(shopperOf(req), number, placedOrders.read(req)));
   });
-
-  // Checkout with no basket to check out (none yet, or placed or emptied in another tab): the basket page says so.
-  r.use(((err, req, res, next) => {
-    if (!(err instanceof DomainError && err.code === 'CART_EMPTY') || res.headersSent) return next(err);
-    flash(req, 'error', err.message);
-    res.redirect(303, '/cart');
-  }) as ErrorRequestHandler);
 
   /** A placed order: remembered for this browser (a guest's receipt, src/http/placed-orders.ts), basket cookie gone, on to the receipt. */
   function showReceipt(req: Request, res: Response, placed: { orderId: number; number: string }): void {

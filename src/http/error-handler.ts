@@ -7,6 +7,7 @@ import { isDatabaseUnavailable, unavailableReason } from '../db/unavailable';
 import { DomainError, type DomainErrorCode } from '../shared/errors';
 import { log } from '../shared/log';
 import { VIEWS_DIR } from '../shared/paths';
+import { flash } from './flash';
 
 const STATUS: Record<DomainErrorCode, number> = {
   NOT_FOUND: 404,
@@ -88,6 +89,13 @@ export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
   }
   if (wantsJson(req)) {
     res.json(json);
+    return;
+  }
+  // Checkout or a quote request with no basket to act on (none yet, or placed or emptied in another tab): the basket
+  // page, with the reason, is the way on.
+  if (problem.code === 'CART_EMPTY') {
+    flash(req, 'error', problem.message);
+    res.redirect(303, '/cart');
     return;
   }
   // Staff in the back office stay in it: the admin layout and a way back to the page, never "Continue shopping".

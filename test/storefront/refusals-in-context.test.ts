@@ -41,6 +41,14 @@ describe('refusals in the basket and at checkout', () => {
       expect(res.headers.location).toBe('/cart');
       expect((await agent.get('/cart')).text).toContain('Your basket is empty. Add a product before checking out.');
     }
+    // The same for a signed-in shopper's quote request from an empty basket (one mapping, in the error handler).
+    const shopper = newAgent(t);
+    await login(shopper, 'shopper@orderflow.test', 'shopper-pass-1');
+    await t.sql(`update orders set deleted = true, basket_status = null where user_id = (select id from users where email = 'shopper@orderflow.test') and not completed`);
+    const quote = await postForm(shopper, '/checkout/quote', { customerComment: 'A better price?' }, '/');
+    expect(quote.status).toBe(303);
+    expect(quote.headers.location).toBe('/cart');
+    expect((await shopper.get('/cart')).text).toContain('Your basket is empty.');
   });
 
   it('names every address field that needs attention, and an empty e-mail as required', async () => {
