@@ -86,9 +86,9 @@ export function paymentAdminRoutes(s: Services): Router {
   action('capture', (req, number) => desk.captureFull(number, actor(req)));
   action('capture-amount', (req, number) => desk.captureAmount(number, amountOf(req), actor(req)));
   action('final-capture', (req, number) => desk.finalCapture(number, actor(req)));
-  action('cancel', (req, number) => desk.cancel(number, actor(req)), { confirm: (_req, number) => desk.confirmation(number, 'cancel') });
-  action('refund', (req, number) => desk.refund(number, amountOf(req), actor(req)), { confirm: (req, number) => desk.confirmation(number, 'refund', amountOf(req)) });
-  action('delete', (req, number) => desk.delete(number, actor(req)), { after: () => `${BASE}/deleted`, confirm: (_req, number) => desk.confirmation(number, 'delete') });
+  action('cancel', (req, number) => desk.cancel(number, actor(req)), { confirm: (req, number) => desk.confirmation(number, 'cancel', actor(req)) });
+  action('refund', (req, number) => desk.refund(number, amountOf(req), actor(req)), { confirm: (req, number) => desk.confirmation(number, 'refund', actor(req), amountOf(req)) });
+  action('delete', (req, number) => desk.delete(number, actor(req)), { after: () => `${BASE}/deleted`, confirm: (req, number) => desk.confirmation(number, 'delete', actor(req)) });
   action('restore', (req, number) => desk.restore(number, actor(req)), { page: deletedPage });
 
   return r;

@@ -176,20 +176,16 @@ export class PaymentService {
    * What a refund, cancel or delete will do, for the confirmation step. Refuses (in context) exactly as the action
    * itself would, so staff learn before confirming that it cannot be done.
    */
-  async confirmation(number: string, action: 'refund' | 'cancel' | 'delete', amountMinor = 0): Promise<Confirmation> {
+  async confirmation(number: string, action: 'refund' | 'cancel' | 'delete', actor: PaymentActor, amountMinor = 0): Promise<Confirmation> {
     const em = this.em;
+    await assertStaffMay(em, actor.userId, CONFIRMED_ACTION_NEEDS[action]);
     const order = await em.findOne(Order, { number, type: 'order', deleted: false }, { populate: ['paymentMethod', 'state.flow'] });
     if (!order) throw notFound('The order');
     if (action === 'refund') {
-      assertPositiveAmount(amountMinor);
-      const refusal = refundRefusal(order, amountMinor);
-      if (refusal) throw refusal;
-      const rest = order.capturedMinor - order.refundedMinor - amountMinor;
       return {
         number, title: `Refund ${money(amountMinor, order)} on ${number}?`, confirmLabel: `Refund ${money(amountMinor, order)}`,
         consequences: [
-          `${money(amountMinor, order)} is paid back to the customer through ${order.paymentMethod?.name ?? 'the payment method'}${order.cardLast4 ? ` (card ending in ${order.cardLast4})` : ''}.`,
-          `Captured ${money(order.capturedMinor, order)}, refunded so far ${money(order.refundedMinor, order)}; afterwards ${rest ? `${money(rest, order)} can still be refunded` : 'everything captured is refunded'}.`,
+          ...refundConsequences(order, amountMinor),
           'Stock does not change: goods coming back are received through a return.',
           'A refund cannot be undone.',
         ],
@@ -655,6 +651,24 @@ function captureRefusal(order: Order, provider: PaymentProvider | null, method?:
   }
   if (remaining(order) <= 0) return new PaymentRefused('NOT_CAPTURABLE', `Nothing is left to capture on ${order.number}.`);
   return null;
+}
+
+/** The permission each confirmed action needs, asked before its confirmation is shown as well. */
+const CONFIRMED_ACTION_NEEDS = { refund: 'payment.refund', cancel: 'payment.capture', delete: 'order.delete' } as const;
+
+/**
+ * What refunding `amountMinor` on the order does to its money, for a confirmation step (the order's payment method
+ * populated); throws the refusal the refund itself would give.
+ */
+export function refundConsequences(order: Order, amountMinor: number): string[] {
+  assertPositiveAmount(amountMinor);
+  const refusal = refundRefusal(order, amountMinor);
+  if (refusal) throw refusal;
+  const rest = order.capturedMinor - order.refundedMinor - amountMinor;
+  return [
+    `${money(amountMinor, order)} is paid back to the customer through ${order.paymentMethod?.name ?? 'the payment method'}${order.cardLast4 ? ` (card ending in ${order.cardLast4})` : ''}.`,
+    `${order.number}: captured ${money(order.capturedMinor, order)}, refunded so far ${money(order.refundedMinor, order)}; afterwards ${rest ? `${money(rest, order)} can still be refunded` : 'everything captured is refunded'}.`,
+  ];
 }
 
 function refundRefusal(order: Order, amountMinor: number): PaymentRefused | null {

@@ -7,6 +7,7 @@ import { idParam, orderNumber, parse, requiredText, text } from '../http/validat
 import type { Services } from '../services';
 import { parseMoney } from '../shared/money';
 import { DomainError } from '../shared/errors';
+import type { Confirmation } from '../payments/payment.service';
 import { RETURN_REASONS } from './return.service';
 
 const returnNumber = z.string().regex(/^RMA\d{1,12}$/, { error: 'is not a return id' });
@@ -64,9 +65,15 @@ export function returnRoutes(s: Services): Router {
 
   r.get('/admin/returns/:number', requireStaff, (req, res) => returnPage(req, res));
 
-  const staffStep = (path: string, run: (req: Request, number: string) => Promise<{ number: string }>, done: string) =>
+  /** `confirm`: what the step will do, shown (page or dialog) before the confirmed second submit runs it. */
+  const staffStep = (path: string, run: (req: Request, number: string) => Promise<{ number: string }>, done: string, confirm?: (req: Request, number: string) => Promise<Confirmation>) =>
     r.post(`/admin/returns/:number/${path}`, requireStaff, inContext(path, returnPage, async (req, res) => {
-      const ret = await run(req, parse(returnNumber, req.params.number));
+      const number = parse(returnNumber, req.params.number);
+      if (confirm && req.body?.confirmed !== '1') {
+        const back = `/admin/returns/${number}`;
+        return res.render('admin/payments/confirm.njk', { confirmation: await confirm(req, number), action: `${back}/${path}`, values: req.body, back, base: '/admin/returns' });
+      }
+      const ret = await run(req, number);
       flash(req, 'success', `${ret.number}: ${done}`);
       res.redirect(303, `/admin/returns/${ret.number}`);
     }));
@@ -75,14 +82,14 @@ export function returnRoutes(s: Services): Router {
   // The customer is told why: a rejection without a reason leaves them with nothing to go on.
   staffStep('reject', (req, n) => s.returns.reject(n, req.user!, parse(rejectForm, req.body).message), 'rejected.');
   staffStep('receive', (req, n) => s.returns.receive(n, req.user!, req.body.locationId ? parse(idParam, req.body.locationId) : null), 'goods received.');
+  // A refund first shows what it will do (a page, or a dialog with JavaScript), and runs on the confirmed second submit.
   staffStep('refund', (req, n) => {
-    const amount = parseMoney(String(req.body.amount ?? ''));
-    if (!amount) throw new DomainError('VALIDATION', 'Enter the amount to refund, like 125.50.', { amount: 'must be an amount above 0' });
-    const feeText = String(req.body.fee ?? '').trim();
-    const fee = feeText ? parseMoney(feeText) : 0;
-    if (fee == null) throw new DomainError('VALIDATION', 'Enter the fee like 39.00, or leave it empty.', { fee: 'must be an amount' });
+    const { amount, fee } = refundForm(req);
     return s.returns.refund(n, req.user!, amount, fee);
-  }, 'refunded.');
+  }, 'refunded.', (req, n) => {
+    const { amount, fee } = refundForm(req);
+    return s.returns.refundConfirmation(n, req.user!, amount, fee);
+  });
   staffStep('replace', (req, n) => s.returns.replace(n, req.user!), 'replacement order created.');
   staffStep('reopen', (req, n) => {
     const form = parse(z.object({ stateId: idParam, reason: text(2000).default('') }), req.body);
@@ -90,4 +97,14 @@ export function returnRoutes(s: Services): Router {
   }, 'reopened.');
 
   return r;
+}
+
+/** The return refund form: the goods' part, and an optional fee refunded on top. */
+function refundForm(req: Request): { amount: number; fee: number } {
+  const amount = parseMoney(String(req.body.amount ?? ''));
+  if (!amount) throw new DomainError('VALIDATION', 'Enter the amount to refund, like 125.50.', { amount: 'must be an amount above 0' });
+  const feeText = String(req.body.fee ?? '').trim();
+  const fee = feeText ? parseMoney(feeText) : 0;
+  if (fee == null) throw new DomainError('VALIDATION', 'Enter the fee like 39.00, or leave it empty.', { fee: 'must be an amount' });
+  return { amount, fee };
 }

@@ -1,16 +1,16 @@
 import { LockMode } from '@mikro-orm/core';
-import { visibleFilter as visibleTo } from '../accounts/access-policy';
+import { assertStaffMay, visibleFilter as visibleTo } from '../accounts/access-policy';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { SessionUser } from '../accounts/account.service';
 import { Shop, StockLocation } from '../catalog/catalog.entities';
 import { placeInTransaction } from '../checkout/place-order';
-import { FlowState, type StateRole } from '../flows/flow.entities';
+import { FlowState, stateSendsMail, type StateRole } from '../flows/flow.entities';
 import { allowedTargets, assertTransitionAllowed, reopenOptions, type FlowService } from '../flows/flow.service';
 import { emSql } from '../db/sql';
 import { DEFAULT_FROM, type OutboxService } from '../mail/outbox.service';
 import { Address, Order, OrderLine, type HistoryActor } from '../orders/order.entities';
 import { nextOrderNumber } from '../orders/order-numbers';
-import type { PaymentService } from '../payments/payment.service';
+import { refundConsequences, type Confirmation, type PaymentService } from '../payments/payment.service';
 import type { RecoveredOperation } from '../payments/payment-operations';
 import { DomainError, notFound } from '../shared/errors';
 import { divRound, formatDecimal, formatMoney } from '../shared/money';
@@ -167,11 +167,7 @@ export class ReturnService {
     // What is paid back: the goods' part and, on top, the fee ("Also refund", e.g. the shipping).
     const totalMinor = amountMinor + feeMinor;
     const op = await this.checkedStep(number, staff, 'refunded', async (em, ret) => {
-      if (!ret.goodsReceived) throw new DomainError('CONFLICT', 'Mark the goods as received before refunding.');
-      if (amountMinor > ret.goodsValueMinor) {
-        const money = (m: number) => formatMoney(m, ret.order.currencyCode);
-        throw new DomainError('VALIDATION', `${money(amountMinor)} is more than the returned goods are worth (${money(ret.goodsValueMinor)}). To refund more (e.g. the shipping), enter the rest under “Also refund”.`, { amount: `at most ${money(ret.goodsValueMinor)}` });
-      }
+      assertRefundable(ret, amountMinor);
       const effect = await recordEffect(em, ret, 'return_refund', null, totalMinor);
       return this.payments.reserveRefund(em, ret.order.number, totalMinor, actor, effect);
     });
@@ -188,6 +184,30 @@ export class ReturnService {
       await this.payments.settle(op, result);
       throw e;
     }
+  }
+
+  /**
+   * What refunding the return would do, for the confirmation step before the refund: refused as the refund itself
+   * would be (the flow's rule, goods not received, more than the goods are worth, more than the order can refund).
+   */
+  async refundConfirmation(number: string, staff: SessionUser, amountMinor: number, feeMinor = 0): Promise<Confirmation> {
+    return this.checkedStep(number, staff, 'refunded', async (em, ret, to) => {
+      await assertStaffMay(em, staff.id, 'payment.refund');
+      assertRefundable(ret, amountMinor);
+      await assertNoOutcomeYet(em, ret, 'return_refund');
+      await em.populate(ret, ['order.paymentMethod']);
+      const money = (m: number) => formatMoney(m, ret.order.currencyCode);
+      const totalMinor = amountMinor + feeMinor;
+      return {
+        number: ret.number, title: `Refund ${money(totalMinor)} for ${ret.number}?`, confirmLabel: `Refund ${money(totalMinor)}`,
+        consequences: [
+          ...refundConsequences(ret.order, totalMinor),
+          ...(feeMinor ? [`That is ${money(amountMinor)} for the returned goods and ${money(feeMinor)} also refunded (e.g. the shipping).`] : []),
+          `${ret.number} moves to “${to.name}”${stateSendsMail(to) ? ", and that state's e-mails are sent" : '; that state sends no e-mail'}. A refunded return gets no replacement.`,
+          'A refund cannot be undone.',
+        ],
+      };
+    }, { lock: false });
   }
 
   /**
@@ -231,9 +251,10 @@ export class ReturnService {
   }
 
   /** A transaction with the return locked and the step into its flow's `role` state checked by the rules (a refused step does nothing). */
-  private async checkedStep<T>(number: string, staff: SessionUser, role: StateRole<'return'>, run: (em: EntityManager, ret: ReturnRequest, to: FlowState) => Promise<T>): Promise<T> {
+  private async checkedStep<T>(number: string, staff: SessionUser, role: StateRole<'return'>, run: (em: EntityManager, ret: ReturnRequest, to: FlowState) => Promise<T>, { lock = true } = {}): Promise<T> {
     return this.em.transactional(async (em) => {
-      const ret = await em.findOne(ReturnRequest, { number }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
+      // A confirmation only reads: it locks nothing.
+      const ret = await em.findOne(ReturnRequest, { number }, { lockMode: lock ? LockMode.PESSIMISTIC_WRITE : undefined, refresh: true });
       if (!ret) throw notFound('The return');
       await em.populate(ret, ['state.flow', 'order', 'lines.orderLine']);
       const to = await this.flows.requireRole(em, ret.state, role, ret.number);
@@ -322,6 +343,13 @@ async function recordEffect(em: EntityManager, ret: ReturnRequest, effect: 'retu
   throw new DomainError('CONFLICT', `${ret.number}: ${outcome ? OUTCOME_TAKEN[outcome.effect] : EFFECT_DONE[effect]}`);
 }
 
+/** For a confirmation before a refund or replacement: refused as recordEffect would refuse it, without writing. */
+async function assertNoOutcomeYet(em: EntityManager, ret: ReturnRequest, effect: 'return_refund' | 'replacement'): Promise<void> {
+  const [taken] = await em.execute<{ effect: 'return_refund' | 'replacement' }[]>(
+    `select effect from record_effects where return_id = ? and effect in ('return_refund', 'replacement') order by id limit 1`, [ret.id]);
+  if (taken) throw new DomainError('CONFLICT', `${ret.number}: ${taken.effect === effect ? EFFECT_DONE[effect] : OUTCOME_TAKEN[taken.effect]}`);
+}
+
 /** A return ends in one outcome: what stops the other. */
 const OUTCOME_TAKEN = {
   return_refund: 'this return has been refunded, so no replacement is sent for it.',
@@ -334,7 +362,6 @@ const EFFECT_DONE = {
   replacement: 'a replacement has already been sent for this return.',
 } as const;
 
-
 /** The value of the returned goods incl. VAT, from the order's priced lines. */
 function returnValue(ret: ReturnRequest): number {
   const totals = ret.order.totals;
@@ -344,4 +371,13 @@ function returnValue(ret: ReturnRequest): number {
     const gross = i >= 0 && totals?.lines[i] ? totals.lines[i].grossMinor : 0;
     return sum + divRound(gross * rl.quantity, Math.max(1, rl.orderLine.quantity));
   }, 0);
+}
+
+/** A return's refund of `amountMinor` for the goods (a fee comes on top): only for goods received, at most their value. */
+function assertRefundable(ret: ReturnRequest, amountMinor: number): void {
+  if (!ret.goodsReceived) throw new DomainError('CONFLICT', 'Mark the goods as received before refunding.');
+  if (amountMinor > ret.goodsValueMinor) {
+    const money = (m: number) => formatMoney(m, ret.order.currencyCode);
+    throw new DomainError('VALIDATION', `${money(amountMinor)} is more than the returned goods are worth (${money(ret.goodsValueMinor)}). To refund more (e.g. the shipping), enter the rest under “Also refund”.`, { amount: `at most ${money(ret.goodsValueMinor)}` });
+  }
 }

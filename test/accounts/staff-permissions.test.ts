@@ -58,6 +58,13 @@ describe('staff roles and permissions', () => {
     const page = await postForm(clerk, `/admin/orders/${number}/refund`, { amount: '10.00', confirmed: '1' }, `/admin/orders/${number}`);
     expect(page.status).toBe(403);
     expect(page.text).toContain('Your staff role may not refund payments');
+    // Told at the first submit, before a confirmation that would be refused anyway, by the form it came from.
+    for (const [action, form] of [['refund', { amount: '10.00' }], ['delete', {}]] as const) {
+      const first = await postForm(clerk, `/admin/orders/${number}/${action}`, form, `/admin/orders/${number}`);
+      expect({ action, status: first.status }).toEqual({ action, status: 403 });
+      expect(first.text).toMatch(new RegExp(`data-testid="refused-${action}">[^<]*Your staff role may not`));
+      expect(first.text).not.toContain('data-testid="consequences"');
+    }
     expect(await money(number)).toMatchObject({ refunded: 0, deleted: false });
 
     // The administrator may, always.

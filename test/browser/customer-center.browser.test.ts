@@ -340,12 +340,13 @@ describe('customer center in a browser', () => {
     await staff.getByLabel('Put the goods back in stock at').selectOption({ label: 'Main warehouse' });
     await submit(staff, staff.getByRole('button', { name: 'Mark goods received' }), rmaUrl);
     await visible(staff.getByRole('heading', { level: 1, name: `${rma} Goods received` }));
-    // The value of the returned goods is 1 × 125.00 incl. VAT, and staff refunds that. BUG (see the report): the page
-    // says "Value of the returned goods: 0.00 DKK" and pre-fills "Refund amount" with 0, which the server refuses
-    // (422 "Enter the amount to refund"), because returnValue() reads order.lines, which adminReturn() does not load.
-    // So staff types the amount, as they would have to today.
-    await staff.getByLabel('Refund amount').fill('125.00');
-    await submit(staff, staff.getByRole('button', { name: 'Refund', exact: true }), rmaUrl);
+    // The value of the returned goods is 1 × 125.00 incl. VAT, offered as the amount; staff refunds that, confirming
+    // in the dialog what will be paid back.
+    expect(await staff.getByLabel('Refund amount').inputValue()).toBe('125');
+    await staff.getByRole('button', { name: 'Refund', exact: true }).click();
+    const dialog = staff.getByRole('dialog', { name: `Refund 125.00 DKK for ${rma}?` });
+    expect(await textOf(dialog)).toContain('A refund cannot be undone.');
+    await submit(staff, dialog.getByRole('button', { name: 'Refund 125.00 DKK' }), rmaUrl);
     await visible(staff.getByRole('heading', { level: 1, name: `${rma} Refunded` }));
 
     // 5. The shopper's return page shows it refunded.

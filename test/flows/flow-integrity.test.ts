@@ -97,7 +97,7 @@ describe('flows with integrity', () => {
     const location = await mainWarehouse();
     const stock0 = await stockOf('P-1020');
     expect((await postForm(staff, `/admin/returns/${rma}/receive`, { locationId: location }, `/admin/returns/${rma}`)).status).toBe(303);
-    expect((await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '200' }, `/admin/returns/${rma}`)).status).toBe(303);
+    expect((await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '200', confirmed: '1' }, `/admin/returns/${rma}`)).status).toBe(303);
 
     const page = await staff.get(`/admin/returns/${rma}`).expect(200);
     expect(page.text).not.toContain('Mark goods received');
@@ -107,7 +107,7 @@ describe('flows with integrity', () => {
     const receiveAgain = await postForm(staff, `/admin/returns/${rma}/receive`, { locationId: location }, `/admin/returns/${rma}`);
     expect(receiveAgain.status).toBe(409);
     expect(receiveAgain.text).toContain('a final state');
-    expect((await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '200' }, `/admin/returns/${rma}`)).status).toBe(409);
+    expect((await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '200', confirmed: '1' }, `/admin/returns/${rma}`)).status).toBe(409);
     const [order] = await t.sql('select refunded_minor from orders where number = $1', [number]);
     expect(order.refunded_minor).toBe('20000');
     expect(await stockOf('P-1020')).toBe(stock0 + 2);
@@ -122,7 +122,7 @@ describe('flows with integrity', () => {
     expect(receives.map((r) => r.status).sort()).toEqual([303, 409]);
     expect(await stockOf('P-1020')).toBe(stock0 + 2);
 
-    const refunds = await Promise.all([1, 2].map(() => postForm(staff, `/admin/returns/${rma}/refund`, { amount: '200' }, `/admin/returns/${rma}`)));
+    const refunds = await Promise.all([1, 2].map(() => postForm(staff, `/admin/returns/${rma}/refund`, { amount: '200', confirmed: '1' }, `/admin/returns/${rma}`)));
     expect(refunds.map((r) => r.status).sort()).toEqual([303, 409]);
     const [order] = await t.sql('select refunded_minor from orders where number = $1', [number]);
     expect(order.refunded_minor).toBe('20000');
@@ -138,7 +138,7 @@ describe('flows with integrity', () => {
     const refund = gateway.refund;
     gateway.refund = async () => ({ success: false, message: 'Refund declined.', reference: '' });
     try {
-      const refused = await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '200' }, `/admin/returns/${rma}`);
+      const refused = await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '200', confirmed: '1' }, `/admin/returns/${rma}`);
       expect(refused.status).toBe(402);
       expect(refused.text).toContain('The payment provider refused to refund 200.00');
     } finally {
@@ -149,7 +149,7 @@ describe('flows with integrity', () => {
         (select string_agg(p.status, ',' order by p.id) from payment_operations p where p.order_id = o.id and p.operation = 'refund') as calls
       from returns r join orders o on o.id = r.order_id join flow_states s on s.id = r.state_id where r.number = $1`, [rma]))[0];
     expect(await facts()).toEqual({ role: 'received', refunded_minor: '0', order_refunded: '0', claims: 0, calls: 'failed' });
-    expect((await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '200' }, `/admin/returns/${rma}`)).status).toBe(303);
+    expect((await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '200', confirmed: '1' }, `/admin/returns/${rma}`)).status).toBe(303);
     expect(await facts()).toEqual({ role: 'refunded', refunded_minor: '20000', order_refunded: '20000', claims: 1, calls: 'failed,done' });
   });
 
@@ -158,7 +158,7 @@ describe('flows with integrity', () => {
     const rma = await approvedReturn(customer, number);
     expect((await postForm(staff, `/admin/returns/${rma}/receive`, {}, `/admin/returns/${rma}`)).status).toBe(303);
     await withLostProviderAnswers(t, 'refund', async () => {
-      const res = await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '150' }, `/admin/returns/${rma}`);
+      const res = await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '150', confirmed: '1' }, `/admin/returns/${rma}`);
       expect(res.status).toBe(409);
       expect(res.text).toContain('may or may not have been done');
     });
@@ -175,7 +175,7 @@ describe('flows with integrity', () => {
     expect(runs.flat().map((r) => r.outcome)).toEqual(['confirmed']);
     expect(await facts()).toEqual({ role: 'refunded', refunded: 15000, order_refunded: 15000, claims: 1, calls: 'done', provider_refunds: 1, refunded_entries: 1 });
     // Refunding the return again is refused: it is in a final state.
-    expect((await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '150' }, `/admin/returns/${rma}`)).status).toBe(409);
+    expect((await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '150', confirmed: '1' }, `/admin/returns/${rma}`)).status).toBe(409);
     expect(await facts()).toMatchObject({ refunded: 15000, order_refunded: 15000, provider_refunds: 1 });
   });
 
@@ -468,7 +468,7 @@ describe('flows with integrity', () => {
     const rma = await approvedReturn(customer, number);
     const location = await mainWarehouse();
     expect((await postForm(staff, `/admin/returns/${rma}/receive`, { locationId: location }, `/admin/returns/${rma}`)).status).toBe(303);
-    expect((await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '200' }, `/admin/returns/${rma}`)).status).toBe(303);
+    expect((await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '200', confirmed: '1' }, `/admin/returns/${rma}`)).status).toBe(303);
     const stock0 = await stockOf('P-1020');
     const receivedState = await stateId('received', 'return');
 
@@ -491,7 +491,7 @@ describe('flows with integrity', () => {
     expect(h).toEqual({ event: 'reopened', message: 'Customer disputes the amount' });
 
     // Reopened, the return offers its steps again — but what it did stays done once.
-    const refundAgain = await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '200' }, `/admin/returns/${rma}`);
+    const refundAgain = await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '200', confirmed: '1' }, `/admin/returns/${rma}`);
     expect(refundAgain.status).toBe(409);
     expect(refundAgain.text).toContain('never refunded twice');
     expect((await postForm(staff, `/admin/returns/${rma}/receive`, { locationId: location }, `/admin/returns/${rma}`)).status).toBe(409);

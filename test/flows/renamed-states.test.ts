@@ -59,7 +59,7 @@ describe('every seeded state renamed, recoloured and reordered', () => {
     expect((await postForm(staff, `/admin/returns/${rma}/approve`, {}, `/admin/returns/${rma}`)).status).toBe(303);
     const [location] = await t.sql(`select id from stock_locations where name = 'Main warehouse'`);
     expect((await postForm(staff, `/admin/returns/${rma}/receive`, { locationId: location.id }, `/admin/returns/${rma}`)).status).toBe(303);
-    expect((await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '125' }, `/admin/returns/${rma}`)).status).toBe(303);
+    expect((await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '125', confirmed: '1' }, `/admin/returns/${rma}`)).status).toBe(303);
     expect(await roleOf('returns', rma)).toBe('refunded');
     const [order] = await t.sql('select refunded_minor from orders where number = $1', [number]);
     expect(order.refunded_minor).toBe('12500');

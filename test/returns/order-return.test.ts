@@ -60,7 +60,15 @@ describe('returns (RMA)', () => {
     const adminPage = await staff.get(`/admin/returns/${rma}`);
     expect(adminPage.text).toContain('Value of the returned goods: 250.00 DKK');
     expect(adminPage.text).not.toContain('>Approve<');
-    expect((await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '200' }, `/admin/returns/${rma}`)).status).toBe(303);
+    // The first submit says what will happen and changes nothing; the confirmed second one refunds.
+    const confirm = await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '200' }, `/admin/returns/${rma}`);
+    expect(confirm.status).toBe(200);
+    expect(confirm.text).toContain(`Refund 200.00 DKK for ${rma}?`);
+    expect(confirm.text).toMatch(/200\.00 DKK is paid back to the customer through Card \(card ending in 4242\)/);
+    expect(confirm.text).toContain(`${rma} moves to “Refunded”`);
+    expect(confirm.text).toMatch(/name="amount" value="200"[\s\S]*name="confirmed" value="1"/);
+    expect((await t.sql('select refunded_minor from orders where number = $1', [number]))[0].refunded_minor).toBe('0');
+    expect((await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '200', confirmed: '1' }, `/admin/returns/${rma}`)).status).toBe(303);
     const [order] = await t.sql('select refunded_minor, payment_status from orders where number = $1', [number]);
     expect(order).toEqual({ refunded_minor: '20000', payment_status: 'partly_refunded' });
     const [done] = await t.sql(`select r.refunded_minor, s.name as state from returns r join flow_states s on s.id = r.state_id where r.number = $1`, [rma]);
@@ -107,6 +115,12 @@ describe('returns (RMA)', () => {
     expect(tooMuch.text).toMatch(/data-testid="refused-refund">[^<]*more than can be refunded/);
     expect(tooMuch.text).toMatch(/name="amount" inputmode="decimal" value="125"/);
     expect(tooMuch.text).toMatch(/name="fee" inputmode="decimal" placeholder="0.00" value="99999"/);
+    // An order clerk (who may not refund in the demo) is told so before any confirmation.
+    const clerk = newAgent(t);
+    await login(clerk, 'clerk@orderflow.test', 'clerk-pass-1');
+    const byClerk = await postForm(clerk, `/admin/returns/${rma}/refund`, { amount: '125' }, `/admin/returns/${rma}`);
+    expect(byClerk.status).toBe(403);
+    expect(byClerk.text).toMatch(/data-testid="refused-refund">[^<]*Your staff role may not refund payments/);
     const [order] = await t.sql('select refunded_minor from orders where number = $1', [number]);
     expect(order.refunded_minor).toBe('0');
     const [state] = await t.sql(`select s.name from returns r join flow_states s on s.id = r.state_id where r.number = $1`, [rma]);
@@ -118,7 +132,11 @@ describe('returns (RMA)', () => {
     const rma = /(RMA\d+)/.exec((await fileReturn(customer, number, { [`line_${lines['P-1017']}`]: 1 })).headers.location)![1];
     await postForm(staff, `/admin/returns/${rma}/approve`, {}, `/admin/returns/${rma}`);
     await postForm(staff, `/admin/returns/${rma}/receive`, {}, `/admin/returns/${rma}`);
-    expect((await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '125', fee: '39' }, `/admin/returns/${rma}`)).status).toBe(303);
+    const confirm = await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '125', fee: '39' }, `/admin/returns/${rma}`);
+    expect(confirm.text).toContain(`Refund 164.00 DKK for ${rma}?`);
+    expect(confirm.text).toContain('That is 125.00 DKK for the returned goods and 39.00 DKK also refunded');
+    expect(confirm.text).toMatch(/name="amount" value="125"><input type="hidden" name="fee" value="39">/);
+    expect((await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '125', fee: '39', confirmed: '1' }, `/admin/returns/${rma}`)).status).toBe(303);
     const [ret] = await t.sql('select refunded_minor, refund_fee_minor from returns where number = $1', [rma]);
     expect(ret).toEqual({ refunded_minor: '16400', refund_fee_minor: '3900' });
     const [order] = await t.sql(`select o.refunded_minor, (select sum(p.amount_minor)::int from payment_transactions p where p.order_id = o.id and p.operation = 'refund' and p.success) as refunded_at_provider
@@ -142,7 +160,7 @@ describe('returns (RMA)', () => {
     };
 
     const refunded = await goodsReceived('refund');
-    expect((await postForm(staff, `/admin/returns/${refunded.rma}/refund`, { amount: '125' }, `/admin/returns/${refunded.rma}`)).status).toBe(303);
+    expect((await postForm(staff, `/admin/returns/${refunded.rma}/refund`, { amount: '125', confirmed: '1' }, `/admin/returns/${refunded.rma}`)).status).toBe(303);
     await reopen(refunded.rma);
     const replace = await postForm(staff, `/admin/returns/${refunded.rma}/replace`, {}, `/admin/returns/${refunded.rma}`);
     expect(replace.status).toBe(409);
@@ -152,9 +170,12 @@ describe('returns (RMA)', () => {
     const replaced = await goodsReceived('replacement');
     expect((await postForm(staff, `/admin/returns/${replaced.rma}/replace`, {}, `/admin/returns/${replaced.rma}`)).status).toBe(303);
     await reopen(replaced.rma);
-    const refund = await postForm(staff, `/admin/returns/${replaced.rma}/refund`, { amount: '125' }, `/admin/returns/${replaced.rma}`);
-    expect(refund.status).toBe(409);
-    expect(refund.text).toMatch(/data-testid="refused-refund">[^<]*a replacement has been sent for this return, so it is not refunded as well/);
+    // Refused already when asked, and when confirmed anyway.
+    for (const confirmed of ['', '1']) {
+      const refund = await postForm(staff, `/admin/returns/${replaced.rma}/refund`, { amount: '125', confirmed }, `/admin/returns/${replaced.rma}`);
+      expect(refund.status).toBe(409);
+      expect(refund.text).toMatch(/data-testid="refused-refund">[^<]*a replacement has been sent for this return, so it is not refunded as well/);
+    }
     const [order] = await t.sql('select refunded_minor from orders where number = $1', [replaced.number]);
     expect(order.refunded_minor).toBe('0');
   });
