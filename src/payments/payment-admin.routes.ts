@@ -8,6 +8,7 @@ import { orderDetailsPage } from '../orders/order-details.page';
 import { orderListPage } from '../orders/order-admin.routes';
 import type { Services } from '../services';
 import { parseMoney } from '../shared/money';
+import { isConfirmed } from '../shared/confirmation';
 import type { PaymentActor } from './payment.service';
 
 const BASE = '/admin/orders';
@@ -29,8 +30,6 @@ const bulkForm = z.object({
   numbers: z.preprocess((v) => (v == null || v === '' ? [] : Array.isArray(v) ? v : [v]),
     z.array(orderNumber()).min(1, { error: 'select at least one order' }).max(500)),
 });
-/** The second submit of a confirmed action (the confirmation page or the dialog adds it). */
-const isConfirmed = (req: Request) => req.body?.confirmed === '1';
 const pageQuery = z.object({ page: z.coerce.number().int().min(1).max(100000).catch(1).default(1) });
 
 const actor = (req: Request, source: PaymentActor['source'] = 'backend'): PaymentActor => ({ userId: req.user!.id, source });
@@ -49,7 +48,7 @@ export function paymentAdminRoutes(s: Services): Router {
 
   r.post('/bulk-capture', inContext('bulk', orderListPage(s, 'order'), async (req, res) => {
     const form = parse(bulkForm, req.body);
-    if (!isConfirmed(req)) {
+    if (!isConfirmed(req.body)) {
       const plan = await desk.captureManyPlan(form.numbers);
       return res.render('admin/payments/bulk-capture-confirm.njk', { plan, base: BASE, type: 'order' });
     }
@@ -72,7 +71,7 @@ export function paymentAdminRoutes(s: Services): Router {
     const { after = detailsUrl, confirm, page = detailsPage } = options;
     r.post(`/:number/${path}`, inContext(path, page, async (req, res) => {
       const number = parse(orderNumber(), req.params.number);
-      if (confirm && !isConfirmed(req)) {
+      if (confirm && !isConfirmed(req.body)) {
         const confirmation = await confirm(req, number);
         return res.render('admin/payments/confirm.njk', { confirmation, action: `${detailsUrl(number)}/${path}`, values: { amount: req.body?.amount ?? '' }, back: detailsUrl(number), base: BASE, type: 'order' });
       }

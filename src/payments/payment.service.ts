@@ -5,6 +5,7 @@ import { FlowState, ROLE_LABELS, stateSendsMail } from '../flows/flow.entities';
 import { Order, type CaptureState, type PaymentStatus } from '../orders/order.entities';
 import { recordHistory, type Actor } from '../orders/order-lifecycle';
 import { assertStaffMay } from '../accounts/access-policy';
+import type { Confirmation } from '../shared/confirmation';
 import { DomainError, invalid, notFound } from '../shared/errors';
 import { formatMoney } from '../shared/money';
 import { PaymentMethod, PaymentTransaction, type PaymentOperation, type PaymentProviderCode } from './payment.entities';
@@ -47,7 +48,6 @@ export interface BulkCaptureResult { number: string; captured: boolean; amountMi
 export interface BulkCapturePlan { number: string; capturable: boolean; amountMinor: number; currencyCode: string; reason: string }
 
 /** What a refund, cancel or delete will do, stated before staff confirm it. */
-export interface Confirmation { number: string; title: string; consequences: string[]; confirmLabel: string }
 
 /** Everything the payment box on the order details page shows, and which of its forms apply. */
 export interface PaymentBox {

@@ -6,6 +6,7 @@ import { flash } from '../http/shopper';
 import { ORDER_NUMBER, parse } from '../http/validate';
 import type { Services } from '../services';
 import { notFound } from '../shared/errors';
+import { isConfirmed } from '../shared/confirmation';
 import { INTERVAL_UNITS, type SeriesStatus } from './recurring.entities';
 import type { SeriesActor, SeriesRow } from './recurring.service';
 import { describeSchedule, isoDay, occurrenceDate, type ScheduleInput } from './schedule';
@@ -97,6 +98,11 @@ export function recurringRoutes(s: Services): Router {
   r.use('/admin/recurring', requireStaff);
   r.use('/customer-center/recurring', requireLogin);
 
+  /** Cancelling cannot be undone: the first submit shows what it does (page, or dialog with JavaScript). */
+  const confirmCancel = async (res: Response, id: number, actor: SeriesActor, back: string) => {
+    res.render('admin/payments/confirm.njk', { confirmation: await s.recurring.cancelConfirmation(id, actor), action: `${back}/cancel`, values: {}, back });
+  };
+
   // ——— staff ———
 
   r.get('/admin/recurring', async (req, res) => {
@@ -130,7 +136,9 @@ export function recurringRoutes(s: Services): Router {
   for (const action of ['pause', 'resume', 'cancel'] as Action[]) {
     r.post(`/admin/recurring/:id/${action}`, async (req, res) => {
       const id = seriesId(req);
-      await s.recurring[action](id, { kind: 'staff', userId: req.user!.id });
+      const actor: SeriesActor = { kind: 'staff', userId: req.user!.id };
+      if (action === 'cancel' && !isConfirmed(req.body)) return confirmCancel(res, id, actor, `/admin/recurring/${id}`);
+      await s.recurring[action](id, actor);
       flash(req, 'success', `Recurring order #${id} was ${ACTION_DONE[action]}.`);
       res.redirect(303, `/admin/recurring/${id}`);
     });
@@ -176,6 +184,7 @@ export function recurringRoutes(s: Services): Router {
     r.post(`/customer-center/recurring/:id/${action}`, async (req, res) => {
       const id = seriesId(req);
       const actor: SeriesActor = { kind: 'customer', user: req.user! };
+      if (action === 'cancel' && !isConfirmed(req.body)) return confirmCancel(res, id, actor, `/customer-center/recurring/${id}`);
       await s.recurring[action](id, actor);
       flash(req, 'success', `Your recurring order was ${ACTION_DONE[action]}.`);
       res.redirect(303, `/customer-center/recurring/${id}`);

@@ -10,6 +10,7 @@ import { PaymentProviders } from '../payments/payment-providers';
 import { DomainError, invalid, notFound } from '../shared/errors';
 import { log } from '../shared/log';
 import { formatMoney } from '../shared/money';
+import type { Confirmation } from '../shared/confirmation';
 import { spendLimitOf } from '../accounts/spend-limit';
 import type { DrainJob } from '../jobs/job-queue';
 import { RecurringRun, RecurringSeries, type IntervalUnit, type SeriesStatus } from './recurring.entities';
@@ -240,6 +241,23 @@ export class RecurringService {
       await em.execute(`update recurring_runs set next_attempt_at = null, updated_at = now() where series_id = ? and status = 'failed'`, [series.id]);
       return 'cancelled';
     });
+  }
+
+  /** What cancelling does, for the confirmation step before it: refused as cancel itself would be. Changes nothing. */
+  async cancelConfirmation(id: number, actor: SeriesActor): Promise<Confirmation> {
+    const series = await this.em.findOne(RecurringSeries, actor.kind === 'customer' ? { id, user: actor.user.id } : { id }, { populate: ['templateOrder'] });
+    if (!series) throw notFound('The recurring order');
+    assertOpen(series);
+    const placed = series.ordersCreated;
+    const next = series.status === 'active' && series.nextDueAt ? `; the next would have been placed on ${isoDay(series.nextDueAt)}` : '';
+    return {
+      number: `Recurring order #${series.id}`, title: `Cancel recurring order #${series.id}?`, confirmLabel: 'Cancel recurring order',
+      consequences: [
+        `No more orders are placed from ${series.templateOrder.number}${next}.`,
+        placed ? `The ${placed === 1 ? 'order' : `${placed} orders`} already placed from it ${placed === 1 ? 'stays' : 'stay'} as ${placed === 1 ? 'it is' : 'they are'}.` : 'No order has been placed from it yet.',
+        'A cancelled recurring order cannot be resumed; to stop it for a while, pause it instead.',
+      ],
+    };
   }
 
   /** Staff: try a failing occurrence again at the next scheduler round instead of waiting for the backoff. */

@@ -7,7 +7,7 @@ import { idParam, orderNumber, parse, requiredText, text } from '../http/validat
 import type { Services } from '../services';
 import { parseMoney } from '../shared/money';
 import { DomainError } from '../shared/errors';
-import type { Confirmation } from '../payments/payment.service';
+import { isConfirmed, type Confirmation } from '../shared/confirmation';
 import { RETURN_REASONS } from './return.service';
 
 const returnNumber = z.string().regex(/^RMA\d{1,12}$/, { error: 'is not a return id' });
@@ -69,7 +69,7 @@ export function returnRoutes(s: Services): Router {
   const staffStep = (path: string, run: (req: Request, number: string) => Promise<{ number: string }>, done: string, confirm?: (req: Request, number: string) => Promise<Confirmation>) =>
     r.post(`/admin/returns/:number/${path}`, requireStaff, inContext(path, returnPage, async (req, res) => {
       const number = parse(returnNumber, req.params.number);
-      if (confirm && req.body?.confirmed !== '1') {
+      if (confirm && !isConfirmed(req.body)) {
         const back = `/admin/returns/${number}`;
         return res.render('admin/payments/confirm.njk', { confirmation: await confirm(req, number), action: `${back}/${path}`, values: req.body, back, base: '/admin/returns' });
       }

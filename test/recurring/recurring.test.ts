@@ -310,7 +310,15 @@ describe('pause, resume, cancel', () => {
     expect((await postForm(admin, `${staffPage}/resume`, {}, staffPage)).status).toBe(303);
     expect((await seriesOf(number)).status).toBe('active');
 
-    const cancelled = await postForm(agent, `${page}/cancel`, {}, page);
+    // Cancelling cannot be undone: the first submit says what it does and changes nothing.
+    const asked = await postForm(agent, `${page}/cancel`, {}, page);
+    expect(asked.status).toBe(200);
+    expect(asked.text).toContain(`Cancel recurring order #${series.id}?`);
+    expect(asked.text).toContain(`No more orders are placed from ${number}; the next would have been placed on ${plusDays(start, 21)}.`);
+    expect(asked.text).toContain('The order already placed from it stays as it is.');
+    expect(asked.text).toContain('name="confirmed" value="1"');
+    expect((await seriesOf(number)).status).toBe('active');
+    const cancelled = await postForm(agent, `${page}/cancel`, { confirmed: '1' }, page);
     expect(cancelled.status).toBe(303);
     expect(await seriesOf(number)).toMatchObject({ status: 'cancelled', next_due_at: null });
     await t.services.recurring.runDue(at(plusDays(start, 60)));

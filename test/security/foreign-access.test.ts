@@ -126,6 +126,7 @@ describe("another customer's records", () => {
       ['/customer-center/recurring', { orderNumber: own.invoiceOrder, intervalCount: 1, intervalUnit: 'week', ends: 'never' }],
       [`/customer-center/recurring/${own.seriesId}/pause`, {}],
       [`/customer-center/recurring/${own.seriesId}/cancel`, {}],
+      [`/customer-center/recurring/${own.seriesId}/cancel`, { confirmed: '1' }],
       [`/customer-center/recurring/${own.seriesId}/resume`, {}],
       [`/cart/lines/${own.basketLineId}`, { quantity: 7 }],
       [`/cart/lines/${own.basketLineId}/remove`, {}],
