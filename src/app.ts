@@ -24,7 +24,7 @@ import { BasketCountCookie } from './http/basket-count';
 import { PlacedOrdersCookie } from './http/placed-orders';
 import { FlashCookie, takeFlash } from './http/flash';
 import { errorHandler, notFoundHandler } from './http/error-handler';
-import { SESSION_COOKIE, shopperOf } from './http/shopper';
+import { SESSION_COOKIE, safeNext, shopperOf } from './http/shopper';
 import { orderAdminRoutes } from './orders/order-admin.routes';
 import { customerCenterRoutes } from './customer-center/customer-center.routes';
 import { orderHistoryRoutes } from './customer-center/order-history.routes';
@@ -137,7 +137,8 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
   app.use(requestLog());
   app.set('view engine', 'njk');
   app.disable('x-powered-by');
-  app.use(securityHeaders({ contentSecurityPolicy: { directives: { 'script-src': ["'self'"], 'img-src': ["'self'", 'data:'], 'form-action': ["'self'"] } } }));
+  // Referrer: our own pages only (the error page's way back to the form); other sites never learn a page's address.
+  app.use(securityHeaders({ contentSecurityPolicy: { directives: { 'script-src': ["'self'"], 'img-src': ["'self'", 'data:'], 'form-action': ["'self'"] } }, referrerPolicy: { policy: 'same-origin' } }));
   app.use('/public', express.static(PUBLIC_DIR, { maxAge: '1h' }));
   // Everything a page needs, cheaply (one cached `select 1` per pool); 503 while any is down. No session, no CSRF.
   // Replicas are reported beside it: one down or lagging is "degraded" (the primary serves its reads), not down.
@@ -210,6 +211,8 @@ export function createApp(orm: MikroORM, config: AppConfig, databaseUrl: string)
     if (req.user || PERSONAL_PATHS.test(req.path)) res.setHeader('Cache-Control', 'no-store');
     res.locals.user = req.user ?? null;
     res.locals.path = req.path;
+    // Where "Log in" brings a visitor back to: the page they were on (a GET page; the login pages themselves aside).
+    res.locals.loginNext = req.method === 'GET' && req.path !== '/' && !/^\/(login|register)\b/.test(req.path) ? safeNext(req.originalUrl, '') : '';
     // Read lazily: a token (and so a stored session) only for pages that show a form, and flash messages are
     // used up only by the page that displays them, not by a stray request in between.
     Object.defineProperty(res.locals, 'csrfToken', { get: () => (hasSession(req) ? generateToken(req) : anonymousCsrf.issue(req, res)), enumerable: true });

@@ -1,12 +1,14 @@
 import { Router, type Response } from 'express';
 import type { ActionError } from '../http/in-context';
 import { z } from 'zod';
-import { parse, productNumber, text } from '../http/validate';
+import { parse, productNumber } from '../http/validate';
+import { notFound } from '../shared/errors';
 import type { Services } from '../services';
 
 const listQuery = z.object({
   group: z.string().regex(/^[a-z0-9-]{1,60}$/, { error: 'is not a product group' }).optional(),
-  q: text(100).optional(),
+  // A search longer than the box allows (a typed or pasted address) searches its first 100 characters.
+  q: z.string().transform((q) => q.trim().slice(0, 100)).optional(),
   page: z.coerce.number().int().min(1).max(100000).catch(1).default(1),
 });
 
@@ -25,7 +27,10 @@ export function catalogRoutes(s: Services): Router {
   });
 
   r.get('/products/:number', async (req, res) => {
-    await renderProductPage(s, res, parse(productNumber, req.params.number));
+    // An address, not a form: a number that cannot be a product's is a product not found.
+    const number = productNumber.safeParse(req.params.number);
+    if (!number.success) throw notFound('The product');
+    await renderProductPage(s, res, number.data);
   });
 
   return r;

@@ -98,8 +98,13 @@ export function checkoutRoutes(s: Services, placedOrders: PlacedOrdersCookie): R
   /** The review step; after a refused placement (a declined card, stock gone) with the message and the typed comment. */
   const reviewPage: PageRenderer = async (req, res, actionError) => {
     const page = await s.checkout.page(shopperOf(req));
-    if (!pastStep(page, 'addresses')) return res.redirect(303, '/checkout/addresses');
-    if (!pastStep(page, 'methods')) return res.redirect(303, '/checkout/methods');
+    // A refusal for a basket no longer at this step (changed in another window) goes with the shopper to the step.
+    const backTo = (step: string) => {
+      if (actionError) flash(req, 'error', actionError.message);
+      res.redirect(303, `/checkout/${step}`);
+    };
+    if (!pastStep(page, 'addresses')) return backTo('addresses');
+    if (!pastStep(page, 'methods')) return backTo('methods');
     const provider = page.order.paymentMethod ? s.payments.get(page.order.paymentMethod.provider) : undefined;
     res.render('checkout/review.njk', { ...page, needsCard: provider?.flow === 'direct' && provider.needsCard, hostedPayment: provider?.flow === 'hosted', actionError });
   };

@@ -511,7 +511,7 @@ export function attemptKey(attemptId: number): string {
 }
 
 export function orderChanged(): DomainError {
-  return new DomainError('CONFLICT', 'Your order changed after you reviewed it. Please review it again.');
+  return new DomainError('CONFLICT', 'Your order changed after you reviewed it (in another window, perhaps), so it was not placed and nothing was charged. Please check it and place it again.');
 }
 
 /**

@@ -56,7 +56,8 @@ export function toHttpProblem(err: unknown): HttpProblem {
   const e = err as { type?: string; status?: number; statusCode?: number; code?: string };
   if (e?.type === 'entity.too.large') return { status: 413, code: 'TOO_LARGE', message: 'The form you sent is too large.', fields: {} };
   if (e?.code === 'EBADCSRFTOKEN' || e?.code === 'invalid csrf token' || (e as Error)?.message === 'invalid csrf token') {
-    return { status: 403, code: 'CSRF', message: 'Your form has expired or was sent from elsewhere. Reload the page and try again.', fields: {} };
+    // Reloading would send the same stale form again: the way on is back to the page, which gets a fresh token.
+    return { status: 403, code: 'CSRF', message: 'This form was not sent: it was opened before you logged in or out (perhaps in another window), or it stood open too long. Go back to the page, check what you typed and send it again.', fields: {} };
   }
   const status = e?.status ?? e?.statusCode;
   if (status && status >= 400 && status < 500) return { status, code: 'BAD_REQUEST', message: 'The request could not be understood.', fields: {} };
@@ -101,7 +102,10 @@ export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
   // Staff in the back office stay in it: the admin layout and a way back to the page, never "Continue shopping".
   // (Forms show their refusals on their own page — see inContext; this is what is left, e.g. a record gone.)
   const staffDesk = req.user?.role === 'staff' && (req.baseUrl + req.path).startsWith('/admin');
-  res.render('errors/error.njk', { problem, back: safeBackLink(req.get('referer'), req.get('host')), staffDesk });
+  const back = safeBackLink(req.get('referer'), req.get('host'));
+  // A form refused because its sender is logged out (a session that ended, a log-out in another window): log in again, then back to it.
+  const logInAgain = problem.code === 'CSRF' && !req.user ? `/login?next=${encodeURIComponent(back ?? (req.baseUrl + req.path))}` : null;
+  res.render('errors/error.njk', { problem, back, staffDesk, logInAgain });
 };
 
 /** While the database is down every request fails the same way: one log line per 10 s, with a count, not a stack each. */

@@ -3,19 +3,19 @@ import { z } from 'zod';
 import { requireLogin, requireStaff } from '../http/auth';
 import { type ActionError, inContext, renderInvalid } from '../http/in-context';
 import { flash } from '../http/shopper';
-import { idParam, orderNumber, parse, requiredText, text } from '../http/validate';
+import { fieldErrors, idParam, labelOf, orderNumber, parse, requiredText, text } from '../http/validate';
 import type { Services } from '../services';
 import { parseMoney } from '../shared/money';
-import { DomainError } from '../shared/errors';
+import { DomainError, invalid } from '../shared/errors';
 import { isConfirmed, type Confirmation } from '../shared/confirmation';
-import { RETURN_REASONS } from './return.service';
+import { RETURN_REASONS, type ReturnInput } from './return.service';
 
 const returnNumber = z.string().regex(/^RMA\d{1,12}$/, { error: 'is not a return id' });
 const returnForm = z.object({
   orderNumber: orderNumber(),
-  reason: z.enum(RETURN_REASONS, { error: 'choose a reason' }),
+  reason: z.enum(RETURN_REASONS, { error: 'Choose a reason.' }),
   comment: text(2000).default(''),
-  resolution: z.enum(['refund', 'replacement'], { error: 'choose refund or replacement' }),
+  resolution: z.enum(['refund', 'replacement'], { error: 'Choose a refund or a replacement.' }),
 });
 const rejectForm = z.object({ message: requiredText(1000) });
 const lineQuantity = z.coerce.number({ error: 'must be a number' }).int({ error: 'must be a whole number' }).min(0, { error: 'cannot be negative' }).max(9999);
@@ -30,6 +30,11 @@ export function returnRoutes(s: Services): Router {
   const r = Router();
 
   r.get('/customer-center/returns/new', requireLogin, async (req, res) => {
+    // Items are returned from an order: without one (a bookmark, a typed address) the orders list is where to pick it.
+    if (req.query.order == null || req.query.order === '') {
+      flash(req, 'success', 'Open the order you want to return items from and choose “Return items” there.');
+      return res.redirect(303, '/customer-center?CC=Orders');
+    }
     const number = parse(orderNumber(), req.query.order);
     res.render('returns/customer-new.njk', { cc: 'Returns', ...(await s.returns.returnable(req.user!, number)), reasons: RETURN_REASONS });
   });
@@ -38,11 +43,7 @@ export function returnRoutes(s: Services): Router {
     // The order first: without it there is no form to show again. Anything else refused is shown on the form, as typed.
     const number = parse(orderNumber(), req.body.orderNumber);
     try {
-      const form = parse(returnForm, req.body);
-      const lines = Object.entries(req.body as Record<string, unknown>)
-        .filter(([k]) => /^line_\d+$/.test(k))
-        .map(([k, v]) => ({ orderLineId: Number(k.slice(5)), quantity: parse(lineQuantity, v === '' ? 0 : v) }));
-      const ret = await s.returns.create(req.user!, number, { ...form, lines });
+      const ret = await s.returns.create(req.user!, number, await returnRequestOf(s, req, number));
       flash(req, 'success', `Your return ${ret.number} is registered. We have sent you an e-mail with the details.`);
       res.redirect(303, `/customer-center/returns/${ret.number}`);
     } catch (e) {
@@ -107,4 +108,24 @@ function refundForm(req: Request): { amount: number; fee: number } {
   const fee = feeText ? parseMoney(feeText) : 0;
   if (fee == null) throw new DomainError('VALIDATION', 'Enter the fee like 39.00, or leave it empty.', { fee: 'must be an amount' });
   return { amount, fee };
+}
+
+/**
+ * The return request form, refused with every problem at once, each by its field: the reason and resolution, each
+ * line's quantity as typed, and (the service's check) quantities above what may still be returned.
+ */
+async function returnRequestOf(s: Services, req: Request, number: string): Promise<ReturnInput> {
+  const form = returnForm.safeParse(req.body);
+  const fields: Record<string, string> = form.success ? {} : fieldErrors(form.error);
+  const lines: ReturnInput['lines'] = [];
+  for (const [key, value] of Object.entries(req.body as Record<string, unknown>)) {
+    if (!/^line_\d+$/.test(key)) continue;
+    const quantity = lineQuantity.safeParse(value === '' ? 0 : value);
+    if (quantity.success) lines.push({ orderLineId: Number(key.slice(5)), quantity: quantity.data });
+    else fields[key] = `The quantity ${quantity.error.issues[0].message}.`;
+  }
+  if (form.success && !Object.keys(fields).length) return { ...form.data, lines };
+  Object.assign(fields, { ...(await s.returns.lineProblems(req.user!, number, lines)), ...fields });
+  // The service's and the choices' messages are sentences; a field's own (e.g. a comment too long) gets its name.
+  throw invalid(Object.entries(fields).map(([key, m]) => (/^[A-Z]/.test(m) ? m : `${labelOf(key)}: ${m}.`)).join(' '), fields);
 }

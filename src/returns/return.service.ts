@@ -57,16 +57,9 @@ export class ReturnService {
       const order = await em.findOne(Order, { ...visibleTo(user), number: orderNumber, type: 'order', completed: true, deleted: false }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
       if (!order) throw notFound('The order');
       await em.populate(order, ['lines', 'state']);
-      const available = new Map((await this.returnableLines(em, order)).map((r) => [r.line.id, r]));
+      const problems = lineProblems(await this.returnableLines(em, order), input.lines);
+      if (Object.keys(problems).length) throw new DomainError('VALIDATION', Object.values(problems).join(' '), problems);
       const wanted = input.lines.filter((l) => l.quantity > 0);
-      if (!wanted.length) throw new DomainError('VALIDATION', 'Choose at least one item and how many to return.', { lines: 'choose at least one item' });
-      for (const w of wanted) {
-        const r = available.get(w.orderLineId);
-        if (!r) throw new DomainError('VALIDATION', 'That line is not on this order.', { lines: 'unknown line' });
-        if (w.quantity > r.returnable) {
-          throw new DomainError('VALIDATION', `You can return at most ${r.returnable} × ${r.line.productName} (${r.shipped} shipped, ${r.returned} already returned).`, { [`line_${w.orderLineId}`]: `at most ${r.returnable}` });
-        }
-      }
       const state = await this.flows.defaultState(em, 'return');
       const [{ n }] = await em.execute<{ n: string }[]>(`select nextval('return_number_seq') as n`);
       const ret = em.create(ReturnRequest, {
@@ -84,6 +77,15 @@ export class ReturnService {
       await this.outbox.enqueue(em, { to: RETURNS_INBOX, subject: `New return ${ret.number} for ${order.number}`, template: 'mail/return-staff.njk', context, orderId: order.id, dedupeKey: `return:${ret.id}:staff` });
       return ret;
     });
+  }
+
+  /**
+   * What is wrong with the lines a customer asks to return (create's own check, without writing), per field — for a
+   * form refused for something else, so every problem is shown at once.
+   */
+  async lineProblems(user: SessionUser, orderNumber: string, lines: ReturnInput['lines']): Promise<Record<string, string>> {
+    const order = await this.em.findOne(Order, { ...visibleTo(user), number: orderNumber, type: 'order', completed: true, deleted: false }, { populate: ['lines', 'state'] });
+    return order ? lineProblems(await this.returnableLines(this.em, order), lines) : {};
   }
 
   customerReturns(user: SessionUser) {
@@ -342,6 +344,20 @@ async function recordEffect(em: EntityManager, ret: ReturnRequest, effect: 'retu
   const [outcome] = effect === 'return_restock' ? [] : await em.execute<{ effect: 'return_refund' | 'replacement' }[]>(
     `select effect from record_effects where return_id = ? and effect in ('return_refund', 'replacement') and effect <> ?`, [ret.id, effect]);
   throw new DomainError('CONFLICT', `${ret.number}: ${outcome ? OUTCOME_TAKEN[outcome.effect] : EFFECT_DONE[effect]}`);
+}
+
+/** Per field: at least one item, each on the order, none above what may still be returned. Empty when all is well. */
+function lineProblems(returnable: ReturnableLine[], lines: ReturnInput['lines']): Record<string, string> {
+  const available = new Map(returnable.map((r) => [r.line.id, r]));
+  const wanted = lines.filter((l) => l.quantity > 0);
+  if (!wanted.length) return { lines: 'Choose at least one item and how many to return.' };
+  const problems: Record<string, string> = {};
+  for (const w of wanted) {
+    const r = available.get(w.orderLineId);
+    if (!r) problems.lines = 'That line is not on this order.';
+    else if (w.quantity > r.returnable) problems[`line_${w.orderLineId}`] = `You can return at most ${r.returnable} × ${r.line.productName} (${r.shipped} shipped, ${r.returned} already returned).`;
+  }
+  return problems;
 }
 
 /** For a confirmation before a refund or replacement: refused as recordEffect would refuse it, without writing. */

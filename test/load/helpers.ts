@@ -480,7 +480,7 @@ export async function walkCheckout(
   const outcome: CheckoutOutcome = { confirmed: false };
   const expect = async (step: string, p: Promise<HttpResult>, status: number) => {
     const res = await p.catch((e: Error) => { throw new StepError(step, undefined, undefined, e); });
-    if (res.status === 403 && /expired|elsewhere/i.test(res.body)) await s.refreshCsrf().catch(() => undefined); // a new session: fresh token next time
+    if (res.status === 403 && /form was not sent/i.test(res.body)) await s.refreshCsrf().catch(() => undefined); // a new session: fresh token next time
     if (res.status !== status) throw new StepError(step, res);
     return res;
   };

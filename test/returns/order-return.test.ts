@@ -36,6 +36,11 @@ const fileReturn = (customer: TestAgent, number: string, form: Record<string, st
 describe('returns (RMA)', () => {
   it('customer files a return, both sides are mailed, staff approve, receive into stock and refund part of it', async () => {
     const { customer, number, lines } = await shippedOrder();
+    // Without an order (a bookmark, a typed address) the customer is sent to pick one.
+    const noOrder = await customer.get('/customer-center/returns/new');
+    expect(noOrder.status).toBe(303);
+    expect(noOrder.headers.location).toBe('/customer-center?CC=Orders');
+    expect((await customer.get('/customer-center?CC=Orders')).text).toContain('Open the order you want to return items from');
     const form = await customer.get(`/customer-center/returns/new?order=${number}`).expect(200);
     expect(form.text).toContain('of 3');
 
@@ -77,6 +82,22 @@ describe('returns (RMA)', () => {
     const page = await customer.get(`/customer-center/returns/${rma}`).expect(200);
     for (const step of ['Requested', 'Approved', 'Goods received', 'Refunded']) expect(page.text).toContain(step);
     expect(page.text).not.toContain('Ada Admin'); // customers see the steps, not who did them
+  });
+
+  it('shows every problem of a return request at once, each by its field, with what was typed', async () => {
+    const { customer, number, lines } = await shippedOrder();
+    const refused = await fileReturn(customer, number, { reason: '', [`line_${lines['P-1016']}`]: 5, [`line_${lines['P-1017']}`]: -1, comment: 'Box was wet' });
+    expect(refused.status).toBe(422);
+    const p1016 = `line_${lines['P-1016']}`;
+    const p1017 = `line_${lines['P-1017']}`;
+    expect(refused.text).toMatch(/id="reason" name="reason" required aria-invalid="true" aria-describedby="reason-error"/);
+    expect(refused.text).toContain('<p class="field-error" id="reason-error">Choose a reason.</p>');
+    expect(refused.text).toMatch(new RegExp(`id="${p1016}" [^>]*value="5"[^>]* aria-invalid="true" aria-describedby="${p1016}-error"`));
+    expect(refused.text).toMatch(new RegExp(`id="${p1016}-error">You can return at most 3 × [^<]+ \\(3 shipped, 0 already returned\\)\\.<`));
+    expect(refused.text).toMatch(new RegExp(`id="${p1017}" [^>]*value="-1"[^>]* aria-invalid="true"`));
+    expect(refused.text).toContain(`id="${p1017}-error">The quantity cannot be negative.<`);
+    expect(refused.text).toContain('Box was wet');
+    expect(await t.sql('select 1 from returns r join orders o on o.id = r.order_id where o.number = $1', [number])).toHaveLength(0);
   });
 
   it('never returns more than was shipped minus already returned, even when two requests race', async () => {
@@ -188,19 +209,6 @@ describe('returns (RMA)', () => {
     expect(bare.text).toMatch(/data-testid="refused-reject">Please check message: is required/);
     expect((await postForm(staff, `/admin/returns/${rma}/reject`, { message: 'Worn and washed' }, `/admin/returns/${rma}`)).status).toBe(303);
     expect((await customer.get(`/customer-center/returns/${rma}`)).text).toContain('Worn and washed');
-  });
-
-  it('shows a return request with no reason or a negative quantity again on its form, with what was typed', async () => {
-    const { customer, number, lines } = await shippedOrder();
-    const noReason = await fileReturn(customer, number, { [`line_${lines['P-1016']}`]: 2, reason: '', comment: 'Box was wet' });
-    expect(noReason.status).toBe(422);
-    expect(noReason.text).toContain('Please check reason: choose a reason');
-    expect(noReason.text).toContain('Box was wet');
-    expect(noReason.text).toContain(`name="line_${lines['P-1016']}" type="number" min="0" max="3" value="2"`);
-    const negative = await fileReturn(customer, number, { [`line_${lines['P-1016']}`]: -1 });
-    expect(negative.status).toBe(422);
-    expect(negative.text).toContain('Request the return');
-    expect(await t.sql('select 1 from returns r join orders o on o.id = r.order_id where o.number = $1', [number])).toHaveLength(0);
   });
 
   it('sends a replacement order at zero price that takes the goods from stock', async () => {

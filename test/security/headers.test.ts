@@ -31,7 +31,7 @@ function expectSecurityHeaders(res: request.Response, what: string): void {
     'x-powered-by': h['x-powered-by'],
   } }).toEqual({ what, headers: {
     'x-content-type-options': 'nosniff', 'x-frame-options': 'SAMEORIGIN',
-    'referrer-policy': 'no-referrer', 'strict-transport-security': 'max-age=31536000; includeSubDomains',
+    'referrer-policy': 'same-origin', 'strict-transport-security': 'max-age=31536000; includeSubDomains',
     'cross-origin-opener-policy': 'same-origin', 'cross-origin-resource-policy': 'same-origin',
     'x-dns-prefetch-control': 'off', 'x-permitted-cross-domain-policies': 'none',
     'x-download-options': 'noopen', 'origin-agent-cluster': '?1', 'x-xss-protection': '0',

@@ -69,11 +69,23 @@ describe('accounts and the security baseline', () => {
     const id = await productId(t, 'P-1040');
     const none = await agent.post('/cart/add').type('form').send({ productId: id, quantity: 1 });
     expect(none.status).toBe(403);
-    expect(none.text).toContain('Your form has expired');
+    expect(none.text).toContain('This form was not sent');
+    expect(none.text).not.toContain('Reload'); // that would send the stale form again
     const wrong = await agent.post('/cart/add').type('form').send({ productId: id, quantity: 1, _csrf: 'forged' });
     expect(wrong.status).toBe(403);
     const [{ n }] = await t.sql('select count(*)::int as n from order_lines where product_id = $1', [id]);
     expect(n).toBe(0);
+  });
+
+  it('a form sent after logging out in another window: not sent, with a way to log in and back to the page', async () => {
+    const agent = newAgent(t);
+    await login(agent, 'shopper@orderflow.test', 'shopper-pass-1');
+    const token = await csrfToken(agent, '/customer-center?CC=Carts');
+    await postForm(agent, '/logout', {}, '/customer-center?CC=Carts');
+    const stale = await agent.post('/customer-center/carts').set('Host', 'shop.test').set('Referer', 'http://shop.test/customer-center?CC=Carts').type('form').send({ _csrf: token, name: 'Christmas' });
+    expect(stale.status).toBe(403);
+    expect(stale.text).toContain('href="/login?next=%2Fcustomer-center%3FCC%3DCarts">Log in</a>');
+    expect(stale.text).toContain('<a href="/customer-center?CC=Carts">Back to the page</a>');
   });
 
   it('keeps staff pages for staff: guests are sent to log in, customers get 403', async () => {

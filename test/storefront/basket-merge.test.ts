@@ -1,5 +1,5 @@
-import { addToBasket } from '../helpers/shopping';
-import { login, newAgent, startTestApp, type TestApp } from '../helpers/test-app';
+import { addToBasket, startCheckout } from '../helpers/shopping';
+import { login, newAgent, postForm, startTestApp, type TestApp } from '../helpers/test-app';
 
 let t: TestApp;
 beforeAll(async () => { t = await startTestApp(); });
@@ -47,5 +47,29 @@ describe('basket merge at login', () => {
       where h.order_id = $1 order by h.id desc limit 1`, [basket.id]);
     expect(moved).toEqual({ event: 'adopted', flow: 'B2B cart approval' });
     expect(await userBasketLines('buyer1@acme.test')).toEqual([{ number: 'P-1034', quantity: 2 }]);
+  });
+
+  it('brings a guest who logs in during checkout back to the checkout, with the basket merged', async () => {
+    const email = `midcheckout-${Date.now()}@example.test`;
+    const account = newAgent(t);
+    expect((await postForm(account, '/register', { name: 'Mid Checkout', email, password: 'mid-checkout-pass-1' }, '/register')).status).toBe(303);
+    await addToBasket(t, account, 'P-1036', 1);
+
+    const guest = newAgent(t);
+    await addToBasket(t, guest, 'P-1035', 2);
+    // Every page's "Log in" comes back to that page.
+    expect((await guest.get('/products/P-1035')).text).toContain('href="/login?next=%2Fproducts%2FP-1035"');
+    await startCheckout(guest);
+    const addresses = await guest.get('/checkout/addresses');
+    expect(addresses.text).toContain('Have an account? <a href="/login?next=%2Fcheckout%2Faddresses">Log in</a>');
+
+    const loginPage = await guest.get('/login?next=%2Fcheckout%2Faddresses');
+    expect(loginPage.text).toContain('name="next" value="/checkout/addresses"');
+    const loggedIn = await postForm(guest, '/login', { email, password: 'mid-checkout-pass-1', next: '/checkout/addresses' }, '/login');
+    expect(loggedIn.headers.location).toBe('/checkout/addresses');
+    const back = await guest.get('/checkout/addresses');
+    expect(back.status).toBe(200);
+    expect(back.text).not.toContain('Have an account?');
+    expect(await userBasketLines(email)).toEqual([{ number: 'P-1035', quantity: 2 }, { number: 'P-1036', quantity: 1 }]);
   });
 });

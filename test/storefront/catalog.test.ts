@@ -35,5 +35,14 @@ describe('catalog', () => {
     expect(res.text).toContain('The product was not found.');
     const weird = await newAgent(t).get("/?q=%25'%3B--").expect(200);
     expect(weird.text).toContain('0 products');
+    // Addresses no product can have (a trailing space, a NUL) are products not found, not a form to check.
+    for (const path of ['/products/P-1013%20', '/products/%00']) {
+      const odd = await newAgent(t).get(path);
+      expect({ path, status: odd.status }).toEqual({ path, status: 404 });
+      expect(odd.text).toContain('The product was not found.');
+    }
+    // A search longer than the box allows searches what fits in it.
+    const long = await newAgent(t).get(`/?q=fountain${'x'.repeat(200)}`).expect(200);
+    expect(long.text).toContain(`value="fountain${'x'.repeat(92)}"`);
   });
 });

@@ -126,6 +126,16 @@ describe('checkout', () => {
     expect(stale.text).toContain('changed after you reviewed it');
     const history = await t.sql(`select event from order_state_history h join orders o on o.id = h.order_id where o.number = $1 order by h.id`, [third]);
     expect(history.map((h) => h.event)).toEqual(['converted', 'downgraded', 'converted', 'downgraded', 'converted']);
+
+    // The basket changed in another window while the review page stood open: placing from it places nothing and
+    // says why on the step the basket is back at (not a silent jump to the addresses).
+    await addToBasket(t, agent, 'P-1002');
+    const fromOldTab = await place(agent, third);
+    expect(fromOldTab.status).toBe(303);
+    expect(fromOldTab.headers.location).toBe('/checkout/addresses');
+    const told = await agent.get('/checkout/addresses');
+    expect(told.text).toContain('Your order changed after you reviewed it (in another window, perhaps), so it was not placed and nothing was charged.');
+    expect(await t.sql(`select 1 from orders where number = $1 and completed`, [third])).toHaveLength(0);
   });
 
   it('gives checkouts started at the same time distinct, consecutive order numbers', async () => {

@@ -21,7 +21,9 @@ describe('refusals in the basket and at checkout', () => {
     const overStock = await postForm(agent, `/cart/lines/${lineId}`, { quantity: 70 }, '/cart');
     expect(overStock.status).toBe(409);
     expect(overStock.text).toMatch(new RegExp(`data-testid="refused-line-${lineId}">Only \\d+ × [^<]* in stock`));
-    expect(overStock.text).toContain(`id="qty-${lineId}" name="quantity" type="number" min="1" max="9999" value="70"`);
+    // The input is tied to its message, for a screen reader as for the eye.
+    expect(overStock.text).toContain(`id="qty-${lineId}" name="quantity" type="number" min="1" max="9999" value="70" inputmode="numeric" required aria-invalid="true" aria-describedby="refused-line-${lineId}"`);
+    expect(overStock.text).toContain(`id="refused-line-${lineId}"`);
     expect(overStock.text).toContain('Go to checkout'); // the basket is there, with its way on
     expect(overStock.text).not.toContain('That did not work');
 
@@ -76,7 +78,7 @@ describe('refusals in the basket and at checkout', () => {
     const refused = await postForm(agent, '/checkout/voucher', { voucherCode: 'NOPE123' }, '/checkout/review');
     expect(refused.status).toBe(422);
     expect(refused.text).toContain('data-testid="refused-voucher">The voucher code &quot;NOPE123&quot; is not valid.');
-    expect(refused.text).toContain('name="voucherCode" value="NOPE123"');
+    expect(refused.text).toContain('name="voucherCode" value="NOPE123" maxlength="36" autocomplete="off" aria-invalid="true" aria-describedby="refused-voucher"');
     expect(refused.text).toContain('Place order');
     expect(refused.text).not.toContain('data-testid="refused-place"');
     expect((await postForm(agent, '/checkout/voucher', { voucherCode: 'WELCOME10' }, '/checkout/review')).status).toBe(303);
