@@ -180,7 +180,7 @@ export class FlowService {
     if (!order) throw notFound('The order');
     await tx.populate(order, ['state.flow']);
     if (expectedVersion != null && order.version !== expectedVersion) {
-      throw new DomainError('CONFLICT', `${order.number} was changed by someone else meanwhile. Reload it to see the changes, then try again.`);
+      throw new DomainError('CONFLICT', `${order.number} was changed by someone else meanwhile. Look at it as it is now, then try again.`);
     }
     return order;
   }

@@ -42,7 +42,7 @@ export const UNAVAILABLE_RETRY_AFTER_SECONDS = 30;
 export function toHttpProblem(err: unknown): HttpProblem {
   if (err instanceof DomainError) return { status: STATUS[err.code], code: err.code, message: err.message, fields: err.fields };
   if (err instanceof OptimisticLockError) {
-    return { status: 409, code: 'CONFLICT', message: 'This record was changed by someone else meanwhile. Reload it and try again.', fields: {} };
+    return { status: 409, code: 'CONFLICT', message: 'This record was changed by someone else meanwhile. Go back to it, check the changes and try again.', fields: {} };
   }
   if (err instanceof UniqueConstraintViolationException) {
     return { status: 409, code: 'CONFLICT', message: 'That conflicts with an existing record.', fields: {} };

@@ -60,7 +60,7 @@ describe('moves offered and refused, in a browser', () => {
     await stateSelect.selectOption({ label: 'Standard order flow → Cancelled' });
     await staff.getByRole('textbox', { name: /Note with the state change/ }).fill('Sorry, we cannot deliver this');
     await submit(staff, staff.getByRole('button', { name: 'Save state' }), `${baseUrl}/admin/orders/${number}/state`);
-    expect(await textOf(staff.getByRole('alert'))).toBe(`${number} was changed by someone else meanwhile. Reload it to see the changes, then try again.`);
+    expect(await textOf(staff.getByRole('alert'))).toBe(`${number} was changed by someone else meanwhile. Look at it as it is now, then try again.`);
     expect(await staff.getByRole('textbox', { name: /Note with the state change/ }).inputValue()).toBe('Sorry, we cannot deliver this');
     await visible(staff.getByRole('heading', { level: 1, name: `${number} Received` }));
     expect(await staff.getByRole('link', { name: 'Continue shopping' }).count()).toBe(0);

@@ -84,6 +84,20 @@ describe('order states changed by staff', () => {
     expect(n).toBe(1);
   });
 
+  it('tells staff whose page was opened before a colleague made the order final why, and shows the note not saved', async () => {
+    const number = await placedOrder();
+    const other = await staffAgent(t);
+    const seen = await version(number);
+    const token = await csrfToken(staff, `/admin/orders/${number}`);
+    expect((await postForm(other, `/admin/orders/${number}/state`, { stateId: await stateId('Standard order flow', 'Cancelled'), version: seen }, `/admin/orders/${number}`)).status).toBe(303);
+    const late = await staff.post(`/admin/orders/${number}/state`).type('form')
+      .send({ _csrf: token, stateId: await stateId('Standard order flow', 'Received'), version: seen, message: 'Packed by Kim' });
+    expect(late.status).toBe(409);
+    expect(late.text).toMatch(/data-testid="refused-state">[^<]*was changed by someone else meanwhile\. Look at it as it is now, then try again\. Your note was not saved: “Packed by Kim”\./);
+    expect(late.text).toContain('Reopen'); // the page as it is now: a final order, with its way on
+    expect((await stateOf(number)).name).toBe('Cancelled');
+  });
+
   it('bulk change: says per order moved or refused and why; refusals leave those orders untouched', async () => {
     const [a, b, c] = [await placedOrder(), await placedOrder(), await placedOrder()];
     await t.services.flows.changeState({ orderId: (await t.sql('select id from orders where number = $1', [c]))[0].id, toStateId: await stateId('Standard order flow', 'Received'), actor: { userId: null, kind: 'system', source: 'system' } });
