@@ -108,3 +108,20 @@ document.addEventListener('DOMContentLoaded', () => {
   target.scrollIntoView({ block: 'center' });
   target.focus({ preventScroll: true });
 });
+
+// A form marked data-keeps="id" (the review step's voucher) reloads the page without another form's field (the
+// comment typed for the order): its text is kept for the next page and put back there if the field is empty.
+document.addEventListener('DOMContentLoaded', () => {
+  let store = null;
+  try { store = window.sessionStorage; } catch { /* storage switched off: nothing is kept */ }
+  if (!store) return;
+  for (const form of document.querySelectorAll('form[data-keeps]')) {
+    const field = document.getElementById(form.dataset.keeps);
+    if (!field) continue;
+    const key = `orderflow.kept.${field.id}`;
+    const kept = store.getItem(key);
+    store.removeItem(key);
+    if (kept !== null && !field.value) field.value = kept;
+    form.addEventListener('submit', () => { if (field.value) store.setItem(key, field.value); });
+  }
+});

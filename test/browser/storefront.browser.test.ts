@@ -77,6 +77,13 @@ describe('storefront in a browser', () => {
     expect(await textOf(items)).toContain(first);
     expect(await textOf(items)).toContain(second);
     expect(await textOf(page.getByRole('main'))).toContain('Standard delivery · Card');
+    // A comment typed before applying a voucher (a form of its own, so the page reloads) is still there after it.
+    await page.getByLabel('Comment to the shop (optional)').fill('Please ring the bell');
+    await page.getByLabel('Voucher code').fill('WELCOME10');
+    await page.getByRole('button', { name: 'Apply voucher' }).click();
+    await page.waitForURL(`${baseUrl}/checkout/review`);
+    await visible(page.getByText('Voucher applied.'));
+    expect(await page.getByLabel('Comment to the shop (optional)').inputValue()).toBe('Please ring the bell');
     await page.getByLabel('Name on card').fill('Kim Customer');
     await page.getByLabel('Card number').fill('4242 4242 4242 4242');
     await page.getByLabel('Expiry').fill('12/39');
@@ -91,6 +98,8 @@ describe('storefront in a browser', () => {
     expect(page.url()).toBe(`${baseUrl}/checkout/receipt/${number}`);
     expect(await textOf(page.getByRole('main'))).toContain('Visa ending 4242');
     expect(await textOf(page.getByTestId('mini-cart-count'))).toBe('0');
+    const [placed] = await t.sql('select customer_comment, voucher_code from orders where number = $1', [number]);
+    expect(placed).toEqual({ customer_comment: 'Please ring the bell', voucher_code: 'WELCOME10' });
 
     // The receipt e-mail leaves through the outbox to the test SMTP server.
     await t.worker.sendDue();
