@@ -10,7 +10,7 @@ import type { CheckoutPage } from './checkout-page';
 import type { Services } from '../services';
 
 const email = z.string().trim().min(1, { error: 'is required' }).max(200).email({ error: 'must be an e-mail address' });
-const country = z.string().trim().regex(/^[A-Z]{2}$/, { error: 'choose a country' });
+const country = z.string().trim().regex(/^[A-Z]{2}$/, { error: 'is required: choose one from the list' });
 const addressSchema = z.object({
   name: requiredText(120), company: text(120), address: requiredText(200), address2: text(200),
   zip: requiredText(20), city: requiredText(100), country, region: text(60), phone: text(40), email,

@@ -5,7 +5,7 @@ import { inContext, type ActionError, type PageRenderer } from '../http/in-conte
 import { changeStateInContext, staffActor, type RefusedMove } from '../flows/state-control';
 import { bulkStateForm } from '../orders/order-admin.routes';
 import { flash, shopperOf } from '../http/shopper';
-import { idParam, orderNumber, parse, quantity, text } from '../http/validate';
+import { idParam, labelOf, orderNumber, parse, quantity, text } from '../http/validate';
 import type { Services } from '../services';
 import { parseMoney } from '../shared/money';
 import { DomainError } from '../shared/errors';
@@ -130,7 +130,13 @@ export function adminQuoteRoutes(s: Services): Router {
 
   r.post('/:number', inContext('save', quotePage, async (req, res) => {
     const number = parse(quoteNumber, req.params.number);
-    const form = parse(editForm, { ...req.body, lines: linesOf(req.body) });
+    const lines = linesOf(req.body);
+    // Every problem at once, each on the input it is about (a line's by its row's own name, not "lines.0").
+    const form = parse(editForm, { ...req.body, lines }, {
+      key: (path) => (path[0] === 'lines' ? `line_${lines[Number(path[1])]?.lineId}_${String(path[2])}` : String(path[0])),
+      message: (fields) => `Please check the marked fields: ${Object.entries(fields)
+        .map(([key, m]) => (/^[A-Z]/.test(m) ? m : `${labelOf(key.replace(/^line_\d+_/, ''))} ${m}`)).join('; ')}.`,
+    });
     const addUnitPrice = form.addUnitPrice === '' ? null : parseMoney(form.addUnitPrice);
     if (form.addUnitPrice !== '' && addUnitPrice == null) throw new DomainError('VALIDATION', 'Unit price of the added product must be an amount like 125.50', { addUnitPrice: 'not an amount' });
     await s.quotes.edit(number, {

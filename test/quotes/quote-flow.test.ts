@@ -213,10 +213,16 @@ describe('quotes', () => {
     expect(negative.text).toMatch(/name="orderDiscount" value="99999" inputmode="decimal" aria-invalid="true"/);
     expect(negative.text).toContain('>Typed message</textarea>');
     expect(negative.text).not.toContain('Continue shopping');
-    const badMoney = await staffEdit(number, { orderDiscount: 'ten' });
+    // Every bad value at once, each input marked and tied to the message, which names no internal path.
+    const page = await staff.get(`/admin/quotes/${number}`);
+    const lineId = /name="line_(\d+)_unitPrice"/.exec(page.text)![1];
+    const badMoney = await staffEdit(number, { orderDiscount: 'ten', [`line_${lineId}_unitPrice`]: '-10' });
     expect(badMoney.status).toBe(422);
     expect(badMoney.text).toContain('value="ten"');
-    expect(badMoney.text).toContain('data-testid="refused-save"');
+    expect(badMoney.text).toMatch(/data-testid="refused-save">Please check the marked fields: [^<]*Unit price must be an amount like 125.50[^<]*Order discount must be an amount like 125.50/);
+    expect(badMoney.text).not.toContain('lines.0');
+    expect(badMoney.text).toMatch(new RegExp(`name="line_${lineId}_unitPrice" value="-10" inputmode="decimal" size="9" aria-invalid="true" aria-describedby="refused-save"`));
+    expect(badMoney.text).toMatch(/name="orderDiscount" value="ten" inputmode="decimal" aria-invalid="true" aria-describedby="refused-save"/);
     expect((await postForm(staff, `/admin/quotes/${number}/offer`, {}, `/admin/quotes/${number}`)).status).toBe(303);
     const locked = await staffEdit(number, { message: 'late change' });
     expect(locked.status).toBe(409);
