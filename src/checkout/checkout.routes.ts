@@ -24,6 +24,7 @@ const placeForm = z.object({
   cardExpiry: z.string().trim().max(7).optional(),
   cardCvc: z.string().trim().max(4).optional(),
   cardHolder: text(120).optional(),
+  shownTotalMinor: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
 });
 
 const FIELD_LABELS: Record<string, string> = {
@@ -123,7 +124,7 @@ export function checkoutRoutes(s: Services, placedOrders: PlacedOrdersCookie): R
     const card = form.cardNumber ? { number: form.cardNumber, expiry: form.cardExpiry ?? '', cvc: form.cardCvc ?? '', holder: form.cardHolder ?? '' } : undefined;
     const origin = `${req.protocol}://${req.get('host')}`;
     const placed = await s.checkout.place(shopperOf(req), {
-      orderNumber: form.orderNumber, customerComment: form.customerComment, card, ip: req.ip ?? '', placedInSession: placedOrders.read(req),
+      orderNumber: form.orderNumber, customerComment: form.customerComment, card, ip: req.ip ?? '', placedInSession: placedOrders.read(req), shownTotalMinor: form.shownTotalMinor,
       urls: { returnUrl: `${origin}/checkout/payment-return`, webhookUrl: `${origin}/payments/webhooks/sandbox_hosted` },
     });
     if (placed.redirectUrl !== undefined) return res.redirect(303, placed.redirectUrl); // the provider's payment page

@@ -9,6 +9,7 @@ import { totalsColumns } from '../orders/order-lifecycle';
 import type { CaptureState } from '../orders/order.entities';
 import type { PaymentProviderCode } from '../payments/payment.entities';
 import { DomainError } from '../shared/errors';
+import { formatMoney } from '../shared/money';
 import { priceOrder, type Totals } from '../pricing/pricing';
 import { PRICING_COLUMNS, PRICING_JOINS, pricingInputOf, type PricingRow } from '../pricing/pricing-sql';
 import { receiptMail } from '../orders/receipt-mail';
@@ -103,6 +104,8 @@ async function reserveIn(orm: MikroORM, shopper: Shopper, input: PlaceInput, opt
       billing: { name: order.billing_name, address: order.billing_address, zip: order.billing_zip, city: order.billing_city, country: order.billing_country, email: order.billing_email },
     });
     const totals = priceOrder(pricingInputOf(order));
+    // What was shown is what is charged: a total that changed since the review page (a new price, a fee) is shown first.
+    if (input.shownTotalMinor != null && totals.totalMinor !== input.shownTotalMinor) throw totalChanged(input.shownTotalMinor, totals.totalMinor, order.currency_code);
     const cause = { reason: 'order', orderId, actor: { userId: shopper.userId, kind: 'customer' } } as const;
     const by = { customerComment: input.customerComment, ip: input.ip, userId: shopper.userId, reservationSeconds: options.reservationSeconds };
     const reserved: ReservedOrder = { order, totals, customerComment: input.customerComment, ip: input.ip, actorUserId: shopper.userId };
@@ -508,6 +511,10 @@ export function attemptByReference(orm: MikroORM, reference: string): Promise<At
 /** The provider's idempotency key of an attempt. */
 export function attemptKey(attemptId: number): string {
   return `attempt-${attemptId}`;
+}
+
+function totalChanged(shownMinor: number, nowMinor: number, currencyCode: string): DomainError {
+  return new DomainError('CONFLICT', `The total changed since this page was shown: it is now ${formatMoney(nowMinor, currencyCode)}, not ${formatMoney(shownMinor, currencyCode)} (a price or a fee changed). Nothing was charged. Please check your order below and place it again.`);
 }
 
 export function orderChanged(): DomainError {

@@ -6,6 +6,8 @@ import { DomainError } from '../shared/errors';
 /** What placing an order (checkout's orders and accepted quotes, both through place-order.ts) shares: input, result, rules, messages. */
 export interface PlaceInput {
   orderNumber: string; customerComment: string; card?: CardInput; ip: string; placedInSession: number[];
+  /** The total the shopper was shown (the review page's button): placing at any other total is refused, nothing charged. */
+  shownTotalMinor?: number;
   /** Where a hosted payment page sends the shopper back (absolute URL of /checkout/payment-return) and its webhook goes. */
   urls?: { returnUrl: string; webhookUrl: string };
 }

@@ -138,6 +138,33 @@ describe('checkout', () => {
     expect(await t.sql(`select 1 from orders where number = $1 and completed`, [third])).toHaveLength(0);
   });
 
+  it('charges what the review page showed: a total changed since (a new price) is shown first, nothing charged', async () => {
+    await setPrice('P-1004', 28300, 2500);
+    const agent = newAgent(t);
+    await addToBasket(t, agent, 'P-1004');
+    const number = await checkoutToReview(t, agent);
+    const shown = Number(/name="shownTotalMinor" value="(\d+)"/.exec((await agent.get('/checkout/review')).text)![1]);
+
+    // Staff change the price while the shopper looks at the review page.
+    await setPrice('P-1004', 33900, 2500);
+    const refused = await postForm(agent, '/checkout/place', { orderNumber: number, customerComment: 'Gift wrap', shownTotalMinor: shown, ...APPROVED_CARD }, '/checkout/review');
+    expect(refused.status).toBe(409);
+    expect(refused.text).toMatch(/data-testid="refused-place">The total changed since this page was shown: it is now [\d.,]+ DKK, not [\d.,]+ DKK[^<]*Nothing was charged\./);
+    expect(refused.text).toContain('>Gift wrap</textarea>');
+    expect(await t.sql(`select 1 from payment_transactions p join orders o on o.id = p.order_id where o.number = $1`, [number])).toHaveLength(0);
+    expect(await t.sql('select 1 from orders where number = $1 and completed', [number])).toHaveLength(0);
+
+    // The page now shows the new total; placing at it goes through, charged exactly that.
+    const page = await agent.get('/checkout/review');
+    const now = Number(/name="shownTotalMinor" value="(\d+)"/.exec(page.text)![1]);
+    expect(now - shown).toBe(5600 * 1.25);
+    const orderNow = /name="orderNumber" value="([^"]+)"/.exec(page.text)![1];
+    expect((await postForm(agent, '/checkout/place', { orderNumber: orderNow, customerComment: 'Gift wrap', shownTotalMinor: now, ...APPROVED_CARD }, '/checkout/review')).status).toBe(303);
+    const [placed] = await t.sql(`select o.total_minor::int as total, (select sum(p.amount_minor)::int from payment_transactions p where p.order_id = o.id and p.operation = 'authorize') as authorized
+      from orders o where o.number = $1 and o.completed`, [orderNow]);
+    expect(placed).toEqual({ total: now, authorized: now });
+  });
+
   it('gives checkouts started at the same time distinct, consecutive order numbers', async () => {
     const next = await upcomingOrderNumber(t);
     const agents = await Promise.all([1, 2, 3, 4, 5, 6].map(async () => {
