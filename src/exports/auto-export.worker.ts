@@ -17,6 +17,7 @@ import { compileXsl, exportBackoffSeconds, exportFileName, loadXslTransform, MAX
 import { readExportSettings } from './export-settings.service';
 import { ordersXml } from './order-xml';
 import type { DrainJob } from '../jobs/job-queue';
+import { ensureFolder } from '../shared/folders';
 
 /** The environment's defaults (EXPORT_DIR, EXPORT_XSL); staff settings in `export_settings` take precedence. */
 export interface AutoExportSettings {
@@ -108,7 +109,7 @@ export class AutoExportWorker {
 
   /** Temp file in the target folder (so the rename stays on one file system), flushed to disk, then renamed. */
   private async writeAtomically(dir: string, fileName: string, content: string): Promise<void> {
-    await fs.mkdir(dir, { recursive: true });
+    await ensureFolder(dir);
     const target = path.join(dir, fileName);
     const temp = path.join(dir, `.${fileName}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
     try {

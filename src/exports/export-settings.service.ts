@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { invalid } from '../shared/errors';
 import { xslProblem } from './auto-export.service';
+import { ensureFolder } from '../shared/folders';
 
 export interface StoredExportSettings {
   enabled: boolean;
@@ -91,13 +92,15 @@ export class ExportSettingsService {
 async function folderProblem(folder: string): Promise<string | null> {
   const dir = path.resolve(folder);
   try {
-    await fs.mkdir(dir, { recursive: true });
+    await ensureFolder(dir);
     await fs.access(dir, fs.constants.W_OK);
     if (!(await fs.stat(dir)).isDirectory()) return `${dir} is not a folder.`;
     return null;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'EACCES' || code === 'EPERM' ? 'the app may not write there' : code === 'EEXIST' || code === 'ENOTDIR' ? 'a file is in the way' : (e as Error).message;
+    const why = code === 'EACCES' || code === 'EPERM' ? 'the app may not write there'
+      : code === 'EEXIST' || code === 'ENOTDIR' ? 'a file is in the way'
+      : code === 'ENOENT' ? 'no folder can be made there' : (e as Error).message;
     return `${dir} cannot be used as the export folder: ${why}.`;
   }
 }

@@ -93,7 +93,7 @@ export function adminQuoteRoutes(s: Services): Router {
   /** The quote list; a refused bulk change (nothing selected) is shown in its bulk bar. */
   const listPage = async (req: Request, res: Response, actionError?: ActionError) => {
     const quotes = await s.quotes.adminQuotes();
-    const bulkMoves = await s.orderAdmin.bulkMoves('quote', quotes.map((q) => q.id), req.user!.id);
+    const bulkMoves = await s.orderAdmin.bulkMoves('quote', quotes.filter((q) => q.type === 'quote').map((q) => q.id), req.user!.id);
     res.render('quotes/admin-list.njk', { quotes, bulkMoves, base: '/admin/quotes', actionError: actionError ?? null });
   };
 
@@ -112,7 +112,12 @@ export function adminQuoteRoutes(s: Services): Router {
   /** A refused save or offer: the quote page again, the message by its button, what was typed kept (see inContext). */
   const quotePage = (req: Request, res: Response, actionError?: ActionError) => renderQuote(req, res, parse(quoteNumber, req.params.number), undefined, actionError);
 
-  r.get('/:number', async (req, res) => renderQuote(req, res, parse(quoteNumber, req.params.number)));
+  r.get('/:number', async (req, res) => {
+    const number = parse(quoteNumber, req.params.number);
+    const order = await s.quotes.acceptedAs(number);
+    if (order) return res.redirect(303, `/admin/orders/${encodeURIComponent(order)}`);
+    await renderQuote(req, res, number);
+  });
 
   r.post('/:number/state', async (req, res) => {
     const number = parse(quoteNumber, req.params.number);

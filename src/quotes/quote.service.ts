@@ -140,8 +140,16 @@ export class QuoteService {
 
   // ---- staff side ----
 
+  /** Open quotes and those accepted (now orders, still listed by their quote number), newest change first. */
   adminQuotes() {
-    return this.em.find(Order, { type: 'quote', deleted: false }, { populate: ['state', 'user', 'company'], orderBy: { updatedAt: 'desc' }, limit: 200 });
+    return this.em.find(Order, { deleted: false, $or: [{ type: 'quote' }, { type: 'order', quoteNumber: { $ne: null } }] },
+      { populate: ['state', 'user', 'company'], orderBy: { updatedAt: 'desc' }, limit: 200 });
+  }
+
+  /** The order an accepted quote became (its page is the order's), or null. */
+  async acceptedAs(quoteNumber: string): Promise<string | null> {
+    const order = await this.em.findOne(Order, { quoteNumber, type: 'order', deleted: false }, { fields: ['number'] });
+    return order?.number ?? null;
   }
 
   async adminQuote(number: string) {

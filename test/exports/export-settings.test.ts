@@ -63,6 +63,10 @@ describe('export settings page', () => {
     expect(res.status).toBe(422);
     expect(res.text).toContain('id="f-folder-error">Output folder');
     expect(res.text).toContain('cannot be used as the export folder');
+    // Where Node's own recursive mkdir would spin forever (a parent that cannot hold folders): refused at once.
+    const proc = await saveSettings({ enabled: 'on', folder: '/proc/orderflow-export/out' });
+    expect(proc.status).toBe(422);
+    expect(proc.text).toContain('/proc/orderflow-export/out cannot be used as the export folder: no folder can be made there.');
   });
 
   it('saves a good stylesheet, folder and address; the worker writes through the XSL and mails the XML via the outbox', async () => {

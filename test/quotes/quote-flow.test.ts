@@ -103,6 +103,13 @@ describe('quotes', () => {
     expect(list).toContain('<td data-label="State"><span class="state-badge">Accepted</span></td>');
     const history = await t.sql(`select h.event from order_state_history h join orders o on o.id = h.order_id where o.number = $1 order by h.id`, [orderNumber]);
     expect(history.map((h) => h.event)).toEqual(expect.arrayContaining(['quote_requested', 'state_changed', 'quote_accepted', 'placed']));
+    // Staff still find it among the quotes, by its quote number, leading to the order it became.
+    const staffList = (await staff.get('/admin/quotes').expect(200)).text;
+    expect(staffList).toContain(`<a href="/admin/orders/${orderNumber}">${number}</a>`);
+    expect(staffList).toContain(`Accepted → <a href="/admin/orders/${orderNumber}" data-testid="accepted-as">${orderNumber}</a>`);
+    const oldLink = await staff.get(`/admin/quotes/${number}`);
+    expect(oldLink.status).toBe(303);
+    expect(oldLink.headers.location).toBe(`/admin/orders/${orderNumber}`);
   });
 
   it('accepting twice at the same time creates one order, authorized once, with no lock held while the gateway answers', async () => {
