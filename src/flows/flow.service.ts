@@ -44,6 +44,8 @@ export interface MoveOptions {
   allowFlowSwitch?: boolean;
   /** Told what entering a cancelled-role state did (the payment desk reports it). */
   onCancelEffects?: (effects: CancelEffects) => void;
+  /** The move is an action's own (a quote's offer or acceptance): it may enter a state only that action reaches. */
+  byAction?: boolean;
 }
 
 /** Makes what committed moves owe the payment provider (voids), after the commit: PaymentService.settleVoids. */
@@ -103,7 +105,7 @@ export class FlowService {
     const from = record.state ?? null;
     const check = opts.check ?? 'rules';
     const info = recordInfo(record);
-    if (check === 'rules') await assertTransitionAllowed(em, info, from, to, opts.allowFlowSwitch ?? false, opts.actor);
+    if (check === 'rules') await assertTransitionAllowed(em, info, from, to, opts.allowFlowSwitch ?? false, opts.actor, opts.byAction);
     else if (check === 'reopen') await this.assertReopenAllowed(em, info, from, to, opts);
     else if (to.deleted) throw new DomainError('TRANSITION_NOT_ALLOWED', `“${to.name}” has been deleted and can no longer be entered.`);
 
@@ -327,10 +329,12 @@ async function awaitsApproval(em: EntityManager, type: FlowType, state: FlowStat
  * Customers may make only the moves whose rule names them (owner, a buyer or an approver of the record's company),
  * and whoever submitted a cart for approval never approves it.
  */
-export async function assertTransitionAllowed(em: EntityManager, record: MoveRecord, from: FlowState | null, to: FlowState, allowFlowSwitch: boolean, mover?: Mover): Promise<void> {
+export async function assertTransitionAllowed(em: EntityManager, record: MoveRecord, from: FlowState | null, to: FlowState, allowFlowSwitch: boolean, mover?: Mover, byAction = false): Promise<void> {
   const toFlow = to.flow;
   const refuse = (why: string) => new DomainError('TRANSITION_NOT_ALLOWED', why);
   if (to.deleted) throw refuse(`“${to.name}” has been deleted and can no longer be entered.`);
+  const action = to.role ? ACTION_ONLY_ROLES[record.type]?.[to.role] : undefined;
+  if (action && !byAction) throw refuse(`${record.label} reaches “${to.name}” only by ${action}, never by a state change.`);
   if (toFlow.type !== record.type) throw refuse(`“${to.name}” belongs to ${article(toFlow.type)} ${toFlow.type} flow; ${record.label} is ${article(record.type)} ${record.type}.`);
   // Money still held (captured, not refunded) is refunded, not cancelled; an order refunded in full may be cancelled.
   const held = (record.capturedMinor ?? 0) - (record.refundedMinor ?? 0);
@@ -354,6 +358,15 @@ export async function assertTransitionAllowed(em: EntityManager, record: MoveRec
     throw refuse(`You submitted ${record.label} for approval, so someone else must approve it.`);
   }
 }
+
+/**
+ * States entered only by an action that does their work: an offered quote has a version, an expiry and the customer's
+ * mail (Send offer); an accepted one became an order (the customer's Accept). A plain move there left a quote the
+ * customer could not accept, or "accepted" with no order.
+ */
+const ACTION_ONLY_ROLES: Partial<Record<FlowType, Partial<Record<string, string>>>> = {
+  quote: { offered: '“Send offer to the customer”', accepted: 'the customer accepting the offer' },
+};
 
 async function assertCustomerMayMake(em: EntityManager, record: MoveRecord, rule: FlowStateRule, from: FlowState, to: FlowState, mover: Mover): Promise<void> {
   const who = await resolveMover(em, mover);

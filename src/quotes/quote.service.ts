@@ -282,7 +282,7 @@ export class QuoteService {
     await em.populate(quote, ['state.flow']);
     if (!quote.state) throw new DomainError('CONFLICT', `${quote.number} is in no flow state.`);
     const target = await this.flows.requireRole(em, quote.state, role, quote.number);
-    await this.flows.move(em, quote, target, { actor, message });
+    await this.flows.move(em, quote, target, { actor, message, byAction: true });
   }
 
   private async lockVisible(em: EntityManager, user: SessionUser, number: string): Promise<Order> {

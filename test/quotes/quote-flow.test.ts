@@ -211,6 +211,25 @@ describe('quotes', () => {
     expect((await staff.get(`/admin/quotes/${number}`).expect(200)).text).toMatch(/Rejected by the customer<\/h2><p data-testid="reject-reason">Too expensive</);
   });
 
+  it('reaches "Offered" only by sending the offer and "Accepted" only by the customer: the state control offers neither', async () => {
+    const { number } = await requestQuote();
+    const page = await staff.get(`/admin/quotes/${number}`).expect(200);
+    const [offered, accepted] = await Promise.all(['offered', 'accepted'].map(async (role) => (await t.sql(
+      `select s.id from flow_states s join orders o on o.id = (select id from orders where number = $1) where s.flow_id = (select flow_id from flow_states where id = o.state_id) and s.role = $2`, [number, role]))[0].id));
+    expect(page.text).not.toContain(`<option value="${offered}"`);
+    expect(page.text).not.toContain(`<option value="${accepted}"`);
+    const version = /name="version" value="(\d+)"/.exec(page.text)![1];
+    for (const [stateId, why] of [[offered, 'only by “Send offer to the customer”'], [accepted, 'only by the customer accepting the offer']] as const) {
+      const forged = await postForm(staff, `/admin/quotes/${number}/state`, { stateId, version }, `/admin/quotes/${number}`);
+      expect(forged.status).toBe(409);
+      expect(forged.text).toContain(why);
+    }
+    const [q] = await t.sql(`select s.role from orders o join flow_states s on s.id = o.state_id where o.number = $1`, [number]);
+    expect(q.role).toBe('requested');
+    await staffEdit(number, { expiresOn: inFuture() });
+    expect((await postForm(staff, `/admin/quotes/${number}/offer`, {}, `/admin/quotes/${number}`)).status).toBe(303);
+  });
+
   it('refuses edits that would make the total negative or happen while the state does not allow editing', async () => {
     const { number } = await requestQuote();
     const negative = await staffEdit(number, { orderDiscount: '99999', message: 'Typed message' });

@@ -203,10 +203,10 @@ describe('the cart state form (ChangeDraftStatusForm)', () => {
     const order = await placeOrder(t, c.agent, 'P-1026');
     const quote = await requestQuote(t, c, 'P-1027');
     const before = JSON.stringify(await t.sql('select number, type, state_id, quote_answer from orders where number = any($1) order by number', [[order, quote]]));
-    // Both moves follow the flows' rules (New → Cancelled, Requested → Offered): only the record type stops them.
+    // Both moves follow the flows' rules (New → Cancelled, Requested → In review): only the record type stops them.
     const byOrder = await postForm(c.agent, '/customer-center?CC=Carts', { CartID: order, StateId: await stateId('order', 'Cancelled') });
     expect(byOrder.status).toBe(404);
-    const byQuote = await postForm(c.agent, '/customer-center?CC=Carts', { CartID: quote, StateId: await stateId('quote', 'Offered') });
+    const byQuote = await postForm(c.agent, '/customer-center?CC=Carts', { CartID: quote, StateId: await stateId('quote', 'In review') });
     expect(byQuote.status).toBe(404);
     expect(JSON.stringify(await t.sql('select number, type, state_id, quote_answer from orders where number = any($1) order by number', [[order, quote]]))).toBe(before);
     const [{ n }] = await t.sql(`select count(*)::int as n from order_state_history h join orders o on o.id = h.order_id where o.number = any($1) and h.source = 'frontend' and h.event = 'state_changed'`, [[order, quote]]);
