@@ -64,6 +64,7 @@ export class AdminService {
       let shop: Shop | undefined;
       await changeUpcomingOrderNumber(em, DEFAULT_SHOP_ID, async (next) => {
         shop = await em.findOneOrFail(Shop, DEFAULT_SHOP_ID);
+        assertPrefixesApart(input.orderPrefix, input.cartPrefix, shop.quotePrefix);
         if (orderNextNumber < next && input.orderPrefix === shop.orderPrefix) {
           throw new DomainError('VALIDATION', `Order numbers are never reused: the next number must be ${next} or higher.`, { orderNextNumber: `must be at least ${next}` });
         }
@@ -86,5 +87,20 @@ export class AdminService {
     const mail = await this.em.findOne(CaughtMail, { id });
     if (!mail) throw notFound('The mail');
     return mail;
+  }
+}
+
+/**
+ * A number says what it is (the seeds: an incomplete order has a CART id): order, cart and quote numbers must never
+ * look alike — the same prefix, or one that is another plus digits (CART and CART1 would both make CART15).
+ */
+function assertPrefixesApart(orderPrefix: string, cartPrefix: string, quotePrefix: string): void {
+  const extends_ = (longer: string, shorter: string) => longer.startsWith(shorter) && /^\d*$/.test(longer.slice(shorter.length));
+  const clash = (a: string, b: string) => extends_(a, b) || extends_(b, a);
+  if (clash(orderPrefix, cartPrefix)) {
+    throw new DomainError('VALIDATION', `The order prefix ${orderPrefix} and the cart prefix ${cartPrefix} would make numbers that look alike: choose prefixes that differ by more than digits.`, { cartPrefix: 'must differ from the order prefix' });
+  }
+  for (const [field, prefix] of [['orderPrefix', orderPrefix], ['cartPrefix', cartPrefix]] as const) {
+    if (clash(prefix, quotePrefix)) throw new DomainError('VALIDATION', `${prefix} would make numbers that look like quote numbers (${quotePrefix}…).`, { [field]: 'must differ from the quote prefix' });
   }
 }

@@ -32,6 +32,13 @@ describe('shop settings', () => {
     expect(bad.text).toContain('capital letters');
     expect(bad.text).toContain('value="web &lt;x&gt;"');
     expect(await settings()).toEqual(before);
+    // Order, cart and quote numbers must be told apart: no same prefix, none another plus digits.
+    for (const [orderPrefix, cartPrefix, field] of [['CART', 'CART', 'cartPrefix'], ['WEB', 'WEB1', 'cartPrefix'], ['QUOTE', 'CART', 'orderPrefix']]) {
+      const clash = await postForm(staff, '/admin/shop-settings', { ...FORM, orderPrefix, cartPrefix, orderNextNumber: before.next + 100 }, '/admin/shop-settings');
+      expect({ orderPrefix, cartPrefix, status: clash.status }).toEqual({ orderPrefix, cartPrefix, status: 422 });
+      expect(clash.text).toMatch(new RegExp(`id="f-${field}-error"|name="${field}"[^>]*aria-invalid="true"`));
+    }
+    expect(await settings()).toEqual(before);
     const shopper = newAgent(t);
     await login(shopper, 'shopper@orderflow.test', 'shopper-pass-1');
     expect((await postForm(shopper, '/admin/shop-settings', FORM)).status).toBe(403);
