@@ -496,8 +496,8 @@ describe('POST /api/v1/orders/:number/tracking', () => {
       expect([good, res.status]).toEqual([good, 200]);
       expect(res.body.order.trackingNumber).toBe(good);
     }
-    for (const [bad, message] of [['x'.repeat(61), 'must be at most 60 characters'], ['-00370712', 'may contain only letters, digits, spaces and . _ / -'],
-      ['AB<script>', 'may contain only letters, digits, spaces and . _ / -'], ['AB\n12', 'may contain only letters, digits, spaces and . _ / -']]) {
+    for (const [bad, message] of [['x'.repeat(61), 'must be at most 60 characters'], ['-00370712', 'may contain only the letters A–Z, digits, spaces and . _ / -, as carriers write them'],
+      ['AB<script>', 'may contain only the letters A–Z, digits, spaces and . _ / -, as carriers write them'], ['AB\n12', 'may contain only the letters A–Z, digits, spaces and . _ / -, as carriers write them']]) {
       const page = await staffForm(bad);
       expect([bad, page.status]).toEqual([bad, 422]);
       expect(page.text).toContain(message);
