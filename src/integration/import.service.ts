@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { priceOrder, type Totals } from '../pricing/pricing';
 import { FlowService } from '../flows/flow.service';
+import { STATE_ROLES } from '../flows/flow.entities';
 import { ADDRESS_FIELDS } from '../orders/order.entities';
 import { nextOrderNumbers } from '../orders/order-numbers';
 import { netOfGross } from '../shared/money';
@@ -120,8 +121,9 @@ export class ImportService {
     const remember = (key: string, id: number) => { if (!stateMap.has(key)) stateMap.set(key, id); };
     for (const prefix of ['role', 'name'] as const) {
       for (const s of states) {
-        const value = prefix === 'role' ? s.role : s.name;
-        if (value == null) continue;
+        const raw = prefix === 'role' ? s.role : s.name;
+        if (raw == null) continue;
+        const value = stateKey(raw);
         remember(`${s.flow}\u0000${prefix}:${value}`, s.id);
         if (s.flow_code != null) remember(`\u0001${s.flow_code}\u0000${prefix}:${value}`, s.id);
         remember(`\u0000${prefix}:${value}`, s.id);
@@ -150,6 +152,8 @@ export class ImportService {
     const shop = ctx.shops.get(o.shopId ?? '') ?? ctx.shops.get(ctx.defaultShopId)!;
     if (o.currencyCode !== shop.currencyCode) return `currency ${o.currencyCode || '(none)'} is not the shop's currency ${shop.currencyCode}`;
     const stateId = o.stateName ? stateNamedInFile(ctx.states, o.stateFlowCode, o.stateFlow, o.stateName) : undefined;
+    // A state the shop does not know is refused, not imported as new: a shipped marketplace order must never look new.
+    if (o.stateName && stateId == null) return `state “${o.stateName}” is no state of the shop's order flows (give a role code — ${STATE_ROLES.order.join(', ')} — or a state's name)`;
     const net = (minor: number) => (o.fees.inclVat ? netOfGross(minor, shop.vatBp) : minor);
     const totals = priceOrder({
       lines: o.lines,
@@ -310,7 +314,13 @@ export class ImportService {
  * The state a file's `state_name` means: by role code before name, in the file's flow (found by its code, then its
  * name) before any order flow.
  */
-function stateNamedInFile(states: Map<string, number>, flowCode: string | undefined, flow: string | undefined, text: string): number | undefined {
+function stateNamedInFile(states: Map<string, number>, flowCode: string | undefined, flow: string | undefined, named: string): number | undefined {
+  const text = stateKey(named);
   const inFlow = (key: string | undefined) => (key == null ? [] : [`${key}\u0000role:${text}`, `${key}\u0000name:${text}`]);
   return [...inFlow(flowCode && `\u0001${flowCode}`), ...inFlow(flow), `\u0000role:${text}`, `\u0000name:${text}`].map((k) => states.get(k)).find((id) => id != null);
+}
+
+/** A role code or state name as files write it: "Shipped", "SHIPPED" and " shipped " are the same state. */
+function stateKey(text: string): string {
+  return text.trim().toLowerCase();
 }
