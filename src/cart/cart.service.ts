@@ -148,6 +148,8 @@ export class CartService {
     await this.mutateBasket(shopper, false, async (em, order) => {
       for (const line of order.lines.getItems()) em.remove(line);
       order.lines.removeAll();
+      // Emptied is a fresh start: a voucher applied to the old contents is not carried to the next ones.
+      order.voucherCode = '';
       return 'basket emptied';
     });
   }

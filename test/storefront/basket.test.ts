@@ -63,8 +63,11 @@ describe('basket', () => {
     expect(lines.map((l) => [l.number, l.quantity])).toEqual([['P-1020', 5]]);
     expect(miniCart((await agent.get('/')).text)).toBe(5);
 
+    // A voucher applied before is gone with the contents: "Empty basket" is a fresh start.
+    await t.sql(`update orders set voucher_code = 'WELCOME10' where number = $1`, [number]);
     await postForm(agent, '/cart/empty', {}, '/cart');
     expect(await basketLines(t, number)).toEqual([]);
+    expect((await t.sql('select voucher_code from orders where number = $1', [number]))[0].voucher_code).toBe('');
     const empty = await agent.get('/cart');
     expect(empty.text).toContain('Your basket is empty');
     expect(miniCart(empty.text)).toBe(0);
