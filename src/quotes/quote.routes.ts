@@ -37,7 +37,7 @@ export function customerQuoteRoutes(s: Services): Router {
   /** The quote as its customer sees it; a refused accept (a declined card, a method that cannot be used) is shown by its form. */
   const quotePage: PageRenderer = async (req, res, actionError) => {
     const view = await s.quotes.customerQuote(req.user!, parse(quoteNumber, req.params.number));
-    res.render('quotes/customer-quote.njk', { ...view, cc: 'Quotes', paymentMethods: await s.checkout.paymentMethods(), actionError });
+    res.render('quotes/customer-quote.njk', { ...view, cc: 'Quotes', paymentMethods: await s.checkout.quotePaymentMethods(), actionError });
   };
   r.get('/:number', (req, res) => quotePage(req, res));
 

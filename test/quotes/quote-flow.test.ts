@@ -85,6 +85,8 @@ describe('quotes', () => {
     expect(offer.text).toContain('<label for="pm-');
     expect(offer.text).toMatch(/>Invoice — <span class="choice-price">fee 25.00 DKK<\/span><\/label>/);
     expect(offer.text).toContain("A payment method's fee is added to the offer's total when you accept.");
+    // A quote is paid on its own page: a method paid on the provider's page is not offered.
+    expect(offer.text).not.toContain('Sandbox Pay');
 
     const res = await accept(customer, number);
     expect(res.status).toBe(303);
