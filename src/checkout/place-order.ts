@@ -91,7 +91,7 @@ async function reserveIn(orm: MikroORM, shopper: Shopper, input: PlaceInput, opt
     const attemptIdColumn = options.settle ? `, nextval('payment_attempts_id_seq') as next_attempt_id` : '';
     const [order] = await sql<LockedOrder & { next_attempt_id?: string }>('with ' + (options.quote
       ? lockOrderSql(`? in (o.number, o.quote_number) and not o.deleted and ${quoteVisible.sql}`, attemptIdColumn)
-      : lockOrderSql(`o.number = ? and not o.deleted and (${owner} or o.id = any(?::bigint[]))`, attemptIdColumn)),
+      : lockOrderSql(`o.number = ? and not o.deleted and (${owner} or o.id = any(?::bigint[]))`, UNAPPROVED_LIMIT_COLUMN + attemptIdColumn)),
     options.quote ? [input.orderNumber, ...quoteVisible.params] : [input.orderNumber, shopper.userId ?? shopper.anonymousToken ?? NO_TOKEN, sqlArray(input.placedInSession)]);
     if (!order) throw orderChanged();
     const orderId = Number(order.id);
@@ -104,6 +104,9 @@ async function reserveIn(orm: MikroORM, shopper: Shopper, input: PlaceInput, opt
       billing: { name: order.billing_name, address: order.billing_address, zip: order.billing_zip, city: order.billing_city, country: order.billing_country, email: order.billing_email },
     });
     const totals = priceOrder(pricingInputOf(order));
+    // Checked out without an approval because its goods were within the buyer's limit: with shipping and fees too.
+    const limit = order.unapproved_limit_minor != null ? Number(order.unapproved_limit_minor) : null;
+    if (limit != null && totals.totalMinor > limit) throw aboveSpendLimit(totals.totalMinor, limit, order.currency_code);
     // What was shown is what is charged: a total that changed since the review page (a new price, a fee) is shown first.
     if (input.shownTotalMinor != null && totals.totalMinor !== input.shownTotalMinor) throw totalChanged(input.shownTotalMinor, totals.totalMinor, order.currency_code);
     const cause = { reason: 'order', orderId, actor: { userId: shopper.userId, kind: 'customer' } } as const;
@@ -513,6 +516,20 @@ export function attemptKey(attemptId: number): string {
   return `attempt-${attemptId}`;
 }
 
+/**
+ * A company buyer's order that left the cart flow's starting state without an approval (checkout let it through
+ * because its goods were within the buyer's spend limit, src/checkout/checkout.service.ts assertCartOrderable):
+ * the buyer's limit, read from the 'converted' history row — the one record of how it became an order. Else null.
+ */
+const UNAPPROVED_LIMIT_COLUMN = `, case when o.company_id is null then null else (
+    select u.spend_limit_minor from users u where u.id = o.user_id and u.company_id = o.company_id
+      and (select fs.is_default and not fs.allow_order from order_state_history h join flow_states fs on fs.id = h.from_state_id
+           where h.order_id = o.id and h.event = 'converted' order by h.id desc limit 1)) end as unapproved_limit_minor`;
+
+function aboveSpendLimit(totalMinor: number, limitMinor: number, currencyCode: string): DomainError {
+  return new DomainError('CART_NOT_ORDERABLE', `With shipping and payment your order comes to ${formatMoney(totalMinor, currencyCode)}, above your spend limit of ${formatMoney(limitMinor, currencyCode)}, and it has not been approved. Choose a cheaper shipping or payment method, or change your basket to stay within the limit. Nothing was charged.`);
+}
+
 function totalChanged(shownMinor: number, nowMinor: number, currencyCode: string): DomainError {
   return new DomainError('CONFLICT', `The total changed since this page was shown: it is now ${formatMoney(nowMinor, currencyCode)}, not ${formatMoney(shownMinor, currencyCode)} (a price or a fee changed). Nothing was charged. Please check your order below and place it again.`);
 }
@@ -538,6 +555,8 @@ interface LockedOrder extends PricingRow {
   billing_name: string; billing_address: string; billing_zip: string; billing_city: string; billing_country: string; billing_email: string;
   currency_code: string; customer_comment: string; quote_open: boolean;
   open_attempt: { id: number; provider: PaymentProviderCode; expired: boolean } | null;
+  /** Only where UNAPPROVED_LIMIT_COLUMN is read. */
+  unapproved_limit_minor?: string | null;
 }
 
 /**

@@ -86,4 +86,19 @@ describe('cart approval', () => {
     expect(basket.text).not.toContain('data-testid="not-orderable"');
     expect((await postForm(bea, '/checkout', {}, '/cart')).status).toBe(303);
   });
+
+  it('keeps an order checked out without approval within the spend limit with its shipping and fees, or refuses to place it', async () => {
+    const bea = await buyer('buyer1@acme.test', 'buyer-pass-1');
+    await addToBasket(t, bea, 'P-1041', 2); // 200.00 DKK of goods: within the 250.00 limit
+    // Express (123.75 incl. VAT) and the invoice fee (25.00) bring it to 348.75: above the limit, and nobody approved it.
+    const number = await checkoutToReview(t, bea, { shipping: 'EXPRESS', payment: 'INVOICE' });
+    const refused = await place(bea, number, {});
+    expect(refused.status).toBe(409);
+    expect(refused.text).toMatch(/data-testid="refused-place">With shipping and payment your order comes to 348.75 DKK, above your spend limit of 250.00 DKK, and it has not been approved\./);
+    expect(await t.sql('select 1 from orders where number = $1 and completed', [number])).toHaveLength(0);
+    // Standard delivery (48.75 incl. VAT) and card (no fee): 248.75, within the limit.
+    const within = await checkoutToReview(t, bea, { shipping: 'STANDARD', payment: 'CARD' });
+    expect((await place(bea, within)).status).toBe(303);
+    expect(await t.sql('select total_minor::int as total from orders where number = $1 and completed', [within])).toEqual([{ total: 24875 }]);
+  });
 });
