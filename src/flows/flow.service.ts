@@ -129,7 +129,7 @@ export class FlowService {
     });
     // Effects of entering the state (the transition's end), once per order whatever the path: see applyCancelEffects.
     if (to.role === 'cancelled') {
-      const effects = await applyCancelEffects(em, record, opts.actor);
+      const effects = await applyCancelEffects(em, record, opts.actor, from?.role ?? null);
       opts.onCancelEffects?.(effects);
     }
     await em.flush();

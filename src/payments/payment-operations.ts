@@ -3,6 +3,7 @@ import { Order, OrderHistoryEntry, type HistoryActor, type HistorySource } from 
 import { emSql } from '../db/sql';
 import { DomainError } from '../shared/errors';
 import { formatMoney } from '../shared/money';
+import { lineUnits, unitsNotShipped } from '../shipping/shipped-units';
 import { giveBackStock, stockActor } from '../stock/stock';
 
 /**
@@ -70,7 +71,7 @@ export async function reserveOperation(em: EntityManager, order: Order, operatio
  * so a re-entered state, a reopened order cancelled again or two staff at once never void or restock twice. The void
  * itself is reserved here and made after the commit (PaymentService.settleVoids, retried by a job until it worked).
  */
-export async function applyCancelEffects(em: EntityManager, order: Order, actor: OperationActor): Promise<CancelEffects> {
+export async function applyCancelEffects(em: EntityManager, order: Order, actor: OperationActor, fromRole: string | null = null): Promise<CancelEffects> {
   if (order.type !== 'order' || !order.completed) return { voidOperation: null, returnedUnits: 0 };
   let voidOperation: ReservedOperation | null = null;
   const owed = order.totalMinor - order.capturedMinor;
@@ -80,7 +81,7 @@ export async function applyCancelEffects(em: EntityManager, order: Order, actor:
     if (effect != null) voidOperation = await reserveOperation(em, order, 'cancel', owed, actor, effect);
     order.paymentStatus = 'cancelled';
   }
-  const returnedUnits = order.stockReserved && (await claimEffect(em, order, 'restock', 0)) != null ? await returnStock(em, order, actor) : 0;
+  const returnedUnits = order.stockReserved && (await claimEffect(em, order, 'restock', 0)) != null ? await returnStock(em, order, actor, fromRole) : 0;
   order.stockReserved = false;
   if (voidOperation || returnedUnits) {
     const parts = [
@@ -103,11 +104,18 @@ export async function claimEffect(em: EntityManager, order: Order, effect: 'void
   return row ? Number(row.id) : null;
 }
 
-/** Puts each line's quantity back at the location it was taken from, with a "cancel" movement per location (src/stock/stock.ts). */
-async function returnStock(em: EntityManager, order: Order, actor: OperationActor): Promise<number> {
-  const lines = await em.execute<{ product_id: number; location_id: number; quantity: number }[]>(
-    `select product_id, stock_location_id as location_id, quantity from order_lines where order_id = ? and product_id is not null and stock_location_id is not null`,
-    [order.id]);
-  return giveBackStock(emSql(em), lines.map((l) => ({ productId: l.product_id, locationId: l.location_id, quantity: l.quantity })),
-    { reason: 'cancel', orderId: order.id, actor: stockActor(actor) });
+/**
+ * What a cancel gives back, per line and location: the units taken for the order that have not shipped (shipped goods
+ * left the warehouse; returned ones come back through the return's own restock). `stateRole`: the role the order is
+ * leaving, for an order moved to a shipped-role state without shipments (see lineUnits).
+ */
+export async function stockToGiveBack(em: EntityManager, orderId: number, stateRole: string | null): Promise<{ lineId: number; productId: number; locationId: number; quantity: number }[]> {
+  return (await lineUnits(em, orderId, stateRole))
+    .filter((l) => l.productId != null && l.locationId != null && unitsNotShipped(l) > 0)
+    .map((l) => ({ lineId: l.lineId, productId: l.productId!, locationId: l.locationId!, quantity: unitsNotShipped(l) }));
+}
+
+/** Puts back what stockToGiveBack says at the location it was taken from, with a "cancel" movement per location (src/stock/stock.ts). */
+async function returnStock(em: EntityManager, order: Order, actor: OperationActor, fromRole: string | null): Promise<number> {
+  return giveBackStock(emSql(em), await stockToGiveBack(em, order.id, fromRole), { reason: 'cancel', orderId: order.id, actor: stockActor(actor) });
 }

@@ -11,7 +11,7 @@ import { formatMoney } from '../shared/money';
 import { PaymentMethod, PaymentTransaction, type PaymentOperation, type PaymentProviderCode } from './payment.entities';
 import type { DrainJob } from '../jobs/job-queue';
 import { log } from '../shared/log';
-import { afterPendingOperations, applyCancelEffects, reserveOperation, type CancelEffects, type PaymentOperationKind, type RecoveredOperation, type ReservedOperation } from './payment-operations';
+import { afterPendingOperations, applyCancelEffects, reserveOperation, stockToGiveBack, type CancelEffects, type PaymentOperationKind, type RecoveredOperation, type ReservedOperation } from './payment-operations';
 import { PROVIDER_TIMED_OUT, type PaymentProvider, type ProviderResult } from './payment-provider';
 import { withinMs } from '../shared/deadline';
 import type { PaymentProviders } from './payment-providers';
@@ -194,9 +194,13 @@ export class PaymentService {
     if (action === 'cancel') {
       const refusal = cancelRefusal(order);
       if (refusal) throw refusal;
-      const stock = order.stockReserved ? await em.execute<{ quantity: number; product_name: string; location: string }[]>(
-        `select l.quantity, l.product_name, s.name as location from order_lines l join stock_locations s on s.id = l.stock_location_id
-         where l.order_id = ? and l.product_id is not null order by l.id`, [order.id]) : [];
+      // What the cancel will give back (the same rule): goods that shipped or came back on a return are not counted.
+      const back = order.stockReserved ? await stockToGiveBack(em, order.id, order.state?.role ?? null) : [];
+      await em.populate(order, ['lines.stockLocation']);
+      const stock = back.map((b) => {
+        const line = order.lines.getItems().find((l) => l.id === b.lineId)!;
+        return { quantity: b.quantity, product_name: line.productName, location: line.stockLocation?.name ?? '' };
+      });
       const [, cancelled] = await this.cancelledStateFor(em, order);
       await em.populate(cancelled, ['flow']);
       return {
@@ -205,7 +209,7 @@ export class PaymentService {
           `The payment authorization of ${money(order.totalMinor - order.capturedMinor, order)} (${order.paymentMethod?.name ?? 'payment'}) is voided; nothing is charged.`,
           stock.length
             ? `Back to stock: ${stock.map((l) => `${l.quantity} × ${l.product_name} to ${l.location}`).join('; ')}.`
-            : 'No stock is reserved for this order, so stock does not change.',
+            : order.stockReserved ? 'Stock does not change: every item has shipped (goods coming back are received through a return).' : 'No stock is reserved for this order, so stock does not change.',
           `The order moves to “${cancelled.name}” in ${cancelled.flow.name}${stateSendsMail(cancelled) ? ", and that state's e-mails are sent" : '; that state sends no e-mail'}.`,
         ],
       };

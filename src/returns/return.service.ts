@@ -15,6 +15,7 @@ import type { Confirmation } from '../shared/confirmation';
 import type { RecoveredOperation } from '../payments/payment-operations';
 import { DomainError, notFound } from '../shared/errors';
 import { divRound, formatDecimal, formatMoney } from '../shared/money';
+import { lineUnits } from '../shipping/shipped-units';
 import { giveBackStock } from '../stock/stock';
 import { ReturnHistoryEntry, ReturnLine, ReturnRequest, type ReturnResolution } from './return.entities';
 
@@ -300,23 +301,11 @@ export class ReturnService {
     return order;
   }
 
-  /** Shipped quantity per line: from the order's shipments when it has any, otherwise all of it once the order is Shipped or Completed. */
+  /** What each line may still return: what shipped (lineUnits, the one rule) less what is already on a return. */
   private async returnableLines(em: EntityManager, order: Order): Promise<ReturnableLine[]> {
-    // Shipments record how much of each line has left the warehouse (order_lines.shipped_quantity).
-    const shippedRows = await em.execute<{ id: string; shipped_quantity: number }[]>('select id, shipped_quantity from order_lines where order_id = ?', [order.id]);
-    const shippedByLine = new Map(shippedRows.map((r) => [Number(r.id), Number(r.shipped_quantity)]));
-    const anyShipment = shippedRows.some((r) => Number(r.shipped_quantity) > 0);
-    // An order moved to a shipped/completed-role state without recorded shipments counts as shipped in full.
-    const wholeOrderShipped = !anyShipment && ['shipped', 'completed'].includes(order.state?.role ?? '');
-    const returnedRows = await em.execute<{ order_line_id: string; returned: string }[]>(
-      `select rl.order_line_id, sum(rl.quantity) as returned from return_lines rl join returns r on r.id = rl.return_id
-       join flow_states s on s.id = r.state_id where r.order_id = ? and s.role is distinct from 'rejected' group by rl.order_line_id`,
-      [order.id],
-    );
-    const returnedByLine = new Map(returnedRows.map((r) => [Number(r.order_line_id), Number(r.returned)]));
+    const units = new Map((await lineUnits(em, order.id, order.state?.role)).map((u) => [u.lineId, u]));
     return order.lines.getItems().map((line) => {
-      const shipped = wholeOrderShipped ? line.quantity : (shippedByLine.get(line.id) ?? 0);
-      const returned = returnedByLine.get(line.id) ?? 0;
+      const { shipped = 0, returned = 0 } = units.get(line.id) ?? {};
       return { line, shipped, returned, returnable: Math.max(0, shipped - returned) };
     });
   }

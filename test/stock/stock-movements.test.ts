@@ -180,3 +180,68 @@ describe('stock movements', () => {
       values ((select id from products where number = 'P-1022'), $1, 1, 1, 'found on the floor', 'staff')`, [location])).rejects.toThrow(/stock_movements_reason_check/);
   });
 });
+
+describe('a cancel gives back only what is still in the warehouse', () => {
+  const ship = async (number: string, lineId: number, quantity: number) =>
+    expect((await postForm(staff, `/admin/orders/${number}/shipments`, { [`qty_${lineId}`]: quantity }, `/admin/orders/${number}`)).status).toBe(303);
+  const lineOf = async (id: number) => Number((await t.sql('select id from order_lines where order_id = $1', [id]))[0].id);
+  /** The customer returns `quantity` of the line; staff approve and receive it into the main warehouse. */
+  async function returnedToStock(customer: TestAgent, number: string, lineId: number, quantity: number): Promise<string> {
+    const filed = await postForm(customer, '/customer-center/returns', { orderNumber: number, reason: 'No longer needed', comment: '', resolution: 'refund', [`line_${lineId}`]: quantity },
+      `/customer-center/returns/new?order=${number}`);
+    const rma = /(RMA\d+)/.exec(filed.headers.location)![1];
+    const [{ id: location }] = await t.sql(`select id from stock_locations where name = 'Main warehouse'`);
+    expect((await postForm(staff, `/admin/returns/${rma}/approve`, {}, `/admin/returns/${rma}`)).status).toBe(303);
+    expect((await postForm(staff, `/admin/returns/${rma}/receive`, { locationId: location }, `/admin/returns/${rma}`)).status).toBe(303);
+    return rma;
+  }
+  /** Sam buys `quantity` × P-1022 by invoice (nothing is captured, so the payment desk may cancel it). */
+  async function invoiceOrder(customer: TestAgent, quantity: number): Promise<{ number: string; id: number }> {
+    await addToBasket(t, customer, 'P-1022', quantity);
+    const number = await checkoutToReview(t, customer, { payment: 'INVOICE' });
+    expect((await place(customer, number, {})).status).toBe(303);
+    return { number, id: await orderId(number) };
+  }
+
+  it('a card order shipped, returned in two parts and refunded in full: the cancel puts nothing back (the returns did)', async () => {
+    const stock0 = await stockOf('P-1021');
+    const { customer, number, id } = await shopperOrder(3);
+    const line = await lineOf(id);
+    await ship(number, line, 3);
+    for (const quantity of [2, 1]) {
+      const rma = await returnedToStock(customer, number, line, quantity);
+      const [{ goods_value_minor: value }] = await t.sql('select goods_value_minor from returns where number = $1', [rma]);
+      expect((await postForm(staff, `/admin/returns/${rma}/refund`, { amount: (Number(value) / 100).toFixed(2), confirmed: '1' }, `/admin/returns/${rma}`)).status).toBe(303);
+    }
+    expect(await stockOf('P-1021')).toBe(stock0);
+    // The rest (the shipping fee) from the payment desk: refunded in full, the order may be cancelled (state select).
+    const [{ held }] = await t.sql('select captured_minor - refunded_minor as held from orders where id = $1', [id]);
+    if (Number(held) > 0) expect((await postForm(staff, `/admin/orders/${number}/refund`, { amount: (Number(held) / 100).toFixed(2), confirmed: '1' }, `/admin/orders/${number}`)).status).toBe(303);
+    const [{ version }] = await t.sql('select version from orders where id = $1', [id]);
+    expect((await postForm(staff, `/admin/orders/${number}/state`, { stateId: await stateId('cancelled'), version, message: '' }, `/admin/orders/${number}`)).status).toBe(303);
+    expect(await stockOf('P-1021')).toBe(stock0);
+    expect((await movements('order_id', id)).filter((m) => m.reason === 'cancel')).toEqual([]);
+  });
+
+  it('an invoice order shipped (2), one returned into stock, then cancelled: nothing more comes back; a partly shipped one gives back the rest', async () => {
+    const customer = newAgent(t);
+    await login(customer, 'shopper@orderflow.test', 'shopper-pass-1');
+    const stock0 = await stockOf('P-1022');
+    const { number, id } = await invoiceOrder(customer, 2);
+    await ship(number, await lineOf(id), 2);
+    await returnedToStock(customer, number, await lineOf(id), 1);
+    expect(await stockOf('P-1022')).toBe(stock0 - 1);
+    const asked = await postForm(staff, `/admin/orders/${number}/cancel`, {}, `/admin/orders/${number}`);
+    expect(asked.text).toContain('Stock does not change: every item has shipped');
+    expect((await postForm(staff, `/admin/orders/${number}/cancel`, { confirmed: '1' }, `/admin/orders/${number}`)).status).toBe(303);
+    expect(await stockOf('P-1022')).toBe(stock0 - 1);
+
+    // 3 ordered, 1 shipped: the cancel puts back the 2 still in the warehouse, and says so first.
+    const partly = await invoiceOrder(customer, 3);
+    await ship(partly.number, await lineOf(partly.id), 1);
+    expect((await postForm(staff, `/admin/orders/${partly.number}/cancel`, {}, `/admin/orders/${partly.number}`)).text).toMatch(/Back to stock: 2 × /);
+    expect((await postForm(staff, `/admin/orders/${partly.number}/cancel`, { confirmed: '1' }, `/admin/orders/${partly.number}`)).status).toBe(303);
+    expect(await stockOf('P-1022')).toBe(stock0 - 2);
+    expect((await movements('order_id', partly.id)).filter((m) => m.reason === 'cancel')).toEqual([move('cancel', 2, { kind: 'staff', userId: staffId }, { orderId: partly.id })]);
+  });
+});
