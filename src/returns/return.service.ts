@@ -14,8 +14,9 @@ import { refundConsequences, type PaymentService } from '../payments/payment.ser
 import type { Confirmation } from '../shared/confirmation';
 import type { RecoveredOperation } from '../payments/payment-operations';
 import { DomainError, notFound } from '../shared/errors';
-import { divRound, formatDecimal, formatMoney } from '../shared/money';
+import { formatDecimal, formatMoney } from '../shared/money';
 import { lineUnits } from '../shipping/shipped-units';
+import { lineCharges, valueOfUnits } from '../shipping/shipment.service';
 import { giveBackStock } from '../stock/stock';
 import { ReturnHistoryEntry, ReturnLine, ReturnRequest, type ReturnResolution } from './return.entities';
 
@@ -58,7 +59,8 @@ export class ReturnService {
       const order = await em.findOne(Order, { ...visibleTo(user), number: orderNumber, type: 'order', completed: true, deleted: false }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
       if (!order) throw notFound('The order');
       await em.populate(order, ['lines', 'state']);
-      const problems = lineProblems(await this.returnableLines(em, order), input.lines);
+      const returnable = await this.returnableLines(em, order);
+      const problems = lineProblems(returnable, input.lines);
       if (Object.keys(problems).length) throw new DomainError('VALIDATION', Object.values(problems).join(' '), problems);
       const wanted = input.lines.filter((l) => l.quantity > 0);
       const state = await this.flows.defaultState(em, 'return');
@@ -68,9 +70,8 @@ export class ReturnService {
         reason: input.reason, comment: input.comment, resolution: input.resolution,
       });
       for (const w of wanted) em.create(ReturnLine, { returnRequest: ret, orderLine: w.orderLineId, quantity: w.quantity });
+      ret.goodsValueMinor = goodsValue(order, returnable, wanted);
       await em.flush();
-      await em.populate(ret, ['lines.orderLine']);
-      ret.goodsValueMinor = returnValue(ret);
       this.history(em, ret, { userId: user.id, kind: user.role === 'buyer' ? 'buyer' : 'customer' }, 'requested', `Return requested: ${input.reason}.`, null, state);
       await em.populate(ret, ['lines.orderLine']);
       const context = { ret, order, lines: ret.lines.getItems() };
@@ -368,14 +369,18 @@ const EFFECT_DONE = {
   replacement: 'a replacement has already been sent for this return.',
 } as const;
 
-/** The value of the returned goods incl. VAT, from the order's priced lines. */
-function returnValue(ret: ReturnRequest): number {
-  const totals = ret.order.totals;
-  const lines = ret.order.lines?.isInitialized() ? ret.order.lines.getItems() : [];
-  return ret.lines.getItems().reduce((sum, rl) => {
-    const i = lines.findIndex((l) => l.id === rl.orderLine.id);
-    const gross = i >= 0 && totals?.lines[i] ? totals.lines[i].grossMinor : 0;
-    return sum + divRound(gross * rl.quantity, Math.max(1, rl.orderLine.quantity));
+/**
+ * What the customer paid for the returned units, incl. VAT: their line's share of the goods charged after order-level
+ * discounts (lineCharges, the rule a shipment captures by), counted on from the units earlier returns took, so a
+ * line's returns add up to exactly what it was charged.
+ */
+function goodsValue(order: Order, returnable: ReturnableLine[], wanted: ReturnInput['lines']): number {
+  const lines = order.lines.getItems();
+  const charges = lineCharges(order, lines);
+  return wanted.reduce((sum, w) => {
+    const i = lines.findIndex((l) => l.id === w.orderLineId);
+    const before = returnable.find((r) => r.line.id === w.orderLineId)?.returned ?? 0;
+    return sum + valueOfUnits(charges[i].chargeMinor, lines[i].quantity, before, w.quantity);
   }, 0);
 }
 

@@ -465,14 +465,10 @@ export class ShipmentService {
     const rows = await em.execute<{ id: string; product_number: string; product_name: string; unit: string; quantity: number; shipped_quantity: number; unit_price_minor: string; vat_rate_bp: number; discount_minor: string }[]>(
       `select id, product_number, product_name, unit, quantity, shipped_quantity, unit_price_minor, vat_rate_bp, discount_minor
        from order_lines where order_id = ? order by id`, [order.id]);
-    const snapshot = order.totals?.lines?.length === rows.length ? order.totals : null;
-    const gross = rows.map((r, i) => snapshot ? snapshot.lines[i].grossMinor
-      : withVat(Math.max(0, r.quantity * Number(r.unit_price_minor) - Number(r.discount_minor)), r.vat_rate_bp));
-    const goodsCharged = snapshot ? snapshot.subtotalMinor - snapshot.discountMinor : gross.reduce((s, g) => s + g, 0);
-    const charges = allocate(goodsCharged, gross);
+    const charges = lineCharges(order, rows.map((r) => ({ quantity: r.quantity, unitPriceMinor: Number(r.unit_price_minor), vatRateBp: r.vat_rate_bp, discountMinor: Number(r.discount_minor) })));
     return rows.map((r, i) => ({
       id: Number(r.id), productNumber: r.product_number, productName: r.product_name, unit: r.unit,
-      quantity: r.quantity, shipped: r.shipped_quantity, grossMinor: gross[i], chargeMinor: charges[i],
+      quantity: r.quantity, shipped: r.shipped_quantity, ...charges[i],
     }));
   }
 
@@ -546,8 +542,21 @@ export function allocate(amount: number, weights: number[]): number[] {
 }
 
 /**
- * The value of shipping `units` more units of a line that carries `chargeMinor` for `ordered` units, after `shippedBefore`
- * have gone. Cumulative, so the shipments of a line always add up to exactly its charge.
+ * What each of the order's lines (in id order, as the totals snapshot lists them) carries of the goods actually
+ * charged: the goods total after order-level discounts (voucher, staff discount) spread over the lines by their gross.
+ * Shipments capture by it and returns are worth it, so the goods never capture or refund more than was charged.
+ */
+export function lineCharges(order: Pick<Order, 'totals'>, lines: { quantity: number; unitPriceMinor: number; vatRateBp: number; discountMinor: number }[]): { grossMinor: number; chargeMinor: number }[] {
+  const snapshot = order.totals?.lines?.length === lines.length ? order.totals : null;
+  const gross = lines.map((l, i) => snapshot ? snapshot.lines[i].grossMinor : withVat(Math.max(0, l.quantity * l.unitPriceMinor - l.discountMinor), l.vatRateBp));
+  const goodsCharged = snapshot ? snapshot.subtotalMinor - snapshot.discountMinor : gross.reduce((s, g) => s + g, 0);
+  const charges = allocate(goodsCharged, gross);
+  return gross.map((grossMinor, i) => ({ grossMinor, chargeMinor: charges[i] }));
+}
+
+/**
+ * The value of `units` more units of a line that carries `chargeMinor` for `ordered` units, after `shippedBefore` have
+ * gone (shipped, or returned). Cumulative, so the shipments (or returns) of a line add up to exactly its charge.
  */
 export function valueOfUnits(chargeMinor: number, ordered: number, shippedBefore: number, units: number): number {
   if (ordered <= 0) return 0;

@@ -342,7 +342,7 @@ describe('customer center in a browser', () => {
     await visible(staff.getByRole('heading', { level: 1, name: `${rma} Goods received` }));
     // The value of the returned goods is 1 × 125.00 incl. VAT, offered as the amount; staff refunds that, confirming
     // in the dialog what will be paid back.
-    expect(await staff.getByLabel('Refund amount').inputValue()).toBe('125');
+    expect(await staff.getByLabel('Refund amount').inputValue()).toBe('125.00');
     await staff.getByRole('button', { name: 'Refund', exact: true }).click();
     const dialog = staff.getByRole('dialog', { name: `Refund 125.00 DKK for ${rma}?` });
     expect(await textOf(dialog)).toContain('A refund cannot be undone.');

@@ -1,5 +1,5 @@
 import type TestAgent from 'supertest/lib/agent';
-import { addToBasket, checkoutToReview, place } from '../helpers/shopping';
+import { addToBasket, checkoutToReview, place, reviewNumber } from '../helpers/shopping';
 import { login, newAgent, postForm, staffAgent, startTestApp, type TestApp, waitFor } from '../helpers/test-app';
 
 let t: TestApp;
@@ -12,13 +12,17 @@ beforeAll(async () => {
 });
 afterAll(async () => { await t.close(); });
 
-/** Sam buys 3 × P-1016 and 1 × P-1017 by card; staff capture it and move it to Shipped. */
-async function shippedOrder(): Promise<{ customer: TestAgent; number: string; lines: Record<string, number> }> {
+/** Sam buys 3 × P-1016 and 1 × P-1017 by card (with `voucherCode`, if given); staff capture it and move it to Shipped. */
+async function shippedOrder(voucherCode = ''): Promise<{ customer: TestAgent; number: string; lines: Record<string, number> }> {
   const customer = newAgent(t);
   await login(customer, 'shopper@orderflow.test', 'shopper-pass-1');
   await addToBasket(t, customer, 'P-1016', 3);
   await addToBasket(t, customer, 'P-1017', 1);
-  const number = await checkoutToReview(t, customer);
+  let number = await checkoutToReview(t, customer);
+  if (voucherCode) {
+    expect((await postForm(customer, '/checkout/voucher', { voucherCode }, '/checkout/review')).status).toBe(303);
+    number = await reviewNumber(customer); // a changed order takes a new number
+  }
   expect((await place(customer, number)).status).toBe(303);
   expect((await postForm(staff, `/admin/orders/${number}/capture`, {}, `/admin/orders/${number}`)).status).toBe(303);
   const [order] = await t.sql('select id from orders where number = $1', [number]);
@@ -82,6 +86,34 @@ describe('returns (RMA)', () => {
     const page = await customer.get(`/customer-center/returns/${rma}`).expect(200);
     for (const step of ['Requested', 'Approved', 'Goods received', 'Refunded']) expect(page.text).toContain(step);
     expect(page.text).not.toContain('Ada Admin'); // customers see the steps, not who did them
+  });
+
+  it('values returned goods at what the customer paid for them (after the voucher), and refunds no more than that', async () => {
+    // 3 × 125.00 + 1 × 125.00 incl. VAT, 10 % off with WELCOME10: 450.00 paid for the goods, 112.50 of it for P-1017.
+    const { customer, number, lines } = await shippedOrder('WELCOME10');
+    expect((await t.sql(`select (totals->>'subtotalMinor')::int - (totals->>'discountMinor')::int as goods from orders where number = $1`, [number]))[0].goods).toBe(45000);
+    const filed = async (form: Record<string, number>) => /(RMA\d+)/.exec((await fileReturn(customer, number, form)).headers.location)![1];
+    const received = async (rma: string) => {
+      await postForm(staff, `/admin/returns/${rma}/approve`, {}, `/admin/returns/${rma}`);
+      await postForm(staff, `/admin/returns/${rma}/receive`, {}, `/admin/returns/${rma}`);
+    };
+    const rma = await filed({ [`line_${lines['P-1017']}`]: 1 });
+    await received(rma);
+    const page = await staff.get(`/admin/returns/${rma}`);
+    expect(page.text).toContain('Value of the returned goods: 112.50 DKK');
+    expect(page.text).toMatch(/name="amount" inputmode="decimal" value="112.50"/);
+    const fullPrice = await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '125.00', confirmed: '1' }, `/admin/returns/${rma}`);
+    expect(fullPrice.status).toBe(422);
+    expect(fullPrice.text).toContain('more than the returned goods are worth (112.50 DKK)');
+    expect((await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '112.50', confirmed: '1' }, `/admin/returns/${rma}`)).status).toBe(303);
+    // The database holds the cap too.
+    await expect(t.sql('update returns set refunded_minor = 12500 where number = $1', [rma])).rejects.toThrow(/returns_refund_within_value/);
+
+    // A line returned in parts is worth, together, exactly what it was charged (337.50 for 3 × P-1016).
+    const first = await filed({ [`line_${lines['P-1016']}`]: 2 });
+    const second = await filed({ [`line_${lines['P-1016']}`]: 1 });
+    const values = await t.sql('select number, goods_value_minor from returns where number = any($1) order by id', [[first, second]]);
+    expect(values.map((v) => v.goods_value_minor)).toEqual(['22500', '11250']);
   });
 
   it('shows every problem of a return request at once, each by its field, with what was typed', async () => {
