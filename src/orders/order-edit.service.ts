@@ -275,6 +275,11 @@ export class OrderEditService {
       throw invalid(`Nothing was saved: the new total ${money(totals.totalMinor, order)} would be less than the ${money(order.capturedMinor, order)} already captured. Refund first, then edit.`,
         { _: 'total below the captured amount' });
     }
+    // Returns' credits are taken off what is owed: the total stays above them (orders_credit_within_uncaptured).
+    if (totals.totalMinor < order.capturedMinor + order.creditedMinor) {
+      throw invalid(`Nothing was saved: the new total ${money(totals.totalMinor, order)} would be less than the ${money(order.capturedMinor + order.creditedMinor, order)} already captured or credited for returns.`,
+        { _: 'total below the captured and credited amount' });
+    }
 
     const a = edit.addresses;
     const after: OrderSnapshot = {

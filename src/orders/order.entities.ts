@@ -48,6 +48,8 @@ export class Address {
 @Check({ name: 'orders_check1', expression: "NOT (completed AND (basket_status IS NOT NULL))" })
 @Check({ name: 'orders_check2', expression: "(type <> 'quote'::text) OR (basket_status IS NULL)" })
 @Check({ name: 'orders_check3', expression: "captured_minor <= total_minor" })
+@Check({ name: 'orders_credit_within_uncaptured', expression: "(captured_minor + credited_minor) <= total_minor" })
+@Check({ name: 'orders_credited_minor_check', expression: "credited_minor >= 0" })
 @Check({ name: 'orders_discount_minor_check', expression: "discount_minor >= 0" })
 @Unique({ name: 'orders_number_key', properties: ['number'] })
 @Check({ name: 'orders_order_discount_minor_check', expression: "order_discount_minor >= 0" })
@@ -155,6 +157,8 @@ export class Order {
   @Enum({ items: ['none', 'authorized', 'partly_captured', 'captured', 'declined', 'cancelled', 'refunded', 'partly_refunded'], type: 'text' }) paymentStatus: Opt<PaymentStatus> = 'none';
   @Property({ type: new BigIntType('number') }) capturedMinor: Opt<number> = 0;
   @Property({ type: new BigIntType('number') }) refundedMinor: Opt<number> = 0;
+  /** Returns credited against what the customer owes when nothing had been captured (ReturnService.refund); never captured. */
+  @Property({ type: new BigIntType('number') }) creditedMinor: Opt<number> = 0;
   @Property({ type: 'text' }) transactionNumber: Opt<string> = '';
   @Property({ type: 'text' }) cardType: Opt<string> = '';
   /** Never more than the last four digits of a card are stored. */
@@ -174,6 +178,11 @@ export class Order {
   @Property({ type: 'Date', columnType: 'timestamptz', nullable: true, lazy: true, generated: "(case when type = 'order' then updated_at else null::timestamp with time zone end) stored" }) orderUpdatedAt?: Opt<Date> | null;
 
   @OneToMany({ entity: () => OrderLine, mappedBy: 'order', orderBy: { id: 'asc' } }) lines = new Collection<OrderLine>(this);
+
+  /** What may still be captured: the total less what was captured and what returns credited. */
+  uncapturedMinor(): number {
+    return this.totalMinor - this.capturedMinor - this.creditedMinor;
+  }
 
   /** The address goods go to: the billing address unless a separate delivery address was given. */
   shipTo(): Address {

@@ -11,7 +11,7 @@ import { formatMoney } from '../shared/money';
 import { PaymentMethod, PaymentTransaction, type PaymentOperation, type PaymentProviderCode } from './payment.entities';
 import type { DrainJob } from '../jobs/job-queue';
 import { log } from '../shared/log';
-import { afterPendingOperations, applyCancelEffects, reserveOperation, stockToGiveBack, type CancelEffects, type PaymentOperationKind, type RecoveredOperation, type ReservedOperation } from './payment-operations';
+import { afterPendingOperations, applyCancelEffects, assertNoOperationPending, reserveOperation, stockToGiveBack, type CancelEffects, type PaymentOperationKind, type RecoveredOperation, type ReservedOperation } from './payment-operations';
 import { PROVIDER_TIMED_OUT, type PaymentProvider, type ProviderResult } from './payment-provider';
 import { withinMs } from '../shared/deadline';
 import type { PaymentProviders } from './payment-providers';
@@ -59,6 +59,8 @@ export interface PaymentBox {
   totalMinor: number;
   capturedMinor: number;
   refundedMinor: number;
+  /** Returns credited against what is owed (nothing had been captured); remainingMinor is net of it. */
+  creditedMinor: number;
   remainingMinor: number;
   refundableMinor: number;
   currencyCode: string;
@@ -290,6 +292,26 @@ export class PaymentService {
     return reserveOperation(em, order, 'refund', amountMinor, staff(actor), effectId);
   }
 
+  /**
+   * Credits a return's goods against what the customer owes, on an order nothing has been captured on (an invoice, or
+   * an authorization not captured yet), in the return step's transaction: no money is paid back and no provider is
+   * asked; what is left to capture (or to invoice) goes down by it (orders_credit_within_uncaptured).
+   */
+  async creditReturn(em: EntityManager, number: string, amountMinor: number, actor: PaymentActor, returnNumber: string): Promise<Order> {
+    await assertStaffMay(em, actor.userId, 'payment.refund');
+    assertPositiveAmount(amountMinor);
+    const order = await em.findOne(Order, { number, type: 'order', deleted: false }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
+    if (!order) throw notFound('The order');
+    const refusal = creditRefusal(order, amountMinor);
+    if (refusal) throw refusal;
+    // A capture under way would take what is being credited.
+    await assertNoOperationPending(em, order);
+    order.creditedMinor += amountMinor;
+    await recordHistory(em, order, staff(actor), 'return_credited',
+      `Return ${returnNumber}: credited ${money(amountMinor, order)} against what the customer owes (nothing had been captured, so nothing was paid back); ${money(remaining(order), order)} left to pay.`);
+    return order;
+  }
+
   /** Applies a reserved operation the provider carried out, in the caller's transaction (the order row is locked here). */
   async confirmReserved(em: EntityManager, op: ReservedOperation, result: ProviderResult): Promise<OperationOutcome | null> {
     const order = await em.findOneOrFail(Order, op.orderId, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
@@ -425,6 +447,7 @@ export class PaymentService {
       totalMinor: order.totalMinor,
       capturedMinor: order.capturedMinor,
       refundedMinor: order.refundedMinor,
+      creditedMinor: order.creditedMinor,
       remainingMinor: remaining(order),
       refundableMinor: order.capturedMinor - order.refundedMinor,
       currencyCode: order.currencyCode,
@@ -604,7 +627,7 @@ export class PaymentService {
       return outcome(`refunded ${money(amountMinor, order)}${rest ? `; ${money(rest, order)} can still be refunded` : '; everything captured is refunded'}.`);
     }
     order.capturedMinor += amountMinor;
-    const closes = order.capturedMinor === order.totalMinor;
+    const closes = remaining(order) === 0;
     order.captureState = closes ? 'captured' : 'split_captured';
     order.paymentStatus = order.refundedMinor > 0 ? statusAfterRefunds(order) : closes ? 'captured' : 'partly_captured';
     const summary = closes
@@ -675,6 +698,36 @@ export function refundConsequences(order: Order, amountMinor: number): string[] 
   ];
 }
 
+/**
+ * Whether a return's money goes back as a credit against what is owed rather than a refund: nothing has been
+ * captured on the order, so there is nothing to pay back.
+ */
+export function creditsReturns(order: Order): boolean {
+  return order.capturedMinor === 0;
+}
+
+/** What crediting a return's `amountMinor` does to the order, for its confirmation; throws the refusal the credit would give. */
+export function creditConsequences(order: Order, amountMinor: number): string[] {
+  assertPositiveAmount(amountMinor);
+  const refusal = creditRefusal(order, amountMinor);
+  if (refusal) throw refusal;
+  return [
+    `Nothing has been captured on ${order.number}, so nothing is paid back and ${order.paymentMethod?.name ?? 'the payment provider'} is not asked: ${money(amountMinor, order)} is credited against what the customer owes.`,
+    `${order.number}: total ${money(order.totalMinor, order)}, credited so far ${money(order.creditedMinor, order)}; afterwards the customer owes ${money(remaining(order) - amountMinor, order)}.`,
+  ];
+}
+
+function creditRefusal(order: Order, amountMinor: number): PaymentRefused | null {
+  if (!creditsReturns(order)) return new PaymentRefused('NOT_REFUNDABLE', `${order.number} has captured money: a return on it is refunded, not credited.`);
+  if (order.paymentStatus === 'cancelled') return new PaymentRefused('NOT_REFUNDABLE', `${order.number} has been cancelled: the customer owes nothing on it, so there is nothing to credit.`);
+  if (amountMinor > remaining(order)) {
+    return new PaymentRefused('AMOUNT_TOO_HIGH',
+      `${money(amountMinor, order)} is more than the customer still owes on ${order.number}: total ${money(order.totalMinor, order)}, ${money(order.creditedMinor, order)} credited already, so at most ${money(remaining(order), order)}.`,
+      { amount: `at most ${money(remaining(order), order)}` });
+  }
+  return null;
+}
+
 function refundRefusal(order: Order, amountMinor: number): PaymentRefused | null {
   const refundable = order.capturedMinor - order.refundedMinor;
   if (refundable <= 0) {
@@ -715,7 +768,7 @@ function assertPositiveAmount(amountMinor: number): void {
 }
 
 function remaining(order: Order): number {
-  return order.totalMinor - order.capturedMinor;
+  return order.uncapturedMinor();
 }
 
 function statusAfterRefunds(order: Order): PaymentStatus {

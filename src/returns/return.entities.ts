@@ -11,7 +11,8 @@ export type ReturnResolution = 'refund' | 'replacement';
 @Unique({ name: 'returns_number_key', properties: ['number'] })
 @Check({ name: 'returns_reason_check', expression: "(length(reason) >= 1) AND (length(reason) <= 60)" })
 @Check({ name: 'returns_refund_fee_minor_check', expression: "refund_fee_minor >= 0" })
-@Check({ name: 'returns_refund_within_value', expression: "refunded_minor <= (goods_value_minor + refund_fee_minor)" })
+@Check({ name: 'returns_refund_within_value', expression: "(refunded_minor + credited_minor) <= (goods_value_minor + refund_fee_minor)" })
+@Check({ name: 'returns_credited_minor_check', expression: "credited_minor >= 0" })
 @Check({ name: 'returns_refunded_minor_check', expression: "refunded_minor >= 0" })
 @Index({ name: 'returns_order_idx', properties: ['order'] })
 @Unique({ name: 'returns_replacement_order_once', expression: 'create unique index returns_replacement_order_once on returns (replacement_order_id) where replacement_order_id is not null' })
@@ -28,6 +29,8 @@ export class ReturnRequest {
   @Property({ type: 'text' }) comment: Opt<string> = '';
   @Enum({ items: ['refund', 'replacement'], type: 'text' }) resolution!: ReturnResolution;
   @Property({ type: new BigIntType('number') }) refundedMinor: Opt<number> = 0;
+  /** Credited against what the customer owes instead of refunded: nothing had been captured on the order. */
+  @Property({ type: new BigIntType('number') }) creditedMinor: Opt<number> = 0;
   /** The returned goods' value incl. VAT, fixed when the return is made; refunds stay within it plus refundFeeMinor. */
   @Property({ type: new BigIntType('number') }) goodsValueMinor: Opt<number> = 0;
   /** An amount beyond the goods' value that staff chose to refund too (e.g. the shipping fee). */

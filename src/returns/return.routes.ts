@@ -67,7 +67,7 @@ export function returnRoutes(s: Services): Router {
   r.get('/admin/returns/:number', requireStaff, (req, res) => returnPage(req, res));
 
   /** `confirm`: what the step will do, shown (page or dialog) before the confirmed second submit runs it. */
-  const staffStep = (path: string, run: (req: Request, number: string) => Promise<{ number: string }>, done: string, confirm?: (req: Request, number: string) => Promise<Confirmation>) =>
+  const staffStep = <R extends { number: string }>(path: string, run: (req: Request, number: string) => Promise<R>, done: string | ((ret: R) => string), confirm?: (req: Request, number: string) => Promise<Confirmation>) =>
     r.post(`/admin/returns/:number/${path}`, requireStaff, inContext(path, returnPage, async (req, res) => {
       const number = parse(returnNumber, req.params.number);
       if (confirm && !isConfirmed(req.body)) {
@@ -75,7 +75,7 @@ export function returnRoutes(s: Services): Router {
         return res.render('admin/payments/confirm.njk', { confirmation: await confirm(req, number), action: `${back}/${path}`, values: req.body, back, base: '/admin/returns' });
       }
       const ret = await run(req, number);
-      flash(req, 'success', `${ret.number}: ${done}`);
+      flash(req, 'success', `${ret.number}: ${typeof done === 'string' ? done : done(ret)}`);
       res.redirect(303, `/admin/returns/${ret.number}`);
     }));
 
@@ -87,7 +87,7 @@ export function returnRoutes(s: Services): Router {
   staffStep('refund', (req, n) => {
     const { amount, fee } = refundForm(req);
     return s.returns.refund(n, req.user!, amount, fee);
-  }, 'refunded.', (req, n) => {
+  }, (ret) => (ret.creditedMinor ? 'credited against what the customer owes.' : 'refunded.'), (req, n) => {
     const { amount, fee } = refundForm(req);
     return s.returns.refundConfirmation(n, req.user!, amount, fee);
   });

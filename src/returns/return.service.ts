@@ -10,7 +10,7 @@ import { emSql } from '../db/sql';
 import { DEFAULT_FROM, type OutboxService } from '../mail/outbox.service';
 import { Address, Order, OrderLine, type HistoryActor } from '../orders/order.entities';
 import { nextOrderNumber } from '../orders/order-numbers';
-import { refundConsequences, type PaymentService } from '../payments/payment.service';
+import { creditConsequences, creditsReturns, refundConsequences, type PaymentService } from '../payments/payment.service';
 import type { Confirmation } from '../shared/confirmation';
 import type { RecoveredOperation } from '../payments/payment-operations';
 import { DomainError, notFound } from '../shared/errors';
@@ -112,7 +112,8 @@ export class ReturnService {
     const locations = await this.em.find(StockLocation, {}, { orderBy: { name: 'asc' } });
     // Offer only the steps the return flow allows from here (none from a final state), by role.
     const next = new Set((await allowedTargets(this.em, { type: 'return', label: ret.number }, ret.state, { userId: null, kind: 'staff' }, false)).map((st) => st.role).filter((r) => r != null));
-    return { ret, history: await this.historyOf(ret, true), locations, returnValueMinor: ret.goodsValueMinor, next, reopen: await reopenOptions(this.em, ret.state, viewerId) };
+    // Nothing captured on the order: the refund step credits the goods against what is owed (see refund).
+    return { ret, history: await this.historyOf(ret, true), locations, returnValueMinor: ret.goodsValueMinor, credits: creditsReturns(ret.order), next, reopen: await reopenOptions(this.em, ret.state, viewerId) };
   }
 
   /**
@@ -166,16 +167,28 @@ export class ReturnService {
    * the return's step is checked and its refund claimed with the order's pending refund call (committed), the provider
    * is asked with no transaction open, then the order's refund, the return's amount and its move into the
    * refunded-role state commit together. A refusal releases the claim and changes nothing.
+   *
+   * On an order nothing has been captured on (an invoice), there is nothing to pay back: the same claim credits the
+   * amount against what the customer owes (PaymentService.creditReturn), and the return moves on in that one step.
    */
   async refund(number: string, staff: SessionUser, amountMinor: number, feeMinor = 0) {
     const actor = { userId: staff.id, source: 'backend' as const };
     // What is paid back: the goods' part and, on top, the fee ("Also refund", e.g. the shipping).
     const totalMinor = amountMinor + feeMinor;
-    const op = await this.checkedStep(number, staff, 'refunded', async (em, ret) => {
+    const money = (m: number, ret: ReturnRequest) => formatMoney(m, ret.order.currencyCode);
+    const first = await this.checkedStep(number, staff, 'refunded', async (em, ret, to) => {
       assertRefundable(ret, amountMinor);
       const effect = await recordEffect(em, ret, 'return_refund', null, totalMinor);
-      return this.payments.reserveRefund(em, ret.order.number, totalMinor, actor, effect);
+      if (!creditsReturns(ret.order)) return { op: await this.payments.reserveRefund(em, ret.order.number, totalMinor, actor, effect) };
+      await this.payments.creditReturn(em, ret.order.number, totalMinor, actor, ret.number);
+      ret.creditedMinor += totalMinor;
+      ret.refundFeeMinor = feeMinor;
+      await this.moveTo(em, ret, to, staff, 'credited',
+        `Credited ${money(totalMinor, ret)} against what the customer owes on ${ret.order.number}${feeMinor ? `, incl. a fee of ${formatDecimal(feeMinor)}` : ''} (nothing had been captured, so nothing was paid back).`);
+      return { credited: ret };
     });
+    if (first.credited) return first.credited;
+    const op = first.op!;
     const result = await this.payments.askProvider(op);
     if (!result.success) throw await this.payments.refusedBy(op, result);
     try {
@@ -193,7 +206,8 @@ export class ReturnService {
 
   /**
    * What refunding the return would do, for the confirmation step before the refund: refused as the refund itself
-   * would be (the flow's rule, goods not received, more than the goods are worth, more than the order can refund).
+   * would be (the flow's rule, goods not received, more than the goods are worth, more than the order can refund or,
+   * when nothing was captured, credit).
    */
   async refundConfirmation(number: string, staff: SessionUser, amountMinor: number, feeMinor = 0): Promise<Confirmation> {
     return this.checkedStep(number, staff, 'refunded', async (em, ret, to) => {
@@ -203,13 +217,15 @@ export class ReturnService {
       await em.populate(ret, ['order.paymentMethod']);
       const money = (m: number) => formatMoney(m, ret.order.currencyCode);
       const totalMinor = amountMinor + feeMinor;
+      const credit = creditsReturns(ret.order);
+      const verb = credit ? 'Credit' : 'Refund';
       return {
-        number: ret.number, title: `Refund ${money(totalMinor)} for ${ret.number}?`, confirmLabel: `Refund ${money(totalMinor)}`,
+        number: ret.number, title: `${verb} ${money(totalMinor)} for ${ret.number}?`, confirmLabel: `${verb} ${money(totalMinor)}`,
         consequences: [
-          ...refundConsequences(ret.order, totalMinor),
-          ...(feeMinor ? [`That is ${money(amountMinor)} for the returned goods and ${money(feeMinor)} also refunded (e.g. the shipping).`] : []),
-          `${ret.number} moves to “${to.name}”${stateSendsMail(to) ? ", and that state's e-mails are sent" : '; that state sends no e-mail'}. A refunded return gets no replacement.`,
-          'A refund cannot be undone.',
+          ...(credit ? creditConsequences(ret.order, totalMinor) : refundConsequences(ret.order, totalMinor)),
+          ...(feeMinor ? [`That is ${money(amountMinor)} for the returned goods and ${money(feeMinor)} also ${credit ? 'credited' : 'refunded'} (e.g. the shipping).`] : []),
+          `${ret.number} moves to “${to.name}”${stateSendsMail(to) ? ", and that state's e-mails are sent" : '; that state sends no e-mail'}. A ${credit ? 'credited' : 'refunded'} return gets no replacement.`,
+          `A ${credit ? 'credit' : 'refund'} cannot be undone.`,
         ],
       };
     }, { lock: false });
@@ -250,9 +266,14 @@ export class ReturnService {
   private async step(number: string, staff: SessionUser, role: StateRole<'return'>, event: string, work: (em: EntityManager, ret: ReturnRequest) => Promise<void> = async () => undefined, message = '') {
     return this.checkedStep(number, staff, role, async (em, ret, to) => {
       await work(em, ret);
-      await this.flows.move(em, ret, to, { actor: { userId: staff.id, kind: 'staff', source: 'backend' }, event, message: message.replace('{currency}', ret.order.currencyCode) });
+      await this.moveTo(em, ret, to, staff, event, message.replace('{currency}', ret.order.currencyCode));
       return ret;
     });
+  }
+
+  /** A staff step's move of the locked return through the gate. */
+  private moveTo(em: EntityManager, ret: ReturnRequest, to: FlowState, staff: SessionUser, event: string, message: string) {
+    return this.flows.move(em, ret, to, { actor: { userId: staff.id, kind: 'staff', source: 'backend' }, event, message });
   }
 
   /** A transaction with the return locked and the step into its flow's `role` state checked by the rules (a refused step does nothing). */

@@ -304,6 +304,51 @@ describe('returns (RMA)', () => {
   });
 });
 
+describe('returns on an order nothing was captured on (invoice)', () => {
+  it('the refund step credits the goods against what the customer owes, without the provider, and the return moves on', async () => {
+    const customer = newAgent(t);
+    await login(customer, 'shopper@orderflow.test', 'shopper-pass-1');
+    await addToBasket(t, customer, 'P-1016', 2);
+    const number = await checkoutToReview(t, customer, { payment: 'INVOICE' });
+    expect((await place(customer, number, {})).status).toBe(303);
+    const [line] = await t.sql(`select l.id from order_lines l join orders o on o.id = l.order_id where o.number = $1`, [number]);
+    expect((await postForm(staff, `/admin/orders/${number}/shipments`, { [`qty_${line.id}`]: 2 }, `/admin/orders/${number}`)).status).toBe(303);
+    const rma = /(RMA\d+)/.exec((await fileReturn(customer, number, { [`line_${line.id}`]: 1 })).headers.location)![1];
+    await postForm(staff, `/admin/returns/${rma}/approve`, {}, `/admin/returns/${rma}`);
+    await postForm(staff, `/admin/returns/${rma}/receive`, {}, `/admin/returns/${rma}`);
+
+    const page = await staff.get(`/admin/returns/${rma}`);
+    expect(page.text).toContain(`Nothing has been captured on ${number}, so nothing can be paid back`);
+    expect(page.text).toMatch(/<button type="submit">Credit<\/button>/);
+    const confirm = await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '125.00' }, `/admin/returns/${rma}`);
+    expect(confirm.status).toBe(200);
+    expect(confirm.text).toContain(`Credit 125.00 DKK for ${rma}?`);
+    expect(confirm.text).toContain('125.00 DKK is credited against what the customer owes');
+    expect(confirm.text).not.toMatch(/Cancel the order/i);
+    expect((await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '125.00', confirmed: '1' }, `/admin/returns/${rma}`)).status).toBe(303);
+
+    const [ret] = await t.sql(`select r.refunded_minor, r.credited_minor, s.role from returns r join flow_states s on s.id = r.state_id where r.number = $1`, [rma]);
+    expect(ret).toEqual({ refunded_minor: '0', credited_minor: '12500', role: 'refunded' });
+    const [order] = await t.sql(`select o.total_minor, o.credited_minor, o.captured_minor, o.refunded_minor,
+      (select count(*)::int from payment_operations p where p.order_id = o.id) as provider_calls from orders o where o.number = $1`, [number]);
+    expect(order).toMatchObject({ credited_minor: '12500', captured_minor: '0', refunded_minor: '0', provider_calls: 0 });
+    const left = (Number(order.total_minor) - 12500) / 100;
+    const orderPage = await staff.get(`/admin/orders/${number}`);
+    expect(orderPage.text).toMatch(new RegExp(`data-testid="credited">125.00 DKK <span class="muted">\\(left to pay: ${left.toLocaleString('en-US', { minimumFractionDigits: 2 })} DKK`));
+    expect(orderPage.text).toContain(`Return ${rma}: credited 125.00 DKK against what the customer owes`);
+    expect((await staff.get(`/admin/returns/${rma}`)).text).toContain('Credited against what the customer owes: 125.00 DKK');
+    expect((await customer.get(`/customer-center/returns/${rma}`)).text).toContain(`Credited against what you owe on ${number}: <strong>125.00 DKK`);
+
+    // One outcome, once: no second credit, no replacement; the database keeps credits within what was not captured.
+    const [received] = await t.sql(`select s.id from flow_states s join flows f on f.id = s.flow_id where f.code = 'standard-return' and s.role = 'received'`);
+    expect((await postForm(staff, `/admin/returns/${rma}/reopen`, { stateId: received.id, reason: 'Customer called again' }, `/admin/returns/${rma}`)).status).toBe(303);
+    expect((await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '125.00', confirmed: '1' }, `/admin/returns/${rma}`)).status).toBe(409);
+    expect((await postForm(staff, `/admin/returns/${rma}/replace`, {}, `/admin/returns/${rma}`)).status).toBe(409);
+    expect((await t.sql('select credited_minor from orders where number = $1', [number]))[0].credited_minor).toBe('12500');
+    await expect(t.sql('update orders set credited_minor = total_minor + 1 where number = $1', [number])).rejects.toThrow(/orders_credit_within_uncaptured/);
+  });
+});
+
 describe('returns after partial shipments', () => {
   it('allows returning only what the shipments sent', async () => {
     const customer = newAgent(t);
