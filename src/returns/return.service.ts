@@ -338,7 +338,8 @@ export class ReturnService {
 
   private async historyOf(ret: ReturnRequest, forStaff: boolean) {
     const entries = await this.em.find(ReturnHistoryEntry, { returnRequest: ret }, { populate: ['toState', 'actor'], orderBy: { id: 'asc' } });
-    return entries.map((h) => ({ at: h.createdAt, state: h.toState, event: h.event, message: h.message, who: forStaff ? (h.actor?.name ?? h.actorKind) : null }));
+    // A reopen's reason is staff's note to each other; the customer sees the step, not the note.
+    return entries.map((h) => ({ at: h.createdAt, state: h.toState, event: h.event, message: forStaff || h.event !== 'reopened' ? h.message : '', who: forStaff ? (h.actor?.name ?? h.actorKind) : null }));
   }
 }
 

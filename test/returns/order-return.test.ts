@@ -215,6 +215,13 @@ describe('returns (RMA)', () => {
     const refunded = await goodsReceived('refund');
     expect((await postForm(staff, `/admin/returns/${refunded.rma}/refund`, { amount: '125', confirmed: '1' }, `/admin/returns/${refunded.rma}`)).status).toBe(303);
     await reopen(refunded.rma);
+    // Staff read why it was reopened; the customer sees the step, not staff's note.
+    expect((await staff.get(`/admin/returns/${refunded.rma}`)).text).toContain('Customer called again');
+    const [owner] = await t.sql(`select u.email from returns r join users u on u.id = r.user_id where r.number = $1`, [refunded.rma]);
+    expect(owner.email).toBe('shopper@orderflow.test');
+    const customer = newAgent(t);
+    await login(customer, 'shopper@orderflow.test', 'shopper-pass-1');
+    expect((await customer.get(`/customer-center/returns/${refunded.rma}`).expect(200)).text).not.toContain('Customer called again');
     const replace = await postForm(staff, `/admin/returns/${refunded.rma}/replace`, {}, `/admin/returns/${refunded.rma}`);
     expect(replace.status).toBe(409);
     expect(replace.text).toMatch(/data-testid="refused-replace">[^<]*this return has been refunded, so no replacement is sent for it/);
