@@ -211,10 +211,16 @@ export class OrderEditService {
     const changes = new Map((edit.lines ?? []).map((c) => [c.lineId, c]));
     for (const c of changes.values()) if (!byId.has(c.lineId)) throw notFound('That order line');
 
+    const shipped = await shippedQuantities(em, order.id);
     const lines: SnapshotLine[] = [];
     const removed: number[] = [];
     for (const old of before.lines) {
       const c = changes.get(old.lineId);
+      const units = shipped.get(old.lineId) ?? 0;
+      if (units > 0 && (c?.remove || (c?.quantity ?? old.quantity) < units)) {
+        // Shipped units stay on the order (order_lines_shipped_within_ordered): goods coming back are a return.
+        errors[`line_${old.lineId}_quantity`] = `cannot go below the ${units} already shipped${c?.remove ? ', so the line cannot be removed' : ''}`;
+      }
       if (c?.remove) {
         removed.push(old.lineId);
         continue;
@@ -349,6 +355,12 @@ async function canEditOrders(em: EntityManager, user: SessionUser): Promise<bool
 async function lineFieldValues(em: EntityManager, orderId: number): Promise<Map<number, Record<string, string>>> {
   const rows = await em.execute<{ id: string | number; custom_fields: Record<string, string> }[]>('select id, custom_fields from order_lines where order_id = ?', [orderId]);
   return new Map(rows.map((r) => [Number(r.id), r.custom_fields ?? {}]));
+}
+
+/** Units shipped per line (a lazy column, read here only). */
+async function shippedQuantities(em: EntityManager, orderId: number): Promise<Map<number, number>> {
+  const rows = await em.execute<{ id: string; shipped_quantity: number }[]>('select id, shipped_quantity from order_lines where order_id = ? and shipped_quantity > 0', [orderId]);
+  return new Map(rows.map((r) => [Number(r.id), r.shipped_quantity]));
 }
 
 async function nextVersionNo(em: EntityManager, orderId: number): Promise<number> {

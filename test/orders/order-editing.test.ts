@@ -1,6 +1,6 @@
 import type TestAgent from 'supertest/lib/agent';
 import { formFields } from '../helpers/forms';
-import { placeGuestOrder } from '../helpers/shopping';
+import { addToBasket, checkoutToReview, place, placeGuestOrder } from '../helpers/shopping';
 import { csrfToken, login, newAgent, postForm, staffAgent, startTestApp, stockAndPrice, type TestApp } from '../helpers/test-app';
 
 let t: TestApp;
@@ -386,5 +386,42 @@ describe('order editing', () => {
     const guest = await newAgent(t).get(`/admin/orders/${number}/edit`);
     expect(guest.status).toBe(302);
     expect(guest.headers.location).toContain('/login');
+  });
+});
+
+describe('edits and the money already taken', () => {
+  /** Bought through the real checkout: `items` as [product, quantity]; paid by card unless said otherwise. */
+  async function orderOf(items: [string, number][], payment: 'CARD' | 'INVOICE' = 'CARD') {
+    const agent = newAgent(t);
+    for (const [product, quantity] of items) await addToBasket(t, agent, product, quantity);
+    const number = await checkoutToReview(t, agent, { payment });
+    expect((await place(agent, number, payment === 'CARD' ? undefined : {})).status).toBe(303);
+    return number;
+  }
+  const refusal = (html: string) => /flash-error" role="alert">([^<]*)/.exec(html)?.[1];
+  const inputValue = (html: string, name: string) => new RegExp(`name="${name}"[^>]*value="([^"]*)"`).exec(html)?.[1];
+
+  it('a shipped line cannot go below what was shipped, nor be removed: refused on the edit page, not a 500', async () => {
+    const number = await orderOf([['P-1010', 3], ['P-1011', 1]], 'INVOICE');
+    const [knife, other] = await lines(number);
+    const ship = await postForm(staff, `/admin/orders/${number}/shipments`, { [`qty_${knife.id}`]: '3', [`qty_${other.id}`]: '1' }, '/admin');
+    expect(ship.status).toBe(303);
+    const [{ name }] = await t.sql(`select product_name as name from order_lines where id = $1`, [knife.id]);
+
+    const lower = await saveEdit(number, { [`line_${knife.id}_quantity`]: 2 });
+    expect(lower.status).toBe(422);
+    expect(refusal(lower.text)).toBe(`Nothing was saved. Please check: Quantity of ${name} cannot go below the 3 already shipped.`);
+    expect(lower.text).toContain(`id="f-line_${knife.id}_quantity-error">Quantity cannot go below the 3 already shipped<`);
+    expect(inputValue(lower.text, `line_${knife.id}_quantity`)).toBe('2');
+
+    const removed = await saveEdit(number, { [`line_${knife.id}_remove`]: 'on' });
+    expect(removed.status).toBe(422);
+    expect(refusal(removed.text)).toBe(`Nothing was saved. Please check: Quantity of ${name} cannot go below the 3 already shipped, so the line cannot be removed.`);
+    expect(removed.text).toMatch(new RegExp(`name="line_${knife.id}_remove" value="on" checked`));
+
+    expect((await lines(number)).map((l) => l.quantity)).toEqual([3, 1]);
+    expect(await versionNos(number)).toEqual([]);
+    // Raising a shipped line is fine.
+    expect((await saveEdit(number, { [`line_${knife.id}_quantity`]: 4 })).status).toBe(303);
   });
 });
