@@ -277,8 +277,10 @@ export class OrderEditService {
         { orderDiscount: `would make the total less than 0: at most ${money(goodsLeft, order)} is left to discount` });
     }
     const totals = price(orderDiscountMinor);
-    if (totals.totalMinor < order.capturedMinor) {
-      throw invalid(`Nothing was saved: the new total ${money(totals.totalMinor, order)} would be less than the ${money(order.capturedMinor, order)} already captured. Refund first, then edit.`,
+    const kept = order.capturedMinor - order.refundedMinor;
+    if (totals.totalMinor < kept) {
+      const refunded = order.refundedMinor ? ` (${money(order.capturedMinor, order)} captured, ${money(order.refundedMinor, order)} refunded)` : '';
+      throw invalid(`Nothing was saved: the new total ${money(totals.totalMinor, order)} would be less than the ${money(kept, order)} already captured and not refunded${refunded}. Refund first, then edit.`,
         { _: 'total below the captured amount' });
     }
     // Returns' credits are taken off what is owed: the total stays above them (orders_credit_within_uncaptured).

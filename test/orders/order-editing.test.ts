@@ -398,8 +398,30 @@ describe('edits and the money already taken', () => {
     expect((await place(agent, number, payment === 'CARD' ? undefined : {})).status).toBe(303);
     return number;
   }
+  const desk = (number: string, action: string, form: Record<string, string> = {}) =>
+    postForm(staff, `/admin/orders/${number}/${action}`, { confirmed: '1', ...form }, '/admin');
   const refusal = (html: string) => /flash-error" role="alert">([^<]*)/.exec(html)?.[1];
   const inputValue = (html: string, name: string) => new RegExp(`name="${name}"[^>]*value="([^"]*)"`).exec(html)?.[1];
+
+  it('“refund first, then edit” works: the total may go down to what was captured and not refunded', async () => {
+    const number = await orderOf([['P-1010', 3]]);
+    expect((await desk(number, 'capture')).status).toBe(303);
+    expect((await desk(number, 'refund', { amount: '100.00' })).status).toBe(303);
+    const [line] = await lines(number);
+
+    // 2 units: 298.75, less than the 323.75 still kept.
+    const below = await saveEdit(number, { [`line_${line.id}_quantity`]: 2 });
+    expect(below.status).toBe(422);
+    expect(refusal(below.text)).toBe('Nothing was saved: the new total 298.75 DKK would be less than the 323.75 DKK already captured and not refunded (423.75 DKK captured, 100.00 DKK refunded). Refund first, then edit.');
+    expect(inputValue(below.text, `line_${line.id}_quantity`)).toBe('2');
+
+    expect((await desk(number, 'refund', { amount: '30.00' })).status).toBe(303);
+    const saved = await saveEdit(number, { [`line_${line.id}_quantity`]: 2 });
+    expect(refusal(saved.text) ?? '').toBe('');
+    expect(saved.status).toBe(303);
+    const [o] = await t.sql(`select total_minor::int as total, captured_minor::int as captured, refunded_minor::int as refunded from orders where number = $1`, [number]);
+    expect(o).toEqual({ total: 29875, captured: 42375, refunded: 13000 });
+  });
 
   it('a shipped line cannot go below what was shipped, nor be removed: refused on the edit page, not a 500', async () => {
     const number = await orderOf([['P-1010', 3], ['P-1011', 1]], 'INVOICE');
