@@ -283,9 +283,9 @@ export class OrderEditService {
       throw invalid(`Nothing was saved: the new total ${money(totals.totalMinor, order)} would be less than the ${money(kept, order)} already captured and not refunded${refunded}. Refund first, then edit.`,
         { _: 'total below the captured amount' });
     }
-    // Returns' credits are taken off what is owed: the total stays above them (orders_credit_within_uncaptured).
-    if (totals.totalMinor < order.capturedMinor + order.creditedMinor) {
-      throw invalid(`Nothing was saved: the new total ${money(totals.totalMinor, order)} would be less than the ${money(order.capturedMinor + order.creditedMinor, order)} already captured or credited for returns.`,
+    // Returns' credits are taken off what is owed: the total holds them and the money kept (orders_kept_within_total).
+    if (order.creditedMinor && totals.totalMinor < kept + order.creditedMinor) {
+      throw invalid(`Nothing was saved: the new total ${money(totals.totalMinor, order)} would be less than the ${money(kept + order.creditedMinor, order)} already captured (not refunded) or credited for returns.`,
         { _: 'total below the captured and credited amount' });
     }
 
