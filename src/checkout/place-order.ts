@@ -362,7 +362,7 @@ function completeOrderSql(outbox: OutboxService, orderId: number, order: LockedO
   return {
     text: `with ${first.ctes}placed as (
        update orders set ${columns.assignments}, basket_status = null, completed = true, completed_at = coalesce(?::timestamptz, now()), checkout_step = 'confirmation',
-         capture_state = ?, payment_status = ?, transaction_number = ?, card_type = ?, card_last4 = ?, stock_reserved = true,
+         capture_state = ?, payment_status = ?, authorized_minor = ?, transaction_number = ?, card_type = ?, card_last4 = ?, stock_reserved = true,
          customer_comment = ?, ip = ?, price_calculation_date = coalesce(price_calculation_date, now()), version = version + 1, updated_at = now()
        where id = ? and ${first.placedIf}),
      located as (${located.text}),
@@ -373,7 +373,7 @@ function completeOrderSql(outbox: OutboxService, orderId: number, order: LockedO
      export as (${ENQUEUE_ORDER_EXPORT_SQL})
      select 1`,
     values: [
-      ...first.values, ...columns.values, input.placedAt ?? null, auth ? auth.initialCaptureState : payment.captureState, auth ? 'authorized' : 'none',
+      ...first.values, ...columns.values, input.placedAt ?? null, auth ? auth.initialCaptureState : payment.captureState, auth ? 'authorized' : 'none', auth ? totals.totalMinor : 0,
       auth?.reference ?? '', auth?.cardType ?? '', auth?.cardLast4 ?? '', customerComment, input.ip, orderId,
       ...located.values,
       ...paid.values,

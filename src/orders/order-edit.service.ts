@@ -18,6 +18,7 @@ import { recordHistory } from './order-lifecycle';
 import { Address, Order, OrderLine } from './order.entities';
 import { priceToday } from '../catalog/prices';
 import { MAX_LINE_QUANTITY } from '../shared/quantity';
+import { capturesAgainstAuthorization } from '../payments/payment-operations';
 
 /** Goods above this (minor units) are refused: pricing works on safe integers only. */
 const MAX_GOODS_MINOR = 100_000_000_000;
@@ -287,6 +288,10 @@ export class OrderEditService {
     if (order.creditedMinor && totals.totalMinor < kept + order.creditedMinor) {
       throw invalid(`Nothing was saved: the new total ${money(totals.totalMinor, order)} would be less than the ${money(kept + order.creditedMinor, order)} already captured (not refunded) or credited for returns.`,
         { _: 'total below the captured and credited amount' });
+    }
+    if (capturesAgainstAuthorization(order) && totals.totalMinor > order.authorizedMinor) {
+      throw invalid(`Nothing was saved: the card authorization covers ${money(order.authorizedMinor, order)}, and the new total would be ${money(totals.totalMinor, order)}. Lower the total, or have the customer pay the difference another way.`,
+        { _: 'total above the authorized amount' });
     }
 
     const a = edit.addresses;

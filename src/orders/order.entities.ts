@@ -47,6 +47,7 @@ export class Address {
 @Check({ name: 'orders_check', expression: "(refunded_minor >= 0) AND (refunded_minor <= captured_minor)" })
 @Check({ name: 'orders_check1', expression: "NOT (completed AND (basket_status IS NOT NULL))" })
 @Check({ name: 'orders_check2', expression: "(type <> 'quote'::text) OR (basket_status IS NULL)" })
+@Check({ name: 'orders_authorized_minor_check', expression: "authorized_minor >= 0" })
 @Check({ name: 'orders_credited_minor_check', expression: "credited_minor >= 0" })
 @Check({ name: 'orders_kept_within_total', expression: "((captured_minor - refunded_minor) + credited_minor) <= total_minor" })
 @Check({ name: 'orders_discount_minor_check', expression: "discount_minor >= 0" })
@@ -154,6 +155,8 @@ export class Order {
 
   @Enum({ items: ['not_supported', 'not_captured', 'split_captured', 'captured'], type: 'text', nullable: true }) captureState?: CaptureState | null;
   @Enum({ items: ['none', 'authorized', 'partly_captured', 'captured', 'declined', 'cancelled', 'refunded', 'partly_refunded'], type: 'text' }) paymentStatus: Opt<PaymentStatus> = 'none';
+  /** What the payment provider authorized when the order was placed (0 when nothing was): captures never exceed it. */
+  @Property({ type: new BigIntType('number') }) authorizedMinor: Opt<number> = 0;
   @Property({ type: new BigIntType('number') }) capturedMinor: Opt<number> = 0;
   @Property({ type: new BigIntType('number') }) refundedMinor: Opt<number> = 0;
   /** Returns credited against what the customer owes when nothing had been captured (ReturnService.refund); never captured. */
@@ -177,11 +180,6 @@ export class Order {
   @Property({ type: 'Date', columnType: 'timestamptz', nullable: true, lazy: true, generated: "(case when type = 'order' then updated_at else null::timestamp with time zone end) stored" }) orderUpdatedAt?: Opt<Date> | null;
 
   @OneToMany({ entity: () => OrderLine, mappedBy: 'order', orderBy: { id: 'asc' } }) lines = new Collection<OrderLine>(this);
-
-  /** What may still be captured: the total less what was captured and what returns credited. */
-  uncapturedMinor(): number {
-    return this.totalMinor - this.capturedMinor - this.creditedMinor;
-  }
 
   /** The address goods go to: the billing address unless a separate delivery address was given. */
   shipTo(): Address {

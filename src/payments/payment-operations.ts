@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { Order, OrderHistoryEntry, type HistoryActor, type HistorySource } from '../orders/order.entities';
+import { Order, OrderHistoryEntry, type HistoryActor, type HistorySource, type PaymentStatus } from '../orders/order.entities';
 import { emSql } from '../db/sql';
 import { DomainError } from '../shared/errors';
 import { formatMoney } from '../shared/money';
@@ -21,6 +21,24 @@ export interface RecoveredOperation extends ReservedOperation { claim: { effect:
 
 /** What entering a cancelled-role state did to a placed order: the void it owes the provider, the units put back. */
 export interface CancelEffects { voidOperation: ReservedOperation | null; returnedUnits: number }
+
+/** Payment statuses under which the provider's authorization is still open: it can be captured from. */
+export const AUTHORIZATION_OPEN: readonly PaymentStatus[] = ['authorized', 'partly_captured', 'partly_refunded', 'refunded'];
+
+/** Paid by an authorization the shop captures from (a card, not an invoice): what may be captured, and so the total, stays within it. */
+export function capturesAgainstAuthorization(order: Order): boolean {
+  return order.captureState !== 'not_supported' && order.paymentStatus !== 'none' && order.paymentStatus !== 'declined';
+}
+
+export type CaptureAmounts = Pick<Order, 'totalMinor' | 'authorizedMinor' | 'capturedMinor' | 'creditedMinor'>;
+
+/**
+ * What may still be captured: the total less what returns credited (never charged), and the provider's authorization,
+ * limit it (an edit may lower the total).
+ */
+export function leftToCapture(order: CaptureAmounts): number {
+  return Math.max(0, Math.min(order.totalMinor - order.creditedMinor, order.authorizedMinor) - order.capturedMinor);
+}
 
 /** One provider call per order at a time: a second one (a colleague, a double click, a shipment) is refused until the first is answered. */
 export async function assertNoOperationPending(em: EntityManager, order: Order): Promise<void> {

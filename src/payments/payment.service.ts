@@ -11,7 +11,7 @@ import { formatMoney } from '../shared/money';
 import { PaymentMethod, PaymentTransaction, type PaymentOperation, type PaymentProviderCode } from './payment.entities';
 import type { DrainJob } from '../jobs/job-queue';
 import { log } from '../shared/log';
-import { afterPendingOperations, applyCancelEffects, assertNoOperationPending, reserveOperation, stockToGiveBack, type CancelEffects, type PaymentOperationKind, type RecoveredOperation, type ReservedOperation } from './payment-operations';
+import { afterPendingOperations, applyCancelEffects, assertNoOperationPending, AUTHORIZATION_OPEN, leftToCapture, reserveOperation, stockToGiveBack, type CaptureAmounts, type CancelEffects, type PaymentOperationKind, type RecoveredOperation, type ReservedOperation } from './payment-operations';
 import { PROVIDER_TIMED_OUT, type PaymentProvider, type ProviderResult } from './payment-provider';
 import { withinMs } from '../shared/deadline';
 import type { PaymentProviders } from './payment-providers';
@@ -114,7 +114,7 @@ export class PaymentService {
     });
   }
 
-  /** Split capture: captures part of the total; the captures together never exceed the total. */
+  /** Split capture: captures part of the total; the captures together never exceed the total nor the authorization. */
   async captureAmount(number: string, amountMinor: number, actor: PaymentActor, sent?: (op: ReservedOperation) => void): Promise<PaymentOutcome> {
     await assertStaffMay(this.em, actor.userId, 'payment.capture');
     assertPositiveAmount(amountMinor);
@@ -122,7 +122,7 @@ export class PaymentService {
       await this.capturable(em, order);
       if (amountMinor > remaining(order)) {
         throw new PaymentRefused('AMOUNT_TOO_HIGH',
-          `${money(amountMinor, order)} is more than the ${money(remaining(order), order)} left to capture on ${order.number} (total ${money(order.totalMinor, order)}, captured ${money(order.capturedMinor, order)}).`,
+          `${money(amountMinor, order)} is more than the ${money(remaining(order), order)} left to capture on ${order.number} (${captureLimits(order)}).`,
           { amount: `at most ${money(remaining(order), order)}` });
       }
       return amountMinor;
@@ -528,7 +528,7 @@ export class PaymentService {
     await assertStaffMay(em, actor.userId, 'payment.capture');
     assertPositiveAmount(amountMinor);
     await this.capturable(em, order);
-    if (amountMinor > remaining(order)) throw new PaymentRefused('AMOUNT_TOO_HIGH', `${money(amountMinor, order)} is more than the ${money(remaining(order), order)} left to capture on ${order.number}.`);
+    if (amountMinor > remaining(order)) throw new PaymentRefused('AMOUNT_TOO_HIGH', `${money(amountMinor, order)} is more than the ${money(remaining(order), order)} left to capture on ${order.number} (${captureLimits(order)}).`);
     return reserveOperation(em, order, 'capture', amountMinor, staff(actor), effectId);
   }
 
@@ -569,7 +569,7 @@ export class PaymentService {
     const reference = order.transaction_number;
     const operationKey = op.key;
     const call = () => {
-      if (op.operation === 'capture') return provider.capture({ reference, amountMinor: op.amountMinor, final: Number(order.captured_minor) + op.amountMinor === Number(order.total_minor), operationKey });
+      if (op.operation === 'capture') return provider.capture({ reference, amountMinor: op.amountMinor, final: leftToCapture(order) === op.amountMinor, operationKey });
       if (op.operation === 'refund') return provider.refund({ reference, amountMinor: op.amountMinor, operationKey });
       return provider.cancel({ reference, operationKey });
     };
@@ -580,10 +580,16 @@ export class PaymentService {
     }
   }
 
-  private async providerFor(op: ReservedOperation): Promise<{ provider: PaymentProvider; order: { transaction_number: string; total_minor: string; captured_minor: string } }> {
-    const [order] = await this.orm.em.getConnection().execute<{ transaction_number: string; total_minor: string; captured_minor: string; provider: PaymentProviderCode }[]>(
-      `select o.transaction_number, o.total_minor, o.captured_minor, m.provider from orders o join payment_methods m on m.id = o.payment_method_id where o.id = ?`, [op.orderId]);
-    return { provider: this.providers.get(order.provider), order };
+  private async providerFor(op: ReservedOperation): Promise<{ provider: PaymentProvider; order: { transaction_number: string } & CaptureAmounts }> {
+    const [order] = await this.orm.em.getConnection().execute<{ transaction_number: string; total_minor: string; authorized_minor: string; captured_minor: string; credited_minor: string; provider: PaymentProviderCode }[]>(
+      `select o.transaction_number, o.total_minor, o.authorized_minor, o.captured_minor, o.credited_minor, m.provider from orders o join payment_methods m on m.id = o.payment_method_id where o.id = ?`, [op.orderId]);
+    return {
+      provider: this.providers.get(order.provider),
+      order: {
+        transaction_number: order.transaction_number, totalMinor: Number(order.total_minor), authorizedMinor: Number(order.authorized_minor),
+        capturedMinor: Number(order.captured_minor), creditedMinor: Number(order.credited_minor),
+      },
+    };
   }
 
   /**
@@ -673,7 +679,7 @@ function captureRefusal(order: Order, provider: PaymentProvider | null, method?:
   if (order.captureState !== 'not_captured' && order.captureState !== 'split_captured') {
     return new PaymentRefused('NOT_CAPTURABLE', `${order.number} cannot be captured from here (capture state: ${order.captureState ?? 'none'}).`);
   }
-  if (!['authorized', 'partly_captured', 'partly_refunded', 'refunded'].includes(order.paymentStatus)) {
+  if (!AUTHORIZATION_OPEN.includes(order.paymentStatus)) {
     return new PaymentRefused('NOT_CAPTURABLE', `${order.number} has no authorized payment to capture (payment status: ${order.paymentStatus.replace('_', ' ')}).`);
   }
   if (remaining(order) <= 0) return new PaymentRefused('NOT_CAPTURABLE', `Nothing is left to capture on ${order.number}.`);
@@ -767,8 +773,12 @@ function assertPositiveAmount(amountMinor: number): void {
   if (!Number.isSafeInteger(amountMinor) || amountMinor <= 0) throw invalid('Please enter an amount greater than 0.', { amount: 'must be greater than 0' });
 }
 
-function remaining(order: Order): number {
-  return order.uncapturedMinor();
+const remaining = leftToCapture;
+
+/** What limits a capture, for a refusal: the total, the authorization when it is the lower one, what was captured. */
+function captureLimits(order: Order): string {
+  const authorization = order.authorizedMinor < order.totalMinor ? `, the card authorization covers only ${money(order.authorizedMinor, order)}` : '';
+  return `total ${money(order.totalMinor, order)}${authorization}, captured ${money(order.capturedMinor, order)}`;
 }
 
 function statusAfterRefunds(order: Order): PaymentStatus {

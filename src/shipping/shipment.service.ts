@@ -3,7 +3,7 @@ import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { OutboxService } from '../mail/outbox.service';
 import { recordHistory, type Actor } from '../orders/order-lifecycle';
 import { Order, type CaptureState } from '../orders/order.entities';
-import { afterPendingOperations, assertNoOperationPending, claimEffect, type RecoveredOperation } from '../payments/payment-operations';
+import { afterPendingOperations, assertNoOperationPending, claimEffect, leftToCapture, type RecoveredOperation } from '../payments/payment-operations';
 import type { PaymentService } from '../payments/payment.service';
 import { DomainError, invalid, notFound } from '../shared/errors';
 import { divRound, formatMoney, withVat } from '../shared/money';
@@ -161,7 +161,7 @@ export class ShipmentService {
     const itemsValueMinor = valued.reduce((s, p) => s + p.valueMinor, 0);
     const isLast = lines.every((l) => l.shipped + (wanted.get(l.id) ?? 0) === l.quantity);
     const capture = captureModeOf(order.captureState);
-    const left = order.uncapturedMinor();
+    const left = leftToCapture(order);
     const { shipmentNo, prepaidMinor } = await this.prepaid(em, order, ownOperationId);
     const captureMinor = capture === 'per_shipment' ? (isLast ? left : Math.min(Math.max(0, itemsValueMinor - prepaidMinor), left)) : 0;
     const includesShippingFee = capture === 'per_shipment' && isLast && !locked.feeCaptured && shippingFeeOf(order) > 0 && captureMinor + prepaidMinor > 0;
@@ -248,7 +248,7 @@ export class ShipmentService {
       if (mode === 'not_supported') throw refuse(`${methodNameOf(order)} payments are not captured from here.`);
       if (mode !== 'per_shipment') throw refuse('the payment has been captured in full already.');
       if ((await this.lines(em, order)).every((l) => l.shipped >= l.quantity)) throw refuse('every item has been shipped already.');
-      const amount = Math.min(fee, order.uncapturedMinor());
+      const amount = Math.min(fee, leftToCapture(order));
       if (amount <= 0) throw refuse('nothing is left to capture.');
       // Once per order, and tied to its operation: the job that settles a lost answer knows it was the fee's.
       const claim = await claimEffect(em, order, 'shipping_fee_capture', amount);
@@ -358,7 +358,7 @@ export class ShipmentService {
       blocked,
       can: {
         ship: blocked == null,
-        captureFee: blocked == null && mode === 'per_shipment' && fee > 0 && !locked.feeCaptured && order.uncapturedMinor() > 0,
+        captureFee: blocked == null && mode === 'per_shipment' && fee > 0 && !locked.feeCaptured && leftToCapture(order) > 0,
       },
     };
   }

@@ -58,9 +58,9 @@ export async function place(agent: TestAgent, orderNumber: string, extra: Record
   return agent.post('/checkout/place').type('form').send({ _csrf: token, orderNumber, customerComment: '', ...extra });
 }
 
-/** A guest buys one item with the approved card; returns the order number. Stock is topped up first. */
-export async function placeGuestOrder(t: TestApp, productNumber: string): Promise<string> {
-  return (await placeAsGuest(t, productNumber, newAgent(t))).number;
+/** A guest buys one item with the approved card (or by invoice); returns the order number. Stock is topped up first. */
+export async function placeGuestOrder(t: TestApp, productNumber: string, payment: 'CARD' | 'INVOICE' = 'CARD'): Promise<string> {
+  return (await placeAsGuest(t, productNumber, newAgent(t), payment)).number;
 }
 
 /**
@@ -82,11 +82,11 @@ export async function guestSessionCookie(t: TestApp, agent: TestAgent): Promise<
   return value;
 }
 
-async function placeAsGuest(t: TestApp, productNumber: string, agent: TestAgent) {
+async function placeAsGuest(t: TestApp, productNumber: string, agent: TestAgent, payment: 'CARD' | 'INVOICE' = 'CARD') {
   await t.sql('update stock_levels set quantity = greatest(quantity, 1000) where product_id = (select id from products where number = $1)', [productNumber]);
   await addToBasket(t, agent, productNumber);
-  const number = await checkoutToReview(t, agent);
-  const res = await place(agent, number);
+  const number = await checkoutToReview(t, agent, { payment });
+  const res = await place(agent, number, payment === 'CARD' ? undefined : {});
   if (res.status !== 303) throw new Error(`placing ${number} failed: ${res.status}`);
   return { number, res };
 }

@@ -8,9 +8,16 @@ let staff: TestAgent;
 beforeAll(async () => {
   t = await startTestApp();
   await stockAndPrice(t, ['P-1010', 'P-1011', 'P-1012'], 10000, 2500);
+  await t.sql(`update payment_methods set fee_minor = 0 where code = 'INVOICE'`);
   staff = await staffAgent(t);
 });
 afterAll(async () => { await t.close(); });
+
+/**
+ * Paid by invoice (no fee, so totals read as with a card): its total may be raised. A card order's total stays within
+ * its authorization (see "edits and the money already taken").
+ */
+const placedOrder = () => placeGuestOrder(t, 'P-1010', 'INVOICE');
 
 async function editForm(number: string, agent = staff) {
   const page = await agent.get(`/admin/orders/${number}/edit`);
@@ -48,12 +55,12 @@ async function moveTo(number: string, ...names: string[]) {
 
 describe('order editing', () => {
   it('edits quantities, prices and addresses: totals are recalculated, shipping and payment fees stay as charged', async () => {
-    const number = await placeGuestOrder(t, 'P-1010');
+    const number = await placedOrder();
     // 1 × 100.00 + 39.00 shipping, 25 % VAT
     expect(await orderRow(number)).toMatchObject({ total_minor: 17375, shipping_fee_minor: 3900, payment_fee_minor: 0 });
     // The methods' fees change after the order was placed: an edit must not pick them up.
     await t.sql(`update shipping_methods set fee_minor = 9900 where code = 'STANDARD'`);
-    await t.sql(`update payment_methods set fee_minor = 5000 where code = 'CARD'`);
+    await t.sql(`update payment_methods set fee_minor = 5000 where code = 'INVOICE'`);
     try {
       const [line] = await lines(number);
       const res = await saveEdit(number, {
@@ -85,12 +92,12 @@ describe('order editing', () => {
       expect(await versionNos(number)).toEqual([1, 2]);
     } finally {
       await t.sql(`update shipping_methods set fee_minor = 3900 where code = 'STANDARD'`);
-      await t.sql(`update payment_methods set fee_minor = 0 where code = 'CARD'`);
+      await t.sql(`update payment_methods set fee_minor = 0 where code = 'INVOICE'`);
     }
   });
 
   it('adds a product with a line discount, removes a line and its discount, and gives an order discount', async () => {
-    const number = await placeGuestOrder(t, 'P-1010');
+    const number = await placedOrder();
     const [first] = await lines(number);
     const stock1011 = await stockOf('P-1011');
     const stock1010 = await stockOf('P-1010');
@@ -134,7 +141,7 @@ describe('order editing', () => {
   });
 
   it('refuses a discount that would make the total less than 0, and other bad input, saving nothing', async () => {
-    const number = await placeGuestOrder(t, 'P-1010');
+    const number = await placedOrder();
     const before = await orderRow(number);
     const [line] = await lines(number);
 
@@ -164,7 +171,7 @@ describe('order editing', () => {
   });
 
   it('refuses editing while the state does not allow it, and for staff without the edit permission', async () => {
-    const number = await placeGuestOrder(t, 'P-1010');
+    const number = await placedOrder();
     const form = await editForm(number);
     await moveTo(number, 'Received', 'Picked');
 
@@ -180,7 +187,7 @@ describe('order editing', () => {
     expect(details.text).toContain('data-testid="edit-refusal"');
     expect(details.text).not.toContain(`href="/admin/orders/${number}/edit"`);
 
-    const editable = await placeGuestOrder(t, 'P-1010');
+    const editable = await placedOrder();
     // An order clerk whose role may not edit placed orders (Settings → Staff roles).
     await t.sql(`update users set staff_role = 'order_clerk' where email = 'admin@orderflow.test'`);
     await t.sql(`delete from staff_role_permissions where staff_role = 'order_clerk' and permission = 'order.edit'`);
@@ -199,7 +206,7 @@ describe('order editing', () => {
   });
 
   it('two staff saving the same order at once: one is saved, the other gets 409 and overwrites nothing', async () => {
-    const number = await placeGuestOrder(t, 'P-1010');
+    const number = await placedOrder();
     const colleague = await staffAgent(t);
     const [line] = await lines(number);
     const mine = { ...(await editForm(number)), [`line_${line.id}_quantity`]: '2' };
@@ -224,7 +231,7 @@ describe('order editing', () => {
   });
 
   it('lists versions, shows the order as it was, and compares a version with the current order', async () => {
-    const number = await placeGuestOrder(t, 'P-1010');
+    const number = await placedOrder();
     expect((await staff.get(`/admin/orders/${number}/versions`)).text).toContain('has not been edited yet');
     const [line] = await lines(number);
     expect((await saveEdit(number, { [`line_${line.id}_quantity`]: 4, note: 'Customer called' })).status).toBe(303);
@@ -285,7 +292,7 @@ describe('order editing', () => {
     expect(settings.text).toContain('po_number');
     expect(settings.text).toContain('Gift wrap');
 
-    const number = await placeGuestOrder(t, 'P-1010');
+    const number = await placedOrder();
     const [line] = await lines(number);
     const details = await staff.get(`/admin/orders/${number}`);
     expect(details.text).toContain('Additional information');
@@ -361,7 +368,7 @@ describe('order editing', () => {
   it('saves a change of a line field whatever staff named it, also the name of a computed column ("Amount incl. VAT")', async () => {
     const define = (form: Record<string, string>) => postForm(staff, '/admin/settings/order-fields', form, '/admin/settings/order-fields');
     expect((await define({ systemName: 'amount_note', name: 'Amount incl. VAT', type: 'text', appliesTo: 'line' })).status).toBe(303);
-    const number = await placeGuestOrder(t, 'P-1010');
+    const number = await placedOrder();
     const [line] = await lines(number);
     const edited = await saveEdit(number, { [`line_${line.id}_field_amount_note`]: 'as agreed by phone' });
     expect(edited.status).toBe(303);
@@ -373,7 +380,7 @@ describe('order editing', () => {
   });
 
   it('is for staff only: a shopper gets 403 and a guest is sent to log in', async () => {
-    const number = await placeGuestOrder(t, 'P-1010');
+    const number = await placedOrder();
     const shopper = newAgent(t);
     await login(shopper, 'shopper@orderflow.test', 'shopper-pass-1');
     expect((await shopper.get(`/admin/orders/${number}/edit`)).status).toBe(403);
@@ -402,6 +409,33 @@ describe('edits and the money already taken', () => {
     postForm(staff, `/admin/orders/${number}/${action}`, { confirmed: '1', ...form }, '/admin');
   const refusal = (html: string) => /flash-error" role="alert">([^<]*)/.exec(html)?.[1];
   const inputValue = (html: string, name: string) => new RegExp(`name="${name}"[^>]*value="([^"]*)"`).exec(html)?.[1];
+
+  it('a card order’s total stays within its authorization: a raise above it is refused on the edit page, typed values kept', async () => {
+    // 3 × 100.00 + 39.00 shipping, 25 % VAT = 423.75 authorized.
+    const number = await orderOf([['P-1010', 3]]);
+    const [{ authorized_minor }] = await t.sql(`select authorized_minor::int from orders where number = $1`, [number]);
+    expect(authorized_minor).toBe(42375);
+    const [line] = await lines(number);
+
+    const above = await saveEdit(number, { [`line_${line.id}_quantity`]: 4, billing_city: 'Vejle' });
+    expect(above.status).toBe(422);
+    expect(refusal(above.text)).toBe('Nothing was saved: the card authorization covers 423.75 DKK, and the new total would be 548.75 DKK. Lower the total, or have the customer pay the difference another way.');
+    expect(above.text).toContain(`action="/admin/orders/${number}/edit"`);
+    expect(inputValue(above.text, `line_${line.id}_quantity`)).toBe('4');
+    expect(inputValue(above.text, 'billing_city')).toBe('Vejle');
+    expect(await orderRow(number)).toMatchObject({ total_minor: 42375, billing_city: 'Copenhagen' });
+    expect(await versionNos(number)).toEqual([]);
+
+    // Lower, then back up to the authorization: both within it.
+    expect((await saveEdit(number, { [`line_${line.id}_quantity`]: 2 })).status).toBe(303);
+    expect((await saveEdit(number, { [`line_${line.id}_quantity`]: 3 })).status).toBe(303);
+    expect((await orderRow(number)).total_minor).toBe(42375);
+
+    // An invoice is not captured here: its total may be raised.
+    const invoice = await orderOf([['P-1010', 1]], 'INVOICE');
+    const [invoiceLine] = await lines(invoice);
+    expect((await saveEdit(invoice, { [`line_${invoiceLine.id}_quantity`]: 2 })).status).toBe(303);
+  });
 
   it('“refund first, then edit” works: the total may go down to what was captured and not refunded', async () => {
     const number = await orderOf([['P-1010', 3]]);
