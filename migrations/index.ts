@@ -36,6 +36,7 @@ import { Migration20261207171000_return_one_outcome } from './Migration202612071
 import { Migration20261207180000_return_credits } from './Migration20261207180000_return_credits';
 import { Migration20261208080000_kept_within_total } from './Migration20261208080000_kept_within_total';
 import { Migration20261208090000_capture_within_authorization } from './Migration20261208090000_capture_within_authorization';
+import { Migration20261208100000_void_rest_of_cancelled } from './Migration20261208100000_void_rest_of_cancelled';
 import { Migration20261206153000_stock_movements_lean } from './Migration20261206153000_stock_movements_lean';
 import { Migration20261206050000_payment_status_captured } from './Migration20261206050000_payment_status_captured';
 
@@ -80,4 +81,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261207180000_return_credits', class: Migration20261207180000_return_credits },
   { name: 'Migration20261208080000_kept_within_total', class: Migration20261208080000_kept_within_total },
   { name: 'Migration20261208090000_capture_within_authorization', class: Migration20261208090000_capture_within_authorization },
+  { name: 'Migration20261208100000_void_rest_of_cancelled', class: Migration20261208100000_void_rest_of_cancelled },
 ];

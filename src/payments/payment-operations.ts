@@ -22,8 +22,13 @@ export interface RecoveredOperation extends ReservedOperation { claim: { effect:
 /** What entering a cancelled-role state did to a placed order: the void it owes the provider, the units put back. */
 export interface CancelEffects { voidOperation: ReservedOperation | null; returnedUnits: number }
 
-/** Payment statuses under which the provider's authorization is still open: it can be captured from. */
+/** Payment statuses under which the provider's authorization is still open: captured from, or voided on cancel. */
 export const AUTHORIZATION_OPEN: readonly PaymentStatus[] = ['authorized', 'partly_captured', 'partly_refunded', 'refunded'];
+
+/** What captures left of the provider's authorization: what a void releases. */
+export function authorizationLeft(order: Order): number {
+  return AUTHORIZATION_OPEN.includes(order.paymentStatus) ? Math.max(0, order.authorizedMinor - order.capturedMinor) : 0;
+}
 
 /** Paid by an authorization the shop captures from (a card, not an invoice): what may be captured, and so the total, stays within it. */
 export function capturesAgainstAuthorization(order: Order): boolean {
@@ -92,8 +97,9 @@ export async function reserveOperation(em: EntityManager, order: Order, operatio
 export async function applyCancelEffects(em: EntityManager, order: Order, actor: OperationActor, fromRole: string | null = null): Promise<CancelEffects> {
   if (order.type !== 'order' || !order.completed) return { voidOperation: null, returnedUnits: 0 };
   let voidOperation: ReservedOperation | null = null;
-  const owed = order.totalMinor - order.capturedMinor;
-  if (order.paymentStatus === 'authorized' && order.paymentMethod) {
+  const owed = authorizationLeft(order);
+  // Also after captures that were refunded in full: the rest of the authorization must not stay capturable.
+  if (order.paymentMethod && (order.paymentStatus === 'authorized' || owed > 0)) {
     await assertNoOperationPending(em, order);
     const effect = await claimEffect(em, order, 'void', owed);
     if (effect != null) voidOperation = await reserveOperation(em, order, 'cancel', owed, actor, effect);

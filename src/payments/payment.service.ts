@@ -11,7 +11,7 @@ import { formatMoney } from '../shared/money';
 import { PaymentMethod, PaymentTransaction, type PaymentOperation, type PaymentProviderCode } from './payment.entities';
 import type { DrainJob } from '../jobs/job-queue';
 import { log } from '../shared/log';
-import { afterPendingOperations, applyCancelEffects, assertNoOperationPending, AUTHORIZATION_OPEN, leftToCapture, reserveOperation, stockToGiveBack, type CaptureAmounts, type CancelEffects, type PaymentOperationKind, type RecoveredOperation, type ReservedOperation } from './payment-operations';
+import { afterPendingOperations, applyCancelEffects, assertNoOperationPending, AUTHORIZATION_OPEN, authorizationLeft, leftToCapture, reserveOperation, stockToGiveBack, type CaptureAmounts, type CancelEffects, type PaymentOperationKind, type RecoveredOperation, type ReservedOperation } from './payment-operations';
 import { PROVIDER_TIMED_OUT, type PaymentProvider, type ProviderResult } from './payment-provider';
 import { withinMs } from '../shared/deadline';
 import type { PaymentProviders } from './payment-providers';
@@ -208,7 +208,7 @@ export class PaymentService {
       return {
         number, title: `Cancel ${number}?`, confirmLabel: `Cancel ${number}`,
         consequences: [
-          `The payment authorization of ${money(order.totalMinor - order.capturedMinor, order)} (${order.paymentMethod?.name ?? 'payment'}) is voided; nothing is charged.`,
+          `The payment authorization of ${money(authorizationLeft(order), order)} (${order.paymentMethod?.name ?? 'payment'}) is voided; nothing ${order.capturedMinor ? 'more ' : ''}is charged.`,
           stock.length
             ? `Back to stock: ${stock.map((l) => `${l.quantity} × ${l.product_name} to ${l.location}`).join('; ')}.`
             : order.stockReserved ? 'Stock does not change: every item has shipped (goods coming back are received through a return).' : 'No stock is reserved for this order, so stock does not change.',
@@ -752,8 +752,10 @@ function refundRefusal(order: Order, amountMinor: number): PaymentRefused | null
 function cancelRefusal(order: Order): PaymentRefused | null {
   if (!order.completed) return new PaymentRefused('NOT_CANCELLABLE', `${order.number} has not been placed, so there is nothing to cancel. Delete it instead.`);
   if (order.paymentStatus === 'cancelled') return new PaymentRefused('NOT_CANCELLABLE', `${order.number} has already been cancelled.`);
-  if (order.capturedMinor > 0) {
-    return new PaymentRefused('NOT_CANCELLABLE', `${order.number} cannot be cancelled: ${money(order.capturedMinor, order)} has already been captured. Refund the captured money instead.`);
+  // As the flow's gate: money kept is refunded, not cancelled; once it is refunded in full the rest is voided.
+  const kept = order.capturedMinor - order.refundedMinor;
+  if (kept > 0) {
+    return new PaymentRefused('NOT_CANCELLABLE', `${order.number} cannot be cancelled: ${money(kept, order)} has already been captured. Refund the captured money instead.`);
   }
   return null;
 }

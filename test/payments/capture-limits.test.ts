@@ -1,10 +1,12 @@
 import type TestAgent from 'supertest/lib/agent';
+import { VOID_OPEN_REST_OF_CANCELLED } from '../../migrations/Migration20261208100000_void_rest_of_cancelled';
+import { formFields } from '../helpers/forms';
 import { addToBasket, checkoutToReview, place } from '../helpers/shopping';
 import { csrfToken, newAgent, postForm, staffAgent, startTestApp, stockAndPrice, type TestApp } from '../helpers/test-app';
 
 /**
- * What a card order may be charged: never more than the provider authorized, by every capture path (capture,
- * capture amount, final capture, bulk capture, shipment).
+ * What a card order may be charged: never more than the provider authorized, never anything once the authorization
+ * was voided — by every capture path (capture, capture amount, final capture, bulk capture, shipment).
  */
 let t: TestApp;
 let staff: TestAgent;
@@ -43,6 +45,77 @@ async function bulkCapture(numbers: string[]) {
   const token = await csrfToken(staff, '/admin/orders');
   return staff.post('/admin/orders/bulk-capture').type('form').send(`_csrf=${encodeURIComponent(token)}&${numbers.map((n) => `numbers=${n}`).join('&')}&confirmed=1`);
 }
+
+describe('a cancelled order is never charged', () => {
+  it('moving a refunded order to Cancelled voids the rest of its authorization once; every capture path refuses afterwards', async () => {
+    const number = await cardOrder();
+    expect((await post(number, 'capture-amount', { amount: '5.00' })).status).toBe(303);
+    expect((await post(number, 'refund', { amount: '5.00' })).status).toBe(303);
+
+    // Staff pick the cancelled-role state in the state select of the details page.
+    const page = await staff.get(`/admin/orders/${number}`);
+    const form = formFields(page.text, `/admin/orders/${number}/state`);
+    const [{ id: cancelled }] = await t.sql(`select s.id from flow_states s join flows f on f.id = s.flow_id where f.type = 'order' and f.is_default and s.role = 'cancelled'`);
+    const moved = await staff.post(`/admin/orders/${number}/state`).type('form').send({ ...form, stateId: String(cancelled) });
+    expect(moved.status).toBe(303);
+
+    expect(await facts(number)).toMatchObject({ role: 'cancelled', payment_status: 'cancelled', captured: 500, refunded: 500 });
+    // 423.75 authorized − 5.00 captured: the rest is released, after the commit, once.
+    expect(await calls(number)).toEqual({ logged: ['capture 500 true', 'refund 500 true', 'cancel 41875 true'], provider: ['capture 500', 'refund 500', 'cancel 0'] });
+    await t.services.paymentDesk.settleVoids();
+    expect((await calls(number)).provider).toEqual(['capture 500', 'refund 500', 'cancel 0']);
+
+    for (const [action, form] of [['capture', {}], ['capture-amount', { amount: '1.00' }], ['final-capture', {}]] as const) {
+      const refused = await post(number, action, form);
+      expect({ action, status: refused.status }).toEqual({ action, status: 409 });
+      expect(refused.text).toMatch(new RegExp(`data-testid="refused-${action}">${number} has been cancelled; its authorization is void\\.<`));
+    }
+    const bulk = await bulkCapture([number]);
+    expect(bulk.text).toMatch(new RegExp(`data-testid="capture-${number}">.*?Refused.*?has been cancelled; its authorization is void`, 's'));
+    const [line] = await t.sql(`select l.id from order_lines l join orders o on o.id = l.order_id where o.number = $1`, [number]);
+    const shipped = await postForm(staff, `/admin/orders/${number}/shipments`, { [`qty_${line.id}`]: '3' }, '/admin');
+    expect(shipped.status).toBe(409);
+    expect(shipped.text).toContain(`${number} has been cancelled, so nothing can be shipped.`);
+
+    expect(await facts(number)).toMatchObject({ payment_status: 'cancelled', captured: 500 });
+    expect((await calls(number)).provider).toHaveLength(3);
+    // The database refuses it too.
+    await expect(t.sql(`update orders set captured_minor = captured_minor + 100 where number = $1`, [number])).rejects.toThrow(/authorization has been voided/);
+  });
+
+  it('the payment desk cancels an order whose captures were refunded in full, voiding the rest', async () => {
+    const number = await cardOrder();
+    expect((await post(number, 'capture-amount', { amount: '5.00' })).status).toBe(303);
+    expect((await post(number, 'cancel')).status).toBe(409);
+    expect((await post(number, 'refund', { amount: '5.00' })).status).toBe(303);
+
+    const cancelled = await post(number, 'cancel');
+    expect(cancelled.status).toBe(303);
+    expect(await facts(number)).toMatchObject({ role: 'cancelled', payment_status: 'cancelled' });
+    expect((await calls(number)).logged).toEqual(['capture 500 true', 'refund 500 true', 'cancel 41875 true']);
+    expect((await post(number, 'capture')).status).toBe(409);
+  });
+
+  it('an order cancelled before this fix, its rest still authorized, is owed its void (the migration) and the void job makes it', async () => {
+    const number = await cardOrder();
+    expect((await post(number, 'capture-amount', { amount: '5.00' })).status).toBe(303);
+    expect((await post(number, 'refund', { amount: '5.00' })).status).toBe(303);
+    // Moved to Cancelled as before: no void, the payment status stays refunded.
+    await t.sql(`with h as (insert into order_state_history (order_id, from_state_id, to_state_id, event, message, actor_kind, source)
+        select o.id, o.state_id, s.id, 'state_changed', '', 'system', 'system' from orders o, flow_states s join flows f on f.id = s.flow_id
+        where o.number = $1 and f.type = 'order' and f.is_default and s.role = 'cancelled' returning order_id, to_state_id)
+      update orders o set state_id = h.to_state_id from h where h.order_id = o.id`, [number]);
+    expect(await facts(number)).toMatchObject({ role: 'cancelled', payment_status: 'refunded' });
+
+    await t.sql(VOID_OPEN_REST_OF_CANCELLED);
+    await t.sql(VOID_OPEN_REST_OF_CANCELLED);
+    expect(await facts(number)).toMatchObject({ payment_status: 'cancelled' });
+    expect((await post(number, 'final-capture')).status).toBe(409);
+    await t.services.paymentDesk.settleVoids();
+    await t.services.paymentDesk.settleVoids();
+    expect(await calls(number)).toEqual({ logged: ['capture 500 true', 'refund 500 true', 'cancel 41875 true'], provider: ['capture 500', 'refund 500', 'cancel 0'] });
+  });
+});
 
 describe('captures stay within the authorization', () => {
   /** An order whose total was raised above its authorization (an edit saved before edits were held to it). */
