@@ -1,14 +1,14 @@
 import { Router, type Response } from 'express';
 import type { ActionError } from '../http/in-context';
 import { z } from 'zod';
-import { parse, productNumber } from '../http/validate';
+import { parse, productNumber, text } from '../http/validate';
 import { notFound } from '../shared/errors';
 import type { Services } from '../services';
 
 const listQuery = z.object({
   group: z.string().regex(/^[a-z0-9-]{1,60}$/, { error: 'is not a product group' }).optional(),
   // A search longer than the box allows (a typed or pasted address) searches its first 100 characters.
-  q: z.string().transform((q) => q.trim().slice(0, 100)).optional(),
+  q: z.preprocess((q) => (typeof q === 'string' ? q.trim().slice(0, 100) : q), text(100)).optional(),
   page: z.coerce.number().int().min(1).max(100000).catch(1).default(1),
 });
 
