@@ -115,7 +115,7 @@ export async function startJobs(url: string, opts: JobQueueOptions, drains: Drai
     // A little under the polling interval, so the poll one interval after this tick finds its successor due.
     const startAfter = (Math.max(job.everyMs, 10) * 0.9) / 1000;
     // No automatic retry: the next tick is already queued, and each row keeps its own retry rules.
-    await boss.createQueue(job.name, { name: job.name, policy: 'short', retryLimit: 0, expireInSeconds: 15 * 60 });
+    await createQueueOnce(() => boss.createQueue(job.name, { name: job.name, policy: 'short', retryLimit: 0, expireInSeconds: 15 * 60 }));
     const tick = async () => {
       for (;;) {
         try {
@@ -144,7 +144,7 @@ export async function startJobs(url: string, opts: JobQueueOptions, drains: Drai
     await boss.send(job.name, {});
   }
   for (const job of crons) {
-    await boss.createQueue(job.name, { name: job.name, policy: 'short', retryLimit: 2, retryDelay: 60, retryBackoff: true });
+    await createQueueOnce(() => boss.createQueue(job.name, { name: job.name, policy: 'short', retryLimit: 2, retryDelay: 60, retryBackoff: true }));
     await boss.work(job.name, { pollingIntervalSeconds: 30 }, counted(async () => {
       if (stopping) return; // fetched as the shutdown began: the next slot runs it
       try {
@@ -172,4 +172,19 @@ export async function startJobs(url: string, opts: JobQueueOptions, drains: Drai
       }
     },
   };
+}
+
+/**
+ * pg-boss's createQueue (a row and a partition: DDL) deadlocks when two processes starting together create the same
+ * queue (PostgreSQL picks one to fail, 40P01). Creating a queue that exists does nothing, so the loser tries again.
+ */
+export async function createQueueOnce(create: () => Promise<void>): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await create();
+    } catch (e) {
+      if ((e as { code?: string }).code !== '40P01' || attempt >= 5) throw e;
+      await new Promise((r) => setTimeout(r, 50 * attempt + Math.random() * 50));
+    }
+  }
 }

@@ -295,7 +295,7 @@ export class PaymentService {
   /**
    * Credits a return's goods against what the customer owes, on an order nothing has been captured on (an invoice, or
    * an authorization not captured yet), in the return step's transaction: no money is paid back and no provider is
-   * asked; what is left to capture (or to invoice) goes down by it (orders_credit_within_uncaptured).
+   * asked; what is left to capture (or to invoice) goes down by it (orders_kept_within_total).
    */
   async creditReturn(em: EntityManager, number: string, amountMinor: number, actor: PaymentActor, returnNumber: string): Promise<Order> {
     await assertStaffMay(em, actor.userId, 'payment.refund');

@@ -4,7 +4,7 @@
  * fails is recorded in pgboss.job with its error while the next tick still runs; expired sessions are pruned.
  */
 import pg from 'pg';
-import { startJobs, type DrainJob, type RunningJobs } from '../../src/jobs/job-queue';
+import { createQueueOnce, startJobs, type DrainJob, type RunningJobs } from '../../src/jobs/job-queue';
 import { waitUntil } from '../load/helpers';
 import { startTestApp, type TestApp } from '../helpers/test-app';
 
@@ -111,5 +111,19 @@ describe('the job queue', () => {
     await t.sql(`insert into session (sid, sess, expire) values ('gone', '{}', now() - interval '1 minute'), ('live', '{}', now() + interval '1 day')`);
     await t.pruneSessions();
     expect((await t.sql<{ sid: string }>(`select sid from session where sid in ('gone', 'live')`)).map((r) => r.sid)).toEqual(['live']);
+  });
+});
+
+describe('queue creation at start', () => {
+  it('tries again when two processes starting together deadlock creating the same queue, and gives up on anything else', async () => {
+    const deadlock = Object.assign(new Error('deadlock detected'), { code: '40P01' });
+    let calls = 0;
+    await createQueueOnce(async () => { if (++calls < 3) throw deadlock; });
+    expect(calls).toBe(3);
+    const other = Object.assign(new Error('permission denied'), { code: '42501' });
+    await expect(createQueueOnce(async () => { throw other; })).rejects.toBe(other);
+    let tries = 0;
+    await expect(createQueueOnce(async () => { tries++; throw deadlock; })).rejects.toBe(deadlock);
+    expect(tries).toBe(5);
   });
 });

@@ -352,7 +352,7 @@ describe('returns on an order nothing was captured on (invoice)', () => {
     expect((await postForm(staff, `/admin/returns/${rma}/refund`, { amount: '125.00', confirmed: '1' }, `/admin/returns/${rma}`)).status).toBe(409);
     expect((await postForm(staff, `/admin/returns/${rma}/replace`, {}, `/admin/returns/${rma}`)).status).toBe(409);
     expect((await t.sql('select credited_minor from orders where number = $1', [number]))[0].credited_minor).toBe('12500');
-    await expect(t.sql('update orders set credited_minor = total_minor + 1 where number = $1', [number])).rejects.toThrow(/orders_credit_within_uncaptured/);
+    await expect(t.sql('update orders set credited_minor = total_minor + 1 where number = $1', [number])).rejects.toThrow(/orders_kept_within_total/);
   });
 });
 
