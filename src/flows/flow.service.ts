@@ -1,12 +1,12 @@
 import { LockMode, wrap } from '@mikro-orm/core';
-import { actsAs } from '../accounts/access-policy';
+import { actsAs, staffMay } from '../accounts/access-policy';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { User, type CompanyRole } from '../accounts/account.entities';
 import { createViewEnv } from '../shared/views';
 import { OutboxService } from '../mail/outbox.service';
 import { Order, OrderHistoryEntry, type HistoryActor, type HistorySource } from '../orders/order.entities';
 import { ReturnHistoryEntry, ReturnRequest } from '../returns/return.entities';
-import { applyCancelEffects, type CancelEffects } from '../payments/payment-operations';
+import { applyCancelEffects, authorizationLeft, type CancelEffects } from '../payments/payment-operations';
 import { DomainError, notFound } from '../shared/errors';
 import { formatMoney } from '../shared/money';
 import { Flow, FlowState, FlowStateRule, ROLE_LABELS, RULE_ACTOR_LABELS, type FlowType, type StateRole } from './flow.entities';
@@ -291,6 +291,8 @@ export interface MoveRecord {
   type: FlowType; label: string; ownerId?: number | null; companyId?: number | null; submittedById?: number | null;
   /** What has been captured and refunded on a placed order: money still held is refunded, not cancelled. */
   capturedMinor?: number; refundedMinor?: number; currencyCode?: string;
+  /** Cancelling voids an open payment authorization: a payment action, for staff allowed to capture and cancel. */
+  voidsAuthorization?: boolean;
 }
 /**
  * Who asks for a move. Staff, the API and the system may make every move the rules allow; customers only the moves
@@ -301,6 +303,7 @@ export interface Mover { userId: number | null; kind: HistoryActor; companyId?: 
 export const moveRecordOf = (order: Order): MoveRecord => ({
   type: order.type, label: order.number, ownerId: order.user?.id ?? null, companyId: order.company?.id ?? null, submittedById: order.submittedBy?.id ?? null,
   capturedMinor: order.capturedMinor, refundedMinor: order.refundedMinor, currencyCode: order.currencyCode,
+  voidsAuthorization: order.completed && authorizationLeft(order) > 0,
 });
 
 const isCustomer = (mover?: Mover): mover is Mover => mover?.kind === 'buyer' || mover?.kind === 'customer';
@@ -340,6 +343,11 @@ export async function assertTransitionAllowed(em: EntityManager, record: MoveRec
   const held = (record.capturedMinor ?? 0) - (record.refundedMinor ?? 0);
   if (to.role === 'cancelled' && held > 0 && from?.role !== 'cancelled') {
     throw refuse(`${record.label} cannot be cancelled: ${formatMoney(held, record.currencyCode)} has already been captured. Refund the captured money instead.`);
+  }
+  // The payment desk's Cancel asks for this permission; a state change into a cancelled role voids the same way.
+  if (to.role === 'cancelled' && from?.role !== 'cancelled' && record.voidsAuthorization && mover?.kind === 'staff' && mover.userId != null
+    && !(await staffMay(em, mover.userId, 'payment.capture'))) {
+    throw refuse(`${record.label} cannot be cancelled by you: cancelling voids its payment authorization, and your staff role may not capture and cancel payments. An administrator can allow it under Settings → Staff roles.`);
   }
   if (!from) return;
   if (from.id === to.id) throw refuse(`${record.label} is already in “${to.name}”.`);

@@ -86,6 +86,28 @@ describe('staff roles and permissions', () => {
     expect(await clerkMay()).toEqual(['order.edit', 'payment.capture', 'payment.refund']);
   });
 
+  it('a clerk who may not capture and cancel payments cannot void one through a state change either (page, bulk, forged)', async () => {
+    expect((await setClerkMay(['order.edit'])).status).toBe(303);
+    try {
+      const number = await placeGuestOrder(t, 'P-1030');
+      const [cancelled] = await t.sql(`select s.id from flow_states s join flows f on f.id = s.flow_id where f.is_default and f.type = 'order' and s.role = 'cancelled'`);
+      const page = await clerk.get(`/admin/orders/${number}`).expect(200);
+      expect(page.text).not.toContain(`<option value="${cancelled.id}"`);
+      const version = /name="version" value="(\d+)"/.exec(page.text)![1];
+      const forged = await postForm(clerk, `/admin/orders/${number}/state`, { stateId: cancelled.id, version }, `/admin/orders/${number}`);
+      expect(forged.status).toBe(409);
+      expect(forged.text).toContain('cancelling voids its payment authorization, and your staff role may not capture and cancel payments');
+      const token = await csrfToken(clerk, '/admin/orders');
+      const bulk = await clerk.post('/admin/orders/bulk-state').type('form').send(`_csrf=${encodeURIComponent(token)}&numbers=${number}&stateId=${cancelled.id}`);
+      expect(bulk.text).toMatch(new RegExp(`data-testid="bulk-${number}".*Refused`, 's'));
+      const [order] = await t.sql(`select o.payment_status, s.role from orders o join flow_states s on s.id = o.state_id where o.number = $1`, [number]);
+      expect(order).toEqual({ payment_status: 'authorized', role: 'new' });
+      expect(await t.sql(`select 1 from payment_operations p join orders o on o.id = p.order_id where o.number = $1 and p.operation = 'cancel'`, [number])).toHaveLength(0);
+    } finally {
+      await setClerkMay(['order.edit', 'payment.capture', 'payment.refund']);
+    }
+  });
+
   it('flow and shop settings: an order clerk may look but not change them', async () => {
     const [flow] = await t.sql(`select id, name from flows where type = 'order' and is_default`);
     // Told before typing: the pages say the clerk may look but not change them; an administrator is not told so.
