@@ -74,7 +74,8 @@ export function orderHistoryRoutes(s: Services): Router {
   r.use(requireLogin);
 
   r.get('/:number', async (req, res) => {
-    res.render('customer-center/order.njk', { cc: 'Orders', ...(await s.orderHistory.details(req.user!, numberOf(req))) });
+    const view = await s.orderHistory.details(req.user!, numberOf(req));
+    res.render('customer-center/order.njk', { cc: 'Orders', ...view, repeatRefusal: s.recurring.customerRepeatRefusal(view.order) });
   });
 
   r.get('/:number/print', async (req, res) => {

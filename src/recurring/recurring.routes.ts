@@ -159,7 +159,7 @@ export function recurringRoutes(s: Services): Router {
 
   r.get('/customer-center/recurring/new', async (req, res) => {
     const order = await s.recurring.templateForCustomer(req.user!, orderParam(req.query.order));
-    res.render('recurring/customer-new.njk', { cc: 'Recurring', order, form: scheduleFormValues() });
+    res.render('recurring/customer-new.njk', { cc: 'Recurring', order, form: scheduleFormValues(), repeatRefusal: s.recurring.customerRepeatRefusal(order) });
   });
 
   r.post('/customer-center/recurring', async (req: Request, res: Response) => {

@@ -79,9 +79,21 @@ export class RecurringService {
     return order;
   }
 
+  /**
+   * Why a customer cannot make this order (its payment method populated) recurring themselves, or null: a payment by
+   * card or on a provider's page needs them there every time, and nobody would pay the repeats.
+   */
+  customerRepeatRefusal(order: Order): string | null {
+    const method = order.paymentMethod;
+    if (!method || this.scheduler.paysUnattended(method.provider)) return null;
+    return `${order.number} was paid with ${method.name}, which needs you at every payment, so it cannot repeat on its own. Orders paid by invoice can be repeated.`;
+  }
+
   async createForCustomer(user: SessionUser, orderNumber: string, input: ScheduleInput, now = new Date()): Promise<RecurringSeries> {
     return this.em.transactional(async (em) => {
       const template = await this.templateForCustomer(user, orderNumber, em);
+      const refusal = this.customerRepeatRefusal(template);
+      if (refusal) throw new DomainError('VALIDATION', refusal, { orderNumber: 'cannot repeat on its own' });
       await assertWithinSpendLimit(em, user, template);
       return this.createSeries(em, template, input, { kind: 'customer', user }, now);
     });

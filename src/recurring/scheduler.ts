@@ -10,7 +10,7 @@ import { OutboxService } from '../mail/outbox.service';
 import { Address, Order, OrderLine } from '../orders/order.entities';
 import { recordHistory, reprice, type Actor } from '../orders/order-lifecycle';
 import { nextOrderNumber } from '../orders/order-numbers';
-import { PaymentMethod } from '../payments/payment.entities';
+import { PaymentMethod, type PaymentProviderCode } from '../payments/payment.entities';
 import { PaymentProviders } from '../payments/payment-providers';
 import { DomainError } from '../shared/errors';
 import { ShippingMethod } from '../shipping/shipping-method.entity';
@@ -49,6 +49,12 @@ export class RecurringScheduler {
     private readonly placement: PlacementSettings = { reservationSeconds: 900, gatewayTimeoutMs: 20_000 }) {
     this.providers = providers ?? new PaymentProviders(orm);
   }
+  /** Whether orders paid this way can be placed with nobody there: the provider authorizes without the customer (invoice). */
+  paysUnattended(provider: PaymentProviderCode): boolean {
+    const direct = this.providers.direct(provider);
+    return !!direct && !direct.needsCard;
+  }
+
 
   /**
    * Creates every order that is due at `now`, each exactly once: a due series is taken with
@@ -301,6 +307,10 @@ export class RecurringScheduler {
       throw new DomainError('CONFLICT', `Not created: its total of ${formatMoney(order.totalMinor, order.currencyCode)} is above the buyer's spend limit of ${formatMoney(limit, order.currencyCode)}, and a recurring order is placed without an approval.`);
     }
 
+    // A buyer's own series from a card order would make orders nobody pays (set-up refuses those now; older ones stop here).
+    if (series.createdByKind === 'customer' && !this.paysUnattended(payment.provider)) {
+      throw new DomainError('CONFLICT', `Not created: ${payment.name} needs the customer at every payment, so a recurring order cannot be paid with it. Set up a new recurring order from an order paid by invoice.`);
+    }
     const provider = this.providers.direct(payment.provider);
     const state = await this.flows.defaultState(em, 'order');
     order.number = await nextOrderNumber(em, shop.id);

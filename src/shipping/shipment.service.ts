@@ -2,7 +2,7 @@ import { CheckConstraintViolationException, LockMode, UniqueConstraintViolationE
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { OutboxService } from '../mail/outbox.service';
 import { recordHistory, type Actor } from '../orders/order-lifecycle';
-import { Order, type CaptureState } from '../orders/order.entities';
+import { Order } from '../orders/order.entities';
 import { afterPendingOperations, assertNoOperationPending, claimEffect, leftToCapture, type RecoveredOperation } from '../payments/payment-operations';
 import type { PaymentService } from '../payments/payment.service';
 import { DomainError, invalid, notFound } from '../shared/errors';
@@ -160,7 +160,7 @@ export class ShipmentService {
     const valued = picked.map((p) => ({ ...p, valueMinor: valueOfUnits(p.line.chargeMinor, p.line.quantity, p.line.shipped, p.quantity) }));
     const itemsValueMinor = valued.reduce((s, p) => s + p.valueMinor, 0);
     const isLast = lines.every((l) => l.shipped + (wanted.get(l.id) ?? 0) === l.quantity);
-    const capture = captureModeOf(order.captureState);
+    const capture = captureModeOf(order);
     const left = leftToCapture(order);
     const { shipmentNo, prepaidMinor } = await this.prepaid(em, order, ownOperationId);
     const captureMinor = capture === 'per_shipment' ? (isLast ? left : Math.min(Math.max(0, itemsValueMinor - prepaidMinor), left)) : 0;
@@ -244,7 +244,7 @@ export class ShipmentService {
       if (isCancelled(locked)) throw refuse('the order has been cancelled.');
       if (fee <= 0) throw refuse('the order has no shipping fee.');
       if (locked.feeCaptured) throw refuse('it has been captured already.');
-      const mode = captureModeOf(order.captureState);
+      const mode = captureModeOf(order);
       if (mode === 'not_supported') throw refuse(`${methodNameOf(order)} payments are not captured from here.`);
       if (mode !== 'per_shipment') throw refuse('the payment has been captured in full already.');
       if ((await this.lines(em, order)).every((l) => l.shipped >= l.quantity)) throw refuse('every item has been shipped already.');
@@ -332,7 +332,7 @@ export class ShipmentService {
     ]);
     const shippable = lines.map((l) => ({ id: l.id, productNumber: l.productNumber, productName: l.productName, unit: l.unit, ordered: l.quantity, shipped: l.shipped, left: l.quantity - l.shipped }));
     const unitsLeft = shippable.reduce((s, l) => s + l.left, 0);
-    const mode = captureModeOf(order.captureState);
+    const mode = captureModeOf(order);
     const fee = shippingFeeOf(order);
     const feeShipment = shipments.find((s) => s.includesShippingFee) ?? null;
     const blocked = !order.completed ? `${order.number} has not been placed yet, so nothing can be shipped.`
@@ -625,7 +625,10 @@ function isCancelled(locked: LockedOrder): boolean {
   return locked.order.paymentStatus === 'cancelled' || locked.stateRole === 'cancelled';
 }
 
-function captureModeOf(state: CaptureState | null | undefined): ShipmentCaptureMode {
+function captureModeOf(order: Order): ShipmentCaptureMode {
+  const state = order.captureState;
+  // Nothing was authorized (a recurring order repeating a card order): there is nothing to capture from.
+  if (order.paymentStatus === 'none') return 'none';
   if (state === 'not_captured' || state === 'split_captured') return 'per_shipment';
   if (state === 'not_supported') return 'not_supported';
   if (state === 'captured') return 'already_captured';
@@ -645,7 +648,9 @@ function captureNoteOf(order: Order, mode: ShipmentCaptureMode): string {
     case 'per_shipment': return 'Each shipment captures the value of its items (incl. VAT) from the card payment; the last shipment captures the rest of the order total.';
     case 'not_supported': return `Paid by ${methodNameOf(order)}: nothing is captured when you ship; the payment is settled outside the shop.`;
     case 'already_captured': return 'The payment has been captured in full already, so shipping captures nothing more.';
-    default: return 'No payment is captured when shipping this order.';
+    default: return order.paymentStatus === 'none'
+      ? `No payment was authorized for this order, so nothing is captured when you ship: collect the ${money(order.totalMinor, order)} from the customer another way (for example by invoice).`
+      : 'No payment is captured when shipping this order.';
   }
 }
 

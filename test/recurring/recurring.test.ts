@@ -190,7 +190,7 @@ describe('creating a series', () => {
     expect(await seriesOf(number)).toMatchObject({ status: 'finished', next_due_at: null, orders_created: 2 });
   }, 60000);
 
-  it('lets staff make any placed order recurring; a card order gets no payment and a note that payment must be collected', async () => {
+  it('lets staff make any placed order recurring; a card order gets no payment, a note that payment must be collected, and ships capturing nothing', async () => {
     await stopOtherSeries();
     const number = await placeGuestOrder(t, 'P-1004');
     const admin = await staff();
@@ -213,6 +213,13 @@ describe('creating a series', () => {
     expect(events.map((e) => e.event)).toEqual(['recurring', 'placed', 'payment_required']);
     expect(events[2].message).toMatch(/Collect .* from the customer/);
     expect(await t.sql(`select 1 from payment_transactions where order_id = $1`, [order.id])).toHaveLength(0);
+    // Staff ship it (nothing to capture from: the payment is collected another way), not stopped by a capture refusal.
+    const orderPage = await admin.get(`/admin/orders/${order.number}`).expect(200);
+    expect(orderPage.text).toContain('No payment was authorized for this order, so nothing is captured when you ship');
+    const lines = await t.sql('select id, quantity from order_lines where order_id = $1', [order.id]);
+    const shipped = await postForm(admin, `/admin/orders/${order.number}/shipments`, Object.fromEntries(lines.map((l) => [`qty_${l.id}`, String(l.quantity)])), `/admin/orders/${order.number}`);
+    expect(shipped.status).toBe(303);
+    expect(await t.sql(`select shipment_status, captured_minor::int as captured from orders where id = $1`, [order.id])).toEqual([{ shipment_status: 'shipped', captured: 0 }]);
 
     const list = await admin.get('/admin/recurring').expect(200);
     expect(list.text).toContain(number);
@@ -592,7 +599,7 @@ describe('the form for the customer’s order page', () => {
     expect(html).toContain('action="/customer-center/recurring"');
     expect(html).toContain(`name="orderNumber" value="${number}"`);
     expect(html).toContain(`id="rec-${number}-count"`);
-    expect(html).not.toContain('never charged to your card'); // an invoice order
+    expect(html).not.toContain('data-testid="no-repeat"'); // an invoice order
     // Posting it with only the defaults (no start date) starts one period from today.
     const res = await postForm(agent, '/customer-center/recurring', { orderNumber: number, intervalCount: 1, intervalUnit: 'month', startDate: '', ends: 'never' }, `/customer-center/orders/${number}`);
     expect(res.status).toBe(303);
@@ -605,5 +612,22 @@ describe('the scheduler job', () => {
     const job = t.services.recurring.schedulerJob(60000);
     expect(job).toMatchObject({ name: 'recurring', everyMs: 60000, batchSize: 0 });
     expect(await job.drain(1)).toBe(0); // earlier tests' series are stopped: nothing due
+  });
+
+  it('does not offer a customer to repeat a card order on its own (nobody would pay the repeats), and refuses it if posted', async () => {
+    const { agent } = await newShopper();
+    await t.sql(`update stock_levels set quantity = greatest(quantity, 1000) where product_id = (select id from products where number = 'P-1011')`);
+    await addToBasket(t, agent, 'P-1011');
+    const number = await checkoutToReview(t, agent, { payment: 'CARD' });
+    expect((await place(agent, number)).status).toBe(303);
+    const why = `${number} was paid with Card, which needs you at every payment, so it cannot repeat on its own. Orders paid by invoice can be repeated.`;
+    const page = await agent.get(`/customer-center/orders/${number}`).expect(200);
+    expect(page.text).toContain(`data-testid="no-repeat">Repeat this order regularly: ${why}`);
+    expect(page.text).not.toContain('Set up recurring order');
+    expect((await agent.get(`/customer-center/recurring/new?order=${number}`).expect(200)).text).toContain(why);
+    const posted = await postForm(agent, '/customer-center/recurring', { orderNumber: number, intervalCount: 1, intervalUnit: 'month', startDate: '', ends: 'never' }, `/customer-center/orders/${number}`);
+    expect(posted.status).toBe(422);
+    expect(posted.text).toContain(why);
+    expect(await t.sql('select 1 from recurring_series s join orders o on o.id = s.template_order_id where o.number = $1', [number])).toHaveLength(0);
   });
 });
