@@ -282,12 +282,7 @@ export class PaymentService {
    * askProvider, then confirmReserved (in the caller's next transaction) or refusedBy.
    */
   async reserveRefund(em: EntityManager, number: string, amountMinor: number, actor: PaymentActor, effectId: number): Promise<ReservedOperation> {
-    await assertStaffMay(em, actor.userId, 'payment.refund');
-    assertPositiveAmount(amountMinor);
-    const order = await em.findOne(Order, { number, type: 'order', deleted: false }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
-    if (!order) throw notFound('The order');
-    const refusal = refundRefusal(order, amountMinor);
-    if (refusal) throw refusal;
+    const order = await lockedForMoneyBack(em, number, amountMinor, actor, refundRefusal);
     await this.providerOf(em, order);
     return reserveOperation(em, order, 'refund', amountMinor, staff(actor), effectId);
   }
@@ -298,12 +293,7 @@ export class PaymentService {
    * asked; what is left to capture (or to invoice) goes down by it (orders_kept_within_total).
    */
   async creditReturn(em: EntityManager, number: string, amountMinor: number, actor: PaymentActor, returnNumber: string): Promise<Order> {
-    await assertStaffMay(em, actor.userId, 'payment.refund');
-    assertPositiveAmount(amountMinor);
-    const order = await em.findOne(Order, { number, type: 'order', deleted: false }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
-    if (!order) throw notFound('The order');
-    const refusal = creditRefusal(order, amountMinor);
-    if (refusal) throw refusal;
+    const order = await lockedForMoneyBack(em, number, amountMinor, actor, creditRefusal);
     // A capture under way would take what is being credited.
     await assertNoOperationPending(em, order);
     order.creditedMinor += amountMinor;
@@ -732,6 +722,18 @@ function creditRefusal(order: Order, amountMinor: number): PaymentRefused | null
       { amount: `at most ${money(remaining(order), order)}` });
   }
   return null;
+}
+
+/** A return's order, locked for money going back (a refund or a credit) once the staff role and the amount pass. */
+async function lockedForMoneyBack(em: EntityManager, number: string, amountMinor: number, actor: PaymentActor,
+  refusalOf: (order: Order, amountMinor: number) => PaymentRefused | null): Promise<Order> {
+  await assertStaffMay(em, actor.userId, 'payment.refund');
+  assertPositiveAmount(amountMinor);
+  const order = await em.findOne(Order, { number, type: 'order', deleted: false }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
+  if (!order) throw notFound('The order');
+  const refusal = refusalOf(order, amountMinor);
+  if (refusal) throw refusal;
+  return order;
 }
 
 function refundRefusal(order: Order, amountMinor: number): PaymentRefused | null {
