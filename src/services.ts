@@ -48,7 +48,7 @@ export function createServices(orm: MikroORM, views: nunjucks.Environment, optio
   const namedCarts = new NamedCartService(orm, flows);
   const quotes = new QuoteService(orm, carts, checkout, flows);
   const orderHistory = new OrderHistoryService(orm);
-  const paymentDesk: PaymentService = new PaymentService(orm, payments, flows, { operationStaleSeconds: options.paymentOperationStaleSeconds ?? 60, gatewayTimeoutMs: options.placement?.gatewayTimeoutMs ?? 20_000 });
+  const paymentDesk: PaymentService = new PaymentService(orm, payments, flows, { operationStaleSeconds: options.paymentOperationStaleSeconds ?? 60, gatewayTimeoutMs: options.placement?.gatewayTimeoutMs ?? 20_000 }, outbox);
   const shipments = new ShipmentService(orm);
   const orderEdit = new OrderEditService(orm);
   const orderFields = new OrderFieldService(orm);

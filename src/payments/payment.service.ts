@@ -6,6 +6,7 @@ import { Order, type CaptureState, type PaymentStatus } from '../orders/order.en
 import { recordHistory, type Actor } from '../orders/order-lifecycle';
 import { assertStaffMay } from '../accounts/access-policy';
 import type { Confirmation } from '../shared/confirmation';
+import type { OutboxService } from '../mail/outbox.service';
 import { DomainError, invalid, notFound } from '../shared/errors';
 import { formatMoney } from '../shared/money';
 import { PaymentMethod, PaymentTransaction, type PaymentOperation, type PaymentProviderCode } from './payment.entities';
@@ -92,6 +93,8 @@ export class PaymentService {
      * never settles a call that is still being waited for).
      */
     private readonly options: { operationStaleSeconds: number; gatewayTimeoutMs: number } = { operationStaleSeconds: 60, gatewayTimeoutMs: 20_000 },
+    /** Tells the customer when money goes back (a refund), in the transaction that records it. */
+    private readonly outbox?: OutboxService,
   ) {}
 
   private get em() {
@@ -619,6 +622,11 @@ export class PaymentService {
       order.refundedMinor += amountMinor;
       order.paymentStatus = statusAfterRefunds(order);
       await recordHistory(em, order, actor, 'payment_refunded', `${method.name}: refunded ${money(amountMinor, order)} (${money(order.refundedMinor, order)} of ${money(order.capturedMinor, order)} captured now refunded).`);
+      // Once per refund (the operation is confirmed once, and its mail is keyed by it); an order without an address gets none.
+      if (order.billing.email) await this.outbox?.enqueue(em, {
+        to: order.billing.email, subject: `Refund of ${money(amountMinor, order)} for order ${order.number}`, template: 'mail/refund.njk', orderId: order.id, dedupeKey: `refund:${op.id}`,
+        context: { order, amountMinor, methodName: method.name, cardLast4: order.cardLast4, refundedMinor: order.refundedMinor, capturedMinor: order.capturedMinor },
+      });
       const rest = order.capturedMinor - order.refundedMinor;
       return outcome(`refunded ${money(amountMinor, order)}${rest ? `; ${money(rest, order)} can still be refunded` : '; everything captured is refunded'}.`);
     }

@@ -1,6 +1,6 @@
 import type TestAgent from 'supertest/lib/agent';
 import { addToBasket, checkoutToReview, place } from '../helpers/shopping';
-import { csrfToken, login, newAgent, postForm, staffAgent, startTestApp, type TestApp } from '../helpers/test-app';
+import { csrfToken, login, newAgent, postForm, staffAgent, startTestApp, waitFor, type TestApp } from '../helpers/test-app';
 
 let t: TestApp;
 let staff: TestAgent;
@@ -313,6 +313,14 @@ describe('payment desk: refund', () => {
       { operation: 'refund', amount: total - 1000, success: true, message: 'Refunded.' },
     ]);
     expect((await post(number, 'refund', { amount: '0.01' })).status).toBe(409);
+    // The customer is told of each refund, once, with the amount and where it goes.
+    await t.worker.sendDue();
+    const [{ email }] = await t.sql('select billing_email as email from orders where number = $1', [number]);
+    const mails = await waitFor(() => { const m = t.mails.filter((x) => x.subject.endsWith(`for order ${number}`)); return m.length === 2 && m; });
+    expect(mails.map((m) => [m.to, m.subject])).toEqual([
+      [email, `Refund of ${typed(1000)} DKK for order ${number}`], [email, `Refund of ${typed(total - 1000)} DKK for order ${number}`],
+    ]);
+    expect(mails[1].text).toContain(`Refunded on this order so far: ${typed(total)} DKK of the ${typed(total)} DKK you paid.`);
   });
 
   it('the database itself refuses refunds above captures', async () => {
