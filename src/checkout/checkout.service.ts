@@ -318,12 +318,12 @@ export class CheckoutService {
     return { name: 'reservations', everyMs, batchSize: 50, drain: (limit) => this.releaseExpired(limit) };
   }
 
-  /** A quote is accepted with a direct payment method only (no hosted payment page): others are refused on the quote. */
   /** The methods an offered quote can be paid with: those paid on the quote's own page (no provider's payment page). */
   async quotePaymentMethods() {
     return (await this.paymentMethods()).filter((m) => this.payments.direct(m.provider));
   }
 
+  /** A quote is accepted with a direct payment method only (no hosted payment page): others are refused on the quote. */
   refuseHostedPayment(method: PaymentMethod): void {
     if (!this.payments.direct(method.provider)) {
       throw new DomainError('VALIDATION', `${method.name} cannot be used here. Please choose another payment method.`, { paymentMethodId: 'choose another payment method' });

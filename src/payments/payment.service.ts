@@ -48,8 +48,6 @@ export interface BulkCaptureResult { number: string; captured: boolean; amountMi
 /** One selected order on the bulk capture confirmation: what would be captured, or why it would be refused. */
 export interface BulkCapturePlan { number: string; capturable: boolean; amountMinor: number; currencyCode: string; reason: string }
 
-/** What a refund, cancel or delete will do, stated before staff confirm it. */
-
 /** Everything the payment box on the order details page shows, and which of its forms apply. */
 export interface PaymentBox {
   methodName: string;

@@ -353,9 +353,8 @@ async function recordEffect(em: EntityManager, ret: ReturnRequest, effect: 'retu
     [ret.order.id, ret.id, effect, lineId, amountMinor],
   );
   if (row) return Number(row.id);
-  const [outcome] = effect === 'return_restock' ? [] : await em.execute<{ effect: 'return_refund' | 'replacement' }[]>(
-    `select effect from record_effects where return_id = ? and effect in ('return_refund', 'replacement') and effect <> ?`, [ret.id, effect]);
-  throw new DomainError('CONFLICT', `${ret.number}: ${outcome ? OUTCOME_TAKEN[outcome.effect] : EFFECT_DONE[effect]}`);
+  const why = effect === 'return_restock' ? null : await outcomeTaken(em, ret, effect);
+  throw new DomainError('CONFLICT', `${ret.number}: ${why ?? EFFECT_DONE[effect]}`);
 }
 
 /** Per field: at least one item, each on the order, none above what may still be returned. Empty when all is well. */
@@ -372,11 +371,17 @@ function lineProblems(returnable: ReturnableLine[], lines: ReturnInput['lines'])
   return problems;
 }
 
-/** For a confirmation before a refund or replacement: refused as recordEffect would refuse it, without writing. */
-async function assertNoOutcomeYet(em: EntityManager, ret: ReturnRequest, effect: 'return_refund' | 'replacement'): Promise<void> {
+/** Why the return can no longer take `effect` as its outcome (this one or the other is taken), or null while it can. */
+async function outcomeTaken(em: EntityManager, ret: ReturnRequest, effect: 'return_refund' | 'replacement'): Promise<string | null> {
   const [taken] = await em.execute<{ effect: 'return_refund' | 'replacement' }[]>(
     `select effect from record_effects where return_id = ? and effect in ('return_refund', 'replacement') order by id limit 1`, [ret.id]);
-  if (taken) throw new DomainError('CONFLICT', `${ret.number}: ${taken.effect === effect ? EFFECT_DONE[effect] : OUTCOME_TAKEN[taken.effect]}`);
+  return taken ? (taken.effect === effect ? EFFECT_DONE[effect] : OUTCOME_TAKEN[taken.effect]) : null;
+}
+
+/** For a confirmation before a refund or replacement: refused as recordEffect would refuse it, without writing. */
+async function assertNoOutcomeYet(em: EntityManager, ret: ReturnRequest, effect: 'return_refund' | 'replacement'): Promise<void> {
+  const why = await outcomeTaken(em, ret, effect);
+  if (why) throw new DomainError('CONFLICT', `${ret.number}: ${why}`);
 }
 
 /** A return ends in one outcome: what stops the other. */
